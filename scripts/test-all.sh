@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: Debian peers, type check, lint, unit tests, integration/end-to-end tests.
+# Prints one closing line "N passed, N failed, N skipped" and exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+out=.test-runs/summary; mkdir -p "$out"; rm -f "$out"/*.json
+failed_steps=()
+step() { # step NAME CMD...
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; failed_steps+=("$name"); fi
+}
+
+if [[ ! -d node_modules ]]; then step "npm ci" npm ci --no-audit --no-fund; fi
+step "install test peers" bash scripts/install-test-deps.sh
+step "typecheck" npx tsc -p tsconfig.json --noEmit
+step "lint" npm run --silent lint
+step "build" npm run --silent build
+step "unit tests" npx vitest run --config vitest.config.ts \
+  --reporter=default --reporter=json --outputFile.json="$out/unit.json"
+step "integration tests" npx vitest run --config vitest.integration.config.ts \
+  --reporter=default --reporter=json --outputFile.json="$out/integration.json"
+
+node scripts/summarize-tests.mjs "$out" "${failed_steps[@]}"

@@ -1,0 +1,212 @@
+/**
+ * Configuration: one schema (zod) that validates a user's JSON file, resolves every default in one
+ * place and names the JSON path of anything wrong. With no file the built-in defaults run.
+ *
+ * The key names under `sip`, `rtp`, `stt`, `storage` and `http` are a contract with users and with
+ * the acceptance tests; `config.example.json` documents every key.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+/** A string that may name an environment variable instead: `"env:NAME"`. */
+const secret = z.string();
+
+const listenSchema = z.object({
+  transport: z.enum(['udp', 'tcp', 'tls']),
+  host: host.default('0.0.0.0'),
+  port,
+  /** TLS only: PEM files; when absent a self-signed certificate is generated into storage.dir. */
+  certFile: z.string().optional(),
+  keyFile: z.string().optional(),
+});
+
+const accountSchema = z.object({
+  registrar: z.string().regex(/^sips?:/, 'a sip: or sips: URI'),
+  username: z.string().min(1),
+  authUsername: z.string().optional(),
+  password: secret.default(''),
+  realm: z.string().optional(),
+  outboundProxy: z
+    .string()
+    .regex(/^sips?:/, 'a sip: or sips: URI')
+    .optional(),
+  expires: z.number().int().min(30).max(86400).default(300),
+  displayName: z.string().optional(),
+});
+
+const sttServerSchema = z.object({
+  url: z.string().regex(/^wss?:\/\//, 'a ws:// or wss:// URL'),
+  apiKey: secret.default('public_token'),
+  /** Send the key as `?auth_id=` instead of the `kyutai-api-key` header (documented fallback). */
+  authInQuery: z.boolean().default(false),
+});
+
+export const configSchema = z.object({
+  sip: z
+    .object({
+      listen: z
+        .array(listenSchema)
+        .min(1)
+        .default([
+          { transport: 'udp', host: '0.0.0.0', port: 5060 },
+          { transport: 'tcp', host: '0.0.0.0', port: 5060 },
+        ]),
+      accounts: z.array(accountSchema).default([]),
+      tls: z
+        .object({ caFile: z.string().nullable().default(null), verify: z.boolean().default(true) })
+        .prefault({}),
+      inbound: z
+        .object({
+          allowFrom: z.array(z.string()).default(['0.0.0.0/0', '::/0']),
+          maxCalls: z.number().int().min(1).default(200),
+          /** Ring time before answering, in ms (0 answers at once after 180). */
+          ringMs: z.number().int().min(0).max(60_000).default(0),
+        })
+        .prefault({}),
+      userAgent: z.string().default('sipscribe'),
+      timers: z
+        .object({
+          t1: z.number().int().min(10).default(500),
+          t2: z.number().int().min(100).default(4000),
+          t4: z.number().int().min(100).default(5000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  rtp: z
+    .object({
+      host: host.default('0.0.0.0'),
+      /** Address written into SDP c= lines; defaults to the address the SIP request arrived on. */
+      publicAddress: z.string().optional(),
+      portMin: port.default(20000),
+      portMax: port.default(29999),
+      codecs: z
+        .array(z.enum(['PCMU', 'PCMA']))
+        .min(1)
+        .default(['PCMU', 'PCMA']),
+      timeoutMs: z.number().int().min(1000).default(30_000),
+      jitter: z
+        .object({
+          minDelayMs: z.number().int().min(0).default(20),
+          maxDelayMs: z.number().int().min(20).default(200),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  stt: z
+    .object({
+      servers: z
+        .array(sttServerSchema)
+        .default([
+          { url: 'ws://127.0.0.1:8080/api/asr-streaming', apiKey: 'public_token', authInQuery: false },
+        ]),
+      /** What to do with a call when no STT server has a free slot. */
+      whenFull: z.enum(['reject', 'defer']).default('reject'),
+    })
+    .prefault({}),
+  storage: z.object({ dir: z.string().default('./data') }).prefault({}),
+  http: z
+    .object({
+      host: host.default('127.0.0.1'),
+      port: port.default(8001),
+      /** Required when http.host is not a loopback address. */
+      token: secret.optional(),
+    })
+    .prefault({}),
+  log: z
+    .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Resolves `"env:NAME"` strings anywhere in the tree from the environment. */
+function resolveEnv(value: unknown, path: string, env: NodeJS.ProcessEnv): unknown {
+  if (typeof value === 'string' && value.startsWith('env:')) {
+    const name = value.slice(4);
+    const v = env[name];
+    if (v === undefined) {
+      throw new ConfigError(path, `environment variable ${name} is not set`);
+    }
+    return v;
+  }
+  if (Array.isArray(value)) {
+    return value.map((v, i) => resolveEnv(v, `${path}[${i}]`, env));
+  }
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, resolveEnv(v, path ? `${path}.${k}` : k, env)]),
+    );
+  }
+  return value;
+}
+
+function jsonPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  }
+  return out || '(root)';
+}
+
+/**
+ * Validates a parsed JSON value and fills in every default.
+ * @throws ConfigError naming the JSON path of the first problem.
+ */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(resolveEnv(raw ?? {}, '', env));
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(
+      issue ? jsonPath(issue.path) : '(root)',
+      issue?.message ?? 'invalid configuration',
+      result.error.issues.map((i) => `${jsonPath(i.path)}: ${i.message}`),
+    );
+  }
+  const cfg = result.data;
+  if (cfg.rtp.portMin > cfg.rtp.portMax) {
+    throw new ConfigError('rtp.portMin', `must not exceed rtp.portMax (${cfg.rtp.portMax})`);
+  }
+  return cfg;
+}
+
+/** Reads and validates a config file; `undefined` means the built-in defaults. */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  if (file === undefined) {
+    return parseConfig({}, env);
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('(file)', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('(file)', `${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, env);
+}
+
+const SECRET_KEYS = new Set(['password', 'apiKey', 'token']);
+
+/** A copy of the config with every secret replaced by `***`, for printing and logging. */
+export function maskSecrets(cfg: unknown): unknown {
+  if (Array.isArray(cfg)) {
+    return cfg.map(maskSecrets);
+  }
+  if (cfg !== null && typeof cfg === 'object') {
+    return Object.fromEntries(
+      Object.entries(cfg).map(([k, v]) => [
+        k,
+        SECRET_KEYS.has(k) && typeof v === 'string' && v ? '***' : maskSecrets(v),
+      ]),
+    );
+  }
+  return cfg;
+}

@@ -1,0 +1,47 @@
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+
+const taken = new Set<number>();
+
+async function udpFree(port: number, host: string): Promise<boolean> {
+  const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  return await new Promise((resolve) => {
+    sock.once('error', () => {
+      sock.close();
+      resolve(false);
+    });
+    sock.bind(port, host, () => {
+      sock.close(() => resolve(true));
+    });
+  });
+}
+
+async function tcpFree(port: number, host: string): Promise<boolean> {
+  const srv = createServer();
+  return await new Promise((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port that is free for both UDP and TCP on `host`, and (with `span` > 1) the `span - 1` ports
+ * after it too (SIPp binds its media port and media port + 2). Never hands out the same port twice
+ * in one process.
+ */
+export async function freePort(host = '127.0.0.1', span = 1): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 30000 + Math.floor(Math.random() * 15000) * 2;
+    let ok = true;
+    for (let p = base; p < base + span && ok; p++) {
+      ok = !taken.has(p) && (await udpFree(p, host)) && (await tcpFree(p, host));
+    }
+    if (ok) {
+      for (let p = base; p < base + span; p++) {
+        taken.add(p);
+      }
+      return base;
+    }
+  }
+  throw new Error('no free port found');
+}

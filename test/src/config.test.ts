@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/paths.js';
+import { parseConfig, maskSecrets } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+
+describe('config', () => {
+  it('runs on built-in defaults with no file', () => {
+    const cfg = parseConfig({});
+    expect(cfg.sip.listen).toEqual([
+      { transport: 'udp', host: '0.0.0.0', port: 5060 },
+      { transport: 'tcp', host: '0.0.0.0', port: 5060 },
+    ]);
+    expect(cfg.sip.accounts).toEqual([]);
+    expect(cfg.sip.inbound.maxCalls).toBe(200);
+    expect(cfg.rtp).toMatchObject({ portMin: 20000, portMax: 29999, codecs: ['PCMU', 'PCMA'] });
+    expect(cfg.stt.servers[0]).toMatchObject({
+      url: 'ws://127.0.0.1:8080/api/asr-streaming',
+      apiKey: 'public_token',
+    });
+    expect(cfg.http).toMatchObject({ host: '127.0.0.1', port: 8001 });
+    expect(cfg.storage.dir).toBe('./data');
+  });
+
+  it('names the JSON path and what was expected', () => {
+    const bad = {
+      sip: {
+        listen: [
+          { transport: 'udp', port: 5060 },
+          { transport: 'sctp', port: 5060 },
+        ],
+      },
+    };
+    let err: unknown;
+    try {
+      parseConfig(bad);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe('CONFIG_ERR_INVALID');
+    expect((err as ConfigError).path).toBe('sip.listen[1].transport');
+    expect((err as ConfigError).message).toMatch(/udp|tcp|tls/);
+  });
+
+  it('rejects an inverted RTP port range', () => {
+    expect(() => parseConfig({ rtp: { portMin: 30000, portMax: 20000 } })).toThrow(/rtp\.portMin/);
+  });
+
+  it('takes secrets from the environment and masks them when printed', () => {
+    const cfg = parseConfig(
+      { sip: { accounts: [{ registrar: 'sip:pbx.example.com', username: '1001', password: 'env:SIP_PW' }] } },
+      { SIP_PW: 's3cret' },
+    );
+    expect(cfg.sip.accounts[0]?.password).toBe('s3cret');
+    expect(JSON.stringify(maskSecrets(cfg))).not.toContain('s3cret');
+    expect(() =>
+      parseConfig({ stt: { servers: [{ url: 'ws://x/api/asr-streaming', apiKey: 'env:NOPE' }] } }, {}),
+    ).toThrow(/stt\.servers\[0\]\.apiKey: environment variable NOPE is not set/);
+  });
+});
+
+describe('config.example.json', () => {
+  it('is valid and sets every key the schema knows (so it documents them all)', () => {
+    const raw = JSON.parse(readFileSync(join(ROOT, 'config.example.json'), 'utf8')) as unknown;
+    const env = { SIP_PASSWORD: 'x', SIPSCRIBE_HTTP_TOKEN: 'y' };
+    const parsed = parseConfig(raw, env);
+    // Every leaf the schema fills in with defaults must be present in the example itself.
+    const keys = (v: unknown, p = ''): string[] =>
+      Array.isArray(v)
+        ? keys(v[0], `${p}[]`)
+        : v !== null && typeof v === 'object'
+          ? Object.entries(v).flatMap(([k, x]) => [`${p}.${k}`, ...keys(x, `${p}.${k}`)])
+          : [];
+    const exampleKeys = new Set(keys(raw));
+    const missing = keys(parsed).filter((k) => !exampleKeys.has(k));
+    expect(missing).toEqual([]);
+  });
+});
