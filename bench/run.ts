@@ -1,0 +1,24 @@
+/**
+ * `npm run bench`: runs every `bench/*.bench.ts` (or only those named on the command line, e.g.
+ * `npm run bench -- media`) one after the other and lets each print its figures.
+ * Each module exports `run(): Promise<void>`. Figures are measurements, never test assertions.
+ */
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const only = process.argv.slice(2);
+const files = readdirSync(here)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .filter((f) => only.length === 0 || only.some((o) => f.startsWith(o)))
+  .sort();
+
+if (files.length === 0) {
+  console.log('no benchmarks matched');
+}
+for (const f of files) {
+  console.log(`\n## ${f.replace(/\.bench\.ts$/, '')}`);
+  const mod = (await import(pathToFileURL(join(here, f)).href)) as { run: () => Promise<void> };
+  await mod.run();
+}
