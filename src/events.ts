@@ -1,0 +1,117 @@
+/**
+ * The one event schema every transcript sink shares (console, storage, webhooks, live feed, page).
+ *
+ * Every event carries the common fields (`type`, `seq`, `callId`, `at`, `offsetMs`, `call`) and then
+ * its own. `seq` increases by one per event within a call, starting at 1, so a receiver can detect
+ * gaps and reorder. See docs in README.md ("Events") and architecture.md.
+ */
+
+/** Metadata of the call an event belongs to; the same object on every event of a call. */
+export interface CallMeta {
+  /** The SIP `Call-ID` header of the dialog. */
+  readonly sipCallId: string;
+  /** The caller: the From URI (with display name when one was sent). */
+  readonly from: string;
+  /** The callee: the To URI. */
+  readonly to: string;
+  /** The configured account (username@registrar host) the call came in on, or null for direct calls. */
+  readonly account: string | null;
+  /** The SIP transport the INVITE arrived on. */
+  readonly transport: 'udp' | 'tcp' | 'tls';
+  /** The negotiated audio codec (`PCMU`, `PCMA`), or null before the offer/answer is done. */
+  readonly codec: string | null;
+  /** The remote signalling address, `host:port`. */
+  readonly source: string;
+}
+
+/** Why a call ended (`call.ended.reason`). */
+export const END_REASONS = [
+  'bye-remote',
+  'bye-local',
+  'cancel',
+  'rtp-timeout',
+  'session-expired',
+  'shutdown',
+  'error',
+] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
+/** One word of a transcript as stored inside an utterance. */
+export interface TranscriptWord {
+  readonly text: string;
+  readonly startMs: number;
+  readonly endMs?: number;
+}
+
+/** A finished utterance as carried by `call.ended.transcript`. */
+export interface TranscriptUtterance {
+  readonly text: string;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly words: readonly TranscriptWord[];
+  readonly channel: string;
+}
+
+/** The fields of an event that its publisher supplies (the bus adds the common ones). */
+export type EventBody =
+  | { readonly type: 'call.started' }
+  | {
+      readonly type: 'transcript.word';
+      readonly text: string;
+      /** Milliseconds since answer at which the word starts (STT `start_time`). */
+      readonly startMs: number;
+      /** Set when the STT reports the word's end (`EndWord.stop_time`). */
+      readonly endMs?: number;
+      /** Which side spoke: `caller` for the one inbound stream transcribed today. */
+      readonly channel: string;
+    }
+  | {
+      readonly type: 'transcript.utterance';
+      readonly text: string;
+      readonly startMs: number;
+      readonly endMs: number;
+      readonly words: readonly TranscriptWord[];
+      readonly channel: string;
+      readonly final: true;
+    }
+  | { readonly type: 'dtmf'; readonly digit: string; readonly durationMs: number }
+  | {
+      readonly type: 'call.ended';
+      readonly reason: EndReason;
+      /** Milliseconds from answer to end (0 when never answered). */
+      readonly durationMs: number;
+      /** Every utterance of the call, in order. */
+      readonly transcript: readonly TranscriptUtterance[];
+    };
+
+/** The common fields of every event. */
+export interface EventCommon {
+  readonly seq: number;
+  readonly callId: string;
+  /** Wall-clock time of the event, ISO 8601 UTC. */
+  readonly at: string;
+  /** Milliseconds since the call was answered (0 before). */
+  readonly offsetMs: number;
+  readonly call: CallMeta;
+}
+
+/** An event as every sink receives it. */
+export type CallEvent = EventCommon & EventBody;
+
+export type EventType = EventBody['type'];
+
+export const EVENT_TYPES: readonly EventType[] = [
+  'call.started',
+  'transcript.word',
+  'transcript.utterance',
+  'dtmf',
+  'call.ended',
+];
+
+/** Narrows an event to one type. */
+export function isEvent<T extends EventType>(
+  event: CallEvent,
+  type: T,
+): event is Extract<CallEvent, { type: T }> {
+  return event.type === type;
+}
