@@ -1,0 +1,230 @@
+/**
+ * Reads and writes calls, events, words and utterances in the database. Synchronous (better-sqlite3);
+ * each write is one short transaction.
+ */
+import type { CallRecord } from '../calls/CallRecord.js';
+import type { CallState } from '../calls/callStates.js';
+import type { CallEvent, EndReason, TranscriptUtterance, TranscriptWord } from '../events.js';
+import type { Db } from './database.js';
+
+interface CallRow {
+  id: string;
+  sip_call_id: string;
+  from_uri: string;
+  to_uri: string;
+  account: string | null;
+  transport: string;
+  codec: string | null;
+  source: string;
+  state: string;
+  created_at: string;
+  answered_at: string | null;
+  ended_at: string | null;
+  end_reason: string | null;
+  reject_status: number | null;
+  duration_ms: number | null;
+}
+
+interface UtteranceRow {
+  seq: number;
+  text: string;
+  start_ms: number;
+  end_ms: number;
+  channel: string;
+  words: string;
+}
+
+/** A stored utterance with its event seq. */
+export interface StoredUtterance extends TranscriptUtterance {
+  readonly seq: number;
+}
+
+export interface ListCallsOptions {
+  /** At most this many (default 50, max 500). */
+  limit?: number;
+  /** Only calls created strictly before this ISO time (paging: pass the last `createdAt`). */
+  before?: string;
+}
+
+function toRecord(r: CallRow): CallRecord {
+  return {
+    id: r.id,
+    meta: {
+      sipCallId: r.sip_call_id,
+      from: r.from_uri,
+      to: r.to_uri,
+      account: r.account,
+      transport: r.transport as CallRecord['meta']['transport'],
+      codec: r.codec,
+      source: r.source,
+    },
+    state: r.state as CallState,
+    createdAt: r.created_at,
+    answeredAt: r.answered_at,
+    endedAt: r.ended_at,
+    endReason: r.end_reason as EndReason | null,
+    rejectStatus: r.reject_status,
+    durationMs: r.duration_ms,
+  };
+}
+
+export class CallStore {
+  readonly #db: Db;
+  readonly #upsertCall;
+  readonly #insertEvent;
+  readonly #insertWord;
+  readonly #insertUtterance;
+  readonly #getCall;
+  readonly #utterances;
+  readonly #words;
+  readonly #events;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#upsertCall = db.prepare(`
+      INSERT INTO calls (id, sip_call_id, from_uri, to_uri, account, transport, codec, source, state,
+                         created_at, answered_at, ended_at, end_reason, reject_status, duration_ms)
+      VALUES (@id, @sip_call_id, @from_uri, @to_uri, @account, @transport, @codec, @source, @state,
+              @created_at, @answered_at, @ended_at, @end_reason, @reject_status, @duration_ms)
+      ON CONFLICT (id) DO UPDATE SET
+        sip_call_id = excluded.sip_call_id, from_uri = excluded.from_uri, to_uri = excluded.to_uri,
+        account = excluded.account, transport = excluded.transport, codec = excluded.codec,
+        source = excluded.source, state = excluded.state, answered_at = excluded.answered_at,
+        ended_at = excluded.ended_at, end_reason = excluded.end_reason,
+        reject_status = excluded.reject_status, duration_ms = excluded.duration_ms`);
+    this.#insertEvent = db.prepare(
+      'INSERT OR IGNORE INTO events (call_id, seq, type, at, body) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.#insertWord = db.prepare(
+      'INSERT OR IGNORE INTO words (call_id, seq, text, start_ms, end_ms, channel) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.#insertUtterance = db.prepare(
+      `INSERT OR IGNORE INTO utterances (call_id, seq, text, start_ms, end_ms, channel, words)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#getCall = db.prepare<[string], CallRow>('SELECT * FROM calls WHERE id = ?');
+    this.#utterances = db.prepare<[string], UtteranceRow>(
+      'SELECT seq, text, start_ms, end_ms, channel, words FROM utterances WHERE call_id = ? ORDER BY seq',
+    );
+    this.#words = db.prepare<
+      [string],
+      { seq: number; text: string; start_ms: number; end_ms: number | null; channel: string }
+    >('SELECT seq, text, start_ms, end_ms, channel FROM words WHERE call_id = ? ORDER BY seq');
+    this.#events = db.prepare<[string], { body: string }>(
+      'SELECT body FROM events WHERE call_id = ? ORDER BY seq',
+    );
+  }
+
+  /** Inserts or updates a call's row. */
+  saveCall(record: CallRecord): void {
+    this.#upsertCall.run({
+      id: record.id,
+      sip_call_id: record.meta.sipCallId,
+      from_uri: record.meta.from,
+      to_uri: record.meta.to,
+      account: record.meta.account,
+      transport: record.meta.transport,
+      codec: record.meta.codec,
+      source: record.meta.source,
+      state: record.state,
+      created_at: record.createdAt,
+      answered_at: record.answeredAt,
+      ended_at: record.endedAt,
+      end_reason: record.endReason,
+      reject_status: record.rejectStatus,
+      duration_ms: record.durationMs,
+    });
+  }
+
+  getCall(id: string): CallRecord | undefined {
+    const row = this.#getCall.get(id);
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Calls, newest first. */
+  listCalls(opts: ListCallsOptions = {}): CallRecord[] {
+    const limit = Math.min(Math.max(1, opts.limit ?? 50), 500);
+    const rows =
+      opts.before === undefined
+        ? this.#db
+            .prepare<[number], CallRow>('SELECT * FROM calls ORDER BY created_at DESC, id LIMIT ?')
+            .all(limit)
+        : this.#db
+            .prepare<[string, number], CallRow>(
+              'SELECT * FROM calls WHERE created_at < ? ORDER BY created_at DESC, id LIMIT ?',
+            )
+            .all(opts.before, limit);
+    return rows.map(toRecord);
+  }
+
+  /**
+   * Stores one event (idempotent on `(callId, seq)`), and its word or utterance in their tables.
+   */
+  saveEvent(event: CallEvent): void {
+    this.#db.transaction(() => {
+      this.#insertEvent.run(event.callId, event.seq, event.type, event.at, JSON.stringify(event));
+      if (event.type === 'transcript.word') {
+        this.#insertWord.run(
+          event.callId,
+          event.seq,
+          event.text,
+          event.startMs,
+          event.endMs ?? null,
+          event.channel,
+        );
+      } else if (event.type === 'transcript.utterance') {
+        this.#insertUtterance.run(
+          event.callId,
+          event.seq,
+          event.text,
+          event.startMs,
+          event.endMs,
+          event.channel,
+          JSON.stringify(event.words),
+        );
+      }
+    })();
+  }
+
+  /** A call's utterances in order. */
+  utterances(callId: string): StoredUtterance[] {
+    return this.#utterances.all(callId).map((r) => ({
+      seq: r.seq,
+      text: r.text,
+      startMs: r.start_ms,
+      endMs: r.end_ms,
+      channel: r.channel,
+      words: JSON.parse(r.words) as TranscriptWord[],
+    }));
+  }
+
+  /** A call's words (from `transcript.word` events) in order. */
+  words(callId: string): (TranscriptWord & { seq: number; channel: string })[] {
+    return this.#words.all(callId).map((r) => ({
+      seq: r.seq,
+      text: r.text,
+      startMs: r.start_ms,
+      ...(r.end_ms === null ? {} : { endMs: r.end_ms }),
+      channel: r.channel,
+    }));
+  }
+
+  /** A call's stored events in seq order. */
+  events(callId: string): CallEvent[] {
+    return this.#events.all(callId).map((r) => JSON.parse(r.body) as CallEvent);
+  }
+
+  /**
+   * Marks calls left active by a previous process (crash, kill -9) as ended with reason `error`.
+   * @returns how many calls were closed.
+   */
+  closeStaleCalls(nowIso: string): number {
+    return this.#db
+      .prepare(
+        `UPDATE calls SET state = CASE WHEN state IN ('offered', 'ringing') THEN 'cancelled' ELSE 'ended' END,
+           end_reason = CASE WHEN state IN ('offered', 'ringing') THEN NULL ELSE COALESCE(end_reason, 'error') END,
+           ended_at = ? WHERE state NOT IN ('ended', 'rejected', 'cancelled')`,
+      )
+      .run(nowIso).changes;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The SQLite database in `storage.dir` (better-sqlite3, synchronous): WAL journal, foreign keys on,
+ * schema created and upgraded by the ordered migrations below (`PRAGMA user_version` records how
+ * many ran). A migration is never edited once released; add a new one instead.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+/** The file name of the database inside `storage.dir`. */
+export const DB_FILE = 'sipscribe.db';
+
+const MIGRATIONS: readonly string[] = [
+  // 1: calls, their events, words and utterances; the webhook outbox.
+  `
+  CREATE TABLE calls (
+    id            TEXT PRIMARY KEY,
+    sip_call_id   TEXT NOT NULL,
+    from_uri      TEXT NOT NULL,
+    to_uri        TEXT NOT NULL,
+    account       TEXT,
+    transport     TEXT NOT NULL,
+    codec         TEXT,
+    source        TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    answered_at   TEXT,
+    ended_at      TEXT,
+    end_reason    TEXT,
+    reject_status INTEGER,
+    duration_ms   INTEGER
+  );
+  CREATE INDEX calls_created ON calls (created_at DESC);
+  CREATE TABLE events (
+    call_id TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    type    TEXT NOT NULL,
+    at      TEXT NOT NULL,
+    body    TEXT NOT NULL,
+    PRIMARY KEY (call_id, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE words (
+    call_id  TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    text     TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms   INTEGER,
+    channel  TEXT NOT NULL,
+    PRIMARY KEY (call_id, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE utterances (
+    call_id  TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    text     TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms   INTEGER NOT NULL,
+    channel  TEXT NOT NULL,
+    words    TEXT NOT NULL,
+    PRIMARY KEY (call_id, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    url             TEXT NOT NULL,
+    call_id         TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    type            TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    status          TEXT NOT NULL DEFAULT 'pending'
+  );
+  CREATE INDEX outbox_lane ON outbox (url, status, call_id, id);
+  `,
+];
+
+/** Opens (creating if needed) the database in `dir` and brings its schema up to date. */
+export function openDatabase(dir: string): Db {
+  mkdirSync(dir, { recursive: true });
+  const db = new Database(join(dir, DB_FILE));
+  db.pragma('journal_mode = WAL');
+  // NORMAL is durable across process crashes in WAL mode (a power loss may lose the last commits).
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+/** Runs the migrations the database has not seen yet, each in a transaction. */
+export function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    const sql = MIGRATIONS[v] ?? '';
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+/** The schema version the code expects (number of migrations). */
+export const SCHEMA_VERSION = MIGRATIONS.length;
