@@ -3,10 +3,11 @@
  * "Call states"):
  *
  * ```
- * offered ─► ringing ─► answered ─► streaming ─► ending ─► ended
- *    │  └───────┼──────────┘ └───────────────────┘
- *    ├─► rejected ◄┤   (486/503/403/488 before answer)
- *    └─► cancelled ◄┘ (CANCEL before answer)
+ * offered → ringing → answered → streaming → ending → ended
+ * offered → answered            (answer without ringing)
+ * offered | ringing → rejected  (403/486/488/503 before answer)
+ * offered | ringing → cancelled (CANCEL before answer)
+ * answered → ending             (BYE or failure before streaming started)
  * ```
  * Every way out of `answered`/`streaming` passes through `ending`, where the STT stream is flushed
  * before `call.ended` is published. An illegal transition throws `StateTransitionError`.

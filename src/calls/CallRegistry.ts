@@ -1,0 +1,202 @@
+/**
+ * The calls of the process: active ones in memory, every one (active included) in the database.
+ * The call orchestration drives it; it keeps the record, the database row, the transcript bus and
+ * the call metrics consistent with one another:
+ *
+ * - `create(meta)` on INVITE: state `offered`, row written, `sipscribe_calls_active` +1.
+ * - `transition(id, 'answered')` opens the call's event stream and publishes `call.started`.
+ * - `transition(id, 'ending', { reason })` records why the call ends (the STT flush runs now).
+ * - `transition(id, 'ended')` publishes `call.ended` with the whole transcript and closes the stream.
+ * - `rejected` / `cancelled` end a call that was never answered (no events: there was no stream).
+ * Every finished call counts once in `sipscribe_calls_total{outcome}`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AppClock } from '../clock.js';
+import { AppError } from '../errors.js';
+import type { CallMeta, EndReason } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { CallStore, ListCallsOptions } from '../storage/CallStore.js';
+import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
+import { callOutcome, type CallRecord } from './CallRecord.js';
+import { assertTransition, isTerminal, type CallState } from './callStates.js';
+
+export interface CallRegistryOptions {
+  store: CallStore;
+  bus: TranscriptBus;
+  clock: AppClock;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Makes call ids (default: random UUIDs). */
+  newId?: () => string;
+}
+
+/** What a transition may carry besides the new state. */
+export interface TransitionDetails {
+  /** Required when entering `ending`: why the call ends. */
+  reason?: EndReason;
+  /** For `rejected`: the SIP status sent (486, 503, …). */
+  status?: number;
+  /** Metadata learnt on the way (e.g. `codec` after the offer/answer). */
+  meta?: Partial<CallMeta>;
+}
+
+/** Thrown for an unknown or already finished call id. */
+export class UnknownCallIdError extends AppError {
+  constructor(id: string) {
+    super('CALL_ERR_UNKNOWN', `no active call ${id}`);
+  }
+}
+
+export class CallRegistry {
+  readonly #active = new Map<string, CallRecord>();
+  readonly #opts: CallRegistryOptions;
+
+  constructor(opts: CallRegistryOptions) {
+    this.#opts = opts;
+  }
+
+  /** Records a new call (state `offered`) and returns its record. */
+  create(meta: CallMeta): CallRecord {
+    const id = (this.#opts.newId ?? randomUUID)();
+    const record: CallRecord = {
+      id,
+      meta,
+      state: 'offered',
+      createdAt: this.#iso(),
+      answeredAt: null,
+      endedAt: null,
+      endReason: null,
+      rejectStatus: null,
+      durationMs: null,
+    };
+    this.#active.set(id, record);
+    this.#opts.store.saveCall(record);
+    this.#opts.metrics?.callsActive.inc();
+    this.#opts.logger.debug({ callId: id, state: 'offered' }, 'call created');
+    return record;
+  }
+
+  /**
+   * Moves a call to a new state, persisting it and publishing the matching events.
+   * @throws StateTransitionError for a transition not in `CALL_TRANSITIONS`.
+   * @throws UnknownCallIdError when the call is not active.
+   * @throws AppError(`CALL_ERR_NO_REASON`) when entering `ending` without a reason.
+   */
+  transition(id: string, to: CallState, details: TransitionDetails = {}): CallRecord {
+    const prev = this.#get(id);
+    assertTransition(id, prev.state, to);
+    if (to === 'ending' && !details.reason) {
+      throw new AppError('CALL_ERR_NO_REASON', `call ${id}: entering ending needs a reason`);
+    }
+    const now = this.#opts.clock.now();
+    let next: CallRecord = {
+      ...prev,
+      meta: details.meta ? { ...prev.meta, ...details.meta } : prev.meta,
+      state: to,
+    };
+    const { bus } = this.#opts;
+    if (details.meta && bus.isOpen(id)) {
+      bus.updateMeta(id, details.meta);
+    }
+    switch (to) {
+      case 'answered': {
+        next = { ...next, answeredAt: new Date(now).toISOString() };
+        bus.openCall(id, next.meta);
+        bus.markAnswered(id, now);
+        bus.publish(id, { type: 'call.started' });
+        break;
+      }
+      case 'ending': {
+        next = { ...next, endReason: details.reason ?? 'error' };
+        break;
+      }
+      case 'ended': {
+        const durationMs = next.answeredAt === null ? 0 : Math.max(0, now - Date.parse(next.answeredAt));
+        next = { ...next, endedAt: new Date(now).toISOString(), durationMs };
+        bus.endCall(id, next.endReason ?? 'error');
+        break;
+      }
+      case 'rejected':
+      case 'cancelled': {
+        next = {
+          ...next,
+          endedAt: new Date(now).toISOString(),
+          durationMs: 0,
+          rejectStatus: to === 'rejected' ? (details.status ?? null) : null,
+        };
+        break;
+      }
+      case 'offered':
+      case 'ringing':
+      case 'streaming':
+        break;
+    }
+    this.#opts.store.saveCall(next);
+    if (isTerminal(to)) {
+      this.#active.delete(id);
+      this.#opts.metrics?.callsActive.dec();
+      this.#opts.metrics?.callsTotal.inc({ outcome: callOutcome(next) });
+    } else {
+      this.#active.set(id, next);
+    }
+    this.#opts.logger.info(
+      {
+        callId: id,
+        from: prev.state,
+        to,
+        ...(next.endReason && isTerminal(to) ? { reason: next.endReason } : {}),
+      },
+      'call state',
+    );
+    return next;
+  }
+
+  /** Adds metadata learnt after creation (e.g. the codec) to an active call. */
+  updateMeta(id: string, meta: Partial<CallMeta>): CallRecord {
+    const prev = this.#get(id);
+    const next = { ...prev, meta: { ...prev.meta, ...meta } };
+    this.#active.set(id, next);
+    this.#opts.store.saveCall(next);
+    if (this.#opts.bus.isOpen(id)) {
+      this.#opts.bus.updateMeta(id, meta);
+    }
+    return next;
+  }
+
+  /** An active call, or a past one from the database. */
+  get(id: string): CallRecord | undefined {
+    return this.#active.get(id) ?? this.#opts.store.getCall(id);
+  }
+
+  /** Active calls, oldest first. */
+  active(): CallRecord[] {
+    return [...this.#active.values()];
+  }
+
+  /** Every call (active and past), newest first, from the database. */
+  list(opts?: ListCallsOptions): CallRecord[] {
+    return this.#opts.store.listCalls(opts);
+  }
+
+  /** Marks calls a previous process left active as over (see CallStore.closeStaleCalls). */
+  recoverStale(): number {
+    const n = this.#opts.store.closeStaleCalls(this.#iso());
+    if (n > 0) {
+      this.#opts.logger.warn({ calls: n }, 'closed calls left active by a previous run');
+    }
+    return n;
+  }
+
+  #get(id: string): CallRecord {
+    const r = this.#active.get(id);
+    if (!r) {
+      throw new UnknownCallIdError(id);
+    }
+    return r;
+  }
+
+  #iso(): string {
+    return new Date(this.#opts.clock.now()).toISOString();
+  }
+}

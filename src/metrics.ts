@@ -1,0 +1,148 @@
+/**
+ * Every Prometheus metric of the process, in one registry (served at `GET /metrics`). The call
+ * wiring updates them through the fields of `Metrics`; nothing else registers metrics.
+ *
+ * Names follow Prometheus conventions: `sipscribe_` prefix, `_total` counters, base units
+ * (seconds).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BusCounters } from './transcripts/TranscriptBus.js';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Calls not yet over (offered … ending). Maintained by CallRegistry. */
+  readonly callsActive: Gauge;
+  /** Finished calls by outcome: an end reason (`bye-remote`, …), `rejected` or `cancelled`. Maintained by CallRegistry. */
+  readonly callsTotal: Counter<'outcome'>;
+  /** RTP packets received (all calls). */
+  readonly rtpPackets: Counter;
+  /** RTP packets lost (sequence gaps never filled). */
+  readonly rtpPacketsLost: Counter;
+  /** RFC 3550 interarrival jitter per call, observed when a call ends (seconds). */
+  readonly rtpJitter: Histogram;
+  /** Time from audio sent to the STT to the word that covers it coming back (seconds). */
+  readonly sttLatency: Histogram;
+  /** STT WebSocket reconnects/failovers by server URL. */
+  readonly sttReconnects: Counter<'server'>;
+  /** STT streams open by server URL. */
+  readonly sttStreams: Gauge<'server'>;
+  /** 1 when the account is registered, 0 otherwise. */
+  readonly registrationUp: Gauge<'account'>;
+  /** Webhook events waiting in the outbox, by URL (read from the database at scrape time). */
+  readonly webhookBacklog: Gauge<'url'>;
+  /** Webhook delivery attempts by URL and result (`ok`, `error`, `dead`). */
+  readonly webhookDeliveries: Counter<'url' | 'result'>;
+  /** Transcript sink failures and drops by sink. */
+  readonly sinkFailures: Counter<'sink'>;
+  readonly sinkDropped: Counter<'sink'>;
+  /** Sets where the webhook backlog gauge reads from (the outbox). */
+  setWebhookBacklogSource(source: () => Record<string, number>): void;
+  /** The bus's counters, reported into `sinkFailures`/`sinkDropped`. */
+  readonly busCounters: BusCounters;
+}
+
+export interface MetricsOptions {
+  /** Also export Node process metrics (CPU, memory, event loop, handles); default true. */
+  processMetrics?: boolean;
+}
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (opts.processMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: 'sipscribe_' });
+  }
+  let backlogSource: () => Record<string, number> = () => ({});
+  const sinkFailures = new Counter({
+    name: 'sipscribe_sink_failures_total',
+    help: 'Transcript sink failures by sink',
+    labelNames: ['sink'] as const,
+    registers: [registry],
+  });
+  const sinkDropped = new Counter({
+    name: 'sipscribe_sink_dropped_total',
+    help: 'Events dropped for a transcript sink whose queue was full, by sink',
+    labelNames: ['sink'] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    callsActive: new Gauge({
+      name: 'sipscribe_calls_active',
+      help: 'Calls in progress (offered to ending)',
+      registers: [registry],
+    }),
+    callsTotal: new Counter({
+      name: 'sipscribe_calls_total',
+      help: 'Finished calls by outcome (end reason, rejected or cancelled)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    rtpPackets: new Counter({
+      name: 'sipscribe_rtp_packets_received_total',
+      help: 'RTP packets received',
+      registers: [registry],
+    }),
+    rtpPacketsLost: new Counter({
+      name: 'sipscribe_rtp_packets_lost_total',
+      help: 'RTP packets lost',
+      registers: [registry],
+    }),
+    rtpJitter: new Histogram({
+      name: 'sipscribe_rtp_jitter_seconds',
+      help: 'RFC 3550 interarrival jitter per call, observed at call end',
+      buckets: [0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32],
+      registers: [registry],
+    }),
+    sttLatency: new Histogram({
+      name: 'sipscribe_stt_latency_seconds',
+      help: 'Audio sent to the STT until its word came back',
+      buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 10],
+      registers: [registry],
+    }),
+    sttReconnects: new Counter({
+      name: 'sipscribe_stt_reconnects_total',
+      help: 'STT WebSocket reconnects and failovers by server',
+      labelNames: ['server'] as const,
+      registers: [registry],
+    }),
+    sttStreams: new Gauge({
+      name: 'sipscribe_stt_streams',
+      help: 'STT streams open by server',
+      labelNames: ['server'] as const,
+      registers: [registry],
+    }),
+    registrationUp: new Gauge({
+      name: 'sipscribe_registration_up',
+      help: '1 when the SIP account is registered, 0 otherwise',
+      labelNames: ['account'] as const,
+      registers: [registry],
+    }),
+    webhookBacklog: new Gauge({
+      name: 'sipscribe_webhook_backlog',
+      help: 'Webhook events waiting in the outbox by URL',
+      labelNames: ['url'] as const,
+      registers: [registry],
+      collect(): void {
+        this.reset();
+        for (const [url, n] of Object.entries(backlogSource())) {
+          this.set({ url }, n);
+        }
+      },
+    }),
+    webhookDeliveries: new Counter({
+      name: 'sipscribe_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by URL and result (ok, error, dead)',
+      labelNames: ['url', 'result'] as const,
+      registers: [registry],
+    }),
+    sinkFailures,
+    sinkDropped,
+    setWebhookBacklogSource(source): void {
+      backlogSource = source;
+    },
+    busCounters: {
+      sinkFailed: (sink) => sinkFailures.inc({ sink }),
+      sinkDropped: (sink) => sinkDropped.inc({ sink }),
+    },
+  };
+}

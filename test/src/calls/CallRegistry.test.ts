@@ -1,0 +1,184 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CallRegistry, UnknownCallIdError } from '../../../src/calls/CallRegistry.js';
+import { CALL_STATES, StateTransitionError, type CallState } from '../../../src/calls/callStates.js';
+import type { CallEvent, CallMeta } from '../../../src/events.js';
+import { createMetrics, type Metrics } from '../../../src/metrics.js';
+import { CallStore } from '../../../src/storage/CallStore.js';
+import { openDatabase, type Db } from '../../../src/storage/database.js';
+import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
+import { FakeClock } from '../../helpers/FakeClock.js';
+import { logSink } from '../logSink.js';
+
+const META: CallMeta = {
+  sipCallId: '3848276298220188511@192.0.2.4',
+  from: 'sip:+15550100@example.com',
+  to: 'sip:transcribe@192.0.2.10',
+  account: null,
+  transport: 'udp',
+  codec: null,
+  source: '192.0.2.4:5060',
+};
+
+// The legal transitions, written out from architecture.md ("Call states"), not from the code's table.
+const LEGAL = new Set([
+  'offered>ringing',
+  'offered>answered',
+  'offered>rejected',
+  'offered>cancelled',
+  'ringing>answered',
+  'ringing>rejected',
+  'ringing>cancelled',
+  'answered>streaming',
+  'answered>ending',
+  'streaming>ending',
+  'ending>ended',
+]);
+
+describe('CallRegistry', () => {
+  let dir = '';
+  let db: Db;
+  let clock: FakeClock;
+  let bus: TranscriptBus;
+  let events: CallEvent[];
+  let metrics: Metrics;
+  let registry: CallRegistry;
+  let ids: number;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sipscribe-reg-'));
+    db = openDatabase(dir);
+    clock = new FakeClock(Date.UTC(2026, 4, 1, 9, 0, 0));
+    bus = new TranscriptBus({ logger: logSink().logger, clock });
+    events = [];
+    bus.addSink({ name: 'collect', handle: (e) => void events.push(e) });
+    metrics = createMetrics({ processMetrics: false });
+    ids = 0;
+    registry = new CallRegistry({
+      store: new CallStore(db),
+      bus,
+      clock,
+      logger: logSink().logger,
+      metrics,
+      newId: () => `call-${++ids}`,
+    });
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Drives a fresh call from offered along `path`. */
+  function drive(path: readonly CallState[]): string {
+    const { id } = registry.create(META);
+    for (const s of path) {
+      registry.transition(id, s, s === 'ending' ? { reason: 'bye-remote' } : {});
+    }
+    return id;
+  }
+
+  const paths: Record<CallState, CallState[]> = {
+    offered: [],
+    ringing: ['ringing'],
+    answered: ['ringing', 'answered'],
+    streaming: ['ringing', 'answered', 'streaming'],
+    ending: ['ringing', 'answered', 'streaming', 'ending'],
+    ended: ['ringing', 'answered', 'streaming', 'ending', 'ended'],
+    rejected: ['rejected'],
+    cancelled: ['ringing', 'cancelled'],
+  };
+
+  it('allows exactly the transitions of the state diagram and throws on the others', () => {
+    for (const from of CALL_STATES) {
+      for (const to of CALL_STATES) {
+        const id = drive(paths[from]);
+        const attempt = (): unknown => registry.transition(id, to, { reason: 'bye-local', status: 486 });
+        if (LEGAL.has(`${from}>${to}`)) {
+          expect(attempt, `${from} → ${to}`).not.toThrow();
+        } else if (['ended', 'rejected', 'cancelled'].includes(from)) {
+          // A finished call is no longer active.
+          expect(attempt, `${from} → ${to}`).toThrow(UnknownCallIdError);
+        } else {
+          expect(attempt, `${from} → ${to}`).toThrow(StateTransitionError);
+        }
+      }
+    }
+  });
+
+  it('needs a reason to enter ending', () => {
+    const id = drive(['answered']);
+    expect(() => registry.transition(id, 'ending')).toThrow(/needs a reason/);
+  });
+
+  it('publishes call.started on answer and call.ended with the transcript, and persists each step', async () => {
+    const { id } = registry.create(META);
+    expect(registry.get(id)?.state).toBe('offered');
+    registry.transition(id, 'ringing');
+    registry.updateMeta(id, { codec: 'PCMU' });
+    clock.advance(2000);
+    registry.transition(id, 'answered');
+    registry.transition(id, 'streaming');
+    bus.publish(id, {
+      type: 'transcript.utterance',
+      text: 'hello there',
+      startMs: 500,
+      endMs: 1400,
+      words: [
+        { text: 'hello', startMs: 500, endMs: 900 },
+        { text: 'there', startMs: 900, endMs: 1400 },
+      ],
+      channel: 'caller',
+      final: true,
+    });
+    clock.advance(61_000);
+    registry.transition(id, 'ending', { reason: 'bye-remote' });
+    expect(registry.active().map((r) => r.state)).toEqual(['ending']);
+    clock.advance(1000);
+    const done = registry.transition(id, 'ended');
+    expect(done).toMatchObject({
+      state: 'ended',
+      createdAt: '2026-05-01T09:00:00.000Z',
+      answeredAt: '2026-05-01T09:00:02.000Z',
+      endedAt: '2026-05-01T09:01:04.000Z',
+      endReason: 'bye-remote',
+      durationMs: 62_000,
+      meta: { ...META, codec: 'PCMU' },
+    });
+    expect(registry.active()).toEqual([]);
+    expect(registry.get(id)).toEqual(done); // now from the database
+    await bus.flush();
+    expect(events.map((e) => [e.seq, e.type])).toEqual([
+      [1, 'call.started'],
+      [2, 'transcript.utterance'],
+      [3, 'call.ended'],
+    ]);
+    expect(events[0]?.call.codec).toBe('PCMU');
+    expect(events[2]).toMatchObject({
+      reason: 'bye-remote',
+      durationMs: 62_000,
+      offsetMs: 62_000,
+      transcript: [{ text: 'hello there' }],
+    });
+  });
+
+  it('counts active calls and finished calls by outcome', async () => {
+    drive(paths.ended);
+    drive(paths.rejected);
+    drive(paths.cancelled);
+    drive(paths.streaming);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sipscribe_calls_active 1\n');
+    expect(text).toContain('sipscribe_calls_total{outcome="bye-remote"} 1\n');
+    expect(text).toContain('sipscribe_calls_total{outcome="rejected"} 1\n');
+    expect(text).toContain('sipscribe_calls_total{outcome="cancelled"} 1\n');
+  });
+
+  it('keeps the SIP status of a rejected call', () => {
+    const { id } = registry.create(META);
+    const r = registry.transition(id, 'rejected', { status: 503 });
+    expect(r).toMatchObject({ state: 'rejected', rejectStatus: 503, durationMs: 0 });
+    expect(bus.isOpen(id)).toBe(false);
+  });
+});
