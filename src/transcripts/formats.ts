@@ -1,0 +1,54 @@
+/**
+ * A call's transcript as text: plain text, SubRip (SRT) and WebVTT. One line or cue per utterance,
+ * times relative to the answer of the call.
+ *
+ * @see https://www.w3.org/TR/webvtt1/ (WebVTT: `WEBVTT` header, `hh:mm:ss.ttt --> hh:mm:ss.ttt` cues)
+ * SRT has no formal specification; the de facto form is a counter, `hh:mm:ss,ttt --> hh:mm:ss,ttt`,
+ * the text, and a blank line.
+ */
+import type { TranscriptUtterance } from '../events.js';
+
+export const TRANSCRIPT_FORMATS = ['json', 'txt', 'srt', 'vtt'] as const;
+export type TranscriptFormat = (typeof TRANSCRIPT_FORMATS)[number];
+
+/** `hh:mm:ss` + `sep` + milliseconds (`,` for SRT, `.` for WebVTT); negative times clamp to 0. */
+export function timestamp(ms: number, sep: ',' | '.'): string {
+  const t = Math.max(0, Math.round(ms));
+  const h = Math.floor(t / 3_600_000);
+  const m = Math.floor((t % 3_600_000) / 60_000);
+  const s = Math.floor((t % 60_000) / 1000);
+  const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return `${pad(h)}:${pad(m)}:${pad(s)}${sep}${pad(t % 1000, 3)}`;
+}
+
+/** One text per cue: line breaks inside an utterance would end a cue early, so they become spaces. */
+function cueText(u: TranscriptUtterance): string {
+  return u.text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+/** `[hh:mm:ss] text`, one utterance per line. */
+export function toTxt(utterances: readonly TranscriptUtterance[]): string {
+  return utterances.map((u) => `[${timestamp(u.startMs, '.').slice(0, 8)}] ${cueText(u)}\n`).join('');
+}
+
+/** SubRip: numbered cues from 1. */
+export function toSrt(utterances: readonly TranscriptUtterance[]): string {
+  return utterances
+    .map(
+      (u, i) =>
+        `${i + 1}\n${timestamp(u.startMs, ',')} --> ${timestamp(Math.max(u.endMs, u.startMs), ',')}\n${cueText(u)}\n\n`,
+    )
+    .join('');
+}
+
+/** WebVTT; `-->` cannot appear in cue text, so it is escaped. */
+export function toVtt(utterances: readonly TranscriptUtterance[]): string {
+  const cues = utterances.map(
+    (u) =>
+      `${timestamp(u.startMs, '.')} --> ${timestamp(Math.max(u.endMs, u.startMs), '.')}\n${cueText(u)
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')}\n\n`,
+  );
+  return `WEBVTT\n\n${cues.join('')}`;
+}
