@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { EVENT_TYPES, type EventType } from './events.js';
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
@@ -43,6 +44,32 @@ const sttServerSchema = z.object({
   /** Send the key as `?auth_id=` instead of the `kyutai-api-key` header (documented fallback). */
   authInQuery: z.boolean().default(false),
 });
+
+const webhookSchema = z.object({
+  url: z.string().regex(/^https?:\/\//, 'an http:// or https:// URL'),
+  /** HMAC-SHA256 key for the `X-Sipscribe-Signature` header. */
+  secret: secret.min(1, 'a non-empty secret (sign every delivery)'),
+  /** Event types sent to this URL. */
+  events: z
+    .array(z.enum(EVENT_TYPES as [EventType, ...EventType[]]))
+    .min(1)
+    .default(['call.started', 'transcript.utterance', 'call.ended']),
+  /** Per request. */
+  timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+  /** Exponential backoff between attempts: minDelayMs · 2^(n-1), capped; give up after maxAgeMs. */
+  retry: z
+    .object({
+      minDelayMs: z.number().int().min(10).default(1000),
+      maxDelayMs: z.number().int().min(10).default(60_000),
+      maxAgeMs: z.number().int().min(1000).default(86_400_000),
+    })
+    .prefault({}),
+});
+
+/** Loopback hosts: the HTTP server needs no token there. */
+export function isLoopbackHost(h: string): boolean {
+  return h === 'localhost' || h === '::1' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
 
 export const configSchema = z.object({
   sip: z
@@ -107,7 +134,15 @@ export const configSchema = z.object({
       whenFull: z.enum(['reject', 'defer']).default('reject'),
     })
     .prefault({}),
-  storage: z.object({ dir: z.string().default('./data') }).prefault({}),
+  storage: z
+    .object({
+      dir: z.string().default('./data'),
+      /** Also write each call's audio to `<dir>/recordings/<callId>.wav` (PCM16 mono). */
+      recordAudio: z.boolean().default(false),
+    })
+    .prefault({}),
+  /** Receivers of `call.started`, `transcript.utterance` and `call.ended` (see README, "Webhooks"). */
+  webhooks: z.array(webhookSchema).default([]),
   http: z
     .object({
       host: host.default('127.0.0.1'),
@@ -170,6 +205,22 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (cfg.rtp.portMin > cfg.rtp.portMax) {
     throw new ConfigError('rtp.portMin', `must not exceed rtp.portMax (${cfg.rtp.portMax})`);
   }
+  if (!isLoopbackHost(cfg.http.host) && !cfg.http.token) {
+    throw new ConfigError(
+      'http.token',
+      `required when http.host (${cfg.http.host}) is not a loopback address: the API and live feed carry transcripts`,
+    );
+  }
+  const urls = new Set<string>();
+  cfg.webhooks.forEach((w, i) => {
+    if (urls.has(w.url)) {
+      throw new ConfigError(`webhooks[${i}].url`, `${w.url} is listed twice`);
+    }
+    urls.add(w.url);
+    if (w.retry.minDelayMs > w.retry.maxDelayMs) {
+      throw new ConfigError(`webhooks[${i}].retry.minDelayMs`, 'must not exceed retry.maxDelayMs');
+    }
+  });
   return cfg;
 }
 
@@ -193,7 +244,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   return parseConfig(raw, env);
 }
 
-const SECRET_KEYS = new Set(['password', 'apiKey', 'token']);
+const SECRET_KEYS = new Set(['password', 'apiKey', 'token', 'secret']);
 
 /** A copy of the config with every secret replaced by `***`, for printing and logging. */
 export function maskSecrets(cfg: unknown): unknown {

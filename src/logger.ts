@@ -9,7 +9,17 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       level,
       base: { app: 'sipscribe' },
       redact: {
-        paths: ['password', '*.password', 'apiKey', '*.apiKey', 'token', '*.token', '*.authorization'],
+        paths: [
+          'password',
+          '*.password',
+          'apiKey',
+          '*.apiKey',
+          'token',
+          '*.token',
+          'secret',
+          '*.secret',
+          '*.authorization',
+        ],
         censor: '***',
       },
     },

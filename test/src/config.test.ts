@@ -61,10 +61,50 @@ describe('config', () => {
   });
 });
 
+describe('config: webhooks and the HTTP token', () => {
+  it('fills webhook defaults and masks the secret', () => {
+    const cfg = parseConfig({ webhooks: [{ url: 'http://127.0.0.1:9000/in', secret: 'whsec' }] });
+    expect(cfg.webhooks).toEqual([
+      {
+        url: 'http://127.0.0.1:9000/in',
+        secret: 'whsec',
+        events: ['call.started', 'transcript.utterance', 'call.ended'],
+        timeoutMs: 10000,
+        retry: { minDelayMs: 1000, maxDelayMs: 60000, maxAgeMs: 86400000 },
+      },
+    ]);
+    expect(JSON.stringify(maskSecrets(cfg))).not.toContain('whsec');
+  });
+
+  it('rejects a webhook without a secret, a bad event type and a duplicate URL', () => {
+    expect(() => parseConfig({ webhooks: [{ url: 'http://x/in', secret: '' }] })).toThrow(
+      /webhooks\[0\]\.secret/,
+    );
+    expect(() =>
+      parseConfig({ webhooks: [{ url: 'http://x/in', secret: 's', events: ['call.exploded'] }] }),
+    ).toThrow(/webhooks\[0\]\.events\[0\]/);
+    expect(() =>
+      parseConfig({
+        webhooks: [
+          { url: 'http://x/in', secret: 's' },
+          { url: 'http://x/in', secret: 't' },
+        ],
+      }),
+    ).toThrow(/webhooks\[1\]\.url: http:\/\/x\/in is listed twice/);
+  });
+
+  it('refuses an HTTP server beyond loopback without a token', () => {
+    expect(() => parseConfig({ http: { host: '0.0.0.0' } })).toThrow(/http\.token: required/);
+    expect(parseConfig({ http: { host: '0.0.0.0', token: 't' } }).http.token).toBe('t');
+    expect(parseConfig({ http: { host: '127.0.0.2' } }).http.token).toBeUndefined();
+    expect(parseConfig({ http: { host: '::1' } }).http.token).toBeUndefined();
+  });
+});
+
 describe('config.example.json', () => {
   it('is valid and sets every key the schema knows (so it documents them all)', () => {
     const raw = JSON.parse(readFileSync(join(ROOT, 'config.example.json'), 'utf8')) as unknown;
-    const env = { SIP_PASSWORD: 'x', SIPSCRIBE_HTTP_TOKEN: 'y' };
+    const env = { SIP_PASSWORD: 'x', SIPSCRIBE_HTTP_TOKEN: 'y', SIPSCRIBE_WEBHOOK_SECRET: 'z' };
     const parsed = parseConfig(raw, env);
     // Every leaf the schema fills in with defaults must be present in the example itself.
     const keys = (v: unknown, p = ''): string[] =>

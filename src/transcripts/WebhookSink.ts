@@ -1,0 +1,43 @@
+import type { AppClock } from '../clock.js';
+import type { CallEvent, EventType } from '../events.js';
+import type { Outbox } from '../webhooks/Outbox.js';
+import type { WebhookDispatcher } from '../webhooks/WebhookDispatcher.js';
+import type { TranscriptSink } from './TranscriptBus.js';
+
+/** Which events a webhook receives (config `webhooks[].events`). */
+export interface WebhookSubscription {
+  url: string;
+  events: readonly EventType[];
+}
+
+/**
+ * Puts each event into the durable outbox once per webhook subscribed to its type, then wakes the
+ * dispatcher. Delivery happens later, in order per call and URL (see Outbox).
+ */
+export class WebhookSink implements TranscriptSink {
+  readonly name = 'webhooks';
+  readonly #outbox: Outbox;
+  readonly #subs: readonly WebhookSubscription[];
+  readonly #dispatcher: WebhookDispatcher;
+  readonly #clock: AppClock;
+
+  constructor(
+    outbox: Outbox,
+    subs: readonly WebhookSubscription[],
+    dispatcher: WebhookDispatcher,
+    clock: AppClock,
+  ) {
+    this.#outbox = outbox;
+    this.#subs = subs;
+    this.#dispatcher = dispatcher;
+    this.#clock = clock;
+  }
+
+  handle(event: CallEvent): void {
+    const urls = this.#subs.filter((s) => s.events.includes(event.type)).map((s) => s.url);
+    if (urls.length > 0) {
+      this.#outbox.enqueueAll(urls, event, this.#clock.now());
+      this.#dispatcher.notify();
+    }
+  }
+}

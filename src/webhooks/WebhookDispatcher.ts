@@ -1,0 +1,258 @@
+/**
+ * Delivers the outbox to the webhook receivers: POSTs each lane head, deletes it on a 2xx answer,
+ * and otherwise retries it with exponential backoff (`minDelayMs · 2^(attempt-1)`, capped at
+ * `maxDelayMs`, ±10 % jitter) until it is older than `maxAgeMs`, when it is marked `dead`.
+ * Because the outbox is in the database, a restart loses nothing: the new process delivers
+ * whatever is left, in order. A receiver down for ten minutes gets every event after it returns,
+ * within one `maxDelayMs` (default 60 s).
+ */
+import type { AppClock, AppTimer } from '../clock.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Outbox, OutboxRow } from './Outbox.js';
+import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signatureHeader } from './signature.js';
+
+/** One configured receiver. */
+export interface WebhookTarget {
+  url: string;
+  secret: string;
+  /** Per request (default 10 000 ms). */
+  timeoutMs?: number;
+  retry?: RetryPolicy;
+}
+
+export interface RetryPolicy {
+  /** First retry delay (default 1000 ms). */
+  minDelayMs?: number;
+  /** Longest delay between attempts (default 60 000 ms). */
+  maxDelayMs?: number;
+  /** Give up on an event this old (default 24 h). */
+  maxAgeMs?: number;
+}
+
+/** Sends one request; resolves to the HTTP status. Rejects on network errors and on abort. */
+export type HttpPost = (
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+) => Promise<number>;
+
+export const fetchPost: HttpPost = async (url, body, headers, signal) => {
+  const res = await fetch(url, { method: 'POST', body, headers, signal, redirect: 'manual' });
+  // Drain the body so the connection can be reused.
+  await res.arrayBuffer().catch(() => undefined);
+  return res.status;
+};
+
+export interface WebhookDispatcherOptions {
+  outbox: Outbox;
+  targets: readonly WebhookTarget[];
+  clock: AppClock;
+  logger: Logger;
+  metrics?: Metrics;
+  post?: HttpPost;
+  /** Requests in flight per URL (each to a different call's lane); default 4. */
+  concurrency?: number;
+  /** Jitter source in [0, 1); default Math.random. */
+  random?: () => number;
+}
+
+/** The delay before retry number `attempt` (1 = first retry), without jitter. */
+export function backoffDelay(attempt: number, policy: RetryPolicy = {}): number {
+  const min = policy.minDelayMs ?? 1000;
+  const max = policy.maxDelayMs ?? 60_000;
+  return Math.min(max, min * 2 ** Math.max(0, attempt - 1));
+}
+
+interface Lane {
+  target: WebhookTarget;
+  running: Promise<void> | null;
+  again: boolean;
+  timer: AppTimer | null;
+  timerDue: number;
+  inflight: Set<AbortController>;
+}
+
+export class WebhookDispatcher {
+  readonly #opts: WebhookDispatcherOptions;
+  readonly #lanes: Lane[];
+  #stopped = false;
+
+  constructor(opts: WebhookDispatcherOptions) {
+    this.#opts = opts;
+    this.#lanes = opts.targets.map((target) => ({
+      target,
+      running: null,
+      again: false,
+      timer: null,
+      timerDue: Infinity,
+      inflight: new Set(),
+    }));
+  }
+
+  /** The URLs delivered to. */
+  get urls(): string[] {
+    return this.#lanes.map((l) => l.target.url);
+  }
+
+  /** Starts (or resumes after a restart) delivery of whatever the outbox holds. */
+  start(): void {
+    this.notify();
+  }
+
+  /** New rows are in the outbox: deliver what is due. */
+  notify(): void {
+    for (const lane of this.#lanes) {
+      this.#kick(lane);
+    }
+  }
+
+  /** Resolves when no delivery pass is running (timers for later retries may still be set). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const running = this.#lanes.map((l) => l.running).filter((p): p is Promise<void> => p !== null);
+      if (running.length === 0) {
+        return;
+      }
+      await Promise.all(running);
+    }
+  }
+
+  /**
+   * Stops delivering: cancels retry timers, aborts requests in flight (their rows stay pending,
+   * unchanged, for the next start) and waits for the passes to end. The outbox is already on disk.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const lane of this.#lanes) {
+      if (lane.timer !== null) {
+        this.#opts.clock.clearTimeout(lane.timer);
+        lane.timer = null;
+      }
+      for (const ac of lane.inflight) {
+        ac.abort();
+      }
+    }
+    await this.idle();
+  }
+
+  #kick(lane: Lane): void {
+    if (this.#stopped) {
+      return;
+    }
+    if (lane.running) {
+      lane.again = true;
+      return;
+    }
+    lane.running = this.#pass(lane).finally(() => {
+      lane.running = null;
+      this.#schedule(lane);
+    });
+  }
+
+  async #pass(lane: Lane): Promise<void> {
+    const { outbox, clock } = this.#opts;
+    const limit = this.#opts.concurrency ?? 4;
+    do {
+      lane.again = false;
+      const rows = outbox.due(lane.target.url, clock.now(), limit);
+      if (rows.length > 0) {
+        await Promise.all(rows.map((row) => this.#deliver(lane, row)));
+        lane.again = true;
+      }
+    } while (lane.again && !this.#stopped);
+  }
+
+  #schedule(lane: Lane): void {
+    if (this.#stopped) {
+      return;
+    }
+    const next = this.#opts.outbox.nextDueAt(lane.target.url);
+    if (next === null) {
+      return;
+    }
+    const { clock } = this.#opts;
+    if (lane.timer !== null) {
+      if (lane.timerDue <= next) {
+        return;
+      }
+      clock.clearTimeout(lane.timer);
+    }
+    lane.timerDue = next;
+    lane.timer = clock.setTimeout(
+      () => {
+        lane.timer = null;
+        lane.timerDue = Infinity;
+        this.#kick(lane);
+      },
+      Math.max(0, next - clock.now()),
+    );
+  }
+
+  async #deliver(lane: Lane, row: OutboxRow): Promise<void> {
+    const { clock, outbox, logger, metrics } = this.#opts;
+    const { target } = lane;
+    const ac = new AbortController();
+    lane.inflight.add(ac);
+    const timeout = clock.setTimeout(() => ac.abort(), target.timeoutMs ?? 10_000);
+    let error: string;
+    try {
+      const headers = {
+        'content-type': 'application/json',
+        'user-agent': 'sipscribe-webhook',
+        [EVENT_HEADER]: row.type,
+        [DELIVERY_HEADER]: String(row.id),
+        [SIGNATURE_HEADER]: signatureHeader(target.secret, Math.floor(clock.now() / 1000), row.body),
+      };
+      const status = await (this.#opts.post ?? fetchPost)(target.url, row.body, headers, ac.signal);
+      if (status >= 200 && status < 300) {
+        outbox.delivered(row.id);
+        metrics?.webhookDeliveries.inc({ url: target.url, result: 'ok' });
+        if (row.attempts > 0) {
+          logger.info(
+            { url: target.url, callId: row.call_id, seq: row.seq, attempts: row.attempts + 1 },
+            'webhook delivered after retries',
+          );
+        }
+        return;
+      }
+      error = `HTTP ${status}`;
+    } catch (err) {
+      if (this.#stopped) {
+        // Aborted by stop(): not the receiver's fault; the row stays as it was.
+        return;
+      }
+      error = err instanceof Error ? describeError(err) : String(err);
+    } finally {
+      clock.clearTimeout(timeout);
+      lane.inflight.delete(ac);
+    }
+    const now = clock.now();
+    const policy = target.retry ?? {};
+    if (now - row.created_at >= (policy.maxAgeMs ?? 86_400_000)) {
+      outbox.dead(row.id, error);
+      metrics?.webhookDeliveries.inc({ url: target.url, result: 'dead' });
+      logger.error(
+        { url: target.url, callId: row.call_id, seq: row.seq, attempts: row.attempts + 1, error },
+        'webhook event given up (too old)',
+      );
+      return;
+    }
+    const base = backoffDelay(row.attempts + 1, policy);
+    const jitter = 1 + 0.2 * ((this.#opts.random ?? Math.random)() - 0.5);
+    outbox.failed(row.id, error, now + Math.round(base * jitter));
+    metrics?.webhookDeliveries.inc({ url: target.url, result: 'error' });
+    const log = row.attempts < 3 ? logger.warn.bind(logger) : logger.debug.bind(logger);
+    log(
+      { url: target.url, callId: row.call_id, seq: row.seq, attempts: row.attempts + 1, error },
+      'webhook delivery failed; will retry',
+    );
+  }
+}
+
+function describeError(err: Error): string {
+  const cause = (err as { cause?: unknown }).cause;
+  const code = cause && typeof cause === 'object' && 'code' in cause ? String(cause.code) : undefined;
+  return code ? `${err.message} (${code})` : err.message;
+}

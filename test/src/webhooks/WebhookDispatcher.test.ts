@@ -1,0 +1,218 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CallEvent, CallMeta } from '../../../src/events.js';
+import { openDatabase, type Db } from '../../../src/storage/database.js';
+import { Outbox } from '../../../src/webhooks/Outbox.js';
+import {
+  backoffDelay,
+  WebhookDispatcher,
+  type HttpPost,
+  type WebhookTarget,
+} from '../../../src/webhooks/WebhookDispatcher.js';
+import { verifySignature } from '../../../src/webhooks/signature.js';
+import { FakeClock } from '../../helpers/FakeClock.js';
+import { logSink } from '../logSink.js';
+
+const META: CallMeta = {
+  sipCallId: 'x@y',
+  from: 'sip:a@b',
+  to: 'sip:c@d',
+  account: null,
+  transport: 'udp',
+  codec: 'PCMU',
+  source: '127.0.0.1:5060',
+};
+const URL_A = 'http://127.0.0.1:9/hook';
+const T0 = Date.UTC(2026, 0, 1);
+
+function ev(callId: string, seq: number): CallEvent {
+  return {
+    type: 'transcript.utterance',
+    text: `u${seq}`,
+    startMs: seq,
+    endMs: seq + 1,
+    words: [],
+    channel: 'caller',
+    final: true,
+    seq,
+    callId,
+    at: new Date(T0).toISOString(),
+    offsetMs: 0,
+    call: META,
+  };
+}
+
+interface Attempt {
+  at: number;
+  callId: string;
+  seq: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+describe('WebhookDispatcher', () => {
+  let dir = '';
+  let db: Db;
+  let clock: FakeClock;
+  let attempts: Attempt[];
+  let answer: (a: Attempt) => number | Error;
+  let post: HttpPost;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sipscribe-hook-'));
+    db = openDatabase(dir);
+    clock = new FakeClock(T0);
+    attempts = [];
+    answer = () => 200;
+    post = (_url, body, headers) => {
+      const e = JSON.parse(body) as CallEvent;
+      const a = { at: clock.now(), callId: e.callId, seq: e.seq, headers, body };
+      attempts.push(a);
+      const r = answer(a);
+      return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+    };
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function dispatcher(target: Partial<WebhookTarget> = {}, outbox = new Outbox(db)): WebhookDispatcher {
+    return new WebhookDispatcher({
+      outbox,
+      targets: [{ url: URL_A, secret: 'topsecret', ...target }],
+      clock,
+      logger: logSink().logger,
+      post,
+      random: () => 0.5, // no jitter
+    });
+  }
+
+  /** Advances the fake clock in steps, letting each delivery pass finish. */
+  async function advance(d: WebhookDispatcher, ms: number, step = 500): Promise<void> {
+    for (let t = 0; t < ms; t += step) {
+      clock.advance(step);
+      await d.idle();
+    }
+  }
+
+  it('computes exponential backoff capped at the maximum', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map((n) => backoffDelay(n))).toEqual([
+      1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000,
+    ]);
+    expect(backoffDelay(3, { minDelayMs: 100, maxDelayMs: 300 })).toBe(300);
+  });
+
+  it('sends signed requests with event and delivery headers, and empties the outbox', async () => {
+    const outbox = new Outbox(db);
+    const d = dispatcher({}, outbox);
+    outbox.enqueue(URL_A, ev('c1', 1), clock.now());
+    d.notify();
+    await d.idle();
+    expect(attempts).toHaveLength(1);
+    const a = attempts[0]!;
+    expect(a.headers['x-sipscribe-event']).toBe('transcript.utterance');
+    expect(a.headers['x-sipscribe-delivery']).toMatch(/^\d+$/);
+    expect(a.headers['content-type']).toBe('application/json');
+    expect(verifySignature('topsecret', a.headers['x-sipscribe-signature']!, a.body, T0 / 1000)).toBe(true);
+    expect(JSON.parse(a.body)).toEqual(ev('c1', 1));
+    expect(outbox.backlog()).toEqual({});
+  });
+
+  it('retries with backoff while the receiver fails, then delivers the lane in order', async () => {
+    const outbox = new Outbox(db);
+    const d = dispatcher({ retry: { minDelayMs: 1000, maxDelayMs: 8000 } }, outbox);
+    let down = true;
+    answer = (a) => (down ? (a.seq % 2 ? new Error('connect ECONNREFUSED') : 500) : 200);
+    for (let seq = 1; seq <= 3; seq++) {
+      outbox.enqueue(URL_A, ev('c1', seq), clock.now());
+    }
+    d.notify();
+    await d.idle();
+    await advance(d, 30_000);
+    // Only the head of the lane is tried while it fails: at 0, +1 s, +2 s, +4 s, +8 s, +8 s, +8 s.
+    expect(attempts.map((a) => [a.at - T0, a.seq])).toEqual([
+      [0, 1],
+      [1000, 1],
+      [3000, 1],
+      [7000, 1],
+      [15000, 1],
+      [23000, 1],
+    ]);
+    expect(outbox.backlog()).toEqual({ [URL_A]: 3 });
+    down = false;
+    await advance(d, 8000);
+    expect(attempts.slice(6).map((a) => [a.at - T0, a.seq])).toEqual([
+      [31000, 1],
+      [31000, 2],
+      [31000, 3],
+    ]);
+    expect(outbox.backlog()).toEqual({});
+    expect(clock.pending).toBe(0);
+  });
+
+  it('keeps calls independent: a failing lane does not hold up another call', async () => {
+    const outbox = new Outbox(db);
+    const d = dispatcher({}, outbox);
+    answer = (a) => (a.callId === 'stuck' ? 503 : 200);
+    outbox.enqueue(URL_A, ev('stuck', 1), clock.now());
+    outbox.enqueue(URL_A, ev('stuck', 2), clock.now());
+    outbox.enqueue(URL_A, ev('free', 1), clock.now());
+    outbox.enqueue(URL_A, ev('free', 2), clock.now());
+    d.notify();
+    await d.idle();
+    expect(attempts.filter((a) => a.callId === 'free').map((a) => a.seq)).toEqual([1, 2]);
+    expect(attempts.filter((a) => a.callId === 'stuck').map((a) => a.seq)).toEqual([1]);
+    expect(outbox.backlog()).toEqual({ [URL_A]: 2 });
+    await d.stop();
+  });
+
+  it('survives a restart: a new process delivers what the old one left, in order', async () => {
+    answer = () => new Error('connect ECONNREFUSED');
+    const first = dispatcher();
+    const outbox = new Outbox(db);
+    for (let seq = 1; seq <= 4; seq++) {
+      outbox.enqueue(URL_A, ev('c9', seq), clock.now());
+    }
+    first.notify();
+    await first.idle();
+    await first.stop();
+    expect(clock.pending).toBe(0);
+    db.close();
+
+    db = openDatabase(dir);
+    attempts = [];
+    answer = () => 200;
+    const second = dispatcher({}, new Outbox(db));
+    second.start();
+    await second.idle();
+    await advance(second, 2000);
+    expect(attempts.map((a) => a.seq)).toEqual([1, 2, 3, 4]);
+    expect(new Outbox(db).backlog()).toEqual({});
+  });
+
+  it('gives up on an event older than maxAgeMs and moves on', async () => {
+    const outbox = new Outbox(db);
+    const d = dispatcher({ retry: { minDelayMs: 1000, maxDelayMs: 1000, maxAgeMs: 5000 } }, outbox);
+    answer = (a) => (a.seq === 1 ? 500 : 200);
+    outbox.enqueue(URL_A, ev('c', 1), clock.now());
+    outbox.enqueue(URL_A, ev('c', 2), clock.now());
+    d.notify();
+    await d.idle();
+    await advance(d, 6000);
+    expect(attempts.map((a) => [a.at - T0, a.seq])).toEqual([
+      [0, 1],
+      [1000, 1],
+      [2000, 1],
+      [3000, 1],
+      [4000, 1],
+      [5000, 1],
+      [5000, 2],
+    ]);
+    expect(outbox.backlog()).toEqual({});
+    const dead = db.prepare("SELECT seq, attempts, last_error FROM outbox WHERE status = 'dead'").all();
+    expect(dead).toEqual([{ seq: 1, attempts: 6, last_error: 'HTTP 500' }]);
+  });
+});
