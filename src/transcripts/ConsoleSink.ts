@@ -1,0 +1,149 @@
+/**
+ * The console sink. On a terminal it prints readable live lines (time, caller, offset, words);
+ * otherwise (a service, a container) it writes structured JSON log records through the logger.
+ *
+ * Terminal lines (times are UTC from the event's `at`):
+ * ```
+ * 09:00:02 ☎ Alice <sip:alice@example.com> → sip:1001@192.0.2.10 (udp, PCMU)  call 3f2a…
+ * 09:00:05   Alice +00:03  the quick brown fox
+ * 09:01:04 ☎ Alice hung up: bye-remote after 01:02
+ * ```
+ * Words arrive before their utterance: they are held per call and replaced by the utterance line;
+ * if no utterance comes within 16 words, they are printed as a line of their own (marked `…`).
+ */
+import type { CallEvent, CallMeta } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { TranscriptSink } from './TranscriptBus.js';
+
+export interface ConsoleSinkOptions {
+  /** Where terminal lines go (default process.stdout). */
+  out?: { write(s: string): unknown; isTTY?: boolean };
+  /** Used when `out` is not a terminal. */
+  logger: Logger;
+  /** Force a mode (default: `out.isTTY`). */
+  tty?: boolean;
+  /** ANSI colours on the terminal (default true). */
+  color?: boolean;
+}
+
+const WORDS_PER_LINE = 16;
+
+/** The caller's short name: the display name, else the user part of the URI. */
+export function callerName(meta: Pick<CallMeta, 'from'>): string {
+  const display = /^\s*"([^"]*)"/.exec(meta.from)?.[1] ?? /^\s*([^<"]+?)\s*</.exec(meta.from)?.[1];
+  if (display) {
+    return display;
+  }
+  return /sips?:([^@;>]+)@/.exec(meta.from)?.[1] ?? meta.from;
+}
+
+/** `mm:ss`, or `h:mm:ss` from one hour. */
+export function clockTime(ms: number): string {
+  const t = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const s = t % 60;
+  const mmss = `${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
+  return h > 0 ? `${h}:${mmss}` : mmss;
+}
+
+export class ConsoleSink implements TranscriptSink {
+  readonly name = 'console';
+  readonly #out: { write(s: string): unknown };
+  readonly #logger: Logger;
+  readonly #tty: boolean;
+  readonly #color: boolean;
+  readonly #pending = new Map<string, { startMs: number; words: string[] }>();
+
+  constructor(opts: ConsoleSinkOptions) {
+    const out = opts.out ?? process.stdout;
+    this.#out = out;
+    this.#logger = opts.logger;
+    this.#tty = opts.tty ?? out.isTTY === true;
+    this.#color = opts.color ?? true;
+  }
+
+  handle(event: CallEvent): void {
+    if (this.#tty) {
+      this.#line(event);
+    } else {
+      this.#log(event);
+    }
+  }
+
+  #log(e: CallEvent): void {
+    const base = { callId: e.callId, seq: e.seq, event: e.type, offsetMs: e.offsetMs };
+    switch (e.type) {
+      case 'call.started':
+        this.#logger.info({ ...base, call: e.call }, 'call started');
+        break;
+      case 'transcript.word':
+        this.#logger.debug({ ...base, text: e.text, startMs: e.startMs }, 'word');
+        break;
+      case 'transcript.utterance':
+        this.#logger.info({ ...base, text: e.text, startMs: e.startMs, endMs: e.endMs }, 'utterance');
+        break;
+      case 'dtmf':
+        this.#logger.info({ ...base, digit: e.digit, durationMs: e.durationMs }, 'dtmf');
+        break;
+      case 'call.ended':
+        this.#logger.info(
+          { ...base, reason: e.reason, durationMs: e.durationMs, utterances: e.transcript.length },
+          'call ended',
+        );
+        break;
+    }
+  }
+
+  #line(e: CallEvent): void {
+    const time = this.#dim(e.at.slice(11, 19));
+    const who = this.#bold(callerName(e.call));
+    switch (e.type) {
+      case 'call.started': {
+        const { from, to, transport, codec } = e.call;
+        this.#write(
+          `${time} ☎ ${from} → ${to} (${transport}${codec ? `, ${codec}` : ''})  ${this.#dim(`call ${e.callId}`)}`,
+        );
+        break;
+      }
+      case 'transcript.word': {
+        const p = this.#pending.get(e.callId) ?? { startMs: e.startMs, words: [] };
+        p.words.push(e.text);
+        this.#pending.set(e.callId, p);
+        if (p.words.length >= WORDS_PER_LINE) {
+          this.#pending.delete(e.callId);
+          this.#write(`${time}   ${who} +${clockTime(p.startMs)}  ${p.words.join(' ')} …`);
+        }
+        break;
+      }
+      case 'transcript.utterance':
+        this.#pending.delete(e.callId);
+        this.#write(`${time}   ${who} +${clockTime(e.startMs)}  ${e.text}`);
+        break;
+      case 'dtmf':
+        this.#write(`${time}   ${who} pressed ${e.digit}`);
+        break;
+      case 'call.ended': {
+        const p = this.#pending.get(e.callId);
+        if (p) {
+          this.#pending.delete(e.callId);
+          this.#write(`${time}   ${who} +${clockTime(p.startMs)}  ${p.words.join(' ')}`);
+        }
+        this.#write(`${time} ☎ ${who} call ended: ${e.reason} after ${clockTime(e.durationMs)}`);
+        break;
+      }
+    }
+  }
+
+  #write(line: string): void {
+    this.#out.write(`${line}\n`);
+  }
+
+  #dim(s: string): string {
+    return this.#color ? `\u001b[2m${s}\u001b[22m` : s;
+  }
+
+  #bold(s: string): string {
+    return this.#color ? `\u001b[1m${s}\u001b[22m` : s;
+  }
+}

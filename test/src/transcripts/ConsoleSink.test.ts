@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import type { CallEvent, CallMeta } from '../../../src/events.js';
+import { callerName, ConsoleSink } from '../../../src/transcripts/ConsoleSink.js';
+import { logSink } from '../logSink.js';
+
+const META: CallMeta = {
+  sipCallId: 'id@host',
+  from: '"Alice Smith" <sip:alice@example.com>;tag=1928301774',
+  to: 'sip:1001@192.0.2.10',
+  account: null,
+  transport: 'udp',
+  codec: 'PCMU',
+  source: '192.0.2.4:5060',
+};
+const c = (seq: number, at: string, offsetMs: number) => ({ seq, callId: 'c1', at, offsetMs, call: META });
+
+const EVENTS: CallEvent[] = [
+  { type: 'call.started', ...c(1, '2026-02-03T09:00:02.000Z', 0) },
+  {
+    type: 'transcript.word',
+    text: 'the',
+    startMs: 3100,
+    channel: 'caller',
+    ...c(2, '2026-02-03T09:00:05.500Z', 3500),
+  },
+  {
+    type: 'transcript.word',
+    text: 'fox',
+    startMs: 3400,
+    channel: 'caller',
+    ...c(3, '2026-02-03T09:00:05.800Z', 3800),
+  },
+  {
+    type: 'transcript.utterance',
+    text: 'the fox',
+    startMs: 3100,
+    endMs: 3700,
+    words: [],
+    channel: 'caller',
+    final: true,
+    ...c(4, '2026-02-03T09:00:06.000Z', 4000),
+  },
+  {
+    type: 'transcript.word',
+    text: 'bye',
+    startMs: 61000,
+    channel: 'caller',
+    ...c(5, '2026-02-03T09:01:03.000Z', 61000),
+  },
+  { type: 'dtmf', digit: '9', durationMs: 120, ...c(6, '2026-02-03T09:01:03.500Z', 61500) },
+  {
+    type: 'call.ended',
+    reason: 'bye-remote',
+    durationMs: 62000,
+    transcript: [],
+    ...c(7, '2026-02-03T09:01:04.000Z', 62000),
+  },
+];
+
+describe('ConsoleSink', () => {
+  it('prints readable lines on a terminal', () => {
+    let text = '';
+    const sink = new ConsoleSink({
+      out: { write: (s: string) => (text += s) },
+      logger: logSink().logger,
+      tty: true,
+      color: false,
+    });
+    EVENTS.forEach((e) => sink.handle(e));
+    expect(text).toBe(
+      [
+        '09:00:02 ☎ "Alice Smith" <sip:alice@example.com>;tag=1928301774 → sip:1001@192.0.2.10 (udp, PCMU)  call c1',
+        '09:00:06   Alice Smith +00:03  the fox',
+        '09:01:03   Alice Smith pressed 9',
+        '09:01:04   Alice Smith +01:01  bye',
+        '09:01:04 ☎ Alice Smith call ended: bye-remote after 01:02',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('writes JSON log records when not on a terminal', () => {
+    const { logger, records } = logSink('info');
+    let text = '';
+    const sink = new ConsoleSink({ out: { write: (s: string) => (text += s), isTTY: false }, logger });
+    EVENTS.forEach((e) => sink.handle(e));
+    expect(text).toBe('');
+    expect(records.map((r) => [r['msg'], r['seq']])).toEqual([
+      ['call started', 1],
+      ['utterance', 4],
+      ['dtmf', 6],
+      ['call ended', 7],
+    ]);
+    expect(records[1]).toMatchObject({ callId: 'c1', text: 'the fox', startMs: 3100, endMs: 3700 });
+  });
+
+  it('names the caller by display name or user part', () => {
+    expect(callerName({ from: '"Bob" <sip:bob@x>' })).toBe('Bob');
+    expect(callerName({ from: 'Carol <sip:carol@x>' })).toBe('Carol');
+    expect(callerName({ from: '<sip:+15550100@x;user=phone>' })).toBe('+15550100');
+    expect(callerName({ from: 'sip:dave@x' })).toBe('dave');
+  });
+});
