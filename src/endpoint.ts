@@ -1,24 +1,146 @@
 /**
- * Wires the layers of the running endpoint together: HTTP, SIP, RTP, STT and transcript sinks.
- * No protocol logic lives here.
+ * Wires the layers of the running endpoint together: storage, transcript bus and its sinks,
+ * call registry, webhooks, metrics and HTTP. No protocol logic lives here.
+ *
+ * SIP, RTP and STT are wired in by the call orchestration (pending), which uses the parts this
+ * returns: `calls` (CallRegistry) for every call's record and state, `bus` for transcript events,
+ * `metrics` for RTP/STT/registration figures, `readiness` for `/ready` checks, `recorder` for audio.
  */
+import { join } from 'node:path';
+import { CallRegistry } from './calls/CallRegistry.js';
+import { systemAppClock, type AppClock } from './clock.js';
 import type { Config } from './config.js';
-import type { Logger } from './logger.js';
+import { registerApiRoutes } from './http/api.js';
+import { Readiness, registerHealthRoutes } from './http/health.js';
+import { LiveFeed } from './http/LiveFeed.js';
 import { HttpServer } from './http/server.js';
+import { registerStaticRoutes } from './http/static.js';
+import type { Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { CallRecorder } from './recording/CallRecorder.js';
+import { CallStore } from './storage/CallStore.js';
+import { openDatabase } from './storage/database.js';
+import { JsonlFiles } from './storage/JsonlFiles.js';
+import { ConsoleSink, type ConsoleSinkOptions } from './transcripts/ConsoleSink.js';
+import { StorageSink } from './transcripts/StorageSink.js';
+import { TranscriptBus } from './transcripts/TranscriptBus.js';
+import { WebhookSink } from './transcripts/WebhookSink.js';
+import { Outbox } from './webhooks/Outbox.js';
+import { WebhookDispatcher, type HttpPost } from './webhooks/WebhookDispatcher.js';
 
 export interface Endpoint {
   readonly httpPort: number;
+  /** Call records and states (create on INVITE, transition as the call goes). */
+  readonly calls: CallRegistry;
+  /** Transcript events of answered calls (words, utterances, DTMF). */
+  readonly bus: TranscriptBus;
+  readonly metrics: Metrics;
+  /** Add `/ready` checks (registrations up, an STT server reachable). */
+  readonly readiness: Readiness;
+  /** Audio recording; null unless `storage.recordAudio`. */
+  readonly recorder: CallRecorder | null;
+  /** Stops HTTP, live clients and webhook delivery (the outbox stays on disk), closes the database. */
   stop(): Promise<void>;
 }
 
-export async function startEndpoint(config: Config, logger: Logger): Promise<Endpoint> {
-  const http = new HttpServer({ host: config.http.host, port: config.http.port, logger });
-  const addr = await http.listen();
-  logger.info({ http: `${addr.address}:${addr.port}` }, 'http server listening');
-  return {
-    httpPort: addr.port,
-    async stop(): Promise<void> {
-      await http.close();
-    },
+/** Seams for tests; production uses the defaults. */
+export interface EndpointDeps {
+  clock?: AppClock;
+  /** Where the console sink writes (default process.stdout). */
+  consoleOut?: ConsoleSinkOptions['out'];
+  /** How webhooks are sent (default fetch). */
+  post?: HttpPost;
+}
+
+export async function startEndpoint(
+  config: Config,
+  logger: Logger,
+  deps: EndpointDeps = {},
+): Promise<Endpoint> {
+  const clock = deps.clock ?? systemAppClock;
+  const dir = config.storage.dir;
+  const db = openDatabase(dir);
+  const cleanups: (() => unknown)[] = [() => db.close()];
+  const cleanup = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        logger.warn({ err }, 'cleanup step failed');
+      }
+    }
   };
+  try {
+    const metrics = createMetrics();
+    const store = new CallStore(db);
+    const outbox = new Outbox(db);
+    metrics.setWebhookBacklogSource(() => outbox.backlog());
+
+    const bus = new TranscriptBus({ logger, clock, counters: metrics.busCounters });
+    const live = new LiveFeed({ bus, logger });
+    bus.addSink(new ConsoleSink({ logger, ...(deps.consoleOut ? { out: deps.consoleOut } : {}) }));
+    bus.addSink(new StorageSink(store, new JsonlFiles(dir)));
+    const dispatcher = new WebhookDispatcher({
+      outbox,
+      targets: config.webhooks,
+      clock,
+      logger: logger.child({ part: 'webhooks' }),
+      metrics,
+      ...(deps.post ? { post: deps.post } : {}),
+    });
+    if (config.webhooks.length > 0) {
+      bus.addSink(new WebhookSink(outbox, config.webhooks, dispatcher, clock));
+    }
+    bus.addSink(live);
+    cleanups.push(
+      () => dispatcher.stop(),
+      () => bus.close(),
+    );
+
+    const calls = new CallRegistry({ store, bus, clock, logger, metrics });
+    calls.recoverStale();
+    const recorder = config.storage.recordAudio ? new CallRecorder(dir, logger) : null;
+    if (recorder) {
+      cleanups.push(() => recorder.close());
+    }
+
+    const readiness = new Readiness(logger);
+    readiness.add({ name: 'storage', check: () => db.open });
+    const http = new HttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      logger,
+      token: config.http.token,
+    });
+    registerHealthRoutes(http, readiness, metrics);
+    registerApiRoutes(http, { registry: calls, store });
+    registerStaticRoutes(http);
+    live.attach(http);
+    const addr = await http.listen();
+    cleanups.push(() => http.close());
+    logger.info(
+      { http: `${addr.address}:${addr.port}`, storage: join(dir), webhooks: dispatcher.urls.length },
+      'http server listening',
+    );
+    dispatcher.start();
+
+    let stopping: Promise<void> | null = null;
+    return {
+      httpPort: addr.port,
+      calls,
+      bus,
+      metrics,
+      readiness,
+      recorder,
+      stop(): Promise<void> {
+        // Order (reverse of start): HTTP, recorder, bus (drains sinks, closes live clients and
+        // JSONL files), webhook delivery (pending rows stay in the outbox), database.
+        stopping ??= cleanup().then(() => logger.info('endpoint stopped'));
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
 }

@@ -1,46 +1,130 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { isLoopbackHost } from '../config.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
-export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+/** Path parameters of a route pattern (`/api/calls/:id` → `{ id }`). */
+export type RouteParams = Readonly<Record<string, string>>;
+
+export type RouteHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  params: RouteParams,
+) => void | Promise<void>;
+
+/** Takes over a WebSocket upgrade request (already authorised). */
+export type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer, url: URL) => void;
 
 export interface HttpServerOptions {
   host: string;
   port: number;
   logger: Logger;
+  /**
+   * Bearer token required on every route except the public ones (`/health`, `/ready` and the page's
+   * static files). Mandatory when `host` is not a loopback address.
+   */
+  token?: string | undefined;
+}
+
+export interface RouteOptions {
+  /** Served without the token (health checks, the page's static files). Default false. */
+  public?: boolean;
+}
+
+interface Route {
+  method: string;
+  segments: string[];
+  handler: RouteHandler;
+  public: boolean;
 }
 
 /**
- * The one HTTP server of the process: health, readiness, metrics, API and the live page are
- * routes on it. Routes are matched by exact method and path.
+ * The one HTTP server of the process: health, readiness, metrics, API, live feed and the page are
+ * routes on it. Routes match by method and path; `:name` segments capture parameters.
+ *
+ * Authorisation: with a token configured, requests need `Authorization: Bearer <token>`, or
+ * `?access_token=<token>` (browsers cannot set headers on WebSocket upgrades); otherwise 401.
  */
 export class HttpServer {
   readonly #server: Server;
-  readonly #routes = new Map<string, RouteHandler>();
+  readonly #routes: Route[] = [];
+  readonly #upgrades = new Map<string, UpgradeHandler>();
   readonly #opts: HttpServerOptions;
+  readonly #tokenHash: Buffer | null;
 
+  /** @throws AppError `HTTP_ERR_TOKEN_REQUIRED` for a non-loopback host without a token. */
   constructor(opts: HttpServerOptions) {
+    if (!isLoopbackHost(opts.host) && !opts.token) {
+      throw new AppError(
+        'HTTP_ERR_TOKEN_REQUIRED',
+        `http.host ${opts.host} is not loopback: set http.token to protect the API`,
+      );
+    }
     this.#opts = opts;
+    this.#tokenHash = opts.token ? sha256(opts.token) : null;
     this.#server = createServer((req, res) => {
       void this.#dispatch(req, res);
     });
-    this.route('GET', '/health', (_req, res) => {
-      sendJson(res, 200, { status: 'ok' });
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.#upgrade(req, socket, head);
     });
+    this.route(
+      'GET',
+      '/health',
+      (_req, res) => {
+        sendJson(res, 200, { status: 'ok' });
+      },
+      { public: true },
+    );
   }
 
-  route(method: string, path: string, handler: RouteHandler): void {
-    this.#routes.set(`${method} ${path}`, handler);
+  route(method: string, path: string, handler: RouteHandler, opts: RouteOptions = {}): void {
+    this.#routes.push({ method, segments: path.split('/'), handler, public: opts.public ?? false });
+  }
+
+  /** Routes WebSocket upgrade requests for `path` (always behind the token when there is one). */
+  upgrade(path: string, handler: UpgradeHandler): void {
+    this.#upgrades.set(path, handler);
+  }
+
+  /** Whether a request carries the token (true when none is configured). */
+  authorized(req: IncomingMessage, url: URL): boolean {
+    if (!this.#tokenHash) {
+      return true;
+    }
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    const given = m?.[1] ?? url.searchParams.get('access_token');
+    return given !== null && given !== undefined && timingSafeEqual(sha256(given), this.#tokenHash);
   }
 
   async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const handler = this.#routes.get(`${req.method ?? 'GET'} ${url.pathname}`);
+    const method = req.method ?? 'GET';
+    let match: { route: Route; params: Record<string, string> } | undefined;
+    let pathKnown = false;
+    const parts = url.pathname.split('/');
+    for (const route of this.#routes) {
+      const params = matchPath(route.segments, parts);
+      if (params) {
+        pathKnown = true;
+        if (route.method === method) {
+          match = { route, params };
+          break;
+        }
+      }
+    }
     try {
-      if (handler) {
-        await handler(req, res, url);
+      if (!match) {
+        sendJson(res, pathKnown ? 405 : 404, { error: pathKnown ? 'method not allowed' : 'not found' });
+      } else if (!match.route.public && !this.authorized(req, url)) {
+        res.setHeader('www-authenticate', 'Bearer realm="sipscribe"');
+        sendJson(res, 401, { error: 'unauthorized: send Authorization: Bearer <http.token>' });
       } else {
-        sendJson(res, 404, { error: 'not found' });
+        await match.route.handler(req, res, url, match.params);
       }
     } catch (err) {
       this.#opts.logger.error({ err, path: url.pathname }, 'http handler failed');
@@ -49,6 +133,21 @@ export class HttpServer {
       } else {
         res.destroy();
       }
+    }
+  }
+
+  #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const handler = this.#upgrades.get(url.pathname);
+    const refuse = (status: string): void => {
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (!handler) {
+      refuse('404 Not Found');
+    } else if (!this.authorized(req, url)) {
+      refuse('401 Unauthorized');
+    } else {
+      handler(req, socket, head, url);
     }
   }
 
@@ -69,8 +168,41 @@ export class HttpServer {
   }
 }
 
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function matchPath(pattern: readonly string[], parts: readonly string[]): Record<string, string> | null {
+  if (pattern.length !== parts.length) {
+    return null;
+  }
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i] ?? '';
+    const v = parts[i] ?? '';
+    if (p.startsWith(':')) {
+      if (!v) {
+        return null;
+      }
+      try {
+        params[p.slice(1)] = decodeURIComponent(v);
+      } catch {
+        return null;
+      }
+    } else if (p !== v) {
+      return null;
+    }
+  }
+  return params;
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(text);
+}
+
+export function sendText(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
+  res.end(body);
 }

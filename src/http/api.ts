@@ -1,0 +1,101 @@
+/**
+ * The calls API:
+ * - `GET /api/calls?limit=50&before=<ISO createdAt>`: calls newest first (active ones included).
+ * - `GET /api/calls/:id`: one call.
+ * - `GET /api/calls/:id/transcript?format=json|txt|srt|vtt`: its transcript (default json).
+ */
+import type { CallRecord } from '../calls/CallRecord.js';
+import type { CallRegistry } from '../calls/CallRegistry.js';
+import type { CallStore } from '../storage/CallStore.js';
+import { toSrt, toTxt, toVtt, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../transcripts/formats.js';
+import { sendJson, sendText, type HttpServer } from './server.js';
+
+/** A call as the API shows it: its metadata under `call`, as in events. */
+export function callJson(r: CallRecord): Record<string, unknown> {
+  return {
+    id: r.id,
+    state: r.state,
+    call: r.meta,
+    createdAt: r.createdAt,
+    answeredAt: r.answeredAt,
+    endedAt: r.endedAt,
+    endReason: r.endReason,
+    rejectStatus: r.rejectStatus,
+    durationMs: r.durationMs,
+  };
+}
+
+const TEXT_TYPES: Record<Exclude<TranscriptFormat, 'json'>, string> = {
+  txt: 'text/plain; charset=utf-8',
+  srt: 'application/x-subrip; charset=utf-8',
+  vtt: 'text/vtt; charset=utf-8',
+};
+
+export function registerApiRoutes(
+  http: HttpServer,
+  deps: { registry: CallRegistry; store: CallStore },
+): void {
+  const { registry, store } = deps;
+
+  http.route('GET', '/api/calls', (_req, res, url) => {
+    const limitText = url.searchParams.get('limit');
+    const limit = limitText === null ? 50 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      sendJson(res, 400, { error: 'limit must be an integer from 1 to 500' });
+      return;
+    }
+    const before = url.searchParams.get('before') ?? undefined;
+    if (before !== undefined && Number.isNaN(Date.parse(before))) {
+      sendJson(res, 400, { error: 'before must be an ISO 8601 time' });
+      return;
+    }
+    const calls = registry.list({ limit, ...(before === undefined ? {} : { before }) });
+    sendJson(res, 200, {
+      calls: calls.map(callJson),
+      next: calls.length === limit ? (calls[calls.length - 1]?.createdAt ?? null) : null,
+    });
+  });
+
+  http.route('GET', '/api/calls/:id', (_req, res, _url, { id = '' }) => {
+    const r = registry.get(id);
+    if (!r) {
+      sendJson(res, 404, { error: `no call ${id}` });
+      return;
+    }
+    sendJson(res, 200, callJson(r));
+  });
+
+  http.route('GET', '/api/calls/:id/transcript', (_req, res, url, { id = '' }) => {
+    const format = (url.searchParams.get('format') ?? 'json') as TranscriptFormat;
+    if (!TRANSCRIPT_FORMATS.includes(format)) {
+      sendJson(res, 400, { error: `format must be one of ${TRANSCRIPT_FORMATS.join(', ')}` });
+      return;
+    }
+    const r = registry.get(id);
+    if (!r) {
+      sendJson(res, 404, { error: `no call ${id}` });
+      return;
+    }
+    const utterances = store.utterances(id);
+    switch (format) {
+      case 'json':
+        sendJson(res, 200, {
+          callId: id,
+          state: r.state,
+          call: r.meta,
+          utterances,
+          text: utterances.map((u) => u.text).join(' '),
+        });
+        return;
+      case 'txt':
+        sendText(res, 200, TEXT_TYPES.txt, toTxt(utterances));
+        return;
+      case 'srt':
+        sendText(res, 200, TEXT_TYPES.srt, toSrt(utterances));
+        return;
+      case 'vtt':
+        sendText(res, 200, TEXT_TYPES.vtt, toVtt(utterances));
+        return;
+    }
+  });
+}
