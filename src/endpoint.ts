@@ -117,7 +117,10 @@ export async function startEndpoint(
     registerStaticRoutes(http);
     live.attach(http);
     const addr = await http.listen();
-    cleanups.push(() => http.close());
+    cleanups.push(
+      () => http.close(),
+      () => live.close(),
+    );
     logger.info(
       { http: `${addr.address}:${addr.port}`, storage: join(dir), webhooks: dispatcher.urls.length },
       'http server listening',
@@ -133,8 +136,8 @@ export async function startEndpoint(
       readiness,
       recorder,
       stop(): Promise<void> {
-        // Order (reverse of start): HTTP, recorder, bus (drains sinks, closes live clients and
-        // JSONL files), webhook delivery (pending rows stay in the outbox), database.
+        // Order (reverse of start): live clients (close frames), HTTP, recorder, bus (drains the
+        // sinks, closes JSONL files), webhook delivery (pending rows stay in the outbox), database.
         stopping ??= cleanup().then(() => logger.info('endpoint stopped'));
         return stopping;
       },

@@ -31,6 +31,7 @@ export class LiveFeed implements TranscriptSink {
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   readonly #clients = new Set<Client>();
   readonly #opts: LiveFeedOptions;
+  #closing: Promise<void> | null = null;
 
   constructor(opts: LiveFeedOptions) {
     this.#opts = opts;
@@ -93,8 +94,13 @@ export class LiveFeed implements TranscriptSink {
     c.ws.send(text);
   }
 
-  /** Closes every client (1001 going away) and the WebSocket server. */
-  async close(): Promise<void> {
+  /** Closes every client (1001 going away) and the WebSocket server. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     for (const c of this.#clients) {
       c.ws.close(1001, 'server stopping');
     }

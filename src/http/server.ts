@@ -54,6 +54,8 @@ export class HttpServer {
   readonly #upgrades = new Map<string, UpgradeHandler>();
   readonly #opts: HttpServerOptions;
   readonly #tokenHash: Buffer | null;
+  /** Upgraded sockets: `server.close()` waits for them, but `closeAllConnections()` skips them. */
+  readonly #upgraded = new Set<Socket>();
 
   /** @throws AppError `HTTP_ERR_TOKEN_REQUIRED` for a non-loopback host without a token. */
   constructor(opts: HttpServerOptions) {
@@ -147,6 +149,8 @@ export class HttpServer {
     } else if (!this.authorized(req, url)) {
       refuse('401 Unauthorized');
     } else {
+      this.#upgraded.add(socket);
+      socket.once('close', () => this.#upgraded.delete(socket));
       handler(req, socket, head, url);
     }
   }
@@ -162,8 +166,12 @@ export class HttpServer {
     return this.#server.address() as AddressInfo;
   }
 
+  /** Stops listening and cuts every connection (close WebSocket users gracefully before this). */
   async close(): Promise<void> {
     this.#server.closeAllConnections();
+    for (const s of this.#upgraded) {
+      s.destroy();
+    }
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 }

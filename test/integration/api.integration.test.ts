@@ -1,0 +1,209 @@
+// The HTTP API, /metrics, /ready, the bearer token and the /api/live feed, against a running
+// endpoint on loopback with a real WebSocket client.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { CallEvent } from '../../src/events.js';
+import { stopAll } from '../helpers/processes.js';
+import { endCall, META, playCall, startApp, waitFor, type App } from './appHarness.js';
+
+const apps: App[] = [];
+afterAll(async () => {
+  for (const a of apps) {
+    await a.endpoint.stop();
+  }
+  await stopAll();
+});
+
+async function json(url: string, init?: RequestInit): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, init);
+  return { status: res.status, body: await res.json() };
+}
+
+/** A live-feed client that records every message. */
+async function liveClient(url: string): Promise<{ ws: WebSocket; events: CallEvent[] }> {
+  const ws = new WebSocket(url);
+  const events: CallEvent[] = [];
+  ws.on('message', (data: Buffer) => events.push(JSON.parse(data.toString('utf8')) as CallEvent));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, events };
+}
+
+describe('HTTP API', () => {
+  it('lists calls, shows one, and serves its transcript as JSON, txt, srt and vtt', async () => {
+    const app = await startApp('api');
+    apps.push(app);
+    const id = playCall(app.endpoint, ['the quick brown fox', 'jumps over the lazy dog']);
+    const { calls } = app.endpoint;
+    const rejected = calls.create({ ...META, sipCallId: 'rej@127.0.0.1', from: 'sip:bob@127.0.0.1' });
+    calls.transition(rejected.id, 'rejected', { status: 486 });
+    await app.endpoint.bus.flush();
+
+    const list = await json(`${app.base}/api/calls`);
+    expect(list.status).toBe(200);
+    const listed = (list.body as { calls: { id: string; state: string }[] }).calls;
+    expect(listed.map((c) => [c.id, c.state])).toEqual([
+      [rejected.id, 'rejected'],
+      [id, 'ended'],
+    ]);
+
+    const one = await json(`${app.base}/api/calls/${id}`);
+    expect(one.body).toMatchObject({
+      id,
+      state: 'ended',
+      endReason: 'bye-remote',
+      call: { from: '"Alice" <sip:alice@127.0.0.1>', codec: 'PCMU' },
+    });
+    expect((await json(`${app.base}/api/calls/nope`)).status).toBe(404);
+
+    const t = await json(`${app.base}/api/calls/${id}/transcript`);
+    expect(t.body).toMatchObject({
+      callId: id,
+      text: 'the quick brown fox jumps over the lazy dog',
+      utterances: [
+        { text: 'the quick brown fox', startMs: 200, endMs: 1460 },
+        { text: 'jumps over the lazy dog', startMs: 1980, endMs: 3560 },
+      ],
+    });
+    const txt = await fetch(`${app.base}/api/calls/${id}/transcript?format=txt`);
+    expect(txt.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(await txt.text()).toBe('[00:00:00] the quick brown fox\n[00:00:01] jumps over the lazy dog\n');
+    const srt = await fetch(`${app.base}/api/calls/${id}/transcript?format=srt`);
+    expect(await srt.text()).toBe(
+      '1\n00:00:00,200 --> 00:00:01,460\nthe quick brown fox\n\n' +
+        '2\n00:00:01,980 --> 00:00:03,560\njumps over the lazy dog\n\n',
+    );
+    const vtt = await fetch(`${app.base}/api/calls/${id}/transcript?format=vtt`);
+    expect(vtt.headers.get('content-type')).toBe('text/vtt; charset=utf-8');
+    expect(await vtt.text()).toBe(
+      'WEBVTT\n\n00:00:00.200 --> 00:00:01.460\nthe quick brown fox\n\n' +
+        '00:00:01.980 --> 00:00:03.560\njumps over the lazy dog\n\n',
+    );
+    expect((await fetch(`${app.base}/api/calls/${id}/transcript?format=doc`)).status).toBe(400);
+
+    // The same call is in its JSONL file, one event per line, seq 1..n.
+    const lines = readFileSync(join(app.storageDir, 'calls', `${id}.jsonl`), 'utf8')
+      .trim()
+      .split('\n');
+    const seqs = lines.map((l) => (JSON.parse(l) as CallEvent).seq);
+    // started, 4 words + utterance, 5 words + utterance, ended
+    expect(seqs).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
+  });
+
+  it('serves /health, /ready and Prometheus /metrics', async () => {
+    const app = await startApp('api-metrics');
+    apps.push(app);
+    playCall(app.endpoint, ['hello']);
+    expect(await json(`${app.base}/health`)).toEqual({ status: 200, body: { status: 'ok' } });
+    expect(await json(`${app.base}/ready`)).toEqual({
+      status: 200,
+      body: { status: 'ready', checks: { storage: true } },
+    });
+    let sttUp = false;
+    app.endpoint.readiness.add({ name: 'stt', check: () => sttUp });
+    expect(await json(`${app.base}/ready`)).toEqual({
+      status: 503,
+      body: { status: 'not ready', checks: { storage: true, stt: false } },
+    });
+    sttUp = true;
+    expect((await fetch(`${app.base}/ready`)).status).toBe(200);
+
+    app.endpoint.metrics.rtpPackets.inc(250);
+    app.endpoint.metrics.registrationUp.set({ account: '1001@127.0.0.1' }, 1);
+    const res = await fetch(`${app.base}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    for (const line of [
+      'sipscribe_calls_active 0',
+      'sipscribe_calls_total{outcome="bye-remote"} 1',
+      'sipscribe_rtp_packets_received_total 250',
+      'sipscribe_registration_up{account="1001@127.0.0.1"} 1',
+    ]) {
+      expect(text).toContain(`${line}\n`);
+    }
+    expect(text).toContain('# TYPE sipscribe_stt_latency_seconds histogram');
+    expect(text).toContain('# TYPE sipscribe_webhook_backlog gauge');
+    expect(text).toContain('sipscribe_process_resident_memory_bytes');
+  });
+
+  it('requires the bearer token when one is set (header or access_token), except for /health and the page', async () => {
+    const app = await startApp('api-token', { http: { token: 'let-me-in' } });
+    apps.push(app);
+    expect((await fetch(`${app.base}/api/calls`)).status).toBe(401);
+    expect((await fetch(`${app.base}/metrics`)).status).toBe(401);
+    expect(
+      (await fetch(`${app.base}/api/calls`, { headers: { authorization: 'Bearer wrong' } })).status,
+    ).toBe(401);
+    expect(
+      (await fetch(`${app.base}/api/calls`, { headers: { authorization: 'Bearer let-me-in' } })).status,
+    ).toBe(200);
+    expect((await fetch(`${app.base}/api/calls?access_token=let-me-in`)).status).toBe(200);
+    expect((await fetch(`${app.base}/health`)).status).toBe(200);
+    expect((await fetch(`${app.base}/`)).status).toBe(200);
+    const refused = new WebSocket(`${app.base.replace('http', 'ws')}/api/live`);
+    const status = await new Promise<number>((resolve) => {
+      refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      refused.once('open', () => resolve(101));
+    });
+    expect(status).toBe(401);
+    const ok = await liveClient(`${app.base.replace('http', 'ws')}/api/live?access_token=let-me-in`);
+    ok.ws.close();
+  });
+});
+
+describe('/api/live', () => {
+  it('replays the active calls to a new client, then streams live events without duplicates', async () => {
+    const app = await startApp('live');
+    apps.push(app);
+    const wsUrl = `${app.base.replace('http', 'ws')}/api/live`;
+    const early = await liveClient(wsUrl);
+
+    const active = playCall(app.endpoint, ['good morning'], { end: false });
+    playCall(app.endpoint, ['already over']); // ended before the late client connects
+    await app.endpoint.bus.flush();
+
+    const late = await liveClient(wsUrl);
+    const noReplay = await liveClient(`${wsUrl}?replay=0`);
+    // The late client got the active call's events so far (1 call.started + 2 words + 1 utterance).
+    await waitFor(() => late.events.length >= 4, 'the replay');
+    expect(late.events.map((e) => [e.callId, e.seq, e.type])).toEqual([
+      [active, 1, 'call.started'],
+      [active, 2, 'transcript.word'],
+      [active, 3, 'transcript.word'],
+      [active, 4, 'transcript.utterance'],
+    ]);
+
+    app.endpoint.bus.publish(active, {
+      type: 'transcript.word',
+      text: 'again',
+      startMs: 5000,
+      channel: 'caller',
+    });
+    endCall(app.endpoint, active);
+    await waitFor(() => late.events.length >= 6 && noReplay.events.length >= 2, 'live events');
+    expect(late.events.slice(4).map((e) => [e.seq, e.type])).toEqual([
+      [5, 'transcript.word'],
+      [6, 'call.ended'],
+    ]);
+    expect(noReplay.events.map((e) => e.seq)).toEqual([5, 6]);
+    const ended = late.events[5] as Extract<CallEvent, { type: 'call.ended' }>;
+    expect(ended.transcript.map((u) => u.text)).toEqual(['good morning']);
+    // The early client saw everything of both calls, each call in seq order.
+    // 6 events of the active call, 5 of the other (started, 2 words, utterance, ended).
+    await waitFor(() => early.events.length >= 11, 'all events on the early client');
+    expect(early.events).toHaveLength(11);
+    const byCall = (c: string): number[] => early.events.filter((e) => e.callId === c).map((e) => e.seq);
+    expect(byCall(active)).toEqual([1, 2, 3, 4, 5, 6]);
+
+    const closed = Promise.all(
+      [early, late, noReplay].map((c) => new Promise<number>((r) => c.ws.once('close', (code) => r(code)))),
+    );
+    await app.endpoint.stop();
+    apps.splice(apps.indexOf(app), 1);
+    expect(await closed).toEqual([1001, 1001, 1001]);
+  });
+});
