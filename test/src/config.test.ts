@@ -118,3 +118,12 @@ describe('config.example.json', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('docker/config.json (the container image default)', () => {
+  it('is valid, keeps data in the /data volume and protects the API with a token', () => {
+    const raw = JSON.parse(readFileSync(join(ROOT, 'docker', 'config.json'), 'utf8')) as unknown;
+    const cfg = parseConfig(raw, { SIPSCRIBE_HTTP_TOKEN: 't0ken' });
+    expect(cfg.storage.dir).toBe('/data');
+    expect(cfg.http).toMatchObject({ host: '0.0.0.0', port: 8001, token: 't0ken' });
+  });
+});
