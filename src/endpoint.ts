@@ -99,6 +99,8 @@ export async function startEndpoint(
 
     const calls = new CallRegistry({ store, bus, clock, logger, metrics });
     calls.recoverStale();
+    // Last resort: calls the orchestration left active are ended before the bus drains.
+    cleanups.push(() => calls.endAll('shutdown'));
     const recorder = config.storage.recordAudio ? new CallRecorder(dir, logger) : null;
     if (recorder) {
       cleanups.push(() => recorder.close());
@@ -136,8 +138,9 @@ export async function startEndpoint(
       readiness,
       recorder,
       stop(): Promise<void> {
-        // Order (reverse of start): live clients (close frames), HTTP, recorder, bus (drains the
-        // sinks, closes JSONL files), webhook delivery (pending rows stay in the outbox), database.
+        // Order (reverse of start): live clients (close frames), HTTP, recorder, calls still active
+        // (ended with reason shutdown), bus (drains the sinks, closes JSONL files), webhook
+        // delivery (pending rows stay in the outbox), database.
         stopping ??= cleanup().then(() => logger.info('endpoint stopped'));
         return stopping;
       },

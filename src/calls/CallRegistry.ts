@@ -179,6 +179,41 @@ export class CallRegistry {
     return this.#opts.store.listCalls(opts);
   }
 
+  /**
+   * Ends every call still active, as a last resort at shutdown (the orchestration should already
+   * have hung them up through the STT flush): unanswered calls become `rejected` (503), answered
+   * ones go through `ending` to `ended` with `reason`, so their `call.ended` is still published.
+   * @returns the ids of the calls ended here.
+   */
+  endAll(reason: EndReason = 'shutdown'): string[] {
+    const ended: string[] = [];
+    for (const r of this.active()) {
+      switch (r.state) {
+        case 'offered':
+        case 'ringing':
+          this.transition(r.id, 'rejected', { status: 503 });
+          break;
+        case 'answered':
+        case 'streaming':
+          this.transition(r.id, 'ending', { reason });
+          this.transition(r.id, 'ended');
+          break;
+        case 'ending':
+          this.transition(r.id, 'ended');
+          break;
+        case 'ended':
+        case 'rejected':
+        case 'cancelled':
+          continue;
+      }
+      ended.push(r.id);
+    }
+    if (ended.length > 0) {
+      this.#opts.logger.warn({ calls: ended.length, reason }, 'ended calls still active at shutdown');
+    }
+    return ended;
+  }
+
   /** Marks calls a previous process left active as over (see CallStore.closeStaleCalls). */
   recoverStale(): number {
     const n = this.#opts.store.closeStaleCalls(this.#iso());

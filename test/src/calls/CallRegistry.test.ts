@@ -181,4 +181,26 @@ describe('CallRegistry', () => {
     expect(r).toMatchObject({ state: 'rejected', rejectStatus: 503, durationMs: 0 });
     expect(bus.isOpen(id)).toBe(false);
   });
+
+  it('endAll ends what is still active at shutdown, publishing call.ended for answered calls', async () => {
+    const offered = drive([]);
+    const streaming = drive(paths.streaming);
+    const ending = drive(paths.ending);
+    const done = drive(paths.ended);
+    expect(registry.endAll().sort()).toEqual([offered, streaming, ending].sort());
+    expect(registry.active()).toEqual([]);
+    expect(registry.get(offered)).toMatchObject({ state: 'rejected', rejectStatus: 503 });
+    expect(registry.get(streaming)).toMatchObject({ state: 'ended', endReason: 'shutdown' });
+    expect(registry.get(ending)).toMatchObject({ state: 'ended', endReason: 'bye-remote' });
+    expect(registry.get(done)?.state).toBe('ended');
+    await bus.flush();
+    const endedEvents = events
+      .filter((e) => e.type === 'call.ended')
+      .map((e) => [e.callId, 'reason' in e ? e.reason : '']);
+    expect(endedEvents).toEqual([
+      [done, 'bye-remote'],
+      [streaming, 'shutdown'],
+      [ending, 'bye-remote'],
+    ]);
+  });
 });
