@@ -207,3 +207,29 @@ describe('/api/live', () => {
     expect(await closed).toEqual([1001, 1001, 1001]);
   });
 });
+
+describe('stop', () => {
+  it('ends calls still active with reason shutdown, writes their transcript and frees the port', async () => {
+    const app = await startApp('stop');
+    const id = playCall(app.endpoint, ['last words before shutdown'], { end: false });
+    await app.endpoint.stop();
+    await app.endpoint.stop(); // idempotent
+    const lines = readFileSync(join(app.storageDir, 'calls', `${id}.jsonl`), 'utf8')
+      .trim()
+      .split('\n');
+    const last = JSON.parse(lines[lines.length - 1] ?? '{}') as CallEvent;
+    expect(last).toMatchObject({
+      type: 'call.ended',
+      reason: 'shutdown',
+      transcript: [{ text: 'last words before shutdown' }],
+    });
+    await expect(fetch(`${app.base}/health`)).rejects.toThrow();
+    // A new process on the same storage and port finds the call finished.
+    const again = await startApp('stop', {}, {}, { dir: app.dir, port: Number(new URL(app.base).port) });
+    apps.push(again);
+    expect(await json(`${again.base}/api/calls/${id}`)).toMatchObject({
+      status: 200,
+      body: { state: 'ended', endReason: 'shutdown' },
+    });
+  });
+});
