@@ -26,7 +26,7 @@ import { StorageSink } from './transcripts/StorageSink.js';
 import { TranscriptBus } from './transcripts/TranscriptBus.js';
 import { WebhookSink } from './transcripts/WebhookSink.js';
 import { Outbox } from './webhooks/Outbox.js';
-import { WebhookDispatcher, type HttpPost } from './webhooks/WebhookDispatcher.js';
+import { publicUrl, WebhookDispatcher, type HttpPost } from './webhooks/WebhookDispatcher.js';
 
 export interface Endpoint {
   readonly httpPort: number;
@@ -74,7 +74,13 @@ export async function startEndpoint(
     const metrics = createMetrics();
     const store = new CallStore(db);
     const outbox = new Outbox(db);
-    metrics.setWebhookBacklogSource(() => outbox.backlog());
+    metrics.setWebhookBacklogSource(() => {
+      const byLabel: Record<string, number> = {};
+      for (const [url, n] of Object.entries(outbox.backlog())) {
+        byLabel[publicUrl(url)] = (byLabel[publicUrl(url)] ?? 0) + n;
+      }
+      return byLabel;
+    });
 
     const bus = new TranscriptBus({ logger, clock, counters: metrics.busCounters });
     const live = new LiveFeed({ bus, logger });

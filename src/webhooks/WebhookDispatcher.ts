@@ -58,6 +58,19 @@ export interface WebhookDispatcherOptions {
   random?: () => number;
 }
 
+/**
+ * A URL as shown in logs and metric labels: without credentials, query or fragment, which may
+ * carry secrets (`https://user:pw@host/hook?token=…` → `https://host/hook`).
+ */
+export function publicUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(invalid url)';
+  }
+}
+
 /** The delay before retry number `attempt` (1 = first retry), without jitter. */
 export function backoffDelay(attempt: number, policy: RetryPolicy = {}): number {
   const min = policy.minDelayMs ?? 1000;
@@ -208,10 +221,10 @@ export class WebhookDispatcher {
       const status = await (this.#opts.post ?? fetchPost)(target.url, row.body, headers, ac.signal);
       if (status >= 200 && status < 300) {
         outbox.delivered(row.id);
-        metrics?.webhookDeliveries.inc({ url: target.url, result: 'ok' });
+        metrics?.webhookDeliveries.inc({ url: publicUrl(target.url), result: 'ok' });
         if (row.attempts > 0) {
           logger.info(
-            { url: target.url, callId: row.call_id, seq: row.seq, attempts: row.attempts + 1 },
+            { url: publicUrl(target.url), callId: row.call_id, seq: row.seq, attempts: row.attempts + 1 },
             'webhook delivered after retries',
           );
         }
@@ -232,9 +245,9 @@ export class WebhookDispatcher {
     const policy = target.retry ?? {};
     if (now - row.created_at >= (policy.maxAgeMs ?? 86_400_000)) {
       outbox.dead(row.id, error);
-      metrics?.webhookDeliveries.inc({ url: target.url, result: 'dead' });
+      metrics?.webhookDeliveries.inc({ url: publicUrl(target.url), result: 'dead' });
       logger.error(
-        { url: target.url, callId: row.call_id, seq: row.seq, attempts: row.attempts + 1, error },
+        { url: publicUrl(target.url), callId: row.call_id, seq: row.seq, attempts: row.attempts + 1, error },
         'webhook event given up (too old)',
       );
       return;
@@ -242,10 +255,10 @@ export class WebhookDispatcher {
     const base = backoffDelay(row.attempts + 1, policy);
     const jitter = 1 + 0.2 * ((this.#opts.random ?? Math.random)() - 0.5);
     outbox.failed(row.id, error, now + Math.round(base * jitter));
-    metrics?.webhookDeliveries.inc({ url: target.url, result: 'error' });
+    metrics?.webhookDeliveries.inc({ url: publicUrl(target.url), result: 'error' });
     const log = row.attempts < 3 ? logger.warn.bind(logger) : logger.debug.bind(logger);
     log(
-      { url: target.url, callId: row.call_id, seq: row.seq, attempts: row.attempts + 1, error },
+      { url: publicUrl(target.url), callId: row.call_id, seq: row.seq, attempts: row.attempts + 1, error },
       'webhook delivery failed; will retry',
     );
   }

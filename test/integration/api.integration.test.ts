@@ -1,6 +1,6 @@
 // The HTTP API, /metrics, /ready, the bearer token and the /api/live feed, against a running
 // endpoint on loopback with a real WebSocket client.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -231,5 +231,37 @@ describe('stop', () => {
       status: 200,
       body: { state: 'ended', endReason: 'shutdown' },
     });
+  });
+});
+
+describe('many calls', () => {
+  it('300 calls leave no open call, stream or file behind', async () => {
+    const app = await startApp('many');
+    apps.push(app);
+    const fdList = (): string[] =>
+      readdirSync('/proc/self/fd').map((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`);
+        } catch {
+          return '?';
+        }
+      });
+    const fds = (): number => fdList().length;
+    const list0 = fdList();
+    playCall(app.endpoint, ['warm up']);
+    await app.endpoint.bus.flush();
+    const before = fds();
+    for (let i = 0; i < 300; i++) {
+      playCall(app.endpoint, ['one two three', 'four five']);
+    }
+    await app.endpoint.bus.flush();
+    expect(app.endpoint.calls.active()).toEqual([]);
+    expect(app.endpoint.bus.openCallIds()).toEqual([]);
+    expect(await app.endpoint.metrics.registry.getSingleMetricAsString('sipscribe_calls_active')).toContain(
+      'sipscribe_calls_active 0',
+    );
+    expect(readdirSync(join(app.storageDir, 'calls'))).toHaveLength(301);
+    // A leak per call would show as 300 more descriptors; a few may come and go with the runtime.
+    expect(fds(), JSON.stringify([list0, fdList()])).toBeLessThan(before + 5);
   });
 });

@@ -7,6 +7,7 @@ import { openDatabase, type Db } from '../../../src/storage/database.js';
 import { Outbox } from '../../../src/webhooks/Outbox.js';
 import {
   backoffDelay,
+  publicUrl,
   WebhookDispatcher,
   type HttpPost,
   type WebhookTarget,
@@ -97,6 +98,13 @@ describe('WebhookDispatcher', () => {
       await d.idle();
     }
   }
+
+  it('shows URLs in logs and metrics without credentials or query', () => {
+    expect(publicUrl('https://user:pw@hooks.example.com:8443/in/x?token=abc#f')).toBe(
+      'https://hooks.example.com:8443/in/x',
+    );
+    expect(publicUrl('not a url')).toBe('(invalid url)');
+  });
 
   it('computes exponential backoff capped at the maximum', () => {
     expect([1, 2, 3, 4, 5, 6, 7, 8].map((n) => backoffDelay(n))).toEqual([
