@@ -147,11 +147,11 @@ export class CallStore {
     const rows =
       opts.before === undefined
         ? this.#db
-            .prepare<[number], CallRow>('SELECT * FROM calls ORDER BY created_at DESC, id LIMIT ?')
+            .prepare<[number], CallRow>('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?')
             .all(limit)
         : this.#db
             .prepare<[string, number], CallRow>(
-              'SELECT * FROM calls WHERE created_at < ? ORDER BY created_at DESC, id LIMIT ?',
+              'SELECT * FROM calls WHERE created_at < ? ORDER BY created_at DESC, rowid DESC LIMIT ?',
             )
             .all(opts.before, limit);
     return rows.map(toRecord);

@@ -39,6 +39,7 @@ describe('HTTP API', () => {
     apps.push(app);
     const id = playCall(app.endpoint, ['the quick brown fox', 'jumps over the lazy dog']);
     const { calls } = app.endpoint;
+    await new Promise((r) => setTimeout(r, 5)); // distinct createdAt, for the paging below
     const rejected = calls.create({ ...META, sipCallId: 'rej@127.0.0.1', from: 'sip:bob@127.0.0.1' });
     calls.transition(rejected.id, 'rejected', { status: 486 });
     await app.endpoint.bus.flush();
@@ -59,6 +60,19 @@ describe('HTTP API', () => {
       call: { from: '"Alice" <sip:alice@127.0.0.1>', codec: 'PCMU' },
     });
     expect((await json(`${app.base}/api/calls/nope`)).status).toBe(404);
+    expect((await json(`${app.base}/api/calls/${encodeURIComponent('a/b')}`)).status).toBe(404);
+    expect((await json(`${app.base}/api/nothing`)).status).toBe(404);
+    expect((await json(`${app.base}/api/calls`, { method: 'POST' })).status).toBe(405);
+    expect((await json(`${app.base}/api/calls?limit=0`)).status).toBe(400);
+    expect((await json(`${app.base}/api/calls?before=yesterday`)).status).toBe(400);
+    const paged = await json(`${app.base}/api/calls?limit=1`);
+    expect(paged.body).toMatchObject({ calls: [{ id: rejected.id }] });
+    const next = (paged.body as { next: string }).next;
+    expect(
+      (await json(`${app.base}/api/calls?limit=1&before=${encodeURIComponent(next)}`)).body,
+    ).toMatchObject({
+      calls: [{ id }],
+    });
 
     const t = await json(`${app.base}/api/calls/${id}/transcript`);
     expect(t.body).toMatchObject({
