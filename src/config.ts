@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseAllowList } from './calls/Admission.js';
 import { ConfigError } from './errors.js';
 import { EVENT_TYPES, type EventType } from './events.js';
 
@@ -91,6 +92,16 @@ export const configSchema = z.object({
           maxCalls: z.number().int().min(1).default(200),
           /** Ring time before answering, in ms (0 answers at once after 180). */
           ringMs: z.number().int().min(0).max(60_000).default(0),
+          /**
+           * Per source address: at most `burst` requests at once, refilled at `perSecond`. Requests
+           * over the limit get no answer (silences scanners and floods; see calls/Admission.ts).
+           */
+          rateLimit: z
+            .object({
+              burst: z.number().int().min(1).default(50),
+              perSecond: z.number().min(0.1).default(10),
+            })
+            .prefault({}),
         })
         .prefault({}),
       userAgent: z.string().default('sipscribe'),
@@ -205,6 +216,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (cfg.rtp.portMin > cfg.rtp.portMax) {
     throw new ConfigError('rtp.portMin', `must not exceed rtp.portMax (${cfg.rtp.portMax})`);
   }
+  parseAllowList(cfg.sip.inbound.allowFrom);
   if (!isLoopbackHost(cfg.http.host) && !cfg.http.token) {
     throw new ConfigError(
       'http.token',

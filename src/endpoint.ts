@@ -7,6 +7,7 @@
  * `metrics` for RTP/STT/registration figures, `readiness` for `/ready` checks, `recorder` for audio.
  */
 import { join } from 'node:path';
+import { Admission } from './calls/Admission.js';
 import { CallRegistry } from './calls/CallRegistry.js';
 import { systemAppClock, type AppClock } from './clock.js';
 import type { Config } from './config.js';
@@ -30,6 +31,8 @@ import { publicUrl, WebhookDispatcher, type HttpPost } from './webhooks/WebhookD
 
 export interface Endpoint {
   readonly httpPort: number;
+  /** Whether to take a request or a call (allow list, rate limit, max calls, STT capacity). */
+  readonly admission: Admission;
   /** Call records and states (create on INVITE, transition as the call goes). */
   readonly calls: CallRegistry;
   /** Transcript events of answered calls (words, utterances, DTMF). */
@@ -103,6 +106,14 @@ export async function startEndpoint(
       () => bus.close(),
     );
 
+    const admission = new Admission({
+      allowFrom: config.sip.inbound.allowFrom,
+      maxCalls: config.sip.inbound.maxCalls,
+      rateLimit: config.sip.inbound.rateLimit,
+      whenFull: config.stt.whenFull,
+      clock,
+      metrics,
+    });
     const calls = new CallRegistry({ store, bus, clock, logger, metrics });
     calls.recoverStale();
     // Last resort: calls the orchestration left active are ended before the bus drains.
@@ -135,9 +146,13 @@ export async function startEndpoint(
     );
     dispatcher.start();
 
+    // First thing at shutdown: new calls get 503.
+    cleanups.push(() => admission.stopAccepting());
+
     let stopping: Promise<void> | null = null;
     return {
       httpPort: addr.port,
+      admission,
       calls,
       bus,
       metrics,

@@ -32,6 +32,8 @@ export interface Metrics {
   readonly webhookBacklog: Gauge<'url'>;
   /** Webhook delivery attempts by URL and result (`ok`, `error`, `dead`). */
   readonly webhookDeliveries: Counter<'url' | 'result'>;
+  /** Requests and calls refused by admission, by reason (`rate-limited`, `not-allowed`, `max-calls`, `stt-full`, `shutting-down`). */
+  readonly admissionRefused: Counter<'reason'>;
   /** Transcript sink failures and drops by sink. */
   readonly sinkFailures: Counter<'sink'>;
   readonly sinkDropped: Counter<'sink'>;
@@ -133,6 +135,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       name: 'sipscribe_webhook_deliveries_total',
       help: 'Webhook delivery attempts by URL and result (ok, error, dead)',
       labelNames: ['url', 'result'] as const,
+      registers: [registry],
+    }),
+    admissionRefused: new Counter({
+      name: 'sipscribe_admission_refused_total',
+      help: 'Requests and calls refused by admission, by reason',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     sinkFailures,

@@ -1,0 +1,156 @@
+/**
+ * Admission policy for new SIP requests and calls: who may call, how fast, how many at once, and
+ * what to do when the STT has no free slot. Pure policy: the SIP layer asks, this answers.
+ *
+ * Order of checks for an INVITE (`admitCall`):
+ * 1. per-source rate limit (token bucket: `burst` requests, refilled at `perSecond`): over the
+ *    limit the request is dropped without an answer, which silences scanners and floods (a SIP
+ *    scanner that gets no answer moves on) while a trunk sending real calls stays far below it;
+ * 2. `allowFrom` (CIDR list, IPv4 and IPv6; IPv4-mapped IPv6 sources match IPv4 rules) → `403`;
+ * 3. shutting down → `503`;
+ * 4. `maxCalls` active calls → `486 Busy Here`;
+ * 5. no STT slot: `whenFull: "reject"` → `503`, `"defer"` → accept and let the call wait for a slot.
+ * Other requests from a source (OPTIONS, REGISTER, …) go through `admitRequest` (steps 1–2).
+ */
+import { BlockList, isIP } from 'node:net';
+import type { AppClock } from '../clock.js';
+import { ConfigError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+
+export type AdmissionDecision =
+  | { readonly action: 'accept'; readonly deferred: boolean }
+  | {
+      readonly action: 'reject';
+      readonly status: 403 | 486 | 503;
+      readonly reason: 'not-allowed' | 'max-calls' | 'stt-full' | 'shutting-down';
+    }
+  | { readonly action: 'drop'; readonly reason: 'rate-limited' };
+
+export interface AdmissionOptions {
+  /** CIDR ranges (`192.0.2.0/24`, `2001:db8::/32`) or single addresses allowed to send requests. */
+  allowFrom: readonly string[];
+  maxCalls: number;
+  rateLimit: { burst: number; perSecond: number };
+  whenFull: 'reject' | 'defer';
+  clock: AppClock;
+  /** Buckets kept at most (the oldest are forgotten first); default 10 000. */
+  maxSources?: number;
+  /** Counts refusals in `sipscribe_admission_refused_total{reason}`. */
+  metrics?: Pick<Metrics, 'admissionRefused'>;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/**
+ * Parses an allow list into a BlockList.
+ * @throws ConfigError naming `sip.inbound.allowFrom[i]` for an entry that is not an address or CIDR.
+ */
+export function parseAllowList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  entries.forEach((entry, i) => {
+    const [addr = '', prefixText] = entry.trim().split('/');
+    const family = isIP(addr);
+    const max = family === 4 ? 32 : 128;
+    const prefix = prefixText === undefined ? max : Number(prefixText);
+    if (family === 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > max) {
+      throw new ConfigError(`sip.inbound.allowFrom[${i}]`, `${entry} is not an IP address or CIDR range`);
+    }
+    list.addSubnet(addr, prefix, family === 4 ? 'ipv4' : 'ipv6');
+  });
+  return list;
+}
+
+export class Admission {
+  readonly #opts: AdmissionOptions;
+  readonly #allow: BlockList;
+  readonly #buckets = new Map<string, Bucket>();
+  #stopping = false;
+
+  /** @throws ConfigError for a bad allow-list entry. */
+  constructor(opts: AdmissionOptions) {
+    this.#opts = opts;
+    this.#allow = parseAllowList(opts.allowFrom);
+  }
+
+  /** From now on every call is refused with 503 (graceful shutdown). */
+  stopAccepting(): void {
+    this.#stopping = true;
+  }
+
+  /** Whether `address` is in the allow list. */
+  allowed(address: string): boolean {
+    const family = isIP(address);
+    return family !== 0 && this.#allow.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  }
+
+  /** Rate limit and allow list for any request from `address`. */
+  admitRequest(address: string): AdmissionDecision {
+    return this.#count(this.#request(address));
+  }
+
+  #request(address: string): AdmissionDecision {
+    if (!this.#take(address)) {
+      return { action: 'drop', reason: 'rate-limited' };
+    }
+    if (!this.allowed(address)) {
+      return { action: 'reject', status: 403, reason: 'not-allowed' };
+    }
+    return { action: 'accept', deferred: false };
+  }
+
+  /**
+   * The decision for a new INVITE from `address`.
+   * @param activeCalls calls in progress now (CallRegistry.active().length)
+   * @param sttHasSlot whether an STT server has a free slot now
+   */
+  admitCall(address: string, activeCalls: number, sttHasSlot: boolean): AdmissionDecision {
+    return this.#count(this.#call(address, activeCalls, sttHasSlot));
+  }
+
+  #call(address: string, activeCalls: number, sttHasSlot: boolean): AdmissionDecision {
+    const first = this.#request(address);
+    if (first.action !== 'accept') {
+      return first;
+    }
+    if (this.#stopping) {
+      return { action: 'reject', status: 503, reason: 'shutting-down' };
+    }
+    if (activeCalls >= this.#opts.maxCalls) {
+      return { action: 'reject', status: 486, reason: 'max-calls' };
+    }
+    if (!sttHasSlot) {
+      return this.#opts.whenFull === 'reject'
+        ? { action: 'reject', status: 503, reason: 'stt-full' }
+        : { action: 'accept', deferred: true };
+    }
+    return { action: 'accept', deferred: false };
+  }
+
+  #count(d: AdmissionDecision): AdmissionDecision {
+    if (d.action !== 'accept') {
+      this.#opts.metrics?.admissionRefused.inc({ reason: d.reason });
+    }
+    return d;
+  }
+
+  /** Takes one token from the source's bucket; false when it is empty. */
+  #take(address: string): boolean {
+    const { burst, perSecond } = this.#opts.rateLimit;
+    const now = this.#opts.clock.now();
+    const b = this.#buckets.get(address);
+    const tokens = b ? Math.min(burst, b.tokens + ((now - b.at) * perSecond) / 1000) : burst;
+    // Re-insert so the map's order is least recently seen first.
+    this.#buckets.delete(address);
+    this.#buckets.set(address, { tokens: tokens >= 1 ? tokens - 1 : tokens, at: now });
+    if (this.#buckets.size > (this.#opts.maxSources ?? 10_000)) {
+      const oldest = this.#buckets.keys().next().value;
+      if (oldest !== undefined) {
+        this.#buckets.delete(oldest);
+      }
+    }
+    return tokens >= 1;
+  }
+}

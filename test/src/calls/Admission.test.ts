@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { Admission, parseAllowList } from '../../../src/calls/Admission.js';
+import { parseConfig } from '../../../src/config.js';
+import { ConfigError } from '../../../src/errors.js';
+import { createMetrics } from '../../../src/metrics.js';
+import { FakeClock } from '../../helpers/FakeClock.js';
+
+function admission(opts: Partial<ConstructorParameters<typeof Admission>[0]> = {}): {
+  a: Admission;
+  clock: FakeClock;
+} {
+  const clock = new FakeClock(0);
+  const a = new Admission({
+    allowFrom: ['0.0.0.0/0', '::/0'],
+    maxCalls: 2,
+    rateLimit: { burst: 3, perSecond: 1 },
+    whenFull: 'reject',
+    clock,
+    ...opts,
+  });
+  return { a, clock };
+}
+
+describe('Admission', () => {
+  it('matches the allow list by CIDR, for IPv4, IPv6 and IPv4-mapped IPv6 sources', () => {
+    // RFC 5737 / RFC 3849 documentation ranges.
+    const { a } = admission({ allowFrom: ['192.0.2.0/24', '198.51.100.7', '2001:db8:1::/48'] });
+    expect(a.allowed('192.0.2.1')).toBe(true);
+    expect(a.allowed('192.0.2.255')).toBe(true);
+    expect(a.allowed('192.0.3.1')).toBe(false);
+    expect(a.allowed('198.51.100.7')).toBe(true);
+    expect(a.allowed('198.51.100.8')).toBe(false);
+    expect(a.allowed('::ffff:192.0.2.9')).toBe(true);
+    expect(a.allowed('2001:db8:1:ffff::1')).toBe(true);
+    expect(a.allowed('2001:db8:2::1')).toBe(false);
+    expect(a.allowed('not-an-ip')).toBe(false);
+  });
+
+  it('rejects bad allow-list entries with the JSON path', () => {
+    expect(() => parseAllowList(['10.0.0.0/8', '10.0.0.0/33'])).toThrow(ConfigError);
+    expect(() => parseAllowList(['10.0.0.0/8', '10.0.0.0/33'])).toThrow(/allowFrom\[1\]/);
+    expect(() => parseAllowList(['pbx.example.com'])).toThrow(/not an IP address or CIDR/);
+    expect(() => parseConfig({ sip: { inbound: { allowFrom: ['::/129'] } } })).toThrow(
+      /sip\.inbound\.allowFrom\[0\]/,
+    );
+  });
+
+  it('decides in order: rate limit, allow list, shutdown, max calls, STT capacity', () => {
+    const { a } = admission({ allowFrom: ['192.0.2.0/24'], rateLimit: { burst: 100, perSecond: 1 } });
+    expect(a.admitCall('203.0.113.5', 0, true)).toEqual({
+      action: 'reject',
+      status: 403,
+      reason: 'not-allowed',
+    });
+    expect(a.admitCall('192.0.2.5', 0, true)).toEqual({ action: 'accept', deferred: false });
+    expect(a.admitCall('192.0.2.5', 2, true)).toEqual({ action: 'reject', status: 486, reason: 'max-calls' });
+    expect(a.admitCall('192.0.2.5', 1, false)).toEqual({ action: 'reject', status: 503, reason: 'stt-full' });
+    a.stopAccepting();
+    expect(a.admitCall('192.0.2.5', 0, true)).toEqual({
+      action: 'reject',
+      status: 503,
+      reason: 'shutting-down',
+    });
+    expect(a.admitRequest('192.0.2.5')).toEqual({ action: 'accept', deferred: false });
+  });
+
+  it('counts refusals by reason', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const { a } = admission({ allowFrom: ['192.0.2.0/24'], rateLimit: { burst: 2, perSecond: 1 }, metrics });
+    a.admitCall('203.0.113.5', 0, true);
+    a.admitCall('192.0.2.5', 5, true);
+    a.admitCall('192.0.2.5', 0, true); // bucket of 2 now empty
+    a.admitCall('192.0.2.5', 0, true);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sipscribe_admission_refused_total{reason="not-allowed"} 1\n');
+    expect(text).toContain('sipscribe_admission_refused_total{reason="max-calls"} 1\n');
+    expect(text).toContain('sipscribe_admission_refused_total{reason="rate-limited"} 1\n');
+  });
+
+  it('defers instead of rejecting when the STT is full and whenFull is defer', () => {
+    const { a } = admission({ whenFull: 'defer' });
+    expect(a.admitCall('192.0.2.5', 0, false)).toEqual({ action: 'accept', deferred: true });
+  });
+
+  it('drops a flooding source silently while others go on, and refills over time', () => {
+    const { a, clock } = admission({ rateLimit: { burst: 3, perSecond: 2 } });
+    const flood = Array.from({ length: 6 }, () => a.admitRequest('203.0.113.66').action);
+    expect(flood).toEqual(['accept', 'accept', 'accept', 'drop', 'drop', 'drop']);
+    expect(a.admitCall('192.0.2.10', 0, true).action).toBe('accept');
+    clock.advance(499); // 0.998 tokens: still empty
+    expect(a.admitRequest('203.0.113.66').action).toBe('drop');
+    clock.advance(600); // 0.998 + 1.2 = 2.198 tokens (a dropped request costs nothing)
+    expect(Array.from({ length: 3 }, () => a.admitRequest('203.0.113.66').action)).toEqual([
+      'accept',
+      'accept',
+      'drop',
+    ]);
+    clock.advance(10_000); // refilled to the burst, not beyond
+    expect(Array.from({ length: 4 }, () => a.admitRequest('203.0.113.66').action)).toEqual([
+      'accept',
+      'accept',
+      'accept',
+      'drop',
+    ]);
+  });
+
+  it('forgets the least recently seen sources beyond maxSources', () => {
+    const { a } = admission({ rateLimit: { burst: 1, perSecond: 0.001 }, maxSources: 2 });
+    expect(a.admitRequest('192.0.2.1').action).toBe('accept');
+    expect(a.admitRequest('192.0.2.1').action).toBe('drop');
+    a.admitRequest('192.0.2.2');
+    a.admitRequest('192.0.2.3'); // 192.0.2.1 is forgotten: its bucket starts full again
+    expect(a.admitRequest('192.0.2.1').action).toBe('accept');
+  });
+});
