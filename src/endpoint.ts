@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import { registerApiRoutes } from './http/api.js';
 import { Readiness, registerHealthRoutes } from './http/health.js';
 import { LiveFeed } from './http/LiveFeed.js';
+import { HttpProbe, sttHealthUrl } from './http/probes.js';
 import { HttpServer } from './http/server.js';
 import { registerStaticRoutes } from './http/static.js';
 import type { Logger } from './logger.js';
@@ -38,7 +39,10 @@ export interface Endpoint {
   /** Transcript events of answered calls (words, utterances, DTMF). */
   readonly bus: TranscriptBus;
   readonly metrics: Metrics;
-  /** Add `/ready` checks (registrations up, an STT server reachable). */
+  /**
+   * `/ready` checks: `storage` and `stt` (a moshi-server answers /api/build_info) are built in;
+   * add the SIP registrations when they exist.
+   */
   readonly readiness: Readiness;
   /** Audio recording; null unless `storage.recordAudio`. */
   readonly recorder: CallRecorder | null;
@@ -125,6 +129,16 @@ export async function startEndpoint(
 
     const readiness = new Readiness(logger);
     readiness.add({ name: 'storage', check: () => db.open });
+    // At least one moshi-server answering /api/build_info (polled in the background).
+    const sttProbe = new HttpProbe({
+      name: 'stt',
+      urls: config.stt.servers.map((s) => sttHealthUrl(s.url)),
+      clock,
+      logger,
+    });
+    readiness.add(sttProbe);
+    sttProbe.start();
+    cleanups.push(() => sttProbe.stop());
     const http = new HttpServer({
       host: config.http.host,
       port: config.http.port,

@@ -1,17 +1,23 @@
 // The HTTP API, /metrics, /ready, the bearer token and the /api/live feed, against a running
 // endpoint on loopback with a real WebSocket client.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { CallEvent } from '../../src/events.js';
+import { freePort } from '../helpers/ports.js';
 import { stopAll } from '../helpers/processes.js';
 import { endCall, META, playCall, startApp, waitFor, type App } from './appHarness.js';
 
 const apps: App[] = [];
+const servers: Server[] = [];
 afterAll(async () => {
   for (const a of apps) {
     await a.endpoint.stop();
+  }
+  for (const s of servers) {
+    await new Promise((r) => s.close(r));
   }
   await stopAll();
 });
@@ -109,23 +115,32 @@ describe('HTTP API', () => {
   });
 
   it('serves /health, /ready and Prometheus /metrics', async () => {
-    const app = await startApp('api-metrics');
+    // A stand-in for moshi-server's GET /api/build_info, which the stt readiness check polls.
+    const stt = createServer((req, res) => {
+      res.writeHead(req.url === '/api/build_info' ? 200 : 404).end('{}');
+    });
+    const sttPort = await freePort();
+    await new Promise<void>((r) => stt.listen(sttPort, '127.0.0.1', r));
+    servers.push(stt);
+    const app = await startApp('api-metrics', {
+      stt: { servers: [{ url: `ws://127.0.0.1:${sttPort}/api/asr-streaming` }] },
+    });
     apps.push(app);
     playCall(app.endpoint, ['hello']);
     expect(await json(`${app.base}/health`)).toEqual({ status: 200, body: { status: 'ok' } });
+    await waitFor(async () => (await fetch(`${app.base}/ready`)).status === 200, 'ready');
     expect(await json(`${app.base}/ready`)).toEqual({
       status: 200,
-      body: { status: 'ready', checks: { storage: true } },
+      body: { status: 'ready', checks: { storage: true, stt: true } },
     });
-    let sttUp = false;
-    app.endpoint.readiness.add({ name: 'stt', check: () => sttUp });
+    let registered = false;
+    app.endpoint.readiness.add({ name: 'registrations', check: () => registered });
     expect(await json(`${app.base}/ready`)).toEqual({
       status: 503,
-      body: { status: 'not ready', checks: { storage: true, stt: false } },
+      body: { status: 'not ready', checks: { storage: true, stt: true, registrations: false } },
     });
-    sttUp = true;
+    registered = true;
     expect((await fetch(`${app.base}/ready`)).status).toBe(200);
-
     app.endpoint.metrics.rtpPackets.inc(250);
     app.endpoint.metrics.registrationUp.set({ account: '1001@127.0.0.1' }, 1);
     const res = await fetch(`${app.base}/metrics`);
