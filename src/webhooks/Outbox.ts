@@ -101,6 +101,21 @@ export class Outbox {
     this.#dead.run(error.slice(0, 500), id);
   }
 
+  /**
+   * Marks pending rows for URLs no longer configured as `dead` (they have no receiver to go to).
+   * @returns how many rows that was.
+   */
+  retireUnconfigured(urls: readonly string[]): number {
+    const placeholders = urls.map(() => '?').join(', ');
+    const where = urls.length ? `AND url NOT IN (${placeholders})` : '';
+    return this.#db
+      .prepare(
+        `UPDATE outbox SET status = 'dead', last_error = 'webhook no longer configured'
+         WHERE status = 'pending' ${where}`,
+      )
+      .run(...urls).changes;
+  }
+
   /** Pending rows per URL. */
   backlog(): Record<string, number> {
     return Object.fromEntries(this.#backlog.all().map((r) => [r.url, r.n]));

@@ -109,8 +109,18 @@ export class WebhookDispatcher {
     return this.#lanes.map((l) => l.target.url);
   }
 
-  /** Starts (or resumes after a restart) delivery of whatever the outbox holds. */
+  /**
+   * Starts (or resumes after a restart) delivery of whatever the outbox holds. Rows left for URLs
+   * that are no longer configured are retired (status `dead`) with a warning.
+   */
   start(): void {
+    const retired = this.#opts.outbox.retireUnconfigured(this.urls);
+    if (retired > 0) {
+      this.#opts.logger.warn(
+        { events: retired },
+        'webhook events for URLs no longer configured were retired',
+      );
+    }
     this.notify();
   }
 

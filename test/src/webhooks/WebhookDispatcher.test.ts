@@ -201,6 +201,20 @@ describe('WebhookDispatcher', () => {
     expect(new Outbox(db).backlog()).toEqual({});
   });
 
+  it('retires rows of a URL removed from the configuration at start', async () => {
+    const outbox = new Outbox(db);
+    outbox.enqueue('http://127.0.0.1:9/old', ev('c', 1), clock.now());
+    outbox.enqueue(URL_A, ev('c', 1), clock.now());
+    const d = dispatcher({}, outbox);
+    d.start();
+    await d.idle();
+    expect(attempts.map((a) => a.seq)).toEqual([1]);
+    expect(outbox.backlog()).toEqual({});
+    expect(db.prepare('SELECT url, status FROM outbox').all()).toEqual([
+      { url: 'http://127.0.0.1:9/old', status: 'dead' },
+    ]);
+  });
+
   it('gives up on an event older than maxAgeMs and moves on', async () => {
     const outbox = new Outbox(db);
     const d = dispatcher({ retry: { minDelayMs: 1000, maxDelayMs: 1000, maxAgeMs: 5000 } }, outbox);
