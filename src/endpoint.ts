@@ -146,7 +146,7 @@ export async function startEndpoint(
       token: config.http.token,
     });
     registerHealthRoutes(http, readiness, metrics);
-    registerApiRoutes(http, { registry: calls, store });
+    registerApiRoutes(http, { registry: calls, store, recorder });
     registerStaticRoutes(http);
     live.attach(http);
     const addr = await http.listen();

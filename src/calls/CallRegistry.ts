@@ -164,6 +164,20 @@ export class CallRegistry {
     return next;
   }
 
+  /**
+   * The call's child logger: every line carries `callId`, the SIP Call-ID, `from` and `to`.
+   * @throws UnknownCallIdError when the call is not active.
+   */
+  logger(id: string): Logger {
+    const r = this.#get(id);
+    return this.#opts.logger.child({
+      callId: id,
+      sipCallId: r.meta.sipCallId,
+      from: r.meta.from,
+      to: r.meta.to,
+    });
+  }
+
   /** An active call, or a past one from the database. */
   get(id: string): CallRecord | undefined {
     return this.#active.get(id) ?? this.#opts.store.getCall(id);

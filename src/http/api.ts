@@ -3,9 +3,12 @@
  * - `GET /api/calls?limit=50&before=<ISO createdAt>`: calls newest first (active ones included).
  * - `GET /api/calls/:id`: one call.
  * - `GET /api/calls/:id/transcript?format=json|txt|srt|vtt`: its transcript (default json).
+ * - `GET /api/calls/:id/recording`: its audio as WAV (with `storage.recordAudio`, once finished).
  */
+import { createReadStream, statSync } from 'node:fs';
 import type { CallRecord } from '../calls/CallRecord.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
+import type { CallRecorder } from '../recording/CallRecorder.js';
 import type { CallStore } from '../storage/CallStore.js';
 import { toSrt, toTxt, toVtt, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../transcripts/formats.js';
 import { sendJson, sendText, type HttpServer } from './server.js';
@@ -33,9 +36,30 @@ const TEXT_TYPES: Record<Exclude<TranscriptFormat, 'json'>, string> = {
 
 export function registerApiRoutes(
   http: HttpServer,
-  deps: { registry: CallRegistry; store: CallStore },
+  deps: { registry: CallRegistry; store: CallStore; recorder?: CallRecorder | null },
 ): void {
-  const { registry, store } = deps;
+  const { registry, store, recorder } = deps;
+
+  http.route('GET', '/api/calls/:id/recording', (_req, res, _url, { id = '' }) => {
+    const r = registry.get(id);
+    let file: string | null = null;
+    try {
+      file = r && recorder && !recorder.isRecording(id) ? recorder.pathOf(id) : null;
+    } catch {
+      file = null; // not a usable file name: there is no such recording
+    }
+    const size = file ? statSync(file, { throwIfNoEntry: false })?.size : undefined;
+    if (!file || size === undefined) {
+      sendJson(res, 404, { error: `no finished recording for call ${id}` });
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': 'audio/wav',
+      'content-length': size,
+      'content-disposition': `attachment; filename="${id}.wav"`,
+    });
+    createReadStream(file).pipe(res);
+  });
 
   http.route('GET', '/api/calls', (_req, res, url) => {
     const limitText = url.searchParams.get('limit');

@@ -40,6 +40,11 @@ export class CallRecorder {
     this.#writer(callId, 8000).writeInt16(pcm);
   }
 
+  /** Whether the call's file is still being written. */
+  isRecording(callId: string): boolean {
+    return this.#writers.has(callId);
+  }
+
   /** Finishes a call's file (no-op when nothing was recorded). */
   stop(callId: string): void {
     const w = this.#writers.get(callId);

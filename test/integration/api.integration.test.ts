@@ -184,6 +184,30 @@ describe('HTTP API', () => {
   });
 });
 
+describe('recordings', () => {
+  it('serves a finished call recording as WAV, and 404 while it is written or when there is none', async () => {
+    const app = await startApp('recording', { storage: { recordAudio: true } });
+    apps.push(app);
+    const { recorder } = app.endpoint;
+    expect(recorder).not.toBeNull();
+    const id = playCall(app.endpoint, ['recorded'], { end: false });
+    recorder?.writeFloat24k(id, new Float32Array(1920).fill(0.5));
+    expect((await fetch(`${app.base}/api/calls/${id}/recording`)).status).toBe(404);
+    recorder?.stop(id);
+    endCall(app.endpoint, id);
+    const res = await fetch(`${app.base}/api/calls/${id}/recording`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('audio/wav');
+    const wav = Buffer.from(await res.arrayBuffer());
+    expect(wav.length).toBe(44 + 1920 * 2);
+    expect(wav.subarray(0, 4).toString('latin1')).toBe('RIFF');
+    expect(wav.readUInt32LE(24)).toBe(24000);
+    expect(wav.readInt16LE(44)).toBe(16384); // round(0.5 * 32767)
+    const other = playCall(app.endpoint, ['not recorded']);
+    expect((await fetch(`${app.base}/api/calls/${other}/recording`)).status).toBe(404);
+  });
+});
+
 describe('/api/live', () => {
   it('replays the active calls to a new client, then streams live events without duplicates', async () => {
     const app = await startApp('live');

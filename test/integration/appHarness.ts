@@ -39,7 +39,7 @@ export async function startApp(
   const config = parseConfig({
     ...overrides,
     http: { host: '127.0.0.1', port, ...(overrides['http'] as object | undefined) },
-    storage: { dir: storageDir },
+    storage: { ...(overrides['storage'] as object | undefined), dir: storageDir },
   });
   const logger = pino({ level: 'debug' }, createWriteStream(join(dir, 'sipscribe.log'), { flags: 'a' }));
   const endpoint = await startEndpoint(config, logger, {

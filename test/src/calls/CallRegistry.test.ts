@@ -175,6 +175,21 @@ describe('CallRegistry', () => {
     expect(text).toContain('sipscribe_calls_total{outcome="cancelled"} 1\n');
   });
 
+  it('gives each call a child logger carrying its identity', () => {
+    const sink = logSink();
+    const reg = new CallRegistry({ store: new CallStore(db), bus, clock, logger: sink.logger });
+    const { id } = reg.create(META);
+    reg.logger(id).info({ rtpPort: 20000 }, 'media ready');
+    expect(sink.records.at(-1)).toMatchObject({
+      callId: id,
+      sipCallId: META.sipCallId,
+      from: META.from,
+      to: META.to,
+      rtpPort: 20000,
+      msg: 'media ready',
+    });
+  });
+
   it('keeps the SIP status of a rejected call', () => {
     const { id } = registry.create(META);
     const r = registry.transition(id, 'rejected', { status: 503 });
