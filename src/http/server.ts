@@ -155,11 +155,31 @@ export class HttpServer {
     }
   }
 
+  /**
+   * Starts listening.
+   * @throws AppError `HTTP_ERR_LISTEN` naming the address and the reason (in use, not permitted, …).
+   */
   async listen(): Promise<AddressInfo> {
+    const { host, port } = this.#opts;
     await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#opts.port, this.#opts.host, () => {
-        this.#server.off('error', reject);
+      const fail = (err: NodeJS.ErrnoException): void => {
+        const why =
+          err.code === 'EADDRINUSE'
+            ? 'the address is already in use (another sipscribe, or another program, on this port?)'
+            : err.code === 'EACCES'
+              ? 'permission denied (ports below 1024 need privileges)'
+              : err.code === 'EADDRNOTAVAIL'
+                ? 'this machine has no such address'
+                : err.message;
+        reject(
+          new AppError('HTTP_ERR_LISTEN', `cannot listen for HTTP on ${host}:${port}: ${why}`, {
+            cause: err,
+          }),
+        );
+      };
+      this.#server.once('error', fail);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', fail);
         resolve();
       });
     });

@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { AppError } from '../errors.js';
 
 export type Db = Database.Database;
 
@@ -77,10 +78,22 @@ const MIGRATIONS: readonly string[] = [
   `,
 ];
 
-/** Opens (creating if needed) the database in `dir` and brings its schema up to date. */
+/**
+ * Opens (creating if needed) the database in `dir` and brings its schema up to date.
+ * @throws AppError `STORAGE_ERR_OPEN` when the folder or file cannot be created or opened.
+ */
 export function openDatabase(dir: string): Db {
-  mkdirSync(dir, { recursive: true });
-  const db = new Database(join(dir, DB_FILE));
+  let db: Db;
+  try {
+    mkdirSync(dir, { recursive: true });
+    db = new Database(join(dir, DB_FILE));
+  } catch (err) {
+    throw new AppError(
+      'STORAGE_ERR_OPEN',
+      `cannot open the database in storage.dir ${dir}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
   db.pragma('journal_mode = WAL');
   // NORMAL is durable across process crashes in WAL mode (a power loss may lose the last commits).
   db.pragma('synchronous = NORMAL');

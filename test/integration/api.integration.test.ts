@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { CallEvent } from '../../src/events.js';
+import { runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { stopAll } from '../helpers/processes.js';
 import { endCall, META, playCall, startApp, waitFor, type App } from './appHarness.js';
@@ -258,6 +259,18 @@ describe('/api/live', () => {
     await app.endpoint.stop();
     apps.splice(apps.indexOf(app), 1);
     expect(await closed).toEqual([1001, 1001, 1001]);
+  });
+});
+
+describe('start', () => {
+  it('explains an HTTP port that is taken', async () => {
+    const app = await startApp('busy');
+    apps.push(app);
+    const port = Number(new URL(app.base).port);
+    await expect(startApp('busy-2', {}, {}, { dir: runDir('busy-2'), port })).rejects.toMatchObject({
+      code: 'HTTP_ERR_LISTEN',
+      message: `cannot listen for HTTP on 127.0.0.1:${port}: the address is already in use (another sipscribe, or another program, on this port?)`,
+    });
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -184,6 +184,18 @@ describe('storage', () => {
         '"f81d4fae-7dec-11d0-a765-00a0c91e6bf6@192.0.2.4","from":"\\"Alice\\" <sip:alice@example.com>",' +
         '"to":"sip:1001@192.0.2.10","account":"1001@pbx.example.com","transport":"tcp","codec":"PCMA",' +
         '"source":"192.0.2.4:5070"}}',
+    );
+  });
+
+  it('names the folder when the database cannot be opened', () => {
+    dir = mkdtempSync(join(tmpdir(), 'sipscribe-store-'));
+    const notADir = join(dir, 'file');
+    writeFileSync(notADir, 'x');
+    expect(() => openDatabase(notADir)).toThrow(
+      expect.objectContaining({
+        code: 'STORAGE_ERR_OPEN',
+        message: expect.stringContaining(notADir) as string,
+      }),
     );
   });
 
