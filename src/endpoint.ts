@@ -137,7 +137,6 @@ export async function startEndpoint(
       logger,
     });
     readiness.add(sttProbe);
-    sttProbe.start();
     cleanups.push(() => sttProbe.stop());
     const http = new HttpServer({
       host: config.http.host,
@@ -159,6 +158,7 @@ export async function startEndpoint(
       'http server listening',
     );
     dispatcher.start();
+    sttProbe.start();
 
     // First thing at shutdown: new calls get 503.
     cleanups.push(() => admission.stopAccepting());
