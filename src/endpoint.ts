@@ -6,7 +6,6 @@
  * returns: `calls` (CallRegistry) for every call's record and state, `bus` for transcript events,
  * `metrics` for RTP/STT/registration figures, `readiness` for `/ready` checks, `recorder` for audio.
  */
-import { join } from 'node:path';
 import { Admission } from './calls/Admission.js';
 import { CallRegistry } from './calls/CallRegistry.js';
 import { systemAppClock, type AppClock } from './clock.js';
@@ -154,7 +153,7 @@ export async function startEndpoint(
       () => live.close(),
     );
     logger.info(
-      { http: `${addr.address}:${addr.port}`, storage: join(dir), webhooks: dispatcher.urls.length },
+      { http: `${addr.address}:${addr.port}`, storage: dir, webhooks: dispatcher.urls.length },
       'http server listening',
     );
     dispatcher.start();
@@ -173,9 +172,9 @@ export async function startEndpoint(
       readiness,
       recorder,
       stop(): Promise<void> {
-        // Order (reverse of start): live clients (close frames), HTTP, recorder, calls still active
-        // (ended with reason shutdown), bus (drains the sinks, closes JSONL files), webhook
-        // delivery (pending rows stay in the outbox), database.
+        // Order (reverse of start): refuse new calls, live clients (close frames), HTTP, STT
+        // probe, recorder, calls still active (ended with reason shutdown), bus (drains the
+        // sinks, closes JSONL files), webhook delivery (pending rows stay in the outbox), database.
         stopping ??= cleanup().then(() => logger.info('endpoint stopped'));
         return stopping;
       },
