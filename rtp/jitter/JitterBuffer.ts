@@ -1,23 +1,33 @@
 import { seqDiff } from '../seq.js';
 
 /**
- * Packet loss concealment as the jitter buffer drives it (ITU-T G.711 Appendix I shape): every good
- * stretch of audio goes through `good()` (which keeps history and may smooth the first samples
- * after an erasure in place), every missing stretch is filled by `conceal()`.
+ * Packet loss concealment as the jitter buffer drives it (the shape of ITU-T G.711 Appendix I, and
+ * of `G711Plc` in rtp/dsp): the buffer renders its timeline in blocks of {@link PLC_BLOCK} samples,
+ * every block goes through exactly one of the two calls, in order, and what they write is the
+ * output (a PLC may delay it by a constant number of samples).
  */
 export interface Concealer {
-  /** Good samples about to be played (may be modified in place, e.g. overlap-add after a loss). */
-  good(samples: Int16Array): void;
-  /** Fills `out` with a synthetic continuation of the history (fading to silence as it goes on). */
-  conceal(out: Int16Array): void;
-  /** Forgets history (new source). */
+  /** A received block: writes the (possibly delayed and cross-faded) output into `dst`. */
+  addGood(src: Int16Array, dst: Int16Array): number;
+  /** A lost block: writes a synthetic continuation (fading to silence) into `dst`. */
+  conceal(dst: Int16Array): number;
+  /** Forgets history. */
   reset(): void;
 }
 
-/** Conceals with silence: the fallback when no PLC is given. */
+/** Samples per concealment block (10 ms at 8 kHz, the G.711 Appendix I frame). */
+export const PLC_BLOCK = 80;
+
+/** No concealment: lost blocks become silence. The fallback when no PLC is given. */
 export const silenceConcealer: Concealer = {
-  good: () => undefined,
-  conceal: (out) => out.fill(0),
+  addGood: (src, dst) => {
+    dst.set(src);
+    return src.length;
+  },
+  conceal: (dst) => {
+    dst.fill(0);
+    return dst.length;
+  },
   reset: () => undefined,
 };
 
@@ -82,6 +92,8 @@ export interface JitterStats {
 }
 
 interface Entry {
+  /** Source epoch (incremented by every re-anchoring): sequence numbers compare only within one. */
+  epoch: number;
   pos: number;
   len: number;
   seq: number;
@@ -120,6 +132,14 @@ export class JitterBuffer {
   readonly #capacity: number;
   readonly #maxPacket: number;
   readonly #scratch: Int16Array;
+  /** Rendered (concealed where needed) samples not yet pulled; `#readyLen` of them. */
+  readonly #ready: Int16Array;
+  readonly #block = new Int16Array(PLC_BLOCK);
+  #readyLen = 0;
+  /** Timeline position of the next block to render. */
+  #renderPos = 0;
+  /** Worst kind of block rendered since the last pull. */
+  #blockKind: FrameKind = 'audio';
   readonly #seen = new Int32Array(256).fill(-1);
   readonly #transits = new Float64Array(RING);
   readonly #sorted = new Float64Array(RING);
@@ -130,13 +150,14 @@ export class JitterBuffer {
   #started = false;
   /** False until the first pull after the first packet anchors the playout position. */
   #primed = false;
-  #playPos = 0;
   #offset = 0;
   #lastTsExt = Number.NaN;
   #highestSeq = -1;
   #highestEnd = 0;
   #newSource = true;
   #lastPlayedSeq = -1;
+  #lastPlayedEpoch = 0;
+  #epoch = 0;
   #cnActive = false;
   #concealRun = 0;
   #mode: 'steady' | 'shrink' | 'grow' = 'steady';
@@ -166,6 +187,7 @@ export class JitterBuffer {
     // Room for the maximum delay plus a second of early packets, at 10 ms packets.
     this.#capacity = Math.ceil((this.#maxDelay + this.#rate) / (this.#rate / 100)) + 8;
     this.#scratch = new Int16Array(Math.ceil(this.#frame * 1.1) + 2);
+    this.#ready = new Int16Array(this.#scratch.length + 4 * PLC_BLOCK);
   }
 
   /**
@@ -197,7 +219,7 @@ export class JitterBuffer {
       const ext = this.#lastTsExt + ((ts - (this.#lastTsExt % 0x100000000)) | 0);
       const pos = ext + this.#offset;
       // A timestamp leap far outside any plausible buffer means the sender re-based its clock.
-      if (pos < this.#playPos - this.#rate || pos > this.#highestEnd + 30 * this.#rate) {
+      if (pos < this.#renderPos - this.#rate || pos > this.#highestEnd + 30 * this.#rate) {
         this.#anchor(ts, nowS, false);
       } else if (ext > this.#lastTsExt) {
         this.#lastTsExt = ext;
@@ -211,6 +233,7 @@ export class JitterBuffer {
       this.#highestSeq = seq;
     }
     const entry = this.#pool.pop() ?? {
+      epoch: 0,
       pos: 0,
       len: 0,
       seq: 0,
@@ -219,11 +242,12 @@ export class JitterBuffer {
       pcm: new Int16Array(this.#maxPacket),
     };
     entry.pos = pos;
+    entry.epoch = this.#epoch;
     entry.seq = seq;
     entry.played = false;
     entry.cn = decode === null;
     entry.len = decode === null ? 0 : decode(payload.subarray(0, this.#maxPacket), entry.pcm);
-    if (this.#started && pos + entry.len <= this.#playPos && !(entry.cn && pos === this.#playPos)) {
+    if (this.#primed && pos + entry.len <= this.#renderPos && !(entry.cn && pos === this.#renderPos)) {
       if (entry.cn && seq === this.#highestSeq) {
         // A late comfort-noise packet still says the talker went silent.
         this.#cnActive = true;
@@ -260,10 +284,10 @@ export class JitterBuffer {
   /** Re-anchors the timeline so that timestamp `ts` continues right after the received audio. */
   #anchor(ts: number, nowS: number, newSource: boolean): void {
     this.#newSource = false;
+    this.#epoch++;
     this.#lastTsExt = ts;
     this.#seen.fill(-1);
     this.#highestSeq = -1;
-    this.#lastPlayedSeq = -1;
     if (!this.#started || !this.#primed) {
       this.#offset = -ts;
       this.#entries.forEach((x) => this.#pool.push(x));
@@ -274,12 +298,12 @@ export class JitterBuffer {
       return;
     }
     this.#stats.resyncs++;
-    if (newSource && this.#highestEnd >= this.#playPos) {
+    if (newSource && this.#highestEnd >= this.#renderPos) {
       // Seamless: the new source's first sample follows the old source's last one.
       this.#offset = this.#highestEnd - ts;
     } else {
       // The old audio is all played: start the new timeline at the target delay.
-      this.#offset = this.#playPos + Math.round(this.#target) - ts;
+      this.#offset = this.#renderPos + Math.round(this.#target / PLC_BLOCK) * PLC_BLOCK - ts;
       this.#transitCount = 0;
       this.#minTransit = nowS - (ts + this.#offset);
     }
@@ -308,7 +332,7 @@ export class JitterBuffer {
   /**
    * Produces the next output frame into `out` (`frameSamples` long), advancing the playout by one
    * frame of call time (more or less when adapting the delay).
-   * @param nowMs the local time of this frame
+   * @param nowMs the local time of this frame (ideally its scheduled time, not the callback's)
    */
   pull(out: Int16Array, nowMs: number): FrameKind {
     const frame = this.#frame;
@@ -318,11 +342,12 @@ export class JitterBuffer {
     }
     const nowS = (nowMs * this.#rate) / 1000;
     if (!this.#primed) {
-      // Start playing so that the delay is exactly the target.
+      // Start playing so that the delay is the target, on the block grid of the first packet.
       this.#primed = true;
-      this.#playPos = Math.round(nowS - this.#minTransit - this.#target);
+      this.#renderPos = Math.floor((nowS - this.#minTransit - this.#target) / PLC_BLOCK) * PLC_BLOCK;
+      this.#readyLen = 0;
     }
-    const delay = nowS - this.#playPos - this.#minTransit;
+    const delay = nowS - (this.#renderPos - this.#readyLen) - this.#minTransit;
     this.#lastDelay = delay;
     const err = delay - this.#target;
     const step = Math.max(1, Math.floor(frame / 10));
@@ -338,77 +363,124 @@ export class JitterBuffer {
         this.#mode = 'grow';
       }
     }
-    this.#dropPlayed();
-    const head = this.#entries[0];
-    const headMissing =
-      !this.#cnActive && head !== undefined && !head.cn && head.pos > this.#playPos && err < -frame / 2;
-    if (headMissing) {
-      // The next packet is missing but later ones are here, and we are below target: conceal
-      // without advancing (the delay grows by one frame and the packet gets one more chance).
-      if (this.#concealRun >= this.#maxConceal) {
-        out.fill(0, 0, frame);
-      } else {
-        this.#concealer.conceal(out.subarray(0, frame));
-      }
-      this.#concealRun += frame;
-      this.#stats.concealedFrames++;
-      this.#stats.adjustedFrames++;
-      return 'concealed';
-    }
     let n = frame;
     if (this.#mode === 'shrink') {
       n = frame + Math.min(step, Math.ceil(err));
     } else if (this.#mode === 'grow') {
       n = frame - Math.min(step, Math.ceil(-err));
     }
-    const kind = this.#render(n);
+    this.#blockKind = 'audio';
+    let expand = err < -frame / 2 ? -err : 0;
+    while (this.#readyLen < n) {
+      expand -= this.#renderBlock(expand > 0);
+    }
+    const kind = this.#blockKind as FrameKind;
+    const ready = this.#ready;
     if (n === frame) {
-      out.set(this.#scratch.subarray(0, frame));
+      out.set(ready.subarray(0, frame));
     } else {
       this.#stats.adjustedFrames++;
       // Linear time-scaling of this one frame: first and last samples kept, so no discontinuity.
-      const src = this.#scratch;
       const k = (n - 1) / (frame - 1);
       for (let i = 0; i < frame; i++) {
         const x = i * k;
         const j = Math.floor(x);
         const f = x - j;
-        const a = src[j]!;
-        out[i] = f === 0 ? a : Math.round(a + (src[j + 1]! - a) * f);
+        const a = ready[j]!;
+        out[i] = f === 0 ? a : Math.round(a + (ready[j + 1]! - a) * f);
       }
     }
-    this.#playPos += n;
+    ready.copyWithin(0, n, this.#readyLen);
+    this.#readyLen -= n;
     if (kind === 'concealed') {
       this.#stats.concealedFrames++;
     }
     return kind;
   }
 
-  /** Releases entries entirely before the playout position. */
-  #dropPlayed(): void {
+  /**
+   * Renders the block at the render position into the ready buffer, through the concealer.
+   * @param mayExpand when the block is missing but later packets are here, conceal without
+   *   advancing the timeline (the delay grows by a block and the packet gets more time)
+   * @returns samples of delay added (a block when expanded, else 0)
+   */
+  #renderBlock(mayExpand: boolean): number {
+    const r = this.#renderPos;
+    const end = r + PLC_BLOCK;
+    const block = this.#block;
     const e = this.#entries;
+    // Release entries that were completely rendered.
     let k = 0;
-    while (
-      k < e.length &&
-      e[k]!.pos + e[k]!.len <= this.#playPos &&
-      !(e[k]!.cn && e[k]!.pos >= this.#playPos)
-    ) {
-      const x = e[k]!;
-      if (!x.cn && !x.played) {
-        // Fully skipped (e.g. when shrinking across it): it counts as played for loss accounting.
-        this.#markPlayed(x);
-      }
-      this.#pool.push(x);
+    while (k < e.length && (e[k]!.cn ? e[k]!.pos < r : e[k]!.pos + e[k]!.len <= r)) {
+      this.#pool.push(e[k]!);
       k++;
     }
     if (k > 0) {
       e.splice(0, k);
     }
+    let covered = 0;
+    for (let i = 0; i < e.length; i++) {
+      const x = e[i]!;
+      if (x.pos >= end) {
+        break;
+      }
+      if (!x.played) {
+        this.#markPlayed(x);
+      }
+      if (x.cn) {
+        this.#cnActive = true;
+        continue;
+      }
+      const a = Math.max(r, x.pos);
+      const b = Math.min(end, x.pos + x.len);
+      if (b > a) {
+        block.set(x.pcm.subarray(a - x.pos, b - x.pos), a - r);
+        covered += b - a;
+        this.#cnActive = false;
+      }
+    }
+    const dst = this.#ready.subarray(this.#readyLen, this.#readyLen + PLC_BLOCK);
+    this.#readyLen += PLC_BLOCK;
+    if (covered >= PLC_BLOCK) {
+      this.#concealer.addGood(block, dst);
+      this.#concealRun = 0;
+      this.#renderPos = end;
+      return 0;
+    }
+    if (covered === 0 && this.#cnActive) {
+      // Comfort noise / before the first packet: silence, through the PLC to keep its delay line.
+      block.fill(0);
+      this.#concealer.addGood(block, dst);
+      this.#concealRun = 0;
+      if (this.#blockKind === 'audio') {
+        this.#blockKind = 'silence';
+      }
+      this.#renderPos = end;
+      return 0;
+    }
+    // Missing (or partly missing: conceal the whole block to stay click-free).
+    this.#concealer.conceal(dst);
+    this.#concealRun += PLC_BLOCK;
+    if (this.#concealRun <= this.#maxConceal) {
+      this.#blockKind = 'concealed';
+    } else if (this.#blockKind === 'audio') {
+      this.#blockKind = 'silence';
+    }
+    const ahead = e.length > 0 && e[0]!.pos >= end;
+    if (mayExpand && ahead && covered === 0) {
+      this.#stats.adjustedFrames++;
+      return PLC_BLOCK;
+    }
+    this.#renderPos = end;
+    return 0;
   }
 
   #markPlayed(x: Entry): void {
     x.played = true;
-    if (this.#lastPlayedSeq >= 0) {
+    if (x.epoch !== this.#lastPlayedEpoch) {
+      this.#lastPlayedEpoch = x.epoch;
+      this.#lastPlayedSeq = x.seq;
+    } else if (this.#lastPlayedSeq >= 0) {
       const gap = seqDiff(this.#lastPlayedSeq, x.seq);
       if (gap > 1) {
         this.#stats.lost += gap - 1;
@@ -419,59 +491,6 @@ export class JitterBuffer {
     } else {
       this.#lastPlayedSeq = x.seq;
     }
-  }
-
-  /** Renders `n` samples from the playout position into the scratch buffer. */
-  #render(n: number): FrameKind {
-    const out = this.#scratch;
-    const start = this.#playPos;
-    const end = start + n;
-    const e = this.#entries;
-    let c = start;
-    let idx = 0;
-    let good = false;
-    let concealed = false;
-    let silent = false;
-    while (c < end) {
-      // Skip entries that end before the cursor; pass comfort-noise markers.
-      while (idx < e.length && (e[idx]!.cn ? e[idx]!.pos <= c : e[idx]!.pos + e[idx]!.len <= c)) {
-        const passed = e[idx]!;
-        if (passed.cn) {
-          this.#cnActive = true;
-          if (!passed.played) {
-            this.#markPlayed(passed);
-          }
-        }
-        idx++;
-      }
-      const x = e[idx];
-      if (x && !x.cn && x.pos <= c) {
-        const segEnd = Math.min(end, x.pos + x.len);
-        const seg = out.subarray(c - start, segEnd - start);
-        seg.set(x.pcm.subarray(c - x.pos, segEnd - x.pos));
-        this.#concealer.good(seg);
-        if (!x.played) {
-          this.#markPlayed(x);
-        }
-        this.#cnActive = false;
-        this.#concealRun = 0;
-        good = true;
-        c = segEnd;
-        continue;
-      }
-      const segEnd = Math.min(end, x ? x.pos : end);
-      const seg = out.subarray(c - start, segEnd - start);
-      if (this.#cnActive || this.#concealRun >= this.#maxConceal) {
-        seg.fill(0);
-        silent = true;
-      } else {
-        this.#concealer.conceal(seg);
-        this.#concealRun += seg.length;
-        concealed = true;
-      }
-      c = segEnd;
-    }
-    return concealed ? 'concealed' : good ? 'audio' : silent ? 'silence' : 'audio';
   }
 
   /** Counters and gauges. */

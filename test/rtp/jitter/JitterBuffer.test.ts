@@ -146,7 +146,17 @@ describe('JitterBuffer', () => {
   });
 
   it('declares loss when the head ages out and conceals it, then resumes aligned', () => {
-    const plc: Concealer = { good: () => undefined, conceal: (o) => o.fill(-7), reset: () => undefined };
+    const plc: Concealer = {
+      addGood: (src, dst) => {
+        dst.set(src);
+        return src.length;
+      },
+      conceal: (dst) => {
+        dst.fill(-7);
+        return dst.length;
+      },
+      reset: () => undefined,
+    };
     const pk = stream(100).filter((p) => p.seq !== 30 && p.seq !== 31 && p.seq !== 60);
     const jb = new JitterBuffer({ concealer: plc });
     const { samples, kinds } = simulate(jb, pk, 3300);
