@@ -21,7 +21,9 @@ export type SeqVerdict =
   /** Source still on probation (RFC 3550 A.1): hold the packet until the source is validated. */
   | 'probation'
   /** A large jump: dropped; a second sequential packet after it restarts the sequence. */
-  | 'bad';
+  | 'bad'
+  /** Valid, and the sequence restarted here (the second of two sequential "bad" packets). */
+  | 'restart';
 
 export class SourceState {
   readonly ssrc: number;
@@ -49,8 +51,10 @@ export class SourceState {
     this.ssrc = ssrc;
     this.#clockRate = clockRate;
     this.#initSeq(firstSeq);
-    this.#maxSeq = (firstSeq - 1) & 0xffff;
     this.#probation = probation;
+    if (probation > 0) {
+      this.#maxSeq = (firstSeq - 1) & 0xffff;
+    }
   }
 
   #initSeq(seq: number): void {
@@ -98,6 +102,8 @@ export class SourceState {
       if (seq === this.#badSeq) {
         // Two sequential packets: assume the other side restarted without telling us.
         this.#initSeq(seq);
+        this.#received++;
+        return 'restart';
       } else {
         this.#badSeq = (seq + 1) & 0xffff;
         return 'bad';

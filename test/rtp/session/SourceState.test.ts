@@ -15,6 +15,12 @@ describe('SourceState: RFC 3550 A.1 sequence validation', () => {
     expect(feed(s, [100, 105, 107, 108])).toEqual(['probation', 'probation', 'probation', 'valid']);
   });
 
+  it('without probation (a new SSRC of a validated call) takes the first packet as is, even at seq 0', () => {
+    const s = new SourceState(1, 0, 8000, 0);
+    expect(feed(s, [0, 1, 2])).toEqual(['valid', 'valid', 'valid']);
+    expect([s.extendedMax, s.expected, s.lost]).toEqual([2, 3, 0]);
+  });
+
   it('counts cycles across the 0xFFFF wrap', () => {
     const s = new SourceState(1, 0xfffe, 8000);
     feed(s, [0xfffe, 0xffff, 0, 1]);
@@ -35,7 +41,7 @@ describe('SourceState: RFC 3550 A.1 sequence validation', () => {
       'valid',
       'valid',
       'bad',
-      'valid',
+      'restart',
       'valid',
     ]);
     // After the restart, A.1 init_seq resets the counters at 20001.
