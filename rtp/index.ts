@@ -18,4 +18,7 @@ export {
 export { PCMU, PCMA, AUDIO_CODECS, codecByPayloadType, codecByName } from './codec/table.js';
 export type { AudioCodec } from './codec/table.js';
 export { Upsampler8to24 } from './dsp/Upsampler8to24.js';
+export { Framer } from './dsp/Framer.js';
+export type { AudioFrame, FramerOptions, FramerStats } from './dsp/Framer.js';
+export { G711Plc } from './dsp/G711Plc.js';
 // ===== end Codecs and DSP =====
