@@ -32,3 +32,12 @@ done
 # WAV reader cases: float32 WAV (format 3, WAVE_FORMAT_EXTENSIBLE is what SoX writes for float).
 sox -D audio/tone1k_pcm16_8k.wav -e floating-point -b 32 "$out/tone1k_f32_8k.wav"
 ls -l "$out"
+# WAV reader cases: stereo 24-bit (SoX writes WAVE_FORMAT_EXTENSIBLE) and 8-bit unsigned, with SoX's float32 view.
+sox -D -n -r 16000 -b 24 -e signed -c 2 "$out/stereo_s24_16k.wav" synth 0.05 sine 440 sine 660 vol 0.7
+sox -D "$out/stereo_s24_16k.wav" "${f32[@]}" -c 2 "$out/stereo_s24_16k.f32"
+sox -D -n -r 8000 -b 8 -e unsigned -c 1 "$out/u8_8k.wav" synth 0.05 sine 300 vol 0.5
+sox -D "$out/u8_8k.wav" "${f32[@]}" "$out/u8_8k.f32"
+# G.711 WAVs without dither (the lab's audio/*_pcm[au]_8k.wav and .ul/.al were each dithered by SoX
+# independently, so they differ from each other and from a deterministic encoding).
+sox -D audio/tone1k_pcm16_8k.wav -e mu-law "$out/tone1k_pcmu_8k_nodither.wav"
+sox -D audio/tone1k_pcm16_8k.wav -e a-law "$out/tone1k_pcma_8k_nodither.wav"
