@@ -60,6 +60,35 @@ describe('G.711 against SoX', () => {
     expect(mismatches).toBe(0);
   });
 
+  it('decode also matches the ITU-T G.191 STL expand algorithm (ulaw_expand/alaw_expand) for all codes', () => {
+    // Transcribed from ITU-T G.191 STL src/g711/g711.c as an independent second oracle.
+    const ituUlawExpand = (code: number): number => {
+      const sign = code < 0x80 ? -1 : 1;
+      let mantissa = ~code;
+      const exponent = (mantissa >> 4) & 0x07;
+      const step = 4 << (exponent + 1);
+      mantissa &= 0x0f;
+      return sign * ((0x80 << exponent) + step * mantissa + step / 2 - 4 * 33);
+    };
+    const ituAlawExpand = (code: number): number => {
+      const ix = (code ^ 0x55) & 0x7f;
+      const iexp = ix >> 4;
+      let mant = ix & 0x0f;
+      if (iexp > 0) {
+        mant += 16;
+      }
+      mant = (mant << 4) + 0x08;
+      if (iexp > 1) {
+        mant <<= iexp - 1;
+      }
+      return code > 127 ? mant : -mant;
+    };
+    for (let c = 0; c < 256; c++) {
+      expect(ulawToLinear(c)).toBe(ituUlawExpand(c));
+      expect(alawToLinear(c)).toBe(ituAlawExpand(c));
+    }
+  });
+
   it('single-sample helpers agree with the SoX references', () => {
     const ul = int16File('ulaw_decoded.raw');
     const al = int16File('alaw_decoded.raw');
