@@ -68,7 +68,8 @@ describe('G.711 against SoX', () => {
       const exponent = (mantissa >> 4) & 0x07;
       const step = 4 << (exponent + 1);
       mantissa &= 0x0f;
-      return sign * ((0x80 << exponent) + step * mantissa + step / 2 - 4 * 33);
+      // NOTE: | 0 turns the −0 of code 0x7F into 0, as the C short does.
+      return (sign * ((0x80 << exponent) + step * mantissa + step / 2 - 4 * 33)) | 0;
     };
     const ituAlawExpand = (code: number): number => {
       const ix = (code ^ 0x55) & 0x7f;
