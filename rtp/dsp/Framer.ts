@@ -90,7 +90,12 @@ export class Framer {
     this.#stats.samples += n;
     while (i < n) {
       const take = Math.min(this.frameSize - this.#fill, n - i);
-      this.#current.set(src.subarray(i, i + take), this.#fill);
+      // NOTE: a plain loop, not set(subarray()): no view object allocated per packet.
+      const cur = this.#current;
+      const at = this.#fill;
+      for (let k = 0; k < take; k++) {
+        cur[at + k] = src[i + k]!;
+      }
       this.#fill += take;
       i += take;
       if (this.#fill === this.frameSize) {

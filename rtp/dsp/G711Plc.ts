@@ -70,7 +70,9 @@ export class G711Plc {
     const n = checkLengths('addGood', src.length, dst.length);
     const f = this.#frame;
     for (let off = 0; off < n; off += FRAME) {
-      f.set(src.subarray(off, off + FRAME));
+      for (let i = 0; i < FRAME; i++) {
+        f[i] = src[off + i]!;
+      }
       if (this.#erased > 0) {
         this.#mergeAtEnd(f);
         this.#erased = 0;
@@ -204,7 +206,11 @@ export class G711Plc {
     const h = this.#history;
     h.copyWithin(0, FRAME);
     h.set(s, HISTORY - FRAME);
-    dst.set(h.subarray(HISTORY - FRAME - OVERLAP_MAX, HISTORY - OVERLAP_MAX), off);
+    // NOTE: loops rather than subarray(): nothing is allocated per frame.
+    const from = HISTORY - FRAME - OVERLAP_MAX;
+    for (let i = 0; i < FRAME; i++) {
+      dst[off + i] = h[from + i]!;
+    }
   }
 
   /** Appendix I `getfespeech`: the next `n` samples of the repeated pitch segment. */
