@@ -11,6 +11,7 @@
  */
 import { RtpError } from './errors.js';
 import { alawToLinear, encodeAlaw, encodeUlaw, ulawToLinear } from './codec/g711.js';
+import { resample } from './dsp/Resampler.js';
 
 /** Sample encodings this module writes. */
 export type WavFormat = 'pcm16' | 'float32' | 'ulaw' | 'alaw';
@@ -325,4 +326,14 @@ function writeSamples(
 export function readWavFloat32(bytes: Uint8Array): { sampleRate: number; samples: Float32Array } {
   const w = parseWav(bytes);
   return { sampleRate: w.sampleRate, samples: wavToFloat32(w) };
+}
+
+/**
+ * A WAV file as mono float32 at `rate` Hz (default 24000, the STT input): parse, mix down, resample
+ * with {@link resample} when the file's rate differs. For `sipscribe transcribe FILE.wav`.
+ * @throws WavError as {@link parseWav}.
+ */
+export function readWavAtRate(bytes: Uint8Array, rate = 24000): Float32Array {
+  const { sampleRate, samples } = readWavFloat32(bytes);
+  return sampleRate === rate ? samples : resample(samples, sampleRate, rate);
 }

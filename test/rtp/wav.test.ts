@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeWav, parseWav, readWavFloat32, WavError, wavToFloat32, wavToInt16 } from '../../rtp/wav.js';
+import {
+  encodeWav,
+  parseWav,
+  readWavAtRate,
+  readWavFloat32,
+  WavError,
+  wavToFloat32,
+  wavToInt16,
+} from '../../rtp/wav.js';
 import { FIXTURES } from '../helpers/paths.js';
 import { readF32 } from './dsp/quality.js';
 
@@ -153,5 +161,27 @@ describe('parseWav errors', () => {
     const b = Uint8Array.from(good.subarray(0, 44 + 101));
     new DataView(b.buffer).setUint32(40, 0xffffffff, true);
     expect(parseWav(b).frames).toBe(50);
+  });
+});
+
+describe('readWavAtRate (transcribe input)', () => {
+  it('44.1 kHz sweep → 24 kHz close to SoX rate -v; a 24 kHz file passes unchanged', () => {
+    const out = readWavAtRate(dsp('sweep_44100.wav'));
+    const ref = readF32(join(FIXTURES, 'dsp', 'sweep_44100_to24k_soxv.f32'));
+    expect(out.length).toBe(ref.length);
+    let err = 0;
+    let sig = 0;
+    for (let i = 0; i < ref.length; i++) {
+      err += (out[i]! - ref[i]!) ** 2;
+      sig += ref[i]! ** 2;
+    }
+    // Whole band (29 dB measured): the sweep spends ~6 % of its time in 10.8–12 kHz, where our
+    // passband (0.9 of Nyquist) has ended and SoX's has not. In-band figures: Resampler.test.ts.
+    expect(10 * Math.log10(sig / err)).toBeGreaterThan(25);
+    const same = readWavAtRate(audio('fox_pcm16_24k.wav'));
+    expect(Array.from(same)).toEqual(Array.from(wavToFloat32(parseWav(audio('fox_pcm16_24k.wav')))));
+    expect(readWavAtRate(audio('fox_pcm16_8k.wav')).length).toBe(
+      3 * parseWav(audio('fox_pcm16_8k.wav')).frames,
+    );
   });
 });
