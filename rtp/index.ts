@@ -23,6 +23,14 @@ export type { AudioFrame, FramerOptions, FramerStats } from './dsp/Framer.js';
 export { G711Plc } from './dsp/G711Plc.js';
 export { Resampler, resample } from './dsp/Resampler.js';
 export type { ResamplerOptions } from './dsp/Resampler.js';
-export { parseWav, wavToFloat32, wavToInt16, encodeWav, readWavFloat32, WavError } from './wav.js';
+export {
+  parseWav,
+  wavToFloat32,
+  wavToInt16,
+  encodeWav,
+  readWavFloat32,
+  readWavAtRate,
+  WavError,
+} from './wav.js';
 export type { WavInfo, WavFormat, WavWriteOptions, WavErrorCode } from './wav.js';
 // ===== end Codecs and DSP =====
