@@ -158,7 +158,7 @@ function sampleReader(w: WavInfo): (i: number) => number {
 
 /**
  * The audio of `w` as float32 in [-1, 1], mixed down to mono (channel average).
- * Float data beyond ±1 is clamped.
+ * Float data beyond ±1 is clamped; NaN becomes 0.
  */
 export function wavToFloat32(w: WavInfo): Float32Array {
   const read = sampleReader(w);
@@ -170,7 +170,8 @@ export function wavToFloat32(w: WavInfo): Float32Array {
       s += read(f * ch + c);
     }
     s /= ch;
-    out[f] = s > 1 ? 1 : s < -1 ? -1 : s;
+    // NOTE: clamps float data beyond ±1 and turns NaN (corrupt float files) into silence.
+    out[f] = s > 1 ? 1 : s < -1 ? -1 : s === s ? s : 0;
   }
   return out;
 }

@@ -114,6 +114,18 @@ describe('encodeWav writes what SoX writes', () => {
     ).toBe(true);
   });
 
+  it('stereo and float round trips: interleaved samples, mono mix, clamping of float beyond ±1 and NaN', () => {
+    const st = new Int16Array([1000, -1000, 32767, 32767, -32768, 0]);
+    const w = parseWav(encodeWav(st, { format: 'pcm16', sampleRate: 16000, channels: 2 }));
+    expect(w).toMatchObject({ channels: 2, frames: 3, sampleRate: 16000, formatTag: 1 });
+    expect(Array.from(wavToFloat32(w))).toEqual([0, 32767 / 32768, -0.5]);
+    const f = new Float32Array([0.25, 1.5, -2, NaN]);
+    const wf = parseWav(encodeWav(f, { format: 'float32', sampleRate: 8000 }));
+    expect(wf).toMatchObject({ formatTag: 3, bitsPerSample: 32 });
+    expect(Array.from(wavToFloat32(wf))).toEqual([0.25, 1, -1, 0]);
+    expect(Array.from(wavToInt16(wf))).toEqual([8192, 32767, -32768, 0]);
+  });
+
   it('pads odd data and validates options', () => {
     const out = encodeWav(new Uint8Array([1, 2, 3]), { format: 'ulaw', sampleRate: 8000 });
     expect(out.length).toBe(58 + 3 + 1);
