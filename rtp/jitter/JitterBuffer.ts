@@ -344,7 +344,14 @@ export class JitterBuffer {
     if (!this.#primed) {
       // Start playing so that the delay is the target, on the block grid of the first packet.
       this.#primed = true;
-      this.#renderPos = Math.floor((nowS - this.#minTransit - this.#target) / PLC_BLOCK) * PLC_BLOCK;
+      let at = Math.floor((nowS - this.#minTransit - this.#target) / PLC_BLOCK) * PLC_BLOCK;
+      // Packets held back before the first pull (e.g. during source probation) are played rather
+      // than skipped, if that costs no more than the maximum delay; the delay then shrinks.
+      const first = this.#entries[0];
+      if (first && first.pos < at && at - first.pos <= this.#maxDelay) {
+        at = Math.floor(first.pos / PLC_BLOCK) * PLC_BLOCK;
+      }
+      this.#renderPos = at;
       this.#readyLen = 0;
     }
     const delay = nowS - (this.#renderPos - this.#readyLen) - this.#minTransit;

@@ -1,11 +1,12 @@
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { codecByName, type AudioCodec } from '../codec/table.js';
 import { RtpConfigError, RtpError, RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
-import { JitterBuffer, silenceConcealer, type Concealer } from '../jitter/JitterBuffer.js';
+import { G711Plc } from '../dsp/G711Plc.js';
+import { JitterBuffer, type Concealer } from '../jitter/JitterBuffer.js';
 import { nullLogger, type Logger } from '../logger.js';
 import { RtpPacket, serializeRtp } from '../packet/RtpPacket.js';
 import { buildRtcpReport, isRtcp, parseRtcp, rtcpIntervalMs } from '../packet/rtcp.js';
-import { seqAdd, tsAdd } from '../seq.js';
+import { seqAdd, seqDiff, tsAdd } from '../seq.js';
 import { DtmfReceiver, type DtmfEvent } from './DtmfReceiver.js';
 import { MediaPipeline } from './MediaPipeline.js';
 import { SourceState } from './SourceState.js';
@@ -61,7 +62,7 @@ export interface RtpSessionOptions {
   strictSource?: boolean;
   /** Socket factory (in-memory in unit tests). Default: node:dgram. */
   socketFactory?: SocketFactory;
-  /** PLC per session. Default: G.711 Appendix I concealer when available, else silence. */
+  /** PLC per session. Default: `G711Plc` (ITU-T G.711 Appendix I). `() => silenceConcealer` disables it. */
   concealer?: () => Concealer;
   /** RTCP CNAME. Default `sipscribe@<host>`. */
   cname?: string;
@@ -147,7 +148,8 @@ export class RtpSession {
   #latchedRtcp: RemoteInfo | undefined;
   #source: SourceState | undefined;
   #previousSsrc = -1;
-  #held: { pkt: RtpPacket; at: number } | undefined;
+  /** Packets received while the source was on probation (A.1), delivered once it is validated. */
+  readonly #held: { pkt: RtpPacket; at: number }[] = [];
   #startMs = 0;
   #ticks = 0;
   #tickTimer: TimerHandle | undefined;
@@ -500,13 +502,17 @@ export class RtpSession {
       // so the switch does not cost a packet; the very first source goes through A.1 probation.
       src = new SourceState(pkt.ssrc, pkt.sequenceNumber, 8000, src?.validated ? 0 : undefined);
       this.#source = src;
-      this.#held = undefined;
+      this.#held.length = 0;
     }
     this.#lastRtpAt = now;
     this.#timedOut = false;
     switch (src.update(pkt.sequenceNumber)) {
       case 'probation':
-        this.#held = { pkt, at: now };
+        // Reordering during probation restarts it; keep the last few packets rather than one.
+        if (this.#held.length >= 4) {
+          this.#held.shift();
+        }
+        this.#held.push({ pkt, at: now });
         return;
       case 'bad':
         this.#stats.invalidSequence++;
@@ -516,14 +522,15 @@ export class RtpSession {
         this.#deliver(pkt, now);
         return;
       case 'valid': {
-        const held = this.#held;
-        if (held) {
-          this.#held = undefined;
-          if (seqAdd(held.pkt.sequenceNumber, 1) === pkt.sequenceNumber) {
+        for (const held of this.#held) {
+          // Packets close behind the validating one belong to the stream (the jitter buffer orders them).
+          const d = seqDiff(held.pkt.sequenceNumber, pkt.sequenceNumber);
+          if (d > 0 && d <= 8) {
             src.countHeld();
             this.#deliver(held.pkt, held.at);
           }
         }
+        this.#held.length = 0;
         this.#deliver(pkt, now);
         return;
       }
@@ -775,5 +782,5 @@ function sends(remote: RemoteMedia | undefined): boolean {
 }
 
 function defaultConcealer(): Concealer {
-  return silenceConcealer;
+  return new G711Plc();
 }
