@@ -34,3 +34,32 @@ export {
 } from './wav.js';
 export type { WavInfo, WavFormat, WavWriteOptions, WavErrorCode } from './wav.js';
 // ===== end Codecs and DSP =====
+
+// ===== Packets, sessions, jitter buffer (rtp/packet, rtp/session, rtp/jitter): maintained by Media-RTP =====
+export { RtpSession } from './session/RtpSession.js';
+export type {
+  RemoteMedia,
+  RtpSessionDelegate,
+  RtpSessionOptions,
+  RtpSessionStats,
+} from './session/RtpSession.js';
+export type { DtmfEvent } from './session/DtmfReceiver.js';
+export { udpSocketFactory } from './session/socket.js';
+export type { DatagramSocket, RemoteInfo, SocketFactory } from './session/socket.js';
+export type { Logger } from './logger.js';
+export { nullLogger } from './logger.js';
+export {
+  RtpError,
+  RtpParseError,
+  RtpPortsExhaustedError,
+  RtpSessionStateError,
+  RtpConfigError,
+} from './errors.js';
+export type { RtpParseErrorCode } from './errors.js';
+export { RtpPacket, serializeRtp } from './packet/RtpPacket.js';
+export type { RtpHeaderInit } from './packet/RtpPacket.js';
+export { parseRtcp, buildRtcpReport, isRtcp } from './packet/rtcp.js';
+export type { RtcpPacket, ReportBlock, SenderInfo } from './packet/rtcp.js';
+export { JitterBuffer, silenceConcealer } from './jitter/JitterBuffer.js';
+export type { JitterBufferOptions, JitterStats, Concealer, FrameKind } from './jitter/JitterBuffer.js';
+// ===== end Packets, sessions, jitter buffer =====
