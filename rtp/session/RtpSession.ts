@@ -4,6 +4,7 @@ import { RtpConfigError, RtpError, RtpPortsExhaustedError, RtpSessionStateError 
 import { G711Plc } from '../dsp/G711Plc.js';
 import { JitterBuffer, type Concealer } from '../jitter/JitterBuffer.js';
 import { nullLogger, type Logger } from '../logger.js';
+import { readWavAtRate } from '../wav.js';
 import { RtpPacket, serializeRtp } from '../packet/RtpPacket.js';
 import { buildRtcpReport, isRtcp, parseRtcp, rtcpIntervalMs } from '../packet/rtcp.js';
 import { seqAdd, seqDiff, tsAdd } from '../seq.js';
@@ -365,6 +366,20 @@ export class RtpSession {
   play(samples: Int16Array): void {
     this.#prompt = samples;
     this.#promptPos = 0;
+  }
+
+  /**
+   * Queues a WAV file (any rate, mono or the first channel; PCM, float, μ-law or A-law) to send,
+   * converted to 8 kHz.
+   * @throws {WavError} when the bytes are not a supported WAV file
+   */
+  playWav(bytes: Uint8Array): void {
+    const f = readWavAtRate(bytes, 8000);
+    const pcm = new Int16Array(f.length);
+    for (let i = 0; i < f.length; i++) {
+      pcm[i] = Math.max(-32768, Math.min(32767, Math.round(f[i]! * 32768)));
+    }
+    this.play(pcm);
   }
 
   /** Stops ticking and sending, sends an RTCP BYE, releases both ports. Idempotent. */

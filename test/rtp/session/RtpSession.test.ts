@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RtpPortsExhaustedError, RtpSessionStateError } from '../../../rtp/errors.js';
 import { RtpPacket, serializeRtp } from '../../../rtp/packet/RtpPacket.js';
 import { parseRtcp } from '../../../rtp/packet/rtcp.js';
 import { RtpSession, type RemoteMedia, type RtpSessionDelegate } from '../../../rtp/session/RtpSession.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
+import { FIXTURES } from '../../helpers/paths.js';
 import { MemoryNetwork, type MemorySocket } from './memoryNetwork.js';
 
 const HOST = '127.0.0.1';
@@ -61,6 +64,13 @@ async function harness(
   open.push(h.session);
   h.session.start(remote(40000, over));
   return h;
+}
+
+/** μ-law code → linear, by the ITU-T G.711 formula (independent of rtp/codec). */
+function ulawValue(code: number): number {
+  const u = ~code & 0xff;
+  const t = (((u & 0x0f) << 3) + 0x84) << ((u >> 4) & 7);
+  return u & 0x80 ? 0x84 - t : t - 0x84;
 }
 
 /** A PCMU packet with a constant payload byte. */
@@ -315,6 +325,31 @@ describe('RtpSession: sending and RTCP', () => {
     expect(sent[1]!.payload.every((b) => b === 0xfa)).toBe(true);
     expect(sent[1]!.payload.byteLength).toBe(240);
     expect(sent.at(-1)!.payload.every((b) => b === 0xd5)).toBe(true);
+  });
+
+  it('sends a WAV prompt (8 kHz 16-bit fixture), encoded as PCMU', async () => {
+    const h = await harness();
+    const wav = readFileSync(join(FIXTURES, 'audio/fox_pcm16_8k.wav'));
+    // The samples, read independently of rtp/wav.ts: a canonical 44-byte header, then s16le.
+    const samples = new Int16Array(wav.buffer.slice(wav.byteOffset + 44, wav.byteOffset + wav.byteLength));
+    h.clock.advance(20);
+    h.session.playWav(wav);
+    h.clock.advance(1000);
+    const sent = h.net.bound.get(`${HOST}:${h.session.localPort}`)!.sent.map((s) => new RtpPacket(s.data));
+    const start = sent.findIndex((p) => p.payload.some((b) => b !== 0xff));
+    expect(start).toBeGreaterThan(0);
+    // Decoded, each sample is within μ-law's quantisation error of the original (G.711: half a step,
+    // at most 1/32 of the magnitude plus 2 LSB near zero… bounded generously here by 4 % + 8).
+    let checked = 0;
+    for (let k = start; k < sent.length; k++) {
+      const payload = sent[k]!.payload;
+      for (let i = 0; i < payload.length; i++) {
+        const x = samples[(k - start) * 160 + i]!;
+        checked++;
+        expect(Math.abs(ulawValue(payload[i]!) - x)).toBeLessThanOrEqual(Math.abs(x) * 0.04 + 8);
+      }
+    }
+    expect(checked).toBeGreaterThan(40 * 160);
   });
 
   it('does not send RTP while the remote is sendonly (hold) or inactive', async () => {
