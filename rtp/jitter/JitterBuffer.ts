@@ -183,7 +183,7 @@ export class JitterBuffer {
     this.#maxConceal = (options.maxConcealMs ?? 60) * ms;
     this.#concealer = options.concealer ?? silenceConcealer;
     this.#maxPacket = options.maxPacketSamples ?? 960;
-    this.#target = Math.max(this.#minDelay, this.#frame + this.#frame / 8);
+    this.#target = Math.max(this.#minDelay, this.#frame + this.#frame / 4);
     // Room for the maximum delay plus a second of early packets, at 10 ms packets.
     this.#capacity = Math.ceil((this.#maxDelay + this.#rate) / (this.#rate / 100)) + 8;
     this.#scratch = new Int16Array(Math.ceil(this.#frame * 1.1) + 2);
@@ -321,10 +321,11 @@ export class JitterBuffer {
       // shift it; the target covers the 95th percentile above it plus one frame of pull phase.
       this.#minTransit = s[Math.floor(0.1 * (n - 1))]!;
       this.#jitter = s[Math.floor(0.95 * (n - 1))]! - this.#minTransit;
-      // One frame for the pull phase, an eighth of a frame of guard for drift within the window.
+      // One frame for the pull phase, a quarter of a frame of guard (drift within the window, and the
+      // hysteresis below the target).
       this.#target = Math.min(
         this.#maxDelay,
-        Math.max(this.#minDelay, this.#jitter + this.#frame + this.#frame / 8),
+        Math.max(this.#minDelay, this.#jitter + this.#frame + this.#frame / 4),
       );
     }
   }
@@ -358,15 +359,16 @@ export class JitterBuffer {
     this.#lastDelay = delay;
     const err = delay - this.#target;
     const step = Math.max(1, Math.floor(frame / 10));
-    // Hysteresis: never below the target (that is where packets start arriving too late), up to a
-    // quarter of it (at least half a frame) above before shrinking.
-    if (this.#mode === 'shrink' ? err <= step : this.#mode === 'grow' ? err >= step : false) {
+    // Hysteresis: from the target's guard (2.5 ms) below it, where packets start to be at risk, up to
+    // a quarter of it (at least half a frame) above before shrinking.
+    const guard = frame / 8;
+    if (this.#mode === 'shrink' ? err <= guard : this.#mode === 'grow' ? err >= 0 : false) {
       this.#mode = 'steady';
     }
     if (this.#mode === 'steady') {
       if (err > Math.max(frame / 2, this.#target / 4)) {
         this.#mode = 'shrink';
-      } else if (err < 0) {
+      } else if (err < -guard) {
         this.#mode = 'grow';
       }
     }

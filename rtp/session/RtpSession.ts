@@ -88,6 +88,8 @@ export interface RtpSessionStats {
   reordered: number;
   /** 20 ms output frames containing concealed audio. */
   concealed: number;
+  /** 20 ms output frames played faster or slower (or stretched by a block) to steer the delay. */
+  adjusted: number;
   /** Current / target jitter buffer delay in ms. */
   currentDelayMs: number;
   targetDelayMs: number;
@@ -424,6 +426,7 @@ export class RtpSession {
       duplicated: jb.duplicated,
       reordered: jb.reordered,
       concealed: jb.concealedFrames,
+      adjusted: jb.adjustedFrames,
       currentDelayMs: jb.currentDelayMs,
       targetDelayMs: jb.targetDelayMs,
       jitterMs: src ? src.jitter / 8 : 0,
