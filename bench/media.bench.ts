@@ -6,7 +6,7 @@
  * (payload = msg.slice(12), per-sample Buffer writes, linear interpolation, Buffer.concat into
  * frames) runs in the same process as the baseline.
  *
- * CPU is process.cpuUsage() over many call-seconds, best of 3 after a warm-up. The machine may be
+ * CPU is process.cpuUsage() over many call-seconds, best of 6 interleaved rounds after a warm-up. The machine may be
  * shared: compare ratios more than absolute numbers.
  */
 import { readFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { FakeClock } from '../test/helpers/FakeClock.js';
 import { FIXTURES } from '../test/helpers/paths.js';
 import { MemoryNetwork, type MemorySocket } from '../test/rtp/session/memoryNetwork.js';
 
-const CALL_SECONDS = 120;
+const CALL_SECONDS = 180;
 const ulaw = readFileSync(join(FIXTURES, 'audio/fox_pcmu_8k.ul'));
 const PER_FILE = ulaw.byteLength / 160;
 
@@ -145,43 +145,44 @@ function gc(): () => void {
 
 export async function run(): Promise<void> {
   const packets = datagrams(CALL_SECONDS);
-  const net = new MemoryNetwork();
+  const net = new MemoryNetwork({ log: false });
   let port = 40000;
 
-  // Receive path only (remote sendonly: the session does not send), then the full session.
-  const results: Record<string, number> = {};
-  for (const [label, direction] of [
+  // Receive path only (remote sendonly: the session does not send), the full session, and the
+  // tutorial approach, interleaved round by round (the machine is shared: best of ROUNDS).
+  const ROUNDS = 6;
+  const configs = [
     ['receive path (RtpSession, no sending)', 'sendonly'],
     ['full session (receive + G.711 sending + RTCP)', 'sendrecv'],
-  ] as const) {
-    let best = Infinity;
-    for (let r = 0; r < 4; r++) {
+  ] as const;
+  const results: Record<string, number> = {};
+  let tutorialBest = Infinity;
+  for (let r = 0; r <= ROUNDS; r++) {
+    const warmup = r === 0;
+    for (const [label, direction] of configs) {
       const call = await openCall(net, (port += 2), direction);
-      const { ms } = cpu(() => drive(call, r === 0 ? packets.slice(0, 500) : packets));
-      const expected = Math.floor((r === 0 ? 500 : packets.length) / 4);
+      const feed = warmup ? packets.slice(0, 1000) : packets;
+      const { ms } = cpu(() => drive(call, feed));
+      const expected = Math.floor(feed.length / 4);
       if (Math.abs(call.frames - expected) > 1) {
         throw new Error(`expected ${expected} frames, got ${call.frames}`);
       }
       call.session.close();
-      if (r > 0) {
-        best = Math.min(best, ms / CALL_SECONDS);
+      if (!warmup) {
+        results[label] = Math.min(results[label] ?? Infinity, ms / CALL_SECONDS);
       }
     }
-    results[label] = best;
-  }
-
-  let tutorialBest = Infinity;
-  for (let r = 0; r < 4; r++) {
     const state = { pending: Buffer.alloc(0), frames: 0 };
-    const { ms } = cpu(() => packets.forEach((p) => tutorialReceive(state, p)));
-    if (r > 0) {
+    const feed = warmup ? packets.slice(0, 1000) : packets;
+    const { ms } = cpu(() => feed.forEach((p) => tutorialReceive(state, p)));
+    if (!warmup) {
       tutorialBest = Math.min(tutorialBest, ms / CALL_SECONDS);
     }
   }
 
   const rx = results['receive path (RtpSession, no sending)']!;
   console.log(
-    `call audio per run: ${CALL_SECONDS} s (${packets.length} RTP packets), best of 3 after warm-up`,
+    `call audio per run: ${CALL_SECONDS} s (${packets.length} RTP packets), best of ${ROUNDS} interleaved rounds after a warm-up`,
   );
   for (const [label, ms] of Object.entries(results)) {
     console.log(
@@ -197,9 +198,15 @@ export async function run(): Promise<void> {
 
   // Memory per active call: 200 calls, each having run 2 s (buffers and pools at steady state).
   const collect = gc();
-  const N = 200;
-  collect();
-  const before = process.memoryUsage();
+  const N = 400;
+  const settle = async (): Promise<NodeJS.MemoryUsage> => {
+    for (let i = 0; i < 4; i++) {
+      collect();
+      await new Promise((r) => setImmediate(r));
+    }
+    return process.memoryUsage();
+  };
+  const before = await settle();
   const calls: Call[] = [];
   const warm = packets.slice(0, 100);
   for (let i = 0; i < N; i++) {
@@ -207,8 +214,7 @@ export async function run(): Promise<void> {
     drive(call, warm);
     calls.push(call);
   }
-  collect();
-  const after = process.memoryUsage();
+  const after = await settle();
   const perCall = (after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers)) / N;
   console.log(
     `memory per active call: ${(perCall / 1024).toFixed(1)} KB (heap + array buffers, ${N} calls after 2 s each)`,

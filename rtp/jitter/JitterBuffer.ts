@@ -246,7 +246,8 @@ export class JitterBuffer {
     entry.seq = seq;
     entry.played = false;
     entry.cn = decode === null;
-    entry.len = decode === null ? 0 : decode(payload.subarray(0, this.#maxPacket), entry.pcm);
+    const src = payload.byteLength > this.#maxPacket ? payload.subarray(0, this.#maxPacket) : payload;
+    entry.len = decode === null ? 0 : decode(src, entry.pcm);
     if (this.#primed && pos + entry.len <= this.#renderPos && !(entry.cn && pos === this.#renderPos)) {
       if (entry.cn && seq === this.#highestSeq) {
         // A late comfort-noise packet still says the talker went silent.

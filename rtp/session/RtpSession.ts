@@ -5,7 +5,7 @@ import { G711Plc } from '../dsp/G711Plc.js';
 import { JitterBuffer, type Concealer } from '../jitter/JitterBuffer.js';
 import { nullLogger, type Logger } from '../logger.js';
 import { readWavAtRate } from '../wav.js';
-import { RtpPacket, serializeRtp } from '../packet/RtpPacket.js';
+import { RtpPacket } from '../packet/RtpPacket.js';
 import { buildRtcpReport, isRtcp, parseRtcp, rtcpIntervalMs } from '../packet/rtcp.js';
 import { seqAdd, seqDiff, tsAdd } from '../seq.js';
 import { DtmfReceiver, type DtmfEvent } from './DtmfReceiver.js';
@@ -125,6 +125,31 @@ type ResolvedOptions = Required<Omit<RtpSessionOptions, 'jitter' | 'logger' | 'c
 };
 
 const TICK_MS = 20;
+/** Packet buffers reused in turn by the sender. */
+const SEND_RING = 8;
+
+/** Writes a 12-byte RTP header (V=2, no padding/extension/CSRC) at the start of `b`. */
+function writeRtpHeader(
+  b: Uint8Array,
+  pt: number,
+  marker: boolean,
+  seq: number,
+  ts: number,
+  ssrc: number,
+): void {
+  b[0] = 0x80;
+  b[1] = (marker ? 0x80 : 0) | (pt & 0x7f);
+  b[2] = (seq >>> 8) & 0xff;
+  b[3] = seq & 0xff;
+  b[4] = ts >>> 24;
+  b[5] = (ts >>> 16) & 0xff;
+  b[6] = (ts >>> 8) & 0xff;
+  b[7] = ts & 0xff;
+  b[8] = ssrc >>> 24;
+  b[9] = (ssrc >>> 16) & 0xff;
+  b[10] = (ssrc >>> 8) & 0xff;
+  b[11] = ssrc & 0xff;
+}
 
 /**
  * One call's media: an RTP/RTCP socket pair, source validation (RFC 3550 A.1) and symmetric-RTP
@@ -172,6 +197,8 @@ export class RtpSession {
   #prompt: Int16Array | undefined;
   #promptPos = 0;
   readonly #pcmOut = new Int16Array(480);
+  readonly #sendRing: Uint8Array[] = [];
+  #sendSlot = 0;
   #rtcpInitial = true;
   readonly #stats = {
     datagrams: 0,
@@ -663,7 +690,15 @@ export class RtpSession {
     const remote = this.#remote!;
     const codec = this.#codec!;
     const samples = Math.round((remote.ptime * codec.clockRate) / 1000);
-    const payload = new Uint8Array(samples);
+    // A ring of packet buffers, reused: a datagram is handed to the kernel long before its buffer
+    // comes round again (8 × ptime later), so nothing is allocated per packet.
+    let packet = this.#sendRing[this.#sendSlot];
+    if (packet?.byteLength !== 12 + samples) {
+      packet = new Uint8Array(12 + samples);
+      this.#sendRing[this.#sendSlot] = packet;
+    }
+    this.#sendSlot = (this.#sendSlot + 1) % SEND_RING;
+    const payload = packet.subarray(12);
     const prompt = this.#prompt;
     let n = 0;
     if (prompt && this.#promptPos < prompt.length) {
@@ -674,21 +709,12 @@ export class RtpSession {
       this.#promptPos += n;
     }
     payload.fill(codec.silenceByte, n);
-    const bytes = serializeRtp(
-      {
-        payloadType: remote.payloadType,
-        sequenceNumber: this.#sendSeq,
-        timestamp: this.#sendTs,
-        ssrc: this.#ssrc,
-        marker: this.#firstSend,
-      },
-      payload,
-    );
+    writeRtpHeader(packet, remote.payloadType, this.#firstSend, this.#sendSeq, this.#sendTs, this.#ssrc);
     this.#firstSend = false;
     this.#sendSeq = seqAdd(this.#sendSeq, 1);
     this.#sendTs = tsAdd(this.#sendTs, samples);
     const to = this.#latched ?? { address: remote.address, port: remote.port };
-    this.#rtp.send(bytes, to.port, to.address);
+    this.#rtp.send(packet, to.port, to.address);
     this.#sent++;
     this.#sentOctets += samples;
     this.#sentSinceReport = true;
