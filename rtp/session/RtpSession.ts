@@ -6,116 +6,17 @@ import { JitterBuffer, type Concealer } from '../jitter/JitterBuffer.js';
 import { nullLogger, type Logger } from '../logger.js';
 import { readWavAtRate } from '../wav.js';
 import { RtpPacket } from '../packet/RtpPacket.js';
-import { buildRtcpReport, isRtcp, parseRtcp, rtcpIntervalMs } from '../packet/rtcp.js';
-import { seqAdd, seqDiff, tsAdd } from '../seq.js';
+import { isRtcp, parseRtcp } from '../packet/rtcp.js';
+import { tsAdd } from '../seq.js';
 import { DtmfReceiver, type DtmfEvent } from './DtmfReceiver.js';
 import { MediaPipeline } from './MediaPipeline.js';
-import { SourceState } from './SourceState.js';
-import {
-  bindPortPair,
-  udpSocketFactory,
-  type DatagramSocket,
-  type RemoteInfo,
-  type SocketFactory,
-} from './socket.js';
+import { RtcpReporter } from './RtcpReporter.js';
+import { RtpSender } from './RtpSender.js';
+import { SourceTracker } from './SourceTracker.js';
+import { bindPortPair, udpSocketFactory, type DatagramSocket, type RemoteInfo } from './socket.js';
+import type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
 
-/**
- * The remote media description, as the SIP layer produces it from the SDP (field names are the
- * contract between sip/, src/ and rtp/). `direction` is the remote's SDP direction attribute.
- */
-export interface RemoteMedia {
-  address: string;
-  port: number;
-  rtcpPort: number;
-  rtcpMux: boolean;
-  codec: 'PCMU' | 'PCMA';
-  payloadType: number;
-  telephoneEventPayloadType?: number;
-  ptime: number;
-  direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
-}
-
-/** Upward notifications of a session (all optional). */
-export interface RtpSessionDelegate {
-  /**
-   * One 80 ms frame: 1920 float32 samples at 24 kHz in [-1, 1], and its offset in ms of call time
-   * since `start()`. The buffer is reused after the call returns: copy or serialise it first.
-   */
-  onFrame?(frame: Float32Array, offsetMs: number): void;
-  /** A DTMF digit (RFC 4733), reported once per event at its end. */
-  onDtmf?(event: DtmfEvent): void;
-  /** No RTP for `timeoutMs` while the remote was expected to send (`sendrecv`). Fires once per silence. */
-  onTimeout?(): void;
-}
-
-export interface RtpSessionOptions {
-  /** Local address to bind (e.g. '0.0.0.0' or '127.0.0.1'). */
-  host: string;
-  /** Port range: an even RTP port and RTCP on the next one are taken from it. */
-  portMin: number;
-  portMax: number;
-  clock?: Clock;
-  logger?: Logger;
-  jitter?: { minDelayMs?: number; maxDelayMs?: number };
-  /** Inactivity time in ms before `onTimeout` (0 disables). Default 30000. */
-  timeoutMs?: number;
-  /** Accept RTP only from the SDP address and port (no symmetric-RTP latching). Default false. */
-  strictSource?: boolean;
-  /** Socket factory (in-memory in unit tests). Default: node:dgram. */
-  socketFactory?: SocketFactory;
-  /** PLC per session. Default: `G711Plc` (ITU-T G.711 Appendix I). `() => silenceConcealer` disables it. */
-  concealer?: () => Concealer;
-  /** RTCP CNAME. Default `sipscribe@<host>`. */
-  cname?: string;
-  /** Randomness (SSRC, initial seq/ts, port choice, RTCP interval). Default Math.random. */
-  random?: () => number;
-  /** Wall clock in ms since 1970 for RTCP SR NTP timestamps. Default Date.now. */
-  wallClockMs?: () => number;
-  /** Payload type of comfort noise (RFC 3389). Default 13. */
-  comfortNoisePayloadType?: number;
-}
-
-/** Counters and gauges of one session. */
-export interface RtpSessionStats {
-  /** Datagrams received on the RTP socket (RTCP on a muxed socket excluded). */
-  datagrams: number;
-  /** RTP packets delivered to the jitter buffer or the DTMF receiver. */
-  received: number;
-  /** Packets never played (sequence gaps). */
-  lost: number;
-  late: number;
-  duplicated: number;
-  reordered: number;
-  /** 20 ms output frames containing concealed audio. */
-  concealed: number;
-  /** 20 ms output frames played faster or slower (or stretched by a block) to steer the delay. */
-  adjusted: number;
-  /** Current / target jitter buffer delay in ms. */
-  currentDelayMs: number;
-  targetDelayMs: number;
-  /** RFC 3550 A.8 interarrival jitter of the current source, in ms. */
-  jitterMs: number;
-  /** RFC 3550 A.3 cumulative loss of the current source. */
-  cumulativeLost: number;
-  /** Malformed datagrams dropped, by error code. */
-  malformed: Record<string, number>;
-  /** Datagrams dropped because they came from another address than the (latched) source. */
-  rejectedSource: number;
-  /** Packets with a payload type that was not negotiated. */
-  unknownPayloadType: number;
-  /** Packets dropped by RFC 3550 A.1 validation (large jumps, probation restarts). */
-  invalidSequence: number;
-  /** SSRC changes. */
-  ssrcChanges: number;
-  dtmfEvents: number;
-  /** 80 ms frames delivered to `onFrame`. */
-  frames: number;
-  packetsSent: number;
-  rtcpSent: number;
-  rtcpReceived: number;
-  /** The remote put the call on hold (sendonly/inactive). */
-  onHold: boolean;
-}
+export type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
 
 type State = 'bound' | 'running' | 'closed';
 
@@ -125,32 +26,6 @@ type ResolvedOptions = Required<Omit<RtpSessionOptions, 'jitter' | 'logger' | 'c
 };
 
 const TICK_MS = 20;
-/** Packet buffers reused in turn by the sender. */
-const SEND_RING = 8;
-
-/** Writes a 12-byte RTP header (V=2, no padding/extension/CSRC) at the start of `b`. */
-function writeRtpHeader(
-  b: Uint8Array,
-  pt: number,
-  marker: boolean,
-  seq: number,
-  ts: number,
-  ssrc: number,
-): void {
-  b[0] = 0x80;
-  b[1] = (marker ? 0x80 : 0) | (pt & 0x7f);
-  b[2] = (seq >>> 8) & 0xff;
-  b[3] = seq & 0xff;
-  b[4] = ts >>> 24;
-  b[5] = (ts >>> 16) & 0xff;
-  b[6] = (ts >>> 8) & 0xff;
-  b[7] = ts & 0xff;
-  b[8] = ssrc >>> 24;
-  b[9] = (ssrc >>> 16) & 0xff;
-  b[10] = (ssrc >>> 8) & 0xff;
-  b[11] = ssrc & 0xff;
-}
-
 /**
  * One call's media: an RTP/RTCP socket pair, source validation (RFC 3550 A.1) and symmetric-RTP
  * latching, the jitter buffer with PLC, DTMF (RFC 4733), comfort noise (RFC 3389), receiver/sender
@@ -174,40 +49,20 @@ export class RtpSession {
   #codec: AudioCodec | undefined;
   #latched: RemoteInfo | undefined;
   #latchedRtcp: RemoteInfo | undefined;
-  #source: SourceState | undefined;
-  #previousSsrc = -1;
-  /** Packets received while the source was on probation (A.1), delivered once it is validated. */
-  readonly #held: { pkt: RtpPacket; at: number }[] = [];
+  readonly #tracker: SourceTracker;
   #startMs = 0;
   #ticks = 0;
   #tickTimer: TimerHandle | undefined;
-  #sendTimer: TimerHandle | undefined;
-  #rtcpTimer: TimerHandle | undefined;
   #lastRtpAt = 0;
   #timedOut = false;
-  // Sending state.
-  readonly #ssrc: number;
-  #sendSeq: number;
-  #sendTs: number;
-  #sendStartMs = 0;
-  #sent = 0;
-  #sentOctets = 0;
-  #sentSinceReport = false;
-  #firstSend = true;
-  #prompt: Int16Array | undefined;
-  #promptPos = 0;
-  readonly #pcmOut = new Int16Array(480);
-  readonly #sendRing: Uint8Array[] = [];
-  #sendSlot = 0;
-  #rtcpInitial = true;
+  readonly #sender: RtpSender;
+  readonly #reporter: RtcpReporter;
   readonly #stats = {
     datagrams: 0,
     received: 0,
     malformed: {} as Record<string, number>,
     rejectedSource: 0,
     unknownPayloadType: 0,
-    invalidSequence: 0,
-    ssrcChanges: 0,
     dtmfEvents: 0,
     frames: 0,
     rtcpSent: 0,
@@ -238,9 +93,26 @@ export class RtpSession {
       this.#stats.frames++;
       this.delegate.onFrame?.(frame, offsetMs);
     });
-    this.#ssrc = Math.floor(o.random() * 0x100000000) >>> 0;
-    this.#sendSeq = Math.floor(o.random() * 0x10000);
-    this.#sendTs = Math.floor(o.random() * 0x100000000) >>> 0;
+    this.#tracker = new SourceTracker(log, {
+      deliver: (pkt, at) => this.#deliver(pkt, at),
+      newSource: () => this.#jb.newSource(),
+    });
+    this.#sender = new RtpSender(clock, o.random, log, (packet) => {
+      const remote = this.#remote!;
+      const to = this.#latched ?? { address: remote.address, port: remote.port };
+      this.#rtp.send(packet, to.port, to.address);
+    });
+    this.#reporter = new RtcpReporter(clock, o.random, log, {
+      ssrc: this.#sender.ssrc,
+      cname: o.cname,
+      wallClockMs: o.wallClockMs,
+      content: (now) => {
+        const src = this.#tracker.source;
+        return { sources: src ? 1 : 0, block: src?.validated ? src.report(now) : undefined };
+      },
+      sender: this.#sender,
+      send: (bytes) => this.#sendRtcp(bytes),
+    });
     rtp.onMessage((data, from) => this.#onRtpDatagram(data, from));
     rtcp.onMessage((data, from) => this.#onRtcpDatagram(data, from));
     const onError = (err: Error): void => this.#log.warn({ err }, 'rtp socket error');
@@ -315,7 +187,7 @@ export class RtpSession {
 
   /** Our SSRC on the sending side. */
   get ssrc(): number {
-    return this.#ssrc;
+    return this.#sender.ssrc;
   }
 
   /** True while the remote holds the call (its direction is sendonly or inactive). */
@@ -339,8 +211,8 @@ export class RtpSession {
     this.#startMs = this.#clock.now();
     this.#lastRtpAt = this.#startMs;
     this.#scheduleTick();
-    this.#startSending();
-    this.#scheduleRtcp();
+    this.#configureSender();
+    this.#reporter.start();
     this.#log.info(
       { localPort: this.localPort, remote: `${remote.address}:${remote.port}`, codec: remote.codec },
       'rtp session started',
@@ -366,10 +238,7 @@ export class RtpSession {
       this.#lastRtpAt = this.#clock.now();
       this.#timedOut = false;
     }
-    if (old?.ptime !== remote.ptime || sends(old) !== sends(remote)) {
-      this.#stopSending();
-      this.#startSending();
-    }
+    this.#configureSender();
     this.#log.info(
       { remote: `${remote.address}:${remote.port}`, direction: remote.direction },
       'rtp session updated',
@@ -393,8 +262,7 @@ export class RtpSession {
    * what was queued.
    */
   play(samples: Int16Array): void {
-    this.#prompt = samples;
-    this.#promptPos = 0;
+    this.#sender.play(samples);
   }
 
   /**
@@ -418,19 +286,19 @@ export class RtpSession {
     }
     const wasRunning = this.#state === 'running';
     this.#state = 'closed';
-    for (const t of [this.#tickTimer, this.#sendTimer, this.#rtcpTimer]) {
-      if (t !== undefined) {
-        this.#clock.clearTimeout(t);
-      }
+    if (this.#tickTimer !== undefined) {
+      this.#clock.clearTimeout(this.#tickTimer);
+      this.#tickTimer = undefined;
     }
-    this.#tickTimer = this.#sendTimer = this.#rtcpTimer = undefined;
+    this.#sender.stop();
+    this.#reporter.stop();
     try {
       const ev = this.#dtmf.flush();
       if (ev) {
         this.#emitDtmf(ev);
       }
       if (wasRunning) {
-        this.#sendRtcp(true);
+        this.#reporter.sendNow(true);
       }
     } catch (err) {
       this.#log.warn({ err }, 'error while closing the rtp session');
@@ -444,7 +312,7 @@ export class RtpSession {
   /** Counters and gauges. */
   getStats(): RtpSessionStats {
     const jb = this.#jb.getStats();
-    const src = this.#source;
+    const src = this.#tracker.source;
     return {
       datagrams: this.#stats.datagrams,
       received: this.#stats.received,
@@ -461,11 +329,11 @@ export class RtpSession {
       malformed: { ...this.#stats.malformed },
       rejectedSource: this.#stats.rejectedSource,
       unknownPayloadType: this.#stats.unknownPayloadType,
-      invalidSequence: this.#stats.invalidSequence,
-      ssrcChanges: this.#stats.ssrcChanges,
+      invalidSequence: this.#tracker.invalid,
+      ssrcChanges: this.#tracker.changes,
       dtmfEvents: this.#stats.dtmfEvents,
       frames: this.#stats.frames,
-      packetsSent: this.#sent,
+      packetsSent: this.#sender.packetsSent,
       rtcpSent: this.#stats.rtcpSent,
       rtcpReceived: this.#stats.rtcpReceived,
       onHold: this.onHold,
@@ -508,7 +376,10 @@ export class RtpSession {
         this.#latched = { address: from.address, port: from.port };
         this.#log.debug({ source: `${from.address}:${from.port}` }, 'rtp source latched');
       }
-      this.#receive(pkt, this.#clock.now());
+      const now = this.#clock.now();
+      this.#lastRtpAt = now;
+      this.#timedOut = false;
+      this.#tracker.receive(pkt, now);
     } catch (err) {
       this.#log.error({ err }, 'unexpected error in the rtp receive path');
     }
@@ -529,63 +400,9 @@ export class RtpSession {
     this.#log.debug({ code, source: `${from.address}:${from.port}` }, 'malformed datagram dropped');
   }
 
-  #receive(pkt: RtpPacket, now: number): void {
-    let src = this.#source;
-    if (!src || pkt.ssrc !== src.ssrc) {
-      if (pkt.ssrc === this.#previousSsrc) {
-        // A straggler of the previous source after a change: too late to be useful.
-        this.#stats.invalidSequence++;
-        return;
-      }
-      if (src) {
-        this.#previousSsrc = src.ssrc;
-        this.#stats.ssrcChanges++;
-        this.#jb.newSource();
-        this.#log.debug({ from: src.ssrc, to: pkt.ssrc }, 'rtp ssrc changed');
-      }
-      // A new SSRC from the latched address of a validated source is taken at once (no probation),
-      // so the switch does not cost a packet; the very first source goes through A.1 probation.
-      src = new SourceState(pkt.ssrc, pkt.sequenceNumber, 8000, src?.validated ? 0 : undefined);
-      this.#source = src;
-      this.#held.length = 0;
-    }
-    this.#lastRtpAt = now;
-    this.#timedOut = false;
-    switch (src.update(pkt.sequenceNumber)) {
-      case 'probation':
-        // Reordering during probation restarts it; keep the last few packets rather than one.
-        if (this.#held.length >= 4) {
-          this.#held.shift();
-        }
-        this.#held.push({ pkt, at: now });
-        return;
-      case 'bad':
-        this.#stats.invalidSequence++;
-        return;
-      case 'restart':
-        this.#jb.newSource();
-        this.#deliver(pkt, now);
-        return;
-      case 'valid': {
-        for (const held of this.#held) {
-          // Packets close behind the validating one belong to the stream (the jitter buffer orders them).
-          const d = seqDiff(held.pkt.sequenceNumber, pkt.sequenceNumber);
-          if (d > 0 && d <= 8) {
-            src.countHeld();
-            this.#deliver(held.pkt, held.at);
-          }
-        }
-        this.#held.length = 0;
-        this.#deliver(pkt, now);
-        return;
-      }
-    }
-  }
-
   #deliver(pkt: RtpPacket, at: number): void {
     const remote = this.#remote!;
     this.#stats.received++;
-    this.#source?.updateJitter(pkt.timestamp, at);
     const pt = pkt.payloadType;
     if (pt === remote.payloadType) {
       this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, this.#codec!.decode);
@@ -648,131 +465,23 @@ export class RtpSession {
     }
   }
 
-  // ---- send path ------------------------------------------------------------------------------
+  // ---- send path and RTCP ---------------------------------------------------------------------
 
-  #startSending(): void {
-    if (!sends(this.#remote)) {
-      return;
-    }
-    this.#sendStartMs = this.#clock.now();
-    let k = 0;
-    const ptime = this.#remote!.ptime;
-    const next = (): void => {
-      k++;
-      const due = this.#sendStartMs + k * ptime;
-      this.#sendTimer = this.#clock.setTimeout(
-        () => {
-          if (this.#state !== 'running') {
-            return;
-          }
-          try {
-            this.#sendPacket();
-          } catch (err) {
-            this.#log.warn({ err }, 'error sending rtp');
-          }
-          next();
-        },
-        Math.max(0, due - this.#clock.now()),
-      );
-    };
-    this.#sendPacket();
-    next();
-  }
-
-  #stopSending(): void {
-    if (this.#sendTimer !== undefined) {
-      this.#clock.clearTimeout(this.#sendTimer);
-      this.#sendTimer = undefined;
-    }
-  }
-
-  #sendPacket(): void {
+  /** Starts, restarts (new ptime/codec) or stops sending according to the remote's direction. */
+  #configureSender(): void {
     const remote = this.#remote!;
-    const codec = this.#codec!;
-    const samples = Math.round((remote.ptime * codec.clockRate) / 1000);
-    // A ring of packet buffers, reused: a datagram is handed to the kernel long before its buffer
-    // comes round again (8 × ptime later), so nothing is allocated per packet.
-    let packet = this.#sendRing[this.#sendSlot];
-    if (packet?.byteLength !== 12 + samples) {
-      packet = new Uint8Array(12 + samples);
-      this.#sendRing[this.#sendSlot] = packet;
+    if (remote.direction === 'sendrecv' || remote.direction === 'recvonly') {
+      this.#sender.configure(this.#codec!, remote.payloadType, remote.ptime);
+    } else {
+      this.#sender.stop();
     }
-    this.#sendSlot = (this.#sendSlot + 1) % SEND_RING;
-    const payload = packet.subarray(12);
-    const prompt = this.#prompt;
-    let n = 0;
-    if (prompt && this.#promptPos < prompt.length) {
-      n = Math.min(samples, prompt.length - this.#promptPos);
-      const pcm = this.#pcmOut.length >= n ? this.#pcmOut.subarray(0, n) : new Int16Array(n);
-      pcm.set(prompt.subarray(this.#promptPos, this.#promptPos + n));
-      codec.encode(pcm, payload);
-      this.#promptPos += n;
-    }
-    payload.fill(codec.silenceByte, n);
-    writeRtpHeader(packet, remote.payloadType, this.#firstSend, this.#sendSeq, this.#sendTs, this.#ssrc);
-    this.#firstSend = false;
-    this.#sendSeq = seqAdd(this.#sendSeq, 1);
-    this.#sendTs = tsAdd(this.#sendTs, samples);
-    const to = this.#latched ?? { address: remote.address, port: remote.port };
-    this.#rtp.send(packet, to.port, to.address);
-    this.#sent++;
-    this.#sentOctets += samples;
-    this.#sentSinceReport = true;
   }
 
-  // ---- RTCP -----------------------------------------------------------------------------------
-
-  #scheduleRtcp(): void {
-    // G.711: 64 kbit/s of payload; RTCP gets 5 % of the session bandwidth (RFC 3550 §6.2).
-    const rtcpBw = (0.05 * 64000) / 8;
-    const interval = rtcpIntervalMs(
-      2,
-      (this.#source ? 1 : 0) + (this.#sentSinceReport ? 1 : 0),
-      rtcpBw,
-      this.#sentSinceReport,
-      100,
-      this.#rtcpInitial,
-      this.#o.random(),
-    );
-    this.#rtcpInitial = false;
-    this.#rtcpTimer = this.#clock.setTimeout(() => {
-      if (this.#state !== 'running') {
-        return;
-      }
-      try {
-        this.#sendRtcp(false);
-      } catch (err) {
-        this.#log.warn({ err }, 'error sending rtcp');
-      }
-      this.#scheduleRtcp();
-    }, interval);
-  }
-
-  #sendRtcp(bye: boolean): void {
+  #sendRtcp(bytes: Uint8Array): void {
     const remote = this.#remote;
     if (!remote) {
       return;
     }
-    const now = this.#clock.now();
-    const src = this.#source;
-    const wall = this.#o.wallClockMs();
-    const sender = this.#sentSinceReport
-      ? {
-          ntpSec: (Math.floor(wall / 1000) + 2208988800) >>> 0,
-          ntpFrac: Math.floor(((wall % 1000) / 1000) * 0x100000000) >>> 0,
-          rtpTimestamp: tsAdd(this.#sendTs, 0),
-          packetCount: this.#sent >>> 0,
-          octetCount: this.#sentOctets >>> 0,
-        }
-      : undefined;
-    this.#sentSinceReport = false;
-    const bytes = buildRtcpReport({
-      ssrc: this.#ssrc,
-      ...(sender ? { sender } : {}),
-      reports: src?.validated ? [src.report(now)] : [],
-      cname: this.#o.cname,
-      ...(bye ? { bye: {} } : {}),
-    });
     if (remote.rtcpMux) {
       const to = this.#latched ?? { address: remote.address, port: remote.port };
       this.#rtp.send(bytes, to.port, to.address);
@@ -811,18 +520,15 @@ export class RtpSession {
     if (!remote.rtcpMux) {
       this.#latchedRtcp ??= { address: from.address, port: from.port };
     }
+    const src = this.#tracker.source;
     for (const p of packets) {
-      if (p.type === 'sr' && this.#source && p.ssrc === this.#source.ssrc) {
-        this.#source.onSenderReport(p.ntpSec, p.ntpFrac, this.#clock.now());
+      if (p.type === 'sr' && src && p.ssrc === src.ssrc) {
+        src.onSenderReport(p.ntpSec, p.ntpFrac, this.#clock.now());
       } else if (p.type === 'bye') {
         this.#log.debug({ ssrcs: p.ssrcs, reason: p.reason }, 'rtcp bye');
       }
     }
   }
-}
-
-function sends(remote: RemoteMedia | undefined): boolean {
-  return remote?.direction === 'sendrecv' || remote?.direction === 'recvonly';
 }
 
 function defaultConcealer(): Concealer {
