@@ -387,6 +387,33 @@ describe('RtpSession: sending and RTCP', () => {
     expect(bye.at(-1)).toMatchObject({ type: 'bye', ssrcs: [h.session.ssrc] });
   });
 
+  it('echoes the remote SR as LSR/DLSR in its next report block (RFC 3550 §6.4.1)', async () => {
+    const h = await harness();
+    const to = h.session.localPort;
+    for (let i = 0; i < 10; i++) {
+      h.peer.send(pcmu(i, i * 160, 0x4242), to, HOST);
+      h.clock.advance(20);
+    }
+    // SR from the peer's RTCP port: NTP 0xe9a1b2c3.80004000 → LSR 0xb2c38000.
+    const sr = new Uint8Array([
+      0x80, 200, 0, 6, 0, 0, 0x42, 0x42, 0xe9, 0xa1, 0xb2, 0xc3, 0x80, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0,
+      0, 6, 0x40,
+    ]);
+    h.peerRtcp.send(sr, h.session.localRtcpPort, HOST);
+    const at = h.clock.now();
+    h.clock.advance(8000);
+    const rtcp = h.net.bound.get(`${HOST}:${h.session.localRtcpPort}`)!.sent;
+    const last = rtcp.at(-1)!;
+    const t = h.clock.now();
+    const [first] = parseRtcp(last.data);
+    const blocks = first!.type === 'sr' || first!.type === 'rr' ? first!.reports : [];
+    expect(blocks[0]!.lastSr).toBe(0xb2c38000);
+    // DLSR: the time between the SR's arrival and the report, in 1/65536 s (report sent ≤ t).
+    expect(blocks[0]!.delaySinceLastSr).toBeGreaterThan(0);
+    expect(blocks[0]!.delaySinceLastSr).toBeLessThanOrEqual(((t - at) * 65536) / 1000);
+    expect(h.session.getStats().rtcpReceived).toBe(1);
+  });
+
   it('with rtcp-mux sends and receives RTCP on the RTP port', async () => {
     const h = await harness({}, { rtcpMux: true });
     const to = h.session.localPort;
