@@ -209,7 +209,7 @@ export class JitterBuffer {
   push(seq: number, ts: number, payload: Uint8Array, nowMs: number, decode: Decode | null): PushResult {
     const nowS = (nowMs * this.#rate) / 1000;
     if (this.#newSource) {
-      this.#anchor(ts, nowS, true);
+      this.#anchor(ts, nowS);
     } else {
       if (this.#seen[seq & 255] === seq) {
         this.#stats.duplicated++;
@@ -220,7 +220,7 @@ export class JitterBuffer {
       const pos = ext + this.#offset;
       // A timestamp leap far outside any plausible buffer means the sender re-based its clock.
       if (pos < this.#renderPos - this.#rate || pos > this.#highestEnd + 30 * this.#rate) {
-        this.#anchor(ts, nowS, false);
+        this.#anchor(ts, nowS);
       } else if (ext > this.#lastTsExt) {
         this.#lastTsExt = ext;
       }
@@ -283,7 +283,7 @@ export class JitterBuffer {
   }
 
   /** Re-anchors the timeline so that timestamp `ts` continues right after the received audio. */
-  #anchor(ts: number, nowS: number, newSource: boolean): void {
+  #anchor(ts: number, nowS: number): void {
     this.#newSource = false;
     this.#epoch++;
     this.#lastTsExt = ts;
@@ -299,11 +299,11 @@ export class JitterBuffer {
       return;
     }
     this.#stats.resyncs++;
-    if (newSource && this.#highestEnd >= this.#renderPos) {
-      // Seamless: the new source's first sample follows the old source's last one.
+    if (this.#highestEnd >= this.#renderPos) {
+      // Seamless: the new stream's first sample follows the last one received.
       this.#offset = this.#highestEnd - ts;
     } else {
-      // The old audio is all played: start the new timeline at the target delay.
+      // What was received is all played: start the new timeline at the target delay.
       this.#offset = this.#renderPos + Math.round(this.#target / PLC_BLOCK) * PLC_BLOCK - ts;
       this.#transitCount = 0;
       this.#minTransit = nowS - (ts + this.#offset);

@@ -61,15 +61,17 @@ function simulate(
 /** Steady sender: packet k sent at k × 20 ms × (1 − drift) plus `delay(k)`. */
 function stream(
   count: number,
-  opts: { seq0?: number; ts0?: number; drift?: number; delay?: (k: number) => number } = {},
+  opts: { seq0?: number; ts0?: number; drift?: number; delay?: (k: number) => number; ptime?: number } = {},
 ): SimPacket[] {
   const out: SimPacket[] = [];
+  const ptime = opts.ptime ?? 20;
+  const n = ptime * 8;
   for (let k = 0; k < count; k++) {
     out.push({
-      at: 1000 + k * 20 * (1 - (opts.drift ?? 0)) + (opts.delay?.(k) ?? 0),
+      at: 1000 + k * ptime * (1 - (opts.drift ?? 0)) + (opts.delay?.(k) ?? 0),
       seq: ((opts.seq0 ?? 0) + k) & 0xffff,
-      ts: ((opts.ts0 ?? 0) + k * 160) >>> 0,
-      payload: payloadAt(k * 160),
+      ts: ((opts.ts0 ?? 0) + k * n) >>> 0,
+      payload: payloadAt(k * n, n),
     });
   }
   return out;
@@ -122,6 +124,37 @@ describe('JitterBuffer', () => {
     });
     expect(st.currentDelayMs).toBeLessThanOrEqual(40);
     expect(st.targetDelayMs).toBeLessThanOrEqual(40);
+  });
+
+  for (const ptime of [10, 30, 60]) {
+    it(`plays ${ptime} ms packets unchanged into 20 ms frames`, () => {
+      const jb = new JitterBuffer({ minDelayMs: 20, maxDelayMs: 200 });
+      const count = Math.floor(4000 / ptime);
+      const { samples, kinds } = simulate(jb, stream(count, { ptime }), 1000 + 4000 + 200);
+      const start = firstAudio(samples);
+      expect(breaks(samples, start, start + count * ptime * 8)).toBe(0);
+      expect(kindsIn(kinds, start, count * ptime * 8).filter((k) => k === 'concealed')).toHaveLength(0);
+      expect(jb.getStats()).toMatchObject({ received: count, lost: 0, late: 0 });
+      expect(jb.getStats().targetDelayMs).toBeLessThanOrEqual(ptime + 25);
+    });
+  }
+
+  it('re-anchors on a timestamp leap (a sender that re-based its clock) instead of stalling', () => {
+    const pk = stream(100);
+    // From packet 50 on, timestamps jump 10 minutes ahead; sequence numbers and timing continue.
+    for (const p of pk.slice(50)) {
+      p.ts = (p.ts + 600 * 8000) >>> 0;
+    }
+    const jb = new JitterBuffer();
+    const { samples } = simulate(jb, pk, 3300);
+    const start = firstAudio(samples);
+    expect(breaks(samples, start, start + 50 * 160)).toBe(0);
+    // Packet 50 is played within a target delay of where it belonged, not 10 minutes later.
+    const at50 = samples.indexOf(50 * 160, start);
+    expect(at50 - (start + 50 * 160)).toBeLessThanOrEqual(40 * 8);
+    expect(at50 - (start + 50 * 160)).toBeGreaterThanOrEqual(0);
+    expect(breaks(samples, at50, at50 + 50 * 160)).toBe(0);
+    expect(jb.getStats()).toMatchObject({ resyncs: 1, late: 0 });
   });
 
   it('wraps sequence numbers at 0xFFFF and timestamps at 0xFFFFFFFF without a break', () => {

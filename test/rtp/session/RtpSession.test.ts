@@ -281,6 +281,22 @@ describe('RtpSession: receive path', () => {
     expect(h.timeouts).toBe(2);
   });
 
+  it('restarts after two sequential packets far from the old sequence (RFC 3550 A.1), same SSRC', async () => {
+    const h = await harness();
+    const to = h.session.localPort;
+    for (let i = 0; i < 60; i++) {
+      // The sender restarts its sequence numbers at packet 30 (timestamps continue).
+      const seq = i < 30 ? 100 + i : 40000 + i;
+      h.peer.send(pcmu(seq, i * 160, 0x4242), to, HOST);
+      h.clock.advance(20);
+    }
+    const st = h.session.getStats();
+    // The first packet of the new sequence is dropped as a jump; the second restarts the source.
+    expect(st).toMatchObject({ invalidSequence: 1, received: 59, late: 0, ssrcChanges: 0 });
+    // The dropped packet is concealed; the restarted stream is re-anchored at the target delay.
+    expect(st.concealed).toBeLessThanOrEqual(3);
+  });
+
   it('follows an SSRC change without losing a packet', async () => {
     const h = await harness();
     const to = h.session.localPort;
