@@ -7,6 +7,7 @@ import { parseRtcp } from '../../../rtp/packet/rtcp.js';
 import { RtpSession, type RemoteMedia, type RtpSessionDelegate } from '../../../rtp/session/RtpSession.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { FIXTURES } from '../../helpers/paths.js';
+import { rng } from '../rng.js';
 import { MemoryNetwork, type MemorySocket } from './memoryNetwork.js';
 
 const HOST = '127.0.0.1';
@@ -177,6 +178,45 @@ describe('RtpSession: receive path', () => {
       RTP_ERR_VERSION: 1,
       RTP_ERR_CSRC: 1,
     });
+  });
+
+  it('survives 5000 mutated datagrams (seeded) without an unexpected error, frames still flowing', async () => {
+    const net = new MemoryNetwork();
+    const clock = new FakeClock(0);
+    const errors: unknown[] = [];
+    const logger = {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: (o: object) => errors.push(o),
+    };
+    let frames = 0;
+    const s = await RtpSession.open(
+      { host: HOST, portMin: 20000, portMax: 20099, clock, socketFactory: net, logger },
+      { onFrame: () => frames++ },
+    );
+    open.push(s);
+    s.start(remote(40000, { rtcpMux: true }));
+    const peer = await net.bind(PEER, 40000);
+    const r = rng(99);
+    for (let i = 0; i < 5000; i++) {
+      const base =
+        r() < 0.5
+          ? pcmu(i & 0xffff, i * 160, r() < 0.9 ? 7 : 8, 0x55, r() < 0.8 ? 0 : 101)
+          : new Uint8Array([0x81, 200, 0, 6, ...new Uint8Array(24)]);
+      const d = Uint8Array.from(base);
+      for (let k = 0; k < 3; k++) {
+        d[Math.floor(r() * d.length)] = Math.floor(r() * 256);
+      }
+      peer.send(d.subarray(0, Math.floor(r() * d.length) + 1), s.localPort, HOST);
+      if (i % 5 === 0) {
+        clock.advance(20);
+      }
+    }
+    expect(errors).toEqual([]);
+    expect(frames).toBe(Math.floor((1000 * 20) / 80));
+    const st = s.getStats();
+    expect(Object.values(st.malformed).reduce((a, b) => a + b, 0)).toBeGreaterThan(100);
   });
 
   it('latches the first source and rejects others (symmetric RTP)', async () => {
