@@ -83,6 +83,8 @@ export interface JitterStats {
   adjustedFrames: number;
   /** Times the timeline was re-anchored (new SSRC, timestamp jump). */
   resyncs: number;
+  /** Source splices smoothed because the waveform jumped (see the de-click ramp). */
+  declicks: number;
   /** Current buffering delay (ms) above the fastest packet's transit. */
   currentDelayMs: number;
   /** Target delay (ms) derived from the measured jitter. */
@@ -103,6 +105,10 @@ interface Entry {
 }
 
 const RING = 128;
+/** Length of the de-click ramp at a source splice (5 ms at 8 kHz). */
+const DECLICK = 40;
+/** Smallest step (about −30 dBFS) worth correcting at a splice. */
+const DECLICK_MIN_STEP = 1024;
 
 /**
  * An adaptive jitter buffer designed to feed a recogniser, not a loudspeaker: the output is a
@@ -157,6 +163,9 @@ export class JitterBuffer {
   #newSource = true;
   #lastPlayedSeq = -1;
   #lastPlayedEpoch = 0;
+  /** Source epoch and last sample of the last fully received block (-1: the last was not). */
+  #lastGoodEpoch = -1;
+  #lastGoodSample = 0;
   #epoch = 0;
   #cnActive = false;
   #concealRun = 0;
@@ -172,6 +181,7 @@ export class JitterBuffer {
     concealedFrames: 0,
     adjustedFrames: 0,
     resyncs: 0,
+    declicks: 0,
   };
 
   constructor(options: JitterBufferOptions = {}) {
@@ -429,6 +439,7 @@ export class JitterBuffer {
       e.splice(0, k);
     }
     let covered = 0;
+    let lastEpoch = this.#lastGoodEpoch;
     for (let i = 0; i < e.length; i++) {
       const x = e[i]!;
       if (x.pos >= end) {
@@ -447,7 +458,21 @@ export class JitterBuffer {
         block.set(x.pcm.subarray(a - x.pos, b - x.pos), a - r);
         covered += b - a;
         this.#cnActive = false;
+        if (x.epoch !== lastEpoch && lastEpoch >= 0) {
+          // A new source (SSRC change, restart) right after the old one: remove the step between
+          // the last sample of the old and the first of the new with a 5 ms decaying correction,
+          // so the splice does not click.
+          const prev = a > r ? block[a - r - 1]! : this.#lastGoodSample;
+          this.#declick(block, a - r, b - r, block[a - r]! - prev);
+        }
+        lastEpoch = x.epoch;
       }
+    }
+    if (covered >= PLC_BLOCK) {
+      this.#lastGoodEpoch = lastEpoch;
+      this.#lastGoodSample = block[PLC_BLOCK - 1]!;
+    } else {
+      this.#lastGoodEpoch = -1;
     }
     const dst = this.#ready.subarray(this.#readyLen, this.#readyLen + PLC_BLOCK);
     this.#readyLen += PLC_BLOCK;
@@ -483,6 +508,18 @@ export class JitterBuffer {
     }
     this.#renderPos = end;
     return 0;
+  }
+
+  /** Applies a linear correction of `step` decaying to 0 over {@link DECLICK} samples from `at`. */
+  #declick(block: Int16Array, at: number, end: number, step: number): void {
+    if (Math.abs(step) < DECLICK_MIN_STEP) {
+      return;
+    }
+    this.#stats.declicks++;
+    for (let i = at; i < end && i - at < DECLICK; i++) {
+      const v = block[i]! - Math.round((step * (DECLICK - (i - at))) / DECLICK);
+      block[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+    }
   }
 
   #markPlayed(x: Entry): void {

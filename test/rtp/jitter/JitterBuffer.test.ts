@@ -322,6 +322,40 @@ describe('JitterBuffer', () => {
     expect(breaks(samples, start + 70 * 160, start + 100 * 160)).toBe(0);
   });
 
+  it('splices a new SSRC with unrelated audio without a click (5 ms de-click ramp)', () => {
+    const level = (v: number): Uint8Array => {
+      const p = new Uint8Array(320);
+      for (let i = 0; i < 160; i++) {
+        p[2 * i] = (v >> 8) & 0xff;
+        p[2 * i + 1] = v & 0xff;
+      }
+      return p;
+    };
+    const a = stream(30).map((p) => ({ ...p, payload: level(12000) }));
+    const b = stream(60, { seq0: 500, ts0: 99999 })
+      .slice(30)
+      .map((p) => ({ ...p, payload: level(-12000) }));
+    b[0]!.newSource = true;
+    const jb = new JitterBuffer();
+    const { samples } = simulate(jb, [...a, ...b], 2000);
+    let maxStep = 0;
+    let switchAt = -1;
+    for (let i = 1; i < samples.length; i++) {
+      const step = Math.abs(samples[i]! - samples[i - 1]!);
+      if (samples[i - 1] === 12000 && samples[i]! < 12000 && switchAt < 0) {
+        switchAt = i;
+      }
+      if (samples[i - 1] !== 0 && samples[i] !== 0) {
+        maxStep = Math.max(maxStep, step);
+      }
+    }
+    expect(switchAt).toBeGreaterThan(0);
+    // 24000 spread over 40 samples: 600 per sample instead of one step of 24000.
+    expect(maxStep).toBeLessThanOrEqual(600);
+    expect(samples[switchAt + 40]).toBe(-12000);
+    expect(jb.getStats()).toMatchObject({ declicks: 1, lost: 0 });
+  });
+
   it('continues a new SSRC right after the old one, without a gap', () => {
     const a = stream(50);
     // The new source starts with unrelated seq/ts and continues the audio (sample 50 × 160 …).
