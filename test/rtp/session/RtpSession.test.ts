@@ -267,6 +267,39 @@ describe('RtpSession: receive path', () => {
     expect(h.session.getStats()).toMatchObject({ received: 50, lost: 0, late: 0 });
   });
 
+  it('conceals a lost packet of a 1 kHz tone with G.711 Appendix I PLC (not silence)', async () => {
+    const h = await harness();
+    const tone = readFileSync(join(FIXTURES, 'audio/tone1k_pcmu_8k.ul'));
+    const to = h.session.localPort;
+    for (let i = 0; i < 50; i++) {
+      if (i !== 30) {
+        const pkt = serializeRtp(
+          { payloadType: 0, sequenceNumber: i, timestamp: i * 160, ssrc: 0x77 },
+          tone.subarray(i * 160, i * 160 + 160),
+        );
+        h.peer.send(pkt, to, HOST);
+      }
+      h.clock.advance(20);
+    }
+    const out = new Float32Array(h.frames.length * 1920);
+    h.frames.forEach((f, i) => out.set(f.frame, i * 1920));
+    // RMS per 5 ms over the whole tone: no window falls to silence where packet 30 was lost.
+    const start = out.findIndex((v) => Math.abs(v) > 0.01);
+    let minRms = Infinity;
+    for (let w = start + 240; w + 120 < Math.min(out.length, start + 44 * 480); w += 120) {
+      let e = 0;
+      for (let i = w; i < w + 120; i++) {
+        e += out[i]! * out[i]!;
+      }
+      minRms = Math.min(minRms, Math.sqrt(e / 120));
+    }
+    const st = h.session.getStats();
+    expect(st).toMatchObject({ lost: 1 });
+    expect(st.concealed).toBeGreaterThanOrEqual(1);
+    // The tone's RMS is ~0.35; a silent gap would bring a window to 0.
+    expect(minRms).toBeGreaterThan(0.1);
+  });
+
   it('turns RFC 4733 events into one DTMF event each, end packets deduplicated, out of the audio', async () => {
     const h = await harness();
     const to = h.session.localPort;
