@@ -237,7 +237,7 @@ describe('RtpSession: receive path', () => {
     expect([sent.address, sent.port]).toEqual(['127.0.0.9', 51000]);
   });
 
-  it('update() (re-INVITE): a new address clears the latch, a new codec is decoded from then on', async () => {
+  it('update() (re-INVITE): the new SDP address takes the latch, the new codec is decoded', async () => {
     const h = await harness();
     const to = h.session.localPort;
     for (let i = 0; i < 5; i++) {
@@ -248,13 +248,16 @@ describe('RtpSession: receive path', () => {
     h.session.update(remote(42000, { address: '127.0.0.3', codec: 'PCMA', payloadType: 8 }));
     const before = h.session.getStats();
     for (let i = 5; i < 60; i++) {
-      h.net.inject(pcmu(i, i * 160, 0x1234, 0xaa, 8), { address: '127.0.0.3', port: 42000 }, HOST, to);
+      // The old address keeps sending (and even comes first): the SDP address still wins the latch.
       h.net.inject(pcmu(i, i * 160, 0x1234, 0x80, 0), { address: '127.0.0.9', port: 51000 }, HOST, to);
+      h.net.inject(pcmu(i, i * 160, 0x1234, 0xaa, 8), { address: '127.0.0.3', port: 42000 }, HOST, to);
       h.clock.advance(20);
     }
     const st = h.session.getStats();
     expect(st.received - before.received).toBe(55);
-    expect(st.rejectedSource - before.rejectedSource).toBe(55);
+    // The first old packet after the update is a PCMU packet: an unknown payload type now.
+    expect(st.rejectedSource - before.rejectedSource).toBe(54);
+    expect(st.unknownPayloadType - before.unknownPayloadType).toBe(1);
     // A-law 0xaa (0xff after inverting the even bits) is the largest positive value, +32256
     // (ITU-T G.711 Table 1a); as μ-law it would be +5372. DC passes the upsampler.
     const last = h.frames.at(-1)!.frame;
