@@ -228,8 +228,10 @@ export class JitterBuffer {
       // Unwrap the timestamp relative to the last one seen (signed 32-bit distance).
       const ext = this.#lastTsExt + ((ts - (this.#lastTsExt % 0x100000000)) | 0);
       const pos = ext + this.#offset;
-      // A timestamp leap far outside any plausible buffer means the sender re-based its clock.
-      if (pos < this.#renderPos - this.#rate || pos > this.#highestEnd + 30 * this.#rate) {
+      // A timestamp leap far outside any plausible buffer, on the newest packet, means the sender
+      // re-based its clock (a straggler with an old sequence number is just late).
+      const newest = this.#highestSeq < 0 || seqDiff(this.#highestSeq, seq) > 0;
+      if (newest && (pos < this.#renderPos - this.#rate || pos > this.#highestEnd + 30 * this.#rate)) {
         this.#anchor(ts, nowS);
       } else if (ext > this.#lastTsExt) {
         this.#lastTsExt = ext;
