@@ -105,6 +105,7 @@ interface Entry {
 }
 
 const RING = 128;
+const EMPTY = new Int16Array(0);
 /** Length of the de-click ramp at a source splice (5 ms at 8 kHz). */
 const DECLICK = 40;
 /** Smallest step (about −30 dBFS) worth correcting at a splice. */
@@ -251,7 +252,7 @@ export class JitterBuffer {
       seq: 0,
       cn: false,
       played: false,
-      pcm: new Int16Array(this.#maxPacket),
+      pcm: EMPTY,
     };
     entry.pos = pos;
     entry.epoch = this.#epoch;
@@ -259,6 +260,10 @@ export class JitterBuffer {
     entry.played = false;
     entry.cn = decode === null;
     const src = payload.byteLength > this.#maxPacket ? payload.subarray(0, this.#maxPacket) : payload;
+    if (decode !== null && entry.pcm.length < src.byteLength) {
+      // Sized by the packets actually seen (a payload byte is at least a sample), then reused.
+      entry.pcm = new Int16Array(src.byteLength);
+    }
     entry.len = decode === null ? 0 : decode(src, entry.pcm);
     if (this.#primed && pos + entry.len <= this.#renderPos && !(entry.cn && pos === this.#renderPos)) {
       if (entry.cn && seq === this.#highestSeq) {
