@@ -1,4 +1,4 @@
-import { seqDiff } from '../seq.js';
+import { seqDiff, tsNear } from '../seq.js';
 
 /**
  * Packet loss concealment as the jitter buffer drives it (the shape of ITU-T G.711 Appendix I, and
@@ -227,7 +227,7 @@ export class JitterBuffer {
         return 'duplicate';
       }
       // Unwrap the timestamp relative to the last one seen (signed 32-bit distance).
-      const ext = this.#lastTsExt + ((ts - (this.#lastTsExt % 0x100000000)) | 0);
+      const ext = tsNear(this.#lastTsExt, ts);
       const pos = ext + this.#offset;
       // A timestamp leap far outside any plausible buffer, on the newest packet, means the sender
       // re-based its clock (a straggler with an old sequence number is just late).
@@ -238,7 +238,7 @@ export class JitterBuffer {
         this.#lastTsExt = ext;
       }
     }
-    const tsExt = this.#lastTsExt + ((ts - (this.#lastTsExt % 0x100000000)) | 0);
+    const tsExt = tsNear(this.#lastTsExt, ts);
     const pos = tsExt + this.#offset;
     if (this.#highestSeq >= 0 && seqDiff(this.#highestSeq, seq) < 0) {
       this.#stats.reordered++;
