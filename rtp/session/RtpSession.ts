@@ -34,7 +34,7 @@ const TICK_MS = 20;
  * call, whatever the network does.
  */
 export class RtpSession {
-  /** Called by `open`; use {@link RtpSession.open}. */
+  /** Upward notifications (given to {@link RtpSession.open}); may be replaced at any time. */
   delegate: RtpSessionDelegate;
   readonly #o: ResolvedOptions;
   readonly #clock: Clock;
