@@ -315,8 +315,8 @@ export class SttPool implements SttStreamHost {
     let wait = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** (st.failures - 1));
     if (code === STT_ERR.FULL) {
       this.stats.fullRefusals++;
-      st.freeSlots = 0;
-      wait = this.#o.backoffInitialMs;
+      // Full now; the backoff (not a stale slot count) decides when to try again.
+      st.freeSlots = null;
     } else if (code === STT_ERR.AUTH) {
       this.stats.authFailures++;
       wait = this.#o.backoffMaxMs;
