@@ -36,6 +36,8 @@ export class FramePacer {
   #filled = 0;
   #timer: TimerHandle | undefined;
   #running = false;
+  /** The application is silent: zero frames go out one per period until it pushes again. */
+  #filling = false;
 
   constructor(clock: Clock, opts: FramePacerOptions, sink: FrameSink) {
     this.#clock = clock;
@@ -68,6 +70,7 @@ export class FramePacer {
   /** Queues one frame of the application's audio. */
   push(pcm: Float32Array): void {
     this.#queue.push(pcm);
+    this.#filling = false;
     if (this.#running) {
       this.#pump();
     }
@@ -110,8 +113,13 @@ export class FramePacer {
     while (this.#running && this.#queue.length > 0 && now >= this.#due(this.#sent - this.#lead)) {
       this.#emit(this.#queue.shift() as Float32Array, false);
     }
-    if (this.#running && this.#queue.length === 0 && now >= this.#due(this.#sent + this.#fill)) {
-      // The application is behind: catch up to the present with silence.
+    if (
+      this.#running &&
+      this.#queue.length === 0 &&
+      (this.#filling || now >= this.#due(this.#sent + this.#fill))
+    ) {
+      // The application is behind: catch up to the present with silence, then one frame per period.
+      this.#filling = true;
       while (this.#running && now >= this.#due(this.#sent)) {
         this.#emit(ZERO, true);
       }
@@ -120,7 +128,9 @@ export class FramePacer {
       return;
     }
     const next =
-      this.#queue.length > 0 ? this.#due(this.#sent - this.#lead) : this.#due(this.#sent + this.#fill);
+      this.#queue.length > 0
+        ? this.#due(this.#sent - this.#lead)
+        : this.#due(this.#filling ? this.#sent : this.#sent + this.#fill);
     this.#timer = this.#clock.setTimeout(
       () => {
         this.#timer = undefined;
