@@ -66,6 +66,8 @@ export interface FakeMoshiOptions {
   vocabulary?: readonly string[];
   /** Close a stream after this long without any frame (moshi-server: 20 s). */
   idleTimeoutMs?: number;
+  /** Keep every received frame in `streams[].frames` (default true; benchmarks turn it off). */
+  record?: boolean;
 }
 
 /** One frame received from a client. */
@@ -186,6 +188,7 @@ export class FakeMoshiServer {
       emptyFirstWord: opts.emptyFirstWord ?? true,
       vocabulary: opts.vocabulary ?? DEFAULT_VOCABULARY,
       idleTimeoutMs: opts.idleTimeoutMs ?? 20_000,
+      record: opts.record ?? true,
     };
     this.#http = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
@@ -385,7 +388,9 @@ export class FakeMoshiServer {
     } catch {
       message = undefined;
     }
-    slot.stream.frames.push({ at: performance.now(), binary: true, data: copy, message });
+    if (this.#opts.record) {
+      slot.stream.frames.push({ at: performance.now(), binary: true, data: copy, message });
+    }
     const m = message as { type?: unknown; pcm?: unknown; id?: unknown } | undefined;
     if (m?.type === 'Audio' && Array.isArray(m.pcm) && m.pcm.every((v) => typeof v === 'number')) {
       for (const v of m.pcm) {
@@ -406,7 +411,9 @@ export class FakeMoshiServer {
   }
 
   #send(ws: WebSocket, stream: FakeStream, msg: Record<string, unknown>): void {
-    stream.sent.push(msg);
+    if (this.#opts.record) {
+      stream.sent.push(msg);
+    }
     ws.send(encode(msg));
   }
 
