@@ -196,15 +196,12 @@ export class SttConnection {
       }
       return msg;
     } catch (err) {
+      // Bad input from the peer is counted and dropped; it never throws out of the socket handler.
       this.badFrames++;
-      if (err instanceof ProtocolDecodeError) {
-        this.#logger.debug(
-          { server: this.server.url, err: err.message },
-          'stt: bad frame from server dropped',
-        );
-        return null;
-      }
-      throw err;
+      const why = err instanceof ProtocolDecodeError ? err.message : String(err);
+      this.#logger.debug({ server: this.server.url, err: why }, 'stt: bad frame from server dropped');
+
+      return null;
     }
   }
 

@@ -197,12 +197,13 @@ export class SttStream {
     this.#ring = new ReplayBuffer(Math.ceil(this.#s.replayBufferMs / FRAME_MS));
     this.#turns = new TurnDetector(opts.turns ?? {}, (u) => this.#utterance(u));
     this.#link = link;
-    link.attach(this.#linkDelegate(link));
     this.#pacer = new FramePacer(
       this.#clock,
       { leadFrames: this.#s.leadFrames, fillAfterFrames: this.#s.fillAfterFrames, speed: opts.speed ?? 1 },
       (pcm, filled) => this.#send(pcm, filled),
     );
+    // NOTE: attach may deliver buffered messages or a loss at once: everything must exist by now.
+    link.attach(this.#linkDelegate(link));
     this.#pacer.start();
   }
 

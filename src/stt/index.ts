@@ -1,12 +1,6 @@
 // The public surface of the STT client for the rest of src/ (call orchestration, endpoint, CLI).
 export { SttPool, SttReservation } from './SttPool.js';
-export type {
-  SttAdmission,
-  SttBackoff,
-  SttPoolOptions,
-  SttPoolStats,
-  SttServerStatus,
-} from './SttPool.js';
+export type { SttAdmission, SttBackoff, SttPoolOptions, SttPoolStats, SttServerStatus } from './SttPool.js';
 export { SttStream } from './SttStream.js';
 export type {
   SttReconnectInfo,
