@@ -166,6 +166,25 @@ describe('STT client against the fake moshi-server', () => {
     expect(s.sent.some((m) => m['type'] === 'Marker' && m['id'] === 1)).toBe(true);
   });
 
+  it('2.6B behaviour (no Step, 2.56 s delay): the flush still brings the last word', async () => {
+    const server = await fake({ steps: false, delaySteps: 32 });
+    const p = pool({ servers: [{ url: server.url }], modelDelayMs: 2560 });
+    const stream = p.open((await p.reserve())!, { callId: 'big' }, {});
+    for (const f of synthesizeSpeech([{ word: 'thank' }, { silence: 1 }, { word: 'you', frames: 4 }])) {
+      stream.pushFrame(f);
+    }
+    while (stream.queuedFrames > 0) {
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const final = await stream.flush();
+    expect(final.complete).toBe(true);
+    expect(final.text).toBe('thank you');
+    const s = server.admitted[0]!;
+    const markerAt = s.frames.findIndex((f) => (f.message as { type?: string }).type === 'Marker');
+    // ceil(2560 / 80) + 2 = 34 zero frames right after the Marker, then paced silence.
+    expect(s.frames.length - markerAt - 1).toBeGreaterThanOrEqual(34);
+  });
+
   it('never stalls: when the caller stops sending, zero frames keep the stream alive', async () => {
     const server = await fake();
     const p = pool({ servers: [{ url: server.url }] });
@@ -231,6 +250,36 @@ describe('STT client against the fake moshi-server', () => {
     expect((await deferring.admit()).decision).toBe('defer');
     expect(server.fullRejections).toBe(3);
     first!.release();
+  });
+
+  it('skips a full or dead server and retries it later with a doubling backoff', async () => {
+    const full = await fake({ slots: 0 });
+    const dead = await fake();
+    const deadUrl = dead.url;
+    await dead.kill();
+    const good = await fake();
+    const p = pool({
+      servers: [{ url: full.url }, { url: deadUrl }, { url: good.url }],
+      backoff: { initialMs: 400, maxMs: 5000 },
+    });
+    const got: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await p.reserve();
+      got.push(r!.server);
+      r!.release();
+    }
+    expect(got).toEqual([good.url, good.url, good.url, good.url]);
+    expect(p.stats.fullRefusals).toBe(1);
+    expect(p.stats.connectFailures).toBe(1);
+    expect(p.status().map((s) => s.lastError)).toEqual([STT_ERR.FULL, STT_ERR.CONNECT, null]);
+    await new Promise((res) => setTimeout(res, 500));
+    for (let i = 0; i < 3; i++) {
+      (await p.reserve())!.release();
+    }
+    // Both were tried again once after 400 ms, and now wait 800 ms.
+    expect(p.stats.fullRefusals).toBe(2);
+    expect(p.stats.connectFailures).toBe(2);
+    expect(p.status().map((s) => s.failures)).toEqual([2, 2, 0]);
   });
 
   it('chooses the server with more free slots (from /api/modules_info), round robin when unknown', async () => {

@@ -159,24 +159,78 @@ describe('STT failover, turns, lag and deferred transcription', () => {
   it('reports a server that falls behind real time and avoids it for new calls', async () => {
     const slow = await fake({ stepIntervalMs: 200 });
     const fast = await fake();
-    const p = pool({ servers: [{ url: slow.url }, { url: fast.url }], stream: { lagThresholdMs: 300 } });
-    const r = await p.reserve();
-    expect(r!.server).toBe(slow.url);
-    const stream = p.open(r!, { callId: 'lag' }, {});
-    for (const f of synthesizeSpeech([{ silence: 30 }])) {
-      stream.pushFrame(f);
+    // Threshold above the pacer's 5-frame (400 ms) start-up lead, so only a real backlog counts.
+    const p = pool({ servers: [{ url: slow.url }, { url: fast.url }], stream: { lagThresholdMs: 700 } });
+    const r1 = await p.reserve();
+    const r2 = await p.reserve();
+    expect([r1!.server, r2!.server]).toEqual([slow.url, fast.url]);
+    const streams = [p.open(r1!, { callId: 'lag1' }, {}), p.open(r2!, { callId: 'lag2' }, {})];
+    for (const f of synthesizeSpeech([{ silence: 40 }])) {
+      streams.forEach((s) => s.pushFrame(f));
     }
     while (p.laggingServers().length === 0) {
       await sleep(50);
     }
+    await sleep(1000);
     expect(p.laggingServers()).toEqual([slow.url]);
-    expect(p.status()[0]!.lagEvents).toBe(1);
-    expect(stream.stats.maxBufferedPcm).toBeGreaterThan(300 * 24);
-    // Round robin would now pick the slow one again: the pool avoids it.
+    expect(p.status().map((s) => s.lagEvents)).toEqual([1, 0]);
+    expect(streams[0]!.stats.maxBufferedPcm).toBeGreaterThan(700 * 24);
+    expect(streams[1]!.stats.maxBufferedPcm).toBeLessThan(700 * 24);
+    // Round robin would now start with the slow one again: the pool avoids it.
     const next = await p.reserve();
     expect(next!.server).toBe(fast.url);
     next!.release();
-    stream.close();
+    streams.forEach((s) => s.close());
+  });
+
+  it('reconnects to the same server when it comes back on its port within the bound', async () => {
+    const a = await fake();
+    const port = a.port;
+    const p = pool({ servers: [{ url: a.url }], stream: { reconnectTimeoutMs: 5000 } });
+    const words: SttWord[] = [];
+    const stream = p.open((await p.reserve())!, { callId: 'same' }, { onWord: (w) => words.push(w) });
+    for (const f of synthesizeSpeech(SCRIPT)) {
+      stream.pushFrame(f);
+    }
+    while (words.length < 4) {
+      await sleep(10);
+    }
+    await a.kill();
+    await sleep(400);
+    const again = await fake({ port });
+    await drained(stream);
+    const final = await stream.flush();
+    expect(final.reconnects).toBe(1);
+    expect(again.admitted.length).toBe(1);
+    expect(final.words.map((w) => w.text)).toEqual(SENTENCE);
+    expect(final.words.map((w) => w.startMs)).toEqual(ONSETS);
+  });
+
+  it('gives up failover after the bound: STT_ERR_FAILOVER, the call goes on, flush resolves incomplete', async () => {
+    const a = await fake();
+    const p = pool({ servers: [{ url: a.url }], stream: { reconnectTimeoutMs: 800 } });
+    const errors: string[] = [];
+    const words: SttWord[] = [];
+    const stream = p.open(
+      (await p.reserve())!,
+      { callId: 'gone' },
+      { onError: (e) => errors.push(e.code), onWord: (w) => words.push(w) },
+    );
+    for (const f of synthesizeSpeech(SCRIPT)) {
+      stream.pushFrame(f);
+    }
+    while (words.length < 2) {
+      await sleep(10);
+    }
+    await a.kill();
+    while (stream.state !== 'failed') {
+      await sleep(50);
+    }
+    expect(errors).toEqual(['STT_ERR_CLOSED', 'STT_ERR_FAILOVER']);
+    stream.pushFrame(new Float32Array(1920));
+    const final = await stream.flush();
+    expect(final.complete).toBe(false);
+    expect(final.words.map((w) => w.text)).toEqual(words.map((w) => w.text));
   });
 
   it('transcribes a deferred call from its recording when a slot frees up, in call time', async () => {
