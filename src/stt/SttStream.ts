@@ -10,109 +10,32 @@ import { SttError, STT_ERR } from './errors.js';
 import { FramePacer } from './FramePacer.js';
 import type { Logger } from './logger.js';
 import { FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, type ServerMessage } from './protocol.js';
-import type { SttConnectionDelegate, SttServerConfig } from './SttConnection.js';
-import {
-  ReplayBuffer,
-  callMsToFrame,
-  isReplayDuplicate,
-  replayStartFrame,
-  serverToCallMs,
-} from './timing.js';
-import { TurnDetector, type TurnDetectorOptions } from './TurnDetector.js';
+import type { SttConnectionDelegate } from './SttConnection.js';
+import { ReplayBuffer, replayStartFrame } from './timing.js';
+import { TurnDetector } from './TurnDetector.js';
+import { WordTimeline } from './WordTimeline.js';
 import type { FinalTranscript, SttUtterance, SttWord } from './types.js';
 
-/** The WebSocket side a stream needs (implemented by SttConnection; a fake in unit tests). */
-export interface SttLink {
-  readonly server: SttServerConfig;
-  readonly isOpen: boolean;
-  readonly bufferedAmount: number;
-  attach(delegate: SttConnectionDelegate): void;
-  sendAudio(pcm: Float32Array): void;
-  sendMarker(id: number): void;
-  close(): void;
-}
-
-/** What the stream needs from its pool. */
-export interface SttStreamHost {
-  /** A new connection for a failover, to any server (the failed one last); rejects after `deadlineMs`. */
-  reconnect(failed: SttServerConfig, deadlineMs: number): Promise<SttLink>;
-  /** The stream is done with this connection (closed by the stream). */
-  released(link: SttLink): void;
-  /** The server is behind real time by `lagMs` for this stream. */
-  reportLag(server: SttServerConfig, lagMs: number): void;
-}
-
-/** Upward notifications; all optional, all called synchronously, never with a throw back. */
-export interface SttStreamDelegate {
-  /** A word, as soon as it arrives (duplicates from a failover replay are not reported). */
-  onWord?(word: SttWord): void;
-  /** A word's `EndWord` arrived after the word (same object, `endMs` now set). */
-  onWordEnd?(word: SttWord): void;
-  /** A turn ended: final utterance. */
-  onUtterance?(utterance: SttUtterance): void;
-  /** Something went wrong (lost server, flush timeout, failover gave up); the stream goes on if it can. */
-  onError?(err: SttError): void;
-  /** The stream moved to a new connection after its server was lost. */
-  onReconnect?(info: SttReconnectInfo): void;
-}
-
-export interface SttReconnectInfo {
-  readonly from: string;
-  readonly to: string;
-  /** Audio replayed from the buffer (ms). */
-  readonly replayedMs: number;
-  /** Time without a server (ms). */
-  readonly outageMs: number;
-}
-
-/** Per-call options of `SttPool.open()`. */
-export interface SttStreamOptions {
-  readonly callId: string;
-  /** `clock.now()` at the call answer; defaults to the moment of `open()` (frame 0 = answer). */
-  readonly answeredAt?: number;
-  /** Wall clock (epoch ms) at the answer; defaults to `wallClock()` at open minus the offset. */
-  readonly answeredWallMs?: number;
-  /** Turn detection settings (Unmute's defaults). */
-  readonly turns?: TurnDetectorOptions;
-  /** Playback speed (1 = real time; the deferred path may go faster). */
-  readonly speed?: number;
-}
-
-/** Stream tunables resolved by the pool. */
-export interface SttStreamSettings {
-  /** The model's delay (`asr_delay_in_tokens` × 80 ms): 480 for stt-1b-en_fr, 2560 for stt-2.6b-en. */
-  readonly modelDelayMs: number;
-  /** Bound on waiting for the flush Marker to come back; default `max(5000, 3 × delay + 2000)`. */
-  readonly flushTimeoutMs?: number;
-  /** Silence kept flowing after the Marker echo for words emitted one step late (default 240). */
-  readonly flushGraceMs?: number;
-  /** Audio kept for a failover replay (default 10 000 ms). */
-  readonly replayBufferMs?: number;
-  /** Replay at least this much before the drop (default 3000 ms). */
-  readonly minReplayMs?: number;
-  /** Bound on finding a new server after a drop (default 5000 ms). */
-  readonly reconnectTimeoutMs?: number;
-  /** A word within this of the last delivered one, in the replayed window, is a duplicate (160 ms). */
-  readonly dedupToleranceMs?: number;
-  /** Server backlog (Step.buffered_pcm or socket buffer) above this is reported as lag (1000 ms). */
-  readonly lagThresholdMs?: number;
-  readonly leadFrames?: number;
-  readonly fillAfterFrames?: number;
-}
-
-export type SttStreamState = 'streaming' | 'reconnecting' | 'flushing' | 'closed' | 'failed';
-
-/** Counters of one stream. */
-export interface SttStreamStats {
-  framesSent: number;
-  framesFilled: number;
-  framesReplayed: number;
-  framesRefused: number;
-  duplicatesDropped: number;
-  reconnects: number;
-  maxBufferedPcm: number;
-  maxSocketBuffered: number;
-}
+export type {
+  SttLink,
+  SttReconnectInfo,
+  SttStreamDelegate,
+  SttStreamHost,
+  SttStreamOptions,
+  SttStreamSettings,
+  SttStreamState,
+  SttStreamStats,
+} from './streamTypes.js';
+import type {
+  SttLink,
+  SttReconnectInfo,
+  SttStreamDelegate,
+  SttStreamHost,
+  SttStreamOptions,
+  SttStreamSettings,
+  SttStreamState,
+  SttStreamStats,
+} from './streamTypes.js';
 
 const ZERO = new Float32Array(FRAME_SAMPLES);
 const BYTES_PER_FRAME = 9619;
@@ -137,20 +60,11 @@ export class SttStream {
   readonly #ring: ReplayBuffer;
   readonly #turns: TurnDetector;
   readonly #offsetMs: number;
-  readonly #wallAtAnswer: number;
+  readonly #timeline: WordTimeline;
   readonly #s: Required<SttStreamSettings>;
   #state: SttStreamState = 'streaming';
   #link: SttLink | null;
-  /** Call frame of the current connection's first frame. */
-  #base = 0;
-  /** Call time up to which words of the current connection may repeat delivered ones. */
-  #dedupUntilMs = -1;
-  #lastWord: SttWord | null = null;
-  /** Last word delivered from the current connection (EndWord applies to it). */
-  #lastWordOfLink: SttWord | null = null;
-  readonly #words: SttWord[] = [];
   readonly #utterances: SttUtterance[] = [];
-  #wordSeq = 0;
   #markerSeq = 0;
   #flushMarker = -1;
   #flushTimer: TimerHandle | undefined;
@@ -193,7 +107,11 @@ export class SttStream {
     };
     const now = this.#clock.now();
     this.#offsetMs = Math.max(0, now - (opts.answeredAt ?? now));
-    this.#wallAtAnswer = opts.answeredWallMs ?? deps.wallClock() - this.#offsetMs;
+    this.#timeline = new WordTimeline(
+      this.#offsetMs,
+      opts.answeredWallMs ?? deps.wallClock() - this.#offsetMs,
+      this.#s.dedupToleranceMs,
+    );
     this.#ring = new ReplayBuffer(Math.ceil(this.#s.replayBufferMs / FRAME_MS));
     this.#turns = new TurnDetector(opts.turns ?? {}, (u) => this.#utterance(u));
     this.#link = link;
@@ -223,7 +141,7 @@ export class SttStream {
     return this.#offsetMs + this.#ring.nextFrame * FRAME_MS;
   }
   get words(): readonly SttWord[] {
-    return this.#words;
+    return this.#timeline.words;
   }
   get utterances(): readonly SttUtterance[] {
     return this.#utterances;
@@ -372,10 +290,8 @@ export class SttStream {
         this.#word(msg.text, msg.start_time);
         break;
       case 'EndWord': {
-        const w = this.#lastWordOfLink;
-        const endMs = serverToCallMs(this.#offsetMs, this.#base, msg.stop_time);
-        if (w && w.endMs === undefined && endMs >= w.startMs) {
-          w.endMs = endMs;
+        const w = this.#timeline.endWord(msg.stop_time);
+        if (w) {
           this.#call(() => this.#delegate.onWordEnd?.(w));
         }
         break;
@@ -410,29 +326,16 @@ export class SttStream {
   }
 
   #word(text: string, startS: number): void {
-    if (text === '') {
-      // moshi-server sends an empty first Word (Unmute skips it).
-      return;
-    }
-    const startMs = serverToCallMs(this.#offsetMs, this.#base, startS);
-    if (
-      isReplayDuplicate(
-        startMs,
-        this.#dedupUntilMs,
-        this.#lastWord?.startMs ?? null,
-        this.#s.dedupToleranceMs,
-      )
-    ) {
-      this.stats.duplicatesDropped++;
-      this.#lastWordOfLink = null;
-      this.#logger.debug({ callId: this.callId, text, startMs }, 'stt: replayed word dropped');
+    const before = this.#timeline.duplicates;
+    const word = this.#timeline.word(text, startS);
+    if (!word) {
+      if (this.#timeline.duplicates > before) {
+        this.stats.duplicatesDropped++;
+        this.#logger.debug({ callId: this.callId, text }, 'stt: replayed word dropped');
+      }
 
       return;
     }
-    const word: SttWord = { seq: ++this.#wordSeq, text, startMs, wallMs: this.#wallAtAnswer + startMs };
-    this.#words.push(word);
-    this.#lastWord = word;
-    this.#lastWordOfLink = word;
     this.#turns.word(word, this.#clock.now());
     this.#call(() => this.#delegate.onWord?.(word));
   }
@@ -503,7 +406,7 @@ export class SttStream {
 
       return;
     }
-    const lastWordFrame = this.#lastWord ? callMsToFrame(this.#offsetMs, this.#lastWord.startMs) : null;
+    const lastWordFrame = this.#timeline.lastWordFrame;
     const start = replayStartFrame({
       dropFrame,
       lastWordFrame,
@@ -512,9 +415,7 @@ export class SttStream {
       maxFrames: Math.ceil(this.#s.replayBufferMs / FRAME_MS),
     });
     const replay = this.#ring.since(start);
-    this.#base = this.#ring.nextFrame - replay.length;
-    this.#dedupUntilMs = this.#offsetMs + dropFrame * FRAME_MS;
-    this.#lastWordOfLink = null;
+    this.#timeline.rebase(this.#ring.nextFrame - replay.length, dropFrame);
     this.#link = next;
     next.attach(this.#linkDelegate(next));
     for (const pcm of replay) {
@@ -567,7 +468,7 @@ export class SttStream {
     }
     const final: FinalTranscript = {
       utterances: this.#utterances,
-      words: this.#words,
+      words: this.#timeline.words,
       text: this.#utterances.map((u) => u.text).join(' '),
       complete: this.#complete,
       audioMs: this.#ring.nextFrame * FRAME_MS,

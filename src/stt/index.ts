@@ -1,15 +1,18 @@
 // The public surface of the STT client for the rest of src/ (call orchestration, endpoint, CLI).
 export { SttPool, SttReservation } from './SttPool.js';
-export type { SttAdmission, SttBackoff, SttPoolOptions, SttPoolStats, SttServerStatus } from './SttPool.js';
+export type { SttAdmission } from './SttPool.js';
+export type { SttBackoff, SttPoolOptions, SttPoolStats, SttServerStatus } from './poolTypes.js';
 export { SttStream } from './SttStream.js';
 export type {
+  SttLink,
+  SttStreamHost,
   SttReconnectInfo,
   SttStreamDelegate,
   SttStreamOptions,
   SttStreamSettings,
   SttStreamState,
   SttStreamStats,
-} from './SttStream.js';
+} from './streamTypes.js';
 export type { SttServerConfig } from './SttConnection.js';
 export { SttError, STT_ERR } from './errors.js';
 export type { SttErrorCode } from './errors.js';
