@@ -95,6 +95,27 @@ describe('STT failover, turns, lag and deferred transcription', () => {
     });
   }
 
+  it('survives its server being killed during the hangup flush: the flush completes on another server', async () => {
+    const a = await fake();
+    const b = await fake();
+    const p = pool({ servers: [{ url: a.url }, { url: b.url }] });
+    const r = await p.reserve();
+    const first = r!.server === a.url ? a : b;
+    const stream = p.open(r!, { callId: 'fo-flush' }, {});
+    const script = [{ silence: 2 }, ...SENTENCE.slice(0, 5).flatMap((word) => [{ word }, { silence: 1 }])];
+    for (const f of synthesizeSpeech(script)) {
+      stream.pushFrame(f);
+    }
+    await drained(stream);
+    const pending = stream.flush();
+    await first.kill();
+    const final = await pending;
+    expect(final.complete).toBe(true);
+    expect(final.reconnects).toBe(1);
+    expect(final.words.map((w) => w.text)).toEqual(SENTENCE.slice(0, 5));
+    expect(final.words.map((w) => w.startMs)).toEqual(ONSETS.slice(0, 5));
+  });
+
   it('ends turns with the semantic VAD (Step.prs[2]) and emits final utterances with a sequence', async () => {
     const server = await fake();
     const p = pool({ servers: [{ url: server.url }] });

@@ -163,6 +163,38 @@ describe('SttStream', () => {
     stream.close();
   });
 
+  it('a drop during the flush moves the flush to the new server: replay, new Marker, echo, complete', async () => {
+    const { clock, link, stream, next, words } = setup();
+    for (let i = 0; i < 10; i++) {
+      stream.pushFrame(frame(i + 1));
+      clock.advance(80);
+    }
+    const final = stream.flush();
+    expect(link.sent.filter((x) => x.kind === 'marker')).toEqual([{ kind: 'marker', id: 1 }]);
+    link.isOpen = false;
+    link.delegate?.onClosed(Object.assign(new Error('gone'), { code: 'STT_ERR_CLOSED' }) as never);
+    await Promise.resolve();
+    await Promise.resolve();
+    const b = next[0]!;
+    // Everything from frame 0 (no word delivered yet): 10 caller frames + 8 flush zeros, then Marker 2 + 8 zeros.
+    expect(b.sent.slice(0, 10).map((x) => (x.kind === 'audio' ? x.v : -1))).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+    ]);
+    expect(b.sent[18]).toEqual({ kind: 'marker', id: 2 });
+    expect(b.sent.length).toBe(18 + 1 + 8);
+    b.recv({ type: 'Word', text: 'late', start_time: 0.4 });
+    b.recv({ type: 'Marker', id: 1 });
+    clock.advance(300);
+    expect(b.closed).toBe(false);
+    b.recv({ type: 'Marker', id: 2 });
+    clock.advance(240);
+    const t = await final;
+    expect(t.complete).toBe(true);
+    expect(t.reconnects).toBe(1);
+    expect(words.map((w) => [w.text, w.startMs])).toEqual([['late', 650]]);
+    expect(b.closed).toBe(true);
+  });
+
   it('reports a growing server backlog (Step.buffered_pcm) as lag', () => {
     const { link, lags, stream } = setup();
     link.recv({ type: 'Step', step_idx: 5, prs: [0, 0, 0, 0], buffered_pcm: 12_000 });
