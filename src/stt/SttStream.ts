@@ -99,6 +99,7 @@ export class SttStream {
       flushGraceMs: settings.flushGraceMs ?? 240,
       replayBufferMs: settings.replayBufferMs ?? 10_000,
       minReplayMs: settings.minReplayMs ?? 3000,
+      replayPrefixMs: settings.replayPrefixMs ?? (settings.modelDelayMs >= 2000 ? 1000 : 0),
       reconnectTimeoutMs: settings.reconnectTimeoutMs ?? 5000,
       dedupToleranceMs: settings.dedupToleranceMs ?? 160,
       lagThresholdMs: settings.lagThresholdMs ?? 1000,
@@ -415,9 +416,14 @@ export class SttStream {
       maxFrames: Math.ceil(this.#s.replayBufferMs / FRAME_MS),
     });
     const replay = this.#ring.since(start);
-    this.#timeline.rebase(this.#ring.nextFrame - replay.length, dropFrame);
+    const prefix = Math.ceil(this.#s.replayPrefixMs / FRAME_MS);
+    // The new stream's time 0 is `prefix` frames before the first replayed call frame.
+    this.#timeline.rebase(this.#ring.nextFrame - replay.length - prefix, dropFrame);
     this.#link = next;
     next.attach(this.#linkDelegate(next));
+    for (let i = 0; i < prefix; i++) {
+      next.sendAudio(ZERO);
+    }
     for (const pcm of replay) {
       next.sendAudio(pcm);
     }

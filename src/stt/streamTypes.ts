@@ -76,6 +76,12 @@ export interface SttStreamSettings {
   readonly replayBufferMs?: number;
   /** Replay at least this much before the drop (default 3000 ms). */
   readonly minReplayMs?: number;
+  /**
+   * Silence sent on a new connection before the replay (default 1000 ms when the model delay is
+   * 2 s or more, i.e. stt-2.6b-en, whose reference client sends 1 s of silence first "for
+   * technical reasons"; else 0). It is not call audio: times stay mapped to the call.
+   */
+  readonly replayPrefixMs?: number;
   /** Bound on finding a new server after a drop (default 5000 ms). */
   readonly reconnectTimeoutMs?: number;
   /** A word within this of the last delivered one, in the replayed window, is a duplicate (160 ms). */

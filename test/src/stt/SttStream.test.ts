@@ -1,6 +1,11 @@
 // SttStream in memory: a scripted link instead of a WebSocket, a FakeClock instead of time.
 import { describe, expect, it } from 'vitest';
-import { SttStream, type SttLink, type SttStreamHost } from '../../../src/stt/SttStream.js';
+import {
+  SttStream,
+  type SttLink,
+  type SttStreamHost,
+  type SttStreamSettings,
+} from '../../../src/stt/SttStream.js';
 import type { SttConnectionDelegate, SttServerConfig } from '../../../src/stt/SttConnection.js';
 import type { ServerMessage } from '../../../src/stt/protocol.js';
 import { silentLogger } from '../../../src/stt/logger.js';
@@ -34,7 +39,7 @@ class MemoryLink implements SttLink {
   }
 }
 
-function setup(): {
+function setup(settings: Partial<SttStreamSettings> = {}): {
   clock: FakeClock;
   link: MemoryLink;
   stream: SttStream;
@@ -63,7 +68,7 @@ function setup(): {
   const stream = new SttStream(
     link,
     { callId: 'x', answeredAt: 9_750, answeredWallMs: 1_000_000 },
-    { modelDelayMs: 480 },
+    { modelDelayMs: 480, ...settings },
     { clock, logger: silentLogger, host, wallClock: () => 0 },
     {
       onWord: (w) => words.push(w),
@@ -160,6 +165,26 @@ describe('SttStream', () => {
       [3, 'three', 250 + 12 * 80 + 2720],
     ]);
     expect(stream.stats.duplicatesDropped).toBe(2);
+    stream.close();
+  });
+
+  it('with the 2.6B model, a replay starts with 1 s of silence that does not shift call time', async () => {
+    const { clock, link, stream, next, words } = setup({ modelDelayMs: 2560 });
+    for (let i = 0; i < 20; i++) {
+      stream.pushFrame(frame(i + 1));
+      clock.advance(80);
+    }
+    link.isOpen = false;
+    link.delegate?.onClosed(Object.assign(new Error('gone'), { code: 'STT_ERR_CLOSED' }) as never);
+    await Promise.resolve();
+    await Promise.resolve();
+    const b = next[0]!;
+    // 1000 ms = 13 zero frames, then call frames 0… (no word yet).
+    expect(b.sent.slice(0, 13).every((x) => x.kind === 'audio' && x.zero)).toBe(true);
+    expect(b.sent[13]).toEqual({ kind: 'audio', zero: false, v: 1 });
+    // 13 frames (1.04 s) of prefix + 0.4 s into the call audio = call frame 5 → 250 + 400 ms.
+    b.recv({ type: 'Word', text: 'hi', start_time: 1.44 });
+    expect(words.map((w) => w.startMs)).toEqual([650]);
     stream.close();
   });
 
