@@ -463,6 +463,9 @@ export class SttStream {
 
   #finish(complete: boolean): void {
     if (this.#state === 'closed') {
+      // flush() after close(): the transcript as it stands.
+      this.#resolveFinal?.(this.#snapshot());
+
       return;
     }
     this.#state = 'closed';
@@ -481,7 +484,12 @@ export class SttStream {
       link.close();
       this.#host.released(link);
     }
-    const final: FinalTranscript = {
+    this.#resolveFinal?.(this.#snapshot());
+    this.#resolveEnded?.();
+  }
+
+  #snapshot(): FinalTranscript {
+    return {
       utterances: this.#utterances,
       words: this.#timeline.words,
       text: this.#utterances.map((u) => u.text).join(' '),
@@ -489,7 +497,5 @@ export class SttStream {
       audioMs: this.#ring.nextFrame * FRAME_MS,
       reconnects: this.stats.reconnects,
     };
-    this.#resolveFinal?.(final);
-    this.#resolveEnded?.();
   }
 }

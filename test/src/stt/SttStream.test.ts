@@ -254,6 +254,16 @@ describe('SttStream', () => {
     stream.close();
   });
 
+  it('flush() after close() resolves at once with what was transcribed, incomplete', async () => {
+    const { link, stream } = setup();
+    link.recv({ type: 'Word', text: 'hi', start_time: 0.4 });
+    stream.close();
+    expect(link.closed).toBe(true);
+    const t = await stream.flush();
+    expect(t.complete).toBe(false);
+    expect(t.text).toBe('hi');
+  });
+
   it('refuses frames that are not 1920 samples', () => {
     const { stream } = setup();
     expect(() => stream.pushFrame(new Float32Array(480))).toThrow(
