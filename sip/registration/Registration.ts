@@ -1,0 +1,505 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DigestClient, type AuthorizationHeader } from '../auth/DigestClient.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import { contactUri, grantedExpires } from './contact.js';
+import { RegistrationError } from './errors.js';
+import { assertTransition, type RegistrationState } from './state.js';
+import { backoffDelayMs, DEFAULT_BACKOFF, refreshDelayMs, type BackoffPolicy } from './timing.js';
+import type {
+  OutgoingRegister,
+  RegisterResponse,
+  RegistrationLogger,
+  RegistrationTransport,
+  SipTransportName,
+} from './types.js';
+
+/** One account to register. */
+export interface RegistrationAccount {
+  /** A name for logs and events (e.g. `trunk-1`). */
+  readonly id: string;
+  /** The registrar's URI, used as Request-URI: `sip:host[:port]` (or `sips:`). */
+  readonly registrar: string;
+  /** The AOR user (`sip:username@domain`). */
+  readonly username: string;
+  /** The AOR domain; by default the registrar's `host[:port]`. */
+  readonly domain?: string;
+  /** Digest username when it differs from `username`. */
+  readonly authUsername?: string;
+  readonly password: string;
+  /** Only answer challenges of this realm. */
+  readonly realm?: string;
+  /** First hop (`sip:host:port`), also put in a Route header (`;lr`). */
+  readonly outboundProxy?: string;
+  readonly transport: SipTransportName;
+  /** Requested binding lifetime in seconds (default 3600; the registrar's value wins). */
+  readonly expires?: number;
+  readonly displayName?: string;
+}
+
+export interface RegistrationOptions {
+  readonly clock: Clock;
+  readonly logger?: RegistrationLogger;
+  /** Number in [0, 1) for the backoff jitter (default Math.random). */
+  readonly random?: () => number;
+  readonly backoff?: Partial<BackoffPolicy>;
+  /** CRLF keep-alive interval on TCP/TLS flows (default 30 s; 0 disables). */
+  readonly keepAliveMs?: number;
+  /**
+   * RFC 5626 outbound: add `Supported: outbound`, `+sip.instance` and `reg-id=1` to the Contact.
+   * Off by default (`;ob` and the kept-open flow are used either way on TCP/TLS).
+   */
+  readonly outbound?: boolean;
+  /** `urn:uuid:…` for `+sip.instance` (a random one by default). */
+  readonly instanceId?: string;
+  readonly userAgent?: string;
+  /** The Allow header of our REGISTERs (what we accept in calls routed to us). */
+  readonly allow?: string;
+  /** Produces the cnonce of digest answers (tests). */
+  readonly cnonce?: () => string;
+}
+
+/** A snapshot of a registration, passed to the delegate on every change. Times are clock ms. */
+export interface RegistrationStatus {
+  readonly accountId: string;
+  readonly state: RegistrationState;
+  /** Status code of the last final response (408 after a timeout, 503 after a transport error). */
+  readonly lastStatus?: number;
+  readonly lastReason?: string;
+  /** Code of the last local error (`SIP_ERR_TX_TIMEOUT`, `SIP_ERR_TRANSPORT`, `SIP_ERR_AUTH_REJECTED`...). */
+  readonly lastError?: string;
+  /** Seconds granted by the registrar in the last 200. */
+  readonly grantedExpires?: number;
+  /** When the binding expires (clock ms) while registered. */
+  readonly expiresAt?: number;
+  /** When the next refresh is sent (clock ms) while registered. */
+  readonly nextRefreshAt?: number;
+  /** When the next attempt is made (clock ms) in `failed`. */
+  readonly nextAttemptAt?: number;
+  /** Consecutive failed attempts. */
+  readonly failures: number;
+  /** The Contact URI we registered. */
+  readonly contact?: string;
+}
+
+/** Upward notifications (optional methods). */
+export interface RegistrationDelegate {
+  onStateChange?(status: RegistrationStatus, previous: RegistrationState): void;
+}
+
+type StatusFields = Omit<RegistrationStatus, 'accountId' | 'state'>;
+
+type Outcome =
+  | { readonly kind: 'ok'; readonly granted: number }
+  | {
+      readonly kind: 'failure';
+      readonly status: number;
+      readonly reason: string;
+      readonly error?: string;
+      readonly retryAfterS?: number;
+    }
+  | { readonly kind: 'cancelled' };
+
+const NO_LOG: RegistrationLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+const DEFAULT_ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
+
+/**
+ * Keeps one account registered (RFC 3261 §10.2): REGISTER with digest auth (401/407, stale
+ * nonces), `423 Interval Too Brief` + Min-Expires (§10.2.8), refresh before the granted expiry,
+ * exponential backoff with jitter while the registrar fails or is unreachable, re-registration as
+ * soon as a TCP/TLS flow drops (RFC 5626 §4.4-lite, with CRLF keep-alives), and `Expires: 0` on
+ * {@link stop}. Every transition is validated ({@link RegistrationState}) and reported to the delegate.
+ */
+export class Registration {
+  readonly account: RegistrationAccount;
+  readonly #transport: RegistrationTransport;
+  readonly #clock: Clock;
+  readonly #log: RegistrationLogger;
+  readonly #random: () => number;
+  readonly #backoff: BackoffPolicy;
+  readonly #keepAliveMs: number;
+  readonly #opts: RegistrationOptions;
+  readonly #delegate: RegistrationDelegate;
+  readonly #digest: DigestClient;
+  readonly #callId = `${randomBytes(12).toString('hex')}@sipscribe`;
+  readonly #fromTag = randomBytes(6).toString('hex');
+  readonly #instanceId: string;
+  readonly #aor: string;
+  readonly #target: string;
+  #cseq = 0;
+  #expires: number;
+  #state: RegistrationState = 'idle';
+  #generation = 0;
+  #timer: TimerHandle | undefined;
+  #keepAliveTimer: TimerHandle | undefined;
+  #flowUnsubscribe: (() => void) | undefined;
+  #stopping: Promise<void> | undefined;
+  #status: StatusFields = { failures: 0 };
+
+  /**
+   * @throws RegistrationError `SIP_ERR_REG_ACCOUNT` when the registrar is not a sip/sips URI or the
+   * username is empty.
+   */
+  constructor(
+    account: RegistrationAccount,
+    transport: RegistrationTransport,
+    options: RegistrationOptions,
+    delegate: RegistrationDelegate = {},
+  ) {
+    const m = /^sips?:(?:[^@;]*@)?([^;?]+)/i.exec(account.registrar);
+    if (m?.[1] === undefined || account.username === '') {
+      throw new RegistrationError(
+        'SIP_ERR_REG_ACCOUNT',
+        `account ${account.id}: registrar must be a sip: URI and username non-empty (got "${account.registrar}")`,
+      );
+    }
+    this.account = account;
+    this.#transport = transport;
+    this.#clock = options.clock;
+    this.#log = options.logger ?? NO_LOG;
+    this.#random = options.random ?? Math.random;
+    this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.#keepAliveMs = options.keepAliveMs ?? 30_000;
+    this.#opts = options;
+    this.#delegate = delegate;
+    this.#expires = account.expires ?? 3600;
+    this.#instanceId = options.instanceId ?? `urn:uuid:${randomUUID()}`;
+    const scheme = account.registrar.toLowerCase().startsWith('sips:') ? 'sips' : 'sip';
+    this.#aor = `${scheme}:${account.username}@${account.domain ?? m[1]}`;
+    this.#target = account.outboundProxy ?? account.registrar;
+    this.#digest = new DigestClient(
+      {
+        username: account.authUsername ?? account.username,
+        password: account.password,
+        ...(account.realm !== undefined ? { realm: account.realm } : {}),
+      },
+      options.cnonce !== undefined ? { cnonce: options.cnonce } : {},
+    );
+  }
+
+  get state(): RegistrationState {
+    return this.#state;
+  }
+
+  get status(): RegistrationStatus {
+    return { accountId: this.account.id, state: this.#state, ...this.#status };
+  }
+
+  /** Starts registering (from `idle` or `unregistered`); does nothing in other states. */
+  start(): void {
+    if (this.#state === 'idle' || this.#state === 'unregistered') {
+      this.#stopping = undefined;
+      this.#attempt('registering');
+    }
+  }
+
+  /**
+   * Unregisters (`Expires: 0`) when a binding may exist, then stays `unregistered`. Resolves when
+   * done (whatever the registrar answered). Safe to call more than once.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopping !== undefined) {
+      return await this.#stopping;
+    }
+    if (this.#state === 'unregistered') {
+      return;
+    }
+    this.#stopping = this.#unregister();
+    await this.#stopping;
+  }
+
+  async #unregister(): Promise<void> {
+    const hadBinding =
+      this.#state === 'registered' || this.#state === 'refreshing' || this.#state === 'registering';
+    this.#generation++;
+    this.#clearTimers();
+    if (!hadBinding || this.#status.contact === undefined) {
+      this.#transition('unregistered', { nextAttemptAt: undefined, nextRefreshAt: undefined });
+
+      return;
+    }
+    this.#transition('unregistering', { nextRefreshAt: undefined });
+    const outcome = await this.#transaction(this.#generation, 0);
+    const s =
+      outcome.kind === 'failure'
+        ? { lastStatus: outcome.status, lastReason: outcome.reason, lastError: outcome.error }
+        : outcome.kind === 'ok'
+          ? { lastStatus: 200, lastReason: 'OK', lastError: undefined }
+          : {};
+    this.#transition('unregistered', { ...s, expiresAt: undefined, grantedExpires: undefined });
+  }
+
+  #attempt(next: 'registering' | 'refreshing'): void {
+    this.#clearTimer();
+    this.#transition(next, {
+      nextAttemptAt: undefined,
+      ...(next === 'registering' ? { nextRefreshAt: undefined } : {}),
+    });
+    const generation = ++this.#generation;
+    this.#transaction(generation, this.#expires).then(
+      (outcome) => {
+        if (generation === this.#generation) {
+          this.#settle(outcome);
+        }
+      },
+      (err: unknown) => {
+        // NOTE: #transaction catches transport errors; anything here is a bug, never a crash.
+        this.#log.error({ err, account: this.account.id }, 'registration attempt failed unexpectedly');
+        if (generation === this.#generation) {
+          this.#settle({ kind: 'failure', status: 500, reason: String(err), error: 'SIP_ERR_INTERNAL' });
+        }
+      },
+    );
+  }
+
+  #settle(outcome: Outcome): void {
+    if (outcome.kind === 'cancelled') {
+      return;
+    }
+    const now = this.#clock.now();
+    if (outcome.kind === 'ok' && outcome.granted > 0) {
+      const delay = refreshDelayMs(outcome.granted);
+      this.#transition('registered', {
+        lastStatus: 200,
+        lastReason: 'OK',
+        lastError: undefined,
+        failures: 0,
+        grantedExpires: outcome.granted,
+        expiresAt: now + outcome.granted * 1000,
+        nextRefreshAt: now + delay,
+      });
+      this.#timer = this.#clock.setTimeout(() => {
+        this.#timer = undefined;
+        this.#attempt('refreshing');
+      }, delay);
+      this.#watchFlow();
+
+      return;
+    }
+    const failure =
+      outcome.kind === 'failure'
+        ? outcome
+        : {
+            status: 200,
+            reason: 'registrar granted no binding (expires=0)',
+            error: 'SIP_ERR_REG_NO_BINDING',
+          };
+    const failures = this.#status.failures + 1;
+    const delay =
+      'retryAfterS' in failure && failure.retryAfterS !== undefined
+        ? failure.retryAfterS * 1000
+        : backoffDelayMs(failures, this.#backoff, this.#random());
+    this.#clearFlowWatch();
+    this.#log.warn(
+      { account: this.account.id, status: failure.status, reason: failure.reason, retryInMs: delay },
+      'registration failed',
+    );
+    this.#transition('failed', {
+      lastStatus: failure.status,
+      lastReason: failure.reason,
+      lastError: failure.error,
+      failures,
+      expiresAt: undefined,
+      nextRefreshAt: undefined,
+      nextAttemptAt: now + delay,
+    });
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#attempt('registering');
+    }, delay);
+  }
+
+  /** One REGISTER exchange, following digest challenges and 423 until a final verdict. */
+  async #transaction(generation: number, expires: number): Promise<Outcome> {
+    let local;
+    try {
+      local = await this.#transport.localContact(this.#target, this.account.transport);
+    } catch (err) {
+      return transportFailure(err);
+    }
+    const contact = contactUri(this.account.username, local, true);
+    this.#status = { ...this.#status, contact };
+    let auth: readonly AuthorizationHeader[] = this.#digest.authorize({
+      method: 'REGISTER',
+      uri: this.account.registrar,
+    });
+    let intervalRetries = 0;
+    for (let round = 0; round < 10; round++) {
+      const request = this.#request(contact, expires, auth);
+      let res: RegisterResponse;
+      try {
+        res = await this.#transport.sendRegister(request);
+      } catch (err) {
+        return transportFailure(err);
+      }
+      if (generation !== this.#generation) {
+        return { kind: 'cancelled' };
+      }
+      this.#log.debug({ account: this.account.id, status: res.status, expires }, 'REGISTER answered');
+      if (res.status === 401 || res.status === 407) {
+        const challenges = res.headers(res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate');
+        const answer = this.#digest.respond(res.status, challenges, {
+          method: 'REGISTER',
+          uri: this.account.registrar,
+        });
+        if (answer.kind === 'retry') {
+          auth = answer.headers;
+          continue;
+        }
+
+        return {
+          kind: 'failure',
+          status: res.status,
+          reason: `${res.reason}: ${answer.reason}`,
+          error: answer.kind === 'rejected' ? 'SIP_ERR_AUTH_REJECTED' : 'SIP_ERR_AUTH_UNSUPPORTED',
+        };
+      }
+      this.#digest.accepted();
+      if (res.status === 423 && expires > 0) {
+        const min = Number((res.header('Min-Expires') ?? '').trim());
+        if (Number.isInteger(min) && min > expires && intervalRetries++ < 2) {
+          this.#log.info(
+            { account: this.account.id, minExpires: min },
+            '423 Interval Too Brief: raising expires',
+          );
+          this.#expires = min;
+          expires = min;
+          auth = this.#digest.authorize({ method: 'REGISTER', uri: this.account.registrar });
+          continue;
+        }
+      }
+      if (res.status >= 200 && res.status < 300) {
+        if (expires === 0) {
+          return { kind: 'ok', granted: 0 };
+        }
+        const granted = grantedExpires(contact, res.headers('Contact'), res.header('Expires')) ?? expires;
+
+        return { kind: 'ok', granted };
+      }
+      const retryAfter = Number((res.header('Retry-After') ?? '').trim().split(/[\s;(]/)[0]);
+
+      return {
+        kind: 'failure',
+        status: res.status,
+        reason: res.reason,
+        ...(Number.isInteger(retryAfter) && retryAfter > 0 ? { retryAfterS: retryAfter } : {}),
+      };
+    }
+
+    return { kind: 'failure', status: 500, reason: 'too many REGISTER rounds', error: 'SIP_ERR_REG_LOOP' };
+  }
+
+  #request(contact: string, expires: number, auth: readonly AuthorizationHeader[]): OutgoingRegister {
+    const { account } = this;
+    const name = account.displayName !== undefined ? `"${account.displayName.replace(/["\\]/g, '')}" ` : '';
+    const outbound = this.#opts.outbound === true && account.transport !== 'udp';
+    const contactParams = [
+      ...(outbound ? [`+sip.instance="<${this.#instanceId}>"`, 'reg-id=1'] : []),
+      ...(expires === 0 ? ['expires=0'] : []),
+    ];
+    const headers: [string, string][] = [
+      ...(account.outboundProxy !== undefined
+        ? [['Route', `<${account.outboundProxy};lr>`] as [string, string]]
+        : []),
+      ['From', `${name}<${this.#aor}>;tag=${this.#fromTag}`],
+      ['To', `${name}<${this.#aor}>`],
+      ['Call-ID', this.#callId],
+      ['CSeq', `${++this.#cseq} REGISTER`],
+      ['Contact', `<${contact}>${contactParams.map((p) => `;${p}`).join('')}`],
+      ['Expires', String(expires)],
+      ['Allow', this.#opts.allow ?? DEFAULT_ALLOW],
+      ...(outbound ? [['Supported', 'outbound'] as [string, string]] : []),
+      ...(this.#opts.userAgent !== undefined
+        ? [['User-Agent', this.#opts.userAgent] as [string, string]]
+        : []),
+      ...auth.map((h) => [h.name, h.value] as [string, string]),
+    ];
+
+    return { uri: account.registrar, target: this.#target, transport: account.transport, headers };
+  }
+
+  /** TCP/TLS: keep-alives on the flow, and re-register at once when it closes. */
+  #watchFlow(): void {
+    if (this.account.transport === 'udp') {
+      return;
+    }
+    const t = this.#transport;
+    if (this.#flowUnsubscribe === undefined && t.onFlowClosed !== undefined) {
+      this.#flowUnsubscribe = t.onFlowClosed(this.#target, this.account.transport, () => {
+        this.#flowUnsubscribe = undefined;
+        this.#flowLost('connection closed');
+      });
+    }
+    if (this.#keepAliveMs > 0 && t.keepAlive !== undefined && this.#keepAliveTimer === undefined) {
+      const tick = (): void => {
+        this.#keepAliveTimer = this.#clock.setTimeout(tick, this.#keepAliveMs);
+        t.keepAlive?.(this.#target, this.account.transport).catch((err: unknown) => {
+          this.#log.debug({ err, account: this.account.id }, 'keep-alive failed');
+          this.#flowLost('keep-alive failed');
+        });
+      };
+      this.#keepAliveTimer = this.#clock.setTimeout(tick, this.#keepAliveMs);
+    }
+  }
+
+  #flowLost(why: string): void {
+    if (this.#state === 'registered' || this.#state === 'refreshing') {
+      this.#log.info({ account: this.account.id, why }, 'flow to the registrar lost: registering again');
+      this.#clearFlowWatch();
+      this.#attempt('registering');
+    }
+  }
+
+  #clearFlowWatch(): void {
+    this.#flowUnsubscribe?.();
+    this.#flowUnsubscribe = undefined;
+    if (this.#keepAliveTimer !== undefined) {
+      this.#clock.clearTimeout(this.#keepAliveTimer);
+      this.#keepAliveTimer = undefined;
+    }
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) {
+      this.#clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #clearTimers(): void {
+    this.#clearTimer();
+    this.#clearFlowWatch();
+  }
+
+  #transition(next: RegistrationState, changes: Partial<StatusFields>): void {
+    const previous = this.#state;
+    assertTransition(previous, next);
+    this.#state = next;
+    const merged: Record<string, unknown> = { ...this.#status, ...changes };
+    for (const key of Object.keys(merged)) {
+      if (merged[key] === undefined) {
+        delete merged[key];
+      }
+    }
+    this.#status = merged as unknown as StatusFields;
+    this.#log.info(
+      { account: this.account.id, from: previous, to: next, lastStatus: this.#status.lastStatus },
+      'registration state',
+    );
+    this.#delegate.onStateChange?.(this.status, previous);
+  }
+}
+
+function transportFailure(err: unknown): Outcome {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'SIP_ERR_TX_TIMEOUT') {
+    return { kind: 'failure', status: 408, reason: `Request Timeout (${message})`, error: code };
+  }
+
+  return {
+    kind: 'failure',
+    status: 503,
+    reason: `Service Unavailable (${message})`,
+    error: typeof code === 'string' ? code : 'SIP_ERR_TRANSPORT',
+  };
+}
