@@ -336,7 +336,7 @@ export class Registration {
       }
       this.#log.debug({ account: this.account.id, status: res.status, expires }, 'REGISTER answered');
       if (res.status === 401 || res.status === 407) {
-        const challenges = res.headers(res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate');
+        const challenges = res.getAll(res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate');
         const answer = this.#digest.respond(res.status, challenges, {
           method: 'REGISTER',
           uri: this.account.registrar,
@@ -355,7 +355,7 @@ export class Registration {
       }
       this.#digest.accepted();
       if (res.status === 423 && expires > 0) {
-        const min = Number((res.header('Min-Expires') ?? '').trim());
+        const min = Number((res.get('Min-Expires') ?? '').trim());
         if (Number.isInteger(min) && min > expires && intervalRetries++ < 2) {
           this.#log.info(
             { account: this.account.id, minExpires: min },
@@ -371,11 +371,11 @@ export class Registration {
         if (expires === 0) {
           return { kind: 'ok', granted: 0 };
         }
-        const granted = grantedExpires(contact, res.headers('Contact'), res.header('Expires')) ?? expires;
+        const granted = grantedExpires(contact, res.getAll('Contact'), res.get('Expires')) ?? expires;
 
         return { kind: 'ok', granted };
       }
-      const retryAfter = Number((res.header('Retry-After') ?? '').trim().split(/[\s;(]/)[0]);
+      const retryAfter = Number((res.get('Retry-After') ?? '').trim().split(/[\s;(]/)[0]);
 
       return {
         kind: 'failure',

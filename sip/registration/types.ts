@@ -22,10 +22,10 @@ export interface OutgoingRegister {
 export interface RegisterResponse {
   readonly status: number;
   readonly reason: string;
-  /** First value of a header (case-insensitive name, compact forms allowed). */
-  header(name: string): string | undefined;
+  /** First value of a header (case-insensitive name, compact forms allowed); `SipResponse` fits. */
+  get(name: string): string | undefined;
   /** Every value of a header, list headers (Contact) split at top-level commas. */
-  headers(name: string): readonly string[];
+  getAll(name: string): readonly string[];
 }
 
 /** The address a Contact must carry so that requests reach us. */

@@ -29,8 +29,8 @@ function response(s: Scripted): RegisterResponse {
   return {
     status: s.status,
     reason: s.reason ?? 'Reason',
-    header: (n) => map.get(n.toLowerCase())?.[0],
-    headers: (n) => map.get(n.toLowerCase()) ?? [],
+    get: (n) => map.get(n.toLowerCase())?.[0],
+    getAll: (n) => map.get(n.toLowerCase()) ?? [],
   };
 }
 
