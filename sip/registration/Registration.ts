@@ -193,6 +193,19 @@ export class Registration {
   }
 
   /**
+   * Tries again at once instead of waiting for the backoff timer (e.g. when the application knows
+   * the network or the registrar is back). Only in `failed`; returns whether an attempt started.
+   */
+  retryNow(): boolean {
+    if (this.#state !== 'failed') {
+      return false;
+    }
+    this.#attempt('registering');
+
+    return true;
+  }
+
+  /**
    * Unregisters (`Expires: 0`) when a binding may exist, then stays `unregistered`. Resolves when
    * done (whatever the registrar answered). Safe to call more than once.
    */

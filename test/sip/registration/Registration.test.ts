@@ -269,6 +269,20 @@ describe('Registration: failures and backoff', () => {
     expect(reg.status.lastReason).toContain('ECONNREFUSED');
   });
 
+  it('retryNow() skips the backoff wait (only in failed)', async () => {
+    const { registrar, reg } = setup();
+    expect(reg.retryNow()).toBe(false);
+    reg.start();
+    await settle();
+    await registrar.fail('SIP_ERR_TRANSPORT');
+    expect(reg.retryNow()).toBe(true);
+    await settle();
+    expect(reg.state).toBe('registering');
+    expect(registrar.pending).toBe(1);
+    await registrar.reply(ok('sip:alice@127.0.0.1:5062', 60));
+    expect(reg.status.failures).toBe(0);
+  });
+
   it('uses Retry-After of a 503 as the wait', async () => {
     const { registrar, reg, clock } = setup();
     reg.start();
