@@ -1,0 +1,233 @@
+// The registration client (sip/registration) against Kamailio 5.6 as registrar with digest auth,
+// over UDP, TCP and TLS: first registration, refresh with the registrar's expiry, 423 + Min-Expires,
+// SHA-256, wrong password, unregister, and recovery after Kamailio is stopped and restarted.
+//
+// Transport: `RawRegistrationTransport` (test/helpers), plain Node sockets, so that the
+// registration logic is proven against a real registrar on its own. The same cases over the SIP
+// stack's own transaction layer are in registration-stack.integration.test.ts.
+import { afterAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../sip/clock.js';
+import {
+  Registration,
+  type RegistrationAccount,
+  type RegistrationOptions,
+  type RegistrationStatus,
+} from '../../sip/registration/Registration.js';
+import type { SipTransportName } from '../../sip/registration/types.js';
+import { startKamailio, type Kamailio } from '../helpers/kamailio.js';
+import { stopAll } from '../helpers/processes.js';
+import { RawRegistrationTransport } from '../helpers/rawRegistrationTransport.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) {
+    await c();
+  }
+  await stopAll();
+});
+
+interface Harness {
+  reg: Registration;
+  transport: RawRegistrationTransport;
+  seen: RegistrationStatus[];
+  /** Resolves with the first status (from now on, or the current one) that matches. */
+  until(pred: (s: RegistrationStatus) => boolean, timeoutMs?: number): Promise<RegistrationStatus>;
+}
+
+function harness(
+  k: Kamailio,
+  t: SipTransportName,
+  account: Partial<RegistrationAccount> = {},
+  options: Partial<RegistrationOptions> = {},
+): Harness {
+  const transport = new RawRegistrationTransport({ timeoutMs: 3000, caFile: k.certs.caCert });
+  const seen: RegistrationStatus[] = [];
+  const waiters = new Set<{
+    pred: (s: RegistrationStatus) => boolean;
+    resolve: (s: RegistrationStatus) => void;
+  }>();
+  const reg = new Registration(
+    {
+      id: `alice-${t}`,
+      // NOTE: Kamailio's uri==myself compares ports, so the registrar URI names its port.
+      registrar: k.uri(t),
+      username: 'alice',
+      password: 'alice-secret',
+      transport: t,
+      expires: 60,
+      ...account,
+    },
+    transport,
+    { clock: systemClock, backoff: { baseMs: 400, maxMs: 1600 }, keepAliveMs: 2000, ...options },
+    {
+      onStateChange: (s) => {
+        seen.push(s);
+        for (const w of waiters) {
+          if (w.pred(s)) {
+            waiters.delete(w);
+            w.resolve(s);
+          }
+        }
+      },
+    },
+  );
+  cleanups.push(async () => {
+    await reg.stop();
+    transport.close();
+  });
+  const until = (
+    pred: (s: RegistrationStatus) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<RegistrationStatus> => {
+    if (pred(reg.status)) {
+      return Promise.resolve(reg.status);
+    }
+
+    return new Promise((resolve, reject) => {
+      const w = { pred, resolve };
+      waiters.add(w);
+      setTimeout(() => {
+        if (waiters.delete(w)) {
+          reject(
+            new Error(`timeout; states seen: ${seen.map((s) => `${s.state}/${s.lastStatus}`).join(' ')}`),
+          );
+        }
+      }, timeoutMs);
+    });
+  };
+
+  return { reg, transport, seen, until };
+}
+
+describe.each(['udp', 'tcp', 'tls'] as const)('registration to Kamailio over %s', (t) => {
+  let k: Kamailio;
+
+  it('registers with digest auth, the binding is in the location table, then unregisters', async () => {
+    k = await startKamailio();
+    const h = harness(k, t);
+    h.reg.start();
+    const s = await h.until((x) => x.state === 'registered');
+    expect(s).toMatchObject({ lastStatus: 200, grantedExpires: 60, failures: 0 });
+    const ul = await k.ulDump();
+    expect(ul).toHaveLength(1);
+    expect(ul[0]?.aor).toBe('alice');
+    expect(ul[0]?.address).toBe(`<${s.contact}>`.slice(1, -1));
+    if (t === 'udp') {
+      expect(ul[0]?.address).not.toMatch(/transport=/);
+    } else {
+      // the registering connection is kept for calls back to us (Kamailio stores its source)
+      expect(ul[0]?.address).toMatch(new RegExp(`;transport=${t};ob$`));
+      expect(ul[0]?.received).toMatch(new RegExp(`;transport=${t}$`));
+    }
+    // the challenge was answered once: REGISTER → 401 → REGISTER → 200
+    expect(h.transport.received.map((m) => (m.kind === 'response' ? m.status : 0))).toEqual([401, 200]);
+    await h.reg.stop();
+    expect(h.reg.state).toBe('unregistered');
+    expect(await k.ulDump()).toEqual([]);
+  });
+
+  it('wrong password: failed with the last code 401, and keeps retrying with backoff', async () => {
+    const h = harness(k, t, { password: 'WRONG' });
+    h.reg.start();
+    const s = await h.until((x) => x.state === 'failed');
+    expect(s).toMatchObject({ lastStatus: 401, lastError: 'SIP_ERR_AUTH_REJECTED', failures: 1 });
+    const again = await h.until((x) => x.state === 'failed' && x.failures === 2);
+    expect(again.lastStatus).toBe(401);
+    await h.reg.stop();
+    expect(await k.ulDump()).toEqual([]);
+    await k.stop();
+  });
+});
+
+describe('registration to Kamailio: expiry rules', () => {
+  it('refreshes before the expiry the registrar granted (10 s → refresh after 5 s)', async () => {
+    const k = await startKamailio();
+    const h = harness(k, 'udp', { expires: 10 });
+    h.reg.start();
+    const first = await h.until((x) => x.state === 'registered');
+    expect(first.grantedExpires).toBe(10);
+    await h.until((x) => x.state === 'refreshing');
+    const refreshed = await h.until((x) => x.state === 'registered');
+    expect(refreshed.expiresAt).toBeGreaterThan(first.expiresAt ?? Infinity);
+    // the refresh re-used the nonce (nc=2) and Kamailio accepted it without a new challenge
+    expect(h.transport.received.map((m) => (m.kind === 'response' ? m.status : 0))).toEqual([401, 200, 200]);
+    expect(h.seen.map((x) => x.state)).toEqual(['registering', 'registered', 'refreshing', 'registered']);
+    await h.reg.stop();
+    await k.stop();
+  });
+
+  it('423 Interval Too Brief: registers again with Min-Expires', async () => {
+    const k = await startKamailio({ minExpires: 30, rejectShortExpires: true });
+    const h = harness(k, 'tcp', { expires: 15 });
+    h.reg.start();
+    const s = await h.until((x) => x.state === 'registered');
+    expect(s.grantedExpires).toBe(30);
+    const codes = h.transport.received.map((m) => (m.kind === 'response' ? m.status : 0));
+    expect(codes).toContain(423);
+    const minExpires = h.transport.received
+      .find((m) => m.kind === 'response' && m.status === 423)
+      ?.get('Min-Expires');
+    expect(minExpires).toBe('30');
+    await h.reg.stop();
+    await k.stop();
+  });
+
+  it('SHA-256 digest (RFC 8760) offered by Kamailio 5.6 is answered over TLS', async () => {
+    const k = await startKamailio({ algorithm: 'SHA-256' });
+    const h = harness(k, 'tls');
+    h.reg.start();
+    await h.until((x) => x.state === 'registered');
+    expect(h.transport.sent[1]).toMatch(/^Authorization: Digest .*algorithm=SHA-256/m);
+    expect(h.transport.sent[1]).toMatch(/^Authorization: Digest .*response="[0-9a-f]{64}"/m);
+    await h.reg.stop();
+    await k.stop();
+  });
+});
+
+describe('registration to Kamailio: registrar stopped and restarted', () => {
+  it('UDP: the refresh fails while Kamailio is down (backoff), then it registers again', async () => {
+    const k = await startKamailio();
+    const h = harness(k, 'udp', { expires: 10 });
+    h.reg.start();
+    await h.until((x) => x.state === 'registered');
+    await k.stop();
+    const failed = await h.until((x) => x.state === 'failed', 30_000);
+    expect(failed.lastStatus).toBe(408);
+    await h.until((x) => x.state === 'failed' && x.failures >= 2, 30_000);
+    await k.start();
+    // memory-only location table: empty until we come back
+    const back = await h.until((x) => x.state === 'registered', 30_000);
+    expect(back.failures).toBe(0);
+    expect((await k.ulDump()).map((c) => c.aor)).toEqual(['alice']);
+    await h.reg.stop();
+    await k.stop();
+  });
+
+  it.each(['tcp', 'tls'] as const)(
+    '%s: the closed connection triggers re-registration at once, then backoff, then recovery',
+    async (t) => {
+      const k = await startKamailio();
+      const h = harness(k, t, { expires: 600 });
+      h.reg.start();
+      await h.until((x) => x.state === 'registered');
+      await k.stop();
+      // no waiting for the 600 s refresh: the flow closed
+      const failed = await h.until((x) => x.state === 'failed', 15_000);
+      // connection refused, or (while Kamailio is still shutting down) accepted but never answered
+      expect(['SIP_ERR_TRANSPORT', 'SIP_ERR_TX_TIMEOUT']).toContain(failed.lastError);
+      expect(h.seen.map((x) => x.state).slice(0, 4)).toEqual([
+        'registering',
+        'registered',
+        'registering',
+        'failed',
+      ]);
+      await k.start();
+      await h.until((x) => x.state === 'registered', 30_000);
+      const ul = await k.ulDump();
+      expect(ul.map((c) => c.aor)).toEqual(['alice']);
+      expect(ul[0]?.received).toMatch(new RegExp(`;transport=${t}$`));
+      await h.reg.stop();
+      await k.stop();
+    },
+  );
+});
