@@ -33,6 +33,7 @@ export type {
   RegistrationStatus,
 } from './registration/Registration.js';
 export { RegistrationManager } from './registration/RegistrationManager.js';
+export { createStackRegistrationTransport } from './registration/stackTransport.js';
 export type { RegistrationState } from './registration/state.js';
 export { RegistrationError } from './registration/errors.js';
 export type { RegistrationErrorCode } from './registration/errors.js';
