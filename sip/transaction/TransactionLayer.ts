@@ -175,7 +175,7 @@ export class TransactionLayer {
   }
 
   /**
-   * Starts a client transaction for `req` (no Via yet) towards `target`.
+   * Starts a client transaction for `req` towards `target`, adding our Via unless `req` has one.
    * @throws {SipTransportError} when no flow can be opened
    */
   async createClient(
@@ -184,7 +184,9 @@ export class TransactionLayer {
     user: ClientTransactionUser,
   ): Promise<InviteClientTransaction | NonInviteClientTransaction> {
     const flow = 'send' in target ? target : await this.transport.flowFor(target);
-    const branch = this.addVia(req, flow);
+    // A CANCEL carries the INVITE's Via (RFC 3261 §9.1); every other request gets a new one.
+    const existing = req.has('via') ? req.via?.branch : undefined;
+    const branch = existing ?? this.addVia(req, flow);
     const key = clientKey(branch, req.method);
     const tx =
       req.method === 'INVITE'
