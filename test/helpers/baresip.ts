@@ -82,9 +82,13 @@ function accountLine(
   codecs: BaresipCodecs,
   reg: BaresipRegistration | undefined,
   extra: string,
+  caller?: { user: string; password?: string },
 ): string {
   if (reg === undefined) {
-    return `<sip:baresip@127.0.0.1;transport=${t}>;regint=0;audio_codecs=${CODECS[codecs]};ptime=20${extra}\n`;
+    const user = caller?.user ?? 'baresip';
+    const auth = caller?.password !== undefined ? `;auth_pass=${caller.password}` : '';
+
+    return `<sip:${user}@127.0.0.1;transport=${t}>${auth};regint=0;audio_codecs=${CODECS[codecs]};ptime=20${extra}\n`;
   }
 
   // NOTE: the AOR carries the registrar's port: Kamailio's `uri==myself` compares ports, and the
@@ -141,6 +145,11 @@ export interface BaresipCallOptions {
   maxSeconds?: number;
   /** Register first and send the INVITE through the registrar (outbound proxy). */
   register?: BaresipRegistration;
+  /**
+   * Without `register`: the caller's user (default `baresip`) and the password it answers digest
+   * challenges of the callee with (401/407 to the INVITE).
+   */
+  caller?: { user: string; password?: string };
 }
 
 export interface BaresipCallResult {
@@ -165,7 +174,10 @@ export async function baresipCall(uri: string, opts: BaresipCallOptions = {}): P
   const t = opts.transport ?? 'udp';
   const wav = opts.wav ?? join(FIXTURES, 'audio', 'fox_pcm16_8k.wav');
   const p = await writeProfile('baresip-call', wav);
-  writeFileSync(join(p.dir, 'accounts'), accountLine(t, opts.codecs ?? 'both', opts.register, ''));
+  writeFileSync(
+    join(p.dir, 'accounts'),
+    accountLine(t, opts.codecs ?? 'both', opts.register, '', opts.caller),
+  );
   const maxSeconds = opts.maxSeconds ?? 15;
   const proc = start(
     'baresip-call',
