@@ -228,7 +228,8 @@ export class TransportLayer {
     }
     const via = res.via;
     if (!via) {
-      this.#opts.counters.transportErrors++;
+      // A Via we cannot read (e.g. a 400 to a request whose Via is the problem): answer the source.
+      flow.send(data);
       return;
     }
     if (flow instanceof UdpFlow) {
