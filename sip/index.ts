@@ -11,6 +11,8 @@ export type {
   DigestAccount,
   DigestClientOptions,
 } from './auth/DigestClient.js';
+export { withDigest } from './auth/withDigest.js';
+export type { ChallengeResponse } from './auth/withDigest.js';
 export { DigestVerifier, digestHa1 } from './auth/DigestVerifier.js';
 export type {
   DigestRejection,
