@@ -7,11 +7,12 @@
 // test CA) → Kamailio.
 import { afterAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../sip/clock.js';
-import { newCounters } from '../../sip/counters.js';
+import { newCounters, type SipCounters } from '../../sip/counters.js';
 import { silentLogger } from '../../sip/logger.js';
 import { createStackRegistrationTransport } from '../../sip/registration/stackTransport.js';
 import { TransactionLayer } from '../../sip/transaction/TransactionLayer.js';
 import { TransportLayer } from '../../sip/transport/TransportLayer.js';
+import { RegistrationManager } from '../../sip/registration/RegistrationManager.js';
 import {
   Registration,
   type RegistrationAccount,
@@ -41,6 +42,10 @@ interface Recorded extends RegistrationTransport {
   /** REGISTERs as sent by the registration client (before Via/Max-Forwards). */
   readonly sent: OutgoingRegister[];
   readonly received: RegisterResponse[];
+  readonly counters: SipCounters;
+  readonly layer: TransportLayer;
+  /** CRLF keep-alives written. */
+  readonly keepAlives: { count: number };
   stop(): Promise<void>;
 }
 
@@ -68,6 +73,7 @@ async function stackTransport(k: Kamailio): Promise<Recorded> {
   const inner = createStackRegistrationTransport(transactions);
   const sent: OutgoingRegister[] = [];
   const received: RegisterResponse[] = [];
+  const keepAlives = { count: 0 };
 
   return {
     sent,
@@ -80,8 +86,15 @@ async function stackTransport(k: Kamailio): Promise<Recorded> {
       return res;
     },
     localContact: (target, t) => inner.localContact(target, t),
-    keepAlive: (target, t) => inner.keepAlive?.(target, t) ?? Promise.resolve(),
+    keepAlives,
+    keepAlive: (target, t) => {
+      keepAlives.count++;
+
+      return inner.keepAlive?.(target, t) ?? Promise.resolve();
+    },
     onFlowClosed: (target, t, l) => inner.onFlowClosed?.(target, t, l) ?? (() => undefined),
+    counters,
+    layer: transport,
     stop: () => transport.stop(),
   };
 }
@@ -293,4 +306,63 @@ describe('registration to Kamailio: registrar stopped and restarted', () => {
       await k.stop();
     },
   );
+});
+
+describe('registration to Kamailio: flows and accounts', () => {
+  it('TCP: CRLF keep-alives keep the one connection; Kamailio answers them and nothing breaks', async () => {
+    const k = await startKamailio();
+    const h = await harness(k, 'tcp', { expires: 600 }, { keepAliveMs: 500 });
+    h.reg.start();
+    await h.until((x) => x.state === 'registered');
+    const before = (await k.ulDump())[0]?.received;
+    await new Promise((r) => setTimeout(r, 2600));
+    // still the first registration, over the same connection, after ~5 keep-alives
+    expect(h.transport.keepAlives.count).toBeGreaterThanOrEqual(4);
+    expect(h.seen.map((x) => x.state)).toEqual(['registering', 'registered']);
+    expect(h.transport.layer.connectionCount).toBe(1);
+    expect((await k.ulDump())[0]?.received).toBe(before);
+    expect(h.transport.counters.streamFramingErrors).toBe(0);
+    expect(h.transport.counters.malformedDropped).toBe(0);
+    await h.reg.stop();
+    await k.stop();
+  });
+
+  it('several accounts on one stack (alice over UDP, bob over TLS, 1001 over TCP), all unregistered by stopAll', async () => {
+    const k = await startKamailio();
+    const transport = await stackTransport(k);
+    const m = new RegistrationManager(transport, { clock: systemClock });
+    const accounts = [
+      ['alice', 'udp'],
+      ['bob', 'tls'],
+      ['1001', 'tcp'],
+    ] as const;
+    for (const [user, t] of accounts) {
+      m.add({
+        id: user,
+        registrar: k.uri(t),
+        username: user,
+        password: `${user}-secret`,
+        transport: t,
+        expires: 120,
+      });
+    }
+    m.startAll();
+    const deadline = Date.now() + 15_000;
+    while (m.statuses().some((s) => s.state !== 'registered') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(m.statuses().map((s) => [s.accountId, s.state])).toEqual([
+      ['alice', 'registered'],
+      ['bob', 'registered'],
+      ['1001', 'registered'],
+    ]);
+    const ul = await k.ulDump();
+    expect(ul.map((c) => c.aor).sort()).toEqual(['1001', 'alice', 'bob']);
+    expect(ul.find((c) => c.aor === 'bob')?.socket).toBe(`tls:127.0.0.1:${k.tlsPort}`);
+    await m.stopAll();
+    expect(m.statuses().every((s) => s.state === 'unregistered')).toBe(true);
+    expect(await k.ulDump()).toEqual([]);
+    await transport.stop();
+    await k.stop();
+  });
 });
