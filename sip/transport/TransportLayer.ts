@@ -442,6 +442,12 @@ export class TransportLayer {
       if (msg instanceof SipRequest) {
         stampVia(msg, flow);
         const problem = requestProblem(msg);
+        if (problem && !/^SIP\s*\/\s*\d\.\d\s*\/\s*\S+\s+[^;,\s]+/i.test(msg.getAll('via')[0] ?? '')) {
+          // Without a Via that names a SIP sender there is nobody to answer: drop.
+          this.#opts.counters.malformedDropped++;
+          this.#opts.logger.debug({ problem, remote: flow.remote }, 'unanswerable request dropped');
+          return;
+        }
         if (problem) {
           this.#opts.counters.malformedRejected++;
           this.#opts.logger.debug({ problem, remote: flow.remote }, 'malformed request answered 400');
