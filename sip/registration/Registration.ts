@@ -30,7 +30,11 @@ export interface RegistrationAccount {
   readonly realm?: string;
   /** First hop (`sip:host:port`), also put in a Route header (`;lr`). */
   readonly outboundProxy?: string;
-  readonly transport: SipTransportName;
+  /**
+   * The transport; by default taken from the first hop's URI (outbound proxy, else registrar):
+   * `sips:` → tls, `;transport=tcp|tls|udp`, else udp (RFC 3263 without DNS).
+   */
+  readonly transport?: SipTransportName;
   /** Requested binding lifetime in seconds (default 3600; the registrar's value wins). */
   readonly expires?: number;
   readonly displayName?: string;
@@ -111,6 +115,8 @@ const DEFAULT_ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
  */
 export class Registration {
   readonly account: RegistrationAccount;
+  /** The transport used: the account's, or the one its first hop's URI names. */
+  readonly transportName: SipTransportName;
   readonly #transport: RegistrationTransport;
   readonly #clock: Clock;
   readonly #log: RegistrationLogger;
@@ -153,6 +159,7 @@ export class Registration {
       );
     }
     this.account = account;
+    this.transportName = account.transport ?? transportOfUri(account.outboundProxy ?? account.registrar);
     this.#transport = transport;
     this.#clock = options.clock;
     this.#log = options.logger ?? NO_LOG;
@@ -325,7 +332,7 @@ export class Registration {
   async #transaction(generation: number, expires: number): Promise<Outcome> {
     let local;
     try {
-      local = await this.#transport.localContact(this.#target, this.account.transport);
+      local = await this.#transport.localContact(this.#target, this.transportName);
     } catch (err) {
       return transportFailure(err);
     }
@@ -404,7 +411,7 @@ export class Registration {
   #request(contact: string, expires: number, auth: readonly AuthorizationHeader[]): OutgoingRegister {
     const { account } = this;
     const name = account.displayName !== undefined ? `"${account.displayName.replace(/["\\]/g, '')}" ` : '';
-    const outbound = this.#opts.outbound === true && account.transport !== 'udp';
+    const outbound = this.#opts.outbound === true && this.transportName !== 'udp';
     const contactParams = [
       ...(outbound ? [`+sip.instance="<${this.#instanceId}>"`, 'reg-id=1'] : []),
       ...(expires === 0 ? ['expires=0'] : []),
@@ -427,17 +434,17 @@ export class Registration {
       ...auth.map((h) => [h.name, h.value] as [string, string]),
     ];
 
-    return { uri: account.registrar, target: this.#target, transport: account.transport, headers };
+    return { uri: account.registrar, target: this.#target, transport: this.transportName, headers };
   }
 
   /** TCP/TLS: keep-alives on the flow, and re-register at once when it closes. */
   #watchFlow(): void {
-    if (this.account.transport === 'udp') {
+    if (this.transportName === 'udp') {
       return;
     }
     const t = this.#transport;
     if (this.#flowUnsubscribe === undefined && t.onFlowClosed !== undefined) {
-      this.#flowUnsubscribe = t.onFlowClosed(this.#target, this.account.transport, () => {
+      this.#flowUnsubscribe = t.onFlowClosed(this.#target, this.transportName, () => {
         this.#flowUnsubscribe = undefined;
         this.#flowLost('connection closed');
       });
@@ -445,7 +452,7 @@ export class Registration {
     if (this.#keepAliveMs > 0 && t.keepAlive !== undefined && this.#keepAliveTimer === undefined) {
       const tick = (): void => {
         this.#keepAliveTimer = this.#clock.setTimeout(tick, this.#keepAliveMs);
-        t.keepAlive?.(this.#target, this.account.transport).catch((err: unknown) => {
+        t.keepAlive?.(this.#target, this.transportName).catch((err: unknown) => {
           this.#log.debug({ err, account: this.account.id }, 'keep-alive failed');
           this.#flowLost('keep-alive failed');
         });
@@ -500,6 +507,16 @@ export class Registration {
     );
     this.#delegate.onStateChange?.(this.status, previous);
   }
+}
+
+/** `sips:` → tls, else the `;transport=` parameter (udp/tcp/tls), else udp. */
+export function transportOfUri(uri: string): SipTransportName {
+  if (/^sips:/i.test(uri)) {
+    return 'tls';
+  }
+  const t = /;transport=(udp|tcp|tls)(?=;|>|$)/i.exec(uri)?.[1]?.toLowerCase();
+
+  return t === 'tcp' || t === 'tls' ? t : 'udp';
 }
 
 function transportFailure(err: unknown): Outcome {

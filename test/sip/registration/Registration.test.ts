@@ -422,3 +422,23 @@ describe('Registration: stop', () => {
     );
   });
 });
+
+describe('Registration: transport from the URI', () => {
+  it.each([
+    ['sip:127.0.0.1', undefined, 'udp'],
+    ['sip:127.0.0.1;transport=tcp', undefined, 'tcp'],
+    ['sip:127.0.0.1:5061;transport=TLS', undefined, 'tls'],
+    ['sips:example.org', undefined, 'tls'],
+    ['sip:registrar.example.org', 'sip:127.0.0.1:5070;transport=tcp', 'tcp'],
+  ] as const)('registrar %s, outbound proxy %s → %s', async (registrar, outboundProxy, expected) => {
+    const { reg, registrar: fake } = setup({
+      registrar,
+      transport: undefined,
+      ...(outboundProxy !== undefined ? { outboundProxy } : {}),
+    });
+    expect(reg.transportName).toBe(expected);
+    reg.start();
+    await settle();
+    expect(fake.last.request.transport).toBe(expected);
+  });
+});
