@@ -6,11 +6,11 @@
 export interface BackoffPolicy {
   /** Wait after the first failure, before jitter (default 2 s). */
   readonly baseMs: number;
-  /** Upper bound of the wait (default 5 min). */
+  /** Upper bound of the wait (default 60 s: a missed registration means missed calls). */
   readonly maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 2_000, maxMs: 300_000 };
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 2_000, maxMs: 60_000 };
 
 /**
  * Wait before attempt number `failures + 1`: `min(max, base · 2^(failures−1))`, then a uniformly
