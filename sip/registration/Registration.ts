@@ -336,6 +336,9 @@ export class Registration {
     } catch (err) {
       return transportFailure(err);
     }
+    if (generation !== this.#generation) {
+      return { kind: 'cancelled' };
+    }
     const contact = contactUri(this.account.username, local, true);
     this.#status = { ...this.#status, contact };
     let auth: readonly AuthorizationHeader[] = this.#digest.authorize({
