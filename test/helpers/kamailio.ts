@@ -39,6 +39,8 @@ export interface KamailioOptions {
   extraUser?: { user: string; password: string };
   /** Kamailio log level (2 = info, 3 = debug). */
   debug?: number;
+  /** Also listen for UDP and TCP on [::1] (port `port6`). */
+  ipv6?: boolean;
 }
 
 /** One binding from `ul.dump`. */
@@ -57,11 +59,15 @@ export interface Kamailio {
   /** UDP and TCP port. */
   readonly port: number;
   readonly tlsPort: number;
+  /** UDP+TCP port on [::1] when started with `ipv6`. */
+  readonly port6: number | undefined;
   readonly realm: string;
   readonly dir: string;
   readonly certs: TestCerts;
   /** `sip:127.0.0.1:PORT` (registrar URI), with `;transport=` for tcp/tls. */
   uri(transport?: 'udp' | 'tcp' | 'tls'): string;
+  /** `sip:[::1]:PORT6` with `;transport=tcp` for tcp (needs `ipv6`). */
+  uri6(transport?: 'udp' | 'tcp'): string;
   /** Stops Kamailio (TERM, then KILL), keeping its folder and ports. */
   stop(): Promise<void>;
   /** Starts it again on the same ports (memory-only location table: all bindings are gone). */
@@ -75,10 +81,17 @@ export interface Kamailio {
   log(): string;
 }
 
-async function waitAll(proc: Managed, port: number, tlsPort: number): Promise<void> {
-  await waitForListen(proc, port, 'udp');
-  await waitForListen(proc, port, 'tcp');
-  await waitForListen(proc, tlsPort, 'tcp');
+async function waitAll(
+  proc: Managed,
+  ports: { port: number; tlsPort: number; port6?: number },
+): Promise<void> {
+  await waitForListen(proc, ports.port, 'udp');
+  await waitForListen(proc, ports.port, 'tcp');
+  await waitForListen(proc, ports.tlsPort, 'tcp');
+  if (ports.port6 !== undefined) {
+    await waitForListen(proc, ports.port6, 'udp');
+    await waitForListen(proc, ports.port6, 'tcp');
+  }
 }
 
 /** Starts Kamailio on free ports and waits until it listens on UDP, TCP and TLS. */
@@ -87,6 +100,7 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
   const certs = await testCerts();
   const port = await freePort();
   const tlsPort = await freePort();
+  const port6 = opts.ipv6 === true ? await freePort('::1') : undefined;
   const realm = opts.realm ?? 'sip-lab';
   const ctl = `unix:${join(dir, 'kamailio_ctl')}`;
   const tlsCfg = join(dir, 'tls.cfg');
@@ -102,6 +116,7 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     `TLS_CFG="${tlsCfg}"`,
     `SIP_PORT=${port}`,
     `TLS_PORT=${tlsPort}`,
+    ...(port6 !== undefined ? [`SIP6_PORT=${port6}`] : []),
     `LAB_REALM="${realm}"`,
     ...(opts.noQop === true ? ['AUTH_NO_QOP'] : []),
     ...(opts.algorithm === 'SHA-256' ? ['AUTH_ALGORITHM="SHA-256"'] : []),
@@ -129,18 +144,26 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     host: '127.0.0.1',
     port,
     tlsPort,
+    port6,
     realm,
     dir,
     certs,
     uri: (t = 'udp') =>
       t === 'udp' ? `sip:127.0.0.1:${port}` : `sip:127.0.0.1:${t === 'tls' ? tlsPort : port};transport=${t}`,
+    uri6: (t = 'udp') => {
+      if (port6 === undefined) {
+        throw new Error('kamailio was started without ipv6');
+      }
+
+      return t === 'udp' ? `sip:[::1]:${port6}` : `sip:[::1]:${port6};transport=${t}`;
+    },
     start: async () => {
       if (proc !== undefined) {
         throw new Error('kamailio is already running');
       }
       proc = start('kamailio', 'kamailio', args, { cwd: dir, logFile });
       try {
-        await waitAll(proc, port, tlsPort);
+        await waitAll(proc, { port, tlsPort, ...(port6 !== undefined ? { port6 } : {}) });
       } catch (err) {
         await k.stop();
         throw err;

@@ -49,14 +49,14 @@ interface Recorded extends RegistrationTransport {
   stop(): Promise<void>;
 }
 
-async function stackTransport(k: Kamailio): Promise<Recorded> {
+async function stackTransport(k: Kamailio, host = '127.0.0.1'): Promise<Recorded> {
   const certs = await testCerts();
   const counters = newCounters();
   const transport = new TransportLayer({
     listen: [
-      { transport: 'udp', host: '127.0.0.1', port: 0 },
-      { transport: 'tcp', host: '127.0.0.1', port: 0 },
-      { transport: 'tls', host: '127.0.0.1', port: 0, certFile: certs.serverCert, keyFile: certs.serverKey },
+      { transport: 'udp', host, port: 0 },
+      { transport: 'tcp', host, port: 0 },
+      { transport: 'tls', host, port: 0, certFile: certs.serverCert, keyFile: certs.serverKey },
     ],
     clock: systemClock,
     logger: silentLogger,
@@ -361,6 +361,28 @@ describe('registration to Kamailio: flows and accounts', () => {
     expect(ul.find((c) => c.aor === 'bob')?.socket).toBe(`tls:127.0.0.1:${k.tlsPort}`);
     await m.stopAll();
     expect(m.statuses().every((s) => s.state === 'unregistered')).toBe(true);
+    expect(await k.ulDump()).toEqual([]);
+    await transport.stop();
+    await k.stop();
+  });
+});
+
+describe('registration to Kamailio over IPv6 ([::1])', () => {
+  it.each(['udp', 'tcp'] as const)('%s: registers with a bracketed IPv6 Contact', async (t) => {
+    const k = await startKamailio({ ipv6: true });
+    const transport = await stackTransport(k, '::1');
+    const reg = new Registration(
+      { id: 'v6', registrar: k.uri6(t), username: 'bob', password: 'bob-secret', transport: t, expires: 60 },
+      transport,
+      { clock: systemClock },
+    );
+    reg.start();
+    await expect.poll(() => reg.state, { timeout: 10_000 }).toBe('registered');
+    expect(reg.status.contact).toMatch(/^sip:bob@\[::1\]:\d+/);
+    const ul = await k.ulDump();
+    expect(ul[0]?.address).toBe(reg.status.contact);
+    expect(ul[0]?.socket).toBe(`${t}:[::1]:${k.port6 ?? 0}`);
+    await reg.stop();
     expect(await k.ulDump()).toEqual([]);
     await transport.stop();
     await k.stop();
