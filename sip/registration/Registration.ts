@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DigestClient, type AuthorizationHeader } from '../auth/DigestClient.js';
 import type { Clock, TimerHandle } from '../clock.js';
-import { contactUri, grantedExpires } from './contact.js';
+import { contactUri, grantedExpires, transportOfUri } from './contact.js';
+import { buildRegister } from './request.js';
 import { RegistrationError } from './errors.js';
 import { assertTransition, type RegistrationState } from './state.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, refreshDelayMs, type BackoffPolicy } from './timing.js';
@@ -12,83 +13,14 @@ import type {
   RegistrationTransport,
   SipTransportName,
 } from './types.js';
+import type {
+  RegistrationAccount,
+  RegistrationDelegate,
+  RegistrationOptions,
+  RegistrationStatus,
+} from './options.js';
 
-/** One account to register. */
-export interface RegistrationAccount {
-  /** A name for logs and events (e.g. `trunk-1`). */
-  readonly id: string;
-  /** The registrar's URI, used as Request-URI: `sip:host[:port]` (or `sips:`). */
-  readonly registrar: string;
-  /** The AOR user (`sip:username@domain`). */
-  readonly username: string;
-  /** The AOR domain; by default the registrar's `host[:port]`. */
-  readonly domain?: string;
-  /** Digest username when it differs from `username`. */
-  readonly authUsername?: string;
-  readonly password: string;
-  /** Only answer challenges of this realm. */
-  readonly realm?: string;
-  /** First hop (`sip:host:port`), also put in a Route header (`;lr`). */
-  readonly outboundProxy?: string;
-  /**
-   * The transport; by default taken from the first hop's URI (outbound proxy, else registrar):
-   * `sips:` → tls, `;transport=tcp|tls|udp`, else udp (RFC 3263 without DNS).
-   */
-  readonly transport?: SipTransportName;
-  /** Requested binding lifetime in seconds (default 3600; the registrar's value wins). */
-  readonly expires?: number;
-  readonly displayName?: string;
-}
-
-export interface RegistrationOptions {
-  readonly clock: Clock;
-  readonly logger?: RegistrationLogger;
-  /** Number in [0, 1) for the backoff jitter (default Math.random). */
-  readonly random?: () => number;
-  readonly backoff?: Partial<BackoffPolicy>;
-  /** CRLF keep-alive interval on TCP/TLS flows (default 30 s; 0 disables). */
-  readonly keepAliveMs?: number;
-  /**
-   * RFC 5626 outbound: add `Supported: outbound`, `+sip.instance` and `reg-id=1` to the Contact.
-   * Off by default (`;ob` and the kept-open flow are used either way on TCP/TLS).
-   */
-  readonly outbound?: boolean;
-  /** `urn:uuid:…` for `+sip.instance` (a random one by default). */
-  readonly instanceId?: string;
-  readonly userAgent?: string;
-  /** The Allow header of our REGISTERs (what we accept in calls routed to us). */
-  readonly allow?: string;
-  /** Produces the cnonce of digest answers (tests). */
-  readonly cnonce?: () => string;
-}
-
-/** A snapshot of a registration, passed to the delegate on every change. Times are clock ms. */
-export interface RegistrationStatus {
-  readonly accountId: string;
-  readonly state: RegistrationState;
-  /** Status code of the last final response (408 after a timeout, 503 after a transport error). */
-  readonly lastStatus?: number;
-  readonly lastReason?: string;
-  /** Code of the last local error (`SIP_ERR_TX_TIMEOUT`, `SIP_ERR_TRANSPORT`, `SIP_ERR_AUTH_REJECTED`...). */
-  readonly lastError?: string;
-  /** Seconds granted by the registrar in the last 200. */
-  readonly grantedExpires?: number;
-  /** When the binding expires (clock ms) while registered. */
-  readonly expiresAt?: number;
-  /** When the next refresh is sent (clock ms) while registered. */
-  readonly nextRefreshAt?: number;
-  /** When the next attempt is made (clock ms) in `failed`. */
-  readonly nextAttemptAt?: number;
-  /** Consecutive failed attempts. */
-  readonly failures: number;
-  /** The Contact URI we registered. */
-  readonly contact?: string;
-}
-
-/** Upward notifications (optional methods). */
-export interface RegistrationDelegate {
-  onStateChange?(status: RegistrationStatus, previous: RegistrationState): void;
-}
+export type { RegistrationAccount, RegistrationDelegate, RegistrationOptions, RegistrationStatus };
 
 type StatusFields = Omit<RegistrationStatus, 'accountId' | 'state'>;
 
@@ -412,32 +344,22 @@ export class Registration {
   }
 
   #request(contact: string, expires: number, auth: readonly AuthorizationHeader[]): OutgoingRegister {
-    const { account } = this;
-    const name = account.displayName !== undefined ? `"${account.displayName.replace(/["\\]/g, '')}" ` : '';
-    const outbound = this.#opts.outbound === true && this.transportName !== 'udp';
-    const contactParams = [
-      ...(outbound ? [`+sip.instance="<${this.#instanceId}>"`, 'reg-id=1'] : []),
-      ...(expires === 0 ? ['expires=0'] : []),
-    ];
-    const headers: [string, string][] = [
-      ...(account.outboundProxy !== undefined
-        ? [['Route', `<${account.outboundProxy};lr>`] as [string, string]]
-        : []),
-      ['From', `${name}<${this.#aor}>;tag=${this.#fromTag}`],
-      ['To', `${name}<${this.#aor}>`],
-      ['Call-ID', this.#callId],
-      ['CSeq', `${++this.#cseq} REGISTER`],
-      ['Contact', `<${contact}>${contactParams.map((p) => `;${p}`).join('')}`],
-      ['Expires', String(expires)],
-      ['Allow', this.#opts.allow ?? DEFAULT_ALLOW],
-      ...(outbound ? [['Supported', 'outbound'] as [string, string]] : []),
-      ...(this.#opts.userAgent !== undefined
-        ? [['User-Agent', this.#opts.userAgent] as [string, string]]
-        : []),
-      ...auth.map((h) => [h.name, h.value] as [string, string]),
-    ];
-
-    return { uri: account.registrar, target: this.#target, transport: this.transportName, headers };
+    return buildRegister({
+      account: this.account,
+      aor: this.#aor,
+      fromTag: this.#fromTag,
+      callId: this.#callId,
+      cseq: ++this.#cseq,
+      contact,
+      expires,
+      auth,
+      target: this.#target,
+      transport: this.transportName,
+      outbound: this.#opts.outbound === true && this.transportName !== 'udp',
+      instanceId: this.#instanceId,
+      allow: this.#opts.allow ?? DEFAULT_ALLOW,
+      ...(this.#opts.userAgent !== undefined ? { userAgent: this.#opts.userAgent } : {}),
+    });
   }
 
   /** TCP/TLS: keep-alives on the flow, and re-register at once when it closes. */
@@ -510,16 +432,6 @@ export class Registration {
     );
     this.#delegate.onStateChange?.(this.status, previous);
   }
-}
-
-/** `sips:` → tls, else the `;transport=` parameter (udp/tcp/tls), else udp. */
-export function transportOfUri(uri: string): SipTransportName {
-  if (/^sips:/i.test(uri)) {
-    return 'tls';
-  }
-  const t = /;transport=(udp|tcp|tls)(?=;|>|$)/i.exec(uri)?.[1]?.toLowerCase();
-
-  return t === 'tcp' || t === 'tls' ? t : 'udp';
 }
 
 function transportFailure(err: unknown): Outcome {

@@ -1,4 +1,4 @@
-import type { LocalContact } from './types.js';
+import type { LocalContact, SipTransportName } from './types.js';
 
 /** Formats a host for a URI (IPv6 literals in brackets). */
 export function uriHost(host: string): string {
@@ -75,4 +75,14 @@ export function grantedExpires(
   }
 
   return undefined;
+}
+
+/** `sips:` → tls, else the `;transport=` parameter (udp/tcp/tls), else udp. */
+export function transportOfUri(uri: string): SipTransportName {
+  if (/^sips:/i.test(uri)) {
+    return 'tls';
+  }
+  const t = /;transport=(udp|tcp|tls)(?=;|>|$)/i.exec(uri)?.[1]?.toLowerCase();
+
+  return t === 'tcp' || t === 'tls' ? t : 'udp';
 }
