@@ -100,6 +100,13 @@ export class TransactionLayer {
     return { servers: this.#servers.size, clients: this.#clients.size };
   }
 
+  /** Terminates every transaction (timers cleared); used when the stack stops. */
+  stop(): void {
+    for (const tx of [...this.#servers.values(), ...this.#clients.values()]) {
+      tx.terminate();
+    }
+  }
+
   /** The INVITE server transaction a CANCEL refers to (RFC 3261 §9.2). */
   findInviteFor(cancel: SipRequest): InviteServerTransaction | undefined {
     const tx = this.#servers.get(serverKey(cancel, 'INVITE'));

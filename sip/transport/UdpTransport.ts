@@ -10,12 +10,18 @@ import type { DatagramSocket, Flow, HostPort } from './types.js';
 export function nodeDatagramSocket(sock: Socket, logger: Logger, counters: SipCounters): DatagramSocket {
   return {
     send: (data, port, address) => {
-      sock.send(data, port, address, (err) => {
-        if (err) {
-          counters.transportErrors++;
-          logger.debug({ err, address, port }, 'udp send failed');
-        }
-      });
+      try {
+        sock.send(data, port, address, (err) => {
+          if (err) {
+            counters.transportErrors++;
+            logger.debug({ err, address, port }, 'udp send failed');
+          }
+        });
+      } catch (err) {
+        // Closed socket or bad address: a send never throws into a timer or socket handler.
+        counters.transportErrors++;
+        logger.debug({ err, address, port }, 'udp send failed');
+      }
     },
     onMessage: (cb) => {
       sock.on('message', (data, rinfo) => cb(data, { address: rinfo.address, port: rinfo.port }));
@@ -30,7 +36,12 @@ export function nodeDatagramSocket(sock: Socket, logger: Logger, counters: SipCo
 
 /** Binds a UDP socket on host:port (port 0 = any). */
 export async function bindUdp(host: string, port: number): Promise<Socket> {
-  const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+  // A larger receive buffer absorbs bursts of call setups (the kernel caps it at rmem_max).
+  const sock = createSocket({
+    type: host.includes(':') ? 'udp6' : 'udp4',
+    reuseAddr: false,
+    recvBufferSize: 4 << 20,
+  });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(port, host, () => {

@@ -120,7 +120,12 @@ export class SipStack implements CallHost {
   /** Ends every call (BYE / 503), waits up to 2 s for the BYEs, closes the transports. */
   async stop(): Promise<void> {
     const byes = Promise.all([...this.#live].map((c) => c.shutdown().catch(() => undefined)));
-    await Promise.race([byes, new Promise<void>((r) => this.clock.setTimeout(r, 2000))]);
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    await Promise.race([byes, new Promise<void>((r) => (timer = this.clock.setTimeout(r, 2000)))]);
+    if (timer !== undefined) {
+      this.clock.clearTimeout(timer);
+    }
+    this.transactions.stop();
     await this.transport.stop();
   }
 
