@@ -1,12 +1,18 @@
 // The digest client against a real registrar, independently of the SIP transport layer: REGISTERs
 // are written by hand on a UDP socket here, and only the Authorization header comes from
 // sip/auth's DigestClient. Kamailio 5.6 challenges with MD5 (qop=auth) by default and with
-// SHA-256 (RFC 8760) when its auth module is told so; it verifies the response itself.
+// SHA-256 (RFC 8760) when its auth module is told so; it verifies the response itself. Then the
+// whole registration client against a second registrar implementation (SIPp registrar.xml).
 import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DigestClient } from '../../sip/auth/DigestClient.js';
+import { systemClock } from '../../sip/clock.js';
+import { Registration } from '../../sip/registration/Registration.js';
+import { createStackRegistrationTransport } from '../../sip/registration/stackTransport.js';
+import { SipStack } from '../../sip/ua/SipStack.js';
 import { startKamailio, type Kamailio } from '../helpers/kamailio.js';
 import { stopAll } from '../helpers/processes.js';
+import { sippServer } from '../helpers/sipp.js';
 
 afterAll(stopAll);
 
@@ -109,5 +115,50 @@ describe('DigestClient against Kamailio', () => {
     expect(r.third?.kind).toBe('rejected');
     expect(await k.ulDump()).toEqual([]);
     await k.stop();
+  });
+});
+
+// A second, independent registrar: SIPp's registrar.xml challenges (MD5, qop=auth) and checks the
+// answer with its own `verifyauth`, then answers 200 (echoing Contact/Expires) or 403.
+describe('Registration against the SIPp registrar scenario', () => {
+  it.each([
+    ['alice-secret', 'registered', 200],
+    ['WRONG', 'failed', 403],
+  ] as const)('password %s → %s (%i)', async (password, state, status) => {
+    const sipp = await sippServer('registrar.xml', {
+      transport: 'udp',
+      calls: 1,
+      extraArgs: ['-key', 'user', 'alice', '-key', 'pass', 'alice-secret', '-key', 'realm', 'sipp-lab'],
+    });
+    const stack = new SipStack({ listen: [{ transport: 'udp', host: '127.0.0.1', port: 0 }] });
+    await stack.start();
+    const reg = new Registration(
+      {
+        id: 'sipp',
+        registrar: `sip:127.0.0.1:${sipp.port}`,
+        username: 'alice',
+        password,
+        expires: 120,
+      },
+      createStackRegistrationTransport(stack.transactions),
+      { clock: systemClock, backoff: { baseMs: 60_000, maxMs: 60_000 } },
+    );
+    reg.start();
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (reg.state === 'registered' || reg.state === 'failed') {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 20);
+    });
+    expect(reg.status).toMatchObject({ state, lastStatus: status });
+    if (state === 'registered') {
+      expect(reg.status.grantedExpires).toBe(120);
+    }
+    const done = await sipp.finish();
+    expect(done.messages).toMatch(/^REGISTER sip:127\.0\.0\.1:\d+ SIP\/2\.0/m);
+    expect(done.messages).toMatch(/^Authorization: Digest username="alice", realm="sipp-lab"/m);
+    await stack.stop();
   });
 });
