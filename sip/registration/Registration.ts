@@ -71,6 +71,9 @@ export class Registration {
   #keepAliveTimer: TimerHandle | undefined;
   #flowUnsubscribe: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
+  /** Until when the registrar holds our binding (clock ms), as far as we know. */
+  #boundUntil: number | undefined;
+  readonly #unregisterTimeoutMs: number;
   #status: StatusFields = { failures: 0 };
 
   /**
@@ -98,6 +101,7 @@ export class Registration {
     this.#random = options.random ?? Math.random;
     this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#keepAliveMs = options.keepAliveMs ?? 30_000;
+    this.#unregisterTimeoutMs = options.unregisterTimeoutMs ?? 4000;
     this.#opts = options;
     this.#delegate = delegate;
     this.#expires = account.expires ?? 3600;
@@ -160,17 +164,41 @@ export class Registration {
   }
 
   async #unregister(): Promise<void> {
+    const now = this.#clock.now();
     const hadBinding =
-      this.#state === 'registered' || this.#state === 'refreshing' || this.#state === 'registering';
-    this.#generation++;
+      this.#state === 'registered' ||
+      this.#state === 'refreshing' ||
+      this.#state === 'registering' ||
+      (this.#state === 'failed' && this.#boundUntil !== undefined && this.#boundUntil > now);
+    const generation = ++this.#generation;
     this.#clearTimers();
     if (!hadBinding || this.#status.contact === undefined) {
+      this.#boundUntil = undefined;
       this.#transition('unregistered', { nextAttemptAt: undefined, nextRefreshAt: undefined });
 
       return;
     }
-    this.#transition('unregistering', { nextRefreshAt: undefined });
-    const outcome = await this.#transaction(this.#generation, 0);
+    this.#transition('unregistering', { nextRefreshAt: undefined, nextAttemptAt: undefined });
+    // NOTE: bounded, so that shutdown does not wait for Timer F when the registrar is gone.
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<Outcome>((resolve) => {
+      timer = this.#clock.setTimeout(
+        () =>
+          resolve({
+            kind: 'failure',
+            status: 408,
+            reason: `no answer to the unregistration within ${this.#unregisterTimeoutMs} ms`,
+            error: 'SIP_ERR_TX_TIMEOUT',
+          }),
+        this.#unregisterTimeoutMs,
+      );
+    });
+    const outcome = await Promise.race([this.#transaction(generation, 0), timeout]);
+    if (timer !== undefined) {
+      this.#clock.clearTimeout(timer);
+    }
+    this.#generation++;
+    this.#boundUntil = undefined;
     const s =
       outcome.kind === 'failure'
         ? { lastStatus: outcome.status, lastReason: outcome.reason, lastError: outcome.error }
@@ -210,6 +238,7 @@ export class Registration {
     const now = this.#clock.now();
     if (outcome.kind === 'ok' && outcome.granted > 0) {
       const delay = refreshDelayMs(outcome.granted);
+      this.#boundUntil = now + outcome.granted * 1000;
       this.#transition('registered', {
         lastStatus: 200,
         lastReason: 'OK',

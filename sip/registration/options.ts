@@ -51,6 +51,8 @@ export interface RegistrationOptions {
   readonly allow?: string;
   /** Produces the cnonce of digest answers (tests). */
   readonly cnonce?: () => string;
+  /** `stop()` waits at most this long for the unregistration's answer (default 4 s). */
+  readonly unregisterTimeoutMs?: number;
 }
 
 /** A snapshot of a registration, passed to the delegate on every change. Times are clock ms. */

@@ -391,6 +391,50 @@ describe('Registration: stop', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('from failed while the old binding may still live: unregisters it', async () => {
+    const { registrar, reg, clock } = setup();
+    reg.start();
+    await settle();
+    await registrar.reply(ok('sip:alice@127.0.0.1:5062', 60));
+    clock.advance(30_000);
+    await settle();
+    await registrar.reply({ status: 500, reason: 'Server Internal Error' });
+    expect(reg.state).toBe('failed');
+    const stopped = reg.stop();
+    await settle();
+    expect(reg.state).toBe('unregistering');
+    expect(registrar.last.header('Expires')).toBe('0');
+    await registrar.reply({ status: 200 });
+    await stopped;
+    expect(reg.state).toBe('unregistered');
+  });
+
+  it('does not wait for ever for the unregistration (bounded by unregisterTimeoutMs)', async () => {
+    const { registrar, reg, clock } = setup({}, { unregisterTimeoutMs: 3000 });
+    reg.start();
+    await settle();
+    await registrar.reply(ok('sip:alice@127.0.0.1:5062', 60));
+    let done = false;
+    const stopped = reg.stop().then(() => {
+      done = true;
+    });
+    await settle();
+    clock.advance(2999);
+    await settle();
+    expect(done).toBe(false);
+    clock.advance(1);
+    await stopped;
+    expect(reg.status).toMatchObject({
+      state: 'unregistered',
+      lastStatus: 408,
+      lastError: 'SIP_ERR_TX_TIMEOUT',
+    });
+    // a late answer changes nothing
+    await registrar.reply({ status: 200 });
+    expect(reg.state).toBe('unregistered');
+    expect(clock.pending).toBe(0);
+  });
+
   it('stop() during the first REGISTER ignores its late answer and unregisters', async () => {
     const { registrar, reg } = setup();
     reg.start();
