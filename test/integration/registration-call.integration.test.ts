@@ -52,8 +52,9 @@ describe.each([
       },
     );
     await stack.start();
+    let reg: Registration | undefined;
     const registered = new Promise<RegistrationStatus>((resolve, reject) => {
-      const reg = new Registration(
+      reg = new Registration(
         {
           id: 'kamailio',
           registrar: k.uri(t),
@@ -75,7 +76,6 @@ describe.each([
         },
       );
       reg.start();
-      afterAll(() => reg.stop());
     });
     const status = await registered;
     expect(status.contact).toMatch(
@@ -104,6 +104,9 @@ describe.each([
         .poll(() => k.log(), { timeout: 5000 })
         .toContain(`-> ${status.contact ?? ''} via ${binding?.received ?? ''}`);
     }
+    await reg?.stop();
+    expect(reg?.state).toBe('unregistered');
+    expect(await k.ulDump()).toEqual([]);
     await stack.stop();
     await k.stop();
   });
