@@ -9,7 +9,7 @@
  * calls reuse the registering connection unless `tcpUseContact`; UDP calls go to the Contact as
  * written unless `udpUseSource`; `nonce_count` is not checked.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testCerts, type TestCerts } from './certs.js';
 import { FIXTURES, runDir } from './paths.js';
@@ -94,6 +94,22 @@ async function waitAll(
   }
 }
 
+/** Debian's module folder for this machine's architecture (`/usr/lib/<triplet>/kamailio/modules`). */
+function modulesPath(): string | undefined {
+  try {
+    for (const d of readdirSync('/usr/lib')) {
+      const p = `/usr/lib/${d}/kamailio/modules/`;
+      if (d.includes('-linux-') && existsSync(`${p}registrar.so`)) {
+        return p;
+      }
+    }
+  } catch {
+    // fall back to the cfg's default
+  }
+
+  return undefined;
+}
+
 /** Starts Kamailio on free ports and waits until it listens on UDP, TCP and TLS. */
 export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamailio> {
   const dir = runDir('kamailio');
@@ -118,6 +134,7 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     `TLS_PORT=${tlsPort}`,
     ...(port6 !== undefined ? [`SIP6_PORT=${port6}`] : []),
     `LAB_REALM="${realm}"`,
+    ...((m) => (m !== undefined ? [`MODULES_PATH="${m}"`] : []))(modulesPath()),
     ...(opts.noQop === true ? ['AUTH_NO_QOP'] : []),
     ...(opts.algorithm === 'SHA-256' ? ['AUTH_ALGORITHM="SHA-256"'] : []),
     ...(opts.minExpires !== undefined ? [`MIN_EXPIRES=${opts.minExpires}`] : []),
