@@ -84,6 +84,11 @@ export class IncomingCall extends CallEvents implements DialogUser {
   #se: SessionExpires | undefined;
   #refresher: Refresher | undefined;
   #endReason: EndReason | undefined;
+  #settle!: () => void;
+  /** Resolves once the INVITE got its final response (answered, rejected or cancelled). */
+  readonly settled: Promise<void> = new Promise((resolve) => {
+    this.#settle = resolve;
+  });
 
   constructor(invite: SipRequest, tx: InviteServerTransaction, flow: Flow, host: CallHost) {
     super();
@@ -214,6 +219,7 @@ export class IncomingCall extends CallEvents implements DialogUser {
     this.#host.addDialog(this.#dialog, this);
     this.#to('answered');
     this.#tx.respond(ok);
+    this.#settle();
     return new Promise<MediaDescription>((resolve, reject) => {
       this.#start2xx(this.request.cseq.seq, ok, remote === undefined, (ack) => {
         if (remote !== undefined) {
@@ -585,6 +591,7 @@ export class IncomingCall extends CallEvents implements DialogUser {
       return;
     }
     this.#to('ended');
+    this.#settle();
     this.#endReason = reason;
     this.#timers.clearAll();
     this.#session.stop();

@@ -41,6 +41,11 @@ export interface SipStackOptions {
   /** Maximum inbound TCP/TLS connections per listener. */
   maxConnections?: number;
   sessionTimer?: Partial<SessionTimerOptions>;
+  /**
+   * An INVITE the application neither answers nor rejects within this time is answered 480
+   * (default 180 s), so that a forgotten call cannot hold its transaction forever.
+   */
+  inviteTimeoutMs?: number;
 }
 
 export interface SipStackDelegate {
@@ -74,6 +79,7 @@ export class SipStack implements CallHost {
   readonly #dialogs = new Map<string, DialogUser>();
   readonly #calls = new WeakMap<InviteServerTransaction, IncomingCall>();
   readonly #live = new Set<IncomingCall | OutgoingCall>();
+  readonly #inviteTimeoutMs: number;
 
   constructor(options: SipStackOptions, delegate: SipStackDelegate = {}) {
     this.clock = options.clock ?? systemClock;
@@ -83,6 +89,7 @@ export class SipStack implements CallHost {
     this.sessionTimer = { minSE: options.sessionTimer?.minSE ?? 90 };
     this.userAgent = options.userAgent ?? 'sipscribe';
     this.#delegate = delegate;
+    this.#inviteTimeoutMs = options.inviteTimeoutMs ?? 180_000;
     this.transport = new TransportLayer({
       listen: options.listen,
       clock: this.clock,
@@ -300,6 +307,13 @@ export class SipStack implements CallHost {
     }
     this.#calls.set(tx, call);
     this.#track(call);
+    const guard = this.clock.setTimeout(() => {
+      if (call.state === 'offered' || call.state === 'ringing') {
+        this.logger.warn({ callId: call.callId }, 'INVITE left unanswered: 480');
+        call.reject(480, { reason: 'No Answer' });
+      }
+    }, this.#inviteTimeoutMs);
+    void call.settled.then(() => this.clock.clearTimeout(guard));
     if (!this.#delegate.onInvite) {
       call.reject(480);
       return;

@@ -355,3 +355,26 @@ describe('UAS out-of-dialog answers', () => {
     expect(ms.calls[0]?.state).toBe('offered');
   });
 });
+
+describe('UAS resource release', () => {
+  it('answers 480 to an INVITE the application forgets, after inviteTimeoutMs', () => {
+    const ms = memoryStack(() => undefined, { inviteTimeoutMs: 60_000 });
+    ms.send(callerRequest({ body: SIPP_OFFER }));
+    ms.take();
+    ms.clock.advance(60_000);
+    expect(statusOf(ms)).toEqual([480]);
+    expect(ms.calls[0]?.endReason).toBe('rejected');
+  });
+
+  it('leaves no transaction, dialog, call or timer behind after a complete call', async () => {
+    const ms = memoryStack();
+    const { ok } = answered(ms);
+    ms.send(callerRequest({ method: 'ACK', branch: 'z9hG4bK-ack', toTag: ok.toTag }));
+    ms.send(callerRequest({ method: 'BYE', cseq: 2, toTag: ok.toTag }));
+    await flush();
+    ms.clock.advance(64 * 500);
+    expect(ms.stack.transactions.size).toEqual({ servers: 0, clients: 0 });
+    expect(ms.stack.activeCalls).toBe(0);
+    expect(ms.clock.pending).toBe(0);
+  });
+});
