@@ -207,7 +207,9 @@ export class DigestVerifier {
       return { ok: false, reason: 'bad-response', stale: false, username };
     }
     // Right password: only now may the nonce's age or count be reported as stale.
-    if (this.#opts.clock.now() - issued > this.#ttl) {
+    const age = this.#opts.clock.now() - issued;
+    // NOTE: a nonce "from the future" comes from before a restart (monotonic clocks restart at 0).
+    if (age > this.#ttl || age < 0) {
       return { ok: false, reason: 'stale-nonce', stale: true, username };
     }
     if (nc !== undefined) {

@@ -122,6 +122,20 @@ describe('DigestVerifier', () => {
     expect(await v.verify(again, REGISTER)).toMatchObject({ ok: true });
   });
 
+  it('a nonce issued "in the future" (before a restart, same secret) is stale', async () => {
+    const secret = new Uint8Array(32).fill(7);
+    const before = verifier(new FakeClock(500_000), { secret });
+    const client = new DigestClient({ username: 'alice', password: 'alice-secret' });
+    const outcome = client.respond(401, before.challenge(), REGISTER);
+    const values = outcome.kind === 'retry' ? outcome.headers.map((h) => h.value) : [];
+    const after = verifier(new FakeClock(1000), { secret });
+    expect(await after.verify(values, REGISTER)).toMatchObject({
+      ok: false,
+      reason: 'stale-nonce',
+      stale: true,
+    });
+  });
+
   it('proxy mode answers 407 with Proxy-Authenticate', () => {
     const v = verifier(new FakeClock(), { proxy: true });
     expect(v.challengeStatus).toBe(407);
