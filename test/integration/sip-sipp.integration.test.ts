@@ -90,3 +90,16 @@ describe('SIPp UAC → sipscribe, lost ACK', () => {
     expect(uas.stack.counters.retransmissionsSent).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe.each<SipTransport>(['udp', 'tcp'])('SIPp UAC → sipscribe mid-call requests over %s', (transport) => {
+  it('re-INVITE hold, INFO DTMF, UPDATE unhold on a new port, in-dialog OPTIONS, BYE', async () => {
+    uas = await startAnswerer();
+    const r = await sippCall(`127.0.0.1:${uas.port}`, 'uac_midcall.xml', { transport });
+    expect(r.code, r.output).toBe(0);
+    const rec = uas.calls[0];
+    expect(await rec?.ended).toBe('bye-remote');
+    expect(rec?.media.map((m) => m.direction)).toEqual(['sendonly', 'sendrecv']);
+    expect(rec?.media[1]?.port).toBe((rec?.remote?.port ?? 0) + 2);
+    expect(rec?.dtmf).toEqual(['5']);
+  });
+});

@@ -59,7 +59,6 @@ export async function startAnswerer(opts: AnswererOptions = {}): Promise<Answere
     });
   }
   const calls: CallRecord[] = [];
-  const rtpPort = 40000;
   const stack = new SipStack(
     {
       listen,
@@ -82,11 +81,13 @@ export async function startAnswerer(opts: AnswererOptions = {}): Promise<Answere
           call.reject(opts.rejectWith);
           return;
         }
-        const answer = (): void => {
+        const answer = async (): Promise<void> => {
+          // A free port to advertise; nothing listens on it (RTP is not this layer's job).
+          const rtpPort = await freePort(host);
           if (call.state !== 'offered' && call.state !== 'ringing') {
             return;
           }
-          call.answer({ address: host, port: rtpPort + 2 * (calls.length % 1000) }).then(
+          call.answer({ address: host, port: rtpPort }).then(
             (remote) => {
               rec.remote = remote;
             },
@@ -95,9 +96,9 @@ export async function startAnswerer(opts: AnswererOptions = {}): Promise<Answere
         };
         if ((opts.ringMs ?? 0) > 0) {
           call.ring();
-          setTimeout(answer, opts.ringMs);
+          setTimeout(() => void answer(), opts.ringMs);
         } else {
-          answer();
+          void answer();
         }
       },
     },
