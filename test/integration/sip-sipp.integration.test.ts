@@ -103,3 +103,20 @@ describe.each<SipTransport>(['udp', 'tcp'])('SIPp UAC → sipscribe mid-call req
     expect(rec?.dtmf).toEqual(['5']);
   });
 });
+
+describe('SIPp UAC → sipscribe, session timers (RFC 4028)', () => {
+  it('we are the refresher: two UPDATE refreshes at half the interval, then the caller hangs up', async () => {
+    uas = await startAnswerer({ minSE: 2 });
+    const r = await sippCall(`127.0.0.1:${uas.port}`, 'uac_session_refresh.xml', { transport: 'udp' });
+    expect(r.code, r.output).toBe(0);
+    expect((r.messages.match(/^UPDATE sip:/gm) ?? []).length).toBe(2);
+    expect(await uas.calls[0]?.ended).toBe('bye-remote');
+  });
+
+  it('the caller should refresh and does not: we send BYE before the session expires', async () => {
+    uas = await startAnswerer({ minSE: 2 });
+    const r = await sippCall(`127.0.0.1:${uas.port}`, 'uac_session_expire.xml', { transport: 'tcp' });
+    expect(r.code, r.output).toBe(0);
+    expect(await uas.calls[0]?.ended).toBe('session-expired');
+  });
+});

@@ -36,6 +36,8 @@ export interface AnswererOptions {
   ringMs?: number;
   codecs?: ('PCMU' | 'PCMA')[];
   tls?: { certFile: string; keyFile: string };
+  /** Our Min-SE in seconds (RFC 4028; below 90 only for tests). */
+  minSE?: number;
   /** Reject every call with this status instead of answering. */
   rejectWith?: number;
   logger?: Logger;
@@ -64,6 +66,7 @@ export async function startAnswerer(opts: AnswererOptions = {}): Promise<Answere
       listen,
       userAgent: 'sipscribe-test',
       ...(opts.codecs ? { codecs: opts.codecs } : {}),
+      ...(opts.minSE !== undefined ? { sessionTimer: { minSE: opts.minSE } } : {}),
       ...(opts.logger ? { logger: opts.logger } : {}),
     },
     {
