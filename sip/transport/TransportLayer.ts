@@ -5,26 +5,20 @@
  * reuse in both directions (§18, RFC 5626-lite keep-alives).
  */
 import { readFileSync } from 'node:fs';
-import {
-  connect as netConnect,
-  createServer as createNetServer,
-  isIP,
-  type Server,
-  type Socket,
-} from 'node:net';
-import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createNetServer, isIP, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Clock } from '../clock.js';
 import type { SipCounters } from '../counters.js';
 import { SipParseError, SipTransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createResponse } from '../message/build.js';
-import { headerKey } from '../message/headers.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, parseHeaderLines, parseMessage } from '../message/parser.js';
 import { serialize, SipRequest, type SipMessage, type SipResponse } from '../message/SipMessage.js';
 import { hasResponseEssentials, requestProblem, responseProblem } from '../message/validate.js';
-import { parseVia } from '../message/via.js';
+import { stampVia } from './stampVia.js';
 import { StreamConnection } from './StreamConnection.js';
+import { connectStream, type TlsClientOptions } from './connect.js';
 import { bindUdp, nodeDatagramSocket, UdpFlow, UdpTransport } from './UdpTransport.js';
 import {
   defaultPort,
@@ -45,12 +39,7 @@ export interface ListenEntry {
   keyFile?: string;
 }
 
-export interface TlsClientOptions {
-  /** PEM CA bundle to verify servers against; the system store when absent. */
-  caFile?: string;
-  /** Verify server certificates (default true). */
-  verify?: boolean;
-}
+export type { TlsClientOptions };
 
 export interface TransportLayerOptions {
   listen: readonly ListenEntry[];
@@ -338,37 +327,9 @@ export class TransportLayer {
   }
 
   async #connect(target: Target): Promise<StreamConnection> {
-    const tls = target.protocol === 'tls';
-    const { caFile, verify } = this.#opts.tls;
     let sock: Socket;
     try {
-      sock = await new Promise<Socket>((resolve, reject) => {
-        const s: Socket = tls
-          ? tlsConnect({
-              host: target.host,
-              port: target.port,
-              servername: isIP(target.serverName ?? target.host)
-                ? undefined
-                : (target.serverName ?? target.host),
-              ca: caFile ? readFileSync(caFile) : undefined,
-              rejectUnauthorized: verify ?? true,
-              minVersion: 'TLSv1.2',
-            })
-          : netConnect({ host: target.host, port: target.port });
-        const timer = this.#opts.clock.setTimeout(() => {
-          s.destroy();
-          reject(new Error('connect timeout'));
-        }, this.#opts.tlsHandshakeTimeoutMs);
-        s.once(tls ? 'secureConnect' : 'connect', () => {
-          this.#opts.clock.clearTimeout(timer);
-          s.off('error', reject);
-          resolve(s);
-        });
-        s.once('error', (err) => {
-          this.#opts.clock.clearTimeout(timer);
-          reject(err);
-        });
-      });
+      sock = await connectStream(target, this.#opts.tls, this.#opts.clock, this.#opts.tlsHandshakeTimeoutMs);
     } catch (err) {
       this.#opts.counters.transportErrors++;
       throw new SipTransportError(
@@ -494,37 +455,4 @@ export class TransportLayer {
     );
     this.sendResponse(res, flow);
   }
-}
-
-/**
- * RFC 3261 §18.2.1 and RFC 3581 §4: add `received` when the sent-by host differs from the source
- * address, and fill an empty `rport` with the source port (then `received` is always added).
- */
-export function stampVia(req: SipRequest, flow: Flow): void {
-  const idx = req.headers.findIndex((h) => headerKey(h.name) === 'via');
-  const field = req.headers[idx];
-  if (!field) {
-    return;
-  }
-  const first = field.value.split(',')[0] ?? '';
-  const via = parseVia(first);
-  if (!via) {
-    return;
-  }
-  let added = '';
-  const wantsRport = via.params.has('rport') && via.params.get('rport') === null;
-  if (via.host !== flow.remote.address || wantsRport) {
-    if (!via.params.has('received')) {
-      added += `;received=${flow.remote.address}`;
-    }
-  }
-  let value = first.trimEnd();
-  if (wantsRport) {
-    value = value.replace(/;rport(?=;|$)/i, `;rport=${flow.remote.port}`);
-  }
-  if (added === '' && value === first.trimEnd()) {
-    return;
-  }
-  const rest = field.value.slice(first.length);
-  req.headers[idx] = { name: field.name, value: value + added + rest };
 }

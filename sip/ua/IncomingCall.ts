@@ -12,10 +12,17 @@ import { setBody, type HeaderField, type SipRequest, type SipResponse } from '..
 import type { MediaDescription } from '../sdp/media.js';
 import { answerOffer, createOffer, describeOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
 import type { InviteServerTransaction, ServerTransaction } from '../transaction/ServerTransaction.js';
-import { TimerSet } from '../transaction/timers.js';
 import type { Flow, HostPort, TransportProtocol } from '../transport/types.js';
-import { parseDtmfRelay } from './dtmf.js';
-import { parseSessionExpires, SessionTimer, type Refresher, type SessionExpires } from './sessionTimer.js';
+import { inspectInfo } from './dtmf.js';
+import { sendRefresh } from './refresh.js';
+import { Reliable2xx } from './Reliable2xx.js';
+import {
+  parseSessionExpires,
+  sessionExpiresAnswer,
+  SessionTimer,
+  type Refresher,
+  type SessionExpires,
+} from './sessionTimer.js';
 import { CallEvents, type CallHost, type DialogUser, type EndReason } from './types.js';
 
 export type IncomingCallState = 'offered' | 'ringing' | 'answered' | 'confirmed' | 'ended';
@@ -44,14 +51,6 @@ export interface ChallengeOptions {
   proxy?: boolean;
 }
 
-interface Pending2xx {
-  cseq: number;
-  res: SipResponse;
-  /** Late offer: the answer comes in the ACK. */
-  awaitingAnswer: boolean;
-  onAck?: (ack: SipRequest) => void;
-}
-
 export class IncomingCall extends CallEvents implements DialogUser {
   readonly callId: string;
   /** From URI and display name. */
@@ -69,7 +68,7 @@ export class IncomingCall extends CallEvents implements DialogUser {
   readonly #tx: InviteServerTransaction;
   readonly #host: CallHost;
   readonly #flow: Flow;
-  readonly #timers: TimerSet;
+  readonly #reliable: Reliable2xx;
   readonly #session: SessionTimer;
   readonly #sessionId = String(randomInt(1, 2 ** 31));
   #sdpVersion = 1;
@@ -78,7 +77,6 @@ export class IncomingCall extends CallEvents implements DialogUser {
   #local: LocalMedia | undefined;
   #localSdp: string | undefined;
   #remote: MediaDescription | undefined;
-  #pending: Pending2xx | undefined;
   #pendingBye = false;
   #refreshing = false;
   #se: SessionExpires | undefined;
@@ -96,7 +94,7 @@ export class IncomingCall extends CallEvents implements DialogUser {
     this.#tx = tx;
     this.#flow = flow;
     this.#host = host;
-    this.#timers = new TimerSet(host.clock);
+    this.#reliable = new Reliable2xx(host, flow);
     this.#session = new SessionTimer(host.clock);
     this.callId = invite.callId;
     const from = invite.from;
@@ -221,7 +219,7 @@ export class IncomingCall extends CallEvents implements DialogUser {
     this.#tx.respond(ok);
     this.#settle();
     return new Promise<MediaDescription>((resolve, reject) => {
-      this.#start2xx(this.request.cseq.seq, ok, remote === undefined, (ack) => {
+      this.#start2xx(this.request.cseq.seq, ok, (ack) => {
         if (remote !== undefined) {
           return;
         }
@@ -277,63 +275,35 @@ export class IncomingCall extends CallEvents implements DialogUser {
     }
   }
 
-  /** The INVITE transaction ended without us answering (should not happen; defensive). */
-  get transaction(): ServerTransaction {
-    return this.#tx;
-  }
-
   // ---- 2xx reliability (RFC 3261 §13.3.1.4, RFC 6026) -------------------------------------
 
-  #start2xx(
-    cseq: number,
-    res: SipResponse,
-    awaitingAnswer: boolean,
-    onAck?: (ack: SipRequest) => void,
-  ): void {
-    const { t1, t2 } = this.#host.transactions.timers;
-    this.#pending = { cseq, res, awaitingAnswer, ...(onAck ? { onAck } : {}) };
-    if (!this.#flow.reliable) {
-      const retransmit = (interval: number): void => {
-        this.#timers.set('2xx', interval, () => {
-          this.#host.counters.retransmissionsSent++;
-          this.#host.transactions.transport.sendResponse(res, this.#flow);
-          retransmit(Math.min(2 * interval, t2));
-        });
-      };
-      retransmit(t1);
-    }
-    this.#timers.set('ack', 64 * t1, () => {
-      this.#timers.clear('2xx');
-      this.#pending = undefined;
-      this.#host.logger.info({ callId: this.callId }, 'no ACK for our 2xx: ending the call');
-      void this.#bye('ack-timeout');
-    });
-  }
-
-  #onAck(ack: SipRequest): void {
-    const p = this.#pending;
-    if (!p || ack.cseq.seq !== p.cseq) {
-      return;
-    }
-    this.#pending = undefined;
-    this.#timers.clear('2xx');
-    this.#timers.clear('ack');
-    if (this.#state === 'answered') {
-      this.#to('confirmed');
-      this.#startSessionTimer();
-    }
-    p.onAck?.(ack);
-    if (this.#pendingBye) {
-      this.#pendingBye = false;
-      void this.#bye('bye-local');
-    }
+  #start2xx(cseq: number, res: SipResponse, onAck?: (ack: SipRequest) => void): void {
+    this.#reliable.start(
+      cseq,
+      res,
+      (ack) => {
+        if (this.#state === 'answered') {
+          this.#to('confirmed');
+          this.#startSessionTimer();
+        }
+        onAck?.(ack);
+        if (this.#pendingBye) {
+          this.#pendingBye = false;
+          void this.#bye('bye-local');
+        }
+      },
+      () => {
+        this.#host.logger.info({ callId: this.callId }, 'no ACK for our 2xx: ending the call');
+        void this.#bye('ack-timeout');
+      },
+    );
   }
 
   // ---- in-dialog requests ------------------------------------------------------------------
 
   onDialogRequest(req: SipRequest, tx: ServerTransaction | undefined): void {
     if (req.method === 'ACK') {
-      this.#onAck(req);
+      this.#reliable.ack(req);
       return;
     }
     if (!tx) {
@@ -370,24 +340,16 @@ export class IncomingCall extends CallEvents implements DialogUser {
   }
 
   #onInfo(req: SipRequest, tx: ServerTransaction): void {
-    const type = (req.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
-    if (req.body.length === 0) {
-      tx.respond(createResponse(req, 200));
-      return;
+    const { status, reason, accept, event } = inspectInfo(req);
+    tx.respond(
+      createResponse(req, status, {
+        ...(reason !== undefined ? { reason } : {}),
+        ...(accept !== undefined ? { headers: [{ name: 'Accept', value: accept }] } : {}),
+      }),
+    );
+    if (event) {
+      this.emit('dtmf', event);
     }
-    if (type !== 'application/dtmf-relay') {
-      tx.respond(
-        createResponse(req, 415, { headers: [{ name: 'Accept', value: 'application/dtmf-relay' }] }),
-      );
-      return;
-    }
-    const ev = parseDtmfRelay(req.bodyText);
-    if (!ev) {
-      tx.respond(createResponse(req, 400, { reason: 'Bad dtmf-relay body' }));
-      return;
-    }
-    tx.respond(createResponse(req, 200));
-    this.emit('dtmf', ev);
   }
 
   /** re-INVITE or UPDATE: new offer (hold/unhold, new address), or a session refresh. */
@@ -396,7 +358,7 @@ export class IncomingCall extends CallEvents implements DialogUser {
       tx.respond(createResponse(req, 491));
       return;
     }
-    if (req.method === 'INVITE' && this.#pending) {
+    if (req.method === 'INVITE' && this.#reliable.pending) {
       tx.respond(createResponse(req, 500, { headers: [{ name: 'Retry-After', value: '1' }] }));
       return;
     }
@@ -443,7 +405,7 @@ export class IncomingCall extends CallEvents implements DialogUser {
     }
     tx.respond(ok);
     if (req.method === 'INVITE') {
-      this.#start2xx(req.cseq.seq, ok, req.body.length === 0, (ack) => {
+      this.#start2xx(req.cseq.seq, ok, (ack) => {
         if (req.body.length === 0 && ack.body.length > 0) {
           this.#applyRemote(readAnswerSafe(ack.bodyText, this.#host.codecs));
         }
@@ -469,21 +431,12 @@ export class IncomingCall extends CallEvents implements DialogUser {
 
   /** Session-Expires/Require for a 2xx to `req` (RFC 4028 §9). */
   #sessionHeaders(req: SipRequest): HeaderField[] {
-    const se = this.#se;
-    if (!se) {
+    if (!this.#se) {
       return [];
     }
-    const uacSupports = [...req.getAll('supported'), ...req.getAll('require')].some(
-      (t) => t.toLowerCase() === 'timer',
-    );
-    this.#refresher = se.refresher ?? (uacSupports ? 'uac' : 'uas');
-    const out: HeaderField[] = [
-      { name: 'Session-Expires', value: `${se.interval};refresher=${this.#refresher}` },
-    ];
-    if (uacSupports) {
-      out.push({ name: 'Require', value: 'timer' });
-    }
-    return out;
+    const { refresher, headers } = sessionExpiresAnswer(this.#se, req);
+    this.#refresher = refresher;
+    return headers;
   }
 
   #startSessionTimer(): void {
@@ -520,32 +473,9 @@ export class IncomingCall extends CallEvents implements DialogUser {
     ];
     this.#refreshing = true;
     try {
-      if (useUpdate) {
-        const res = await this.#host.transactions.request(dialog.createRequest('UPDATE', { headers }), hop);
-        this.#refreshed(res.status);
-      } else {
-        const req = dialog.createRequest('INVITE', {
-          headers,
-          ...(this.#localSdp !== undefined ? { body: this.#localSdp, contentType: 'application/sdp' } : {}),
-        });
-        const status = await new Promise<number>((resolve) => {
-          void this.#host.transactions
-            .createClient(req, hop, {
-              onFinal: (res) => {
-                if (res.status < 300) {
-                  const ack = dialog.createRequest('ACK', { cseq: req.cseq.seq });
-                  void this.#host.transactions.sendStateless(ack, hop).catch(() => undefined);
-                }
-                resolve(res.status);
-              },
-              onTimeout: () => resolve(408),
-            })
-            .catch(() => resolve(503));
-        });
-        this.#refreshed(status);
-      }
-    } catch {
-      this.#refreshed(408);
+      this.#refreshed(
+        await sendRefresh(this.#host.transactions, dialog, hop, { useUpdate, headers, sdp: this.#localSdp }),
+      );
     } finally {
       this.#refreshing = false;
     }
@@ -593,9 +523,8 @@ export class IncomingCall extends CallEvents implements DialogUser {
     this.#to('ended');
     this.#settle();
     this.#endReason = reason;
-    this.#timers.clearAll();
+    this.#reliable.stop();
     this.#session.stop();
-    this.#pending = undefined;
     if (this.#dialog) {
       this.#host.removeDialog(this.#dialog);
     }

@@ -2,6 +2,7 @@
  * `application/dtmf-relay` INFO bodies (the de-facto format: `Signal=5\r\nDuration=160`;
  * Duration in milliseconds).
  */
+import type { SipRequest } from '../message/SipMessage.js';
 import type { DtmfEvent } from './types.js';
 
 /** Parses a dtmf-relay body; undefined when it carries no valid Signal. */
@@ -15,4 +16,25 @@ export function parseDtmfRelay(body: string): DtmfEvent | undefined {
     : signal.toUpperCase();
   const duration = /^\s*duration\s*=\s*([0-9]+)\s*$/im.exec(body)?.[1];
   return { digit, durationMs: duration === undefined ? 250 : Number(duration) };
+}
+
+/**
+ * How to answer an in-dialog INFO (RFC 6086 without Info packages, as SIP trunks send it): empty →
+ * 200 (keep-alive); `application/dtmf-relay` → 200 and the digit; other types → 415; a bad body → 400.
+ */
+export function inspectInfo(req: SipRequest): {
+  status: number;
+  reason?: string;
+  accept?: string;
+  event?: DtmfEvent;
+} {
+  if (req.body.length === 0) {
+    return { status: 200 };
+  }
+  const type = (req.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/dtmf-relay') {
+    return { status: 415, accept: 'application/dtmf-relay' };
+  }
+  const event = parseDtmfRelay(req.bodyText);
+  return event ? { status: 200, event } : { status: 400, reason: 'Bad dtmf-relay body' };
 }

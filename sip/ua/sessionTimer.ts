@@ -3,6 +3,7 @@
  * refresh/expiry schedule.
  */
 import type { Clock, TimerHandle } from '../clock.js';
+import type { HeaderField, SipRequest } from '../message/SipMessage.js';
 
 export type Refresher = 'uac' | 'uas';
 
@@ -59,4 +60,25 @@ export class SessionTimer {
       this.#handle = undefined;
     }
   }
+}
+
+/**
+ * Session-Expires (and Require: timer) for our 2xx to `req` (RFC 4028 §9): keep the refresher
+ * the UAC chose; otherwise the UAC refreshes when it supports timers, else we do.
+ */
+export function sessionExpiresAnswer(
+  se: SessionExpires,
+  req: SipRequest,
+): { refresher: Refresher; headers: HeaderField[] } {
+  const uacSupports = [...req.getAll('supported'), ...req.getAll('require')].some(
+    (t) => t.toLowerCase() === 'timer',
+  );
+  const refresher: Refresher = se.refresher ?? (uacSupports ? 'uac' : 'uas');
+  const headers: HeaderField[] = [
+    { name: 'Session-Expires', value: `${se.interval};refresher=${refresher}` },
+  ];
+  if (uacSupports) {
+    headers.push({ name: 'Require', value: 'timer' });
+  }
+  return { refresher, headers };
 }
