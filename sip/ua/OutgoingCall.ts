@@ -3,6 +3,7 @@
  * (re-sent for retransmitted 2xx), CANCEL before the answer, BYE, and BYE from the peer.
  */
 import { randomInt } from 'node:crypto';
+import { DigestClient, type DigestAccount } from '../auth/DigestClient.js';
 import { Dialog } from '../dialog/Dialog.js';
 import { SipError } from '../errors.js';
 import { createRequest, createResponse, newCallId, newTag } from '../message/build.js';
@@ -25,6 +26,8 @@ export interface DialOptions {
   /** Our RTP address and port for the offer. */
   local: LocalMedia;
   headers?: readonly HeaderField[];
+  /** Credentials for 401/407 challenges to the INVITE (and BYE), RFC 3261 §22.2. */
+  auth?: DigestAccount;
 }
 
 /** A call that was not answered: the final status (or 408 on timeout, 503 on transport failure). */
@@ -53,6 +56,9 @@ export class OutgoingCall extends CallEvents implements DialogUser {
   #dialog: Dialog | undefined;
   #ack: Buffer | undefined;
   #cancelRequested = false;
+  #from = '';
+  #sdp = '';
+  readonly #digest: DigestClient | undefined;
   #resolve!: (m: MediaDescription) => void;
   #reject!: (e: Error) => void;
   #endReason: EndReason | undefined;
@@ -62,6 +68,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     this.#host = host;
     this.#opts = opts;
     this.#target = target;
+    this.#digest = opts.auth ? new DigestClient(opts.auth) : undefined;
     this.answered = new Promise<MediaDescription>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -96,27 +103,37 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     }
     this.#flow = flow;
     const sb = tx.transport.sentBy(flow);
-    const from =
+    this.#from =
       this.#opts.from ?? `sip:sipscribe@${sb.address.includes(':') ? `[${sb.address}]` : sb.address}`;
-    const sdp = createOffer(host.codecs, this.#opts.local, {
+    this.#sdp = createOffer(host.codecs, this.#opts.local, {
       sessionId: String(randomInt(1, 2 ** 31)),
       version: 1,
     });
+    await this.#sendInvite(1, []);
+  }
+
+  /** One INVITE (a new transaction; CSeq + 1 and credentials after a 401/407, RFC 3261 §22.2). */
+  async #sendInvite(cseq: number, auth: readonly HeaderField[]): Promise<void> {
+    const host = this.#host;
+    const flow = this.#flow;
+    if (!flow) {
+      return;
+    }
     const invite = createRequest({
       method: 'INVITE',
       uri: this.#opts.to,
-      from: `<${from}>;tag=${this.localTag}`,
+      from: `<${this.#from}>;tag=${this.localTag}`,
       to: `<${this.#opts.to}>`,
       callId: this.callId,
-      cseq: 1,
+      cseq,
       contact: host.contactFor(flow),
-      headers: [...host.commonHeaders('request'), ...(this.#opts.headers ?? [])],
-      body: sdp,
+      headers: [...host.commonHeaders('request'), ...(this.#opts.headers ?? []), ...auth],
+      body: this.#sdp,
       contentType: 'application/sdp',
     });
     this.#invite = invite;
     try {
-      await tx.createClient(invite, flow, {
+      await host.transactions.createClient(invite, flow, {
         onProvisional: (res) => this.#onProvisional(res),
         onFinal: (res) => this.#onFinal(res),
         onTimeout: () => this.#fail(408, 'Request Timeout', 'timeout'),
@@ -124,6 +141,25 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     } catch {
       this.#fail(503, 'Service Unavailable', 'transport-error');
     }
+  }
+
+  /** Answers a 401/407 with credentials when we have them; true when a new INVITE went out. */
+  #retryWithDigest(res: SipResponse): boolean {
+    const invite = this.#invite;
+    if (!this.#digest || !invite || (res.status !== 401 && res.status !== 407) || this.#cancelRequested) {
+      return false;
+    }
+    const values = res.getAll(res.status === 401 ? 'www-authenticate' : 'proxy-authenticate');
+    const outcome = this.#digest.respond(res.status, values, { method: 'INVITE', uri: invite.uri });
+    if (outcome.kind !== 'retry') {
+      this.#host.logger.info(
+        { callId: this.callId, reason: outcome.reason },
+        'dial: digest challenge not answered',
+      );
+      return false;
+    }
+    void this.#sendInvite(invite.cseq.seq + 1, outcome.headers);
+    return true;
   }
 
   #onProvisional(res: SipResponse): void {
@@ -142,6 +178,9 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       return;
     }
     if (res.status >= 300) {
+      if (this.#retryWithDigest(res)) {
+        return;
+      }
       this.#fail(res.status, res.reason, this.#cancelRequested && res.status === 487 ? 'cancel' : 'rejected');
       return;
     }
@@ -149,6 +188,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       this.onRetransmitted2xx();
       return;
     }
+    this.#digest?.accepted();
     const dialog = Dialog.fromResponse(invite, res, flow, this.#host.contactFor(flow));
     this.#dialog = dialog;
     this.#host.addDialog(dialog, this);
@@ -241,8 +281,9 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       return;
     }
     try {
+      const auth = this.#digest?.authorize({ method: 'BYE', uri: dialog.remoteTarget }) ?? [];
       await this.#host.transactions.request(
-        dialog.createRequest('BYE', { headers: this.#host.commonHeaders('request') }),
+        dialog.createRequest('BYE', { headers: [...this.#host.commonHeaders('request'), ...auth] }),
         hop,
       );
     } catch (err) {

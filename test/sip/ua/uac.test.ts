@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SipMessage, SipRequest } from '../../../sip/message/SipMessage.js';
+import { DigestVerifier } from '../../../sip/auth/DigestVerifier.js';
 import { memoryStack, SIPP_OFFER } from '../support/memoryStack.js';
 
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -85,5 +86,47 @@ describe('UAC', () => {
     ms.clock.advance(32_000);
     await expect(call.answered).rejects.toMatchObject({ status: 408 });
     expect(call.endReason).toBe('timeout');
+  });
+
+  it('answers a 401 with credentials in a new INVITE (CSeq + 1) that the verifier accepts', async () => {
+    const ms = memoryStack();
+    const verifier = new DigestVerifier({
+      realm: 'test',
+      clock: ms.clock,
+      lookup: (user) => (user === 'alice' ? { password: 'secret' } : undefined),
+    });
+    const call = ms.stack.dial({
+      to: 'sip:bob@127.0.0.1:5070',
+      local: { address: '127.0.0.1', port: 20000 },
+      auth: { username: 'alice', password: 'secret' },
+    });
+    await flush();
+    const first = ms.take()[0] as SipRequest;
+    ms.send(
+      reply(
+        first,
+        401,
+        verifier.challenge().map((v) => `WWW-Authenticate: ${v}`),
+      ),
+    );
+    await flush();
+    const sent = ms.take() as SipRequest[];
+    expect(sent.map((m) => m.method)).toEqual(['ACK', 'INVITE']);
+    const second = sent[1]!;
+    expect(second.cseq).toEqual({ seq: 2, method: 'INVITE' });
+    expect([second.callId, second.fromTag]).toEqual([first.callId, first.fromTag]);
+    const verdict = await verifier.verify(second.getAll('authorization'), {
+      method: 'INVITE',
+      uri: second.uri,
+    });
+    expect(verdict).toMatchObject({ ok: true, username: 'alice' });
+    ms.send(reply(second, 200, ['Contact: <sip:bob@127.0.0.1:5070>'], SIPP_OFFER));
+    expect((await call.answered).codec).toBe('PCMU');
+  });
+
+  it('without credentials a 401 rejects the call with status 401', async () => {
+    const { ms, call, invite } = await dialed();
+    ms.send(reply(invite, 401, ['WWW-Authenticate: Digest realm="x", nonce="n", qop="auth"']));
+    await expect(call.answered).rejects.toMatchObject({ status: 401 });
   });
 });
