@@ -7,12 +7,13 @@ import { DigestClient, type DigestAccount } from '../auth/DigestClient.js';
 import { Dialog } from '../dialog/Dialog.js';
 import { SipError } from '../errors.js';
 import { createRequest, createResponse, newCallId, newTag } from '../message/build.js';
-import { serialize, SipRequest, type HeaderField, type SipResponse } from '../message/SipMessage.js';
+import { serialize, setBody, SipRequest, type HeaderField, type SipResponse } from '../message/SipMessage.js';
 import type { MediaDescription } from '../sdp/media.js';
-import { createOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
+import { answerOffer, createOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow, Target, TransportProtocol } from '../transport/types.js';
 import { parseDtmfRelay } from './dtmf.js';
+import { Reliable2xx } from './Reliable2xx.js';
 import { CallEvents, type CallHost, type DialogUser, type EndReason } from './types.js';
 
 export interface DialOptions {
@@ -58,6 +59,9 @@ export class OutgoingCall extends CallEvents implements DialogUser {
   #cancelRequested = false;
   #from = '';
   #sdp = '';
+  readonly #sessionId = String(randomInt(1, 2 ** 31));
+  #sdpVersion = 1;
+  #reliable: Reliable2xx | undefined;
   readonly #digest: DigestClient | undefined;
   #resolve!: (m: MediaDescription) => void;
   #reject!: (e: Error) => void;
@@ -106,8 +110,8 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     this.#from =
       this.#opts.from ?? `sip:sipscribe@${sb.address.includes(':') ? `[${sb.address}]` : sb.address}`;
     this.#sdp = createOffer(host.codecs, this.#opts.local, {
-      sessionId: String(randomInt(1, 2 ** 31)),
-      version: 1,
+      sessionId: this.#sessionId,
+      version: this.#sdpVersion,
     });
     await this.#sendInvite(1, []);
   }
@@ -297,6 +301,9 @@ export class OutgoingCall extends CallEvents implements DialogUser {
 
   onDialogRequest(req: SipRequest, tx: ServerTransaction | undefined): void {
     if (!tx) {
+      if (req.method === 'ACK') {
+        this.#reliable?.ack(req);
+      }
       return;
     }
     const dialog = this.#dialog;
@@ -320,9 +327,58 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       case 'OPTIONS':
         tx.respond(createResponse(req, 200, { headers: this.#host.commonHeaders('response') }));
         return;
+      case 'INVITE':
+      case 'UPDATE':
+        this.#onModify(req, tx);
+        return;
       default:
-        // re-INVITE/UPDATE towards our outgoing calls are not supported (test caller only).
         tx.respond(createResponse(req, 501, { headers: this.#host.commonHeaders('response') }));
+    }
+  }
+
+  /**
+   * re-INVITE / UPDATE from the callee (hold, new address, session refresh as PBXs send them):
+   * answered with our media for a new offer, or 200 with our current SDP for a refresh. Session
+   * timers are not run on outgoing calls (the callee refreshes or not; see sip/README.md).
+   */
+  #onModify(req: SipRequest, tx: ServerTransaction): void {
+    const headers: HeaderField[] = [
+      ...this.#host.commonHeaders('response'),
+      { name: 'Contact', value: this.#host.contactFor(this.#flow ?? tx.flow) },
+    ];
+    const se = req.get('session-expires');
+    if (se !== undefined) {
+      headers.push({ name: 'Session-Expires', value: se });
+    }
+    const ok = createResponse(req, 200, { headers });
+    if (req.body.length > 0) {
+      try {
+        const { sdp, remote } = answerOffer(req.bodyText, this.#host.codecs, this.#opts.local, {
+          sessionId: this.#sessionId,
+          version: ++this.#sdpVersion,
+        });
+        this.#sdp = sdp;
+        setBody(ok, sdp, 'application/sdp');
+        tx.respond(ok);
+        this.emit('mediaUpdated', remote);
+      } catch {
+        tx.respond(createResponse(req, 488));
+      }
+    } else {
+      if (req.method === 'INVITE') {
+        setBody(ok, this.#sdp, 'application/sdp');
+      }
+      tx.respond(ok);
+    }
+    if (req.method === 'INVITE') {
+      const flow = this.#flow ?? tx.flow;
+      this.#reliable ??= new Reliable2xx(this.#host, flow);
+      this.#reliable.start(
+        req.cseq.seq,
+        ok,
+        () => undefined,
+        () => void this.hangup('ack-timeout'),
+      );
     }
   }
 
@@ -340,6 +396,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     }
     this.#state = 'ended';
     this.#endReason = reason;
+    this.#reliable?.stop();
     if (this.#dialog) {
       this.#host.removeDialog(this.#dialog);
     }

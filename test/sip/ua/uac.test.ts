@@ -129,4 +129,42 @@ describe('UAC', () => {
     ms.send(reply(invite, 401, ['WWW-Authenticate: Digest realm="x", nonce="n", qop="auth"']));
     await expect(call.answered).rejects.toMatchObject({ status: 401 });
   });
+
+  it('answers a re-INVITE from the callee (hold) and stops retransmitting on its ACK', async () => {
+    const { ms, call, invite } = await dialed();
+    ms.send(reply(invite, 200, ['Contact: <sip:bob@127.0.0.1:5070>'], SIPP_OFFER));
+    await call.answered;
+    await flush();
+    ms.take();
+    const updates: string[] = [];
+    call.on('mediaUpdated', (d) => updates.push(d.direction));
+    const reinvite = [
+      `INVITE sip:sipscribe@127.0.0.1:5062 SIP/2.0`,
+      'Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-re1;rport',
+      `From: ${invite.get('to')};tag=callee1`,
+      `To: ${invite.get('from')}`,
+      `Call-ID: ${invite.callId}`,
+      'CSeq: 7 INVITE',
+      'Contact: <sip:bob@127.0.0.1:5070>',
+      'Content-Type: application/sdp',
+      `Content-Length: ${Buffer.byteLength(SIPP_OFFER.replace('a=sendrecv', 'a=sendonly'))}`,
+      '',
+      SIPP_OFFER.replace('a=sendrecv', 'a=sendonly'),
+    ].join('\r\n');
+    ms.send(reinvite);
+    const ok = ms.responses().find((r) => r.status === 200);
+    expect(ok?.bodyText).toContain('a=recvonly');
+    expect(updates).toEqual(['sendonly']);
+    ms.clock.advance(600);
+    expect(ms.responses().map((r) => r.status)).toEqual([200]);
+    ms.send(
+      reinvite
+        .replace('INVITE sip:', 'ACK sip:')
+        .replace('z9hG4bK-re1', 'z9hG4bK-re1ack')
+        .replace('CSeq: 7 INVITE', 'CSeq: 7 ACK'),
+    );
+    ms.clock.advance(5000);
+    expect(ms.responses()).toHaveLength(0);
+    expect(call.state).toBe('confirmed');
+  });
 });
