@@ -458,3 +458,13 @@ describe('UAS under a mix of calls', () => {
     expect(ms.calls.map((c) => c.endReason).filter((r) => r === 'ack-timeout')).toHaveLength(75);
   });
 });
+
+describe('UAS merged requests (RFC 3261 §8.2.2.2)', () => {
+  it('answers 482 to the same INVITE arriving with another branch', () => {
+    const ms = memoryStack();
+    ms.send(callerRequest({ body: SIPP_OFFER, branch: 'z9hG4bK-path1' }));
+    ms.send(callerRequest({ body: SIPP_OFFER, branch: 'z9hG4bK-path2' }));
+    expect(statusOf(ms)).toEqual([100, 482]);
+    expect(ms.calls).toHaveLength(1);
+  });
+});
