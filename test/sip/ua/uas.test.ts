@@ -282,6 +282,28 @@ describe('UAS in-dialog', () => {
     expect(ended).toEqual(['bye-local']);
   });
 
+  it('keeps the Record-Route set: copied into the 200, used as Route for our BYE (loose routing)', async () => {
+    const ms = memoryStack();
+    ms.send(
+      callerRequest({
+        body: SIPP_OFFER,
+        headers: ['Record-Route: <sip:edge.example;lr>, <sip:core.example:5080;lr>'],
+      }),
+    );
+    const call = ms.calls[0]!;
+    void call.answer(LOCAL);
+    const ok = ms.responses().find((r) => r.status === 200)!;
+    expect(ok.getAll('record-route')).toEqual(['<sip:edge.example;lr>', '<sip:core.example:5080;lr>']);
+    ms.send(callerRequest({ method: 'ACK', branch: 'z9hG4bK-ack', toTag: ok.toTag }));
+    void call.hangup();
+    await flush();
+    const sent = ms.udp.sent[0];
+    const bye = ms.take()[0] as SipRequest;
+    expect([bye.method, bye.uri]).toEqual(['BYE', 'sip:sipp@127.0.0.1:5070']);
+    expect(bye.getAll('route')).toEqual(['<sip:edge.example;lr>', '<sip:core.example:5080;lr>']);
+    expect(sent?.to).toEqual({ address: 'edge.example', port: 5060 });
+  });
+
   it('session timer, caller refreshes: BYE at interval − min(32, interval/3) without a refresh', async () => {
     const c = confirmed({ headers: ['Session-Expires: 120;refresher=uac', 'Supported: timer'] });
     expect(c.ok.get('session-expires')).toBe('120;refresher=uac');
