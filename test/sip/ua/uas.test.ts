@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SipRequest, SipResponse } from '../../../sip/message/SipMessage.js';
 import type { EndReason, IncomingCall, MediaDescription } from '../../../sip/index.js';
-import { callerRequest, memoryStack, SIPP_OFFER } from '../support/memoryStack.js';
+import { duplexPair } from '../support/memory.js';
+import { CALLER, callerRequest, memoryStack, SIPP_OFFER } from '../support/memoryStack.js';
 
 const LOCAL = { address: '127.0.0.1', port: 20000 };
 
@@ -78,6 +79,21 @@ describe('UAS INVITE', () => {
     expect(statusOf(ms)).toEqual([200]);
     expect(ended).toEqual(['bye-remote']);
     expect(ms.stack.activeCalls).toBe(0);
+  });
+
+  it('retransmits the 2xx over TCP too (end to end, RFC 3261 §13.3.1.4)', async () => {
+    const ms = memoryStack((call) => void call.answer(LOCAL));
+    const [ours, theirs] = duplexPair();
+    ms.stack.transport.attachStream(ours, 'tcp', { address: '127.0.0.1', port: 5062 }, CALLER);
+    const got: string[] = [];
+    theirs.on('data', (d: Buffer) => got.push(d.toString('latin1')));
+    theirs.write(callerRequest({ body: SIPP_OFFER }).replace('SIP/2.0/UDP', 'SIP/2.0/TCP'));
+    await flush();
+    const oks = (): number => got.join('').split('SIP/2.0 200 OK').length - 1;
+    expect(oks()).toBe(1);
+    ms.clock.advance(500);
+    await flush();
+    expect(oks()).toBe(2);
   });
 
   it('ends with BYE after 64·T1 without an ACK', async () => {
