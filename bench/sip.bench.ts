@@ -3,7 +3,8 @@
  * against a SipStack in this process that rings and answers at once. Steps of STEP_S seconds at
  * increasing rates; reports the highest rate sustained (zero failed calls, SIPp creating calls within
  * 5 % of the target rate) and the INVITE→200 setup time
- * (p50/p99) measured by SIPp (RTD 1). Env: SIP_BENCH_RATES="200,400,...", SIP_BENCH_STEP_S=10.
+ * (p50/p99) measured by SIPp (RTD 1). Env: SIP_BENCH_RATES="200,400,...", SIP_BENCH_STEP_S=10,
+ * SIP_BENCH_SUSTAIN_S=60 (the confirmation run at the best step's rate).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -149,6 +150,7 @@ export async function run(): Promise<void> {
   );
   console.log('rate/s  created/s   calls  ok     failed  sipp-rc  setup p50 ms  p99 ms');
   let best: Step | undefined;
+  let sustained: Step | undefined;
   try {
     for (const rate of rates) {
       const s = await step(port, rate, seconds, stack);
@@ -165,14 +167,34 @@ export async function run(): Promise<void> {
         break;
       }
     }
+    // Confirm the best step over a long run (60 s by default): the figure the issue asks for is the
+    // highest rate sustained for a minute with zero failed calls. Step down by 20 % if it fails.
+    const sustainS = Number(process.env['SIP_BENCH_SUSTAIN_S'] ?? 60);
+    let rate = best?.rate;
+    for (let tries = 0; rate !== undefined && sustainS > 0 && tries < 3; tries++) {
+      const s = await step(port, rate, sustainS, stack);
+      console.log(
+        `${sustainS} s at ${rate}/s: created ${s.achieved.toFixed(0)}/s, ${s.ok} ok, ${s.failed} failed, setup p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms`,
+      );
+      if (s.failed === 0 && s.code === 0 && s.achieved >= 0.95 * s.rate) {
+        sustained = s;
+        break;
+      }
+      rate = Math.floor(rate * 0.8);
+    }
   } finally {
     await stack.stop();
     await stopAll();
   }
   console.log(
     best
-      ? `highest sustained rate (zero failed calls, SIPp within 5 % of target): ${best.rate} calls/s (SIPp created ${best.achieved.toFixed(0)} calls/s), ${seconds} s steps, setup p50 ${best.p50.toFixed(1)} ms, p99 ${best.p99.toFixed(1)} ms (SIPp RTD, 1 ms resolution)`
+      ? `highest step rate (zero failed calls, SIPp within 5 % of target): ${best.rate} calls/s (SIPp created ${best.achieved.toFixed(0)} calls/s), ${seconds} s steps, setup p50 ${best.p50.toFixed(1)} ms, p99 ${best.p99.toFixed(1)} ms (SIPp RTD, 1 ms resolution)`
       : 'no step completed without failures',
   );
+  if (sustained) {
+    console.log(
+      `sustained for ${sustained.calls / sustained.rate} s with zero failed calls: ${sustained.rate} calls/s, setup p50 ${sustained.p50.toFixed(1)} ms, p99 ${sustained.p99.toFixed(1)} ms`,
+    );
+  }
   console.log(`counters: ${JSON.stringify(stack.counters)}`);
 }
