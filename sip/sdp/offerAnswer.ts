@@ -1,0 +1,241 @@
+/**
+ * SDP offer/answer (RFC 3264) for one audio stream of G.711 (PCMU/PCMA) with telephone-event
+ * (RFC 4733), parsed and written with sdp-transform.
+ */
+import * as sdpTransform from 'sdp-transform';
+import { SdpError } from '../errors.js';
+import { answerDirection, STATIC_PT, type Codec, type Direction, type MediaDescription } from './media.js';
+
+type SdpSession = sdpTransform.SessionDescription;
+type SdpMedia = SdpSession['media'][number];
+
+export interface LocalMedia {
+  /** Our RTP address (IPv4 or IPv6). */
+  address: string;
+  port: number;
+  /** Our direction (default sendrecv). */
+  direction?: Direction;
+}
+
+export interface SdpSessionIds {
+  /** o= session id, constant for the session. */
+  sessionId: string;
+  /** o= version, incremented on every change (RFC 3264 §8). */
+  version: number;
+}
+
+/** Our telephone-event payload type in offers. */
+export const OFFER_TE_PT = 101;
+
+function parseSdp(text: string): SdpSession {
+  let s: SdpSession;
+  try {
+    s = sdpTransform.parse(text);
+  } catch (err) {
+    throw new SdpError('SDP_ERR_PARSE', `SDP does not parse: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(s.media) || s.media.length === 0) {
+    throw new SdpError('SDP_ERR_NO_AUDIO', 'SDP has no m= line');
+  }
+  return s;
+}
+
+function payloadsOf(m: SdpMedia): number[] {
+  return String(m.payloads ?? '')
+    .split(' ')
+    .filter((p) => /^[0-9]+$/.test(p))
+    .map(Number);
+}
+
+function codecOfPayload(m: SdpMedia, pt: number): string | undefined {
+  const map = m.rtp.find((r) => r.payload === pt);
+  if (map) {
+    return `${map.codec.toUpperCase()}/${map.rate ?? 8000}`;
+  }
+  return pt === 0 ? 'PCMU/8000' : pt === 8 ? 'PCMA/8000' : undefined;
+}
+
+interface Pick {
+  index: number;
+  codec: Codec;
+  payloadType: number;
+  telephoneEventPayloadType: number | undefined;
+}
+
+/** The first audio m-line with an acceptable codec, codec chosen by our preference. */
+function pickAudio(session: SdpSession, prefs: readonly Codec[]): Pick | undefined {
+  for (const [index, m] of session.media.entries()) {
+    if (m.type !== 'audio' || m.port === 0 || !/RTP\/AVP/i.test(m.protocol)) {
+      continue;
+    }
+    const pts = payloadsOf(m);
+    for (const codec of prefs) {
+      const pt = pts.find((p) => codecOfPayload(m, p) === `${codec}/8000`);
+      if (pt !== undefined) {
+        const te = pts.find((p) => codecOfPayload(m, p) === 'TELEPHONE-EVENT/8000');
+        return { index, codec, payloadType: pt, telephoneEventPayloadType: te };
+      }
+    }
+  }
+  return undefined;
+}
+
+function describe(session: SdpSession, m: SdpMedia, pick: Pick, muxAgreed: boolean): MediaDescription {
+  const address = m.connection?.ip ?? session.connection?.ip;
+  if (address === undefined) {
+    throw new SdpError('SDP_ERR_PARSE', 'no c= line for the audio stream');
+  }
+  const direction: Direction = m.direction ?? session.direction ?? 'sendrecv';
+  const rtcpMux = muxAgreed && m.rtcpMux !== undefined;
+  const desc: MediaDescription = {
+    address,
+    port: m.port,
+    rtcpPort: rtcpMux ? m.port : (m.rtcp?.port ?? m.port + 1),
+    rtcpMux,
+    codec: pick.codec,
+    payloadType: pick.payloadType,
+    ptime: m.ptime ?? 20,
+    direction,
+  };
+  if (pick.telephoneEventPayloadType !== undefined) {
+    desc.telephoneEventPayloadType = pick.telephoneEventPayloadType;
+  }
+  return desc;
+}
+
+/**
+ * The remote media of an offer (for `call.offer`), without negotiating. Undefined when the offer
+ * has no acceptable audio.
+ * @throws {SdpError} SDP_ERR_PARSE when the SDP does not parse
+ */
+export function describeOffer(offer: string, prefs: readonly Codec[]): MediaDescription | undefined {
+  const session = parseSdp(offer);
+  const pick = pickAudio(session, prefs);
+  const m = pick && session.media[pick.index];
+  return pick && m ? describe(session, m, pick, true) : undefined;
+}
+
+function ipVer(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
+}
+
+function baseSession(local: LocalMedia, ids: SdpSessionIds): SdpSession {
+  return {
+    version: 0,
+    origin: {
+      username: '-',
+      sessionId: ids.sessionId,
+      sessionVersion: ids.version,
+      netType: 'IN',
+      ipVer: ipVer(local.address),
+      address: local.address,
+    },
+    name: 'sipscribe',
+    connection: { version: ipVer(local.address), ip: local.address },
+    timing: { start: 0, stop: 0 },
+    media: [],
+  };
+}
+
+/**
+ * Answers an offer (RFC 3264 §6): the chosen audio stream with one codec (plus telephone-event
+ * when offered), the offer's ptime, the complementary direction and rtcp-mux when offered; every
+ * other m-line rejected with port 0.
+ * @throws {SdpError} SDP_ERR_NO_CODEC (→ 488 with Warning 305) or SDP_ERR_PARSE
+ */
+export function answerOffer(
+  offer: string,
+  prefs: readonly Codec[],
+  local: LocalMedia,
+  ids: SdpSessionIds,
+): { sdp: string; remote: MediaDescription } {
+  const session = parseSdp(offer);
+  const pick = pickAudio(session, prefs);
+  if (!pick) {
+    throw new SdpError('SDP_ERR_NO_CODEC', `no offered audio codec among ${prefs.join(', ')}`);
+  }
+  const out = baseSession(local, ids);
+  for (const [i, m] of session.media.entries()) {
+    if (i !== pick.index) {
+      const first = payloadsOf(m)[0] ?? 0;
+      out.media.push({
+        type: m.type,
+        port: 0,
+        protocol: m.protocol,
+        payloads: String(first),
+        rtp: [],
+        fmtp: [],
+      });
+      continue;
+    }
+    const te = pick.telephoneEventPayloadType;
+    const pts = te === undefined ? [pick.payloadType] : [pick.payloadType, te];
+    const media: SdpMedia = {
+      type: 'audio',
+      port: local.port,
+      protocol: m.protocol,
+      payloads: pts.join(' '),
+      rtp: [{ payload: pick.payloadType, codec: pick.codec, rate: 8000 }],
+      fmtp: [],
+      ptime: m.ptime ?? 20,
+      direction: local.direction ?? answerDirection(m.direction ?? session.direction ?? 'sendrecv'),
+    };
+    if (te !== undefined) {
+      media.rtp.push({ payload: te, codec: 'telephone-event', rate: 8000 });
+      media.fmtp.push({ payload: te, config: m.fmtp.find((f) => f.payload === te)?.config ?? '0-16' });
+    }
+    if (m.rtcpMux !== undefined) {
+      media.rtcpMux = 'rtcp-mux';
+    }
+    out.media.push(media);
+  }
+  const mAudio = session.media[pick.index];
+  if (!mAudio) {
+    throw new SdpError('SDP_ERR_NO_AUDIO', 'audio stream vanished');
+  }
+  return { sdp: sdpTransform.write(out), remote: describe(session, mAudio, pick, true) };
+}
+
+/** Our offer (RFC 3264 §5): every preferred codec, telephone-event 101, ptime 20, rtcp-mux offered. */
+export function createOffer(prefs: readonly Codec[], local: LocalMedia, ids: SdpSessionIds): string {
+  const out = baseSession(local, ids);
+  const pts = [...prefs.map((c) => STATIC_PT[c]), OFFER_TE_PT];
+  out.media.push({
+    type: 'audio',
+    port: local.port,
+    protocol: 'RTP/AVP',
+    payloads: pts.join(' '),
+    rtp: [
+      ...prefs.map((c) => ({ payload: STATIC_PT[c], codec: c, rate: 8000 })),
+      { payload: OFFER_TE_PT, codec: 'telephone-event', rate: 8000 },
+    ],
+    fmtp: [{ payload: OFFER_TE_PT, config: '0-16' }],
+    ptime: 20,
+    direction: local.direction ?? 'sendrecv',
+  });
+  return sdpTransform.write(out);
+}
+
+/**
+ * The remote media from an answer to our offer (RFC 3264 §7): the first codec of the answer that
+ * we offered.
+ * @throws {SdpError} SDP_ERR_NO_CODEC when the answer has none of ours
+ */
+export function readAnswer(answer: string, prefs: readonly Codec[]): MediaDescription {
+  const session = parseSdp(answer);
+  for (const [index, m] of session.media.entries()) {
+    if (m.type !== 'audio' || m.port === 0) {
+      continue;
+    }
+    const pts = payloadsOf(m);
+    for (const pt of pts) {
+      const name = codecOfPayload(m, pt);
+      const codec = prefs.find((c) => `${c}/8000` === name);
+      if (codec) {
+        const te = pts.find((p) => codecOfPayload(m, p) === 'TELEPHONE-EVENT/8000');
+        return describe(session, m, { index, codec, payloadType: pt, telephoneEventPayloadType: te }, true);
+      }
+    }
+  }
+  throw new SdpError('SDP_ERR_NO_CODEC', 'the answer has none of the offered codecs');
+}

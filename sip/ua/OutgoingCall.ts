@@ -1,0 +1,307 @@
+/**
+ * The UAC side of a call (RFC 3261 §13.2, §9.1, §15): INVITE with our SDP offer, ACK for the 2xx
+ * (re-sent for retransmitted 2xx), CANCEL before the answer, BYE, and BYE from the peer.
+ */
+import { randomInt } from 'node:crypto';
+import { Dialog } from '../dialog/Dialog.js';
+import { SipError } from '../errors.js';
+import { createRequest, createResponse, newCallId, newTag } from '../message/build.js';
+import { serialize, SipRequest, type HeaderField, type SipResponse } from '../message/SipMessage.js';
+import type { MediaDescription } from '../sdp/media.js';
+import { createOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
+import type { ServerTransaction } from '../transaction/ServerTransaction.js';
+import type { Flow, Target, TransportProtocol } from '../transport/types.js';
+import { parseDtmfRelay } from './dtmf.js';
+import { CallEvents, type CallHost, type DialogUser, type EndReason } from './types.js';
+
+export interface DialOptions {
+  /** Request-URI / To (e.g. `sip:alice@127.0.0.1:5062`). */
+  to: string;
+  /** From URI (default `sip:sipscribe@<our address>`). */
+  from?: string;
+  /** Where to send (outbound proxy URI or host:port); default: the `to` URI. */
+  target?: string;
+  transport?: TransportProtocol;
+  /** Our RTP address and port for the offer. */
+  local: LocalMedia;
+  headers?: readonly HeaderField[];
+}
+
+/** A call that was not answered: the final status (or 408 on timeout, 503 on transport failure). */
+export class CallRejectedError extends SipError {
+  readonly status: number;
+  constructor(status: number, reason: string) {
+    super('SIP_ERR_CALL_REJECTED', `call rejected: ${status} ${reason}`);
+    this.name = 'CallRejectedError';
+    this.status = status;
+  }
+}
+
+export type OutgoingCallState = 'calling' | 'early' | 'confirmed' | 'ended';
+
+export class OutgoingCall extends CallEvents implements DialogUser {
+  readonly callId = newCallId();
+  readonly localTag = newTag();
+  /** Resolves with the remote media of the 2xx answer; rejects with {@link CallRejectedError}. */
+  readonly answered: Promise<MediaDescription>;
+  readonly #host: CallHost;
+  readonly #opts: DialOptions;
+  readonly #target: Target;
+  #state: OutgoingCallState = 'calling';
+  #invite: SipRequest | undefined;
+  #flow: Flow | undefined;
+  #dialog: Dialog | undefined;
+  #ack: Buffer | undefined;
+  #cancelRequested = false;
+  #resolve!: (m: MediaDescription) => void;
+  #reject!: (e: Error) => void;
+  #endReason: EndReason | undefined;
+
+  constructor(host: CallHost, opts: DialOptions, target: Target) {
+    super();
+    this.#host = host;
+    this.#opts = opts;
+    this.#target = target;
+    this.answered = new Promise<MediaDescription>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // Callers that only await `ended` must not see an unhandled rejection.
+    this.answered.catch(() => undefined);
+  }
+
+  get state(): OutgoingCallState {
+    return this.#state;
+  }
+
+  get endReason(): EndReason | undefined {
+    return this.#endReason;
+  }
+
+  /** Sends the INVITE (called by SipStack.dial). */
+  start(): void {
+    void this.#send();
+  }
+
+  async #send(): Promise<void> {
+    const host = this.#host;
+    const tx = host.transactions;
+    let flow: Flow;
+    try {
+      flow = await tx.transport.flowFor(this.#target);
+    } catch (err) {
+      host.logger.info({ err, target: this.#target }, 'dial: transport failure');
+      this.#fail(503, 'Service Unavailable', 'transport-error');
+      return;
+    }
+    this.#flow = flow;
+    const sb = tx.transport.sentBy(flow);
+    const from =
+      this.#opts.from ?? `sip:sipscribe@${sb.address.includes(':') ? `[${sb.address}]` : sb.address}`;
+    const sdp = createOffer(host.codecs, this.#opts.local, {
+      sessionId: String(randomInt(1, 2 ** 31)),
+      version: 1,
+    });
+    const invite = createRequest({
+      method: 'INVITE',
+      uri: this.#opts.to,
+      from: `<${from}>;tag=${this.localTag}`,
+      to: `<${this.#opts.to}>`,
+      callId: this.callId,
+      cseq: 1,
+      contact: host.contactFor(flow),
+      headers: [...host.commonHeaders('request'), ...(this.#opts.headers ?? [])],
+      body: sdp,
+      contentType: 'application/sdp',
+    });
+    this.#invite = invite;
+    try {
+      await tx.createClient(invite, flow, {
+        onProvisional: (res) => this.#onProvisional(res),
+        onFinal: (res) => this.#onFinal(res),
+        onTimeout: () => this.#fail(408, 'Request Timeout', 'timeout'),
+      });
+    } catch {
+      this.#fail(503, 'Service Unavailable', 'transport-error');
+    }
+  }
+
+  #onProvisional(res: SipResponse): void {
+    if (this.#state === 'calling' && res.status > 100) {
+      this.#state = 'early';
+    }
+    if (this.#cancelRequested && res.status >= 100) {
+      this.#sendCancel();
+    }
+  }
+
+  #onFinal(res: SipResponse): void {
+    const invite = this.#invite;
+    const flow = this.#flow;
+    if (!invite || !flow) {
+      return;
+    }
+    if (res.status >= 300) {
+      this.#fail(res.status, res.reason, this.#cancelRequested && res.status === 487 ? 'cancel' : 'rejected');
+      return;
+    }
+    if (this.#dialog) {
+      this.onRetransmitted2xx();
+      return;
+    }
+    const dialog = Dialog.fromResponse(invite, res, flow, this.#host.contactFor(flow));
+    this.#dialog = dialog;
+    this.#host.addDialog(dialog, this);
+    const ack = dialog.createRequest('ACK', { cseq: invite.cseq.seq });
+    const hop = dialog.nextHop() ?? flow;
+    void this.#host.transactions
+      .sendStateless(ack, hop)
+      .then(() => {
+        this.#ack = serialize(ack);
+      })
+      .catch((err: unknown) => this.#host.logger.debug({ err }, 'ACK not sent'));
+    this.#state = 'confirmed';
+    if (this.#cancelRequested) {
+      void this.hangup();
+    }
+    try {
+      this.#resolve(readAnswer(res.bodyText, this.#host.codecs));
+    } catch (err) {
+      this.#reject(err instanceof Error ? err : new Error(String(err)));
+      void this.hangup('error');
+    }
+  }
+
+  /** Re-sends the ACK for a retransmitted 2xx (RFC 3261 §13.2.2.4). */
+  onRetransmitted2xx(): void {
+    const hop = this.#dialog?.nextHop();
+    if (this.#ack && hop) {
+      if ('send' in hop) {
+        hop.send(this.#ack);
+      } else {
+        void this.#host.transactions.transport.flowFor(hop).then(
+          (f) => this.#ack && f.send(this.#ack),
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  /** Gives up before the answer (CANCEL, RFC 3261 §9.1); BYE if it was answered meanwhile. */
+  cancel(): void {
+    if (this.#state === 'confirmed') {
+      void this.hangup();
+      return;
+    }
+    if (this.#state === 'ended' || this.#cancelRequested) {
+      return;
+    }
+    this.#cancelRequested = true;
+    if (this.#state === 'early') {
+      this.#sendCancel();
+    }
+  }
+
+  #sendCancel(): void {
+    const invite = this.#invite;
+    const flow = this.#flow;
+    if (!invite || !flow || this.#state === 'ended') {
+      return;
+    }
+    const cancel = new SipRequest('CANCEL', invite.uri);
+    cancel.add('Via', invite.getAll('via')[0] ?? '');
+    for (const r of invite.getAll('route')) {
+      cancel.add('Route', r);
+    }
+    cancel.add('Max-Forwards', '70');
+    cancel.add('From', invite.get('from') ?? '');
+    cancel.add('To', invite.get('to') ?? '');
+    cancel.add('Call-ID', invite.callId);
+    cancel.add('CSeq', `${invite.cseq.seq} CANCEL`);
+    cancel.add('Content-Length', '0');
+    // Same branch as the INVITE (§9.1): createClient keeps a Via that is already there.
+    void this.#host.transactions
+      .createClient(cancel, flow, { onFinal: () => undefined, onTimeout: () => undefined })
+      .catch(() => undefined);
+  }
+
+  /** Sends BYE (after the answer) or CANCEL (before it). */
+  async hangup(reason: EndReason = 'bye-local'): Promise<void> {
+    if (this.#state === 'calling' || this.#state === 'early') {
+      this.cancel();
+      return;
+    }
+    const dialog = this.#dialog;
+    if (this.#state !== 'confirmed' || !dialog) {
+      return;
+    }
+    this.#end(reason);
+    const hop = dialog.nextHop();
+    if (!hop) {
+      return;
+    }
+    try {
+      await this.#host.transactions.request(
+        dialog.createRequest('BYE', { headers: this.#host.commonHeaders('request') }),
+        hop,
+      );
+    } catch (err) {
+      this.#host.logger.debug({ err }, 'BYE got no answer');
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    await this.hangup('shutdown');
+  }
+
+  onDialogRequest(req: SipRequest, tx: ServerTransaction | undefined): void {
+    if (!tx) {
+      return;
+    }
+    const dialog = this.#dialog;
+    if (!dialog || this.#state === 'ended') {
+      tx.respond(createResponse(req, 481));
+      return;
+    }
+    switch (req.method) {
+      case 'BYE':
+        tx.respond(createResponse(req, 200));
+        this.#end('bye-remote');
+        return;
+      case 'INFO': {
+        const ev = parseDtmfRelay(req.bodyText);
+        tx.respond(createResponse(req, 200));
+        if (ev) {
+          this.emit('dtmf', ev);
+        }
+        return;
+      }
+      case 'OPTIONS':
+        tx.respond(createResponse(req, 200, { headers: this.#host.commonHeaders('response') }));
+        return;
+      default:
+        // re-INVITE/UPDATE towards our outgoing calls are not supported (test caller only).
+        tx.respond(createResponse(req, 501, { headers: this.#host.commonHeaders('response') }));
+    }
+  }
+
+  #fail(status: number, reason: string, end: EndReason): void {
+    if (this.#state === 'ended') {
+      return;
+    }
+    this.#reject(new CallRejectedError(status, reason));
+    this.#end(end);
+  }
+
+  #end(reason: EndReason): void {
+    if (this.#state === 'ended') {
+      return;
+    }
+    this.#state = 'ended';
+    this.#endReason = reason;
+    if (this.#dialog) {
+      this.#host.removeDialog(this.#dialog);
+    }
+    this.emit('ended', reason);
+  }
+}

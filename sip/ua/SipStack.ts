@@ -1,0 +1,339 @@
+/**
+ * The SIP stack src/ drives: transports + transactions + the user agent (UAS for incoming
+ * INVITEs, UAC for `dial`), with policy left to the delegate (`onInvite(call)` decides to ring,
+ * answer, reject or challenge).
+ */
+import { systemClock, type Clock } from '../clock.js';
+import { newCounters, type SipCounters } from '../counters.js';
+import { dialogId, type Dialog } from '../dialog/Dialog.js';
+import { SdpError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { createResponse } from '../message/build.js';
+import { formatHost } from '../message/uri.js';
+import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
+import type { Codec } from '../sdp/media.js';
+import type { InviteServerTransaction, ServerTransaction } from '../transaction/ServerTransaction.js';
+import type { TimerConfig } from '../transaction/timers.js';
+import { TransactionLayer } from '../transaction/TransactionLayer.js';
+import { targetFromUri } from '../transport/target.js';
+import { TransportLayer, type ListenEntry, type TlsClientOptions } from '../transport/TransportLayer.js';
+import type { Flow, Target, TransportProtocol } from '../transport/types.js';
+import { checkRequest, SUPPORTED_OPTIONS } from './checks.js';
+import { IncomingCall } from './IncomingCall.js';
+import { OutgoingCall, type DialOptions } from './OutgoingCall.js';
+import type { CallHost, DialogUser, SessionTimerOptions } from './types.js';
+
+export interface SipStackOptions {
+  listen: readonly ListenEntry[];
+  clock?: Clock;
+  logger?: Logger;
+  timers?: Partial<TimerConfig>;
+  /** Server / User-Agent header value. */
+  userAgent?: string;
+  tls?: TlsClientOptions;
+  /** Codec preference, first preferred (default PCMU, PCMA). */
+  codecs?: readonly Codec[];
+  maxMessageSize?: number;
+  /** TCP/TLS idle timeout in ms. */
+  idleTimeoutMs?: number;
+  /** TLS handshake timeout in ms. */
+  tlsHandshakeTimeoutMs?: number;
+  /** Maximum inbound TCP/TLS connections per listener. */
+  maxConnections?: number;
+  sessionTimer?: Partial<SessionTimerOptions>;
+  /**
+   * An INVITE the application neither answers nor rejects within this time is answered 480
+   * (default 180 s), so that a forgotten call cannot hold its transaction forever.
+   */
+  inviteTimeoutMs?: number;
+}
+
+export interface SipStackDelegate {
+  /** A new INVITE, already answered with 100 Trying. Call ring/answer/reject/challenge. */
+  onInvite?(call: IncomingCall): void;
+}
+
+/** Methods we implement (RFC 3261 §20.5 Allow). */
+export const ALLOWED_METHODS: readonly string[] = [
+  'INVITE',
+  'ACK',
+  'CANCEL',
+  'BYE',
+  'OPTIONS',
+  'INFO',
+  'UPDATE',
+];
+/** Methods we know but do not accept (answered 405 rather than 501). */
+const KNOWN_METHODS = new Set(['REGISTER', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'REFER', 'PUBLISH', 'PRACK']);
+
+export class SipStack implements CallHost {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly counters: SipCounters;
+  readonly codecs: readonly Codec[];
+  readonly sessionTimer: SessionTimerOptions;
+  readonly transport: TransportLayer;
+  readonly transactions: TransactionLayer;
+  readonly userAgent: string;
+  readonly #delegate: SipStackDelegate;
+  readonly #dialogs = new Map<string, DialogUser>();
+  readonly #calls = new WeakMap<InviteServerTransaction, IncomingCall>();
+  readonly #live = new Set<IncomingCall | OutgoingCall>();
+  readonly #inviteTimeoutMs: number;
+
+  constructor(options: SipStackOptions, delegate: SipStackDelegate = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+    this.counters = newCounters();
+    this.codecs = options.codecs ?? ['PCMU', 'PCMA'];
+    this.sessionTimer = { minSE: options.sessionTimer?.minSE ?? 90 };
+    this.userAgent = options.userAgent ?? 'sipscribe';
+    this.#delegate = delegate;
+    this.#inviteTimeoutMs = options.inviteTimeoutMs ?? 180_000;
+    this.transport = new TransportLayer({
+      listen: options.listen,
+      clock: this.clock,
+      logger: this.logger,
+      counters: this.counters,
+      ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.maxMessageSize !== undefined ? { maxMessageSize: options.maxMessageSize } : {}),
+      ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+      ...(options.tlsHandshakeTimeoutMs !== undefined
+        ? { tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs }
+        : {}),
+      ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
+    });
+    this.transactions = new TransactionLayer(
+      this.transport,
+      {
+        clock: this.clock,
+        logger: this.logger,
+        counters: this.counters,
+        ...(options.timers ? { timers: options.timers } : {}),
+      },
+      {
+        onRequest: (req, tx, flow) => this.#onRequest(req, tx, flow),
+        onStrayResponse: (res) => this.#onStray2xx(res),
+      },
+    );
+  }
+
+  /** Binds every listen entry. */
+  async start(): Promise<void> {
+    await this.transport.start();
+    this.logger.info({ listening: this.transport.listening() }, 'SIP stack listening');
+  }
+
+  /** Ends every call (BYE / 503), waits up to 2 s for the BYEs, closes the transports. */
+  async stop(): Promise<void> {
+    const byes = Promise.all([...this.#live].map((c) => c.shutdown().catch(() => undefined)));
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    await Promise.race([byes, new Promise<void>((r) => (timer = this.clock.setTimeout(r, 2000)))]);
+    if (timer !== undefined) {
+      this.clock.clearTimeout(timer);
+    }
+    this.transactions.stop();
+    await this.transport.stop();
+  }
+
+  /** What is bound (with actual ports when 0 was asked). */
+  listening(): { transport: TransportProtocol; address: string; port: number }[] {
+    return this.transport.listening();
+  }
+
+  /** Number of calls in progress. */
+  get activeCalls(): number {
+    return this.#live.size;
+  }
+
+  /**
+   * Sends an out-of-dialog non-INVITE request (e.g. REGISTER) through a client transaction.
+   * `target` is a URI (`sip:`/`sips:`, `;transport=`) or `host:port`, or a resolved target.
+   */
+  async request(
+    req: SipRequest,
+    target: string | Target,
+    opts: { transport?: TransportProtocol; onProvisional?: (res: SipResponse) => void } = {},
+  ): Promise<SipResponse> {
+    const t = typeof target === 'string' ? this.#target(target, opts.transport) : target;
+    if (!req.has('user-agent')) {
+      req.add('User-Agent', this.userAgent);
+    }
+    return await this.transactions.request(
+      req,
+      t,
+      opts.onProvisional ? { onProvisional: opts.onProvisional } : {},
+    );
+  }
+
+  /** Where peers reach us for requests sent to `target` (Contact host/port/transport). */
+  async localContact(
+    target: string | Target,
+    transport?: TransportProtocol,
+  ): Promise<{ host: string; port: number; transport: TransportProtocol }> {
+    return await this.transport.localContact(
+      typeof target === 'string' ? this.#target(target, transport) : target,
+    );
+  }
+
+  /** Places a call (UAC): INVITE with our SDP offer. */
+  dial(opts: DialOptions): OutgoingCall {
+    const call = new OutgoingCall(this, opts, this.#target(opts.target ?? opts.to, opts.transport));
+    this.#track(call);
+    call.start();
+    return call;
+  }
+
+  #target(text: string, transport?: TransportProtocol): Target {
+    const t = targetFromUri(text, transport ?? 'udp');
+    if (!t) {
+      throw new RangeError(`not a SIP URI or host:port: ${text}`);
+    }
+    return transport && !/^sips:/i.test(text) && !/;transport=/i.test(text)
+      ? { ...t, protocol: transport }
+      : t;
+  }
+
+  #track(call: IncomingCall | OutgoingCall): void {
+    this.#live.add(call);
+    call.on('ended', () => this.#live.delete(call));
+  }
+
+  // ---- CallHost ----------------------------------------------------------------------------
+
+  contactFor(flow: Flow): string {
+    const sb = this.transport.sentBy(flow);
+    return `<sip:sipscribe@${formatHost(sb.address)}:${sb.port};transport=${flow.protocol}>`;
+  }
+
+  commonHeaders(kind: 'request' | 'response'): HeaderField[] {
+    return [
+      { name: kind === 'response' ? 'Server' : 'User-Agent', value: this.userAgent },
+      { name: 'Allow', value: ALLOWED_METHODS.join(', ') },
+      { name: 'Supported', value: SUPPORTED_OPTIONS.join(', ') },
+    ];
+  }
+
+  addDialog(dialog: Dialog, call: DialogUser): void {
+    this.#dialogs.set(dialog.id, call);
+  }
+
+  removeDialog(dialog: Dialog): void {
+    this.#dialogs.delete(dialog.id);
+  }
+
+  // ---- dispatch ----------------------------------------------------------------------------
+
+  #onRequest(req: SipRequest, tx: ServerTransaction | undefined, flow: Flow): void {
+    if (!tx) {
+      // ACK for a 2xx (or stray).
+      const user = this.#dialogs.get(dialogId(req.callId, req.toTag ?? '', req.fromTag ?? ''));
+      user?.onDialogRequest(req, undefined);
+      return;
+    }
+    if (req.method === 'CANCEL') {
+      const invite = this.transactions.findInviteFor(req);
+      if (!invite) {
+        tx.respond(createResponse(req, 481));
+        return;
+      }
+      tx.respond(createResponse(req, 200, { headers: this.commonHeaders('response') }));
+      this.#calls.get(invite)?.onCancel();
+      return;
+    }
+    if (req.toTag !== undefined) {
+      const user = this.#dialogs.get(dialogId(req.callId, req.toTag, req.fromTag ?? ''));
+      if (user) {
+        user.onDialogRequest(req, tx);
+      } else {
+        tx.respond(createResponse(req, 481));
+      }
+      return;
+    }
+    const rejection = checkRequest(req, this.sessionTimer.minSE);
+    if (rejection) {
+      tx.respond(
+        createResponse(req, rejection.status, {
+          headers: [...this.commonHeaders('response'), ...rejection.headers],
+          ...(rejection.reason !== undefined ? { reason: rejection.reason } : {}),
+        }),
+      );
+      return;
+    }
+    switch (req.method) {
+      case 'INVITE':
+        this.#onInvite(req, tx as InviteServerTransaction, flow);
+        return;
+      case 'OPTIONS':
+        tx.respond(
+          createResponse(req, 200, {
+            headers: [
+              ...this.commonHeaders('response'),
+              { name: 'Accept', value: 'application/sdp' },
+              { name: 'Accept-Language', value: 'en' },
+              { name: 'Contact', value: this.contactFor(flow) },
+            ],
+          }),
+        );
+        return;
+      case 'BYE':
+      case 'UPDATE':
+      case 'INFO':
+      case 'PRACK':
+        tx.respond(createResponse(req, 481));
+        return;
+      default:
+        tx.respond(
+          createResponse(req, KNOWN_METHODS.has(req.method) ? 405 : 501, {
+            headers: this.commonHeaders('response'),
+          }),
+        );
+    }
+  }
+
+  #onInvite(req: SipRequest, tx: InviteServerTransaction, flow: Flow): void {
+    tx.respond(createResponse(req, 100, { headers: [] }));
+    let call: IncomingCall;
+    try {
+      call = new IncomingCall(req, tx, flow, this);
+    } catch (err) {
+      const sdp = err instanceof SdpError;
+      tx.respond(createResponse(req, sdp ? 400 : 500, sdp ? { reason: 'Bad SDP' } : {}));
+      return;
+    }
+    if (req.body.length > 0 && call.offer === undefined) {
+      call.reject(488, { warning: `305 ${formatHost(flow.local.address)} "Incompatible media format"` });
+      return;
+    }
+    this.#calls.set(tx, call);
+    this.#track(call);
+    const guard = this.clock.setTimeout(() => {
+      if (call.state === 'offered' || call.state === 'ringing') {
+        this.logger.warn({ callId: call.callId }, 'INVITE left unanswered: 480');
+        call.reject(480, { reason: 'No Answer' });
+      }
+    }, this.#inviteTimeoutMs);
+    void call.settled.then(() => this.clock.clearTimeout(guard));
+    if (!this.#delegate.onInvite) {
+      call.reject(480);
+      return;
+    }
+    try {
+      this.#delegate.onInvite(call);
+    } catch (err) {
+      this.logger.error({ err, callId: call.callId }, 'onInvite threw');
+      if (call.state === 'offered' || call.state === 'ringing') {
+        call.reject(500);
+      }
+    }
+  }
+
+  #onStray2xx(res: SipResponse): void {
+    const user = this.#dialogs.get(dialogId(res.callId, res.fromTag ?? '', res.toTag ?? ''));
+    if (user?.onRetransmitted2xx) {
+      user.onRetransmitted2xx();
+    } else {
+      this.counters.strayResponses++;
+    }
+  }
+}

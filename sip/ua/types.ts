@@ -1,0 +1,90 @@
+/**
+ * Types shared by the user-agent classes: call events, end reasons, and what a call needs from
+ * the stack that owns it.
+ */
+import type { Clock } from '../clock.js';
+import type { SipCounters } from '../counters.js';
+import type { Dialog } from '../dialog/Dialog.js';
+import type { Logger } from '../logger.js';
+import type { HeaderField, SipRequest } from '../message/SipMessage.js';
+import type { Codec, MediaDescription } from '../sdp/media.js';
+import type { ServerTransaction } from '../transaction/ServerTransaction.js';
+import type { TransactionLayer } from '../transaction/TransactionLayer.js';
+import type { Flow } from '../transport/types.js';
+
+/** Why a call ended. */
+export type EndReason =
+  | 'bye-remote'
+  | 'bye-local'
+  | 'cancel'
+  | 'rejected'
+  | 'session-expired'
+  | 'ack-timeout'
+  | 'timeout'
+  | 'transport-error'
+  | 'shutdown'
+  | 'error';
+
+/** A DTMF digit received in an INFO (application/dtmf-relay). */
+export interface DtmfEvent {
+  digit: string;
+  durationMs: number;
+}
+
+/** Events of a call; register with `call.on(name, listener)`. */
+export interface CallEventMap {
+  /** Once, when the call is over (after BYE, CANCEL, rejection, timeouts, shutdown). */
+  ended: (reason: EndReason) => void;
+  /** The remote media changed (re-INVITE/UPDATE: hold, unhold, new address, codec). */
+  mediaUpdated: (desc: MediaDescription) => void;
+  dtmf: (event: DtmfEvent) => void;
+}
+
+/** Minimal typed emitter for call events. */
+export class CallEvents {
+  readonly #listeners: { [K in keyof CallEventMap]: CallEventMap[K][] } = {
+    ended: [],
+    mediaUpdated: [],
+    dtmf: [],
+  };
+
+  on<K extends keyof CallEventMap>(name: K, listener: CallEventMap[K]): this {
+    this.#listeners[name].push(listener);
+    return this;
+  }
+
+  protected emit<K extends keyof CallEventMap>(name: K, ...args: Parameters<CallEventMap[K]>): void {
+    for (const l of [...this.#listeners[name]]) {
+      (l as (...a: Parameters<CallEventMap[K]>) => void)(...args);
+    }
+  }
+}
+
+/** Session timer settings (RFC 4028). */
+export interface SessionTimerOptions {
+  /** Our Min-SE in seconds (default 90, the RFC's minimum). */
+  minSE: number;
+}
+
+/** What a call needs from the stack. */
+export interface CallHost {
+  readonly transactions: TransactionLayer;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly counters: SipCounters;
+  readonly codecs: readonly Codec[];
+  readonly sessionTimer: SessionTimerOptions;
+  /** Contact value for a flow (`<sip:host:port;transport=tcp>`). */
+  contactFor(flow: Flow): string;
+  /** Server/User-Agent, Allow, Supported. */
+  commonHeaders(kind: 'request' | 'response'): HeaderField[];
+  addDialog(dialog: Dialog, call: DialogUser): void;
+  removeDialog(dialog: Dialog): void;
+}
+
+/** An object that handles requests inside its dialog. */
+export interface DialogUser {
+  onDialogRequest(req: SipRequest, tx: ServerTransaction | undefined): void;
+  /** A retransmitted 2xx to our INVITE after its transaction ended (UAC re-sends the ACK). */
+  onRetransmitted2xx?(): void;
+}
