@@ -1,0 +1,168 @@
+import type { Clock, TimerHandle } from '../clock.js';
+import type { AudioCodec } from '../codec/table.js';
+import type { Logger } from '../logger.js';
+import type { SenderInfo } from '../packet/rtcp.js';
+import { seqAdd, tsAdd } from '../seq.js';
+
+/** Packet buffers reused in turn: a datagram is long gone when its buffer comes round again. */
+const SEND_RING = 8;
+
+/** Writes a 12-byte RTP header (V=2, no padding, extension or CSRC) at the start of `b`. */
+function writeRtpHeader(
+  b: Uint8Array,
+  pt: number,
+  marker: boolean,
+  seq: number,
+  ts: number,
+  ssrc: number,
+): void {
+  b[0] = 0x80;
+  b[1] = (marker ? 0x80 : 0) | (pt & 0x7f);
+  b[2] = (seq >>> 8) & 0xff;
+  b[3] = seq & 0xff;
+  b[4] = ts >>> 24;
+  b[5] = (ts >>> 16) & 0xff;
+  b[6] = (ts >>> 8) & 0xff;
+  b[7] = ts & 0xff;
+  b[8] = ssrc >>> 24;
+  b[9] = (ssrc >>> 16) & 0xff;
+  b[10] = (ssrc >>> 8) & 0xff;
+  b[11] = ssrc & 0xff;
+}
+
+/**
+ * The sending half of a session: one G.711 packet per ptime, paced from the clock without drift
+ * (packet k at start + k × ptime), carrying queued audio (a prompt) or silence, so NATs stay open
+ * and carriers that hang up on one-way audio do not. Random SSRC and initial sequence number and
+ * timestamp (RFC 3550 §5.1); marker bit on the first packet. No allocation per packet.
+ */
+export class RtpSender {
+  /** Our SSRC. */
+  readonly ssrc: number;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #send: (packet: Uint8Array) => void;
+  #seq: number;
+  #ts: number;
+  #codec: AudioCodec | undefined;
+  #payloadType = 0;
+  #ptime = 0;
+  #timer: TimerHandle | undefined;
+  #startMs = 0;
+  #k = 0;
+  #first = true;
+  #packets = 0;
+  #octets = 0;
+  #sentSinceReport = false;
+  #prompt: Int16Array | undefined;
+  #promptPos = 0;
+  readonly #pcm = new Int16Array(960);
+  readonly #ring: Uint8Array[] = [];
+  #slot = 0;
+
+  /**
+   * @param send hands a packet to the socket (the buffer is reused 8 packets later)
+   */
+  constructor(clock: Clock, random: () => number, log: Logger, send: (packet: Uint8Array) => void) {
+    this.#clock = clock;
+    this.#log = log;
+    this.#send = send;
+    this.ssrc = Math.floor(random() * 0x100000000) >>> 0;
+    this.#seq = Math.floor(random() * 0x10000);
+    this.#ts = Math.floor(random() * 0x100000000) >>> 0;
+  }
+
+  /**
+   * Starts sending (or changes codec, payload type or ptime). A new ptime restarts the pacing; the
+   * sequence number and timestamp continue.
+   */
+  configure(codec: AudioCodec, payloadType: number, ptime: number): void {
+    this.#codec = codec;
+    this.#payloadType = payloadType;
+    if (this.#timer !== undefined && ptime === this.#ptime) {
+      return;
+    }
+    this.stop();
+    this.#ptime = ptime;
+    this.#startMs = this.#clock.now();
+    this.#k = 0;
+    this.#tick();
+  }
+
+  /** Stops sending (hold, close). */
+  stop(): void {
+    if (this.#timer !== undefined) {
+      this.#clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /** Queues 8 kHz audio to send instead of silence (replaces what was queued). */
+  play(samples: Int16Array): void {
+    this.#prompt = samples;
+    this.#promptPos = 0;
+  }
+
+  get packetsSent(): number {
+    return this.#packets;
+  }
+
+  /** True (once) when packets were sent since the last call: the next report is an SR. */
+  takeSentSinceReport(): boolean {
+    const s = this.#sentSinceReport;
+    this.#sentSinceReport = false;
+    return s;
+  }
+
+  /** The SR sender info (RFC 3550 §6.4.1) at wall-clock time `wallMs`. */
+  senderInfo(wallMs: number): SenderInfo {
+    return {
+      ntpSec: (Math.floor(wallMs / 1000) + 2208988800) >>> 0,
+      ntpFrac: Math.floor(((wallMs % 1000) / 1000) * 0x100000000) >>> 0,
+      rtpTimestamp: this.#ts,
+      packetCount: this.#packets >>> 0,
+      octetCount: this.#octets >>> 0,
+    };
+  }
+
+  #tick(): void {
+    try {
+      this.#sendPacket();
+    } catch (err) {
+      this.#log.warn({ err }, 'error sending rtp');
+    }
+    this.#k++;
+    const due = this.#startMs + this.#k * this.#ptime;
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), Math.max(0, due - this.#clock.now()));
+  }
+
+  #sendPacket(): void {
+    const codec = this.#codec!;
+    const samples = Math.round((this.#ptime * codec.clockRate) / 1000);
+    let packet = this.#ring[this.#slot];
+    if (packet?.byteLength !== 12 + samples) {
+      packet = new Uint8Array(12 + samples);
+      this.#ring[this.#slot] = packet;
+    }
+    this.#slot = (this.#slot + 1) % SEND_RING;
+    const payload = packet.subarray(12);
+    const prompt = this.#prompt;
+    let n = 0;
+    if (prompt && this.#promptPos < prompt.length) {
+      n = Math.min(samples, prompt.length - this.#promptPos, this.#pcm.length);
+      const pcm = this.#pcm.subarray(0, n);
+      pcm.set(prompt.subarray(this.#promptPos, this.#promptPos + n));
+      codec.encode(pcm, payload);
+      this.#promptPos += n;
+    }
+    payload.fill(codec.silenceByte, n);
+    writeRtpHeader(packet, this.#payloadType, this.#first, this.#seq, this.#ts, this.ssrc);
+    this.#first = false;
+    this.#seq = seqAdd(this.#seq, 1);
+    this.#ts = tsAdd(this.#ts, samples);
+    this.#send(packet);
+    this.#packets++;
+    this.#octets += samples;
+    this.#sentSinceReport = true;
+  }
+}

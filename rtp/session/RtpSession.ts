@@ -1,0 +1,536 @@
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { codecByName, type AudioCodec } from '../codec/table.js';
+import { RtpConfigError, RtpError, RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
+import { G711Plc } from '../dsp/G711Plc.js';
+import { JitterBuffer, type Concealer } from '../jitter/JitterBuffer.js';
+import { nullLogger, type Logger } from '../logger.js';
+import { readWavAtRate } from '../wav.js';
+import { RtpPacket } from '../packet/RtpPacket.js';
+import { isRtcp, parseRtcp } from '../packet/rtcp.js';
+import { tsAdd } from '../seq.js';
+import { DtmfReceiver, type DtmfEvent } from './DtmfReceiver.js';
+import { MediaPipeline } from './MediaPipeline.js';
+import { RtcpReporter } from './RtcpReporter.js';
+import { RtpSender } from './RtpSender.js';
+import { SourceTracker } from './SourceTracker.js';
+import { bindPortPair, udpSocketFactory, type DatagramSocket, type RemoteInfo } from './socket.js';
+import type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
+
+export type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
+
+type State = 'bound' | 'running' | 'closed';
+
+/** Options with their defaults resolved (in one place: {@link RtpSession.open}). */
+type ResolvedOptions = Required<Omit<RtpSessionOptions, 'jitter' | 'logger' | 'clock' | 'concealer'>> & {
+  jitter: { minDelayMs: number; maxDelayMs: number };
+};
+
+const TICK_MS = 20;
+/**
+ * One call's media: an RTP/RTCP socket pair, source validation (RFC 3550 A.1) and symmetric-RTP
+ * latching, the jitter buffer with PLC, DTMF (RFC 4733), comfort noise (RFC 3389), receiver/sender
+ * reports (RFC 3550 §6.4), and G.711 sent back at ptime (silence unless audio is queued with
+ * `play()`). Emits 1920-sample 24 kHz frames on a steady 20 ms cadence from the clock, for the whole
+ * call, whatever the network does.
+ */
+export class RtpSession {
+  /** Called by `open`; use {@link RtpSession.open}. */
+  delegate: RtpSessionDelegate;
+  readonly #o: ResolvedOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #rtp: DatagramSocket;
+  readonly #rtcp: DatagramSocket;
+  readonly #jb: JitterBuffer;
+  readonly #pipeline: MediaPipeline;
+  readonly #dtmf = new DtmfReceiver();
+  #state: State = 'bound';
+  #remote: RemoteMedia | undefined;
+  #codec: AudioCodec | undefined;
+  #latched: RemoteInfo | undefined;
+  #latchedRtcp: RemoteInfo | undefined;
+  readonly #tracker: SourceTracker;
+  #startMs = 0;
+  #ticks = 0;
+  #tickTimer: TimerHandle | undefined;
+  #lastRtpAt = 0;
+  #timedOut = false;
+  readonly #sender: RtpSender;
+  readonly #reporter: RtcpReporter;
+  readonly #stats = {
+    datagrams: 0,
+    received: 0,
+    malformed: {} as Record<string, number>,
+    rejectedSource: 0,
+    unknownPayloadType: 0,
+    dtmfEvents: 0,
+    frames: 0,
+    rtcpSent: 0,
+    rtcpReceived: 0,
+  };
+
+  private constructor(
+    o: ResolvedOptions,
+    clock: Clock,
+    log: Logger,
+    rtp: DatagramSocket,
+    rtcp: DatagramSocket,
+    concealer: Concealer,
+    delegate: RtpSessionDelegate,
+  ) {
+    this.#o = o;
+    this.#clock = clock;
+    this.#log = log;
+    this.#rtp = rtp;
+    this.#rtcp = rtcp;
+    this.delegate = delegate;
+    this.#jb = new JitterBuffer({
+      minDelayMs: o.jitter.minDelayMs,
+      maxDelayMs: o.jitter.maxDelayMs,
+      concealer,
+    });
+    this.#pipeline = new MediaPipeline(this.#jb, (frame, offsetMs) => {
+      this.#stats.frames++;
+      this.delegate.onFrame?.(frame, offsetMs);
+    });
+    this.#tracker = new SourceTracker(log, {
+      deliver: (pkt, at) => this.#deliver(pkt, at),
+      newSource: () => this.#jb.newSource(),
+    });
+    this.#sender = new RtpSender(clock, o.random, log, (packet) => {
+      const remote = this.#remote!;
+      const to = this.#latched ?? { address: remote.address, port: remote.port };
+      this.#rtp.send(packet, to.port, to.address);
+    });
+    this.#reporter = new RtcpReporter(clock, o.random, log, {
+      ssrc: this.#sender.ssrc,
+      cname: o.cname,
+      wallClockMs: o.wallClockMs,
+      content: (now) => {
+        const src = this.#tracker.source;
+        return { sources: src ? 1 : 0, block: src?.validated ? src.report(now) : undefined };
+      },
+      sender: this.#sender,
+      send: (bytes) => this.#sendRtcp(bytes),
+    });
+    rtp.onMessage((data, from) => this.#onRtpDatagram(data, from));
+    rtcp.onMessage((data, from) => this.#onRtcpDatagram(data, from));
+    const onError = (err: Error): void => this.#log.warn({ err }, 'rtp socket error');
+    rtp.onError(onError);
+    rtcp.onError(onError);
+  }
+
+  /**
+   * Binds a socket pair (even RTP port, RTCP on +1) from the range. Nothing is received until
+   * {@link RtpSession.start}.
+   * @throws {RtpConfigError} on an invalid port range
+   * @throws {RtpPortsExhaustedError} when no pair in the range can be bound
+   */
+  static async open(options: RtpSessionOptions, delegate: RtpSessionDelegate = {}): Promise<RtpSession> {
+    if (
+      !Number.isInteger(options.portMin) ||
+      !Number.isInteger(options.portMax) ||
+      options.portMin < 1 ||
+      options.portMax > 65535 ||
+      options.portMax - options.portMin < 1
+    ) {
+      throw new RtpConfigError(`invalid RTP port range ${options.portMin}–${options.portMax}`);
+    }
+    const o = {
+      host: options.host,
+      portMin: options.portMin,
+      portMax: options.portMax,
+      jitter: { minDelayMs: options.jitter?.minDelayMs ?? 20, maxDelayMs: options.jitter?.maxDelayMs ?? 200 },
+      timeoutMs: options.timeoutMs ?? 30_000,
+      strictSource: options.strictSource ?? false,
+      socketFactory: options.socketFactory ?? udpSocketFactory,
+      cname: options.cname ?? `sipscribe@${options.host}`,
+      random: options.random ?? Math.random,
+      wallClockMs: options.wallClockMs ?? (() => Date.now()),
+      comfortNoisePayloadType: options.comfortNoisePayloadType ?? 13,
+    };
+    let pair: [DatagramSocket, DatagramSocket];
+    try {
+      pair = await bindPortPair(o.socketFactory, o.host, o.portMin, o.portMax, o.random);
+    } catch (err) {
+      throw new RtpPortsExhaustedError(`no free RTP/RTCP port pair in ${o.portMin}–${o.portMax}`, {
+        cause: err,
+      });
+    }
+    try {
+      const concealer = options.concealer?.() ?? defaultConcealer();
+      return new RtpSession(
+        o,
+        options.clock ?? systemClock,
+        options.logger ?? nullLogger,
+        pair[0],
+        pair[1],
+        concealer,
+        delegate,
+      );
+    } catch (err) {
+      pair[0].close();
+      pair[1].close();
+      throw err;
+    }
+  }
+
+  /** The bound RTP port (even); RTCP is on `localPort + 1` unless rtcp-mux is negotiated. */
+  get localPort(): number {
+    return this.#rtp.localPort;
+  }
+
+  /** The bound RTCP port. */
+  get localRtcpPort(): number {
+    return this.#rtcp.localPort;
+  }
+
+  /** Our SSRC on the sending side. */
+  get ssrc(): number {
+    return this.#sender.ssrc;
+  }
+
+  /** True while the remote holds the call (its direction is sendonly or inactive). */
+  get onHold(): boolean {
+    const d = this.#remote?.direction;
+    return d === 'sendonly' || d === 'inactive';
+  }
+
+  /**
+   * Starts the call's media: frames flow from now on, every 20 ms, for the whole call (call time 0
+   * is now); RTP is sent at ptime when the direction allows it; RTCP reports start.
+   * @throws {RtpSessionStateError} when already started or closed
+   * @throws {RtpConfigError} on an unsupported codec
+   */
+  start(remote: RemoteMedia): void {
+    if (this.#state !== 'bound') {
+      throw new RtpSessionStateError(`start() in state ${this.#state}`);
+    }
+    this.#apply(remote);
+    this.#state = 'running';
+    this.#startMs = this.#clock.now();
+    this.#lastRtpAt = this.#startMs;
+    this.#scheduleTick();
+    this.#configureSender();
+    this.#reporter.start();
+    this.#log.info(
+      { localPort: this.localPort, remote: `${remote.address}:${remote.port}`, codec: remote.codec },
+      'rtp session started',
+    );
+  }
+
+  /**
+   * Applies a new remote description (re-INVITE): address, codec, payload types, ptime, direction
+   * (hold). A new address clears the symmetric-RTP latch.
+   * @throws {RtpSessionStateError} when not started
+   */
+  update(remote: RemoteMedia): void {
+    if (this.#state !== 'running') {
+      throw new RtpSessionStateError(`update() in state ${this.#state}`);
+    }
+    const old = this.#remote;
+    this.#apply(remote);
+    if (old && (old.address !== remote.address || old.port !== remote.port)) {
+      this.#latched = undefined;
+      this.#latchedRtcp = undefined;
+    }
+    if (old?.direction !== remote.direction) {
+      this.#lastRtpAt = this.#clock.now();
+      this.#timedOut = false;
+    }
+    this.#configureSender();
+    this.#log.info(
+      { remote: `${remote.address}:${remote.port}`, direction: remote.direction },
+      'rtp session updated',
+    );
+  }
+
+  #apply(remote: RemoteMedia): void {
+    const codec = codecByName(remote.codec);
+    if (!codec) {
+      throw new RtpConfigError(`unsupported codec ${String(remote.codec)}`);
+    }
+    if (!(remote.ptime > 0 && remote.ptime <= 120)) {
+      throw new RtpConfigError(`unsupported ptime ${remote.ptime}`);
+    }
+    this.#codec = codec;
+    this.#remote = { ...remote };
+  }
+
+  /**
+   * Queues 8 kHz 16-bit audio (e.g. a prompt read from a WAV) to send instead of silence; replaces
+   * what was queued.
+   */
+  play(samples: Int16Array): void {
+    this.#sender.play(samples);
+  }
+
+  /**
+   * Queues a WAV file (any rate, mono or the first channel; PCM, float, μ-law or A-law) to send,
+   * converted to 8 kHz.
+   * @throws {WavError} when the bytes are not a supported WAV file
+   */
+  playWav(bytes: Uint8Array): void {
+    const f = readWavAtRate(bytes, 8000);
+    const pcm = new Int16Array(f.length);
+    for (let i = 0; i < f.length; i++) {
+      pcm[i] = Math.max(-32768, Math.min(32767, Math.round(f[i]! * 32768)));
+    }
+    this.play(pcm);
+  }
+
+  /** Stops ticking and sending, sends an RTCP BYE, releases both ports. Idempotent. */
+  close(): void {
+    if (this.#state === 'closed') {
+      return;
+    }
+    const wasRunning = this.#state === 'running';
+    this.#state = 'closed';
+    if (this.#tickTimer !== undefined) {
+      this.#clock.clearTimeout(this.#tickTimer);
+      this.#tickTimer = undefined;
+    }
+    this.#sender.stop();
+    this.#reporter.stop();
+    try {
+      const ev = this.#dtmf.flush();
+      if (ev) {
+        this.#emitDtmf(ev);
+      }
+      if (wasRunning) {
+        this.#reporter.sendNow(true);
+      }
+    } catch (err) {
+      this.#log.warn({ err }, 'error while closing the rtp session');
+    } finally {
+      this.#rtp.close();
+      this.#rtcp.close();
+    }
+    this.#log.info({ stats: this.getStats() }, 'rtp session closed');
+  }
+
+  /** Counters and gauges. */
+  getStats(): RtpSessionStats {
+    const jb = this.#jb.getStats();
+    const src = this.#tracker.source;
+    return {
+      datagrams: this.#stats.datagrams,
+      received: this.#stats.received,
+      lost: jb.lost,
+      late: jb.late,
+      duplicated: jb.duplicated,
+      reordered: jb.reordered,
+      concealed: jb.concealedFrames,
+      adjusted: jb.adjustedFrames,
+      currentDelayMs: jb.currentDelayMs,
+      targetDelayMs: jb.targetDelayMs,
+      jitterMs: src ? src.jitter / 8 : 0,
+      cumulativeLost: src ? Math.max(0, src.lost) : 0,
+      malformed: { ...this.#stats.malformed },
+      rejectedSource: this.#stats.rejectedSource,
+      unknownPayloadType: this.#stats.unknownPayloadType,
+      invalidSequence: this.#tracker.invalid,
+      ssrcChanges: this.#tracker.changes,
+      dtmfEvents: this.#stats.dtmfEvents,
+      frames: this.#stats.frames,
+      packetsSent: this.#sender.packetsSent,
+      rtcpSent: this.#stats.rtcpSent,
+      rtcpReceived: this.#stats.rtcpReceived,
+      onHold: this.onHold,
+    };
+  }
+
+  // ---- receive path -------------------------------------------------------------------------
+
+  #onRtpDatagram(data: Uint8Array, from: RemoteInfo): void {
+    try {
+      const remote = this.#remote;
+      if (this.#state !== 'running' || !remote) {
+        return;
+      }
+      if (remote.rtcpMux && isRtcp(data)) {
+        this.#handleRtcp(data, from);
+        return;
+      }
+      this.#stats.datagrams++;
+      if (!this.#acceptSource(from, remote)) {
+        return;
+      }
+      let pkt: RtpPacket;
+      try {
+        pkt = new RtpPacket(data);
+      } catch (err) {
+        this.#malformed(err, from);
+        return;
+      }
+      const pt = pkt.payloadType;
+      if (
+        pt !== remote.payloadType &&
+        pt !== remote.telephoneEventPayloadType &&
+        pt !== this.#o.comfortNoisePayloadType
+      ) {
+        this.#stats.unknownPayloadType++;
+        return;
+      }
+      if (!this.#latched) {
+        this.#latched = { address: from.address, port: from.port };
+        this.#log.debug({ source: `${from.address}:${from.port}` }, 'rtp source latched');
+      }
+      const now = this.#clock.now();
+      this.#lastRtpAt = now;
+      this.#timedOut = false;
+      this.#tracker.receive(pkt, now);
+    } catch (err) {
+      this.#log.error({ err }, 'unexpected error in the rtp receive path');
+    }
+  }
+
+  #acceptSource(from: RemoteInfo, remote: RemoteMedia): boolean {
+    const want = this.#o.strictSource ? { address: remote.address, port: remote.port } : this.#latched;
+    if (want && (want.address !== from.address || want.port !== from.port)) {
+      this.#stats.rejectedSource++;
+      return false;
+    }
+    return true;
+  }
+
+  #malformed(err: unknown, from: RemoteInfo): void {
+    const code = err instanceof RtpError ? err.code : 'UNKNOWN';
+    this.#stats.malformed[code] = (this.#stats.malformed[code] ?? 0) + 1;
+    this.#log.debug({ code, source: `${from.address}:${from.port}` }, 'malformed datagram dropped');
+  }
+
+  #deliver(pkt: RtpPacket, at: number): void {
+    const remote = this.#remote!;
+    this.#stats.received++;
+    const pt = pkt.payloadType;
+    if (pt === remote.payloadType) {
+      this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, this.#codec!.decode);
+    } else if (pt === remote.telephoneEventPayloadType) {
+      for (const ev of this.#dtmf.push(pkt.timestamp, pkt.payload)) {
+        this.#emitDtmf(ev);
+      }
+      // Kept out of the audio: the event's span is silence in the timeline, not loss.
+      const duration = pkt.payload.byteLength >= 4 ? (pkt.payload[2]! << 8) | pkt.payload[3]! : 0;
+      this.#jb.push(pkt.sequenceNumber, tsAdd(pkt.timestamp, duration), pkt.payload, at, null);
+    } else {
+      // RFC 3389 comfort noise: silence until the next audio packet.
+      this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, null);
+    }
+  }
+
+  #emitDtmf(ev: DtmfEvent): void {
+    this.#stats.dtmfEvents++;
+    this.#log.debug({ digit: ev.digit, durationMs: ev.durationMs }, 'dtmf');
+    this.delegate.onDtmf?.(ev);
+  }
+
+  // ---- output cadence -------------------------------------------------------------------------
+
+  #scheduleTick(): void {
+    const due = this.#startMs + (this.#ticks + 1) * TICK_MS;
+    this.#tickTimer = this.#clock.setTimeout(() => this.#onTick(), Math.max(0, due - this.#clock.now()));
+  }
+
+  #onTick(): void {
+    if (this.#state !== 'running') {
+      return;
+    }
+    try {
+      const now = this.#clock.now();
+      // Catch up if the event loop was late: exactly one 20 ms of output per 20 ms of call time.
+      while (this.#startMs + (this.#ticks + 1) * TICK_MS <= now) {
+        this.#ticks++;
+        this.#pipeline.tick(this.#startMs + this.#ticks * TICK_MS);
+        if (this.#state !== 'running') {
+          return;
+        }
+      }
+      const remote = this.#remote!;
+      if (
+        this.#o.timeoutMs > 0 &&
+        !this.#timedOut &&
+        remote.direction === 'sendrecv' &&
+        now - this.#lastRtpAt >= this.#o.timeoutMs
+      ) {
+        this.#timedOut = true;
+        this.#log.info({ timeoutMs: this.#o.timeoutMs }, 'rtp timeout');
+        this.delegate.onTimeout?.();
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'unexpected error in the rtp output path');
+    }
+    if (this.#state === 'running') {
+      this.#scheduleTick();
+    }
+  }
+
+  // ---- send path and RTCP ---------------------------------------------------------------------
+
+  /** Starts, restarts (new ptime/codec) or stops sending according to the remote's direction. */
+  #configureSender(): void {
+    const remote = this.#remote!;
+    if (remote.direction === 'sendrecv' || remote.direction === 'recvonly') {
+      this.#sender.configure(this.#codec!, remote.payloadType, remote.ptime);
+    } else {
+      this.#sender.stop();
+    }
+  }
+
+  #sendRtcp(bytes: Uint8Array): void {
+    const remote = this.#remote;
+    if (!remote) {
+      return;
+    }
+    if (remote.rtcpMux) {
+      const to = this.#latched ?? { address: remote.address, port: remote.port };
+      this.#rtp.send(bytes, to.port, to.address);
+    } else {
+      const to = this.#latchedRtcp ?? { address: remote.address, port: remote.rtcpPort };
+      this.#rtcp.send(bytes, to.port, to.address);
+    }
+    this.#stats.rtcpSent++;
+  }
+
+  #onRtcpDatagram(data: Uint8Array, from: RemoteInfo): void {
+    try {
+      if (this.#state !== 'running' || !this.#remote) {
+        return;
+      }
+      this.#handleRtcp(data, from);
+    } catch (err) {
+      this.#log.error({ err }, 'unexpected error in the rtcp receive path');
+    }
+  }
+
+  #handleRtcp(data: Uint8Array, from: RemoteInfo): void {
+    const remote = this.#remote!;
+    if (this.#o.strictSource && from.address !== remote.address) {
+      this.#stats.rejectedSource++;
+      return;
+    }
+    let packets;
+    try {
+      packets = parseRtcp(data);
+    } catch (err) {
+      this.#malformed(err, from);
+      return;
+    }
+    this.#stats.rtcpReceived++;
+    if (!remote.rtcpMux) {
+      this.#latchedRtcp ??= { address: from.address, port: from.port };
+    }
+    const src = this.#tracker.source;
+    for (const p of packets) {
+      if (p.type === 'sr' && src && p.ssrc === src.ssrc) {
+        src.onSenderReport(p.ntpSec, p.ntpFrac, this.#clock.now());
+      } else if (p.type === 'bye') {
+        this.#log.debug({ ssrcs: p.ssrcs, reason: p.reason }, 'rtcp bye');
+      }
+    }
+  }
+}
+
+function defaultConcealer(): Concealer {
+  return new G711Plc();
+}

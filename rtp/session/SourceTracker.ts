@@ -1,0 +1,96 @@
+import type { Logger } from '../logger.js';
+import type { RtpPacket } from '../packet/RtpPacket.js';
+import { seqDiff } from '../seq.js';
+import { SourceState } from './SourceState.js';
+
+/** What the tracker does with packets. */
+export interface SourceTrackerHooks {
+  /** A packet that passed validation (possibly one held during probation, with its arrival time). */
+  deliver(pkt: RtpPacket, arrivalMs: number): void;
+  /** The stream restarted: a new SSRC, or a sequence restart within one (RFC 3550 A.1). */
+  newSource(): void;
+}
+
+/**
+ * Follows the remote's synchronisation source: RFC 3550 A.1 validation per SSRC (via
+ * {@link SourceState}), packets held during probation and released when the source is validated,
+ * SSRC changes (the new SSRC of an already validated stream is taken at once, so a switch costs no
+ * packet), and stragglers of the previous SSRC dropped.
+ */
+export class SourceTracker {
+  readonly #log: Logger;
+  readonly #h: SourceTrackerHooks;
+  #source: SourceState | undefined;
+  #previousSsrc = -1;
+  /** Packets received while the source was on probation (A.1), delivered once it is validated. */
+  readonly #held: { pkt: RtpPacket; at: number }[] = [];
+  /** Packets dropped by A.1 (large jumps) or as stragglers of a previous SSRC. */
+  invalid = 0;
+  /** SSRC changes seen. */
+  changes = 0;
+
+  constructor(log: Logger, hooks: SourceTrackerHooks) {
+    this.#log = log;
+    this.#h = hooks;
+  }
+
+  /** The current source's reception state (for RTCP report blocks and stats). */
+  get source(): SourceState | undefined {
+    return this.#source;
+  }
+
+  /** Handles one packet of an accepted payload type from the accepted address. */
+  receive(pkt: RtpPacket, now: number): void {
+    let src = this.#source;
+    if (!src || pkt.ssrc !== src.ssrc) {
+      if (pkt.ssrc === this.#previousSsrc) {
+        // A straggler of the previous source after a change: too late to be useful.
+        this.invalid++;
+        return;
+      }
+      if (src) {
+        this.#previousSsrc = src.ssrc;
+        this.changes++;
+        this.#h.newSource();
+        this.#log.debug({ from: src.ssrc, to: pkt.ssrc }, 'rtp ssrc changed');
+      }
+      src = new SourceState(pkt.ssrc, pkt.sequenceNumber, 8000, src?.validated ? 0 : undefined);
+      this.#source = src;
+      this.#held.length = 0;
+    }
+    switch (src.update(pkt.sequenceNumber)) {
+      case 'probation':
+        // Reordering during probation restarts it; keep the last few packets rather than one.
+        if (this.#held.length >= 4) {
+          this.#held.shift();
+        }
+        this.#held.push({ pkt, at: now });
+        return;
+      case 'bad':
+        this.invalid++;
+        return;
+      case 'restart':
+        this.#h.newSource();
+        this.#accept(src, pkt, now);
+        return;
+      case 'valid': {
+        for (const held of this.#held) {
+          // Packets close behind the validating one belong to the stream (the buffer orders them).
+          const d = seqDiff(held.pkt.sequenceNumber, pkt.sequenceNumber);
+          if (d > 0 && d <= 8) {
+            src.countHeld();
+            this.#accept(src, held.pkt, held.at);
+          }
+        }
+        this.#held.length = 0;
+        this.#accept(src, pkt, now);
+        return;
+      }
+    }
+  }
+
+  #accept(src: SourceState, pkt: RtpPacket, at: number): void {
+    src.updateJitter(pkt.timestamp, at);
+    this.#h.deliver(pkt, at);
+  }
+}

@@ -1,0 +1,103 @@
+import type { Clock } from '../clock.js';
+import type { Concealer } from '../jitter/JitterBuffer.js';
+import type { Logger } from '../logger.js';
+import type { DtmfEvent } from './DtmfReceiver.js';
+import type { SocketFactory } from './socket.js';
+
+/**
+ * The remote media description, as the SIP layer produces it from the SDP (field names are the
+ * contract between sip/, src/ and rtp/). `direction` is the remote's SDP direction attribute.
+ */
+export interface RemoteMedia {
+  address: string;
+  port: number;
+  rtcpPort: number;
+  rtcpMux: boolean;
+  codec: 'PCMU' | 'PCMA';
+  payloadType: number;
+  telephoneEventPayloadType?: number;
+  ptime: number;
+  direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+}
+
+/** Upward notifications of a session (all optional). */
+export interface RtpSessionDelegate {
+  /**
+   * One 80 ms frame: 1920 float32 samples at 24 kHz in [-1, 1], and its offset in ms of call time
+   * since `start()`. The buffer is reused after the call returns: copy or serialise it first.
+   */
+  onFrame?(frame: Float32Array, offsetMs: number): void;
+  /** A DTMF digit (RFC 4733), reported once per event at its end. */
+  onDtmf?(event: DtmfEvent): void;
+  /** No RTP for `timeoutMs` while the remote was expected to send (`sendrecv`). Fires once per silence. */
+  onTimeout?(): void;
+}
+
+export interface RtpSessionOptions {
+  /** Local address to bind (e.g. '0.0.0.0' or '127.0.0.1'). */
+  host: string;
+  /** Port range: an even RTP port and RTCP on the next one are taken from it. */
+  portMin: number;
+  portMax: number;
+  clock?: Clock;
+  logger?: Logger;
+  jitter?: { minDelayMs?: number; maxDelayMs?: number };
+  /** Inactivity time in ms before `onTimeout` (0 disables). Default 30000. */
+  timeoutMs?: number;
+  /** Accept RTP only from the SDP address and port (no symmetric-RTP latching). Default false. */
+  strictSource?: boolean;
+  /** Socket factory (in-memory in unit tests). Default: node:dgram. */
+  socketFactory?: SocketFactory;
+  /** PLC per session. Default: `G711Plc` (ITU-T G.711 Appendix I). `() => silenceConcealer` disables it. */
+  concealer?: () => Concealer;
+  /** RTCP CNAME. Default `sipscribe@<host>`. */
+  cname?: string;
+  /** Randomness (SSRC, initial seq/ts, port choice, RTCP interval). Default Math.random. */
+  random?: () => number;
+  /** Wall clock in ms since 1970 for RTCP SR NTP timestamps. Default Date.now. */
+  wallClockMs?: () => number;
+  /** Payload type of comfort noise (RFC 3389). Default 13. */
+  comfortNoisePayloadType?: number;
+}
+
+/** Counters and gauges of one session. */
+export interface RtpSessionStats {
+  /** Datagrams received on the RTP socket (RTCP on a muxed socket excluded). */
+  datagrams: number;
+  /** RTP packets delivered to the jitter buffer or the DTMF receiver. */
+  received: number;
+  /** Packets never played (sequence gaps). */
+  lost: number;
+  late: number;
+  duplicated: number;
+  reordered: number;
+  /** 20 ms output frames containing concealed audio. */
+  concealed: number;
+  /** 20 ms output frames played faster or slower (or stretched by a block) to steer the delay. */
+  adjusted: number;
+  /** Current / target jitter buffer delay in ms. */
+  currentDelayMs: number;
+  targetDelayMs: number;
+  /** RFC 3550 A.8 interarrival jitter of the current source, in ms. */
+  jitterMs: number;
+  /** RFC 3550 A.3 cumulative loss of the current source. */
+  cumulativeLost: number;
+  /** Malformed datagrams dropped, by error code. */
+  malformed: Record<string, number>;
+  /** Datagrams dropped because they came from another address than the (latched) source. */
+  rejectedSource: number;
+  /** Packets with a payload type that was not negotiated. */
+  unknownPayloadType: number;
+  /** Packets dropped by RFC 3550 A.1 validation (large jumps, probation restarts). */
+  invalidSequence: number;
+  /** SSRC changes. */
+  ssrcChanges: number;
+  dtmfEvents: number;
+  /** 80 ms frames delivered to `onFrame`. */
+  frames: number;
+  packetsSent: number;
+  rtcpSent: number;
+  rtcpReceived: number;
+  /** The remote put the call on hold (sendonly/inactive). */
+  onHold: boolean;
+}
