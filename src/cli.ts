@@ -6,6 +6,7 @@ import { loadConfig, maskSecrets } from './config.js';
 import { AppError, ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
 import { startEndpoint } from './endpoint.js';
+import { transcribeFromCli, type TranscribeCliOptions } from './stt/transcribeCommand.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -56,6 +57,18 @@ export async function main(argv: readonly string[]): Promise<number> {
       const { config: file } = program.opts<{ config?: string }>();
       const cfg = loadConfig(file);
       process.stdout.write(`${JSON.stringify(maskSecrets(cfg), null, 2)}\n`);
+    });
+
+  program
+    .command('transcribe')
+    .description('stream a WAV file (24 kHz for now) to a moshi-server and print the words as they come')
+    .argument('<file>', 'WAV file (PCM 16-bit or float 32-bit)')
+    .option('--server <url>', 'ws(s)://host:port/api/asr-streaming (default: stt.servers[0].url)')
+    .option('--api-key <key>', 'kyutai-api-key (default: stt.servers[0].apiKey)')
+    .option('--auth-in-query', 'send the key as ?auth_id= instead of the header')
+    .option('--model-delay <ms>', 'model delay: 480 for stt-1b-en_fr, 2560 for stt-2.6b-en')
+    .action(async (file: string, opts: TranscribeCliOptions) => {
+      code = await transcribeFromCli(file, opts, program.opts<{ config?: string }>().config);
     });
 
   try {

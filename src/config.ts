@@ -143,6 +143,8 @@ export const configSchema = z.object({
         ]),
       /** What to do with a call when no STT server has a free slot. */
       whenFull: z.enum(['reject', 'defer']).default('reject'),
+      /** The model's delay in ms (480 for stt-1b-en_fr, 2560 for stt-2.6b-en): bounds the hangup flush. */
+      modelDelayMs: z.number().int().min(80).max(10_000).default(480),
     })
     .prefault({}),
   storage: z

@@ -1,0 +1,176 @@
+/**
+ * STT client cost: CPU per call-second of framing + encoding audio (float32 MessagePack) and of
+ * decoding the server's messages, and how many concurrent streams one core keeps in real time
+ * against the fake moshi-server (run in a child process so that only the client is measured).
+ * Figures are measurements on a shared machine, never assertions.
+ */
+import { spawn } from 'node:child_process';
+import { encode } from '@msgpack/msgpack';
+import { decodeServerMessage, encodeAudio, FRAME_SAMPLES } from '../src/stt/protocol.js';
+import { SttPool } from '../src/stt/SttPool.js';
+import type { SttStream } from '../src/stt/SttStream.js';
+
+const FRAMES_PER_S = 12.5;
+
+function cpuMs(fn: () => void): number {
+  const t0 = process.cpuUsage();
+  fn();
+  const d = process.cpuUsage(t0);
+  return (d.user + d.system) / 1000;
+}
+
+function encodeCost(): void {
+  const pcm = new Float32Array(FRAME_SAMPLES);
+  for (let i = 0; i < pcm.length; i++) {
+    pcm[i] = Math.sin(i / 9) * 0.4;
+  }
+  const frames = 12_500; // 1000 call-seconds
+  cpuMs(() => {
+    for (let i = 0; i < 500; i++) {
+      encodeAudio(pcm);
+    }
+  });
+  const ms = cpuMs(() => {
+    for (let i = 0; i < frames; i++) {
+      encodeAudio(pcm);
+    }
+  });
+  const perCallS = (ms / frames) * FRAMES_PER_S;
+  const generic = cpuMs(() => {
+    for (let i = 0; i < 1250; i++) {
+      encode({ type: 'Audio', pcm: Array.from(pcm) }, { forceFloat32: true, forceIntegerToFloat: true });
+    }
+  });
+  console.log(
+    `encode Audio (1920 × float32, 9619 B): ${((ms / frames) * 1000).toFixed(1)} µs/frame = ` +
+      `${(perCallS * 1000).toFixed(0)} µs CPU per call-second (${((perCallS / 1000) * 100).toFixed(3)} % of a core per call)`,
+  );
+  console.log(
+    `  for comparison, @msgpack/msgpack on a plain array: ${((generic / 1250) * 1000).toFixed(1)} µs/frame`,
+  );
+}
+
+function decodeCost(): void {
+  // One call-second from a 1B server: 12.5 Step, ~3 Word, ~2 EndWord.
+  const step = encode({ type: 'Step', step_idx: 90412, prs: [0.91, 0.88, 0.93, 0.95], buffered_pcm: 0 });
+  const word = encode({ type: 'Word', text: 'appointment.', start_time: 2.4 });
+  const end = encode({ type: 'EndWord', stop_time: 1.68 });
+  const second = [...Array<Uint8Array>(12).fill(step), step, word, word, word, end, end];
+  const reps = 20_000;
+  const ms = cpuMs(() => {
+    for (let i = 0; i < reps; i++) {
+      for (const m of second) {
+        decodeServerMessage(m);
+      }
+    }
+  });
+  console.log(
+    `decode server messages (12.5 Step + 3 Word + 2 EndWord per call-second): ${((ms / reps) * 1000).toFixed(0)} µs CPU per call-second`,
+  );
+}
+
+async function startFakeChild(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      "const { FakeMoshiServer } = await import('./test/helpers/fakeMoshiServer.ts'); " +
+        "const f = await FakeMoshiServer.start({ slots: 2000, idleTimeoutMs: 60000, record: false }); console.log('URL ' + f.url);",
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /URL (\S+)/.exec(out);
+      if (m?.[1]) {
+        resolve(m[1]);
+      }
+    });
+    child.once('exit', () => reject(new Error('fake moshi-server child exited')));
+  });
+  return { url, stop: () => child.kill('SIGTERM') };
+}
+
+async function concurrency(): Promise<void> {
+  const fake = await startFakeChild();
+  const pool = new SttPool({
+    servers: [{ url: fake.url }],
+    readyTimeoutMs: 10_000,
+    stream: { lagThresholdMs: 1e9 },
+  });
+  const pcm = new Float32Array(FRAME_SAMPLES);
+  for (let i = 0; i < pcm.length; i++) {
+    pcm[i] = Math.sin(i / 9) * 0.4;
+  }
+  console.log('concurrent streams (client process only; the fake runs in a child process):');
+  for (const n of [25, 100, 200, 400]) {
+    const streams: SttStream[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = await pool.reserve();
+      if (!r) {
+        break;
+      }
+      streams.push(pool.open(r, { callId: `b${i}` }, {}));
+    }
+    const refused = n - streams.length;
+    const filled0 = streams.reduce((x, s) => x + s.stats.framesFilled, 0);
+    const seconds = 5;
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    let ticks = 0;
+    let maxLateMs = 0;
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        const due = t0 + ticks * 80;
+        maxLateMs = Math.max(maxLateMs, performance.now() - due);
+        for (const s of streams) {
+          s.pushFrame(pcm);
+        }
+        ticks++;
+        if (ticks >= seconds * FRAMES_PER_S) {
+          resolve();
+          return;
+        }
+        setTimeout(tick, Math.max(0, t0 + ticks * 80 - performance.now()));
+      };
+      tick();
+    });
+    const wall = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    const cpu = (c.user + c.system) / 1000 / wall;
+    const filled =
+      (streams.reduce((x, s) => x + s.stats.framesFilled, 0) - filled0) / Math.max(1, streams.length);
+    const lag = Math.max(...streams.map((s) => s.stats.maxSocketBuffered));
+    console.log(
+      `  ${String(streams.length).padStart(4)} streams: client CPU ${(cpu * 100).toFixed(0)} % of a core, ` +
+        `max tick lateness ${maxLateMs.toFixed(0)} ms, silence inserted ${filled.toFixed(1)} frames/stream, ` +
+        `max socket backlog ${(lag / 1024).toFixed(0)} KiB${refused ? `, ${refused} not admitted` : ''} → ` +
+        `${maxLateMs < 80 && filled < 1 ? 'real time' : 'NOT real time'}`,
+    );
+    for (const s of streams) {
+      s.close();
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    if (cpu > 0.95 || maxLateMs >= 240) {
+      break;
+    }
+  }
+  await pool.stop();
+  fake.stop();
+  console.log(
+    '  (the fake moshi-server, a JavaScript test double, is what limits higher counts on this machine;\n' +
+      '   one core for the client alone ≈ 100 % / (client CPU % per stream) streams)',
+  );
+}
+
+export async function run(): Promise<void> {
+  console.log('(measured on a shared 2-core machine: figures vary with the other agents’ load)');
+  encodeCost();
+  decodeCost();
+  await concurrency();
+}

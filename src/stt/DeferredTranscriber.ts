@@ -1,0 +1,107 @@
+/**
+ * The deferred path of admission (`stt.whenFull: "defer"`): the call was answered without an STT
+ * slot, its audio was recorded; when a slot frees up, the recording is streamed like a live call
+ * (same framing, flush and timing rules: frame 0 is the answer, so word times are call times),
+ * at `speed` × real time.
+ */
+import { systemClock, type Clock } from '../../rtp/index.js';
+import { SttError, STT_ERR } from './errors.js';
+import { silentLogger, type Logger } from './logger.js';
+import { FRAME_MS, FRAME_SAMPLES } from './protocol.js';
+import type { SttPool } from './SttPool.js';
+import type { SttStreamDelegate } from './SttStream.js';
+import type { FinalTranscript } from './types.js';
+
+/** Recorded call audio, 1920-sample 24 kHz frames from the answer on. */
+export interface RecordedAudio {
+  frames(): Iterable<Float32Array> | AsyncIterable<Float32Array>;
+}
+
+/** Records frames in memory as 16-bit PCM (half the size of float32; ~3.5 MB per call-minute). */
+export class MemoryRecording implements RecordedAudio {
+  readonly #chunks: Int16Array[] = [];
+
+  /** Appends one frame (1920 samples). */
+  push(pcm: Float32Array): void {
+    const out = new Int16Array(pcm.length);
+    for (let i = 0; i < pcm.length; i++) {
+      const v = Math.max(-1, Math.min(1, pcm[i] ?? 0));
+      out[i] = Math.round(v * 32767);
+    }
+    this.#chunks.push(out);
+  }
+
+  get frameCount(): number {
+    return this.#chunks.length;
+  }
+
+  *frames(): Iterable<Float32Array> {
+    for (const c of this.#chunks) {
+      const f = new Float32Array(c.length);
+      for (let i = 0; i < c.length; i++) {
+        f[i] = (c[i] ?? 0) / 32767;
+      }
+      yield f;
+    }
+  }
+}
+
+export interface DeferredOptions {
+  readonly callId: string;
+  /** Wall clock (epoch ms) of the call answer, for word wall times. */
+  readonly answeredWallMs: number;
+  /** Streaming speed relative to real time (default 2; moshi-server buffers what it cannot step). */
+  readonly speed?: number;
+  /** Poll period while waiting for a slot (default 2000 ms). */
+  readonly retryMs?: number;
+  /** Give up waiting for a slot after this long (default 10 minutes). */
+  readonly maxWaitMs?: number;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+/**
+ * Waits for a slot, then streams `recording` and flushes.
+ * @throws SttError `STT_ERR_NO_SERVER` when no slot freed up within `maxWaitMs`.
+ */
+export async function transcribeRecording(
+  pool: SttPool,
+  recording: RecordedAudio,
+  opts: DeferredOptions,
+  delegate: SttStreamDelegate,
+): Promise<FinalTranscript> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? silentLogger;
+  const speed = opts.speed ?? 2;
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => clock.setTimeout(resolve, ms));
+  const deadline = clock.now() + (opts.maxWaitMs ?? 600_000);
+  let reservation = await pool.reserve();
+  while (!reservation) {
+    if (clock.now() >= deadline) {
+      throw new SttError(STT_ERR.NO_SERVER, `no STT slot freed up for deferred call ${opts.callId}`);
+    }
+    await sleep(opts.retryMs ?? 2000);
+    reservation = await pool.reserve();
+  }
+  logger.info({ callId: opts.callId, server: reservation.server }, 'stt: deferred transcription started');
+  const stream = pool.open(
+    reservation,
+    { callId: opts.callId, answeredWallMs: opts.answeredWallMs, speed },
+    delegate,
+  );
+  for await (const frame of recording.frames()) {
+    if (frame.length !== FRAME_SAMPLES) {
+      continue;
+    }
+    stream.pushFrame(frame);
+    // Feed the pacer as it drains, so a long recording is never held twice in memory.
+    while (stream.queuedFrames > 8 && stream.state !== 'closed' && stream.state !== 'failed') {
+      await sleep(FRAME_MS / speed);
+    }
+  }
+  while (stream.queuedFrames > 0 && stream.state !== 'closed' && stream.state !== 'failed') {
+    await sleep(FRAME_MS / speed);
+  }
+
+  return await stream.flush();
+}

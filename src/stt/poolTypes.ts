@@ -1,0 +1,73 @@
+/** Options, status and counters of SttPool. */
+import type { Clock } from '../../rtp/index.js';
+import type { SttErrorCode } from './errors.js';
+import type { Logger } from './logger.js';
+import type { HttpGet } from './probe.js';
+import type { SttStreamSettings } from './streamTypes.js';
+import type { SttServerConfig } from './SttConnection.js';
+
+export interface SttBackoff {
+  /** First retry delay (default 1000 ms), doubled per failure up to `maxMs` (default 30 000). */
+  readonly initialMs?: number;
+  readonly maxMs?: number;
+}
+
+export interface SttPoolOptions {
+  readonly servers: readonly SttServerConfig[];
+  readonly clock?: Clock;
+  /** Wall clock (epoch ms), for word wall times. */
+  readonly wallClock?: () => number;
+  readonly logger?: Logger;
+  /** Model delay (default 480 ms, stt-1b-en_fr; 2560 for stt-2.6b-en). */
+  readonly modelDelayMs?: number;
+  /** Admission policy when no server has a free slot (config `stt.whenFull`). */
+  readonly whenFull?: 'reject' | 'defer';
+  /** Bound on the handshake plus `Ready` (default 1500 ms). */
+  readonly readyTimeoutMs?: number;
+  /** HTTP probe period (default 10 000 ms) and timeout (default 2000 ms). */
+  readonly probeIntervalMs?: number;
+  readonly probeTimeoutMs?: number;
+  readonly backoff?: SttBackoff;
+  /** An unused reservation frees its slot after this long (default 60 000 ms). */
+  readonly reservationTtlMs?: number;
+  /** A server reported behind real time is avoided for new calls this long (default 30 000 ms). */
+  readonly lagCooldownMs?: number;
+  /** Stream tunables (flush, replay, dedup, lag threshold…). */
+  readonly stream?: Omit<SttStreamSettings, 'modelDelayMs'>;
+  /** HTTP GET used by the probes (default node:http). */
+  readonly httpGet?: HttpGet;
+}
+
+/** What the pool knows about one server. */
+export interface SttServerStatus {
+  readonly url: string;
+  /** Last `/api/build_info` probe: true ok, false failed, null not probed yet. */
+  healthy: boolean | null;
+  /** From `/api/modules_info`, minus streams we opened since; null when unknown. */
+  freeSlots: number | null;
+  totalSlots: number | null;
+  /** Clock time before which the server is skipped. */
+  backoffUntil: number;
+  /** Consecutive failures (drives the backoff). */
+  failures: number;
+  lastError: SttErrorCode | null;
+  /** Clock time until which the server counts as behind real time. */
+  laggingUntil: number;
+  /** Times it was found behind real time. */
+  lagEvents: number;
+  maxLagMs: number;
+  /** Our streams on it now. */
+  streams: number;
+}
+
+/** Pool counters (for metrics). */
+export interface SttPoolStats {
+  reservations: number;
+  noServer: number;
+  connectFailures: number;
+  authFailures: number;
+  fullRefusals: number;
+  failovers: number;
+  lagEvents: number;
+  activeStreams: number;
+}

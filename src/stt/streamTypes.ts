@@ -1,0 +1,107 @@
+/**
+ * The types around SttStream: what it needs (a link, a host), what it tells (the delegate), and
+ * how it is set up (per-call options, pool-wide settings) and observed (state, counters).
+ */
+import type { SttConnectionDelegate, SttServerConfig } from './SttConnection.js';
+import type { TurnDetectorOptions } from './TurnDetector.js';
+import type { SttError } from './errors.js';
+import type { SttUtterance, SttWord } from './types.js';
+
+/** The WebSocket side a stream needs (implemented by SttConnection; a fake in unit tests). */
+export interface SttLink {
+  readonly server: SttServerConfig;
+  readonly isOpen: boolean;
+  readonly bufferedAmount: number;
+  attach(delegate: SttConnectionDelegate): void;
+  sendAudio(pcm: Float32Array): void;
+  sendMarker(id: number): void;
+  close(): void;
+}
+
+/** What the stream needs from its pool. */
+export interface SttStreamHost {
+  /** A new connection for a failover, to any server (the failed one last); rejects after `deadlineMs`. */
+  reconnect(failed: SttServerConfig, deadlineMs: number): Promise<SttLink>;
+  /** The stream is done with this connection (closed by the stream). */
+  released(link: SttLink): void;
+  /** The server is behind real time by `lagMs` for this stream. */
+  reportLag(server: SttServerConfig, lagMs: number): void;
+}
+
+/** Upward notifications; all optional, all called synchronously, never with a throw back. */
+export interface SttStreamDelegate {
+  /** A word, as soon as it arrives (duplicates from a failover replay are not reported). */
+  onWord?(word: SttWord): void;
+  /** A word's `EndWord` arrived after the word (same object, `endMs` now set). */
+  onWordEnd?(word: SttWord): void;
+  /** A turn ended: final utterance. */
+  onUtterance?(utterance: SttUtterance): void;
+  /** Something went wrong (lost server, flush timeout, failover gave up); the stream goes on if it can. */
+  onError?(err: SttError): void;
+  /** The stream moved to a new connection after its server was lost. */
+  onReconnect?(info: SttReconnectInfo): void;
+}
+
+export interface SttReconnectInfo {
+  readonly from: string;
+  readonly to: string;
+  /** Audio replayed from the buffer (ms). */
+  readonly replayedMs: number;
+  /** Time without a server (ms). */
+  readonly outageMs: number;
+}
+
+/** Per-call options of `SttPool.open()`. */
+export interface SttStreamOptions {
+  readonly callId: string;
+  /** `clock.now()` at the call answer; defaults to the moment of `open()` (frame 0 = answer). */
+  readonly answeredAt?: number;
+  /** Wall clock (epoch ms) at the answer; defaults to `wallClock()` at open minus the offset. */
+  readonly answeredWallMs?: number;
+  /** Turn detection settings (Unmute's defaults). */
+  readonly turns?: TurnDetectorOptions;
+  /** Playback speed (1 = real time; the deferred path may go faster). */
+  readonly speed?: number;
+}
+
+/** Stream tunables resolved by the pool. */
+export interface SttStreamSettings {
+  /** The model's delay (`asr_delay_in_tokens` × 80 ms): 480 for stt-1b-en_fr, 2560 for stt-2.6b-en. */
+  readonly modelDelayMs: number;
+  /** Bound on waiting for the flush Marker to come back; default `max(5000, 3 × delay + 2000)`. */
+  readonly flushTimeoutMs?: number;
+  /** Silence kept flowing after the Marker echo for words emitted one step late (default 240). */
+  readonly flushGraceMs?: number;
+  /** Audio kept for a failover replay (default 10 000 ms). */
+  readonly replayBufferMs?: number;
+  /** Replay at least this much before the drop (default 3000 ms). */
+  readonly minReplayMs?: number;
+  /**
+   * Silence sent on a new connection before the replay (default 1000 ms when the model delay is
+   * 2 s or more, i.e. stt-2.6b-en, whose reference client sends 1 s of silence first "for
+   * technical reasons"; else 0). It is not call audio: times stay mapped to the call.
+   */
+  readonly replayPrefixMs?: number;
+  /** Bound on finding a new server after a drop (default 5000 ms). */
+  readonly reconnectTimeoutMs?: number;
+  /** A word within this of the last delivered one, in the replayed window, is a duplicate (160 ms). */
+  readonly dedupToleranceMs?: number;
+  /** Server backlog (Step.buffered_pcm or socket buffer) above this is reported as lag (1000 ms). */
+  readonly lagThresholdMs?: number;
+  readonly leadFrames?: number;
+  readonly fillAfterFrames?: number;
+}
+
+export type SttStreamState = 'streaming' | 'reconnecting' | 'flushing' | 'closed' | 'failed';
+
+/** Counters of one stream. */
+export interface SttStreamStats {
+  framesSent: number;
+  framesFilled: number;
+  framesReplayed: number;
+  framesRefused: number;
+  duplicatesDropped: number;
+  reconnects: number;
+  maxBufferedPcm: number;
+  maxSocketBuffered: number;
+}

@@ -1,0 +1,103 @@
+/**
+ * Mapping server time onto call time, across reconnects, and the failover replay window.
+ *
+ * A moshi-server stream's `start_time`/`stop_time` are seconds of *that stream's* audio since its
+ * slot was initialised (already corrected for the model delay). The client numbers every frame it
+ * streams for a call (k = 0, 1, … each 80 ms, caller audio and inserted silence alike), so frame k
+ * is at `offsetMs + k · 80` ms of call time. A connection whose first frame was call frame `base`
+ * (0 for the first one, the replay start after a failover) maps `t` seconds to
+ * `offsetMs + base · 80 + t · 1000`.
+ */
+import { FRAME_MS } from './protocol.js';
+
+/**
+ * Call time (ms since answer) of a server time.
+ * @param offsetMs - call time of frame 0 (the stream opened that long after the answer).
+ * @param baseFrame - call frame index of the connection's first frame.
+ * @param serverSeconds - `start_time`/`stop_time` from the server.
+ */
+export function serverToCallMs(offsetMs: number, baseFrame: number, serverSeconds: number): number {
+  return Math.round(offsetMs + baseFrame * FRAME_MS + serverSeconds * 1000);
+}
+
+/** Call frame index that contains call time `callMs`. */
+export function callMsToFrame(offsetMs: number, callMs: number): number {
+  return Math.floor((callMs - offsetMs) / FRAME_MS);
+}
+
+export interface ReplayWindowInput {
+  /** Frames streamed when the connection was lost. */
+  readonly dropFrame: number;
+  /** Call frame of the last word delivered, or null if none yet. */
+  readonly lastWordFrame: number | null;
+  /** Oldest frame still held in the replay buffer. */
+  readonly oldestFrame: number;
+  /** Replay at least this many frames before the drop. */
+  readonly minFrames: number;
+  /** Never replay more than this many frames before the drop. */
+  readonly maxFrames: number;
+}
+
+/**
+ * First frame to replay on the new connection: no later than the onset of the last word already
+ * delivered (everything after it may not have been transcribed yet), and at least `minFrames`
+ * before the drop, within what the buffer holds and `maxFrames`.
+ */
+export function replayStartFrame(w: ReplayWindowInput): number {
+  const wanted = Math.min(w.dropFrame - w.minFrames, w.lastWordFrame ?? 0);
+  return Math.max(0, wanted, w.dropFrame - w.maxFrames, w.oldestFrame);
+}
+
+/**
+ * Whether a word from a replaying connection repeats one already delivered: it starts inside the
+ * replayed window (before the drop) and no later than the last delivered word's start plus a
+ * tolerance (the model restarts without context, so its timing may move by a frame or two).
+ */
+export function isReplayDuplicate(
+  wordStartMs: number,
+  dropMs: number,
+  lastDeliveredStartMs: number | null,
+  toleranceMs: number,
+): boolean {
+  return (
+    lastDeliveredStartMs !== null && wordStartMs < dropMs && wordStartMs <= lastDeliveredStartMs + toleranceMs
+  );
+}
+
+/** The last few seconds of streamed frames, kept for a failover replay. */
+export class ReplayBuffer {
+  readonly #frames: (Float32Array | undefined)[];
+  #next = 0;
+
+  constructor(capacityFrames: number) {
+    this.#frames = new Array<Float32Array | undefined>(Math.max(1, capacityFrames));
+  }
+
+  /** Records call frame `next` (frames are numbered in order from 0). */
+  push(pcm: Float32Array): void {
+    this.#frames[this.#next % this.#frames.length] = pcm;
+    this.#next++;
+  }
+
+  /** Index the next frame will get (= frames recorded). */
+  get nextFrame(): number {
+    return this.#next;
+  }
+
+  /** Oldest frame still held. */
+  get oldestFrame(): number {
+    return Math.max(0, this.#next - this.#frames.length);
+  }
+
+  /** Frames `from` (inclusive) to the newest, oldest first. */
+  since(from: number): Float32Array[] {
+    const out: Float32Array[] = [];
+    for (let k = Math.max(from, this.oldestFrame); k < this.#next; k++) {
+      const f = this.#frames[k % this.#frames.length];
+      if (f) {
+        out.push(f);
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,128 @@
+// `sipscribe transcribe FILE.wav`: in-process with an injected audio source, and as a user runs
+// it (bin/sipscribe.js) on a WAV file, against the fake moshi-server.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runTranscribe } from '../../src/stt/transcribeCommand.js';
+import { readWav24k } from '../../src/stt/audioSource.js';
+import { FakeMoshiServer, synthesizeSpeech } from '../helpers/fakeMoshiServer.js';
+import { FIXTURES, ROOT, runDir } from '../helpers/paths.js';
+import { run, stopAll } from '../helpers/processes.js';
+
+const fakes: FakeMoshiServer[] = [];
+afterAll(async () => {
+  await Promise.all(fakes.map((f) => f.stop()));
+  await stopAll();
+});
+
+const SCRIPT = [
+  { silence: 2 },
+  { word: 'hello' },
+  { silence: 1 },
+  { word: 'my' },
+  { silence: 20 },
+  { word: 'thank' },
+  { silence: 1 },
+  { word: 'you' },
+];
+
+/** A 24 kHz mono PCM16 WAV, header written from the RIFF spec. */
+function wavPcm16(frames: Float32Array[]): Buffer {
+  const n = frames.length * 1920;
+  const buf = Buffer.alloc(44 + n * 2);
+  buf.write('RIFF', 0, 'latin1');
+  buf.writeUInt32LE(36 + n * 2, 4);
+  buf.write('WAVEfmt ', 8, 'latin1');
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20);
+  buf.writeUInt16LE(1, 22);
+  buf.writeUInt32LE(24000, 24);
+  buf.writeUInt32LE(48000, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write('data', 36, 'latin1');
+  buf.writeUInt32LE(n * 2, 40);
+  let pos = 44;
+  for (const f of frames) {
+    for (const v of f) {
+      buf.writeInt16LE(Math.round(v * 32767), pos);
+      pos += 2;
+    }
+  }
+  return buf;
+}
+
+function capture(): { stream: PassThrough; text: () => string } {
+  const stream = new PassThrough();
+  let text = '';
+  stream.on('data', (c: Buffer) => (text += c.toString('utf8')));
+  return { stream, text: () => text };
+}
+
+describe('sipscribe transcribe', () => {
+  it('prints each utterance with its start time as the words come (injected source)', async () => {
+    const fake = await FakeMoshiServer.start();
+    fakes.push(fake);
+    const frames = synthesizeSpeech(SCRIPT);
+    const out = capture();
+    const err = capture();
+    const code = await runTranscribe({
+      server: { url: fake.url },
+      source: { durationMs: frames.length * 80, frames: () => frames },
+      out: out.stream,
+      err: err.stream,
+    });
+    expect(code).toBe(0);
+    // 'hello' at frame 2, 'thank' at frame 2 + 3 + 1 + 3 + 20 = 29.
+    expect(out.text()).toBe('[00:00.160] hello my\n[00:02.320] thank you\n');
+    expect(err.text()).toContain('4 words, 2 utterances');
+  });
+
+  it('reads 24 kHz PCM16 WAV and refuses other rates with a clear message', () => {
+    const dir = runDir('stt-wav');
+    const file = join(dir, 'speech.wav');
+    const frames = synthesizeSpeech([{ word: 'hello' }]);
+    writeFileSync(file, wavPcm16(frames));
+    const src = readWav24k(file);
+    const got = [...(src.frames() as Iterable<Float32Array>)];
+    expect(got.length).toBe(3);
+    expect(got[1]![7]).toBeCloseTo(frames[1]![7]!, 4);
+    expect(() => readWav24k(join(FIXTURES, 'audio', 'fox_pcm16_8k.wav'))).toThrow(/8000 Hz/);
+    // The fixture recorded by sox at 24 kHz reads as 3.44 s.
+    expect(readWav24k(join(FIXTURES, 'audio', 'fox_pcm16_24k.wav')).durationMs).toBeCloseTo(3440, -1);
+  });
+
+  it('runs as a user runs it: words on stdout, exit 0; a wrong key exits 2 naming the 401', async () => {
+    const fake = await FakeMoshiServer.start({ apiKeys: ['secret'] });
+    fakes.push(fake);
+    const dir = runDir('stt-transcribe');
+    const file = join(dir, 'speech.wav');
+    writeFileSync(file, wavPcm16(synthesizeSpeech(SCRIPT)));
+    const bin = join(ROOT, 'bin', 'sipscribe.js');
+    const ok = await run('transcribe', process.execPath, [
+      bin,
+      'transcribe',
+      file,
+      '--server',
+      fake.url,
+      '--api-key',
+      'secret',
+    ]);
+    expect(ok.code).toBe(0);
+    expect(ok.output).toContain('[00:00.160] hello my');
+    expect(ok.output).toContain('[00:02.320] thank you');
+    const bad = await run('transcribe-bad', process.execPath, [
+      bin,
+      'transcribe',
+      file,
+      '--server',
+      fake.url,
+      '--api-key',
+      'nope',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.output).toContain('401');
+    expect(bad.output).toContain('STT_ERR_AUTH');
+  });
+});
