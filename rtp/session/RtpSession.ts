@@ -372,7 +372,9 @@ export class RtpSession {
         this.#stats.unknownPayloadType++;
         return;
       }
-      if (!this.#latched) {
+      const l = this.#latched;
+      if (!l || l.address !== from.address || l.port !== from.port) {
+        // First source, or the SDP address taking over from a latched one.
         this.#latched = { address: from.address, port: from.port };
         this.#log.debug({ source: `${from.address}:${from.port}` }, 'rtp source latched');
       }
@@ -385,8 +387,15 @@ export class RtpSession {
     }
   }
 
+  /**
+   * Symmetric RTP: the SDP address is always acceptable; otherwise the first source heard is
+   * latched (a caller behind a NAT) and others are rejected. Strict mode: the SDP address only.
+   */
   #acceptSource(from: RemoteInfo, remote: RemoteMedia): boolean {
-    const want = this.#o.strictSource ? { address: remote.address, port: remote.port } : this.#latched;
+    if (from.address === remote.address && from.port === remote.port) {
+      return true;
+    }
+    const want = this.#o.strictSource ? remote : this.#latched;
     if (want && (want.address !== from.address || want.port !== from.port)) {
       this.#stats.rejectedSource++;
       return false;

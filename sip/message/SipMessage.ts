@@ -1,7 +1,7 @@
 /**
  * The SIP message model (RFC 3261 §7): a start line, an ordered list of header fields kept as
- * received (name spelling, compact forms and order preserved, so parse → serialize is byte-exact
- * for messages without folded lines), and a body of raw bytes.
+ * received (each parsed line is kept raw, folding and padding included, so parse → serialize is
+ * byte-exact), and a body of raw bytes.
  */
 import { headerKey, isListHeader, splitList } from './headers.js';
 import { parseNameAddr, type NameAddr } from './nameAddr.js';

@@ -74,6 +74,8 @@ export class SttStream {
   #resolveFinal: ((t: FinalTranscript) => void) | undefined;
   #final: Promise<FinalTranscript> | undefined;
   #lagReportedAt = -Infinity;
+  /** A replay puts a backlog on the server on purpose: lag is not judged until it drains (bounded). */
+  #lagMutedUntil = -Infinity;
   #resolveEnded: (() => void) | undefined;
   /** Resolves when the stream has closed (after the flush, a `close()` or a failed failover). */
   readonly ended = new Promise<void>((resolve) => {
@@ -256,10 +258,16 @@ export class SttStream {
   }
 
   #watchBacklog(link: SttLink, lagMs: number, what: string): void {
+    const now = this.#clock.now();
     if (lagMs <= this.#s.lagThresholdMs) {
+      this.#lagMutedUntil = -Infinity;
+
       return;
     }
-    const now = this.#clock.now();
+    // NOTE: the flush and a failover replay send audio ahead of real time on purpose.
+    if (this.#state === 'flushing' || now < this.#lagMutedUntil) {
+      return;
+    }
     if (now - this.#lagReportedAt >= 5000) {
       this.#lagReportedAt = now;
       this.#logger.warn(
@@ -428,6 +436,7 @@ export class SttStream {
       next.sendAudio(pcm);
     }
     this.stats.framesReplayed += replay.length;
+    this.#lagMutedUntil = this.#clock.now() + 2 * (replay.length + prefix) * FRAME_MS + 2000;
     this.stats.reconnects++;
     const info: SttReconnectInfo = {
       from: link.server.url,
@@ -454,6 +463,9 @@ export class SttStream {
 
   #finish(complete: boolean): void {
     if (this.#state === 'closed') {
+      // flush() after close(): the transcript as it stands.
+      this.#resolveFinal?.(this.#snapshot());
+
       return;
     }
     this.#state = 'closed';
@@ -472,7 +484,12 @@ export class SttStream {
       link.close();
       this.#host.released(link);
     }
-    const final: FinalTranscript = {
+    this.#resolveFinal?.(this.#snapshot());
+    this.#resolveEnded?.();
+  }
+
+  #snapshot(): FinalTranscript {
+    return {
       utterances: this.#utterances,
       words: this.#timeline.words,
       text: this.#utterances.map((u) => u.text).join(' '),
@@ -480,7 +497,5 @@ export class SttStream {
       audioMs: this.#ring.nextFrame * FRAME_MS,
       reconnects: this.stats.reconnects,
     };
-    this.#resolveFinal?.(final);
-    this.#resolveEnded?.();
   }
 }

@@ -237,6 +237,33 @@ describe('RtpSession: receive path', () => {
     expect([sent.address, sent.port]).toEqual(['127.0.0.9', 51000]);
   });
 
+  it('update() (re-INVITE): the new SDP address takes the latch, the new codec is decoded', async () => {
+    const h = await harness();
+    const to = h.session.localPort;
+    for (let i = 0; i < 5; i++) {
+      h.net.inject(pcmu(i, i * 160), { address: '127.0.0.9', port: 51000 }, HOST, to);
+      h.clock.advance(20);
+    }
+    // The call moves to another media address and to PCMA (payload type 8).
+    h.session.update(remote(42000, { address: '127.0.0.3', codec: 'PCMA', payloadType: 8 }));
+    const before = h.session.getStats();
+    for (let i = 5; i < 60; i++) {
+      // The old address keeps sending (and even comes first): the SDP address still wins the latch.
+      h.net.inject(pcmu(i, i * 160, 0x1234, 0x80, 0), { address: '127.0.0.9', port: 51000 }, HOST, to);
+      h.net.inject(pcmu(i, i * 160, 0x1234, 0xaa, 8), { address: '127.0.0.3', port: 42000 }, HOST, to);
+      h.clock.advance(20);
+    }
+    const st = h.session.getStats();
+    expect(st.received - before.received).toBe(55);
+    // The first old packet after the update is a PCMU packet: an unknown payload type now.
+    expect(st.rejectedSource - before.rejectedSource).toBe(54);
+    expect(st.unknownPayloadType - before.unknownPayloadType).toBe(1);
+    // A-law 0xaa (0xff after inverting the even bits) is the largest positive value, +32256
+    // (ITU-T G.711 Table 1a); as μ-law it would be +5372. DC passes the upsampler.
+    const last = h.frames.at(-1)!.frame;
+    expect(last[960]).toBeCloseTo(32256 / 32768, 4);
+  });
+
   it('in strict mode accepts only the SDP address and port', async () => {
     const h = await harness({ strictSource: true });
     const to = h.session.localPort;
@@ -265,6 +292,39 @@ describe('RtpSession: receive path', () => {
     const mid = h.frames[6]!.frame;
     expect(mid[1000]).toBeCloseTo(32124 / 32768, 3);
     expect(h.session.getStats()).toMatchObject({ received: 50, lost: 0, late: 0 });
+  });
+
+  it('conceals a lost packet of a 1 kHz tone with G.711 Appendix I PLC (not silence)', async () => {
+    const h = await harness();
+    const tone = readFileSync(join(FIXTURES, 'audio/tone1k_pcmu_8k.ul'));
+    const to = h.session.localPort;
+    for (let i = 0; i < 50; i++) {
+      if (i !== 30) {
+        const pkt = serializeRtp(
+          { payloadType: 0, sequenceNumber: i, timestamp: i * 160, ssrc: 0x77 },
+          tone.subarray(i * 160, i * 160 + 160),
+        );
+        h.peer.send(pkt, to, HOST);
+      }
+      h.clock.advance(20);
+    }
+    const out = new Float32Array(h.frames.length * 1920);
+    h.frames.forEach((f, i) => out.set(f.frame, i * 1920));
+    // RMS per 5 ms over the whole tone: no window falls to silence where packet 30 was lost.
+    const start = out.findIndex((v) => Math.abs(v) > 0.01);
+    let minRms = Infinity;
+    for (let w = start + 240; w + 120 < Math.min(out.length, start + 44 * 480); w += 120) {
+      let e = 0;
+      for (let i = w; i < w + 120; i++) {
+        e += out[i]! * out[i]!;
+      }
+      minRms = Math.min(minRms, Math.sqrt(e / 120));
+    }
+    const st = h.session.getStats();
+    expect(st).toMatchObject({ lost: 1 });
+    expect(st.concealed).toBeGreaterThanOrEqual(1);
+    // The tone's RMS is ~0.35; a silent gap would bring a window to 0.
+    expect(minRms).toBeGreaterThan(0.1);
   });
 
   it('turns RFC 4733 events into one DTMF event each, end packets deduplicated, out of the audio', async () => {

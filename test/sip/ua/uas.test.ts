@@ -262,6 +262,18 @@ describe('UAS in-dialog', () => {
     expect(c.ended).toEqual(['bye-local']);
   });
 
+  it('hangup() before the ACK waits for it, then sends BYE (RFC 3261 §15)', async () => {
+    const ms = memoryStack();
+    const { call, ok, ended } = answered(ms);
+    void call.hangup();
+    await flush();
+    expect(ms.take().filter((m) => m.kind === 'request')).toHaveLength(0);
+    ms.send(callerRequest({ method: 'ACK', branch: 'z9hG4bK-ack', toTag: ok.toTag }));
+    await flush();
+    expect(ms.take().map((m) => (m.kind === 'request' ? m.method : m.status))).toEqual(['BYE']);
+    expect(ended).toEqual(['bye-local']);
+  });
+
   it('session timer, caller refreshes: BYE at interval − min(32, interval/3) without a refresh', async () => {
     const c = confirmed({ headers: ['Session-Expires: 120;refresher=uac', 'Supported: timer'] });
     expect(c.ok.get('session-expires')).toBe('120;refresher=uac');
@@ -376,5 +388,65 @@ describe('UAS resource release', () => {
     expect(ms.stack.transactions.size).toEqual({ servers: 0, clients: 0 });
     expect(ms.stack.activeCalls).toBe(0);
     expect(ms.clock.pending).toBe(0);
+  });
+});
+
+describe('UAS under a mix of calls', () => {
+  it('releases everything after 300 calls answered, rejected, cancelled and left without ACK', async () => {
+    let n = 0;
+    const ms = memoryStack((call) => {
+      const kind = n++ % 4;
+      if (kind === 1) {
+        call.reject(486);
+      } else if (kind === 2) {
+        call.ring();
+      } else {
+        void call.answer(LOCAL).catch(() => undefined);
+      }
+    });
+    for (let i = 0; i < 300; i++) {
+      const callId = `mix-${i}`;
+      ms.send(callerRequest({ callId, branch: `z9hG4bK-mix-${i}`, body: SIPP_OFFER }));
+      const kind = i % 4;
+      const ok = ms.responses().find((r) => r.status === 200);
+      if (kind === 0 && ok) {
+        ms.send(callerRequest({ callId, method: 'ACK', branch: `z9hG4bK-ack-${i}`, toTag: ok.toTag }));
+        ms.send(
+          callerRequest({ callId, method: 'BYE', cseq: 2, branch: `z9hG4bK-bye-${i}`, toTag: ok.toTag }),
+        );
+      } else if (kind === 1) {
+        ms.send(callerRequest({ callId, method: 'ACK', branch: `z9hG4bK-mix-${i}`, toTag: 'x' }));
+      } else if (kind === 2) {
+        ms.send(callerRequest({ callId, method: 'CANCEL', branch: `z9hG4bK-mix-${i}` }));
+      }
+      // kind 3: answered, ACK never comes → BYE after 64·T1
+    }
+    await flush();
+    ms.clock.advance(64 * 500);
+    await flush();
+    // Answer the BYEs sent for the ACK timeouts, then let Timer K/J/... run out.
+    for (const m of ms.take()) {
+      if (m.kind === 'request' && m.method === 'BYE') {
+        ms.send(
+          [
+            'SIP/2.0 200 OK',
+            ...m.getAll('via').map((v) => `Via: ${v}`),
+            `From: ${m.get('from')}`,
+            `To: ${m.get('to')}`,
+            `Call-ID: ${m.callId}`,
+            `CSeq: ${m.get('cseq')}`,
+            'Content-Length: 0',
+            '',
+            '',
+          ].join('\r\n'),
+        );
+      }
+    }
+    ms.clock.advance(64 * 500);
+    await flush();
+    expect(ms.stack.activeCalls).toBe(0);
+    expect(ms.stack.transactions.size).toEqual({ servers: 0, clients: 0 });
+    expect(ms.clock.pending).toBe(0);
+    expect(ms.calls.map((c) => c.endReason).filter((r) => r === 'ack-timeout')).toHaveLength(75);
   });
 });

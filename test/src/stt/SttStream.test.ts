@@ -230,6 +230,40 @@ describe('SttStream', () => {
     stream.close();
   });
 
+  it('does not call the deliberate backlog of a replay or of the flush lag', async () => {
+    const { clock, link, stream, next, lags } = setup();
+    for (let i = 0; i < 50; i++) {
+      stream.pushFrame(frame(1));
+      clock.advance(80);
+    }
+    link.isOpen = false;
+    link.delegate?.onClosed(Object.assign(new Error('gone'), { code: 'STT_ERR_CLOSED' }) as never);
+    await Promise.resolve();
+    await Promise.resolve();
+    const b = next[0]!;
+    // 38 frames replayed at once: 3 s of backlog on the new server, expected.
+    b.recv({ type: 'Step', step_idx: 1, prs: [0, 0, 0, 0], buffered_pcm: 72_000 });
+    expect(lags).toEqual([]);
+    // Drained, then growing again: that is lag.
+    b.recv({ type: 'Step', step_idx: 2, prs: [0, 0, 0, 0], buffered_pcm: 0 });
+    b.recv({ type: 'Step', step_idx: 3, prs: [0, 0, 0, 0], buffered_pcm: 36_000 });
+    expect(lags).toEqual([1500]);
+    void stream.flush();
+    b.recv({ type: 'Step', step_idx: 4, prs: [0, 0, 0, 0], buffered_pcm: 48_000 });
+    expect(lags).toEqual([1500]);
+    stream.close();
+  });
+
+  it('flush() after close() resolves at once with what was transcribed, incomplete', async () => {
+    const { link, stream } = setup();
+    link.recv({ type: 'Word', text: 'hi', start_time: 0.4 });
+    stream.close();
+    expect(link.closed).toBe(true);
+    const t = await stream.flush();
+    expect(t.complete).toBe(false);
+    expect(t.text).toBe('hi');
+  });
+
   it('refuses frames that are not 1920 samples', () => {
     const { stream } = setup();
     expect(() => stream.pushFrame(new Float32Array(480))).toThrow(
