@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { loadConfig, maskSecrets } from './config.js';
 import { AppError, ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
-import { startEndpoint } from './endpoint.js';
+import { startAppliance } from './appliance.js';
 import { transcribeFromCli, type TranscribeCliOptions } from './stt/transcribeCommand.js';
 
 export const EXIT_OK = 0;
@@ -16,7 +16,7 @@ async function runStart(configFile: string | undefined): Promise<number> {
   const config = loadConfig(configFile);
   const logger = createLogger(config.log.level);
   logger.info({ config: configFile ?? '(built-in defaults)' }, 'sipscribe starting');
-  const endpoint = await startEndpoint(config, logger);
+  const app = await startAppliance(config, logger);
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
@@ -25,7 +25,7 @@ async function runStart(configFile: string | undefined): Promise<number> {
       }
       stopping = true;
       logger.info({ signal }, 'shutting down');
-      endpoint.stop().then(
+      app.stop().then(
         () => resolve(EXIT_OK),
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed');

@@ -1,0 +1,226 @@
+// End-to-end setup: the whole product (SIP + RTP + STT + storage + webhooks + HTTP) started in this
+// process on free loopback ports, the fake moshi-server, a webhook receiver and a live-feed client.
+import { createHmac } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pino from 'pino';
+import { WebSocket } from 'ws';
+import { startAppliance, type Appliance } from '../../src/appliance.js';
+import { parseConfig } from '../../src/config.js';
+import type { CallEvent } from '../../src/events.js';
+import { FakeMoshiServer, type FakeMoshiOptions, type FakeStream } from '../helpers/fakeMoshiServer.js';
+import { runDir } from '../helpers/paths.js';
+import { freePort } from '../helpers/ports.js';
+
+export const WEBHOOK_SECRET = 'whsec_e2e';
+
+export interface Hook {
+  event: CallEvent;
+  signatureOk: boolean;
+}
+
+export interface E2e {
+  app: Appliance;
+  fake: FakeMoshiServer;
+  dir: string;
+  storageDir: string;
+  base: string;
+  sipPort: number;
+  hooks: Hook[];
+  live: CallEvent[];
+  liveSocket: WebSocket | null;
+  /** Stops the appliance (if not yet), the receiver, the live client and the fake. */
+  close(): Promise<void>;
+}
+
+/** Recomputes the HMAC the way a receiver does (README, "Webhooks"). */
+function signatureOk(header: string | undefined, body: string): boolean {
+  const m = /t=(\d+),v1=([0-9a-f]{64})/.exec(header ?? '');
+  if (!m) {
+    return false;
+  }
+  const mac = createHmac('sha256', WEBHOOK_SECRET).update(`${m[1]}.${body}`).digest('hex');
+  return mac === m[2];
+}
+
+export async function startE2e(
+  name: string,
+  overrides: Record<string, unknown> = {},
+  opts: { fake?: FakeMoshiOptions; live?: boolean; webhook?: boolean } = {},
+): Promise<E2e> {
+  const dir = runDir(name);
+  const storageDir = join(dir, 'data');
+  const fake = await FakeMoshiServer.start(opts.fake ?? {});
+  const hooks: Hook[] = [];
+  let receiver: Server | null = null;
+  let hookPort = 0;
+  if (opts.webhook ?? true) {
+    hookPort = await freePort();
+    receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const sig = req.headers['x-sipscribe-signature'];
+        hooks.push({
+          event: JSON.parse(body) as CallEvent,
+          signatureOk: signatureOk(typeof sig === 'string' ? sig : undefined, body),
+        });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => receiver!.listen(hookPort, '127.0.0.1', r));
+  }
+  const sipPort = await freePort();
+  const httpPort = await freePort();
+  const rtpMin = await freePort('127.0.0.1', 64);
+  const config = parseConfig({
+    sip: {
+      listen: [
+        { transport: 'udp', host: '127.0.0.1', port: sipPort },
+        { transport: 'tcp', host: '127.0.0.1', port: sipPort },
+      ],
+      ...(overrides['sip'] as object | undefined),
+    },
+    rtp: {
+      host: '127.0.0.1',
+      portMin: rtpMin,
+      portMax: rtpMin + 63,
+      ...(overrides['rtp'] as object | undefined),
+    },
+    stt: {
+      servers: [{ url: fake.url, apiKey: 'public_token' }],
+      ...(overrides['stt'] as object | undefined),
+    },
+    storage: { dir: storageDir },
+    webhooks: receiver
+      ? [
+          {
+            url: `http://127.0.0.1:${hookPort}/hook`,
+            secret: WEBHOOK_SECRET,
+            retry: { minDelayMs: 50, maxDelayMs: 200 },
+          },
+        ]
+      : [],
+    http: { host: '127.0.0.1', port: httpPort },
+    log: { level: 'debug' },
+  });
+  const logger = pino({ level: 'debug' }, createWriteStream(join(dir, 'sipscribe.log'), { flags: 'a' }));
+  const app = await startAppliance(config, logger, { consoleOut: { write: () => true, isTTY: false } });
+  const base = `http://127.0.0.1:${httpPort}`;
+  const live: CallEvent[] = [];
+  let liveSocket: WebSocket | null = null;
+  if (opts.live ?? true) {
+    const ws = new WebSocket(`ws://127.0.0.1:${httpPort}/api/live`);
+    liveSocket = ws;
+    ws.on('message', (data: Buffer) => {
+      const msg = JSON.parse(data.toString('utf8')) as { type?: string };
+      if (typeof msg.type === 'string' && msg.type.includes('.')) {
+        live.push(msg as CallEvent);
+      } else if (msg.type === 'dtmf') {
+        live.push(msg as CallEvent);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+  }
+  let closed = false;
+  return {
+    app,
+    fake,
+    dir,
+    storageDir,
+    base,
+    sipPort,
+    hooks,
+    live,
+    liveSocket,
+    async close(): Promise<void> {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      liveSocket?.terminate();
+      await app.stop(5000);
+      if (receiver) {
+        receiver.closeAllConnections();
+        await new Promise((r) => receiver.close(r));
+      }
+      await fake.stop();
+    },
+  };
+}
+
+/** The non-empty words the fake server sent on `stream`, in order: what the product must deliver. */
+export function wordsSentBy(stream: FakeStream): string[] {
+  return stream.sent
+    .filter((m) => m['type'] === 'Word' && typeof m['text'] === 'string' && m['text'] !== '')
+    .map((m) => m['text'] as string);
+}
+
+/** Rows of the product's SQLite database (read-only). */
+export function dbRows<T>(storageDir: string, sql: string, ...params: unknown[]): T[] {
+  const db = new Database(join(storageDir, 'sipscribe.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+export function jsonlEvents(storageDir: string, callId: string): CallEvent[] {
+  const file = join(storageDir, 'calls', `${callId}.jsonl`);
+  if (!existsSync(file)) {
+    return [];
+  }
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as CallEvent);
+}
+
+export async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  if (!res.ok) {
+    throw new Error(`${url}: HTTP ${res.status}`);
+  }
+  return (await res.json()) as T;
+}
+
+/** Number of 80 ms frames with audible signal (RMS ≥ 0.01) in `pcm` (24 kHz). */
+export function audibleFrames(pcm: Float32Array): number {
+  let n = 0;
+  for (let f = 0; f + 1920 <= pcm.length; f += 1920) {
+    let e = 0;
+    for (let i = f; i < f + 1920; i++) {
+      e += (pcm[i] ?? 0) ** 2;
+    }
+    if (Math.sqrt(e / 1920) >= 0.01) {
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Polls `fn` until it returns a value (not undefined/null/false); a generous deadline, no timing assertion. */
+export async function until<T>(
+  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== null && v !== false) {
+      return v;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
