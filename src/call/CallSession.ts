@@ -115,6 +115,11 @@ export class CallSession {
   /** The status we rejected with ourselves (else 488 from the SIP layer's offer/answer). */
   #rejectStatus: number | null = null;
   #resolveDone!: () => void;
+  #resolveSipGone!: () => void;
+  /** Resolves when the SIP side of the call ended. */
+  readonly #sipGone = new Promise<void>((resolve) => {
+    this.#resolveSipGone = resolve;
+  });
   /** Resolves when the call reached a terminal state and released everything. */
   readonly done = new Promise<void>((resolve) => {
     this.#resolveDone = resolve;
@@ -152,10 +157,19 @@ export class CallSession {
     const { calls, pool, config, metrics } = this.#d;
     this.call.ring();
     calls.transition(this.id, 'ringing');
-    const [adm] = await Promise.all([
-      pool.admit(),
-      ringMs > 0 ? new Promise((r) => this.#d.clock.setTimeout(() => r(undefined), ringMs)) : undefined,
-    ]);
+    const admitting = pool.admit();
+    if (ringMs > 0) {
+      // Ring for ringMs (sip.inbound.ringMs), unless the caller gives up first.
+      let timer: ReturnType<Clock['setTimeout']> | undefined;
+      await Promise.race([
+        new Promise<void>((r) => (timer = this.#d.clock.setTimeout(r, ringMs))),
+        this.#sipGone,
+      ]);
+      if (timer !== undefined) {
+        this.#d.clock.clearTimeout(timer);
+      }
+    }
+    const adm = await admitting;
     if (adm.decision === 'stream') {
       this.#reservation = adm.reservation;
     }
@@ -345,6 +359,7 @@ export class CallSession {
 
   #onSipEnded(reason: SipEndReason): void {
     this.log.debug({ reason, phase: this.#phase }, 'sip call ended');
+    this.#resolveSipGone();
     if (this.#phase === 'setup') {
       this.#phase = 'done';
       const state = this.state;

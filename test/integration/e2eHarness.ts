@@ -13,6 +13,7 @@ import type { CallEvent } from '../../src/events.js';
 import { FakeMoshiServer, type FakeMoshiOptions, type FakeStream } from '../helpers/fakeMoshiServer.js';
 import { runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
+import { run } from '../helpers/processes.js';
 
 export const WEBHOOK_SECRET = 'whsec_e2e';
 
@@ -28,6 +29,8 @@ export interface E2e {
   storageDir: string;
   base: string;
   sipPort: number;
+  rtpMin: number;
+  rtpMax: number;
   hooks: Hook[];
   live: CallEvent[];
   liveSocket: WebSocket | null;
@@ -48,7 +51,7 @@ function signatureOk(header: string | undefined, body: string): boolean {
 export async function startE2e(
   name: string,
   overrides: Record<string, unknown> = {},
-  opts: { fake?: FakeMoshiOptions; live?: boolean; webhook?: boolean } = {},
+  opts: { fake?: FakeMoshiOptions; live?: boolean; webhook?: boolean; rtpPorts?: number } = {},
 ): Promise<E2e> {
   const dir = runDir(name);
   const storageDir = join(dir, 'data');
@@ -75,7 +78,9 @@ export async function startE2e(
   }
   const sipPort = await freePort();
   const httpPort = await freePort();
-  const rtpMin = await freePort('127.0.0.1', 64);
+  const rtpSpan = opts.rtpPorts ?? 64;
+  const rtpMin = await freePort('127.0.0.1', rtpSpan);
+  const rtpMax = rtpMin + rtpSpan - 1;
   const config = parseConfig({
     sip: {
       listen: [
@@ -136,6 +141,8 @@ export async function startE2e(
     storageDir,
     base,
     sipPort,
+    rtpMin,
+    rtpMax,
     hooks,
     live,
     liveSocket,
@@ -223,4 +230,22 @@ export async function until<T>(
     }
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** UDP ports bound on loopback within [min, max] (from `ss`, outside the code under test). */
+export async function boundUdpPorts(min: number, max: number): Promise<number[]> {
+  const { output } = await run('ss', 'ss', ['-lunH'], { timeoutMs: 5000 });
+  const ports: number[] = [];
+  for (const m of output.matchAll(/\S+:(\d+)\s+\S+:\*/g)) {
+    const p = Number(m[1]);
+    if (p >= min && p <= max) {
+      ports.push(p);
+    }
+  }
+  return ports;
+}
+
+/** The RTP port range the e2e config uses. */
+export function rtpRange(e2e: E2e): { min: number; max: number } {
+  return { min: e2e.rtpMin, max: e2e.rtpMax };
 }

@@ -1,0 +1,98 @@
+// End to end, the ways a call ends besides a plain BYE: shutdown in the middle of speech (the
+// transcript is still complete: every word the STT produced for the audio it got is stored and
+// published with call.ended), CANCEL while ringing and 488 (no resources left behind: no RTP
+// port bound, no STT slot held, no session).
+import { afterAll, describe, expect, it } from 'vitest';
+import type { CallEvent } from '../../src/events.js';
+import { stopAll } from '../helpers/processes.js';
+import { sippCall } from '../helpers/sipp.js';
+import { boundUdpPorts, dbRows, jsonlEvents, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
+
+const envs: E2e[] = [];
+afterAll(async () => {
+  for (const e of envs) {
+    await e.close();
+  }
+  await stopAll();
+});
+
+describe('call lifecycle end to end', () => {
+  it('shutdown during a call ends it through the STT flush and keeps the whole transcript', async () => {
+    const e2e = await startE2e('e2e-shutdown');
+    envs.push(e2e);
+    // A long call: SIPp would hang up after 20 s; we shut down long before.
+    const sipp = sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_call_pcmu.xml', {
+      durationMs: 20_000,
+      timeoutS: 25,
+    });
+    // Mid-speech: once a few words were published.
+    const before = await until(() => {
+      const n = e2e.live.filter((ev) => ev.type === 'transcript.word').length;
+      return n >= 3 ? n : undefined;
+    }, 'the first words');
+    const callId = e2e.live.find((ev) => ev.type === 'call.started')?.callId ?? '';
+    await e2e.app.stop(10_000);
+
+    const stream = e2e.fake.admitted[0]!;
+    const expected = wordsSentBy(stream);
+    expect(expected.length).toBeGreaterThanOrEqual(before);
+    // The flush Marker went out and came back before the stream closed.
+    expect(stream.frames.some((f) => (f.message as { type?: string } | undefined)?.type === 'Marker')).toBe(
+      true,
+    );
+    expect(stream.sent.some((m) => m['type'] === 'Marker')).toBe(true);
+
+    const words = dbRows<{ text: string }>(
+      e2e.storageDir,
+      'SELECT text FROM words WHERE call_id = ? ORDER BY seq',
+      callId,
+    ).map((w) => w.text);
+    expect(words).toEqual(expected);
+    const lines = jsonlEvents(e2e.storageDir, callId);
+    const ended = lines.at(-1) as Extract<CallEvent, { type: 'call.ended' }>;
+    expect(ended.type).toBe('call.ended');
+    expect(ended.reason).toBe('shutdown');
+    expect(ended.transcript.map((u) => u.text).join(' ')).toBe(expected.join(' '));
+    // call.ended is in the webhook outbox on disk (delivered or still pending).
+    const outbox = dbRows<{ type: string }>(
+      e2e.storageDir,
+      'SELECT type FROM outbox WHERE call_id = ? ORDER BY seq',
+      callId,
+    );
+    expect(outbox.at(-1)?.type).toBe('call.ended');
+    // SIPp got our BYE (it answers it 200 through its default behaviour).
+    const result = await sipp;
+    expect(result.messages).toMatch(/^BYE sip:/m);
+    // Nothing left bound.
+    expect(await boundUdpPorts(e2e.rtpMin, e2e.rtpMax)).toEqual([]);
+  });
+
+  it('CANCEL while ringing: 487, the call is cancelled and nothing stays held', async () => {
+    const e2e = await startE2e('e2e-cancel', { sip: { inbound: { ringMs: 3000 } } });
+    envs.push(e2e);
+    const sipp = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_cancel.xml');
+    expect(sipp.code, sipp.output).toBe(0);
+    expect(sipp.responses).toEqual(expect.arrayContaining([180, 200, 487]));
+    await until(() => e2e.app.manager.size === 0, 'the session to be released');
+    const calls = dbRows<{ state: string }>(e2e.storageDir, 'SELECT state FROM calls');
+    expect(calls).toEqual([{ state: 'cancelled' }]);
+    // The STT slot reserved for the call was given back; no RTP port stayed bound.
+    await until(() => e2e.fake.usedSlots === 0, 'the STT slot to be released');
+    expect(await boundUdpPorts(e2e.rtpMin, e2e.rtpMax)).toEqual([]);
+    expect(e2e.app.endpoint.calls.active()).toEqual([]);
+    // No call.started: the call never got answered.
+    expect(e2e.hooks).toEqual([]);
+  });
+
+  it('488 for an offer without PCMU/PCMA leaves nothing behind', async () => {
+    const e2e = await startE2e('e2e-488');
+    envs.push(e2e);
+    const sipp = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_nocodec.xml');
+    expect(sipp.code, sipp.output).toBe(0);
+    expect(sipp.responses).toContain(488);
+    expect(e2e.app.manager.size).toBe(0);
+    expect(e2e.fake.usedSlots).toBe(0);
+    expect(await boundUdpPorts(e2e.rtpMin, e2e.rtpMax)).toEqual([]);
+    expect(e2e.app.endpoint.calls.active()).toEqual([]);
+  });
+});
