@@ -118,45 +118,57 @@ async function concurrency(): Promise<void> {
       streams.push(pool.open(r, { callId: `b${i}` }, {}));
     }
     const refused = n - streams.length;
-    const filled0 = streams.reduce((x, s) => x + s.stats.framesFilled, 0);
     const seconds = 5;
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
+    const warmup = 13; // 1 s: every pacer leaves its start-up catch-up before measuring
+    let t0 = performance.now();
+    const start = t0;
+    let c0 = process.cpuUsage();
+    let filled0 = 0;
     let ticks = 0;
-    let maxLateMs = 0;
+    const late: number[] = [];
     await new Promise<void>((resolve) => {
       const tick = (): void => {
-        const due = t0 + ticks * 80;
-        maxLateMs = Math.max(maxLateMs, performance.now() - due);
+        const due = start + ticks * 80;
+        if (ticks >= warmup) {
+          late.push(performance.now() - due);
+        }
         for (const s of streams) {
           s.pushFrame(pcm);
         }
         ticks++;
-        if (ticks >= seconds * FRAMES_PER_S) {
+        if (ticks === warmup) {
+          t0 = performance.now();
+          c0 = process.cpuUsage();
+          filled0 = streams.reduce((x, s) => x + s.stats.framesFilled, 0);
+        }
+        if (ticks >= warmup + seconds * FRAMES_PER_S) {
           resolve();
           return;
         }
-        setTimeout(tick, Math.max(0, t0 + ticks * 80 - performance.now()));
+        setTimeout(tick, Math.max(0, start + ticks * 80 - performance.now()));
       };
       tick();
     });
     const wall = performance.now() - t0;
     const c = process.cpuUsage(c0);
     const cpu = (c.user + c.system) / 1000 / wall;
-    const filled =
-      (streams.reduce((x, s) => x + s.stats.framesFilled, 0) - filled0) / Math.max(1, streams.length);
+    const filled = streams.reduce((x, s) => x + s.stats.framesFilled, 0) - filled0;
     const lag = Math.max(...streams.map((s) => s.stats.maxSocketBuffered));
+    late.sort((x, y) => x - y);
+    const p99 = late[Math.floor(late.length * 0.99)] ?? 0;
+    const maxLateMs = late[late.length - 1] ?? 0;
     console.log(
       `  ${String(streams.length).padStart(4)} streams: client CPU ${(cpu * 100).toFixed(0)} % of a core, ` +
-        `max tick lateness ${maxLateMs.toFixed(0)} ms, silence inserted ${filled.toFixed(1)} frames/stream, ` +
+        `frame lateness p99 ${p99.toFixed(0)} ms / max ${maxLateMs.toFixed(0)} ms, ` +
+        `silence inserted ${filled} of ${streams.length * (ticks - warmup)} frames, ` +
         `max socket backlog ${(lag / 1024).toFixed(0)} KiB${refused ? `, ${refused} not admitted` : ''} → ` +
-        `${maxLateMs < 80 && filled < 1 ? 'real time' : 'NOT real time'}`,
+        `${maxLateMs < 240 && filled === 0 ? 'real time' : 'NOT real time'}`,
     );
     for (const s of streams) {
       s.close();
     }
     await new Promise((r) => setTimeout(r, 500));
-    if (cpu > 0.95 || maxLateMs >= 240) {
+    if (cpu > 0.95 || maxLateMs >= 1000) {
       break;
     }
   }

@@ -42,6 +42,14 @@ export function tsDiff(a: number, b: number): number {
   return (b - a) | 0;
 }
 
+/**
+ * The extended (unwrapped) value of timestamp `ts` nearest to the extended reference `ref`:
+ * `tsNear(0xffffff60, 0x60) === 0x100000060`, `tsNear(0x100000060, 0xffffff60) === 0xffffff60`.
+ */
+export function tsNear(ref: number, ts: number): number {
+  return ref + tsDiff(ref % 0x100000000, ts >>> 0);
+}
+
 /** True when timestamp `a` comes strictly before `b` (with wrap). */
 export function tsLt(a: number, b: number): boolean {
   return tsDiff(a, b) > 0;
@@ -86,7 +94,7 @@ export class TsUnwrapper {
       this.#highest = ts >>> 0;
       return this.#highest;
     }
-    const ext = this.#highest + tsDiff(this.#highest % 0x100000000, ts >>> 0);
+    const ext = tsNear(this.#highest, ts);
     if (ext > this.#highest) {
       this.#highest = ext;
     }

@@ -1,35 +1,9 @@
-import { seqDiff } from '../seq.js';
+import { seqDiff, tsNear } from '../seq.js';
+import { PLC_BLOCK, silenceConcealer, type Concealer } from './Concealer.js';
+import { DelayEstimator } from './DelayEstimator.js';
 
-/**
- * Packet loss concealment as the jitter buffer drives it (the shape of ITU-T G.711 Appendix I, and
- * of `G711Plc` in rtp/dsp): the buffer renders its timeline in blocks of {@link PLC_BLOCK} samples,
- * every block goes through exactly one of the two calls, in order, and what they write is the
- * output (a PLC may delay it by a constant number of samples).
- */
-export interface Concealer {
-  /** A received block: writes the (possibly delayed and cross-faded) output into `dst`. */
-  addGood(src: Int16Array, dst: Int16Array): number;
-  /** A lost block: writes a synthetic continuation (fading to silence) into `dst`. */
-  conceal(dst: Int16Array): number;
-  /** Forgets history. */
-  reset(): void;
-}
-
-/** Samples per concealment block (10 ms at 8 kHz, the G.711 Appendix I frame). */
-export const PLC_BLOCK = 80;
-
-/** No concealment: lost blocks become silence. The fallback when no PLC is given. */
-export const silenceConcealer: Concealer = {
-  addGood: (src, dst) => {
-    dst.set(src);
-    return src.length;
-  },
-  conceal: (dst) => {
-    dst.fill(0);
-    return dst.length;
-  },
-  reset: () => undefined,
-};
+export { PLC_BLOCK, silenceConcealer } from './Concealer.js';
+export type { Concealer } from './Concealer.js';
 
 /** Decoder of one payload into 16-bit linear samples (e.g. the codec's `decode`). */
 export type Decode = (src: Uint8Array, dst: Int16Array) => number;
@@ -104,7 +78,7 @@ interface Entry {
   pcm: Int16Array;
 }
 
-const RING = 128;
+const EMPTY = new Int16Array(0);
 /** Length of the de-click ramp at a source splice (5 ms at 8 kHz). */
 const DECLICK = 40;
 /** Smallest step (about −30 dBFS) worth correcting at a splice. */
@@ -147,12 +121,7 @@ export class JitterBuffer {
   /** Worst kind of block rendered since the last pull. */
   #blockKind: FrameKind = 'audio';
   readonly #seen = new Int32Array(256).fill(-1);
-  readonly #transits = new Float64Array(RING);
-  readonly #sorted = new Float64Array(RING);
-  #transitCount = 0;
-  #minTransit = Number.POSITIVE_INFINITY;
-  #target: number;
-  #jitter = 0;
+  readonly #est: DelayEstimator;
   #started = false;
   /** False until the first pull after the first packet anchors the playout position. */
   #primed = false;
@@ -193,7 +162,7 @@ export class JitterBuffer {
     this.#maxConceal = (options.maxConcealMs ?? 60) * ms;
     this.#concealer = options.concealer ?? silenceConcealer;
     this.#maxPacket = options.maxPacketSamples ?? 960;
-    this.#target = Math.max(this.#minDelay, this.#frame + this.#frame / 4);
+    this.#est = new DelayEstimator(this.#frame, this.#minDelay, this.#maxDelay);
     // Room for the maximum delay plus a second of early packets, at 10 ms packets.
     this.#capacity = Math.ceil((this.#maxDelay + this.#rate) / (this.#rate / 100)) + 8;
     this.#scratch = new Int16Array(Math.ceil(this.#frame * 1.1) + 2);
@@ -226,16 +195,18 @@ export class JitterBuffer {
         return 'duplicate';
       }
       // Unwrap the timestamp relative to the last one seen (signed 32-bit distance).
-      const ext = this.#lastTsExt + ((ts - (this.#lastTsExt % 0x100000000)) | 0);
+      const ext = tsNear(this.#lastTsExt, ts);
       const pos = ext + this.#offset;
-      // A timestamp leap far outside any plausible buffer means the sender re-based its clock.
-      if (pos < this.#renderPos - this.#rate || pos > this.#highestEnd + 30 * this.#rate) {
+      // A timestamp leap far outside any plausible buffer, on the newest packet, means the sender
+      // re-based its clock (a straggler with an old sequence number is just late).
+      const newest = this.#highestSeq < 0 || seqDiff(this.#highestSeq, seq) > 0;
+      if (newest && (pos < this.#renderPos - this.#rate || pos > this.#highestEnd + 30 * this.#rate)) {
         this.#anchor(ts, nowS);
       } else if (ext > this.#lastTsExt) {
         this.#lastTsExt = ext;
       }
     }
-    const tsExt = this.#lastTsExt + ((ts - (this.#lastTsExt % 0x100000000)) | 0);
+    const tsExt = tsNear(this.#lastTsExt, ts);
     const pos = tsExt + this.#offset;
     if (this.#highestSeq >= 0 && seqDiff(this.#highestSeq, seq) < 0) {
       this.#stats.reordered++;
@@ -249,7 +220,7 @@ export class JitterBuffer {
       seq: 0,
       cn: false,
       played: false,
-      pcm: new Int16Array(this.#maxPacket),
+      pcm: EMPTY,
     };
     entry.pos = pos;
     entry.epoch = this.#epoch;
@@ -257,6 +228,10 @@ export class JitterBuffer {
     entry.played = false;
     entry.cn = decode === null;
     const src = payload.byteLength > this.#maxPacket ? payload.subarray(0, this.#maxPacket) : payload;
+    if (decode !== null && entry.pcm.length < src.byteLength) {
+      // Sized by the packets actually seen (a payload byte is at least a sample), then reused.
+      entry.pcm = new Int16Array(src.byteLength);
+    }
     entry.len = decode === null ? 0 : decode(src, entry.pcm);
     if (this.#primed && pos + entry.len <= this.#renderPos && !(entry.cn && pos === this.#renderPos)) {
       if (entry.cn && seq === this.#highestSeq) {
@@ -282,7 +257,7 @@ export class JitterBuffer {
     }
     this.#entries.splice(i, 0, entry);
     this.#highestEnd = Math.max(this.#highestEnd, pos + entry.len);
-    this.#addTransit(nowS - pos);
+    this.#est.add(nowS - pos);
     if (!this.#started) {
       this.#started = true;
       this.#primed = false;
@@ -304,8 +279,7 @@ export class JitterBuffer {
       this.#entries.forEach((x) => this.#pool.push(x));
       this.#entries.length = 0;
       this.#started = false;
-      this.#transitCount = 0;
-      this.#minTransit = Number.POSITIVE_INFINITY;
+      this.#est.reset(Number.POSITIVE_INFINITY);
       return;
     }
     this.#stats.resyncs++;
@@ -314,30 +288,8 @@ export class JitterBuffer {
       this.#offset = this.#highestEnd - ts;
     } else {
       // What was received is all played: start the new timeline at the target delay.
-      this.#offset = this.#renderPos + Math.round(this.#target / PLC_BLOCK) * PLC_BLOCK - ts;
-      this.#transitCount = 0;
-      this.#minTransit = nowS - (ts + this.#offset);
-    }
-  }
-
-  #addTransit(t: number): void {
-    this.#transits[this.#transitCount % RING] = t;
-    this.#transitCount++;
-    if (this.#transitCount <= 16 || this.#transitCount % 8 === 0) {
-      const n = Math.min(this.#transitCount, RING);
-      const s = this.#sorted.subarray(0, n);
-      s.set(this.#transits.subarray(0, n));
-      s.sort();
-      // The baseline is a low percentile rather than the minimum, so one early packet does not
-      // shift it; the target covers the 95th percentile above it plus one frame of pull phase.
-      this.#minTransit = s[Math.floor(0.1 * (n - 1))]!;
-      this.#jitter = s[Math.floor(0.95 * (n - 1))]! - this.#minTransit;
-      // One frame for the pull phase, a quarter of a frame of guard (drift within the window, and the
-      // hysteresis below the target).
-      this.#target = Math.min(
-        this.#maxDelay,
-        Math.max(this.#minDelay, this.#jitter + this.#frame + this.#frame / 4),
-      );
+      this.#offset = this.#renderPos + Math.round(this.#est.target / PLC_BLOCK) * PLC_BLOCK - ts;
+      this.#est.reset(nowS - (ts + this.#offset));
     }
   }
 
@@ -356,7 +308,8 @@ export class JitterBuffer {
     if (!this.#primed) {
       // Start playing so that the delay is the target, on the block grid of the first packet.
       this.#primed = true;
-      let at = Math.floor((nowS - this.#minTransit - this.#target) / PLC_BLOCK) * PLC_BLOCK;
+      const est = this.#est;
+      let at = Math.floor((nowS - est.base - est.target) / PLC_BLOCK) * PLC_BLOCK;
       // Packets held back before the first pull (e.g. during source probation) are played rather
       // than skipped, if that costs no more than the maximum delay; the delay then shrinks.
       const first = this.#entries[0];
@@ -366,9 +319,10 @@ export class JitterBuffer {
       this.#renderPos = at;
       this.#readyLen = 0;
     }
-    const delay = nowS - (this.#renderPos - this.#readyLen) - this.#minTransit;
+    const target = this.#est.target;
+    const delay = nowS - (this.#renderPos - this.#readyLen) - this.#est.base;
     this.#lastDelay = delay;
-    const err = delay - this.#target;
+    const err = delay - target;
     const step = Math.max(1, Math.floor(frame / 10));
     // Hysteresis: from the target's guard (2.5 ms) below it, where packets start to be at risk, up to
     // a quarter of it (at least half a frame) above before shrinking.
@@ -377,7 +331,7 @@ export class JitterBuffer {
       this.#mode = 'steady';
     }
     if (this.#mode === 'steady') {
-      if (err > Math.max(frame / 2, this.#target / 4)) {
+      if (err > Math.max(frame / 2, target / 4)) {
         this.#mode = 'shrink';
       } else if (err < -guard) {
         this.#mode = 'grow';
@@ -546,8 +500,8 @@ export class JitterBuffer {
     return {
       ...this.#stats,
       currentDelayMs: this.#started ? this.#lastDelay * ms : 0,
-      targetDelayMs: this.#target * ms,
-      jitterMs: this.#jitter * ms,
+      targetDelayMs: this.#est.target * ms,
+      jitterMs: this.#est.jitter * ms,
     };
   }
 

@@ -34,7 +34,7 @@ const TICK_MS = 20;
  * call, whatever the network does.
  */
 export class RtpSession {
-  /** Called by `open`; use {@link RtpSession.open}. */
+  /** Upward notifications (given to {@link RtpSession.open}); may be replaced at any time. */
   delegate: RtpSessionDelegate;
   readonly #o: ResolvedOptions;
   readonly #clock: Clock;
@@ -136,6 +136,7 @@ export class RtpSession {
     ) {
       throw new RtpConfigError(`invalid RTP port range ${options.portMin}–${options.portMax}`);
     }
+    const clock = options.clock ?? systemClock;
     const o = {
       host: options.host,
       portMin: options.portMin,
@@ -146,7 +147,8 @@ export class RtpSession {
       socketFactory: options.socketFactory ?? udpSocketFactory,
       cname: options.cname ?? `sipscribe@${options.host}`,
       random: options.random ?? Math.random,
-      wallClockMs: options.wallClockMs ?? (() => Date.now()),
+      // Wall time from the injected clock (exact with the system clock, whose now() is performance.now()).
+      wallClockMs: options.wallClockMs ?? (() => performance.timeOrigin + clock.now()),
       comfortNoisePayloadType: options.comfortNoisePayloadType ?? 13,
     };
     let pair: [DatagramSocket, DatagramSocket];
@@ -159,15 +161,7 @@ export class RtpSession {
     }
     try {
       const concealer = options.concealer?.() ?? defaultConcealer();
-      return new RtpSession(
-        o,
-        options.clock ?? systemClock,
-        options.logger ?? nullLogger,
-        pair[0],
-        pair[1],
-        concealer,
-        delegate,
-      );
+      return new RtpSession(o, clock, options.logger ?? nullLogger, pair[0], pair[1], concealer, delegate);
     } catch (err) {
       pair[0].close();
       pair[1].close();

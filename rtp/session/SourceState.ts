@@ -1,4 +1,5 @@
 import type { ReportBlock } from '../packet/rtcp.js';
+import { seqAdd, tsDiff } from '../seq.js';
 
 /**
  * Per-source reception state: RFC 3550 A.1 sequence validation (probation, dropout, misorder,
@@ -53,7 +54,7 @@ export class SourceState {
     this.#initSeq(firstSeq);
     this.#probation = probation;
     if (probation > 0) {
-      this.#maxSeq = (firstSeq - 1) & 0xffff;
+      this.#maxSeq = seqAdd(firstSeq, -1);
     }
   }
 
@@ -78,9 +79,9 @@ export class SourceState {
    * sorts them out), as in A.1.
    */
   update(seq: number): SeqVerdict {
-    const udelta = (seq - this.#maxSeq) & 0xffff;
+    const udelta = seqAdd(seq, -this.#maxSeq);
     if (this.#probation > 0) {
-      if (seq === ((this.#maxSeq + 1) & 0xffff)) {
+      if (seq === seqAdd(this.#maxSeq, 1)) {
         this.#probation--;
         this.#maxSeq = seq;
         if (this.#probation === 0) {
@@ -105,7 +106,7 @@ export class SourceState {
         this.#received++;
         return 'restart';
       } else {
-        this.#badSeq = (seq + 1) & 0xffff;
+        this.#badSeq = seqAdd(seq, 1);
         return 'bad';
       }
     }
@@ -120,7 +121,7 @@ export class SourceState {
    */
   countHeld(): void {
     this.#received++;
-    this.#baseSeq = (this.#baseSeq - 1) & 0xffff;
+    this.#baseSeq = seqAdd(this.#baseSeq, -1);
   }
 
   /**
@@ -130,9 +131,9 @@ export class SourceState {
   updateJitter(rtpTimestamp: number, arrivalMs: number): void {
     // Transit in timestamp units; only differences matter, so wrap the arrival to 32 bits.
     const arrival = Math.round((arrivalMs * this.#clockRate) / 1000);
-    const transit = (arrival - rtpTimestamp) | 0;
+    const transit = tsDiff(rtpTimestamp, arrival);
     if (!Number.isNaN(this.#transit)) {
-      let d = (transit - this.#transit) | 0;
+      let d = tsDiff(this.#transit, transit);
       if (d < 0) {
         d = -d;
       }

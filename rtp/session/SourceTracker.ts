@@ -3,6 +3,9 @@ import type { RtpPacket } from '../packet/RtpPacket.js';
 import { seqDiff } from '../seq.js';
 import { SourceState } from './SourceState.js';
 
+/** Consecutive packets of the previous SSRC after a change that make the tracker switch back. */
+const SWITCH_BACK = 5;
+
 /** What the tracker does with packets. */
 export interface SourceTrackerHooks {
   /** A packet that passed validation (possibly one held during probation, with its arrival time). */
@@ -15,13 +18,16 @@ export interface SourceTrackerHooks {
  * Follows the remote's synchronisation source: RFC 3550 A.1 validation per SSRC (via
  * {@link SourceState}), packets held during probation and released when the source is validated,
  * SSRC changes (the new SSRC of an already validated stream is taken at once, so a switch costs no
- * packet), and stragglers of the previous SSRC dropped.
+ * packet), stragglers of the previous SSRC dropped, and a switch back when the previous SSRC keeps
+ * sending (the "new" SSRC was a stray packet).
  */
 export class SourceTracker {
   readonly #log: Logger;
   readonly #h: SourceTrackerHooks;
   #source: SourceState | undefined;
-  #previousSsrc = -1;
+  #previous: SourceState | undefined;
+  /** Consecutive packets of the previous source since the change. */
+  #previousRun = 0;
   /** Packets received while the source was on probation (A.1), delivered once it is validated. */
   readonly #held: { pkt: RtpPacket; at: number }[] = [];
   /** Packets dropped by A.1 (large jumps) or as stragglers of a previous SSRC. */
@@ -42,20 +48,26 @@ export class SourceTracker {
   /** Handles one packet of an accepted payload type from the accepted address. */
   receive(pkt: RtpPacket, now: number): void {
     let src = this.#source;
-    if (!src || pkt.ssrc !== src.ssrc) {
-      if (pkt.ssrc === this.#previousSsrc) {
-        // A straggler of the previous source after a change: too late to be useful.
+    if (src && pkt.ssrc === src.ssrc) {
+      this.#previousRun = 0;
+    } else if (pkt.ssrc === this.#previous?.ssrc) {
+      // A straggler of the previous source after a change is too late to be useful; but if the
+      // previous source keeps going, the "new" one was a stray packet: switch back.
+      if (++this.#previousRun < SWITCH_BACK) {
         this.invalid++;
         return;
       }
+      const back = this.#previous;
+      this.#switchTo(back);
+      src = back;
+    } else {
+      const next = new SourceState(pkt.ssrc, pkt.sequenceNumber, 8000, src?.validated ? 0 : undefined);
       if (src) {
-        this.#previousSsrc = src.ssrc;
-        this.changes++;
-        this.#h.newSource();
-        this.#log.debug({ from: src.ssrc, to: pkt.ssrc }, 'rtp ssrc changed');
+        this.#switchTo(next);
+      } else {
+        this.#source = next;
       }
-      src = new SourceState(pkt.ssrc, pkt.sequenceNumber, 8000, src?.validated ? 0 : undefined);
-      this.#source = src;
+      src = next;
       this.#held.length = 0;
     }
     switch (src.update(pkt.sequenceNumber)) {
@@ -87,6 +99,18 @@ export class SourceTracker {
         return;
       }
     }
+  }
+
+  /** Makes `next` the current source (the current one becomes the previous one). */
+  #switchTo(next: SourceState): void {
+    const cur = this.#source!;
+    this.#previous = cur;
+    this.#source = next;
+    this.#previousRun = 0;
+    this.#held.length = 0;
+    this.changes++;
+    this.#h.newSource();
+    this.#log.debug({ from: cur.ssrc, to: next.ssrc }, 'rtp ssrc changed');
   }
 
   #accept(src: SourceState, pkt: RtpPacket, at: number): void {

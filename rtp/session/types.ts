@@ -54,7 +54,7 @@ export interface RtpSessionOptions {
   cname?: string;
   /** Randomness (SSRC, initial seq/ts, port choice, RTCP interval). Default Math.random. */
   random?: () => number;
-  /** Wall clock in ms since 1970 for RTCP SR NTP timestamps. Default Date.now. */
+  /** Wall clock in ms since 1970 for RTCP SR NTP timestamps. Default `performance.timeOrigin + clock.now()`. */
   wallClockMs?: () => number;
   /** Payload type of comfort noise (RFC 3389). Default 13. */
   comfortNoisePayloadType?: number;

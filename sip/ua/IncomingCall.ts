@@ -45,8 +45,8 @@ export interface RejectOptions {
 }
 
 export interface ChallengeOptions {
-  /** The WWW-Authenticate / Proxy-Authenticate value (built by sip/auth). */
-  header: string;
+  /** The WWW-Authenticate / Proxy-Authenticate value(s) (from sip/auth's `DigestVerifier.challenge()`). */
+  header: string | readonly string[];
   /** 407 with Proxy-Authenticate instead of 401 with WWW-Authenticate. */
   proxy?: boolean;
 }
@@ -175,9 +175,9 @@ export class IncomingCall extends CallEvents implements DialogUser {
 
   /** Challenges the caller for credentials: 401 (WWW-Authenticate) or 407 (Proxy-Authenticate). */
   challenge(opts: ChallengeOptions): void {
-    this.reject(opts.proxy ? 407 : 401, {
-      headers: [{ name: opts.proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate', value: opts.header }],
-    });
+    const name = opts.proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate';
+    const values = typeof opts.header === 'string' ? [opts.header] : opts.header;
+    this.reject(opts.proxy ? 407 : 401, { headers: values.map((value) => ({ name, value })) });
   }
 
   /**

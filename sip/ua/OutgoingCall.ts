@@ -3,15 +3,17 @@
  * (re-sent for retransmitted 2xx), CANCEL before the answer, BYE, and BYE from the peer.
  */
 import { randomInt } from 'node:crypto';
+import { DigestClient, type DigestAccount } from '../auth/DigestClient.js';
 import { Dialog } from '../dialog/Dialog.js';
 import { SipError } from '../errors.js';
 import { createRequest, createResponse, newCallId, newTag } from '../message/build.js';
-import { serialize, SipRequest, type HeaderField, type SipResponse } from '../message/SipMessage.js';
+import { serialize, setBody, SipRequest, type HeaderField, type SipResponse } from '../message/SipMessage.js';
 import type { MediaDescription } from '../sdp/media.js';
-import { createOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
+import { answerOffer, createOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow, Target, TransportProtocol } from '../transport/types.js';
 import { parseDtmfRelay } from './dtmf.js';
+import { Reliable2xx } from './Reliable2xx.js';
 import { CallEvents, type CallHost, type DialogUser, type EndReason } from './types.js';
 
 export interface DialOptions {
@@ -25,6 +27,8 @@ export interface DialOptions {
   /** Our RTP address and port for the offer. */
   local: LocalMedia;
   headers?: readonly HeaderField[];
+  /** Credentials for 401/407 challenges to the INVITE (and BYE), RFC 3261 §22.2. */
+  auth?: DigestAccount;
 }
 
 /** A call that was not answered: the final status (or 408 on timeout, 503 on transport failure). */
@@ -53,6 +57,12 @@ export class OutgoingCall extends CallEvents implements DialogUser {
   #dialog: Dialog | undefined;
   #ack: Buffer | undefined;
   #cancelRequested = false;
+  #from = '';
+  #sdp = '';
+  readonly #sessionId = String(randomInt(1, 2 ** 31));
+  #sdpVersion = 1;
+  #reliable: Reliable2xx | undefined;
+  readonly #digest: DigestClient | undefined;
   #resolve!: (m: MediaDescription) => void;
   #reject!: (e: Error) => void;
   #endReason: EndReason | undefined;
@@ -62,6 +72,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     this.#host = host;
     this.#opts = opts;
     this.#target = target;
+    this.#digest = opts.auth ? new DigestClient(opts.auth) : undefined;
     this.answered = new Promise<MediaDescription>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -96,27 +107,37 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     }
     this.#flow = flow;
     const sb = tx.transport.sentBy(flow);
-    const from =
+    this.#from =
       this.#opts.from ?? `sip:sipscribe@${sb.address.includes(':') ? `[${sb.address}]` : sb.address}`;
-    const sdp = createOffer(host.codecs, this.#opts.local, {
-      sessionId: String(randomInt(1, 2 ** 31)),
-      version: 1,
+    this.#sdp = createOffer(host.codecs, this.#opts.local, {
+      sessionId: this.#sessionId,
+      version: this.#sdpVersion,
     });
+    await this.#sendInvite(1, []);
+  }
+
+  /** One INVITE (a new transaction; CSeq + 1 and credentials after a 401/407, RFC 3261 §22.2). */
+  async #sendInvite(cseq: number, auth: readonly HeaderField[]): Promise<void> {
+    const host = this.#host;
+    const flow = this.#flow;
+    if (!flow) {
+      return;
+    }
     const invite = createRequest({
       method: 'INVITE',
       uri: this.#opts.to,
-      from: `<${from}>;tag=${this.localTag}`,
+      from: `<${this.#from}>;tag=${this.localTag}`,
       to: `<${this.#opts.to}>`,
       callId: this.callId,
-      cseq: 1,
+      cseq,
       contact: host.contactFor(flow),
-      headers: [...host.commonHeaders('request'), ...(this.#opts.headers ?? [])],
-      body: sdp,
+      headers: [...host.commonHeaders('request'), ...(this.#opts.headers ?? []), ...auth],
+      body: this.#sdp,
       contentType: 'application/sdp',
     });
     this.#invite = invite;
     try {
-      await tx.createClient(invite, flow, {
+      await host.transactions.createClient(invite, flow, {
         onProvisional: (res) => this.#onProvisional(res),
         onFinal: (res) => this.#onFinal(res),
         onTimeout: () => this.#fail(408, 'Request Timeout', 'timeout'),
@@ -124,6 +145,25 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     } catch {
       this.#fail(503, 'Service Unavailable', 'transport-error');
     }
+  }
+
+  /** Answers a 401/407 with credentials when we have them; true when a new INVITE went out. */
+  #retryWithDigest(res: SipResponse): boolean {
+    const invite = this.#invite;
+    if (!this.#digest || !invite || (res.status !== 401 && res.status !== 407) || this.#cancelRequested) {
+      return false;
+    }
+    const values = res.getAll(res.status === 401 ? 'www-authenticate' : 'proxy-authenticate');
+    const outcome = this.#digest.respond(res.status, values, { method: 'INVITE', uri: invite.uri });
+    if (outcome.kind !== 'retry') {
+      this.#host.logger.info(
+        { callId: this.callId, reason: outcome.reason },
+        'dial: digest challenge not answered',
+      );
+      return false;
+    }
+    void this.#sendInvite(invite.cseq.seq + 1, outcome.headers);
+    return true;
   }
 
   #onProvisional(res: SipResponse): void {
@@ -142,6 +182,9 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       return;
     }
     if (res.status >= 300) {
+      if (this.#retryWithDigest(res)) {
+        return;
+      }
       this.#fail(res.status, res.reason, this.#cancelRequested && res.status === 487 ? 'cancel' : 'rejected');
       return;
     }
@@ -149,6 +192,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       this.onRetransmitted2xx();
       return;
     }
+    this.#digest?.accepted();
     const dialog = Dialog.fromResponse(invite, res, flow, this.#host.contactFor(flow));
     this.#dialog = dialog;
     this.#host.addDialog(dialog, this);
@@ -241,8 +285,9 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       return;
     }
     try {
+      const auth = this.#digest?.authorize({ method: 'BYE', uri: dialog.remoteTarget }) ?? [];
       await this.#host.transactions.request(
-        dialog.createRequest('BYE', { headers: this.#host.commonHeaders('request') }),
+        dialog.createRequest('BYE', { headers: [...this.#host.commonHeaders('request'), ...auth] }),
         hop,
       );
     } catch (err) {
@@ -256,6 +301,9 @@ export class OutgoingCall extends CallEvents implements DialogUser {
 
   onDialogRequest(req: SipRequest, tx: ServerTransaction | undefined): void {
     if (!tx) {
+      if (req.method === 'ACK') {
+        this.#reliable?.ack(req);
+      }
       return;
     }
     const dialog = this.#dialog;
@@ -279,9 +327,58 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       case 'OPTIONS':
         tx.respond(createResponse(req, 200, { headers: this.#host.commonHeaders('response') }));
         return;
+      case 'INVITE':
+      case 'UPDATE':
+        this.#onModify(req, tx);
+        return;
       default:
-        // re-INVITE/UPDATE towards our outgoing calls are not supported (test caller only).
         tx.respond(createResponse(req, 501, { headers: this.#host.commonHeaders('response') }));
+    }
+  }
+
+  /**
+   * re-INVITE / UPDATE from the callee (hold, new address, session refresh as PBXs send them):
+   * answered with our media for a new offer, or 200 with our current SDP for a refresh. Session
+   * timers are not run on outgoing calls (the callee refreshes or not; see sip/README.md).
+   */
+  #onModify(req: SipRequest, tx: ServerTransaction): void {
+    const headers: HeaderField[] = [
+      ...this.#host.commonHeaders('response'),
+      { name: 'Contact', value: this.#host.contactFor(this.#flow ?? tx.flow) },
+    ];
+    const se = req.get('session-expires');
+    if (se !== undefined) {
+      headers.push({ name: 'Session-Expires', value: se });
+    }
+    const ok = createResponse(req, 200, { headers });
+    if (req.body.length > 0) {
+      try {
+        const { sdp, remote } = answerOffer(req.bodyText, this.#host.codecs, this.#opts.local, {
+          sessionId: this.#sessionId,
+          version: ++this.#sdpVersion,
+        });
+        this.#sdp = sdp;
+        setBody(ok, sdp, 'application/sdp');
+        tx.respond(ok);
+        this.emit('mediaUpdated', remote);
+      } catch {
+        tx.respond(createResponse(req, 488));
+      }
+    } else {
+      if (req.method === 'INVITE') {
+        setBody(ok, this.#sdp, 'application/sdp');
+      }
+      tx.respond(ok);
+    }
+    if (req.method === 'INVITE') {
+      const flow = this.#flow ?? tx.flow;
+      this.#reliable ??= new Reliable2xx(this.#host, flow);
+      this.#reliable.start(
+        req.cseq.seq,
+        ok,
+        () => undefined,
+        () => void this.hangup('ack-timeout'),
+      );
     }
   }
 
@@ -299,6 +396,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     }
     this.#state = 'ended';
     this.#endReason = reason;
+    this.#reliable?.stop();
     if (this.#dialog) {
       this.#host.removeDialog(this.#dialog);
     }

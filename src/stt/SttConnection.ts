@@ -69,10 +69,13 @@ export class SttConnection {
   framesSent = 0;
   /** Highest `ws.bufferedAmount` seen right after a send (bytes). */
   maxBufferedAmount = 0;
+  /** Clock time of the last sign of life from the server (a message or a WebSocket ping/pong). */
+  lastActivityAt: number;
 
   private constructor(server: SttServerConfig, ws: WebSocket, logger: Logger, clock: Clock) {
     this.server = server;
     this.#clock = clock;
+    this.lastActivityAt = clock.now();
     this.#ws = ws;
     this.#logger = logger;
   }
@@ -150,7 +153,15 @@ export class SttConnection {
       ws.on('close', (code) =>
         settle(new SttError(STT_ERR.CONNECT, `${server.url} closed before Ready (code ${code})`, where)),
       );
+      // moshi-server pings every 10 s when it has nothing else to send.
+      ws.on('ping', () => {
+        conn.lastActivityAt = clock.now();
+      });
+      ws.on('pong', () => {
+        conn.lastActivityAt = clock.now();
+      });
       ws.on('message', (data: Buffer, isBinary: boolean) => {
+        conn.lastActivityAt = clock.now();
         const msg = conn.#decode(data, isBinary);
         if (!msg) {
           return;

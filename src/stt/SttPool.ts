@@ -32,24 +32,31 @@ export type SttAdmission =
   | { readonly decision: 'defer' };
 
 /** A slot held on one server, waiting for `SttPool.open()`. */
+/** The connection behind each unused reservation (module-private: only the pool may take it). */
+const held = new WeakMap<SttReservation, SttConnection>();
+
 export class SttReservation {
   readonly server: string;
-  /** @internal */
-  conn: SttConnection | null;
   readonly #onRelease: (r: SttReservation) => void;
 
-  /** @internal */
+  /** @internal Made by `SttPool.reserve()`. */
   constructor(conn: SttConnection, onRelease: (r: SttReservation) => void) {
     this.server = conn.server.url;
-    this.conn = conn;
+    held.set(this, conn);
     this.#onRelease = onRelease;
+  }
+
+  /** Still holding its slot (not released, expired or opened). */
+  get active(): boolean {
+    return held.has(this);
   }
 
   /** Frees the slot without streaming (call rejected, cancelled before answer). Idempotent. */
   release(): void {
-    if (this.conn) {
-      this.conn.close();
-      this.conn = null;
+    const conn = held.get(this);
+    if (conn) {
+      held.delete(this);
+      conn.close();
       this.#onRelease(this);
     }
   }
@@ -366,7 +373,7 @@ export class SttPool implements SttStreamHost {
    * @throws SttError `STT_ERR_STATE` when the reservation was released or already used.
    */
   open(reservation: SttReservation, opts: SttStreamOptions, delegate: SttStreamDelegate): SttStream {
-    const conn = reservation.conn;
+    const conn = held.get(reservation);
     if (!conn) {
       throw new SttError(STT_ERR.STATE, `reservation on ${reservation.server} was released or already used`);
     }
@@ -375,7 +382,7 @@ export class SttPool implements SttStreamHost {
       this.#clock.clearTimeout(t);
       this.#expiry.delete(reservation);
     }
-    reservation.conn = null;
+    held.delete(reservation);
     const stream = new SttStream(
       conn,
       opts,

@@ -103,6 +103,7 @@ export class SttStream {
       minReplayMs: settings.minReplayMs ?? 3000,
       replayPrefixMs: settings.replayPrefixMs ?? (settings.modelDelayMs >= 2000 ? 1000 : 0),
       reconnectTimeoutMs: settings.reconnectTimeoutMs ?? 5000,
+      deadPeerMs: settings.deadPeerMs ?? 15_000,
       dedupToleranceMs: settings.dedupToleranceMs ?? 160,
       lagThresholdMs: settings.lagThresholdMs ?? 1000,
       leadFrames: settings.leadFrames ?? 5,
@@ -247,7 +248,15 @@ export class SttStream {
       this.stats.framesFilled++;
     }
     const link = this.#link;
-    if (link?.isOpen) {
+    if (link && this.#clock.now() - link.lastActivityAt > this.#s.deadPeerMs) {
+      link.close();
+      void this.#lost(
+        link,
+        new SttError(STT_ERR.CLOSED, `${link.server.url}: no sign of life for ${this.#s.deadPeerMs} ms`, {
+          server: link.server.url,
+        }),
+      );
+    } else if (link?.isOpen) {
       link.sendAudio(pcm);
       this.#watchBacklog(link, (link.bufferedAmount / BYTES_PER_FRAME) * FRAME_MS, 'socket');
       if (link.bufferedAmount > this.stats.maxSocketBuffered) {

@@ -12,6 +12,8 @@ export interface SttLink {
   readonly server: SttServerConfig;
   readonly isOpen: boolean;
   readonly bufferedAmount: number;
+  /** Clock time of the server's last message or ping. */
+  readonly lastActivityAt: number;
   attach(delegate: SttConnectionDelegate): void;
   sendAudio(pcm: Float32Array): void;
   sendMarker(id: number): void;
@@ -82,6 +84,11 @@ export interface SttStreamSettings {
    * technical reasons"; else 0). It is not call audio: times stay mapped to the call.
    */
   readonly replayPrefixMs?: number;
+  /**
+   * A server silent this long (no message, no ping; moshi-server pings every 10 s when idle) is
+   * taken for dead (power loss, half-open TCP) and failed over (default 15 000 ms).
+   */
+  readonly deadPeerMs?: number;
   /** Bound on finding a new server after a drop (default 5000 ms). */
   readonly reconnectTimeoutMs?: number;
   /** A word within this of the last delivered one, in the replayed window, is a duplicate (160 ms). */

@@ -105,6 +105,7 @@ interface Slot {
   pending: { atStep: number; msg: Record<string, unknown> }[];
   markers: { id: unknown; target: number }[];
   idleTimer: ReturnType<typeof setTimeout> | undefined;
+  lastSentAt: number;
 }
 
 /** Creates 24 kHz test "speech": tones for words, zeros for silence, cut into 1920-sample frames. */
@@ -176,6 +177,8 @@ export class FakeMoshiServer {
   #port = 0;
   #host = '127.0.0.1';
   #nextId = 1;
+  #frozen = false;
+  #pinger: ReturnType<typeof setInterval> | undefined;
 
   private constructor(opts: FakeMoshiOptions) {
     this.#opts = {
@@ -248,6 +251,25 @@ export class FakeMoshiServer {
     this.#host = host;
     this.#port = (this.#http.address() as AddressInfo).port;
     this.#loop = setInterval(() => this.#step(), this.#opts.stepIntervalMs);
+    // moshi-server: a WebSocket Ping when nothing was sent for SEND_PING_EVERY = 10 s.
+    this.#pinger = setInterval(() => {
+      const now = performance.now();
+      for (const slot of this.#slots) {
+        if (!this.#frozen && now - slot.lastSentAt >= 10_000) {
+          slot.lastSentAt = now;
+          slot.ws.ping();
+        }
+      }
+    }, 1000);
+  }
+
+  /**
+   * Simulates a hung server (GPU stall, half-open TCP after a power loss): sockets stay open but
+   * nothing is processed or sent any more, not even pings.
+   */
+  freeze(): void {
+    this.#frozen = true;
+    clearInterval(this.#loop);
   }
 
   get port(): number {
@@ -282,6 +304,7 @@ export class FakeMoshiServer {
   /** Simulates the process being killed: every socket is cut without a close frame, no more listening. */
   async kill(): Promise<void> {
     clearInterval(this.#loop);
+    clearInterval(this.#pinger);
     for (const slot of this.#slots) {
       this.#release(slot, 'killed');
       slot.ws.terminate();
@@ -350,6 +373,7 @@ export class FakeMoshiServer {
       pending: [],
       markers: [],
       idleTimer: undefined,
+      lastSentAt: performance.now(),
     };
     this.#slots.add(slot);
     this.#touch(slot);
@@ -411,6 +435,14 @@ export class FakeMoshiServer {
   }
 
   #send(ws: WebSocket, stream: FakeStream, msg: Record<string, unknown>): void {
+    if (this.#frozen) {
+      return;
+    }
+    for (const slot of this.#slots) {
+      if (slot.ws === ws) {
+        slot.lastSentAt = performance.now();
+      }
+    }
     if (this.#opts.record) {
       stream.sent.push(msg);
     }

@@ -116,6 +116,29 @@ describe('STT failover, turns, lag and deferred transcription', () => {
     expect(final.words.map((w) => w.startMs)).toEqual(ONSETS.slice(0, 5));
   });
 
+  it('fails over from a hung server (socket open, nothing coming back) after deadPeerMs', async () => {
+    const a = await fake();
+    const b = await fake();
+    const p = pool({ servers: [{ url: a.url }, { url: b.url }], stream: { deadPeerMs: 1500 } });
+    const r = await p.reserve();
+    const first = r!.server === a.url ? a : b;
+    const words: SttWord[] = [];
+    const stream = p.open(r!, { callId: 'hung' }, { onWord: (w) => words.push(w) });
+    for (const f of synthesizeSpeech(SCRIPT)) {
+      stream.pushFrame(f);
+    }
+    while (words.length < 3) {
+      await sleep(10);
+    }
+    first.freeze();
+    await drained(stream);
+    const final = await stream.flush();
+    expect(final.complete).toBe(true);
+    expect(final.reconnects).toBe(1);
+    expect(final.words.map((w) => w.text)).toEqual(SENTENCE);
+    expect(final.words.map((w) => w.startMs)).toEqual(ONSETS);
+  });
+
   it('ends turns with the semantic VAD (Step.prs[2]) and emits final utterances with a sequence', async () => {
     const server = await fake();
     const p = pool({ servers: [{ url: server.url }] });

@@ -93,7 +93,7 @@ describe('sipscribe transcribe', () => {
     expect(readWav24k(join(FIXTURES, 'audio', 'fox_pcm16_24k.wav')).durationMs).toBeCloseTo(3440, -1);
   });
 
-  it('runs as a user runs it: words on stdout, exit 0; a wrong key exits 2 naming the 401', async () => {
+  it('runs as a user runs it (--server or the config): words on stdout, exit 0; a wrong key exits 2 naming the 401', async () => {
     const fake = await FakeMoshiServer.start({ apiKeys: ['secret'] });
     fakes.push(fake);
     const dir = runDir('stt-transcribe');
@@ -112,6 +112,18 @@ describe('sipscribe transcribe', () => {
     expect(ok.code).toBe(0);
     expect(ok.output).toContain('[00:00.160] hello my');
     expect(ok.output).toContain('[00:02.320] thank you');
+    // Without --server: the configuration's first stt.servers entry.
+    const cfgFile = join(dir, 'config.json');
+    writeFileSync(cfgFile, JSON.stringify({ stt: { servers: [{ url: fake.url, apiKey: 'secret' }] } }));
+    const viaConfig = await run('transcribe-cfg', process.execPath, [
+      bin,
+      '--config',
+      cfgFile,
+      'transcribe',
+      file,
+    ]);
+    expect(viaConfig.code).toBe(0);
+    expect(viaConfig.output).toContain('[00:02.320] thank you');
     const bad = await run('transcribe-bad', process.execPath, [
       bin,
       'transcribe',

@@ -9,6 +9,7 @@ import {
   tsAdd,
   tsDiff,
   tsLt,
+  tsNear,
 } from '../../rtp/seq.js';
 
 describe('16-bit sequence arithmetic', () => {
@@ -65,6 +66,15 @@ describe('32-bit timestamp arithmetic', () => {
   it('orders across the wrap', () => {
     expect(tsLt(0xffffffff, 0)).toBe(true);
     expect(tsLt(0, 0xffffffff)).toBe(false);
+  });
+  it.each([
+    [0xffffff60, 0x60, 0x100000060],
+    [0x100000060, 0xffffff60, 0xffffff60],
+    [0x100000060, 0xa0, 0x1000000a0],
+    [5, 0xffffffff, -1 + 0],
+    [0x200000000 + 10, 0xfffffff0, 0x1fffffff0],
+  ])('tsNear(%d, %d) = %d', (ref, ts, r) => {
+    expect(tsNear(ref, ts)).toBe(r);
   });
   it('unwraps timestamps across 0xFFFFFFFF', () => {
     const u = new TsUnwrapper();

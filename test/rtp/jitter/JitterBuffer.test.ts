@@ -157,6 +157,16 @@ describe('JitterBuffer', () => {
     expect(jb.getStats()).toMatchObject({ resyncs: 1, late: 0 });
   });
 
+  it('counts a straggler more than a second late as late, without re-anchoring the timeline', () => {
+    const pk = stream(150);
+    pk[20]!.at += 1500;
+    const jb = new JitterBuffer();
+    const { samples } = simulate(jb, pk, 4300);
+    const start = firstAudio(samples);
+    expect(breaks(samples, start + 21 * 160, start + 150 * 160)).toBe(0);
+    expect(jb.getStats()).toMatchObject({ late: 1, resyncs: 0 });
+  });
+
   it('wraps sequence numbers at 0xFFFF and timestamps at 0xFFFFFFFF without a break', () => {
     const jb = new JitterBuffer();
     const { samples } = simulate(jb, stream(100, { seq0: 0xffd0, ts0: 0xffffffff - 160 * 40 + 1 }), 3200);

@@ -397,6 +397,24 @@ describe('RtpSession: receive path', () => {
     expect(st.concealed).toBeLessThanOrEqual(3);
   });
 
+  it('switches back when the previous SSRC keeps sending after a stray packet with another SSRC', async () => {
+    const h = await harness();
+    const to = h.session.localPort;
+    for (let i = 0; i < 60; i++) {
+      h.peer.send(pcmu(i, i * 160, 0xaaaa), to, HOST);
+      if (i === 30) {
+        h.peer.send(pcmu(5, 777, 0xdead), to, HOST);
+      }
+      h.clock.advance(20);
+    }
+    const st = h.session.getStats();
+    // Four packets of the real source are dropped before it is recognised as still alive (the 5th).
+    expect(st).toMatchObject({ ssrcChanges: 2, invalidSequence: 4, late: 0 });
+    expect(st.received).toBe(60 - 4 + 1);
+    // And its audio (μ-law 0x80 = +32124) keeps flowing afterwards.
+    expect(h.frames.at(-1)!.frame[960]).toBeCloseTo(32124 / 32768, 3);
+  });
+
   it('follows an SSRC change without losing a packet', async () => {
     const h = await harness();
     const to = h.session.localPort;

@@ -3,6 +3,7 @@
  * input counted and answered or dropped (never thrown), received/rport stamping.
  */
 import { describe, expect, it } from 'vitest';
+import { createResponse } from '../../../sip/message/build.js';
 import { parseMessage } from '../../../sip/message/parser.js';
 import type { SipRequest } from '../../../sip/message/SipMessage.js';
 import { StreamFramer } from '../../../sip/transport/framing.js';
@@ -146,6 +147,43 @@ describe('TransportLayer receive path', () => {
     expect(conn.closed).toBe(true);
     expect(seen).toHaveLength(0);
     expect(m.transport.connectionCount).toBe(0);
+  });
+
+  it('answers on the request connection, or over a connection to received:port once it closed (§18.2.2)', async () => {
+    const m = memoryTransport();
+    const seen: SipRequest[] = [];
+    m.transport.setDelegate({ onRequest: (r) => seen.push(r), onResponse: () => undefined });
+    const [ours, theirs] = duplexPair();
+    const conn = m.transport.attachStream(
+      ours,
+      'tcp',
+      { address: '127.0.0.1', port: 5062 },
+      { address: '127.0.0.7', port: 40001 },
+    );
+    const got: Buffer[] = [];
+    theirs.on('data', (d: Buffer) => got.push(d));
+    theirs.write(options('z9hG4bK1').replace('127.0.0.1:5071', 'client.example:5071'));
+    await new Promise((r) => setImmediate(r));
+    const req = seen[0]!;
+    const res = createResponse(req, 200);
+    m.transport.sendResponse(res, conn);
+    await new Promise((r) => setImmediate(r));
+    expect(parseMessage(Buffer.concat(got)).kind).toBe('response');
+    // The connection goes away; the peer's listener (received=127.0.0.7, sent-by port 5071) is open.
+    conn.close();
+    const [ours2, theirs2] = duplexPair();
+    m.transport.attachStream(
+      ours2,
+      'tcp',
+      { address: '127.0.0.1', port: 5062 },
+      { address: '127.0.0.7', port: 5071 },
+    );
+    const got2: Buffer[] = [];
+    theirs2.on('data', (d: Buffer) => got2.push(d));
+    m.transport.sendResponse(createResponse(req, 200), conn);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(parseMessage(Buffer.concat(got2)).kind).toBe('response');
   });
 
   it('closes idle connections after the idle timeout', () => {

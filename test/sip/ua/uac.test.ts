@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SipMessage, SipRequest } from '../../../sip/message/SipMessage.js';
+import { DigestVerifier } from '../../../sip/auth/DigestVerifier.js';
 import { memoryStack, SIPP_OFFER } from '../support/memoryStack.js';
 
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -85,5 +86,85 @@ describe('UAC', () => {
     ms.clock.advance(32_000);
     await expect(call.answered).rejects.toMatchObject({ status: 408 });
     expect(call.endReason).toBe('timeout');
+  });
+
+  it('answers a 401 with credentials in a new INVITE (CSeq + 1) that the verifier accepts', async () => {
+    const ms = memoryStack();
+    const verifier = new DigestVerifier({
+      realm: 'test',
+      clock: ms.clock,
+      lookup: (user) => (user === 'alice' ? { password: 'secret' } : undefined),
+    });
+    const call = ms.stack.dial({
+      to: 'sip:bob@127.0.0.1:5070',
+      local: { address: '127.0.0.1', port: 20000 },
+      auth: { username: 'alice', password: 'secret' },
+    });
+    await flush();
+    const first = ms.take()[0] as SipRequest;
+    ms.send(
+      reply(
+        first,
+        401,
+        verifier.challenge().map((v) => `WWW-Authenticate: ${v}`),
+      ),
+    );
+    await flush();
+    const sent = ms.take() as SipRequest[];
+    expect(sent.map((m) => m.method)).toEqual(['ACK', 'INVITE']);
+    const second = sent[1]!;
+    expect(second.cseq).toEqual({ seq: 2, method: 'INVITE' });
+    expect([second.callId, second.fromTag]).toEqual([first.callId, first.fromTag]);
+    const verdict = await verifier.verify(second.getAll('authorization'), {
+      method: 'INVITE',
+      uri: second.uri,
+    });
+    expect(verdict).toMatchObject({ ok: true, username: 'alice' });
+    ms.send(reply(second, 200, ['Contact: <sip:bob@127.0.0.1:5070>'], SIPP_OFFER));
+    expect((await call.answered).codec).toBe('PCMU');
+  });
+
+  it('without credentials a 401 rejects the call with status 401', async () => {
+    const { ms, call, invite } = await dialed();
+    ms.send(reply(invite, 401, ['WWW-Authenticate: Digest realm="x", nonce="n", qop="auth"']));
+    await expect(call.answered).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('answers a re-INVITE from the callee (hold) and stops retransmitting on its ACK', async () => {
+    const { ms, call, invite } = await dialed();
+    ms.send(reply(invite, 200, ['Contact: <sip:bob@127.0.0.1:5070>'], SIPP_OFFER));
+    await call.answered;
+    await flush();
+    ms.take();
+    const updates: string[] = [];
+    call.on('mediaUpdated', (d) => updates.push(d.direction));
+    const reinvite = [
+      `INVITE sip:sipscribe@127.0.0.1:5062 SIP/2.0`,
+      'Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-re1;rport',
+      `From: ${invite.get('to')};tag=callee1`,
+      `To: ${invite.get('from')}`,
+      `Call-ID: ${invite.callId}`,
+      'CSeq: 7 INVITE',
+      'Contact: <sip:bob@127.0.0.1:5070>',
+      'Content-Type: application/sdp',
+      `Content-Length: ${Buffer.byteLength(SIPP_OFFER.replace('a=sendrecv', 'a=sendonly'))}`,
+      '',
+      SIPP_OFFER.replace('a=sendrecv', 'a=sendonly'),
+    ].join('\r\n');
+    ms.send(reinvite);
+    const ok = ms.responses().find((r) => r.status === 200);
+    expect(ok?.bodyText).toContain('a=recvonly');
+    expect(updates).toEqual(['sendonly']);
+    ms.clock.advance(600);
+    expect(ms.responses().map((r) => r.status)).toEqual([200]);
+    ms.send(
+      reinvite
+        .replace('INVITE sip:', 'ACK sip:')
+        .replace('z9hG4bK-re1', 'z9hG4bK-re1ack')
+        .replace('CSeq: 7 INVITE', 'CSeq: 7 ACK'),
+    );
+    ms.clock.advance(5000);
+    expect(ms.responses()).toHaveLength(0);
+    expect(call.state).toBe('confirmed');
   });
 });

@@ -125,6 +125,14 @@ describe('UAS INVITE', () => {
     const ms2 = memoryStack((c) => c.challenge({ header: 'Digest realm="x", nonce="n"' }));
     ms2.send(callerRequest({ body: SIPP_OFFER }));
     expect(ms2.responses()[1]?.get('www-authenticate')).toBe('Digest realm="x", nonce="n"');
+    const ms4 = memoryStack((c) =>
+      c.challenge({ header: ['Digest algorithm=SHA-256', 'Digest algorithm=MD5'] }),
+    );
+    ms4.send(callerRequest({ body: SIPP_OFFER }));
+    expect(ms4.responses()[1]?.getAll('www-authenticate')).toEqual([
+      'Digest algorithm=SHA-256',
+      'Digest algorithm=MD5',
+    ]);
     const ms3 = memoryStack((c) => c.challenge({ header: 'Digest realm="x"', proxy: true }));
     ms3.send(callerRequest({ body: SIPP_OFFER }));
     const r3 = ms3.responses()[1];

@@ -20,6 +20,7 @@ class MemoryLink implements SttLink {
   isOpen = true;
   closed = false;
   bufferedAmount = 0;
+  lastActivityAt = Number.POSITIVE_INFINITY;
   constructor(readonly server: SttServerConfig) {}
   attach(d: SttConnectionDelegate): void {
     this.delegate = d;
@@ -35,6 +36,7 @@ class MemoryLink implements SttLink {
     this.closed = true;
   }
   recv(msg: ServerMessage): void {
+    this.lastActivityAt = Number.POSITIVE_INFINITY;
     this.delegate?.onMessage(msg);
   }
 }
@@ -262,6 +264,20 @@ describe('SttStream', () => {
     const t = await stream.flush();
     expect(t.complete).toBe(false);
     expect(t.text).toBe('hi');
+  });
+
+  it('takes a server silent for deadPeerMs (no message, no ping) for dead and fails over', async () => {
+    const { clock, link, stream, next, errors } = setup({ deadPeerMs: 15_000 });
+    link.lastActivityAt = clock.now();
+    clock.advance(15_000);
+    expect(next.length).toBe(0);
+    clock.advance(80);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(link.closed).toBe(true);
+    expect(errors).toEqual(['STT_ERR_CLOSED']);
+    expect(next.length).toBe(1);
+    stream.close();
   });
 
   it('refuses frames that are not 1920 samples', () => {

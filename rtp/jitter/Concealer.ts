@@ -1,0 +1,30 @@
+/**
+ * Packet loss concealment as the jitter buffer drives it (the shape of ITU-T G.711 Appendix I, and
+ * of `G711Plc` in rtp/dsp): the buffer renders its timeline in blocks of {@link PLC_BLOCK} samples,
+ * every block goes through exactly one of the two calls, in order, and what they write is the
+ * output (a PLC may delay it by a constant number of samples).
+ */
+export interface Concealer {
+  /** A received block: writes the (possibly delayed and cross-faded) output into `dst`. */
+  addGood(src: Int16Array, dst: Int16Array): number;
+  /** A lost block: writes a synthetic continuation (fading to silence) into `dst`. */
+  conceal(dst: Int16Array): number;
+  /** Forgets history. */
+  reset(): void;
+}
+
+/** Samples per concealment block (10 ms at 8 kHz, the G.711 Appendix I frame). */
+export const PLC_BLOCK = 80;
+
+/** No concealment: lost blocks become silence. The fallback when no PLC is given. */
+export const silenceConcealer: Concealer = {
+  addGood: (src, dst) => {
+    dst.set(src);
+    return src.length;
+  },
+  conceal: (dst) => {
+    dst.fill(0);
+    return dst.length;
+  },
+  reset: () => undefined,
+};

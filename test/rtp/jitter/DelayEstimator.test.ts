@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { DelayEstimator } from '../../../rtp/jitter/DelayEstimator.js';
+import { rng } from '../rng.js';
+
+describe('DelayEstimator', () => {
+  it('starts at max(min delay, 1.25 frames)', () => {
+    expect(new DelayEstimator(160, 80, 1600).target).toBe(200);
+    expect(new DelayEstimator(160, 320, 1600).target).toBe(320);
+  });
+
+  it('measures uniform 0–50 ms jitter as its 95th − 10th percentile (42.5 ms) and targets it + 25 ms', () => {
+    const e = new DelayEstimator(160, 160, 1600);
+    const r = rng(5);
+    for (let i = 0; i < 1000; i++) {
+      e.add(1000 + r() * 400);
+    }
+    expect(e.jitter / 8).toBeGreaterThan(38);
+    expect(e.jitter / 8).toBeLessThan(47);
+    // 1000 samples = 125 ms, plus the 10th percentile of 0–50 ms (5 ms), from 128 samples.
+    expect(e.base / 8).toBeGreaterThan(127);
+    expect(e.base / 8).toBeLessThan(134);
+    expect(e.target).toBe(e.jitter + 200);
+  });
+
+  it('ignores one early packet (the base is a percentile, not the minimum) and clamps to the maximum', () => {
+    const e = new DelayEstimator(160, 160, 400);
+    for (let i = 0; i < 200; i++) {
+      e.add(i === 150 ? -5000 : 1000);
+    }
+    expect(e.base).toBe(1000);
+    for (let i = 0; i < 200; i++) {
+      e.add(1000 + (i % 2) * 4000);
+    }
+    expect(e.target).toBe(400);
+  });
+});
