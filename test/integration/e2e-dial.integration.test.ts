@@ -1,0 +1,199 @@
+// `sipscribe dial` (the product's own UAC + RTP session as a test caller) against sipscribe itself
+// and against a SIPp callee, and `sipscribe transcribe` on an 8 kHz file (the product's WAV reader
+// and resampler). The audio is the fake STT's tone "speech" (test/helpers/fakeMoshiServer.ts),
+// written at 24 kHz and converted to 8 kHz by sox, so the expected words come from the script.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli.js';
+import { transcribeFromCli } from '../../src/stt/transcribeCommand.js';
+import { FakeMoshiServer, synthesizeSpeech } from '../helpers/fakeMoshiServer.js';
+import { runDir } from '../helpers/paths.js';
+import { freePort } from '../helpers/ports.js';
+import { run, stopAll } from '../helpers/processes.js';
+import { sippServer } from '../helpers/sipp.js';
+import { dbRows, getJson, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
+
+const SCRIPT = ['hello', 'alice', 'tuesday', 'morning'];
+
+const envs: E2e[] = [];
+const fakes: FakeMoshiServer[] = [];
+afterAll(async () => {
+  for (const e of envs) {
+    await e.close();
+  }
+  for (const f of fakes) {
+    await f.stop();
+  }
+  await stopAll();
+});
+
+/** A 16-bit mono WAV file, written by hand (RIFF header, little-endian samples). */
+function writeWav16(path: string, rate: number, samples: Float32Array): void {
+  const data = Buffer.alloc(samples.length * 2);
+  samples.forEach((v, i) =>
+    data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(v * 32767))), i * 2),
+  );
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0, 'latin1');
+  h.writeUInt32LE(36 + data.length, 4);
+  h.write('WAVEfmt ', 8, 'latin1');
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * 2, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36, 'latin1');
+  h.writeUInt32LE(data.length, 40);
+  writeFileSync(path, Buffer.concat([h, data]));
+}
+
+/** Whether `sub` appears in `seq` in order (other words may sit between). */
+function isSubsequence(sub: readonly string[], seq: readonly string[]): boolean {
+  let i = 0;
+  for (const w of seq) {
+    if (w === sub[i]) {
+      i++;
+    }
+  }
+  return i === sub.length;
+}
+
+let dir = '';
+let wav8k = '';
+beforeAll(async () => {
+  dir = runDir('e2e-dial-audio');
+  const frames = synthesizeSpeech([
+    { silence: 4 },
+    ...SCRIPT.flatMap((word) => [{ word, frames: 6 }, { silence: 4 }]),
+  ]);
+  const pcm = new Float32Array(frames.length * 1920);
+  frames.forEach((f, i) => pcm.set(f, i * 1920));
+  const wav24k = join(dir, 'script_24k.wav');
+  wav8k = join(dir, 'script_8k.wav');
+  writeWav16(wav24k, 24_000, pcm);
+  const sox = await run('sox', 'sox', [wav24k, '-r', '8000', wav8k], { timeoutMs: 20_000 });
+  expect(sox.code, sox.output).toBe(0);
+});
+
+/** Runs the CLI in process; returns its exit code and what it wrote to stdout. */
+async function cli(args: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    return true;
+  });
+  try {
+    return { code: await main(args), out };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+async function dialConfig(name: string): Promise<string> {
+  const min = await freePort('127.0.0.1', 16);
+  const file = join(runDir(name), 'dial.json');
+  writeFileSync(
+    file,
+    JSON.stringify({ rtp: { host: '127.0.0.1', portMin: min, portMax: min + 15 }, log: { level: 'warn' } }),
+  );
+  return file;
+}
+
+describe('sipscribe dial', () => {
+  it('calls sipscribe itself: the played words come out as the transcript', async () => {
+    const e2e = await startE2e('e2e-dial-self', {}, { webhook: false, live: false });
+    envs.push(e2e);
+    const cfg = await dialConfig('e2e-dial-self-cli');
+    const r = await cli([
+      '--config',
+      cfg,
+      'dial',
+      `sip:alice@127.0.0.1:${e2e.sipPort}`,
+      '--wav',
+      wav8k,
+      '--tail',
+      '800',
+    ]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/call answered \(PCMU\)/);
+    const call = await until(async () => {
+      const { calls } = await getJson<{ calls: { id: string; state: string }[] }>(`${e2e.base}/api/calls`);
+      return calls[0]?.state === 'ended' ? calls[0] : undefined;
+    }, 'the call to end');
+    await e2e.app.endpoint.bus.flush();
+    const words = dbRows<{ text: string }>(
+      e2e.storageDir,
+      'SELECT text FROM words WHERE call_id = ? ORDER BY seq',
+      call.id,
+    ).map((w) => w.text);
+    expect(words).toEqual(wordsSentBy(e2e.fake.admitted[0]!));
+    // The script's words, in order (a frame straddling a word's edge may add a short extra word).
+    expect(isSubsequence(SCRIPT, words), words.join(' ')).toBe(true);
+    const [row] = dbRows<{ end_reason: string }>(
+      e2e.storageDir,
+      'SELECT end_reason FROM calls WHERE id = ?',
+      call.id,
+    );
+    expect(row?.end_reason).toBe('bye-remote');
+  });
+
+  it('calls a SIPp callee: answered, audio played, we hang up (exit 0)', async () => {
+    const uas = await sippServer('uas.xml', { calls: 1 });
+    const cfg = await dialConfig('e2e-dial-sipp-cli');
+    const r = await cli([
+      '--config',
+      cfg,
+      'dial',
+      `sip:service@127.0.0.1:${uas.port}`,
+      '--wav',
+      wav8k,
+      '--tail',
+      '0',
+    ]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/we hung up/);
+    const result = await uas.done();
+    expect(result.code, result.output).toBe(0);
+    expect(result.messages).toMatch(/^BYE sip:/m);
+  });
+
+  it('exits 1 with the SIP status when the call is refused', async () => {
+    // sipscribe with no reachable STT server refuses calls with 503 (stt.whenFull: reject).
+    const deadPort = await freePort();
+    const e2e = await startE2e(
+      'e2e-dial-refused',
+      { stt: { servers: [{ url: `ws://127.0.0.1:${deadPort}/api/asr-streaming` }] } },
+      { webhook: false, live: false },
+    );
+    envs.push(e2e);
+    const cfg = await dialConfig('e2e-dial-refused-cli');
+    const r = await cli(['--config', cfg, 'dial', `sip:alice@127.0.0.1:${e2e.sipPort}`, '--wav', wav8k]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/call failed: SIP 503/);
+  });
+});
+
+describe('sipscribe transcribe', () => {
+  it('reads an 8 kHz WAV through the product reader and resampler', async () => {
+    const fake = await FakeMoshiServer.start();
+    fakes.push(fake);
+    let out = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb): void {
+        out += chunk.toString('utf8');
+        cb();
+      },
+    });
+    const code = await transcribeFromCli(wav8k, { server: fake.url }, undefined, { out: sink, err: sink });
+    expect(code, out).toBe(0);
+    const said = wordsSentBy(fake.admitted[0]!);
+    expect(said).toEqual(SCRIPT);
+    for (const w of SCRIPT) {
+      expect(out).toContain(w);
+    }
+  });
+});
