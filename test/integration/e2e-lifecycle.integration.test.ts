@@ -84,6 +84,23 @@ describe('call lifecycle end to end', () => {
     expect(e2e.hooks).toEqual([]);
   });
 
+  it('re-INVITE hold, INFO DTMF, UPDATE unhold mid-call: the call goes on, the digit is an event', async () => {
+    const e2e = await startE2e('e2e-midcall', {}, { webhook: false });
+    envs.push(e2e);
+    const sipp = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_midcall.xml');
+    expect(sipp.code, sipp.output).toBe(0);
+    const callId = await until(
+      () => e2e.live.find((ev) => ev.type === 'call.ended')?.callId,
+      'the call to end',
+    );
+    const lines = jsonlEvents(e2e.storageDir, callId);
+    const dtmf = lines.filter((l) => l.type === 'dtmf');
+    // SIPp's INFO carries Signal=5, Duration=160 (test/fixtures/sipp/uac_midcall.xml).
+    expect(dtmf).toMatchObject([{ digit: '5', durationMs: 160 }]);
+    expect(lines.at(-1)).toMatchObject({ type: 'call.ended', reason: 'bye-remote' });
+    expect(await boundUdpPorts(e2e.rtpMin, e2e.rtpMax)).toEqual([]);
+  });
+
   it('488 for an offer without PCMU/PCMA leaves nothing behind', async () => {
     const e2e = await startE2e('e2e-488');
     envs.push(e2e);
