@@ -67,6 +67,9 @@ export function appEndReason(r: SipEndReason): EndReason {
   }
 }
 
+/** How often an active call's RTP figures go into the metrics. */
+const STATS_INTERVAL_MS = 5000;
+
 const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 
 /**
@@ -112,6 +115,9 @@ export class CallSession {
   #answeredAt = 0;
   #answeredWall = 0;
   #ending: Promise<void> | null = null;
+  /** RTP figures already added to the metrics (they are updated every STATS_INTERVAL_MS). */
+  #counted = { received: 0, lost: 0 };
+  #statsTimer: ReturnType<Clock['setTimeout']> | undefined;
   /** The status we rejected with ourselves (else 488 from the SIP layer's offer/answer). */
   #rejectStatus: number | null = null;
   #resolveDone!: () => void;
@@ -249,6 +255,7 @@ export class CallSession {
       'call answered',
     );
     this.#rtp.start(remote);
+    this.#scheduleStats();
     if (this.#reservation) {
       const reservation = this.#reservation;
       this.#reservation = null;
@@ -487,11 +494,31 @@ export class CallSession {
     this.#recording = null;
   }
 
-  #recordRtpStats(s: RtpSessionStats): void {
+  #scheduleStats(): void {
+    this.#statsTimer = this.#d.clock.setTimeout(() => {
+      this.#statsTimer = undefined;
+      if (this.#rtp && this.#phase === 'live') {
+        this.#countRtp(this.#rtp.getStats());
+        this.#scheduleStats();
+      }
+    }, STATS_INTERVAL_MS);
+  }
+
+  /** Adds what the session received and lost since the last update; samples the jitter. */
+  #countRtp(s: RtpSessionStats): void {
     const { metrics } = this.#d;
-    metrics.rtpPackets.inc(s.received);
-    metrics.rtpPacketsLost.inc(s.lost);
+    metrics.rtpPackets.inc(Math.max(0, s.received - this.#counted.received));
+    metrics.rtpPacketsLost.inc(Math.max(0, s.lost - this.#counted.lost));
     metrics.rtpJitter.observe(s.jitterMs / 1000);
+    this.#counted = { received: s.received, lost: s.lost };
+  }
+
+  #recordRtpStats(s: RtpSessionStats): void {
+    if (this.#statsTimer !== undefined) {
+      this.#d.clock.clearTimeout(this.#statsTimer);
+      this.#statsTimer = undefined;
+    }
+    this.#countRtp(s);
     this.log.info(
       {
         received: s.received,

@@ -85,10 +85,16 @@ describe('call lifecycle end to end', () => {
   });
 
   it('re-INVITE hold, INFO DTMF, UPDATE unhold mid-call: the call goes on, the digit is an event', async () => {
-    const e2e = await startE2e('e2e-midcall', {}, { webhook: false });
+    // RTP bound to the wildcard: the SDP must still carry a reachable address (never 0.0.0.0).
+    const e2e = await startE2e('e2e-midcall', { rtp: { host: '0.0.0.0' } }, { webhook: false });
     envs.push(e2e);
     const sipp = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_midcall.xml');
     expect(sipp.code, sipp.output).toBe(0);
+    const ok = sipp.messages
+      .split(/-{10,}/)
+      .find((m) => /^SIP\/2\.0 200 OK/m.test(m) && /CSeq: 1 INVITE/.test(m));
+    expect(ok).toMatch(/^c=IN IP4 127\.0\.0\.1\s*$/m);
+    expect(sipp.messages).not.toMatch(/^c=IN IP4 0\.0\.0\.0/m);
     const callId = await until(
       () => e2e.live.find((ev) => ev.type === 'call.ended')?.callId,
       'the call to end',
