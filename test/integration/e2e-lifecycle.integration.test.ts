@@ -107,6 +107,37 @@ describe('call lifecycle end to end', () => {
     expect(await boundUdpPorts(e2e.rtpMin, e2e.rtpMax)).toEqual([]);
   });
 
+  it('STT full with whenFull "defer": the call is answered, recorded and transcribed after the hangup', async () => {
+    // One STT slot: the first call takes it; the second is deferred until the first one is over.
+    const e2e = await startE2e(
+      'e2e-deferred',
+      { stt: { whenFull: 'defer' } },
+      { fake: { slots: 1 }, webhook: false },
+    );
+    envs.push(e2e);
+    const target = `127.0.0.1:${e2e.sipPort}`;
+    const first = sippCall(target, 'uac_call_pcmu.xml', { durationMs: 6000 });
+    await until(() => e2e.live.some((ev) => ev.type === 'transcript.word'), 'the first call to stream');
+    const second = await sippCall(target, 'uac_call_pcmu.xml', { durationMs: 4000 });
+    expect(second.code, second.output).toBe(0); // answered, not refused
+    expect((await first).code).toBe(0);
+    const ended = await until(
+      () => {
+        const e = e2e.live.filter((ev) => ev.type === 'call.ended');
+        return e.length === 2 ? (e) : undefined;
+      },
+      'both calls to end',
+      60_000,
+    );
+    expect(e2e.fake.admitted).toHaveLength(2);
+    // The deferred call ended last; its transcript is what the fake heard in the second stream.
+    const deferred = ended[1]!;
+    const expected = wordsSentBy(e2e.fake.admitted[1]!);
+    expect(expected.length).toBeGreaterThan(0);
+    expect(deferred.transcript.map((u) => u.text).join(' ')).toBe(expected.join(' '));
+    expect(deferred.reason).toBe('bye-remote');
+  });
+
   it('488 for an offer without PCMU/PCMA leaves nothing behind', async () => {
     const e2e = await startE2e('e2e-488');
     envs.push(e2e);
