@@ -124,6 +124,7 @@ export async function startAppliance(
           verify: config.sip.tls.verify,
         },
         codecs: config.rtp.codecs,
+        sessionTimer: { minSE: config.sip.sessionTimer.minSE },
       },
       { onInvite: (call) => manager.onInvite(call) },
     );

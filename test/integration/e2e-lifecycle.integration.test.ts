@@ -124,7 +124,7 @@ describe('call lifecycle end to end', () => {
     const ended = await until(
       () => {
         const e = e2e.live.filter((ev) => ev.type === 'call.ended');
-        return e.length === 2 ? (e) : undefined;
+        return e.length === 2 ? e : undefined;
       },
       'both calls to end',
       60_000,
@@ -136,6 +136,40 @@ describe('call lifecycle end to end', () => {
     expect(expected.length).toBeGreaterThan(0);
     expect(deferred.transcript.map((u) => u.text).join(' ')).toBe(expected.join(' '));
     expect(deferred.reason).toBe('bye-remote');
+  });
+
+  it('session timer not refreshed by the caller: BYE at expiry, ended with session-expired', async () => {
+    // uac_session_expire.xml asks Session-Expires: 3;refresher=uac and never refreshes.
+    const e2e = await startE2e(
+      'e2e-session-expiry',
+      { sip: { sessionTimer: { minSE: 2 } } },
+      { webhook: false },
+    );
+    envs.push(e2e);
+    const sipp = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_session_expire.xml', { timeoutS: 20 });
+    expect(sipp.code, sipp.output).toBe(0);
+    const ended = await until(
+      () => e2e.live.find((ev): ev is Extract<CallEvent, { type: 'call.ended' }> => ev.type === 'call.ended'),
+      'call.ended',
+    );
+    expect(ended.reason).toBe('session-expired');
+    expect(await boundUdpPorts(e2e.rtpMin, e2e.rtpMax)).toEqual([]);
+  });
+
+  it('maxCalls reached: the next caller gets 486 Busy Here', async () => {
+    const e2e = await startE2e('e2e-maxcalls', { sip: { inbound: { maxCalls: 1 } } }, { webhook: false });
+    envs.push(e2e);
+    const target = `127.0.0.1:${e2e.sipPort}`;
+    const first = sippCall(target, 'uac_call_pcmu.xml', { durationMs: 4000 });
+    await until(() => e2e.live.some((ev) => ev.type === 'call.started'), 'the first call to be answered');
+    const second = await sippCall(target, 'uac_call_pcmu.xml', { durationMs: 500 });
+    expect(second.responses).toContain(486);
+    expect((await first).code).toBe(0);
+    const states = dbRows<{ state: string; reject_status: number | null }>(
+      e2e.storageDir,
+      'SELECT state, reject_status FROM calls ORDER BY created_at',
+    );
+    expect(states).toContainEqual({ state: 'rejected', reject_status: 486 });
   });
 
   it('488 for an offer without PCMU/PCMA leaves nothing behind', async () => {
