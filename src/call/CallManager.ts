@@ -92,18 +92,26 @@ export class CallManager implements SipStackDelegate {
     }
     this.#o.logger.info({ calls: sessions.length, deadlineMs }, 'ending active calls');
     const all = Promise.all(sessions.map((s) => s.end('shutdown')));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = await Promise.race([
-      all.then(() => false),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadlineMs))),
-    ]);
-    clearTimeout(timer);
-    if (late) {
+    if (await this.#late(all, deadlineMs)) {
       this.#o.logger.warn({ calls: this.size }, 'shutdown deadline passed: cutting the STT flush');
       for (const s of this.sessions()) {
         s.abort();
       }
-      await Promise.race([all, new Promise((r) => setTimeout(r, 2000))]);
+      await this.#late(all, 2000);
     }
+  }
+
+  /** Waits for `p` at most `ms`; true when the time ran out first. */
+  async #late(p: Promise<unknown>, ms: number): Promise<boolean> {
+    const { clock } = this.#o;
+    let timer: ReturnType<typeof clock.setTimeout> | undefined;
+    const late = await Promise.race([
+      p.then(() => false),
+      new Promise<boolean>((r) => (timer = clock.setTimeout(() => r(true), ms))),
+    ]);
+    if (timer !== undefined) {
+      clock.clearTimeout(timer);
+    }
+    return late;
   }
 }
