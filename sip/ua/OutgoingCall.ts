@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { DigestClient, type DigestAccount } from '../auth/DigestClient.js';
 import { Dialog } from '../dialog/Dialog.js';
-import { SipError } from '../errors.js';
+import { SipError, SipStateError } from '../errors.js';
 import { createRequest, createResponse, newCallId, newTag } from '../message/build.js';
 import { serialize, setBody, SipRequest, type HeaderField, type SipResponse } from '../message/SipMessage.js';
 import type { MediaDescription } from '../sdp/media.js';
@@ -42,6 +42,13 @@ export class CallRejectedError extends SipError {
 }
 
 export type OutgoingCallState = 'calling' | 'early' | 'confirmed' | 'ended';
+
+const TRANSITIONS: Readonly<Record<OutgoingCallState, readonly OutgoingCallState[]>> = {
+  calling: ['early', 'confirmed', 'ended'],
+  early: ['confirmed', 'ended'],
+  confirmed: ['ended'],
+  ended: [],
+};
 
 export class OutgoingCall extends CallEvents implements DialogUser {
   readonly callId = newCallId();
@@ -83,6 +90,14 @@ export class OutgoingCall extends CallEvents implements DialogUser {
 
   get state(): OutgoingCallState {
     return this.#state;
+  }
+
+  #to(next: OutgoingCallState): void {
+    if (!TRANSITIONS[this.#state].includes(next)) {
+      throw new SipStateError(`call ${this.callId}: ${this.#state} → ${next} is not allowed`);
+    }
+    this.#host.logger.debug({ callId: this.callId, from: this.#state, to: next }, 'call state');
+    this.#state = next;
   }
 
   get endReason(): EndReason | undefined {
@@ -168,7 +183,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
 
   #onProvisional(res: SipResponse): void {
     if (this.#state === 'calling' && res.status > 100) {
-      this.#state = 'early';
+      this.#to('early');
     }
     if (this.#cancelRequested && res.status >= 100) {
       this.#sendCancel();
@@ -204,7 +219,15 @@ export class OutgoingCall extends CallEvents implements DialogUser {
         this.#ack = serialize(ack);
       })
       .catch((err: unknown) => this.#host.logger.debug({ err }, 'ACK not sent'));
-    this.#state = 'confirmed';
+    if (this.#state === 'ended') {
+      // A 2xx after we gave up (timeout, CANCEL race): ACK it, then end the dialog (§15).
+      this.#host.removeDialog(dialog);
+      void this.#host.transactions
+        .request(dialog.createRequest('BYE', { headers: this.#host.commonHeaders('request') }), hop)
+        .catch(() => undefined);
+      return;
+    }
+    this.#to('confirmed');
     if (this.#cancelRequested) {
       void this.hangup();
     }
@@ -394,7 +417,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     if (this.#state === 'ended') {
       return;
     }
-    this.#state = 'ended';
+    this.#to('ended');
     this.#endReason = reason;
     this.#reliable?.stop();
     if (this.#dialog) {

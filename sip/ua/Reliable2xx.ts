@@ -1,6 +1,6 @@
 /**
  * The UAS core's 2xx reliability (RFC 3261 §13.3.1.4, RFC 6026 §8.1): the 2xx to an INVITE is
- * retransmitted (T1 doubling up to T2, over unreliable transports) until the ACK with the same
+ * retransmitted (T1 doubling up to T2, over every transport) until the ACK with the same
  * CSeq arrives; without an ACK after 64·T1 the dialog must be ended.
  */
 import type { SipRequest, SipResponse } from '../message/SipMessage.js';
@@ -31,16 +31,16 @@ export class Reliable2xx {
     const { t1, t2 } = this.#host.transactions.timers;
     this.#cseq = cseq;
     this.#onAck = onAck;
-    if (!this.#flow.reliable) {
-      const retransmit = (interval: number): void => {
-        this.#timers.set('2xx', interval, () => {
-          this.#host.counters.retransmissionsSent++;
-          this.#host.transactions.transport.sendResponse(res, this.#flow);
-          retransmit(Math.min(2 * interval, t2));
-        });
-      };
-      retransmit(t1);
-    }
+    // "Since 2xx is retransmitted end-to-end, there may be hops between UAS and UAC that are UDP":
+    // unlike transaction retransmissions this also happens over TCP/TLS (RFC 3261 §13.3.1.4).
+    const retransmit = (interval: number): void => {
+      this.#timers.set('2xx', interval, () => {
+        this.#host.counters.retransmissionsSent++;
+        this.#host.transactions.transport.sendResponse(res, this.#flow);
+        retransmit(Math.min(2 * interval, t2));
+      });
+    };
+    retransmit(t1);
     this.#timers.set('ack', 64 * t1, () => {
       this.stop();
       onTimeout();

@@ -8,7 +8,7 @@ import { newCounters, type SipCounters } from '../counters.js';
 import { dialogId, type Dialog } from '../dialog/Dialog.js';
 import { SdpError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { createResponse } from '../message/build.js';
+import { createResponse, newTag } from '../message/build.js';
 import { formatHost } from '../message/uri.js';
 import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
 import type { Codec } from '../sdp/media.js';
@@ -80,6 +80,8 @@ export class SipStack implements CallHost {
   readonly #calls = new WeakMap<InviteServerTransaction, IncomingCall>();
   readonly #live = new Set<IncomingCall | OutgoingCall>();
   readonly #inviteTimeoutMs: number;
+  /** Call-ID|From tag|CSeq of recent dialog-creating INVITEs, for merged requests (§8.2.2.2). */
+  readonly #recentInvites = new Map<string, string>();
 
   constructor(options: SipStackOptions, delegate: SipStackDelegate = {}) {
     this.clock = options.clock ?? systemClock;
@@ -292,6 +294,16 @@ export class SipStack implements CallHost {
   }
 
   #onInvite(req: SipRequest, tx: InviteServerTransaction, flow: Flow): void {
+    // RFC 3261 §8.2.2.2: the same request reaching us again by another path (another branch).
+    const mergeKey = `${req.callId}|${req.fromTag ?? ''}|${req.cseq.seq}`;
+    const branch = req.via?.branch ?? '';
+    const seenBranch = this.#recentInvites.get(mergeKey);
+    if (seenBranch !== undefined && seenBranch !== branch) {
+      tx.respond(createResponse(req, 482, { toTag: newTag() }));
+      return;
+    }
+    this.#recentInvites.set(mergeKey, branch);
+    this.clock.setTimeout(() => this.#recentInvites.delete(mergeKey), 64 * this.transactions.timers.t1);
     tx.respond(createResponse(req, 100, { headers: [] }));
     let call: IncomingCall;
     try {

@@ -79,10 +79,12 @@ describe.each<SipTransport>(['udp', 'tcp'])('SIPp UAC → sipscribe over %s', (t
   });
 });
 
-describe('SIPp UAC → sipscribe, lost ACK', () => {
-  it('retransmits the 200 until the late ACK (UDP) and the call continues to the BYE', async () => {
+// UDP only: over TCP the first hop cannot lose the ACK, and SIPp 3.6 treats a retransmitted 200 that
+// arrives over TCP during a <pause> as an unexpected message (it detects retransmissions on UDP only).
+describe.each<SipTransport>(['udp'])('SIPp UAC → sipscribe over %s, lost ACK', (transport) => {
+  it('retransmits the 200 until the late ACK and the call continues to the BYE', async () => {
     uas = await startAnswerer();
-    const r = await sippCall(`127.0.0.1:${uas.port}`, 'uac_lost_ack.xml', { transport: 'udp' });
+    const r = await sippCall(`127.0.0.1:${uas.port}`, 'uac_lost_ack.xml', { transport });
     expect(r.code, r.output).toBe(0);
     const oks = (r.messages.match(/SIP\/2\.0 200 OK[\s\S]*?CSeq: 1 INVITE/g) ?? []).length;
     expect(oks).toBeGreaterThanOrEqual(3);

@@ -167,4 +167,17 @@ describe('UAC', () => {
     expect(ms.responses()).toHaveLength(0);
     expect(call.state).toBe('confirmed');
   });
+
+  it('ACKs and BYEs a 200 that raced our CANCEL', async () => {
+    const { ms, call, invite } = await dialed();
+    ms.send(reply(invite, 180));
+    call.cancel();
+    await flush();
+    ms.take();
+    ms.send(reply(invite, 200, ['Contact: <sip:bob@127.0.0.1:5070>'], SIPP_OFFER));
+    await flush();
+    await flush();
+    expect(ms.take().map((m) => (m.kind === 'request' ? m.method : m.status))).toEqual(['ACK', 'BYE']);
+    expect(call.endReason).toBe('bye-local');
+  });
 });

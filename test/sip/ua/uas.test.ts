@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SipRequest, SipResponse } from '../../../sip/message/SipMessage.js';
 import type { EndReason, IncomingCall, MediaDescription } from '../../../sip/index.js';
-import { callerRequest, memoryStack, SIPP_OFFER } from '../support/memoryStack.js';
+import { duplexPair } from '../support/memory.js';
+import { CALLER, callerRequest, memoryStack, SIPP_OFFER } from '../support/memoryStack.js';
 
 const LOCAL = { address: '127.0.0.1', port: 20000 };
 
@@ -78,6 +79,21 @@ describe('UAS INVITE', () => {
     expect(statusOf(ms)).toEqual([200]);
     expect(ended).toEqual(['bye-remote']);
     expect(ms.stack.activeCalls).toBe(0);
+  });
+
+  it('retransmits the 2xx over TCP too (end to end, RFC 3261 §13.3.1.4)', async () => {
+    const ms = memoryStack((call) => void call.answer(LOCAL));
+    const [ours, theirs] = duplexPair();
+    ms.stack.transport.attachStream(ours, 'tcp', { address: '127.0.0.1', port: 5062 }, CALLER);
+    const got: string[] = [];
+    theirs.on('data', (d: Buffer) => got.push(d.toString('latin1')));
+    theirs.write(callerRequest({ body: SIPP_OFFER }).replace('SIP/2.0/UDP', 'SIP/2.0/TCP'));
+    await flush();
+    const oks = (): number => got.join('').split('SIP/2.0 200 OK').length - 1;
+    expect(oks()).toBe(1);
+    ms.clock.advance(500);
+    await flush();
+    expect(oks()).toBe(2);
   });
 
   it('ends with BYE after 64·T1 without an ACK', async () => {
@@ -282,6 +298,28 @@ describe('UAS in-dialog', () => {
     expect(ended).toEqual(['bye-local']);
   });
 
+  it('keeps the Record-Route set: copied into the 200, used as Route for our BYE (loose routing)', async () => {
+    const ms = memoryStack();
+    ms.send(
+      callerRequest({
+        body: SIPP_OFFER,
+        headers: ['Record-Route: <sip:edge.example;lr>, <sip:core.example:5080;lr>'],
+      }),
+    );
+    const call = ms.calls[0]!;
+    void call.answer(LOCAL);
+    const ok = ms.responses().find((r) => r.status === 200)!;
+    expect(ok.getAll('record-route')).toEqual(['<sip:edge.example;lr>', '<sip:core.example:5080;lr>']);
+    ms.send(callerRequest({ method: 'ACK', branch: 'z9hG4bK-ack', toTag: ok.toTag }));
+    void call.hangup();
+    await flush();
+    const sent = ms.udp.sent[0];
+    const bye = ms.take()[0] as SipRequest;
+    expect([bye.method, bye.uri]).toEqual(['BYE', 'sip:sipp@127.0.0.1:5070']);
+    expect(bye.getAll('route')).toEqual(['<sip:edge.example;lr>', '<sip:core.example:5080;lr>']);
+    expect(sent?.to).toEqual({ address: 'edge.example', port: 5060 });
+  });
+
   it('session timer, caller refreshes: BYE at interval − min(32, interval/3) without a refresh', async () => {
     const c = confirmed({ headers: ['Session-Expires: 120;refresher=uac', 'Supported: timer'] });
     expect(c.ok.get('session-expires')).toBe('120;refresher=uac');
@@ -456,5 +494,15 @@ describe('UAS under a mix of calls', () => {
     expect(ms.stack.transactions.size).toEqual({ servers: 0, clients: 0 });
     expect(ms.clock.pending).toBe(0);
     expect(ms.calls.map((c) => c.endReason).filter((r) => r === 'ack-timeout')).toHaveLength(75);
+  });
+});
+
+describe('UAS merged requests (RFC 3261 §8.2.2.2)', () => {
+  it('answers 482 to the same INVITE arriving with another branch', () => {
+    const ms = memoryStack();
+    ms.send(callerRequest({ body: SIPP_OFFER, branch: 'z9hG4bK-path1' }));
+    ms.send(callerRequest({ body: SIPP_OFFER, branch: 'z9hG4bK-path2' }));
+    expect(statusOf(ms)).toEqual([100, 482]);
+    expect(ms.calls).toHaveLength(1);
   });
 });
