@@ -8,12 +8,21 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli.js';
 import { transcribeFromCli } from '../../src/stt/transcribeCommand.js';
-import { FakeMoshiServer, synthesizeSpeech } from '../helpers/fakeMoshiServer.js';
+import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
 import { runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
-import { run, stopAll } from '../helpers/processes.js';
+import { stopAll } from '../helpers/processes.js';
 import { sippServer } from '../helpers/sipp.js';
-import { dbRows, getJson, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
+import {
+  dbRows,
+  getJson,
+  isSubsequence,
+  scriptWav8k,
+  startE2e,
+  until,
+  wordsSentBy,
+  type E2e,
+} from './e2eHarness.js';
 
 const SCRIPT = ['hello', 'alice', 'tuesday', 'morning'];
 
@@ -29,54 +38,9 @@ afterAll(async () => {
   await stopAll();
 });
 
-/** A 16-bit mono WAV file, written by hand (RIFF header, little-endian samples). */
-function writeWav16(path: string, rate: number, samples: Float32Array): void {
-  const data = Buffer.alloc(samples.length * 2);
-  samples.forEach((v, i) =>
-    data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(v * 32767))), i * 2),
-  );
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'latin1');
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVEfmt ', 8, 'latin1');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(rate, 24);
-  h.writeUInt32LE(rate * 2, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'latin1');
-  h.writeUInt32LE(data.length, 40);
-  writeFileSync(path, Buffer.concat([h, data]));
-}
-
-/** Whether `sub` appears in `seq` in order (other words may sit between). */
-function isSubsequence(sub: readonly string[], seq: readonly string[]): boolean {
-  let i = 0;
-  for (const w of seq) {
-    if (w === sub[i]) {
-      i++;
-    }
-  }
-  return i === sub.length;
-}
-
-let dir = '';
 let wav8k = '';
 beforeAll(async () => {
-  dir = runDir('e2e-dial-audio');
-  const frames = synthesizeSpeech([
-    { silence: 4 },
-    ...SCRIPT.flatMap((word) => [{ word, frames: 6 }, { silence: 4 }]),
-  ]);
-  const pcm = new Float32Array(frames.length * 1920);
-  frames.forEach((f, i) => pcm.set(f, i * 1920));
-  const wav24k = join(dir, 'script_24k.wav');
-  wav8k = join(dir, 'script_8k.wav');
-  writeWav16(wav24k, 24_000, pcm);
-  const sox = await run('sox', 'sox', [wav24k, '-r', '8000', wav8k], { timeoutMs: 20_000 });
-  expect(sox.code, sox.output).toBe(0);
+  wav8k = await scriptWav8k(runDir('e2e-dial-audio'), SCRIPT);
 });
 
 /** Runs the CLI in process; returns its exit code and what it wrote to stdout. */

@@ -1,7 +1,7 @@
 // End-to-end setup: the whole product (SIP + RTP + STT + storage + webhooks + HTTP) started in this
 // process on free loopback ports, the fake moshi-server, a webhook receiver and a live-feed client.
 import { createHmac } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,7 +10,12 @@ import { WebSocket } from 'ws';
 import { startAppliance, type Appliance } from '../../src/appliance.js';
 import { parseConfig } from '../../src/config.js';
 import type { CallEvent } from '../../src/events.js';
-import { FakeMoshiServer, type FakeMoshiOptions, type FakeStream } from '../helpers/fakeMoshiServer.js';
+import {
+  FakeMoshiServer,
+  synthesizeSpeech,
+  type FakeMoshiOptions,
+  type FakeStream,
+} from '../helpers/fakeMoshiServer.js';
 import { runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { run } from '../helpers/processes.js';
@@ -248,4 +253,58 @@ export async function boundUdpPorts(min: number, max: number): Promise<number[]>
 /** The RTP port range the e2e config uses. */
 export function rtpRange(e2e: E2e): { min: number; max: number } {
   return { min: e2e.rtpMin, max: e2e.rtpMax };
+}
+
+/** A 16-bit mono WAV file, written by hand (RIFF header, little-endian samples). */
+export function writeWav16(path: string, rate: number, samples: Float32Array): void {
+  const data = Buffer.alloc(samples.length * 2);
+  samples.forEach((v, i) =>
+    data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(v * 32767))), i * 2),
+  );
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0, 'latin1');
+  h.writeUInt32LE(36 + data.length, 4);
+  h.write('WAVEfmt ', 8, 'latin1');
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * 2, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36, 'latin1');
+  h.writeUInt32LE(data.length, 40);
+  writeFileSync(path, Buffer.concat([h, data]));
+}
+
+/** Whether `sub` appears in `seq` in order (other words may sit between). */
+export function isSubsequence(sub: readonly string[], seq: readonly string[]): boolean {
+  let i = 0;
+  for (const w of seq) {
+    if (w === sub[i]) {
+      i++;
+    }
+  }
+  return i === sub.length;
+}
+
+/**
+ * The fake STT's tone "speech" for `words` (6 frames each, 4 frames of silence around), written
+ * at 24 kHz and converted by sox to a 16-bit mono 8 kHz WAV (the phone-line form); returns its path.
+ */
+export async function scriptWav8k(dir: string, words: readonly string[]): Promise<string> {
+  const frames = synthesizeSpeech([
+    { silence: 4 },
+    ...words.flatMap((word) => [{ word, frames: 6 }, { silence: 4 }]),
+  ]);
+  const pcm = new Float32Array(frames.length * 1920);
+  frames.forEach((f, i) => pcm.set(f, i * 1920));
+  const wav24k = join(dir, 'script_24k.wav');
+  const wav8k = join(dir, 'script_8k.wav');
+  writeWav16(wav24k, 24_000, pcm);
+  const sox = await run('sox', 'sox', [wav24k, '-r', '8000', wav8k], { timeoutMs: 20_000 });
+  if (sox.code !== 0) {
+    throw new Error(`sox failed: ${sox.output}`);
+  }
+  return wav8k;
 }
