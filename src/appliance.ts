@@ -19,6 +19,7 @@ import {
 import { systemClock as mediaClock, type SocketFactory } from '../rtp/index.js';
 import { CallManager } from './call/CallManager.js';
 import type { Config } from './config.js';
+import { AppError } from './errors.js';
 import { startEndpoint, type Endpoint, type EndpointDeps } from './endpoint.js';
 import type { Logger } from './logger.js';
 import { SttPool } from './stt/index.js';
@@ -128,7 +129,15 @@ export async function startAppliance(
       },
       { onInvite: (call) => manager.onInvite(call) },
     );
-    await stack.start();
+    try {
+      await stack.start();
+    } catch (err) {
+      await stack.stop().catch(() => undefined);
+      const where = config.sip.listen.map((l) => `${l.transport} ${l.host}:${l.port}`).join(', ');
+      throw new AppError('SIP_ERR_LISTEN', `SIP cannot listen on ${where}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     cleanups.push(() => stack.stop());
 
     const metrics = endpoint.metrics;

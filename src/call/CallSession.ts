@@ -391,6 +391,9 @@ export class CallSession {
     this.#rejectStatus = status;
     if (this.call.state === 'offered' || this.call.state === 'ringing') {
       this.call.reject(status, opts); // 'ended' → #onSipEnded records it
+    } else if (this.call.state !== 'ended') {
+      // Answered at the SIP level but setup failed after that: hang up ('ended' follows).
+      this.call.hangup().catch((err: unknown) => this.log.warn({ err }, 'hangup failed'));
     } else {
       this.#onSipEnded('rejected');
     }
@@ -431,7 +434,12 @@ export class CallSession {
     if (this.#phase === 'done') {
       return this.done;
     }
-    this.#ending ??= this.#end(reason);
+    this.#ending ??= this.#end(reason).catch((err: unknown) => {
+      // Never an unhandled rejection: the call is over either way.
+      this.log.error({ err }, 'ending the call failed');
+      this.#phase = 'done';
+      this.#resolveDone();
+    });
     return this.#ending;
   }
 
@@ -481,7 +489,10 @@ export class CallSession {
       'call transcript final',
     );
     this.#phase = 'done';
-    calls.transition(this.id, 'ended');
+    if (calls.get(this.id)?.state === 'ending') {
+      // (At shutdown past the deadline the registry may already have ended it.)
+      calls.transition(this.id, 'ended');
+    }
     this.#resolveDone();
   }
 
