@@ -13,6 +13,8 @@ import { transcribeFromCli, type TranscribeCliOptions } from './stt/transcribeCo
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** After a graceful stop, the longest the process waits for sockets still closing. */
+const EXIT_GRACE_MS = 2000;
 
 async function runStart(configFile: string | undefined): Promise<number> {
   const config = loadConfig(configFile);
@@ -28,7 +30,21 @@ async function runStart(configFile: string | undefined): Promise<number> {
       stopping = true;
       logger.info({ signal }, 'shutting down');
       app.stop().then(
-        () => resolve(EXIT_OK),
+        () => {
+          // Everything is stopped and on disk. Sockets still closing (a WebSocket waiting for its
+          // close handshake, keep-alive connections) must not hold the exit: the process leaves
+          // after EXIT_GRACE_MS at the latest.
+          logger.debug({ resources: process.getActiveResourcesInfo() }, 'stopped');
+          setTimeout(() => {
+            logger.debug(
+              { resources: process.getActiveResourcesInfo() },
+              'exiting with resources still open',
+            );
+            logger.flush();
+            process.exit(EXIT_OK);
+          }, EXIT_GRACE_MS).unref();
+          resolve(EXIT_OK);
+        },
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
           resolve(EXIT_FAILURE);

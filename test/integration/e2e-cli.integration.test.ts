@@ -2,6 +2,7 @@
 // is transcribed, then SIGTERM arrives mid-call: the process ends the call through the STT flush
 // (BYE to the caller, call.ended with reason "shutdown" and the whole transcript on disk) and
 // exits 0.
+import { createSocket } from 'node:dgram';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import type { CallEvent } from '../../src/events.js';
 import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
 import { ROOT, runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
-import { start, stopAll } from '../helpers/processes.js';
+import { run, start, stopAll } from '../helpers/processes.js';
 import { sippCall, waitForListen } from '../helpers/sipp.js';
 import { until, wordsSentBy } from './e2eHarness.js';
 
@@ -37,6 +38,31 @@ function events(dataDir: string): CallEvent[] {
 }
 
 describe('sipscribe process', () => {
+  it('a SIP port in use: exit 1 with a message naming the listener', async () => {
+    const dir = runDir('e2e-cli-sip-busy');
+    const sipPort = await freePort();
+    const busy = createSocket('udp4');
+    await new Promise<void>((r) => busy.bind(sipPort, '127.0.0.1', r));
+    const cfgFile = join(dir, 'config.json');
+    writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
+        http: { host: '127.0.0.1', port: await freePort() },
+        storage: { dir: join(dir, 'data') },
+      }),
+    );
+    const { code, output } = await run('sipscribe', process.execPath, [
+      join(ROOT, 'bin', 'sipscribe.js'),
+      '--config',
+      cfgFile,
+    ]);
+    busy.close();
+    expect(code).toBe(1);
+    expect(output).toContain(`SIP cannot listen on udp 127.0.0.1:${sipPort}`);
+    expect(output).toContain('SIP_ERR_LISTEN');
+  });
+
   it('SIGTERM during a call: the call ends through the flush, the transcript is kept, exit 0', async () => {
     const fake = await FakeMoshiServer.start();
     fakes.push(fake);
@@ -71,7 +97,9 @@ describe('sipscribe process', () => {
       'the first words',
     );
     proc.child.kill('SIGTERM');
-    expect(await proc.exited).toBe(0);
+    const exitCode = await proc.exited;
+    writeFileSync(join(dir, 'sipscribe.log'), proc.output());
+    expect(exitCode).toBe(0);
 
     const all = events(dataDir);
     const ended = all.find((e): e is Extract<CallEvent, { type: 'call.ended' }> => e.type === 'call.ended');
