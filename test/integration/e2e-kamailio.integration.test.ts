@@ -1,7 +1,6 @@
 // End to end through a registrar/proxy: sipscribe registers to Kamailio as alice over UDP, TCP or
-// TLS (sip.accounts,
-// digest auth), a SIPp caller dials alice at Kamailio, Kamailio relays the call to sipscribe, and
-// the spoken fixture becomes a transcript (expected words: what the fake STT sent). /ready and the
+// TLS (sip.accounts, digest auth), a SIPp caller dials alice at Kamailio, Kamailio relays the call
+// to sipscribe (over the registration's connection for TCP/TLS), and the spoken fixture becomes a transcript (expected words: what the fake STT sent). /ready and the
 // registration metric follow the registration; shutdown unregisters.
 import { afterAll, describe, expect, it } from 'vitest';
 import { accountId } from '../../src/appliance.js';
