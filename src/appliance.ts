@@ -193,7 +193,7 @@ export async function startAppliance(
         accounts: accounts.map((a) => a.id),
         stt: config.stt.servers.map((s) => s.url),
       },
-      'sipscribe ready',
+      'sipscribe started',
     );
 
     let stopping: Promise<void> | null = null;
