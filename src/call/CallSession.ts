@@ -111,6 +111,8 @@ export class CallSession {
   #rtp: RtpSession | null = null;
   #stream: SttStream | null = null;
   #recording: MemoryRecording | null = null;
+  /** The server label the stream was counted under in `sipscribe_stt_streams`. */
+  #sttServer = '';
   #deferred = false;
   #answeredAt = 0;
   #answeredWall = 0;
@@ -264,6 +266,7 @@ export class CallSession {
         { callId: this.id, answeredAt: this.#answeredAt, answeredWallMs: this.#answeredWall },
         this.#sttDelegate(),
       );
+      this.#sttServer = reservation.server;
       metrics.sttStreams.inc({ server: reservation.server });
       calls.transition(this.id, 'streaming');
     } else {
@@ -460,9 +463,8 @@ export class CallSession {
     let final: FinalTranscript | null = null;
     try {
       if (this.#stream) {
-        const server = this.#stream.server;
         final = await this.#stream.flush();
-        metrics.sttStreams.dec({ server: server ?? 'unknown' });
+        metrics.sttStreams.dec({ server: this.#sttServer });
         this.#stream = null;
       } else if (this.#recording && this.#deferred) {
         const recording = this.#recording;
