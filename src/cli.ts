@@ -1,22 +1,26 @@
 /**
  * The `sipscribe` command. Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import pino from 'pino';
+import { dial } from './call/dial.js';
 import { loadConfig, maskSecrets } from './config.js';
 import { AppError, ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
-import { startEndpoint } from './endpoint.js';
+import { startAppliance } from './appliance.js';
 import { transcribeFromCli, type TranscribeCliOptions } from './stt/transcribeCommand.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** After a graceful stop, the longest the process waits for sockets still closing. */
+const EXIT_GRACE_MS = 2000;
 
 async function runStart(configFile: string | undefined): Promise<number> {
   const config = loadConfig(configFile);
   const logger = createLogger(config.log.level);
   logger.info({ config: configFile ?? '(built-in defaults)' }, 'sipscribe starting');
-  const endpoint = await startEndpoint(config, logger);
+  const app = await startAppliance(config, logger);
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
@@ -25,8 +29,22 @@ async function runStart(configFile: string | undefined): Promise<number> {
       }
       stopping = true;
       logger.info({ signal }, 'shutting down');
-      endpoint.stop().then(
-        () => resolve(EXIT_OK),
+      app.stop().then(
+        () => {
+          // Everything is stopped and on disk. Sockets still closing (a WebSocket waiting for its
+          // close handshake, keep-alive connections) must not hold the exit: the process leaves
+          // after EXIT_GRACE_MS at the latest.
+          logger.debug({ resources: process.getActiveResourcesInfo() }, 'stopped');
+          setTimeout(() => {
+            logger.debug(
+              { resources: process.getActiveResourcesInfo() },
+              'exiting with resources still open',
+            );
+            logger.flush();
+            process.exit(EXIT_OK);
+          }, EXIT_GRACE_MS).unref();
+          resolve(EXIT_OK);
+        },
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
           resolve(EXIT_FAILURE);
@@ -36,6 +54,54 @@ async function runStart(configFile: string | undefined): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+}
+
+async function runDial(
+  uri: string,
+  opts: {
+    wav: string;
+    transport?: 'udp' | 'tcp' | 'tls';
+    from?: string;
+    tail: string;
+    answerTimeout: string;
+  },
+  configFile: string | undefined,
+): Promise<number> {
+  const config = loadConfig(configFile);
+  const tailMs = Number(opts.tail);
+  const answerTimeoutMs = Number(opts.answerTimeout);
+  if (!Number.isFinite(tailMs) || tailMs < 0 || !Number.isFinite(answerTimeoutMs) || answerTimeoutMs <= 0) {
+    process.stderr.write('sipscribe dial: --tail and --answer-timeout take milliseconds\n');
+    return EXIT_USAGE;
+  }
+  // Logs go to stderr (warnings only unless log.level says more); the outcome line to stdout.
+  const level = config.log.level === 'info' ? 'warn' : config.log.level;
+  const logger = createLogger(level, pino.destination({ fd: 2, sync: true }));
+  const r = await dial(
+    {
+      uri,
+      wav: opts.wav,
+      tailMs,
+      answerTimeoutMs,
+      ...(opts.transport ? { transport: opts.transport } : {}),
+      ...(opts.from ? { from: opts.from } : {}),
+    },
+    config,
+    logger,
+  );
+  if (r.ok) {
+    process.stdout.write(
+      `call answered (${r.codec ?? '?'}), played ${(r.audioMs / 1000).toFixed(2)} s in ${r.packetsSent} RTP packets, ` +
+        `ended: ${r.endReason === 'bye-remote' ? 'the callee hung up' : 'we hung up'}\n`,
+    );
+    return EXIT_OK;
+  }
+  process.stdout.write(
+    r.status === 200
+      ? `call answered but ended abnormally (${r.endReason ?? 'unknown'})\n`
+      : `call failed: SIP ${r.status}\n`,
+  );
+  return EXIT_FAILURE;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -61,8 +127,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   program
     .command('transcribe')
-    .description('stream a WAV file (24 kHz for now) to a moshi-server and print the words as they come')
-    .argument('<file>', 'WAV file (PCM 16-bit or float 32-bit)')
+    .description('stream a WAV file to a moshi-server and print the words as they come')
+    .argument('<file>', 'WAV file (any rate; PCM, float, µ-law or A-law; channels mixed down)')
     .option('--server <url>', 'ws(s)://host:port/api/asr-streaming (default: stt.servers[0].url)')
     .option('--api-key <key>', 'kyutai-api-key (default: stt.servers[0].apiKey)')
     .option('--auth-in-query', 'send the key as ?auth_id= instead of the header')
@@ -70,6 +136,37 @@ export async function main(argv: readonly string[]): Promise<number> {
     .action(async (file: string, opts: TranscribeCliOptions) => {
       code = await transcribeFromCli(file, opts, program.opts<{ config?: string }>().config);
     });
+
+  program
+    .command('dial')
+    .description(
+      'call a SIP URI, play a WAV file as G.711, hang up (a test caller for a deployment or trunk)',
+    )
+    .argument('<uri>', 'SIP URI to call, e.g. sip:transcribe@192.0.2.10:5060 (;transport=tcp, sips: for TLS)')
+    .requiredOption(
+      '--wav <file>',
+      'WAV file to play (any rate, PCM/float/µ-law/A-law; mono or first channel)',
+    )
+    .addOption(
+      new Option('--transport <t>', 'transport when the URI does not say').choices(['udp', 'tcp', 'tls']),
+    )
+    .option('--from <uri>', 'From URI (default sip:sipscribe@<our address>)')
+    .option('--tail <ms>', 'silence after the audio before hanging up', '1000')
+    .option('--answer-timeout <ms>', 'give up when not answered within this time', '30000')
+    .action(
+      async (
+        uri: string,
+        opts: {
+          wav: string;
+          transport?: 'udp' | 'tcp' | 'tls';
+          from?: string;
+          tail: string;
+          answerTimeout: string;
+        },
+      ) => {
+        code = await runDial(uri, opts, program.opts<{ config?: string }>().config);
+      },
+    );
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -105,6 +105,8 @@ export const configSchema = z.object({
         })
         .prefault({}),
       userAgent: z.string().default('sipscribe'),
+      /** Session timers (RFC 4028): our Min-SE in seconds (90 is the RFC's floor; lower only for tests). */
+      sessionTimer: z.object({ minSE: z.number().int().min(1).default(90) }).prefault({}),
       timers: z
         .object({
           t1: z.number().int().min(10).default(500),

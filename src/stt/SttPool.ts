@@ -339,6 +339,7 @@ export class SttPool implements SttStreamHost {
       this.#expiry.delete(r);
       const st = this.#status[i] as SttServerStatus;
       st.streams = Math.max(0, st.streams - 1);
+      this.#slotFreed(st);
     }
   }
 
@@ -442,6 +443,14 @@ export class SttPool implements SttStreamHost {
     const st = this.#status[i];
     if (st) {
       st.streams = Math.max(0, st.streams - 1);
+      this.#slotFreed(st);
+    }
+  }
+
+  /** A slot we held is free again (the known count was lowered when we took it). */
+  #slotFreed(st: SttServerStatus): void {
+    if (st.freeSlots !== null) {
+      st.freeSlots = Math.min(st.totalSlots ?? Infinity, st.freeSlots + 1);
     }
   }
 

@@ -9,7 +9,7 @@
 import type { Writable } from 'node:stream';
 import { systemClock, type Clock } from '../../rtp/index.js';
 import { loadConfig } from '../config.js';
-import { readWav24k } from './audioSource.js';
+import { wavFileSource } from '../audio/wavFileSource.js';
 import { SttError, STT_ERR } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { FRAME_MS } from './protocol.js';
@@ -136,7 +136,7 @@ export async function transcribeFromCli(
   }
   let source: AudioSource;
   try {
-    source = readWav24k(file);
+    source = wavFileSource(file);
   } catch (err) {
     if (err instanceof SttError) {
       io.err.write(`sipscribe transcribe: ${err.message} (${err.code})\n`);

@@ -1,0 +1,220 @@
+/**
+ * The running product: the endpoint's parts (storage, bus, sinks, HTTP, metrics; `endpoint.ts`)
+ * plus SIP (listeners, registrations), the STT pool and the call manager, and the graceful
+ * shutdown that ends every call through its transcript.
+ *
+ * Shutdown order: new calls get 503 → active calls end through the STT flush (up to a deadline) →
+ * unregister → SIP stack stops → STT pool stops → endpoint stops (bus drained to the database,
+ * JSONL and the webhook outbox on disk; HTTP closed).
+ */
+import {
+  createStackRegistrationTransport,
+  RegistrationManager,
+  SipStack,
+  systemClock as sipClock,
+  type IncomingCall,
+  type ListenEntry,
+  type RegistrationAccount,
+} from '../sip/index.js';
+import { systemClock as mediaClock, type SocketFactory } from '../rtp/index.js';
+import { CallManager } from './call/CallManager.js';
+import type { Config } from './config.js';
+import { AppError } from './errors.js';
+import { startEndpoint, type Endpoint, type EndpointDeps } from './endpoint.js';
+import type { Logger } from './logger.js';
+import { SttPool } from './stt/index.js';
+import { ensureSelfSignedCertificate } from './tls/selfSigned.js';
+
+export interface ApplianceDeps extends EndpointDeps {
+  socketFactory?: SocketFactory;
+}
+
+export interface Appliance {
+  readonly endpoint: Endpoint;
+  readonly stack: SipStack;
+  readonly manager: CallManager;
+  readonly pool: SttPool;
+  readonly registrations: RegistrationManager;
+  /** Bound SIP listeners (actual ports when 0 was configured). */
+  sipListening(): { transport: string; address: string; port: number }[];
+  /** Graceful shutdown; `deadlineMs` bounds the wait for active calls' transcripts. */
+  stop(deadlineMs?: number): Promise<void>;
+}
+
+/** The id of account `i` (also its `account` label in metrics and call metadata). */
+export function accountId(a: Config['sip']['accounts'][number]): string {
+  const host = a.registrar.replace(/^sips?:/i, '').split(/[;?>]/)[0] ?? a.registrar;
+  return `${a.username}@${host}`;
+}
+
+function userOf(uri: string): string | null {
+  const m = /^sips?:([^@;>]+)@/i.exec(uri.replace(/^<|>$/g, ''));
+  return m?.[1] ? decodeURIComponent(m[1]) : null;
+}
+
+/** TLS listeners without files get the self-signed certificate kept in storage.dir. */
+export function listenEntries(config: Config, logger: Logger): ListenEntry[] {
+  return config.sip.listen.map((l) => {
+    if (l.transport !== 'tls' || (l.certFile && l.keyFile)) {
+      return { ...l };
+    }
+    const files = ensureSelfSignedCertificate(config.storage.dir);
+    logger.info(
+      { certFile: files.certFile, created: files.created },
+      'TLS listener uses a self-signed certificate',
+    );
+    return { ...l, certFile: files.certFile, keyFile: files.keyFile };
+  });
+}
+
+export async function startAppliance(
+  config: Config,
+  logger: Logger,
+  deps: ApplianceDeps = {},
+): Promise<Appliance> {
+  const clock = mediaClock;
+  const endpoint = await startEndpoint(config, logger, deps);
+  const cleanups: (() => unknown)[] = [() => endpoint.stop()];
+  const undo = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        logger.warn({ err }, 'cleanup step failed');
+      }
+    }
+  };
+  try {
+    const pool = new SttPool({
+      servers: config.stt.servers,
+      whenFull: config.stt.whenFull,
+      modelDelayMs: config.stt.modelDelayMs,
+      logger: logger.child({ part: 'stt' }),
+      clock,
+    });
+    await pool.start();
+    cleanups.push(() => pool.stop());
+
+    const accounts = config.sip.accounts.map((a) => ({ id: accountId(a), config: a }));
+    const manager = new CallManager({
+      config,
+      calls: endpoint.calls,
+      bus: endpoint.bus,
+      metrics: endpoint.metrics,
+      recorder: endpoint.recorder,
+      pool,
+      clock,
+      wallClock: () => Date.now(),
+      admission: endpoint.admission,
+      logger: logger.child({ part: 'calls' }),
+      ...(deps.socketFactory ? { socketFactory: deps.socketFactory } : {}),
+      accountFor: (call: IncomingCall) => {
+        const user = userOf(call.request.uri) ?? userOf(call.to);
+        return accounts.find((a) => a.config.username === user)?.id ?? null;
+      },
+    });
+    const stack = new SipStack(
+      {
+        listen: listenEntries(config, logger),
+        clock: sipClock,
+        logger: logger.child({ part: 'sip' }),
+        timers: config.sip.timers,
+        userAgent: config.sip.userAgent,
+        tls: {
+          ...(config.sip.tls.caFile ? { caFile: config.sip.tls.caFile } : {}),
+          verify: config.sip.tls.verify,
+        },
+        codecs: config.rtp.codecs,
+        sessionTimer: { minSE: config.sip.sessionTimer.minSE },
+      },
+      { onInvite: (call) => manager.onInvite(call) },
+    );
+    try {
+      await stack.start();
+    } catch (err) {
+      await stack.stop().catch(() => undefined);
+      const where = config.sip.listen.map((l) => `${l.transport} ${l.host}:${l.port}`).join(', ');
+      throw new AppError('SIP_ERR_LISTEN', `SIP cannot listen on ${where}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    cleanups.push(() => stack.stop());
+
+    const metrics = endpoint.metrics;
+    const registrations = new RegistrationManager(
+      createStackRegistrationTransport(stack.transactions),
+      { clock: sipClock, logger: logger.child({ part: 'registration' }), userAgent: config.sip.userAgent },
+      {
+        onStateChange: (status, previous) => {
+          metrics.registrationUp.set({ account: status.accountId }, status.state === 'registered' ? 1 : 0);
+          const line = {
+            account: status.accountId,
+            from: previous,
+            to: status.state,
+            ...(status.lastStatus !== undefined ? { lastStatus: status.lastStatus } : {}),
+            ...(status.lastError !== undefined ? { lastError: status.lastError } : {}),
+          };
+          if (status.state === 'failed') {
+            logger.warn(line, 'registration failed');
+          } else {
+            logger.info(line, 'registration state');
+          }
+        },
+      },
+    );
+    for (const a of accounts) {
+      const c = a.config;
+      const account: RegistrationAccount = {
+        id: a.id,
+        registrar: c.registrar,
+        username: c.username,
+        password: c.password,
+        expires: c.expires,
+        ...(c.authUsername !== undefined ? { authUsername: c.authUsername } : {}),
+        ...(c.realm !== undefined ? { realm: c.realm } : {}),
+        ...(c.outboundProxy !== undefined ? { outboundProxy: c.outboundProxy } : {}),
+        ...(c.displayName !== undefined ? { displayName: c.displayName } : {}),
+      };
+      registrations.add(account);
+      metrics.registrationUp.set({ account: a.id }, 0);
+    }
+    registrations.startAll();
+    cleanups.push(() => registrations.stopAll());
+    if (accounts.length > 0) {
+      endpoint.readiness.add({
+        name: 'registrations',
+        check: () =>
+          registrations.statuses().every((s) => s.state === 'registered' || s.state === 'refreshing'),
+      });
+    }
+    logger.info(
+      {
+        sip: stack.listening(),
+        accounts: accounts.map((a) => a.id),
+        stt: config.stt.servers.map((s) => s.url),
+      },
+      'sipscribe started',
+    );
+
+    let stopping: Promise<void> | null = null;
+    return {
+      endpoint,
+      stack,
+      manager,
+      pool,
+      registrations,
+      sipListening: () => stack.listening(),
+      stop(deadlineMs = 15_000): Promise<void> {
+        stopping ??= (async () => {
+          endpoint.admission.stopAccepting();
+          await manager.shutdown(deadlineMs);
+          await undo();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}

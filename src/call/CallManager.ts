@@ -1,0 +1,117 @@
+/**
+ * The SIP stack's delegate for incoming calls: admission (rate limit, allow list, shutdown, max
+ * calls), then one {@link CallSession} per dialog; and the graceful end of every call at shutdown.
+ */
+import type { IncomingCall, SipStackDelegate } from '../../sip/index.js';
+import type { Admission } from '../calls/Admission.js';
+import type { CallMeta } from '../events.js';
+import type { Logger } from '../logger.js';
+import { CallSession, type CallSessionDeps } from './CallSession.js';
+
+export interface CallManagerOptions extends CallSessionDeps {
+  readonly admission: Admission;
+  readonly logger: Logger;
+  /**
+   * The configured account a call came in for (matched on the Request-URI/To user), or null for a
+   * direct call.
+   */
+  readonly accountFor?: (call: IncomingCall) => string | null;
+}
+
+function formatSource(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function fromHeader(call: IncomingCall): string {
+  return call.fromDisplayName ? `"${call.fromDisplayName}" <${call.from}>` : call.from;
+}
+
+export class CallManager implements SipStackDelegate {
+  readonly #o: CallManagerOptions;
+  readonly #sessions = new Map<string, CallSession>();
+
+  constructor(options: CallManagerOptions) {
+    this.#o = options;
+  }
+
+  /** Calls in progress (from INVITE to the end of their flush). */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  sessions(): CallSession[] {
+    return [...this.#sessions.values()];
+  }
+
+  onInvite(call: IncomingCall): void {
+    const { admission, calls, logger, config } = this.#o;
+    const source = call.source.address;
+    const decision = admission.admitCall(source, calls.active().length, true);
+    if (decision.action === 'drop') {
+      // The SIP layer has no silent drop for an INVITE it already answered with 100 Trying: the
+      // cheapest final answer ends the transaction at once instead of holding it.
+      logger.debug({ source, sipCallId: call.callId }, 'INVITE over the rate limit: 503');
+      call.reject(503);
+      return;
+    }
+    const meta: CallMeta = {
+      sipCallId: call.callId,
+      from: fromHeader(call),
+      to: call.to,
+      account: this.#o.accountFor?.(call) ?? null,
+      transport: call.transport,
+      codec: null,
+      source: formatSource(source, call.source.port),
+    };
+    const record = calls.create(meta);
+    if (decision.action === 'reject') {
+      logger.info(
+        { callId: record.id, source, status: decision.status, reason: decision.reason },
+        'call refused',
+      );
+      call.reject(decision.status, decision.status === 503 ? { retryAfter: 30 } : {});
+      calls.transition(record.id, 'rejected', { status: decision.status });
+      return;
+    }
+    const log = calls.logger(record.id);
+    log.info({ transport: call.transport, source: meta.source }, 'incoming call');
+    const session = new CallSession(record.id, call, log, this.#o);
+    this.#sessions.set(record.id, session);
+    void session.done.then(() => this.#sessions.delete(record.id));
+    void session.start({ ringMs: config.sip.inbound.ringMs });
+  }
+
+  /**
+   * Ends every call through the STT flush (reason `shutdown`), waiting at most `deadlineMs`; calls
+   * still flushing then are cut (their transcript as it stands is published).
+   */
+  async shutdown(deadlineMs: number): Promise<void> {
+    const sessions = this.sessions();
+    if (sessions.length === 0) {
+      return;
+    }
+    this.#o.logger.info({ calls: sessions.length, deadlineMs }, 'ending active calls');
+    const all = Promise.all(sessions.map((s) => s.end('shutdown')));
+    if (await this.#late(all, deadlineMs)) {
+      this.#o.logger.warn({ calls: this.size }, 'shutdown deadline passed: cutting the STT flush');
+      for (const s of this.sessions()) {
+        s.abort();
+      }
+      await this.#late(all, 2000);
+    }
+  }
+
+  /** Waits for `p` at most `ms`; true when the time ran out first. */
+  async #late(p: Promise<unknown>, ms: number): Promise<boolean> {
+    const { clock } = this.#o;
+    let timer: ReturnType<typeof clock.setTimeout> | undefined;
+    const late = await Promise.race([
+      p.then(() => false),
+      new Promise<boolean>((r) => (timer = clock.setTimeout(() => r(true), ms))),
+    ]);
+    if (timer !== undefined) {
+      clock.clearTimeout(timer);
+    }
+    return late;
+  }
+}

@@ -1,0 +1,550 @@
+/**
+ * One incoming call, from the INVITE to `call.ended`: STT slot, RTP session, answer, frames to the
+ * STT stream, words and utterances onto the TranscriptBus, and every way out through `ending`
+ * (STT flush) with every socket, timer and WebSocket released.
+ *
+ * The call's state lives in the CallRegistry (`offered → ringing → answered → streaming → ending →
+ * ended`, `rejected`, `cancelled`; an illegal move throws); this class only drives it.
+ */
+import { createSocket } from 'node:dgram';
+import { isIP } from 'node:net';
+import {
+  RtpSession,
+  type Clock,
+  type DtmfEvent,
+  type RtpSessionStats,
+  type SocketFactory,
+} from '../../rtp/index.js';
+import type { EndReason as SipEndReason, IncomingCall, MediaDescription } from '../../sip/index.js';
+import type { CallRegistry } from '../calls/CallRegistry.js';
+import type { Config } from '../config.js';
+import type { EndReason } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { CallRecorder } from '../recording/CallRecorder.js';
+import {
+  MemoryRecording,
+  transcribeRecording,
+  type FinalTranscript,
+  type SttPool,
+  type SttReservation,
+  type SttStream,
+  type SttStreamDelegate,
+} from '../stt/index.js';
+import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
+
+/** What a call session needs from the running endpoint. */
+export interface CallSessionDeps {
+  readonly config: Config;
+  readonly calls: CallRegistry;
+  readonly bus: TranscriptBus;
+  readonly metrics: Metrics;
+  readonly recorder: CallRecorder | null;
+  readonly pool: SttPool;
+  /** Monotonic clock for RTP and STT. */
+  readonly clock: Clock;
+  /** Wall clock (epoch ms). */
+  readonly wallClock: () => number;
+  /** RTP sockets (node:dgram unless a test says otherwise). */
+  readonly socketFactory?: SocketFactory;
+}
+
+/** The SIP layer's end reasons mapped to the event schema's. */
+export function appEndReason(r: SipEndReason): EndReason {
+  switch (r) {
+    case 'bye-remote':
+    case 'bye-local':
+    case 'cancel':
+    case 'session-expired':
+    case 'shutdown':
+    case 'error':
+      return r;
+    case 'ack-timeout':
+    case 'timeout':
+    case 'transport-error':
+    case 'rejected':
+      return 'error';
+  }
+}
+
+/** How often an active call's RTP figures go into the metrics. */
+const STATS_INTERVAL_MS = 5000;
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+
+/**
+ * The address to write in our SDP: `rtp.publicAddress`, else `rtp.host` when it is a concrete
+ * address, else the local address the OS routes towards the caller (never a wildcard).
+ */
+export async function sdpAddress(config: Config, peer: string): Promise<string> {
+  if (config.rtp.publicAddress) {
+    return config.rtp.publicAddress;
+  }
+  if (!WILDCARDS.has(config.rtp.host)) {
+    return config.rtp.host;
+  }
+  const family = isIP(peer) === 6 ? 'udp6' : 'udp4';
+  const sock = createSocket(family);
+  try {
+    // A connected UDP socket sends nothing; it only makes the OS choose the route and source.
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.connect(9, peer, () => resolve());
+    });
+    return sock.address().address;
+  } catch {
+    return family === 'udp6' ? '::1' : '127.0.0.1';
+  } finally {
+    sock.close();
+  }
+}
+
+type Phase = 'setup' | 'live' | 'ending' | 'done';
+
+export class CallSession {
+  readonly id: string;
+  readonly call: IncomingCall;
+  readonly log: Logger;
+  readonly #d: CallSessionDeps;
+  #phase: Phase = 'setup';
+  #reservation: SttReservation | null = null;
+  #rtp: RtpSession | null = null;
+  #stream: SttStream | null = null;
+  #recording: MemoryRecording | null = null;
+  /** The server label the stream was counted under in `sipscribe_stt_streams`. */
+  #sttServer = '';
+  #deferred = false;
+  #answeredAt = 0;
+  #answeredWall = 0;
+  #ending: Promise<void> | null = null;
+  /** RTP figures already added to the metrics (they are updated every STATS_INTERVAL_MS). */
+  #counted = { received: 0, lost: 0 };
+  #statsTimer: ReturnType<Clock['setTimeout']> | undefined;
+  /** The status we rejected with ourselves (else 488 from the SIP layer's offer/answer). */
+  #rejectStatus: number | null = null;
+  #resolveDone!: () => void;
+  #resolveSipGone!: () => void;
+  /** Resolves when the SIP side of the call ended. */
+  readonly #sipGone = new Promise<void>((resolve) => {
+    this.#resolveSipGone = resolve;
+  });
+  /** Resolves when the call reached a terminal state and released everything. */
+  readonly done = new Promise<void>((resolve) => {
+    this.#resolveDone = resolve;
+  });
+
+  constructor(id: string, call: IncomingCall, log: Logger, deps: CallSessionDeps) {
+    this.id = id;
+    this.call = call;
+    this.log = log;
+    this.#d = deps;
+    call.on('ended', (r) => this.#onSipEnded(r));
+    call.on('mediaUpdated', (desc) => this.#onMediaUpdated(desc));
+    call.on('dtmf', (e) => this.#onDtmf(e, 'info'));
+  }
+
+  /** Registry state of the call (terminal states once over). */
+  get state(): string {
+    return this.#d.calls.get(this.id)?.state ?? 'ended';
+  }
+
+  /**
+   * Runs the setup: ring, STT slot, RTP ports, answer, start media and streaming. Never rejects:
+   * every failure rejects the call or ends it.
+   */
+  async start(opts: { ringMs: number }): Promise<void> {
+    try {
+      await this.#setup(opts.ringMs);
+    } catch (err) {
+      this.log.error({ err }, 'call setup failed');
+      this.#fail(500);
+    }
+  }
+
+  async #setup(ringMs: number): Promise<void> {
+    const { calls, pool, config, metrics } = this.#d;
+    this.call.ring();
+    calls.transition(this.id, 'ringing');
+    const admitting = pool.admit();
+    if (ringMs > 0) {
+      // Ring for ringMs (sip.inbound.ringMs), unless the caller gives up first.
+      let timer: ReturnType<Clock['setTimeout']> | undefined;
+      await Promise.race([
+        new Promise<void>((r) => (timer = this.#d.clock.setTimeout(r, ringMs))),
+        this.#sipGone,
+      ]);
+      if (timer !== undefined) {
+        this.#d.clock.clearTimeout(timer);
+      }
+    }
+    const adm = await admitting;
+    if (adm.decision === 'stream') {
+      this.#reservation = adm.reservation;
+    }
+    if (this.#gone()) {
+      this.#releaseSetup();
+      return;
+    }
+    if (adm.decision === 'reject') {
+      metrics.admissionRefused.inc({ reason: 'stt-full' });
+      this.log.warn({ retryAfterS: adm.retryAfterS }, 'no STT slot: 503');
+      this.#reject(503, { retryAfter: adm.retryAfterS, reason: 'STT Full' });
+      return;
+    }
+    this.#deferred = adm.decision === 'defer';
+    if (this.#deferred) {
+      this.log.info('no STT slot: answering and recording, transcription deferred');
+    }
+    try {
+      this.#rtp = await RtpSession.open(
+        {
+          host: config.rtp.host,
+          portMin: config.rtp.portMin,
+          portMax: config.rtp.portMax,
+          clock: this.#d.clock,
+          logger: this.log,
+          jitter: config.rtp.jitter,
+          timeoutMs: config.rtp.timeoutMs,
+          ...(this.#d.socketFactory ? { socketFactory: this.#d.socketFactory } : {}),
+        },
+        {
+          onFrame: (frame) => this.#onFrame(frame),
+          onDtmf: (e) => this.#onDtmf(e, 'rtp'),
+          onTimeout: () => {
+            this.log.warn({ timeoutMs: config.rtp.timeoutMs }, 'no RTP: ending the call');
+            void this.end('rtp-timeout');
+          },
+        },
+      );
+    } catch (err) {
+      this.log.error({ err }, 'no RTP port: 503');
+      this.#reject(503, { reason: 'No Media Port' });
+      return;
+    }
+    if (this.#gone()) {
+      this.#releaseSetup();
+      return;
+    }
+    const address = await sdpAddress(config, this.call.source.address);
+    if (this.#gone()) {
+      this.#releaseSetup();
+      return;
+    }
+    let remote: MediaDescription;
+    try {
+      remote = await this.call.answer({ address, port: this.#rtp.localPort });
+    } catch (err) {
+      // 488 (no common codec) was sent by the SIP layer; the 'ended' handler recorded it.
+      this.log.info({ err }, 'answer failed');
+      this.#releaseSetup();
+      return;
+    }
+    if (this.#phase !== 'setup') {
+      return;
+    }
+    this.#phase = 'live';
+    this.#answeredAt = this.#d.clock.now();
+    this.#answeredWall = this.#d.wallClock();
+    calls.transition(this.id, 'answered', { meta: { codec: remote.codec } });
+    this.log.info(
+      {
+        local: `${address}:${this.#rtp.localPort}`,
+        remote: `${remote.address}:${remote.port}`,
+        codec: remote.codec,
+        ptime: remote.ptime,
+        stt: this.#reservation?.server ?? 'deferred',
+      },
+      'call answered',
+    );
+    this.#rtp.start(remote);
+    this.#scheduleStats();
+    if (this.#reservation) {
+      const reservation = this.#reservation;
+      this.#reservation = null;
+      this.#stream = pool.open(
+        reservation,
+        { callId: this.id, answeredAt: this.#answeredAt, answeredWallMs: this.#answeredWall },
+        this.#sttDelegate(),
+      );
+      this.#sttServer = reservation.server;
+      metrics.sttStreams.inc({ server: reservation.server });
+      calls.transition(this.id, 'streaming');
+    } else {
+      this.#recording = new MemoryRecording();
+    }
+    if (this.#sipEnded()) {
+      // BYE raced the answer.
+      void this.end(appEndReason(this.call.endReason ?? 'error'));
+    }
+  }
+
+  /** The call ended (CANCEL, BYE, failure) while setup was waiting. */
+  #gone(): boolean {
+    return this.#phase !== 'setup' || this.#sipEnded();
+  }
+
+  #sipEnded(): boolean {
+    return this.call.state === 'ended';
+  }
+
+  #sttDelegate(): SttStreamDelegate {
+    const { bus, metrics } = this.#d;
+    return {
+      onWord: (w) => {
+        metrics.sttLatency.observe(Math.max(0, this.#d.wallClock() - w.wallMs) / 1000);
+        if (bus.isOpen(this.id)) {
+          bus.publish(this.id, {
+            type: 'transcript.word',
+            text: w.text,
+            startMs: w.startMs,
+            channel: 'caller',
+          });
+        }
+      },
+      onUtterance: (u) => {
+        if (bus.isOpen(this.id)) {
+          bus.publish(this.id, {
+            type: 'transcript.utterance',
+            text: u.text,
+            startMs: u.startMs,
+            endMs: u.endMs,
+            words: u.words.map((w) => ({
+              text: w.text,
+              startMs: w.startMs,
+              ...(w.endMs !== undefined ? { endMs: w.endMs } : {}),
+            })),
+            channel: 'caller',
+            final: true,
+          });
+        }
+      },
+      onError: (err) => {
+        this.log.warn({ err, code: err.code }, 'stt error');
+        if (err.code === 'STT_ERR_FAILOVER' && this.#phase === 'live') {
+          void this.end('error');
+        }
+      },
+      onReconnect: (info) => {
+        metrics.sttReconnects.inc({ server: info.to });
+        this.log.warn({ ...info }, 'stt failover');
+      },
+    };
+  }
+
+  #onFrame(frame: Float32Array): void {
+    if (this.#phase !== 'live') {
+      return;
+    }
+    // The RTP session reuses its buffer: the pacer keeps a reference, so copy.
+    this.#stream?.pushFrame(frame.slice());
+    this.#recording?.push(frame);
+    this.#d.recorder?.writeFloat24k(this.id, frame);
+  }
+
+  #onDtmf(e: DtmfEvent, via: 'rtp' | 'info'): void {
+    if (this.#phase !== 'live' || !this.#d.bus.isOpen(this.id)) {
+      return;
+    }
+    this.log.debug({ digit: e.digit, via }, 'dtmf');
+    this.#d.bus.publish(this.id, { type: 'dtmf', digit: e.digit, durationMs: e.durationMs });
+  }
+
+  #onMediaUpdated(desc: MediaDescription): void {
+    if (!this.#rtp || this.#phase !== 'live') {
+      return;
+    }
+    this.log.info(
+      { direction: desc.direction, codec: desc.codec, remote: `${desc.address}:${desc.port}` },
+      'media updated',
+    );
+    try {
+      this.#rtp.update(desc);
+      if (desc.codec !== this.#d.calls.get(this.id)?.meta.codec) {
+        this.#d.calls.updateMeta(this.id, { codec: desc.codec });
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'media update failed');
+    }
+  }
+
+  #onSipEnded(reason: SipEndReason): void {
+    this.log.debug({ reason, phase: this.#phase }, 'sip call ended');
+    this.#resolveSipGone();
+    if (this.#phase === 'setup') {
+      this.#phase = 'done';
+      const state = this.state;
+      if (state === 'offered' || state === 'ringing') {
+        if (reason === 'cancel') {
+          this.#d.calls.transition(this.id, 'cancelled');
+        } else {
+          this.#d.calls.transition(this.id, 'rejected', {
+            status: this.#rejectStatus ?? (reason === 'rejected' ? 488 : 503),
+          });
+        }
+      }
+      this.#releaseSetup();
+      return;
+    }
+    if (this.#phase === 'live') {
+      void this.end(appEndReason(reason));
+    }
+  }
+
+  #reject(status: number, opts: { retryAfter?: number; reason?: string } = {}): void {
+    this.#rejectStatus = status;
+    if (this.call.state === 'offered' || this.call.state === 'ringing') {
+      this.call.reject(status, opts); // 'ended' → #onSipEnded records it
+    } else if (this.call.state !== 'ended') {
+      // Answered at the SIP level but setup failed after that: hang up ('ended' follows).
+      this.call.hangup().catch((err: unknown) => this.log.warn({ err }, 'hangup failed'));
+    } else {
+      this.#onSipEnded('rejected');
+    }
+  }
+
+  #fail(status: number): void {
+    if (this.#phase === 'setup') {
+      this.#reject(status);
+    } else if (this.#phase === 'live') {
+      void this.end('error');
+    }
+  }
+
+  /** Frees what setup took when the call never got answered. */
+  #releaseSetup(): void {
+    this.#reservation?.release();
+    this.#reservation = null;
+    this.#rtp?.close();
+    this.#rtp = null;
+    if (this.#phase === 'setup') {
+      this.#phase = 'done';
+    }
+    if (this.#phase === 'done') {
+      this.#resolveDone();
+    }
+  }
+
+  /**
+   * Ends an answered call through `ending`: BYE (unless the peer already ended it), RTP closed,
+   * STT flushed (or the deferred recording transcribed), then `ended` with the whole transcript.
+   * Idempotent; before the answer it rejects (503) or does nothing when already over.
+   */
+  end(reason: EndReason): Promise<void> {
+    if (this.#phase === 'setup') {
+      this.#reject(503);
+      return this.done;
+    }
+    if (this.#phase === 'done') {
+      return this.done;
+    }
+    this.#ending ??= this.#end(reason).catch((err: unknown) => {
+      // Never an unhandled rejection: the call is over either way.
+      this.log.error({ err }, 'ending the call failed');
+      this.#phase = 'done';
+      this.#resolveDone();
+    });
+    return this.#ending;
+  }
+
+  async #end(reason: EndReason): Promise<void> {
+    const { calls, metrics, pool, recorder } = this.#d;
+    this.#phase = 'ending';
+    calls.transition(this.id, 'ending', { reason });
+    this.log.info({ reason }, 'call ending');
+    if (this.call.state !== 'ended') {
+      this.call.hangup().catch((err: unknown) => this.log.warn({ err }, 'hangup failed'));
+    }
+    if (this.#rtp) {
+      this.#recordRtpStats(this.#rtp.getStats());
+      this.#rtp.close();
+      this.#rtp = null;
+    }
+    recorder?.stop(this.id);
+    let final: FinalTranscript | null = null;
+    try {
+      if (this.#stream) {
+        final = await this.#stream.flush();
+        metrics.sttStreams.dec({ server: this.#sttServer });
+        this.#stream = null;
+      } else if (this.#recording && this.#deferred) {
+        const recording = this.#recording;
+        this.#recording = null;
+        final = await transcribeRecording(
+          pool,
+          recording,
+          { callId: this.id, answeredWallMs: this.#answeredWall, clock: this.#d.clock, logger: this.log },
+          this.#sttDelegate(),
+        );
+      }
+    } catch (err) {
+      this.log.error({ err }, 'transcription at the end of the call failed');
+    }
+    this.log.info(
+      final
+        ? {
+            words: final.words.length,
+            complete: final.complete,
+            audioMs: final.audioMs,
+            reconnects: final.reconnects,
+          }
+        : {},
+      'call transcript final',
+    );
+    this.#phase = 'done';
+    if (calls.get(this.id)?.state === 'ending') {
+      // (At shutdown past the deadline the registry may already have ended it.)
+      calls.transition(this.id, 'ended');
+    }
+    this.#resolveDone();
+  }
+
+  /**
+   * Ends at once without waiting for the STT (the shutdown deadline passed): the stream is closed,
+   * the call ends with what was transcribed so far.
+   */
+  abort(): void {
+    this.#stream?.close();
+    this.#recording = null;
+  }
+
+  #scheduleStats(): void {
+    this.#statsTimer = this.#d.clock.setTimeout(() => {
+      this.#statsTimer = undefined;
+      if (this.#rtp && this.#phase === 'live') {
+        this.#countRtp(this.#rtp.getStats());
+        this.#scheduleStats();
+      }
+    }, STATS_INTERVAL_MS);
+  }
+
+  /** Adds what the session received and lost since the last update; samples the jitter. */
+  #countRtp(s: RtpSessionStats): void {
+    const { metrics } = this.#d;
+    metrics.rtpPackets.inc(Math.max(0, s.received - this.#counted.received));
+    metrics.rtpPacketsLost.inc(Math.max(0, s.lost - this.#counted.lost));
+    metrics.rtpJitter.observe(s.jitterMs / 1000);
+    this.#counted = { received: s.received, lost: s.lost };
+  }
+
+  #recordRtpStats(s: RtpSessionStats): void {
+    if (this.#statsTimer !== undefined) {
+      this.#d.clock.clearTimeout(this.#statsTimer);
+      this.#statsTimer = undefined;
+    }
+    this.#countRtp(s);
+    this.log.info(
+      {
+        received: s.received,
+        lost: s.lost,
+        late: s.late,
+        jitterMs: s.jitterMs,
+        concealed: s.concealed,
+        frames: s.frames,
+        sent: s.packetsSent,
+        rejectedSource: s.rejectedSource,
+        unknownPayloadType: s.unknownPayloadType,
+      },
+      'rtp stats',
+    );
+  }
+}

@@ -1,0 +1,140 @@
+// End to end: a SIPp caller streams the spoken G.711 fixture (audio/fox_pcmu_8k.ul, 3.44 s) to the
+// whole product; the fake moshi-server "recognises" what reaches it (each 80 ms frame classified
+// by its zero-crossing rate, see test/helpers/fakeMoshiServer.ts). The expected words are the
+// Word messages the fake actually sent for that audio (its log), not anything the product
+// computed; they must arrive, in order, in the database, the JSONL file, the webhook receiver,
+// the live feed and the API. The audio the fake received must hold the clip's speech.
+import { afterAll, describe, expect, it } from 'vitest';
+import type { CallEvent } from '../../src/events.js';
+import { sippCall, type SipTransport } from '../helpers/sipp.js';
+import { stopAll } from '../helpers/processes.js';
+import { waitFor } from './appHarness.js';
+import {
+  audibleFrames,
+  dbRows,
+  getJson,
+  jsonlEvents,
+  startE2e,
+  until,
+  wordsSentBy,
+  type E2e,
+} from './e2eHarness.js';
+import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
+
+const envs: E2e[] = [];
+afterAll(async () => {
+  for (const e of envs) {
+    await e.close();
+  }
+  await stopAll();
+});
+
+interface ApiCall {
+  id: string;
+  state: string;
+  endReason: string | null;
+  meta?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+function textsOf(events: readonly CallEvent[], callId: string, type: CallEvent['type']): string[] {
+  return events
+    .filter((e) => e.callId === callId && e.type === type)
+    .map((e) => (e as { text?: string }).text ?? '');
+}
+
+describe.each<SipTransport>(['udp', 'tcp'])('a SIPp call over %s becomes a transcript', (transport) => {
+  it('delivers the words the STT produced to every sink', async () => {
+    const e2e = await startE2e(`e2e-call-${transport}`);
+    envs.push(e2e);
+    const sipp = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_call_pcmu.xml', {
+      transport,
+      durationMs: 4500,
+    });
+    expect(sipp.code, sipp.output).toBe(0);
+    expect(sipp.responses).toContain(200);
+
+    // The call is over once the API says so (the flush finished, call.ended published).
+    const call = await until(async () => {
+      const { calls } = await getJson<{ calls: ApiCall[] }>(`${e2e.base}/api/calls`);
+      return calls.length === 1 && calls[0]?.state === 'ended' ? calls[0] : undefined;
+    }, 'the call to end');
+    await e2e.app.endpoint.bus.flush();
+
+    // What the fake heard and said.
+    const streams = e2e.fake.admitted;
+    expect(streams).toHaveLength(1);
+    const stream = streams[0]!;
+    const speech = audibleFrames(FakeMoshiServer.audioOf(stream));
+    // 3.44 s of speech = 43 frames; allow the pauses between words and the frame alignment.
+    expect(speech).toBeGreaterThanOrEqual(25);
+    expect(speech).toBeLessThanOrEqual(50);
+    const expected = wordsSentBy(stream);
+    expect(expected.length).toBeGreaterThan(0);
+
+    // Database.
+    const words = dbRows<{ text: string }>(
+      e2e.storageDir,
+      'SELECT text FROM words WHERE call_id = ? ORDER BY seq',
+      call.id,
+    ).map((w) => w.text);
+    expect(words).toEqual(expected);
+    const utterText = dbRows<{ text: string }>(
+      e2e.storageDir,
+      'SELECT text FROM utterances WHERE call_id = ? ORDER BY seq',
+      call.id,
+    )
+      .map((u) => u.text)
+      .join(' ');
+    expect(utterText).toBe(expected.join(' '));
+    const [row] = dbRows<{ transport: string; codec: string; end_reason: string }>(
+      e2e.storageDir,
+      'SELECT transport, codec, end_reason FROM calls WHERE id = ?',
+      call.id,
+    );
+    expect(row).toMatchObject({ transport, codec: 'PCMU', end_reason: 'bye-remote' });
+
+    // JSONL file: the whole ordered stream.
+    const lines = jsonlEvents(e2e.storageDir, call.id);
+    expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i + 1));
+    expect(lines[0]?.type).toBe('call.started');
+    expect(lines.at(-1)?.type).toBe('call.ended');
+    expect(textsOf(lines, call.id, 'transcript.word')).toEqual(expected);
+    const ended = lines.at(-1) as Extract<CallEvent, { type: 'call.ended' }>;
+    expect(ended.reason).toBe('bye-remote');
+    expect(ended.transcript.map((u) => u.text).join(' ')).toBe(expected.join(' '));
+    expect(ended.call).toMatchObject({ transport, codec: 'PCMU' });
+    expect(ended.call.sipCallId).not.toBe('');
+
+    // API.
+    const t = await getJson<{ text: string; state: string }>(`${e2e.base}/api/calls/${call.id}/transcript`);
+    expect(t.state).toBe('ended');
+    expect(t.text).toBe(expected.join(' '));
+
+    // Live feed (connected before the call).
+    await waitFor(
+      () => e2e.live.some((ev) => ev.callId === call.id && ev.type === 'call.ended'),
+      'live call.ended',
+    );
+    expect(textsOf(e2e.live, call.id, 'transcript.word')).toEqual(expected);
+
+    // Webhook receiver: call.started, utterances, call.ended, signed.
+    await waitFor(() => e2e.hooks.some((h) => h.event.type === 'call.ended'), 'webhook call.ended');
+    const hooks = e2e.hooks.filter((h) => h.event.callId === call.id);
+    expect(hooks.every((h) => h.signatureOk)).toBe(true);
+    expect(hooks[0]?.event.type).toBe('call.started');
+    expect(hooks.at(-1)?.event.type).toBe('call.ended');
+    expect(
+      textsOf(
+        hooks.map((h) => h.event),
+        call.id,
+        'transcript.utterance',
+      ).join(' '),
+    ).toBe(expected.join(' '));
+
+    // Metrics.
+    const metrics = await (await fetch(`${e2e.base}/metrics`)).text();
+    expect(metrics).toMatch(/sipscribe_calls_total\{outcome="bye-remote"\} 1/);
+    expect(metrics).toMatch(/sipscribe_rtp_packets_received_total [1-9]\d*/);
+  });
+});

@@ -1,0 +1,116 @@
+// The product as a user runs it (`bin/sipscribe.js --config FILE`, its own process): a SIPp call
+// is transcribed, then SIGTERM arrives mid-call: the process ends the call through the STT flush
+// (BYE to the caller, call.ended with reason "shutdown" and the whole transcript on disk) and
+// exits 0.
+import { createSocket } from 'node:dgram';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { CallEvent } from '../../src/events.js';
+import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
+import { ROOT, runDir } from '../helpers/paths.js';
+import { freePort } from '../helpers/ports.js';
+import { run, start, stopAll } from '../helpers/processes.js';
+import { sippCall, waitForListen } from '../helpers/sipp.js';
+import { until, wordsSentBy } from './e2eHarness.js';
+
+const fakes: FakeMoshiServer[] = [];
+afterAll(async () => {
+  for (const f of fakes) {
+    await f.stop();
+  }
+  await stopAll();
+});
+
+function events(dataDir: string): CallEvent[] {
+  const calls = join(dataDir, 'calls');
+  if (!existsSync(calls)) {
+    return [];
+  }
+  return readdirSync(calls)
+    .filter((f) => f.endsWith('.jsonl'))
+    .flatMap((f) =>
+      readFileSync(join(calls, f), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as CallEvent),
+    );
+}
+
+describe('sipscribe process', () => {
+  it('a SIP port in use: exit 1 with a message naming the listener', async () => {
+    const dir = runDir('e2e-cli-sip-busy');
+    const sipPort = await freePort();
+    const busy = createSocket('udp4');
+    await new Promise<void>((r) => busy.bind(sipPort, '127.0.0.1', r));
+    const cfgFile = join(dir, 'config.json');
+    writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
+        http: { host: '127.0.0.1', port: await freePort() },
+        storage: { dir: join(dir, 'data') },
+      }),
+    );
+    const { code, output } = await run('sipscribe', process.execPath, [
+      join(ROOT, 'bin', 'sipscribe.js'),
+      '--config',
+      cfgFile,
+    ]);
+    busy.close();
+    expect(code).toBe(1);
+    expect(output).toContain(`SIP cannot listen on udp 127.0.0.1:${sipPort}`);
+    expect(output).toContain('SIP_ERR_LISTEN');
+  });
+
+  it('SIGTERM during a call: the call ends through the flush, the transcript is kept, exit 0', async () => {
+    const fake = await FakeMoshiServer.start();
+    fakes.push(fake);
+    const dir = runDir('e2e-cli-sigterm');
+    const dataDir = join(dir, 'data');
+    const sipPort = await freePort();
+    const httpPort = await freePort();
+    const rtpMin = await freePort('127.0.0.1', 16);
+    const cfgFile = join(dir, 'config.json');
+    writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
+        rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
+        stt: { servers: [{ url: fake.url }] },
+        http: { host: '127.0.0.1', port: httpPort },
+        storage: { dir: dataDir },
+      }),
+    );
+    const proc = start(
+      'sipscribe',
+      process.execPath,
+      [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile],
+      {
+        cwd: dir,
+      },
+    );
+    await waitForListen(proc, sipPort, 'udp', 30_000);
+    const call = sippCall(`127.0.0.1:${sipPort}`, 'uac_call_pcmu.xml', { durationMs: 20_000, timeoutS: 25 });
+    await until(
+      () => events(dataDir).filter((e) => e.type === 'transcript.word').length >= 3,
+      'the first words',
+    );
+    proc.child.kill('SIGTERM');
+    const exitCode = await proc.exited;
+    writeFileSync(join(dir, 'sipscribe.log'), proc.output());
+    expect(exitCode).toBe(0);
+
+    const all = events(dataDir);
+    const ended = all.find((e): e is Extract<CallEvent, { type: 'call.ended' }> => e.type === 'call.ended');
+    expect(ended?.reason).toBe('shutdown');
+    const expected = wordsSentBy(fake.admitted[0]!);
+    expect(all.filter((e) => e.type === 'transcript.word').map((e) => (e as { text: string }).text)).toEqual(
+      expected,
+    );
+    expect(ended?.transcript.map((u) => u.text).join(' ')).toBe(expected.join(' '));
+    const sipp = await call;
+    expect(sipp.messages).toMatch(/^BYE sip:/m);
+    expect(proc.output()).toMatch(/"msg":"endpoint stopped"/);
+  });
+});

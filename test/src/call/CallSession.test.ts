@@ -1,0 +1,229 @@
+// CallSession in memory: a scripted SIP call, RTP over the in-memory network, a scripted STT pool,
+// the real registry and bus, and a FakeClock. Each way into and out of a call is checked against
+// the call states of architecture.md and the resources it must give back.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { IncomingCall } from '../../../sip/index.js';
+import { CallRegistry } from '../../../src/calls/CallRegistry.js';
+import { appEndReason, CallSession, sdpAddress } from '../../../src/call/CallSession.js';
+import { parseConfig, type Config } from '../../../src/config.js';
+import type { CallEvent, CallMeta } from '../../../src/events.js';
+import { createMetrics, type Metrics } from '../../../src/metrics.js';
+import { CallStore } from '../../../src/storage/CallStore.js';
+import { openDatabase, type Db } from '../../../src/storage/database.js';
+import type { SttAdmission, SttPool } from '../../../src/stt/index.js';
+import { SttError } from '../../../src/stt/index.js';
+import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
+import { FakeClock } from '../../helpers/FakeClock.js';
+import { MemoryNetwork } from '../../rtp/session/memoryNetwork.js';
+import { logSink } from '../logSink.js';
+import { FakeCall, FakePool, REMOTE } from './fakes.js';
+
+const META: CallMeta = {
+  sipCallId: 'a84b4c76e66710@192.0.2.4',
+  from: '"Bob" <sip:bob@192.0.2.4>',
+  to: 'sip:transcribe@192.0.2.10',
+  account: null,
+  transport: 'udp',
+  codec: null,
+  source: '192.0.2.4:5060',
+};
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('CallSession', () => {
+  let dir = '';
+  let db: Db;
+  let appClock: FakeClock;
+  let clock: FakeClock;
+  let bus: TranscriptBus;
+  let events: CallEvent[];
+  let metrics: Metrics;
+  let calls: CallRegistry;
+  let net: MemoryNetwork;
+  let config: Config;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sipscribe-session-'));
+    db = openDatabase(dir);
+    appClock = new FakeClock(Date.UTC(2026, 10, 26, 9, 0, 0));
+    clock = new FakeClock(1000);
+    bus = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+    events = [];
+    bus.addSink({ name: 'collect', handle: (e) => void events.push(e) });
+    metrics = createMetrics({ processMetrics: false });
+    calls = new CallRegistry({
+      store: new CallStore(db),
+      bus,
+      clock: appClock,
+      logger: logSink().logger,
+      metrics,
+    });
+    net = new MemoryNetwork();
+    config = parseConfig({ rtp: { host: '198.51.100.7', portMin: 30000, portMax: 30009, timeoutMs: 2000 } });
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function session(call: FakeCall, pool: FakePool): CallSession {
+    const { id } = calls.create(META);
+    return new CallSession(id, call as unknown as IncomingCall, logSink().logger, {
+      config,
+      calls,
+      bus,
+      metrics,
+      recorder: null,
+      pool: pool as unknown as SttPool,
+      clock,
+      wallClock: () => appClock.now(),
+      socketFactory: net,
+    });
+  }
+
+  it('answers with the RTP port, streams frames, and ends a remote BYE through the flush', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('stream', ['hello', 'world']);
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    expect(call.answeredWith?.address).toBe('198.51.100.7');
+    expect(net.bound.size).toBe(2); // RTP + RTCP
+    expect(calls.get(s.id)?.state).toBe('streaming');
+    clock.advance(800);
+    expect(pool.stream?.frames).toBe(10); // one 80 ms frame per 80 ms of call time
+    call.end('bye-remote');
+    await s.done;
+    await bus.flush();
+    expect(calls.get(s.id)).toMatchObject({ state: 'ended', endReason: 'bye-remote' });
+    expect(pool.stream?.flushed).toBe(true);
+    expect(net.bound.size).toBe(0);
+    expect(call.hangups).toBe(0);
+    expect(events.map((e) => e.type)).toEqual([
+      'call.started',
+      'transcript.word',
+      'transcript.word',
+      'transcript.utterance',
+      'call.ended',
+    ]);
+    const ended = events.at(-1) as Extract<CallEvent, { type: 'call.ended' }>;
+    expect(ended.transcript.map((u) => u.text)).toEqual(['hello world']);
+    expect(ended.call.codec).toBe('PCMU');
+  });
+
+  it('STT full with whenFull reject: 503 with Retry-After, rejected, nothing bound', async () => {
+    const call = new FakeCall(REMOTE);
+    const s = session(call, new FakePool('reject'));
+    await s.start({ ringMs: 0 });
+    await s.done;
+    expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 7 } });
+    expect(calls.get(s.id)).toMatchObject({ state: 'rejected', rejectStatus: 503 });
+    expect(net.bound.size).toBe(0);
+  });
+
+  it('CANCEL while the STT slot is being reserved: cancelled, the slot released', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('stream');
+    let resolve!: (a: SttAdmission) => void;
+    pool.next = () => new Promise((r) => (resolve = r));
+    const s = session(call, pool);
+    const started = s.start({ ringMs: 0 });
+    await tick();
+    call.end('cancel');
+    resolve(pool.decision('stream'));
+    await started;
+    await s.done;
+    expect(calls.get(s.id)?.state).toBe('cancelled');
+    expect(pool.released).toBe(1);
+    expect(net.bound.size).toBe(0);
+    expect(call.answeredWith).toBeNull();
+  });
+
+  it('no RTP for rtp.timeoutMs: BYE, ended with rtp-timeout', async () => {
+    const call = new FakeCall(REMOTE);
+    const s = session(call, new FakePool('stream'));
+    await s.start({ ringMs: 0 });
+    clock.advance(2500);
+    await s.done;
+    expect(call.hangups).toBe(1);
+    expect(calls.get(s.id)).toMatchObject({ state: 'ended', endReason: 'rtp-timeout' });
+    expect(net.bound.size).toBe(0);
+  });
+
+  it('STT failover gave up: the call ends (reason error) with what was transcribed', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('stream', ['partial']);
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    pool.stream?.delegate.onError?.(new SttError('STT_ERR_FAILOVER', 'no server took the stream'));
+    await s.done;
+    await bus.flush();
+    expect(calls.get(s.id)).toMatchObject({ state: 'ended', endReason: 'error' });
+    expect(call.hangups).toBe(1);
+    expect(events.filter((e) => e.type === 'transcript.word')).toHaveLength(1);
+  });
+
+  it('shutdown: end("shutdown") hangs up and flushes; a second end is the same promise', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('stream');
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    const a = s.end('shutdown');
+    const b = s.end('error');
+    expect(a).toBe(b);
+    await a;
+    expect(calls.get(s.id)).toMatchObject({ state: 'ended', endReason: 'shutdown' });
+    expect(pool.stream?.flushed).toBe(true);
+  });
+
+  it('ringMs: rings that long before answering, unless the caller cancels', async () => {
+    const call = new FakeCall(REMOTE);
+    const s = session(call, new FakePool('stream'));
+    const started = s.start({ ringMs: 3000 });
+    await tick();
+    clock.advance(2000);
+    await tick();
+    expect(call.answeredWith).toBeNull();
+    expect(calls.get(s.id)?.state).toBe('ringing');
+    clock.advance(1000);
+    await started;
+    expect(call.answeredWith).not.toBeNull();
+    call.end('bye-remote');
+    await s.done;
+  });
+
+  it('re-INVITE hold reaches the RTP session; INFO DTMF becomes a dtmf event', async () => {
+    const call = new FakeCall(REMOTE);
+    const s = session(call, new FakePool('stream', []));
+    await s.start({ ringMs: 0 });
+    call.emit('mediaUpdated', { ...REMOTE, direction: 'sendonly' });
+    call.emit('dtmf', { digit: '5', durationMs: 160 });
+    clock.advance(400);
+    call.end('bye-remote');
+    await s.done;
+    await bus.flush();
+    expect(events.filter((e) => e.type === 'dtmf')).toMatchObject([{ digit: '5', durationMs: 160 }]);
+  });
+});
+
+describe('appEndReason', () => {
+  it('maps SIP end reasons onto the event schema (architecture.md)', () => {
+    expect(appEndReason('bye-remote')).toBe('bye-remote');
+    expect(appEndReason('session-expired')).toBe('session-expired');
+    expect(appEndReason('ack-timeout')).toBe('error');
+    expect(appEndReason('transport-error')).toBe('error');
+  });
+});
+
+describe('sdpAddress', () => {
+  it('prefers rtp.publicAddress, then a concrete rtp.host', async () => {
+    expect(await sdpAddress(parseConfig({ rtp: { publicAddress: '203.0.113.5' } }), '192.0.2.4')).toBe(
+      '203.0.113.5',
+    );
+    expect(await sdpAddress(parseConfig({ rtp: { host: '198.51.100.7' } }), '192.0.2.4')).toBe(
+      '198.51.100.7',
+    );
+  });
+});

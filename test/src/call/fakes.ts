@@ -1,0 +1,135 @@
+// Scripted stand-ins for the SIP call and the STT pool that CallSession and CallManager drive.
+import type { MediaDescription } from '../../../sip/index.js';
+import type { FinalTranscript, SttAdmission, SttStreamDelegate } from '../../../src/stt/index.js';
+
+type Listener = (...args: never[]) => void;
+
+/** The parts of IncomingCall a session uses, scripted. */
+export class FakeCall {
+  readonly callId = 'a84b4c76e66710@192.0.2.4';
+  readonly from = 'sip:bob@192.0.2.4';
+  readonly fromDisplayName = 'Bob';
+  readonly to = 'sip:transcribe@192.0.2.10';
+  readonly transport = 'udp';
+  readonly source = { address: '192.0.2.4', port: 5060 };
+  readonly request = { uri: 'sip:transcribe@192.0.2.10' };
+  state: 'offered' | 'ringing' | 'answered' | 'confirmed' | 'ended' = 'offered';
+  endReason: string | undefined;
+  rejected: { status: number; opts: unknown } | null = null;
+  answeredWith: { address: string; port: number } | null = null;
+  hangups = 0;
+  readonly #l: Record<string, Listener[]> = { ended: [], mediaUpdated: [], dtmf: [] };
+  constructor(readonly remote: MediaDescription) {}
+  on(name: string, l: Listener): this {
+    this.#l[name]?.push(l);
+    return this;
+  }
+  emit(name: string, ...args: unknown[]): void {
+    for (const l of this.#l[name] ?? []) {
+      (l as (...a: unknown[]) => void)(...args);
+    }
+  }
+  ring(): void {
+    this.state = 'ringing';
+  }
+  reject(status: number, opts: unknown = {}): void {
+    this.rejected = { status, opts };
+    this.end('rejected');
+  }
+  answer(local: { address: string; port: number }): Promise<MediaDescription> {
+    this.answeredWith = local;
+    this.state = 'confirmed';
+    return Promise.resolve(this.remote);
+  }
+  hangup(): Promise<void> {
+    this.hangups++;
+    this.end('bye-local');
+    return Promise.resolve();
+  }
+  end(reason: string): void {
+    if (this.state !== 'ended') {
+      this.state = 'ended';
+      this.endReason = reason;
+      this.emit('ended', reason);
+    }
+  }
+}
+
+/** A scripted STT stream: counts frames; flush() emits the scripted words, then resolves. */
+export class FakeStream {
+  frames = 0;
+  flushed = false;
+  closed = false;
+  readonly server = 'ws://stt.test/api/asr-streaming';
+  constructor(
+    readonly delegate: SttStreamDelegate,
+    readonly words: string[],
+  ) {}
+  pushFrame(): void {
+    if (!this.flushed) {
+      this.frames++;
+    }
+  }
+  flush(): Promise<FinalTranscript> {
+    this.flushed = true;
+    const words = this.words.map((text, i) => ({ seq: i + 1, text, startMs: i * 400, wallMs: 0 }));
+    for (const w of words) {
+      this.delegate.onWord?.(w);
+    }
+    if (words.length > 0) {
+      this.delegate.onUtterance?.({
+        seq: 1,
+        text: this.words.join(' '),
+        startMs: 0,
+        endMs: words.length * 400,
+        words,
+        final: true,
+        reason: 'flush',
+      });
+    }
+    return Promise.resolve({ utterances: [], words, text: '', complete: true, audioMs: 0, reconnects: 0 });
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+export class FakePool {
+  released = 0;
+  stream: FakeStream | null = null;
+  next: () => Promise<SttAdmission>;
+  constructor(
+    decision: 'stream' | 'reject' | 'defer',
+    readonly words: string[] = ['hello', 'world'],
+  ) {
+    this.next = () => Promise.resolve(this.decision(decision));
+  }
+  decision(d: 'stream' | 'reject' | 'defer'): SttAdmission {
+    if (d === 'reject') {
+      return { decision: 'reject', retryAfterS: 7 };
+    }
+    if (d === 'defer') {
+      return { decision: 'defer' };
+    }
+    const reservation = { server: 'ws://stt.test/api/asr-streaming', release: () => void this.released++ };
+    return { decision: 'stream', reservation } as unknown as SttAdmission;
+  }
+  admit(): Promise<SttAdmission> {
+    return this.next();
+  }
+  open(_r: unknown, _o: unknown, delegate: SttStreamDelegate): FakeStream {
+    this.stream = new FakeStream(delegate, this.words);
+    return this.stream;
+  }
+}
+
+export const REMOTE: MediaDescription = {
+  address: '192.0.2.4',
+  port: 40000,
+  rtcpPort: 40001,
+  rtcpMux: false,
+  codec: 'PCMU',
+  payloadType: 0,
+  ptime: 20,
+  direction: 'sendrecv',
+};
