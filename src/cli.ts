@@ -56,23 +56,38 @@ async function runStart(configFile: string | undefined): Promise<number> {
   });
 }
 
-async function runDial(
-  uri: string,
-  opts: {
-    wav: string;
-    transport?: 'udp' | 'tcp' | 'tls';
-    from?: string;
-    tail: string;
-    answerTimeout: string;
-  },
-  configFile: string | undefined,
-): Promise<number> {
+interface DialCliOptions {
+  wav: string;
+  transport?: 'udp' | 'tcp' | 'tls';
+  from?: string;
+  proxy?: string;
+  user?: string;
+  password?: string;
+  tail: string;
+  answerTimeout: string;
+}
+
+async function runDial(uri: string, opts: DialCliOptions, configFile: string | undefined): Promise<number> {
   const config = loadConfig(configFile);
   const tailMs = Number(opts.tail);
   const answerTimeoutMs = Number(opts.answerTimeout);
   if (!Number.isFinite(tailMs) || tailMs < 0 || !Number.isFinite(answerTimeoutMs) || answerTimeoutMs <= 0) {
     process.stderr.write('sipscribe dial: --tail and --answer-timeout take milliseconds\n');
     return EXIT_USAGE;
+  }
+  let auth: { username: string; password: string } | undefined;
+  if (opts.user !== undefined || opts.password !== undefined) {
+    let password = opts.password ?? '';
+    if (password.startsWith('env:')) {
+      password = process.env[password.slice(4)] ?? '';
+    }
+    if (!opts.user || !password) {
+      process.stderr.write(
+        'sipscribe dial: --user and --password go together (the password may be env:NAME)\n',
+      );
+      return EXIT_USAGE;
+    }
+    auth = { username: opts.user, password };
   }
   // Logs go to stderr (warnings only unless log.level says more); the outcome line to stdout.
   const level = config.log.level === 'info' ? 'warn' : config.log.level;
@@ -85,6 +100,8 @@ async function runDial(
       answerTimeoutMs,
       ...(opts.transport ? { transport: opts.transport } : {}),
       ...(opts.from ? { from: opts.from } : {}),
+      ...(opts.proxy ? { proxy: opts.proxy } : {}),
+      ...(auth ? { auth } : {}),
     },
     config,
     logger,
@@ -151,22 +168,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       new Option('--transport <t>', 'transport when the URI does not say').choices(['udp', 'tcp', 'tls']),
     )
     .option('--from <uri>', 'From URI (default sip:sipscribe@<our address>)')
+    .option('--proxy <uri>', 'send the INVITE to this outbound proxy (sip:host:port) instead of the URI host')
+    .option('--user <name>', 'username for a 401/407 challenge (with --password)')
+    .option('--password <secret>', 'password for a 401/407 challenge; env:NAME reads it from the environment')
     .option('--tail <ms>', 'silence after the audio before hanging up', '1000')
     .option('--answer-timeout <ms>', 'give up when not answered within this time', '30000')
-    .action(
-      async (
-        uri: string,
-        opts: {
-          wav: string;
-          transport?: 'udp' | 'tcp' | 'tls';
-          from?: string;
-          tail: string;
-          answerTimeout: string;
-        },
-      ) => {
-        code = await runDial(uri, opts, program.opts<{ config?: string }>().config);
-      },
-    );
+    .action(async (uri: string, opts: DialCliOptions) => {
+      code = await runDial(uri, opts, program.opts<{ config?: string }>().config);
+    });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -28,6 +28,10 @@ export interface DialRequest {
   readonly transport?: TransportProtocol;
   /** From URI (default `sip:sipscribe@<our address>`). */
   readonly from?: string;
+  /** Credentials for a 401/407 challenge to the INVITE (a trunk or PBX that authenticates callers). */
+  readonly auth?: { readonly username: string; readonly password: string };
+  /** Where to send the INVITE instead of the URI's host (an outbound proxy: `sip:host:port`). */
+  readonly proxy?: string;
   /** Extra silence after the audio before hanging up, ms (default 1000: lets the far end's STT finish). */
   readonly tailMs?: number;
   /** Give up when not answered within this time, ms (default 30000). */
@@ -77,7 +81,7 @@ export async function dial(req: DialRequest, config: Config, logger: Logger): Pr
     pcm[i] = Math.max(-32768, Math.min(32767, Math.round((audio[i] ?? 0) * 32768)));
   }
   const audioMs = Math.round(pcm.length / 8);
-  const target = targetFromUri(req.uri, req.transport ?? 'udp');
+  const target = targetFromUri(req.proxy ?? req.uri, req.transport ?? 'udp');
   if (!target) {
     throw new DialError('DIAL_ERR_URI', `not a SIP URI: ${req.uri}`);
   }
@@ -117,6 +121,8 @@ export async function dial(req: DialRequest, config: Config, logger: Logger): Pr
       to: req.uri,
       ...(req.from ? { from: req.from } : {}),
       ...(req.transport ? { transport: req.transport } : {}),
+      ...(req.auth ? { auth: req.auth } : {}),
+      ...(req.proxy ? { target: req.proxy } : {}),
       local: { address: local, port: rtp.localPort },
     });
     let endReason: EndReason | null = null;

@@ -3,9 +3,14 @@
 // to sipscribe (over the registration's connection for TCP/TLS), and the spoken fixture becomes a transcript (expected words: what the fake STT sent). /ready and the
 // registration metric follow the registration; shutdown unregisters.
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { accountId } from '../../src/appliance.js';
+import { main } from '../../src/cli.js';
 import { parseConfig } from '../../src/config.js';
 import { startKamailio } from '../helpers/kamailio.js';
+import { FIXTURES, runDir } from '../helpers/paths.js';
+import { freePort } from '../helpers/ports.js';
 import { stopAll } from '../helpers/processes.js';
 import { sippCall } from '../helpers/sipp.js';
 import { dbRows, getJson, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
@@ -68,6 +73,32 @@ describe.each(['udp', 'tcp', 'tls'] as const)(
       expect(row?.account).toBe(id);
       const transcript = await getJson<{ text: string }>(`${e2e.base}/api/calls/${call.id}/transcript`);
       expect(transcript.text).toBe(expected.join(' '));
+
+      // sipscribe dial through Kamailio as outbound proxy reaches the registered sipscribe too.
+      if (t === 'udp') {
+        const rtpMin = await freePort('127.0.0.1', 16);
+        const cfg = join(runDir('e2e-kamailio-dial'), 'dial.json');
+        writeFileSync(
+          cfg,
+          JSON.stringify({ rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 } }),
+        );
+        const wav = join(FIXTURES, 'audio', 'fox_pcm16_8k.wav');
+        const code = await main([
+          '--config',
+          cfg,
+          'dial',
+          `sip:alice@127.0.0.1:${k.port}`,
+          '--proxy',
+          k.uri('udp'),
+          '--wav',
+          wav,
+        ]);
+        expect(code).toBe(0);
+        await until(async () => {
+          const { calls } = await getJson<{ calls: { state: string }[] }>(`${e2e.base}/api/calls`);
+          return calls.length === 2 && calls.every((c) => c.state === 'ended');
+        }, 'the dialled call to end');
+      }
 
       // Shutdown unregisters.
       await e2e.close();

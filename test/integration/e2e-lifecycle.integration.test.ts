@@ -67,6 +67,37 @@ describe('call lifecycle end to end', () => {
     expect(await boundUdpPorts(e2e.rtpMin, e2e.rtpMax)).toEqual([]);
   });
 
+  it('a call arriving while shutdown flushes the active ones gets 503', async () => {
+    // A slow model (25 steps of delay at real-time pace) keeps the first call's flush busy for
+    // seconds, so the second INVITE surely arrives during the shutdown.
+    const e2e = await startE2e(
+      'e2e-shutdown-503',
+      { stt: { modelDelayMs: 2000 } },
+      { fake: { delaySteps: 25, stepIntervalMs: 80 }, webhook: false },
+    );
+    envs.push(e2e);
+    const target = `127.0.0.1:${e2e.sipPort}`;
+    const first = sippCall(target, 'uac_call_pcmu.xml', { durationMs: 20_000, timeoutS: 25 });
+    await until(() => e2e.live.some((ev) => ev.type === 'call.started'), 'the first call');
+    await new Promise((r) => setTimeout(r, 1000));
+    const stopping = e2e.app.stop(15_000);
+    const late = await sippCall(target, 'uac_call_pcmu.xml', { durationMs: 500, timeoutS: 10 });
+    expect(late.responses).toContain(503);
+    expect(late.messages).toMatch(/^Retry-After: \d+/m);
+    await stopping;
+    await first;
+    const refused = dbRows<{ state: string; reject_status: number | null }>(
+      e2e.storageDir,
+      "SELECT state, reject_status FROM calls WHERE state = 'rejected'",
+    );
+    expect(refused).toEqual([{ state: 'rejected', reject_status: 503 }]);
+    const ended = dbRows<{ end_reason: string }>(
+      e2e.storageDir,
+      "SELECT end_reason FROM calls WHERE state = 'ended'",
+    );
+    expect(ended).toEqual([{ end_reason: 'shutdown' }]);
+  });
+
   it('CANCEL while ringing: 487, the call is cancelled and nothing stays held', async () => {
     const e2e = await startE2e('e2e-cancel', { sip: { inbound: { ringMs: 3000 } } });
     envs.push(e2e);

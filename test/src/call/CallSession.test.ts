@@ -208,6 +208,78 @@ describe('CallSession', () => {
   });
 });
 
+/** RFC 4733 §2.3 telephone-event packet, written byte by byte: V=2, PT 101, event, E bit, duration. */
+function telephoneEvent(seq: number, ts: number, event: number, end: boolean, duration: number): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  v.setUint8(0, 0x80);
+  v.setUint8(1, 101);
+  v.setUint16(2, seq);
+  v.setUint32(4, ts);
+  v.setUint32(8, 0x1234abcd);
+  v.setUint8(12, event);
+  v.setUint8(13, (end ? 0x80 : 0) | 10); // E, R=0, volume 10
+  v.setUint16(14, duration);
+  return b;
+}
+
+describe('CallSession RFC 4733', () => {
+  it('a telephone-event in the RTP becomes a dtmf event with its digit and duration', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sipscribe-session-dtmf-'));
+    const db = openDatabase(dir);
+    const appClock = new FakeClock(Date.UTC(2026, 10, 26, 9, 0, 0));
+    const clock = new FakeClock(1000);
+    const bus = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+    const events: CallEvent[] = [];
+    bus.addSink({ name: 'collect', handle: (e) => void events.push(e) });
+    const metrics = createMetrics({ processMetrics: false });
+    const calls = new CallRegistry({
+      store: new CallStore(db),
+      bus,
+      clock: appClock,
+      logger: logSink().logger,
+      metrics,
+    });
+    const net = new MemoryNetwork();
+    const config = parseConfig({ rtp: { host: '198.51.100.7', portMin: 30000, portMax: 30009 } });
+    const call = new FakeCall({ ...REMOTE, telephoneEventPayloadType: 101 });
+    const { id } = calls.create(META);
+    const s = new CallSession(id, call as unknown as IncomingCall, logSink().logger, {
+      config,
+      calls,
+      bus,
+      metrics,
+      recorder: null,
+      pool: new FakePool('stream', []) as unknown as SttPool,
+      clock,
+      wallClock: () => appClock.now(),
+      socketFactory: net,
+    });
+    await s.start({ ringMs: 0 });
+    const port = call.answeredWith?.port ?? 0;
+    const peer = await net.bind(REMOTE.address, REMOTE.port);
+    // Digit 5 held 160 ms (1280 samples at 8 kHz): updates, then the end packet sent three times.
+    let seq = 100;
+    for (const [end, duration] of [
+      [false, 160],
+      [false, 640],
+      [true, 1280],
+      [true, 1280],
+      [true, 1280],
+    ] as const) {
+      peer.send(telephoneEvent(seq++, 8000, 5, end, duration), port, '198.51.100.7');
+      clock.advance(20);
+    }
+    clock.advance(200);
+    call.end('bye-remote');
+    await s.done;
+    await bus.flush();
+    expect(events.filter((e) => e.type === 'dtmf')).toMatchObject([{ digit: '5', durationMs: 160 }]);
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('appEndReason', () => {
   it('maps SIP end reasons onto the event schema (architecture.md)', () => {
     expect(appEndReason('bye-remote')).toBe('bye-remote');
