@@ -146,4 +146,47 @@ describe('RtpPacket', () => {
       }
     });
   });
+
+  describe('packets captured with tshark from a real SIPp call (test/fixtures/rtp/sipp_call_pcmu.pcap)', () => {
+    // Captured on lo with `tshark -F pcap -f "udp dst port 46000"` while SIPp (uac_call_pcmu.xml)
+    // streamed audio/fox_pcmu_8k.ul by rtp_stream to a SIPp callee (uas.xml) whose media port was 46000.
+    const udp = readPcapUdp(join(FIXTURES, 'rtp/sipp_call_pcmu.pcap'));
+    const ulaw = readFileSync(join(FIXTURES, 'audio/fox_pcmu_8k.ul'));
+
+    it('parse as one PCMU stream of consecutive 20 ms packets carrying the streamed file', () => {
+      expect(udp.length).toBe(ulaw.byteLength / 160);
+      const first = new RtpPacket(udp[0]!.payload);
+      const payloads: Buffer[] = [];
+      udp.forEach((d, i) => {
+        const p = new RtpPacket(d.payload);
+        expect(d.dstPort).toBe(46000);
+        expect(p.payloadType).toBe(0);
+        expect(p.ssrc).toBe(first.ssrc);
+        expect(p.sequenceNumber).toBe((first.sequenceNumber + i) & 0xffff);
+        expect(p.timestamp).toBe((first.timestamp + i * 160) >>> 0);
+        payloads.push(Buffer.from(p.payload));
+      });
+      expect(Buffer.concat(payloads).equals(ulaw)).toBe(true);
+      const spanMs = (udp[udp.length - 1]!.timeUs - udp[0]!.timeUs) / 1000;
+      expect(spanMs / (udp.length - 1)).toBeGreaterThan(18);
+      expect(spanMs / (udp.length - 1)).toBeLessThan(22);
+    });
+
+    it('round-trip byte for byte', () => {
+      for (const d of udp) {
+        const p = new RtpPacket(d.payload);
+        const out = serializeRtp(
+          {
+            payloadType: p.payloadType,
+            sequenceNumber: p.sequenceNumber,
+            timestamp: p.timestamp,
+            ssrc: p.ssrc,
+            marker: p.marker,
+          },
+          p.payload,
+        );
+        expect(Buffer.from(out).equals(Buffer.from(d.payload))).toBe(true);
+      }
+    });
+  });
 });
