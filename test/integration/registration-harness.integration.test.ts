@@ -38,7 +38,6 @@ describe('Kamailio helper', () => {
         expect.objectContaining({
           aor: 'alice',
           address: 'sip:alice@127.0.0.1:5999;transport=udp',
-          expires: 60,
         }),
         expect.objectContaining({ aor: 'bob', address: 'sip:bob@127.0.0.1:5999;transport=tcp' }),
       ]),

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runTranscribe } from '../../src/stt/transcribeCommand.js';
-import { readWav24k } from '../../src/stt/audioSource.js';
+import { wavFileSource } from '../../src/audio/wavFileSource.js';
 import { FakeMoshiServer, synthesizeSpeech } from '../helpers/fakeMoshiServer.js';
 import { FIXTURES, ROOT, runDir } from '../helpers/paths.js';
 import { run, stopAll } from '../helpers/processes.js';
@@ -79,18 +79,21 @@ describe('sipscribe transcribe', () => {
     expect(err.text()).toContain('4 words, 2 utterances');
   });
 
-  it('reads 24 kHz PCM16 WAV and refuses other rates with a clear message', () => {
+  it('reads WAV through the product reader: 24 kHz as it is, 8 kHz resampled, garbage refused clearly', () => {
     const dir = runDir('stt-wav');
     const file = join(dir, 'speech.wav');
     const frames = synthesizeSpeech([{ word: 'hello' }]);
     writeFileSync(file, wavPcm16(frames));
-    const src = readWav24k(file);
+    const src = wavFileSource(file);
     const got = [...(src.frames() as Iterable<Float32Array>)];
     expect(got.length).toBe(3);
     expect(got[1]![7]).toBeCloseTo(frames[1]![7]!, 4);
-    expect(() => readWav24k(join(FIXTURES, 'audio', 'fox_pcm16_8k.wav'))).toThrow(/8000 Hz/);
-    // The fixture recorded by sox at 24 kHz reads as 3.44 s.
-    expect(readWav24k(join(FIXTURES, 'audio', 'fox_pcm16_24k.wav')).durationMs).toBeCloseTo(3440, -1);
+    // The fixtures recorded by sox at 8 and 24 kHz both read as 3.44 s.
+    expect(wavFileSource(join(FIXTURES, 'audio', 'fox_pcm16_24k.wav')).durationMs).toBeCloseTo(3440, -1);
+    expect(wavFileSource(join(FIXTURES, 'audio', 'fox_pcm16_8k.wav')).durationMs).toBeCloseTo(3440, -1);
+    const junk = join(dir, 'junk.wav');
+    writeFileSync(junk, 'not a wav file at all');
+    expect(() => wavFileSource(junk)).toThrow(/junk\.wav/);
   });
 
   it('runs as a user runs it (--server or the config): words on stdout, exit 0; a wrong key exits 2 naming the 401', async () => {
