@@ -24,6 +24,7 @@ import { startEndpoint, type Endpoint, type EndpointDeps } from './endpoint.js';
 import type { Logger } from './logger.js';
 import { SttPool } from './stt/index.js';
 import { ensureSelfSignedCertificate } from './tls/selfSigned.js';
+import { CleanupStack } from './cleanupStack.js';
 
 export interface ApplianceDeps extends EndpointDeps {
   socketFactory?: SocketFactory;
@@ -74,16 +75,9 @@ export async function startAppliance(
 ): Promise<Appliance> {
   const clock = mediaClock;
   const endpoint = await startEndpoint(config, logger, deps);
-  const cleanups: (() => unknown)[] = [() => endpoint.stop()];
-  const undo = async (): Promise<void> => {
-    for (const c of cleanups.splice(0).reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        logger.warn({ err }, 'cleanup step failed');
-      }
-    }
-  };
+  const cleanups = new CleanupStack(logger);
+  cleanups.push(() => endpoint.stop());
+  const undo = (): Promise<void> => cleanups.run();
   try {
     const pool = new SttPool({
       servers: config.stt.servers,

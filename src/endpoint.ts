@@ -28,6 +28,7 @@ import { TranscriptBus } from './transcripts/TranscriptBus.js';
 import { WebhookSink } from './transcripts/WebhookSink.js';
 import { Outbox } from './webhooks/Outbox.js';
 import { publicUrl, WebhookDispatcher, type HttpPost } from './webhooks/WebhookDispatcher.js';
+import { CleanupStack } from './cleanupStack.js';
 
 export interface Endpoint {
   readonly httpPort: number;
@@ -66,16 +67,9 @@ export async function startEndpoint(
   const clock = deps.clock ?? systemAppClock;
   const dir = config.storage.dir;
   const db = openDatabase(dir);
-  const cleanups: (() => unknown)[] = [() => db.close()];
-  const cleanup = async (): Promise<void> => {
-    for (const c of cleanups.splice(0).reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        logger.warn({ err }, 'cleanup step failed');
-      }
-    }
-  };
+  const cleanups = new CleanupStack(logger);
+  cleanups.push(() => db.close());
+  const cleanup = (): Promise<void> => cleanups.run();
   try {
     const metrics = createMetrics();
     const store = new CallStore(db);
