@@ -8,7 +8,7 @@ import { stopAll } from '../helpers/processes.js';
 import { sippCall } from '../helpers/sipp.js';
 import { boundUdpPorts, dbRows, startE2e, until, type E2e } from './e2eHarness.js';
 
-const CALLS = 150;
+const CALLS = 300;
 
 const envs: E2e[] = [];
 afterAll(async () => {
@@ -51,7 +51,13 @@ describe('resources after many calls', () => {
     const e2e = await startE2e(
       'e2e-resources',
       // T1 = 100 ms: transactions linger 64·T1 (Timers J, L, M) after a call, 6.4 s instead of 32 s.
-      { sip: { timers: { t1: 100, t2: 4000, t4: 5000 } } },
+      // All calls come from one SIPp: lift the per-source rate limit that silences scanners.
+      {
+        sip: {
+          timers: { t1: 100, t2: 4000, t4: 5000 },
+          inbound: { maxCalls: 200, rateLimit: { burst: 100, perSecond: 50 } },
+        },
+      },
       { fake: { slots: 64, record: false }, webhook: false, live: false, rtpPorts: 200 },
     );
     envs.push(e2e);
@@ -71,10 +77,10 @@ describe('resources after many calls', () => {
 
     const run = await sippCall(target, 'uac_call_pcmu.xml', {
       calls: CALLS,
-      rate: 10,
+      rate: 15,
       durationMs: 1000,
       timeoutS: 120,
-      extraArgs: ['-l', '40'],
+      extraArgs: ['-l', '60'],
     });
     expect(run.code, run.output).toBe(0);
     await until(() => e2e.app.manager.size === 0 && countEnded() === CALLS + 1, 'every call to end', 60_000);

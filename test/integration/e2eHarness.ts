@@ -97,7 +97,7 @@ export async function startE2e(
     rtp: {
       host: '127.0.0.1',
       portMin: rtpMin,
-      portMax: rtpMin + 63,
+      portMax: rtpMax,
       ...(overrides['rtp'] as object | undefined),
     },
     stt: {
