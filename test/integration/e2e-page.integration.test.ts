@@ -2,8 +2,9 @@
 // live page open in headless Chromium. The call appears under the active calls with its caller,
 // the STT's words show up while it talks, and after the hangup it is listed among the past calls
 // with the transcript (expected words: what the fake STT sent).
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../helpers/chromium.js';
 import { stopAll } from '../helpers/processes.js';
 import { sippCall } from '../helpers/sipp.js';
 import { startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
@@ -11,16 +12,7 @@ import { startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
 let browser: Browser;
 const envs: E2e[] = [];
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
