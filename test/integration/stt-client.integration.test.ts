@@ -1,35 +1,15 @@
 // The STT client against the protocol-faithful fake moshi-server on loopback: exact bytes on the
 // wire, pacing, the flush sequence, capacity, 401, slot-aware choice of server.
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { SttPool, type SttPoolOptions } from '../../src/stt/SttPool.js';
+import { describe, expect, it } from 'vitest';
 import { SttConnection } from '../../src/stt/SttConnection.js';
 import { STT_ERR } from '../../src/stt/errors.js';
 import type { SttUtterance, SttWord } from '../../src/stt/types.js';
 import { systemClock } from '../../rtp/index.js';
 import { silentLogger } from '../../src/stt/logger.js';
-import { FakeMoshiServer, synthesizeSpeech, type FakeStream } from '../helpers/fakeMoshiServer.js';
+import { useSttTestbed } from '../helpers/sttTestbed.js';
+import { synthesizeSpeech, type FakeStream } from '../helpers/fakeMoshiServer.js';
 
-const fakes: FakeMoshiServer[] = [];
-const pools: SttPool[] = [];
-
-async function fake(opts: Parameters<typeof FakeMoshiServer.start>[0] = {}): Promise<FakeMoshiServer> {
-  const f = await FakeMoshiServer.start(opts);
-  fakes.push(f);
-  return f;
-}
-
-function pool(opts: SttPoolOptions): SttPool {
-  const p = new SttPool({ readyTimeoutMs: 3000, ...opts });
-  pools.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.stop()));
-});
-afterAll(async () => {
-  await Promise.all(fakes.splice(0).map((f) => f.stop()));
-});
+const { fake, pool } = useSttTestbed();
 
 /** The bytes of `{type:"Audio", pcm:[1920 × float32]}` as the MessagePack spec lays them out. */
 const AUDIO_HEAD = Buffer.from([

@@ -1,31 +1,14 @@
 // Failover, turns, lag and deferred transcription against fake moshi-servers on loopback.
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { SttPool, type SttPoolOptions } from '../../src/stt/SttPool.js';
+import { describe, expect, it } from 'vitest';
 import { MemoryRecording, transcribeRecording } from '../../src/stt/DeferredTranscriber.js';
 import type { SttStream } from '../../src/stt/SttStream.js';
 import type { SttUtterance, SttWord } from '../../src/stt/types.js';
-import { FakeMoshiServer, synthesizeSpeech } from '../helpers/fakeMoshiServer.js';
+import { useSttTestbed } from '../helpers/sttTestbed.js';
+import { DEFAULT_VOCABULARY, synthesizeSpeech } from '../helpers/fakeMoshiServer.js';
 
-const fakes: FakeMoshiServer[] = [];
-const pools: SttPool[] = [];
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
-async function fake(opts: Parameters<typeof FakeMoshiServer.start>[0] = {}): Promise<FakeMoshiServer> {
-  const f = await FakeMoshiServer.start(opts);
-  fakes.push(f);
-  return f;
-}
-function pool(opts: SttPoolOptions): SttPool {
-  const p = new SttPool({ readyTimeoutMs: 3000, ...opts });
-  pools.push(p);
-  return p;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.stop()));
-});
-afterAll(async () => {
-  await Promise.all(fakes.splice(0).map((f) => f.stop()));
-});
+const { fake, pool } = useSttTestbed();
 
 async function drained(stream: SttStream): Promise<void> {
   while (stream.queuedFrames > 0) {
@@ -33,21 +16,8 @@ async function drained(stream: SttStream): Promise<void> {
   }
 }
 
-const SENTENCE = [
-  'hello',
-  'my',
-  'name',
-  'is',
-  'alice',
-  'and',
-  'I',
-  'would',
-  'like',
-  'to',
-  'book',
-  'an',
-  'appointment',
-];
+/** The first 13 words of the fake's vocabulary: 'hello my name is alice … appointment'. */
+const SENTENCE = DEFAULT_VOCABULARY.slice(0, 13);
 /** Each word: 3 frames of tone then 1 of silence, after 2 frames of silence: onset of word k = (2 + 4k) × 80 ms. */
 const SCRIPT = [{ silence: 2 }, ...SENTENCE.flatMap((word) => [{ word }, { silence: 1 }])];
 const ONSETS = SENTENCE.map((_, k) => (2 + 4 * k) * 80);
