@@ -21,7 +21,7 @@ export interface ClientTransactionUser {
   onTimeout(): void;
 }
 
-abstract class ClientTransactionBase {
+abstract class ClientTransactionBase<S extends string> {
   readonly key: string;
   readonly request: SipRequest;
   readonly flow: Flow;
@@ -46,6 +46,23 @@ abstract class ClientTransactionBase {
     this.bytes = serialize(request);
   }
 
+  /** The RFC 3261 §17 state; subclasses initialise it. */
+  protected abstract st: S;
+
+  get state(): S {
+    return this.st;
+  }
+
+  /** Ends the transaction at once (its timers too); idempotent. */
+  terminate(): void {
+    if (this.st === 'terminated') {
+      return;
+    }
+    this.st = 'terminated' as S;
+    this.timers.clearAll();
+    this.ctx.terminated(this.key);
+  }
+
   abstract receiveResponse(res: SipResponse): void;
 
   protected retransmit(): void {
@@ -55,13 +72,9 @@ abstract class ClientTransactionBase {
 }
 
 /** INVITE client transaction, RFC 3261 §17.1.1 and RFC 6026 §7.2. */
-export class InviteClientTransaction extends ClientTransactionBase {
-  #state: InviteClientState = 'calling';
+export class InviteClientTransaction extends ClientTransactionBase<InviteClientState> {
+  protected st: InviteClientState = 'calling';
   #ack: Buffer | undefined;
-
-  get state(): InviteClientState {
-    return this.#state;
-  }
 
   /** Sends the INVITE and starts Timers A (unreliable only) and B. */
   start(): void {
@@ -71,9 +84,9 @@ export class InviteClientTransaction extends ClientTransactionBase {
       this.#timerA(t1);
     }
     this.timers.set('B', 64 * t1, () => {
-      if (this.#state === 'calling') {
+      if (this.st === 'calling') {
         this.ctx.counters.transactionTimeouts++;
-        this.#terminate();
+        this.terminate();
         this.user.onTimeout();
       }
     });
@@ -81,7 +94,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
 
   #timerA(interval: number): void {
     this.timers.set('A', interval, () => {
-      if (this.#state === 'calling') {
+      if (this.st === 'calling') {
         this.retransmit();
         this.#timerA(interval * 2);
       }
@@ -90,26 +103,26 @@ export class InviteClientTransaction extends ClientTransactionBase {
 
   receiveResponse(res: SipResponse): void {
     const status = res.status;
-    switch (this.#state) {
+    switch (this.st) {
       case 'calling':
       case 'proceeding':
         if (status < 200) {
-          this.#state = 'proceeding';
+          this.st = 'proceeding';
           this.timers.clear('A');
           this.timers.clear('B');
           this.user.onProvisional?.(res);
         } else if (status < 300) {
           // RFC 6026 §7.2: Accepted; the TU sends the ACK and absorbs 2xx retransmissions.
-          this.#state = 'accepted';
+          this.st = 'accepted';
           this.timers.clearAll();
-          this.timers.set('M', 64 * this.ctx.timers.t1, () => this.#terminate());
+          this.timers.set('M', 64 * this.ctx.timers.t1, () => this.terminate());
           this.user.onFinal(res);
         } else {
-          this.#state = 'completed';
+          this.st = 'completed';
           this.timers.clearAll();
           this.#ack = serialize(ackForNon2xx(this.request, res));
           this.flow.send(this.#ack);
-          this.timers.set('D', this.flow.reliable ? 0 : 32_000, () => this.#terminate());
+          this.timers.set('D', this.flow.reliable ? 0 : 32_000, () => this.terminate());
           this.user.onFinal(res);
         }
         return;
@@ -128,29 +141,11 @@ export class InviteClientTransaction extends ClientTransactionBase {
         return;
     }
   }
-
-  /** Ends the transaction at once (e.g. transport failure reported by the TU). */
-  terminate(): void {
-    this.#terminate();
-  }
-
-  #terminate(): void {
-    if (this.#state === 'terminated') {
-      return;
-    }
-    this.#state = 'terminated';
-    this.timers.clearAll();
-    this.ctx.terminated(this.key);
-  }
 }
 
 /** Non-INVITE client transaction, RFC 3261 §17.1.2. */
-export class NonInviteClientTransaction extends ClientTransactionBase {
-  #state: NonInviteClientState = 'trying';
-
-  get state(): NonInviteClientState {
-    return this.#state;
-  }
+export class NonInviteClientTransaction extends ClientTransactionBase<NonInviteClientState> {
+  protected st: NonInviteClientState = 'trying';
 
   /** Sends the request and starts Timers E (unreliable only) and F. */
   start(): void {
@@ -160,9 +155,9 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
       this.#timerE(t1);
     }
     this.timers.set('F', 64 * t1, () => {
-      if (this.#state === 'trying' || this.#state === 'proceeding') {
+      if (this.st === 'trying' || this.st === 'proceeding') {
         this.ctx.counters.transactionTimeouts++;
-        this.#terminate();
+        this.terminate();
         this.user.onTimeout();
       }
     });
@@ -170,41 +165,28 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
 
   #timerE(interval: number): void {
     this.timers.set('E', interval, () => {
-      if (this.#state === 'trying' || this.#state === 'proceeding') {
+      if (this.st === 'trying' || this.st === 'proceeding') {
         this.retransmit();
         const next =
-          this.#state === 'proceeding' ? this.ctx.timers.t2 : Math.min(2 * interval, this.ctx.timers.t2);
+          this.st === 'proceeding' ? this.ctx.timers.t2 : Math.min(2 * interval, this.ctx.timers.t2);
         this.#timerE(next);
       }
     });
   }
 
   receiveResponse(res: SipResponse): void {
-    if (this.#state !== 'trying' && this.#state !== 'proceeding') {
+    if (this.st !== 'trying' && this.st !== 'proceeding') {
       return; // Completed absorbs retransmitted responses.
     }
     if (res.status < 200) {
-      this.#state = 'proceeding';
+      this.st = 'proceeding';
       this.user.onProvisional?.(res);
       return;
     }
-    this.#state = 'completed';
+    this.st = 'completed';
     this.timers.clearAll();
-    this.timers.set('K', this.flow.reliable ? 0 : this.ctx.timers.t4, () => this.#terminate());
+    this.timers.set('K', this.flow.reliable ? 0 : this.ctx.timers.t4, () => this.terminate());
     this.user.onFinal(res);
-  }
-
-  terminate(): void {
-    this.#terminate();
-  }
-
-  #terminate(): void {
-    if (this.#state === 'terminated') {
-      return;
-    }
-    this.#state = 'terminated';
-    this.timers.clearAll();
-    this.ctx.terminated(this.key);
   }
 }
 

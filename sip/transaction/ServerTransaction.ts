@@ -18,7 +18,7 @@ export interface ServerTransactionEvents {
   onAck?(ack: SipRequest): void;
 }
 
-abstract class ServerTransactionBase {
+abstract class ServerTransactionBase<S extends string> {
   readonly key: string;
   readonly request: SipRequest;
   readonly flow: Flow;
@@ -33,6 +33,23 @@ abstract class ServerTransactionBase {
     this.flow = flow;
     this.ctx = ctx;
     this.timers = new TimerSet(ctx.clock);
+  }
+
+  /** The RFC 3261 §17 state; subclasses initialise it. */
+  protected abstract st: S;
+
+  get state(): S {
+    return this.st;
+  }
+
+  /** Ends the transaction at once (its timers too); idempotent. */
+  terminate(): void {
+    if (this.st === 'terminated') {
+      return;
+    }
+    this.st = 'terminated' as S;
+    this.timers.clearAll();
+    this.ctx.terminated(this.key);
   }
 
   /** The last response sent, if any. */
@@ -52,35 +69,31 @@ abstract class ServerTransactionBase {
 }
 
 /** INVITE server transaction, RFC 3261 §17.2.1 and RFC 6026 §7.1. */
-export class InviteServerTransaction extends ServerTransactionBase {
-  #state: InviteServerState = 'proceeding';
-
-  get state(): InviteServerState {
-    return this.#state;
-  }
+export class InviteServerTransaction extends ServerTransactionBase<InviteServerState> {
+  protected st: InviteServerState = 'proceeding';
 
   /** True until a final response was sent. */
   get pending(): boolean {
-    return this.#state === 'proceeding';
+    return this.st === 'proceeding';
   }
 
   respond(res: SipResponse): void {
     const { t1, t2 } = this.ctx.timers;
-    switch (this.#state) {
+    switch (this.st) {
       case 'proceeding':
         this.last = res;
         this.ctx.sendResponse(res, this.flow);
         if (res.status >= 200 && res.status < 300) {
-          this.#state = 'accepted';
-          this.timers.set('L', 64 * t1, () => this.#terminate());
+          this.st = 'accepted';
+          this.timers.set('L', 64 * t1, () => this.terminate());
         } else if (res.status >= 300) {
-          this.#state = 'completed';
+          this.st = 'completed';
           if (!this.flow.reliable) {
             this.#timerG(t1, t2);
           }
           this.timers.set('H', 64 * t1, () => {
-            if (this.#state === 'completed') {
-              this.#terminate();
+            if (this.st === 'completed') {
+              this.terminate();
               this.events.onAckTimeout?.();
             }
           });
@@ -101,7 +114,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
 
   #timerG(interval: number, t2: number): void {
     this.timers.set('G', interval, () => {
-      if (this.#state === 'completed') {
+      if (this.st === 'completed') {
         this.resendLast();
         this.#timerG(Math.min(2 * interval, t2), t2);
       }
@@ -111,12 +124,12 @@ export class InviteServerTransaction extends ServerTransactionBase {
   /** A retransmitted INVITE or an ACK matching this transaction. */
   receiveRequest(req: SipRequest): void {
     if (req.method === 'ACK') {
-      if (this.#state === 'completed') {
-        this.#state = 'confirmed';
+      if (this.st === 'completed') {
+        this.st = 'confirmed';
         this.timers.clear('G');
         this.timers.clear('H');
-        this.timers.set('I', this.flow.reliable ? 0 : this.ctx.timers.t4, () => this.#terminate());
-      } else if (this.#state === 'accepted') {
+        this.timers.set('I', this.flow.reliable ? 0 : this.ctx.timers.t4, () => this.terminate());
+      } else if (this.st === 'accepted') {
         this.events.onAck?.(req);
       } else {
         this.ctx.counters.retransmissionsAbsorbed++;
@@ -124,69 +137,39 @@ export class InviteServerTransaction extends ServerTransactionBase {
       return;
     }
     this.ctx.counters.retransmissionsAbsorbed++;
-    if (this.#state === 'proceeding' || this.#state === 'completed') {
+    if (this.st === 'proceeding' || this.st === 'completed') {
       this.resendLast();
     }
-  }
-
-  terminate(): void {
-    this.#terminate();
-  }
-
-  #terminate(): void {
-    if (this.#state === 'terminated') {
-      return;
-    }
-    this.#state = 'terminated';
-    this.timers.clearAll();
-    this.ctx.terminated(this.key);
   }
 }
 
 /** Non-INVITE server transaction, RFC 3261 §17.2.2. */
-export class NonInviteServerTransaction extends ServerTransactionBase {
-  #state: NonInviteServerState = 'trying';
-
-  get state(): NonInviteServerState {
-    return this.#state;
-  }
+export class NonInviteServerTransaction extends ServerTransactionBase<NonInviteServerState> {
+  protected st: NonInviteServerState = 'trying';
 
   get pending(): boolean {
-    return this.#state === 'trying' || this.#state === 'proceeding';
+    return this.st === 'trying' || this.st === 'proceeding';
   }
 
   respond(res: SipResponse): void {
-    if (this.#state === 'completed' || this.#state === 'terminated') {
+    if (this.st === 'completed' || this.st === 'terminated') {
       return;
     }
     this.last = res;
     this.ctx.sendResponse(res, this.flow);
     if (res.status < 200) {
-      this.#state = 'proceeding';
+      this.st = 'proceeding';
       return;
     }
-    this.#state = 'completed';
-    this.timers.set('J', this.flow.reliable ? 0 : 64 * this.ctx.timers.t1, () => this.#terminate());
+    this.st = 'completed';
+    this.timers.set('J', this.flow.reliable ? 0 : 64 * this.ctx.timers.t1, () => this.terminate());
   }
 
   receiveRequest(): void {
     this.ctx.counters.retransmissionsAbsorbed++;
-    if (this.#state !== 'trying') {
+    if (this.st !== 'trying') {
       this.resendLast();
     }
-  }
-
-  terminate(): void {
-    this.#terminate();
-  }
-
-  #terminate(): void {
-    if (this.#state === 'terminated') {
-      return;
-    }
-    this.#state = 'terminated';
-    this.timers.clearAll();
-    this.ctx.terminated(this.key);
   }
 }
 
