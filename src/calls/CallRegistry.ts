@@ -228,13 +228,85 @@ export class CallRegistry {
     return ended;
   }
 
-  /** Marks calls a previous process left active as over (see CallStore.closeStaleCalls). */
-  recoverStale(): number {
-    const n = this.#opts.store.closeStaleCalls(this.#iso());
-    if (n > 0) {
-      this.#opts.logger.warn({ calls: n }, 'closed calls left active by a previous run');
+  /**
+   * Closes the calls a previous process left active (crash, kill -9, power loss). A call that was
+   * never answered becomes `cancelled`. An answered one is ended as the sinks expect: the words
+   * stored after its last utterance become a final utterance, then `call.ended` (reason `error`
+   * unless the call was already ending) carries the whole stored transcript, numbered after the
+   * last stored event, so the database, the JSONL file and the webhooks all see the call end.
+   * Its end time is that of its last stored event (the best known moment).
+   * @param skip calls another part of the endpoint finishes itself (e.g. a pending transcription).
+   * @returns how many calls were closed.
+   */
+  recoverStale(skip: (id: string) => boolean = () => false): number {
+    const { store, logger, metrics } = this.#opts;
+    let closed = 0;
+    for (const r of store.unfinishedCalls()) {
+      if (this.#active.has(r.id) || skip(r.id)) {
+        continue;
+      }
+      closed++;
+      const last = store.lastEvent(r.id);
+      let next: CallRecord;
+      if (r.answeredAt === null) {
+        next = { ...r, state: 'cancelled', endedAt: last?.at ?? r.createdAt, durationMs: 0 };
+      } else {
+        const answeredAt = Date.parse(r.answeredAt);
+        const endedAtMs = last ? Date.parse(last.at) : answeredAt;
+        const durationMs = Math.max(0, endedAtMs - answeredAt);
+        const reason = r.endReason ?? 'error';
+        if (last?.type !== 'call.ended') {
+          this.#publishLateEnd(r, last?.seq ?? 0, answeredAt, reason, durationMs);
+        }
+        next = {
+          ...r,
+          state: 'ended',
+          endReason: reason,
+          endedAt: new Date(endedAtMs).toISOString(),
+          durationMs,
+        };
+      }
+      store.saveCall(next);
+      metrics?.callsTotal.inc({ outcome: callOutcome(next) });
+      logger.warn(
+        { callId: r.id, sipCallId: r.meta.sipCallId, was: r.state, now: next.state },
+        'closed a call left active by a previous run',
+      );
     }
-    return n;
+    return closed;
+  }
+
+  #publishLateEnd(
+    r: CallRecord,
+    lastSeq: number,
+    answeredAt: number,
+    reason: EndReason,
+    durationMs: number,
+  ): void {
+    const { store, bus } = this.#opts;
+    const stored = store.utterances(r.id);
+    const utterances = stored.map(({ seq: _seq, ...u }) => u);
+    const lastUtteranceSeq = stored.at(-1)?.seq ?? 0;
+    const trailing = store.words(r.id).filter((w) => w.seq > lastUtteranceSeq);
+    bus.resumeCall(r.id, r.meta, { lastSeq, answeredAt, utterances });
+    const first = trailing[0];
+    const lastWord = trailing.at(-1);
+    if (first && lastWord) {
+      bus.publish(r.id, {
+        type: 'transcript.utterance',
+        text: trailing.map((w) => w.text).join(' '),
+        startMs: first.startMs,
+        endMs: lastWord.endMs ?? lastWord.startMs,
+        words: trailing.map((w) => ({
+          text: w.text,
+          startMs: w.startMs,
+          ...(w.endMs === undefined ? {} : { endMs: w.endMs }),
+        })),
+        channel: first.channel,
+        final: true,
+      });
+    }
+    bus.endCall(r.id, reason, durationMs);
   }
 
   #get(id: string): CallRecord {

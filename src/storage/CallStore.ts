@@ -214,17 +214,22 @@ export class CallStore {
     return this.#events.all(callId).map((r) => JSON.parse(r.body) as CallEvent);
   }
 
-  /**
-   * Marks calls left active by a previous process (crash, kill -9) as ended with reason `error`.
-   * @returns how many calls were closed.
-   */
-  closeStaleCalls(nowIso: string): number {
+  /** Calls not over in the database (at start: the ones a previous process left active), oldest first. */
+  unfinishedCalls(): CallRecord[] {
     return this.#db
-      .prepare(
-        `UPDATE calls SET state = CASE WHEN state IN ('offered', 'ringing') THEN 'cancelled' ELSE 'ended' END,
-           end_reason = CASE WHEN state IN ('offered', 'ringing') THEN NULL ELSE COALESCE(end_reason, 'error') END,
-           ended_at = ? WHERE state NOT IN ('ended', 'rejected', 'cancelled')`,
+      .prepare<[], CallRow>(
+        `SELECT * FROM calls WHERE state NOT IN ('ended', 'rejected', 'cancelled') ORDER BY created_at, rowid`,
       )
-      .run(nowIso).changes;
+      .all()
+      .map(toRecord);
+  }
+
+  /** The last stored event of a call (highest seq), if any. */
+  lastEvent(callId: string): { seq: number; type: string; at: string } | undefined {
+    return this.#db
+      .prepare<[string], { seq: number; type: string; at: string }>(
+        'SELECT seq, type, at FROM events WHERE call_id = ? ORDER BY seq DESC LIMIT 1',
+      )
+      .get(callId);
   }
 }

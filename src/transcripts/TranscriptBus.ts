@@ -153,6 +153,22 @@ export class TranscriptBus {
     this.#calls.set(callId, { meta, seq: 0, answeredAt: null, events: [], utterances: [] });
   }
 
+  /**
+   * Reopens the stream of a call a previous process left open (it stopped without `call.ended`):
+   * numbering goes on after `state.lastSeq`, and `call.ended` will carry `state.utterances`.
+   */
+  resumeCall(
+    callId: string,
+    meta: CallMeta,
+    state: { lastSeq: number; answeredAt: number | null; utterances: readonly TranscriptUtterance[] },
+  ): void {
+    this.openCall(callId, meta);
+    const call = this.#get(callId);
+    call.seq = state.lastSeq;
+    call.answeredAt = state.answeredAt;
+    call.utterances = [...state.utterances];
+  }
+
   /** Whether the call's stream is open. */
   isOpen(callId: string): boolean {
     return this.#calls.has(callId);
@@ -209,11 +225,12 @@ export class TranscriptBus {
 
   /**
    * Publishes `call.ended` with the transcript collected from this call's utterances and the
-   * duration since answer, then closes the stream.
+   * duration since answer (or `durationMs` when the end happened earlier than now), then closes the
+   * stream.
    */
-  endCall(callId: string, reason: EndReason): CallEvent {
+  endCall(callId: string, reason: EndReason, durationMs?: number): CallEvent {
     const call = this.#get(callId);
-    const durationMs =
+    durationMs ??=
       call.answeredAt === null ? 0 : Math.max(0, Math.round(this.#opts.clock.now() - call.answeredAt));
     return this.publish(callId, {
       type: 'call.ended',

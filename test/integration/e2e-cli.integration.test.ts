@@ -113,4 +113,62 @@ describe('sipscribe process', () => {
     expect(sipp.messages).toMatch(/^BYE sip:/m);
     expect(proc.output()).toMatch(/"msg":"endpoint stopped"/);
   });
+
+  it('SIGKILL during a call: the next start ends the call with the words stored before the crash', async () => {
+    const fake = await FakeMoshiServer.start();
+    fakes.push(fake);
+    const dir = runDir('e2e-cli-sigkill');
+    const dataDir = join(dir, 'data');
+    const sipPort = await freePort();
+    const rtpMin = await freePort('127.0.0.1', 16);
+    const cfgFile = join(dir, 'config.json');
+    writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
+        rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
+        stt: { servers: [{ url: fake.url }] },
+        http: { host: '127.0.0.1', port: await freePort() },
+        storage: { dir: dataDir },
+      }),
+    );
+    const args = [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile];
+    const first = start('sipscribe-crashing', process.execPath, args, { cwd: dir });
+    await waitForListen(first, sipPort, 'udp', 30_000);
+    const call = sippCall(`127.0.0.1:${sipPort}`, 'uac_call_pcmu.xml', { durationMs: 20_000, timeoutS: 25 });
+    await until(
+      () => events(dataDir).filter((e) => e.type === 'transcript.word').length >= 3,
+      'the first words',
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+    writeFileSync(join(dir, 'sipscribe-1.log'), first.output());
+    const before = events(dataDir);
+    expect(before.some((e) => e.type === 'call.ended')).toBe(false);
+    const stored = before
+      .filter((e) => e.type === 'transcript.word')
+      .map((e) => (e as { text: string }).text);
+    expect(stored.length).toBeGreaterThanOrEqual(3);
+
+    const second = start('sipscribe-restarted', process.execPath, args, { cwd: dir });
+    await until(() => events(dataDir).some((e) => e.type === 'call.ended'), 'call.ended after the restart');
+    await waitForListen(second, sipPort, 'udp', 30_000);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    writeFileSync(join(dir, 'sipscribe-2.log'), second.output());
+
+    const all = events(dataDir);
+    // One stream, numbered without a gap across the two runs.
+    expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
+    const ended = all.at(-1);
+    expect(ended?.type).toBe('call.ended');
+    if (ended?.type !== 'call.ended') {
+      return;
+    }
+    expect(ended.reason).toBe('error');
+    expect(ended.transcript.flatMap((u) => u.words.map((w) => w.text))).toEqual(stored);
+    expect(second.output()).toMatch(/closed a call left active by a previous run/);
+    // The caller lost its callee mid-call; stopAll() ends SIPp's wait.
+    void call.catch(() => undefined);
+  });
 });

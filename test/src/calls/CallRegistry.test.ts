@@ -8,6 +8,8 @@ import type { CallEvent, CallMeta } from '../../../src/events.js';
 import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
+import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';
+import { StorageSink } from '../../../src/transcripts/StorageSink.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { logSink } from '../logSink.js';
@@ -218,4 +220,92 @@ describe('CallRegistry', () => {
       [ending, 'bye-remote'],
     ]);
   });
+
+  it('recoverStale ends the calls a crashed run left active, publishing call.ended with the stored transcript', async () => {
+    // The crashed run: its events reached the database through the storage sink.
+    const files = new JsonlFiles(dir);
+    const crashedBus = new TranscriptBus({ logger: logSink().logger, clock });
+    crashedBus.addSink(new StorageSink(new CallStore(db), files));
+    const crashed = new CallRegistry({
+      store: new CallStore(db),
+      bus: crashedBus,
+      clock,
+      logger: logSink().logger,
+      newId: () => `old-${++ids}`,
+    });
+    const ringing = crashed.create(META).id;
+    crashed.transition(ringing, 'ringing');
+    const talking = crashed.create(META).id;
+    crashed.transition(talking, 'answered'); // 09:00:00.000, seq 1
+    crashed.transition(talking, 'streaming');
+    clock.advance(1500);
+    crashedBus.publish(talking, word('one', 200, 700)); // seq 2
+    crashedBus.publish(talking, word('two', 800, 1300)); // seq 3
+    crashedBus.publish(talking, {
+      type: 'transcript.utterance', // seq 4
+      text: 'one two',
+      startMs: 200,
+      endMs: 1300,
+      words: [
+        { text: 'one', startMs: 200, endMs: 700 },
+        { text: 'two', startMs: 800, endMs: 1300 },
+      ],
+      channel: 'caller',
+      final: true,
+    });
+    clock.advance(2000);
+    crashedBus.publish(talking, word('three', 2500, 3000)); // seq 5, 09:00:03.500
+    crashedBus.publish(talking, word('four', 3100)); // seq 6, no end yet
+    await crashedBus.flush();
+    files.closeAll();
+
+    // The next run, minutes later.
+    clock.advance(300_000);
+    expect(registry.recoverStale()).toBe(2);
+    await bus.flush();
+    expect(registry.get(ringing)).toMatchObject({ state: 'cancelled', durationMs: 0 });
+    expect(registry.get(talking)).toMatchObject({
+      state: 'ended',
+      endReason: 'error',
+      endedAt: '2026-05-01T09:00:03.500Z',
+      durationMs: 3500,
+    });
+    expect(events.map((e) => [e.callId, e.seq, e.type])).toEqual([
+      [talking, 7, 'transcript.utterance'],
+      [talking, 8, 'call.ended'],
+    ]);
+    const ended = events[1];
+    expect(ended?.type === 'call.ended' && ended.durationMs).toBe(3500);
+    expect(ended?.type === 'call.ended' && ended.transcript.map((u) => u.text)).toEqual([
+      'one two',
+      'three four',
+    ]);
+    expect(events[0]).toMatchObject({
+      text: 'three four',
+      startMs: 2500,
+      endMs: 3100,
+      words: [
+        { text: 'three', startMs: 2500, endMs: 3000 },
+        { text: 'four', startMs: 3100 },
+      ],
+    });
+    const totals = (await metrics.callsTotal.get()).values.map((v) => [v.labels.outcome, v.value]);
+    expect(totals.sort()).toEqual([
+      ['cancelled', 1],
+      ['error', 1],
+    ]);
+    // Nothing is left to recover, and the stream is closed.
+    expect(registry.recoverStale()).toBe(0);
+    expect(bus.isOpen(talking)).toBe(false);
+  });
 });
+
+function word(text: string, startMs: number, endMs?: number) {
+  return {
+    type: 'transcript.word',
+    text,
+    startMs,
+    ...(endMs === undefined ? {} : { endMs }),
+    channel: 'caller',
+  } as const;
+}
