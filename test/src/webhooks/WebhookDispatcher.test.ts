@@ -177,6 +177,37 @@ describe('WebhookDispatcher', () => {
     await d.stop();
   });
 
+  it('a receiver down for ten minutes gets every event afterwards, in order (default policy)', async () => {
+    const outbox = new Outbox(db);
+    const d = dispatcher({}, outbox);
+    let down = true;
+    answer = () => (down ? new Error('connect ECONNREFUSED') : 200);
+    // Two calls keep producing events, one every 20 s, through the whole outage.
+    const sent: Record<string, number> = { a: 0, b: 0 };
+    for (let t = 0; t < 600_000; t += 20_000) {
+      for (const call of ['a', 'b']) {
+        outbox.enqueue(URL_A, ev(call, ++sent[call]!), clock.now());
+      }
+      d.notify();
+      await advance(d, 20_000, 1000);
+    }
+    expect(attempts.every((a) => a.seq === 1)).toBe(true); // only the lane heads were tried
+    expect(outbox.backlog()).toEqual({ [URL_A]: 60 });
+    down = false;
+    const outageEnd = clock.now();
+    // The next attempt comes at most one maximum backoff (60 s, ±10 % jitter) later.
+    await advance(d, 66_000, 1000);
+    const delivered = attempts.filter((a) => a.at >= outageEnd);
+    for (const call of ['a', 'b']) {
+      expect(delivered.filter((a) => a.callId === call).map((a) => a.seq)).toEqual(
+        Array.from({ length: 30 }, (_, i) => i + 1),
+      );
+    }
+    expect(outbox.backlog()).toEqual({});
+    expect(db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE status = 'dead'").get()).toEqual({ n: 0 });
+    await d.stop();
+  });
+
   it('survives a restart: a new process delivers what the old one left, in order', async () => {
     answer = () => new Error('connect ECONNREFUSED');
     const first = dispatcher();
