@@ -154,6 +154,8 @@ export const configSchema = z.object({
       dir: z.string().default('./data'),
       /** Also write each call's audio to `<dir>/recordings/<callId>.wav` (PCM16 mono). */
       recordAudio: z.boolean().default(false),
+      /** Calls over for longer than this many days are deleted with their files; 0 keeps everything. */
+      retentionDays: z.number().int().min(0).default(0),
     })
     .prefault({}),
   /** Receivers of `call.started`, `transcript.utterance` and `call.ended` (see README, "Webhooks"). */

@@ -18,10 +18,11 @@ import { HttpServer } from './http/server.js';
 import { registerStaticRoutes } from './http/static.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { CallRecorder } from './recording/CallRecorder.js';
+import { CallRecorder, recordingPath } from './recording/CallRecorder.js';
 import { CallStore } from './storage/CallStore.js';
 import { openDatabase } from './storage/database.js';
 import { JsonlFiles } from './storage/JsonlFiles.js';
+import { Retention } from './storage/Retention.js';
 import { ConsoleSink, type ConsoleSinkOptions } from './transcripts/ConsoleSink.js';
 import { StorageSink } from './transcripts/StorageSink.js';
 import { TranscriptBus } from './transcripts/TranscriptBus.js';
@@ -85,7 +86,8 @@ export async function startEndpoint(
     const bus = new TranscriptBus({ logger, clock, counters: metrics.busCounters });
     const live = new LiveFeed({ bus, logger });
     bus.addSink(new ConsoleSink({ logger, ...(deps.consoleOut ? { out: deps.consoleOut } : {}) }));
-    bus.addSink(new StorageSink(store, new JsonlFiles(dir)));
+    const jsonl = new JsonlFiles(dir);
+    bus.addSink(new StorageSink(store, jsonl));
     const dispatcher = new WebhookDispatcher({
       outbox,
       targets: config.webhooks,
@@ -119,6 +121,15 @@ export async function startEndpoint(
     if (recorder) {
       cleanups.push(() => recorder.close());
     }
+    const retention = new Retention({
+      days: config.storage.retentionDays,
+      store,
+      filesOf: (id) => [jsonl.pathOf(id), recordingPath(dir, id)],
+      clock,
+      logger,
+    });
+    retention.start();
+    cleanups.push(() => retention.stop());
 
     const readiness = new Readiness(logger);
     readiness.add({ name: 'storage', check: () => db.open });

@@ -11,12 +11,23 @@ import { WavWriter } from './WavWriter.js';
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** Where a call's recording lives under `storage.dir`. */
+export function recordingPath(storageDir: string, callId: string): string {
+  if (!SAFE_ID.test(callId) || callId.startsWith('.')) {
+    throw new RangeError(`call id ${JSON.stringify(callId)} is not usable as a file name`);
+  }
+  return join(storageDir, 'recordings', `${callId}.wav`);
+}
+
 export class CallRecorder {
   readonly dir: string;
   readonly #writers = new Map<string, WavWriter>();
   readonly #logger: Logger;
 
+  readonly #storageDir: string;
+
   constructor(storageDir: string, logger: Logger) {
+    this.#storageDir = storageDir;
     this.dir = join(storageDir, 'recordings');
     this.#logger = logger;
     mkdirSync(this.dir, { recursive: true });
@@ -24,10 +35,7 @@ export class CallRecorder {
 
   /** The file of a call's recording. */
   pathOf(callId: string): string {
-    if (!SAFE_ID.test(callId) || callId.startsWith('.')) {
-      throw new RangeError(`call id ${JSON.stringify(callId)} is not usable as a file name`);
-    }
-    return join(this.dir, `${callId}.wav`);
+    return recordingPath(this.#storageDir, callId);
   }
 
   /** Appends 24 kHz float frames (the STT's input). */

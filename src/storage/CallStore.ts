@@ -232,4 +232,34 @@ export class CallStore {
       )
       .get(callId);
   }
+
+  /**
+   * Deletes calls over before `beforeIso` (by end time, else creation time) with their events,
+   * words, utterances and given-up webhook rows; a call with a webhook delivery still pending is
+   * kept until it is delivered. One transaction.
+   * @returns the ids deleted (for their files).
+   */
+  deleteCallsOver(beforeIso: string): string[] {
+    return this.#db.transaction(() => {
+      const ids = this.#db
+        .prepare<[string], { id: string }>(
+          `SELECT c.id FROM calls c
+           WHERE c.state IN ('ended', 'rejected', 'cancelled') AND COALESCE(c.ended_at, c.created_at) < ?
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.call_id = c.id AND o.status = 'pending')`,
+        )
+        .all(beforeIso)
+        .map((r) => r.id);
+      for (const table of ['events', 'words', 'utterances', 'outbox']) {
+        const del = this.#db.prepare(`DELETE FROM ${table} WHERE call_id = ?`);
+        for (const id of ids) {
+          del.run(id);
+        }
+      }
+      const delCall = this.#db.prepare('DELETE FROM calls WHERE id = ?');
+      for (const id of ids) {
+        delCall.run(id);
+      }
+      return ids;
+    })();
+  }
 }
