@@ -125,6 +125,33 @@ describe('sipscribe dial', () => {
     expect(result.messages).toMatch(/^BYE sip:/m);
   });
 
+  it('answers a digest challenge to the INVITE with --user/--password (SIPp verifyauth)', async () => {
+    const keys = ['-key', 'realm', 'sipp-lab', '-key', 'user', 'alice', '-key', 'pass', 'alice-secret'];
+    const uas = await sippServer('uas_auth.xml', { calls: 1, extraArgs: keys });
+    const cfg = await dialConfig('e2e-dial-auth-cli');
+    const target = `sip:service@127.0.0.1:${uas.port}`;
+    const args = ['--config', cfg, 'dial', target, '--wav', wav8k, '--tail', '0'];
+    const r = await cli([...args, '--user', 'alice', '--password', 'alice-secret']);
+    expect(r.code, r.out).toBe(0);
+    const result = await uas.done();
+    expect(result.code, result.output).toBe(0);
+    expect(result.messages).toMatch(/^Authorization: Digest .*username="alice"/m);
+    expect(result.messages).toMatch(/^BYE sip:/m);
+
+    // A wrong password: SIPp's own digest check refuses it with 403, and dial says so.
+    const strict = await sippServer('uas_auth.xml', { calls: 1, extraArgs: keys });
+    const bad = await cli([
+      ...args.map((a) => (a === target ? `sip:service@127.0.0.1:${strict.port}` : a)),
+      '--user',
+      'alice',
+      '--password',
+      'WRONG',
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/call failed: SIP 403/);
+    await strict.done();
+  });
+
   it('exits 1 with the SIP status when the call is refused', async () => {
     // sipscribe with no reachable STT server refuses calls with 503 (stt.whenFull: reject).
     const deadPort = await freePort();
