@@ -123,6 +123,7 @@ export async function startAppliance(
       },
       { onInvite: (call) => manager.onInvite(call) },
     );
+    endpoint.metrics.setSipCountersSource(() => ({ ...stack.counters }));
     try {
       await stack.start();
     } catch (err) {

@@ -18,6 +18,11 @@ export interface Metrics {
   readonly rtpPackets: Counter;
   /** RTP packets lost (sequence gaps never filled). */
   readonly rtpPacketsLost: Counter;
+  /**
+   * RTP datagrams dropped, by reason: `malformed:<code>`, `rejected-source`, `unknown-payload-type`,
+   * `invalid-sequence`, `late`, `duplicated`.
+   */
+  readonly rtpDropped: Counter<'reason'>;
   /** RFC 3550 interarrival jitter per call, observed when a call ends (seconds). */
   readonly rtpJitter: Histogram;
   /** Time from audio sent to the STT to the word that covers it coming back (seconds). */
@@ -37,6 +42,11 @@ export interface Metrics {
   /** Transcript sink failures and drops by sink. */
   readonly sinkFailures: Counter<'sink'>;
   readonly sinkDropped: Counter<'sink'>;
+  /**
+   * Sets where `sipscribe_sip_events_total{event}` reads from at scrape time: the SIP stack's
+   * counters (messages, bad input dropped or rejected, retransmissions, timeouts, …).
+   */
+  setSipCountersSource(source: () => Readonly<Record<string, number>>): void;
   /** Sets where the webhook backlog gauge reads from (the outbox). */
   setWebhookBacklogSource(source: () => Record<string, number>): void;
   /** The bus's counters, reported into `sinkFailures`/`sinkDropped`. */
@@ -54,6 +64,20 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     collectDefaultMetrics({ register: registry, prefix: 'sipscribe_' });
   }
   let backlogSource: () => Record<string, number> = () => ({});
+  let sipSource: () => Readonly<Record<string, number>> = () => ({});
+  new Counter({
+    name: 'sipscribe_sip_events_total',
+    help: 'SIP stack counters by event: messages, malformed input dropped or rejected, retransmissions, timeouts, transport errors',
+    labelNames: ['event'] as const,
+    registers: [registry],
+    collect(): void {
+      this.reset();
+      for (const [name, n] of Object.entries(sipSource())) {
+        // camelCase counter names become snake_case label values.
+        this.inc({ event: name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, n);
+      }
+    },
+  });
   const sinkFailures = new Counter({
     name: 'sipscribe_sink_failures_total',
     help: 'Transcript sink failures by sink',
@@ -87,6 +111,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     rtpPacketsLost: new Counter({
       name: 'sipscribe_rtp_packets_lost_total',
       help: 'RTP packets lost',
+      registers: [registry],
+    }),
+    rtpDropped: new Counter({
+      name: 'sipscribe_rtp_dropped_total',
+      help: 'RTP datagrams dropped by reason (malformed:<code>, rejected-source, unknown-payload-type, invalid-sequence, late, duplicated)',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     rtpJitter: new Histogram({
@@ -145,6 +175,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }),
     sinkFailures,
     sinkDropped,
+    setSipCountersSource(source): void {
+      sipSource = source;
+    },
     setWebhookBacklogSource(source): void {
       backlogSource = source;
     },

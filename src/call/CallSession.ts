@@ -118,7 +118,11 @@ export class CallSession {
   #answeredWall = 0;
   #ending: Promise<void> | null = null;
   /** RTP figures already added to the metrics (they are updated every STATS_INTERVAL_MS). */
-  #counted = { received: 0, lost: 0 };
+  #counted: { received: number; lost: number; dropped: Record<string, number> } = {
+    received: 0,
+    lost: 0,
+    dropped: {},
+  };
   #statsTimer: ReturnType<Clock['setTimeout']> | undefined;
   /** The status we rejected with ourselves (else 488 from the SIP layer's offer/answer). */
   #rejectStatus: number | null = null;
@@ -523,7 +527,23 @@ export class CallSession {
     metrics.rtpPackets.inc(Math.max(0, s.received - this.#counted.received));
     metrics.rtpPacketsLost.inc(Math.max(0, s.lost - this.#counted.lost));
     metrics.rtpJitter.observe(s.jitterMs / 1000);
-    this.#counted = { received: s.received, lost: s.lost };
+    const dropped: Record<string, number> = {
+      'rejected-source': s.rejectedSource,
+      'unknown-payload-type': s.unknownPayloadType,
+      'invalid-sequence': s.invalidSequence,
+      late: s.late,
+      duplicated: s.duplicated,
+    };
+    for (const [code, n] of Object.entries(s.malformed)) {
+      dropped[`malformed:${code}`] = n;
+    }
+    for (const [reason, n] of Object.entries(dropped)) {
+      const delta = n - (this.#counted.dropped[reason] ?? 0);
+      if (delta > 0) {
+        metrics.rtpDropped.inc({ reason }, delta);
+      }
+    }
+    this.#counted = { received: s.received, lost: s.lost, dropped };
   }
 
   #recordRtpStats(s: RtpSessionStats): void {

@@ -4,6 +4,7 @@
 // Word messages the fake actually sent for that audio (its log), not anything the product
 // computed; they must arrive, in order, in the database, the JSONL file, the webhook receiver,
 // the live feed and the API. The audio the fake received must hold the clip's speech.
+import { createSocket } from 'node:dgram';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/events.js';
 import { sippCall, type SipTransport } from '../helpers/sipp.js';
@@ -136,5 +137,39 @@ describe.each<SipTransport>(['udp', 'tcp'])('a SIPp call over %s becomes a trans
     const metrics = await (await fetch(`${e2e.base}/metrics`)).text();
     expect(metrics).toMatch(/sipscribe_calls_total\{outcome="bye-remote"\} 1/);
     expect(metrics).toMatch(/sipscribe_rtp_packets_received_total [1-9]\d*/);
+  });
+});
+
+describe('bad input on a running appliance', () => {
+  it('is counted in /metrics: a garbage SIP datagram, RTP from a stranger during a call', async () => {
+    const e2e = await startE2e('e2e-call-bad-input', {}, { webhook: false, live: false });
+    envs.push(e2e);
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    const send = (buf: Buffer, port: number): Promise<void> =>
+      new Promise((resolve) => sock.send(buf, port, '127.0.0.1', () => resolve()));
+    await send(Buffer.from('\x00\x01 not SIP at all\r\n\r\n'), e2e.sipPort);
+
+    const sipp = sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_call_pcmu.xml', { durationMs: 3000 });
+    await until(
+      () => (e2e.app.endpoint.calls.active()[0]?.state === 'streaming' ? true : undefined),
+      'streaming',
+    );
+    // Three bytes, to every port of the range (the call's among them). Once the session has
+    // latched the caller's media address it drops a stranger's datagram unparsed; before that
+    // (SIPp's audio not yet arrived) it parses it and finds it truncated. Either is one drop.
+    for (let port = e2e.rtpMin; port <= e2e.rtpMax; port++) {
+      await send(Buffer.from([0x80, 0x00, 0x01]), port);
+    }
+    expect((await sipp).code).toBe(0);
+    await until(() => (e2e.app.endpoint.calls.active().length === 0 ? true : undefined), 'the call to end');
+    sock.close();
+
+    const metrics = await (await fetch(`${e2e.base}/metrics`)).text();
+    expect(metrics).toMatch(/^sipscribe_sip_events_total\{event="malformed_dropped"\} 1$/m);
+    expect(metrics).toMatch(/^sipscribe_sip_events_total\{event="messages_received"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(
+      /^sipscribe_rtp_dropped_total\{reason="(rejected-source|malformed:RTP_ERR_TRUNCATED)"\} 1$/m,
+    );
   });
 });
