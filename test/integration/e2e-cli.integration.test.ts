@@ -11,7 +11,7 @@ import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
 import { ROOT, runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { run, start, stopAll } from '../helpers/processes.js';
-import { sippCall, waitForListen } from '../helpers/sipp.js';
+import { sippCall, waitForListen, type SippResult } from '../helpers/sipp.js';
 import { until, wordsSentBy } from './e2eHarness.js';
 
 const fakes: FakeMoshiServer[] = [];
@@ -35,6 +35,55 @@ function events(dataDir: string): CallEvent[] {
         .filter((l) => l.trim() !== '')
         .map((l) => JSON.parse(l) as CallEvent),
     );
+}
+
+/**
+ * A product process set up for one call: a fake STT, a config file in a run directory, and a way
+ * to start `bin/sipscribe.js` on it, call it with SIPp, and wait for its first words.
+ */
+async function processSetup(name: string) {
+  const fake = await FakeMoshiServer.start();
+  fakes.push(fake);
+  const dir = runDir(name);
+  const dataDir = join(dir, 'data');
+  const sipPort = await freePort();
+  const rtpMin = await freePort('127.0.0.1', 16);
+  const cfgFile = join(dir, 'config.json');
+  writeFileSync(
+    cfgFile,
+    JSON.stringify({
+      sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
+      rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
+      stt: { servers: [{ url: fake.url }] },
+      http: { host: '127.0.0.1', port: await freePort() },
+      storage: { dir: dataDir },
+    }),
+  );
+  const args = [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile];
+  return {
+    fake,
+    dir,
+    dataDir,
+    sipPort,
+    /** Starts the process and waits until its SIP port listens. */
+    launch: async (label: string) => {
+      const proc = start(label, process.execPath, args, { cwd: dir });
+      await waitForListen(proc, sipPort, 'udp', 30_000);
+      return proc;
+    },
+    /** Starts a 20 s SIPp call; resolves once three words are on disk, with the call's outcome. */
+    callUntilWords: async (): Promise<{ sipp: Promise<SippResult> }> => {
+      const call = sippCall(`127.0.0.1:${sipPort}`, 'uac_call_pcmu.xml', {
+        durationMs: 20_000,
+        timeoutS: 25,
+      });
+      await until(
+        () => events(dataDir).filter((e) => e.type === 'transcript.word').length >= 3,
+        'the first words',
+      );
+      return { sipp: call };
+    },
+  };
 }
 
 describe('sipscribe process', () => {
@@ -64,38 +113,9 @@ describe('sipscribe process', () => {
   });
 
   it('SIGTERM during a call: the call ends through the flush, the transcript is kept, exit 0', async () => {
-    const fake = await FakeMoshiServer.start();
-    fakes.push(fake);
-    const dir = runDir('e2e-cli-sigterm');
-    const dataDir = join(dir, 'data');
-    const sipPort = await freePort();
-    const httpPort = await freePort();
-    const rtpMin = await freePort('127.0.0.1', 16);
-    const cfgFile = join(dir, 'config.json');
-    writeFileSync(
-      cfgFile,
-      JSON.stringify({
-        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
-        rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
-        stt: { servers: [{ url: fake.url }] },
-        http: { host: '127.0.0.1', port: httpPort },
-        storage: { dir: dataDir },
-      }),
-    );
-    const proc = start(
-      'sipscribe',
-      process.execPath,
-      [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile],
-      {
-        cwd: dir,
-      },
-    );
-    await waitForListen(proc, sipPort, 'udp', 30_000);
-    const call = sippCall(`127.0.0.1:${sipPort}`, 'uac_call_pcmu.xml', { durationMs: 20_000, timeoutS: 25 });
-    await until(
-      () => events(dataDir).filter((e) => e.type === 'transcript.word').length >= 3,
-      'the first words',
-    );
+    const { fake, dir, dataDir, launch, callUntilWords } = await processSetup('e2e-cli-sigterm');
+    const proc = await launch('sipscribe');
+    const { sipp: call } = await callUntilWords();
     proc.child.kill('SIGTERM');
     const exitCode = await proc.exited;
     writeFileSync(join(dir, 'sipscribe.log'), proc.output());
@@ -115,31 +135,9 @@ describe('sipscribe process', () => {
   });
 
   it('SIGKILL during a call: the next start ends the call with the words stored before the crash', async () => {
-    const fake = await FakeMoshiServer.start();
-    fakes.push(fake);
-    const dir = runDir('e2e-cli-sigkill');
-    const dataDir = join(dir, 'data');
-    const sipPort = await freePort();
-    const rtpMin = await freePort('127.0.0.1', 16);
-    const cfgFile = join(dir, 'config.json');
-    writeFileSync(
-      cfgFile,
-      JSON.stringify({
-        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
-        rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
-        stt: { servers: [{ url: fake.url }] },
-        http: { host: '127.0.0.1', port: await freePort() },
-        storage: { dir: dataDir },
-      }),
-    );
-    const args = [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile];
-    const first = start('sipscribe-crashing', process.execPath, args, { cwd: dir });
-    await waitForListen(first, sipPort, 'udp', 30_000);
-    const call = sippCall(`127.0.0.1:${sipPort}`, 'uac_call_pcmu.xml', { durationMs: 20_000, timeoutS: 25 });
-    await until(
-      () => events(dataDir).filter((e) => e.type === 'transcript.word').length >= 3,
-      'the first words',
-    );
+    const { dir, dataDir, launch, callUntilWords } = await processSetup('e2e-cli-sigkill');
+    const first = await launch('sipscribe-crashing');
+    const { sipp: call } = await callUntilWords();
     first.child.kill('SIGKILL');
     await first.exited;
     writeFileSync(join(dir, 'sipscribe-1.log'), first.output());
@@ -150,9 +148,8 @@ describe('sipscribe process', () => {
       .map((e) => (e as { text: string }).text);
     expect(stored.length).toBeGreaterThanOrEqual(3);
 
-    const second = start('sipscribe-restarted', process.execPath, args, { cwd: dir });
+    const second = await launch('sipscribe-restarted');
     await until(() => events(dataDir).some((e) => e.type === 'call.ended'), 'call.ended after the restart');
-    await waitForListen(second, sipPort, 'udp', 30_000);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
     writeFileSync(join(dir, 'sipscribe-2.log'), second.output());
