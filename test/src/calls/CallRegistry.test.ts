@@ -122,18 +122,13 @@ describe('CallRegistry', () => {
     clock.advance(2000);
     registry.transition(id, 'answered');
     registry.transition(id, 'streaming');
-    bus.publish(id, {
-      type: 'transcript.utterance',
-      text: 'hello there',
-      startMs: 500,
-      endMs: 1400,
-      words: [
+    bus.publish(
+      id,
+      utterance([
         { text: 'hello', startMs: 500, endMs: 900 },
         { text: 'there', startMs: 900, endMs: 1400 },
-      ],
-      channel: 'caller',
-      final: true,
-    });
+      ]),
+    );
     clock.advance(61_000);
     registry.transition(id, 'ending', { reason: 'bye-remote' });
     expect(registry.active().map((r) => r.state)).toEqual(['ending']);
@@ -241,18 +236,13 @@ describe('CallRegistry', () => {
     clock.advance(1500);
     crashedBus.publish(talking, word('one', 200, 700)); // seq 2
     crashedBus.publish(talking, word('two', 800, 1300)); // seq 3
-    crashedBus.publish(talking, {
-      type: 'transcript.utterance', // seq 4
-      text: 'one two',
-      startMs: 200,
-      endMs: 1300,
-      words: [
+    crashedBus.publish(
+      talking, // seq 4
+      utterance([
         { text: 'one', startMs: 200, endMs: 700 },
         { text: 'two', startMs: 800, endMs: 1300 },
-      ],
-      channel: 'caller',
-      final: true,
-    });
+      ]),
+    );
     clock.advance(2000);
     crashedBus.publish(talking, word('three', 2500, 3000)); // seq 5, 09:00:03.500
     crashedBus.publish(talking, word('four', 3100)); // seq 6, no end yet
@@ -307,5 +297,18 @@ function word(text: string, startMs: number, endMs?: number) {
     startMs,
     ...(endMs === undefined ? {} : { endMs }),
     channel: 'caller',
+  } as const;
+}
+
+/** A final utterance of the caller made of `words`. */
+function utterance(words: { text: string; startMs: number; endMs: number }[]) {
+  return {
+    type: 'transcript.utterance',
+    text: words.map((w) => w.text).join(' '),
+    startMs: words[0]?.startMs ?? 0,
+    endMs: words.at(-1)?.endMs ?? 0,
+    words,
+    channel: 'caller',
+    final: true,
   } as const;
 }
