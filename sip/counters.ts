@@ -29,6 +29,8 @@ export interface SipCounters {
   transactionTimeouts: number;
   /** Send failures (connect refused, TLS failure, socket error). */
   transportErrors: number;
+  /** New out-of-dialog requests the delegate's `screen` dropped without an answer. */
+  screenedOut: number;
 }
 
 export function newCounters(): SipCounters {
@@ -46,5 +48,6 @@ export function newCounters(): SipCounters {
     retransmissionsSent: 0,
     transactionTimeouts: 0,
     transportErrors: 0,
+    screenedOut: 0,
   };
 }

@@ -63,7 +63,13 @@ export {
 
 // The stack (UAS + UAC) and its calls.
 export { SipStack, ALLOWED_METHODS } from './ua/SipStack.js';
-export type { SipStackOptions, SipStackDelegate } from './ua/SipStack.js';
+export type {
+  SipStackOptions,
+  SipStackDelegate,
+  ScreenSource,
+  ScreenVerdict,
+  RefusalReason,
+} from './ua/SipStack.js';
 export { IncomingCall } from './ua/IncomingCall.js';
 export type { IncomingCallState, RejectOptions, ChallengeOptions } from './ua/IncomingCall.js';
 export { OutgoingCall, CallRejectedError } from './ua/OutgoingCall.js';

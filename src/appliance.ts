@@ -121,7 +121,11 @@ export async function startAppliance(
         codecs: config.rtp.codecs,
         sessionTimer: { minSE: config.sip.sessionTimer.minSE },
       },
-      { onInvite: (call) => manager.onInvite(call) },
+      {
+        screen: (req, source) => manager.screen(req, source),
+        onInvite: (call) => manager.onInvite(call),
+        onRefused: (call, status, reason) => manager.onRefused(call, status, reason),
+      },
     );
     endpoint.metrics.setSipCountersSource(() => ({ ...stack.counters }));
     try {

@@ -41,6 +41,12 @@ export interface TransactionLayerDelegate {
   onRequest(req: SipRequest, tx: ServerTransaction | undefined, flow: Flow): void;
   /** A response that matched no client transaction (e.g. a retransmitted 2xx after Timer M). */
   onStrayResponse?(res: SipResponse, flow: Flow): void;
+  /**
+   * Consulted for a request that matched no server transaction (not an ACK), before one is
+   * created: false discards it (no transaction, nothing sent). A retransmission of a discarded
+   * request matches nothing either, so it is screened again.
+   */
+  screen?(req: SipRequest, flow: Flow): boolean;
 }
 
 /** Server transaction key per RFC 3261 §17.2.3; ACK and CANCEL given their own method. */
@@ -133,6 +139,9 @@ export class TransactionLayer {
     }
     if (req.method === 'ACK') {
       this.#delegate.onRequest(req, undefined, flow);
+      return;
+    }
+    if (this.#delegate.screen && !this.#delegate.screen(req, flow)) {
       return;
     }
     const tx =

@@ -1,7 +1,9 @@
 /**
  * The SIP stack src/ drives: transports + transactions + the user agent (UAS for incoming
- * INVITEs, UAC for `dial`), with policy left to the delegate (`onInvite(call)` decides to ring,
- * answer, reject or challenge).
+ * INVITEs, UAC for `dial`), with policy left to the delegate: `screen(req, source)` admits, drops
+ * (no answer at all) or refuses every new out-of-dialog request before a transaction exists,
+ * `onInvite(call)` decides to ring, answer, reject or challenge, and `onRefused(call, status,
+ * reason)` hears about INVITEs the stack refused itself (488).
  */
 import { systemClock, type Clock } from '../clock.js';
 import { newCounters, type SipCounters } from '../counters.js';
@@ -48,9 +50,39 @@ export interface SipStackOptions {
   inviteTimeoutMs?: number;
 }
 
+/** Where a screened request came from. */
+export interface ScreenSource {
+  readonly address: string;
+  readonly port: number;
+  readonly transport: TransportProtocol;
+}
+
+/**
+ * What `screen` decides for a new out-of-dialog request: go on (`'accept'`), discard it without
+ * any answer (`'drop'`), or answer this final status (300–699) and go no further.
+ */
+export type ScreenVerdict = 'accept' | 'drop' | { readonly status: number; readonly reason?: string };
+
+/** Why the stack itself refused an INVITE before `onInvite` (reported to `onRefused`). */
+export type RefusalReason = 'no-codec';
+
 export interface SipStackDelegate {
+  /**
+   * Admission before anything else: called for every new out-of-dialog request (no To tag, not
+   * an ACK, not a CANCEL matching an INVITE transaction) before a server transaction exists and
+   * before any response (not even 100 Trying). A dropped request leaves no state; its
+   * retransmissions are screened again. A status is answered through a server transaction, so
+   * retransmissions of the request are absorbed. Without `screen` everything is accepted.
+   */
+  screen?(req: SipRequest, source: ScreenSource): ScreenVerdict;
   /** A new INVITE, already answered with 100 Trying. Call ring/answer/reject/challenge. */
   onInvite?(call: IncomingCall): void;
+  /**
+   * An INVITE the stack refused itself before `onInvite` (`'no-codec'`: an offer without any of
+   * our codecs, answered 488 with a Warning). `call` is already ended (state `ended`, reason
+   * `rejected`); it is reported so that every call attempt can be recorded.
+   */
+  onRefused?(call: IncomingCall, status: number, reason: RefusalReason): void;
 }
 
 /** Methods we implement (RFC 3261 §20.5 Allow). */
@@ -82,6 +114,8 @@ export class SipStack implements CallHost {
   readonly #inviteTimeoutMs: number;
   /** Call-ID|From tag|CSeq of recent dialog-creating INVITEs, for merged requests (§8.2.2.2). */
   readonly #recentInvites = new Map<string, string>();
+  /** Requests `screen` answered with a status, between the screen and their transaction. */
+  readonly #screenedStatus = new WeakMap<SipRequest, { status: number; reason?: string }>();
 
   constructor(options: SipStackOptions, delegate: SipStackDelegate = {}) {
     this.clock = options.clock ?? systemClock;
@@ -116,6 +150,7 @@ export class SipStack implements CallHost {
       {
         onRequest: (req, tx, flow) => this.#onRequest(req, tx, flow),
         onStrayResponse: (res) => this.#onStray2xx(res),
+        screen: (req, flow) => this.#screen(req, flow),
       },
     );
   }
@@ -226,11 +261,58 @@ export class SipStack implements CallHost {
 
   // ---- dispatch ----------------------------------------------------------------------------
 
+  /** The delegate's admission for a request about to get a server transaction; false drops it. */
+  #screen(req: SipRequest, flow: Flow): boolean {
+    if (!this.#delegate.screen || req.toTag !== undefined) {
+      return true; // in-dialog requests are matched to their dialog (481 otherwise)
+    }
+    if (req.method === 'CANCEL' && this.transactions.findInviteFor(req)) {
+      return true; // cancels an INVITE that was admitted
+    }
+    const source = { address: flow.remote.address, port: flow.remote.port, transport: flow.protocol };
+    let verdict: ScreenVerdict;
+    try {
+      verdict = this.#delegate.screen(req, source);
+    } catch (err) {
+      this.logger.error({ err, method: req.method, callId: req.callId }, 'screen threw: request accepted');
+      return true;
+    }
+    if (verdict === 'drop') {
+      this.counters.screenedOut++;
+      this.logger.debug(
+        { method: req.method, callId: req.callId, source: `${source.address}:${source.port}` },
+        'request screened out: dropped without an answer',
+      );
+      return false;
+    }
+    if (verdict !== 'accept') {
+      if (!Number.isInteger(verdict.status) || verdict.status < 300 || verdict.status > 699) {
+        this.logger.error({ status: verdict.status }, 'screen returned a status outside 300–699: 500');
+        this.#screenedStatus.set(req, { status: 500 });
+      } else {
+        this.#screenedStatus.set(req, verdict);
+      }
+    }
+    return true;
+  }
+
   #onRequest(req: SipRequest, tx: ServerTransaction | undefined, flow: Flow): void {
     if (!tx) {
       // ACK for a 2xx (or stray).
       const user = this.#dialogs.get(dialogId(req.callId, req.toTag ?? '', req.fromTag ?? ''));
       user?.onDialogRequest(req, undefined);
+      return;
+    }
+    const screened = this.#screenedStatus.get(req);
+    if (screened) {
+      this.#screenedStatus.delete(req);
+      tx.respond(
+        createResponse(req, screened.status, {
+          toTag: newTag(),
+          headers: this.commonHeaders('response'),
+          ...(screened.reason !== undefined ? { reason: screened.reason } : {}),
+        }),
+      );
       return;
     }
     if (req.method === 'CANCEL') {
@@ -315,6 +397,7 @@ export class SipStack implements CallHost {
     }
     if (req.body.length > 0 && call.offer === undefined) {
       call.reject(488, { warning: `305 ${formatHost(flow.local.address)} "Incompatible media format"` });
+      this.#refused(call, 488, 'no-codec');
       return;
     }
     this.#calls.set(tx, call);
@@ -337,6 +420,14 @@ export class SipStack implements CallHost {
       if (call.state === 'offered' || call.state === 'ringing') {
         call.reject(500);
       }
+    }
+  }
+
+  #refused(call: IncomingCall, status: number, reason: RefusalReason): void {
+    try {
+      this.#delegate.onRefused?.(call, status, reason);
+    } catch (err) {
+      this.logger.error({ err, callId: call.callId }, 'onRefused threw');
     }
   }
 

@@ -1,8 +1,18 @@
 /**
- * The SIP stack's delegate for incoming calls: admission (rate limit, allow list, shutdown, max
- * calls), then one {@link CallSession} per dialog; and the graceful end of every call at shutdown.
+ * The SIP stack's delegate for incoming requests and calls: `screen` (per-source rate limit →
+ * silent drop, allow list → 403 for non-INVITE requests) before the stack answers anything;
+ * `onInvite`: admission (allow list with a record, shutdown, max calls), then one
+ * {@link CallSession} per dialog; `onRefused`: a record for the INVITEs the stack refused itself
+ * (488); and the graceful end of every call at shutdown.
  */
-import type { IncomingCall, SipStackDelegate } from '../../sip/index.js';
+import type {
+  IncomingCall,
+  RefusalReason,
+  ScreenSource,
+  ScreenVerdict,
+  SipRequest,
+  SipStackDelegate,
+} from '../../sip/index.js';
 import type { Admission } from '../calls/Admission.js';
 import type { CallMeta } from '../events.js';
 import type { Logger } from '../logger.js';
@@ -43,27 +53,28 @@ export class CallManager implements SipStackDelegate {
     return [...this.#sessions.values()];
   }
 
+  /**
+   * Admission before the SIP stack answers anything: over the source's rate limit the request is
+   * dropped unanswered (the stack counts and logs it at debug); a non-INVITE request from outside
+   * `allowFrom` gets 403 (an INVITE gets its 403 from `onInvite`, with a call record).
+   */
+  screen(req: SipRequest, source: ScreenSource): ScreenVerdict {
+    const d = this.#o.admission.screen(source.address, req.method);
+    if (d.action === 'reject') {
+      this.#o.logger.debug(
+        { source: source.address, method: req.method, status: d.status, reason: d.reason },
+        'request refused',
+      );
+      return { status: d.status };
+    }
+    return d.action;
+  }
+
   onInvite(call: IncomingCall): void {
-    const { admission, calls, logger, config } = this.#o;
+    const { admission, calls, logger } = this.#o;
     const source = call.source.address;
     const decision = admission.admitCall(source, calls.active().length, true);
-    if (decision.action === 'drop') {
-      // The SIP layer has no silent drop for an INVITE it already answered with 100 Trying: the
-      // cheapest final answer ends the transaction at once instead of holding it.
-      logger.debug({ source, sipCallId: call.callId }, 'INVITE over the rate limit: 503');
-      call.reject(503);
-      return;
-    }
-    const meta: CallMeta = {
-      sipCallId: call.callId,
-      from: fromHeader(call),
-      to: call.to,
-      account: this.#o.accountFor?.(call) ?? null,
-      transport: call.transport,
-      codec: null,
-      source: formatSource(source, call.source.port),
-    };
-    const record = calls.create(meta);
+    const record = calls.create(this.#meta(call));
     if (decision.action === 'reject') {
       logger.info(
         { callId: record.id, source, status: decision.status, reason: decision.reason },
@@ -74,11 +85,34 @@ export class CallManager implements SipStackDelegate {
       return;
     }
     const log = calls.logger(record.id);
-    log.info({ transport: call.transport, source: meta.source }, 'incoming call');
+    log.info({ transport: call.transport, source: record.meta.source }, 'incoming call');
     const session = new CallSession(record.id, call, log, this.#o);
     this.#sessions.set(record.id, session);
     void session.done.then(() => this.#sessions.delete(record.id));
-    void session.start({ ringMs: config.sip.inbound.ringMs });
+    void session.start({ ringMs: this.#o.config.sip.inbound.ringMs });
+  }
+
+  /**
+   * An INVITE the SIP stack refused before `onInvite` (488: no PCMU/PCMA in the offer): it still
+   * gets an id and a record, rejected with that status (counted in the calls by outcome).
+   */
+  onRefused(call: IncomingCall, status: number, reason: RefusalReason): void {
+    const { calls, logger } = this.#o;
+    const record = calls.create(this.#meta(call));
+    logger.info({ callId: record.id, source: call.source.address, status, reason }, 'call refused');
+    calls.transition(record.id, 'rejected', { status });
+  }
+
+  #meta(call: IncomingCall): CallMeta {
+    return {
+      sipCallId: call.callId,
+      from: fromHeader(call),
+      to: call.to,
+      account: this.#o.accountFor?.(call) ?? null,
+      transport: call.transport,
+      codec: null,
+      source: formatSource(call.source.address, call.source.port),
+    };
   }
 
   /**

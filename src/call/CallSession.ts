@@ -124,7 +124,11 @@ export class CallSession {
     dropped: {},
   };
   #statsTimer: ReturnType<Clock['setTimeout']> | undefined;
-  /** The status we rejected with ourselves (else 488 from the SIP layer's offer/answer). */
+  /**
+   * The status we rejected with ourselves (else 488 from `call.answer()`'s offer/answer; the SIP
+   * stack's earlier 488 for an offer without our codecs never reaches a session:
+   * CallManager.onRefused records that one).
+   */
   #rejectStatus: number | null = null;
   #resolveDone!: () => void;
   #resolveSipGone!: () => void;
@@ -238,7 +242,7 @@ export class CallSession {
     try {
       remote = await this.call.answer({ address, port: this.#rtp.localPort });
     } catch (err) {
-      // 488 (no common codec) was sent by the SIP layer; the 'ended' handler recorded it.
+      // 488 (no common codec) was sent by call.answer(); the 'ended' handler recorded it.
       this.log.info({ err }, 'answer failed');
       this.#releaseSetup();
       return;

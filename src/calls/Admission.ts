@@ -2,29 +2,44 @@
  * Admission policy for new SIP requests and calls: who may call, how fast, how many at once, and
  * what to do when the STT has no free slot. Pure policy: the SIP layer asks, this answers.
  *
- * Order of checks for an INVITE (`admitCall`):
- * 1. per-source rate limit (token bucket: `burst` requests, refilled at `perSecond`): over the
- *    limit the request is dropped without an answer, which silences scanners and floods (a SIP
- *    scanner that gets no answer moves on) while a trunk sending real calls stays far below it;
- * 2. `allowFrom` (CIDR list, IPv4 and IPv6; IPv4-mapped IPv6 sources match IPv4 rules) → `403`;
- * 3. shutting down → `503`;
- * 4. `maxCalls` active calls → `486 Busy Here`;
- * 5. no STT slot: `whenFull: "reject"` → `503`, `"defer"` → accept and let the call wait for a slot.
- * Other requests from a source (OPTIONS, REGISTER, …) go through `admitRequest` (steps 1–2).
+ * Two stages, so that nothing is spent on a flood:
+ * - `screen(address, method)`, run by the SIP stack's screening hook for every new out-of-dialog
+ *   request (INVITE, OPTIONS, REGISTER, a CANCEL of nothing, …) before any transaction or answer:
+ *   1. per-source rate limit (token bucket per address: `burst` requests, refilled at
+ *      `perSecond`; every screened request takes one token): over the limit the request is
+ *      dropped without any answer, not even `100 Trying`, which silences scanners and floods (a
+ *      scanner that gets no answer moves on) while a trunk sending real calls stays far below it;
+ *      a dropped INVITE's retransmission is screened again, so a real caller caught by a burst
+ *      gets through once the bucket refills;
+ *   2. for methods other than INVITE, `allowFrom` (CIDR list, IPv4 and IPv6; IPv4-mapped IPv6
+ *      sources match IPv4 rules) → `403` (an INVITE gets its 403 from `admitCall`, with a record).
+ * - `admitCall(address, activeCalls, sttHasSlot)` for an INVITE the screen let through (it takes
+ *   no token):
+ *   1. `allowFrom` → `403`;
+ *   2. shutting down → `503`;
+ *   3. `maxCalls` active calls → `486 Busy Here`;
+ *   4. no STT slot: `whenFull: "reject"` → `503`, `"defer"` → accept and let the call wait for a slot.
+ * Every refusal counts in `sipscribe_admission_refused_total{reason}` (drops as `rate-limited`).
  */
 import { BlockList, isIP } from 'node:net';
 import type { AppClock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 
+/** The decision for an INVITE the screen let through. */
 export type AdmissionDecision =
   | { readonly action: 'accept'; readonly deferred: boolean }
   | {
       readonly action: 'reject';
       readonly status: 403 | 486 | 503;
       readonly reason: 'not-allowed' | 'max-calls' | 'stt-full' | 'shutting-down';
-    }
-  | { readonly action: 'drop'; readonly reason: 'rate-limited' };
+    };
+
+/** The decision for a new out-of-dialog request, before any answer. */
+export type ScreenDecision =
+  | { readonly action: 'accept' }
+  | { readonly action: 'drop'; readonly reason: 'rate-limited' }
+  | { readonly action: 'reject'; readonly status: 403; readonly reason: 'not-allowed' };
 
 export interface AdmissionOptions {
   /** CIDR ranges (`192.0.2.0/24`, `2001:db8::/32`) or single addresses allowed to send requests. */
@@ -86,23 +101,22 @@ export class Admission {
     return family !== 0 && this.#allow.check(address, family === 4 ? 'ipv4' : 'ipv6');
   }
 
-  /** Rate limit and allow list for any request from `address`. */
-  admitRequest(address: string): AdmissionDecision {
-    return this.#count(this.#request(address));
-  }
-
-  #request(address: string): AdmissionDecision {
+  /**
+   * Screens a new out-of-dialog request from `address` (one token of its bucket): `drop` over the
+   * rate limit; for methods other than INVITE, `reject` 403 outside `allowFrom`.
+   */
+  screen(address: string, method: string): ScreenDecision {
+    let d: ScreenDecision = { action: 'accept' };
     if (!this.#take(address)) {
-      return { action: 'drop', reason: 'rate-limited' };
+      d = { action: 'drop', reason: 'rate-limited' };
+    } else if (method !== 'INVITE' && !this.allowed(address)) {
+      d = { action: 'reject', status: 403, reason: 'not-allowed' };
     }
-    if (!this.allowed(address)) {
-      return { action: 'reject', status: 403, reason: 'not-allowed' };
-    }
-    return { action: 'accept', deferred: false };
+    return this.#count(d);
   }
 
   /**
-   * The decision for a new INVITE from `address`.
+   * The decision for a new INVITE from `address` that `screen` accepted (no token taken here).
    * @param activeCalls calls in progress now (CallRegistry.active().length)
    * @param sttHasSlot whether an STT server has a free slot now
    */
@@ -111,9 +125,8 @@ export class Admission {
   }
 
   #call(address: string, activeCalls: number, sttHasSlot: boolean): AdmissionDecision {
-    const first = this.#request(address);
-    if (first.action !== 'accept') {
-      return first;
+    if (!this.allowed(address)) {
+      return { action: 'reject', status: 403, reason: 'not-allowed' };
     }
     if (this.#stopping) {
       return { action: 'reject', status: 503, reason: 'shutting-down' };
@@ -129,7 +142,7 @@ export class Admission {
     return { action: 'accept', deferred: false };
   }
 
-  #count(d: AdmissionDecision): AdmissionDecision {
+  #count<D extends AdmissionDecision | ScreenDecision>(d: D): D {
     if (d.action !== 'accept') {
       this.#opts.metrics?.admissionRefused.inc({ reason: d.reason });
     }

@@ -1,7 +1,7 @@
 // End to end, the ways a call ends besides a plain BYE: shutdown in the middle of speech (the
 // transcript is still complete: every word the STT produced for the audio it got is stored and
-// published with call.ended), CANCEL while ringing and 488 (no resources left behind: no RTP
-// port bound, no STT slot held, no session).
+// published with call.ended), CANCEL while ringing and 488 (a rejected record; no resources left
+// behind: no RTP port bound, no STT slot held, no session).
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/events.js';
 import { stopAll } from '../helpers/processes.js';
@@ -203,12 +203,20 @@ describe('call lifecycle end to end', () => {
     expect(states).toContainEqual({ state: 'rejected', reject_status: 486 });
   });
 
-  it('488 for an offer without PCMU/PCMA leaves nothing behind', async () => {
+  it('488 for an offer without PCMU/PCMA: a rejected record, nothing else left behind', async () => {
     const e2e = await startE2e('e2e-488');
     envs.push(e2e);
     const sipp = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_nocodec.xml');
     expect(sipp.code, sipp.output).toBe(0);
     expect(sipp.responses).toContain(488);
+    // The SIP stack answered the 488 itself; the call still has a record (CallManager.onRefused).
+    const sipCallId = /^Call-ID: (\S+)/m.exec(sipp.messages)?.[1];
+    expect(
+      dbRows<{ state: string; reject_status: number | null; sip_call_id: string }>(
+        e2e.storageDir,
+        'SELECT state, reject_status, sip_call_id FROM calls',
+      ),
+    ).toEqual([{ state: 'rejected', reject_status: 488, sip_call_id: sipCallId }]);
     expect(e2e.app.manager.size).toBe(0);
     expect(e2e.fake.usedSlots).toBe(0);
     expect(await boundUdpPorts(e2e.rtpMin, e2e.rtpMax)).toEqual([]);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingCall } from '../../../sip/ua/IncomingCall.js';
-import { SipStack, type SipStackOptions } from '../../../sip/ua/SipStack.js';
+import { SipStack, type SipStackDelegate, type SipStackOptions } from '../../../sip/ua/SipStack.js';
 import { parseMessage } from '../../../sip/message/parser.js';
 import type { SipMessage, SipResponse } from '../../../sip/message/SipMessage.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
@@ -32,12 +32,14 @@ export interface MemoryStack {
 export function memoryStack(
   onInvite: (call: IncomingCall) => void = () => undefined,
   opts: Partial<SipStackOptions> = {},
+  hooks: Omit<SipStackDelegate, 'onInvite'> = {},
 ): MemoryStack {
   const clock = new FakeClock(1000);
   const calls: IncomingCall[] = [];
   const stack = new SipStack(
     { listen: [], clock, ...opts },
     {
+      ...hooks,
       onInvite: (call) => {
         calls.push(call);
         onInvite(call);

@@ -22,13 +22,13 @@ function invite(branch = 'z9hG4bK-inv1', method = 'INVITE'): string {
   ]);
 }
 
-function setup() {
+function setup(screen?: (req: SipRequest) => boolean) {
   const m = memoryTransport();
   const seen: { req: SipRequest; tx: ServerTransaction | undefined }[] = [];
   const layer = new TransactionLayer(
     m.transport,
     { clock: m.clock, logger: silentLogger, counters: m.counters },
-    { onRequest: (req, tx) => seen.push({ req, tx }) },
+    { onRequest: (req, tx) => seen.push({ req, tx }), ...(screen ? { screen } : {}) },
   );
   return { ...m, layer, seen };
 }
@@ -142,6 +142,46 @@ describe('non-INVITE server transaction', () => {
     s.udp.deliver(invite('oldbranch1', 'OPTIONS'));
     s.udp.deliver(invite('oldbranch1', 'OPTIONS'));
     expect(s.seen).toHaveLength(1);
+    expect(s.counters.retransmissionsAbsorbed).toBe(1);
+  });
+});
+
+describe('screening new requests', () => {
+  it('a request the screen refuses gets no transaction and nothing is sent; its retransmission is screened again', () => {
+    const asked: string[] = [];
+    let admit = false;
+    const s = setup((req) => {
+      asked.push(`${req.method} ${req.via?.branch ?? ''}`);
+      return admit;
+    });
+    s.udp.deliver(invite());
+    expect(s.seen).toHaveLength(0);
+    expect(s.layer.size.servers).toBe(0);
+    expect(s.udp.sent).toHaveLength(0);
+    s.clock.advance(64 * 500); // no timer of any transaction fires either
+    expect(s.udp.sent).toHaveLength(0);
+    // The caller retransmits (Timer A): the retransmission matches nothing and is screened again.
+    admit = true;
+    s.udp.deliver(invite());
+    expect(asked).toEqual(['INVITE z9hG4bK-inv1', 'INVITE z9hG4bK-inv1']);
+    expect(s.seen).toHaveLength(1);
+    expect(s.layer.size.servers).toBe(1);
+  });
+
+  it('is not consulted for requests matching a transaction, nor for ACKs', () => {
+    const asked: string[] = [];
+    const s = setup((req) => {
+      asked.push(req.method);
+      return true;
+    });
+    s.udp.deliver(invite());
+    const tx = s.seen[0]!.tx!;
+    s.udp.deliver(invite()); // retransmission: absorbed by the transaction
+    tx.respond(createResponse(tx.request, 486, { toTag: 't' }));
+    s.udp.deliver(invite('z9hG4bK-inv1', 'ACK')); // ACK for the 486: the transaction's
+    s.udp.deliver(invite('z9hG4bK-ack2', 'ACK')); // ACK matching nothing (2xx ACK): to the TU
+    s.udp.deliver(invite('z9hG4bK-o1', 'OPTIONS'));
+    expect(asked).toEqual(['INVITE', 'OPTIONS']);
     expect(s.counters.retransmissionsAbsorbed).toBe(1);
   });
 });

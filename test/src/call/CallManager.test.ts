@@ -1,5 +1,6 @@
 // CallManager in memory: admission outcomes for new INVITEs (the statuses of architecture.md and
-// calls/Admission.ts's order of checks) and the shutdown that ends every call, with a deadline.
+// calls/Admission.ts's order of checks), the screen and onRefused through the real SIP stack over
+// an in-memory socket, and the shutdown that ends every call, with a deadline.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { openDatabase, type Db } from '../../../src/storage/database.js';
 import type { SttPool } from '../../../src/stt/index.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
+import { callerRequest, memoryStack, SIPP_OFFER, type MemoryStack } from '../../sip/support/memoryStack.js';
 import { MemoryNetwork } from '../../rtp/session/memoryNetwork.js';
 import { logSink } from '../logSink.js';
 import { FakeCall, FakePool, REMOTE } from './fakes.js';
@@ -128,12 +130,83 @@ describe('CallManager', () => {
     expect(second.rejected?.status).toBe(486);
   });
 
-  it('over the per-source rate limit: 503 without a call record', () => {
-    build({ rateLimit: { burst: 1, perSecond: 0.1 } });
-    invite();
-    const second = invite();
-    expect(second.rejected?.status).toBe(503);
-    expect(calls.list()).toHaveLength(1);
+  /** The real SIP stack in memory, wired to the manager as src/appliance.ts does. */
+  function stack(): MemoryStack {
+    return memoryStack(
+      (call) => manager.onInvite(call),
+      {},
+      {
+        screen: (req, source) => manager.screen(req, source),
+        onRefused: (call, status, reason) => manager.onRefused(call, status, reason),
+      },
+    );
+  }
+
+  it('over the per-source rate limit: no answer at all, no record; one token per INVITE', async () => {
+    // Outside allowFrom, so each admitted INVITE ends at once with 403 and a record.
+    build({ allowFrom: ['203.0.113.0/24'], rateLimit: { burst: 2, perSecond: 0.1 } });
+    const ms = stack();
+    for (const n of [1, 2, 3]) {
+      ms.send(
+        callerRequest({ body: SIPP_OFFER, branch: `z9hG4bK-flood-${n}`, callId: `flood-${n}@127.0.0.1` }),
+      );
+    }
+    // Two tokens, two INVITEs through (the screen's token is the only one an INVITE takes).
+    expect(ms.responses().map((r) => [r.callId, r.status])).toEqual([
+      ['flood-1@127.0.0.1', 100],
+      ['flood-1@127.0.0.1', 403],
+      ['flood-2@127.0.0.1', 100],
+      ['flood-2@127.0.0.1', 403],
+    ]);
+    expect(ms.stack.counters.screenedOut).toBe(1);
+    expect(
+      calls
+        .list()
+        .map((r) => [r.meta.sipCallId, r.state, r.rejectStatus])
+        .sort(),
+    ).toEqual([
+      ['flood-1@127.0.0.1', 'rejected', 403],
+      ['flood-2@127.0.0.1', 'rejected', 403],
+    ]);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sipscribe_admission_refused_total{reason="rate-limited"} 1\n');
+    expect(text).toContain('sipscribe_admission_refused_total{reason="not-allowed"} 2\n');
+  });
+
+  it('out-of-dialog OPTIONS goes through admission: 403 outside allowFrom, no record', () => {
+    build({ allowFrom: ['203.0.113.0/24', '127.0.0.2'] });
+    const ms = stack();
+    ms.send(callerRequest({ method: 'OPTIONS' }));
+    expect(ms.responses().map((r) => r.status)).toEqual([403]);
+    ms.udp.deliver(callerRequest({ method: 'OPTIONS', branch: 'z9hG4bK-o2' }), {
+      address: '127.0.0.2',
+      port: 5070,
+    });
+    expect(ms.responses().map((r) => r.status)).toEqual([200]);
+    expect(calls.list()).toEqual([]);
+  });
+
+  it("the SIP stack's own 488 (G.729 only) gets a record, rejected with 488, counted as rejected", async () => {
+    build();
+    const ms = stack();
+    const g729 = SIPP_OFFER.replace('RTP/AVP 0 8 101', 'RTP/AVP 18').replace(/a=rtpmap:[^\r]*\r\n/g, '');
+    ms.send(callerRequest({ body: g729 }));
+    expect(ms.responses().map((r) => r.status)).toEqual([100, 488]);
+    expect(manager.size).toBe(0);
+    expect(calls.active()).toEqual([]);
+    const [record, ...others] = calls.list();
+    expect(others).toEqual([]);
+    expect(record).toMatchObject({ state: 'rejected', rejectStatus: 488 });
+    expect(record?.meta).toEqual({
+      sipCallId: 'call-a@127.0.0.1',
+      from: '"caller" <sip:sipp@127.0.0.1:5070>',
+      to: 'sip:alice@127.0.0.1:5062',
+      account: 'alice@pbx.example.com',
+      transport: 'udp',
+      codec: null,
+      source: '127.0.0.1:5070',
+    });
+    expect(await metrics.registry.metrics()).toContain('sipscribe_calls_total{outcome="rejected"} 1\n');
   });
 
   it('shutdown: new calls get 503, active ones end through the flush with reason shutdown', async () => {

@@ -45,13 +45,15 @@ describe('Admission', () => {
     );
   });
 
-  it('decides in order: rate limit, allow list, shutdown, max calls, STT capacity', () => {
-    const { a } = admission({ allowFrom: ['192.0.2.0/24'], rateLimit: { burst: 100, perSecond: 1 } });
+  it('admitCall decides in order: allow list, shutdown, max calls, STT capacity (no rate limit)', () => {
+    // A bucket of 1 that never refills in this test: admitCall must not take tokens.
+    const { a } = admission({ allowFrom: ['192.0.2.0/24'], rateLimit: { burst: 1, perSecond: 0.001 } });
     expect(a.admitCall('203.0.113.5', 0, true)).toEqual({
       action: 'reject',
       status: 403,
       reason: 'not-allowed',
     });
+    expect(a.admitCall('192.0.2.5', 0, true)).toEqual({ action: 'accept', deferred: false });
     expect(a.admitCall('192.0.2.5', 0, true)).toEqual({ action: 'accept', deferred: false });
     expect(a.admitCall('192.0.2.5', 2, true)).toEqual({ action: 'reject', status: 486, reason: 'max-calls' });
     expect(a.admitCall('192.0.2.5', 1, false)).toEqual({ action: 'reject', status: 503, reason: 'stt-full' });
@@ -61,20 +63,39 @@ describe('Admission', () => {
       status: 503,
       reason: 'shutting-down',
     });
-    expect(a.admitRequest('192.0.2.5')).toEqual({ action: 'accept', deferred: false });
+    // The bucket is still full: the screen of the next request from that source accepts it.
+    expect(a.screen('192.0.2.5', 'OPTIONS')).toEqual({ action: 'accept' });
+    expect(a.screen('192.0.2.5', 'OPTIONS')).toEqual({ action: 'drop', reason: 'rate-limited' });
   });
 
-  it('counts refusals by reason', async () => {
+  it('screen: rate limit for every method; allow list for all but INVITE (whose 403 comes with a record)', () => {
+    const { a } = admission({ allowFrom: ['192.0.2.0/24'], rateLimit: { burst: 2, perSecond: 0.001 } });
+    expect(a.screen('203.0.113.5', 'OPTIONS')).toEqual({
+      action: 'reject',
+      status: 403,
+      reason: 'not-allowed',
+    });
+    expect(a.screen('203.0.113.5', 'INVITE')).toEqual({ action: 'accept' });
+    expect(a.screen('203.0.113.5', 'REGISTER')).toEqual({ action: 'drop', reason: 'rate-limited' });
+    expect(a.screen('192.0.2.5', 'OPTIONS')).toEqual({ action: 'accept' });
+    expect(a.screen('192.0.2.5', 'INVITE')).toEqual({ action: 'accept' });
+    expect(a.screen('192.0.2.5', 'INVITE')).toEqual({ action: 'drop', reason: 'rate-limited' });
+  });
+
+  it('counts refusals by reason, drops as rate-limited', async () => {
     const metrics = createMetrics({ processMetrics: false });
     const { a } = admission({ allowFrom: ['192.0.2.0/24'], rateLimit: { burst: 2, perSecond: 1 }, metrics });
     a.admitCall('203.0.113.5', 0, true);
+    a.screen('203.0.113.5', 'OPTIONS');
     a.admitCall('192.0.2.5', 5, true);
-    a.admitCall('192.0.2.5', 0, true); // bucket of 2 now empty
-    a.admitCall('192.0.2.5', 0, true);
+    a.screen('192.0.2.5', 'INVITE');
+    a.screen('192.0.2.5', 'INVITE'); // bucket of 2 now empty
+    a.screen('192.0.2.5', 'INVITE');
+    a.screen('192.0.2.5', 'OPTIONS');
     const text = await metrics.registry.metrics();
-    expect(text).toContain('sipscribe_admission_refused_total{reason="not-allowed"} 1\n');
+    expect(text).toContain('sipscribe_admission_refused_total{reason="not-allowed"} 2\n');
     expect(text).toContain('sipscribe_admission_refused_total{reason="max-calls"} 1\n');
-    expect(text).toContain('sipscribe_admission_refused_total{reason="rate-limited"} 1\n');
+    expect(text).toContain('sipscribe_admission_refused_total{reason="rate-limited"} 2\n');
   });
 
   it('defers instead of rejecting when the STT is full and whenFull is defer', () => {
@@ -84,19 +105,19 @@ describe('Admission', () => {
 
   it('drops a flooding source silently while others go on, and refills over time', () => {
     const { a, clock } = admission({ rateLimit: { burst: 3, perSecond: 2 } });
-    const flood = Array.from({ length: 6 }, () => a.admitRequest('203.0.113.66').action);
+    const flood = Array.from({ length: 6 }, () => a.screen('203.0.113.66', 'INVITE').action);
     expect(flood).toEqual(['accept', 'accept', 'accept', 'drop', 'drop', 'drop']);
-    expect(a.admitCall('192.0.2.10', 0, true).action).toBe('accept');
+    expect(a.screen('192.0.2.10', 'INVITE').action).toBe('accept');
     clock.advance(499); // 0.998 tokens: still empty
-    expect(a.admitRequest('203.0.113.66').action).toBe('drop');
+    expect(a.screen('203.0.113.66', 'INVITE').action).toBe('drop');
     clock.advance(600); // 0.998 + 1.2 = 2.198 tokens (a dropped request costs nothing)
-    expect(Array.from({ length: 3 }, () => a.admitRequest('203.0.113.66').action)).toEqual([
+    expect(Array.from({ length: 3 }, () => a.screen('203.0.113.66', 'INVITE').action)).toEqual([
       'accept',
       'accept',
       'drop',
     ]);
     clock.advance(10_000); // refilled to the burst, not beyond
-    expect(Array.from({ length: 4 }, () => a.admitRequest('203.0.113.66').action)).toEqual([
+    expect(Array.from({ length: 4 }, () => a.screen('203.0.113.66', 'INVITE').action)).toEqual([
       'accept',
       'accept',
       'accept',
@@ -106,10 +127,10 @@ describe('Admission', () => {
 
   it('forgets the least recently seen sources beyond maxSources', () => {
     const { a } = admission({ rateLimit: { burst: 1, perSecond: 0.001 }, maxSources: 2 });
-    expect(a.admitRequest('192.0.2.1').action).toBe('accept');
-    expect(a.admitRequest('192.0.2.1').action).toBe('drop');
-    a.admitRequest('192.0.2.2');
-    a.admitRequest('192.0.2.3'); // 192.0.2.1 is forgotten: its bucket starts full again
-    expect(a.admitRequest('192.0.2.1').action).toBe('accept');
+    expect(a.screen('192.0.2.1', 'OPTIONS').action).toBe('accept');
+    expect(a.screen('192.0.2.1', 'OPTIONS').action).toBe('drop');
+    a.screen('192.0.2.2', 'OPTIONS');
+    a.screen('192.0.2.3', 'OPTIONS'); // 192.0.2.1 is forgotten: its bucket starts full again
+    expect(a.screen('192.0.2.1', 'OPTIONS').action).toBe('accept');
   });
 });
