@@ -62,6 +62,8 @@ export class IncomingCall extends CallEvents implements DialogUser {
   readonly source: HostPort;
   /** The caller's media from the offer, or undefined for a late offer (INVITE without SDP). */
   readonly offer: MediaDescription | undefined;
+  /** Why the INVITE's SDP could not be read (the stack then answers 400), if it could not. */
+  readonly offerError: SdpError | undefined;
   /** The INVITE (for Authorization headers and anything else policy needs). */
   readonly request: SipRequest;
   readonly localTag = newTag();
@@ -103,7 +105,16 @@ export class IncomingCall extends CallEvents implements DialogUser {
     this.to = invite.to?.uri.raw ?? '';
     this.transport = flow.protocol;
     this.source = flow.remote;
-    this.offer = invite.body.length > 0 ? describeOffer(invite.bodyText, host.codecs) : undefined;
+    let offer: MediaDescription | undefined;
+    try {
+      offer = invite.body.length > 0 ? describeOffer(invite.bodyText, host.codecs) : undefined;
+    } catch (err) {
+      if (!(err instanceof SdpError)) {
+        throw err;
+      }
+      this.offerError = err;
+    }
+    this.offer = offer;
     this.#se = parseSessionExpires(invite.get('session-expires'));
   }
 

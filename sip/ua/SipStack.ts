@@ -3,12 +3,11 @@
  * INVITEs, UAC for `dial`), with policy left to the delegate: `screen(req, source)` admits, drops
  * (no answer at all) or refuses every new out-of-dialog request before a transaction exists,
  * `onInvite(call)` decides to ring, answer, reject or challenge, and `onRefused(call, status,
- * reason)` hears about INVITEs the stack refused itself (488).
+ * reason)` hears about INVITEs the stack refused itself (488 no common codec, 400 unreadable SDP).
  */
 import { systemClock, type Clock } from '../clock.js';
 import { newCounters, type SipCounters } from '../counters.js';
 import { dialogId, type Dialog } from '../dialog/Dialog.js';
-import { SdpError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { createResponse, newTag } from '../message/build.js';
 import { formatHost } from '../message/uri.js';
@@ -64,7 +63,7 @@ export interface ScreenSource {
 export type ScreenVerdict = 'accept' | 'drop' | { readonly status: number; readonly reason?: string };
 
 /** Why the stack itself refused an INVITE before `onInvite` (reported to `onRefused`). */
-export type RefusalReason = 'no-codec';
+export type RefusalReason = 'no-codec' | 'bad-sdp';
 
 export interface SipStackDelegate {
   /**
@@ -391,8 +390,20 @@ export class SipStack implements CallHost {
     try {
       call = new IncomingCall(req, tx, flow, this);
     } catch (err) {
-      const sdp = err instanceof SdpError;
-      tx.respond(createResponse(req, sdp ? 400 : 500, sdp ? { reason: 'Bad SDP' } : {}));
+      this.logger.error({ err, callId: req.callId }, 'INVITE could not be taken: 500');
+      tx.respond(createResponse(req, 500));
+      return;
+    }
+    if (call.offerError) {
+      // RFC 3261 §21.4.1: the body is malformed. The Warning says what was wrong with it.
+      this.counters.malformedRejected++;
+      const what = call.offerError.message.replace(/["\\]/g, "'").slice(0, 200);
+      this.logger.info(
+        { callId: req.callId, err: call.offerError.message },
+        'INVITE with unreadable SDP: 400',
+      );
+      call.reject(400, { reason: 'Bad SDP', warning: `399 ${formatHost(flow.local.address)} "${what}"` });
+      this.#refused(call, 400, 'bad-sdp');
       return;
     }
     if (req.body.length > 0 && call.offer === undefined) {

@@ -265,4 +265,36 @@ describe('admission at the SIP edge', () => {
     expect(await metric(e2e, 'sipscribe_calls_total{outcome="rejected"}')).toBe(rejectedBefore + 1);
     expect(e2e.app.manager.size).toBe(0);
   });
+
+  it('an INVITE whose SDP does not parse gets 400 Bad SDP and a rejected record; the SIP counter counts it', async () => {
+    const caller = await peer('127.0.0.1', e2e.sipPort);
+    peers.push(caller);
+    const before = await metric(e2e, 'sipscribe_sip_events_total{event="malformed_rejected"}');
+    // An SDP without any m= line (RFC 4566 §5: media descriptions carry the streams).
+    caller.send(
+      request(caller, e2e.sipPort, {
+        method: 'INVITE',
+        callId: 'bad-sdp',
+        branch: 'z9hG4bK-badsdp',
+        body: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n',
+      }),
+    );
+    const final = await until(() => caller.got.find((r) => r.status >= 200), 'the final answer');
+    expect([final.status, final.reason]).toEqual([400, 'Bad SDP']);
+    expect(final.get('warning')).toMatch(/^399 \S+ "SDP has no m= line"$/);
+    caller.send(
+      request(caller, e2e.sipPort, {
+        method: 'ACK',
+        callId: 'bad-sdp',
+        branch: 'z9hG4bK-badsdp',
+        toTag: final.toTag ?? '',
+      }),
+    );
+    const { calls } = await getJson<{ calls: ApiCall[] }>(`${e2e.base}/api/calls?limit=100`);
+    expect(calls.find((c) => c.call.sipCallId === 'bad-sdp')).toMatchObject({
+      state: 'rejected',
+      rejectStatus: 400,
+    });
+    expect(await metric(e2e, 'sipscribe_sip_events_total{event="malformed_rejected"}')).toBe(before + 1);
+  });
 });

@@ -146,4 +146,25 @@ describe('SipStack onRefused', () => {
       CALLER,
     ]);
   });
+
+  it('an INVITE whose SDP does not parse gets 400 Bad SDP with a Warning, counted and reported', () => {
+    const refused: { status: number; reason: RefusalReason }[] = [];
+    const invited: IncomingCall[] = [];
+    const ms = memoryStack(
+      (call) => invited.push(call),
+      {},
+      { onRefused: (_call, status, reason) => refused.push({ status, reason }) },
+    );
+    // RFC 4566 §5: an SDP description without its m= line carries no media (here: only v= and o=).
+    ms.send(callerRequest({ body: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n' }));
+    const responses = ms.responses();
+    expect(responses.map((r) => [r.status, r.reason])).toEqual([
+      [100, 'Trying'],
+      [400, 'Bad SDP'],
+    ]);
+    expect(responses[1]?.get('warning')).toMatch(/^399 \S+ "SDP has no m= line"$/);
+    expect(refused).toEqual([{ status: 400, reason: 'bad-sdp' }]);
+    expect(invited).toEqual([]);
+    expect(ms.stack.counters.malformedRejected).toBe(1);
+  });
 });
