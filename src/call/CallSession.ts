@@ -111,8 +111,11 @@ export class CallSession {
   #rtp: RtpSession | null = null;
   #stream: SttStream | null = null;
   #recording: MemoryRecording | null = null;
-  /** The server label the stream was counted under in `sipscribe_stt_streams`. */
-  #sttServer = '';
+  /**
+   * The server label this call's STT stream is counted under in `sipscribe_stt_streams` (null
+   * while not counted): it follows the stream across failovers and is given back exactly once.
+   */
+  #sttServer: string | null = null;
   #deferred = false;
   #answeredAt = 0;
   #answeredWall = 0;
@@ -266,8 +269,7 @@ export class CallSession {
         { callId: this.id, answeredAt: this.#answeredAt, answeredWallMs: this.#answeredWall },
         this.#sttDelegate(),
       );
-      this.#sttServer = reservation.server;
-      metrics.sttStreams.inc({ server: reservation.server });
+      this.#countStream(reservation.server);
       calls.transition(this.id, 'streaming');
     } else {
       this.#recording = new MemoryRecording();
@@ -320,15 +322,32 @@ export class CallSession {
       },
       onError: (err) => {
         this.log.warn({ err, code: err.code }, 'stt error');
-        if (err.code === 'STT_ERR_FAILOVER' && this.#phase === 'live') {
-          void this.end('error');
+        if (err.code === 'STT_ERR_FAILOVER') {
+          // The stream is on no server any more.
+          this.#countStream(null);
+          if (this.#phase === 'live') {
+            void this.end('error');
+          }
         }
       },
       onReconnect: (info) => {
         metrics.sttReconnects.inc({ server: info.to });
+        this.#countStream(info.to);
         this.log.warn({ ...info }, 'stt failover');
       },
     };
+  }
+
+  /** Moves this call's count in `sipscribe_stt_streams` to `server` (null: no longer counted). */
+  #countStream(server: string | null): void {
+    const gauge = this.#d.metrics.sttStreams;
+    if (this.#sttServer !== null) {
+      gauge.dec({ server: this.#sttServer });
+    }
+    this.#sttServer = server;
+    if (server !== null) {
+      gauge.inc({ server });
+    }
   }
 
   #onFrame(frame: Float32Array): void {
@@ -440,6 +459,9 @@ export class CallSession {
     this.#ending ??= this.#end(reason).catch((err: unknown) => {
       // Never an unhandled rejection: the call is over either way.
       this.log.error({ err }, 'ending the call failed');
+      this.#stream?.close();
+      this.#stream = null;
+      this.#countStream(null);
       this.#phase = 'done';
       this.#resolveDone();
     });
@@ -447,7 +469,7 @@ export class CallSession {
   }
 
   async #end(reason: EndReason): Promise<void> {
-    const { calls, metrics, pool, recorder } = this.#d;
+    const { calls, pool, recorder } = this.#d;
     this.#phase = 'ending';
     calls.transition(this.id, 'ending', { reason });
     this.log.info({ reason }, 'call ending');
@@ -464,7 +486,6 @@ export class CallSession {
     try {
       if (this.#stream) {
         final = await this.#stream.flush();
-        metrics.sttStreams.dec({ server: this.#sttServer });
         this.#stream = null;
       } else if (this.#recording && this.#deferred) {
         const recording = this.#recording;
@@ -478,6 +499,8 @@ export class CallSession {
       }
     } catch (err) {
       this.log.error({ err }, 'transcription at the end of the call failed');
+    } finally {
+      this.#countStream(null);
     }
     this.log.info(
       final
@@ -504,6 +527,7 @@ export class CallSession {
    */
   abort(): void {
     this.#stream?.close();
+    this.#countStream(null);
     this.#recording = null;
   }
 

@@ -194,6 +194,75 @@ describe('CallSession', () => {
     await s.done;
   });
 
+  /** `sipscribe_stt_streams` per server label, as Prometheus would scrape it (zeros included). */
+  async function streamsGauge(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const v of (await metrics.sttStreams.get()).values) {
+      out[String(v.labels.server)] = v.value;
+    }
+    return out;
+  }
+  const A = 'ws://stt.test/api/asr-streaming';
+  const B = 'ws://stt-b.test/api/asr-streaming';
+  const C = 'ws://stt-c.test/api/asr-streaming';
+  const reconnect = (from: string, to: string) => ({ from, to, replayedMs: 3000, outageMs: 120 });
+
+  it('sipscribe_stt_streams follows the stream across failovers and returns to 0 at the end', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('stream');
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    expect(await streamsGauge()).toEqual({ [A]: 1 });
+    pool.stream?.delegate.onReconnect?.(reconnect(A, B));
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 1 });
+    pool.stream?.delegate.onReconnect?.(reconnect(B, C));
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0, [C]: 1 });
+    call.end('bye-remote');
+    await s.done;
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0, [C]: 0 });
+  });
+
+  it('sipscribe_stt_streams: a failover that gave up uncounts the stream once', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('stream');
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    pool.stream?.delegate.onReconnect?.(reconnect(A, B));
+    pool.stream?.delegate.onError?.(new SttError('STT_ERR_FAILOVER', 'no server took the stream'));
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0 });
+    await s.done;
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0 });
+  });
+
+  it('sipscribe_stt_streams: shutdown past the deadline (abort) gives the count back once', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('stream');
+    let resolveFlush!: () => void;
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    const stream = pool.stream!;
+    const realFlush = stream.flush.bind(stream);
+    stream.flush = () => new Promise((r) => (resolveFlush = () => void realFlush().then(r)));
+    stream.delegate.onReconnect?.(reconnect(A, B));
+    const ending = s.end('shutdown');
+    await tick();
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 1 }); // still flushing on B
+    s.abort();
+    expect(stream.closed).toBe(true);
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0 });
+    resolveFlush();
+    await ending;
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0 });
+  });
+
+  it('sipscribe_stt_streams: a call ended before the answer never counts', async () => {
+    const call = new FakeCall(REMOTE);
+    const s = session(call, new FakePool('reject'));
+    await s.start({ ringMs: 0 });
+    await s.done;
+    expect(await streamsGauge()).toEqual({});
+  });
+
   it('re-INVITE hold reaches the RTP session; INFO DTMF becomes a dtmf event', async () => {
     const call = new FakeCall(REMOTE);
     const s = session(call, new FakePool('stream', []));
