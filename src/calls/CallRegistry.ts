@@ -39,6 +39,10 @@ export interface TransitionDetails {
   status?: number;
   /** Metadata learnt on the way (e.g. `codec` after the offer/answer). */
   meta?: Partial<CallMeta>;
+  /** For `ended`: the call's duration when it is not "answer until now" (deferred transcription). */
+  durationMs?: number;
+  /** For `ended`: `call.ended` was already published by an earlier run; only the record is closed. */
+  endedPublished?: boolean;
 }
 
 /** Thrown for an unknown or already finished call id. */
@@ -112,9 +116,15 @@ export class CallRegistry {
         break;
       }
       case 'ended': {
-        const durationMs = next.answeredAt === null ? 0 : Math.max(0, now - Date.parse(next.answeredAt));
+        const durationMs =
+          details.durationMs ??
+          (next.answeredAt === null ? 0 : Math.max(0, now - Date.parse(next.answeredAt)));
         next = { ...next, endedAt: new Date(now).toISOString(), durationMs };
-        bus.endCall(id, next.endReason ?? 'error');
+        if (details.endedPublished) {
+          bus.closeCall(id);
+        } else {
+          bus.endCall(id, next.endReason ?? 'error', details.durationMs);
+        }
         break;
       }
       case 'rejected':
@@ -226,6 +236,60 @@ export class CallRegistry {
       this.#opts.logger.warn({ calls: ended.length, reason }, 'ended calls still active at shutdown');
     }
     return ended;
+  }
+
+  /**
+   * Lets go of a call in `ending` without ending it: its transcript is pending on disk (a deferred
+   * transcription cut by the shutdown). The row stays `ending`, no event is published; the next
+   * start takes it back with {@link resumePending}.
+   */
+  park(id: string): CallRecord {
+    const r = this.#get(id);
+    assertTransition(id, r.state, 'ended');
+    this.#active.delete(id);
+    this.#opts.bus.closeCall(id);
+    this.#opts.metrics?.callsActive.dec();
+    this.#opts.logger.info({ callId: id, state: r.state }, 'call parked: transcript pending');
+    return r;
+  }
+
+  /**
+   * Takes back a call whose transcript a previous run left pending (see {@link park}; the row may
+   * have been closed by `recoverStale` since): active again in `ending`, its event stream reopened
+   * after its last stored event, with the utterances stored so far.
+   * @returns the record, whether `call.ended` was already published for it and the call time the
+   *   stored utterances reach (ms); undefined for a call that is unknown, never answered or active.
+   */
+  resumePending(
+    id: string,
+  ): { record: CallRecord; endedPublished: boolean; transcribedUntilMs: number } | undefined {
+    const { store, bus } = this.#opts;
+    const stored = this.#active.has(id) ? undefined : store.getCall(id);
+    if (!stored?.answeredAt) {
+      return undefined;
+    }
+    const events = store.events(id);
+    const utterances = store.utterances(id);
+    const record: CallRecord = {
+      ...stored,
+      state: 'ending',
+      endedAt: null,
+      endReason: stored.endReason ?? 'error',
+    };
+    this.#active.set(id, record);
+    store.saveCall(record);
+    this.#opts.metrics?.callsActive.inc();
+    bus.openCall(id, record.meta, {
+      lastSeq: events.reduce((m, e) => Math.max(m, e.seq), 0),
+      utterances: utterances.map(({ seq: _seq, ...u }) => u),
+    });
+    bus.markAnswered(id, Date.parse(stored.answeredAt));
+    this.#opts.logger.info({ callId: id }, 'call resumed: transcribing its pending audio');
+    return {
+      record,
+      endedPublished: events.some((e) => e.type === 'call.ended'),
+      transcribedUntilMs: utterances.reduce((m, u) => Math.max(m, u.endMs), 0),
+    };
   }
 
   /** Marks calls a previous process left active as over (see CallStore.closeStaleCalls). */
