@@ -4,6 +4,7 @@
 // port bound, no STT slot held, no session).
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/events.js';
+import { listPendingRecordings } from '../../src/recording/PendingRecording.js';
 import { stopAll } from '../helpers/processes.js';
 import { sippCall } from '../helpers/sipp.js';
 import { boundUdpPorts, dbRows, jsonlEvents, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
@@ -169,6 +170,8 @@ describe('call lifecycle end to end', () => {
     expect(expected.length).toBeGreaterThan(0);
     expect(deferred.transcript.map((u) => u.text).join(' ')).toBe(expected.join(' '));
     expect(deferred.reason).toBe('bye-remote');
+    // Its audio waited on disk (storage.dir/pending/), deleted once the transcript was stored.
+    await until(() => listPendingRecordings(e2e.storageDir).length === 0, 'the pending file to go');
   });
 
   it('session timer not refreshed by the caller: BYE at expiry, ended with session-expired', async () => {
