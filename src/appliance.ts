@@ -18,6 +18,7 @@ import {
 } from '../sip/index.js';
 import { systemClock as mediaClock, type SocketFactory } from '../rtp/index.js';
 import { CallManager } from './call/CallManager.js';
+import { PendingTranscriptions } from './call/PendingTranscriptions.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { startEndpoint, type Endpoint, type EndpointDeps } from './endpoint.js';
@@ -36,6 +37,8 @@ export interface Appliance {
   readonly manager: CallManager;
   readonly pool: SttPool;
   readonly registrations: RegistrationManager;
+  /** Deferred transcriptions left by the previous run, completed in the background. */
+  readonly pending: PendingTranscriptions;
   /** Bound SIP listeners (actual ports when 0 was configured). */
   sipListening(): { transport: string; address: string; port: number }[];
   /** Graceful shutdown; `deadlineMs` bounds the wait for active calls' transcripts. */
@@ -186,6 +189,18 @@ export async function startAppliance(
           registrations.statuses().every((s) => s.state === 'registered' || s.state === 'refreshing'),
       });
     }
+    // Deferred calls the last run could not transcribe before it stopped.
+    const pending = new PendingTranscriptions({
+      storageDir: config.storage.dir,
+      calls: endpoint.calls,
+      bus: endpoint.bus,
+      pool,
+      metrics,
+      clock,
+      logger: logger.child({ part: 'calls' }),
+    });
+    pending.start();
+    cleanups.push(() => pending.stop());
     logger.info(
       {
         sip: stack.listening(),
@@ -202,6 +217,7 @@ export async function startAppliance(
       manager,
       pool,
       registrations,
+      pending,
       sipListening: () => stack.listening(),
       stop(deadlineMs = 15_000): Promise<void> {
         stopping ??= (async () => {

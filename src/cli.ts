@@ -31,9 +31,9 @@ async function runStart(configFile: string | undefined): Promise<number> {
       logger.info({ signal }, 'shutting down');
       app.stop().then(
         () => {
-          // Everything is stopped and on disk. Sockets still closing (a WebSocket waiting for its
-          // close handshake, keep-alive connections) must not hold the exit: the process leaves
-          // after EXIT_GRACE_MS at the latest.
+          // Everything is stopped and on disk, and the STT pool's stop has waited for its
+          // WebSockets to close. As a safety net, anything still open must not hold the exit:
+          // the process leaves after EXIT_GRACE_MS at the latest (logged at debug).
           logger.debug({ resources: process.getActiveResourcesInfo() }, 'stopped');
           setTimeout(() => {
             logger.debug(

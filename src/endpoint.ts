@@ -19,6 +19,7 @@ import { registerStaticRoutes } from './http/static.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { CallRecorder, recordingPath } from './recording/CallRecorder.js';
+import { listPendingRecordings } from './recording/PendingRecording.js';
 import { CallStore } from './storage/CallStore.js';
 import { openDatabase } from './storage/database.js';
 import { JsonlFiles } from './storage/JsonlFiles.js';
@@ -114,7 +115,9 @@ export async function startEndpoint(
       metrics,
     });
     const calls = new CallRegistry({ store, bus, clock, logger, metrics });
-    calls.recoverStale();
+    // Calls whose deferred audio waits in pending/ are completed by the appliance from the file.
+    const pending = new Set(listPendingRecordings(dir));
+    calls.recoverStale((id) => pending.has(id));
     // Last resort: calls the orchestration left active are ended before the bus drains.
     cleanups.push(() => calls.endAll('shutdown'));
     const recorder = config.storage.recordAudio ? new CallRecorder(dir, logger) : null;

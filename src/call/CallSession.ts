@@ -22,8 +22,12 @@ import type { EndReason } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
+import { PendingRecording } from '../recording/PendingRecording.js';
 import {
+  FRAME_MS,
   MemoryRecording,
+  SttError,
+  STT_ERR,
   transcribeRecording,
   type FinalTranscript,
   type SttPool,
@@ -110,9 +114,14 @@ export class CallSession {
   #reservation: SttReservation | null = null;
   #rtp: RtpSession | null = null;
   #stream: SttStream | null = null;
-  #recording: MemoryRecording | null = null;
-  /** The server label the stream was counted under in `sipscribe_stt_streams`. */
-  #sttServer = '';
+  #recording: MemoryRecording | PendingRecording | null = null;
+  /** Cancels the deferred transcription in progress (shutdown). */
+  #deferredAbort: AbortController | null = null;
+  /**
+   * The server label this call's STT stream is counted under in `sipscribe_stt_streams` (null
+   * while not counted): it follows the stream across failovers and is given back exactly once.
+   */
+  #sttServer: string | null = null;
   #deferred = false;
   #answeredAt = 0;
   #answeredWall = 0;
@@ -274,11 +283,10 @@ export class CallSession {
         { callId: this.id, answeredAt: this.#answeredAt, answeredWallMs: this.#answeredWall },
         this.#sttDelegate(),
       );
-      this.#sttServer = reservation.server;
-      metrics.sttStreams.inc({ server: reservation.server });
+      this.#countStream(reservation.server);
       calls.transition(this.id, 'streaming');
     } else {
-      this.#recording = new MemoryRecording();
+      this.#recording = this.#startRecording();
     }
     if (this.#sipEnded()) {
       // BYE raced the answer.
@@ -328,15 +336,44 @@ export class CallSession {
       },
       onError: (err) => {
         this.log.warn({ err, code: err.code }, 'stt error');
-        if (err.code === 'STT_ERR_FAILOVER' && this.#phase === 'live') {
-          void this.end('error');
+        if (err.code === 'STT_ERR_FAILOVER') {
+          // The stream is on no server any more.
+          this.#countStream(null);
+          if (this.#phase === 'live') {
+            void this.end('error');
+          }
         }
       },
       onReconnect: (info) => {
         metrics.sttReconnects.inc({ server: info.to });
+        this.#countStream(info.to);
         this.log.warn({ ...info }, 'stt failover');
       },
     };
+  }
+
+  /** The deferred call's audio goes to `<storage.dir>/pending/<callId>.wav` (memory if that fails). */
+  #startRecording(): MemoryRecording | PendingRecording {
+    try {
+      const rec = PendingRecording.create(this.#d.config.storage.dir, this.id);
+      this.log.info({ file: rec.path }, 'recording the deferred call to disk');
+      return rec;
+    } catch (err) {
+      this.log.error({ err }, 'cannot record the deferred call to disk: keeping its audio in memory');
+      return new MemoryRecording();
+    }
+  }
+
+  /** Moves this call's count in `sipscribe_stt_streams` to `server` (null: no longer counted). */
+  #countStream(server: string | null): void {
+    const gauge = this.#d.metrics.sttStreams;
+    if (this.#sttServer !== null) {
+      gauge.dec({ server: this.#sttServer });
+    }
+    this.#sttServer = server;
+    if (server !== null) {
+      gauge.inc({ server });
+    }
   }
 
   #onFrame(frame: Float32Array): void {
@@ -448,6 +485,9 @@ export class CallSession {
     this.#ending ??= this.#end(reason).catch((err: unknown) => {
       // Never an unhandled rejection: the call is over either way.
       this.log.error({ err }, 'ending the call failed');
+      this.#stream?.close();
+      this.#stream = null;
+      this.#countStream(null);
       this.#phase = 'done';
       this.#resolveDone();
     });
@@ -455,7 +495,7 @@ export class CallSession {
   }
 
   async #end(reason: EndReason): Promise<void> {
-    const { calls, metrics, pool, recorder } = this.#d;
+    const { calls, recorder } = this.#d;
     this.#phase = 'ending';
     calls.transition(this.id, 'ending', { reason });
     this.log.info({ reason }, 'call ending');
@@ -469,23 +509,23 @@ export class CallSession {
     }
     recorder?.stop(this.id);
     let final: FinalTranscript | null = null;
+    /** Deferred audio: its duration is the call's, and its file goes once the transcript is stored. */
+    let deferred: MemoryRecording | PendingRecording | null = null;
+    let leftPending = false;
     try {
       if (this.#stream) {
         final = await this.#stream.flush();
-        metrics.sttStreams.dec({ server: this.#sttServer });
         this.#stream = null;
       } else if (this.#recording && this.#deferred) {
-        const recording = this.#recording;
+        deferred = this.#recording;
         this.#recording = null;
-        final = await transcribeRecording(
-          pool,
-          recording,
-          { callId: this.id, answeredWallMs: this.#answeredWall, clock: this.#d.clock, logger: this.log },
-          this.#sttDelegate(),
-        );
+        final = await this.#transcribeDeferred(deferred);
+        leftPending = final === null && deferred instanceof PendingRecording;
       }
     } catch (err) {
       this.log.error({ err }, 'transcription at the end of the call failed');
+    } finally {
+      this.#countStream(null);
     }
     this.log.info(
       final
@@ -499,20 +539,75 @@ export class CallSession {
       'call transcript final',
     );
     this.#phase = 'done';
-    if (calls.get(this.id)?.state === 'ending') {
+    if (leftPending) {
+      // The row stays `ending`; the next start transcribes the file and ends the call.
+      calls.park(this.id);
+    } else if (calls.active().some((r) => r.id === this.id)) {
       // (At shutdown past the deadline the registry may already have ended it.)
-      calls.transition(this.id, 'ended');
+      calls.transition(this.id, 'ended', deferred ? { durationMs: deferred.frameCount * FRAME_MS } : {});
+    }
+    if (final && deferred instanceof PendingRecording) {
+      // The file goes once the sinks (database, JSONL) have the transcript. (After a failure it
+      // stays: the next start transcribes it and publishes the utterances.)
+      const rec = deferred;
+      void this.#d.bus.flush().then(() => rec.remove());
     }
     this.#resolveDone();
   }
 
   /**
+   * The deferred path after the hangup: waits for a slot (as long as it takes; shutdown cancels),
+   * streams the recording, flushes.
+   * @returns null when cancelled by the shutdown (the recording is left as it is).
+   */
+  async #transcribeDeferred(recording: MemoryRecording | PendingRecording): Promise<FinalTranscript | null> {
+    if (recording instanceof PendingRecording) {
+      recording.finish();
+    }
+    const abort = new AbortController();
+    this.#deferredAbort = abort;
+    try {
+      return await transcribeRecording(
+        this.#d.pool,
+        recording,
+        {
+          callId: this.id,
+          answeredWallMs: this.#answeredWall,
+          clock: this.#d.clock,
+          logger: this.log,
+          maxWaitMs: Number.POSITIVE_INFINITY,
+          signal: abort.signal,
+          onStreamOpen: (server) => this.#countStream(server),
+        },
+        this.#sttDelegate(),
+      );
+    } catch (err) {
+      if (err instanceof SttError && err.code === STT_ERR.CANCELLED) {
+        this.log.warn(
+          recording instanceof PendingRecording
+            ? { file: recording.path, audioMs: recording.audioMs }
+            : { audioMs: recording.frameCount * FRAME_MS },
+          recording instanceof PendingRecording
+            ? 'deferred transcription cancelled by the shutdown: audio left pending, transcribed at the next start'
+            : 'deferred transcription cancelled by the shutdown: the audio (in memory) is lost',
+        );
+        return null;
+      }
+      throw err;
+    } finally {
+      this.#deferredAbort = null;
+    }
+  }
+
+  /**
    * Ends at once without waiting for the STT (the shutdown deadline passed): the stream is closed,
-   * the call ends with what was transcribed so far.
+   * the call ends with what was transcribed so far; a deferred transcription is cancelled and its
+   * audio left pending on disk.
    */
   abort(): void {
     this.#stream?.close();
-    this.#recording = null;
+    this.#countStream(null);
+    this.#deferredAbort?.abort();
   }
 
   #scheduleStats(): void {

@@ -16,7 +16,7 @@ import { AppError } from '../errors.js';
 import type { CallMeta, EndReason } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { CallStore, ListCallsOptions } from '../storage/CallStore.js';
+import type { CallStore, ListCallsOptions, StoredUtterance } from '../storage/CallStore.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { callOutcome, type CallRecord } from './CallRecord.js';
 import { assertTransition, isTerminal, type CallState } from './callStates.js';
@@ -39,6 +39,10 @@ export interface TransitionDetails {
   status?: number;
   /** Metadata learnt on the way (e.g. `codec` after the offer/answer). */
   meta?: Partial<CallMeta>;
+  /** For `ended`: the call's duration when it is not "answer until now" (deferred transcription). */
+  durationMs?: number;
+  /** For `ended`: `call.ended` was already published by an earlier run; only the record is closed. */
+  endedPublished?: boolean;
 }
 
 /** Thrown for an unknown or already finished call id. */
@@ -112,9 +116,15 @@ export class CallRegistry {
         break;
       }
       case 'ended': {
-        const durationMs = next.answeredAt === null ? 0 : Math.max(0, now - Date.parse(next.answeredAt));
+        const durationMs =
+          details.durationMs ??
+          (next.answeredAt === null ? 0 : Math.max(0, now - Date.parse(next.answeredAt)));
         next = { ...next, endedAt: new Date(now).toISOString(), durationMs };
-        bus.endCall(id, next.endReason ?? 'error');
+        if (details.endedPublished) {
+          bus.closeCall(id);
+        } else {
+          bus.endCall(id, next.endReason ?? 'error', details.durationMs);
+        }
         break;
       }
       case 'rejected':
@@ -229,6 +239,58 @@ export class CallRegistry {
   }
 
   /**
+   * Lets go of a call in `ending` without ending it: its transcript is pending on disk (a deferred
+   * transcription cut by the shutdown). The row stays `ending`, no event is published; the next
+   * start takes it back with {@link resumePending}.
+   */
+  park(id: string): CallRecord {
+    const r = this.#get(id);
+    assertTransition(id, r.state, 'ended');
+    this.#active.delete(id);
+    this.#opts.bus.closeCall(id);
+    this.#opts.metrics?.callsActive.dec();
+    this.#opts.logger.info({ callId: id, state: r.state }, 'call parked: transcript pending');
+    return r;
+  }
+
+  /**
+   * Takes back a call whose transcript a previous run left pending (see {@link park}, or a crash
+   * while it was recorded; `recoverStale` leaves such calls alone): active again in `ending`, its event stream reopened
+   * after its last stored event, with the utterances stored so far.
+   * @returns the record, whether `call.ended` was already published for it and the call time the
+   *   stored utterances reach (ms); undefined for a call that is unknown, never answered or active.
+   */
+  resumePending(
+    id: string,
+  ): { record: CallRecord; endedPublished: boolean; transcribedUntilMs: number } | undefined {
+    const { store } = this.#opts;
+    const stored = this.#active.has(id) ? undefined : store.getCall(id);
+    if (!stored?.answeredAt) {
+      return undefined;
+    }
+    const events = store.events(id);
+    const record: CallRecord = {
+      ...stored,
+      state: 'ending',
+      endedAt: null,
+      endReason: stored.endReason ?? 'error',
+    };
+    this.#active.set(id, record);
+    store.saveCall(record);
+    this.#opts.metrics?.callsActive.inc();
+    const utterances = this.#reopen(
+      record,
+      events.reduce((m, e) => Math.max(m, e.seq), 0),
+    );
+    this.#opts.logger.info({ callId: id }, 'call resumed: transcribing its pending audio');
+    return {
+      record,
+      endedPublished: events.some((e) => e.type === 'call.ended'),
+      transcribedUntilMs: utterances.reduce((m, u) => Math.max(m, u.endMs), 0),
+    };
+  }
+
+  /**
    * Closes the calls a previous process left active (crash, kill -9, power loss). A call that was
    * never answered becomes `cancelled`. An answered one is ended as the sinks expect: the words
    * stored after its last utterance become a final utterance, then `call.ended` (reason `error`
@@ -256,7 +318,7 @@ export class CallRegistry {
         const durationMs = Math.max(0, endedAtMs - answeredAt);
         const reason = r.endReason ?? 'error';
         if (last?.type !== 'call.ended') {
-          this.#publishLateEnd(r, last?.seq ?? 0, answeredAt, reason, durationMs);
+          this.#publishLateEnd(r, last?.seq ?? 0, reason, durationMs);
         }
         next = {
           ...r,
@@ -276,19 +338,11 @@ export class CallRegistry {
     return closed;
   }
 
-  #publishLateEnd(
-    r: CallRecord,
-    lastSeq: number,
-    answeredAt: number,
-    reason: EndReason,
-    durationMs: number,
-  ): void {
+  #publishLateEnd(r: CallRecord, lastSeq: number, reason: EndReason, durationMs: number): void {
     const { store, bus } = this.#opts;
-    const stored = store.utterances(r.id);
-    const utterances = stored.map(({ seq: _seq, ...u }) => u);
+    const stored = this.#reopen(r, lastSeq);
     const lastUtteranceSeq = stored.at(-1)?.seq ?? 0;
     const trailing = store.words(r.id).filter((w) => w.seq > lastUtteranceSeq);
-    bus.resumeCall(r.id, r.meta, { lastSeq, answeredAt, utterances });
     const first = trailing[0];
     const lastWord = trailing.at(-1);
     if (first && lastWord) {
@@ -307,6 +361,21 @@ export class CallRegistry {
       });
     }
     bus.endCall(r.id, reason, durationMs);
+  }
+
+  /**
+   * Reopens the event stream of an answered call a previous run left open: numbering goes on
+   * after `lastSeq`, `call.ended` will start with the stored utterances, offsets count from the
+   * answer. Returns the stored utterances.
+   */
+  #reopen(r: CallRecord, lastSeq: number): StoredUtterance[] {
+    const { store, bus } = this.#opts;
+    const stored = store.utterances(r.id);
+    bus.openCall(r.id, r.meta, { lastSeq, utterances: stored.map(({ seq: _seq, ...u }) => u) });
+    if (r.answeredAt !== null) {
+      bus.markAnswered(r.id, Date.parse(r.answeredAt));
+    }
+    return stored;
   }
 
   #get(id: string): CallRecord {

@@ -3,6 +3,8 @@
  * `sttProbe` checks that at least one moshi-server answers `GET /api/build_info` (it has no
  * `/health` route; build_info answers once its models are loaded).
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AppClock, AppTimer } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { ReadinessCheck } from './health.js';
@@ -10,11 +12,24 @@ import type { ReadinessCheck } from './health.js';
 /** Sends a GET; resolves to the HTTP status, rejects on network errors and abort. */
 export type HttpGet = (url: string, signal: AbortSignal) => Promise<number>;
 
-const fetchGet: HttpGet = async (url, signal) => {
-  const res = await fetch(url, { signal });
-  await res.arrayBuffer().catch(() => undefined);
-  return res.status;
-};
+/**
+ * One connection per probe (no agent, `Connection: close`): no idle keep-alive socket to the probed
+ * server outlives the probe, so nothing is left open after `stop()`.
+ */
+const nodeGet: HttpGet = (url, signal) =>
+  new Promise((resolve, reject) => {
+    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(
+      url,
+      { method: 'GET', agent: false, headers: { connection: 'close' }, signal },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 
 /** The moshi-server health URL for an STT WebSocket URL (`ws://h:8080/api/asr-streaming` → `http://h:8080/api/build_info`). */
 export function sttHealthUrl(wsUrl: string): string {
@@ -42,6 +57,8 @@ export class HttpProbe implements ReadinessCheck {
   #timer: AppTimer | null = null;
   #stopped = false;
   #round: Promise<void> | null = null;
+  /** Requests in flight (aborted by `stop()`). */
+  readonly #inFlight = new Set<AbortController>();
 
   constructor(opts: HttpProbeOptions) {
     this.name = opts.name;
@@ -56,6 +73,9 @@ export class HttpProbe implements ReadinessCheck {
 
   stop(): void {
     this.#stopped = true;
+    for (const ac of this.#inFlight) {
+      ac.abort();
+    }
     if (this.#timer !== null) {
       this.#opts.clock.clearTimeout(this.#timer);
       this.#timer = null;
@@ -88,15 +108,20 @@ export class HttpProbe implements ReadinessCheck {
   async #probe(url: string): Promise<void> {
     const { clock } = this.#opts;
     const ac = new AbortController();
+    this.#inFlight.add(ac);
     const t = clock.setTimeout(() => ac.abort(), this.#opts.timeoutMs ?? 3000);
     let ok: boolean;
     try {
-      const status = await (this.#opts.get ?? fetchGet)(url, ac.signal);
+      const status = await (this.#opts.get ?? nodeGet)(url, ac.signal);
       ok = status >= 200 && status < 300;
     } catch {
       ok = false;
     } finally {
       clock.clearTimeout(t);
+      this.#inFlight.delete(ac);
+    }
+    if (this.#stopped) {
+      return;
     }
     if (this.#up.get(url) !== ok) {
       this.#opts.logger[ok ? 'info' : 'warn'](

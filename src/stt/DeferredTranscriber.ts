@@ -58,6 +58,14 @@ export interface DeferredOptions {
   readonly maxWaitMs?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /**
+   * Cancels the transcription (shutdown): the wait for a slot ends, an open stream is closed
+   * without its flush, and the promise rejects with `STT_ERR_CANCELLED`. The recording is not
+   * touched (the caller keeps it to transcribe later).
+   */
+  readonly signal?: AbortSignal;
+  /** The stream opened on `server` (for the caller's gauges). */
+  readonly onStreamOpen?: (server: string) => void;
 }
 
 /**
@@ -73,15 +81,42 @@ export async function transcribeRecording(
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? silentLogger;
   const speed = opts.speed ?? 2;
-  const sleep = (ms: number): Promise<void> => new Promise((resolve) => clock.setTimeout(resolve, ms));
+  const { signal } = opts;
+  const cancelled = (): boolean => signal?.aborted === true || pool.stopped;
+  const cancel = (): SttError =>
+    new SttError(STT_ERR.CANCELLED, `deferred transcription of call ${opts.callId} cancelled`);
+  // Resolves after `ms`, or at once when cancelled (the caller checks `cancelled()` after it).
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = clock.setTimeout(done, ms);
+      function done(): void {
+        clock.clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    });
   const deadline = clock.now() + (opts.maxWaitMs ?? 600_000);
+  if (cancelled()) {
+    throw cancel();
+  }
   let reservation = await pool.reserve();
   while (!reservation) {
+    if (cancelled()) {
+      throw cancel();
+    }
     if (clock.now() >= deadline) {
       throw new SttError(STT_ERR.NO_SERVER, `no STT slot freed up for deferred call ${opts.callId}`);
     }
     await sleep(opts.retryMs ?? 2000);
+    if (cancelled()) {
+      throw cancel();
+    }
     reservation = await pool.reserve();
+  }
+  if (cancelled()) {
+    reservation.release();
+    throw cancel();
   }
   logger.info({ callId: opts.callId, server: reservation.server }, 'stt: deferred transcription started');
   const stream = pool.open(
@@ -89,19 +124,40 @@ export async function transcribeRecording(
     { callId: opts.callId, answeredWallMs: opts.answeredWallMs, speed },
     delegate,
   );
-  for await (const frame of recording.frames()) {
-    if (frame.length !== FRAME_SAMPLES) {
-      continue;
+  opts.onStreamOpen?.(reservation.server);
+  const onAbort = (): void => stream.close();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const live = (): boolean => stream.state !== 'closed' && stream.state !== 'failed';
+    for await (const frame of recording.frames()) {
+      if (cancelled()) {
+        throw cancel();
+      }
+      if (frame.length !== FRAME_SAMPLES) {
+        continue;
+      }
+      stream.pushFrame(frame);
+      // Feed the pacer as it drains, so a long recording is never held twice in memory.
+      while (stream.queuedFrames > 8 && live()) {
+        await sleep(FRAME_MS / speed);
+      }
     }
-    stream.pushFrame(frame);
-    // Feed the pacer as it drains, so a long recording is never held twice in memory.
-    while (stream.queuedFrames > 8 && stream.state !== 'closed' && stream.state !== 'failed') {
+    while (stream.queuedFrames > 0 && live()) {
       await sleep(FRAME_MS / speed);
     }
+    if (cancelled()) {
+      throw cancel();
+    }
+    const final = await stream.flush();
+    if (!final.complete && cancelled()) {
+      // Cut before the flush completed: the transcript is not whole.
+      throw cancel();
+    }
+    return final;
+  } catch (err) {
+    stream.close();
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
-  while (stream.queuedFrames > 0 && stream.state !== 'closed' && stream.state !== 'failed') {
-    await sleep(FRAME_MS / speed);
-  }
-
-  return await stream.flush();
 }

@@ -19,6 +19,9 @@ import {
   type ServerMessage,
 } from './protocol.js';
 
+/** How long `close()` waits for the server's side of the close handshake before cutting the socket. */
+export const CLOSE_HANDSHAKE_MS = 2000;
+
 /** Where and how to connect. */
 export interface SttServerConfig {
   /** `ws://host:port/api/asr-streaming` (or `wss://`). */
@@ -71,6 +74,11 @@ export class SttConnection {
   maxBufferedAmount = 0;
   /** Clock time of the last sign of life from the server (a message or a WebSocket ping/pong). */
   lastActivityAt: number;
+  /**
+   * Resolves when the TCP connection is gone (after the close handshake, or at most 2 s after
+   * `close()`, when it is cut). What a graceful stop waits for.
+   */
+  readonly closed: Promise<void>;
 
   private constructor(server: SttServerConfig, ws: WebSocket, logger: Logger, clock: Clock) {
     this.server = server;
@@ -78,6 +86,7 @@ export class SttConnection {
     this.lastActivityAt = clock.now();
     this.#ws = ws;
     this.#logger = logger;
+    this.closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
   }
 
   /**
@@ -95,9 +104,19 @@ export class SttConnection {
     ws.binaryType = 'nodebuffer';
     const conn = new SttConnection(server, ws, logger, clock);
     const where = { server: server.url };
+    const onEarlyError = (err: Error): void =>
+      settle(
+        new SttError(STT_ERR.CONNECT, `cannot connect to ${server.url}: ${err.message}`, {
+          ...where,
+          cause: err,
+        }),
+      );
+    const onEarlyClose = (code: number): void =>
+      settle(new SttError(STT_ERR.CONNECT, `${server.url} closed before Ready (code ${code})`, where));
+    let settle: (err?: SttError) => void = () => undefined;
     await new Promise<void>((resolve, reject) => {
       let settled = false;
-      const settle = (err?: SttError): void => {
+      settle = (err?: SttError): void => {
         if (settled) {
           return;
         }
@@ -142,17 +161,8 @@ export class SttConnection {
               ),
         );
       });
-      ws.on('error', (err) =>
-        settle(
-          new SttError(STT_ERR.CONNECT, `cannot connect to ${server.url}: ${err.message}`, {
-            ...where,
-            cause: err,
-          }),
-        ),
-      );
-      ws.on('close', (code) =>
-        settle(new SttError(STT_ERR.CONNECT, `${server.url} closed before Ready (code ${code})`, where)),
-      );
+      ws.on('error', onEarlyError);
+      ws.on('close', onEarlyClose);
       // moshi-server pings every 10 s when it has nothing else to send.
       ws.on('ping', () => {
         conn.lastActivityAt = clock.now();
@@ -187,8 +197,8 @@ export class SttConnection {
         }
       });
     });
-    ws.removeAllListeners('error');
-    ws.removeAllListeners('close');
+    ws.off('error', onEarlyError);
+    ws.off('close', onEarlyClose);
     ws.on('error', (err) => conn.#lost(`socket error: ${err.message}`, err));
     ws.on('close', (code) => conn.#lost(`socket closed (code ${code})`));
     return conn;
@@ -282,8 +292,10 @@ export class SttConnection {
       this.#ws.on('error', () => undefined);
       this.#ws.close(1000);
       const ws = this.#ws;
-      // A server that never answers the close handshake must not keep the socket.
-      this.#clock.setTimeout(() => ws.terminate(), 2000);
+      // A server that never answers the close handshake must not keep the socket (ws itself would
+      // wait 30 s).
+      const cut = this.#clock.setTimeout(() => ws.terminate(), CLOSE_HANDSHAKE_MS);
+      void this.closed.then(() => this.#clock.clearTimeout(cut));
     }
   }
 }

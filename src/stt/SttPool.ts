@@ -96,6 +96,12 @@ export class SttPool implements SttStreamHost {
   #rr = 0;
   #probeTimer: TimerHandle | undefined;
   #running = false;
+  /** Set by `stop()`: no new connection is opened any more, one completing late is closed. */
+  #stopped = false;
+  /** Every connection the pool opened that is not closed yet (reserved, streaming or closing). */
+  readonly #conns = new Set<SttConnection>();
+  /** Connection attempts and probes in flight (a stop waits for them; each is bounded). */
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   constructor(opts: SttPoolOptions) {
     if (opts.servers.length === 0) {
@@ -140,9 +146,15 @@ export class SttPool implements SttStreamHost {
     this.#scheduleProbe();
   }
 
-  /** Stops probing and closes every stream and reservation (no flush: call `flush()` first). */
-  stop(): Promise<void> {
+  /**
+   * Stops probing and closes every stream and reservation (no flush: call `flush()` first). No
+   * connection is opened after this (`reserve()` answers null, a failover fails); a connection or
+   * probe still in flight is waited for (each is bounded by its timeout) and closed. Resolves when
+   * every WebSocket the pool opened is closed (close handshake, or cut after `CLOSE_HANDSHAKE_MS`).
+   */
+  async stop(): Promise<void> {
     this.#running = false;
+    this.#stopped = true;
     if (this.#probeTimer !== undefined) {
       this.#clock.clearTimeout(this.#probeTimer);
       this.#probeTimer = undefined;
@@ -153,8 +165,27 @@ export class SttPool implements SttStreamHost {
     for (const s of [...this.#streams]) {
       s.close();
     }
+    while (this.#inFlight.size > 0) {
+      await Promise.allSettled([...this.#inFlight]);
+    }
+    const open = [...this.#conns];
+    for (const c of open) {
+      c.close();
+    }
+    await Promise.all(open.map((c) => c.closed));
+  }
 
-    return Promise.resolve();
+  /** True once `stop()` was called: the pool opens no connection any more. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Keeps `p` in the in-flight set until it settles. */
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inFlight.add(p);
+    const done = (): void => void this.#inFlight.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   /** A snapshot of every server's status. */
@@ -187,7 +218,12 @@ export class SttPool implements SttStreamHost {
 
   /** Probes every server now (`/api/build_info`, then `/api/modules_info`). */
   async probe(): Promise<void> {
-    await Promise.all(this.#servers.map((s, i) => this.#probeOne(s, this.#status[i] as SttServerStatus)));
+    if (this.#stopped) {
+      return;
+    }
+    await this.#track(
+      Promise.all(this.#servers.map((s, i) => this.#probeOne(s, this.#status[i] as SttServerStatus))),
+    );
   }
 
   async #probeOne(server: SttServerConfig, st: SttServerStatus): Promise<void> {
@@ -287,17 +323,31 @@ export class SttPool implements SttStreamHost {
 
   async #connect(i: number): Promise<SttConnection> {
     const server = this.#servers[i] as SttServerConfig;
+    if (this.#stopped) {
+      throw new SttError(STT_ERR.NO_SERVER, 'the STT pool is stopped');
+    }
     try {
-      const conn = await SttConnection.connect(server, {
-        clock: this.#clock,
-        logger: this.#logger,
-        readyTimeoutMs: this.#o.readyTimeoutMs,
-      });
+      const conn = await this.#track(
+        SttConnection.connect(server, {
+          clock: this.#clock,
+          logger: this.#logger,
+          readyTimeoutMs: this.#o.readyTimeoutMs,
+        }),
+      );
+      this.#conns.add(conn);
+      void conn.closed.then(() => this.#conns.delete(conn));
+      if (this.#stopped) {
+        // Connected while the pool was stopping: nobody will use it.
+        conn.close();
+        throw new SttError(STT_ERR.NO_SERVER, 'the STT pool is stopped');
+      }
       this.#succeeded(i);
 
       return conn;
     } catch (err) {
-      this.#failed(i, err);
+      if (!this.#stopped) {
+        this.#failed(i, err);
+      }
       throw err;
     }
   }
@@ -307,6 +357,9 @@ export class SttPool implements SttStreamHost {
    * @returns null when no server has a free slot (all full, down, refusing or in backoff).
    */
   async reserve(): Promise<SttReservation | null> {
+    if (this.#stopped) {
+      return null;
+    }
     for (const i of this.#candidates()) {
       let conn: SttConnection;
       try {
@@ -410,13 +463,13 @@ export class SttPool implements SttStreamHost {
     }
     const deadline = this.#clock.now() + deadlineMs;
     let round = 0;
-    while (this.#clock.now() < deadline) {
+    while (this.#clock.now() < deadline && !this.#stopped) {
       const order = this.#candidates(failed);
       if (fi >= 0 && round > 0) {
         order.push(fi);
       }
       for (const i of order) {
-        if (this.#clock.now() >= deadline) {
+        if (this.#clock.now() >= deadline || this.#stopped) {
           break;
         }
         try {
@@ -430,7 +483,7 @@ export class SttPool implements SttStreamHost {
       }
       round++;
       const wait = Math.min(250 * round, deadline - this.#clock.now());
-      if (wait > 0) {
+      if (wait > 0 && !this.#stopped) {
         await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, wait));
       }
     }

@@ -20,23 +20,29 @@ export function httpBaseOf(wsUrl: string): string {
 export function nodeHttpGet(clock: Clock): HttpGet {
   return (url, timeoutMs) =>
     new Promise((resolve, reject) => {
-      const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { method: 'GET' }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          if (body.length < 1_000_000) {
-            body += chunk;
-          }
-        });
-        res.on('end', () => {
-          clock.clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, body });
-        });
-        res.on('error', (err) => {
-          clock.clearTimeout(timer);
-          reject(err);
-        });
-      });
+      const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(
+        url,
+        // One connection per probe, closed after the answer: no idle keep-alive socket is left to
+        // the server when the pool stops.
+        { method: 'GET', agent: false, headers: { connection: 'close' } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            if (body.length < 1_000_000) {
+              body += chunk;
+            }
+          });
+          res.on('end', () => {
+            clock.clearTimeout(timer);
+            resolve({ status: res.statusCode ?? 0, body });
+          });
+          res.on('error', (err) => {
+            clock.clearTimeout(timer);
+            reject(err);
+          });
+        },
+      );
       const timer = clock.setTimeout(
         () => req.destroy(new Error(`GET ${url} timed out after ${timeoutMs} ms`)),
         timeoutMs,

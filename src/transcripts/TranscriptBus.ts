@@ -145,28 +145,32 @@ export class TranscriptBus {
     this.#lanes.push(new SinkLane(sink, this.#opts));
   }
 
-  /** Opens the event stream of a call. Publishing `call.started` is up to the caller. */
-  openCall(callId: string, meta: CallMeta): void {
+  /**
+   * Opens the event stream of a call. Publishing `call.started` is up to the caller.
+   * `resume` reopens the stream of a call a previous run left unfinished (a deferred transcription
+   * completed at the next start): `seq` goes on after `lastSeq` and the `call.ended` transcript
+   * starts with the `utterances` already published.
+   */
+  openCall(
+    callId: string,
+    meta: CallMeta,
+    resume?: { lastSeq: number; utterances: readonly TranscriptUtterance[] },
+  ): void {
     if (this.#calls.has(callId)) {
       throw new AppError('BUS_ERR_DUPLICATE_CALL', `call ${callId} is already open`);
     }
-    this.#calls.set(callId, { meta, seq: 0, answeredAt: null, events: [], utterances: [] });
+    this.#calls.set(callId, {
+      meta,
+      seq: resume?.lastSeq ?? 0,
+      answeredAt: null,
+      events: [],
+      utterances: [...(resume?.utterances ?? [])],
+    });
   }
 
-  /**
-   * Reopens the stream of a call a previous process left open (it stopped without `call.ended`):
-   * numbering goes on after `state.lastSeq`, and `call.ended` will carry `state.utterances`.
-   */
-  resumeCall(
-    callId: string,
-    meta: CallMeta,
-    state: { lastSeq: number; answeredAt: number | null; utterances: readonly TranscriptUtterance[] },
-  ): void {
-    this.openCall(callId, meta);
-    const call = this.#get(callId);
-    call.seq = state.lastSeq;
-    call.answeredAt = state.answeredAt;
-    call.utterances = [...state.utterances];
+  /** Closes a call's stream without `call.ended` (its end was published by an earlier run). */
+  closeCall(callId: string): void {
+    this.#calls.delete(callId);
   }
 
   /** Whether the call's stream is open. */
@@ -225,8 +229,7 @@ export class TranscriptBus {
 
   /**
    * Publishes `call.ended` with the transcript collected from this call's utterances and the
-   * duration since answer (or `durationMs` when the end happened earlier than now), then closes the
-   * stream.
+   * duration since answer (or `durationMs` when known otherwise), then closes the stream.
    */
   endCall(callId: string, reason: EndReason, durationMs?: number): CallEvent {
     const call = this.#get(callId);

@@ -173,6 +173,9 @@ export class FakeMoshiServer {
   readonly #wss = new WebSocketServer({ noServer: true });
   readonly #slots = new Set<Slot>();
   readonly #sockets = new Set<Duplex>();
+  /** What each open connection was last used for (`GET /path` or `WebSocket`). */
+  readonly #socketUse = new Map<Duplex, string>();
+  readonly #idle: (() => void)[] = [];
   #loop: ReturnType<typeof setInterval> | undefined;
   #port = 0;
   #host = '127.0.0.1';
@@ -228,9 +231,24 @@ export class FakeMoshiServer {
     });
     this.#http.on('connection', (s) => {
       this.#sockets.add(s);
-      s.once('close', () => this.#sockets.delete(s));
+      this.#socketUse.set(s, 'connected');
+      s.once('close', () => {
+        this.#sockets.delete(s);
+        this.#socketUse.delete(s);
+        if (this.#sockets.size === 0) {
+          for (const resolve of this.#idle.splice(0)) {
+            resolve();
+          }
+        }
+      });
     });
-    this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
+    this.#http.on('request', (req) => {
+      this.#socketUse.set(req.socket, `${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0] ?? '/'}`);
+    });
+    this.#http.on('upgrade', (req, socket, head) => {
+      this.#socketUse.set(socket, 'WebSocket');
+      this.#upgrade(req, socket, head);
+    });
   }
 
   /** Starts a fake on `host:port` (port 0 = any free port). */
@@ -278,6 +296,18 @@ export class FakeMoshiServer {
   /** `ws://host:port/api/asr-streaming`. */
   get url(): string {
     return `ws://${this.#host}:${this.#port}${this.#opts.path}`;
+  }
+  /** TCP connections (HTTP probes and WebSockets) currently open to the fake. */
+  get openSockets(): number {
+    return this.#sockets.size;
+  }
+  /** Resolves when no connection is open to the fake (at once if none is). */
+  settled(): Promise<void> {
+    return this.#sockets.size === 0 ? Promise.resolve() : new Promise((resolve) => this.#idle.push(resolve));
+  }
+  /** What each open connection was last used for (`GET /api/build_info`, `WebSocket`, …). */
+  openConnections(): string[] {
+    return [...this.#socketUse.values()];
   }
   get usedSlots(): number {
     return this.#slots.size;

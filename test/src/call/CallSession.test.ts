@@ -1,7 +1,7 @@
 // CallSession in memory: a scripted SIP call, RTP over the in-memory network, a scripted STT pool,
 // the real registry and bus, and a FakeClock. Each way into and out of a call is checked against
 // the call states of architecture.md and the resources it must give back.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { openDatabase, type Db } from '../../../src/storage/database.js';
 import type { SttAdmission, SttPool } from '../../../src/stt/index.js';
 import { SttError } from '../../../src/stt/index.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
+import { pendingPath } from '../../../src/recording/PendingRecording.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { MemoryNetwork } from '../../rtp/session/memoryNetwork.js';
 import { logSink } from '../logSink.js';
@@ -62,7 +63,10 @@ describe('CallSession', () => {
       metrics,
     });
     net = new MemoryNetwork();
-    config = parseConfig({ rtp: { host: '198.51.100.7', portMin: 30000, portMax: 30009, timeoutMs: 2000 } });
+    config = parseConfig({
+      rtp: { host: '198.51.100.7', portMin: 30000, portMax: 30009, timeoutMs: 2000 },
+      storage: { dir },
+    });
   });
   afterEach(() => {
     db.close();
@@ -192,6 +196,133 @@ describe('CallSession', () => {
     expect(call.answeredWith).not.toBeNull();
     call.end('bye-remote');
     await s.done;
+  });
+
+  /** `sipscribe_stt_streams` per server label, as Prometheus would scrape it (zeros included). */
+  async function streamsGauge(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const v of (await metrics.sttStreams.get()).values) {
+      out[String(v.labels.server)] = v.value;
+    }
+    return out;
+  }
+  const A = 'ws://stt.test/api/asr-streaming';
+  const B = 'ws://stt-b.test/api/asr-streaming';
+  const C = 'ws://stt-c.test/api/asr-streaming';
+  const reconnect = (from: string, to: string) => ({ from, to, replayedMs: 3000, outageMs: 120 });
+
+  it('sipscribe_stt_streams follows the stream across failovers and returns to 0 at the end', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('stream');
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    expect(await streamsGauge()).toEqual({ [A]: 1 });
+    pool.stream?.delegate.onReconnect?.(reconnect(A, B));
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 1 });
+    pool.stream?.delegate.onReconnect?.(reconnect(B, C));
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0, [C]: 1 });
+    call.end('bye-remote');
+    await s.done;
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0, [C]: 0 });
+  });
+
+  it('sipscribe_stt_streams: a failover that gave up uncounts the stream once', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('stream');
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    pool.stream?.delegate.onReconnect?.(reconnect(A, B));
+    pool.stream?.delegate.onError?.(new SttError('STT_ERR_FAILOVER', 'no server took the stream'));
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0 });
+    await s.done;
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0 });
+  });
+
+  it('sipscribe_stt_streams: shutdown past the deadline (abort) gives the count back once', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('stream');
+    let resolveFlush!: () => void;
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    const stream = pool.stream!;
+    const realFlush = stream.flush.bind(stream);
+    stream.flush = () => new Promise((r) => (resolveFlush = () => void realFlush().then(r)));
+    stream.delegate.onReconnect?.(reconnect(A, B));
+    const ending = s.end('shutdown');
+    await tick();
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 1 }); // still flushing on B
+    s.abort();
+    expect(stream.closed).toBe(true);
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0 });
+    resolveFlush();
+    await ending;
+    expect(await streamsGauge()).toEqual({ [A]: 0, [B]: 0 });
+  });
+
+  it('sipscribe_stt_streams: a call ended before the answer never counts', async () => {
+    const call = new FakeCall(REMOTE);
+    const s = session(call, new FakePool('reject'));
+    await s.start({ ringMs: 0 });
+    await s.done;
+    expect(await streamsGauge()).toEqual({});
+  });
+
+  it('defer: the audio goes to storage.dir/pending/<id>.wav, is transcribed after the hangup, then deleted', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('defer', ['late', 'words']);
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    expect(calls.get(s.id)?.state).toBe('answered');
+    const file = pendingPath(dir, s.id);
+    clock.advance(800); // 10 frames of 80 ms
+    expect(statSync(file).size).toBe(44 + 10 * 3840); // 24 kHz PCM16: 3840 bytes per frame
+    clock.advance(800);
+    expect(statSync(file).size).toBe(44 + 20 * 3840); // grows on disk, not in memory
+    call.end('bye-remote');
+    await tick();
+    expect(calls.get(s.id)?.state).toBe('ending');
+    pool.slotFree = true; // a slot frees up
+    clock.advance(2000);
+    await s.done;
+    await bus.flush();
+    expect(pool.stream?.frames).toBe(20);
+    expect(calls.get(s.id)).toMatchObject({ state: 'ended', endReason: 'bye-remote', durationMs: 1600 });
+    const ended = events.at(-1) as Extract<CallEvent, { type: 'call.ended' }>;
+    expect(ended.type).toBe('call.ended');
+    expect(ended.durationMs).toBe(1600); // the call's length, not the wait for the slot
+    expect(ended.transcript.map((u) => u.text)).toEqual(['late words']);
+    await tick();
+    expect(existsSync(file)).toBe(false);
+    expect(await streamsGauge()).toEqual({ [A]: 0 });
+  });
+
+  it('defer: shutdown before a slot freed up leaves the file and the call in ending, without call.ended', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('defer');
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    clock.advance(800);
+    const ending = s.end('shutdown');
+    await tick();
+    clock.advance(4000); // no slot: still waiting
+    await tick();
+    expect(s.state).toBe('ending');
+    s.abort(); // the shutdown deadline passed
+    await ending;
+    await s.done;
+    await bus.flush();
+    const file = pendingPath(dir, s.id);
+    expect(statSync(file).size).toBe(44 + 10 * 3840);
+    expect(calls.active()).toEqual([]); // let go of …
+    expect(calls.get(s.id)?.state).toBe('ending'); // … but not ended: the next start completes it
+    expect(events.map((e) => e.type)).toEqual(['call.started']);
+    expect((await metrics.callsActive.get()).values[0]?.value).toBe(0);
+    const polls = pool.reserves;
+    pool.slotFree = true;
+    clock.advance(10_000);
+    await tick();
+    expect(pool.reserves).toBe(polls); // nothing polls after the cancel
+    expect(pool.stream).toBeNull();
   });
 
   it('re-INVITE hold reaches the RTP session; INFO DTMF becomes a dtmf event', async () => {

@@ -60,6 +60,11 @@ export class FakeStream {
   frames = 0;
   flushed = false;
   closed = false;
+  /** The deferred path feeds the stream by this. */
+  readonly queuedFrames = 0;
+  get state(): string {
+    return this.closed || this.flushed ? 'closed' : 'streaming';
+  }
   readonly server = 'ws://stt.test/api/asr-streaming';
   constructor(
     readonly delegate: SttStreamDelegate,
@@ -97,6 +102,10 @@ export class FakeStream {
 export class FakePool {
   released = 0;
   stream: FakeStream | null = null;
+  /** For the deferred path: whether `reserve()` finds a slot; `stopped` as SttPool's. */
+  slotFree = false;
+  stopped = false;
+  reserves = 0;
   next: () => Promise<SttAdmission>;
   constructor(
     decision: 'stream' | 'reject' | 'defer',
@@ -116,6 +125,14 @@ export class FakePool {
   }
   admit(): Promise<SttAdmission> {
     return this.next();
+  }
+  reserve(): Promise<unknown> {
+    this.reserves++;
+    if (!this.slotFree || this.stopped) {
+      return Promise.resolve(null);
+    }
+    const d = this.decision('stream');
+    return Promise.resolve(d.decision === 'stream' ? d.reservation : null);
   }
   open(_r: unknown, _o: unknown, delegate: SttStreamDelegate): FakeStream {
     this.stream = new FakeStream(delegate, this.words);

@@ -1,0 +1,135 @@
+/**
+ * The audio of a deferred call (`stt.whenFull: "defer"`), spilled to disk instead of memory:
+ * `<storage.dir>/pending/<callId>.wav`, PCM16 mono at 24 kHz, exactly the frames the STT stream
+ * would have received (1920 samples = 80 ms each, frame 0 = the answer). 24 kHz is what
+ * `transcribeRecording` streams, so the file is read back without resampling (48 000 bytes per
+ * second of call, 2.88 MB per minute, on disk; the process keeps one frame in memory).
+ *
+ * The file exists from the answer until the call's transcript is stored; one left behind (shutdown
+ * before a slot freed up, or a crash) is transcribed at the next start (`PendingTranscriptions`).
+ * Reading ignores the WAV header's sizes (patched only at `finish()`), so the file of a process
+ * that died mid-call reads up to its last whole frame.
+ */
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FRAME_SAMPLES, SAMPLE_RATE, type RecordedAudio } from '../stt/index.js';
+import { WavWriter } from './WavWriter.js';
+
+const HEADER_BYTES = 44;
+const FRAME_BYTES = FRAME_SAMPLES * 2;
+const SUFFIX = '.wav';
+
+/** `<storage.dir>/pending`. */
+export function pendingDir(storageDir: string): string {
+  return join(storageDir, 'pending');
+}
+
+/** `<storage.dir>/pending/<callId>.wav`. */
+export function pendingPath(storageDir: string, callId: string): string {
+  return join(pendingDir(storageDir), `${callId}${SUFFIX}`);
+}
+
+/** Ids of the calls whose audio waits in `<storage.dir>/pending/`, oldest file first. */
+export function listPendingRecordings(storageDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(pendingDir(storageDir));
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => n.endsWith(SUFFIX))
+    .map((n) => ({ id: n.slice(0, -SUFFIX.length), at: statSync(join(pendingDir(storageDir), n)).mtimeMs }))
+    .sort((a, b) => a.at - b.at)
+    .map((e) => e.id);
+}
+
+export class PendingRecording implements RecordedAudio {
+  readonly callId: string;
+  readonly path: string;
+  #writer: WavWriter | null;
+  #frames: number;
+
+  private constructor(callId: string, path: string, writer: WavWriter | null, frames: number) {
+    this.callId = callId;
+    this.path = path;
+    this.#writer = writer;
+    this.#frames = frames;
+  }
+
+  /** Starts the file of a call being answered (replaces one left by an earlier attempt). */
+  static create(storageDir: string, callId: string): PendingRecording {
+    mkdirSync(pendingDir(storageDir), { recursive: true });
+    const path = pendingPath(storageDir, callId);
+    return new PendingRecording(callId, path, new WavWriter(path, SAMPLE_RATE), 0);
+  }
+
+  /** The file a previous run left for `callId` (read only). */
+  static open(storageDir: string, callId: string): PendingRecording {
+    const path = pendingPath(storageDir, callId);
+    const bytes = statSync(path).size;
+    return new PendingRecording(
+      callId,
+      path,
+      null,
+      Math.floor(Math.max(0, bytes - HEADER_BYTES) / FRAME_BYTES),
+    );
+  }
+
+  /** Whole frames recorded. */
+  get frameCount(): number {
+    return this.#frames;
+  }
+
+  /** Call time covered by the recording (ms): from the answer to the hangup. */
+  get audioMs(): number {
+    return this.#frames * 80;
+  }
+
+  /** Appends one 24 kHz frame (float samples in [-1, 1]). */
+  push(frame: Float32Array): void {
+    if (!this.#writer) {
+      throw new Error(`${this.path} is not being recorded`);
+    }
+    this.#writer.writeFloat32(frame);
+    this.#frames += frame.length / FRAME_SAMPLES;
+  }
+
+  /** Ends the recording (patches the WAV header). Idempotent. */
+  finish(): void {
+    this.#writer?.close();
+    this.#writer = null;
+  }
+
+  /** The frames from the file, read one at a time. */
+  async *frames(): AsyncIterable<Float32Array> {
+    this.finish();
+    const fh = await open(this.path, 'r');
+    try {
+      const buf = Buffer.alloc(FRAME_BYTES);
+      let pos = HEADER_BYTES;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, FRAME_BYTES, pos);
+        if (bytesRead < FRAME_BYTES) {
+          return;
+        }
+        pos += FRAME_BYTES;
+        const frame = new Float32Array(FRAME_SAMPLES);
+        for (let i = 0; i < FRAME_SAMPLES; i++) {
+          const v = buf.readInt16LE(i * 2);
+          frame[i] = v < 0 ? v / 32768 : v / 32767;
+        }
+        yield frame;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Deletes the file (the transcript is stored). */
+  remove(): void {
+    this.finish();
+    rmSync(this.path, { force: true });
+  }
+}
