@@ -10,17 +10,13 @@ import { RtcpReporter } from './RtcpReporter.js';
 import { RtpReceiver } from './RtpReceiver.js';
 import { RtpSender } from './RtpSender.js';
 import { SourceLatch } from './SourceLatch.js';
-import { bindPortPair, udpSocketFactory, type DatagramSocket, type RemoteInfo } from './socket.js';
+import { resolveOptions, type ResolvedOptions } from './options.js';
+import { bindPortPair, type DatagramSocket, type RemoteInfo } from './socket.js';
 import type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
 
 export type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
 
 type State = 'bound' | 'running' | 'closed';
-
-/** Options with their defaults resolved (in one place: {@link RtpSession.open}). */
-type ResolvedOptions = Required<Omit<RtpSessionOptions, 'jitter' | 'logger' | 'clock' | 'concealer'>> & {
-  jitter: { minDelayMs: number; maxDelayMs: number };
-};
 
 const TICK_MS = 20;
 /**
@@ -112,30 +108,8 @@ export class RtpSession {
    * @throws {RtpPortsExhaustedError} when no pair in the range can be bound
    */
   static async open(options: RtpSessionOptions, delegate: RtpSessionDelegate = {}): Promise<RtpSession> {
-    if (
-      !Number.isInteger(options.portMin) ||
-      !Number.isInteger(options.portMax) ||
-      options.portMin < 1 ||
-      options.portMax > 65535 ||
-      options.portMax - options.portMin < 1
-    ) {
-      throw new RtpConfigError(`invalid RTP port range ${options.portMin}–${options.portMax}`);
-    }
     const clock = options.clock ?? systemClock;
-    const o = {
-      host: options.host,
-      portMin: options.portMin,
-      portMax: options.portMax,
-      jitter: { minDelayMs: options.jitter?.minDelayMs ?? 20, maxDelayMs: options.jitter?.maxDelayMs ?? 200 },
-      timeoutMs: options.timeoutMs ?? 30_000,
-      strictSource: options.strictSource ?? false,
-      socketFactory: options.socketFactory ?? udpSocketFactory,
-      cname: options.cname ?? `sipscribe@${options.host}`,
-      random: options.random ?? Math.random,
-      // Wall time from the injected clock (exact with the system clock, whose now() is performance.now()).
-      wallClockMs: options.wallClockMs ?? (() => performance.timeOrigin + clock.now()),
-      comfortNoisePayloadType: options.comfortNoisePayloadType ?? 13,
-    };
+    const o = resolveOptions(options, clock);
     let pair: [DatagramSocket, DatagramSocket];
     try {
       pair = await bindPortPair(o.socketFactory, o.host, o.portMin, o.portMax, o.random);
