@@ -19,6 +19,15 @@ const cn = (pos: number, seq: number): TimelineEntry => ({ ...entry(pos, 0, seq,
 /** A renderer concealing at most 160 samples (20 ms) before reporting silence. */
 const renderer = (): BlockRenderer => new BlockRenderer(silenceConcealer, 160, 1000);
 
+/** Two blocks rendered: source epoch 1 at 0, then epoch 2 at `value`. */
+function splice(value: number): BlockRenderer {
+  const r = renderer();
+  const entries = [entry(0, 80, 1, 0, 1), entry(80, 80, 1, value, 2)];
+  r.render(entries, [], false);
+  r.render(entries, [], false);
+  return r;
+}
+
 describe('BlockRenderer', () => {
   it('copies complete blocks, advances by a block each, and releases played entries to the pool', () => {
     const r = renderer();
@@ -97,11 +106,8 @@ describe('BlockRenderer', () => {
   });
 
   it('removes the step at a splice between sources with a 40-sample linear ramp', () => {
-    const r = renderer();
     // Epoch 1 ends at 0; epoch 2 starts at 4000: out = 4000 − 4000 · (40 − i) / 40 = 100 · i.
-    const entries = [entry(0, 80, 1, 0, 1), entry(80, 80, 1, 4000, 2)];
-    r.render(entries, [], false);
-    r.render(entries, [], false);
+    const r = splice(4000);
     expect(r.declicks).toBe(1);
     const out = Array.from(r.ready.subarray(80, 160));
     expect(out).toEqual(Array.from({ length: 80 }, (_, i) => (i < 40 ? 100 * i : 4000)));
@@ -114,10 +120,7 @@ describe('BlockRenderer', () => {
   });
 
   it('leaves small steps alone (below 1024, about −30 dBFS)', () => {
-    const r = renderer();
-    const entries = [entry(0, 80, 1, 0, 1), entry(80, 80, 1, 1000, 2)];
-    r.render(entries, [], false);
-    r.render(entries, [], false);
+    const r = splice(1000);
     expect(r.declicks).toBe(0);
     expect(r.ready.subarray(80, 160).every((v) => v === 1000)).toBe(true);
   });

@@ -8,30 +8,17 @@ import type { DtmfEvent } from '../../../rtp/session/DtmfReceiver.js';
 import { RtpReceiver } from '../../../rtp/session/RtpReceiver.js';
 import { SourceLatch } from '../../../rtp/session/SourceLatch.js';
 import type { RemoteMedia } from '../../../rtp/session/types.js';
+import { remoteMedia } from './remoteMedia.js';
 
 const SDP = { address: '127.0.0.2', port: 40000 };
 const NAT = { address: '127.0.0.7', port: 31000 };
-
-function remote(over: Partial<RemoteMedia> = {}): RemoteMedia {
-  return {
-    ...SDP,
-    rtcpPort: 40001,
-    rtcpMux: false,
-    codec: 'PCMU',
-    payloadType: 0,
-    telephoneEventPayloadType: 101,
-    ptime: 20,
-    direction: 'sendrecv',
-    ...over,
-  };
-}
 
 function setup(over: Partial<RemoteMedia> = {}, strict = false) {
   const latch = new SourceLatch(strict);
   const jb = new JitterBuffer();
   const dtmf: DtmfEvent[] = [];
   const rx = new RtpReceiver(nullLogger, latch, jb, 13, { onDtmf: (ev) => dtmf.push(ev) });
-  const r = remote(over);
+  const r = remoteMedia(over);
   latch.setRemote(r);
   rx.configure(r, r.codec === 'PCMA' ? PCMA : PCMU);
   return { latch, jb, rx, dtmf };

@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { SourceLatch } from '../../../rtp/session/SourceLatch.js';
-import type { RemoteMedia } from '../../../rtp/session/types.js';
+import { remoteMedia } from './remoteMedia.js';
 
-/** The SDP says 127.0.0.10:40000 (RTCP 40001); packets of the caller behind a NAT come from 127.0.0.7 (loopback stand-ins). */
-function sdp(over: Partial<RemoteMedia> = {}): RemoteMedia {
-  return {
-    address: '127.0.0.10',
-    port: 40000,
-    rtcpPort: 40001,
-    rtcpMux: false,
-    codec: 'PCMU',
-    payloadType: 0,
-    ptime: 20,
-    direction: 'sendrecv',
-    ...over,
-  };
-}
-const SDP = { address: '127.0.0.10', port: 40000 };
+// The SDP says 127.0.0.2:40000 (RTCP 40001); packets of the caller behind a NAT come from 127.0.0.7
+// (loopback stand-ins).
+const sdp = remoteMedia;
+const SDP = { address: '127.0.0.2', port: 40000 };
 const NAT = { address: '127.0.0.7', port: 31000 };
 const OTHER = { address: '127.0.0.5', port: 5004 };
 
@@ -30,8 +19,8 @@ describe('SourceLatch (symmetric RTP)', () => {
   it('sends to the SDP address and ports until a source is latched', () => {
     const l = new SourceLatch(false);
     l.setRemote(sdp());
-    expect(l.rtpTarget).toEqual({ address: '127.0.0.10', port: 40000 });
-    expect(l.rtcpTarget).toEqual({ address: '127.0.0.10', port: 40001 });
+    expect(l.rtpTarget).toEqual({ address: '127.0.0.2', port: 40000 });
+    expect(l.rtcpTarget).toEqual({ address: '127.0.0.2', port: 40001 });
   });
 
   it('latches the first other source (a NAT), then rejects the rest and sends back to it', () => {
@@ -91,8 +80,8 @@ describe('SourceLatch (symmetric RTP)', () => {
     l.setRemote(sdp({ direction: 'sendonly' }));
     expect(l.rtpTarget).toEqual(NAT);
     l.setRemote(sdp({ port: 40010, rtcpPort: 40011 }));
-    expect(l.rtpTarget).toEqual({ address: '127.0.0.10', port: 40010 });
-    expect(l.rtcpTarget).toEqual({ address: '127.0.0.10', port: 40011 });
+    expect(l.rtpTarget).toEqual({ address: '127.0.0.2', port: 40010 });
+    expect(l.rtcpTarget).toEqual({ address: '127.0.0.2', port: 40011 });
     expect(l.acceptRtp(OTHER)).toBe(true);
   });
 });
