@@ -1,29 +1,22 @@
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { codecByName, type AudioCodec } from '../codec/table.js';
-import { RtpConfigError, RtpError, RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
+import { RtpConfigError, RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
 import { G711Plc } from '../dsp/G711Plc.js';
 import { JitterBuffer, type Concealer } from '../jitter/JitterBuffer.js';
 import { nullLogger, type Logger } from '../logger.js';
 import { readWavAtRate } from '../wav.js';
-import { RtpPacket } from '../packet/RtpPacket.js';
-import { isRtcp, parseRtcp } from '../packet/rtcp.js';
-import { tsAdd } from '../seq.js';
-import { DtmfReceiver, type DtmfEvent } from './DtmfReceiver.js';
 import { MediaPipeline } from './MediaPipeline.js';
 import { RtcpReporter } from './RtcpReporter.js';
+import { RtpReceiver } from './RtpReceiver.js';
 import { RtpSender } from './RtpSender.js';
-import { SourceTracker } from './SourceTracker.js';
-import { bindPortPair, udpSocketFactory, type DatagramSocket, type RemoteInfo } from './socket.js';
+import { SourceLatch } from './SourceLatch.js';
+import { resolveOptions, type ResolvedOptions } from './options.js';
+import { bindPortPair, type DatagramSocket, type RemoteInfo } from './socket.js';
 import type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
 
 export type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
 
 type State = 'bound' | 'running' | 'closed';
-
-/** Options with their defaults resolved (in one place: {@link RtpSession.open}). */
-type ResolvedOptions = Required<Omit<RtpSessionOptions, 'jitter' | 'logger' | 'clock' | 'concealer'>> & {
-  jitter: { minDelayMs: number; maxDelayMs: number };
-};
 
 const TICK_MS = 20;
 /**
@@ -43,13 +36,11 @@ export class RtpSession {
   readonly #rtcp: DatagramSocket;
   readonly #jb: JitterBuffer;
   readonly #pipeline: MediaPipeline;
-  readonly #dtmf = new DtmfReceiver();
   #state: State = 'bound';
   #remote: RemoteMedia | undefined;
   #codec: AudioCodec | undefined;
-  #latched: RemoteInfo | undefined;
-  #latchedRtcp: RemoteInfo | undefined;
-  readonly #tracker: SourceTracker;
+  readonly #latch: SourceLatch;
+  readonly #receiver: RtpReceiver;
   #startMs = 0;
   #ticks = 0;
   #tickTimer: TimerHandle | undefined;
@@ -57,17 +48,8 @@ export class RtpSession {
   #timedOut = false;
   readonly #sender: RtpSender;
   readonly #reporter: RtcpReporter;
-  readonly #stats = {
-    datagrams: 0,
-    received: 0,
-    malformed: {} as Record<string, number>,
-    rejectedSource: 0,
-    unknownPayloadType: 0,
-    dtmfEvents: 0,
-    frames: 0,
-    rtcpSent: 0,
-    rtcpReceived: 0,
-  };
+  #frames = 0;
+  #rtcpSent = 0;
 
   private constructor(
     o: ResolvedOptions,
@@ -90,16 +72,15 @@ export class RtpSession {
       concealer,
     });
     this.#pipeline = new MediaPipeline(this.#jb, (frame, offsetMs) => {
-      this.#stats.frames++;
+      this.#frames++;
       this.delegate.onFrame?.(frame, offsetMs);
     });
-    this.#tracker = new SourceTracker(log, {
-      deliver: (pkt, at) => this.#deliver(pkt, at),
-      newSource: () => this.#jb.newSource(),
+    this.#latch = new SourceLatch(o.strictSource);
+    this.#receiver = new RtpReceiver(log, this.#latch, this.#jb, o.comfortNoisePayloadType, {
+      onDtmf: (ev) => this.delegate.onDtmf?.(ev),
     });
     this.#sender = new RtpSender(clock, o.random, log, (packet) => {
-      const remote = this.#remote!;
-      const to = this.#latched ?? { address: remote.address, port: remote.port };
+      const to = this.#latch.rtpTarget;
       this.#rtp.send(packet, to.port, to.address);
     });
     this.#reporter = new RtcpReporter(clock, o.random, log, {
@@ -107,7 +88,7 @@ export class RtpSession {
       cname: o.cname,
       wallClockMs: o.wallClockMs,
       content: (now) => {
-        const src = this.#tracker.source;
+        const src = this.#receiver.source;
         return { sources: src ? 1 : 0, block: src?.validated ? src.report(now) : undefined };
       },
       sender: this.#sender,
@@ -127,30 +108,8 @@ export class RtpSession {
    * @throws {RtpPortsExhaustedError} when no pair in the range can be bound
    */
   static async open(options: RtpSessionOptions, delegate: RtpSessionDelegate = {}): Promise<RtpSession> {
-    if (
-      !Number.isInteger(options.portMin) ||
-      !Number.isInteger(options.portMax) ||
-      options.portMin < 1 ||
-      options.portMax > 65535 ||
-      options.portMax - options.portMin < 1
-    ) {
-      throw new RtpConfigError(`invalid RTP port range ${options.portMin}–${options.portMax}`);
-    }
     const clock = options.clock ?? systemClock;
-    const o = {
-      host: options.host,
-      portMin: options.portMin,
-      portMax: options.portMax,
-      jitter: { minDelayMs: options.jitter?.minDelayMs ?? 20, maxDelayMs: options.jitter?.maxDelayMs ?? 200 },
-      timeoutMs: options.timeoutMs ?? 30_000,
-      strictSource: options.strictSource ?? false,
-      socketFactory: options.socketFactory ?? udpSocketFactory,
-      cname: options.cname ?? `sipscribe@${options.host}`,
-      random: options.random ?? Math.random,
-      // Wall time from the injected clock (exact with the system clock, whose now() is performance.now()).
-      wallClockMs: options.wallClockMs ?? (() => performance.timeOrigin + clock.now()),
-      comfortNoisePayloadType: options.comfortNoisePayloadType ?? 13,
-    };
+    const o = resolveOptions(options, clock);
     let pair: [DatagramSocket, DatagramSocket];
     try {
       pair = await bindPortPair(o.socketFactory, o.host, o.portMin, o.portMax, o.random);
@@ -224,10 +183,6 @@ export class RtpSession {
     }
     const old = this.#remote;
     this.#apply(remote);
-    if (old && (old.address !== remote.address || old.port !== remote.port)) {
-      this.#latched = undefined;
-      this.#latchedRtcp = undefined;
-    }
     if (old?.direction !== remote.direction) {
       this.#lastRtpAt = this.#clock.now();
       this.#timedOut = false;
@@ -249,6 +204,8 @@ export class RtpSession {
     }
     this.#codec = codec;
     this.#remote = { ...remote };
+    this.#latch.setRemote(this.#remote);
+    this.#receiver.configure(this.#remote, codec);
   }
 
   /**
@@ -287,10 +244,7 @@ export class RtpSession {
     this.#sender.stop();
     this.#reporter.stop();
     try {
-      const ev = this.#dtmf.flush();
-      if (ev) {
-        this.#emitDtmf(ev);
-      }
+      this.#receiver.flush();
       if (wasRunning) {
         this.#reporter.sendNow(true);
       }
@@ -306,10 +260,11 @@ export class RtpSession {
   /** Counters and gauges. */
   getStats(): RtpSessionStats {
     const jb = this.#jb.getStats();
-    const src = this.#tracker.source;
+    const rx = this.#receiver.counters;
+    const src = this.#receiver.source;
     return {
-      datagrams: this.#stats.datagrams,
-      received: this.#stats.received,
+      datagrams: rx.datagrams,
+      received: rx.received,
       lost: jb.lost,
       late: jb.late,
       duplicated: jb.duplicated,
@@ -320,112 +275,46 @@ export class RtpSession {
       targetDelayMs: jb.targetDelayMs,
       jitterMs: src ? src.jitter / 8 : 0,
       cumulativeLost: src ? Math.max(0, src.lost) : 0,
-      malformed: { ...this.#stats.malformed },
-      rejectedSource: this.#stats.rejectedSource,
-      unknownPayloadType: this.#stats.unknownPayloadType,
-      invalidSequence: this.#tracker.invalid,
-      ssrcChanges: this.#tracker.changes,
-      dtmfEvents: this.#stats.dtmfEvents,
-      frames: this.#stats.frames,
+      malformed: { ...rx.malformed },
+      rejectedSource: rx.rejectedSource,
+      unknownPayloadType: rx.unknownPayloadType,
+      invalidSequence: this.#receiver.invalidSequence,
+      ssrcChanges: this.#receiver.ssrcChanges,
+      dtmfEvents: rx.dtmfEvents,
+      frames: this.#frames,
       packetsSent: this.#sender.packetsSent,
-      rtcpSent: this.#stats.rtcpSent,
-      rtcpReceived: this.#stats.rtcpReceived,
+      rtcpSent: this.#rtcpSent,
+      rtcpReceived: rx.rtcpReceived,
       onHold: this.onHold,
     };
   }
 
-  // ---- receive path -------------------------------------------------------------------------
+  // ---- receive path (RtpReceiver) ----------------------------------------------------------
 
   #onRtpDatagram(data: Uint8Array, from: RemoteInfo): void {
     try {
-      const remote = this.#remote;
-      if (this.#state !== 'running' || !remote) {
+      if (this.#state !== 'running') {
         return;
-      }
-      if (remote.rtcpMux && isRtcp(data)) {
-        this.#handleRtcp(data, from);
-        return;
-      }
-      this.#stats.datagrams++;
-      if (!this.#acceptSource(from, remote)) {
-        return;
-      }
-      let pkt: RtpPacket;
-      try {
-        pkt = new RtpPacket(data);
-      } catch (err) {
-        this.#malformed(err, from);
-        return;
-      }
-      const pt = pkt.payloadType;
-      if (
-        pt !== remote.payloadType &&
-        pt !== remote.telephoneEventPayloadType &&
-        pt !== this.#o.comfortNoisePayloadType
-      ) {
-        this.#stats.unknownPayloadType++;
-        return;
-      }
-      const l = this.#latched;
-      if (!l || l.address !== from.address || l.port !== from.port) {
-        // First source, or the SDP address taking over from a latched one.
-        this.#latched = { address: from.address, port: from.port };
-        this.#log.debug({ source: `${from.address}:${from.port}` }, 'rtp source latched');
       }
       const now = this.#clock.now();
-      this.#lastRtpAt = now;
-      this.#timedOut = false;
-      this.#tracker.receive(pkt, now);
+      if (this.#receiver.receiveRtp(data, from, now)) {
+        this.#lastRtpAt = now;
+        this.#timedOut = false;
+      }
     } catch (err) {
       this.#log.error({ err }, 'unexpected error in the rtp receive path');
     }
   }
 
-  /**
-   * Symmetric RTP: the SDP address is always acceptable; otherwise the first source heard is
-   * latched (a caller behind a NAT) and others are rejected. Strict mode: the SDP address only.
-   */
-  #acceptSource(from: RemoteInfo, remote: RemoteMedia): boolean {
-    if (from.address === remote.address && from.port === remote.port) {
-      return true;
-    }
-    const want = this.#o.strictSource ? remote : this.#latched;
-    if (want && (want.address !== from.address || want.port !== from.port)) {
-      this.#stats.rejectedSource++;
-      return false;
-    }
-    return true;
-  }
-
-  #malformed(err: unknown, from: RemoteInfo): void {
-    const code = err instanceof RtpError ? err.code : 'UNKNOWN';
-    this.#stats.malformed[code] = (this.#stats.malformed[code] ?? 0) + 1;
-    this.#log.debug({ code, source: `${from.address}:${from.port}` }, 'malformed datagram dropped');
-  }
-
-  #deliver(pkt: RtpPacket, at: number): void {
-    const remote = this.#remote!;
-    this.#stats.received++;
-    const pt = pkt.payloadType;
-    if (pt === remote.payloadType) {
-      this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, this.#codec!.decode);
-    } else if (pt === remote.telephoneEventPayloadType) {
-      for (const ev of this.#dtmf.push(pkt.timestamp, pkt.payload)) {
-        this.#emitDtmf(ev);
+  #onRtcpDatagram(data: Uint8Array, from: RemoteInfo): void {
+    try {
+      if (this.#state !== 'running') {
+        return;
       }
-      // Kept out of the audio: the event's span is silence in the timeline, not loss.
-      const duration = pkt.payload.byteLength >= 4 ? (pkt.payload[2]! << 8) | pkt.payload[3]! : 0;
-      this.#jb.push(pkt.sequenceNumber, tsAdd(pkt.timestamp, duration), pkt.payload, at, null);
-    } else {
-      // RFC 3389 comfort noise: silence until the next audio packet.
-      this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, null);
+      this.#receiver.receiveRtcp(data, from, this.#clock.now());
+    } catch (err) {
+      this.#log.error({ err }, 'unexpected error in the rtcp receive path');
     }
-  }
-
-  #emitDtmf(ev: DtmfEvent): void {
-    this.#stats.dtmfEvents++;
-    this.#log.debug({ digit: ev.digit, durationMs: ev.durationMs }, 'dtmf');
-    this.delegate.onDtmf?.(ev);
   }
 
   // ---- output cadence -------------------------------------------------------------------------
@@ -481,56 +370,12 @@ export class RtpSession {
   }
 
   #sendRtcp(bytes: Uint8Array): void {
-    const remote = this.#remote;
-    if (!remote) {
+    if (!this.#remote) {
       return;
     }
-    if (remote.rtcpMux) {
-      const to = this.#latched ?? { address: remote.address, port: remote.port };
-      this.#rtp.send(bytes, to.port, to.address);
-    } else {
-      const to = this.#latchedRtcp ?? { address: remote.address, port: remote.rtcpPort };
-      this.#rtcp.send(bytes, to.port, to.address);
-    }
-    this.#stats.rtcpSent++;
-  }
-
-  #onRtcpDatagram(data: Uint8Array, from: RemoteInfo): void {
-    try {
-      if (this.#state !== 'running' || !this.#remote) {
-        return;
-      }
-      this.#handleRtcp(data, from);
-    } catch (err) {
-      this.#log.error({ err }, 'unexpected error in the rtcp receive path');
-    }
-  }
-
-  #handleRtcp(data: Uint8Array, from: RemoteInfo): void {
-    const remote = this.#remote!;
-    if (this.#o.strictSource && from.address !== remote.address) {
-      this.#stats.rejectedSource++;
-      return;
-    }
-    let packets;
-    try {
-      packets = parseRtcp(data);
-    } catch (err) {
-      this.#malformed(err, from);
-      return;
-    }
-    this.#stats.rtcpReceived++;
-    if (!remote.rtcpMux) {
-      this.#latchedRtcp ??= { address: from.address, port: from.port };
-    }
-    const src = this.#tracker.source;
-    for (const p of packets) {
-      if (p.type === 'sr' && src && p.ssrc === src.ssrc) {
-        src.onSenderReport(p.ntpSec, p.ntpFrac, this.#clock.now());
-      } else if (p.type === 'bye') {
-        this.#log.debug({ ssrcs: p.ssrcs, reason: p.reason }, 'rtcp bye');
-      }
-    }
+    const to = this.#latch.rtcpTarget;
+    (this.#remote.rtcpMux ? this.#rtp : this.#rtcp).send(bytes, to.port, to.address);
+    this.#rtcpSent++;
   }
 }
 

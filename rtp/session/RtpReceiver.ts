@@ -1,0 +1,212 @@
+import type { AudioCodec } from '../codec/table.js';
+import { RtpError } from '../errors.js';
+import type { JitterBuffer } from '../jitter/JitterBuffer.js';
+import type { Logger } from '../logger.js';
+import { RtpPacket } from '../packet/RtpPacket.js';
+import { isRtcp, parseRtcp } from '../packet/rtcp.js';
+import { tsAdd } from '../seq.js';
+import { DtmfReceiver, type DtmfEvent } from './DtmfReceiver.js';
+import type { SourceLatch } from './SourceLatch.js';
+import type { SourceState } from './SourceState.js';
+import { SourceTracker } from './SourceTracker.js';
+import type { RemoteInfo } from './socket.js';
+import type { RemoteMedia } from './types.js';
+
+/** What the receiver needs from its session. */
+export interface RtpReceiverHooks {
+  /** A DTMF digit ended (RFC 4733). */
+  onDtmf(event: DtmfEvent): void;
+}
+
+/** Counters of the receive path (the session's stats of the same names). */
+export interface RtpReceiverCounters {
+  datagrams: number;
+  received: number;
+  malformed: Record<string, number>;
+  rejectedSource: number;
+  unknownPayloadType: number;
+  dtmfEvents: number;
+  rtcpReceived: number;
+}
+
+/**
+ * A session's receive path, from datagram to jitter buffer: RTCP demultiplexing with rtcp-mux
+ * (RFC 5761 §4), the source check ({@link SourceLatch}), parsing, the negotiated payload types,
+ * RFC 3550 A.1 validation and SSRC changes ({@link SourceTracker}), then per payload type: audio
+ * decoded into the jitter buffer, telephone events (RFC 4733) to the {@link DtmfReceiver} with their
+ * span kept as silence in the timeline, comfort noise (RFC 3389) as silence. Received RTCP: sender
+ * reports of the current source (for LSR/DLSR), BYE logged.
+ *
+ * Never throws on bad input: malformed datagrams are counted by error code and logged at `debug`.
+ * Time comes in as arguments (`nowMs`), so it is tested without a clock.
+ */
+export class RtpReceiver {
+  readonly #log: Logger;
+  readonly #latch: SourceLatch;
+  readonly #jb: JitterBuffer;
+  readonly #cnPayloadType: number;
+  readonly #h: RtpReceiverHooks;
+  readonly #tracker: SourceTracker;
+  readonly #dtmf = new DtmfReceiver();
+  #remote: RemoteMedia | undefined;
+  #codec: AudioCodec | undefined;
+  readonly counters: RtpReceiverCounters = {
+    datagrams: 0,
+    received: 0,
+    malformed: {},
+    rejectedSource: 0,
+    unknownPayloadType: 0,
+    dtmfEvents: 0,
+    rtcpReceived: 0,
+  };
+
+  /**
+   * @param latch the session's symmetric-RTP state (this receiver latches the sources it accepts)
+   * @param jb where received audio, telephone-event spans and comfort noise go
+   * @param comfortNoisePayloadType the CN payload type (RFC 3389; 13 by default in the session)
+   */
+  constructor(
+    log: Logger,
+    latch: SourceLatch,
+    jb: JitterBuffer,
+    comfortNoisePayloadType: number,
+    hooks: RtpReceiverHooks,
+  ) {
+    this.#log = log;
+    this.#latch = latch;
+    this.#jb = jb;
+    this.#cnPayloadType = comfortNoisePayloadType;
+    this.#h = hooks;
+    this.#tracker = new SourceTracker(log, {
+      deliver: (pkt, at) => this.#deliver(pkt, at),
+      newSource: () => jb.newSource(),
+    });
+  }
+
+  /** Takes the negotiated payload types and codec (start or re-INVITE); nothing is received before. */
+  configure(remote: RemoteMedia, codec: AudioCodec): void {
+    this.#remote = remote;
+    this.#codec = codec;
+  }
+
+  /** The current source's reception state (RTCP report blocks, stats). */
+  get source(): SourceState | undefined {
+    return this.#tracker.source;
+  }
+
+  /** Packets dropped by RFC 3550 A.1 validation or as stragglers of a previous SSRC. */
+  get invalidSequence(): number {
+    return this.#tracker.invalid;
+  }
+
+  /** SSRC changes seen. */
+  get ssrcChanges(): number {
+    return this.#tracker.changes;
+  }
+
+  /**
+   * One datagram from the RTP socket.
+   * @returns true when it was an RTP packet of a negotiated payload type from an accepted source
+   *   (the remote is sending: the session's inactivity timer restarts)
+   */
+  receiveRtp(data: Uint8Array, from: RemoteInfo, nowMs: number): boolean {
+    const remote = this.#remote;
+    if (!remote) {
+      return false;
+    }
+    if (remote.rtcpMux && isRtcp(data)) {
+      this.receiveRtcp(data, from, nowMs);
+      return false;
+    }
+    this.counters.datagrams++;
+    if (!this.#latch.acceptRtp(from)) {
+      this.counters.rejectedSource++;
+      return false;
+    }
+    let pkt: RtpPacket;
+    try {
+      pkt = new RtpPacket(data);
+    } catch (err) {
+      this.#malformed(err, from);
+      return false;
+    }
+    const pt = pkt.payloadType;
+    if (pt !== remote.payloadType && pt !== remote.telephoneEventPayloadType && pt !== this.#cnPayloadType) {
+      this.counters.unknownPayloadType++;
+      return false;
+    }
+    if (this.#latch.latchRtp(from)) {
+      this.#log.debug({ source: `${from.address}:${from.port}` }, 'rtp source latched');
+    }
+    this.#tracker.receive(pkt, nowMs);
+    return true;
+  }
+
+  /** One compound RTCP packet (from the RTCP socket, or the RTP socket with rtcp-mux). */
+  receiveRtcp(data: Uint8Array, from: RemoteInfo, nowMs: number): void {
+    if (!this.#remote) {
+      return;
+    }
+    if (!this.#latch.acceptRtcp(from)) {
+      this.counters.rejectedSource++;
+      return;
+    }
+    let packets;
+    try {
+      packets = parseRtcp(data);
+    } catch (err) {
+      this.#malformed(err, from);
+      return;
+    }
+    this.counters.rtcpReceived++;
+    this.#latch.latchRtcp(from);
+    const src = this.#tracker.source;
+    for (const p of packets) {
+      if (p.type === 'sr' && src && p.ssrc === src.ssrc) {
+        src.onSenderReport(p.ntpSec, p.ntpFrac, nowMs);
+      } else if (p.type === 'bye') {
+        this.#log.debug({ ssrcs: p.ssrcs, reason: p.reason }, 'rtcp bye');
+      }
+    }
+  }
+
+  /** Reports a DTMF event still in progress (the call ends). */
+  flush(): void {
+    const ev = this.#dtmf.flush();
+    if (ev) {
+      this.#emitDtmf(ev);
+    }
+  }
+
+  #malformed(err: unknown, from: RemoteInfo): void {
+    const code = err instanceof RtpError ? err.code : 'UNKNOWN';
+    const m = this.counters.malformed;
+    m[code] = (m[code] ?? 0) + 1;
+    this.#log.debug({ code, source: `${from.address}:${from.port}` }, 'malformed datagram dropped');
+  }
+
+  #deliver(pkt: RtpPacket, at: number): void {
+    const remote = this.#remote!;
+    this.counters.received++;
+    const pt = pkt.payloadType;
+    if (pt === remote.payloadType) {
+      this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, this.#codec!.decode);
+    } else if (pt === remote.telephoneEventPayloadType) {
+      for (const ev of this.#dtmf.push(pkt.timestamp, pkt.payload)) {
+        this.#emitDtmf(ev);
+      }
+      // Kept out of the audio: the event's span is silence in the timeline, not loss.
+      const duration = pkt.payload.byteLength >= 4 ? (pkt.payload[2]! << 8) | pkt.payload[3]! : 0;
+      this.#jb.push(pkt.sequenceNumber, tsAdd(pkt.timestamp, duration), pkt.payload, at, null);
+    } else {
+      // RFC 3389 comfort noise: silence until the next audio packet.
+      this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, null);
+    }
+  }
+
+  #emitDtmf(ev: DtmfEvent): void {
+    this.counters.dtmfEvents++;
+    this.#log.debug({ digit: ev.digit, durationMs: ev.durationMs }, 'dtmf');
+    this.#h.onDtmf(ev);
+  }
+}
