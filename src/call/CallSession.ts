@@ -6,6 +6,7 @@
  * The call's state lives in the CallRegistry (`offered → ringing → answered → streaming → ending →
  * ended`, `rejected`, `cancelled`; an illegal move throws); this class only drives it.
  */
+import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
 import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 import {
@@ -309,29 +310,12 @@ export class CallSession {
       onWord: (w) => {
         metrics.sttLatency.observe(Math.max(0, this.#d.wallClock() - w.wallMs) / 1000);
         if (bus.isOpen(this.id)) {
-          bus.publish(this.id, {
-            type: 'transcript.word',
-            text: w.text,
-            startMs: w.startMs,
-            channel: 'caller',
-          });
+          bus.publish(this.id, callerWord(w));
         }
       },
       onUtterance: (u) => {
         if (bus.isOpen(this.id)) {
-          bus.publish(this.id, {
-            type: 'transcript.utterance',
-            text: u.text,
-            startMs: u.startMs,
-            endMs: u.endMs,
-            words: u.words.map((w) => ({
-              text: w.text,
-              startMs: w.startMs,
-              ...(w.endMs !== undefined ? { endMs: w.endMs } : {}),
-            })),
-            channel: 'caller',
-            final: true,
-          });
+          bus.publish(this.id, callerUtterance(u));
         }
       },
       onError: (err) => {

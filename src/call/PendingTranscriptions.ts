@@ -7,6 +7,7 @@
  * `call.ended` with the whole transcript (unless an earlier run published it), and the file is
  * deleted. A stop cancels the one in progress: it stays pending for the next start.
  */
+import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
 import type { Clock } from '../../rtp/index.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { Logger } from '../logger.js';
@@ -173,29 +174,12 @@ export class PendingTranscriptions {
     return {
       onWord: (w) => {
         if (fresh(w.startMs)) {
-          bus.publish(callId, {
-            type: 'transcript.word',
-            text: w.text,
-            startMs: w.startMs,
-            channel: 'caller',
-          });
+          bus.publish(callId, callerWord(w));
         }
       },
       onUtterance: (u) => {
         if (fresh(u.startMs)) {
-          bus.publish(callId, {
-            type: 'transcript.utterance',
-            text: u.text,
-            startMs: u.startMs,
-            endMs: u.endMs,
-            words: u.words.map((w) => ({
-              text: w.text,
-              startMs: w.startMs,
-              ...(w.endMs !== undefined ? { endMs: w.endMs } : {}),
-            })),
-            channel: 'caller',
-            final: true,
-          });
+          bus.publish(callId, callerUtterance(u));
         }
       },
       onError: (err) => logger.warn({ callId, err, code: err.code }, 'stt error'),

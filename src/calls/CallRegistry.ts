@@ -17,6 +17,7 @@ import type { CallMeta, EndReason } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CallStore, ListCallsOptions, StoredUtterance } from '../storage/CallStore.js';
+import { callerUtterance } from '../transcripts/callerEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { callOutcome, type CallRecord } from './CallRecord.js';
 import { assertTransition, isTerminal, type CallState } from './callStates.js';
@@ -346,19 +347,15 @@ export class CallRegistry {
     const first = trailing[0];
     const lastWord = trailing.at(-1);
     if (first && lastWord) {
-      bus.publish(r.id, {
-        type: 'transcript.utterance',
-        text: trailing.map((w) => w.text).join(' '),
-        startMs: first.startMs,
-        endMs: lastWord.endMs ?? lastWord.startMs,
-        words: trailing.map((w) => ({
-          text: w.text,
-          startMs: w.startMs,
-          ...(w.endMs === undefined ? {} : { endMs: w.endMs }),
-        })),
-        channel: first.channel,
-        final: true,
-      });
+      bus.publish(
+        r.id,
+        callerUtterance({
+          text: trailing.map((w) => w.text).join(' '),
+          startMs: first.startMs,
+          endMs: lastWord.endMs ?? lastWord.startMs,
+          words: trailing,
+        }),
+      );
     }
     bus.endCall(r.id, reason, durationMs);
   }
