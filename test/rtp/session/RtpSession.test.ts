@@ -9,23 +9,13 @@ import { FakeClock } from '../../helpers/FakeClock.js';
 import { FIXTURES } from '../../helpers/paths.js';
 import { rng } from '../rng.js';
 import { MemoryNetwork, type MemorySocket } from './memoryNetwork.js';
+import { remoteMedia } from './remoteMedia.js';
 
 const HOST = '127.0.0.1';
 const PEER = '127.0.0.2';
 
 function remote(peerPort: number, over: Partial<RemoteMedia> = {}): RemoteMedia {
-  return {
-    address: PEER,
-    port: peerPort,
-    rtcpPort: peerPort + 1,
-    rtcpMux: false,
-    codec: 'PCMU',
-    payloadType: 0,
-    telephoneEventPayloadType: 101,
-    ptime: 20,
-    direction: 'sendrecv',
-    ...over,
-  };
+  return remoteMedia({ address: PEER, port: peerPort, rtcpPort: peerPort + 1, ...over });
 }
 
 interface Harness {

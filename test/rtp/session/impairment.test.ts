@@ -17,6 +17,7 @@ import { FakeClock } from '../../helpers/FakeClock.js';
 import { FIXTURES } from '../../helpers/paths.js';
 import { rng } from '../rng.js';
 import { MemoryNetwork } from './memoryNetwork.js';
+import { remoteMedia } from './remoteMedia.js';
 
 const ulaw = readFileSync(join(FIXTURES, 'audio/fox_pcmu_8k.ul'));
 const PER_FILE = ulaw.byteLength / 160; // 172 packets, 3.44 s
@@ -41,16 +42,8 @@ describe('impairment: fox_pcmu_8k.ul through loss, jitter, reordering, duplicate
       { onFrame: (frame, offsetMs) => frames.push({ frame: Float32Array.from(frame), offsetMs }) },
     );
     try {
-      session.start({
-        address: '127.0.0.2',
-        port: 40000,
-        rtcpPort: 40001,
-        rtcpMux: false,
-        codec: 'PCMU',
-        payloadType: 0,
-        ptime: 20,
-        direction: 'sendrecv',
-      });
+      // (no telephone-event negotiated)
+      session.start(remoteMedia({ telephoneEventPayloadType: undefined }));
       const t0 = clock.now();
       const r = rng(20260126);
       // Exactly 5 % of the packets lost, chosen at random (seeded).
