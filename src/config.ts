@@ -89,6 +89,10 @@ export const configSchema = z.object({
       inbound: z
         .object({
           allowFrom: z.array(z.string()).default(['0.0.0.0/0', '::/0']),
+          /**
+           * Calls on the phone at once (ringing or talking) before new INVITEs get 486; a call hung
+           * up and waiting for its transcript no longer counts.
+           */
           maxCalls: z.number().int().min(1).default(200),
           /** Ring time before answering, in ms (0 answers at once after 180). */
           ringMs: z.number().int().min(0).max(60_000).default(0),

@@ -73,7 +73,10 @@ export class CallManager implements SipStackDelegate {
   onInvite(call: IncomingCall): void {
     const { admission, calls, logger } = this.#o;
     const source = call.source.address;
-    const decision = admission.admitCall(source, calls.active().length, true);
+    // Calls on the phone network: one hung up and only waiting for its transcript (`ending`: the
+    // STT flush, a deferred transcription) holds no SIP dialog or RTP port any more.
+    const onThePhone = calls.active().filter((r) => r.state !== 'ending').length;
+    const decision = admission.admitCall(source, onThePhone, true);
     const record = calls.create(this.#meta(call));
     if (decision.action === 'reject') {
       logger.info(

@@ -17,7 +17,8 @@
  *   no token):
  *   1. `allowFrom` → `403`;
  *   2. shutting down → `503`;
- *   3. `maxCalls` active calls → `486 Busy Here`;
+ *   3. `maxCalls` calls on the phone (offered … streaming; not those only waiting for their
+ *      transcript) → `486 Busy Here`;
  *   4. no STT slot: `whenFull: "reject"` → `503`, `"defer"` → accept and let the call wait for a slot.
  * Every refusal counts in `sipscribe_admission_refused_total{reason}` (drops as `rate-limited`).
  */

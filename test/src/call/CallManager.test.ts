@@ -130,6 +130,24 @@ describe('CallManager', () => {
     expect(second.rejected?.status).toBe(486);
   });
 
+  it('maxCalls counts calls on the phone: one hung up and waiting for its transcript does not', async () => {
+    pool = new FakePool('defer'); // no STT slot: the call is recorded, transcribed after the hangup
+    build({ maxCalls: 1 });
+    const first = invite();
+    await tick();
+    expect(first.answeredWith).not.toBeNull();
+    first.end('bye-remote');
+    await tick();
+    // Still no slot: the first call waits in `ending` for its deferred transcription.
+    expect(calls.active().map((r) => r.state)).toEqual(['ending']);
+    const second = invite('192.0.2.5');
+    await tick();
+    expect(second.rejected).toBeNull();
+    expect(second.answeredWith).not.toBeNull();
+    const third = invite('192.0.2.6');
+    expect(third.rejected?.status).toBe(486);
+  });
+
   /** The real SIP stack in memory, wired to the manager as src/appliance.ts does. */
   function stack(): MemoryStack {
     return memoryStack(
