@@ -159,3 +159,22 @@ export function createRequest(init: RequestInit): SipRequest {
   setContentLength(req);
   return req;
 }
+
+/**
+ * The CANCEL for a pending INVITE (RFC 3261 §9.1): same Request-URI, Call-ID, From, To, Route and
+ * top Via (so the same branch, which the transaction layer keeps), CSeq number with method CANCEL.
+ */
+export function createCancel(invite: SipRequest): SipRequest {
+  const cancel = new SipRequest('CANCEL', invite.uri);
+  cancel.add('Via', invite.getAll('via')[0] ?? '');
+  for (const r of invite.getAll('route')) {
+    cancel.add('Route', r);
+  }
+  cancel.add('Max-Forwards', '70');
+  cancel.add('From', invite.get('from') ?? '');
+  cancel.add('To', invite.get('to') ?? '');
+  cancel.add('Call-ID', invite.callId);
+  cancel.add('CSeq', `${invite.cseq.seq} CANCEL`);
+  cancel.add('Content-Length', '0');
+  return cancel;
+}
