@@ -262,8 +262,8 @@ export class Registration {
   }
 
   /** One REGISTER exchange (exchange.ts), cancelled when a newer attempt or `stop()` started. */
-  async #transaction(generation: number, expires: number): Promise<Outcome> {
-    return await this.#exchange.run(
+  #transaction(generation: number, expires: number): Promise<Outcome> {
+    return this.#exchange.run(
       expires,
       () => generation === this.#generation,
       (contact) => {
