@@ -83,3 +83,13 @@ export class SdpError extends SipError {
     this.name = 'SdpError';
   }
 }
+
+/** A call that was not answered: the final status (or 408 on timeout, 503 on transport failure). */
+export class CallRejectedError extends SipError {
+  readonly status: number;
+  constructor(status: number, reason: string) {
+    super('SIP_ERR_CALL_REJECTED', `call rejected: ${status} ${reason}`);
+    this.name = 'CallRejectedError';
+    this.status = status;
+  }
+}

@@ -159,3 +159,31 @@ export function createRequest(init: RequestInit): SipRequest {
   setContentLength(req);
   return req;
 }
+
+/**
+ * A request in the transaction identity of an INVITE we sent: same Request-URI, top Via (so the
+ * same branch), Route set, From, Call-ID and CSeq number, with `method`, the given To and no
+ * body. The CANCEL (RFC 3261 §9.1) and the ACK for a non-2xx final response (§17.1.1.3).
+ */
+export function requestLikeInvite(invite: SipRequest, method: 'CANCEL' | 'ACK', to: string): SipRequest {
+  const req = new SipRequest(method, invite.uri);
+  const via = invite.getAll('via')[0];
+  if (via !== undefined) {
+    req.add('Via', via);
+  }
+  for (const r of invite.getAll('route')) {
+    req.add('Route', r);
+  }
+  req.add('Max-Forwards', '70');
+  req.add('From', invite.get('from') ?? '');
+  req.add('To', to);
+  req.add('Call-ID', invite.callId);
+  req.add('CSeq', `${invite.cseq.seq} ${method}`);
+  req.add('Content-Length', '0');
+  return req;
+}
+
+/** The CANCEL for a pending INVITE (RFC 3261 §9.1): To as in the INVITE. */
+export function createCancel(invite: SipRequest): SipRequest {
+  return requestLikeInvite(invite, 'CANCEL', invite.get('to') ?? '');
+}

@@ -1,18 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { DigestClient, type AuthorizationHeader } from '../auth/DigestClient.js';
 import type { Clock, TimerHandle } from '../clock.js';
-import { contactUri, grantedExpires, transportOfUri } from './contact.js';
-import { buildRegister } from './request.js';
+import { transportOfUri } from './contact.js';
 import { RegistrationError } from './errors.js';
+import { RegisterExchange, type Outcome } from './exchange.js';
 import { assertTransition, type RegistrationState } from './state.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, refreshDelayMs, type BackoffPolicy } from './timing.js';
-import type {
-  OutgoingRegister,
-  RegisterResponse,
-  RegistrationLogger,
-  RegistrationTransport,
-  SipTransportName,
-} from './types.js';
+import type { RegistrationLogger, RegistrationTransport, SipTransportName } from './types.js';
 import type {
   RegistrationAccount,
   RegistrationDelegate,
@@ -24,19 +16,7 @@ export type { RegistrationAccount, RegistrationDelegate, RegistrationOptions, Re
 
 type StatusFields = Omit<RegistrationStatus, 'accountId' | 'state'>;
 
-type Outcome =
-  | { readonly kind: 'ok'; readonly granted: number }
-  | {
-      readonly kind: 'failure';
-      readonly status: number;
-      readonly reason: string;
-      readonly error?: string;
-      readonly retryAfterS?: number;
-    }
-  | { readonly kind: 'cancelled' };
-
 const NO_LOG: RegistrationLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-const DEFAULT_ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
 
 /**
  * Keeps one account registered (RFC 3261 §10.2): REGISTER with digest auth (401/407, stale
@@ -55,16 +35,9 @@ export class Registration {
   readonly #random: () => number;
   readonly #backoff: BackoffPolicy;
   readonly #keepAliveMs: number;
-  readonly #opts: RegistrationOptions;
   readonly #delegate: RegistrationDelegate;
-  readonly #digest: DigestClient;
-  readonly #callId = `${randomBytes(12).toString('hex')}@sipscribe`;
-  readonly #fromTag = randomBytes(6).toString('hex');
-  readonly #instanceId: string;
-  readonly #aor: string;
+  readonly #exchange: RegisterExchange;
   readonly #target: string;
-  #cseq = 0;
-  #expires: number;
   #state: RegistrationState = 'idle';
   #generation = 0;
   #timer: TimerHandle | undefined;
@@ -102,20 +75,19 @@ export class Registration {
     this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#keepAliveMs = options.keepAliveMs ?? 30_000;
     this.#unregisterTimeoutMs = options.unregisterTimeoutMs ?? 4000;
-    this.#opts = options;
     this.#delegate = delegate;
-    this.#expires = account.expires ?? 3600;
-    this.#instanceId = options.instanceId ?? `urn:uuid:${randomUUID()}`;
     const scheme = account.registrar.toLowerCase().startsWith('sips:') ? 'sips' : 'sip';
-    this.#aor = `${scheme}:${account.username}@${account.domain ?? m[1]}`;
     this.#target = account.outboundProxy ?? account.registrar;
-    this.#digest = new DigestClient(
+    this.#exchange = new RegisterExchange(
       {
-        username: account.authUsername ?? account.username,
-        password: account.password,
-        ...(account.realm !== undefined ? { realm: account.realm } : {}),
+        account,
+        aor: `${scheme}:${account.username}@${account.domain ?? m[1]}`,
+        target: this.#target,
+        transport: this.transportName,
       },
-      options.cnonce !== undefined ? { cnonce: options.cnonce } : {},
+      transport,
+      options,
+      this.#log,
     );
   }
 
@@ -215,7 +187,7 @@ export class Registration {
       ...(next === 'registering' ? { nextRefreshAt: undefined } : {}),
     });
     const generation = ++this.#generation;
-    this.#transaction(generation, this.#expires).then(
+    this.#transaction(generation, this.#exchange.expires).then(
       (outcome) => {
         if (generation === this.#generation) {
           this.#settle(outcome);
@@ -289,106 +261,15 @@ export class Registration {
     }, delay);
   }
 
-  /** One REGISTER exchange, following digest challenges and 423 until a final verdict. */
-  async #transaction(generation: number, expires: number): Promise<Outcome> {
-    let local;
-    try {
-      local = await this.#transport.localContact(this.#target, this.transportName);
-    } catch (err) {
-      return transportFailure(err);
-    }
-    if (generation !== this.#generation) {
-      return { kind: 'cancelled' };
-    }
-    const contact = contactUri(this.account.username, local, true);
-    this.#status = { ...this.#status, contact };
-    let auth: readonly AuthorizationHeader[] = this.#digest.authorize({
-      method: 'REGISTER',
-      uri: this.account.registrar,
-    });
-    let intervalRetries = 0;
-    for (let round = 0; round < 10; round++) {
-      const request = this.#request(contact, expires, auth);
-      let res: RegisterResponse;
-      try {
-        res = await this.#transport.sendRegister(request);
-      } catch (err) {
-        return transportFailure(err);
-      }
-      if (generation !== this.#generation) {
-        return { kind: 'cancelled' };
-      }
-      this.#log.debug({ account: this.account.id, status: res.status, expires }, 'REGISTER answered');
-      if (res.status === 401 || res.status === 407) {
-        const challenges = res.getAll(res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate');
-        const answer = this.#digest.respond(res.status, challenges, {
-          method: 'REGISTER',
-          uri: this.account.registrar,
-        });
-        if (answer.kind === 'retry') {
-          auth = answer.headers;
-          continue;
-        }
-
-        return {
-          kind: 'failure',
-          status: res.status,
-          reason: `${res.reason}: ${answer.reason}`,
-          error: answer.kind === 'rejected' ? 'SIP_ERR_AUTH_REJECTED' : 'SIP_ERR_AUTH_UNSUPPORTED',
-        };
-      }
-      this.#digest.accepted();
-      if (res.status === 423 && expires > 0) {
-        const min = Number((res.get('Min-Expires') ?? '').trim());
-        if (Number.isInteger(min) && min > expires && intervalRetries++ < 2) {
-          this.#log.info(
-            { account: this.account.id, minExpires: min },
-            '423 Interval Too Brief: raising expires',
-          );
-          this.#expires = min;
-          expires = min;
-          auth = this.#digest.authorize({ method: 'REGISTER', uri: this.account.registrar });
-          continue;
-        }
-      }
-      if (res.status >= 200 && res.status < 300) {
-        if (expires === 0) {
-          return { kind: 'ok', granted: 0 };
-        }
-        const granted = grantedExpires(contact, res.getAll('Contact'), res.get('Expires')) ?? expires;
-
-        return { kind: 'ok', granted };
-      }
-      const retryAfter = Number((res.get('Retry-After') ?? '').trim().split(/[\s;(]/)[0]);
-
-      return {
-        kind: 'failure',
-        status: res.status,
-        reason: res.reason,
-        ...(Number.isInteger(retryAfter) && retryAfter > 0 ? { retryAfterS: retryAfter } : {}),
-      };
-    }
-
-    return { kind: 'failure', status: 500, reason: 'too many REGISTER rounds', error: 'SIP_ERR_REG_LOOP' };
-  }
-
-  #request(contact: string, expires: number, auth: readonly AuthorizationHeader[]): OutgoingRegister {
-    return buildRegister({
-      account: this.account,
-      aor: this.#aor,
-      fromTag: this.#fromTag,
-      callId: this.#callId,
-      cseq: ++this.#cseq,
-      contact,
+  /** One REGISTER exchange (exchange.ts), cancelled when a newer attempt or `stop()` started. */
+  #transaction(generation: number, expires: number): Promise<Outcome> {
+    return this.#exchange.run(
       expires,
-      auth,
-      target: this.#target,
-      transport: this.transportName,
-      outbound: this.#opts.outbound === true && this.transportName !== 'udp',
-      instanceId: this.#instanceId,
-      allow: this.#opts.allow ?? DEFAULT_ALLOW,
-      ...(this.#opts.userAgent !== undefined ? { userAgent: this.#opts.userAgent } : {}),
-    });
+      () => generation === this.#generation,
+      (contact) => {
+        this.#status = { ...this.#status, contact };
+      },
+    );
   }
 
   /** TCP/TLS: keep-alives on the flow, and re-register at once when it closes. */
@@ -461,19 +342,4 @@ export class Registration {
     );
     this.#delegate.onStateChange?.(this.status, previous);
   }
-}
-
-function transportFailure(err: unknown): Outcome {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  const message = err instanceof Error ? err.message : String(err);
-  if (code === 'SIP_ERR_TX_TIMEOUT') {
-    return { kind: 'failure', status: 408, reason: `Request Timeout (${message})`, error: code };
-  }
-
-  return {
-    kind: 'failure',
-    status: 503,
-    reason: `Service Unavailable (${message})`,
-    error: typeof code === 'string' ? code : 'SIP_ERR_TRANSPORT',
-  };
 }

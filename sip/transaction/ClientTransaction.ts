@@ -3,7 +3,8 @@
  * §7.2) and non-INVITE (§17.1.2). Timers A, B, D, E, F, K (and M of RFC 6026) from the injected
  * clock; retransmissions only over unreliable transports.
  */
-import { serialize, SipRequest, type SipResponse } from '../message/SipMessage.js';
+import { requestLikeInvite } from '../message/build.js';
+import { serialize, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import type { Flow } from '../transport/types.js';
 import type { TransactionContext } from './context.js';
 import { TimerSet } from './timers.js';
@@ -195,19 +196,5 @@ export class NonInviteClientTransaction extends ClientTransactionBase<NonInviteC
  * CSeq number and top Via as the INVITE; To from the response; Route copied.
  */
 export function ackForNon2xx(invite: SipRequest, res: SipResponse): SipRequest {
-  const ack = new SipRequest('ACK', invite.uri);
-  const via = invite.getAll('via')[0];
-  if (via !== undefined) {
-    ack.add('Via', via);
-  }
-  for (const r of invite.getAll('route')) {
-    ack.add('Route', r);
-  }
-  ack.add('Max-Forwards', '70');
-  ack.add('From', invite.get('from') ?? '');
-  ack.add('To', res.get('to') ?? '');
-  ack.add('Call-ID', invite.callId);
-  ack.add('CSeq', `${invite.cseq.seq} ACK`);
-  ack.add('Content-Length', '0');
-  return ack;
+  return requestLikeInvite(invite, 'ACK', res.get('to') ?? '');
 }

@@ -1,8 +1,9 @@
 /**
- * The transport layer (RFC 3261 §18): listens on UDP/TCP/TLS (IPv4 and IPv6), parses what
- * arrives, answers or drops bad input (counted, never thrown), stamps `received`/`rport` on
- * requests (§18.2.1, RFC 3581), routes responses (§18.2.2), and keeps TCP/TLS connections for
- * reuse in both directions (§18, RFC 5626-lite keep-alives).
+ * The transport layer (RFC 3261 §18): listens on UDP/TCP/TLS (IPv4 and IPv6), chooses the flow
+ * for a request (§18.1.1), routes responses (§18.2.2, RFC 3581) and names our sent-by/Contact.
+ * What arrives is parsed and checked in `receive.ts` (bad input answered or dropped, counted,
+ * never thrown; `received`/`rport` stamped, §18.2.1); TCP/TLS connections are kept for reuse in
+ * both directions in `ConnectionPool.ts` (§18, RFC 5626-lite keep-alives).
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, isIP, type Server, type Socket } from 'node:net';
@@ -10,15 +11,14 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Clock } from '../clock.js';
 import type { SipCounters } from '../counters.js';
-import { SipParseError, SipTransportError } from '../errors.js';
+import { SipTransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { createResponse } from '../message/build.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, parseHeaderLines, parseMessage } from '../message/parser.js';
-import { serialize, SipRequest, type SipMessage, type SipResponse } from '../message/SipMessage.js';
-import { hasResponseEssentials, requestProblem, responseProblem } from '../message/validate.js';
-import { stampVia } from './stampVia.js';
-import { StreamConnection } from './StreamConnection.js';
-import { connectStream, type TlsClientOptions } from './connect.js';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../message/parser.js';
+import { serialize, type SipMessage, type SipResponse } from '../message/SipMessage.js';
+import type { TlsClientOptions } from './connect.js';
+import { ConnectionPool } from './ConnectionPool.js';
+import { Receiver, type TransportDelegate } from './receive.js';
+import type { StreamConnection } from './StreamConnection.js';
 import { bindUdp, nodeDatagramSocket, UdpFlow, UdpTransport } from './UdpTransport.js';
 import {
   defaultPort,
@@ -39,7 +39,7 @@ export interface ListenEntry {
   keyFile?: string;
 }
 
-export type { TlsClientOptions };
+export type { TlsClientOptions, TransportDelegate };
 
 export interface TransportLayerOptions {
   listen: readonly ListenEntry[];
@@ -56,29 +56,18 @@ export interface TransportLayerOptions {
   maxConnections?: number;
 }
 
-export interface TransportDelegate {
-  onRequest(req: SipRequest, flow: Flow): void;
-  onResponse(res: SipResponse, flow: Flow): void;
-}
-
 interface StreamListener {
   entry: ListenEntry;
   server: Server;
   local: HostPort;
 }
 
-function connKey(protocol: TransportProtocol, address: string, port: number): string {
-  return `${protocol}|${address.toLowerCase()}|${port}`;
-}
-
 export class TransportLayer {
   readonly #opts: Required<Omit<TransportLayerOptions, 'tls'>> & { tls: TlsClientOptions };
-  #delegate: TransportDelegate | undefined;
+  readonly #receiver: Receiver;
+  readonly #pool: ConnectionPool;
   readonly #udp: UdpTransport[] = [];
   readonly #streams: StreamListener[] = [];
-  readonly #connections = new Map<string, StreamConnection>();
-  readonly #pending = new Map<string, Promise<StreamConnection>>();
-  readonly #all = new Set<StreamConnection>();
 
   constructor(opts: TransportLayerOptions) {
     this.#opts = {
@@ -92,10 +81,27 @@ export class TransportLayer {
       tlsHandshakeTimeoutMs: opts.tlsHandshakeTimeoutMs ?? 10_000,
       maxConnections: opts.maxConnections ?? 1000,
     };
+    const o = this.#opts;
+    this.#receiver = new Receiver({
+      counters: o.counters,
+      logger: o.logger,
+      maxMessageSize: o.maxMessageSize,
+      sendResponse: (res, flow) => this.sendResponse(res, flow),
+    });
+    this.#pool = new ConnectionPool({
+      clock: o.clock,
+      counters: o.counters,
+      tls: o.tls,
+      maxMessageSize: o.maxMessageSize,
+      idleTimeoutMs: o.idleTimeoutMs,
+      tlsHandshakeTimeoutMs: o.tlsHandshakeTimeoutMs,
+      onMessage: (data, conn) => this.#receiver.receive(data, conn, false),
+      onFramingError: (conn, err, head) => this.#receiver.onFramingError(conn, err, head),
+    });
   }
 
   setDelegate(delegate: TransportDelegate): void {
-    this.#delegate = delegate;
+    this.#receiver.delegate = delegate;
   }
 
   /** Binds every listen entry. */
@@ -113,9 +119,7 @@ export class TransportLayer {
 
   /** Closes listeners and connections. */
   async stop(): Promise<void> {
-    for (const c of [...this.#all]) {
-      c.close();
-    }
+    this.#pool.closeAll();
     await Promise.all(this.#udp.splice(0).map((u) => u.close()));
     await Promise.all(
       this.#streams.splice(0).map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))),
@@ -132,7 +136,9 @@ export class TransportLayer {
 
   /** Adds a UDP socket (production: from `start()`; unit tests: an in-memory fake). */
   attachDatagram(socket: DatagramSocket): UdpTransport {
-    const udp = new UdpTransport(socket, this.#opts.counters, (data, flow) => this.receive(data, flow, true));
+    const udp = new UdpTransport(socket, this.#opts.counters, (data, flow) =>
+      this.#receiver.receive(data, flow, true),
+    );
     this.#udp.push(udp);
     return udp;
   }
@@ -144,31 +150,12 @@ export class TransportLayer {
     local: HostPort,
     remote: HostPort,
   ): StreamConnection {
-    const conn = new StreamConnection(socket, protocol, local, remote, {
-      maxMessageSize: this.#opts.maxMessageSize,
-      idleTimeoutMs: this.#opts.idleTimeoutMs,
-      clock: this.#opts.clock,
-      onMessage: (data, flow) => this.receive(data, flow, false),
-      onFramingError: (c, err, head) => this.#onFramingError(c, err, head),
-      onClose: (c) => {
-        this.#all.delete(c);
-        const key = connKey(c.protocol, c.remote.address, c.remote.port);
-        if (this.#connections.get(key) === c) {
-          this.#connections.delete(key);
-        }
-      },
-      onSent: () => {
-        this.#opts.counters.messagesSent++;
-      },
-    });
-    this.#all.add(conn);
-    this.#connections.set(connKey(protocol, remote.address, remote.port), conn);
-    return conn;
+    return this.#pool.attach(socket, protocol, local, remote);
   }
 
   /** Number of open TCP/TLS connections. */
   get connectionCount(): number {
-    return this.#all.size;
+    return this.#pool.size;
   }
 
   /**
@@ -187,17 +174,7 @@ export class TransportLayer {
       }
       return udp.flowTo({ address: target.host, port: target.port });
     }
-    const key = connKey(target.protocol, target.host, target.port);
-    const existing = this.#connections.get(key);
-    if (existing && !existing.closed) {
-      return existing;
-    }
-    let pending = this.#pending.get(key);
-    if (!pending) {
-      pending = this.#connect(target).finally(() => this.#pending.delete(key));
-      this.#pending.set(key, pending);
-    }
-    return await pending;
+    return await this.#pool.connection(target);
   }
 
   /** Serialises and sends a message on a flow. */
@@ -269,8 +246,7 @@ export class TransportLayer {
 
   /** The open TCP/TLS connection to a target, if any (registration keep-alives and closure). */
   connectionTo(target: Target): StreamConnection | undefined {
-    const c = this.#connections.get(connKey(target.protocol, target.host, target.port));
-    return c && !c.closed ? c : undefined;
+    return this.#pool.get(target);
   }
 
   #advertised(bound: HostPort, flowLocal: HostPort): HostPort {
@@ -326,133 +302,8 @@ export class TransportLayer {
     this.attachStream(sock, protocol, local, remote);
   }
 
-  async #connect(target: Target): Promise<StreamConnection> {
-    let sock: Socket;
-    try {
-      sock = await connectStream(target, this.#opts.tls, this.#opts.clock, this.#opts.tlsHandshakeTimeoutMs);
-    } catch (err) {
-      this.#opts.counters.transportErrors++;
-      throw new SipTransportError(
-        `${target.protocol} connect to ${target.host}:${target.port} failed: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    sock.setNoDelay(true);
-    const remote = { address: sock.remoteAddress ?? target.host, port: sock.remotePort ?? target.port };
-    const local = { address: sock.localAddress ?? '', port: sock.localPort ?? 0 };
-    const conn = this.attachStream(sock, target.protocol, local, remote);
-    // Also findable under the name it was asked for (a host name, or an unnormalised IPv6 text).
-    this.#connections.set(connKey(target.protocol, target.host, target.port), conn);
-    conn.onClose(() => {
-      const key = connKey(target.protocol, target.host, target.port);
-      if (this.#connections.get(key) === conn) {
-        this.#connections.delete(key);
-      }
-    });
-    return conn;
-  }
-
-  #onFramingError(conn: StreamConnection, err: SipParseError, head: Buffer | undefined): void {
-    this.#opts.counters.streamFramingErrors++;
-    if (err.code === 'SIP_ERR_TOO_LARGE') {
-      this.#opts.counters.oversize++;
-    }
-    this.#opts.logger.info(
-      { code: err.code, remote: conn.remote, protocol: conn.protocol },
-      'closing connection after a framing error',
-    );
-    if (head) {
-      try {
-        const text = head.toString('utf8');
-        const lineEnd = text.indexOf('\r\n');
-        if (!text.startsWith('SIP/') && lineEnd > 0) {
-          const headers = parseHeaderLines(text.slice(lineEnd + 2, text.length - 4), true);
-          this.#answerBroken(
-            new SipParseError('SIP_ERR_TOO_LARGE', err.message, { isRequest: true, headers, status: 513 }),
-            conn,
-          );
-        }
-      } catch {
-        // nothing can be answered
-      }
-    }
-  }
-
-  /** Parses and dispatches one message. Never throws. */
+  /** Parses and dispatches one message (`receive.ts`). Never throws. */
   receive(data: Buffer, flow: Flow, datagram: boolean): void {
-    this.#opts.counters.messagesReceived++;
-    let msg: SipMessage;
-    try {
-      msg = parseMessage(data, { maxSize: this.#opts.maxMessageSize, datagram });
-    } catch (err) {
-      if (err instanceof SipParseError) {
-        if (err.code === 'SIP_ERR_EMPTY') {
-          return; // a keep-alive
-        }
-        if (err.code === 'SIP_ERR_TOO_LARGE') {
-          this.#opts.counters.oversize++;
-        }
-        this.#answerBroken(err, flow);
-      } else {
-        this.#opts.counters.malformedDropped++;
-        this.#opts.logger.warn({ err }, 'unexpected error while parsing');
-      }
-      return;
-    }
-    try {
-      if (msg instanceof SipRequest) {
-        stampVia(msg, flow);
-        const problem = requestProblem(msg);
-        if (problem && !/^SIP\s*\/\s*\d\.\d\s*\/\s*\S+\s+[^;,\s]+/i.test(msg.getAll('via')[0] ?? '')) {
-          // Without a Via that names a SIP sender there is nobody to answer: drop.
-          this.#opts.counters.malformedDropped++;
-          this.#opts.logger.debug({ problem, remote: flow.remote }, 'unanswerable request dropped');
-          return;
-        }
-        if (problem) {
-          this.#opts.counters.malformedRejected++;
-          this.#opts.logger.debug({ problem, remote: flow.remote }, 'malformed request answered 400');
-          this.sendResponse(createResponse(msg, 400, { reason: problem }), flow);
-          return;
-        }
-        this.#delegate?.onRequest(msg, flow);
-      } else {
-        const problem = responseProblem(msg);
-        if (problem) {
-          this.#opts.counters.malformedDropped++;
-          this.#opts.logger.debug({ problem, remote: flow.remote }, 'malformed response dropped');
-          return;
-        }
-        this.#delegate?.onResponse(msg, flow);
-      }
-    } catch (err) {
-      // A bug above us must not take the socket down.
-      this.#opts.logger.error({ err }, 'error while handling a SIP message');
-    }
-  }
-
-  #answerBroken(err: SipParseError, flow: Flow): void {
-    if (!err.isRequest || !err.headers || !hasResponseEssentials(err.headers)) {
-      this.#opts.counters.malformedDropped++;
-      this.#opts.logger.debug(
-        { code: err.code, remote: flow.remote, bytes: err.message },
-        'unparseable message dropped',
-      );
-      return;
-    }
-    this.#opts.counters.malformedRejected++;
-    const req = new SipRequest(
-      'X',
-      'sip:invalid',
-      err.headers.map((h) => ({ name: h.name, value: h.value })),
-    );
-    stampVia(req, flow);
-    const reason = err.status === 400 ? `Bad Request (${err.code})` : undefined;
-    const res = createResponse(req, err.status, reason ? { reason } : {});
-    this.#opts.logger.debug(
-      { code: err.code, remote: flow.remote, status: err.status },
-      'malformed request answered',
-    );
-    this.sendResponse(res, flow);
+    this.#receiver.receive(data, flow, datagram);
   }
 }

@@ -4,26 +4,20 @@
  * to do with it (`ring`, `answer`, `reject`, `challenge`) and hears `ended`, `mediaUpdated` and
  * `dtmf` events.
  */
-import { randomInt } from 'node:crypto';
 import { Dialog } from '../dialog/Dialog.js';
 import { SdpError, SipStateError } from '../errors.js';
 import { createResponse, newTag } from '../message/build.js';
 import { setBody, type HeaderField, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import type { MediaDescription } from '../sdp/media.js';
-import { answerOffer, createOffer, describeOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
+import { describeOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
 import type { InviteServerTransaction, ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow, HostPort, TransportProtocol } from '../transport/types.js';
-import { inspectInfo } from './dtmf.js';
 import { sendRefresh } from './refresh.js';
 import { Reliable2xx } from './Reliable2xx.js';
-import {
-  parseSessionExpires,
-  sessionExpiresAnswer,
-  SessionTimer,
-  type Refresher,
-  type SessionExpires,
-} from './sessionTimer.js';
+import { SdpSession } from './SdpSession.js';
+import { parseSessionExpires, UasSessionTimer, type Refresher } from './sessionTimer.js';
 import { CallEvents, type CallHost, type DialogUser, type EndReason } from './types.js';
+import { onUasDialogRequest, type UasDialogContext } from './uasInDialog.js';
 
 export type IncomingCallState = 'offered' | 'ringing' | 'answered' | 'confirmed' | 'ended';
 
@@ -71,18 +65,13 @@ export class IncomingCall extends CallEvents implements DialogUser {
   readonly #host: CallHost;
   readonly #flow: Flow;
   readonly #reliable: Reliable2xx;
-  readonly #session: SessionTimer;
-  readonly #sessionId = String(randomInt(1, 2 ** 31));
-  #sdpVersion = 1;
+  readonly #session: UasSessionTimer;
+  readonly #sdp: SdpSession;
+  readonly #inDialog: UasDialogContext;
   #state: IncomingCallState = 'offered';
   #dialog: Dialog | undefined;
-  #local: LocalMedia | undefined;
-  #localSdp: string | undefined;
   #remote: MediaDescription | undefined;
   #pendingBye = false;
-  #refreshing = false;
-  #se: SessionExpires | undefined;
-  #refresher: Refresher | undefined;
   #endReason: EndReason | undefined;
   #settle!: () => void;
   /** Resolves once the INVITE got its final response (answered, rejected or cancelled). */
@@ -97,7 +86,7 @@ export class IncomingCall extends CallEvents implements DialogUser {
     this.#flow = flow;
     this.#host = host;
     this.#reliable = new Reliable2xx(host, flow);
-    this.#session = new SessionTimer(host.clock);
+    this.#sdp = new SdpSession(host.codecs);
     this.callId = invite.callId;
     const from = invite.from;
     this.from = from?.uri.raw ?? '';
@@ -115,7 +104,33 @@ export class IncomingCall extends CallEvents implements DialogUser {
       this.offerError = err;
     }
     this.offer = offer;
-    this.#se = parseSessionExpires(invite.get('session-expires'));
+    this.#session = new UasSessionTimer(
+      host.clock,
+      host.logger,
+      this.callId,
+      parseSessionExpires(invite.get('session-expires')),
+      {
+        established: () => this.#state === 'confirmed',
+        sendRefresh: (interval) => this.#sendRefresh(interval),
+        expire: () => void this.#bye('session-expired'),
+      },
+    );
+    this.#inDialog = {
+      host,
+      flow,
+      reliable: this.#reliable,
+      session: this.#session,
+      sdp: this.#sdp,
+      dialog: () => (this.#state === 'ended' ? undefined : this.#dialog),
+      confirmed: () => this.#state === 'confirmed',
+      start2xx: (cseq, res, onAck) => this.#start2xx(cseq, res, onAck),
+      end: (reason) => this.#end(reason),
+      mediaUpdated: (desc) => {
+        this.#remote = desc;
+        this.emit('mediaUpdated', desc);
+      },
+      dtmf: (event) => this.emit('dtmf', event),
+    };
   }
 
   get state(): IncomingCallState {
@@ -134,9 +149,7 @@ export class IncomingCall extends CallEvents implements DialogUser {
 
   /** Session-timer interval in force (seconds), or undefined. */
   get sessionExpires(): { interval: number; refresher: Refresher } | undefined {
-    return this.#se && this.#refresher
-      ? { interval: this.#se.interval, refresher: this.#refresher }
-      : undefined;
+    return this.#session.current;
   }
 
   #to(next: IncomingCallState): void {
@@ -200,23 +213,20 @@ export class IncomingCall extends CallEvents implements DialogUser {
     if (this.#state !== 'offered' && this.#state !== 'ringing') {
       return Promise.reject(new SipStateError(`answer() in state ${this.#state}`));
     }
-    const ids = { sessionId: this.#sessionId, version: this.#sdpVersion };
     let sdp: string;
     let remote: MediaDescription | undefined;
     if (this.request.body.length > 0) {
       try {
-        ({ sdp, remote } = answerOffer(this.request.bodyText, this.#host.codecs, local, ids));
+        ({ sdp, remote } = this.#sdp.answer(this.request.bodyText, local));
       } catch (err) {
         this.reject(488, { warning: `305 ${this.#flow.local.address} "Incompatible media format"` });
         return Promise.reject(err instanceof SdpError ? err : new SdpError('SDP_ERR_PARSE', String(err)));
       }
     } else {
-      sdp = createOffer(this.#host.codecs, local, ids);
+      sdp = this.#sdp.offer(local);
     }
-    this.#local = local;
-    this.#localSdp = sdp;
     const extra: HeaderField[] = [{ name: 'Contact', value: this.#host.contactFor(this.#flow) }];
-    extra.push(...this.#sessionHeaders(this.request));
+    extra.push(...this.#session.answerHeaders(this.request));
     const ok = this.#response(200, extra);
     setBody(ok, sdp, 'application/sdp');
     this.#dialog = Dialog.fromInvite(
@@ -295,7 +305,7 @@ export class IncomingCall extends CallEvents implements DialogUser {
       (ack) => {
         if (this.#state === 'answered') {
           this.#to('confirmed');
-          this.#startSessionTimer();
+          this.#session.start();
         }
         onAck?.(ack);
         if (this.#pendingBye) {
@@ -310,199 +320,27 @@ export class IncomingCall extends CallEvents implements DialogUser {
     );
   }
 
-  // ---- in-dialog requests ------------------------------------------------------------------
+  // ---- in-dialog requests (uasInDialog.ts) ------------------------------------------------
 
   onDialogRequest(req: SipRequest, tx: ServerTransaction | undefined): void {
-    if (req.method === 'ACK') {
-      this.#reliable.ack(req);
-      return;
-    }
-    if (!tx) {
-      return;
-    }
-    const dialog = this.#dialog;
-    if (!dialog || this.#state === 'ended') {
-      tx.respond(createResponse(req, 481));
-      return;
-    }
-    if (req.cseq.seq <= dialog.remoteSeq) {
-      tx.respond(createResponse(req, 500, { reason: 'CSeq Out of Order' }));
-      return;
-    }
-    dialog.remoteSeq = req.cseq.seq;
-    switch (req.method) {
-      case 'BYE':
-        tx.respond(createResponse(req, 200, { headers: this.#host.commonHeaders('response') }));
-        this.#end('bye-remote');
-        return;
-      case 'INVITE':
-      case 'UPDATE':
-        this.#onModify(req, tx);
-        return;
-      case 'INFO':
-        this.#onInfo(req, tx);
-        return;
-      case 'OPTIONS':
-        tx.respond(createResponse(req, 200, { headers: this.#host.commonHeaders('response') }));
-        return;
-      default:
-        tx.respond(createResponse(req, 501, { headers: this.#host.commonHeaders('response') }));
-    }
-  }
-
-  #onInfo(req: SipRequest, tx: ServerTransaction): void {
-    const { status, reason, accept, event } = inspectInfo(req);
-    tx.respond(
-      createResponse(req, status, {
-        ...(reason !== undefined ? { reason } : {}),
-        ...(accept !== undefined ? { headers: [{ name: 'Accept', value: accept }] } : {}),
-      }),
-    );
-    if (event) {
-      this.emit('dtmf', event);
-    }
-  }
-
-  /** re-INVITE or UPDATE: new offer (hold/unhold, new address), or a session refresh. */
-  #onModify(req: SipRequest, tx: ServerTransaction): void {
-    if (this.#refreshing) {
-      tx.respond(createResponse(req, 491));
-      return;
-    }
-    if (req.method === 'INVITE' && this.#reliable.pending) {
-      tx.respond(createResponse(req, 500, { headers: [{ name: 'Retry-After', value: '1' }] }));
-      return;
-    }
-    const se = parseSessionExpires(req.get('session-expires'));
-    if (se && se.interval < this.#host.sessionTimer.minSE) {
-      tx.respond(
-        createResponse(req, 422, {
-          headers: [{ name: 'Min-SE', value: String(this.#host.sessionTimer.minSE) }],
-        }),
-      );
-      return;
-    }
-    const extra: HeaderField[] = [
-      ...this.#host.commonHeaders('response'),
-      { name: 'Contact', value: this.#host.contactFor(this.#flow) },
-    ];
-    if (se) {
-      this.#se = se;
-    }
-    extra.push(...this.#sessionHeaders(req));
-    const ok = createResponse(req, 200, { headers: extra });
-    let updated: MediaDescription | undefined;
-    const local = this.#local;
-    if (req.body.length > 0 && local) {
-      try {
-        const ids = { sessionId: this.#sessionId, version: ++this.#sdpVersion };
-        const { sdp, remote } = answerOffer(req.bodyText, this.#host.codecs, local, ids);
-        this.#localSdp = sdp;
-        updated = remote;
-        setBody(ok, sdp, 'application/sdp');
-      } catch {
-        tx.respond(
-          createResponse(req, 488, {
-            headers: [
-              { name: 'Warning', value: `305 ${this.#flow.local.address} "Incompatible media format"` },
-            ],
-          }),
-        );
-        return;
-      }
-    } else if (req.method === 'INVITE' && this.#localSdp !== undefined) {
-      // re-INVITE without an offer: we offer (our current SDP) and take the answer from the ACK.
-      setBody(ok, this.#localSdp, 'application/sdp');
-    }
-    tx.respond(ok);
-    if (req.method === 'INVITE') {
-      this.#start2xx(req.cseq.seq, ok, (ack) => {
-        if (req.body.length === 0 && ack.body.length > 0) {
-          this.#applyRemote(readAnswerSafe(ack.bodyText, this.#host.codecs));
-        }
-      });
-    }
-    if (this.#state === 'confirmed') {
-      this.#startSessionTimer();
-    }
-    if (updated) {
-      this.#applyRemote(updated);
-    }
-  }
-
-  #applyRemote(desc: MediaDescription | undefined): void {
-    if (!desc) {
-      return;
-    }
-    this.#remote = desc;
-    this.emit('mediaUpdated', desc);
+    onUasDialogRequest(this.#inDialog, req, tx);
   }
 
   // ---- session timers (RFC 4028) -----------------------------------------------------------
 
-  /** Session-Expires/Require for a 2xx to `req` (RFC 4028 §9). */
-  #sessionHeaders(req: SipRequest): HeaderField[] {
-    if (!this.#se) {
-      return [];
-    }
-    const { refresher, headers } = sessionExpiresAnswer(this.#se, req);
-    this.#refresher = refresher;
-    return headers;
-  }
-
-  #startSessionTimer(): void {
-    const se = this.#se;
-    if (!se || !this.#refresher) {
-      return;
-    }
-    this.#session.start(
-      se.interval,
-      this.#refresher === 'uas',
-      () => void this.#refresh(),
-      () => {
-        this.#host.logger.info({ callId: this.callId }, 'session expired without refresh');
-        void this.#bye('session-expired');
-      },
-    );
-  }
-
   /** We are the refresher: UPDATE when the peer allows it, else re-INVITE with our SDP (§7.4). */
-  async #refresh(): Promise<void> {
+  #sendRefresh(interval: number): Promise<number> | undefined {
     const dialog = this.#dialog;
-    const se = this.#se;
-    if (!dialog || !se || this.#state !== 'confirmed') {
-      return;
-    }
-    const hop = dialog.nextHop();
-    if (!hop) {
-      return;
+    const hop = dialog?.nextHop();
+    if (!dialog || !hop) {
+      return undefined;
     }
     const useUpdate = this.request.getAll('allow').some((m) => m.toUpperCase() === 'UPDATE');
     const headers: HeaderField[] = [
       ...this.#host.commonHeaders('request'),
-      { name: 'Session-Expires', value: `${se.interval};refresher=uas` },
+      { name: 'Session-Expires', value: `${interval};refresher=uas` },
     ];
-    this.#refreshing = true;
-    try {
-      this.#refreshed(
-        await sendRefresh(this.#host.transactions, dialog, hop, { useUpdate, headers, sdp: this.#localSdp }),
-      );
-    } finally {
-      this.#refreshing = false;
-    }
-  }
-
-  #refreshed(status: number): void {
-    if (this.#state !== 'confirmed') {
-      return;
-    }
-    if (status >= 200 && status < 300) {
-      this.#startSessionTimer();
-    } else if (status === 408 || status === 481 || status >= 500) {
-      void this.#bye('session-expired');
-    } else {
-      this.#startSessionTimer();
-    }
+    return sendRefresh(this.#host.transactions, dialog, hop, { useUpdate, headers, sdp: this.#sdp.sdp });
   }
 
   // ---- ending ------------------------------------------------------------------------------
@@ -540,13 +378,5 @@ export class IncomingCall extends CallEvents implements DialogUser {
       this.#host.removeDialog(this.#dialog);
     }
     this.emit('ended', reason);
-  }
-}
-
-function readAnswerSafe(sdp: string, codecs: CallHost['codecs']): MediaDescription | undefined {
-  try {
-    return readAnswer(sdp, codecs);
-  } catch {
-    return undefined;
   }
 }

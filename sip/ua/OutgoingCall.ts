@@ -2,19 +2,21 @@
  * The UAC side of a call (RFC 3261 §13.2, §9.1, §15): INVITE with our SDP offer, ACK for the 2xx
  * (re-sent for retransmitted 2xx), CANCEL before the answer, BYE, and BYE from the peer.
  */
-import { randomInt } from 'node:crypto';
 import { DigestClient, type DigestAccount } from '../auth/DigestClient.js';
 import { Dialog } from '../dialog/Dialog.js';
-import { SipError, SipStateError } from '../errors.js';
-import { createRequest, createResponse, newCallId, newTag } from '../message/build.js';
-import { serialize, setBody, SipRequest, type HeaderField, type SipResponse } from '../message/SipMessage.js';
+import { CallRejectedError, SipStateError } from '../errors.js';
+import { createCancel, createRequest, createResponse, newCallId, newTag } from '../message/build.js';
+import { serialize, type HeaderField, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import type { MediaDescription } from '../sdp/media.js';
-import { answerOffer, createOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
+import { readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow, Target, TransportProtocol } from '../transport/types.js';
 import { parseDtmfRelay } from './dtmf.js';
 import { Reliable2xx } from './Reliable2xx.js';
+import { SdpSession } from './SdpSession.js';
 import { CallEvents, type CallHost, type DialogUser, type EndReason } from './types.js';
+
+export { CallRejectedError };
 
 export interface DialOptions {
   /** Request-URI / To (e.g. `sip:alice@127.0.0.1:5062`). */
@@ -29,16 +31,6 @@ export interface DialOptions {
   headers?: readonly HeaderField[];
   /** Credentials for 401/407 challenges to the INVITE (and BYE), RFC 3261 §22.2. */
   auth?: DigestAccount;
-}
-
-/** A call that was not answered: the final status (or 408 on timeout, 503 on transport failure). */
-export class CallRejectedError extends SipError {
-  readonly status: number;
-  constructor(status: number, reason: string) {
-    super('SIP_ERR_CALL_REJECTED', `call rejected: ${status} ${reason}`);
-    this.name = 'CallRejectedError';
-    this.status = status;
-  }
 }
 
 export type OutgoingCallState = 'calling' | 'early' | 'confirmed' | 'ended';
@@ -65,9 +57,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
   #ack: Buffer | undefined;
   #cancelRequested = false;
   #from = '';
-  #sdp = '';
-  readonly #sessionId = String(randomInt(1, 2 ** 31));
-  #sdpVersion = 1;
+  readonly #sdp: SdpSession;
   #reliable: Reliable2xx | undefined;
   readonly #digest: DigestClient | undefined;
   #resolve!: (m: MediaDescription) => void;
@@ -79,6 +69,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     this.#host = host;
     this.#opts = opts;
     this.#target = target;
+    this.#sdp = new SdpSession(host.codecs);
     this.#digest = opts.auth ? new DigestClient(opts.auth) : undefined;
     this.answered = new Promise<MediaDescription>((resolve, reject) => {
       this.#resolve = resolve;
@@ -124,10 +115,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     const sb = tx.transport.sentBy(flow);
     this.#from =
       this.#opts.from ?? `sip:sipscribe@${sb.address.includes(':') ? `[${sb.address}]` : sb.address}`;
-    this.#sdp = createOffer(host.codecs, this.#opts.local, {
-      sessionId: this.#sessionId,
-      version: this.#sdpVersion,
-    });
+    this.#sdp.offer(this.#opts.local);
     await this.#sendInvite(1, []);
   }
 
@@ -147,7 +135,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       cseq,
       contact: host.contactFor(flow),
       headers: [...host.commonHeaders('request'), ...(this.#opts.headers ?? []), ...auth],
-      body: this.#sdp,
+      body: this.#sdp.sdp ?? '',
       contentType: 'application/sdp',
     });
     this.#invite = invite;
@@ -275,17 +263,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     if (!invite || !flow || this.#state === 'ended') {
       return;
     }
-    const cancel = new SipRequest('CANCEL', invite.uri);
-    cancel.add('Via', invite.getAll('via')[0] ?? '');
-    for (const r of invite.getAll('route')) {
-      cancel.add('Route', r);
-    }
-    cancel.add('Max-Forwards', '70');
-    cancel.add('From', invite.get('from') ?? '');
-    cancel.add('To', invite.get('to') ?? '');
-    cancel.add('Call-ID', invite.callId);
-    cancel.add('CSeq', `${invite.cseq.seq} CANCEL`);
-    cancel.add('Content-Length', '0');
+    const cancel = createCancel(invite);
     // Same branch as the INVITE (§9.1): createClient keeps a Via that is already there.
     void this.#host.transactions
       .createClient(cancel, flow, { onFinal: () => undefined, onTimeout: () => undefined })
@@ -374,24 +352,14 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       headers.push({ name: 'Session-Expires', value: se });
     }
     const ok = createResponse(req, 200, { headers });
-    if (req.body.length > 0) {
-      try {
-        const { sdp, remote } = answerOffer(req.bodyText, this.#host.codecs, this.#opts.local, {
-          sessionId: this.#sessionId,
-          version: ++this.#sdpVersion,
-        });
-        this.#sdp = sdp;
-        setBody(ok, sdp, 'application/sdp');
-        tx.respond(ok);
-        this.emit('mediaUpdated', remote);
-      } catch {
-        tx.respond(createResponse(req, 488));
-      }
+    const reoffer = this.#sdp.reoffer(req, ok);
+    if (reoffer.refused) {
+      tx.respond(createResponse(req, 488));
     } else {
-      if (req.method === 'INVITE') {
-        setBody(ok, this.#sdp, 'application/sdp');
-      }
       tx.respond(ok);
+      if (reoffer.remote) {
+        this.emit('mediaUpdated', reoffer.remote);
+      }
     }
     if (req.method === 'INVITE') {
       const flow = this.#flow ?? tx.flow;

@@ -19,9 +19,11 @@ import { TransactionLayer } from '../transaction/TransactionLayer.js';
 import { targetFromUri } from '../transport/target.js';
 import { TransportLayer, type ListenEntry, type TlsClientOptions } from '../transport/TransportLayer.js';
 import type { Flow, Target, TransportProtocol } from '../transport/types.js';
-import { checkRequest, SUPPORTED_OPTIONS } from './checks.js';
+import { SUPPORTED_OPTIONS } from './checks.js';
 import { IncomingCall } from './IncomingCall.js';
 import { OutgoingCall, type DialOptions } from './OutgoingCall.js';
+import { answerOutOfDialog, MergedRequests } from './outOfDialog.js';
+import { RequestScreen, type ScreenSource, type ScreenVerdict } from './screen.js';
 import type { CallHost, DialogUser, SessionTimerOptions } from './types.js';
 
 export interface SipStackOptions {
@@ -49,18 +51,7 @@ export interface SipStackOptions {
   inviteTimeoutMs?: number;
 }
 
-/** Where a screened request came from. */
-export interface ScreenSource {
-  readonly address: string;
-  readonly port: number;
-  readonly transport: TransportProtocol;
-}
-
-/**
- * What `screen` decides for a new out-of-dialog request: go on (`'accept'`), discard it without
- * any answer (`'drop'`), or answer this final status (300–699) and go no further.
- */
-export type ScreenVerdict = 'accept' | 'drop' | { readonly status: number; readonly reason?: string };
+export type { ScreenSource, ScreenVerdict };
 
 /** Why the stack itself refused an INVITE before `onInvite` (reported to `onRefused`). */
 export type RefusalReason = 'no-codec' | 'bad-sdp';
@@ -94,8 +85,6 @@ export const ALLOWED_METHODS: readonly string[] = [
   'INFO',
   'UPDATE',
 ];
-/** Methods we know but do not accept (answered 405 rather than 501). */
-const KNOWN_METHODS = new Set(['REGISTER', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'REFER', 'PUBLISH', 'PRACK']);
 
 export class SipStack implements CallHost {
   readonly clock: Clock;
@@ -111,10 +100,8 @@ export class SipStack implements CallHost {
   readonly #calls = new WeakMap<InviteServerTransaction, IncomingCall>();
   readonly #live = new Set<IncomingCall | OutgoingCall>();
   readonly #inviteTimeoutMs: number;
-  /** Call-ID|From tag|CSeq of recent dialog-creating INVITEs, for merged requests (§8.2.2.2). */
-  readonly #recentInvites = new Map<string, string>();
-  /** Requests `screen` answered with a status, between the screen and their transaction. */
-  readonly #screenedStatus = new WeakMap<SipRequest, { status: number; reason?: string }>();
+  readonly #screen: RequestScreen;
+  readonly #merged: MergedRequests;
 
   constructor(options: SipStackOptions, delegate: SipStackDelegate = {}) {
     this.clock = options.clock ?? systemClock;
@@ -149,9 +136,11 @@ export class SipStack implements CallHost {
       {
         onRequest: (req, tx, flow) => this.#onRequest(req, tx, flow),
         onStrayResponse: (res) => this.#onStray2xx(res),
-        screen: (req, flow) => this.#screen(req, flow),
+        screen: (req, flow) => this.#screen.admit(req, flow),
       },
     );
+    this.#screen = new RequestScreen(delegate, this);
+    this.#merged = new MergedRequests(this.clock, this.transactions.timers);
   }
 
   /** Binds every listen entry. */
@@ -260,41 +249,6 @@ export class SipStack implements CallHost {
 
   // ---- dispatch ----------------------------------------------------------------------------
 
-  /** The delegate's admission for a request about to get a server transaction; false drops it. */
-  #screen(req: SipRequest, flow: Flow): boolean {
-    if (!this.#delegate.screen || req.toTag !== undefined) {
-      return true; // in-dialog requests are matched to their dialog (481 otherwise)
-    }
-    if (req.method === 'CANCEL' && this.transactions.findInviteFor(req)) {
-      return true; // cancels an INVITE that was admitted
-    }
-    const source = { address: flow.remote.address, port: flow.remote.port, transport: flow.protocol };
-    let verdict: ScreenVerdict;
-    try {
-      verdict = this.#delegate.screen(req, source);
-    } catch (err) {
-      this.logger.error({ err, method: req.method, callId: req.callId }, 'screen threw: request accepted');
-      return true;
-    }
-    if (verdict === 'drop') {
-      this.counters.screenedOut++;
-      this.logger.debug(
-        { method: req.method, callId: req.callId, source: `${source.address}:${source.port}` },
-        'request screened out: dropped without an answer',
-      );
-      return false;
-    }
-    if (verdict !== 'accept') {
-      if (!Number.isInteger(verdict.status) || verdict.status < 300 || verdict.status > 699) {
-        this.logger.error({ status: verdict.status }, 'screen returned a status outside 300–699: 500');
-        this.#screenedStatus.set(req, { status: 500 });
-      } else {
-        this.#screenedStatus.set(req, verdict);
-      }
-    }
-    return true;
-  }
-
   #onRequest(req: SipRequest, tx: ServerTransaction | undefined, flow: Flow): void {
     if (!tx) {
       // ACK for a 2xx (or stray).
@@ -302,16 +256,7 @@ export class SipStack implements CallHost {
       user?.onDialogRequest(req, undefined);
       return;
     }
-    const screened = this.#screenedStatus.get(req);
-    if (screened) {
-      this.#screenedStatus.delete(req);
-      tx.respond(
-        createResponse(req, screened.status, {
-          toTag: newTag(),
-          headers: this.commonHeaders('response'),
-          ...(screened.reason !== undefined ? { reason: screened.reason } : {}),
-        }),
-      );
+    if (this.#screen.answerRefused(req, tx)) {
       return;
     }
     if (req.method === 'CANCEL') {
@@ -333,58 +278,17 @@ export class SipStack implements CallHost {
       }
       return;
     }
-    const rejection = checkRequest(req, this.sessionTimer.minSE);
-    if (rejection) {
-      tx.respond(
-        createResponse(req, rejection.status, {
-          headers: [...this.commonHeaders('response'), ...rejection.headers],
-          ...(rejection.reason !== undefined ? { reason: rejection.reason } : {}),
-        }),
-      );
-      return;
-    }
-    switch (req.method) {
-      case 'INVITE':
-        this.#onInvite(req, tx as InviteServerTransaction, flow);
-        return;
-      case 'OPTIONS':
-        tx.respond(
-          createResponse(req, 200, {
-            headers: [
-              ...this.commonHeaders('response'),
-              { name: 'Accept', value: 'application/sdp' },
-              { name: 'Accept-Language', value: 'en' },
-              { name: 'Contact', value: this.contactFor(flow) },
-            ],
-          }),
-        );
-        return;
-      case 'BYE':
-      case 'UPDATE':
-      case 'INFO':
-      case 'PRACK':
-        tx.respond(createResponse(req, 481));
-        return;
-      default:
-        tx.respond(
-          createResponse(req, KNOWN_METHODS.has(req.method) ? 405 : 501, {
-            headers: this.commonHeaders('response'),
-          }),
-        );
+    if (!answerOutOfDialog(req, tx, flow, this)) {
+      this.#onInvite(req, tx as InviteServerTransaction, flow);
     }
   }
 
   #onInvite(req: SipRequest, tx: InviteServerTransaction, flow: Flow): void {
     // RFC 3261 §8.2.2.2: the same request reaching us again by another path (another branch).
-    const mergeKey = `${req.callId}|${req.fromTag ?? ''}|${req.cseq.seq}`;
-    const branch = req.via?.branch ?? '';
-    const seenBranch = this.#recentInvites.get(mergeKey);
-    if (seenBranch !== undefined && seenBranch !== branch) {
+    if (this.#merged.merged(req)) {
       tx.respond(createResponse(req, 482, { toTag: newTag() }));
       return;
     }
-    this.#recentInvites.set(mergeKey, branch);
-    this.clock.setTimeout(() => this.#recentInvites.delete(mergeKey), 64 * this.transactions.timers.t1);
     tx.respond(createResponse(req, 100, { headers: [] }));
     let call: IncomingCall;
     try {

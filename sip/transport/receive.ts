@@ -1,0 +1,144 @@
+/**
+ * What arrives on any transport (RFC 3261 §18.1.2, §18.2.1, RFC 3581): parsed, `received`/`rport`
+ * stamped on requests, checked, and handed to the transaction layer; bad input is answered
+ * (400 with the error code, 505, 513) when the request still names someone to answer, otherwise
+ * dropped, and counted either way. Nothing here throws out of a socket handler.
+ */
+import type { SipCounters } from '../counters.js';
+import { SipParseError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { createResponse } from '../message/build.js';
+import { parseHeaderLines, parseMessage } from '../message/parser.js';
+import { SipRequest, type SipMessage, type SipResponse } from '../message/SipMessage.js';
+import { hasResponseEssentials, requestProblem, responseProblem } from '../message/validate.js';
+import { stampVia } from './stampVia.js';
+import type { StreamConnection } from './StreamConnection.js';
+import type { Flow } from './types.js';
+
+/** Where parsed, valid messages go (the transaction layer). */
+export interface TransportDelegate {
+  onRequest(req: SipRequest, flow: Flow): void;
+  onResponse(res: SipResponse, flow: Flow): void;
+}
+
+export interface ReceiverOptions {
+  counters: SipCounters;
+  logger: Logger;
+  maxMessageSize: number;
+  /** Sends a response by RFC 3261 §18.2.2 (the transport layer's `sendResponse`). */
+  sendResponse(res: SipResponse, flow: Flow): void;
+}
+
+export class Receiver {
+  readonly #opts: ReceiverOptions;
+  delegate: TransportDelegate | undefined;
+
+  constructor(opts: ReceiverOptions) {
+    this.#opts = opts;
+  }
+
+  /** Parses and dispatches one message. Never throws. */
+  receive(data: Buffer, flow: Flow, datagram: boolean): void {
+    this.#opts.counters.messagesReceived++;
+    let msg: SipMessage;
+    try {
+      msg = parseMessage(data, { maxSize: this.#opts.maxMessageSize, datagram });
+    } catch (err) {
+      if (err instanceof SipParseError) {
+        if (err.code === 'SIP_ERR_EMPTY') {
+          return; // a keep-alive
+        }
+        if (err.code === 'SIP_ERR_TOO_LARGE') {
+          this.#opts.counters.oversize++;
+        }
+        this.#answerBroken(err, flow);
+      } else {
+        this.#opts.counters.malformedDropped++;
+        this.#opts.logger.warn({ err }, 'unexpected error while parsing');
+      }
+      return;
+    }
+    try {
+      if (msg instanceof SipRequest) {
+        stampVia(msg, flow);
+        const problem = requestProblem(msg);
+        if (problem && !/^SIP\s*\/\s*\d\.\d\s*\/\s*\S+\s+[^;,\s]+/i.test(msg.getAll('via')[0] ?? '')) {
+          // Without a Via that names a SIP sender there is nobody to answer: drop.
+          this.#opts.counters.malformedDropped++;
+          this.#opts.logger.debug({ problem, remote: flow.remote }, 'unanswerable request dropped');
+          return;
+        }
+        if (problem) {
+          this.#opts.counters.malformedRejected++;
+          this.#opts.logger.debug({ problem, remote: flow.remote }, 'malformed request answered 400');
+          this.#opts.sendResponse(createResponse(msg, 400, { reason: problem }), flow);
+          return;
+        }
+        this.delegate?.onRequest(msg, flow);
+      } else {
+        const problem = responseProblem(msg);
+        if (problem) {
+          this.#opts.counters.malformedDropped++;
+          this.#opts.logger.debug({ problem, remote: flow.remote }, 'malformed response dropped');
+          return;
+        }
+        this.delegate?.onResponse(msg, flow);
+      }
+    } catch (err) {
+      // A bug above us must not take the socket down.
+      this.#opts.logger.error({ err }, 'error while handling a SIP message');
+    }
+  }
+
+  /** A TCP/TLS stream could not be framed (the connection closes): 513 when the head allows it. */
+  onFramingError(conn: StreamConnection, err: SipParseError, head: Buffer | undefined): void {
+    this.#opts.counters.streamFramingErrors++;
+    if (err.code === 'SIP_ERR_TOO_LARGE') {
+      this.#opts.counters.oversize++;
+    }
+    this.#opts.logger.info(
+      { code: err.code, remote: conn.remote, protocol: conn.protocol },
+      'closing connection after a framing error',
+    );
+    if (head) {
+      try {
+        const text = head.toString('utf8');
+        const lineEnd = text.indexOf('\r\n');
+        if (!text.startsWith('SIP/') && lineEnd > 0) {
+          const headers = parseHeaderLines(text.slice(lineEnd + 2, text.length - 4), true);
+          this.#answerBroken(
+            new SipParseError('SIP_ERR_TOO_LARGE', err.message, { isRequest: true, headers, status: 513 }),
+            conn,
+          );
+        }
+      } catch {
+        // nothing can be answered
+      }
+    }
+  }
+
+  #answerBroken(err: SipParseError, flow: Flow): void {
+    if (!err.isRequest || !err.headers || !hasResponseEssentials(err.headers)) {
+      this.#opts.counters.malformedDropped++;
+      this.#opts.logger.debug(
+        { code: err.code, remote: flow.remote, bytes: err.message },
+        'unparseable message dropped',
+      );
+      return;
+    }
+    this.#opts.counters.malformedRejected++;
+    const req = new SipRequest(
+      'X',
+      'sip:invalid',
+      err.headers.map((h) => ({ name: h.name, value: h.value })),
+    );
+    stampVia(req, flow);
+    const reason = err.status === 400 ? `Bad Request (${err.code})` : undefined;
+    const res = createResponse(req, err.status, reason ? { reason } : {});
+    this.#opts.logger.debug(
+      { code: err.code, remote: flow.remote, status: err.status },
+      'malformed request answered',
+    );
+    this.#opts.sendResponse(res, flow);
+  }
+}
