@@ -354,12 +354,14 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     const ok = createResponse(req, 200, { headers });
     const reoffer = this.#sdp.reoffer(req, ok);
     if (reoffer.refused) {
+      // A final non-2xx: the INVITE server transaction retransmits it and absorbs the ACK
+      // (RFC 3261 §17.2.1); the session stays as it was.
       tx.respond(createResponse(req, 488));
-    } else {
-      tx.respond(ok);
-      if (reoffer.remote) {
-        this.emit('mediaUpdated', reoffer.remote);
-      }
+      return;
+    }
+    tx.respond(ok);
+    if (reoffer.remote) {
+      this.emit('mediaUpdated', reoffer.remote);
     }
     if (req.method === 'INVITE') {
       const flow = this.#flow ?? tx.flow;

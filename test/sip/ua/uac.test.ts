@@ -168,6 +168,42 @@ describe('UAC', () => {
     expect(call.state).toBe('confirmed');
   });
 
+  it('refuses a re-INVITE without PCMU/PCMA with 488 only: no 200, the call goes on', async () => {
+    const { ms, call, invite } = await dialed();
+    ms.send(reply(invite, 200, ['Contact: <sip:bob@127.0.0.1:5070>'], SIPP_OFFER));
+    await call.answered;
+    await flush();
+    ms.take();
+    const g729 = SIPP_OFFER.replace('RTP/AVP 0 8 101', 'RTP/AVP 18').replace(/a=rtpmap:[^\r]*\r\n/g, '');
+    const reinvite = [
+      `INVITE sip:sipscribe@127.0.0.1:5062 SIP/2.0`,
+      'Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-re2;rport',
+      `From: ${invite.get('to')};tag=callee1`,
+      `To: ${invite.get('from')}`,
+      `Call-ID: ${invite.callId}`,
+      'CSeq: 8 INVITE',
+      'Contact: <sip:bob@127.0.0.1:5070>',
+      'Content-Type: application/sdp',
+      `Content-Length: ${Buffer.byteLength(g729)}`,
+      '',
+      g729,
+    ].join('\r\n');
+    ms.send(reinvite);
+    expect(ms.responses().map((r) => r.status)).toEqual([488]);
+    // Timer G (RFC 3261 §17.2.1): the 488 is retransmitted at T1, never a 200.
+    ms.clock.advance(600);
+    expect(ms.responses().map((r) => r.status)).toEqual([488]);
+    ms.send(
+      reinvite
+        .replace('INVITE sip:', 'ACK sip:')
+        .replace(/Content-Type[^]*$/, 'Content-Length: 0\r\n\r\n')
+        .replace('CSeq: 8 INVITE', 'CSeq: 8 ACK'),
+    );
+    ms.clock.advance(5000);
+    expect(ms.responses()).toHaveLength(0);
+    expect(call.state).toBe('confirmed');
+  });
+
   it('ACKs and BYEs a 200 that raced our CANCEL', async () => {
     const { ms, call, invite } = await dialed();
     ms.send(reply(invite, 180));
