@@ -2,6 +2,8 @@
  * `npm run bench`: runs every `bench/*.bench.ts` (or only those named on the command line, e.g.
  * `npm run bench -- media`) one after the other and lets each print its figures.
  * Each module exports `run(): Promise<void>`. Figures are measurements, never test assertions.
+ * `npm run bench` runs node with `--expose-gc` (memory figures after a forced collection; a full
+ * collection between benchmarks).
  */
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,4 +23,6 @@ for (const f of files) {
   console.log(`\n## ${f.replace(/\.bench\.ts$/, '')}`);
   const mod = (await import(pathToFileURL(join(here, f)).href)) as { run: () => Promise<void> };
   await mod.run();
+  // What one benchmark left on the heap must not weigh on the next one's figures.
+  (globalThis as { gc?: () => void }).gc?.();
 }
