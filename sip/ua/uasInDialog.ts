@@ -117,19 +117,22 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
     ...host.commonHeaders('response'),
     { name: 'Contact', value: host.contactFor(flow) },
   ];
-  if (se) {
-    call.session.adopt(se);
-  }
-  extra.push(...call.session.answerHeaders(req));
   const ok = createResponse(req, 200, { headers: extra });
   const reoffer = call.sdp.reoffer(req, ok);
   if (reoffer.refused) {
+    // A refused request changes nothing, its Session-Expires included (RFC 4028 §9: the 2xx does).
     tx.respond(
       createResponse(req, 488, {
         headers: [{ name: 'Warning', value: `305 ${flow.local.address} "Incompatible media format"` }],
       }),
     );
     return;
+  }
+  if (se) {
+    call.session.adopt(se);
+  }
+  for (const h of call.session.answerHeaders(req)) {
+    ok.add(h.name, h.value);
   }
   tx.respond(ok);
   if (req.method === 'INVITE') {

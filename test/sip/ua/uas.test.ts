@@ -351,6 +351,28 @@ describe('UAS in-dialog', () => {
     expect(c.ended).toEqual(['session-expired']);
   });
 
+  it('session timer, a refused UPDATE (488) changes nothing: the interval in force stays', () => {
+    const c = confirmed({ headers: ['Session-Expires: 120;refresher=uac', 'Supported: timer'] });
+    c.ms.clock.advance(60_000);
+    c.ms.take();
+    const g729 = SIPP_OFFER.replace('RTP/AVP 0 8 101', 'RTP/AVP 18').replace(/a=rtpmap:[^\r]*\r\n/g, '');
+    c.ms.send(
+      callerRequest({
+        method: 'UPDATE',
+        cseq: 2,
+        toTag: c.tag,
+        body: g729,
+        headers: ['Session-Expires: 1800;refresher=uac', 'Supported: timer'],
+      }),
+    );
+    expect(statusOf(c.ms)).toEqual([488]);
+    c.ms.take();
+    // The next refresh carries no Session-Expires: the 200 restates the interval in force (120 s).
+    c.ms.send(callerRequest({ method: 'UPDATE', cseq: 3, toTag: c.tag, headers: ['Supported: timer'] }));
+    const ok = c.ms.responses().find((r) => r.status === 200);
+    expect(ok?.get('session-expires')).toBe('120;refresher=uac');
+  });
+
   it('session timer, we refresh: UPDATE at half the interval when the caller allows UPDATE', async () => {
     const c = confirmed({ headers: ['Session-Expires: 100', 'Allow: INVITE, ACK, BYE, CANCEL, UPDATE'] });
     expect(c.ok.get('session-expires')).toBe('100;refresher=uas');
