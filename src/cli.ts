@@ -23,7 +23,8 @@ async function runStart(configFile: string | undefined): Promise<number> {
   const app = await startAppliance(config, logger);
   return await new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
+    /** `exitCode`: what the process exits with once stopped (1 after a bug). */
+    const stop = (signal: NodeJS.Signals | 'uncaughtException', exitCode = EXIT_OK): void => {
       if (stopping) {
         return;
       }
@@ -41,9 +42,9 @@ async function runStart(configFile: string | undefined): Promise<number> {
               'exiting with resources still open',
             );
             logger.flush();
-            process.exit(EXIT_OK);
+            process.exit(exitCode);
           }, EXIT_GRACE_MS).unref();
-          resolve(EXIT_OK);
+          resolve(exitCode);
         },
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
@@ -51,8 +52,21 @@ async function runStart(configFile: string | undefined): Promise<number> {
         },
       );
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    // Safety net for bugs (nothing in sipscribe should reach these). A rejected promise nobody
+    // handled is logged and counted, and the endpoint goes on: calls in progress keep their
+    // transcripts. An uncaught exception may have left any state half-changed: the endpoint stops
+    // gracefully (calls flushed, outbox on disk) and exits 1 for its supervisor to restart it.
+    process.on('unhandledRejection', (reason) => {
+      app.endpoint.metrics.internalErrors.inc({ kind: 'unhandled-rejection' });
+      logger.error({ err: reason }, 'unhandled promise rejection (a bug): logged, the endpoint goes on');
+    });
+    process.on('uncaughtException', (err) => {
+      app.endpoint.metrics.internalErrors.inc({ kind: 'uncaught-exception' });
+      logger.fatal({ err }, 'uncaught exception (a bug): stopping gracefully, exit 1');
+      stop('uncaughtException', EXIT_FAILURE);
+    });
   });
 }
 

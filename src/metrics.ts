@@ -39,6 +39,8 @@ export interface Metrics {
   readonly webhookDeliveries: Counter<'url' | 'result'>;
   /** Requests and calls refused by admission, by reason (`rate-limited`, `not-allowed`, `max-calls`, `stt-full`, `shutting-down`). */
   readonly admissionRefused: Counter<'reason'>;
+  /** Bugs caught by the process safety net, by kind (`unhandled-rejection`, `uncaught-exception`). */
+  readonly internalErrors: Counter<'kind'>;
   /** Transcript sink failures and drops by sink. */
   readonly sinkFailures: Counter<'sink'>;
   readonly sinkDropped: Counter<'sink'>;
@@ -171,6 +173,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       name: 'sipscribe_admission_refused_total',
       help: 'Requests and calls refused by admission, by reason',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    internalErrors: new Counter({
+      name: 'sipscribe_internal_errors_total',
+      help: 'Bugs caught by the process safety net (unhandled rejection, uncaught exception)',
+      labelNames: ['kind'] as const,
       registers: [registry],
     }),
     sinkFailures,

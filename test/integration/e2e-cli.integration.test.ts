@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/events.js';
 import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
-import { ROOT, runDir } from '../helpers/paths.js';
+import { FIXTURES, ROOT, runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { run, start, stopAll } from '../helpers/processes.js';
 import { sippCall, waitForListen, type SippResult } from '../helpers/sipp.js';
@@ -47,6 +47,7 @@ async function processSetup(name: string) {
   const dir = runDir(name);
   const dataDir = join(dir, 'data');
   const sipPort = await freePort();
+  const httpPort = await freePort();
   const rtpMin = await freePort('127.0.0.1', 16);
   const cfgFile = join(dir, 'config.json');
   writeFileSync(
@@ -55,20 +56,31 @@ async function processSetup(name: string) {
       sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
       rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
       stt: { servers: [{ url: fake.url }] },
-      http: { host: '127.0.0.1', port: await freePort() },
+      http: { host: '127.0.0.1', port: httpPort },
       storage: { dir: dataDir },
     }),
   );
   const args = [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile];
+  const faultArgs = ['--import', join(FIXTURES, 'faults', 'inject.mjs')];
   return {
     fake,
     dir,
     dataDir,
     sipPort,
+    base: `http://127.0.0.1:${httpPort}`,
     /** Starts the process and waits until its SIP port listens. */
     launch: async (label: string) => {
       const proc = start(label, process.execPath, args, { cwd: dir });
       await waitForListen(proc, sipPort, 'udp', 30_000);
+      return proc;
+    },
+    /** Starts it with test/fixtures/faults/inject.mjs preloaded, armed with `fault` (SIGUSR2 fires it). */
+    launchWithFault: async (label: string, fault: 'rejection' | 'exception') => {
+      const proc = start(label, process.execPath, [...faultArgs, ...args], {
+        cwd: dir,
+        env: { SIPSCRIBE_FAULT: fault },
+      });
+      await until(() => /"msg":"sipscribe started"/.test(proc.output()), 'sipscribe started');
       return proc;
     },
     /** Starts a 20 s SIPp call; resolves once three words are on disk, with the call's outcome. */
@@ -167,5 +179,36 @@ describe('sipscribe process', () => {
     expect(second.output()).toMatch(/closed a call left active by a previous run/);
     // The caller lost its callee mid-call; stopAll() ends SIPp's wait.
     void call.catch(() => undefined);
+  });
+
+  it('a promise rejected with no handler (a bug) is logged and counted; the endpoint goes on', async () => {
+    const { dir, base, launchWithFault } = await processSetup('e2e-cli-fault-rejection');
+    const proc = await launchWithFault('sipscribe-rejection', 'rejection');
+    proc.child.kill('SIGUSR2');
+    await until(() => /unhandled promise rejection \(a bug\)/.test(proc.output()), 'the rejection logged');
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^sipscribe_internal_errors_total\{kind="unhandled-rejection"\} 1$/m);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    writeFileSync(join(dir, 'sipscribe.log'), proc.output());
+  });
+
+  it('an uncaught exception (a bug) mid-call: graceful stop, the transcript kept, exit 1', async () => {
+    const { fake, dir, dataDir, launchWithFault, callUntilWords } =
+      await processSetup('e2e-cli-fault-exception');
+    const proc = await launchWithFault('sipscribe-exception', 'exception');
+    const { sipp: call } = await callUntilWords();
+    proc.child.kill('SIGUSR2');
+    const exitCode = await proc.exited;
+    writeFileSync(join(dir, 'sipscribe.log'), proc.output());
+    expect(proc.output()).toMatch(/uncaught exception \(a bug\): stopping gracefully/);
+    expect(exitCode).toBe(1);
+    const all = events(dataDir);
+    const ended = all.find((e): e is Extract<CallEvent, { type: 'call.ended' }> => e.type === 'call.ended');
+    expect(ended?.reason).toBe('shutdown');
+    const expected = wordsSentBy(fake.admitted[0]!);
+    expect(ended?.transcript.map((u) => u.text).join(' ')).toBe(expected.join(' '));
+    expect((await call).messages).toMatch(/^BYE sip:/m);
   });
 });
