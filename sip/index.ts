@@ -71,7 +71,7 @@ export type {
   RefusalReason,
 } from './ua/SipStack.js';
 export { IncomingCall } from './ua/IncomingCall.js';
-export type { IncomingCallState, RejectOptions, ChallengeOptions } from './ua/IncomingCall.js';
+export type { IncomingCallState, InviteSummary, RejectOptions, ChallengeOptions } from './ua/IncomingCall.js';
 export { OutgoingCall, CallRejectedError } from './ua/OutgoingCall.js';
 export type { DialOptions, OutgoingCallState } from './ua/OutgoingCall.js';
 export type { EndReason, DtmfEvent, CallEventMap, SessionTimerOptions } from './ua/types.js';

@@ -12,7 +12,7 @@ import {
   RegistrationManager,
   SipStack,
   systemClock as sipClock,
-  type IncomingCall,
+  type InviteSummary,
   type ListenEntry,
   type RegistrationAccount,
 } from '../sip/index.js';
@@ -105,7 +105,7 @@ export async function startAppliance(
       admission: endpoint.admission,
       logger: logger.child({ part: 'calls' }),
       ...(deps.socketFactory ? { socketFactory: deps.socketFactory } : {}),
-      accountFor: (call: IncomingCall) => {
+      accountFor: (call: InviteSummary) => {
         const user = userOf(call.request.uri) ?? userOf(call.to);
         return accounts.find((a) => a.config.username === user)?.id ?? null;
       },

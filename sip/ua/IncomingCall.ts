@@ -45,7 +45,35 @@ export interface ChallengeOptions {
   proxy?: boolean;
 }
 
-export class IncomingCall extends CallEvents implements DialogUser {
+/** Who called whom, and how: what an application records about an INVITE, answered or not. */
+export interface InviteSummary {
+  readonly callId: string;
+  /** From URI and display name. */
+  readonly from: string;
+  readonly fromDisplayName: string | undefined;
+  /** To URI (the user called). */
+  readonly to: string;
+  readonly transport: TransportProtocol;
+  readonly source: HostPort;
+  /** The INVITE (for Authorization headers and anything else policy needs). */
+  readonly request: SipRequest;
+}
+
+/** The summary of an INVITE received on `flow`. */
+export function summarizeInvite(invite: SipRequest, flow: Flow): InviteSummary {
+  const from = invite.from;
+  return {
+    callId: invite.callId,
+    from: from?.uri.raw ?? '',
+    fromDisplayName: from?.displayName,
+    to: invite.to?.uri.raw ?? '',
+    transport: flow.protocol,
+    source: flow.remote,
+    request: invite,
+  };
+}
+
+export class IncomingCall extends CallEvents implements DialogUser, InviteSummary {
   readonly callId: string;
   /** From URI and display name. */
   readonly from: string;
@@ -87,13 +115,13 @@ export class IncomingCall extends CallEvents implements DialogUser {
     this.#host = host;
     this.#reliable = new Reliable2xx(host, flow);
     this.#sdp = new SdpSession(host.codecs);
-    this.callId = invite.callId;
-    const from = invite.from;
-    this.from = from?.uri.raw ?? '';
-    this.fromDisplayName = from?.displayName;
-    this.to = invite.to?.uri.raw ?? '';
-    this.transport = flow.protocol;
-    this.source = flow.remote;
+    const summary = summarizeInvite(invite, flow);
+    this.callId = summary.callId;
+    this.from = summary.from;
+    this.fromDisplayName = summary.fromDisplayName;
+    this.to = summary.to;
+    this.transport = summary.transport;
+    this.source = summary.source;
     let offer: MediaDescription | undefined;
     try {
       offer = invite.body.length > 0 ? describeOffer(invite.bodyText, host.codecs) : undefined;

@@ -20,7 +20,7 @@ import { targetFromUri } from '../transport/target.js';
 import { TransportLayer, type ListenEntry, type TlsClientOptions } from '../transport/TransportLayer.js';
 import type { Flow, Target, TransportProtocol } from '../transport/types.js';
 import { SUPPORTED_OPTIONS } from './checks.js';
-import { IncomingCall } from './IncomingCall.js';
+import { IncomingCall, summarizeInvite, type InviteSummary } from './IncomingCall.js';
 import { OutgoingCall, type DialOptions } from './OutgoingCall.js';
 import { answerOutOfDialog, MergedRequests } from './outOfDialog.js';
 import { RequestScreen, type ScreenSource, type ScreenVerdict } from './screen.js';
@@ -54,7 +54,7 @@ export interface SipStackOptions {
 export type { ScreenSource, ScreenVerdict };
 
 /** Why the stack itself refused an INVITE before `onInvite` (reported to `onRefused`). */
-export type RefusalReason = 'no-codec' | 'bad-sdp';
+export type RefusalReason = 'no-codec' | 'bad-sdp' | 'request-check';
 
 export interface SipStackDelegate {
   /**
@@ -68,11 +68,13 @@ export interface SipStackDelegate {
   /** A new INVITE, already answered with 100 Trying. Call ring/answer/reject/challenge. */
   onInvite?(call: IncomingCall): void;
   /**
-   * An INVITE the stack refused itself before `onInvite` (`'no-codec'`: an offer without any of
-   * our codecs, answered 488 with a Warning). `call` is already ended (state `ended`, reason
-   * `rejected`); it is reported so that every call attempt can be recorded.
+   * An INVITE the stack refused itself before `onInvite`, reported so that every call attempt can
+   * be recorded: `'no-codec'` (an offer without any of our codecs, 488 with a Warning),
+   * `'bad-sdp'` (400 Bad SDP with a Warning), `'request-check'` (a check of RFC 3261 §8.2: 416
+   * URI scheme, 420 Require, 415 body type, 406, 400 bad header; not the 422 of the session-timer
+   * negotiation, which the caller follows with a new INVITE at once).
    */
-  onRefused?(call: IncomingCall, status: number, reason: RefusalReason): void;
+  onRefused?(call: InviteSummary, status: number, reason: RefusalReason): void;
 }
 
 /** Methods we implement (RFC 3261 §20.5 Allow). */
@@ -278,8 +280,12 @@ export class SipStack implements CallHost {
       }
       return;
     }
-    if (!answerOutOfDialog(req, tx, flow, this)) {
+    const answered = answerOutOfDialog(req, tx, flow, this);
+    if (answered === null) {
       this.#onInvite(req, tx as InviteServerTransaction, flow);
+    } else if (req.method === 'INVITE' && answered !== 422) {
+      // (A 422 is a step of the session-timer negotiation: the caller retries at once.)
+      this.#refused(summarizeInvite(req, flow), answered, 'request-check');
     }
   }
 
@@ -338,7 +344,7 @@ export class SipStack implements CallHost {
     }
   }
 
-  #refused(call: IncomingCall, status: number, reason: RefusalReason): void {
+  #refused(call: InviteSummary, status: number, reason: RefusalReason): void {
     try {
       this.#delegate.onRefused?.(call, status, reason);
     } catch (err) {

@@ -18,14 +18,14 @@ const KNOWN_METHODS = new Set(['REGISTER', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'RE
 
 /**
  * Answers a new out-of-dialog request (no To tag, not ACK/CANCEL) unless it is an INVITE that
- * passed the checks; returns true when it answered.
+ * passed the checks; returns the status it answered with, or null for such an INVITE.
  */
 export function answerOutOfDialog(
   req: SipRequest,
   tx: ServerTransaction,
   flow: Flow,
   host: Pick<CallHost, 'commonHeaders' | 'contactFor' | 'sessionTimer'>,
-): boolean {
+): number | null {
   const rejection = checkRequest(req, host.sessionTimer.minSE);
   if (rejection) {
     tx.respond(
@@ -34,11 +34,11 @@ export function answerOutOfDialog(
         ...(rejection.reason !== undefined ? { reason: rejection.reason } : {}),
       }),
     );
-    return true;
+    return rejection.status;
   }
   switch (req.method) {
     case 'INVITE':
-      return false;
+      return null;
     case 'OPTIONS':
       tx.respond(
         createResponse(req, 200, {
@@ -50,20 +50,18 @@ export function answerOutOfDialog(
           ],
         }),
       );
-      return true;
+      return 200;
     case 'BYE':
     case 'UPDATE':
     case 'INFO':
     case 'PRACK':
       tx.respond(createResponse(req, 481));
-      return true;
-    default:
-      tx.respond(
-        createResponse(req, KNOWN_METHODS.has(req.method) ? 405 : 501, {
-          headers: host.commonHeaders('response'),
-        }),
-      );
-      return true;
+      return 481;
+    default: {
+      const status = KNOWN_METHODS.has(req.method) ? 405 : 501;
+      tx.respond(createResponse(req, status, { headers: host.commonHeaders('response') }));
+      return status;
+    }
   }
 }
 

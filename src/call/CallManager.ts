@@ -7,6 +7,7 @@
  */
 import type {
   IncomingCall,
+  InviteSummary,
   RefusalReason,
   ScreenSource,
   ScreenVerdict,
@@ -25,14 +26,14 @@ export interface CallManagerOptions extends CallSessionDeps {
    * The configured account a call came in for (matched on the Request-URI/To user), or null for a
    * direct call.
    */
-  readonly accountFor?: (call: IncomingCall) => string | null;
+  readonly accountFor?: (call: InviteSummary) => string | null;
 }
 
 function formatSource(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-function fromHeader(call: IncomingCall): string {
+function fromHeader(call: InviteSummary): string {
   return call.fromDisplayName ? `"${call.fromDisplayName}" <${call.from}>` : call.from;
 }
 
@@ -99,14 +100,14 @@ export class CallManager implements SipStackDelegate {
    * An INVITE the SIP stack refused before `onInvite` (488: no PCMU/PCMA in the offer): it still
    * gets an id and a record, rejected with that status (counted in the calls by outcome).
    */
-  onRefused(call: IncomingCall, status: number, reason: RefusalReason): void {
+  onRefused(call: InviteSummary, status: number, reason: RefusalReason): void {
     const { calls, logger } = this.#o;
     const record = calls.create(this.#meta(call));
     logger.info({ callId: record.id, source: call.source.address, status, reason }, 'call refused');
     calls.transition(record.id, 'rejected', { status });
   }
 
-  #meta(call: IncomingCall): CallMeta {
+  #meta(call: InviteSummary): CallMeta {
     return {
       sipCallId: call.callId,
       from: fromHeader(call),

@@ -5,7 +5,13 @@
  * `onRefused` report of the stack's own 488.
  */
 import { describe, expect, it } from 'vitest';
-import type { IncomingCall, RefusalReason, ScreenSource, ScreenVerdict } from '../../../sip/index.js';
+import {
+  IncomingCall,
+  type InviteSummary,
+  type RefusalReason,
+  type ScreenSource,
+  type ScreenVerdict,
+} from '../../../sip/index.js';
 import type { SipRequest } from '../../../sip/message/SipMessage.js';
 import { CALLER, callerRequest, memoryStack, SIPP_OFFER } from '../support/memoryStack.js';
 
@@ -120,7 +126,7 @@ describe('SipStack screen', () => {
 
 describe('SipStack onRefused', () => {
   it("the stack's own 488 (no PCMU/PCMA offered) is reported with the ended call; onInvite is not called", () => {
-    const refused: { call: IncomingCall; status: number; reason: RefusalReason }[] = [];
+    const refused: { call: InviteSummary; status: number; reason: RefusalReason }[] = [];
     const invited: IncomingCall[] = [];
     const ms = memoryStack(
       (call) => invited.push(call),
@@ -134,7 +140,10 @@ describe('SipStack onRefused', () => {
     expect(invited).toEqual([]);
     expect(refused).toHaveLength(1);
     const [r] = refused;
-    expect([r?.status, r?.reason, r?.call.state, r?.call.endReason]).toEqual([
+    // For a 488 the stack had made the call: it is reported ended.
+    expect(r?.call).toBeInstanceOf(IncomingCall);
+    const call = r?.call as IncomingCall;
+    expect([r?.status, r?.reason, call.state, call.endReason]).toEqual([
       488,
       'no-codec',
       'ended',
@@ -166,5 +175,32 @@ describe('SipStack onRefused', () => {
     expect(refused).toEqual([{ status: 400, reason: 'bad-sdp' }]);
     expect(invited).toEqual([]);
     expect(ms.stack.counters.malformedRejected).toBe(1);
+  });
+
+  it('an INVITE refused by a request check (420 Bad Extension) is reported; a 422 is not', () => {
+    const refused: { call: InviteSummary; status: number; reason: RefusalReason }[] = [];
+    const ms = memoryStack(
+      () => undefined,
+      {},
+      { onRefused: (call, status, reason) => refused.push({ call, status, reason }) },
+    );
+    ms.send(callerRequest({ body: SIPP_OFFER, headers: ['Require: 100rel-from-the-future'] }));
+    // RFC 3261 §8.2.2.3: 420 with the unsupported option in Unsupported.
+    const answer = ms.responses().at(-1);
+    expect([answer?.status, answer?.get('unsupported')]).toEqual([420, '100rel-from-the-future']);
+    expect(refused.map((r) => [r.status, r.reason, r.call.callId, r.call.from])).toEqual([
+      [420, 'request-check', 'call-a@127.0.0.1', 'sip:sipp@127.0.0.1:5070'],
+    ]);
+    // Session-Expires below Min-SE: 422, a negotiation step the caller follows at once.
+    ms.send(
+      callerRequest({
+        body: SIPP_OFFER,
+        branch: 'z9hG4bK-se',
+        callId: 'call-se',
+        headers: ['Session-Expires: 30'],
+      }),
+    );
+    expect(ms.responses().at(-1)?.status).toBe(422);
+    expect(refused).toHaveLength(1);
   });
 });

@@ -227,6 +227,20 @@ describe('CallManager', () => {
     expect(await metrics.registry.metrics()).toContain('sipscribe_calls_total{outcome="rejected"} 1\n');
   });
 
+  it('an INVITE refused by the request checks of the SIP stack (420) gets a record too', () => {
+    build();
+    const ms = stack();
+    ms.send(callerRequest({ body: SIPP_OFFER, headers: ['Require: no-such-extension'] }));
+    expect(ms.responses().map((r) => r.status)).toEqual([420]);
+    const [record, ...others] = calls.list();
+    expect(others).toEqual([]);
+    expect(record).toMatchObject({ state: 'rejected', rejectStatus: 420 });
+    expect(record?.meta).toMatchObject({
+      sipCallId: 'call-a@127.0.0.1',
+      from: '"caller" <sip:sipp@127.0.0.1:5070>',
+    });
+  });
+
   it('shutdown: new calls get 503, active ones end through the flush with reason shutdown', async () => {
     build();
     invite();
