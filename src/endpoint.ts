@@ -124,10 +124,11 @@ export async function startEndpoint(
     if (recorder) {
       cleanups.push(() => recorder.close());
     }
+    const filesOf = (id: string): string[] => [jsonl.pathOf(id), recordingPath(dir, id)];
     const retention = new Retention({
       days: config.storage.retentionDays,
       store,
-      filesOf: (id) => [jsonl.pathOf(id), recordingPath(dir, id)],
+      filesOf,
       clock,
       logger,
     });
@@ -152,7 +153,7 @@ export async function startEndpoint(
       token: config.http.token,
     });
     registerHealthRoutes(http, readiness, metrics);
-    registerApiRoutes(http, { registry: calls, store, recorder });
+    registerApiRoutes(http, { registry: calls, store, recorder, filesOf, logger });
     registerStaticRoutes(http);
     live.attach(http);
     const addr = await http.listen();

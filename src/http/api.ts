@@ -4,11 +4,14 @@
  * - `GET /api/calls/:id`: one call.
  * - `GET /api/calls/:id/transcript?format=json|txt|srt|vtt`: its transcript (default json).
  * - `GET /api/calls/:id/recording`: its audio as WAV (with `storage.recordAudio`, once finished).
+ * - `DELETE /api/calls/:id`: deletes a finished call, its transcript, JSONL file, recording and
+ *   undelivered webhook events (409 while the call is in progress).
  */
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, rmSync, statSync } from 'node:fs';
 import type { CallRecord } from '../calls/CallRecord.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
+import type { Logger } from '../logger.js';
 import type { CallStore } from '../storage/CallStore.js';
 import { toSrt, toTxt, toVtt, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../transcripts/formats.js';
 import { sendJson, sendText, type HttpServer } from './server.js';
@@ -36,9 +39,33 @@ const TEXT_TYPES: Record<Exclude<TranscriptFormat, 'json'>, string> = {
 
 export function registerApiRoutes(
   http: HttpServer,
-  deps: { registry: CallRegistry; store: CallStore; recorder?: CallRecorder | null },
+  deps: {
+    registry: CallRegistry;
+    store: CallStore;
+    recorder?: CallRecorder | null;
+    /** The files kept for a call (JSONL, recording), removed with it. */
+    filesOf: (callId: string) => readonly string[];
+    logger: Logger;
+  },
 ): void {
-  const { registry, store, recorder } = deps;
+  const { registry, store, recorder, filesOf, logger } = deps;
+
+  http.route('DELETE', '/api/calls/:id', (_req, res, _url, { id = '' }) => {
+    const r = registry.get(id);
+    if (!r) {
+      sendJson(res, 404, { error: `no call ${id}` });
+      return;
+    }
+    if (!store.deleteCall(id)) {
+      sendJson(res, 409, { error: `call ${id} is in progress (${r.state}): delete it once it is over` });
+      return;
+    }
+    for (const file of filesOf(id)) {
+      rmSync(file, { force: true });
+    }
+    logger.info({ callId: id }, 'call deleted through the API');
+    sendJson(res, 200, { deleted: id });
+  });
 
   http.route('GET', '/api/calls/:id/recording', (_req, res, _url, { id = '' }) => {
     const r = registry.get(id);

@@ -249,17 +249,31 @@ export class CallStore {
         )
         .all(beforeIso)
         .map((r) => r.id);
-      for (const table of ['events', 'words', 'utterances', 'outbox']) {
-        const del = this.#db.prepare(`DELETE FROM ${table} WHERE call_id = ?`);
-        for (const id of ids) {
-          del.run(id);
-        }
-      }
-      const delCall = this.#db.prepare('DELETE FROM calls WHERE id = ?');
-      for (const id of ids) {
-        delCall.run(id);
-      }
+      this.#deleteRows(ids);
       return ids;
     })();
+  }
+
+  /**
+   * Deletes one call that is over, with everything stored for it, its undelivered webhook events
+   * included (deleting is the user's explicit wish). One transaction.
+   * @returns false when there is no such call or it is not over.
+   */
+  deleteCall(id: string): boolean {
+    const r = this.getCall(id);
+    if (!r || !['ended', 'rejected', 'cancelled'].includes(r.state)) {
+      return false;
+    }
+    this.#db.transaction(() => this.#deleteRows([id]))();
+    return true;
+  }
+
+  #deleteRows(ids: readonly string[]): void {
+    for (const table of ['events', 'words', 'utterances', 'outbox', 'calls']) {
+      const del = this.#db.prepare(`DELETE FROM ${table} WHERE ${table === 'calls' ? 'id' : 'call_id'} = ?`);
+      for (const id of ids) {
+        del.run(id);
+      }
+    }
   }
 }

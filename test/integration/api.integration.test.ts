@@ -1,6 +1,6 @@
 // The HTTP API, /metrics, /ready, the bearer token and the /api/live feed, against a running
 // endpoint on loopback with a real WebSocket client.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -113,6 +113,34 @@ describe('HTTP API', () => {
     const seqs = lines.map((l) => (JSON.parse(l) as CallEvent).seq);
     // started, 4 words + utterance, 5 words + utterance, ended
     expect(seqs).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
+  });
+
+  it('deletes a finished call with its transcript and files; refuses one in progress', async () => {
+    const app = await startApp('api-delete');
+    apps.push(app);
+    const id = playCall(app.endpoint, ['the quick brown fox']);
+    const keep = playCall(app.endpoint, ['jumps over the lazy dog']);
+    const active = app.endpoint.calls.create({ ...META, sipCallId: 'ringing@127.0.0.1' });
+    await app.endpoint.bus.flush();
+    const jsonl = join(app.storageDir, 'calls', `${id}.jsonl`);
+    expect(existsSync(jsonl)).toBe(true);
+
+    expect(await json(`${app.base}/api/calls/${id}`, { method: 'DELETE' })).toEqual({
+      status: 200,
+      body: { deleted: id },
+    });
+    expect((await json(`${app.base}/api/calls/${id}`)).status).toBe(404);
+    expect((await json(`${app.base}/api/calls/${id}/transcript`)).status).toBe(404);
+    expect(existsSync(jsonl)).toBe(false);
+    expect((await json(`${app.base}/api/calls/${id}`, { method: 'DELETE' })).status).toBe(404);
+    const inProgress = await json(`${app.base}/api/calls/${active.id}`, { method: 'DELETE' });
+    expect(inProgress.status).toBe(409);
+    // The other calls are untouched.
+    const listed = (await json(`${app.base}/api/calls`)).body as { calls: { id: string }[] };
+    expect(listed.calls.map((c) => c.id).sort()).toEqual([keep, active.id].sort());
+    expect((await json(`${app.base}/api/calls/${keep}/transcript`)).body).toMatchObject({
+      text: 'jumps over the lazy dog',
+    });
   });
 
   it('serves /health, /ready and Prometheus /metrics', async () => {

@@ -105,6 +105,13 @@ describe('Retention', () => {
     expect(existsSync(join(dir, 'calls', 'recent.jsonl'))).toBe(false);
     retention.stop();
     expect(clock.pending).toBe(0);
+
+    // An explicit delete takes the undelivered webhook events with it; an active call stays.
+    expect(store.deleteCall('old-webhook-pending')).toBe(true);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM outbox').get()).toEqual({ n: 0 });
+    expect(store.deleteCall('still-active')).toBe(false);
+    expect(store.deleteCall('no-such-call')).toBe(false);
+    expect(left()).toEqual(['still-active']);
   });
 
   it('keeps everything with retentionDays 0 and schedules nothing', () => {
