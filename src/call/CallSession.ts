@@ -6,7 +6,7 @@
  * The call's state lives in the CallRegistry (`offered → ringing → answered → streaming → ending →
  * ended`, `rejected`, `cancelled`; an illegal move throws); this class only drives it.
  */
-import { RtpSession, type Clock, type DtmfEvent, type SocketFactory } from '../../rtp/index.js';
+import type { Clock, DtmfEvent, SocketFactory } from '../../rtp/index.js';
 import type { EndReason as SipEndReason, IncomingCall, MediaDescription } from '../../sip/index.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { Config } from '../config.js';
@@ -16,10 +16,10 @@ import type { Metrics } from '../metrics.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
 import type { FinalTranscript, SttPool, SttReservation, SttStream, SttStreamDelegate } from '../stt/index.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
+import { CallMedia } from './CallMedia.js';
 import { callSttDelegate, StreamGauge } from './callStt.js';
 import { DeferredCall } from './DeferredCall.js';
 import { appEndReason } from './endReason.js';
-import { RtpStatsReporter } from './RtpStatsReporter.js';
 import { sdpAddress } from './sdpAddress.js';
 
 export { appEndReason } from './endReason.js';
@@ -50,13 +50,12 @@ export class CallSession {
   readonly #d: CallSessionDeps;
   #phase: Phase = 'setup';
   #reservation: SttReservation | null = null;
-  #rtp: RtpSession | null = null;
+  #rtp: CallMedia | null = null;
   #stream: SttStream | null = null;
   /** The deferred call's recording and transcription (null for a call streamed live). */
   #deferred: DeferredCall | null = null;
   /** This call's count in `sipscribe_stt_streams`, across failovers. */
   readonly #gauge: StreamGauge;
-  readonly #rtpStats: RtpStatsReporter;
   #answeredAt = 0;
   #answeredWall = 0;
   #ending: Promise<void> | null = null;
@@ -83,7 +82,6 @@ export class CallSession {
     this.log = log;
     this.#d = deps;
     this.#gauge = new StreamGauge(deps.metrics.sttStreams);
-    this.#rtpStats = new RtpStatsReporter(deps.metrics, deps.clock, log);
     call.on('ended', (r) => this.#onSipEnded(r));
     call.on('mediaUpdated', (desc) => this.#onMediaUpdated(desc));
     call.on('dtmf', (e) => this.#onDtmf(e, 'info'));
@@ -141,26 +139,14 @@ export class CallSession {
       this.log.info('no STT slot: answering and recording, transcription deferred');
     }
     try {
-      this.#rtp = await RtpSession.open(
-        {
-          host: config.rtp.host,
-          portMin: config.rtp.portMin,
-          portMax: config.rtp.portMax,
-          clock: this.#d.clock,
-          logger: this.log,
-          jitter: config.rtp.jitter,
-          timeoutMs: config.rtp.timeoutMs,
-          ...(this.#d.socketFactory ? { socketFactory: this.#d.socketFactory } : {}),
+      this.#rtp = await CallMedia.open(this.#d, this.log, {
+        onFrame: (frame) => this.#onFrame(frame),
+        onDtmf: (e) => this.#onDtmf(e, 'rtp'),
+        onTimeout: () => {
+          this.log.warn({ timeoutMs: config.rtp.timeoutMs }, 'no RTP: ending the call');
+          void this.end('rtp-timeout');
         },
-        {
-          onFrame: (frame) => this.#onFrame(frame),
-          onDtmf: (e) => this.#onDtmf(e, 'rtp'),
-          onTimeout: () => {
-            this.log.warn({ timeoutMs: config.rtp.timeoutMs }, 'no RTP: ending the call');
-            void this.end('rtp-timeout');
-          },
-        },
-      );
+      });
     } catch (err) {
       this.log.error({ err }, 'no RTP port: 503');
       this.#reject(503, { reason: 'No Media Port' });
@@ -201,8 +187,7 @@ export class CallSession {
       },
       'call answered',
     );
-    this.#rtp.start(remote);
-    this.#rtpStats.start(() => (this.#rtp && this.#phase === 'live' ? this.#rtp.getStats() : null));
+    this.#rtp.start(remote, () => this.#phase === 'live');
     if (this.#reservation) {
       const reservation = this.#reservation;
       this.#reservation = null;
@@ -269,10 +254,6 @@ export class CallSession {
     if (!this.#rtp || this.#phase !== 'live') {
       return;
     }
-    this.log.info(
-      { direction: desc.direction, codec: desc.codec, remote: `${desc.address}:${desc.port}` },
-      'media updated',
-    );
     try {
       this.#rtp.update(desc);
       if (desc.codec !== this.#d.calls.get(this.id)?.meta.codec) {
@@ -374,8 +355,7 @@ export class CallSession {
       this.call.hangup().catch((err: unknown) => this.log.warn({ err }, 'hangup failed'));
     }
     if (this.#rtp) {
-      this.#rtpStats.final(this.#rtp.getStats());
-      this.#rtp.close();
+      this.#rtp.end();
       this.#rtp = null;
     }
     recorder?.stop(this.id);
