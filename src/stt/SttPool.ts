@@ -24,7 +24,7 @@ import {
   type SttStreamSettings,
 } from './SttStream.js';
 
-import type { SttPoolOptions, SttPoolStats, SttServerStatus } from './poolTypes.js';
+import { zeroPoolStats, type SttPoolOptions, type SttPoolStats, type SttServerStatus } from './poolTypes.js';
 export type { SttBackoff, SttPoolOptions, SttPoolStats, SttServerStatus } from './poolTypes.js';
 export { SttReservation } from './SttReservation.js';
 
@@ -47,16 +47,7 @@ export class SttPool implements SttStreamHost {
     reservationTtlMs: number;
     stream: Omit<SttStreamSettings, 'modelDelayMs'>;
   };
-  readonly stats: SttPoolStats = {
-    reservations: 0,
-    noServer: 0,
-    connectFailures: 0,
-    authFailures: 0,
-    fullRefusals: 0,
-    failovers: 0,
-    lagEvents: 0,
-    activeStreams: 0,
-  };
+  readonly stats: SttPoolStats = zeroPoolStats();
   readonly #streams = new Set<SttStream>();
   readonly #expiry = new Map<SttReservation, TimerHandle>();
   #probeTimer: TimerHandle | undefined;

@@ -3,7 +3,7 @@
 // straight to 30 s, lagging servers ranked last) and moshi-server's modules_info (slots as strings).
 import { describe, expect, it } from 'vitest';
 import { STT_ERR, SttError } from '../../../src/stt/errors.js';
-import type { SttPoolStats } from '../../../src/stt/poolTypes.js';
+import { zeroPoolStats } from '../../../src/stt/poolTypes.js';
 import { ServerBoard } from '../../../src/stt/ServerBoard.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 
@@ -12,24 +12,11 @@ const A = { url: 'ws://10.0.0.1:8080/api/asr-streaming' };
 const B = { url: 'ws://10.0.0.2:8080/api/asr-streaming' };
 const C = { url: 'ws://10.0.0.3:8080/api/asr-streaming' };
 
-function stats(): SttPoolStats {
-  return {
-    reservations: 0,
-    noServer: 0,
-    connectFailures: 0,
-    authFailures: 0,
-    fullRefusals: 0,
-    failovers: 0,
-    lagEvents: 0,
-    activeStreams: 0,
-  };
-}
-
 /** A board whose probes answer `slots[host]` as `[used, total]` (null: no modules_info). */
 function board(
   slots: Record<string, [string, string] | null>,
   clock = new FakeClock(),
-  s = stats(),
+  s = zeroPoolStats(),
 ): ServerBoard {
   return new ServerBoard(
     [A, B, C],
@@ -97,7 +84,7 @@ describe('ServerBoard', () => {
 
   it('backs off 1 s doubling to 30 s; a 401 goes straight to 30 s; a success resets it', () => {
     const clock = new FakeClock();
-    const s = stats();
+    const s = zeroPoolStats();
     const b = board({}, clock, s);
     const waits: number[] = [];
     for (let k = 0; k < 7; k++) {
