@@ -6,16 +6,7 @@
  * The call's state lives in the CallRegistry (`offered → ringing → answered → streaming → ending →
  * ended`, `rejected`, `cancelled`; an illegal move throws); this class only drives it.
  */
-import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
-import { createSocket } from 'node:dgram';
-import { isIP } from 'node:net';
-import {
-  RtpSession,
-  type Clock,
-  type DtmfEvent,
-  type RtpSessionStats,
-  type SocketFactory,
-} from '../../rtp/index.js';
+import type { Clock, DtmfEvent, SocketFactory } from '../../rtp/index.js';
 import type { EndReason as SipEndReason, IncomingCall, MediaDescription } from '../../sip/index.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { Config } from '../config.js';
@@ -23,20 +14,16 @@ import type { EndReason } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
-import { PendingRecording } from '../recording/PendingRecording.js';
-import {
-  FRAME_MS,
-  MemoryRecording,
-  SttError,
-  STT_ERR,
-  transcribeRecording,
-  type FinalTranscript,
-  type SttPool,
-  type SttReservation,
-  type SttStream,
-  type SttStreamDelegate,
-} from '../stt/index.js';
+import type { FinalTranscript, SttPool, SttReservation, SttStream, SttStreamDelegate } from '../stt/index.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
+import { CallMedia } from './CallMedia.js';
+import { callSttDelegate, StreamGauge } from './callStt.js';
+import { DeferredCall } from './DeferredCall.js';
+import { appEndReason } from './endReason.js';
+import { sdpAddress } from './sdpAddress.js';
+
+export { appEndReason } from './endReason.js';
+export { sdpAddress } from './sdpAddress.js';
 
 /** What a call session needs from the running endpoint. */
 export interface CallSessionDeps {
@@ -54,56 +41,6 @@ export interface CallSessionDeps {
   readonly socketFactory?: SocketFactory;
 }
 
-/** The SIP layer's end reasons mapped to the event schema's. */
-export function appEndReason(r: SipEndReason): EndReason {
-  switch (r) {
-    case 'bye-remote':
-    case 'bye-local':
-    case 'cancel':
-    case 'session-expired':
-    case 'shutdown':
-    case 'error':
-      return r;
-    case 'ack-timeout':
-    case 'timeout':
-    case 'transport-error':
-    case 'rejected':
-      return 'error';
-  }
-}
-
-/** How often an active call's RTP figures go into the metrics. */
-const STATS_INTERVAL_MS = 5000;
-
-const WILDCARDS = new Set(['0.0.0.0', '::', '']);
-
-/**
- * The address to write in our SDP: `rtp.publicAddress`, else `rtp.host` when it is a concrete
- * address, else the local address the OS routes towards the caller (never a wildcard).
- */
-export async function sdpAddress(config: Config, peer: string): Promise<string> {
-  if (config.rtp.publicAddress) {
-    return config.rtp.publicAddress;
-  }
-  if (!WILDCARDS.has(config.rtp.host)) {
-    return config.rtp.host;
-  }
-  const family = isIP(peer) === 6 ? 'udp6' : 'udp4';
-  const sock = createSocket(family);
-  try {
-    // A connected UDP socket sends nothing; it only makes the OS choose the route and source.
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.connect(9, peer, () => resolve());
-    });
-    return sock.address().address;
-  } catch {
-    return family === 'udp6' ? '::1' : '127.0.0.1';
-  } finally {
-    sock.close();
-  }
-}
-
 type Phase = 'setup' | 'live' | 'ending' | 'done';
 
 export class CallSession {
@@ -113,27 +50,15 @@ export class CallSession {
   readonly #d: CallSessionDeps;
   #phase: Phase = 'setup';
   #reservation: SttReservation | null = null;
-  #rtp: RtpSession | null = null;
+  #rtp: CallMedia | null = null;
   #stream: SttStream | null = null;
-  #recording: MemoryRecording | PendingRecording | null = null;
-  /** Cancels the deferred transcription in progress (shutdown). */
-  #deferredAbort: AbortController | null = null;
-  /**
-   * The server label this call's STT stream is counted under in `sipscribe_stt_streams` (null
-   * while not counted): it follows the stream across failovers and is given back exactly once.
-   */
-  #sttServer: string | null = null;
-  #deferred = false;
+  /** The deferred call's recording and transcription (null for a call streamed live). */
+  #deferred: DeferredCall | null = null;
+  /** This call's count in `sipscribe_stt_streams`, across failovers. */
+  readonly #gauge: StreamGauge;
   #answeredAt = 0;
   #answeredWall = 0;
   #ending: Promise<void> | null = null;
-  /** RTP figures already added to the metrics (they are updated every STATS_INTERVAL_MS). */
-  #counted: { received: number; lost: number; dropped: Record<string, number> } = {
-    received: 0,
-    lost: 0,
-    dropped: {},
-  };
-  #statsTimer: ReturnType<Clock['setTimeout']> | undefined;
   /**
    * The status we rejected with ourselves (else 488 from `call.answer()`'s offer/answer; the SIP
    * stack's earlier 488 for an offer without our codecs never reaches a session:
@@ -156,6 +81,7 @@ export class CallSession {
     this.call = call;
     this.log = log;
     this.#d = deps;
+    this.#gauge = new StreamGauge(deps.metrics.sttStreams);
     call.on('ended', (r) => this.#onSipEnded(r));
     call.on('mediaUpdated', (desc) => this.#onMediaUpdated(desc));
     call.on('dtmf', (e) => this.#onDtmf(e, 'info'));
@@ -209,31 +135,18 @@ export class CallSession {
       this.#reject(503, { retryAfter: adm.retryAfterS, reason: 'STT Full' });
       return;
     }
-    this.#deferred = adm.decision === 'defer';
-    if (this.#deferred) {
+    if (adm.decision === 'defer') {
       this.log.info('no STT slot: answering and recording, transcription deferred');
     }
     try {
-      this.#rtp = await RtpSession.open(
-        {
-          host: config.rtp.host,
-          portMin: config.rtp.portMin,
-          portMax: config.rtp.portMax,
-          clock: this.#d.clock,
-          logger: this.log,
-          jitter: config.rtp.jitter,
-          timeoutMs: config.rtp.timeoutMs,
-          ...(this.#d.socketFactory ? { socketFactory: this.#d.socketFactory } : {}),
+      this.#rtp = await CallMedia.open(this.#d, this.log, {
+        onFrame: (frame) => this.#onFrame(frame),
+        onDtmf: (e) => this.#onDtmf(e, 'rtp'),
+        onTimeout: () => {
+          this.log.warn({ timeoutMs: config.rtp.timeoutMs }, 'no RTP: ending the call');
+          void this.end('rtp-timeout');
         },
-        {
-          onFrame: (frame) => this.#onFrame(frame),
-          onDtmf: (e) => this.#onDtmf(e, 'rtp'),
-          onTimeout: () => {
-            this.log.warn({ timeoutMs: config.rtp.timeoutMs }, 'no RTP: ending the call');
-            void this.end('rtp-timeout');
-          },
-        },
-      );
+      });
     } catch (err) {
       this.log.error({ err }, 'no RTP port: 503');
       this.#reject(503, { reason: 'No Media Port' });
@@ -274,8 +187,7 @@ export class CallSession {
       },
       'call answered',
     );
-    this.#rtp.start(remote);
-    this.#scheduleStats();
+    this.#rtp.start(remote, () => this.#phase === 'live');
     if (this.#reservation) {
       const reservation = this.#reservation;
       this.#reservation = null;
@@ -284,10 +196,10 @@ export class CallSession {
         { callId: this.id, answeredAt: this.#answeredAt, answeredWallMs: this.#answeredWall },
         this.#sttDelegate(),
       );
-      this.#countStream(reservation.server);
+      this.#gauge.set(reservation.server);
       calls.transition(this.id, 'streaming');
     } else {
-      this.#recording = this.#startRecording();
+      this.#deferred = DeferredCall.record(config.storage.dir, this.id, this.log);
     }
     if (this.#sipEnded()) {
       // BYE raced the answer.
@@ -305,59 +217,19 @@ export class CallSession {
   }
 
   #sttDelegate(): SttStreamDelegate {
-    const { bus, metrics } = this.#d;
-    return {
-      onWord: (w) => {
-        metrics.sttLatency.observe(Math.max(0, this.#d.wallClock() - w.wallMs) / 1000);
-        if (bus.isOpen(this.id)) {
-          bus.publish(this.id, callerWord(w));
+    return callSttDelegate({
+      callId: this.id,
+      log: this.log,
+      bus: this.#d.bus,
+      metrics: this.#d.metrics,
+      wallClock: this.#d.wallClock,
+      gauge: this.#gauge,
+      onFailoverGivenUp: () => {
+        if (this.#phase === 'live') {
+          void this.end('error');
         }
       },
-      onUtterance: (u) => {
-        if (bus.isOpen(this.id)) {
-          bus.publish(this.id, callerUtterance(u));
-        }
-      },
-      onError: (err) => {
-        this.log.warn({ err, code: err.code }, 'stt error');
-        if (err.code === 'STT_ERR_FAILOVER') {
-          // The stream is on no server any more.
-          this.#countStream(null);
-          if (this.#phase === 'live') {
-            void this.end('error');
-          }
-        }
-      },
-      onReconnect: (info) => {
-        metrics.sttReconnects.inc({ server: info.to });
-        this.#countStream(info.to);
-        this.log.warn({ ...info }, 'stt failover');
-      },
-    };
-  }
-
-  /** The deferred call's audio goes to `<storage.dir>/pending/<callId>.wav` (memory if that fails). */
-  #startRecording(): MemoryRecording | PendingRecording {
-    try {
-      const rec = PendingRecording.create(this.#d.config.storage.dir, this.id);
-      this.log.info({ file: rec.path }, 'recording the deferred call to disk');
-      return rec;
-    } catch (err) {
-      this.log.error({ err }, 'cannot record the deferred call to disk: keeping its audio in memory');
-      return new MemoryRecording();
-    }
-  }
-
-  /** Moves this call's count in `sipscribe_stt_streams` to `server` (null: no longer counted). */
-  #countStream(server: string | null): void {
-    const gauge = this.#d.metrics.sttStreams;
-    if (this.#sttServer !== null) {
-      gauge.dec({ server: this.#sttServer });
-    }
-    this.#sttServer = server;
-    if (server !== null) {
-      gauge.inc({ server });
-    }
+    });
   }
 
   #onFrame(frame: Float32Array): void {
@@ -366,7 +238,7 @@ export class CallSession {
     }
     // The RTP session reuses its buffer: the pacer keeps a reference, so copy.
     this.#stream?.pushFrame(frame.slice());
-    this.#recording?.push(frame);
+    this.#deferred?.push(frame);
     this.#d.recorder?.writeFloat24k(this.id, frame);
   }
 
@@ -382,10 +254,6 @@ export class CallSession {
     if (!this.#rtp || this.#phase !== 'live') {
       return;
     }
-    this.log.info(
-      { direction: desc.direction, codec: desc.codec, remote: `${desc.address}:${desc.port}` },
-      'media updated',
-    );
     try {
       this.#rtp.update(desc);
       if (desc.codec !== this.#d.calls.get(this.id)?.meta.codec) {
@@ -471,7 +339,7 @@ export class CallSession {
       this.log.error({ err }, 'ending the call failed');
       this.#stream?.close();
       this.#stream = null;
-      this.#countStream(null);
+      this.#gauge.set(null);
       this.#phase = 'done';
       this.#resolveDone();
     });
@@ -487,29 +355,35 @@ export class CallSession {
       this.call.hangup().catch((err: unknown) => this.log.warn({ err }, 'hangup failed'));
     }
     if (this.#rtp) {
-      this.#recordRtpStats(this.#rtp.getStats());
-      this.#rtp.close();
+      this.#rtp.end();
       this.#rtp = null;
     }
     recorder?.stop(this.id);
     let final: FinalTranscript | null = null;
     /** Deferred audio: its duration is the call's, and its file goes once the transcript is stored. */
-    let deferred: MemoryRecording | PendingRecording | null = null;
+    let deferred: DeferredCall | null = null;
     let leftPending = false;
     try {
       if (this.#stream) {
         final = await this.#stream.flush();
         this.#stream = null;
-      } else if (this.#recording && this.#deferred) {
-        deferred = this.#recording;
-        this.#recording = null;
-        final = await this.#transcribeDeferred(deferred);
-        leftPending = final === null && deferred instanceof PendingRecording;
+      } else if (this.#deferred) {
+        deferred = this.#deferred;
+        final = await deferred.transcribe(
+          this.#d.pool,
+          {
+            answeredWallMs: this.#answeredWall,
+            clock: this.#d.clock,
+            onStreamOpen: (server) => this.#gauge.set(server),
+          },
+          this.#sttDelegate(),
+        );
+        leftPending = final === null && deferred.onDisk;
       }
     } catch (err) {
       this.log.error({ err }, 'transcription at the end of the call failed');
     } finally {
-      this.#countStream(null);
+      this.#gauge.set(null);
     }
     this.log.info(
       final
@@ -528,59 +402,14 @@ export class CallSession {
       calls.park(this.id);
     } else if (calls.active().some((r) => r.id === this.id)) {
       // (At shutdown past the deadline the registry may already have ended it.)
-      calls.transition(this.id, 'ended', deferred ? { durationMs: deferred.frameCount * FRAME_MS } : {});
+      calls.transition(this.id, 'ended', deferred ? { durationMs: deferred.durationMs } : {});
     }
-    if (final && deferred instanceof PendingRecording) {
+    if (final && deferred) {
       // The file goes once the sinks (database, JSONL) have the transcript. (After a failure it
       // stays: the next start transcribes it and publishes the utterances.)
-      const rec = deferred;
-      void this.#d.bus.flush().then(() => rec.remove());
+      deferred.removeAfter(() => this.#d.bus.flush());
     }
     this.#resolveDone();
-  }
-
-  /**
-   * The deferred path after the hangup: waits for a slot (as long as it takes; shutdown cancels),
-   * streams the recording, flushes.
-   * @returns null when cancelled by the shutdown (the recording is left as it is).
-   */
-  async #transcribeDeferred(recording: MemoryRecording | PendingRecording): Promise<FinalTranscript | null> {
-    if (recording instanceof PendingRecording) {
-      recording.finish();
-    }
-    const abort = new AbortController();
-    this.#deferredAbort = abort;
-    try {
-      return await transcribeRecording(
-        this.#d.pool,
-        recording,
-        {
-          callId: this.id,
-          answeredWallMs: this.#answeredWall,
-          clock: this.#d.clock,
-          logger: this.log,
-          maxWaitMs: Number.POSITIVE_INFINITY,
-          signal: abort.signal,
-          onStreamOpen: (server) => this.#countStream(server),
-        },
-        this.#sttDelegate(),
-      );
-    } catch (err) {
-      if (err instanceof SttError && err.code === STT_ERR.CANCELLED) {
-        this.log.warn(
-          recording instanceof PendingRecording
-            ? { file: recording.path, audioMs: recording.audioMs }
-            : { audioMs: recording.frameCount * FRAME_MS },
-          recording instanceof PendingRecording
-            ? 'deferred transcription cancelled by the shutdown: audio left pending, transcribed at the next start'
-            : 'deferred transcription cancelled by the shutdown: the audio (in memory) is lost',
-        );
-        return null;
-      }
-      throw err;
-    } finally {
-      this.#deferredAbort = null;
-    }
   }
 
   /**
@@ -590,64 +419,7 @@ export class CallSession {
    */
   abort(): void {
     this.#stream?.close();
-    this.#countStream(null);
-    this.#deferredAbort?.abort();
-  }
-
-  #scheduleStats(): void {
-    this.#statsTimer = this.#d.clock.setTimeout(() => {
-      this.#statsTimer = undefined;
-      if (this.#rtp && this.#phase === 'live') {
-        this.#countRtp(this.#rtp.getStats());
-        this.#scheduleStats();
-      }
-    }, STATS_INTERVAL_MS);
-  }
-
-  /** Adds what the session received and lost since the last update; samples the jitter. */
-  #countRtp(s: RtpSessionStats): void {
-    const { metrics } = this.#d;
-    metrics.rtpPackets.inc(Math.max(0, s.received - this.#counted.received));
-    metrics.rtpPacketsLost.inc(Math.max(0, s.lost - this.#counted.lost));
-    metrics.rtpJitter.observe(s.jitterMs / 1000);
-    const dropped: Record<string, number> = {
-      'rejected-source': s.rejectedSource,
-      'unknown-payload-type': s.unknownPayloadType,
-      'invalid-sequence': s.invalidSequence,
-      late: s.late,
-      duplicated: s.duplicated,
-    };
-    for (const [code, n] of Object.entries(s.malformed)) {
-      dropped[`malformed:${code}`] = n;
-    }
-    for (const [reason, n] of Object.entries(dropped)) {
-      const delta = n - (this.#counted.dropped[reason] ?? 0);
-      if (delta > 0) {
-        metrics.rtpDropped.inc({ reason }, delta);
-      }
-    }
-    this.#counted = { received: s.received, lost: s.lost, dropped };
-  }
-
-  #recordRtpStats(s: RtpSessionStats): void {
-    if (this.#statsTimer !== undefined) {
-      this.#d.clock.clearTimeout(this.#statsTimer);
-      this.#statsTimer = undefined;
-    }
-    this.#countRtp(s);
-    this.log.info(
-      {
-        received: s.received,
-        lost: s.lost,
-        late: s.late,
-        jitterMs: s.jitterMs,
-        concealed: s.concealed,
-        frames: s.frames,
-        sent: s.packetsSent,
-        rejectedSource: s.rejectedSource,
-        unknownPayloadType: s.unknownPayloadType,
-      },
-      'rtp stats',
-    );
+    this.#gauge.set(null);
+    this.#deferred?.cancel();
   }
 }

@@ -18,7 +18,7 @@ import {
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { sdpAddress } from './CallSession.js';
+import { sdpAddress } from './sdpAddress.js';
 
 export interface DialRequest {
   /** `sip:user@host[:port][;transport=tcp]` or `sips:…`. */

@@ -1,8 +1,8 @@
 /**
- * A pool of moshi-server instances: health and free slots by HTTP probe, choice by free slots
- * (round robin when slots are unknown), backoff for servers that refuse, fail or are full,
- * avoidance of servers that fall behind real time, reservations for call admission, and new
- * connections for a stream's failover.
+ * A pool of moshi-server instances: reservations for call admission, streams bound to them, new
+ * connections for a stream's failover, and the pool's lifecycle (periodic probes; a stop that
+ * leaves no WebSocket open). What it knows about each server and how it chooses one (health,
+ * free slots, backoff, lag avoidance) is the `ServerBoard`'s.
  *
  * moshi-server has no reservation protocol: a slot is taken by opening the WebSocket. So
  * `reserve()` opens the stream and waits for `Ready`; the reservation holds that slot until
@@ -11,8 +11,10 @@
 import { systemClock, type Clock, type TimerHandle } from '../../rtp/index.js';
 import { SttError, STT_ERR } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
-import { httpBaseOf, nodeHttpGet, parseModulesInfo, type HttpGet } from './probe.js';
+import { nodeHttpGet } from './probe.js';
+import { ServerBoard } from './ServerBoard.js';
 import { SttConnection, type SttServerConfig } from './SttConnection.js';
+import { SttReservation, takeReservedConnection } from './SttReservation.js';
 import {
   SttStream,
   type SttLink,
@@ -22,8 +24,9 @@ import {
   type SttStreamSettings,
 } from './SttStream.js';
 
-import type { SttPoolOptions, SttPoolStats, SttServerStatus } from './poolTypes.js';
+import { zeroPoolStats, type SttPoolOptions, type SttPoolStats, type SttServerStatus } from './poolTypes.js';
 export type { SttBackoff, SttPoolOptions, SttPoolStats, SttServerStatus } from './poolTypes.js';
+export { SttReservation } from './SttReservation.js';
 
 /** The admission decision for a new call. */
 export type SttAdmission =
@@ -31,69 +34,22 @@ export type SttAdmission =
   | { readonly decision: 'reject'; readonly retryAfterS: number }
   | { readonly decision: 'defer' };
 
-/** A slot held on one server, waiting for `SttPool.open()`. */
-/** The connection behind each unused reservation (module-private: only the pool may take it). */
-const held = new WeakMap<SttReservation, SttConnection>();
-
-export class SttReservation {
-  readonly server: string;
-  readonly #onRelease: (r: SttReservation) => void;
-
-  /** @internal Made by `SttPool.reserve()`. */
-  constructor(conn: SttConnection, onRelease: (r: SttReservation) => void) {
-    this.server = conn.server.url;
-    held.set(this, conn);
-    this.#onRelease = onRelease;
-  }
-
-  /** Still holding its slot (not released, expired or opened). */
-  get active(): boolean {
-    return held.has(this);
-  }
-
-  /** Frees the slot without streaming (call rejected, cancelled before answer). Idempotent. */
-  release(): void {
-    const conn = held.get(this);
-    if (conn) {
-      held.delete(this);
-      conn.close();
-      this.#onRelease(this);
-    }
-  }
-}
-
 export class SttPool implements SttStreamHost {
-  readonly #servers: readonly SttServerConfig[];
-  readonly #status: SttServerStatus[];
+  readonly #board: ServerBoard;
   readonly #clock: Clock;
   readonly #wallClock: () => number;
   readonly #logger: Logger;
-  readonly #httpGet: HttpGet;
   readonly #o: {
     modelDelayMs: number;
     whenFull: 'reject' | 'defer';
     readyTimeoutMs: number;
     probeIntervalMs: number;
-    probeTimeoutMs: number;
-    backoffInitialMs: number;
-    backoffMaxMs: number;
     reservationTtlMs: number;
-    lagCooldownMs: number;
     stream: Omit<SttStreamSettings, 'modelDelayMs'>;
   };
-  readonly stats: SttPoolStats = {
-    reservations: 0,
-    noServer: 0,
-    connectFailures: 0,
-    authFailures: 0,
-    fullRefusals: 0,
-    failovers: 0,
-    lagEvents: 0,
-    activeStreams: 0,
-  };
+  readonly stats: SttPoolStats = zeroPoolStats();
   readonly #streams = new Set<SttStream>();
   readonly #expiry = new Map<SttReservation, TimerHandle>();
-  #rr = 0;
   #probeTimer: TimerHandle | undefined;
   #running = false;
   /** Set by `stop()`: no new connection is opened any more, one completing late is closed. */
@@ -107,36 +63,33 @@ export class SttPool implements SttStreamHost {
     if (opts.servers.length === 0) {
       throw new SttError(STT_ERR.NO_SERVER, 'the STT pool needs at least one server');
     }
-    this.#servers = opts.servers;
     this.#clock = opts.clock ?? systemClock;
     this.#wallClock = opts.wallClock ?? (() => Date.now());
     this.#logger = opts.logger ?? silentLogger;
-    this.#httpGet = opts.httpGet ?? nodeHttpGet(this.#clock);
     this.#o = {
       modelDelayMs: opts.modelDelayMs ?? 480,
       whenFull: opts.whenFull ?? 'reject',
       readyTimeoutMs: opts.readyTimeoutMs ?? 1500,
       probeIntervalMs: opts.probeIntervalMs ?? 10_000,
-      probeTimeoutMs: opts.probeTimeoutMs ?? 2000,
-      backoffInitialMs: opts.backoff?.initialMs ?? 1000,
-      backoffMaxMs: opts.backoff?.maxMs ?? 30_000,
       reservationTtlMs: opts.reservationTtlMs ?? 60_000,
-      lagCooldownMs: opts.lagCooldownMs ?? 30_000,
       stream: opts.stream ?? {},
     };
-    this.#status = opts.servers.map((s) => ({
-      url: s.url,
-      healthy: null,
-      freeSlots: null,
-      totalSlots: null,
-      backoffUntil: 0,
-      failures: 0,
-      lastError: null,
-      laggingUntil: 0,
-      lagEvents: 0,
-      maxLagMs: 0,
-      streams: 0,
-    }));
+    this.#board = new ServerBoard(
+      opts.servers,
+      {
+        clock: this.#clock,
+        logger: this.#logger,
+        httpGet: opts.httpGet ?? nodeHttpGet(this.#clock),
+        stats: this.stats,
+      },
+      {
+        probeIntervalMs: this.#o.probeIntervalMs,
+        probeTimeoutMs: opts.probeTimeoutMs ?? 2000,
+        backoffInitialMs: opts.backoff?.initialMs ?? 1000,
+        backoffMaxMs: opts.backoff?.maxMs ?? 30_000,
+        lagCooldownMs: opts.lagCooldownMs ?? 30_000,
+      },
+    );
   }
 
   /** Probes every server once, then every `probeIntervalMs`. */
@@ -190,21 +143,17 @@ export class SttPool implements SttStreamHost {
 
   /** A snapshot of every server's status. */
   status(): SttServerStatus[] {
-    return this.#status.map((s) => ({ ...s }));
+    return this.#board.status();
   }
 
   /** URLs of the servers currently behind real time (gauge). */
   laggingServers(): string[] {
-    const now = this.#clock.now();
-
-    return this.#status.filter((s) => s.laggingUntil > now).map((s) => s.url);
+    return this.#board.laggingServers();
   }
 
   /** Free slots over all servers, as far as known (null when no server reports slots). */
   freeSlots(): number | null {
-    const known = this.#status.filter((s) => s.freeSlots !== null && s.healthy !== false);
-
-    return known.length === 0 ? null : known.reduce((n, s) => n + Math.max(0, s.freeSlots ?? 0), 0);
+    return this.#board.freeSlots();
   }
 
   #scheduleProbe(): void {
@@ -221,108 +170,11 @@ export class SttPool implements SttStreamHost {
     if (this.#stopped) {
       return;
     }
-    await this.#track(
-      Promise.all(this.#servers.map((s, i) => this.#probeOne(s, this.#status[i] as SttServerStatus))),
-    );
-  }
-
-  async #probeOne(server: SttServerConfig, st: SttServerStatus): Promise<void> {
-    const base = httpBaseOf(server.url);
-    const was = st.healthy;
-    try {
-      const info = await this.#httpGet(`${base}/api/build_info`, this.#o.probeTimeoutMs);
-      st.healthy = info.status === 200;
-    } catch {
-      st.healthy = false;
-    }
-    if (st.healthy) {
-      try {
-        const res = await this.#httpGet(`${base}/api/modules_info`, this.#o.probeTimeoutMs);
-        const slots = res.status === 200 ? parseModulesInfo(res.body, new URL(server.url).pathname) : null;
-        st.freeSlots = slots ? slots.total - slots.used : null;
-        st.totalSlots = slots ? slots.total : null;
-      } catch {
-        st.freeSlots = null;
-      }
-    } else {
-      st.freeSlots = null;
-    }
-    if (was !== st.healthy) {
-      const log = st.healthy ? this.#logger.info.bind(this.#logger) : this.#logger.warn.bind(this.#logger);
-      log(
-        { server: server.url, freeSlots: st.freeSlots },
-        st.healthy ? 'stt: server healthy' : 'stt: server unhealthy',
-      );
-    }
-  }
-
-  /**
-   * Servers to try, best first: out of backoff, not known unhealthy or full; not lagging before
-   * lagging; most free slots first; servers with unknown slots in round-robin order after them.
-   */
-  #candidates(exclude?: SttServerConfig): number[] {
-    const now = this.#clock.now();
-    const n = this.#servers.length;
-    const start = this.#rr++ % n;
-    const order = Array.from({ length: n }, (_, k) => (start + k) % n);
-    const ok = order.filter((i) => {
-      const st = this.#status[i] as SttServerStatus;
-
-      return (
-        this.#servers[i] !== exclude && st.backoffUntil <= now && st.healthy !== false && st.freeSlots !== 0
-      );
-    });
-    const rank = (i: number): [number, number] => {
-      const st = this.#status[i] as SttServerStatus;
-
-      return [st.laggingUntil > now ? 1 : 0, st.freeSlots === null ? -0.5 : -st.freeSlots];
-    };
-
-    return ok.sort((a, b) => {
-      const ra = rank(a);
-      const rb = rank(b);
-
-      return ra[0] - rb[0] || ra[1] - rb[1];
-    });
-  }
-
-  #failed(i: number, err: unknown): void {
-    const st = this.#status[i] as SttServerStatus;
-    const code = err instanceof SttError ? err.code : STT_ERR.CONNECT;
-    st.lastError = code;
-    st.failures++;
-    const now = this.#clock.now();
-    let wait = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** (st.failures - 1));
-    if (code === STT_ERR.FULL) {
-      this.stats.fullRefusals++;
-      // Full now; the backoff (not a stale slot count) decides when to try again.
-      st.freeSlots = null;
-    } else if (code === STT_ERR.AUTH) {
-      this.stats.authFailures++;
-      wait = this.#o.backoffMaxMs;
-      this.#logger.error(
-        { server: st.url, code },
-        'stt: configuration error: the server refuses the API key (401); fix stt.servers[].apiKey',
-      );
-    } else {
-      this.stats.connectFailures++;
-    }
-    st.backoffUntil = now + wait;
-    this.#logger.warn({ server: st.url, code, retryInMs: wait }, 'stt: server skipped');
-  }
-
-  #succeeded(i: number): void {
-    const st = this.#status[i] as SttServerStatus;
-    st.failures = 0;
-    st.lastError = null;
-    st.healthy = true;
-    if (st.freeSlots !== null) {
-      st.freeSlots = Math.max(0, st.freeSlots - 1);
-    }
+    await this.#track(this.#board.probeAll());
   }
 
   async #connect(i: number): Promise<SttConnection> {
-    const server = this.#servers[i] as SttServerConfig;
+    const server = this.#board.servers[i] as SttServerConfig;
     if (this.#stopped) {
       throw new SttError(STT_ERR.NO_SERVER, 'the STT pool is stopped');
     }
@@ -341,12 +193,12 @@ export class SttPool implements SttStreamHost {
         conn.close();
         throw new SttError(STT_ERR.NO_SERVER, 'the STT pool is stopped');
       }
-      this.#succeeded(i);
+      this.#board.succeeded(i);
 
       return conn;
     } catch (err) {
       if (!this.#stopped) {
-        this.#failed(i, err);
+        this.#board.failed(i, err);
       }
       throw err;
     }
@@ -360,7 +212,7 @@ export class SttPool implements SttStreamHost {
     if (this.#stopped) {
       return null;
     }
-    for (const i of this.#candidates()) {
+    for (const i of this.#board.candidates()) {
       let conn: SttConnection;
       try {
         conn = await this.#connect(i);
@@ -369,7 +221,7 @@ export class SttPool implements SttStreamHost {
       }
       this.stats.reservations++;
       const r = new SttReservation(conn, (res) => this.#unreserve(res, i));
-      (this.#status[i] as SttServerStatus).streams++;
+      this.#board.taken(i);
       this.#expiry.set(
         r,
         this.#clock.setTimeout(() => {
@@ -390,9 +242,7 @@ export class SttPool implements SttStreamHost {
     if (t !== undefined) {
       this.#clock.clearTimeout(t);
       this.#expiry.delete(r);
-      const st = this.#status[i] as SttServerStatus;
-      st.streams = Math.max(0, st.streams - 1);
-      this.#slotFreed(st);
+      this.#board.returned(i);
     }
   }
 
@@ -414,11 +264,7 @@ export class SttPool implements SttStreamHost {
 
   /** Seconds after which a slot may be free again (next backoff expiry or probe), 1…60. */
   retryAfterS(): number {
-    const now = this.#clock.now();
-    const waits = this.#status.map((s) => Math.max(0, s.backoffUntil - now)).filter((w) => w > 0);
-    const ms = waits.length > 0 ? Math.min(...waits) : this.#o.probeIntervalMs;
-
-    return Math.min(60, Math.max(1, Math.ceil(ms / 1000)));
+    return this.#board.retryAfterS();
   }
 
   /**
@@ -427,7 +273,7 @@ export class SttPool implements SttStreamHost {
    * @throws SttError `STT_ERR_STATE` when the reservation was released or already used.
    */
   open(reservation: SttReservation, opts: SttStreamOptions, delegate: SttStreamDelegate): SttStream {
-    const conn = held.get(reservation);
+    const conn = takeReservedConnection(reservation);
     if (!conn) {
       throw new SttError(STT_ERR.STATE, `reservation on ${reservation.server} was released or already used`);
     }
@@ -436,7 +282,6 @@ export class SttPool implements SttStreamHost {
       this.#clock.clearTimeout(t);
       this.#expiry.delete(reservation);
     }
-    held.delete(reservation);
     const stream = new SttStream(
       conn,
       opts,
@@ -457,14 +302,14 @@ export class SttPool implements SttStreamHost {
   /** @internal SttStreamHost: a new connection for a failover, other servers first. */
   async reconnect(failed: SttServerConfig, deadlineMs: number): Promise<SttLink> {
     this.stats.failovers++;
-    const fi = this.#servers.indexOf(failed);
+    const fi = this.#board.indexOf(failed);
     if (fi >= 0) {
-      this.#failed(fi, new SttError(STT_ERR.CLOSED, 'stream lost'));
+      this.#board.failed(fi, new SttError(STT_ERR.CLOSED, 'stream lost'));
     }
     const deadline = this.#clock.now() + deadlineMs;
     let round = 0;
     while (this.#clock.now() < deadline && !this.#stopped) {
-      const order = this.#candidates(failed);
+      const order = this.#board.candidates(failed);
       if (fi >= 0 && round > 0) {
         order.push(fi);
       }
@@ -474,7 +319,7 @@ export class SttPool implements SttStreamHost {
         }
         try {
           const conn = await this.#connect(i);
-          (this.#status[i] as SttServerStatus).streams++;
+          this.#board.taken(i);
 
           return conn;
         } catch {
@@ -492,37 +337,11 @@ export class SttPool implements SttStreamHost {
 
   /** @internal SttStreamHost */
   released(link: SttLink): void {
-    const i = this.#servers.indexOf(link.server);
-    const st = this.#status[i];
-    if (st) {
-      st.streams = Math.max(0, st.streams - 1);
-      this.#slotFreed(st);
-    }
-  }
-
-  /** A slot we held is free again (the known count was lowered when we took it). */
-  #slotFreed(st: SttServerStatus): void {
-    if (st.freeSlots !== null) {
-      st.freeSlots = Math.min(st.totalSlots ?? Infinity, st.freeSlots + 1);
-    }
+    this.#board.returned(this.#board.indexOf(link.server));
   }
 
   /** @internal SttStreamHost: a stream found its server behind real time. */
   reportLag(server: SttServerConfig, lagMs: number): void {
-    const st = this.#status[this.#servers.indexOf(server)];
-    if (!st) {
-      return;
-    }
-    const now = this.#clock.now();
-    if (st.laggingUntil <= now) {
-      st.lagEvents++;
-      this.stats.lagEvents++;
-      this.#logger.warn(
-        { server: st.url, lagMs: Math.round(lagMs) },
-        'stt: server behind real time; avoided for new calls',
-      );
-    }
-    st.laggingUntil = now + this.#o.lagCooldownMs;
-    st.maxLagMs = Math.max(st.maxLagMs, Math.round(lagMs));
+    this.#board.reportLag(server, lagMs);
   }
 }

@@ -5,14 +5,17 @@
  * States: `streaming` ⇄ `reconnecting` → `flushing` → `closed` (and `failed`, when failover gave
  * up: the call goes on without STT, `flush()` then resolves with what was transcribed).
  */
-import type { Clock, TimerHandle } from '../../rtp/index.js';
+import type { Clock } from '../../rtp/index.js';
 import { SttError, STT_ERR } from './errors.js';
+import { FlushSequence } from './FlushSequence.js';
 import { FramePacer } from './FramePacer.js';
+import { LagWatch } from './LagWatch.js';
 import type { Logger } from './logger.js';
 import { FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, type ServerMessage } from './protocol.js';
 import type { SttConnectionDelegate } from './SttConnection.js';
-import { ReplayBuffer, replayStartFrame } from './timing.js';
-import { TurnDetector } from './TurnDetector.js';
+import { resolveStreamSettings } from './streamTypes.js';
+import { StreamTranscript } from './StreamTranscript.js';
+import { planReplay, ReplayBuffer } from './timing.js';
 import { WordTimeline } from './WordTimeline.js';
 import type { FinalTranscript, SttUtterance, SttWord } from './types.js';
 
@@ -55,27 +58,18 @@ export class SttStream {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #host: SttStreamHost;
-  readonly #delegate: SttStreamDelegate;
   readonly #pacer: FramePacer;
   readonly #ring: ReplayBuffer;
-  readonly #turns: TurnDetector;
   readonly #offsetMs: number;
-  readonly #timeline: WordTimeline;
+  readonly #out: StreamTranscript;
   readonly #s: Required<SttStreamSettings>;
   #state: SttStreamState = 'streaming';
   #link: SttLink | null;
-  readonly #utterances: SttUtterance[] = [];
-  #markerSeq = 0;
-  #flushMarker = -1;
-  #flushTimer: TimerHandle | undefined;
-  #silenceTimer: TimerHandle | undefined;
-  #graceTimer: TimerHandle | undefined;
+  readonly #flushSeq: FlushSequence;
+  readonly #lag: LagWatch;
   #complete = false;
   #resolveFinal: ((t: FinalTranscript) => void) | undefined;
   #final: Promise<FinalTranscript> | undefined;
-  #lagReportedAt = -Infinity;
-  /** A replay puts a backlog on the server on purpose: lag is not judged until it drains (bounded). */
-  #lagMutedUntil = -Infinity;
   #resolveEnded: (() => void) | undefined;
   /** Resolves when the stream has closed (after the flush, a `close()` or a failed failover). */
   readonly ended = new Promise<void>((resolve) => {
@@ -94,31 +88,33 @@ export class SttStream {
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     this.#host = deps.host;
-    this.#delegate = delegate;
-    this.#s = {
-      modelDelayMs: settings.modelDelayMs,
-      flushTimeoutMs: settings.flushTimeoutMs ?? Math.max(5000, 3 * settings.modelDelayMs + 2000),
-      flushGraceMs: settings.flushGraceMs ?? 240,
-      replayBufferMs: settings.replayBufferMs ?? 10_000,
-      minReplayMs: settings.minReplayMs ?? 3000,
-      replayPrefixMs: settings.replayPrefixMs ?? (settings.modelDelayMs >= 2000 ? 1000 : 0),
-      reconnectTimeoutMs: settings.reconnectTimeoutMs ?? 5000,
-      deadPeerMs: settings.deadPeerMs ?? 15_000,
-      dedupToleranceMs: settings.dedupToleranceMs ?? 160,
-      lagThresholdMs: settings.lagThresholdMs ?? 1000,
-      leadFrames: settings.leadFrames ?? 5,
-      fillAfterFrames: settings.fillAfterFrames ?? 3,
-    };
+    this.#s = resolveStreamSettings(settings);
     const now = this.#clock.now();
     this.#offsetMs = Math.max(0, now - (opts.answeredAt ?? now));
-    this.#timeline = new WordTimeline(
-      this.#offsetMs,
-      opts.answeredWallMs ?? deps.wallClock() - this.#offsetMs,
-      this.#s.dedupToleranceMs,
+    const wallAtAnswer = opts.answeredWallMs ?? deps.wallClock() - this.#offsetMs;
+    this.#out = new StreamTranscript(
+      new WordTimeline(this.#offsetMs, wallAtAnswer, this.#s.dedupToleranceMs),
+      opts.turns ?? {},
+      { callId: this.callId, logger: this.#logger, delegate, stats: this.stats },
     );
     this.#ring = new ReplayBuffer(Math.ceil(this.#s.replayBufferMs / FRAME_MS));
-    this.#turns = new TurnDetector(opts.turns ?? {}, (u) => this.#utterance(u));
     this.#link = link;
+    this.#flushSeq = new FlushSequence(this.#clock, this.#s, {
+      sendSilence: () => this.#send(ZERO, true),
+      isFlushing: () => this.#state === 'flushing',
+      onTimeout: () => {
+        const detail = { server: this.#link?.server.url };
+        const msg = `flush Marker not returned within ${this.#s.flushTimeoutMs} ms`;
+        this.#out.error(new SttError(STT_ERR.FLUSH_TIMEOUT, msg, detail));
+        this.#finish(false);
+      },
+      onComplete: () => this.#finish(true),
+    });
+    this.#lag = new LagWatch(
+      { clock: this.#clock, logger: this.#logger, callId: this.callId },
+      this.#s.lagThresholdMs,
+      (server, lagMs) => this.#host.reportLag(server, lagMs),
+    );
     this.#pacer = new FramePacer(
       this.#clock,
       { leadFrames: this.#s.leadFrames, fillAfterFrames: this.#s.fillAfterFrames, speed: opts.speed ?? 1 },
@@ -145,10 +141,10 @@ export class SttStream {
     return this.#offsetMs + this.#ring.nextFrame * FRAME_MS;
   }
   get words(): readonly SttWord[] {
-    return this.#timeline.words;
+    return this.#out.words;
   }
   get utterances(): readonly SttUtterance[] {
-    return this.#utterances;
+    return this.#out.utterances;
   }
 
   /**
@@ -189,15 +185,7 @@ export class SttStream {
       return this.#final;
     }
     this.#state = 'flushing';
-    this.#flushTimer = this.#clock.setTimeout(() => {
-      this.#flushTimer = undefined;
-      this.#error(
-        new SttError(STT_ERR.FLUSH_TIMEOUT, `flush Marker not returned within ${this.#s.flushTimeoutMs} ms`, {
-          server: this.#link?.server.url,
-        }),
-      );
-      this.#finish(false);
-    }, this.#s.flushTimeoutMs);
+    this.#flushSeq.armTimeout();
     if (!reconnecting) {
       this.#startFlushOnLink();
     }
@@ -214,31 +202,9 @@ export class SttStream {
   }
 
   #startFlushOnLink(): void {
-    const link = this.#link;
-    if (!link) {
-      return;
+    if (this.#link) {
+      this.#flushSeq.start(this.#link);
     }
-    this.#flushMarker = ++this.#markerSeq;
-    link.sendMarker(this.#flushMarker);
-    // Push the model delay through at once (moshi-protocol §4.3), then one zero frame per 80 ms.
-    const burst = Math.ceil(this.#s.modelDelayMs / FRAME_MS) + 2;
-    for (let i = 0; i < burst; i++) {
-      this.#send(ZERO, true);
-    }
-    this.#scheduleSilence();
-  }
-
-  #scheduleSilence(): void {
-    if (this.#silenceTimer !== undefined) {
-      this.#clock.clearTimeout(this.#silenceTimer);
-    }
-    this.#silenceTimer = this.#clock.setTimeout(() => {
-      this.#silenceTimer = undefined;
-      if (this.#state === 'flushing') {
-        this.#send(ZERO, true);
-        this.#scheduleSilence();
-      }
-    }, FRAME_MS);
   }
 
   #send(pcm: Float32Array, filled: boolean): void {
@@ -258,33 +224,17 @@ export class SttStream {
       );
     } else if (link?.isOpen) {
       link.sendAudio(pcm);
-      this.#watchBacklog(link, (link.bufferedAmount / BYTES_PER_FRAME) * FRAME_MS, 'socket');
+      this.#lag.check(
+        link.server,
+        (link.bufferedAmount / BYTES_PER_FRAME) * FRAME_MS,
+        'socket',
+        this.#isFlushing(),
+      );
       if (link.bufferedAmount > this.stats.maxSocketBuffered) {
         this.stats.maxSocketBuffered = link.bufferedAmount;
       }
     }
-    this.#turns.tick(this.#clock.now());
-  }
-
-  #watchBacklog(link: SttLink, lagMs: number, what: string): void {
-    const now = this.#clock.now();
-    if (lagMs <= this.#s.lagThresholdMs) {
-      this.#lagMutedUntil = -Infinity;
-
-      return;
-    }
-    // NOTE: the flush and a failover replay send audio ahead of real time on purpose.
-    if (this.#state === 'flushing' || now < this.#lagMutedUntil) {
-      return;
-    }
-    if (now - this.#lagReportedAt >= 5000) {
-      this.#lagReportedAt = now;
-      this.#logger.warn(
-        { callId: this.callId, server: link.server.url, lagMs: Math.round(lagMs), what },
-        'stt: server behind real time',
-      );
-    }
-    this.#host.reportLag(link.server, lagMs);
+    this.#out.tick(this.#clock.now());
   }
 
   #linkDelegate(link: SttLink): SttConnectionDelegate {
@@ -305,27 +255,25 @@ export class SttStream {
   #message(link: SttLink, msg: ServerMessage): void {
     switch (msg.type) {
       case 'Word':
-        this.#word(msg.text, msg.start_time);
+        this.#out.word(msg.text, msg.start_time, this.#clock.now());
         break;
-      case 'EndWord': {
-        const w = this.#timeline.endWord(msg.stop_time);
-        if (w) {
-          this.#call(() => this.#delegate.onWordEnd?.(w));
-        }
+      case 'EndWord':
+        this.#out.endWord(msg.stop_time);
         break;
-      }
       case 'Step':
         if (msg.buffered_pcm > this.stats.maxBufferedPcm) {
           this.stats.maxBufferedPcm = msg.buffered_pcm;
         }
-        this.#watchBacklog(link, (msg.buffered_pcm / SAMPLE_RATE) * 1000, 'buffered_pcm');
-        this.#turns.step(msg.prs);
+        this.#lag.check(
+          link.server,
+          (msg.buffered_pcm / SAMPLE_RATE) * 1000,
+          'buffered_pcm',
+          this.#isFlushing(),
+        );
+        this.#out.step(msg.prs);
         break;
       case 'Marker':
-        if (this.#state === 'flushing' && msg.id === this.#flushMarker && this.#graceTimer === undefined) {
-          // Words emitted on the step right after the target still arrive: keep silence a moment.
-          this.#graceTimer = this.#clock.setTimeout(() => this.#finish(true), this.#s.flushGraceMs);
-        }
+        this.#flushSeq.marker(msg.id);
         break;
       case 'Error':
         this.#logger.warn(
@@ -343,38 +291,6 @@ export class SttStream {
     }
   }
 
-  #word(text: string, startS: number): void {
-    const before = this.#timeline.duplicates;
-    const word = this.#timeline.word(text, startS);
-    if (!word) {
-      if (this.#timeline.duplicates > before) {
-        this.stats.duplicatesDropped++;
-        this.#logger.debug({ callId: this.callId, text }, 'stt: replayed word dropped');
-      }
-
-      return;
-    }
-    this.#turns.word(word, this.#clock.now());
-    this.#call(() => this.#delegate.onWord?.(word));
-  }
-
-  #utterance(u: SttUtterance): void {
-    this.#utterances.push(u);
-    this.#call(() => this.#delegate.onUtterance?.(u));
-  }
-
-  #error(err: SttError): void {
-    this.#call(() => this.#delegate.onError?.(err));
-  }
-
-  #call(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.#logger.error({ callId: this.callId, err }, 'stt: delegate threw');
-    }
-  }
-
   async #lost(link: SttLink, err: SttError): Promise<void> {
     if (this.#state === 'closed' || this.#state === 'failed') {
       return;
@@ -384,7 +300,7 @@ export class SttStream {
     const lostAt = this.#clock.now();
     this.#link = null;
     this.#host.released(link);
-    if (this.#graceTimer !== undefined) {
+    if (this.#flushSeq.markerReturned) {
       // The Marker already came back: everything is transcribed.
       return;
     }
@@ -392,7 +308,7 @@ export class SttStream {
       { callId: this.callId, server: link.server.url, err: err.message },
       'stt: server lost, failing over',
     );
-    this.#error(err);
+    this.#out.error(err);
     if (!flushing) {
       this.#state = 'reconnecting';
     }
@@ -400,15 +316,10 @@ export class SttStream {
     try {
       next = await this.#host.reconnect(link.server, this.#s.reconnectTimeoutMs);
     } catch (cause) {
-      const e = new SttError(
-        STT_ERR.FAILOVER,
-        `no STT server took the call within ${this.#s.reconnectTimeoutMs} ms`,
-        {
-          cause,
-        },
-      );
+      const msg = `no STT server took the call within ${this.#s.reconnectTimeoutMs} ms`;
+      const e = new SttError(STT_ERR.FAILOVER, msg, { cause });
       this.#logger.error({ callId: this.callId, err: e.message }, 'stt: failover failed');
-      this.#error(e);
+      this.#out.error(e);
       if (this.#isFlushing()) {
         this.#finish(false);
       } else if (!this.#isOver()) {
@@ -424,18 +335,17 @@ export class SttStream {
 
       return;
     }
-    const lastWordFrame = this.#timeline.lastWordFrame;
-    const start = replayStartFrame({
+    const lastWordFrame = this.#out.timeline.lastWordFrame;
+    const {
+      frames: replay,
+      prefixFrames: prefix,
+      baseFrame,
+    } = planReplay(this.#ring, {
+      ...this.#s,
       dropFrame,
       lastWordFrame,
-      oldestFrame: this.#ring.oldestFrame,
-      minFrames: Math.ceil(this.#s.minReplayMs / FRAME_MS),
-      maxFrames: Math.ceil(this.#s.replayBufferMs / FRAME_MS),
     });
-    const replay = this.#ring.since(start);
-    const prefix = Math.ceil(this.#s.replayPrefixMs / FRAME_MS);
-    // The new stream's time 0 is `prefix` frames before the first replayed call frame.
-    this.#timeline.rebase(this.#ring.nextFrame - replay.length - prefix, dropFrame);
+    this.#out.timeline.rebase(baseFrame, dropFrame);
     this.#link = next;
     next.attach(this.#linkDelegate(next));
     for (let i = 0; i < prefix; i++) {
@@ -445,7 +355,8 @@ export class SttStream {
       next.sendAudio(pcm);
     }
     this.stats.framesReplayed += replay.length;
-    this.#lagMutedUntil = this.#clock.now() + 2 * (replay.length + prefix) * FRAME_MS + 2000;
+    // The replay puts a backlog on the server on purpose: not judged until it drains (bounded).
+    this.#lag.mute(this.#clock.now() + 2 * (replay.length + prefix) * FRAME_MS + 2000);
     this.stats.reconnects++;
     const info: SttReconnectInfo = {
       from: link.server.url,
@@ -454,7 +365,7 @@ export class SttStream {
       outageMs: Math.round(this.#clock.now() - lostAt),
     };
     this.#logger.info({ callId: this.callId, ...info }, 'stt: failed over');
-    this.#call(() => this.#delegate.onReconnect?.(info));
+    this.#out.reconnected(info);
     if (this.#isFlushing()) {
       this.#startFlushOnLink();
     } else {
@@ -480,13 +391,8 @@ export class SttStream {
     this.#state = 'closed';
     this.#complete = complete;
     this.#pacer.stop();
-    for (const t of [this.#flushTimer, this.#silenceTimer, this.#graceTimer]) {
-      if (t !== undefined) {
-        this.#clock.clearTimeout(t);
-      }
-    }
-    this.#flushTimer = this.#silenceTimer = this.#graceTimer = undefined;
-    this.#turns.flush();
+    this.#flushSeq.stop();
+    this.#out.endTurn();
     const link = this.#link;
     this.#link = null;
     if (link) {
@@ -498,13 +404,6 @@ export class SttStream {
   }
 
   #snapshot(): FinalTranscript {
-    return {
-      utterances: this.#utterances,
-      words: this.#timeline.words,
-      text: this.#utterances.map((u) => u.text).join(' '),
-      complete: this.#complete,
-      audioMs: this.#ring.nextFrame * FRAME_MS,
-      reconnects: this.stats.reconnects,
-    };
+    return this.#out.snapshot(this.#complete, this.#ring.nextFrame * FRAME_MS, this.stats.reconnects);
   }
 }

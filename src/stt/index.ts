@@ -1,5 +1,6 @@
 // The public surface of the STT client for the rest of src/ (call orchestration, endpoint, CLI).
-export { SttPool, SttReservation } from './SttPool.js';
+export { SttPool } from './SttPool.js';
+export { SttReservation } from './SttReservation.js';
 export type { SttAdmission } from './SttPool.js';
 export type { SttBackoff, SttPoolOptions, SttPoolStats, SttServerStatus } from './poolTypes.js';
 export { SttStream } from './SttStream.js';

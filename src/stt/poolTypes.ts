@@ -71,3 +71,17 @@ export interface SttPoolStats {
   lagEvents: number;
   activeStreams: number;
 }
+
+/** Pool counters, all zero. */
+export function zeroPoolStats(): SttPoolStats {
+  return {
+    reservations: 0,
+    noServer: 0,
+    connectFailures: 0,
+    authFailures: 0,
+    fullRefusals: 0,
+    failovers: 0,
+    lagEvents: 0,
+    activeStreams: 0,
+  };
+}

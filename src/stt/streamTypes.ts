@@ -112,3 +112,21 @@ export interface SttStreamStats {
   maxBufferedPcm: number;
   maxSocketBuffered: number;
 }
+
+/** The settings with every default filled in (the defaults documented on `SttStreamSettings`). */
+export function resolveStreamSettings(settings: SttStreamSettings): Required<SttStreamSettings> {
+  return {
+    modelDelayMs: settings.modelDelayMs,
+    flushTimeoutMs: settings.flushTimeoutMs ?? Math.max(5000, 3 * settings.modelDelayMs + 2000),
+    flushGraceMs: settings.flushGraceMs ?? 240,
+    replayBufferMs: settings.replayBufferMs ?? 10_000,
+    minReplayMs: settings.minReplayMs ?? 3000,
+    replayPrefixMs: settings.replayPrefixMs ?? (settings.modelDelayMs >= 2000 ? 1000 : 0),
+    reconnectTimeoutMs: settings.reconnectTimeoutMs ?? 5000,
+    deadPeerMs: settings.deadPeerMs ?? 15_000,
+    dedupToleranceMs: settings.dedupToleranceMs ?? 160,
+    lagThresholdMs: settings.lagThresholdMs ?? 1000,
+    leadFrames: settings.leadFrames ?? 5,
+    fillAfterFrames: settings.fillAfterFrames ?? 3,
+  };
+}

@@ -101,3 +101,37 @@ export class ReplayBuffer {
     return out;
   }
 }
+
+/** What a new connection gets after a failover. */
+export interface ReplayPlan {
+  /** Call frames to replay, oldest first (after `prefixFrames` of silence). */
+  readonly frames: readonly Float32Array[];
+  /** Zero frames sent before them (the 2.6B model needs a silence prefix; not call time). */
+  readonly prefixFrames: number;
+  /** Call frame index of the new connection's time 0: `prefixFrames` before the first replayed frame. */
+  readonly baseFrame: number;
+}
+
+/** The replay after a drop at `dropFrame` (see `replayStartFrame`), from what `ring` holds. */
+export function planReplay(
+  ring: ReplayBuffer,
+  o: {
+    readonly dropFrame: number;
+    readonly lastWordFrame: number | null;
+    readonly minReplayMs: number;
+    readonly replayBufferMs: number;
+    readonly replayPrefixMs: number;
+  },
+): ReplayPlan {
+  const start = replayStartFrame({
+    dropFrame: o.dropFrame,
+    lastWordFrame: o.lastWordFrame,
+    oldestFrame: ring.oldestFrame,
+    minFrames: Math.ceil(o.minReplayMs / FRAME_MS),
+    maxFrames: Math.ceil(o.replayBufferMs / FRAME_MS),
+  });
+  const frames = ring.since(start);
+  const prefixFrames = Math.ceil(o.replayPrefixMs / FRAME_MS);
+
+  return { frames, prefixFrames, baseFrame: ring.nextFrame - frames.length - prefixFrames };
+}

@@ -3,6 +3,7 @@ import {
   ReplayBuffer,
   callMsToFrame,
   isReplayDuplicate,
+  planReplay,
   replayStartFrame,
   serverToCallMs,
 } from '../../../src/stt/timing.js';
@@ -72,5 +73,23 @@ describe('failover replay window', () => {
     expect(rb.oldestFrame).toBe(2);
     expect(rb.since(0).map((x) => x[0])).toEqual([2, 3, 4]);
     expect(rb.since(3).map((x) => x[0])).toEqual([3, 4]);
+  });
+
+  it('plans a replay: window, silence prefix and the new connection’s base frame', () => {
+    // 10 s buffer = 125 frames of 80 ms; drop at frame 200 (16 s), last word at frame 180 (14.4 s).
+    const rb = new ReplayBuffer(125);
+    for (let i = 0; i < 200; i++) {
+      rb.push(Float32Array.of(i));
+    }
+    const o = { dropFrame: 200, lastWordFrame: 180, minReplayMs: 3000, replayBufferMs: 10_000 };
+    // At least 3 s before the drop: ceil(3000 / 80) = 38 frames, 162…199; no prefix for the 1B model.
+    const p1 = planReplay(rb, { ...o, replayPrefixMs: 0 });
+    expect([p1.frames.length, p1.frames[0]?.[0], p1.prefixFrames, p1.baseFrame]).toEqual([38, 162, 0, 162]);
+    // 2.6B: 1 s of silence first, ceil(1000 / 80) = 13 frames, so time 0 is 13 frames before 162.
+    const p2 = planReplay(rb, { ...o, replayPrefixMs: 1000 });
+    expect([p2.frames.length, p2.prefixFrames, p2.baseFrame]).toEqual([38, 13, 149]);
+    // A last word 12 s back is older than the buffer: the replay starts at its oldest frame (75).
+    const p3 = planReplay(rb, { ...o, lastWordFrame: 50, replayPrefixMs: 0 });
+    expect([p3.frames.length, p3.frames[0]?.[0], p3.baseFrame]).toEqual([125, 75, 75]);
   });
 });

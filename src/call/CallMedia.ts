@@ -1,0 +1,93 @@
+/**
+ * One call's RTP session as the call sees it: ports opened from the `rtp` configuration, media
+ * started at the answer, remote updates (re-INVITE/UPDATE, hold) applied, figures into the
+ * metrics while it runs (`RtpStatsReporter`) and once more when it closes at the end of the call.
+ */
+import {
+  RtpSession,
+  type Clock,
+  type RemoteMedia,
+  type RtpSessionDelegate,
+  type SocketFactory,
+} from '../../rtp/index.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { RtpStatsReporter } from './RtpStatsReporter.js';
+
+export interface CallMediaDeps {
+  readonly config: Config;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  readonly socketFactory?: SocketFactory;
+}
+
+export class CallMedia {
+  readonly #rtp: RtpSession;
+  readonly #stats: RtpStatsReporter;
+  readonly #log: Logger;
+  #closed = false;
+
+  private constructor(rtp: RtpSession, stats: RtpStatsReporter, log: Logger) {
+    this.#rtp = rtp;
+    this.#stats = stats;
+    this.#log = log;
+  }
+
+  /**
+   * Opens the RTP ports (`rtp.host`, `portMin`…`portMax`).
+   * @throws when no port pair is free (the caller answers 503).
+   */
+  static async open(d: CallMediaDeps, log: Logger, delegate: RtpSessionDelegate): Promise<CallMedia> {
+    const { rtp } = d.config;
+    const session = await RtpSession.open(
+      {
+        host: rtp.host,
+        portMin: rtp.portMin,
+        portMax: rtp.portMax,
+        clock: d.clock,
+        logger: log,
+        jitter: rtp.jitter,
+        timeoutMs: rtp.timeoutMs,
+        ...(d.socketFactory ? { socketFactory: d.socketFactory } : {}),
+      },
+      delegate,
+    );
+    return new CallMedia(session, new RtpStatsReporter(d.metrics, d.clock, log), log);
+  }
+
+  /** Our RTP port (for the SDP answer). */
+  get localPort(): number {
+    return this.#rtp.localPort;
+  }
+
+  /** Starts media towards the answered `remote`; figures go to the metrics while `live()`. */
+  start(remote: RemoteMedia, live: () => boolean): void {
+    this.#rtp.start(remote);
+    this.#stats.start(() => (!this.#closed && live() ? this.#rtp.getStats() : null));
+  }
+
+  /**
+   * The peer changed the media (re-INVITE/UPDATE, hold).
+   * @throws when the session cannot apply it.
+   */
+  update(desc: RemoteMedia): void {
+    this.#log.info(
+      { direction: desc.direction, codec: desc.codec, remote: `${desc.address}:${desc.port}` },
+      'media updated',
+    );
+    this.#rtp.update(desc);
+  }
+
+  /** The end of an answered call: last figures into the metrics and the log, sockets closed. */
+  end(): void {
+    this.#stats.final(this.#rtp.getStats());
+    this.close();
+  }
+
+  /** Closes the sockets (setup abandoned: nothing to count). */
+  close(): void {
+    this.#closed = true;
+    this.#rtp.close();
+  }
+}

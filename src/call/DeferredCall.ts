@@ -1,0 +1,126 @@
+/**
+ * A deferred call (`stt.whenFull: "defer"`, no STT slot at the INVITE): its 24 kHz frames are
+ * recorded from the answer (to `<storage.dir>/pending/<callId>.wav`, or memory when the disk
+ * refuses), transcribed after the hangup once a slot is free (as long as it takes), and that
+ * transcription is cancelled by the shutdown (the file then stays pending for the next start).
+ */
+import type { Clock } from '../../rtp/index.js';
+import type { Logger } from '../logger.js';
+import { PendingRecording } from '../recording/PendingRecording.js';
+import {
+  FRAME_MS,
+  MemoryRecording,
+  SttError,
+  STT_ERR,
+  transcribeRecording,
+  type FinalTranscript,
+  type SttPool,
+  type SttStreamDelegate,
+} from '../stt/index.js';
+
+export class DeferredCall {
+  readonly #callId: string;
+  readonly #log: Logger;
+  readonly #recording: MemoryRecording | PendingRecording;
+  /** Cancels the transcription in progress (shutdown). */
+  #abort: AbortController | null = null;
+
+  private constructor(callId: string, log: Logger, recording: MemoryRecording | PendingRecording) {
+    this.#callId = callId;
+    this.#log = log;
+    this.#recording = recording;
+  }
+
+  /** Starts recording the call's audio to `<storageDir>/pending/<callId>.wav` (memory if that fails). */
+  static record(storageDir: string, callId: string, log: Logger): DeferredCall {
+    let rec: MemoryRecording | PendingRecording;
+    try {
+      rec = PendingRecording.create(storageDir, callId);
+      log.info({ file: rec.path }, 'recording the deferred call to disk');
+    } catch (err) {
+      log.error({ err }, 'cannot record the deferred call to disk: keeping its audio in memory');
+      rec = new MemoryRecording();
+    }
+    return new DeferredCall(callId, log, rec);
+  }
+
+  /** One frame of caller audio (1920 samples at 24 kHz). */
+  push(frame: Float32Array): void {
+    this.#recording.push(frame);
+  }
+
+  /** The recorded audio's duration: the call's. */
+  get durationMs(): number {
+    return this.#recording.frameCount * FRAME_MS;
+  }
+
+  /** True when the audio is on disk (it survives a shutdown and is transcribed at the next start). */
+  get onDisk(): boolean {
+    return this.#recording instanceof PendingRecording;
+  }
+
+  /**
+   * After the hangup: waits for a slot (as long as it takes; `cancel()` or a stopped pool ends
+   * the wait), streams the recording, flushes.
+   * @returns null when cancelled by the shutdown (the recording is left as it is).
+   */
+  async transcribe(
+    pool: SttPool,
+    opts: { answeredWallMs: number; clock: Clock; onStreamOpen: (server: string) => void },
+    delegate: SttStreamDelegate,
+  ): Promise<FinalTranscript | null> {
+    const recording = this.#recording;
+    if (recording instanceof PendingRecording) {
+      recording.finish();
+    }
+    const abort = new AbortController();
+    this.#abort = abort;
+    try {
+      return await transcribeRecording(
+        pool,
+        recording,
+        {
+          callId: this.#callId,
+          answeredWallMs: opts.answeredWallMs,
+          clock: opts.clock,
+          logger: this.#log,
+          maxWaitMs: Number.POSITIVE_INFINITY,
+          signal: abort.signal,
+          onStreamOpen: opts.onStreamOpen,
+        },
+        delegate,
+      );
+    } catch (err) {
+      if (err instanceof SttError && err.code === STT_ERR.CANCELLED) {
+        this.#log.warn(
+          recording instanceof PendingRecording
+            ? { file: recording.path, audioMs: recording.audioMs }
+            : { audioMs: recording.frameCount * FRAME_MS },
+          recording instanceof PendingRecording
+            ? 'deferred transcription cancelled by the shutdown: audio left pending, transcribed at the next start'
+            : 'deferred transcription cancelled by the shutdown: the audio (in memory) is lost',
+        );
+        return null;
+      }
+      throw err;
+    } finally {
+      this.#abort = null;
+    }
+  }
+
+  /** Cancels the transcription in progress, if any (shutdown past its deadline). */
+  cancel(): void {
+    this.#abort?.abort();
+  }
+
+  /**
+   * Deletes the file once `stored()` resolves (the sinks have the transcript); nothing for audio
+   * in memory (`stored` is then not called).
+   */
+  removeAfter(stored: () => Promise<void>): void {
+    const rec = this.#recording;
+    if (rec instanceof PendingRecording) {
+      void stored().then(() => rec.remove());
+    }
+  }
+}

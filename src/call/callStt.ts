@@ -1,0 +1,78 @@
+/**
+ * What a call does with its STT stream's output: words and utterances onto the TranscriptBus
+ * (channel "caller"), the word latency and reconnects into the metrics, and the call's place in
+ * the `sipscribe_stt_streams{server}` gauge, which follows the stream across failovers.
+ */
+import type { SttError, SttStreamDelegate } from '../stt/index.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
+import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
+
+/**
+ * One call's count in `sipscribe_stt_streams`: on at most one server label at a time, moved on a
+ * failover and given back exactly once.
+ */
+export class StreamGauge {
+  readonly #gauge: Metrics['sttStreams'];
+  /** The server label the call is counted under (null while not counted). */
+  #server: string | null = null;
+
+  constructor(gauge: Metrics['sttStreams']) {
+    this.#gauge = gauge;
+  }
+
+  /** Moves this call's count to `server` (null: no longer counted). */
+  set(server: string | null): void {
+    if (this.#server !== null) {
+      this.#gauge.dec({ server: this.#server });
+    }
+    this.#server = server;
+    if (server !== null) {
+      this.#gauge.inc({ server });
+    }
+  }
+}
+
+/** What `callSttDelegate` needs from the call. */
+export interface CallSttContext {
+  readonly callId: string;
+  readonly log: Logger;
+  readonly bus: TranscriptBus;
+  readonly metrics: Pick<Metrics, 'sttLatency' | 'sttReconnects'>;
+  /** Wall clock (epoch ms): a word's latency is arrival − its `wallMs`. */
+  readonly wallClock: () => number;
+  readonly gauge: StreamGauge;
+  /** The stream gave up its failover (`STT_ERR_FAILOVER`): it is on no server any more. */
+  readonly onFailoverGivenUp: (err: SttError) => void;
+}
+
+/** The STT stream delegate of one call (live stream and deferred transcription alike). */
+export function callSttDelegate(c: CallSttContext): SttStreamDelegate {
+  const { bus, metrics, callId } = c;
+  return {
+    onWord: (w) => {
+      metrics.sttLatency.observe(Math.max(0, c.wallClock() - w.wallMs) / 1000);
+      if (bus.isOpen(callId)) {
+        bus.publish(callId, callerWord(w));
+      }
+    },
+    onUtterance: (u) => {
+      if (bus.isOpen(callId)) {
+        bus.publish(callId, callerUtterance(u));
+      }
+    },
+    onError: (err) => {
+      c.log.warn({ err, code: err.code }, 'stt error');
+      if (err.code === 'STT_ERR_FAILOVER') {
+        c.gauge.set(null);
+        c.onFailoverGivenUp(err);
+      }
+    },
+    onReconnect: (info) => {
+      metrics.sttReconnects.inc({ server: info.to });
+      c.gauge.set(info.to);
+      c.log.warn({ ...info }, 'stt failover');
+    },
+  };
+}

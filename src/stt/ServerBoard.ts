@@ -1,0 +1,231 @@
+/**
+ * What the pool knows about each moshi-server and how it chooses: health and free slots from the
+ * HTTP probes, failure backoff, the slots our own streams hold, and the servers found behind real
+ * time (avoided for new calls for a while). No connection is opened here.
+ */
+import type { Clock } from '../../rtp/index.js';
+import { SttError, STT_ERR } from './errors.js';
+import type { Logger } from './logger.js';
+import { httpBaseOf, parseModulesInfo, type HttpGet } from './probe.js';
+import type { SttPoolStats, SttServerStatus } from './poolTypes.js';
+import type { SttServerConfig } from './SttConnection.js';
+
+export interface ServerBoardOptions {
+  readonly probeIntervalMs: number;
+  readonly probeTimeoutMs: number;
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  readonly lagCooldownMs: number;
+}
+
+export class ServerBoard {
+  readonly servers: readonly SttServerConfig[];
+  readonly #status: SttServerStatus[];
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #httpGet: HttpGet;
+  readonly #o: ServerBoardOptions;
+  /** The pool's counters (this board counts refusals, failures and lag events). */
+  readonly #stats: SttPoolStats;
+  #rr = 0;
+
+  constructor(
+    servers: readonly SttServerConfig[],
+    deps: { clock: Clock; logger: Logger; httpGet: HttpGet; stats: SttPoolStats },
+    opts: ServerBoardOptions,
+  ) {
+    this.servers = servers;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+    this.#httpGet = deps.httpGet;
+    this.#stats = deps.stats;
+    this.#o = opts;
+    this.#status = servers.map((s) => ({
+      url: s.url,
+      healthy: null,
+      freeSlots: null,
+      totalSlots: null,
+      backoffUntil: 0,
+      failures: 0,
+      lastError: null,
+      laggingUntil: 0,
+      lagEvents: 0,
+      maxLagMs: 0,
+      streams: 0,
+    }));
+  }
+
+  /** A snapshot of every server's status. */
+  status(): SttServerStatus[] {
+    return this.#status.map((s) => ({ ...s }));
+  }
+
+  /** URLs of the servers currently behind real time (gauge). */
+  laggingServers(): string[] {
+    const now = this.#clock.now();
+
+    return this.#status.filter((s) => s.laggingUntil > now).map((s) => s.url);
+  }
+
+  /** Free slots over all servers, as far as known (null when no server reports slots). */
+  freeSlots(): number | null {
+    const known = this.#status.filter((s) => s.freeSlots !== null && s.healthy !== false);
+
+    return known.length === 0 ? null : known.reduce((n, s) => n + Math.max(0, s.freeSlots ?? 0), 0);
+  }
+
+  /** Seconds after which a slot may be free again (next backoff expiry or probe), 1…60. */
+  retryAfterS(): number {
+    const now = this.#clock.now();
+    const waits = this.#status.map((s) => Math.max(0, s.backoffUntil - now)).filter((w) => w > 0);
+    const ms = waits.length > 0 ? Math.min(...waits) : this.#o.probeIntervalMs;
+
+    return Math.min(60, Math.max(1, Math.ceil(ms / 1000)));
+  }
+
+  /** Index of `server` in the configuration (-1 when it is not one of ours). */
+  indexOf(server: SttServerConfig): number {
+    return this.servers.indexOf(server);
+  }
+
+  /** Probes every server (`/api/build_info`, then `/api/modules_info`). */
+  probeAll(): Promise<void[]> {
+    return Promise.all(this.servers.map((s, i) => this.#probeOne(s, this.#at(i))));
+  }
+
+  async #probeOne(server: SttServerConfig, st: SttServerStatus): Promise<void> {
+    const base = httpBaseOf(server.url);
+    const was = st.healthy;
+    try {
+      const info = await this.#httpGet(`${base}/api/build_info`, this.#o.probeTimeoutMs);
+      st.healthy = info.status === 200;
+    } catch {
+      st.healthy = false;
+    }
+    if (st.healthy) {
+      try {
+        const res = await this.#httpGet(`${base}/api/modules_info`, this.#o.probeTimeoutMs);
+        const slots = res.status === 200 ? parseModulesInfo(res.body, new URL(server.url).pathname) : null;
+        st.freeSlots = slots ? slots.total - slots.used : null;
+        st.totalSlots = slots ? slots.total : null;
+      } catch {
+        st.freeSlots = null;
+      }
+    } else {
+      st.freeSlots = null;
+    }
+    if (was !== st.healthy) {
+      const log = st.healthy ? this.#logger.info.bind(this.#logger) : this.#logger.warn.bind(this.#logger);
+      log(
+        { server: server.url, freeSlots: st.freeSlots },
+        st.healthy ? 'stt: server healthy' : 'stt: server unhealthy',
+      );
+    }
+  }
+
+  /**
+   * Servers to try, best first: out of backoff, not known unhealthy or full; not lagging before
+   * lagging; most free slots first; servers with unknown slots in round-robin order after them.
+   */
+  candidates(exclude?: SttServerConfig): number[] {
+    const now = this.#clock.now();
+    const n = this.servers.length;
+    const start = this.#rr++ % n;
+    const order = Array.from({ length: n }, (_, k) => (start + k) % n);
+    const ok = order.filter((i) => {
+      const st = this.#at(i);
+
+      return (
+        this.servers[i] !== exclude && st.backoffUntil <= now && st.healthy !== false && st.freeSlots !== 0
+      );
+    });
+    const rank = (i: number): [number, number] => {
+      const st = this.#at(i);
+
+      return [st.laggingUntil > now ? 1 : 0, st.freeSlots === null ? -0.5 : -st.freeSlots];
+    };
+
+    return ok.sort((a, b) => {
+      const ra = rank(a);
+      const rb = rank(b);
+
+      return ra[0] - rb[0] || ra[1] - rb[1];
+    });
+  }
+
+  /** Connecting to server `i` failed (or its stream was lost): backoff, counted by cause. */
+  failed(i: number, err: unknown): void {
+    const st = this.#at(i);
+    const code = err instanceof SttError ? err.code : STT_ERR.CONNECT;
+    st.lastError = code;
+    st.failures++;
+    const now = this.#clock.now();
+    let wait = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** (st.failures - 1));
+    if (code === STT_ERR.FULL) {
+      this.#stats.fullRefusals++;
+      // Full now; the backoff (not a stale slot count) decides when to try again.
+      st.freeSlots = null;
+    } else if (code === STT_ERR.AUTH) {
+      this.#stats.authFailures++;
+      wait = this.#o.backoffMaxMs;
+      this.#logger.error(
+        { server: st.url, code },
+        'stt: configuration error: the server refuses the API key (401); fix stt.servers[].apiKey',
+      );
+    } else {
+      this.#stats.connectFailures++;
+    }
+    st.backoffUntil = now + wait;
+    this.#logger.warn({ server: st.url, code, retryInMs: wait }, 'stt: server skipped');
+  }
+
+  /** Server `i` took a connection (`Ready`): healthy, out of backoff, one known slot fewer. */
+  succeeded(i: number): void {
+    const st = this.#at(i);
+    st.failures = 0;
+    st.lastError = null;
+    st.healthy = true;
+    if (st.freeSlots !== null) {
+      st.freeSlots = Math.max(0, st.freeSlots - 1);
+    }
+  }
+
+  /** One of our reservations or streams now holds a slot on server `i`. */
+  taken(i: number): void {
+    this.#at(i).streams++;
+  }
+
+  /** A slot we held on server `i` is free again (the known count was lowered when we took it). */
+  returned(i: number): void {
+    const st = this.#status[i];
+    if (st) {
+      st.streams = Math.max(0, st.streams - 1);
+      if (st.freeSlots !== null) {
+        st.freeSlots = Math.min(st.totalSlots ?? Infinity, st.freeSlots + 1);
+      }
+    }
+  }
+
+  /** A stream found `server` behind real time: ranked last for new calls for `lagCooldownMs`. */
+  reportLag(server: SttServerConfig, lagMs: number): void {
+    const st = this.#status[this.servers.indexOf(server)];
+    if (!st) {
+      return;
+    }
+    const now = this.#clock.now();
+    if (st.laggingUntil <= now) {
+      st.lagEvents++;
+      this.#stats.lagEvents++;
+      this.#logger.warn(
+        { server: st.url, lagMs: Math.round(lagMs) },
+        'stt: server behind real time; avoided for new calls',
+      );
+    }
+    st.laggingUntil = now + this.#o.lagCooldownMs;
+    st.maxLagMs = Math.max(st.maxLagMs, Math.round(lagMs));
+  }
+
+  #at(i: number): SttServerStatus {
+    return this.#status[i] as SttServerStatus;
+  }
+}

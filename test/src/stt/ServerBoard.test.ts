@@ -1,0 +1,120 @@
+// The pool's choice of server on its own: probe results, backoff, held slots, lag (no network).
+// Expected values come from src/stt/README.md ("Pool": candidates, 1 s doubling to 30 s, 401
+// straight to 30 s, lagging servers ranked last) and moshi-server's modules_info (slots as strings).
+import { describe, expect, it } from 'vitest';
+import { STT_ERR, SttError } from '../../../src/stt/errors.js';
+import { zeroPoolStats } from '../../../src/stt/poolTypes.js';
+import { ServerBoard } from '../../../src/stt/ServerBoard.js';
+import { FakeClock } from '../../helpers/FakeClock.js';
+
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+const A = { url: 'ws://10.0.0.1:8080/api/asr-streaming' };
+const B = { url: 'ws://10.0.0.2:8080/api/asr-streaming' };
+const C = { url: 'ws://10.0.0.3:8080/api/asr-streaming' };
+
+/** A board whose probes answer `slots[host]` as `[used, total]` (null: no modules_info). */
+function board(
+  slots: Record<string, [string, string] | null>,
+  clock = new FakeClock(),
+  s = zeroPoolStats(),
+): ServerBoard {
+  return new ServerBoard(
+    [A, B, C],
+    {
+      clock,
+      logger: quiet,
+      stats: s,
+      httpGet: (url) => {
+        const host = new URL(url).hostname;
+        const sl = slots[host];
+        if (url.endsWith('/api/build_info')) {
+          return Promise.resolve({ status: 200, body: '{}' });
+        }
+        return Promise.resolve(
+          sl
+            ? {
+                status: 200,
+                body: JSON.stringify([
+                  { type: 'batched_asr', path: '/api/asr-streaming', used_slots: sl[0], total_slots: sl[1] },
+                ]),
+              }
+            : { status: 404, body: '' },
+        );
+      },
+    },
+    {
+      probeIntervalMs: 10_000,
+      probeTimeoutMs: 2000,
+      backoffInitialMs: 1000,
+      backoffMaxMs: 30_000,
+      lagCooldownMs: 30_000,
+    },
+  );
+}
+
+describe('ServerBoard', () => {
+  it('ranks by free slots, unknown slots after known ones, full servers left out', async () => {
+    const b = board({ '10.0.0.1': ['2', '4'], '10.0.0.2': ['4', '4'], '10.0.0.3': null });
+    await b.probeAll();
+    expect(b.status().map((s) => s.freeSlots)).toEqual([2, 0, null]);
+    expect(b.candidates()).toEqual([0, 2]);
+    // Slots we take and give back move the known count, never above the total.
+    b.succeeded(0);
+    b.taken(0);
+    expect(b.status()[0]?.freeSlots).toBe(1);
+    b.returned(0);
+    expect(b.status()[0]).toMatchObject({ freeSlots: 2, streams: 0 });
+    for (let k = 0; k < 3; k++) {
+      b.returned(0);
+    }
+    expect(b.status()[0]).toMatchObject({ freeSlots: 4, streams: 0 });
+  });
+
+  it('takes servers with unknown slots in round-robin order', async () => {
+    const b = board({ '10.0.0.1': null, '10.0.0.2': null, '10.0.0.3': null });
+    await b.probeAll();
+    expect([b.candidates(), b.candidates(), b.candidates(), b.candidates()]).toEqual([
+      [0, 1, 2],
+      [1, 2, 0],
+      [2, 0, 1],
+      [0, 1, 2],
+    ]);
+    expect(b.candidates(B)).toEqual([2, 0]);
+  });
+
+  it('backs off 1 s doubling to 30 s; a 401 goes straight to 30 s; a success resets it', () => {
+    const clock = new FakeClock();
+    const s = zeroPoolStats();
+    const b = board({}, clock, s);
+    const waits: number[] = [];
+    for (let k = 0; k < 7; k++) {
+      b.failed(0, new SttError(STT_ERR.CONNECT, 'refused'));
+      waits.push(b.status()[0]!.backoffUntil - clock.now());
+    }
+    expect(waits).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+    expect(b.candidates()).not.toContain(0);
+    b.succeeded(0);
+    b.failed(0, new Error('not an SttError'));
+    expect(b.status()[0]).toMatchObject({ failures: 1, lastError: 'STT_ERR_CONNECT' });
+    b.failed(1, new SttError(STT_ERR.AUTH, '401'));
+    expect(b.status()[1]!.backoffUntil - clock.now()).toBe(30_000);
+    b.failed(2, new SttError(STT_ERR.FULL, 'no free channels'));
+    expect(s).toMatchObject({ connectFailures: 8, authFailures: 1, fullRefusals: 1 });
+    expect(b.retryAfterS()).toBe(1);
+    clock.advance(1000);
+    // A (one failure since its success) and C (full, slots unknown now) are back; B (401) is not.
+    expect(b.candidates().sort()).toEqual([0, 2]);
+  });
+
+  it('ranks a lagging server last for the cooldown', async () => {
+    const clock = new FakeClock();
+    const b = board({ '10.0.0.1': ['0', '8'], '10.0.0.2': ['6', '8'], '10.0.0.3': ['7', '8'] }, clock);
+    await b.probeAll();
+    expect(b.candidates()).toEqual([0, 1, 2]);
+    b.reportLag(A, 1500);
+    expect(b.candidates()).toEqual([1, 2, 0]);
+    expect(b.laggingServers()).toEqual([A.url]);
+    clock.advance(30_000);
+    expect(b.candidates()).toEqual([0, 1, 2]);
+  });
+});
