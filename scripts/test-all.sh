@@ -12,6 +12,16 @@ step() { # step NAME CMD...
   if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; failed_steps+=("$name"); fi
 }
 
+# Tests keep their files under .test-runs/: none may write into ./data, the default storage.dir
+# (a user's own calls may live there).
+data_files() { find data -type f 2>/dev/null | sort; }
+data_before=$(data_files)
+untouched_data() {
+  local added
+  added=$(comm -13 <(echo "$data_before") <(data_files))
+  if [[ -n "$added" ]]; then echo "tests wrote into ./data (use a storage.dir under .test-runs/):"; echo "$added"; return 1; fi
+}
+
 if [[ ! -d node_modules ]]; then step "npm ci" npm ci --no-audit --no-fund; fi
 step "install test peers" bash scripts/install-test-deps.sh
 step "typecheck" npx tsc -p tsconfig.json --noEmit
@@ -21,5 +31,6 @@ step "unit tests" npx vitest run --config vitest.config.ts \
   --reporter=default --reporter=json --outputFile.json="$out/unit.json"
 step "integration tests" npx vitest run --config vitest.integration.config.ts \
   --reporter=default --reporter=json --outputFile.json="$out/integration.json"
+step "tests left ./data alone" untouched_data
 
 node scripts/summarize-tests.mjs "$out" "${failed_steps[@]}"

@@ -39,6 +39,7 @@ describe('CallManager', () => {
     const config = parseConfig({
       sip: { inbound },
       rtp: { host: '198.51.100.7', portMin: 30000, portMax: 30019 },
+      storage: { dir }, // (a deferred call records into storage.dir/pending/)
     });
     admission = new Admission({
       allowFrom: config.sip.inbound.allowFrom,
