@@ -7,7 +7,6 @@
  * `call.ended` with the whole transcript (unless an earlier run published it), and the file is
  * deleted. A stop cancels the one in progress: it stays pending for the next start.
  */
-import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
 import type { Clock } from '../../rtp/index.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { Logger } from '../logger.js';
@@ -20,6 +19,7 @@ import {
   type SttPool,
   type SttStreamDelegate,
 } from '../stt/index.js';
+import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 
 export interface PendingTranscriptionsOptions {

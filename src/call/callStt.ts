@@ -6,8 +6,8 @@
 import type { SttError, SttStreamDelegate } from '../stt/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
+import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 
 /**
  * One call's count in `sipscribe_stt_streams`: on at most one server label at a time, moved on a
