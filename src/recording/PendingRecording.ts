@@ -38,9 +38,13 @@ export function listPendingRecordings(storageDir: string): string[] {
   } catch {
     return [];
   }
+  // A file deleted since the listing sorts first (and is then not found): no throw here.
   return names
     .filter((n) => n.endsWith(SUFFIX))
-    .map((n) => ({ id: n.slice(0, -SUFFIX.length), at: statSync(join(pendingDir(storageDir), n)).mtimeMs }))
+    .map((n) => ({
+      id: n.slice(0, -SUFFIX.length),
+      at: statSync(join(pendingDir(storageDir), n), { throwIfNoEntry: false })?.mtimeMs ?? 0,
+    }))
     .sort((a, b) => a.at - b.at)
     .map((e) => e.id);
 }
