@@ -138,19 +138,7 @@ describe('UAC', () => {
     ms.take();
     const updates: string[] = [];
     call.on('mediaUpdated', (d) => updates.push(d.direction));
-    const reinvite = [
-      `INVITE sip:sipscribe@127.0.0.1:5062 SIP/2.0`,
-      'Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-re1;rport',
-      `From: ${invite.get('to')};tag=callee1`,
-      `To: ${invite.get('from')}`,
-      `Call-ID: ${invite.callId}`,
-      'CSeq: 7 INVITE',
-      'Contact: <sip:bob@127.0.0.1:5070>',
-      'Content-Type: application/sdp',
-      `Content-Length: ${Buffer.byteLength(SIPP_OFFER.replace('a=sendrecv', 'a=sendonly'))}`,
-      '',
-      SIPP_OFFER.replace('a=sendrecv', 'a=sendonly'),
-    ].join('\r\n');
+    const reinvite = calleeReinvite(invite, 'z9hG4bK-re1', 7, SIPP_OFFER.replace('a=sendrecv', 'a=sendonly'));
     ms.send(reinvite);
     const ok = ms.responses().find((r) => r.status === 200);
     expect(ok?.bodyText).toContain('a=recvonly');
@@ -175,19 +163,7 @@ describe('UAC', () => {
     await flush();
     ms.take();
     const g729 = SIPP_OFFER.replace('RTP/AVP 0 8 101', 'RTP/AVP 18').replace(/a=rtpmap:[^\r]*\r\n/g, '');
-    const reinvite = [
-      `INVITE sip:sipscribe@127.0.0.1:5062 SIP/2.0`,
-      'Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-re2;rport',
-      `From: ${invite.get('to')};tag=callee1`,
-      `To: ${invite.get('from')}`,
-      `Call-ID: ${invite.callId}`,
-      'CSeq: 8 INVITE',
-      'Contact: <sip:bob@127.0.0.1:5070>',
-      'Content-Type: application/sdp',
-      `Content-Length: ${Buffer.byteLength(g729)}`,
-      '',
-      g729,
-    ].join('\r\n');
+    const reinvite = calleeReinvite(invite, 'z9hG4bK-re2', 8, g729);
     ms.send(reinvite);
     expect(ms.responses().map((r) => r.status)).toEqual([488]);
     // Timer G (RFC 3261 §17.2.1): the 488 is retransmitted at T1, never a 200.
@@ -217,3 +193,20 @@ describe('UAC', () => {
     expect(call.endReason).toBe('bye-local');
   });
 });
+
+/** A re-INVITE from the callee (the dialog's other side) carrying `sdp`, as text. */
+function calleeReinvite(invite: SipRequest, branch: string, cseq: number, sdp: string): string {
+  return [
+    `INVITE sip:sipscribe@127.0.0.1:5062 SIP/2.0`,
+    `Via: SIP/2.0/UDP 127.0.0.1:5070;branch=${branch};rport`,
+    `From: ${invite.get('to')};tag=callee1`,
+    `To: ${invite.get('from')}`,
+    `Call-ID: ${invite.callId}`,
+    `CSeq: ${cseq} INVITE`,
+    'Contact: <sip:bob@127.0.0.1:5070>',
+    'Content-Type: application/sdp',
+    `Content-Length: ${Buffer.byteLength(sdp)}`,
+    '',
+    sdp,
+  ].join('\r\n');
+}
