@@ -7,7 +7,7 @@ import { requestLikeInvite } from '../message/build.js';
 import { serialize, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import type { Flow } from '../transport/types.js';
 import type { TransactionContext } from './context.js';
-import { TimerSet } from './timers.js';
+import { Transaction } from './Transaction.js';
 
 export type InviteClientState = 'calling' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
 export type NonInviteClientState = 'trying' | 'proceeding' | 'completed' | 'terminated';
@@ -22,13 +22,8 @@ export interface ClientTransactionUser {
   onTimeout(): void;
 }
 
-abstract class ClientTransactionBase<S extends string> {
-  readonly key: string;
-  readonly request: SipRequest;
-  readonly flow: Flow;
-  protected readonly ctx: TransactionContext;
+abstract class ClientTransactionBase<S extends string> extends Transaction<S> {
   protected readonly user: ClientTransactionUser;
-  protected readonly timers: TimerSet;
   protected readonly bytes: Buffer;
 
   constructor(
@@ -38,30 +33,9 @@ abstract class ClientTransactionBase<S extends string> {
     ctx: TransactionContext,
     user: ClientTransactionUser,
   ) {
-    this.key = key;
-    this.request = request;
-    this.flow = flow;
-    this.ctx = ctx;
+    super(key, request, flow, ctx);
     this.user = user;
-    this.timers = new TimerSet(ctx.clock);
     this.bytes = serialize(request);
-  }
-
-  /** The RFC 3261 §17 state; subclasses initialise it. */
-  protected abstract st: S;
-
-  get state(): S {
-    return this.st;
-  }
-
-  /** Ends the transaction at once (its timers too); idempotent. */
-  terminate(): void {
-    if (this.st === 'terminated') {
-      return;
-    }
-    this.st = 'terminated' as S;
-    this.timers.clearAll();
-    this.ctx.terminated(this.key);
   }
 
   abstract receiveResponse(res: SipResponse): void;

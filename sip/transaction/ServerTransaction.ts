@@ -4,9 +4,7 @@
  * response retransmissions only over unreliable transports; retransmitted requests absorbed.
  */
 import type { SipRequest, SipResponse } from '../message/SipMessage.js';
-import type { Flow } from '../transport/types.js';
-import type { TransactionContext } from './context.js';
-import { TimerSet } from './timers.js';
+import { Transaction } from './Transaction.js';
 
 export type InviteServerState = 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
 export type NonInviteServerState = 'trying' | 'proceeding' | 'completed' | 'terminated';
@@ -18,39 +16,9 @@ export interface ServerTransactionEvents {
   onAck?(ack: SipRequest): void;
 }
 
-abstract class ServerTransactionBase<S extends string> {
-  readonly key: string;
-  readonly request: SipRequest;
-  readonly flow: Flow;
+abstract class ServerTransactionBase<S extends string> extends Transaction<S> {
   events: ServerTransactionEvents = {};
-  protected readonly ctx: TransactionContext;
-  protected readonly timers: TimerSet;
   protected last: SipResponse | undefined;
-
-  constructor(key: string, request: SipRequest, flow: Flow, ctx: TransactionContext) {
-    this.key = key;
-    this.request = request;
-    this.flow = flow;
-    this.ctx = ctx;
-    this.timers = new TimerSet(ctx.clock);
-  }
-
-  /** The RFC 3261 §17 state; subclasses initialise it. */
-  protected abstract st: S;
-
-  get state(): S {
-    return this.st;
-  }
-
-  /** Ends the transaction at once (its timers too); idempotent. */
-  terminate(): void {
-    if (this.st === 'terminated') {
-      return;
-    }
-    this.st = 'terminated' as S;
-    this.timers.clearAll();
-    this.ctx.terminated(this.key);
-  }
 
   /** The last response sent, if any. */
   get lastResponse(): SipResponse | undefined {
