@@ -9,7 +9,7 @@ import { SttError, STT_ERR } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { FRAME_MS, FRAME_SAMPLES } from './protocol.js';
 import type { SttPool } from './SttPool.js';
-import type { SttStreamDelegate } from './SttStream.js';
+import type { SttStreamDelegate } from './streamTypes.js';
 import type { FinalTranscript } from './types.js';
 
 /** Recorded call audio, 1920-sample 24 kHz frames from the answer on. */

@@ -15,14 +15,14 @@ import { nodeHttpGet } from './probe.js';
 import { ServerBoard } from './ServerBoard.js';
 import { SttConnection, type SttServerConfig } from './SttConnection.js';
 import { SttReservation, takeReservedConnection } from './SttReservation.js';
-import {
-  SttStream,
-  type SttLink,
-  type SttStreamDelegate,
-  type SttStreamHost,
-  type SttStreamOptions,
-  type SttStreamSettings,
-} from './SttStream.js';
+import { SttStream } from './SttStream.js';
+import type {
+  SttLink,
+  SttStreamDelegate,
+  SttStreamHost,
+  SttStreamOptions,
+  SttStreamSettings,
+} from './streamTypes.js';
 
 import { zeroPoolStats, type SttPoolOptions, type SttPoolStats, type SttServerStatus } from './poolTypes.js';
 export type { SttBackoff, SttPoolOptions, SttPoolStats, SttServerStatus } from './poolTypes.js';

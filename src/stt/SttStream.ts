@@ -19,16 +19,6 @@ import { planReplay, ReplayBuffer } from './timing.js';
 import { WordTimeline } from './WordTimeline.js';
 import type { FinalTranscript, SttUtterance, SttWord } from './types.js';
 
-export type {
-  SttLink,
-  SttReconnectInfo,
-  SttStreamDelegate,
-  SttStreamHost,
-  SttStreamOptions,
-  SttStreamSettings,
-  SttStreamState,
-  SttStreamStats,
-} from './streamTypes.js';
 import type {
   SttLink,
   SttReconnectInfo,

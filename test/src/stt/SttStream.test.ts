@@ -1,11 +1,7 @@
 // SttStream in memory: a scripted link instead of a WebSocket, a FakeClock instead of time.
 import { describe, expect, it } from 'vitest';
-import {
-  SttStream,
-  type SttLink,
-  type SttStreamHost,
-  type SttStreamSettings,
-} from '../../../src/stt/SttStream.js';
+import { SttStream } from '../../../src/stt/SttStream.js';
+import type { SttLink, SttStreamHost, SttStreamSettings } from '../../../src/stt/streamTypes.js';
 import type { SttConnectionDelegate, SttServerConfig } from '../../../src/stt/SttConnection.js';
 import type { ServerMessage } from '../../../src/stt/protocol.js';
 import { silentLogger } from '../../../src/stt/logger.js';
