@@ -103,15 +103,9 @@ describe('sipscribe transcribe', () => {
     const file = join(dir, 'speech.wav');
     writeFileSync(file, wavPcm16(synthesizeSpeech(SCRIPT)));
     const bin = join(ROOT, 'bin', 'sipscribe.js');
-    const ok = await run('transcribe', process.execPath, [
-      bin,
-      'transcribe',
-      file,
-      '--server',
-      fake.url,
-      '--api-key',
-      'secret',
-    ]);
+    const withKey = (name: string, key: string) =>
+      run(name, process.execPath, [bin, 'transcribe', file, '--server', fake.url, '--api-key', key]);
+    const ok = await withKey('transcribe', 'secret');
     expect(ok.code).toBe(0);
     expect(ok.output).toContain('[00:00.160] hello my');
     expect(ok.output).toContain('[00:02.320] thank you');
@@ -127,15 +121,7 @@ describe('sipscribe transcribe', () => {
     ]);
     expect(viaConfig.code).toBe(0);
     expect(viaConfig.output).toContain('[00:02.320] thank you');
-    const bad = await run('transcribe-bad', process.execPath, [
-      bin,
-      'transcribe',
-      file,
-      '--server',
-      fake.url,
-      '--api-key',
-      'nope',
-    ]);
+    const bad = await withKey('transcribe-bad', 'nope');
     expect(bad.code).toBe(2);
     expect(bad.output).toContain('401');
     expect(bad.output).toContain('STT_ERR_AUTH');

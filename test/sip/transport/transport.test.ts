@@ -23,6 +23,15 @@ const options = (branch: string, body = ''): string =>
     body,
   );
 
+/** A TCP peer on an in-memory stream attached to the transport (we listen on 5062); `got` collects what it receives. */
+function peer(m: ReturnType<typeof memoryTransport>, remote = { address: '127.0.0.1', port: 5071 }) {
+  const [ours, theirs] = duplexPair();
+  const got: Buffer[] = [];
+  theirs.on('data', (d: Buffer) => got.push(d));
+  const conn = m.transport.attachStream(ours, 'tcp', { address: '127.0.0.1', port: 5062 }, remote);
+  return { conn, theirs, got };
+}
+
 describe('StreamFramer', () => {
   it('reassembles a message split at every byte', () => {
     const f = new StreamFramer(65535);
@@ -104,15 +113,7 @@ describe('TransportLayer receive path', () => {
   it('answers an oversize request on a stream with 513 and closes the connection', async () => {
     const m = memoryTransport({ maxMessageSize: 4096 });
     m.transport.setDelegate({ onRequest: () => undefined, onResponse: () => undefined });
-    const [ours, theirs] = duplexPair();
-    const got: Buffer[] = [];
-    theirs.on('data', (d: Buffer) => got.push(d));
-    const conn = m.transport.attachStream(
-      ours,
-      'tcp',
-      { address: '127.0.0.1', port: 5062 },
-      { address: '127.0.0.1', port: 5071 },
-    );
+    const { conn, theirs, got } = peer(m);
     const head = options('z9hG4bK1').replace('Content-Length: 0', 'Content-Length: 10485760');
     theirs.write(head);
     for (let i = 0; i < 10; i++) {
@@ -130,13 +131,7 @@ describe('TransportLayer receive path', () => {
     const m = memoryTransport();
     const seen: SipRequest[] = [];
     m.transport.setDelegate({ onRequest: (r) => seen.push(r), onResponse: () => undefined });
-    const [ours, theirs] = duplexPair();
-    const conn = m.transport.attachStream(
-      ours,
-      'tcp',
-      { address: '127.0.0.1', port: 5062 },
-      { address: '127.0.0.1', port: 5071 },
-    );
+    const { conn, theirs } = peer(m);
     const text = options('z9hG4bK1', 'abcdef');
     theirs.write(text.slice(0, text.length - 3));
     await new Promise((r) => setImmediate(r));
@@ -153,15 +148,7 @@ describe('TransportLayer receive path', () => {
     const m = memoryTransport();
     const seen: SipRequest[] = [];
     m.transport.setDelegate({ onRequest: (r) => seen.push(r), onResponse: () => undefined });
-    const [ours, theirs] = duplexPair();
-    const conn = m.transport.attachStream(
-      ours,
-      'tcp',
-      { address: '127.0.0.1', port: 5062 },
-      { address: '127.0.0.7', port: 40001 },
-    );
-    const got: Buffer[] = [];
-    theirs.on('data', (d: Buffer) => got.push(d));
+    const { conn, theirs, got } = peer(m, { address: '127.0.0.7', port: 40001 });
     theirs.write(options('z9hG4bK1').replace('127.0.0.1:5071', 'client.example:5071'));
     await new Promise((r) => setImmediate(r));
     const req = seen[0]!;
@@ -171,15 +158,7 @@ describe('TransportLayer receive path', () => {
     expect(parseMessage(Buffer.concat(got)).kind).toBe('response');
     // The connection goes away; the peer's listener (received=127.0.0.7, sent-by port 5071) is open.
     conn.close();
-    const [ours2, theirs2] = duplexPair();
-    m.transport.attachStream(
-      ours2,
-      'tcp',
-      { address: '127.0.0.1', port: 5062 },
-      { address: '127.0.0.7', port: 5071 },
-    );
-    const got2: Buffer[] = [];
-    theirs2.on('data', (d: Buffer) => got2.push(d));
+    const { got: got2 } = peer(m, { address: '127.0.0.7', port: 5071 });
     m.transport.sendResponse(createResponse(req, 200), conn);
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
@@ -188,13 +167,7 @@ describe('TransportLayer receive path', () => {
 
   it('closes idle connections after the idle timeout', () => {
     const m = memoryTransport();
-    const [ours] = duplexPair();
-    const conn = m.transport.attachStream(
-      ours,
-      'tcp',
-      { address: '127.0.0.1', port: 5062 },
-      { address: '127.0.0.1', port: 5071 },
-    );
+    const { conn } = peer(m);
     m.clock.advance(600_000);
     expect(conn.closed).toBe(true);
   });
