@@ -10,8 +10,6 @@ import { PendingRecording } from '../recording/PendingRecording.js';
 import {
   FRAME_MS,
   MemoryRecording,
-  SttError,
-  STT_ERR,
   transcribeRecording,
   type FinalTranscript,
   type SttPool,
@@ -76,7 +74,7 @@ export class DeferredCall {
     const abort = new AbortController();
     this.#abort = abort;
     try {
-      return await transcribeRecording(
+      const final = await transcribeRecording(
         pool,
         recording,
         {
@@ -90,8 +88,7 @@ export class DeferredCall {
         },
         delegate,
       );
-    } catch (err) {
-      if (err instanceof SttError && err.code === STT_ERR.CANCELLED) {
+      if (final === null) {
         this.#log.warn(
           recording instanceof PendingRecording
             ? { file: recording.path, audioMs: recording.audioMs }
@@ -100,9 +97,8 @@ export class DeferredCall {
             ? 'deferred transcription cancelled by the shutdown: audio left pending, transcribed at the next start'
             : 'deferred transcription cancelled by the shutdown: the audio (in memory) is lost',
         );
-        return null;
       }
-      throw err;
+      return final;
     } finally {
       this.#abort = null;
     }
@@ -120,7 +116,11 @@ export class DeferredCall {
   removeAfter(stored: () => Promise<void>): void {
     const rec = this.#recording;
     if (rec instanceof PendingRecording) {
-      void stored().then(() => rec.remove());
+      stored()
+        .then(() => rec.remove())
+        .catch((err: unknown) =>
+          this.#log.error({ err, file: rec.path }, 'deferred recording not removed: it stays pending'),
+        );
     }
   }
 }

@@ -12,13 +12,7 @@ import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { listPendingRecordings, PendingRecording } from '../recording/PendingRecording.js';
-import {
-  SttError,
-  STT_ERR,
-  transcribeRecording,
-  type SttPool,
-  type SttStreamDelegate,
-} from '../stt/index.js';
+import { transcribeRecording, type SttPool, type SttStreamDelegate } from '../stt/index.js';
 import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 
@@ -128,6 +122,14 @@ export class PendingTranscriptions {
           metrics.sttStreams.inc({ server: to });
         }),
       );
+      if (final === null) {
+        log.warn(
+          { file: recording.path },
+          'pending transcription cancelled by the shutdown: left for the next start',
+        );
+        this.#park(item.id);
+        return;
+      }
       log.info(
         { words: final.words.length, complete: final.complete, audioMs: recording.audioMs },
         'pending transcription done',
@@ -140,20 +142,12 @@ export class PendingTranscriptions {
       await bus.flush();
       recording.remove();
     } catch (err) {
-      if (err instanceof SttError && err.code === STT_ERR.CANCELLED) {
-        log.warn(
-          { file: recording.path },
-          'pending transcription cancelled by the shutdown: left for the next start',
-        );
-        this.#park(item.id);
-      } else {
-        // The file stays for the next start; the call ends with what it has.
-        log.error({ err, file: recording.path }, 'pending transcription failed: audio kept');
-        calls.transition(item.id, 'ended', {
-          durationMs: recording.audioMs,
-          endedPublished: item.endedPublished,
-        });
-      }
+      // The file stays for the next start; the call ends with what it has.
+      log.error({ err, file: recording.path }, 'pending transcription failed: audio kept');
+      calls.transition(item.id, 'ended', {
+        durationMs: recording.audioMs,
+        endedPublished: item.endedPublished,
+      });
     } finally {
       if (server !== null) {
         metrics.sttStreams.dec({ server });

@@ -60,8 +60,8 @@ export interface DeferredOptions {
   readonly logger?: Logger;
   /**
    * Cancels the transcription (shutdown): the wait for a slot ends, an open stream is closed
-   * without its flush, and the promise rejects with `STT_ERR_CANCELLED`. The recording is not
-   * touched (the caller keeps it to transcribe later).
+   * without its flush, and the promise resolves to null (a cancel is not an error: nothing
+   * rejects). The recording is not touched (the caller keeps it to transcribe later).
    */
   readonly signal?: AbortSignal;
   /** The stream opened on `server` (for the caller's gauges). */
@@ -70,6 +70,8 @@ export interface DeferredOptions {
 
 /**
  * Waits for a slot, then streams `recording` and flushes.
+ * @returns the transcript, or null when cancelled (`opts.signal`, or the pool stopped) before the
+ *   flush completed.
  * @throws SttError `STT_ERR_NO_SERVER` when no slot freed up within `maxWaitMs`.
  */
 export async function transcribeRecording(
@@ -77,14 +79,12 @@ export async function transcribeRecording(
   recording: RecordedAudio,
   opts: DeferredOptions,
   delegate: SttStreamDelegate,
-): Promise<FinalTranscript> {
+): Promise<FinalTranscript | null> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? silentLogger;
   const speed = opts.speed ?? 2;
   const { signal } = opts;
   const cancelled = (): boolean => signal?.aborted === true || pool.stopped;
-  const cancel = (): SttError =>
-    new SttError(STT_ERR.CANCELLED, `deferred transcription of call ${opts.callId} cancelled`);
   // Resolves after `ms`, or at once when cancelled (the caller checks `cancelled()` after it).
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -98,25 +98,25 @@ export async function transcribeRecording(
     });
   const deadline = clock.now() + (opts.maxWaitMs ?? 600_000);
   if (cancelled()) {
-    throw cancel();
+    return null;
   }
   let reservation = await pool.reserve();
   while (!reservation) {
     if (cancelled()) {
-      throw cancel();
+      return null;
     }
     if (clock.now() >= deadline) {
       throw new SttError(STT_ERR.NO_SERVER, `no STT slot freed up for deferred call ${opts.callId}`);
     }
     await sleep(opts.retryMs ?? 2000);
     if (cancelled()) {
-      throw cancel();
+      return null;
     }
     reservation = await pool.reserve();
   }
   if (cancelled()) {
     reservation.release();
-    throw cancel();
+    return null;
   }
   logger.info({ callId: opts.callId, server: reservation.server }, 'stt: deferred transcription started');
   const stream = pool.open(
@@ -127,11 +127,13 @@ export async function transcribeRecording(
   opts.onStreamOpen?.(reservation.server);
   const onAbort = (): void => stream.close();
   signal?.addEventListener('abort', onAbort, { once: true });
+  // Every path that does not return the flushed transcript closes the stream (a no-op once closed).
   try {
     const live = (): boolean => stream.state !== 'closed' && stream.state !== 'failed';
     for await (const frame of recording.frames()) {
       if (cancelled()) {
-        throw cancel();
+        stream.close();
+        return null;
       }
       if (frame.length !== FRAME_SAMPLES) {
         continue;
@@ -146,12 +148,13 @@ export async function transcribeRecording(
       await sleep(FRAME_MS / speed);
     }
     if (cancelled()) {
-      throw cancel();
+      stream.close();
+      return null;
     }
     const final = await stream.flush();
     if (!final.complete && cancelled()) {
       // Cut before the flush completed: the transcript is not whole.
-      throw cancel();
+      return null;
     }
     return final;
   } catch (err) {

@@ -28,8 +28,6 @@ export const STT_ERR = {
   FRAME_SIZE: 'STT_ERR_FRAME_SIZE',
   /** The stream is not in a state that accepts this call (e.g. pushFrame after flush). */
   STATE: 'STT_ERR_STATE',
-  /** A deferred transcription was cancelled (shutdown, or the STT pool stopped); its audio is kept. */
-  CANCELLED: 'STT_ERR_CANCELLED',
   /** A WAV file the transcribe command cannot read. */
   WAV: 'STT_ERR_WAV',
 } as const;

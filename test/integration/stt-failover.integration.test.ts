@@ -271,8 +271,8 @@ describe('STT failover, turns, lag and deferred transcription', () => {
       { callId: 'def', answeredWallMs: 1_700_000_000_000, speed: 4, retryMs: 100, maxWaitMs: 10_000 },
       { onWord: (w) => words.push(w) },
     );
-    expect(final.complete).toBe(true);
-    expect(final.words.map((w) => [w.text, w.startMs])).toEqual([
+    expect(final?.complete).toBe(true);
+    expect(final?.words.map((w) => [w.text, w.startMs])).toEqual([
       ['thank', 400],
       ['you', 720],
       ['goodbye', 1120],
