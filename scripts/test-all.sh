@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-out=.test-runs/summary; mkdir -p "$out"; rm -f "$out"/*.json
+out=$PWD/.test-runs/summary; mkdir -p "$out"; rm -f "$out"/*.json
 failed_steps=()
 step() { # step NAME CMD...
   local name=$1; shift
@@ -27,10 +27,15 @@ step "install test peers" bash scripts/install-test-deps.sh
 step "typecheck" npx tsc -p tsconfig.json --noEmit
 step "lint" npm run --silent lint
 step "build" npm run --silent build
-step "unit tests" npx vitest run --config vitest.config.ts \
-  --reporter=default --reporter=json --outputFile.json="$out/unit.json"
-step "integration tests" npx vitest run --config vitest.integration.config.ts \
-  --reporter=default --reporter=json --outputFile.json="$out/integration.json"
+# A test step writes <name>.json (vitest's report) and <name>.errors.json (the run's unhandled
+# errors, which that report leaves out): the summary counts both.
+vitest_step() { # vitest_step NAME CONFIG
+  SIPSCRIBE_RUN_ERRORS="$out/$1.errors.json" step "$1 tests" npx vitest run --config "$2" \
+    --reporter=default --reporter=json --reporter=./scripts/vitest-run-errors.mjs \
+    --outputFile.json="$out/$1.json"
+}
+vitest_step unit vitest.config.ts
+vitest_step integration vitest.integration.config.ts
 step "tests left ./data alone" untouched_data
 
 node scripts/summarize-tests.mjs "$out" "${failed_steps[@]}"
