@@ -17,3 +17,13 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
+
+/**
+ * A timeout on an answer from the network. Node runs timers before I/O in an event-loop turn, so
+ * after a stall (a burst of work) a plain timer fires while the answer waits unread in the socket;
+ * here `fn` runs after that turn's I/O instead. Once the timer has fired `clearTimeout` no longer
+ * stops `fn`: it must do nothing when the answer came meanwhile (settle once).
+ */
+export function setIoTimeout(clock: Clock, fn: () => void, ms: number): TimerHandle {
+  return clock.setTimeout(() => setImmediate(fn), ms);
+}

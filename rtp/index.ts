@@ -1,5 +1,5 @@
 // The public surface of this layer: everything src/ may use is exported here by name.
-export { systemClock } from './clock.js';
+export { setIoTimeout, systemClock } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';
 
 // ===== Codecs and DSP (rtp/codec, rtp/dsp, rtp/wav.ts): maintained by Media-DSP =====

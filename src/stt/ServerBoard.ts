@@ -96,12 +96,16 @@ export class ServerBoard {
   async #probeOne(server: SttServerConfig, st: SttServerStatus): Promise<void> {
     const base = httpBaseOf(server.url);
     const was = st.healthy;
-    try {
-      const info = await this.#httpGet(`${base}/api/build_info`, this.#o.probeTimeoutMs);
-      st.healthy = info.status === 200;
-    } catch {
-      st.healthy = false;
-    }
+    const alive = async (): Promise<boolean> => {
+      try {
+        return (await this.#httpGet(`${base}/api/build_info`, this.#o.probeTimeoutMs)).status === 200;
+      } catch {
+        return false;
+      }
+    };
+    // A healthy server is given up only when a second probe fails too: one probe lost to a burst
+    // would otherwise refuse every call until the next probe.
+    st.healthy = (await alive()) || (was === true && (await alive()));
     if (st.healthy) {
       try {
         const res = await this.#httpGet(`${base}/api/modules_info`, this.#o.probeTimeoutMs);
@@ -153,11 +157,21 @@ export class ServerBoard {
     });
   }
 
-  /** Connecting to server `i` failed (or its stream was lost): backoff, counted by cause. */
+  /**
+   * Connecting to server `i` failed (or its stream was lost): backoff, counted by cause. A server
+   * that took the connection and the upgrade but sent no `Ready` in time is alive and slow (a
+   * burst of calls, a loaded machine), not dead: it is ranked last like a lagging one, with no
+   * backoff, so a burst never turns into a blackout of every call.
+   */
   failed(i: number, err: unknown): void {
     const st = this.#at(i);
     const code = err instanceof SttError ? err.code : STT_ERR.CONNECT;
     st.lastError = code;
+    if (code === STT_ERR.READY_TIMEOUT) {
+      this.#stats.slowHandshakes++;
+      this.#slow(st, 'stt: no Ready in time; server ranked last for new calls');
+      return;
+    }
     st.failures++;
     const now = this.#clock.now();
     let wait = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** (st.failures - 1));
@@ -212,17 +226,24 @@ export class ServerBoard {
     if (!st) {
       return;
     }
-    const now = this.#clock.now();
-    if (st.laggingUntil <= now) {
+    if (st.laggingUntil <= this.#clock.now()) {
       st.lagEvents++;
       this.#stats.lagEvents++;
+    }
+    this.#slow(st, 'stt: server behind real time; avoided for new calls', lagMs);
+    st.maxLagMs = Math.max(st.maxLagMs, Math.round(lagMs));
+  }
+
+  /** Ranks a slow server last for new calls for `lagCooldownMs` (logged once per cooldown). */
+  #slow(st: SttServerStatus, msg: string, lagMs?: number): void {
+    const now = this.#clock.now();
+    if (st.laggingUntil <= now) {
       this.#logger.warn(
-        { server: st.url, lagMs: Math.round(lagMs) },
-        'stt: server behind real time; avoided for new calls',
+        { server: st.url, ...(lagMs !== undefined ? { lagMs: Math.round(lagMs) } : {}) },
+        msg,
       );
     }
     st.laggingUntil = now + this.#o.lagCooldownMs;
-    st.maxLagMs = Math.max(st.maxLagMs, Math.round(lagMs));
   }
 
   #at(i: number): SttServerStatus {

@@ -5,7 +5,7 @@
  * socket's backpressure (`bufferedAmount`). No policy: the stream and the pool decide.
  */
 import WebSocket from 'ws';
-import type { Clock } from '../../rtp/index.js';
+import { setIoTimeout, type Clock } from '../../rtp/index.js';
 import { SttError, STT_ERR } from './errors.js';
 import type { Logger } from './logger.js';
 import {
@@ -132,7 +132,9 @@ export class SttConnection {
           resolve();
         }
       };
-      const timer = clock.setTimeout(
+      // After a stall (a burst of calls) the `Ready` may wait unread when the timer fires.
+      const timer = setIoTimeout(
+        clock,
         () =>
           settle(
             new SttError(

@@ -206,17 +206,26 @@ export class SttPool implements SttStreamHost {
 
   /**
    * Takes a slot for a call about to be answered: the best server's stream, connected and `Ready`.
+   * A server that was only slow to send `Ready` (a burst of calls) gets a second attempt, after
+   * the others, before the call is refused.
    * @returns null when no server has a free slot (all full, down, refusing or in backoff).
    */
   async reserve(): Promise<SttReservation | null> {
     if (this.#stopped) {
       return null;
     }
-    for (const i of this.#board.candidates()) {
+    const queue = this.#board.candidates();
+    const retried = new Set<number>();
+    for (let k = 0; k < queue.length; k++) {
+      const i = queue[k] as number;
       let conn: SttConnection;
       try {
         conn = await this.#connect(i);
-      } catch {
+      } catch (err) {
+        if (err instanceof SttError && err.code === STT_ERR.READY_TIMEOUT && !retried.has(i)) {
+          retried.add(i);
+          queue.push(i);
+        }
         continue;
       }
       this.stats.reservations++;

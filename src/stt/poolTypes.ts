@@ -65,6 +65,8 @@ export interface SttPoolStats {
   reservations: number;
   noServer: number;
   connectFailures: number;
+  /** Connections that got no `Ready` in time: a slow server, ranked last, not backed off. */
+  slowHandshakes: number;
   authFailures: number;
   fullRefusals: number;
   failovers: number;
@@ -78,6 +80,7 @@ export function zeroPoolStats(): SttPoolStats {
     reservations: 0,
     noServer: 0,
     connectFailures: 0,
+    slowHandshakes: 0,
     authFailures: 0,
     fullRefusals: 0,
     failovers: 0,

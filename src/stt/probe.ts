@@ -5,7 +5,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Clock } from '../../rtp/index.js';
+import { setIoTimeout, type Clock } from '../../rtp/index.js';
 
 /** A GET returning status and body; injected in unit tests. */
 export type HttpGet = (url: string, timeoutMs: number) => Promise<{ status: number; body: string }>;
@@ -43,7 +43,9 @@ export function nodeHttpGet(clock: Clock): HttpGet {
           });
         },
       );
-      const timer = clock.setTimeout(
+      // A probe answered during a stall is an answer, not a timeout (see setIoTimeout).
+      const timer = setIoTimeout(
+        clock,
         () => req.destroy(new Error(`GET ${url} timed out after ${timeoutMs} ms`)),
         timeoutMs,
       );

@@ -68,6 +68,11 @@ export interface FakeMoshiOptions {
   idleTimeoutMs?: number;
   /** Keep every received frame in `streams[].frames` (default true; benchmarks turn it off). */
   record?: boolean;
+  /**
+   * Send no `Ready` to the first N streams given a slot (a server slow to answer a handshake, as
+   * under a burst: the client times out and closes). Default 0.
+   */
+  withholdReady?: number;
 }
 
 /** One frame received from a client. */
@@ -181,6 +186,8 @@ export class FakeMoshiServer {
   #host = '127.0.0.1';
   #nextId = 1;
   #frozen = false;
+  /** `Ready` messages withheld so far (`withholdReady`). */
+  #withheld = 0;
   #pinger: ReturnType<typeof setInterval> | undefined;
 
   private constructor(opts: FakeMoshiOptions) {
@@ -195,6 +202,7 @@ export class FakeMoshiServer {
       vocabulary: opts.vocabulary ?? DEFAULT_VOCABULARY,
       idleTimeoutMs: opts.idleTimeoutMs ?? 20_000,
       record: opts.record ?? true,
+      withholdReady: opts.withholdReady ?? 0,
     };
     this.#http = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
@@ -409,6 +417,10 @@ export class FakeMoshiServer {
     this.#touch(slot);
     ws.on('close', () => this.#release(slot, stream.closeReason || 'client closed'));
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(slot, data, isBinary));
+    if (this.#withheld < this.#opts.withholdReady) {
+      this.#withheld++;
+      return;
+    }
     this.#send(ws, stream, { type: 'Ready' });
   }
 

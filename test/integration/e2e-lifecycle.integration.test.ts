@@ -81,8 +81,7 @@ describe('call lifecycle end to end', () => {
     envs.push(e2e);
     const target = `127.0.0.1:${e2e.sipPort}`;
     const first = sippCall(target, 'uac_call_pcmu.xml', { durationMs: 20_000, timeoutS: 25 });
-    await until(() => e2e.live.some((ev) => ev.type === 'call.started'), 'the first call');
-    await new Promise((r) => setTimeout(r, 1000));
+    await until(() => e2e.fake.admitted.some((st) => st.frames.length > 0), 'the first call to stream');
     const stopping = e2e.app.stop(15_000);
     const late = await sippCall(target, 'uac_call_pcmu.xml', { durationMs: 500, timeoutS: 10 });
     expect(late.responses).toContain(503);

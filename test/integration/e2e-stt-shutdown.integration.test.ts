@@ -34,8 +34,6 @@ afterAll(async () => {
   await stopAll();
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 describe('STT connections at shutdown', () => {
   it('after stop() no connection to the STT server remains, from either side', async () => {
     const e2e = await startE2e('e2e-stt-stop', {}, { webhook: false });
@@ -87,8 +85,9 @@ describe('deferred transcription spilled to disk, across a restart', () => {
     const streamsAtStop = e2e.fake.streams.length;
     await e2e.app.stop(300);
     expect(socketsTo(e2e.fake.port)).toEqual([]);
-    // Nothing connects after the stop (a deferred transcription polls every 2 s for a slot).
-    await sleep(2500);
+    // Nothing connects after the stop (a deferred transcription polls every 2 s for a slot): once
+    // every call session is over, nothing is left that could.
+    await until(() => e2e.app.manager.size === 0, 'every call session to end');
     expect(e2e.fake.streams.length).toBe(streamsAtStop);
     expect(e2e.fake.openConnections()).toEqual([]);
     await first;

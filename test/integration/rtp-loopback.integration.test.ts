@@ -96,7 +96,9 @@ describe('RtpSession on loopback UDP', () => {
           peer.send(packet(k), session.localPort, HOST);
         }
       }
-      await new Promise((r) => setTimeout(r, 600));
+      // Played out past the last packet (four per 80 ms frame) and the deepest buffer (600 ms):
+      // counted in frames of the session's own playout, not in wall time.
+      await expect.poll(() => frames.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(PACKETS / 4 + 8);
       const st = session.getStats();
       expect(st.received).toBe(PACKETS - 2);
       expect(st.reordered).toBeGreaterThanOrEqual(1);

@@ -3,6 +3,8 @@
  * 180, rings 1 s, 200, streams, answers BYE) over UDP and TCP; CANCEL while ringing (SIPp answers
  * 200 + 487); a rejection from our own UAS surfaces as CallRejectedError.
  */
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CallRejectedError, SipStack } from '../../sip/index.js';
 import { freePort } from '../helpers/ports.js';
@@ -39,9 +41,13 @@ describe.each<SipTransport>(['udp', 'tcp'])('sipscribe UAC → SIPp UAS over %s'
   it('INVITE with our offer, 180, 200, ACK; our BYE completes the SIPp scenario', async () => {
     const sipp = await sippServer('uas.xml', { transport, calls: 1 });
     const uac = await caller();
+    // Our media port: SIPp streams to it once it has taken the ACK.
+    const media = createSocket('udp4');
+    await new Promise<void>((r) => media.bind(0, '127.0.0.1', r));
+    const firstRtp = once(media, 'message');
     const call = uac.dial({
       to: `sip:sipp@127.0.0.1:${sipp.port};transport=${transport}`,
-      local: { address: '127.0.0.1', port: 41000 },
+      local: { address: '127.0.0.1', port: media.address().port },
     });
     const remote = await call.answered;
     expect(remote).toMatchObject({
@@ -50,8 +56,10 @@ describe.each<SipTransport>(['udp', 'tcp'])('sipscribe UAC → SIPp UAS over %s'
       codec: 'PCMU',
       payloadType: 0,
     });
-    // Talk a little: uas.xml aborts ("unexpected BYE") on a BYE that arrives before it reaches its BYE step.
-    await new Promise((r) => setTimeout(r, 500));
+    // uas.xml aborts ("unexpected BYE") on a BYE that arrives before it has taken the ACK: its
+    // first RTP packet says it has.
+    await firstRtp;
+    media.close();
     await call.hangup();
     expect(call.endReason).toBe('bye-local');
     const r = await sipp.done(15_000);
@@ -67,7 +75,8 @@ describe.each<SipTransport>(['udp', 'tcp'])('sipscribe UAC → SIPp UAS over %s'
       to: `sip:sipp@127.0.0.1:${sipp.port};transport=${transport}`,
       local: { address: '127.0.0.1', port: 41000 },
     });
-    await new Promise((r) => setTimeout(r, 300));
+    // SIPp rings for 1 s after its 180: CANCEL then.
+    await expect.poll(() => call.state, { interval: 5 }).toBe('early');
     call.cancel();
     await expect(call.answered).rejects.toMatchObject({ status: 487 });
     expect(call.endReason).toBe('cancel');

@@ -262,6 +262,20 @@ describe('STT client against the fake moshi-server', () => {
     expect(p.status().map((s) => s.failures)).toEqual([2, 2, 0]);
   });
 
+  it('a slow handshake (no Ready in time) is tried again before a refusal, and the server is not backed off', async () => {
+    // Under a burst on a loaded machine the only server answered late: backing it off refused
+    // every call for seconds (issue #18).
+    const slow = await fake({ withholdReady: 2 });
+    const p = pool({ servers: [{ url: slow.url }], readyTimeoutMs: 200, backoff: { initialMs: 60_000 } });
+    const first = await p.reserve(); // Ready withheld twice: refused after its second attempt
+    expect(first).toBeNull();
+    const second = await p.reserve(); // the server answers now: not in any backoff
+    expect(second?.server).toBe(slow.url);
+    second!.release();
+    expect(p.stats).toMatchObject({ slowHandshakes: 2, connectFailures: 0, noServer: 1 });
+    expect(slow.streams.map((st) => st.admitted)).toEqual([true, true, true]);
+  });
+
   it('chooses the server with more free slots (from /api/modules_info), round robin when unknown', async () => {
     const a = await fake({ slots: 3 });
     const b = await fake({ slots: 3 });

@@ -132,7 +132,8 @@ describe('STT failover, turns, lag and deferred transcription', () => {
       stream.pushFrame(f);
     }
     await drained(stream);
-    await sleep(200);
+    // The pause after 'my' ends the first turn; nothing ends the second before the flush.
+    await expect.poll(() => utterances.length).toBeGreaterThan(0);
     expect(utterances.map((u) => [u.seq, u.text, u.reason])).toEqual([[1, 'hello my', 'vad']]);
     const final = await stream.flush();
     expect(final.utterances.map((u) => [u.seq, u.text, u.reason, u.startMs])).toEqual([
@@ -185,7 +186,8 @@ describe('STT failover, turns, lag and deferred transcription', () => {
     while (p.laggingServers().length === 0) {
       await sleep(50);
     }
-    await sleep(1000);
+    // Every frame reaches the fast server while the slow one lags: it is never flagged.
+    await drained(streams[1]!);
     expect(p.laggingServers()).toEqual([slow.url]);
     expect(p.status().map((s) => s.lagEvents)).toEqual([1, 0]);
     expect(streams[0]!.stats.maxBufferedPcm).toBeGreaterThan(700 * 24);
@@ -210,7 +212,8 @@ describe('STT failover, turns, lag and deferred transcription', () => {
       await sleep(10);
     }
     await a.kill();
-    await sleep(400);
+    // Down until the stream has noticed and is trying to reconnect; then back on the same port.
+    await expect.poll(() => stream.state).toBe('reconnecting');
     const again = await fake({ port });
     await drained(stream);
     const final = await stream.flush();

@@ -137,8 +137,10 @@ describe('fake moshi-server', () => {
       c.ws.send(audio(fr));
     }
     c.ws.send(encode({ type: 'Marker', id: 42 }));
-    // The Marker needs 6 more steps of this stream: nothing comes back without more audio.
-    await new Promise((r) => setTimeout(r, 300));
+    // The Marker needs 6 more steps of this stream: once every frame sent is stepped, still nothing.
+    await expect
+      .poll(() => c.messages.filter((m) => m['type'] === 'Step').length)
+      .toBeGreaterThanOrEqual(frames.length);
     expect(c.messages.some((m) => m['type'] === 'Marker')).toBe(false);
     for (let i = 0; i < 8; i++) {
       c.ws.send(audio(new Float32Array(1920)));

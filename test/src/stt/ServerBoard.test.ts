@@ -12,11 +12,15 @@ const A = { url: 'ws://10.0.0.1:8080/api/asr-streaming' };
 const B = { url: 'ws://10.0.0.2:8080/api/asr-streaming' };
 const C = { url: 'ws://10.0.0.3:8080/api/asr-streaming' };
 
-/** A board whose probes answer `slots[host]` as `[used, total]` (null: no modules_info). */
+/**
+ * A board whose probes answer `slots[host]` as `[used, total]` (null: no modules_info); a
+ * `build_info` probe fails (times out) while `fails()` says so.
+ */
 function board(
   slots: Record<string, [string, string] | null>,
   clock = new FakeClock(),
   s = zeroPoolStats(),
+  fails: (host: string) => boolean = () => false,
 ): ServerBoard {
   return new ServerBoard(
     [A, B, C],
@@ -28,7 +32,9 @@ function board(
         const host = new URL(url).hostname;
         const sl = slots[host];
         if (url.endsWith('/api/build_info')) {
-          return Promise.resolve({ status: 200, body: '{}' });
+          return fails(host)
+            ? Promise.reject(new Error(`GET ${url} timed out after 2000 ms`))
+            : Promise.resolve({ status: 200, body: '{}' });
         }
         return Promise.resolve(
           sl
@@ -104,6 +110,44 @@ describe('ServerBoard', () => {
     clock.advance(1000);
     // A (one failure since its success) and C (full, slots unknown now) are back; B (401) is not.
     expect(b.candidates().sort()).toEqual([0, 2]);
+  });
+
+  it('a Ready timeout (alive but slow) ranks the server last for the cooldown, never backs it off', async () => {
+    // Under a burst of calls on a loaded machine, handshakes get slow: backing the only server off
+    // refused every call for seconds (issue #18: 203 of 300 calls got 503 in e2e-resources).
+    const clock = new FakeClock();
+    const s = zeroPoolStats();
+    const b = board({ '10.0.0.1': ['0', '8'], '10.0.0.2': ['6', '8'], '10.0.0.3': ['7', '8'] }, clock, s);
+    await b.probeAll();
+    for (let k = 0; k < 5; k++) {
+      b.failed(0, new SttError(STT_ERR.READY_TIMEOUT, 'no Ready within 1500 ms'));
+    }
+    expect(b.candidates()).toEqual([1, 2, 0]);
+    expect(b.status()[0]).toMatchObject({ backoffUntil: 0, lastError: 'STT_ERR_READY_TIMEOUT' });
+    expect(s).toMatchObject({ slowHandshakes: 5, connectFailures: 0 });
+    clock.advance(30_000);
+    expect(b.candidates()).toEqual([0, 1, 2]);
+  });
+
+  it('gives a healthy server up only when a second probe in a row fails too', async () => {
+    // One probe lost to a burst marked the only server unhealthy and refused every call until the
+    // next probe, 10 s later (issue #18).
+    let failing = 0; // build_info probes of 10.0.0.1 still to fail
+    const b = board({ '10.0.0.1': ['0', '8'] }, new FakeClock(), zeroPoolStats(), (host) =>
+      host === '10.0.0.1' && failing > 0 ? failing-- > 0 : false,
+    );
+    await b.probeAll();
+    expect(b.status()[0]!.healthy).toBe(true);
+    failing = 1;
+    await b.probeAll();
+    expect(b.status()[0]).toMatchObject({ healthy: true, freeSlots: 8 });
+    failing = 2;
+    await b.probeAll();
+    expect(b.status()[0]).toMatchObject({ healthy: false, freeSlots: null });
+    expect(b.candidates()).not.toContain(0);
+    // Unhealthy: one probe that answers brings it back.
+    await b.probeAll();
+    expect(b.status()[0]!.healthy).toBe(true);
   });
 
   it('ranks a lagging server last for the cooldown', async () => {

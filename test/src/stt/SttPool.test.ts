@@ -49,10 +49,8 @@ describe('SttPool (no network)', () => {
     ]);
     expect(pool.freeSlots()).toBe(17);
     bUp = false;
-    clock.advance(10_000);
-    await new Promise((r) => setTimeout(r, 0));
-    await new Promise((r) => setTimeout(r, 0));
-    expect(pool.status().map((s) => s.healthy)).toEqual([true, false]);
+    clock.advance(10_000); // the next probe finds b down
+    await expect.poll(() => pool.status().map((s) => s.healthy)).toEqual([true, false]);
     expect(pool.freeSlots()).toBe(4);
     await pool.stop();
     expect(clock.pending).toBe(0);
