@@ -337,11 +337,12 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       return;
     }
     try {
-      const auth = this.#digest?.authorize({ method: 'BYE', uri: dialog.remoteTarget }) ?? [];
-      await this.#host.transactions.request(
-        dialog.createRequest('BYE', { headers: [...this.#host.commonHeaders('request'), ...auth] }),
-        hop,
-      );
+      const bye = dialog.createRequest('BYE', { headers: this.#host.commonHeaders('request') });
+      // The digest-uri is the Request-URI as sent (the first route under strict routing).
+      for (const h of this.#digest?.authorize({ method: 'BYE', uri: bye.uri }) ?? []) {
+        bye.add(h.name, h.value);
+      }
+      await this.#host.transactions.request(bye, hop);
     } catch (err) {
       this.#host.logger.debug({ err }, 'BYE got no answer');
     }
