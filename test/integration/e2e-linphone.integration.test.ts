@@ -2,9 +2,11 @@
 // dials sipscribe over UDP, TCP and TLS with no sound card ("soundcard use files": a WAV of the
 // fake STT's tone "speech" is its microphone), puts the call on hold (`pause`: re-INVITE with
 // a=sendonly) and takes it off hold (`resume`: re-INVITE with a=sendrecv) in the silence between
-// two halves of the script, then hangs up. Judged on what sipscribe delivers: the call is one
-// call that ends with the caller's BYE, the transcript is exactly the words the fake sent, and the
-// script's words arrive in order (nothing lost across the hold).
+// two halves of the script. Over UDP linphone hangs up; over TCP and TLS sipscribe does, so that
+// our BYE must find linphone through the dialog's next hop (its Contact, over the connection it
+// opened). Judged on what sipscribe delivers: one call, ended by the expected BYE, the transcript
+// exactly the words the fake sent, the script's words in order (nothing lost across the hold).
+// NOTE: who hangs up alternates by transport rather than doubling the (slow) runs.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -136,8 +138,12 @@ beforeAll(async () => {
   }
 });
 
-describe.each<Transport>(['udp', 'tcp', 'tls'])('linphonec calls sipscribe over %s', (t) => {
-  it('hold and resume by re-INVITE; one call, ended by its BYE, transcribed completely', async () => {
+describe.each<[Transport, 'linphone' | 'sipscribe']>([
+  ['udp', 'linphone'],
+  ['tcp', 'sipscribe'],
+  ['tls', 'sipscribe'],
+])('linphonec calls sipscribe over %s', (t, hangsUp) => {
+  it(`hold and resume by re-INVITE; ${hangsUp} hangs up; transcribed completely`, async () => {
     const certs = await testCerts();
     const tlsPort = await freePort();
     const e2e = await startE2e(
@@ -176,13 +182,19 @@ describe.each<Transport>(['udp', 'tcp', 'tls'])('linphonec calls sipscribe over 
       lp.send('pause');
       at = await lp.wait(/paused/i, 'the call to be on hold', at);
       lp.send('resume');
-      await lp.wait(/Media streams established/, 'the call to be resumed', at);
+      at = await lp.wait(/Media streams established/, 'the call to be resumed', at);
       await until(
         () => isSubsequence([...BEFORE_HOLD, ...AFTER_HOLD], wordsSentBy(stream)),
         'the words after the hold',
         30_000,
       );
-      lp.send('terminate');
+      at = lp.output().length;
+      if (hangsUp === 'linphone') {
+        lp.send('terminate');
+      } else {
+        void e2e.app.manager.sessions()[0]?.end('bye-local');
+        await lp.wait(/ended/, 'linphone to receive our BYE', at);
+      }
       const ended = await until(
         () =>
           e2e.live.find((ev): ev is Extract<CallEvent, { type: 'call.ended' }> => ev.type === 'call.ended'),
@@ -190,7 +202,7 @@ describe.each<Transport>(['udp', 'tcp', 'tls'])('linphonec calls sipscribe over 
       );
       expect(ended.callId).toBe(started.callId);
       expect(ended.call.transport).toBe(t);
-      expect(ended.reason).toBe('bye-remote');
+      expect(ended.reason).toBe(hangsUp === 'linphone' ? 'bye-remote' : 'bye-local');
       expect(e2e.live.filter((ev) => ev.type === 'call.started')).toHaveLength(1);
       const transcript = await getJson<{ text: string }>(`${e2e.base}/api/calls/${ended.callId}/transcript`);
       const expected = wordsSentBy(e2e.fake.admitted[0]!);
