@@ -164,6 +164,32 @@ describe('next hop: route set, then remote target; a connection only when it lea
     expect(ua.messages().map((m) => (m.kind === 'request' ? m.method : m.status))).toEqual(['BYE']);
   });
 
+  it('reuses the connection of a caller that reached us directly (one Via, no route set), as behind a NAT', async () => {
+    // A softphone behind a NAT: its Via and Contact name its private address, which we cannot
+    // reach; the connection it opened is the only way back (no proxy between: a single Via).
+    const ms = memoryStack((call) => void call.answer(LOCAL));
+    const ua = streamPeer(ms, { address: '127.0.0.1', port: 40127 });
+    ua.write(
+      inviteOverTcp('Via: SIP/2.0/TCP 192.168.1.20:5060;branch=z9hG4bK-ua', []).replace(
+        'Contact: <sip:sipp@127.0.0.1:5070;transport=tcp>',
+        'Contact: <sip:sipp@192.168.1.20:5060;transport=tcp>',
+      ),
+    );
+    await flush();
+    const ok = ua.messages().find((m) => m.kind === 'response' && m.status === 200)!;
+    ua.write(
+      callerRequest({ method: 'ACK', branch: 'z9hG4bK-ack', toTag: ok.toTag }).replace(
+        'SIP/2.0/UDP',
+        'SIP/2.0/TCP',
+      ),
+    );
+    await flush();
+    void ms.calls[0]!.hangup();
+    await flush();
+    const [bye] = ua.messages() as SipRequest[];
+    expect([bye?.method, bye?.uri]).toEqual(['BYE', 'sip:sipp@192.168.1.20:5060;transport=tcp']);
+  });
+
   it('reuses the caller’s connection for a Contact with ;ob (RFC 5626 §5.3), whatever its address', async () => {
     const ms = memoryStack((call) => void call.answer(LOCAL));
     const ua = streamPeer(ms, { address: '127.0.0.1', port: 40125 });
