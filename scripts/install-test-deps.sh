@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite talks to, only those that are missing (idempotent).
-# Real peers: SIPp (sip-tester), Kamailio with TLS modules, baresip; audio tools: sox, espeak-ng;
+# Real peers: SIPp (sip-tester), Kamailio with TLS modules, baresip, linphone's console client
+# (linphone-cli); audio tools: sox, espeak-ng;
 # certificates: openssl; port checks: iproute2 (ss). Needs root (or sudo) and apt.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ have_cmd kamailio || need+=(kamailio)
 have_cmd kamcmd || need+=(kamailio)
 ls /usr/lib/*/kamailio/modules/tls.so >/dev/null 2>&1 || need+=(kamailio-tls-modules)
 have_cmd baresip || need+=(baresip-core)
+have_cmd linphonec || need+=(linphone-cli)
 have_cmd sox || need+=(sox)
 have_cmd espeak-ng || need+=(espeak-ng)
 have_cmd openssl || need+=(openssl)

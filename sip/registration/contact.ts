@@ -8,10 +8,16 @@ export function uriHost(host: string): string {
 /**
  * The Contact URI of a registration: `sip:user@host:port;transport=T`, plus `;ob` on TCP/TLS
  * (RFC 5626 §5.4: requests for this binding should come back over the flow it was registered on).
+ * `secure` (a `sips:` registrar or outbound proxy, RFC 3261 §8.1.1.8) gives `sips:user@host:port`
+ * instead: the binding then asks for TLS end to end, so calls routed to it arrive as secure
+ * dialogs (RFC 5630 §3.1.3 deprecates `;transport=tls`, the scheme says it).
  */
-export function contactUri(user: string, local: LocalContact, outboundFlag: boolean): string {
-  const transport = local.transport === 'udp' ? '' : `;transport=${local.transport}`;
+export function contactUri(user: string, local: LocalContact, outboundFlag: boolean, secure = false): string {
   const ob = outboundFlag && local.transport !== 'udp' ? ';ob' : '';
+  if (secure && local.transport === 'tls') {
+    return `sips:${user}@${uriHost(local.host)}:${local.port}${ob}`;
+  }
+  const transport = local.transport === 'udp' ? '' : `;transport=${local.transport}`;
 
   return `sip:${user}@${uriHost(local.host)}:${local.port}${transport}${ob}`;
 }

@@ -93,7 +93,10 @@ export class RegisterExchange {
     if (!current()) {
       return { kind: 'cancelled' };
     }
-    const contact = contactUri(account.username, local, true);
+    const secure = [account.registrar, account.outboundProxy].some(
+      (u) => u !== undefined && /^sips:/i.test(u),
+    );
+    const contact = contactUri(account.username, local, true, secure);
     onContact(contact);
     let auth: readonly AuthorizationHeader[] = this.#digest.authorize({
       method: 'REGISTER',

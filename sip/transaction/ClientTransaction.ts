@@ -7,6 +7,7 @@ import { requestLikeInvite } from '../message/build.js';
 import { serialize, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import type { Flow } from '../transport/types.js';
 import type { TransactionContext } from './context.js';
+import { timerD } from './timers.js';
 import { Transaction } from './Transaction.js';
 
 export type InviteClientState = 'calling' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
@@ -97,7 +98,7 @@ export class InviteClientTransaction extends ClientTransactionBase<InviteClientS
           this.timers.clearAll();
           this.#ack = serialize(ackForNon2xx(this.request, res));
           this.flow.send(this.#ack);
-          this.timers.set('D', this.flow.reliable ? 0 : 32_000, () => this.terminate());
+          this.timers.set('D', timerD(this.ctx.timers, this.flow.reliable), () => this.terminate());
           this.user.onFinal(res);
         }
         return;

@@ -14,6 +14,15 @@ export interface TimerConfig {
 
 export const DEFAULT_TIMERS: TimerConfig = { t1: 500, t2: 4000, t4: 5000 };
 
+/**
+ * Timer D (RFC 3261 §17.1.1.2, Table 4): how long an INVITE client transaction stays Completed to
+ * re-ACK retransmitted non-2xx finals. "At least 32 s" over UDP, where the server's final is
+ * retransmitted for up to 64·T1 (Timer H), so max(64·T1, 32 s); 0 over a reliable transport.
+ */
+export function timerD(timers: TimerConfig, reliable: boolean): number {
+  return reliable ? 0 : Math.max(64 * timers.t1, 32_000);
+}
+
 /** Named timers of one state machine; setting a name again replaces the previous one. */
 export class TimerSet {
   readonly #clock: Clock;

@@ -4,7 +4,7 @@
  * to do with it (`ring`, `answer`, `reject`, `challenge`) and hears `ended`, `mediaUpdated` and
  * `dtmf` events.
  */
-import { Dialog } from '../dialog/Dialog.js';
+import { Dialog, secureDialog } from '../dialog/Dialog.js';
 import { SdpError, SipStateError } from '../errors.js';
 import { createResponse, newTag } from '../message/build.js';
 import { setBody, type HeaderField, type SipRequest, type SipResponse } from '../message/SipMessage.js';
@@ -92,6 +92,8 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
   readonly #tx: InviteServerTransaction;
   readonly #host: CallHost;
   readonly #flow: Flow;
+  /** Our Contact (a SIPS URI in a secure dialog). */
+  readonly #contact: string;
   readonly #reliable: Reliable2xx;
   readonly #session: UasSessionTimer;
   readonly #sdp: SdpSession;
@@ -113,6 +115,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
     this.#tx = tx;
     this.#flow = flow;
     this.#host = host;
+    this.#contact = host.contactFor(flow, secureDialog(invite, flow));
     this.#reliable = new Reliable2xx(host, flow);
     this.#sdp = new SdpSession(host.codecs);
     const summary = summarizeInvite(invite, flow);
@@ -203,7 +206,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
       throw new SipStateError(`ring() in state ${this.#state}`);
     }
     this.#to('ringing');
-    this.#tx.respond(this.#response(180, [{ name: 'Contact', value: this.#host.contactFor(this.#flow) }]));
+    this.#tx.respond(this.#response(180, [{ name: 'Contact', value: this.#contact }]));
   }
 
   /** Rejects the INVITE with a final status ≥ 300 (486, 503 + Retry-After, 403, 480, 603, ...). */
@@ -253,16 +256,11 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
     } else {
       sdp = this.#sdp.offer(local);
     }
-    const extra: HeaderField[] = [{ name: 'Contact', value: this.#host.contactFor(this.#flow) }];
+    const extra: HeaderField[] = [{ name: 'Contact', value: this.#contact }];
     extra.push(...this.#session.answerHeaders(this.request));
     const ok = this.#response(200, extra);
     setBody(ok, sdp, 'application/sdp');
-    this.#dialog = Dialog.fromInvite(
-      this.request,
-      this.localTag,
-      this.#flow,
-      this.#host.contactFor(this.#flow),
-    );
+    this.#dialog = Dialog.fromInvite(this.request, this.localTag, this.#flow, this.#contact);
     this.#host.addDialog(this.#dialog, this);
     this.#to('answered');
     this.#tx.respond(ok);

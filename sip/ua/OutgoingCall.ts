@@ -1,9 +1,10 @@
 /**
  * The UAC side of a call (RFC 3261 §13.2, §9.1, §15): INVITE with our SDP offer, ACK for the 2xx
- * (re-sent for retransmitted 2xx), CANCEL before the answer, BYE, and BYE from the peer.
+ * (re-sent for retransmitted 2xx), CANCEL before the answer, BYE, and BYE from the peer. A 2xx
+ * from another fork of the INVITE is ACKed and that dialog ended with BYE (§13.2.2.4).
  */
 import { DigestClient, type DigestAccount } from '../auth/DigestClient.js';
-import { Dialog } from '../dialog/Dialog.js';
+import { Dialog, isSipsUri } from '../dialog/Dialog.js';
 import { CallRejectedError, SipStateError } from '../errors.js';
 import { createCancel, createRequest, createResponse, newCallId, newTag } from '../message/build.js';
 import { serialize, type HeaderField, type SipRequest, type SipResponse } from '../message/SipMessage.js';
@@ -53,8 +54,12 @@ export class OutgoingCall extends CallEvents implements DialogUser {
   #state: OutgoingCallState = 'calling';
   #invite: SipRequest | undefined;
   #flow: Flow | undefined;
+  /** Our Contact (a SIPS URI when we dial a `sips:` URI over TLS). */
+  #contact = '';
   #dialog: Dialog | undefined;
   #ack: Buffer | undefined;
+  /** Dialogs of other forks we ended, by To tag: their ACK, re-sent for their retransmitted 2xx. */
+  readonly #forks = new Map<string, { ack?: Buffer; flow?: Flow }>();
   #cancelRequested = false;
   #from = '';
   readonly #sdp: SdpSession;
@@ -112,6 +117,8 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       return;
     }
     this.#flow = flow;
+    // RFC 3261 §8.1.1.8: a SIPS Request-URI asks for a SIPS Contact (over TLS).
+    this.#contact = host.contactFor(flow, flow.protocol === 'tls' && isSipsUri(this.#opts.to));
     const sb = tx.transport.sentBy(flow);
     this.#from =
       this.#opts.from ?? `sip:sipscribe@${sb.address.includes(':') ? `[${sb.address}]` : sb.address}`;
@@ -133,7 +140,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       to: `<${this.#opts.to}>`,
       callId: this.callId,
       cseq,
-      contact: host.contactFor(flow),
+      contact: this.#contact,
       headers: [...host.commonHeaders('request'), ...(this.#opts.headers ?? []), ...auth],
       body: this.#sdp.sdp ?? '',
       contentType: 'application/sdp',
@@ -192,29 +199,32 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       return;
     }
     if (this.#dialog) {
-      this.onRetransmitted2xx();
+      if (res.toTag === this.#dialog.remoteTag) {
+        this.onRetransmitted2xx();
+      } else {
+        this.#endFork(invite, res, flow);
+      }
       return;
     }
     this.#digest?.accepted();
-    const dialog = Dialog.fromResponse(invite, res, flow, this.#host.contactFor(flow));
+    const dialog = Dialog.fromResponse(invite, res, flow, this.#contact);
+    if (this.#state === 'ended') {
+      // A 2xx after we gave up (timeout, CANCEL race): ACK it, then end the dialog (§15).
+      this.#dialog = dialog;
+      this.#ackAndBye(dialog, flow, (ack) => {
+        this.#ack = ack;
+      });
+      return;
+    }
     this.#dialog = dialog;
     this.#host.addDialog(dialog, this);
     const ack = dialog.createRequest('ACK', { cseq: invite.cseq.seq });
-    const hop = dialog.nextHop() ?? flow;
     void this.#host.transactions
-      .sendStateless(ack, hop)
+      .sendStateless(ack, dialog.nextHop() ?? flow)
       .then(() => {
         this.#ack = serialize(ack);
       })
       .catch((err: unknown) => this.#host.logger.debug({ err }, 'ACK not sent'));
-    if (this.#state === 'ended') {
-      // A 2xx after we gave up (timeout, CANCEL race): ACK it, then end the dialog (§15).
-      this.#host.removeDialog(dialog);
-      void this.#host.transactions
-        .request(dialog.createRequest('BYE', { headers: this.#host.commonHeaders('request') }), hop)
-        .catch(() => undefined);
-      return;
-    }
     this.#to('confirmed');
     if (this.#cancelRequested) {
       void this.hangup();
@@ -225,6 +235,47 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       this.#reject(err instanceof Error ? err : new Error(String(err)));
       void this.hangup('error');
     }
+  }
+
+  /**
+   * A 2xx from another fork (another To tag) after the first one made our dialog (RFC 3261
+   * §13.2.2.4): we keep one call, so that fork's dialog is ACKed and ended with BYE at once. Its
+   * retransmissions (the transaction passes every 2xx up until Timer M, RFC 6026 §7.2) are
+   * ACKed again, without a second BYE.
+   */
+  #endFork(invite: SipRequest, res: SipResponse, flow: Flow): void {
+    const tag = res.toTag ?? '';
+    const known = this.#forks.get(tag);
+    if (known) {
+      if (known.ack && known.flow) {
+        known.flow.send(known.ack);
+      }
+      return;
+    }
+    const entry: { ack?: Buffer; flow?: Flow } = {};
+    this.#forks.set(tag, entry);
+    this.#host.logger.info({ callId: this.callId, toTag: tag }, 'dial: 2xx from another fork, ending it');
+    this.#ackAndBye(Dialog.fromResponse(invite, res, flow, this.#contact), flow, (ack, sentOn) => {
+      entry.ack = ack;
+      entry.flow = sentOn;
+    });
+  }
+
+  /** ACKs the 2xx that made `dialog`, then ends that dialog with BYE (§13.2.2.4, §15). */
+  #ackAndBye(dialog: Dialog, flow: Flow, acked: (ack: Buffer, sentOn: Flow) => void): void {
+    const tx = this.#host.transactions;
+    const ack = dialog.createRequest('ACK', { cseq: dialog.localSeq });
+    const hop = dialog.nextHop() ?? flow;
+    const bye = dialog.createRequest('BYE', { headers: this.#host.commonHeaders('request') });
+    void tx
+      .sendStateless(ack, hop)
+      .then((sentOn) => {
+        acked(serialize(ack), sentOn);
+        return tx.request(bye, sentOn);
+      })
+      .catch((err: unknown) =>
+        this.#host.logger.debug({ err, callId: this.callId }, 'ACK/BYE to a 2xx not sent'),
+      );
   }
 
   /** Re-sends the ACK for a retransmitted 2xx (RFC 3261 §13.2.2.4). */
@@ -286,11 +337,12 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       return;
     }
     try {
-      const auth = this.#digest?.authorize({ method: 'BYE', uri: dialog.remoteTarget }) ?? [];
-      await this.#host.transactions.request(
-        dialog.createRequest('BYE', { headers: [...this.#host.commonHeaders('request'), ...auth] }),
-        hop,
-      );
+      const bye = dialog.createRequest('BYE', { headers: this.#host.commonHeaders('request') });
+      // The digest-uri is the Request-URI as sent (the first route under strict routing).
+      for (const h of this.#digest?.authorize({ method: 'BYE', uri: bye.uri }) ?? []) {
+        bye.add(h.name, h.value);
+      }
+      await this.#host.transactions.request(bye, hop);
     } catch (err) {
       this.#host.logger.debug({ err }, 'BYE got no answer');
     }
@@ -345,7 +397,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
   #onModify(req: SipRequest, tx: ServerTransaction): void {
     const headers: HeaderField[] = [
       ...this.#host.commonHeaders('response'),
-      { name: 'Contact', value: this.#host.contactFor(this.#flow ?? tx.flow) },
+      { name: 'Contact', value: this.#contact },
     ];
     const se = req.get('session-expires');
     if (se !== undefined) {
@@ -360,6 +412,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       return;
     }
     tx.respond(ok);
+    this.#dialog?.refreshTarget(req); // RFC 3261 §12.2.2: an accepted target refresh
     if (reoffer.remote) {
       this.emit('mediaUpdated', reoffer.remote);
     }

@@ -228,9 +228,12 @@ export class SipStack implements CallHost {
 
   // ---- CallHost ----------------------------------------------------------------------------
 
-  contactFor(flow: Flow): string {
+  contactFor(flow: Flow, secure = false): string {
     const sb = this.transport.sentBy(flow);
-    return `<sip:sipscribe@${formatHost(sb.address)}:${sb.port};transport=${flow.protocol}>`;
+    const hostPort = `${formatHost(sb.address)}:${sb.port}`;
+    return secure && flow.protocol === 'tls'
+      ? `<sips:sipscribe@${hostPort}>`
+      : `<sip:sipscribe@${hostPort};transport=${flow.protocol}>`;
   }
 
   commonHeaders(kind: 'request' | 'response'): HeaderField[] {

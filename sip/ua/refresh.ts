@@ -17,6 +17,9 @@ export async function sendRefresh(
   if (opts.useUpdate) {
     try {
       const res = await transactions.request(dialog.createRequest('UPDATE', { headers: opts.headers }), hop);
+      if (res.status < 300) {
+        dialog.refreshTarget(res);
+      }
       return res.status;
     } catch (err) {
       return (err as { code?: string }).code === 'SIP_ERR_TX_TIMEOUT' ? 408 : 503;
@@ -31,6 +34,7 @@ export async function sendRefresh(
       .createClient(req, hop, {
         onFinal: (res) => {
           if (res.status < 300) {
+            dialog.refreshTarget(res);
             const ack = dialog.createRequest('ACK', { cseq: req.cseq.seq });
             transactions.sendStateless(ack, hop).catch(() => undefined);
           }

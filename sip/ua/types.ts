@@ -74,8 +74,11 @@ export interface CallHost {
   readonly counters: SipCounters;
   readonly codecs: readonly Codec[];
   readonly sessionTimer: SessionTimerOptions;
-  /** Contact value for a flow (`<sip:host:port;transport=tcp>`). */
-  contactFor(flow: Flow): string;
+  /**
+   * Contact value for a flow (`<sip:host:port;transport=tcp>`); `<sips:host:port>` for a secure
+   * dialog over TLS (`secureDialog`, RFC 3261 §12.1.1).
+   */
+  contactFor(flow: Flow, secure?: boolean): string;
   /** Server/User-Agent, Allow, Supported. */
   commonHeaders(kind: 'request' | 'response'): HeaderField[];
   addDialog(dialog: Dialog, call: DialogUser): void;

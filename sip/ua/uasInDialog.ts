@@ -115,7 +115,7 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
   }
   const extra: HeaderField[] = [
     ...host.commonHeaders('response'),
-    { name: 'Contact', value: host.contactFor(flow) },
+    { name: 'Contact', value: call.dialog()?.contact ?? host.contactFor(flow) },
   ];
   const ok = createResponse(req, 200, { headers: extra });
   const reoffer = call.sdp.reoffer(req, ok);
@@ -135,6 +135,7 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
     ok.add(h.name, h.value);
   }
   tx.respond(ok);
+  call.dialog()?.refreshTarget(req); // RFC 3261 §12.2.2: an accepted target refresh
   if (req.method === 'INVITE') {
     call.start2xx(req.cseq.seq, ok, (ack) => {
       if (req.body.length === 0 && ack.body.length > 0) {

@@ -119,6 +119,14 @@ describe('Registration: first registration', () => {
     expect(registrar.last.header('Supported')).toBe('outbound');
   });
 
+  it('registers a sips: Contact with a sips: registrar, so calls to the binding stay secure (RFC 5630)', async () => {
+    const { registrar, reg } = setup({ registrar: 'sips:127.0.0.1:5061', transport: undefined });
+    reg.start();
+    await settle();
+    expect(registrar.last.request.transport).toBe('tls');
+    expect(registrar.last.header('Contact')).toBe('<sips:alice@127.0.0.1:5062;ob>');
+  });
+
   it('takes the expiry from our Contact in the 200, else from Expires, else what it asked', async () => {
     const { registrar, reg } = setup();
     reg.start();

@@ -10,7 +10,9 @@ import { parseMessage } from '../../../sip/message/parser.js';
 import type { SipMessage, SipResponse } from '../../../sip/message/SipMessage.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { FIXTURES } from '../../helpers/paths.js';
-import { FakeDatagramSocket } from './memory.js';
+import { StreamFramer } from '../../../sip/transport/framing.js';
+import type { HostPort, TransportProtocol } from '../../../sip/transport/types.js';
+import { duplexPair, FakeDatagramSocket } from './memory.js';
 
 export const CALLER = { address: '127.0.0.1', port: 5070 };
 
@@ -95,4 +97,17 @@ export function callerRequest(o: ReqOpts = {}): string {
   }
   lines.push(`Content-Length: ${Buffer.byteLength(body)}`, '', body);
   return lines.join('\r\n');
+}
+
+/** A peer on an in-memory TCP/TLS connection to the stack; `messages()` parses what it received. */
+export function streamPeer(ms: MemoryStack, remote: HostPort, protocol: TransportProtocol = 'tcp') {
+  const [ours, theirs] = duplexPair();
+  const framer = new StreamFramer(65535);
+  const got: SipMessage[] = [];
+  theirs.on('data', (d: Buffer) => got.push(...framer.push(d).messages.map((m) => parseMessage(m))));
+  ms.stack.transport.attachStream(ours, protocol, { address: '127.0.0.1', port: 5062 }, remote);
+  return {
+    write: (text: string): void => void theirs.write(text),
+    messages: (): SipMessage[] => got.splice(0),
+  };
 }

@@ -11,11 +11,11 @@ import type { SipResponse } from '../../../sip/message/SipMessage.js';
 import { TransactionLayer } from '../../../sip/transaction/TransactionLayer.js';
 import { duplexPair, memoryTransport } from '../support/memory.js';
 
-function setup() {
+function setup(timers: { t1?: number } = {}) {
   const m = memoryTransport();
   const layer = new TransactionLayer(
     m.transport,
-    { clock: m.clock, logger: silentLogger, counters: m.counters },
+    { clock: m.clock, logger: silentLogger, counters: m.counters, timers },
     {
       onRequest: () => undefined,
     },
@@ -115,6 +115,34 @@ describe('INVITE client transaction', () => {
     s.clock.advance(32_000);
     expect(s.layer.size.clients).toBe(0);
   });
+
+  // RFC 3261 §17.1.1.2 / Table 4: Timer D ≥ 32 s over UDP (the brief's rule: max(64·T1, 32 s)),
+  // 0 over TCP. With T1 = 1 s it waits 64 s; with the default T1 = 500 ms, 32 s.
+  it.each([
+    [1000, 64_000],
+    [500, 32_000],
+    [100, 32_000],
+  ])(
+    'Timer D over UDP with T1 = %i ms: re-ACKs a retransmitted 486 until %i ms, not after',
+    async (t1, d) => {
+      const s = setup({ t1 });
+      await s.layer.createClient(req('INVITE'), target, {
+        onFinal: () => undefined,
+        onTimeout: () => undefined,
+      });
+      const inv = s.udp.sent[0]!.data;
+      s.udp.deliver(answer(inv, 486));
+      s.udp.sent.length = 0;
+      s.clock.advance(d - 1);
+      s.udp.deliver(answer(inv, 486));
+      expect(s.udp.messages().map((m) => (m.kind === 'request' ? m.method : m.status))).toEqual(['ACK']);
+      expect(s.layer.size.clients).toBe(1);
+      s.clock.advance(1);
+      expect(s.layer.size.clients).toBe(0);
+      s.udp.deliver(answer(inv, 486));
+      expect(s.udp.sent).toHaveLength(0);
+    },
+  );
 
   it('passes every 2xx to the TU while Accepted, then ends on Timer M (RFC 6026)', async () => {
     const s = setup();

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SipMessage, SipRequest } from '../../../sip/message/SipMessage.js';
 import { DigestVerifier } from '../../../sip/auth/DigestVerifier.js';
-import { memoryStack, SIPP_OFFER } from '../support/memoryStack.js';
+import { memoryStack, SIPP_OFFER, streamPeer } from '../support/memoryStack.js';
 
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -191,6 +191,89 @@ describe('UAC', () => {
     await flush();
     expect(ms.take().map((m) => (m.kind === 'request' ? m.method : m.status))).toEqual(['ACK', 'BYE']);
     expect(call.endReason).toBe('bye-local');
+  });
+
+  it('a re-INVITE from the callee with a new Contact moves the remote target: our BYE goes there', async () => {
+    const { ms, call, invite } = await dialed();
+    ms.send(reply(invite, 200, ['Contact: <sip:bob@127.0.0.1:5070>'], SIPP_OFFER));
+    await call.answered;
+    await flush();
+    ms.take();
+    const reinvite = calleeReinvite(invite, 'z9hG4bK-re3', 9, SIPP_OFFER).replace(
+      'Contact: <sip:bob@127.0.0.1:5070>',
+      'Contact: <sip:bob@127.0.0.8:5098>',
+    );
+    ms.send(reinvite);
+    expect(ms.responses().map((r) => r.status)).toEqual([200]);
+    void call.hangup();
+    await flush();
+    const sent = ms.udp.sent.at(-1);
+    const bye = ms.take().at(-1) as SipRequest;
+    expect([bye.method, bye.uri]).toEqual(['BYE', 'sip:bob@127.0.0.8:5098']);
+    expect(sent?.to).toEqual({ address: '127.0.0.8', port: 5098 });
+  });
+
+  it('dialled through a proxy that does not record-route: ACK and BYE go to the callee, not over the proxy connection', async () => {
+    const ms = memoryStack();
+    const proxy = streamPeer(ms, { address: '127.0.0.1', port: 5080 });
+    const callee = streamPeer(ms, { address: '127.0.0.1', port: 5090 });
+    const call = ms.stack.dial({
+      to: 'sip:bob@example.org',
+      target: 'sip:127.0.0.1:5080;transport=tcp',
+      local: { address: '127.0.0.1', port: 20000 },
+    });
+    await flush();
+    const [invite] = proxy.messages() as SipRequest[];
+    expect(invite?.method).toBe('INVITE');
+    proxy.write(reply(invite!, 200, ['Contact: <sip:bob@127.0.0.1:5090;transport=tcp>'], SIPP_OFFER));
+    await call.answered;
+    await flush();
+    void call.hangup();
+    await flush();
+    expect(callee.messages().map((m) => (m.kind === 'request' ? m.method : m.status))).toEqual([
+      'ACK',
+      'BYE',
+    ]);
+    expect(proxy.messages()).toEqual([]);
+  });
+
+  it('dialling a sips: URI over TLS offers a sips: Contact (RFC 3261 §8.1.1.8)', async () => {
+    const ms = memoryStack();
+    const tls = streamPeer(ms, { address: '127.0.0.1', port: 5071 }, 'tls');
+    ms.stack.dial({ to: 'sips:bob@127.0.0.1:5071', local: { address: '127.0.0.1', port: 20000 } });
+    await flush();
+    const [invite] = tls.messages() as SipRequest[];
+    expect(invite?.get('contact')).toBe('<sips:sipscribe@127.0.0.1:5062>');
+  });
+
+  it('a 2xx from a second fork: ACKed, then that dialog ended with BYE; the first dialog stays (§13.2.2.4)', async () => {
+    const { ms, call, invite } = await dialed();
+    ms.send(reply(invite, 200, ['Contact: <sip:bob@127.0.0.1:5070>'], SIPP_OFFER));
+    await call.answered;
+    await flush();
+    ms.take();
+    const fork = reply(invite, 200, ['Contact: <sip:bob2@127.0.0.1:5072>'], SIPP_OFFER).replace(
+      'tag=callee1',
+      'tag=callee2',
+    );
+    ms.send(fork);
+    await flush();
+    await flush();
+    const sent = ms.take() as SipRequest[];
+    expect(sent.map((m) => [m.method, m.uri, m.toTag])).toEqual([
+      ['ACK', 'sip:bob2@127.0.0.1:5072', 'callee2'],
+      ['BYE', 'sip:bob2@127.0.0.1:5072', 'callee2'],
+    ]);
+    expect(sent[1]?.cseq).toEqual({ seq: 2, method: 'BYE' });
+    // The fork's retransmitted 2xx is ACKed again, without a second BYE.
+    ms.send(fork);
+    await flush();
+    expect((ms.take() as SipRequest[]).map((m) => [m.method, m.toTag])).toEqual([['ACK', 'callee2']]);
+    expect(call.state).toBe('confirmed');
+    void call.hangup();
+    await flush();
+    const bye = ms.take()[0] as SipRequest;
+    expect([bye.method, bye.uri, bye.toTag]).toEqual(['BYE', 'sip:bob@127.0.0.1:5070', 'callee1']);
   });
 });
 
