@@ -23,6 +23,7 @@ export const REASON_PHRASES: Readonly<Record<number, string>> = {
   406: 'Not Acceptable',
   407: 'Proxy Authentication Required',
   408: 'Request Timeout',
+  413: 'Request Entity Too Large',
   415: 'Unsupported Media Type',
   416: 'Unsupported URI Scheme',
   420: 'Bad Extension',
