@@ -78,7 +78,10 @@ export class SipStateError extends SipError {
 
 /** An SDP body could not be parsed or negotiated. */
 export class SdpError extends SipError {
-  constructor(code: 'SDP_ERR_PARSE' | 'SDP_ERR_NO_CODEC' | 'SDP_ERR_NO_AUDIO', message: string) {
+  constructor(
+    code: 'SDP_ERR_PARSE' | 'SDP_ERR_BAD_VALUE' | 'SDP_ERR_NO_CODEC' | 'SDP_ERR_NO_AUDIO',
+    message: string,
+  ) {
     super(code, message);
     this.name = 'SdpError';
   }

@@ -23,6 +23,7 @@ import { SUPPORTED_OPTIONS } from './checks.js';
 import { IncomingCall, summarizeInvite, type InviteSummary } from './IncomingCall.js';
 import { OutgoingCall, type DialOptions } from './OutgoingCall.js';
 import { answerOutOfDialog, MergedRequests } from './outOfDialog.js';
+import { sdpRefusal } from './SdpSession.js';
 import { RequestScreen, type ScreenSource, type ScreenVerdict } from './screen.js';
 import type { CallHost, DialogUser, SessionTimerOptions } from './types.js';
 
@@ -305,15 +306,19 @@ export class SipStack implements CallHost {
       return;
     }
     if (call.offerError) {
-      // RFC 3261 §21.4.1: the body is malformed. The Warning says what was wrong with it.
+      // RFC 3261 §21.4.1 / §21.4.26: a malformed body (400) or a wrong value in it (488). The
+      // Warning says what was wrong.
       this.counters.malformedRejected++;
-      const what = call.offerError.message.replace(/["\\]/g, "'").slice(0, 200);
+      const refusal = sdpRefusal(call.offerError, formatHost(flow.local.address));
       this.logger.info(
-        { callId: req.callId, err: call.offerError.message },
-        'INVITE with unreadable SDP: 400',
+        { callId: req.callId, err: call.offerError.message, status: refusal.status },
+        'INVITE with unusable SDP refused',
       );
-      call.reject(400, { reason: 'Bad SDP', warning: `399 ${formatHost(flow.local.address)} "${what}"` });
-      this.#refused(call, 400, 'bad-sdp');
+      call.reject(refusal.status, {
+        warning: refusal.warning,
+        ...(refusal.reason !== undefined ? { reason: refusal.reason } : {}),
+      });
+      this.#refused(call, refusal.status, 'bad-sdp');
       return;
     }
     if (req.body.length > 0 && call.offer === undefined) {

@@ -8,13 +8,14 @@
 import type { Dialog } from '../dialog/Dialog.js';
 import { createResponse } from '../message/build.js';
 import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
+import { formatHost } from '../message/uri.js';
 import type { MediaDescription } from '../sdp/media.js';
 import { readAnswer } from '../sdp/offerAnswer.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow } from '../transport/types.js';
 import { inspectInfo } from './dtmf.js';
 import type { Reliable2xx } from './Reliable2xx.js';
-import type { SdpSession } from './SdpSession.js';
+import { sdpRefusal, type SdpSession } from './SdpSession.js';
 import { readSessionTimer, type UasSessionTimer } from './sessionTimer.js';
 import type { CallHost, DtmfEvent, EndReason } from './types.js';
 
@@ -123,9 +124,12 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
   const reoffer = call.sdp.reoffer(req, ok);
   if (reoffer.refused) {
     // A refused request changes nothing, its Session-Expires included (RFC 4028 §9: the 2xx does).
+    const refusal = sdpRefusal(reoffer.error, formatHost(flow.local.address));
+    host.counters.malformedRejected += reoffer.error.code === 'SDP_ERR_NO_CODEC' ? 0 : 1;
     tx.respond(
-      createResponse(req, 488, {
-        headers: [{ name: 'Warning', value: `305 ${flow.local.address} "Incompatible media format"` }],
+      createResponse(req, refusal.status, {
+        headers: [{ name: 'Warning', value: refusal.warning }],
+        ...(refusal.reason !== undefined ? { reason: refusal.reason } : {}),
       }),
     );
     return;
