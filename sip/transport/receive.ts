@@ -7,7 +7,7 @@
 import type { SipCounters } from '../counters.js';
 import { SipParseError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { createResponse } from '../message/build.js';
+import { createErrorResponse } from '../message/build.js';
 import { parseHeaderLines, parseMessage } from '../message/parser.js';
 import { SipRequest, type SipMessage, type SipResponse } from '../message/SipMessage.js';
 import { hasResponseEssentials, requestProblem, responseProblem } from '../message/validate.js';
@@ -71,7 +71,7 @@ export class Receiver {
         if (problem) {
           this.#opts.counters.malformedRejected++;
           this.#opts.logger.debug({ problem, remote: flow.remote }, 'malformed request answered 400');
-          this.#opts.sendResponse(createResponse(msg, 400, { reason: problem }), flow);
+          this.#opts.sendResponse(createErrorResponse(msg.headers, 400, problem), flow);
           return;
         }
         this.delegate?.onRequest(msg, flow);
@@ -134,7 +134,7 @@ export class Receiver {
     );
     stampVia(req, flow);
     const reason = err.status === 400 ? `Bad Request (${err.code})` : undefined;
-    const res = createResponse(req, err.status, reason ? { reason } : {});
+    const res = createErrorResponse(req.headers, err.status, reason);
     this.#opts.logger.debug(
       { code: err.code, remote: flow.remote, status: err.status },
       'malformed request answered',
