@@ -8,7 +8,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { newCounters, type SipCounters } from '../counters.js';
 import { dialogId, type Dialog } from '../dialog/Dialog.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { RepeatedLog, silentLogger, type Logger } from '../logger.js';
 import { createResponse, newTag } from '../message/build.js';
 import { formatHost } from '../message/uri.js';
 import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
@@ -105,6 +105,8 @@ export class SipStack implements CallHost {
   readonly #inviteTimeoutMs: number;
   readonly #screen: RequestScreen;
   readonly #merged: MergedRequests;
+  /** INVITEs refused for their SDP, logged once per kind and minute (RepeatedLog). */
+  readonly #badSdpLog: RepeatedLog;
 
   constructor(options: SipStackOptions, delegate: SipStackDelegate = {}) {
     this.clock = options.clock ?? systemClock;
@@ -144,6 +146,7 @@ export class SipStack implements CallHost {
     );
     this.#screen = new RequestScreen(delegate, this);
     this.#merged = new MergedRequests(this.clock, this.transactions.timers);
+    this.#badSdpLog = new RepeatedLog(this.logger, this.clock);
   }
 
   /** Binds every listen entry. */
@@ -161,6 +164,7 @@ export class SipStack implements CallHost {
       this.clock.clearTimeout(timer);
     }
     this.transactions.stop();
+    this.#badSdpLog.flush();
     await this.transport.stop();
   }
 
@@ -310,7 +314,9 @@ export class SipStack implements CallHost {
       // Warning says what was wrong.
       this.counters.malformedRejected++;
       const refusal = sdpRefusal(call.offerError, formatHost(flow.local.address));
-      this.logger.info(
+      this.#badSdpLog.log(
+        'info',
+        call.offerError.code,
         { callId: req.callId, err: call.offerError.message, status: refusal.status },
         'INVITE with unusable SDP refused',
       );

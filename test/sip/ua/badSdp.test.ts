@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { IncomingCall, MediaDescription, RefusalReason } from '../../../sip/index.js';
+import { recordingLogger } from '../support/memory.js';
 import { callerRequest, memoryStack, SIPP_OFFER } from '../support/memoryStack.js';
 
 const LOCAL = { address: '127.0.0.1', port: 20000 };
@@ -35,6 +36,20 @@ describe('INVITE with an offer of wrong values', () => {
     expect(refused).toEqual([[488, 'bad-sdp']]);
     expect(invited).toEqual([]);
     expect(ms.stack.counters.malformedRejected).toBe(1);
+  });
+
+  it('500 such INVITEs are logged once, then with their count (not once each)', async () => {
+    const logger = recordingLogger();
+    const ms = memoryStack(() => undefined, { logger });
+    const offer = SIPP_OFFER.replace(/m=audio \d+/, 'm=audio 99999');
+    for (let i = 0; i < 500; i++) {
+      ms.send(callerRequest({ body: offer, callId: `flood-${i}`, branch: `z9hG4bK-f${i}` }));
+    }
+    expect(ms.stack.counters.malformedRejected).toBe(500);
+    const refusals = () => logger.lines.filter((l) => l.msg === 'INVITE with unusable SDP refused');
+    expect(refusals()).toHaveLength(1);
+    await ms.stack.stop();
+    expect(refusals().map((l) => (l.obj as { repeated?: number }).repeated)).toEqual([undefined, 499]);
   });
 
   it('a body that is not SDP → 400 Bad SDP with a Warning 399', () => {
