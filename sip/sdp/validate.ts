@@ -1,7 +1,7 @@
 /**
  * Checks an SDP body before anything of it is used (RFC 4566 §5 grammar, RFC 3264, RFC 3551), in
  * one pass over its lines: the structure (`<type>=<value>` lines, `v=0` first, bounded line
- * length) and every value the stack reads from it: c= addresses, m= ports and payload types,
+ * length; empty lines are skipped) and every value the stack reads from it: c= addresses, m= ports and payload types,
  * and the a=rtpmap, a=ptime and a=rtcp of audio streams (other streams are only answered with
  * port 0; RFC 4475's valid messages carry `a=rtpmap:31 LPC`, without a clock rate, on video). sdp-transform then builds the object model from a body whose values
  * it can no longer mistype (it reads `a=rtpmap:0 1` as codec number 1, `m=audio 04000` as the
@@ -50,9 +50,6 @@ function checkAddress(field: string, addrType: string, address: string): void {
  */
 export function checkSdp(text: string): void {
   const lines = text.split('\n');
-  while (lines.length > 0 && (lines[lines.length - 1] === '' || lines[lines.length - 1] === '\r')) {
-    lines.pop();
-  }
   let media = 'session';
   let rtp = false;
   let sessionConnection = false;
@@ -62,8 +59,13 @@ export function checkSdp(text: string): void {
       throw new SdpError('SDP_ERR_BAD_VALUE', `m=${media} has no c= address (nor has the session)`);
     }
   };
+  let first = true;
   for (const [i, raw] of lines.entries()) {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '') {
+      // Not in RFC 4566's grammar, but harmless and sent (SIPp scenarios start bodies with one).
+      continue;
+    }
     if (line.length > SDP_MAX_LINE) {
       throw new SdpError('SDP_ERR_PARSE', `SDP line ${i + 1} is over ${SDP_MAX_LINE} bytes`);
     }
@@ -73,9 +75,10 @@ export function checkSdp(text: string): void {
     }
     const type = m[1] ?? '';
     const value = m[2] ?? '';
-    if (i === 0 && line !== 'v=0') {
+    if (first && line !== 'v=0') {
       throw new SdpError('SDP_ERR_PARSE', 'SDP does not start with v=0');
     }
+    first = false;
     switch (type) {
       case 'o':
         if (value.split(' ').length !== 6) {

@@ -62,11 +62,13 @@ describe('SDP values checked', () => {
     expect(() => describeOffer(body, ['PCMU'])).toThrow(expect.objectContaining({ code: 'SDP_ERR_PARSE' }));
   });
 
-  it('well-formed offers still pass: IPv6, a rejected video stream, port 0 streams, 0.0.0.0 hold', () => {
+  it('well-formed offers still pass: IPv6, a rejected video stream, port 0 streams, 0.0.0.0 hold, empty lines', () => {
     expect(describeOffer(IPV6, ['PCMA'])).toMatchObject({ address: '::1', port: 49170, ptime: 30 });
     const hold = OFFER.replace('c=IN IP4 127.0.0.1', 'c=IN IP4 0.0.0.0');
     expect(describeOffer(hold, ['PCMU'])).toMatchObject({ address: '0.0.0.0', port: 6100 });
     const noPtime = OFFER.replace('a=ptime:20\r\n', '');
     expect(describeOffer(noPtime, ['PCMU'])?.ptime).toBe(20);
+    // Empty lines (a SIPp scenario's body starts with one) are skipped.
+    expect(describeOffer(`\r\n${OFFER}\r\n`, ['PCMU'])).toMatchObject({ port: 6100 });
   });
 });
