@@ -19,6 +19,8 @@ export type SipParseErrorCode =
   | 'SIP_ERR_BAD_START_LINE'
   | 'SIP_ERR_BAD_VERSION'
   | 'SIP_ERR_BAD_HEADER'
+  | 'SIP_ERR_TOO_MANY_HEADERS'
+  | 'SIP_ERR_TOO_MANY_VALUES'
   | 'SIP_ERR_BAD_CONTENT_LENGTH'
   | 'SIP_ERR_TRUNCATED_BODY'
   | 'SIP_ERR_BAD_URI'
@@ -78,7 +80,10 @@ export class SipStateError extends SipError {
 
 /** An SDP body could not be parsed or negotiated. */
 export class SdpError extends SipError {
-  constructor(code: 'SDP_ERR_PARSE' | 'SDP_ERR_NO_CODEC' | 'SDP_ERR_NO_AUDIO', message: string) {
+  constructor(
+    code: 'SDP_ERR_PARSE' | 'SDP_ERR_BAD_VALUE' | 'SDP_ERR_NO_CODEC' | 'SDP_ERR_NO_AUDIO',
+    message: string,
+  ) {
     super(code, message);
     this.name = 'SdpError';
   }

@@ -3,8 +3,9 @@
  * Call-ID.
  */
 import { randomBytes } from 'node:crypto';
+import { headerKey, MAX_LIST_VALUES, splitList } from './headers.js';
 import { SipRequest, SipResponse, setContentLength, type HeaderField } from './SipMessage.js';
-import { MAGIC_COOKIE } from './via.js';
+import { MAGIC_COOKIE, parseVia } from './via.js';
 
 /** Reason phrases of RFC 3261 §21 and later RFCs for the codes this stack sends. */
 export const REASON_PHRASES: Readonly<Record<number, string>> = {
@@ -23,6 +24,7 @@ export const REASON_PHRASES: Readonly<Record<number, string>> = {
   406: 'Not Acceptable',
   407: 'Proxy Authentication Required',
   408: 'Request Timeout',
+  413: 'Request Entity Too Large',
   415: 'Unsupported Media Type',
   416: 'Unsupported URI Scheme',
   420: 'Bad Extension',
@@ -107,6 +109,45 @@ export function createResponse(
   }
   for (const h of opts.headers ?? []) {
     res.add(h.name, h.value);
+  }
+  setContentLength(res);
+  return res;
+}
+
+/**
+ * The answer to a request refused as malformed before any transaction (400/505/513): as
+ * {@link createResponse} with no To tag and no Record-Route, and the Via list echoed only when it
+ * is valid and at most {@link MAX_LIST_VALUES} long; otherwise its top value alone, which is what
+ * routes the answer (RFC 3261 §18.2.2). So the answer to bad input is never larger than the input,
+ * nor costlier to build than reading it.
+ */
+export function createErrorResponse(
+  headers: readonly HeaderField[],
+  status: number,
+  reason?: string,
+): SipResponse {
+  const vias: string[] = [];
+  for (const h of headers) {
+    if (headerKey(h.name) === 'via') {
+      vias.push(...splitList(h.value, MAX_LIST_VALUES + 1 - vias.length));
+      if (vias.length > MAX_LIST_VALUES) {
+        break;
+      }
+    }
+  }
+  const echoed = vias.length <= MAX_LIST_VALUES && vias.every((v) => parseVia(v)) ? vias : vias.slice(0, 1);
+  const first = (key: string): string | undefined => headers.find((h) => headerKey(h.name) === key)?.value;
+  const res = new SipResponse(status, reason ?? reasonPhrase(status));
+  for (const v of echoed) {
+    res.add('Via', v);
+  }
+  for (const [key, name] of [
+    ['from', 'From'],
+    ['to', 'To'],
+    ['call-id', 'Call-ID'],
+    ['cseq', 'CSeq'],
+  ] as const) {
+    res.add(name, first(key) ?? '');
   }
   setContentLength(res);
   return res;

@@ -72,10 +72,21 @@ export const SINGLE_HEADERS: readonly string[] = [
 ];
 
 /**
- * Splits a list header value at commas that are not inside quotes or angle brackets.
- * Empty elements are kept (as '') so that callers can reject `a,,b`.
+ * Most values one list header may carry in a message, all its lines together (70 proxies, the
+ * default Max-Forwards, add 70 Via and 70 Record-Route values). More is refused by the parser
+ * before anything is built from them.
  */
-export function splitList(value: string): string[] {
+export const MAX_LIST_VALUES = 100;
+
+/** Most header fields (lines) in one message; more is refused by the parser. */
+export const MAX_HEADER_FIELDS = 256;
+
+/**
+ * Splits a list header value at commas that are not inside quotes or angle brackets.
+ * Empty elements are kept (as '') so that callers can reject `a,,b`. With `max`, stops after
+ * `max` values: the value `max + 1`, when there is one, is the unsplit rest.
+ */
+export function splitList(value: string, max = Infinity): string[] {
   const out: string[] = [];
   let start = 0;
   let quoted = false;
@@ -97,6 +108,9 @@ export function splitList(value: string): string[] {
     } else if (ch === 0x2c && !angle) {
       out.push(value.slice(start, i).trim());
       start = i + 1;
+      if (out.length === max) {
+        break;
+      }
     }
   }
   out.push(value.slice(start).trim());

@@ -4,7 +4,14 @@
  * (see sip/README.md).
  */
 import { SipParseError } from '../errors.js';
-import { headerKey, TOKEN_RE } from './headers.js';
+import {
+  headerKey,
+  isListHeader,
+  MAX_HEADER_FIELDS,
+  MAX_LIST_VALUES,
+  splitList,
+  TOKEN_RE,
+} from './headers.js';
 import { SipRequest, SipResponse, type HeaderField, type SipMessage } from './SipMessage.js';
 import { parseUri } from './uri.js';
 
@@ -36,15 +43,30 @@ export function skipLeadingCrlf(data: Uint8Array, from = 0): number {
 
 /**
  * Splits the header section into fields: folded lines joined (RFC 3261 §7.3.1), `name: value`
- * with optional whitespace before the colon.
- * @throws {SipParseError} SIP_ERR_BAD_HEADER
+ * with optional whitespace before the colon. Bounded: at most {@link MAX_HEADER_FIELDS} fields
+ * and {@link MAX_LIST_VALUES} values of one list header (the error carries the fields read, so
+ * that a 400 can still be built).
+ * @throws {SipParseError} SIP_ERR_BAD_HEADER, SIP_ERR_TOO_MANY_HEADERS, SIP_ERR_TOO_MANY_VALUES
  */
 export function parseHeaderLines(text: string, isRequest: boolean): HeaderField[] {
   const headers: HeaderField[] = [];
+  const values = new Map<string, number>();
+  let tooMany: string | undefined;
   if (text === '') {
     return headers;
   }
-  for (const raw of text.split(/\r\n(?![ \t])/)) {
+  for (let pos = 0, end = 0; end >= 0; pos = end + 2) {
+    end = text.indexOf('\r\n', pos);
+    while (end >= 0 && (text[end + 2] === ' ' || text[end + 2] === '\t')) {
+      end = text.indexOf('\r\n', end + 2);
+    }
+    const raw = text.slice(pos, end < 0 ? text.length : end);
+    if (headers.length === MAX_HEADER_FIELDS) {
+      throw new SipParseError('SIP_ERR_TOO_MANY_HEADERS', `over ${MAX_HEADER_FIELDS} header fields`, {
+        isRequest,
+        headers,
+      });
+    }
     const line = raw.includes('\r\n') ? raw.replace(/\r\n[ \t]+/g, ' ') : raw;
     const colon = line.indexOf(':');
     const name = colon < 0 ? '' : line.slice(0, colon).trimEnd();
@@ -54,7 +76,23 @@ export function parseHeaderLines(text: string, isRequest: boolean): HeaderField[
         headers,
       });
     }
-    headers.push({ name, value: line.slice(colon + 1).trim(), raw });
+    const value = line.slice(colon + 1).trim();
+    headers.push({ name, value, raw });
+    const key = headerKey(name);
+    if (isListHeader(key) && tooMany === undefined) {
+      const count = (values.get(key) ?? 0) + splitList(value, MAX_LIST_VALUES + 1).length;
+      if (count > MAX_LIST_VALUES) {
+        tooMany = name;
+      }
+      values.set(key, count);
+    }
+  }
+  if (tooMany !== undefined) {
+    // Thrown once every field is read, so that the answer has its From, To, Call-ID and CSeq.
+    throw new SipParseError('SIP_ERR_TOO_MANY_VALUES', `over ${MAX_LIST_VALUES} ${tooMany} values`, {
+      isRequest,
+      headers,
+    });
   }
   return headers;
 }

@@ -5,6 +5,7 @@
 import * as sdpTransform from 'sdp-transform';
 import { SdpError } from '../errors.js';
 import { answerDirection, STATIC_PT, type Codec, type Direction, type MediaDescription } from './media.js';
+import { checkSdp, checkTelephoneEvents } from './validate.js';
 
 type SdpSession = sdpTransform.SessionDescription;
 type SdpMedia = SdpSession['media'][number];
@@ -27,7 +28,12 @@ export interface SdpSessionIds {
 /** Our telephone-event payload type in offers. */
 export const OFFER_TE_PT = 101;
 
+/**
+ * Checks every value we read (validate.ts), then parses.
+ * @throws {SdpError} SDP_ERR_PARSE, SDP_ERR_BAD_VALUE, SDP_ERR_NO_AUDIO
+ */
 function parseSdp(text: string): SdpSession {
+  checkSdp(text);
   let s: SdpSession;
   try {
     s = sdpTransform.parse(text);
@@ -50,9 +56,15 @@ function payloadsOf(m: SdpMedia): number[] {
 function codecOfPayload(m: SdpMedia, pt: number): string | undefined {
   const map = m.rtp.find((r) => r.payload === pt);
   if (map) {
-    return `${map.codec.toUpperCase()}/${map.rate ?? 8000}`;
+    return `${String(map.codec).toUpperCase()}/${map.rate ?? 8000}`;
   }
   return pt === 0 ? 'PCMU/8000' : pt === 8 ? 'PCMA/8000' : undefined;
+}
+
+/** The offered telephone-event events (RFC 4733 §7.1.1), checked; 0-16 when not stated. */
+function telephoneEvents(m: SdpMedia, pt: number): string {
+  const config = m.fmtp.find((f) => f.payload === pt)?.config;
+  return config === undefined ? '0-16' : checkTelephoneEvents(pt, String(config));
 }
 
 interface Pick {
@@ -83,7 +95,11 @@ function pickAudio(session: SdpSession, prefs: readonly Codec[]): Pick | undefin
 function describe(session: SdpSession, m: SdpMedia, pick: Pick, muxAgreed: boolean): MediaDescription {
   const address = m.connection?.ip ?? session.connection?.ip;
   if (address === undefined) {
-    throw new SdpError('SDP_ERR_PARSE', 'no c= line for the audio stream');
+    throw new SdpError('SDP_ERR_BAD_VALUE', 'no c= line for the audio stream');
+  }
+  const te = pick.telephoneEventPayloadType;
+  if (te !== undefined) {
+    telephoneEvents(m, te);
   }
   const direction: Direction = m.direction ?? session.direction ?? 'sendrecv';
   const rtcpMux = muxAgreed && m.rtcpMux !== undefined;
@@ -106,7 +122,7 @@ function describe(session: SdpSession, m: SdpMedia, pick: Pick, muxAgreed: boole
 /**
  * The remote media of an offer (for `call.offer`), without negotiating. Undefined when the offer
  * has no acceptable audio.
- * @throws {SdpError} SDP_ERR_PARSE when the SDP does not parse
+ * @throws {SdpError} SDP_ERR_PARSE when the SDP does not parse, SDP_ERR_BAD_VALUE for a wrong value
  */
 export function describeOffer(offer: string, prefs: readonly Codec[]): MediaDescription | undefined {
   const session = parseSdp(offer);
@@ -141,7 +157,8 @@ function baseSession(local: LocalMedia, ids: SdpSessionIds): SdpSession {
  * Answers an offer (RFC 3264 §6): the chosen audio stream with one codec (plus telephone-event
  * when offered), the offer's ptime, the complementary direction and rtcp-mux when offered; every
  * other m-line rejected with port 0.
- * @throws {SdpError} SDP_ERR_NO_CODEC (→ 488 with Warning 305) or SDP_ERR_PARSE
+ * @throws {SdpError} SDP_ERR_NO_CODEC (→ 488 with Warning 305), SDP_ERR_BAD_VALUE (→ 488 with
+ *   Warning 399) or SDP_ERR_PARSE (→ 400)
  */
 export function answerOffer(
   offer: string,
@@ -182,7 +199,7 @@ export function answerOffer(
     };
     if (te !== undefined) {
       media.rtp.push({ payload: te, codec: 'telephone-event', rate: 8000 });
-      media.fmtp.push({ payload: te, config: m.fmtp.find((f) => f.payload === te)?.config ?? '0-16' });
+      media.fmtp.push({ payload: te, config: telephoneEvents(m, te) });
     }
     if (m.rtcpMux !== undefined) {
       media.rtcpMux = 'rtcp-mux';
@@ -219,7 +236,8 @@ export function createOffer(prefs: readonly Codec[], local: LocalMedia, ids: Sdp
 /**
  * The remote media from an answer to our offer (RFC 3264 §7): the first codec of the answer that
  * we offered.
- * @throws {SdpError} SDP_ERR_NO_CODEC when the answer has none of ours
+ * @throws {SdpError} SDP_ERR_NO_CODEC when the answer has none of ours, SDP_ERR_BAD_VALUE /
+ *   SDP_ERR_PARSE when it is malformed
  */
 export function readAnswer(answer: string, prefs: readonly Codec[]): MediaDescription {
   const session = parseSdp(answer);

@@ -85,6 +85,7 @@ export class TransportLayer {
     this.#receiver = new Receiver({
       counters: o.counters,
       logger: o.logger,
+      clock: o.clock,
       maxMessageSize: o.maxMessageSize,
       sendResponse: (res, flow) => this.sendResponse(res, flow),
     });
@@ -119,6 +120,7 @@ export class TransportLayer {
 
   /** Closes listeners and connections. */
   async stop(): Promise<void> {
+    this.#receiver.flushLogs();
     this.#pool.closeAll();
     await Promise.all(this.#udp.splice(0).map((u) => u.close()));
     await Promise.all(

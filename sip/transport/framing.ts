@@ -2,12 +2,18 @@
  * Stream framing for TCP/TLS (RFC 3261 §18.3): messages are delimited by the end of the header
  * section plus Content-Length octets. Handles partial and pipelined messages and CRLF keep-alives
  * (RFC 5626 §3.5.1), and bounds the buffered bytes by the maximum message size.
+ *
+ * Linear in the bytes received, however they are chunked: a partial message is appended to one
+ * growing buffer (not re-concatenated), the search for the end of its header section resumes where
+ * the previous one stopped, and its Content-Length is read once.
  */
 import { SipParseError } from '../errors.js';
 import { skipLeadingCrlf } from '../message/parser.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-const CONTENT_LENGTH_RE = /^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*$/gim;
+const EMPTY = Buffer.alloc(0);
+/** A buffer larger than this is released once empty (idle connections hold nothing big). */
+const KEEP_BYTES = 4096;
 
 export interface FramerOutput {
   /** Complete messages, in order. */
@@ -21,8 +27,15 @@ export interface FramerOutput {
 }
 
 export class StreamFramer {
-  #buf: Buffer = Buffer.alloc(0);
   readonly #maxSize: number;
+  /** Buffered bytes are `#store[#start, #end)`: the start of a message not complete yet. */
+  #store: Buffer = EMPTY;
+  #start = 0;
+  #end = 0;
+  /** Bytes of the buffered message already searched for the end of its header section. */
+  #searched = 0;
+  /** Length of the buffered message, once its header section was read. */
+  #total: number | undefined;
 
   constructor(maxSize: number) {
     this.#maxSize = maxSize;
@@ -30,60 +43,133 @@ export class StreamFramer {
 
   /** Bytes waiting for the rest of a message. */
   get buffered(): number {
-    return this.#buf.length;
+    return this.#end - this.#start;
   }
 
   push(data: Buffer): FramerOutput {
-    this.#buf = this.#buf.length === 0 ? data : Buffer.concat([this.#buf, data]);
     const out: FramerOutput = { messages: [], pings: 0 };
+    // Nothing buffered: frame `data` in place, and keep only what is left of it.
+    const stored = this.#end > this.#start;
+    if (stored) {
+      this.#append(data);
+    }
+    const view = stored ? this.#store.subarray(this.#start, this.#end) : data;
+    let pos = 0;
     for (;;) {
-      const start = skipLeadingCrlf(this.#buf);
-      if (start > 0) {
-        out.pings += countPings(this.#buf.subarray(0, start));
-        this.#buf = this.#buf.subarray(start);
+      if (this.#total === undefined && this.#searched === 0) {
+        const next = skipLeadingCrlf(view, pos);
+        out.pings += countPings(view.subarray(pos, next));
+        pos = next;
       }
-      if (this.#buf.length === 0) {
+      if (pos >= view.length) {
         break;
       }
-      const headEnd = this.#buf.indexOf(CRLFCRLF);
-      if (headEnd < 0) {
-        if (this.#buf.length > this.#maxSize) {
-          out.error = new SipParseError('SIP_ERR_TOO_LARGE', `header section over ${this.#maxSize} bytes`);
-          this.#buf = Buffer.alloc(0);
+      if (this.#total === undefined) {
+        const headEnd = view.indexOf(CRLFCRLF, pos + Math.max(0, this.#searched - 3));
+        if (headEnd < 0) {
+          this.#searched = view.length - pos;
+          if (this.#searched > this.#maxSize) {
+            out.error = new SipParseError('SIP_ERR_TOO_LARGE', `header section over ${this.#maxSize} bytes`);
+            return this.#reset(out);
+          }
+          break;
         }
+        const length = contentLength(view.toString('latin1', pos, headEnd));
+        if (length < 0) {
+          out.error = new SipParseError('SIP_ERR_BAD_CONTENT_LENGTH', 'bad Content-Length on a stream');
+          return this.#reset(out);
+        }
+        this.#total = headEnd + 4 + length - pos;
+        if (this.#total > this.#maxSize) {
+          // Hand the header section over so that the request can be answered with 513, then close.
+          out.oversizeHead = Buffer.from(view.subarray(pos, headEnd + 4));
+          out.error = new SipParseError(
+            'SIP_ERR_TOO_LARGE',
+            `message of ${this.#total} bytes over ${this.#maxSize}`,
+          );
+          return this.#reset(out);
+        }
+      }
+      if (view.length - pos < this.#total) {
         break;
       }
-      const head = this.#buf.toString('latin1', 0, headEnd);
-      let length = 0;
-      let count = 0;
-      for (const m of head.matchAll(CONTENT_LENGTH_RE)) {
-        count++;
-        length = /^[0-9]{1,9}$/.test(m[1] ?? '') ? Number(m[1]) : -1;
-      }
-      if (count > 1 || length < 0) {
-        out.error = new SipParseError('SIP_ERR_BAD_CONTENT_LENGTH', 'bad Content-Length on a stream');
-        this.#buf = Buffer.alloc(0);
-        break;
-      }
-      const total = headEnd + 4 + length;
-      if (total > this.#maxSize) {
-        // Hand the header section over so that the request can be answered with 513, then close.
-        out.oversizeHead = Buffer.from(this.#buf.subarray(0, headEnd + 4));
-        out.error = new SipParseError('SIP_ERR_TOO_LARGE', `message of ${total} bytes over ${this.#maxSize}`);
-        this.#buf = Buffer.alloc(0);
-        break;
-      }
-      if (this.#buf.length < total) {
-        break;
-      }
-      out.messages.push(this.#buf.subarray(0, total));
-      this.#buf = this.#buf.subarray(total);
+      const message = view.subarray(pos, pos + this.#total);
+      // A message framed in the store is copied out: the store is reused.
+      out.messages.push(stored ? Buffer.from(message) : message);
+      pos += this.#total;
+      this.#total = undefined;
+      this.#searched = 0;
     }
-    if (this.#buf.length > 0 && this.#buf.byteOffset > 0 && out.messages.length > 0) {
-      this.#buf = Buffer.from(this.#buf);
-    }
+    this.#keep(view, pos, stored);
     return out;
   }
+
+  /** Appends to the store: in place, else moved to its front, else into one twice as large. */
+  #append(data: Buffer): void {
+    const live = this.#end - this.#start;
+    if (this.#store.length - this.#end < data.length) {
+      // Moving or growing copies `live` bytes, after at least as many were appended: O(1) a byte.
+      const target =
+        live + data.length <= this.#store.length / 2
+          ? this.#store
+          : Buffer.allocUnsafe(Math.max(KEEP_BYTES, 2 * (live + data.length)));
+      this.#store.copy(target, 0, this.#start, this.#end);
+      this.#store = target;
+      this.#start = 0;
+      this.#end = live;
+    }
+    this.#end += data.copy(this.#store, this.#end);
+  }
+
+  /** Keeps `view[pos..]`, the start of a message not complete yet. */
+  #keep(view: Buffer, pos: number, stored: boolean): void {
+    if (stored) {
+      this.#start += pos;
+    } else if (pos < view.length) {
+      if (this.#store.length < view.length - pos) {
+        this.#store = Buffer.allocUnsafe(Math.max(KEEP_BYTES, 2 * (view.length - pos)));
+      }
+      this.#start = 0;
+      this.#end = view.copy(this.#store, 0, pos);
+    }
+    if (this.#start === this.#end) {
+      this.#start = 0;
+      this.#end = 0;
+      if (this.#store.length > KEEP_BYTES) {
+        this.#store = EMPTY;
+      }
+    }
+  }
+
+  #reset(out: FramerOutput): FramerOutput {
+    this.#store = EMPTY;
+    this.#start = 0;
+    this.#end = 0;
+    this.#searched = 0;
+    this.#total = undefined;
+    return out;
+  }
+}
+
+/**
+ * The Content-Length of a header section (0 when absent), -1 when repeated or not 1–9 digits.
+ * One pass over its lines.
+ */
+function contentLength(head: string): number {
+  let length = 0;
+  let count = 0;
+  for (let pos = head.indexOf('\r\n') + 2, end = 0; pos > 1 && end >= 0; pos = end + 2) {
+    end = head.indexOf('\r\n', pos);
+    const line = head.slice(pos, end < 0 ? head.length : end);
+    const colon = line.indexOf(':');
+    const name = colon < 0 ? '' : line.slice(0, colon).trimEnd().toLowerCase();
+    if (name === 'content-length' || name === 'l') {
+      const value = line.slice(colon + 1).trim();
+      count++;
+      length = /^[0-9]{1,9}$/.test(value) ? Number(value) : -1;
+    }
+  }
+  return count > 1 ? -1 : length;
 }
 
 function countPings(crlfs: Buffer): number {

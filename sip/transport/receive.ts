@@ -2,12 +2,14 @@
  * What arrives on any transport (RFC 3261 §18.1.2, §18.2.1, RFC 3581): parsed, `received`/`rport`
  * stamped on requests, checked, and handed to the transaction layer; bad input is answered
  * (400 with the error code, 505, 513) when the request still names someone to answer, otherwise
- * dropped, and counted either way. Nothing here throws out of a socket handler.
+ * dropped, and counted either way; logged once per kind and minute with a count (RepeatedLog), never
+ * once per message. Nothing here throws out of a socket handler.
  */
 import type { SipCounters } from '../counters.js';
 import { SipParseError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { createResponse } from '../message/build.js';
+import type { Clock } from '../clock.js';
+import { RepeatedLog, type Logger } from '../logger.js';
+import { createErrorResponse } from '../message/build.js';
 import { parseHeaderLines, parseMessage } from '../message/parser.js';
 import { SipRequest, type SipMessage, type SipResponse } from '../message/SipMessage.js';
 import { hasResponseEssentials, requestProblem, responseProblem } from '../message/validate.js';
@@ -24,6 +26,8 @@ export interface TransportDelegate {
 export interface ReceiverOptions {
   counters: SipCounters;
   logger: Logger;
+  /** For the log of repeated bad input (one line per kind and minute, with a count). */
+  clock: Pick<Clock, 'now'>;
   maxMessageSize: number;
   /** Sends a response by RFC 3261 §18.2.2 (the transport layer's `sendResponse`). */
   sendResponse(res: SipResponse, flow: Flow): void;
@@ -31,10 +35,17 @@ export interface ReceiverOptions {
 
 export class Receiver {
   readonly #opts: ReceiverOptions;
+  readonly #log: RepeatedLog;
   delegate: TransportDelegate | undefined;
 
   constructor(opts: ReceiverOptions) {
     this.#opts = opts;
+    this.#log = new RepeatedLog(opts.logger, opts.clock);
+  }
+
+  /** Logs the counts of repeated bad input not logged yet (at shutdown). */
+  flushLogs(): void {
+    this.#log.flush();
   }
 
   /** Parses and dispatches one message. Never throws. */
@@ -54,7 +65,7 @@ export class Receiver {
         this.#answerBroken(err, flow);
       } else {
         this.#opts.counters.malformedDropped++;
-        this.#opts.logger.warn({ err }, 'unexpected error while parsing');
+        this.#log.log('warn', 'parse-bug', { err }, 'unexpected error while parsing');
       }
       return;
     }
@@ -65,13 +76,23 @@ export class Receiver {
         if (problem && !/^SIP\s*\/\s*\d\.\d\s*\/\s*\S+\s+[^;,\s]+/i.test(msg.getAll('via')[0] ?? '')) {
           // Without a Via that names a SIP sender there is nobody to answer: drop.
           this.#opts.counters.malformedDropped++;
-          this.#opts.logger.debug({ problem, remote: flow.remote }, 'unanswerable request dropped');
+          this.#log.log(
+            'debug',
+            `dropped:${problem}`,
+            { problem, remote: flow.remote },
+            'unanswerable request dropped',
+          );
           return;
         }
         if (problem) {
           this.#opts.counters.malformedRejected++;
-          this.#opts.logger.debug({ problem, remote: flow.remote }, 'malformed request answered 400');
-          this.#opts.sendResponse(createResponse(msg, 400, { reason: problem }), flow);
+          this.#log.log(
+            'debug',
+            `400:${problem}`,
+            { problem, remote: flow.remote },
+            'malformed request answered 400',
+          );
+          this.#opts.sendResponse(createErrorResponse(msg.headers, 400, problem), flow);
           return;
         }
         this.delegate?.onRequest(msg, flow);
@@ -79,14 +100,19 @@ export class Receiver {
         const problem = responseProblem(msg);
         if (problem) {
           this.#opts.counters.malformedDropped++;
-          this.#opts.logger.debug({ problem, remote: flow.remote }, 'malformed response dropped');
+          this.#log.log(
+            'debug',
+            `response:${problem}`,
+            { problem, remote: flow.remote },
+            'malformed response dropped',
+          );
           return;
         }
         this.delegate?.onResponse(msg, flow);
       }
     } catch (err) {
       // A bug above us must not take the socket down.
-      this.#opts.logger.error({ err }, 'error while handling a SIP message');
+      this.#log.log('error', 'handler-bug', { err }, 'error while handling a SIP message');
     }
   }
 
@@ -96,7 +122,9 @@ export class Receiver {
     if (err.code === 'SIP_ERR_TOO_LARGE') {
       this.#opts.counters.oversize++;
     }
-    this.#opts.logger.info(
+    this.#log.log(
+      'info',
+      `framing:${err.code}`,
       { code: err.code, remote: conn.remote, protocol: conn.protocol },
       'closing connection after a framing error',
     );
@@ -120,7 +148,9 @@ export class Receiver {
   #answerBroken(err: SipParseError, flow: Flow): void {
     if (!err.isRequest || !err.headers || !hasResponseEssentials(err.headers)) {
       this.#opts.counters.malformedDropped++;
-      this.#opts.logger.debug(
+      this.#log.log(
+        'debug',
+        `unparseable:${err.code}`,
         { code: err.code, remote: flow.remote, bytes: err.message },
         'unparseable message dropped',
       );
@@ -134,8 +164,10 @@ export class Receiver {
     );
     stampVia(req, flow);
     const reason = err.status === 400 ? `Bad Request (${err.code})` : undefined;
-    const res = createResponse(req, err.status, reason ? { reason } : {});
-    this.#opts.logger.debug(
+    const res = createErrorResponse(req.headers, err.status, reason);
+    this.#log.log(
+      'debug',
+      `answered:${err.code}`,
       { code: err.code, remote: flow.remote, status: err.status },
       'malformed request answered',
     );

@@ -13,7 +13,8 @@ export function stampVia(req: SipRequest, flow: Flow): void {
   if (!field) {
     return;
   }
-  const first = field.value.split(',')[0] ?? '';
+  const comma = field.value.indexOf(',');
+  const first = comma < 0 ? field.value : field.value.slice(0, comma);
   const via = parseVia(first);
   if (!via) {
     return;

@@ -4,13 +4,40 @@
  * answered (re-INVITE/UPDATE, RFC 3261 §14.2, RFC 3311 §5.2).
  */
 import { randomInt } from 'node:crypto';
+import { SdpError } from '../errors.js';
 import { setBody, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import type { Codec, MediaDescription } from '../sdp/media.js';
 import { answerOffer, createOffer, type LocalMedia } from '../sdp/offerAnswer.js';
 
 /** What {@link SdpSession.reoffer} did with a re-INVITE/UPDATE. */
 export type ReofferResult =
-  { readonly refused: true } | { readonly refused: false; readonly remote: MediaDescription | undefined };
+  | { readonly refused: true; readonly error: SdpError }
+  | { readonly refused: false; readonly remote: MediaDescription | undefined };
+
+/** The answer to an offer we cannot take, with the Warning (RFC 3261 §20.43) that says why. */
+export interface SdpRefusal {
+  status: 400 | 488;
+  reason?: string;
+  warning: string;
+}
+
+/**
+ * How to refuse an offer: 400 Bad SDP when it is not SDP (RFC 3261 §21.4.1) and 488 when a value
+ * is wrong (§21.4.26), both with Warning 399 naming the problem; 488 with Warning 305 when it has
+ * none of our codecs. `host` is our host as the Warning's warn-agent.
+ */
+export function sdpRefusal(err: SdpError, host: string): SdpRefusal {
+  const what = `399 ${host} "${err.message.replace(/["\\]/g, "'").slice(0, 200)}"`;
+  switch (err.code) {
+    case 'SDP_ERR_PARSE':
+    case 'SDP_ERR_NO_AUDIO':
+      return { status: 400, reason: 'Bad SDP', warning: what };
+    case 'SDP_ERR_BAD_VALUE':
+      return { status: 488, warning: what };
+    default:
+      return { status: 488, warning: `305 ${host} "Incompatible media format"` };
+  }
+}
 
 export class SdpSession {
   readonly #codecs: readonly Codec[];
@@ -64,8 +91,11 @@ export class SdpSession {
         const { sdp, remote } = this.answer(req.bodyText, media);
         setBody(ok, sdp, 'application/sdp');
         return { refused: false, remote };
-      } catch {
-        return { refused: true };
+      } catch (err) {
+        return {
+          refused: true,
+          error: err instanceof SdpError ? err : new SdpError('SDP_ERR_PARSE', String(err)),
+        };
       }
     }
     if (req.method === 'INVITE' && this.#sdp !== undefined) {

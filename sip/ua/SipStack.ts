@@ -8,7 +8,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { newCounters, type SipCounters } from '../counters.js';
 import { dialogId, type Dialog } from '../dialog/Dialog.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { RepeatedLog, silentLogger, type Logger } from '../logger.js';
 import { createResponse, newTag } from '../message/build.js';
 import { formatHost } from '../message/uri.js';
 import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
@@ -23,6 +23,7 @@ import { SUPPORTED_OPTIONS } from './checks.js';
 import { IncomingCall, summarizeInvite, type InviteSummary } from './IncomingCall.js';
 import { OutgoingCall, type DialOptions } from './OutgoingCall.js';
 import { answerOutOfDialog, MergedRequests } from './outOfDialog.js';
+import { sdpRefusal } from './SdpSession.js';
 import { RequestScreen, type ScreenSource, type ScreenVerdict } from './screen.js';
 import type { CallHost, DialogUser, SessionTimerOptions } from './types.js';
 
@@ -104,6 +105,8 @@ export class SipStack implements CallHost {
   readonly #inviteTimeoutMs: number;
   readonly #screen: RequestScreen;
   readonly #merged: MergedRequests;
+  /** INVITEs refused for their SDP, logged once per kind and minute (RepeatedLog). */
+  readonly #badSdpLog: RepeatedLog;
 
   constructor(options: SipStackOptions, delegate: SipStackDelegate = {}) {
     this.clock = options.clock ?? systemClock;
@@ -143,6 +146,7 @@ export class SipStack implements CallHost {
     );
     this.#screen = new RequestScreen(delegate, this);
     this.#merged = new MergedRequests(this.clock, this.transactions.timers);
+    this.#badSdpLog = new RepeatedLog(this.logger, this.clock);
   }
 
   /** Binds every listen entry. */
@@ -160,6 +164,7 @@ export class SipStack implements CallHost {
       this.clock.clearTimeout(timer);
     }
     this.transactions.stop();
+    this.#badSdpLog.flush();
     await this.transport.stop();
   }
 
@@ -308,15 +313,21 @@ export class SipStack implements CallHost {
       return;
     }
     if (call.offerError) {
-      // RFC 3261 §21.4.1: the body is malformed. The Warning says what was wrong with it.
+      // RFC 3261 §21.4.1 / §21.4.26: a malformed body (400) or a wrong value in it (488). The
+      // Warning says what was wrong.
       this.counters.malformedRejected++;
-      const what = call.offerError.message.replace(/["\\]/g, "'").slice(0, 200);
-      this.logger.info(
-        { callId: req.callId, err: call.offerError.message },
-        'INVITE with unreadable SDP: 400',
+      const refusal = sdpRefusal(call.offerError, formatHost(flow.local.address));
+      this.#badSdpLog.log(
+        'info',
+        call.offerError.code,
+        { callId: req.callId, err: call.offerError.message, status: refusal.status },
+        'INVITE with unusable SDP refused',
       );
-      call.reject(400, { reason: 'Bad SDP', warning: `399 ${formatHost(flow.local.address)} "${what}"` });
-      this.#refused(call, 400, 'bad-sdp');
+      call.reject(refusal.status, {
+        warning: refusal.warning,
+        ...(refusal.reason !== undefined ? { reason: refusal.reason } : {}),
+      });
+      this.#refused(call, refusal.status, 'bad-sdp');
       return;
     }
     if (req.body.length > 0 && call.offer === undefined) {

@@ -1,10 +1,10 @@
 /**
  * Checks a UAS makes on a new request before handing it to the application (RFC 3261 §8.2.1–8.2.3,
  * RFC 4028 §8, RFC 4475 §3.3): URI scheme (416), Require (420), Content-Type (415), Accept (406),
- * Session-Expires below our Min-SE (422).
+ * Session-Expires below our Min-SE (422), malformed Session-Expires or Min-SE (400).
  */
 import type { HeaderField, SipRequest } from '../message/SipMessage.js';
-import { parseSessionExpires } from './sessionTimer.js';
+import { readSessionTimer } from './sessionTimer.js';
 
 /** Option tags we support (RFC 3261 §8.2.2.3). */
 export const SUPPORTED_OPTIONS: readonly string[] = ['timer'];
@@ -44,12 +44,10 @@ export function checkRequest(req: SipRequest, minSE: number): Rejection | undefi
   ) {
     return { status: 406, headers: [] };
   }
-  const se = parseSessionExpires(req.get('session-expires'));
-  if (req.has('session-expires') && !se) {
-    return { status: 400, reason: 'Bad Session-Expires', headers: [] };
-  }
-  if (se && se.interval < minSE) {
-    return { status: 422, headers: [{ name: 'Min-SE', value: String(minSE) }] };
+  const timer = readSessionTimer(req, minSE);
+  if (!timer.ok) {
+    const { status, reason, headers } = timer;
+    return reason !== undefined ? { status, reason, headers } : { status, headers };
   }
   return undefined;
 }

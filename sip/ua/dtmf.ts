@@ -1,26 +1,49 @@
 /**
  * `application/dtmf-relay` INFO bodies (the de-facto format: `Signal=5\r\nDuration=160`;
- * Duration in milliseconds).
+ * Duration in milliseconds). Read line by line, each byte once: a body costs linear time.
  */
 import type { SipRequest } from '../message/SipMessage.js';
 import type { DtmfEvent } from './types.js';
 
-/** Parses a dtmf-relay body; undefined when it carries no valid Signal. */
+/**
+ * Largest dtmf-relay body read (bytes); a larger one is answered 413 unread. Real bodies are
+ * about 25 bytes (`Signal=5\r\nDuration=160\r\n`).
+ */
+export const DTMF_RELAY_MAX_BODY = 1024;
+
+const DIGITS_16 = ['*', '#', 'A', 'B', 'C', 'D', 'flash'];
+
+/** Parses a dtmf-relay body; undefined when it carries no valid Signal or a bad Duration. */
 export function parseDtmfRelay(body: string): DtmfEvent | undefined {
-  const signal = /^\s*signal\s*=\s*(\S+)\s*$/im.exec(body)?.[1];
+  let signal: string | undefined;
+  let duration: string | undefined;
+  for (const line of body.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq < 0) {
+      continue;
+    }
+    const key = line.slice(0, eq).trim().toLowerCase();
+    const value = line.slice(eq + 1).trim();
+    if (key === 'signal' && signal === undefined) {
+      signal = value;
+    } else if (key === 'duration' && duration === undefined) {
+      duration = value;
+    }
+  }
   if (signal === undefined || !/^([0-9*#A-Da-d]|1[0-6])$/.test(signal)) {
     return undefined;
   }
-  const digit = /^1[0-6]$/.test(signal)
-    ? (['*', '#', 'A', 'B', 'C', 'D', 'flash'][Number(signal) - 10] ?? signal)
-    : signal.toUpperCase();
-  const duration = /^\s*duration\s*=\s*([0-9]+)\s*$/im.exec(body)?.[1];
+  if (duration !== undefined && !/^[0-9]{1,6}$/.test(duration)) {
+    return undefined;
+  }
+  const digit = signal.length === 2 ? (DIGITS_16[Number(signal) - 10] ?? signal) : signal.toUpperCase();
   return { digit, durationMs: duration === undefined ? 250 : Number(duration) };
 }
 
 /**
  * How to answer an in-dialog INFO (RFC 6086 without Info packages, as SIP trunks send it): empty →
- * 200 (keep-alive); `application/dtmf-relay` → 200 and the digit; other types → 415; a bad body → 400.
+ * 200 (keep-alive); `application/dtmf-relay` → 200 and the digit; other types → 415; a body over
+ * {@link DTMF_RELAY_MAX_BODY} → 413 (RFC 3261 §21.4.11); a bad body → 400.
  */
 export function inspectInfo(req: SipRequest): {
   status: number;
@@ -34,6 +57,9 @@ export function inspectInfo(req: SipRequest): {
   const type = (req.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/dtmf-relay') {
     return { status: 415, accept: 'application/dtmf-relay' };
+  }
+  if (req.body.length > DTMF_RELAY_MAX_BODY) {
+    return { status: 413, reason: 'dtmf-relay body too large' };
   }
   const event = parseDtmfRelay(req.bodyText);
   return event ? { status: 200, event } : { status: 400, reason: 'Bad dtmf-relay body' };

@@ -4,6 +4,7 @@
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../logger.js';
+import { parseParams } from '../message/headers.js';
 import type { HeaderField, SipRequest } from '../message/SipMessage.js';
 
 export type Refresher = 'uac' | 'uas';
@@ -13,17 +14,77 @@ export interface SessionExpires {
   refresher: Refresher | undefined;
 }
 
-/** Parses `Session-Expires: 1800;refresher=uac` (RFC 4028 §4). */
+/**
+ * The longest session interval we run (seconds). A UAS may lower the interval in its 2xx
+ * (RFC 4028 §9), so a larger Session-Expires is answered with this one: a peer that vanishes
+ * is noticed within 2 hours, and no interval comes near a timer's limits.
+ */
+export const MAX_SESSION_INTERVAL = 7200;
+
+/** delta-seconds (RFC 3261 §25.1) fit in 32 bits (§20.19). */
+const MAX_DELTA_SECONDS = 2 ** 32 - 1;
+
+function deltaSeconds(text: string): number | undefined {
+  const t = text.trim();
+  return /^[0-9]{1,10}$/.test(t) && Number(t) <= MAX_DELTA_SECONDS ? Number(t) : undefined;
+}
+
+/**
+ * Parses `Session-Expires: 1800;refresher=uac` (RFC 4028 §4): delta-seconds, then parameters of
+ * which `refresher` must be `uac` or `uas`. Undefined when malformed.
+ */
 export function parseSessionExpires(value: string | undefined): SessionExpires | undefined {
   if (value === undefined) {
     return undefined;
   }
-  const m = /^\s*([0-9]{1,10})\s*(;.*)?$/.exec(value);
-  if (!m) {
+  const semi = value.indexOf(';');
+  const interval = deltaSeconds(semi < 0 ? value : value.slice(0, semi));
+  const params = semi < 0 ? new Map<string, string | null>() : parseParams(value.slice(semi));
+  if (interval === undefined || !params) {
     return undefined;
   }
-  const r = /;\s*refresher\s*=\s*(uac|uas)/i.exec(m[2] ?? '')?.[1]?.toLowerCase();
-  return { interval: Number(m[1]), refresher: r === 'uac' || r === 'uas' ? r : undefined };
+  const r = params.get('refresher');
+  if (r === undefined) {
+    return { interval, refresher: undefined };
+  }
+  const refresher = r?.toLowerCase();
+  return refresher === 'uac' || refresher === 'uas' ? { interval, refresher } : undefined;
+}
+
+/** The Session-Expires and Min-SE of a request, checked against our Min-SE (RFC 4028 §8). */
+export type SessionTimerRequest =
+  | { ok: true; se: SessionExpires | undefined }
+  | { ok: false; status: 400 | 422; reason?: string; headers: HeaderField[] };
+
+/**
+ * Reads a request's session timer (RFC 4028 §8, §9): 400 for a malformed Session-Expires or
+ * Min-SE (or a Min-SE above {@link MAX_SESSION_INTERVAL}, which we will not run), 422 with our
+ * Min-SE for an interval below it; otherwise the Session-Expires as requested (the 2xx lowers
+ * it, {@link sessionExpiresAnswer}).
+ */
+export function readSessionTimer(req: SipRequest, minSE: number): SessionTimerRequest {
+  const seText = req.get('session-expires');
+  const minText = req.get('min-se');
+  const se = parseSessionExpires(seText);
+  if (seText !== undefined && !se) {
+    return { ok: false, status: 400, reason: 'Bad Session-Expires', headers: [] };
+  }
+  const theirMin = minSEOf(minText);
+  if (theirMin === undefined || theirMin > MAX_SESSION_INTERVAL) {
+    return { ok: false, status: 400, reason: 'Bad Min-SE', headers: [] };
+  }
+  if (!se) {
+    return { ok: true, se: undefined };
+  }
+  if (se.interval < minSE) {
+    return { ok: false, status: 422, headers: [{ name: 'Min-SE', value: String(minSE) }] };
+  }
+  return { ok: true, se };
+}
+
+/** `Min-SE: 90;params` (RFC 4028 §5): 0 when absent, undefined when malformed. */
+function minSEOf(value: string | undefined): number | undefined {
+  return value === undefined ? 0 : deltaSeconds(value.split(';')[0] ?? '');
 }
 
 /**
@@ -42,9 +103,10 @@ export class SessionTimer {
 
   start(interval: number, weRefresh: boolean, refresh: () => void, expire: () => void): void {
     this.stop();
-    this.interval = interval;
+    const seconds = Math.min(interval, MAX_SESSION_INTERVAL);
+    this.interval = seconds;
     this.weRefresh = weRefresh;
-    const ms = weRefresh ? (interval * 1000) / 2 : (interval - Math.min(32, interval / 3)) * 1000;
+    const ms = weRefresh ? (seconds * 1000) / 2 : (seconds - Math.min(32, seconds / 3)) * 1000;
     this.#handle = this.#clock.setTimeout(() => {
       this.#handle = undefined;
       if (weRefresh) {
@@ -64,13 +126,19 @@ export class SessionTimer {
 }
 
 /**
- * Session-Expires (and Require: timer) for our 2xx to `req` (RFC 4028 §9): keep the refresher
- * the UAC chose; otherwise the UAC refreshes when it supports timers, else we do.
+ * Session-Expires (and Require: timer) for our 2xx to `req` (RFC 4028 §9): the interval lowered
+ * to {@link MAX_SESSION_INTERVAL} but not below the request's Min-SE; keep the refresher the UAC
+ * chose; otherwise the UAC refreshes when it supports timers, else we do.
  */
 export function sessionExpiresAnswer(
-  se: SessionExpires,
+  requested: SessionExpires,
   req: SipRequest,
-): { refresher: Refresher; headers: HeaderField[] } {
+): { se: SessionExpires; refresher: Refresher; headers: HeaderField[] } {
+  const theirMin = Math.min(minSEOf(req.get('min-se')) ?? 0, MAX_SESSION_INTERVAL);
+  const se = {
+    interval: Math.max(theirMin, Math.min(requested.interval, MAX_SESSION_INTERVAL)),
+    refresher: requested.refresher,
+  };
   const uacSupports = [...req.getAll('supported'), ...req.getAll('require')].some(
     (t) => t.toLowerCase() === 'timer',
   );
@@ -81,7 +149,7 @@ export function sessionExpiresAnswer(
   if (uacSupports) {
     headers.push({ name: 'Require', value: 'timer' });
   }
-  return { refresher, headers };
+  return { se, refresher, headers };
 }
 
 /** What {@link UasSessionTimer} needs from its call. */
@@ -147,7 +215,8 @@ export class UasSessionTimer {
     if (!this.#se) {
       return [];
     }
-    const { refresher, headers } = sessionExpiresAnswer(this.#se, req);
+    const { se, refresher, headers } = sessionExpiresAnswer(this.#se, req);
+    this.#se = se;
     this.#refresher = refresher;
     return headers;
   }

@@ -2,20 +2,21 @@
  * Requests inside the dialog of an answered incoming call (RFC 3261 §12.2.2, §14.2, §15.1.2;
  * RFC 3311 UPDATE; RFC 4028 §9 refreshes; INFO with application/dtmf-relay): ACK for our 2xx,
  * CSeq order (500), BYE, re-INVITE/UPDATE (491 while our refresh is pending, 500 + Retry-After
- * while our 2xx awaits its ACK, 422 below Min-SE, 488 for an offer we cannot answer), INFO,
+ * while our 2xx awaits its ACK, 422 below Min-SE, 400 for a malformed Session-Expires/Min-SE, 488 for an offer we cannot answer), INFO,
  * OPTIONS, 501 for the rest.
  */
 import type { Dialog } from '../dialog/Dialog.js';
 import { createResponse } from '../message/build.js';
 import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
+import { formatHost } from '../message/uri.js';
 import type { MediaDescription } from '../sdp/media.js';
 import { readAnswer } from '../sdp/offerAnswer.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow } from '../transport/types.js';
 import { inspectInfo } from './dtmf.js';
 import type { Reliable2xx } from './Reliable2xx.js';
-import type { SdpSession } from './SdpSession.js';
-import { parseSessionExpires, type UasSessionTimer } from './sessionTimer.js';
+import { sdpRefusal, type SdpSession } from './SdpSession.js';
+import { readSessionTimer, type UasSessionTimer } from './sessionTimer.js';
 import type { CallHost, DtmfEvent, EndReason } from './types.js';
 
 /** The parts of an incoming call its in-dialog requests act on (built once per call). */
@@ -104,15 +105,17 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
     tx.respond(createResponse(req, 500, { headers: [{ name: 'Retry-After', value: '1' }] }));
     return;
   }
-  const se = parseSessionExpires(req.get('session-expires'));
-  if (se && se.interval < host.sessionTimer.minSE) {
+  const timer = readSessionTimer(req, host.sessionTimer.minSE);
+  if (!timer.ok) {
     tx.respond(
-      createResponse(req, 422, {
-        headers: [{ name: 'Min-SE', value: String(host.sessionTimer.minSE) }],
+      createResponse(req, timer.status, {
+        headers: timer.headers,
+        ...(timer.reason !== undefined ? { reason: timer.reason } : {}),
       }),
     );
     return;
   }
+  const se = timer.se;
   const extra: HeaderField[] = [
     ...host.commonHeaders('response'),
     { name: 'Contact', value: call.dialog()?.contact ?? host.contactFor(flow) },
@@ -121,9 +124,12 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
   const reoffer = call.sdp.reoffer(req, ok);
   if (reoffer.refused) {
     // A refused request changes nothing, its Session-Expires included (RFC 4028 §9: the 2xx does).
+    const refusal = sdpRefusal(reoffer.error, formatHost(flow.local.address));
+    host.counters.malformedRejected += reoffer.error.code === 'SDP_ERR_NO_CODEC' ? 0 : 1;
     tx.respond(
-      createResponse(req, 488, {
-        headers: [{ name: 'Warning', value: `305 ${flow.local.address} "Incompatible media format"` }],
+      createResponse(req, refusal.status, {
+        headers: [{ name: 'Warning', value: refusal.warning }],
+        ...(refusal.reason !== undefined ? { reason: refusal.reason } : {}),
       }),
     );
     return;

@@ -4,7 +4,7 @@
  */
 import { Duplex } from 'node:stream';
 import { newCounters, type SipCounters } from '../../../sip/counters.js';
-import { silentLogger } from '../../../sip/logger.js';
+import { silentLogger, type Logger } from '../../../sip/logger.js';
 import { parseMessage } from '../../../sip/message/parser.js';
 import type { SipMessage } from '../../../sip/message/SipMessage.js';
 import { TransportLayer } from '../../../sip/transport/TransportLayer.js';
@@ -93,13 +93,13 @@ export interface MemoryTransport {
   udp: FakeDatagramSocket;
 }
 
-export function memoryTransport(opts: { maxMessageSize?: number } = {}): MemoryTransport {
+export function memoryTransport(opts: { maxMessageSize?: number; logger?: Logger } = {}): MemoryTransport {
   const clock = new FakeClock();
   const counters = newCounters();
   const transport = new TransportLayer({
     listen: [],
     clock,
-    logger: silentLogger,
+    logger: opts.logger ?? silentLogger,
     counters,
     ...(opts.maxMessageSize !== undefined ? { maxMessageSize: opts.maxMessageSize } : {}),
   });
@@ -111,4 +111,22 @@ export function memoryTransport(opts: { maxMessageSize?: number } = {}): MemoryT
 /** Builds a message from lines joined with CRLF (and the empty line plus body). */
 export function sipText(lines: readonly string[], body = ''): string {
   return [...lines, `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n');
+}
+
+/** A logger that records every line (level, fields, message) for assertions. */
+export function recordingLogger(): Logger & { lines: { level: string; obj: object; msg: string }[] } {
+  const lines: { level: string; obj: object; msg: string }[] = [];
+  const at =
+    (level: string) =>
+    (obj: object, msg = ''): void => {
+      lines.push({ level, obj, msg });
+    };
+  return {
+    lines,
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  };
 }

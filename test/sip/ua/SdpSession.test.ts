@@ -81,7 +81,10 @@ describe('SdpSession', () => {
     const current = session.offer(local);
     const req = inDialog('INVITE', fixture('nocodec.sdp'));
     const ok = createResponse(req, 200);
-    expect(session.reoffer(req, ok)).toEqual({ refused: true });
+    expect(session.reoffer(req, ok)).toEqual({
+      refused: true,
+      error: expect.objectContaining({ code: 'SDP_ERR_NO_CODEC' }) as unknown,
+    });
     expect(ok.body.length).toBe(0);
     expect(session.sdp).toBe(current);
   });
