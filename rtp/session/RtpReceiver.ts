@@ -87,6 +87,7 @@ export class RtpReceiver {
   configure(remote: RemoteMedia, codec: AudioCodec): void {
     this.#remote = remote;
     this.#codec = codec;
+    this.#tracker.setClockRate(codec.clockRate);
   }
 
   /** The current source's reception state (RTCP report blocks, stats). */
