@@ -191,7 +191,7 @@ export class RtpReceiver {
     this.counters.received++;
     const pt = pkt.payloadType;
     if (pt === remote.payloadType) {
-      this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, this.#codec!.decode);
+      this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, this.#codec!.decode, pkt.marker);
     } else if (pt === remote.telephoneEventPayloadType) {
       for (const ev of this.#dtmf.push(pkt.timestamp, pkt.payload)) {
         this.#emitDtmf(ev);
