@@ -62,7 +62,10 @@ export class BlockRenderer {
   #lastGoodSample = 0;
   /** Packets never played (sequence gaps between played packets). */
   lost = 0;
-  /** Timeline position just after the last received sample rendered (what is before it was heard). */
+  /**
+   * Timeline position just after the last received sample rendered (in a block played or concealed
+   * whole): a late packet from here on can still be played after everything rendered, in order.
+   */
   playedEnd = Number.NEGATIVE_INFINITY;
   /** Splices smoothed by the de-click ramp. */
   declicks = 0;
