@@ -71,7 +71,12 @@ export class SourceTracker {
       this.#switchTo(back);
       src = back;
     } else {
-      const next = new SourceState(pkt.ssrc, pkt.sequenceNumber, this.#clockRate, src?.validated ? 0 : undefined);
+      const next = new SourceState(
+        pkt.ssrc,
+        pkt.sequenceNumber,
+        this.#clockRate,
+        src?.validated ? 0 : undefined,
+      );
       if (src) {
         this.#switchTo(next);
       } else {
