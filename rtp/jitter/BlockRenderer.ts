@@ -62,6 +62,11 @@ export class BlockRenderer {
   #lastGoodSample = 0;
   /** Packets never played (sequence gaps between played packets). */
   lost = 0;
+  /**
+   * Timeline position just after the last received sample rendered (in a block played or concealed
+   * whole): a late packet from here on can still be played after everything rendered, in order.
+   */
+  playedEnd = Number.NEGATIVE_INFINITY;
   /** Splices smoothed by the de-click ramp. */
   declicks = 0;
   /** Blocks concealed without advancing the timeline (see {@link render}). */
@@ -92,6 +97,22 @@ export class BlockRenderer {
   consume(n: number): void {
     this.ready.copyWithin(0, n, this.readyLen);
     this.readyLen -= n;
+  }
+
+  /** Whether the block at {@link pos} is fully covered by received audio (it may be rendered early). */
+  hasBlock(entries: TimelineEntry[]): boolean {
+    const r = this.pos;
+    const end = r + PLC_BLOCK;
+    let covered = 0;
+    for (const x of entries) {
+      if (x.pos >= end) {
+        break;
+      }
+      if (!x.cn) {
+        covered += Math.max(0, Math.min(end, x.pos + x.len) - Math.max(r, x.pos));
+      }
+    }
+    return covered >= PLC_BLOCK;
   }
 
   /**
@@ -135,6 +156,7 @@ export class BlockRenderer {
       if (b > a) {
         block.set(x.pcm.subarray(a - x.pos, b - x.pos), a - r);
         covered += b - a;
+        this.playedEnd = Math.max(this.playedEnd, b);
         this.silent = false;
         if (x.epoch !== lastEpoch && lastEpoch >= 0) {
           // A new source (SSRC change, restart) right after the old one: remove the step between

@@ -37,6 +37,18 @@ export class DelayEstimator {
     this.base = base;
   }
 
+  /**
+   * Moves every kept transit (and the base) by `d`: the timeline was moved by −d on purpose (a
+   * talkspurt started earlier or later), the network did not change.
+   */
+  shift(d: number): void {
+    const n = Math.min(this.#count, RING);
+    for (let i = 0; i < n; i++) {
+      this.#transits[i] = this.#transits[i]! + d;
+    }
+    this.base += d;
+  }
+
   add(transit: number): void {
     this.#transits[this.#count % RING] = transit;
     this.#count++;

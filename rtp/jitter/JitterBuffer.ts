@@ -1,74 +1,34 @@
+import { PitchScaler } from '../dsp/PitchScaler.js';
 import { seqDiff, tsNear } from '../seq.js';
 import { BlockRenderer, type FrameKind, type TimelineEntry } from './BlockRenderer.js';
-import { PLC_BLOCK, silenceConcealer, type Concealer } from './Concealer.js';
+import { PLC_BLOCK, silenceConcealer } from './Concealer.js';
 import { DelayEstimator } from './DelayEstimator.js';
-import { PlayoutSteering, timeScale } from './PlayoutSteering.js';
+import { PlayoutSteering } from './PlayoutSteering.js';
+import {
+  JITTER_DEFAULTS,
+  type Decode,
+  type JitterBufferOptions,
+  type JitterStats,
+  type PushResult,
+} from './types.js';
 
 export { PLC_BLOCK, silenceConcealer } from './Concealer.js';
 export type { Concealer } from './Concealer.js';
 export type { FrameKind } from './BlockRenderer.js';
 
-/** Decoder of one payload into 16-bit linear samples (e.g. the codec's `decode`). */
-export type Decode = (src: Uint8Array, dst: Int16Array) => number;
-
-/** What {@link JitterBuffer.push} did with a packet. */
-export type PushResult = 'queued' | 'duplicate' | 'late' | 'overflow';
-
-export interface JitterBufferOptions {
-  /** RTP clock rate (Hz). Default 8000. */
-  clockRate?: number;
-  /** Samples per output frame. Default 160 (20 ms at 8 kHz). */
-  frameSamples?: number;
-  /** Lowest target delay in ms. Default 20. */
-  minDelayMs?: number;
-  /** Highest target delay in ms. Default 200. */
-  maxDelayMs?: number;
-  /** How long to conceal a silent sender before playing silence, in ms. Default 60. */
-  maxConcealMs?: number;
-  /** PLC. Default {@link silenceConcealer}. */
-  concealer?: Concealer;
-  /** Largest packet in samples. Default 960 (120 ms at 8 kHz). */
-  maxPacketSamples?: number;
-}
-
-/** Counters and gauges (the numbers RTCP and the metrics need). */
-export interface JitterStats {
-  /** Packets accepted into the buffer. */
-  received: number;
-  /** Packets never played: sequence gaps between played packets. */
-  lost: number;
-  /** Packets that arrived after their playout time (dropped). */
-  late: number;
-  /** Packets received twice (dropped). */
-  duplicated: number;
-  /** Packets that arrived after a higher sequence number. */
-  reordered: number;
-  /** Packets dropped because the buffer was full. */
-  overflow: number;
-  /** Output frames containing concealed samples. */
-  concealedFrames: number;
-  /** Output frames played faster or slower to move the delay toward its target. */
-  adjustedFrames: number;
-  /** Times the timeline was re-anchored (new SSRC, timestamp jump). */
-  resyncs: number;
-  /** Source splices smoothed because the waveform jumped (see the de-click ramp). */
-  declicks: number;
-  /** Current buffering delay (ms) above the fastest packet's transit. */
-  currentDelayMs: number;
-  /** Target delay (ms) derived from the measured jitter. */
-  targetDelayMs: number;
-  /** 95th percentile of transit above its 10th percentile, over the last 128 packets (ms). */
-  jitterMs: number;
-}
+export { JITTER_DEFAULTS } from './types.js';
+export type { Decode, JitterBufferOptions, JitterStats, PushResult } from './types.js';
 
 const EMPTY = new Int16Array(0);
 
 /**
  * An adaptive jitter buffer designed to feed a recogniser, not a loudspeaker: the output is a
  * continuous cadence of fixed frames pulled on the caller's clock; what did not arrive in time is
- * concealed, then silence; the delay follows the measured jitter between a minimum and a maximum and
- * is moved by playing frames up to 10 % faster or slower (no dropped or repeated blocks, so no
- * clicks), which also absorbs sender clock drift.
+ * concealed, then silence; the delay follows the measured jitter between a minimum and a maximum;
+ * a packet after its playout time that nothing later was played before is waited for (the playout
+ * point moves) rather than dropped; the delay moves at talkspurt starts (marker bit) and otherwise by
+ * cutting or repeating whole pitch periods ({@link PitchScaler}), which also absorbs sender clock
+ * drift. rtp/README.md says what it does for each kind of network event.
  *
  * Timeline: every packet is placed at a position in samples (`pos`), its unwrapped RTP timestamp
  * plus an offset that is re-anchored when the source changes, so a new SSRC continues seamlessly.
@@ -93,10 +53,18 @@ export class JitterBuffer {
   readonly #steering: PlayoutSteering;
   readonly #seen = new Int32Array(256).fill(-1);
   readonly #est: DelayEstimator;
+  readonly #scaler: PitchScaler;
   #started = false;
   /** False until the first pull after the first packet anchors the playout position. */
   #primed = false;
   #offset = 0;
+  /** The offset before the last wait, for timestamps older than `#waitTsExt`. */
+  #prevOffset = 0;
+  #waitTsExt = Number.NEGATIVE_INFINITY;
+  /** A late packet held back until the next one shows whether the delay stepped up. */
+  #held: TimelineEntry | null = null;
+  #heldTsExt = 0;
+  #heldAt = 0;
   #lastTsExt = Number.NaN;
   #highestSeq = -1;
   #highestEnd = 0;
@@ -106,6 +74,8 @@ export class JitterBuffer {
   readonly #stats = {
     received: 0,
     late: 0,
+    waits: 0,
+    talkspurtMoves: 0,
     duplicated: 0,
     reordered: 0,
     overflow: 0,
@@ -119,15 +89,18 @@ export class JitterBuffer {
     this.#rate = options.clockRate ?? 8000;
     this.#frame = options.frameSamples ?? 160;
     const ms = this.#rate / 1000;
-    this.#minDelay = (options.minDelayMs ?? 20) * ms;
-    this.#maxDelay = Math.max(this.#minDelay, (options.maxDelayMs ?? 200) * ms);
+    this.#minDelay = (options.minDelayMs ?? JITTER_DEFAULTS.minDelayMs) * ms;
+    this.#maxDelay = Math.max(this.#minDelay, (options.maxDelayMs ?? JITTER_DEFAULTS.maxDelayMs) * ms);
     this.#maxPacket = options.maxPacketSamples ?? 960;
     this.#est = new DelayEstimator(this.#frame, this.#minDelay, this.#maxDelay);
-    this.#steering = new PlayoutSteering(this.#frame);
+    const shrink = (options.shrinkPercent ?? JITTER_DEFAULTS.shrinkPercent) / 100;
+    this.#steering = new PlayoutSteering(this.#frame, shrink);
+    this.#scaler = new PitchScaler(this.#rate);
     // Room for the maximum delay plus a second of early packets, at 10 ms packets.
     this.#capacity = Math.ceil((this.#maxDelay + this.#rate) / (this.#rate / 100)) + 8;
-    // Rendered samples: the largest frame (+10 %) and up to four blocks of slack.
-    const ready = Math.ceil(this.#frame * 1.1) + 2 + 4 * PLC_BLOCK;
+    // Rendered samples: a frame plus the longest period (look-ahead to remove one), a frame of
+    // left-over and a few blocks of slack.
+    const ready = 2 * this.#frame + this.#scaler.maxPeriod + 4 * PLC_BLOCK;
     const maxConceal = (options.maxConcealMs ?? 60) * ms;
     this.#render = new BlockRenderer(options.concealer ?? silenceConcealer, maxConceal, ready);
   }
@@ -147,8 +120,16 @@ export class JitterBuffer {
    * @param payload the payload (a view; decoded immediately, not kept)
    * @param nowMs arrival time on the local clock
    * @param decode the payload's decoder, or null for a comfort-noise packet (RFC 3389)
+   * @param marker the RTP marker bit (start of a talkspurt: the delay may move in the silence before)
    */
-  push(seq: number, ts: number, payload: Uint8Array, nowMs: number, decode: Decode | null): PushResult {
+  push(
+    seq: number,
+    ts: number,
+    payload: Uint8Array,
+    nowMs: number,
+    decode: Decode | null,
+    marker = false,
+  ): PushResult {
     const nowS = (nowMs * this.#rate) / 1000;
     if (this.#newSource) {
       this.#anchor(ts, nowS);
@@ -170,7 +151,9 @@ export class JitterBuffer {
       }
     }
     const tsExt = tsNear(this.#lastTsExt, ts);
-    const pos = tsExt + this.#offset;
+    // Timestamps older than the last wait keep the offset they had (they are late anyway).
+    const pos = tsExt + (tsExt < this.#waitTsExt ? this.#prevOffset : this.#offset);
+    const newest = this.#highestSeq < 0 || seqDiff(this.#highestSeq, seq) >= 0;
     if (this.#highestSeq >= 0 && seqDiff(this.#highestSeq, seq) < 0) {
       this.#stats.reordered++;
     } else {
@@ -196,16 +179,43 @@ export class JitterBuffer {
       entry.pcm = new Int16Array(src.byteLength);
     }
     entry.len = decode === null ? 0 : decode(src, entry.pcm);
-    if (this.#primed && pos + entry.len <= this.#render.pos && !(entry.cn && pos === this.#render.pos)) {
+    const late =
+      this.#primed && pos + entry.len <= this.#render.pos && !(entry.cn && pos === this.#render.pos);
+    // After its playout time (whole or in part) and newer than anything heard: maybe wait for it.
+    if (this.#primed && pos < this.#render.pos && !entry.cn && newest && pos >= this.#render.playedEnd) {
+      if (this.#wait(entry, tsExt, nowS, late)) {
+        return this.#queue(entry, seq, nowS - entry.pos);
+      }
+    }
+    if (late) {
+      // Every arrival tells the estimator about the network, late ones most of all.
+      this.#est.add(nowS - pos);
       if (entry.cn && seq === this.#highestSeq) {
         // A late comfort-noise packet still says the talker went silent.
         this.#render.silent = true;
       }
-      this.#pool.push(entry);
-      this.#stats.late++;
       this.#seen[seq & 255] = seq;
+      if (entry !== this.#held) {
+        this.#pool.push(entry);
+        this.#stats.late++;
+      }
       return 'late';
     }
+    if (this.#held !== null && newest) {
+      // The packet after a late one is in time: that one was a spike, not a step.
+      this.#dropHeld();
+    }
+    if (marker && newest && this.#primed && pos >= this.#highestEnd) {
+      this.#moveTalkspurt(entry, tsExt);
+    }
+    return this.#queue(entry, seq, nowS - entry.pos);
+  }
+
+  /**
+   * Inserts a packet into the timeline (or drops it when the buffer is full).
+   * @param transit its transit for the estimator, or null when it was already counted
+   */
+  #queue(entry: TimelineEntry, seq: number, transit: number | null): PushResult {
     if (this.#entries.length >= this.#capacity) {
       this.#pool.push(entry);
       this.#stats.overflow++;
@@ -214,25 +224,120 @@ export class JitterBuffer {
     this.#seen[seq & 255] = seq;
     this.#stats.received++;
     // Insert sorted by position (usually at the end).
+    const pos = entry.pos;
     let i = this.#entries.length;
     while (i > 0 && this.#entries[i - 1]!.pos > pos) {
       i--;
     }
     this.#entries.splice(i, 0, entry);
     this.#highestEnd = Math.max(this.#highestEnd, pos + entry.len);
-    this.#est.add(nowS - pos);
     if (!this.#started) {
       this.#started = true;
       this.#primed = false;
       // What comes before the first packet is silence, not loss.
       this.#render.silent = true;
     }
+    if (transit !== null) {
+      this.#est.add(transit);
+    }
     return 'queued';
+  }
+
+  /**
+   * A packet after its playout time, newer than anything heard: grow the delay at once so that it
+   * and everything after it play (pjmedia and NetEq re-anchor their playout point the same way),
+   * if the delay stays within the maximum; otherwise hold it, and grow anyway when the next packet
+   * is late too and arrived a packet's time later (the network delay stepped up for good, or the
+   * sender paused without advancing its timestamps). Packets arriving together (a burst after a
+   * freeze) are waited for only as far as the maximum delay allows: the oldest are dropped.
+   * @param mayHold whether it may be held (it is wholly late; one partly late is played in part)
+   * @returns true when the timeline moved (`entry.pos` updated, and the held packet queued)
+   */
+  #wait(entry: TimelineEntry, tsExt: number, nowS: number, mayHold: boolean): boolean {
+    if (this.#held !== null && nowS - this.#heldAt < entry.len / 2) {
+      // Arrived together with the held one: a burst after a freeze, not a step; the held one
+      // does not fit within the maximum delay, this one may.
+      this.#dropHeld();
+    }
+    const held = this.#held;
+    const first = held ?? entry;
+    // Where a packet arriving now at the usual transit would be, corrected so that the delay lands
+    // on its target (on the block grid, so that no block is partly covered); at least at the render.
+    const excess = nowS - this.#est.base - entry.pos;
+    const want = Math.round((excess + this.#est.target - this.#lastDelay) / PLC_BLOCK) * PLC_BLOCK;
+    const shift = Math.max(want, this.#render.pos - first.pos);
+    if (held === null && this.#lastDelay + shift > this.#maxDelay) {
+      if (mayHold) {
+        this.#held = entry;
+        this.#heldTsExt = tsExt;
+        this.#heldAt = nowS;
+      }
+      return false;
+    }
+    this.#held = null;
+    this.#stats.waits++;
+    this.#prevOffset = this.#offset;
+    this.#offset += shift;
+    this.#waitTsExt = held === null ? tsExt : Math.min(tsExt, this.#heldTsExt);
+    // Packets already here that follow it (reordered) move with it; none of them was heard.
+    for (const x of this.#entries) {
+      if (x.pos >= first.pos) {
+        x.pos += shift;
+      }
+    }
+    if (this.#highestEnd >= first.pos) {
+      this.#highestEnd += shift;
+    }
+    entry.pos += shift;
+    if (held !== null) {
+      held.pos += shift;
+      this.#queue(held, held.seq, null);
+    }
+    return true;
+  }
+
+  /** Drops the held late packet (counted late). */
+  #dropHeld(): void {
+    this.#pool.push(this.#held!);
+    this.#held = null;
+    this.#stats.late++;
+  }
+
+  /**
+   * A talkspurt starts (marker bit) after silence: the natural moment to bring the delay to its
+   * target, by starting it earlier (shortening the silence) or later (lengthening it), without
+   * touching a sample of speech.
+   */
+  #moveTalkspurt(entry: TimelineEntry, tsExt: number): void {
+    const err = this.#lastDelay - this.#est.target;
+    const guard = this.#frame / 8;
+    let move = 0;
+    if (err > guard) {
+      // Earlier, but not into the audio before it, and keeping the target's lead over the render.
+      const room = Math.min(entry.pos - this.#highestEnd, entry.pos - this.#render.pos - this.#est.target);
+      move = -Math.floor(Math.max(0, Math.min(err, room)) / PLC_BLOCK) * PLC_BLOCK;
+    } else if (err < -guard) {
+      move = Math.floor(-err / PLC_BLOCK) * PLC_BLOCK;
+    }
+    if (move === 0) {
+      return;
+    }
+    this.#stats.talkspurtMoves++;
+    this.#prevOffset = this.#offset;
+    this.#offset += move;
+    this.#waitTsExt = tsExt;
+    entry.pos += move;
+    // The network did not change: the transits seen so far are moved with the timeline.
+    this.#est.shift(-move);
   }
 
   /** Re-anchors the timeline so that timestamp `ts` continues right after the received audio. */
   #anchor(ts: number, nowS: number): void {
     this.#newSource = false;
+    if (this.#held !== null) {
+      this.#dropHeld();
+    }
+    this.#waitTsExt = Number.NEGATIVE_INFINITY;
     this.#epoch++;
     this.#lastTsExt = ts;
     this.#seen.fill(-1);
@@ -286,20 +391,32 @@ export class JitterBuffer {
     const delay = nowS - (render.pos - render.readyLen) - this.#est.base;
     this.#lastDelay = delay;
     const err = delay - target;
-    const n = this.#steering.next(err, target);
+    const allow = this.#steering.next(err, target);
     render.beginFrame();
     let expand = err < -frame / 2 ? -err : 0;
-    while (render.readyLen < n) {
+    while (render.readyLen < frame) {
       expand -= render.render(this.#entries, this.#pool, expand > 0);
     }
     const kind = render.kind;
-    if (n === frame) {
-      out.set(render.ready.subarray(0, frame));
+    const scaler = this.#scaler;
+    let used = frame;
+    if (allow >= scaler.minPeriod) {
+      // Look ahead over blocks already received, to find a period to remove.
+      const want = frame + Math.min(allow, scaler.maxPeriod) + scaler.window;
+      while (render.readyLen < want && render.hasBlock(this.#entries)) {
+        render.render(this.#entries, this.#pool, false);
+      }
+      used = scaler.shrink(render.ready, render.readyLen, out, frame, allow);
+    } else if (-allow >= scaler.minPeriod) {
+      used = scaler.grow(render.ready, render.readyLen, out, frame, -allow);
     } else {
-      this.#stats.adjustedFrames++;
-      timeScale(render.ready, n, out, frame);
+      out.set(render.ready.subarray(0, frame));
     }
-    render.consume(n);
+    if (used !== frame) {
+      this.#stats.adjustedFrames++;
+      this.#steering.done(used - frame);
+    }
+    render.consume(used);
     if (kind === 'concealed') {
       this.#stats.concealedFrames++;
     }

@@ -1,31 +1,40 @@
 /**
- * How the jitter buffer moves its delay toward the target: each output frame of `frame` samples is
- * made from `frame ± step` input samples (`step` = a tenth of a frame), with hysteresis so that the
- * wobble of the percentile estimate does not make the audio wobble:
+ * How the jitter buffer moves its delay toward the target, frame by frame, with hysteresis so that
+ * the wobble of the percentile estimate does not make the audio wobble:
  *
  * - faster (`shrink`) once the delay is more than max(half a frame, target / 4) above the target,
  *   until it is back within the guard (an eighth of a frame: 2.5 ms at 20 ms) above it;
  * - slower (`grow`) once the delay is more than the guard below the target, until it reaches it;
  * - otherwise one frame per frame, so what arrived in time is played bit-exact.
  *
- * Each adjustment is at most the remaining error, so the delay lands on its band and does not
- * overshoot. All quantities are in samples.
+ * The change itself is made by the time-scaler (`PitchScaler`: a whole pitch period removed or
+ * inserted at a time). The steering only budgets it: while shrinking, `shrinkRate` × frame samples of
+ * credit per frame (10 % → 2 ms per 20 ms: at most 10 % faster on average), while growing
+ * `growRate` × frame; a frame may remove or insert up to the credit, and never more than the
+ * remaining error, so the delay lands on its band. All quantities are in samples.
  */
 export class PlayoutSteering {
   readonly #frame: number;
-  readonly #step: number;
   readonly #guard: number;
+  readonly #shrinkStep: number;
+  readonly #growStep: number;
   #mode: 'steady' | 'shrink' | 'grow' = 'steady';
+  #credit = 0;
 
-  /** @param frame samples per output frame */
-  constructor(frame: number) {
+  /**
+   * @param frame samples per output frame
+   * @param shrinkRate largest average speed-up while shrinking (0.1: 10 % faster)
+   * @param growRate largest average slow-down while growing
+   */
+  constructor(frame: number, shrinkRate = 0.1, growRate = 0.1) {
     this.#frame = frame;
-    this.#step = Math.max(1, Math.floor(frame / 10));
     this.#guard = frame / 8;
+    this.#shrinkStep = frame * shrinkRate;
+    this.#growStep = frame * growRate;
   }
 
   /**
-   * Input samples to consume for the next output frame.
+   * Samples the next frame may remove (> 0) or must insert (< 0); 0: play it as is.
    * @param err current delay minus target delay
    * @param target target delay
    */
@@ -36,6 +45,7 @@ export class PlayoutSteering {
       this.#mode = 'steady';
     }
     if (this.#mode === 'steady') {
+      this.#credit = 0;
       if (err > Math.max(frame / 2, target / 4)) {
         this.#mode = 'shrink';
       } else if (err < -guard) {
@@ -43,26 +53,18 @@ export class PlayoutSteering {
       }
     }
     if (this.#mode === 'shrink') {
-      return frame + Math.min(this.#step, Math.ceil(err));
+      this.#credit = Math.min(frame, this.#credit + this.#shrinkStep);
+      return Math.floor(Math.min(this.#credit, err));
     }
     if (this.#mode === 'grow') {
-      return frame - Math.min(this.#step, Math.ceil(-err));
+      this.#credit = Math.min(frame, this.#credit + this.#growStep);
+      return -Math.floor(Math.min(this.#credit, -err));
     }
-    return frame;
+    return 0;
   }
-}
 
-/**
- * Linear time-scaling of one frame: `out[0..frame)` from `src[0..n)`, first and last samples kept
- * (so there is no discontinuity at either end), linear interpolation in between. No allocation.
- */
-export function timeScale(src: Int16Array, n: number, out: Int16Array, frame: number): void {
-  const k = (n - 1) / (frame - 1);
-  for (let i = 0; i < frame; i++) {
-    const x = i * k;
-    const j = Math.floor(x);
-    const f = x - j;
-    const a = src[j]!;
-    out[i] = f === 0 ? a : Math.round(a + (src[j + 1]! - a) * f);
+  /** What the frame did: samples removed (> 0) or inserted (< 0); spent from the credit. */
+  done(adjusted: number): void {
+    this.#credit = Math.max(0, this.#credit - Math.abs(adjusted));
   }
 }

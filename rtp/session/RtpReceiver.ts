@@ -87,6 +87,7 @@ export class RtpReceiver {
   configure(remote: RemoteMedia, codec: AudioCodec): void {
     this.#remote = remote;
     this.#codec = codec;
+    this.#tracker.setClockRate(codec.clockRate);
   }
 
   /** The current source's reception state (RTCP report blocks, stats). */
@@ -190,7 +191,7 @@ export class RtpReceiver {
     this.counters.received++;
     const pt = pkt.payloadType;
     if (pt === remote.payloadType) {
-      this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, this.#codec!.decode);
+      this.#jb.push(pkt.sequenceNumber, pkt.timestamp, pkt.payload, at, this.#codec!.decode, pkt.marker);
     } else if (pt === remote.telephoneEventPayloadType) {
       for (const ev of this.#dtmf.push(pkt.timestamp, pkt.payload)) {
         this.#emitDtmf(ev);

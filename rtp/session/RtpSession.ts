@@ -69,6 +69,7 @@ export class RtpSession {
     this.#jb = new JitterBuffer({
       minDelayMs: o.jitter.minDelayMs,
       maxDelayMs: o.jitter.maxDelayMs,
+      shrinkPercent: o.jitter.shrinkPercent,
       concealer,
     });
     this.#pipeline = new MediaPipeline(this.#jb, (frame, offsetMs) => {

@@ -28,6 +28,8 @@ export class SourceTracker {
   #previous: SourceState | undefined;
   /** Consecutive packets of the previous source since the change. */
   #previousRun = 0;
+  /** RTP clock rate of the negotiated codec (A.8 jitter is measured in its units). */
+  #clockRate = 8000;
   /** Packets received while the source was on probation (A.1), delivered once it is validated. */
   readonly #held: { pkt: RtpPacket; at: number }[] = [];
   /** Packets dropped by A.1 (large jumps) or as stragglers of a previous SSRC. */
@@ -38,6 +40,14 @@ export class SourceTracker {
   constructor(log: Logger, hooks: SourceTrackerHooks) {
     this.#log = log;
     this.#h = hooks;
+  }
+
+  /**
+   * Takes the negotiated codec's RTP clock rate (start or re-INVITE); sources seen from now on
+   * measure their interarrival jitter at this rate. Default 8000 (G.711).
+   */
+  setClockRate(clockRate: number): void {
+    this.#clockRate = clockRate;
   }
 
   /** The current source's reception state (for RTCP report blocks and stats). */
@@ -61,7 +71,12 @@ export class SourceTracker {
       this.#switchTo(back);
       src = back;
     } else {
-      const next = new SourceState(pkt.ssrc, pkt.sequenceNumber, 8000, src?.validated ? 0 : undefined);
+      const next = new SourceState(
+        pkt.ssrc,
+        pkt.sequenceNumber,
+        this.#clockRate,
+        src?.validated ? 0 : undefined,
+      );
       if (src) {
         this.#switchTo(next);
       } else {

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { RtpConfigError } from '../errors.js';
+import { JITTER_DEFAULTS } from '../jitter/JitterBuffer.js';
 import { udpSocketFactory } from './socket.js';
 import type { RtpSessionOptions } from './types.js';
 
@@ -7,15 +8,17 @@ import type { RtpSessionOptions } from './types.js';
 export type ResolvedOptions = Required<
   Omit<RtpSessionOptions, 'jitter' | 'logger' | 'clock' | 'concealer'>
 > & {
-  jitter: { minDelayMs: number; maxDelayMs: number };
+  jitter: { minDelayMs: number; maxDelayMs: number; shrinkPercent: number };
 };
 
 /**
- * The defaults of {@link RtpSessionOptions}, in one place: jitter 20–200 ms, `timeoutMs` 30000,
+ * The defaults of {@link RtpSessionOptions}, in one place: jitter 60–500 ms shrinking at 10 %
+ * ({@link JITTER_DEFAULTS}), `timeoutMs` 30000,
  * `strictSource` false, node:dgram sockets, CNAME `sipscribe@<host>`, `Math.random`, wall time
  * from the injected clock, comfort noise payload type 13 (RFC 3551 §6).
  * @param clock the session's clock (the default wall clock is `performance.timeOrigin + clock.now()`)
- * @throws {RtpConfigError} on an invalid port range (not integers, outside 1–65535, fewer than 2 ports)
+ * @throws {RtpConfigError} on an invalid port range (not integers, outside 1–65535, fewer than 2 ports),
+ *   or jitter settings out of range (delays 0–10000 ms, `shrinkPercent` 1–50)
  */
 export function resolveOptions(options: RtpSessionOptions, clock: Clock): ResolvedOptions {
   if (
@@ -27,11 +30,22 @@ export function resolveOptions(options: RtpSessionOptions, clock: Clock): Resolv
   ) {
     throw new RtpConfigError(`invalid RTP port range ${options.portMin}–${options.portMax}`);
   }
+  const j = options.jitter ?? {};
+  const bad = (v: number | undefined, lo: number, hi: number) => v !== undefined && !(v >= lo && v <= hi);
+  if (bad(j.minDelayMs, 0, 10_000) || bad(j.maxDelayMs, 0, 10_000) || bad(j.shrinkPercent, 1, 50)) {
+    throw new RtpConfigError(
+      `invalid jitter settings ${JSON.stringify(j)}: delays 0–10000 ms, shrinkPercent 1–50`,
+    );
+  }
   return {
     host: options.host,
     portMin: options.portMin,
     portMax: options.portMax,
-    jitter: { minDelayMs: options.jitter?.minDelayMs ?? 20, maxDelayMs: options.jitter?.maxDelayMs ?? 200 },
+    jitter: {
+      minDelayMs: options.jitter?.minDelayMs ?? JITTER_DEFAULTS.minDelayMs,
+      maxDelayMs: options.jitter?.maxDelayMs ?? JITTER_DEFAULTS.maxDelayMs,
+      shrinkPercent: options.jitter?.shrinkPercent ?? JITTER_DEFAULTS.shrinkPercent,
+    },
     timeoutMs: options.timeoutMs ?? 30_000,
     strictSource: options.strictSource ?? false,
     socketFactory: options.socketFactory ?? udpSocketFactory,

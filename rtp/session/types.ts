@@ -41,7 +41,12 @@ export interface RtpSessionOptions {
   portMax: number;
   clock?: Clock;
   logger?: Logger;
-  jitter?: { minDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Jitter buffer delay settings (see rtp/README.md, "What the buffer does"): lowest target delay,
+   * highest delay it grows to (also to wait for late packets), and how fast an excess delay is
+   * played away in percent of real time. Defaults 60 ms, 500 ms, 10 %.
+   */
+  jitter?: { minDelayMs?: number; maxDelayMs?: number; shrinkPercent?: number };
   /** Inactivity time in ms before `onTimeout` (0 disables). Default 30000. */
   timeoutMs?: number;
   /** Accept RTP only from the SDP address and port (no symmetric-RTP latching). Default false. */

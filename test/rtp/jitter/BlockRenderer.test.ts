@@ -139,4 +139,19 @@ describe('declick', () => {
     expect(declick(b, 2, 6, 4000)).toBe(true);
     expect(Array.from(b)).toEqual([0, 0, -4000, -3900, -3800, -3700, 0, 0, 0, 0]);
   });
+
+  it('hasBlock: the block at pos fully received (across two packets) or not; playedEnd after the last heard sample', () => {
+    const r = renderer();
+    // 0–60 and 60–140: the first block is complete across two packets, the second is not (140 < 160).
+    const entries = [entry(0, 60, 1, 1), entry(60, 80, 2, 2)];
+    expect(r.hasBlock(entries)).toBe(true);
+    expect(r.playedEnd).toBe(Number.NEGATIVE_INFINITY);
+    r.render(entries, [], false);
+    expect(r.playedEnd).toBe(80);
+    expect(r.hasBlock(entries)).toBe(false);
+    expect(r.hasBlock([cn(80, 3)])).toBe(false);
+    r.render(entries, [], false);
+    // Concealed whole, but samples 80–140 were received and rendered past: a late packet must start at 140 or later.
+    expect(r.playedEnd).toBe(140);
+  });
 });

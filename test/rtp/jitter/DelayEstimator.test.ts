@@ -33,4 +33,20 @@ describe('DelayEstimator', () => {
     }
     expect(e.target).toBe(400);
   });
+
+  it('shift moves the kept transits with the timeline: base now, later percentiles from the moved ones', () => {
+    const e = new DelayEstimator(160, 160, 1600);
+    for (let i = 0; i < 16; i++) {
+      e.add(i);
+    }
+    // Sorted 0..15: base = s[floor(0.1 · 15)] = s[1] = 1; jitter = s[floor(0.95 · 15)] − 1 = 14 − 1.
+    expect([e.base, e.jitter]).toEqual([1, 13]);
+    e.shift(100);
+    expect([e.base, e.jitter]).toEqual([101, 13]);
+    // Eight more (recomputed at 24): 100..115 and 8 × 1000: base s[2] = 102, jitter s[21] − 102.
+    for (let i = 0; i < 8; i++) {
+      e.add(1000);
+    }
+    expect([e.base, e.jitter]).toEqual([102, 898]);
+  });
 });

@@ -292,8 +292,10 @@ describe('JitterBuffer', () => {
       expect(maxDelay).toBeLessThanOrEqual(50);
       expect(minDelay).toBeGreaterThanOrEqual(10);
       expect(maxLen).toBeLessThanOrEqual(4);
-      // 0.5 % of an hour is 18 s = 144000 samples, moved 16 samples per adjusted frame at most.
-      expect(st.adjustedFrames).toBeGreaterThanOrEqual(144000 / 16 - 10);
+      // 0.5 % of an hour is 18 s = 144000 samples, moved one pitch period (20–120 samples; on this
+      // ramp the credit's first 20) per adjusted frame.
+      expect(st.adjustedFrames).toBeGreaterThanOrEqual(144000 / 120);
+      expect(st.adjustedFrames).toBeLessThanOrEqual(144000 / 20 + 10);
     });
   }
 

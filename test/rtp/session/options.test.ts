@@ -12,7 +12,7 @@ describe('resolveOptions (the defaults listed in rtp/README.md)', () => {
       host: '127.0.0.1',
       portMin: 20000,
       portMax: 20001,
-      jitter: { minDelayMs: 20, maxDelayMs: 200 },
+      jitter: { minDelayMs: 60, maxDelayMs: 500, shrinkPercent: 10 },
       timeoutMs: 30000,
       strictSource: false,
       cname: 'sipscribe@127.0.0.1',
@@ -44,7 +44,7 @@ describe('resolveOptions (the defaults listed in rtp/README.md)', () => {
       new FakeClock(0),
     );
     expect(o).toMatchObject({
-      jitter: { minDelayMs: 20, maxDelayMs: 400 },
+      jitter: { minDelayMs: 60, maxDelayMs: 400, shrinkPercent: 10 },
       timeoutMs: 0,
       strictSource: true,
       cname: 'me@example.invalid',
@@ -65,4 +65,13 @@ describe('resolveOptions (the defaults listed in rtp/README.md)', () => {
     expect(f).toThrow(RtpConfigError);
     expect(f).toThrow(expect.objectContaining({ code: 'RTP_ERR_CONFIG' }));
   });
+
+  it.each([{ shrinkPercent: 0 }, { shrinkPercent: 80 }, { maxDelayMs: -1 }, { minDelayMs: Number.NaN }])(
+    'rejects the jitter settings %o with RTP_ERR_CONFIG',
+    (jitter) => {
+      const f = (): unknown =>
+        resolveOptions({ host: '127.0.0.1', portMin: 20000, portMax: 20001, jitter }, new FakeClock(0));
+      expect(f).toThrow(expect.objectContaining({ code: 'RTP_ERR_CONFIG' }));
+    },
+  );
 });
