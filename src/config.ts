@@ -67,6 +67,9 @@ const webhookSchema = z.object({
     .prefault({}),
 });
 
+/** The shortest `http.token` accepted. */
+export const MIN_TOKEN_LENGTH = 16;
+
 /** Loopback hosts: the HTTP server needs no token there. */
 export function isLoopbackHost(h: string): boolean {
   return h === 'localhost' || h === '::1' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
@@ -168,8 +171,15 @@ export const configSchema = z.object({
     .object({
       host: host.default('127.0.0.1'),
       port: port.default(8001),
-      /** Required when http.host is not a loopback address. */
-      token: secret.optional(),
+      /**
+       * Names besides IP literals, `localhost` and `http.host` that clients may send as `Host` (and
+       * pages as `Origin`): the public name of this server, or `.example.com` for a whole domain.
+       */
+      allowedHosts: z.array(host).default([]),
+      /** Required when http.host is not a loopback address; at least 16 characters. */
+      token: secret
+        .min(MIN_TOKEN_LENGTH, `at least ${MIN_TOKEN_LENGTH} characters (e.g. \`openssl rand -hex 16\`)`)
+        .optional(),
     })
     .prefault({}),
   log: z

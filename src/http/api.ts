@@ -4,6 +4,10 @@
  * - `GET /api/calls/:id`: one call.
  * - `GET /api/calls/:id/transcript?format=json|txt|srt|vtt`: its transcript (default json).
  * - `GET /api/calls/:id/recording`: its audio as WAV (with `storage.recordAudio`, once finished).
+ * - `GET /api/calls/:id/links`: short-lived signed links to the transcript in every format and the
+ *   recording, which a browser opens without the token (see downloadLinks.ts).
+ * Transcripts and recordings are downloads (`Content-Disposition: attachment`): they also take the
+ * token as `?access_token=` and open from a signed link.
  * - `DELETE /api/calls/:id`: deletes a finished call, its transcript, JSONL file, recording and
  *   undelivered webhook events (409 while the call is in progress).
  */
@@ -30,6 +34,9 @@ export function callJson(r: CallRecord): Record<string, unknown> {
     durationMs: r.durationMs,
   };
 }
+
+/** Routes a browser opens as plain links (see `RouteOptions.download`). */
+const DOWNLOAD = { download: true } as const;
 
 const TEXT_TYPES: Record<Exclude<TranscriptFormat, 'json'>, string> = {
   txt: 'text/plain; charset=utf-8',
@@ -67,25 +74,50 @@ export function registerApiRoutes(
     sendJson(res, 200, { deleted: id });
   });
 
-  http.route('GET', '/api/calls/:id/recording', (_req, res, _url, { id = '' }) => {
-    const r = registry.get(id);
-    let file: string | null = null;
-    try {
-      file = r && recorder && !recorder.isRecording(id) ? recorder.pathOf(id) : null;
-    } catch {
-      file = null; // not a usable file name: there is no such recording
-    }
-    const size = file ? statSync(file, { throwIfNoEntry: false })?.size : undefined;
-    if (!file || size === undefined) {
-      sendJson(res, 404, { error: `no finished recording for call ${id}` });
+  http.route(
+    'GET',
+    '/api/calls/:id/recording',
+    (_req, res, _url, { id = '' }) => {
+      const r = registry.get(id);
+      let file: string | null = null;
+      try {
+        file = r && recorder && !recorder.isRecording(id) ? recorder.pathOf(id) : null;
+      } catch {
+        file = null; // not a usable file name: there is no such recording
+      }
+      const size = file ? statSync(file, { throwIfNoEntry: false })?.size : undefined;
+      if (!file || size === undefined) {
+        sendJson(res, 404, { error: `no finished recording for call ${id}` });
+        return;
+      }
+      res.writeHead(200, {
+        'content-type': 'audio/wav',
+        'content-length': size,
+        'content-disposition': `attachment; filename="${id}.wav"`,
+      });
+      createReadStream(file).pipe(res);
+    },
+    DOWNLOAD,
+  );
+
+  http.route('GET', '/api/calls/:id/links', (_req, res, _url, { id = '' }) => {
+    if (!registry.get(id)) {
+      sendJson(res, 404, { error: `no call ${id}` });
       return;
     }
-    res.writeHead(200, {
-      'content-type': 'audio/wav',
-      'content-length': size,
-      'content-disposition': `attachment; filename="${id}.wav"`,
+    const base = `/api/calls/${encodeURIComponent(id)}`;
+    const transcript: Record<string, string> = {};
+    let expiresMs = 0;
+    for (const f of TRANSCRIPT_FORMATS) {
+      const link = http.signDownload(`${base}/transcript?format=${f}`);
+      transcript[f] = link.url;
+      expiresMs = link.expiresMs;
+    }
+    sendJson(res, 200, {
+      expiresAt: new Date(expiresMs).toISOString(),
+      transcript,
+      recording: recorder ? http.signDownload(`${base}/recording`).url : null,
     });
-    createReadStream(file).pipe(res);
   });
 
   http.route('GET', '/api/calls', (_req, res, url) => {
@@ -116,37 +148,43 @@ export function registerApiRoutes(
     sendJson(res, 200, callJson(r));
   });
 
-  http.route('GET', '/api/calls/:id/transcript', (_req, res, url, { id = '' }) => {
-    const format = (url.searchParams.get('format') ?? 'json') as TranscriptFormat;
-    if (!TRANSCRIPT_FORMATS.includes(format)) {
-      sendJson(res, 400, { error: `format must be one of ${TRANSCRIPT_FORMATS.join(', ')}` });
-      return;
-    }
-    const r = registry.get(id);
-    if (!r) {
-      sendJson(res, 404, { error: `no call ${id}` });
-      return;
-    }
-    const utterances = store.utterances(id);
-    switch (format) {
-      case 'json':
-        sendJson(res, 200, {
-          callId: id,
-          state: r.state,
-          call: r.meta,
-          utterances,
-          text: utterances.map((u) => u.text).join(' '),
-        });
+  http.route(
+    'GET',
+    '/api/calls/:id/transcript',
+    (_req, res, url, { id = '' }) => {
+      const format = (url.searchParams.get('format') ?? 'json') as TranscriptFormat;
+      if (!TRANSCRIPT_FORMATS.includes(format)) {
+        sendJson(res, 400, { error: `format must be one of ${TRANSCRIPT_FORMATS.join(', ')}` });
         return;
-      case 'txt':
-        sendText(res, 200, TEXT_TYPES.txt, toTxt(utterances));
+      }
+      const r = registry.get(id);
+      if (!r) {
+        sendJson(res, 404, { error: `no call ${id}` });
         return;
-      case 'srt':
-        sendText(res, 200, TEXT_TYPES.srt, toSrt(utterances));
-        return;
-      case 'vtt':
-        sendText(res, 200, TEXT_TYPES.vtt, toVtt(utterances));
-        return;
-    }
-  });
+      }
+      const utterances = store.utterances(id);
+      res.setHeader('content-disposition', `attachment; filename="${id}.${format}"`);
+      switch (format) {
+        case 'json':
+          sendJson(res, 200, {
+            callId: id,
+            state: r.state,
+            call: r.meta,
+            utterances,
+            text: utterances.map((u) => u.text).join(' '),
+          });
+          return;
+        case 'txt':
+          sendText(res, 200, TEXT_TYPES.txt, toTxt(utterances));
+          return;
+        case 'srt':
+          sendText(res, 200, TEXT_TYPES.srt, toSrt(utterances));
+          return;
+        case 'vtt':
+          sendText(res, 200, TEXT_TYPES.vtt, toVtt(utterances));
+          return;
+      }
+    },
+    DOWNLOAD,
+  );
 }

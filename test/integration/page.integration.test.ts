@@ -23,7 +23,7 @@ afterAll(async () => {
 
 describe('live page', () => {
   it('shows live words as they arrive and past calls with their transcripts', async () => {
-    const app = await startApp('page', { http: { token: 'page-token' } });
+    const app = await startApp('page', { http: { token: 'page-token-page-token' } });
     apps.push(app);
     const { bus } = app.endpoint;
     const past = playCall(app.endpoint, ['this call is already over'], {
@@ -32,7 +32,7 @@ describe('live page', () => {
     const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${app.base}/#token=page-token`);
+    await page.goto(`${app.base}/#token=page-token-page-token`);
     await page.locator('#status.online').waitFor();
     // The token moved from the address into the tab's session storage.
     expect(new URL(page.url()).hash).toBe('');
@@ -47,7 +47,7 @@ describe('live page', () => {
       'this call is already over',
     ]);
     expect(await page.locator('#dl-srt').getAttribute('href')).toBe(
-      `/api/calls/${past}/transcript?format=srt&access_token=page-token`,
+      `/api/calls/${past}/transcript?format=srt&access_token=page-token-page-token`,
     );
 
     // A live call: words appear one by one, then the utterance replaces them.
@@ -79,7 +79,7 @@ describe('live page', () => {
 
     // A second browser tab opened mid-call gets the call so far (replay).
     const late = await browser.newPage();
-    await late.goto(`${app.base}/#token=page-token`);
+    await late.goto(`${app.base}/#token=page-token-page-token`);
     await late
       .locator(`.call[data-call-id="${id}"] .utterance .text`, { hasText: 'The quick brown fox' })
       .waitFor();

@@ -95,16 +95,35 @@ describe('config: webhooks and the HTTP token', () => {
 
   it('refuses an HTTP server beyond loopback without a token', () => {
     expect(() => parseConfig({ http: { host: '0.0.0.0' } })).toThrow(/http\.token: required/);
-    expect(parseConfig({ http: { host: '0.0.0.0', token: 't' } }).http.token).toBe('t');
+    const token = 'a-token-of-16-ch';
+    expect(parseConfig({ http: { host: '0.0.0.0', token } }).http.token).toBe(token);
     expect(parseConfig({ http: { host: '127.0.0.2' } }).http.token).toBeUndefined();
     expect(parseConfig({ http: { host: '::1' } }).http.token).toBeUndefined();
+  });
+
+  it('refuses a token shorter than 16 characters, also from the environment', () => {
+    expect(() => parseConfig({ http: { token: 'short-token' } })).toThrow(
+      /http\.token: at least 16 characters/,
+    );
+    expect(() => parseConfig({ http: { token: 'env:T' } }, { T: '123456789012345' })).toThrow(/http\.token/);
+    expect(parseConfig({ http: { token: 'env:T' } }, { T: '1234567890123456' }).http.token).toBe(
+      '1234567890123456',
+    );
+  });
+
+  it('takes http.allowedHosts (default none)', () => {
+    expect(parseConfig({}).http.allowedHosts).toEqual([]);
+    expect(parseConfig({ http: { allowedHosts: ['transcribe.example.com'] } }).http.allowedHosts).toEqual([
+      'transcribe.example.com',
+    ]);
+    expect(() => parseConfig({ http: { allowedHosts: [''] } })).toThrow(/http\.allowedHosts\[0\]/);
   });
 });
 
 describe('config.example.json', () => {
   it('is valid and sets every key the schema knows (so it documents them all)', () => {
     const raw = JSON.parse(readFileSync(join(ROOT, 'config.example.json'), 'utf8')) as unknown;
-    const env = { SIP_PASSWORD: 'x', SIPSCRIBE_HTTP_TOKEN: 'y', SIPSCRIBE_WEBHOOK_SECRET: 'z' };
+    const env = { SIP_PASSWORD: 'x', SIPSCRIBE_HTTP_TOKEN: 'y'.repeat(32), SIPSCRIBE_WEBHOOK_SECRET: 'z' };
     const parsed = parseConfig(raw, env);
     // Every leaf the schema fills in with defaults must be present in the example itself.
     const keys = (v: unknown, p = ''): string[] =>
@@ -122,8 +141,8 @@ describe('config.example.json', () => {
 describe('docker/config.json (the container image default)', () => {
   it('is valid, keeps data in the /data volume and protects the API with a token', () => {
     const raw = JSON.parse(readFileSync(join(ROOT, 'docker', 'config.json'), 'utf8')) as unknown;
-    const cfg = parseConfig(raw, { SIPSCRIBE_HTTP_TOKEN: 't0ken' });
+    const cfg = parseConfig(raw, { SIPSCRIBE_HTTP_TOKEN: 't0ken-t0ken-t0ken' });
     expect(cfg.storage.dir).toBe('/data');
-    expect(cfg.http).toMatchObject({ host: '0.0.0.0', port: 8001, token: 't0ken' });
+    expect(cfg.http).toMatchObject({ host: '0.0.0.0', port: 8001, token: 't0ken-t0ken-t0ken' });
   });
 });
