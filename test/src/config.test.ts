@@ -61,6 +61,50 @@ describe('config', () => {
   });
 });
 
+describe('config: unknown keys', () => {
+  const fails = (raw: unknown): ConfigError => {
+    try {
+      parseConfig(raw, { S: 'x' });
+    } catch (e) {
+      return e as ConfigError;
+    }
+    throw new Error('parsed');
+  };
+
+  it.each([
+    [{ sip: { inbound: { allowfrom: ['10.0.0.0/8'] } } }, 'sip.inbound.allowfrom', 'allowFrom'],
+    [{ http: { tokn: 'abcdefghijklmnopq' } }, 'http.tokn', 'token'],
+    [{ htpp: { port: 8001 } }, 'htpp', 'http'],
+    [{ sip: { listen: [{ transport: 'udp', port: 5060, hots: '::' }] } }, 'sip.listen[0].hots', 'host'],
+    [{ stt: { servers: [{ url: 'ws://x/a', apikey: 'k' }] } }, 'stt.servers[0].apikey', 'apiKey'],
+    [
+      { webhooks: [{ url: 'http://x/in', secret: 'env:S', retry: { maxDelay: 5 } }] },
+      'webhooks[0].retry.maxDelay',
+      'maxDelayMs',
+    ],
+    [{ log: { lvl: 'debug' } }, 'log.lvl', 'level'],
+  ])('%j: an error at %s suggesting %s', (raw, path, suggestion) => {
+    const err = fails(raw);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.path).toBe(path);
+    expect(err.message).toBe(`${path}: unknown key (did you mean "${suggestion}"?)`);
+  });
+
+  it('names every equally close name', () => {
+    expect(fails({ htp: {} }).message).toBe('htp: unknown key (did you mean "rtp" or "http"?)');
+  });
+
+  it('lists the valid names when none is close, and reports every unknown key', () => {
+    const err = fails({ storage: { zzzzzzzz: 1 }, http: { port: 8001, xyz: 1 } });
+    expect(err.path).toBe('storage.zzzzzzzz');
+    expect(err.message).toBe('storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays)');
+    expect(err.problems).toEqual([
+      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays)',
+      expect.stringMatching(/^http\.xyz: unknown key \(valid here: host, port, /),
+    ]);
+  });
+});
+
 describe('config: webhooks and the HTTP token', () => {
   it('fills webhook defaults and masks the secret', () => {
     const cfg = parseConfig({ webhooks: [{ url: 'http://127.0.0.1:9000/in', secret: 'whsec' }] });
