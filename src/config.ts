@@ -185,7 +185,14 @@ export const configSchema = z.object({
     })
     .prefault({}),
   log: z
-    .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+    .object({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+      /**
+       * Write transcript text (utterances) to the log. The log is outside deletion and retention,
+       * so by default only when stdout is a terminal (someone watching), never under a supervisor.
+       */
+      transcripts: z.boolean().default(() => process.stdout.isTTY === true),
+    })
     .prefault({}),
 });
 

@@ -105,6 +105,23 @@ describe('config: unknown keys', () => {
   });
 });
 
+describe('config: log.transcripts', () => {
+  it('defaults to true when stdout is a terminal and false otherwise; an explicit value wins', () => {
+    const was = process.stdout.isTTY;
+    try {
+      process.stdout.isTTY = true;
+      expect(parseConfig({}).log.transcripts).toBe(true);
+      expect(parseConfig({ log: { transcripts: false } }).log.transcripts).toBe(false);
+      process.stdout.isTTY = false;
+      expect(parseConfig({}).log.transcripts).toBe(false);
+      expect(parseConfig({ log: { transcripts: true } }).log.transcripts).toBe(true);
+    } finally {
+      process.stdout.isTTY = was;
+    }
+    expect(() => parseConfig({ log: { transcripts: 'yes' } })).toThrow(/log\.transcripts/);
+  });
+});
+
 describe('config: webhooks and the HTTP token', () => {
   it('fills webhook defaults and masks the secret', () => {
     const cfg = parseConfig({ webhooks: [{ url: 'http://127.0.0.1:9000/in', secret: 'whsec' }] });
