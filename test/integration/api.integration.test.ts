@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { CallEvent } from '../../src/events.js';
+import { FakeClock } from '../helpers/FakeClock.js';
 import { runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { stopAll } from '../helpers/processes.js';
@@ -113,6 +114,30 @@ describe('HTTP API', () => {
     const seqs = lines.map((l) => (JSON.parse(l) as CallEvent).seq);
     // started, 4 words + utterance, 5 words + utterance, ended
     expect(seqs).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
+  });
+
+  it('pages through calls created in the same millisecond without skipping or repeating any', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 11, 6, 6, 0, 0));
+    const app = await startApp('api-paging', {}, { clock });
+    apps.push(app);
+    const ids = Array.from({ length: 7 }, () => playCall(app.endpoint, []));
+    const seen: string[] = [];
+    let before: string | null = null;
+    for (let page = 0; page < 5; page++) {
+      const q: string = before === null ? '' : `&before=${encodeURIComponent(before)}`;
+      const res = await json(`${app.base}/api/calls?limit=3${q}`);
+      expect(res.status).toBe(200);
+      const body = res.body as { calls: { id: string }[]; next: string | null };
+      seen.push(...body.calls.map((c) => c.id));
+      before = body.next;
+      if (before === null) {
+        break;
+      }
+    }
+    expect(seen).toHaveLength(7);
+    expect([...seen].sort()).toEqual([...ids].sort());
+    // Newest first: the last call created comes first.
+    expect(seen[0]).toBe(ids[6]);
   });
 
   it('deletes a finished call with its transcript and files; refuses one in progress', async () => {
