@@ -2,8 +2,9 @@
  * The live feed, `GET /api/live` upgraded to a WebSocket: every event of every call as one JSON
  * text message, in publish order. A new client first receives every event so far of the calls
  * still active (unless it connects with `?replay=0`), then the live events, with no duplicates.
- * Clients send nothing (a message over 1 KiB closes the connection, 1009); a client that falls more than `maxBufferedBytes` behind is disconnected
- * (close code 1013) rather than buffering without bound.
+ * Clients send nothing (a message over 1 KiB closes the connection, 1009); a client that falls
+ * more than `maxBufferedBytes` behind is disconnected (close code 1013) rather than buffering
+ * without bound.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
