@@ -22,7 +22,7 @@ import { PendingTranscriptions } from './call/PendingTranscriptions.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { startEndpoint, type Endpoint, type EndpointDeps } from './endpoint.js';
-import type { Logger } from './logger.js';
+import { maskUrl, type Logger } from './logger.js';
 import { SttPool } from './stt/index.js';
 import { ensureSelfSignedCertificate } from './tls/selfSigned.js';
 import { CleanupStack } from './cleanupStack.js';
@@ -47,7 +47,12 @@ export interface Appliance {
 
 /** The id of account `i` (also its `account` label in metrics and call metadata). */
 export function accountId(a: Config['sip']['accounts'][number]): string {
-  const host = a.registrar.replace(/^sips?:/i, '').split(/[;?>]/)[0] ?? a.registrar;
+  // Without the userinfo a registrar URI may carry (sip:user:password@host).
+  const host =
+    a.registrar
+      .replace(/^sips?:/i, '')
+      .replace(/^[^@;?>]*@/, '')
+      .split(/[;?>]/)[0] ?? a.registrar;
   return `${a.username}@${host}`;
 }
 
@@ -205,7 +210,7 @@ export async function startAppliance(
       {
         sip: stack.listening(),
         accounts: accounts.map((a) => a.id),
-        stt: config.stt.servers.map((s) => s.url),
+        stt: config.stt.servers.map((s) => maskUrl(s.url)),
       },
       'sipscribe started',
     );

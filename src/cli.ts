@@ -4,7 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import pino from 'pino';
 import { dial } from './call/dial.js';
-import { loadConfig, maskSecrets } from './config.js';
+import { loadConfig, maskSecrets, resolveSecret } from './config.js';
 import { AppError, ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
 import { startAppliance } from './appliance.js';
@@ -91,10 +91,7 @@ async function runDial(uri: string, opts: DialCliOptions, configFile: string | u
   }
   let auth: { username: string; password: string } | undefined;
   if (opts.user !== undefined || opts.password !== undefined) {
-    let password = opts.password ?? '';
-    if (password.startsWith('env:')) {
-      password = process.env[password.slice(4)] ?? '';
-    }
+    const password = resolveSecret(opts.password ?? '', '--password');
     if (!opts.user || !password) {
       process.stderr.write(
         'sipscribe dial: --user and --password go together (the password may be env:NAME)\n',
@@ -161,11 +158,19 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description('stream a WAV file to a moshi-server and print the words as they come')
     .argument('<file>', 'WAV file (any rate; PCM, float, µ-law or A-law; channels mixed down)')
     .option('--server <url>', 'ws(s)://host:port/api/asr-streaming (default: stt.servers[0].url)')
-    .option('--api-key <key>', 'kyutai-api-key (default: stt.servers[0].apiKey)')
+    .option(
+      '--api-key <key>',
+      'kyutai-api-key (default: stt.servers[0].apiKey); env:NAME reads it from the environment',
+    )
     .option('--auth-in-query', 'send the key as ?auth_id= instead of the header')
     .option('--model-delay <ms>', 'model delay: 480 for stt-1b-en_fr, 2560 for stt-2.6b-en')
     .action(async (file: string, opts: TranscribeCliOptions) => {
-      code = await transcribeFromCli(file, opts, program.opts<{ config?: string }>().config);
+      const apiKey = opts.apiKey === undefined ? {} : { apiKey: resolveSecret(opts.apiKey, '--api-key') };
+      code = await transcribeFromCli(
+        file,
+        { ...opts, ...apiKey },
+        program.opts<{ config?: string }>().config,
+      );
     });
 
   program

@@ -8,8 +8,10 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseAllowList } from './calls/Admission.js';
+import { unknownKeys } from './configKeys.js';
 import { ConfigError } from './errors.js';
 import { EVENT_TYPES, type EventType } from './events.js';
+import { maskUrl } from './logger.js';
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
@@ -66,6 +68,9 @@ const webhookSchema = z.object({
     })
     .prefault({}),
 });
+
+/** The shortest `http.token` accepted. */
+export const MIN_TOKEN_LENGTH = 16;
 
 /** Loopback hosts: the HTTP server needs no token there. */
 export function isLoopbackHost(h: string): boolean {
@@ -168,26 +173,53 @@ export const configSchema = z.object({
     .object({
       host: host.default('127.0.0.1'),
       port: port.default(8001),
-      /** Required when http.host is not a loopback address. */
-      token: secret.optional(),
+      /**
+       * Names besides IP literals, `localhost` and `http.host` that clients may send as `Host` (and
+       * pages as `Origin`): the public name of this server, or `.example.com` for a whole domain.
+       */
+      allowedHosts: z.array(host).default([]),
+      /** Required when http.host is not a loopback address; at least 16 characters. */
+      token: secret
+        .min(MIN_TOKEN_LENGTH, `at least ${MIN_TOKEN_LENGTH} characters (e.g. \`openssl rand -hex 16\`)`)
+        .optional(),
     })
     .prefault({}),
   log: z
-    .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+    .object({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+      /**
+       * Write transcript text (utterances) to the log. The log is outside deletion and retention,
+       * so by default only when stdout is a terminal (someone watching), never under a supervisor.
+       */
+      transcripts: z.boolean().default(() => process.stdout.isTTY === true),
+    })
     .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
 
+/**
+ * A secret as written by a user: `"env:NAME"` is read from the environment, anything else is the
+ * secret itself. Also for command-line secrets (`dial --password`, `transcribe --api-key`).
+ * @param where the JSON path or option named in the error.
+ * @throws ConfigError when the variable is not set.
+ */
+export function resolveSecret(value: string, where: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (!value.startsWith('env:')) {
+    return value;
+  }
+  const name = value.slice(4);
+  const v = env[name];
+  if (v === undefined) {
+    throw new ConfigError(where, `environment variable ${name} is not set`);
+  }
+  return v;
+}
+
 /** Resolves `"env:NAME"` strings anywhere in the tree from the environment. */
 function resolveEnv(value: unknown, path: string, env: NodeJS.ProcessEnv): unknown {
-  if (typeof value === 'string' && value.startsWith('env:')) {
-    const name = value.slice(4);
-    const v = env[name];
-    if (v === undefined) {
-      throw new ConfigError(path, `environment variable ${name} is not set`);
-    }
-    return v;
+  if (typeof value === 'string') {
+    return resolveSecret(value, path, env);
   }
   if (Array.isArray(value)) {
     return value.map((v, i) => resolveEnv(v, `${path}[${i}]`, env));
@@ -209,10 +241,19 @@ function jsonPath(path: readonly PropertyKey[]): string {
 }
 
 /**
- * Validates a parsed JSON value and fills in every default.
+ * Validates a parsed JSON value and fills in every default. Every object is strict: an unknown key
+ * is an error with the nearest valid name (configKeys.ts).
  * @throws ConfigError naming the JSON path of the first problem.
  */
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): Config {
+  const unknown = unknownKeys(configSchema, raw);
+  if (unknown[0]) {
+    throw new ConfigError(
+      jsonPath(unknown[0].path),
+      unknown[0].message,
+      unknown.map((u) => `${jsonPath(u.path)}: ${u.message}`),
+    );
+  }
   const result = configSchema.safeParse(resolveEnv(raw ?? {}, '', env));
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -268,8 +309,14 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
 
 const SECRET_KEYS = new Set(['password', 'apiKey', 'token', 'secret']);
 
-/** A copy of the config with every secret replaced by `***`, for printing and logging. */
+/**
+ * A copy of the config with every secret replaced by `***` and credentials inside URLs masked
+ * (`maskUrl`), for printing and logging.
+ */
 export function maskSecrets(cfg: unknown): unknown {
+  if (typeof cfg === 'string') {
+    return maskUrl(cfg);
+  }
   if (Array.isArray(cfg)) {
     return cfg.map(maskSecrets);
   }

@@ -151,6 +151,7 @@ export async function startEndpoint(
       port: config.http.port,
       logger,
       token: config.http.token,
+      allowedHosts: config.http.allowedHosts,
     });
     registerHealthRoutes(http, readiness, metrics);
     registerApiRoutes(http, { registry: calls, store, recorder, filesOf, logger });

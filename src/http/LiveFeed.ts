@@ -2,8 +2,9 @@
  * The live feed, `GET /api/live` upgraded to a WebSocket: every event of every call as one JSON
  * text message, in publish order. A new client first receives every event so far of the calls
  * still active (unless it connects with `?replay=0`), then the live events, with no duplicates.
- * Clients send nothing; a client that falls more than `maxBufferedBytes` behind is disconnected
- * (close code 1013) rather than buffering without bound.
+ * Clients send nothing (a message over 1 KiB closes the connection, 1009); a client that falls
+ * more than `maxBufferedBytes` behind is disconnected (close code 1013) rather than buffering
+ * without bound.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -12,6 +13,12 @@ import type { CallEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { TranscriptBus, TranscriptSink } from '../transcripts/TranscriptBus.js';
 import type { HttpServer } from './server.js';
+
+/**
+ * The largest message a live client may send (ws closes the connection with 1009 beyond it). Clients
+ * send nothing; ws's default (100 MiB) let four clients take 500 MB.
+ */
+export const LIVE_MAX_PAYLOAD_BYTES = 1024;
 
 export interface LiveFeedOptions {
   bus: TranscriptBus;
@@ -28,7 +35,11 @@ interface Client {
 
 export class LiveFeed implements TranscriptSink {
   readonly name = 'live';
-  readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  readonly #wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: LIVE_MAX_PAYLOAD_BYTES,
+  });
   readonly #clients = new Set<Client>();
   readonly #opts: LiveFeedOptions;
   #closing: Promise<void> | null = null;

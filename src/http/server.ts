@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { isLoopbackHost } from '../config.js';
+import { isLoopbackHost, MIN_TOKEN_LENGTH } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { DownloadSigner } from './downloadLinks.js';
+import { hostAllowed, originAllowed, type HostPolicy } from './hostCheck.js';
 
 /** Path parameters of a route pattern (`/api/calls/:id` → `{ id }`). */
 export type RouteParams = Readonly<Record<string, string>>;
@@ -24,14 +26,23 @@ export interface HttpServerOptions {
   logger: Logger;
   /**
    * Bearer token required on every route except the public ones (`/health`, `/ready` and the page's
-   * static files). Mandatory when `host` is not a loopback address.
+   * static files). Mandatory when `host` is not a loopback address; at least 16 characters.
    */
   token?: string | undefined;
+  /** Names besides IP literals, `localhost` and `host` that clients may send as `Host` (hostCheck.ts). */
+  allowedHosts?: readonly string[];
+  /** Wall clock for download links (epoch ms). */
+  now?: () => number;
 }
 
 export interface RouteOptions {
   /** Served without the token (health checks, the page's static files). Default false. */
   public?: boolean;
+  /**
+   * A download a browser opens as a plain link (it cannot send a header): the token is also taken
+   * from `?access_token=`, and a signed link (`signDownload`) works without it. Default false.
+   */
+  download?: boolean;
 }
 
 interface Route {
@@ -39,25 +50,41 @@ interface Route {
   segments: string[];
   handler: RouteHandler;
   public: boolean;
+  download: boolean;
 }
+
+/** Refused `Host` names logged (once each) before the server stops naming them. */
+const MAX_LOGGED_HOSTS = 64;
 
 /**
  * The one HTTP server of the process: health, readiness, metrics, API, live feed and the page are
  * routes on it. Routes match by method and path; `:name` segments capture parameters.
  *
- * Authorisation: with a token configured, requests need `Authorization: Bearer <token>`, or
- * `?access_token=<token>` (browsers cannot set headers on WebSocket upgrades); otherwise 401.
+ * Every request, in this order: a `Host` that does not name this server or a foreign `Origin` gets
+ * 403 (hostCheck.ts: DNS rebinding, cross-site WebSocket hijacking); with a token configured, a
+ * request for anything but a public route needs `Authorization: Bearer <token>` or gets 401 before
+ * any routing (a stranger learns no route from a 404 or 405); `?access_token=<token>` is taken only
+ * on WebSocket upgrades and download routes, which browsers open without headers, and a signed
+ * download link (`signDownload`) opens its one download. Every response says it may not be framed
+ * (`X-Frame-Options: DENY`, `frame-ancestors 'none'`) or sniffed (`nosniff`).
  */
 export class HttpServer {
   readonly #server: Server;
   readonly #routes: Route[] = [];
   readonly #upgrades = new Map<string, UpgradeHandler>();
   readonly #opts: HttpServerOptions;
+  readonly #hosts: HostPolicy;
   readonly #tokenHash: Buffer | null;
+  readonly #signer = new DownloadSigner();
+  readonly #now: () => number;
+  readonly #loggedHosts = new Set<string>();
   /** Upgraded sockets: `server.close()` waits for them, but `closeAllConnections()` skips them. */
   readonly #upgraded = new Set<Socket>();
 
-  /** @throws AppError `HTTP_ERR_TOKEN_REQUIRED` for a non-loopback host without a token. */
+  /**
+   * @throws AppError `HTTP_ERR_TOKEN_REQUIRED` for a non-loopback host without a token,
+   *   `HTTP_ERR_TOKEN_TOO_SHORT` for a token under 16 characters.
+   */
   constructor(opts: HttpServerOptions) {
     if (!isLoopbackHost(opts.host) && !opts.token) {
       throw new AppError(
@@ -65,7 +92,15 @@ export class HttpServer {
         `http.host ${opts.host} is not loopback: set http.token to protect the API`,
       );
     }
+    if (opts.token !== undefined && opts.token.length < MIN_TOKEN_LENGTH) {
+      throw new AppError(
+        'HTTP_ERR_TOKEN_TOO_SHORT',
+        `http.token has ${opts.token.length} characters: use at least ${MIN_TOKEN_LENGTH}`,
+      );
+    }
     this.#opts = opts;
+    this.#hosts = { host: opts.host, allowedHosts: opts.allowedHosts ?? [] };
+    this.#now = opts.now ?? Date.now;
     this.#tokenHash = opts.token ? sha256(opts.token) : null;
     this.#server = createServer((req, res) => {
       void this.#dispatch(req, res);
@@ -84,7 +119,13 @@ export class HttpServer {
   }
 
   route(method: string, path: string, handler: RouteHandler, opts: RouteOptions = {}): void {
-    this.#routes.push({ method, segments: path.split('/'), handler, public: opts.public ?? false });
+    this.#routes.push({
+      method,
+      segments: path.split('/'),
+      handler,
+      public: opts.public ?? false,
+      download: opts.download ?? false,
+    });
   }
 
   /** Routes WebSocket upgrade requests for `path` (always behind the token when there is one). */
@@ -92,18 +133,51 @@ export class HttpServer {
     this.#upgrades.set(path, handler);
   }
 
-  /** Whether a request carries the token (true when none is configured). */
-  authorized(req: IncomingMessage, url: URL): boolean {
+  /** A short-lived link to a download route (`path` with its query) that works without the token. */
+  signDownload(path: string): { url: string; expiresMs: number } {
+    return this.#signer.sign(path, this.#now());
+  }
+
+  /**
+   * Whether a request carries the token (true when none is configured): in its `Authorization`
+   * header, or with `query` also as `?access_token=`.
+   */
+  authorized(req: IncomingMessage, url: URL, opts: { query?: boolean } = {}): boolean {
     if (!this.#tokenHash) {
       return true;
     }
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
-    const given = m?.[1] ?? url.searchParams.get('access_token');
+    const given = m?.[1] ?? (opts.query ? url.searchParams.get('access_token') : null);
     return given !== null && given !== undefined && timingSafeEqual(sha256(given), this.#tokenHash);
   }
 
+  /** The Host/Origin check: null when the request may go on, else why not. */
+  #foreign(req: IncomingMessage): string | null {
+    const host = req.headers.host;
+    if (!hostAllowed(host, this.#hosts)) {
+      const name = host ?? '(none)';
+      if (this.#loggedHosts.size < MAX_LOGGED_HOSTS && !this.#loggedHosts.has(name)) {
+        this.#loggedHosts.add(name);
+        this.#opts.logger.warn(
+          { host: name, from: req.socket.remoteAddress },
+          'http: request for a host name this server does not answer to refused (add it to http.allowedHosts if it is yours)',
+        );
+      }
+      return `Host ${JSON.stringify(name)} is not a name of this server (http.allowedHosts)`;
+    }
+    if (!originAllowed(req.headers.origin, host, this.#hosts)) {
+      this.#opts.logger.debug({ origin: req.headers.origin }, 'http: cross-origin request refused');
+      return 'cross-origin requests are not allowed (http.allowedHosts)';
+    }
+    return null;
+  }
+
   async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.setHeader('x-frame-options', 'DENY');
+    res.setHeader('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('referrer-policy', 'no-referrer');
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     let match: { route: Route; params: Record<string, string> } | undefined;
@@ -120,11 +194,14 @@ export class HttpServer {
       }
     }
     try {
-      if (!match) {
-        sendJson(res, pathKnown ? 405 : 404, { error: pathKnown ? 'method not allowed' : 'not found' });
-      } else if (!match.route.public && !this.authorized(req, url)) {
+      const foreign = this.#foreign(req);
+      if (foreign !== null) {
+        sendJson(res, 403, { error: foreign });
+      } else if (!match?.route.public && !this.#mayPass(req, url, match?.route)) {
         res.setHeader('www-authenticate', 'Bearer realm="sipscribe"');
         sendJson(res, 401, { error: 'unauthorized: send Authorization: Bearer <http.token>' });
+      } else if (!match) {
+        sendJson(res, pathKnown ? 405 : 404, { error: pathKnown ? 'method not allowed' : 'not found' });
       } else {
         await match.route.handler(req, res, url, match.params);
       }
@@ -138,16 +215,27 @@ export class HttpServer {
     }
   }
 
+  /** Authorisation of a non-public request: the header, or for a download the query or a signed link. */
+  #mayPass(req: IncomingMessage, url: URL, route: Route | undefined): boolean {
+    const download = route?.download ?? false;
+    return (
+      this.authorized(req, url, { query: download }) ||
+      (download && (req.method === 'GET' || req.method === 'HEAD') && this.#signer.verify(url, this.#now()))
+    );
+  }
+
   #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const handler = this.#upgrades.get(url.pathname);
     const refuse = (status: string): void => {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    if (!handler) {
-      refuse('404 Not Found');
-    } else if (!this.authorized(req, url)) {
+    if (this.#foreign(req) !== null) {
+      refuse('403 Forbidden');
+    } else if (!this.authorized(req, url, { query: true })) {
       refuse('401 Unauthorized');
+    } else if (!handler) {
+      refuse('404 Not Found');
     } else {
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));

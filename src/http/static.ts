@@ -36,8 +36,10 @@ export function registerStaticRoutes(http: HttpServer, dir: string = webDir()): 
       'GET',
       path,
       (_req, res) => {
-        res.setHeader('content-security-policy', "default-src 'self'; connect-src 'self' ws: wss:");
-        res.setHeader('x-content-type-options', 'nosniff');
+        res.setHeader(
+          'content-security-policy',
+          "default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'",
+        );
         sendText(res, 200, type, body);
       },
       { public: true },

@@ -6,19 +6,24 @@
 (function () {
   const $ = (id) => document.getElementById(id);
 
-  // An API token (http.token) can be given once as #token=... in the address; it is kept for the tab.
+  // An API token (http.token) can be given once as #token=... in the address, or in the form the
+  // page shows when the API answers 401; either way it is kept for the tab (sessionStorage).
+  const TOKEN_KEY = 'sipscribe-token';
   const hashToken = new URLSearchParams(location.hash.slice(1)).get('token');
   if (hashToken) {
-    sessionStorage.setItem('sipscribe-token', hashToken);
+    sessionStorage.setItem(TOKEN_KEY, hashToken);
     history.replaceState(null, '', location.pathname + location.search);
   }
-  const token = sessionStorage.getItem('sipscribe-token');
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  // Only the WebSocket upgrade takes the token in its URL (a browser cannot send a header there).
   const withToken = (path) =>
     token ? path + (path.includes('?') ? '&' : '?') + 'access_token=' + encodeURIComponent(token) : path;
   const api = (path) =>
     fetch(path, { headers: token ? { Authorization: 'Bearer ' + token } : {} }).then((r) => {
       if (!r.ok) {
-        throw new Error(path + ': HTTP ' + r.status);
+        const err = new Error(path + ': HTTP ' + r.status);
+        err.status = r.status;
+        throw err;
       }
       return r.json();
     });
@@ -57,9 +62,9 @@
     card.dataset.callId = ev.callId;
     const head = el('div', 'call-head');
     head.append(el('strong', 'caller', callerName(ev.call.from)));
-    head.append(el('span', 'route', ev.call.from + ' → ' + ev.call.to));
     const elapsed = el('span', 'elapsed', '00:00');
     head.append(elapsed);
+    head.append(el('span', 'route', ev.call.from + ' → ' + ev.call.to));
     const meta = el('div', 'call-meta', [ev.call.transport, ev.call.codec].filter(Boolean).join(' · '));
     const lines = el('div', 'words');
     const pending = el('span', 'pending');
@@ -90,7 +95,7 @@
         live.delete(ev.callId);
         updateLiveCount();
       }
-      loadPast();
+      loadPast().catch(pastFailed);
       return;
     }
     const c = liveCard(ev);
@@ -118,13 +123,14 @@
   }
 
   let retry = 1000;
+  let socket = null;
   function connect() {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(proto + '//' + location.host + withToken('/api/live'));
+    socket = ws;
     ws.onopen = () => {
       retry = 1000;
-      $('status').textContent = 'live';
-      $('status').className = 'status online';
+      setStatus('live', true);
       // The server replays the active calls' events: start from a clean slate.
       for (const c of live.values()) {
         window.clearInterval(c.timer);
@@ -135,59 +141,148 @@
     };
     ws.onmessage = (m) => handle(JSON.parse(m.data));
     ws.onclose = () => {
-      $('status').textContent = 'reconnecting…';
-      $('status').className = 'status offline';
-      window.setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 10000);
+      if (socket !== ws) {
+        return;
+      }
+      socket = null;
+      setStatus('reconnecting…', false);
+      // A browser does not tell why an upgrade failed: ask the API whether the token is the reason.
+      api('/api/calls?limit=1').then(
+        () => reconnectLater(),
+        (err) => (err.status === 401 ? askForToken(true) : reconnectLater()),
+      );
     };
   }
+  function reconnectLater() {
+    window.setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 10000);
+  }
+  function setStatus(text, online) {
+    $('status').textContent = text;
+    $('status').className = 'status ' + (online ? 'online' : 'offline');
+  }
+
+  // ---- the token form ---------------------------------------------------------------------------
+  function askForToken(refused) {
+    setStatus('token needed', false);
+    $('content').hidden = true;
+    $('login').hidden = false;
+    $('login-example').textContent = location.origin + location.pathname + '#token=<token>';
+    const error = $('login-error');
+    error.hidden = !(refused && token);
+    error.textContent = 'That token was refused: check http.token in the configuration.';
+    $('login-token').focus();
+  }
+  $('login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    token = $('login-token').value.trim();
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $('login-token').value = '';
+    start();
+  });
 
   // ---- past calls -------------------------------------------------------------------------------
-  let pastLoading = null;
+  const PAGE = 50;
+  const FINISHED = ['ended', 'rejected', 'cancelled'];
+  const past = new Map(); // callId -> call, every call loaded so far
+  let pastNext; // cursor of the next older page: undefined before the first load, null at the end
+  let refreshing = null; // the newest page being loaded
+  let refreshAgain = false; // a call ended meanwhile: load the newest page once more
+  let loadingMore = false;
+
+  /** Loads the newest page (again) and merges it into what is shown; older pages stay. */
   function loadPast() {
-    if (pastLoading) {
-      return pastLoading;
+    if (refreshing) {
+      refreshAgain = true;
+      return refreshing;
     }
-    pastLoading = api('/api/calls?limit=50')
-      .then(({ calls }) => {
-        const body = $('past').tBodies[0];
-        body.replaceChildren();
-        const done = calls.filter((c) => ['ended', 'rejected', 'cancelled'].includes(c.state));
-        for (const c of done) {
-          const tr = el('tr');
-          tr.dataset.callId = c.id;
-          tr.tabIndex = 0;
-          tr.append(
-            el('td', '', c.createdAt.slice(0, 19).replace('T', ' ')),
-            el('td', '', callerName(c.call.from)),
-            el('td', '', c.call.to),
-            el('td', '', c.durationMs === null ? '' : clock(c.durationMs)),
-            el(
-              'td',
-              '',
-              c.state === 'ended'
-                ? c.endReason || ''
-                : c.state + (c.rejectStatus ? ' ' + c.rejectStatus : ''),
-            ),
-          );
-          tr.onclick = () => showCall(c);
-          tr.onkeydown = (e) => {
-            if (e.key === 'Enter') {
-              showCall(c);
-            }
-          };
-          body.append(tr);
+    refreshing = api('/api/calls?limit=' + PAGE)
+      .then(({ calls, next }) => {
+        if (pastNext === undefined) {
+          pastNext = next;
         }
-        $('past-empty').hidden = done.length > 0;
-      })
-      .catch((err) => {
-        $('past-empty').hidden = false;
-        $('past-empty').textContent = 'Could not load calls: ' + err.message;
+        addPast(calls);
       })
       .finally(() => {
-        pastLoading = null;
+        refreshing = null;
+        if (refreshAgain) {
+          refreshAgain = false;
+          loadPast().catch(pastFailed);
+        }
       });
-    return pastLoading;
+    return refreshing;
+  }
+
+  function loadMore() {
+    if (!pastNext || loadingMore) {
+      return;
+    }
+    loadingMore = true;
+    $('past-more').disabled = true;
+    api('/api/calls?limit=' + PAGE + '&before=' + encodeURIComponent(pastNext))
+      .then(({ calls, next }) => {
+        pastNext = next;
+        addPast(calls);
+      })
+      .catch(pastFailed)
+      .finally(() => {
+        loadingMore = false;
+        $('past-more').disabled = false;
+      });
+  }
+  $('past-more').addEventListener('click', loadMore);
+
+  function pastFailed(err) {
+    if (err.status === 401) {
+      askForToken(true);
+      return;
+    }
+    $('past-empty').hidden = false;
+    $('past-empty').textContent = 'Could not load calls: ' + err.message;
+  }
+
+  function addPast(calls) {
+    for (const c of calls) {
+      past.set(c.id, c);
+    }
+    const body = $('past').tBodies[0];
+    body.replaceChildren();
+    // Newest first; calls of the same millisecond keep the API's order (a stable sort).
+    const done = [...past.values()].filter((c) => FINISHED.includes(c.state));
+    done.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+    for (const c of done) {
+      body.append(pastRow(c));
+    }
+    $('past-empty').hidden = done.length > 0;
+    $('past-more').hidden = !pastNext;
+  }
+
+  function pastRow(c) {
+    const tr = el('tr');
+    tr.dataset.callId = c.id;
+    tr.tabIndex = 0;
+    const started = c.createdAt.slice(0, 19).replace('T', ' ');
+    const when = el('td', 'when');
+    when.append(el('span', 'date', started.slice(0, 11)), el('span', 'time', started.slice(11)));
+    tr.append(
+      when,
+      el('td', 'from', callerName(c.call.from)),
+      el('td', 'to', c.call.to),
+      el('td', 'duration', c.durationMs === null ? '' : clock(c.durationMs)),
+      el(
+        'td',
+        'outcome',
+        c.state === 'ended' ? c.endReason || '' : c.state + (c.rejectStatus ? ' ' + c.rejectStatus : ''),
+      ),
+    );
+    tr.title = c.call.from + ' → ' + c.call.to;
+    tr.onclick = () => showCall(c);
+    tr.onkeydown = (e) => {
+      if (e.key === 'Enter') {
+        showCall(c);
+      }
+    };
+    return tr;
   }
 
   function showCall(c) {
@@ -197,7 +292,7 @@
     $('detail-title').textContent =
       callerName(c.call.from) + ' → ' + c.call.to + ', ' + c.createdAt.slice(0, 19).replace('T', ' ');
     for (const f of ['txt', 'srt', 'vtt', 'json']) {
-      $('dl-' + f).href = withToken(base + '?format=' + f);
+      $('dl-' + f).href = base + '?format=' + f;
     }
     const list = $('detail-lines');
     list.replaceChildren(el('li', 'empty', 'loading…'));
@@ -216,7 +311,51 @@
       .catch((err) => list.replaceChildren(el('li', 'empty', 'Could not load: ' + err.message)));
   }
 
+  // With a token, a download starts from a short-lived signed link fetched at the click, so the
+  // token itself never sits in a link, the history or a log.
+  for (const a of document.querySelectorAll('.downloads a')) {
+    a.addEventListener('click', (e) => {
+      if (!token) {
+        return;
+      }
+      e.preventDefault();
+      api('/api/calls/' + encodeURIComponent($('detail').dataset.callId) + '/links').then(
+        (links) => {
+          const link = el('a');
+          link.href = links.transcript[a.dataset.format];
+          link.download = '';
+          document.body.append(link);
+          link.click();
+          link.remove();
+        },
+        (err) => (err.status === 401 ? askForToken(true) : window.alert('Download failed: ' + err.message)),
+      );
+    });
+  }
+
+  /** Loads the past calls, then opens the live feed; asks for the token first when the API wants one. */
+  function start() {
+    loadPast().then(
+      () => {
+        $('login').hidden = true;
+        $('content').hidden = false;
+        if (!socket) {
+          connect();
+        }
+      },
+      (err) => {
+        if (err.status === 401) {
+          askForToken(true);
+          return;
+        }
+        pastFailed(err);
+        if (!socket) {
+          connect();
+        }
+      },
+    );
+  }
+
   updateLiveCount();
-  connect();
-  loadPast();
+  start();
 })();

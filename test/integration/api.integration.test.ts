@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { CallEvent } from '../../src/events.js';
+import { FakeClock } from '../helpers/FakeClock.js';
 import { runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { stopAll } from '../helpers/processes.js';
@@ -115,6 +116,30 @@ describe('HTTP API', () => {
     expect(seqs).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
   });
 
+  it('pages through calls created in the same millisecond without skipping or repeating any', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 11, 6, 6, 0, 0));
+    const app = await startApp('api-paging', {}, { clock });
+    apps.push(app);
+    const ids = Array.from({ length: 7 }, () => playCall(app.endpoint, []));
+    const seen: string[] = [];
+    let before: string | null = null;
+    for (let page = 0; page < 5; page++) {
+      const q: string = before === null ? '' : `&before=${encodeURIComponent(before)}`;
+      const res = await json(`${app.base}/api/calls?limit=3${q}`);
+      expect(res.status).toBe(200);
+      const body = res.body as { calls: { id: string }[]; next: string | null };
+      seen.push(...body.calls.map((c) => c.id));
+      before = body.next;
+      if (before === null) {
+        break;
+      }
+    }
+    expect(seen).toHaveLength(7);
+    expect([...seen].sort()).toEqual([...ids].sort());
+    // Newest first: the last call created comes first.
+    expect(seen[0]).toBe(ids[6]);
+  });
+
   it('deletes a finished call with its transcript and files; refuses one in progress', async () => {
     const app = await startApp('api-delete');
     apps.push(app);
@@ -188,8 +213,8 @@ describe('HTTP API', () => {
     expect(text).toContain('sipscribe_process_resident_memory_bytes');
   });
 
-  it('requires the bearer token when one is set (header or access_token), except for /health and the page', async () => {
-    const app = await startApp('api-token', { http: { token: 'let-me-in' } });
+  it('requires the bearer token when one is set (header; access_token on the live feed), except for /health and the page', async () => {
+    const app = await startApp('api-token', { http: { token: 'let-me-in-let-me-in' } });
     apps.push(app);
     expect((await fetch(`${app.base}/api/calls`)).status).toBe(401);
     expect((await fetch(`${app.base}/metrics`)).status).toBe(401);
@@ -197,9 +222,9 @@ describe('HTTP API', () => {
       (await fetch(`${app.base}/api/calls`, { headers: { authorization: 'Bearer wrong' } })).status,
     ).toBe(401);
     expect(
-      (await fetch(`${app.base}/api/calls`, { headers: { authorization: 'Bearer let-me-in' } })).status,
+      (await fetch(`${app.base}/api/calls`, { headers: { authorization: 'Bearer let-me-in-let-me-in' } }))
+        .status,
     ).toBe(200);
-    expect((await fetch(`${app.base}/api/calls?access_token=let-me-in`)).status).toBe(200);
     expect((await fetch(`${app.base}/health`)).status).toBe(200);
     expect((await fetch(`${app.base}/`)).status).toBe(200);
     const refused = new WebSocket(`${app.base.replace('http', 'ws')}/api/live`);
@@ -208,7 +233,9 @@ describe('HTTP API', () => {
       refused.once('open', () => resolve(101));
     });
     expect(status).toBe(401);
-    const ok = await liveClient(`${app.base.replace('http', 'ws')}/api/live?access_token=let-me-in`);
+    const ok = await liveClient(
+      `${app.base.replace('http', 'ws')}/api/live?access_token=let-me-in-let-me-in`,
+    );
     ok.ws.close();
   });
 });

@@ -6,7 +6,23 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../helpers/chromium.js';
 import { stopAll } from '../helpers/processes.js';
+import { FakeClock } from '../helpers/FakeClock.js';
 import { endCall, playCall, startApp, type App } from './appHarness.js';
+
+/** The DOM members the checks below read (the project's TypeScript has no DOM library). */
+interface Box {
+  scrollWidth: number;
+  clientWidth: number;
+  scrollHeight: number;
+  clientHeight: number;
+}
+interface Cell {
+  className: string;
+  dataset: Record<string, string | undefined>;
+  getClientRects(): { length: number };
+  getBoundingClientRect(): { right: number };
+  closest(selector: string): Cell | null;
+}
 
 let browser: Browser;
 const apps: App[] = [];
@@ -23,7 +39,7 @@ afterAll(async () => {
 
 describe('live page', () => {
   it('shows live words as they arrive and past calls with their transcripts', async () => {
-    const app = await startApp('page', { http: { token: 'page-token' } });
+    const app = await startApp('page', { http: { token: 'page-token-page-token' } });
     apps.push(app);
     const { bus } = app.endpoint;
     const past = playCall(app.endpoint, ['this call is already over'], {
@@ -32,7 +48,7 @@ describe('live page', () => {
     const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${app.base}/#token=page-token`);
+    await page.goto(`${app.base}/#token=page-token-page-token`);
     await page.locator('#status.online').waitFor();
     // The token moved from the address into the tab's session storage.
     expect(new URL(page.url()).hash).toBe('');
@@ -46,9 +62,16 @@ describe('live page', () => {
     expect(await page.locator('#detail-lines .text').allTextContents()).toEqual([
       'this call is already over',
     ]);
+    // Download links never carry the token: a click fetches a short-lived signed link.
     expect(await page.locator('#dl-srt').getAttribute('href')).toBe(
-      `/api/calls/${past}/transcript?format=srt&access_token=page-token`,
+      `/api/calls/${past}/transcript?format=srt`,
     );
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#dl-srt').click()]);
+    expect(download.url()).toMatch(
+      new RegExp(`/api/calls/${past}/transcript\\?format=srt&expires=\\d+&sig=`),
+    );
+    expect(download.url()).not.toContain('page-token');
+    expect(download.suggestedFilename()).toBe(`${past}.srt`);
 
     // A live call: words appear one by one, then the utterance replaces them.
     const id = playCall(app.endpoint, [], { end: false });
@@ -79,7 +102,7 @@ describe('live page', () => {
 
     // A second browser tab opened mid-call gets the call so far (replay).
     const late = await browser.newPage();
-    await late.goto(`${app.base}/#token=page-token`);
+    await late.goto(`${app.base}/#token=page-token-page-token`);
     await late
       .locator(`.call[data-call-id="${id}"] .utterance .text`, { hasText: 'The quick brown fox' })
       .waitFor();
@@ -116,5 +139,128 @@ describe('live page', () => {
     await card.locator('.pending .word', { hasText: '<b>bold</b>' }).waitFor();
     expect(await card.locator('.caller').textContent()).toBe('<img src=x onerror=alert(1)>');
     expect(await card.locator('img, b').count()).toBe(0);
+  });
+
+  it('asks for the token when it has none, says how to pass it, and keeps it for the tab', async () => {
+    const token = 'page-token-page-token';
+    const app = await startApp('page-login', { http: { token } });
+    apps.push(app);
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(app.base);
+    const login = page.locator('#login');
+    await login.waitFor({ timeout: 10_000 });
+    expect(await page.locator('#status').textContent()).toBe('token needed');
+    const text = (await login.textContent()) ?? '';
+    expect(text).toContain('http.token');
+    expect(text).toContain('#token=');
+    const body = (await page.locator('body').textContent()) ?? '';
+    expect(body).not.toContain('HTTP 401');
+    expect(body).not.toContain('reconnecting');
+    await page.screenshot({ path: join(app.dir, 'page-login-390.png') });
+
+    await page.locator('#login-token').fill('wrong-token-wrong-token');
+    await page.locator('#login button').click();
+    await page.locator('#login-error', { hasText: 'refused' }).waitFor();
+    expect(await page.locator('#status').textContent()).toBe('token needed');
+
+    await page.locator('#login-token').fill(token);
+    await page.locator('#login button').click();
+    await page.locator('#status.online').waitFor();
+    await login.waitFor({ state: 'hidden' });
+    expect(await page.evaluate<string | null>("sessionStorage.getItem('sipscribe-token')")).toBe(token);
+    await page.reload();
+    await page.locator('#status.online').waitFor();
+    expect(await login.isHidden()).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  for (const width of [1280, 390]) {
+    it(`fits ${width} px: no sideways scrolling, the whole route on the call card, past calls readable`, async () => {
+      const app = await startApp(`page-${width}`);
+      apps.push(app);
+      const from = '"Alice Longname-Smith" <sip:alice.with.a.rather.long.name@pbx.example.com>';
+      const to = 'sip:transcription-service-0044123456789@sipscribe.example.com';
+      const past = playCall(app.endpoint, ['an earlier call that was rather long in its words'], {
+        meta: { from, to },
+      });
+      const page = await browser.newPage({ viewport: { width, height: 844 } });
+      await page.goto(app.base);
+      await page.locator('#status.online').waitFor();
+      const id = playCall(app.endpoint, [], { end: false, meta: { from, to } });
+      app.endpoint.bus.publish(id, {
+        type: 'transcript.utterance',
+        text: 'a sentence long enough to wrap on a phone screen, as real speech often is',
+        startMs: 0,
+        endMs: 4000,
+        words: [],
+        channel: 'caller',
+        final: true,
+      });
+      const card = page.locator(`.call[data-call-id="${id}"]`);
+      await card.locator('.utterance').waitFor();
+      const route = card.locator('.route');
+      expect(await route.textContent()).toBe(`${from} → ${to}`);
+      // Not cut off: the route's box holds all of its text.
+      const clipped = await route.evaluate(
+        (e: Box) => e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight,
+      );
+      expect(clipped).toBe(false);
+      await page.locator(`#past tbody tr[data-call-id="${past}"]`).click();
+      await page.locator('#detail-lines .utterance').waitFor();
+      const overflow = await page.evaluate<number>(
+        'document.documentElement.scrollWidth - window.innerWidth',
+      );
+      expect(overflow).toBeLessThanOrEqual(0);
+      // Each past call's start and caller are visible, not cut off by the table.
+      const cells = page.locator(`#past tbody tr[data-call-id="${past}"] td`);
+      for (const i of [0, 1]) {
+        const cut = await cells.nth(i).evaluate((e: Box) => e.scrollWidth > e.clientWidth);
+        expect([i, cut]).toEqual([i, false]);
+      }
+      // Every column shown lies inside the list (none hidden behind a sideways scroll).
+      const outside = await cells.evaluateAll((tds: Cell[]) => {
+        const box = tds[0]?.closest('.past-list')?.getBoundingClientRect();
+        return tds
+          .filter((td) => td.getClientRects().length > 0)
+          .filter((td) => !box || td.getBoundingClientRect().right > box.right + 0.5)
+          .map((td) => td.className);
+      });
+      expect(outside).toEqual([]);
+      await page.screenshot({ path: join(app.dir, `page-${width}.png`), fullPage: true });
+    });
+  }
+
+  it('pages through past calls with a "more" control', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 11, 6, 6, 0, 0));
+    const app = await startApp('page-more', {}, { clock });
+    apps.push(app);
+    const ids: string[] = [];
+    for (let i = 0; i < 57; i++) {
+      ids.push(playCall(app.endpoint, [], { meta: { from: `"Caller ${i}" <sip:c${i}@127.0.0.1>` } }));
+      if (i % 2 === 0) {
+        clock.advance(1000); // pairs of calls share a millisecond: the pages must not skip either
+      }
+    }
+    const page = await browser.newPage({ viewport: { width: 1280, height: 844 } });
+    await page.goto(app.base);
+    await page.locator('#status.online').waitFor();
+    const rows = page.locator('#past tbody tr');
+    await rows.nth(49).waitFor();
+    expect(await rows.count()).toBe(50);
+    const more = page.locator('#past-more');
+    expect(await more.isVisible()).toBe(true);
+    await more.click();
+    await rows.nth(56).waitFor();
+    expect(await rows.count()).toBe(57);
+    await more.waitFor({ state: 'hidden' });
+    const shown = await rows.evaluateAll((trs: Cell[]) => trs.map((tr) => tr.dataset['callId']));
+    expect(shown).toEqual([...ids].reverse());
+    // A call that ends now is added at the top; the older pages stay.
+    const late = playCall(app.endpoint, [], { meta: { from: '"Late" <sip:late@127.0.0.1>' } });
+    await page.locator(`#past tbody tr[data-call-id="${late}"]`).waitFor();
+    expect(await rows.count()).toBe(58);
+    expect(await rows.first().getAttribute('data-call-id')).toBe(late);
   });
 });

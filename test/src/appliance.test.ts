@@ -16,18 +16,20 @@ afterEach(() => {
 });
 
 describe('accountId', () => {
-  it('is user@registrar host[:port], without scheme or URI parameters', () => {
+  it('is user@registrar host[:port], without scheme, userinfo or URI parameters', () => {
     const cfg = parseConfig({
       sip: {
         accounts: [
           { registrar: 'sip:pbx.example.com;transport=udp', username: '1001' },
           { registrar: 'sips:sip.trunk.example.net:5061', username: '441234567890' },
+          { registrar: 'sip:1001:Secr3t@pbx.example.com', username: '1001' },
         ],
       },
     });
     expect(cfg.sip.accounts.map(accountId)).toEqual([
       '1001@pbx.example.com',
       '441234567890@sip.trunk.example.net:5061',
+      '1001@pbx.example.com',
     ]);
   });
 });

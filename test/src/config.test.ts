@@ -61,6 +61,67 @@ describe('config', () => {
   });
 });
 
+describe('config: unknown keys', () => {
+  const fails = (raw: unknown): ConfigError => {
+    try {
+      parseConfig(raw, { S: 'x' });
+    } catch (e) {
+      return e as ConfigError;
+    }
+    throw new Error('parsed');
+  };
+
+  it.each([
+    [{ sip: { inbound: { allowfrom: ['10.0.0.0/8'] } } }, 'sip.inbound.allowfrom', 'allowFrom'],
+    [{ http: { tokn: 'abcdefghijklmnopq' } }, 'http.tokn', 'token'],
+    [{ htpp: { port: 8001 } }, 'htpp', 'http'],
+    [{ sip: { listen: [{ transport: 'udp', port: 5060, hots: '::' }] } }, 'sip.listen[0].hots', 'host'],
+    [{ stt: { servers: [{ url: 'ws://x/a', apikey: 'k' }] } }, 'stt.servers[0].apikey', 'apiKey'],
+    [
+      { webhooks: [{ url: 'http://x/in', secret: 'env:S', retry: { maxDelay: 5 } }] },
+      'webhooks[0].retry.maxDelay',
+      'maxDelayMs',
+    ],
+    [{ log: { lvl: 'debug' } }, 'log.lvl', 'level'],
+  ])('%j: an error at %s suggesting %s', (raw, path, suggestion) => {
+    const err = fails(raw);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.path).toBe(path);
+    expect(err.message).toBe(`${path}: unknown key (did you mean "${suggestion}"?)`);
+  });
+
+  it('names every equally close name', () => {
+    expect(fails({ htp: {} }).message).toBe('htp: unknown key (did you mean "rtp" or "http"?)');
+  });
+
+  it('lists the valid names when none is close, and reports every unknown key', () => {
+    const err = fails({ storage: { zzzzzzzz: 1 }, http: { port: 8001, xyz: 1 } });
+    expect(err.path).toBe('storage.zzzzzzzz');
+    expect(err.message).toBe('storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays)');
+    expect(err.problems).toEqual([
+      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays)',
+      expect.stringMatching(/^http\.xyz: unknown key \(valid here: host, port, /),
+    ]);
+  });
+});
+
+describe('config: log.transcripts', () => {
+  it('defaults to true when stdout is a terminal and false otherwise; an explicit value wins', () => {
+    const was = process.stdout.isTTY;
+    try {
+      process.stdout.isTTY = true;
+      expect(parseConfig({}).log.transcripts).toBe(true);
+      expect(parseConfig({ log: { transcripts: false } }).log.transcripts).toBe(false);
+      process.stdout.isTTY = false;
+      expect(parseConfig({}).log.transcripts).toBe(false);
+      expect(parseConfig({ log: { transcripts: true } }).log.transcripts).toBe(true);
+    } finally {
+      process.stdout.isTTY = was;
+    }
+    expect(() => parseConfig({ log: { transcripts: 'yes' } })).toThrow(/log\.transcripts/);
+  });
+});
+
 describe('config: webhooks and the HTTP token', () => {
   it('fills webhook defaults and masks the secret', () => {
     const cfg = parseConfig({ webhooks: [{ url: 'http://127.0.0.1:9000/in', secret: 'whsec' }] });
@@ -95,16 +156,35 @@ describe('config: webhooks and the HTTP token', () => {
 
   it('refuses an HTTP server beyond loopback without a token', () => {
     expect(() => parseConfig({ http: { host: '0.0.0.0' } })).toThrow(/http\.token: required/);
-    expect(parseConfig({ http: { host: '0.0.0.0', token: 't' } }).http.token).toBe('t');
+    const token = 'a-token-of-16-ch';
+    expect(parseConfig({ http: { host: '0.0.0.0', token } }).http.token).toBe(token);
     expect(parseConfig({ http: { host: '127.0.0.2' } }).http.token).toBeUndefined();
     expect(parseConfig({ http: { host: '::1' } }).http.token).toBeUndefined();
+  });
+
+  it('refuses a token shorter than 16 characters, also from the environment', () => {
+    expect(() => parseConfig({ http: { token: 'short-token' } })).toThrow(
+      /http\.token: at least 16 characters/,
+    );
+    expect(() => parseConfig({ http: { token: 'env:T' } }, { T: '123456789012345' })).toThrow(/http\.token/);
+    expect(parseConfig({ http: { token: 'env:T' } }, { T: '1234567890123456' }).http.token).toBe(
+      '1234567890123456',
+    );
+  });
+
+  it('takes http.allowedHosts (default none)', () => {
+    expect(parseConfig({}).http.allowedHosts).toEqual([]);
+    expect(parseConfig({ http: { allowedHosts: ['transcribe.example.com'] } }).http.allowedHosts).toEqual([
+      'transcribe.example.com',
+    ]);
+    expect(() => parseConfig({ http: { allowedHosts: [''] } })).toThrow(/http\.allowedHosts\[0\]/);
   });
 });
 
 describe('config.example.json', () => {
   it('is valid and sets every key the schema knows (so it documents them all)', () => {
     const raw = JSON.parse(readFileSync(join(ROOT, 'config.example.json'), 'utf8')) as unknown;
-    const env = { SIP_PASSWORD: 'x', SIPSCRIBE_HTTP_TOKEN: 'y', SIPSCRIBE_WEBHOOK_SECRET: 'z' };
+    const env = { SIP_PASSWORD: 'x', SIPSCRIBE_HTTP_TOKEN: 'y'.repeat(32), SIPSCRIBE_WEBHOOK_SECRET: 'z' };
     const parsed = parseConfig(raw, env);
     // Every leaf the schema fills in with defaults must be present in the example itself.
     const keys = (v: unknown, p = ''): string[] =>
@@ -122,8 +202,8 @@ describe('config.example.json', () => {
 describe('docker/config.json (the container image default)', () => {
   it('is valid, keeps data in the /data volume and protects the API with a token', () => {
     const raw = JSON.parse(readFileSync(join(ROOT, 'docker', 'config.json'), 'utf8')) as unknown;
-    const cfg = parseConfig(raw, { SIPSCRIBE_HTTP_TOKEN: 't0ken' });
+    const cfg = parseConfig(raw, { SIPSCRIBE_HTTP_TOKEN: 't0ken-t0ken-t0ken' });
     expect(cfg.storage.dir).toBe('/data');
-    expect(cfg.http).toMatchObject({ host: '0.0.0.0', port: 8001, token: 't0ken' });
+    expect(cfg.http).toMatchObject({ host: '0.0.0.0', port: 8001, token: 't0ken-t0ken-t0ken' });
   });
 });
