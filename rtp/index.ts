@@ -60,6 +60,6 @@ export { RtpPacket, serializeRtp } from './packet/RtpPacket.js';
 export type { RtpHeaderInit } from './packet/RtpPacket.js';
 export { parseRtcp, buildRtcpReport, isRtcp } from './packet/rtcp.js';
 export type { RtcpPacket, ReportBlock, SenderInfo } from './packet/rtcp.js';
-export { JitterBuffer, silenceConcealer } from './jitter/JitterBuffer.js';
+export { JITTER_DEFAULTS, JitterBuffer, silenceConcealer } from './jitter/JitterBuffer.js';
 export type { JitterBufferOptions, JitterStats, Concealer, FrameKind } from './jitter/JitterBuffer.js';
 // ===== end Packets, sessions, jitter buffer =====

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { JITTER_DEFAULTS } from '../rtp/index.js';
 import { parseAllowList } from './calls/Admission.js';
 import { unknownKeys } from './configKeys.js';
 import { ConfigError } from './errors.js';
@@ -137,10 +138,12 @@ export const configSchema = z.object({
         .min(1)
         .default(['PCMU', 'PCMA']),
       timeoutMs: z.number().int().min(1000).default(30_000),
+      // The jitter buffer serves a recogniser: accuracy first, delay bounded (rtp/README.md).
       jitter: z
         .object({
-          minDelayMs: z.number().int().min(0).default(20),
-          maxDelayMs: z.number().int().min(20).default(200),
+          minDelayMs: z.number().int().min(0).max(10_000).default(JITTER_DEFAULTS.minDelayMs),
+          maxDelayMs: z.number().int().min(20).max(10_000).default(JITTER_DEFAULTS.maxDelayMs),
+          shrinkPercent: z.number().int().min(1).max(50).default(JITTER_DEFAULTS.shrinkPercent),
         })
         .prefault({}),
     })
