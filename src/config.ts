@@ -173,7 +173,11 @@ export const configSchema = z.object({
     })
     .prefault({}),
   log: z
-    .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+    .object({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+      /** Transcript text in the log/console (default: only when stdout is a terminal). */
+      transcripts: z.boolean().optional(),
+    })
     .prefault({}),
 });
 

@@ -86,7 +86,13 @@ export async function startEndpoint(
 
     const bus = new TranscriptBus({ logger, clock, counters: metrics.busCounters });
     const live = new LiveFeed({ bus, logger });
-    bus.addSink(new ConsoleSink({ logger, ...(deps.consoleOut ? { out: deps.consoleOut } : {}) }));
+    bus.addSink(
+      new ConsoleSink({
+        logger,
+        ...(deps.consoleOut ? { out: deps.consoleOut } : {}),
+        ...(config.log.transcripts === undefined ? {} : { transcripts: config.log.transcripts }),
+      }),
+    );
     const jsonl = new JsonlFiles(dir);
     bus.addSink(new StorageSink(store, jsonl));
     const dispatcher = new WebhookDispatcher({
