@@ -151,6 +151,13 @@ export const configSchema = z.object({
       whenFull: z.enum(['reject', 'defer']).default('reject'),
       /** The model's delay in ms (480 for stt-1b-en_fr, 2560 for stt-2.6b-en): bounds the hangup flush. */
       modelDelayMs: z.number().int().min(80).max(10_000).default(480),
+      /** An utterance is cut at `maxWords` words or `maxSeconds` from its first word (long turns). */
+      utterance: z
+        .object({
+          maxWords: z.number().int().min(1).max(1000).default(60),
+          maxSeconds: z.number().min(1).max(600).default(20),
+        })
+        .prefault({}),
     })
     .prefault({}),
   storage: z

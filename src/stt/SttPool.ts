@@ -16,6 +16,7 @@ import { ServerBoard } from './ServerBoard.js';
 import { SttConnection, type SttServerConfig } from './SttConnection.js';
 import { SttReservation, takeReservedConnection } from './SttReservation.js';
 import { SttStream } from './SttStream.js';
+import type { TurnDetectorOptions } from './TurnDetector.js';
 import type {
   SttLink,
   SttStreamDelegate,
@@ -46,6 +47,7 @@ export class SttPool implements SttStreamHost {
     probeIntervalMs: number;
     reservationTtlMs: number;
     stream: Omit<SttStreamSettings, 'modelDelayMs'>;
+    turns: TurnDetectorOptions;
   };
   readonly stats: SttPoolStats = zeroPoolStats();
   readonly #streams = new Set<SttStream>();
@@ -73,6 +75,7 @@ export class SttPool implements SttStreamHost {
       probeIntervalMs: opts.probeIntervalMs ?? 10_000,
       reservationTtlMs: opts.reservationTtlMs ?? 60_000,
       stream: opts.stream ?? {},
+      turns: opts.turns ?? {},
     };
     this.#board = new ServerBoard(
       opts.servers,
@@ -284,7 +287,7 @@ export class SttPool implements SttStreamHost {
     }
     const stream = new SttStream(
       conn,
-      opts,
+      { ...opts, turns: { ...this.#o.turns, ...opts.turns } },
       { ...this.#o.stream, modelDelayMs: this.#o.modelDelayMs },
       { clock: this.#clock, logger: this.#logger, host: this, wallClock: this.#wallClock },
       delegate,
