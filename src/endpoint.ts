@@ -23,6 +23,7 @@ import { listPendingRecordings } from './recording/PendingRecording.js';
 import { CallStore } from './storage/CallStore.js';
 import { openDatabase } from './storage/database.js';
 import { JsonlFiles } from './storage/JsonlFiles.js';
+import { RefusedStore } from './storage/RefusedStore.js';
 import { Retention } from './storage/Retention.js';
 import { ConsoleSink, type ConsoleSinkOptions } from './transcripts/ConsoleSink.js';
 import { StorageSink } from './transcripts/StorageSink.js';
@@ -120,7 +121,8 @@ export async function startEndpoint(
       clock,
       metrics,
     });
-    const calls = new CallRegistry({ store, bus, clock, logger, metrics });
+    const refused = new RefusedStore(db);
+    const calls = new CallRegistry({ store, bus, clock, logger, metrics, refused });
     // Calls whose deferred audio waits in pending/ are completed by the appliance from the file.
     const pending = new Set(listPendingRecordings(dir));
     calls.recoverStale((id) => pending.has(id));
@@ -134,6 +136,7 @@ export async function startEndpoint(
     const retention = new Retention({
       days: config.storage.retentionDays,
       store,
+      refused,
       filesOf,
       clock,
       logger,
@@ -159,7 +162,7 @@ export async function startEndpoint(
       token: config.http.token,
     });
     registerHealthRoutes(http, readiness, metrics);
-    registerApiRoutes(http, { registry: calls, store, recorder, filesOf, logger });
+    registerApiRoutes(http, { registry: calls, store, refused, recorder, filesOf, logger });
     registerStaticRoutes(http);
     live.attach(http);
     const addr = await http.listen();

@@ -72,22 +72,18 @@ export class CallManager implements SipStackDelegate {
   }
 
   onInvite(call: IncomingCall): void {
-    const { admission, calls, logger } = this.#o;
+    const { admission, calls } = this.#o;
     const source = call.source.address;
     // Calls on the phone network: one hung up and only waiting for its transcript (`ending`: the
     // STT flush, a deferred transcription) holds no SIP dialog or RTP port any more.
     const onThePhone = calls.active().filter((r) => r.state !== 'ending').length;
     const decision = admission.admitCall(source, onThePhone, true);
-    const record = calls.create(this.#meta(call));
     if (decision.action === 'reject') {
-      logger.info(
-        { callId: record.id, source, status: decision.status, reason: decision.reason },
-        'call refused',
-      );
       call.reject(decision.status, decision.status === 503 ? { retryAfter: 30 } : {});
-      calls.transition(record.id, 'rejected', { status: decision.status });
+      calls.refuse({ source, to: call.to, status: decision.status, reason: decision.reason });
       return;
     }
+    const record = calls.create(this.#meta(call));
     const log = calls.logger(record.id);
     log.info({ transport: call.transport, source: record.meta.source }, 'incoming call');
     const session = new CallSession(record.id, call, log, this.#o);
@@ -97,14 +93,12 @@ export class CallManager implements SipStackDelegate {
   }
 
   /**
-   * An INVITE the SIP stack refused before `onInvite` (488: no PCMU/PCMA in the offer): it still
-   * gets an id and a record, rejected with that status (counted in the calls by outcome).
+   * An INVITE the SIP stack refused before `onInvite` (488: no PCMU/PCMA in the offer; 400 bad
+   * SDP; the request checks): counted in the calls by outcome and in the refused log (per source
+   * and reason), without a call record.
    */
   onRefused(call: InviteSummary, status: number, reason: RefusalReason): void {
-    const { calls, logger } = this.#o;
-    const record = calls.create(this.#meta(call));
-    logger.info({ callId: record.id, source: call.source.address, status, reason }, 'call refused');
-    calls.transition(record.id, 'rejected', { status });
+    this.#o.calls.refuse({ source: call.source.address, to: call.to, status, reason });
   }
 
   #meta(call: InviteSummary): CallMeta {

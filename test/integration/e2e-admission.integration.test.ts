@@ -205,7 +205,15 @@ describe('admission at the SIP edge', () => {
     );
   });
 
-  it('an INVITE from outside allowFrom gets 403 and a rejected record', async () => {
+  /** The /api/refused row of a source and reason. */
+  async function refusedRow(source: string, reason: string): Promise<Record<string, unknown> | undefined> {
+    const { refused } = await getJson<{ refused: { source: string; reason: string }[] }>(
+      `${e2e.base}/api/refused`,
+    );
+    return refused.find((r) => r.source === source && r.reason === reason);
+  }
+
+  it('an INVITE from outside allowFrom gets 403, counted in /api/refused without a call record', async () => {
     const outsider = await peer('127.0.0.2', e2e.sipPort);
     peers.push(outsider);
     outsider.send(
@@ -227,13 +235,11 @@ describe('admission at the SIP edge', () => {
       }),
     );
     const { calls } = await getJson<{ calls: ApiCall[] }>(`${e2e.base}/api/calls?limit=100`);
-    expect(calls.find((c) => c.call.sipCallId === 'outsider-invite')).toMatchObject({
-      state: 'rejected',
-      rejectStatus: 403,
-    });
+    expect(calls.find((c) => c.call.sipCallId === 'outsider-invite')).toBeUndefined();
+    expect(await refusedRow('127.0.0.2', 'not-allowed')).toMatchObject({ status: 403, count: 1 });
   });
 
-  it('an offer with only G.729 gets 488 and appears in /api/calls and /metrics as rejected', async () => {
+  it('an offer with only G.729 gets 488 and appears in /api/refused and /metrics as rejected', async () => {
     const caller = await peer('127.0.0.1', e2e.sipPort);
     peers.push(caller);
     const rejectedBefore = await metric(e2e, 'sipscribe_calls_total{outcome="rejected"}');
@@ -257,16 +263,13 @@ describe('admission at the SIP edge', () => {
       }),
     );
     const { calls } = await getJson<{ calls: ApiCall[] }>(`${e2e.base}/api/calls?limit=100`);
-    const record = calls.find((c) => c.call.sipCallId === 'g729-only');
-    expect(record).toMatchObject({ state: 'rejected', rejectStatus: 488 });
-    expect(record?.call).toMatchObject({ codec: null, source: `127.0.0.1:${caller.port}` });
-    const one = await getJson<ApiCall>(`${e2e.base}/api/calls/${record?.id ?? ''}`);
-    expect(one).toMatchObject({ state: 'rejected', rejectStatus: 488 });
+    expect(calls.find((c) => c.call.sipCallId === 'g729-only')).toBeUndefined();
+    expect(await refusedRow('127.0.0.1', 'no-codec')).toMatchObject({ status: 488 });
     expect(await metric(e2e, 'sipscribe_calls_total{outcome="rejected"}')).toBe(rejectedBefore + 1);
     expect(e2e.app.manager.size).toBe(0);
   });
 
-  it('an INVITE whose SDP does not parse gets 400 Bad SDP and a rejected record; the SIP counter counts it', async () => {
+  it('an INVITE whose SDP does not parse gets 400 Bad SDP, counted in /api/refused and by the SIP counter', async () => {
     const caller = await peer('127.0.0.1', e2e.sipPort);
     peers.push(caller);
     const before = await metric(e2e, 'sipscribe_sip_events_total{event="malformed_rejected"}');
@@ -290,11 +293,7 @@ describe('admission at the SIP edge', () => {
         toTag: final.toTag ?? '',
       }),
     );
-    const { calls } = await getJson<{ calls: ApiCall[] }>(`${e2e.base}/api/calls?limit=100`);
-    expect(calls.find((c) => c.call.sipCallId === 'bad-sdp')).toMatchObject({
-      state: 'rejected',
-      rejectStatus: 400,
-    });
+    expect(await refusedRow('127.0.0.1', 'bad-sdp')).toMatchObject({ status: 400 });
     expect(await metric(e2e, 'sipscribe_sip_events_total{event="malformed_rejected"}')).toBe(before + 1);
   });
 });

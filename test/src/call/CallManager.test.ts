@@ -13,6 +13,7 @@ import { parseConfig } from '../../../src/config.js';
 import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
+import { RefusedStore } from '../../../src/storage/RefusedStore.js';
 import type { SttPool } from '../../../src/stt/index.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
@@ -30,6 +31,7 @@ describe('CallManager', () => {
   let clock: FakeClock;
   let metrics: Metrics;
   let calls: CallRegistry;
+  let refused: RefusedStore;
   let admission: Admission;
   let pool: FakePool;
   let manager: CallManager;
@@ -50,12 +52,14 @@ describe('CallManager', () => {
       metrics,
     });
     const bus = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+    refused = new RefusedStore(db, { maxEntries: 50 });
     calls = new CallRegistry({
       store: new CallStore(db),
       bus,
       clock: appClock,
       logger: logSink().logger,
       metrics,
+      refused,
     });
     manager = new CallManager({
       config,
@@ -115,12 +119,63 @@ describe('CallManager', () => {
     expect(manager.size).toBe(0);
   });
 
-  it('a source outside allowFrom gets 403; the record says rejected', () => {
+  it('a source outside allowFrom gets 403, counted in the refused log, without a call record', () => {
     build({ allowFrom: ['203.0.113.0/24'] });
     const call = invite('192.0.2.4');
     expect(call.rejected?.status).toBe(403);
-    expect(calls.list()[0]).toMatchObject({ state: 'rejected', rejectStatus: 403 });
+    expect(calls.list()).toEqual([]);
+    expect(refused.list()).toEqual([
+      {
+        source: '192.0.2.4',
+        reason: 'not-allowed',
+        status: 403,
+        count: 1,
+        firstSeen: '2026-11-26T09:00:00.000Z',
+        lastSeen: '2026-11-26T09:00:00.000Z',
+        lastTo: call.to,
+      },
+    ]);
     expect(manager.size).toBe(0);
+  });
+
+  it('2,000 scanner INVITEs are one aggregated row and a count, not 2,000 call records', async () => {
+    build({ allowFrom: ['203.0.113.0/24'] });
+    const real = new FakeCall(REMOTE);
+    (real as { source: { address: string; port: number } }).source = { address: '203.0.113.9', port: 5060 };
+    manager.onInvite(real as unknown as IncomingCall);
+    await tick();
+    for (let i = 0; i < 2000; i++) {
+      appClock.advance(100);
+      expect(invite('192.0.2.66').rejected?.status).toBe(403);
+    }
+    // The real call is the only call record.
+    expect(calls.list().map((r) => r.meta.source)).toEqual(['203.0.113.9:5060']);
+    expect(refused.list()).toMatchObject([
+      {
+        source: '192.0.2.66',
+        reason: 'not-allowed',
+        count: 2000,
+        firstSeen: '2026-11-26T09:00:00.100Z',
+        lastSeen: '2026-11-26T09:03:20.000Z',
+      },
+    ]);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sipscribe_calls_total{outcome="rejected"} 2000\n');
+    expect(text).toContain('sipscribe_admission_refused_total{reason="not-allowed"} 2000\n');
+    real.end('bye-remote');
+    await tick();
+  });
+
+  it('the refused log is bounded: past maxEntries the least recently seen sources go', () => {
+    build({ allowFrom: ['203.0.113.0/24'] });
+    for (let i = 1; i <= 120; i++) {
+      appClock.advance(1000);
+      invite(`198.51.100.${i}`);
+    }
+    const rows = refused.list();
+    expect(rows).toHaveLength(50);
+    expect(rows[0]?.source).toBe('198.51.100.120');
+    expect(rows.at(-1)?.source).toBe('198.51.100.71');
   });
 
   it('maxCalls active: the next INVITE gets 486', async () => {
@@ -161,8 +216,8 @@ describe('CallManager', () => {
     );
   }
 
-  it('over the per-source rate limit: no answer at all, no record; one token per INVITE', async () => {
-    // Outside allowFrom, so each admitted INVITE ends at once with 403 and a record.
+  it('over the per-source rate limit: no answer at all, not counted as refused; one token per INVITE', async () => {
+    // Outside allowFrom, so each admitted INVITE ends at once with 403 (counted, no call record).
     build({ allowFrom: ['203.0.113.0/24'], rateLimit: { burst: 2, perSecond: 0.1 } });
     const ms = stack();
     for (const n of [1, 2, 3]) {
@@ -178,14 +233,9 @@ describe('CallManager', () => {
       ['flood-2@127.0.0.1', 403],
     ]);
     expect(ms.stack.counters.screenedOut).toBe(1);
-    expect(
-      calls
-        .list()
-        .map((r) => [r.meta.sipCallId, r.state, r.rejectStatus])
-        .sort(),
-    ).toEqual([
-      ['flood-1@127.0.0.1', 'rejected', 403],
-      ['flood-2@127.0.0.1', 'rejected', 403],
+    expect(calls.list()).toEqual([]);
+    expect(refused.list().map((r) => [r.source, r.reason, r.status, r.count])).toEqual([
+      ['127.0.0.1', 'not-allowed', 403, 2],
     ]);
     const text = await metrics.registry.metrics();
     expect(text).toContain('sipscribe_admission_refused_total{reason="rate-limited"} 1\n');
@@ -205,7 +255,7 @@ describe('CallManager', () => {
     expect(calls.list()).toEqual([]);
   });
 
-  it("the SIP stack's own 488 (G.729 only) gets a record, rejected with 488, counted as rejected", async () => {
+  it("the SIP stack's own 488 (G.729 only) is counted as rejected and in the refused log", async () => {
     build();
     const ms = stack();
     const g729 = SIPP_OFFER.replace('RTP/AVP 0 8 101', 'RTP/AVP 18').replace(/a=rtpmap:[^\r]*\r\n/g, '');
@@ -213,33 +263,20 @@ describe('CallManager', () => {
     expect(ms.responses().map((r) => r.status)).toEqual([100, 488]);
     expect(manager.size).toBe(0);
     expect(calls.active()).toEqual([]);
-    const [record, ...others] = calls.list();
-    expect(others).toEqual([]);
-    expect(record).toMatchObject({ state: 'rejected', rejectStatus: 488 });
-    expect(record?.meta).toEqual({
-      sipCallId: 'call-a@127.0.0.1',
-      from: '"caller" <sip:sipp@127.0.0.1:5070>',
-      to: 'sip:alice@127.0.0.1:5062',
-      account: 'alice@pbx.example.com',
-      transport: 'udp',
-      codec: null,
-      source: '127.0.0.1:5070',
-    });
+    expect(calls.list()).toEqual([]);
+    expect(refused.list()).toMatchObject([
+      { source: '127.0.0.1', reason: 'no-codec', status: 488, count: 1, lastTo: 'sip:alice@127.0.0.1:5062' },
+    ]);
     expect(await metrics.registry.metrics()).toContain('sipscribe_calls_total{outcome="rejected"} 1\n');
   });
 
-  it('an INVITE refused by the request checks of the SIP stack (420) gets a record too', () => {
+  it('an INVITE refused by the request checks of the SIP stack (420) lands in the refused log too', () => {
     build();
     const ms = stack();
     ms.send(callerRequest({ body: SIPP_OFFER, headers: ['Require: no-such-extension'] }));
     expect(ms.responses().map((r) => r.status)).toEqual([420]);
-    const [record, ...others] = calls.list();
-    expect(others).toEqual([]);
-    expect(record).toMatchObject({ state: 'rejected', rejectStatus: 420 });
-    expect(record?.meta).toMatchObject({
-      sipCallId: 'call-a@127.0.0.1',
-      from: '"caller" <sip:sipp@127.0.0.1:5070>',
-    });
+    expect(calls.list()).toEqual([]);
+    expect(refused.list()).toMatchObject([{ source: '127.0.0.1', reason: 'request-check', status: 420 }]);
   });
 
   it('shutdown: new calls get 503, active ones end through the flush with reason shutdown', async () => {
