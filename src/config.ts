@@ -94,6 +94,8 @@ export const configSchema = z.object({
            * up and waiting for its transcript no longer counts.
            */
           maxCalls: z.number().int().min(1).default(200),
+          /** Calls on the phone at once from one source address before its new INVITEs get 486. */
+          maxCallsPerSource: z.number().int().min(1).default(10),
           /** Ring time before answering, in ms (0 answers at once after 180). */
           ringMs: z.number().int().min(0).max(60_000).default(0),
           /**

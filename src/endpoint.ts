@@ -116,6 +116,7 @@ export async function startEndpoint(
     const admission = new Admission({
       allowFrom: config.sip.inbound.allowFrom,
       maxCalls: config.sip.inbound.maxCalls,
+      maxCallsPerSource: config.sip.inbound.maxCallsPerSource,
       rateLimit: config.sip.inbound.rateLimit,
       whenFull: config.stt.whenFull,
       clock,

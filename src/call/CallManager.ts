@@ -1,9 +1,10 @@
 /**
  * The SIP stack's delegate for incoming requests and calls: `screen` (per-source rate limit →
  * silent drop, allow list → 403 for non-INVITE requests) before the stack answers anything;
- * `onInvite`: admission (allow list with a record, shutdown, max calls), then one
- * {@link CallSession} per dialog; `onRefused`: a record for the INVITEs the stack refused itself
- * (488); and the graceful end of every call at shutdown.
+ * `onInvite`: admission (allow list, shutdown, max calls, per-source limit, STT capacity; a
+ * refusal is counted in the refused log, without a call record), then one {@link CallSession} per
+ * dialog; `onRefused`: the same count for the INVITEs the stack refused itself (488, 400, …); and
+ * the graceful end of every call at shutdown.
  */
 import type {
   IncomingCall,
@@ -77,7 +78,11 @@ export class CallManager implements SipStackDelegate {
     // Calls on the phone network: one hung up and only waiting for its transcript (`ending`: the
     // STT flush, a deferred transcription) holds no SIP dialog or RTP port any more.
     const onThePhone = calls.active().filter((r) => r.state !== 'ending').length;
-    const decision = admission.admitCall(source, onThePhone, true);
+    const fromSource = this.sessions().filter(
+      (s) => s.call.source.address === source && s.state !== 'ending' && s.state !== 'ended',
+    ).length;
+    // The STT capacity is checked here, not taken: the slot is taken at the ACK (CallSession).
+    const decision = admission.admitCall(source, onThePhone, this.#o.pool.canAdmit(), fromSource);
     if (decision.action === 'reject') {
       call.reject(decision.status, decision.status === 503 ? { retryAfter: 30 } : {});
       calls.refuse({ source, to: call.to, status: decision.status, reason: decision.reason });
@@ -89,7 +94,7 @@ export class CallManager implements SipStackDelegate {
     const session = new CallSession(record.id, call, log, this.#o);
     this.#sessions.set(record.id, session);
     void session.done.then(() => this.#sessions.delete(record.id));
-    void session.start({ ringMs: this.#o.config.sip.inbound.ringMs });
+    void session.start({ ringMs: this.#o.config.sip.inbound.ringMs, deferred: decision.deferred });
   }
 
   /**

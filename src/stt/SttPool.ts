@@ -208,6 +208,15 @@ export class SttPool implements SttStreamHost {
   }
 
   /**
+   * Whether a new call could get a slot now, as far as the pool knows (probes, backoff, the slots
+   * it holds itself), without taking one: admission at the INVITE, so that a call that is never
+   * ACKed holds nothing. The slot itself is taken by `admit()`/`reserve()` at the ACK.
+   */
+  canAdmit(): boolean {
+    return !this.#stopped && this.#board.anyCandidate();
+  }
+
+  /**
    * Takes a slot for a call about to be answered: the best server's stream, connected and `Ready`.
    * @returns null when no server has a free slot (all full, down, refusing or in backoff).
    */

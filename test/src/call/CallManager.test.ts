@@ -46,6 +46,7 @@ describe('CallManager', () => {
     admission = new Admission({
       allowFrom: config.sip.inbound.allowFrom,
       maxCalls: config.sip.inbound.maxCalls,
+      maxCallsPerSource: config.sip.inbound.maxCallsPerSource,
       rateLimit: config.sip.inbound.rateLimit,
       whenFull: config.stt.whenFull,
       clock: appClock,
@@ -176,6 +177,42 @@ describe('CallManager', () => {
     expect(rows).toHaveLength(50);
     expect(rows[0]?.source).toBe('198.51.100.120');
     expect(rows.at(-1)?.source).toBe('198.51.100.71');
+  });
+
+  it('no STT capacity at the INVITE (whenFull reject): 503 with Retry-After, counted, no session', () => {
+    build();
+    pool.capacity = false;
+    const call = invite();
+    expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
+    expect(manager.size).toBe(0);
+    expect(pool.admits).toBe(0);
+    expect(refused.list()).toMatchObject([{ source: '192.0.2.4', reason: 'stt-full', status: 503 }]);
+  });
+
+  it('per-source limit: the 11th call in progress from one address gets 486; others still get in', async () => {
+    build();
+    const first: FakeCall[] = [];
+    for (let i = 0; i < 10; i++) {
+      first.push(invite('192.0.2.66'));
+    }
+    await tick();
+    expect(first.every((c) => c.rejected === null)).toBe(true);
+    expect(invite('192.0.2.66').rejected?.status).toBe(486);
+    expect(invite('192.0.2.67').rejected).toBeNull();
+    expect(refused.list()).toMatchObject([
+      { source: '192.0.2.66', reason: 'per-source-limit', status: 486, count: 1 },
+    ]);
+    expect(await metrics.registry.metrics()).toContain(
+      'sipscribe_admission_refused_total{reason="per-source-limit"} 1\n',
+    );
+    // One of them hangs up: that source may call again.
+    first[0]?.end('bye-remote');
+    await tick();
+    expect(invite('192.0.2.66').rejected).toBeNull();
+    for (const c of first) {
+      c.end('bye-remote');
+    }
+    await tick();
   });
 
   it('maxCalls active: the next INVITE gets 486', async () => {
