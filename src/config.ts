@@ -108,6 +108,27 @@ export const configSchema = z.object({
               perSecond: z.number().min(0.1).default(10),
             })
             .prefault({}),
+          /**
+           * Digest authentication of callers (RFC 3261 §22, RFC 8760): an INVITE without valid
+           * credentials for one of `users` is challenged (401), wrong credentials get 403. Absent:
+           * no authentication (use `allowFrom` then).
+           */
+          auth: z
+            .object({
+              realm: z.string().min(1).default('sipscribe'),
+              users: z.array(z.object({ username: z.string().min(1), password: secret.min(1) })).min(1),
+              /** Methods challenged (out-of-dialog INVITE; the only one for now). */
+              methods: z
+                .array(z.enum(['INVITE']))
+                .min(1)
+                .default(['INVITE']),
+              /** Challenge algorithms, preferred first (SIPp and baresip 1.0 only answer MD5 on top). */
+              algorithms: z
+                .array(z.enum(['SHA-256', 'MD5']))
+                .min(1)
+                .default(['SHA-256', 'MD5']),
+            })
+            .optional(),
         })
         .prefault({}),
       userAgent: z.string().default('sipscribe'),

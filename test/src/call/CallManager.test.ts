@@ -1,6 +1,7 @@
 // CallManager in memory: admission outcomes for new INVITEs (the statuses of architecture.md and
 // calls/Admission.ts's order of checks), the screen and onRefused through the real SIP stack over
 // an in-memory socket, and the shutdown that ends every call, with a deadline.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -252,6 +253,153 @@ describe('CallManager', () => {
       },
     );
   }
+
+  describe('sip.inbound.auth (digest)', () => {
+    const md5 = (t: string): string => createHash('md5').update(t).digest('hex');
+    /** An Authorization value computed by hand from RFC 2617 §3.2.2.1 (qop=auth, MD5). */
+    function authorization(o: {
+      user: string;
+      password: string;
+      realm: string;
+      nonce: string;
+      method: string;
+      uri: string;
+    }): string {
+      const nc = '00000001';
+      const cnonce = '0a4f113b';
+      const ha1 = md5(`${o.user}:${o.realm}:${o.password}`);
+      const ha2 = md5(`${o.method}:${o.uri}`);
+      const response = md5(`${ha1}:${o.nonce}:${nc}:${cnonce}:auth:${ha2}`);
+      return `Digest username="${o.user}", realm="${o.realm}", nonce="${o.nonce}", uri="${o.uri}", response="${response}", algorithm=MD5, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
+    }
+    const AUTH = {
+      realm: 'sipscribe',
+      users: [{ username: 'carol', password: 'carol-secret' }],
+      algorithms: ['MD5'],
+    };
+    const URI = 'sip:alice@127.0.0.1:5062';
+
+    it('the hand-made digest matches RFC 2617 §3.5 (Mufasa)', () => {
+      expect(
+        authorization({
+          user: 'Mufasa',
+          password: 'Circle Of Life',
+          realm: 'testrealm@host.com',
+          nonce: 'dcd98b7102dd2f0e8b11d0f600bfb0c093',
+          method: 'GET',
+          uri: '/dir/index.html',
+        }),
+      ).toContain('response="6629fae49393a05397450978507c4ef1"');
+    });
+
+    /** INVITE without credentials → 401; returns the challenge's nonce. */
+    async function challenged(ms: MemoryStack): Promise<string> {
+      ms.send(callerRequest({ body: SIPP_OFFER, cseq: 1 }));
+      await tick();
+      const r = ms.responses();
+      expect(r.map((x) => x.status)).toEqual([100, 401]);
+      const www = r[1]?.get('www-authenticate') ?? '';
+      expect(www).toMatch(
+        /^Digest realm="sipscribe", nonce="[^"]+", opaque="[^"]+", algorithm=MD5, qop="auth"$/,
+      );
+      return /nonce="([^"]+)"/.exec(www)?.[1] ?? '';
+    }
+
+    it('challenges an INVITE without credentials (401, no record) and answers the right ones', async () => {
+      build({ auth: AUTH });
+      const ms = stack();
+      const nonce = await challenged(ms);
+      expect(calls.list()).toEqual([]);
+      expect(refused.list()).toEqual([]);
+      const value = authorization({
+        user: 'carol',
+        password: 'carol-secret',
+        realm: 'sipscribe',
+        nonce,
+        method: 'INVITE',
+        uri: URI,
+      });
+      ms.send(
+        callerRequest({
+          body: SIPP_OFFER,
+          cseq: 2,
+          branch: 'z9hG4bK-auth-2',
+          headers: [`Authorization: ${value}`],
+        }),
+      );
+      await tick();
+      await tick();
+      expect(ms.responses().map((x) => x.status)).toContain(200);
+      expect(manager.size).toBe(1);
+      await manager.shutdown(1000);
+    });
+
+    it('wrong credentials get 403, counted as auth-failed, without a call record', async () => {
+      build({ auth: AUTH });
+      const ms = stack();
+      const nonce = await challenged(ms);
+      const value = authorization({
+        user: 'carol',
+        password: 'guess',
+        realm: 'sipscribe',
+        nonce,
+        method: 'INVITE',
+        uri: URI,
+      });
+      ms.send(
+        callerRequest({
+          body: SIPP_OFFER,
+          cseq: 2,
+          branch: 'z9hG4bK-auth-2',
+          headers: [`Authorization: ${value}`],
+        }),
+      );
+      await tick();
+      expect(ms.responses().map((x) => x.status)).toEqual([100, 403]);
+      expect(manager.size).toBe(0);
+      expect(calls.list()).toEqual([]);
+      expect(refused.list()).toMatchObject([
+        { source: '127.0.0.1', reason: 'auth-failed', status: 403, count: 1 },
+      ]);
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('sipscribe_admission_refused_total{reason="auth-failed"} 1\n');
+      expect(text).toContain('sipscribe_admission_refused_total{reason="auth-required"} 1\n');
+      expect(text).toContain('sipscribe_calls_total{outcome="rejected"} 1\n');
+    });
+
+    it('an unknown user gets 403 too; a source outside allowFrom gets 403 without a challenge', async () => {
+      build({ auth: AUTH, allowFrom: ['127.0.0.1/32'] });
+      const ms = stack();
+      const nonce = await challenged(ms);
+      const value = authorization({
+        user: 'mallory',
+        password: 'x',
+        realm: 'sipscribe',
+        nonce,
+        method: 'INVITE',
+        uri: URI,
+      });
+      ms.send(
+        callerRequest({
+          body: SIPP_OFFER,
+          cseq: 2,
+          branch: 'z9hG4bK-auth-2',
+          headers: [`Authorization: ${value}`],
+        }),
+      );
+      await tick();
+      expect(ms.responses().map((x) => x.status)).toEqual([100, 403]);
+      ms.udp.deliver(callerRequest({ body: SIPP_OFFER, callId: 'outsider', branch: 'z9hG4bK-out' }), {
+        address: '192.0.2.99',
+        port: 5070,
+      });
+      await tick();
+      expect(ms.responses().map((x) => [x.status, x.get('www-authenticate')])).toEqual([
+        [100, undefined],
+        [403, undefined],
+      ]);
+    });
+  });
 
   it('over the per-source rate limit: no answer at all, not counted as refused; one token per INVITE', async () => {
     // Outside allowFrom, so each admitted INVITE ends at once with 403 (counted, no call record).
