@@ -7,7 +7,7 @@
  * ACKs our 200 (a scanner, an attacker) holds no STT slot and leaves no half-open stream; the call
  * ends at the ACK timeout (64·T1) having used one RTP port pair. The audio between the answer and
  * the stream's opening (the ACK's round trip plus the WebSocket's `Ready`) is kept, at most
- * {@link EARLY_FRAMES_MAX} frames, and sent first, at its place in call time.
+ * {@link EARLY_FRAMES_MAX} frames (the latest), and sent first, at its place in call time.
  *
  * The call's state lives in the CallRegistry (`offered → ringing → answered → streaming → ending →
  * ended`, `rejected`, `cancelled`; an illegal move throws); this class only drives it.
@@ -55,8 +55,14 @@ export interface CallSessionDeps {
 
 type Phase = 'setup' | 'live' | 'ending' | 'done';
 
-/** Audio kept between the answer and the STT stream's opening: 2 s (25 frames of 80 ms). */
-export const EARLY_FRAMES_MAX = 25;
+/**
+ * Audio kept between the answer and the STT stream's opening: 400 ms (5 frames of 80 ms, the
+ * pacer's lead). The server transcribes in real time, so audio sent ahead of it stays buffered
+ * there for the rest of the call: each kept frame delays every later word by 80 ms (and 2 s of it
+ * made the fake server's buffers, and a real one's lag watch, suffer under load). Normally the
+ * ACK and the WebSocket's `Ready` take a few ms and nothing is lost.
+ */
+export const EARLY_FRAMES_MAX = 5;
 
 export class CallSession {
   readonly id: string;
@@ -315,7 +321,7 @@ export class CallSession {
     if (this.#stream) {
       this.#stream.pushFrame(frame.slice());
     } else if (!this.#deferred) {
-      // Before the ACK or while the stream opens: kept (the latest 2 s) for the stream.
+      // Before the ACK or while the stream opens: the latest frames are kept for the stream.
       this.#early.push(frame.slice());
       if (this.#early.length > EARLY_FRAMES_MAX) {
         this.#early.shift();

@@ -157,23 +157,19 @@ describe('CallSession', () => {
     expect(pool.stream?.flushed).toBe(true);
   });
 
-  it('keeps at most 2 s of audio before the stream opens, and maps it to its call time', async () => {
-    config = parseConfig({
-      rtp: { host: '198.51.100.7', portMin: 30000, portMax: 30009, timeoutMs: 10_000 },
-      storage: { dir },
-    });
+  it('keeps at most 400 ms of audio before the stream opens, and maps it to its call time', async () => {
     const call = new FakeCall(REMOTE, false);
     const pool = new FakePool('stream');
     const s = session(call, pool);
     await s.start({ ringMs: 0 });
     const answeredAt = clock.now();
-    clock.advance(4000); // 50 frames; the ACK comes late
+    clock.advance(1600); // 20 frames; the ACK comes late
     call.ack();
     await tick();
-    expect(pool.stream?.frames).toBe(25);
-    // The 25 frames kept are the last 2 s: the stream's frame 0 sits at call time 2 s.
-    expect(clock.now() - answeredAt).toBe(4000);
-    expect(clock.now() - (pool.openOptions?.answeredAt ?? NaN)).toBe(2000);
+    expect(pool.stream?.frames).toBe(5);
+    // The 5 frames kept are the last 400 ms: the stream's frame 0 sits at call time 1.2 s.
+    expect(clock.now() - answeredAt).toBe(1600);
+    expect(clock.now() - (pool.openOptions?.answeredAt ?? NaN)).toBe(1200);
     call.end('bye-remote');
     await s.done;
   });
