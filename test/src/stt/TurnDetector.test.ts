@@ -124,6 +124,8 @@ describe('TurnDetector: a monologue without a pause', () => {
   });
 
   it('takes its limits from the options', () => {
-    expect(monologue({ maxWords: 100, maxMs: 60_000 }, 250).map((u) => u.words.length)).toEqual([100, 100, 16]);
+    expect(monologue({ maxWords: 100, maxMs: 60_000 }, 250).map((u) => u.words.length)).toEqual([
+      100, 100, 16,
+    ]);
   });
 });
