@@ -91,6 +91,7 @@ export async function startAppliance(
       servers: config.stt.servers,
       whenFull: config.stt.whenFull,
       modelDelayMs: config.stt.modelDelayMs,
+      turns: { maxWords: config.stt.utterance.maxWords, maxMs: config.stt.utterance.maxSeconds * 1000 },
       logger: logger.child({ part: 'stt' }),
       clock,
     });

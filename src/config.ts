@@ -100,6 +100,8 @@ export const configSchema = z.object({
            * up and waiting for its transcript no longer counts.
            */
           maxCalls: z.number().int().min(1).default(200),
+          /** Calls on the phone at once from one source address before its new INVITEs get 486. */
+          maxCallsPerSource: z.number().int().min(1).default(10),
           /** Ring time before answering, in ms (0 answers at once after 180). */
           ringMs: z.number().int().min(0).max(60_000).default(0),
           /**
@@ -112,6 +114,27 @@ export const configSchema = z.object({
               perSecond: z.number().min(0.1).default(10),
             })
             .prefault({}),
+          /**
+           * Digest authentication of callers (RFC 3261 §22, RFC 8760): an INVITE without valid
+           * credentials for one of `users` is challenged (401), wrong credentials get 403. Absent:
+           * no authentication (use `allowFrom` then).
+           */
+          auth: z
+            .object({
+              realm: z.string().min(1).default('sipscribe'),
+              users: z.array(z.object({ username: z.string().min(1), password: secret.min(1) })).min(1),
+              /** Methods challenged (out-of-dialog INVITE; the only one for now). */
+              methods: z
+                .array(z.enum(['INVITE']))
+                .min(1)
+                .default(['INVITE']),
+              /** Challenge algorithms, preferred first (SIPp and baresip 1.0 only answer MD5 on top). */
+              algorithms: z
+                .array(z.enum(['SHA-256', 'MD5']))
+                .min(1)
+                .default(['SHA-256', 'MD5']),
+            })
+            .optional(),
         })
         .prefault({}),
       userAgent: z.string().default('sipscribe'),
@@ -159,6 +182,13 @@ export const configSchema = z.object({
       whenFull: z.enum(['reject', 'defer']).default('reject'),
       /** The model's delay in ms (480 for stt-1b-en_fr, 2560 for stt-2.6b-en): bounds the hangup flush. */
       modelDelayMs: z.number().int().min(80).max(10_000).default(480),
+      /** An utterance is cut at `maxWords` words or `maxSeconds` from its first word (long turns). */
+      utterance: z
+        .object({
+          maxWords: z.number().int().min(1).max(1000).default(60),
+          maxSeconds: z.number().min(1).max(600).default(20),
+        })
+        .prefault({}),
     })
     .prefault({}),
   storage: z

@@ -23,6 +23,7 @@ import { listPendingRecordings } from './recording/PendingRecording.js';
 import { CallStore } from './storage/CallStore.js';
 import { openDatabase } from './storage/database.js';
 import { JsonlFiles } from './storage/JsonlFiles.js';
+import { RefusedStore } from './storage/RefusedStore.js';
 import { Retention } from './storage/Retention.js';
 import { ConsoleSink, type ConsoleSinkOptions } from './transcripts/ConsoleSink.js';
 import { StorageSink } from './transcripts/StorageSink.js';
@@ -86,7 +87,13 @@ export async function startEndpoint(
 
     const bus = new TranscriptBus({ logger, clock, counters: metrics.busCounters });
     const live = new LiveFeed({ bus, logger });
-    bus.addSink(new ConsoleSink({ logger, ...(deps.consoleOut ? { out: deps.consoleOut } : {}) }));
+    bus.addSink(
+      new ConsoleSink({
+        logger,
+        ...(deps.consoleOut ? { out: deps.consoleOut } : {}),
+        ...(config.log.transcripts === undefined ? {} : { transcripts: config.log.transcripts }),
+      }),
+    );
     const jsonl = new JsonlFiles(dir);
     bus.addSink(new StorageSink(store, jsonl));
     const dispatcher = new WebhookDispatcher({
@@ -109,12 +116,14 @@ export async function startEndpoint(
     const admission = new Admission({
       allowFrom: config.sip.inbound.allowFrom,
       maxCalls: config.sip.inbound.maxCalls,
+      maxCallsPerSource: config.sip.inbound.maxCallsPerSource,
       rateLimit: config.sip.inbound.rateLimit,
       whenFull: config.stt.whenFull,
       clock,
       metrics,
     });
-    const calls = new CallRegistry({ store, bus, clock, logger, metrics });
+    const refused = new RefusedStore(db);
+    const calls = new CallRegistry({ store, bus, clock, logger, metrics, refused });
     // Calls whose deferred audio waits in pending/ are completed by the appliance from the file.
     const pending = new Set(listPendingRecordings(dir));
     calls.recoverStale((id) => pending.has(id));
@@ -128,6 +137,7 @@ export async function startEndpoint(
     const retention = new Retention({
       days: config.storage.retentionDays,
       store,
+      refused,
       filesOf,
       clock,
       logger,
@@ -154,7 +164,7 @@ export async function startEndpoint(
       allowedHosts: config.http.allowedHosts,
     });
     registerHealthRoutes(http, readiness, metrics);
-    registerApiRoutes(http, { registry: calls, store, recorder, filesOf, logger });
+    registerApiRoutes(http, { registry: calls, store, refused, recorder, filesOf, logger });
     registerStaticRoutes(http);
     live.attach(http);
     const addr = await http.listen();

@@ -1,8 +1,8 @@
 /**
  * The UAS side of one INVITE and the dialog it creates (RFC 3261 §13.3, §14, §15; RFC 6026;
  * RFC 3311 UPDATE; RFC 4028 session timers; INFO with application/dtmf-relay). src/ decides what
- * to do with it (`ring`, `answer`, `reject`, `challenge`) and hears `ended`, `mediaUpdated` and
- * `dtmf` events.
+ * to do with it (`ring`, `answer`, `reject`, `challenge`) and hears `confirmed` (the ACK),
+ * `ended`, `mediaUpdated` and `dtmf` events.
  */
 import { Dialog, secureDialog } from '../dialog/Dialog.js';
 import { SdpError, SipStateError } from '../errors.js';
@@ -332,6 +332,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
         if (this.#state === 'answered') {
           this.#to('confirmed');
           this.#session.start();
+          this.emit('confirmed');
         }
         onAck?.(ack);
         if (this.#pendingBye) {

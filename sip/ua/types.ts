@@ -33,6 +33,8 @@ export interface DtmfEvent {
 
 /** Events of a call; register with `call.on(name, listener)`. */
 export interface CallEventMap {
+  /** Once, when the ACK for our 2xx arrived (the call is `confirmed`; RFC 3261 §13.3.1.4). */
+  confirmed: () => void;
   /** Once, when the call is over (after BYE, CANCEL, rejection, timeouts, shutdown). */
   ended: (reason: EndReason) => void;
   /** The remote media changed (re-INVITE/UPDATE: hold, unhold, new address, codec). */
@@ -43,6 +45,7 @@ export interface CallEventMap {
 /** Minimal typed emitter for call events. */
 export class CallEvents {
   readonly #listeners: { [K in keyof CallEventMap]: CallEventMap[K][] } = {
+    confirmed: [],
     ended: [],
     mediaUpdated: [],
     dtmf: [],

@@ -1,23 +1,28 @@
 /**
  * The SIP stack's delegate for incoming requests and calls: `screen` (per-source rate limit →
  * silent drop, allow list → 403 for non-INVITE requests) before the stack answers anything;
- * `onInvite`: admission (allow list with a record, shutdown, max calls), then one
- * {@link CallSession} per dialog; `onRefused`: a record for the INVITEs the stack refused itself
- * (488); and the graceful end of every call at shutdown.
+ * `onInvite`: digest authentication when `sip.inbound.auth` is set (401 challenge, 403 for wrong
+ * credentials), then admission (allow list, shutdown, max calls, per-source limit, STT capacity; a
+ * refusal is counted in the refused log, without a call record), then one {@link CallSession} per
+ * dialog; `onRefused`: the same count for the INVITEs the stack refused itself (488, 400, …); and
+ * the graceful end of every call at shutdown.
  */
-import type {
-  IncomingCall,
-  InviteSummary,
-  RefusalReason,
-  ScreenSource,
-  ScreenVerdict,
-  SipRequest,
-  SipStackDelegate,
+import {
+  systemClock,
+  type Clock as SipClock,
+  type IncomingCall,
+  type InviteSummary,
+  type RefusalReason,
+  type ScreenSource,
+  type ScreenVerdict,
+  type SipRequest,
+  type SipStackDelegate,
 } from '../../sip/index.js';
 import type { Admission } from '../calls/Admission.js';
 import type { CallMeta } from '../events.js';
 import type { Logger } from '../logger.js';
 import { CallSession, type CallSessionDeps } from './CallSession.js';
+import { InboundAuth, type AuthDecision } from './InboundAuth.js';
 
 export interface CallManagerOptions extends CallSessionDeps {
   readonly admission: Admission;
@@ -27,6 +32,8 @@ export interface CallManagerOptions extends CallSessionDeps {
    * direct call.
    */
   readonly accountFor?: (call: InviteSummary) => string | null;
+  /** The clock of digest nonces (`sip.inbound.auth`; default the system clock). */
+  readonly authClock?: SipClock;
 }
 
 function formatSource(address: string, port: number): string {
@@ -40,9 +47,13 @@ function fromHeader(call: InviteSummary): string {
 export class CallManager implements SipStackDelegate {
   readonly #o: CallManagerOptions;
   readonly #sessions = new Map<string, CallSession>();
+  /** `sip.inbound.auth`, when configured. */
+  readonly #auth: InboundAuth | null;
 
   constructor(options: CallManagerOptions) {
     this.#o = options;
+    const auth = options.config.sip.inbound.auth;
+    this.#auth = auth ? new InboundAuth(auth, options.authClock ?? systemClock) : null;
   }
 
   /** Calls in progress (from INVITE to the end of their flush). */
@@ -72,39 +83,83 @@ export class CallManager implements SipStackDelegate {
   }
 
   onInvite(call: IncomingCall): void {
-    const { admission, calls, logger } = this.#o;
+    const auth = this.#auth;
+    // Outsiders (allowFrom) get their 403 from admission, without a challenge.
+    if (auth?.challenges('INVITE') && this.#o.admission.allowed(call.source.address)) {
+      auth.check(call.request).then(
+        (d) => this.#authenticated(call, auth, d),
+        (err: unknown) => {
+          this.#o.logger.error({ err }, 'checking credentials failed');
+          if (call.state === 'offered') {
+            call.reject(500);
+          }
+        },
+      );
+      return;
+    }
+    this.#admit(call, null);
+  }
+
+  /** The verdict on an INVITE's credentials: admission, a (new) challenge, or 403. */
+  #authenticated(call: IncomingCall, auth: InboundAuth, d: AuthDecision): void {
+    if (call.state !== 'offered') {
+      return; // CANCELled while the credentials were checked
+    }
+    const { metrics, logger, calls } = this.#o;
+    const source = call.source.address;
+    switch (d.action) {
+      case 'accept':
+        this.#admit(call, d.username);
+        return;
+      case 'challenge':
+        metrics.admissionRefused.inc({ reason: 'auth-required' });
+        logger.debug({ source, reason: d.reason, stale: d.stale }, 'INVITE challenged (401)');
+        call.challenge({ header: auth.challenge(d.stale) });
+        return;
+      case 'forbid':
+        metrics.admissionRefused.inc({ reason: 'auth-failed' });
+        call.reject(403);
+        calls.refuse({ source, to: call.to, status: 403, reason: 'auth-failed' });
+        logger.debug({ source, reason: d.reason, username: d.username }, 'INVITE credentials refused (403)');
+        return;
+    }
+  }
+
+  #admit(call: IncomingCall, user: string | null): void {
+    const { admission, calls } = this.#o;
     const source = call.source.address;
     // Calls on the phone network: one hung up and only waiting for its transcript (`ending`: the
     // STT flush, a deferred transcription) holds no SIP dialog or RTP port any more.
     const onThePhone = calls.active().filter((r) => r.state !== 'ending').length;
-    const decision = admission.admitCall(source, onThePhone, true);
-    const record = calls.create(this.#meta(call));
+    const fromSource = this.sessions().filter(
+      (s) => s.call.source.address === source && s.state !== 'ending' && s.state !== 'ended',
+    ).length;
+    // The STT capacity is checked here, not taken: the slot is taken at the ACK (CallSession).
+    const decision = admission.admitCall(source, onThePhone, this.#o.pool.canAdmit(), fromSource);
     if (decision.action === 'reject') {
-      logger.info(
-        { callId: record.id, source, status: decision.status, reason: decision.reason },
-        'call refused',
-      );
       call.reject(decision.status, decision.status === 503 ? { retryAfter: 30 } : {});
-      calls.transition(record.id, 'rejected', { status: decision.status });
+      calls.refuse({ source, to: call.to, status: decision.status, reason: decision.reason });
       return;
     }
+    const record = calls.create(this.#meta(call));
     const log = calls.logger(record.id);
-    log.info({ transport: call.transport, source: record.meta.source }, 'incoming call');
+    log.info(
+      { transport: call.transport, source: record.meta.source, ...(user === null ? {} : { user }) },
+      'incoming call',
+    );
     const session = new CallSession(record.id, call, log, this.#o);
     this.#sessions.set(record.id, session);
     void session.done.then(() => this.#sessions.delete(record.id));
-    void session.start({ ringMs: this.#o.config.sip.inbound.ringMs });
+    void session.start({ ringMs: this.#o.config.sip.inbound.ringMs, deferred: decision.deferred });
   }
 
   /**
-   * An INVITE the SIP stack refused before `onInvite` (488: no PCMU/PCMA in the offer): it still
-   * gets an id and a record, rejected with that status (counted in the calls by outcome).
+   * An INVITE the SIP stack refused before `onInvite` (488: no PCMU/PCMA in the offer; 400 bad
+   * SDP; the request checks): counted in the calls by outcome and in the refused log (per source
+   * and reason), without a call record.
    */
   onRefused(call: InviteSummary, status: number, reason: RefusalReason): void {
-    const { calls, logger } = this.#o;
-    const record = calls.create(this.#meta(call));
-    logger.info({ callId: record.id, source: call.source.address, status, reason }, 'call refused');
-    calls.transition(record.id, 'rejected', { status });
+    this.#o.calls.refuse({ source: call.source.address, to: call.to, status, reason });
   }
 
   #meta(call: InviteSummary): CallMeta {

@@ -1,7 +1,13 @@
 /**
- * One incoming call, from the INVITE to `call.ended`: STT slot, RTP session, answer, frames to the
- * STT stream, words and utterances onto the TranscriptBus, and every way out through `ending`
- * (STT flush) with every socket, timer and WebSocket released.
+ * One incoming call, from the INVITE to `call.ended`: RTP session, answer, STT stream at the ACK,
+ * frames to the STT stream, words and utterances onto the TranscriptBus, and every way out through
+ * `ending` (STT flush) with every socket, timer and WebSocket released.
+ *
+ * The STT slot is taken when the ACK arrives, not at the INVITE or the answer: a caller that never
+ * ACKs our 200 (a scanner, an attacker) holds no STT slot and leaves no half-open stream; the call
+ * ends at the ACK timeout (64·T1) having used one RTP port pair. The audio between the answer and
+ * the stream's opening (the ACK's round trip plus the WebSocket's `Ready`) is kept, at most
+ * {@link EARLY_FRAMES_MAX} frames (the latest), and sent first, at its place in call time.
  *
  * The call's state lives in the CallRegistry (`offered → ringing → answered → streaming → ending →
  * ended`, `rejected`, `cancelled`; an illegal move throws); this class only drives it.
@@ -14,7 +20,13 @@ import type { EndReason } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
-import type { FinalTranscript, SttPool, SttReservation, SttStream, SttStreamDelegate } from '../stt/index.js';
+import {
+  FRAME_MS,
+  type FinalTranscript,
+  type SttPool,
+  type SttStream,
+  type SttStreamDelegate,
+} from '../stt/index.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { CallMedia } from './CallMedia.js';
 import { callSttDelegate, StreamGauge } from './callStt.js';
@@ -43,15 +55,30 @@ export interface CallSessionDeps {
 
 type Phase = 'setup' | 'live' | 'ending' | 'done';
 
+/**
+ * Audio kept between the answer and the STT stream's opening: 400 ms (5 frames of 80 ms, the
+ * pacer's lead). The server transcribes in real time, so audio sent ahead of it stays buffered
+ * there for the rest of the call: each kept frame delays every later word by 80 ms (and 2 s of it
+ * made the fake server's buffers, and a real one's lag watch, suffer under load). Normally the
+ * ACK and the WebSocket's `Ready` take a few ms and nothing is lost.
+ */
+export const EARLY_FRAMES_MAX = 5;
+
 export class CallSession {
   readonly id: string;
   readonly call: IncomingCall;
   readonly log: Logger;
   readonly #d: CallSessionDeps;
   #phase: Phase = 'setup';
-  #reservation: SttReservation | null = null;
   #rtp: CallMedia | null = null;
   #stream: SttStream | null = null;
+  /** The STT stream being opened (from the ACK until it streams, is deferred or given up). */
+  #sttOpening: Promise<void> | null = null;
+  /** Frames since the answer, while no stream is open yet (bounded: EARLY_FRAMES_MAX). */
+  #early: Float32Array[] = [];
+  /** Deferred from the INVITE on (no STT slot then, `stt.whenFull: "defer"`). */
+  #deferFromStart = false;
+  #aborted = false;
   /** The deferred call's recording and transcription (null for a call streamed live). */
   #deferred: DeferredCall | null = null;
   /** This call's count in `sipscribe_stt_streams`, across failovers. */
@@ -83,6 +110,11 @@ export class CallSession {
     this.#d = deps;
     this.#gauge = new StreamGauge(deps.metrics.sttStreams);
     call.on('ended', (r) => this.#onSipEnded(r));
+    call.on('confirmed', () => {
+      if (this.#phase === 'live') {
+        void this.#startStt();
+      }
+    });
     call.on('mediaUpdated', (desc) => this.#onMediaUpdated(desc));
     call.on('dtmf', (e) => this.#onDtmf(e, 'info'));
   }
@@ -93,10 +125,12 @@ export class CallSession {
   }
 
   /**
-   * Runs the setup: ring, STT slot, RTP ports, answer, start media and streaming. Never rejects:
-   * every failure rejects the call or ends it.
+   * Runs the setup: ring, RTP ports, answer, start media; the STT stream follows at the ACK (at
+   * once when it already came). Never rejects: every failure rejects the call or ends it.
+   * @param opts.deferred no STT slot at the INVITE (`stt.whenFull: "defer"`): record from the answer
    */
-  async start(opts: { ringMs: number }): Promise<void> {
+  async start(opts: { ringMs: number; deferred?: boolean }): Promise<void> {
+    this.#deferFromStart = opts.deferred === true;
     try {
       await this.#setup(opts.ringMs);
     } catch (err) {
@@ -106,10 +140,9 @@ export class CallSession {
   }
 
   async #setup(ringMs: number): Promise<void> {
-    const { calls, pool, config, metrics } = this.#d;
+    const { calls, config } = this.#d;
     this.call.ring();
     calls.transition(this.id, 'ringing');
-    const admitting = pool.admit();
     if (ringMs > 0) {
       // Ring for ringMs (sip.inbound.ringMs), unless the caller gives up first.
       let timer: ReturnType<Clock['setTimeout']> | undefined;
@@ -121,21 +154,11 @@ export class CallSession {
         this.#d.clock.clearTimeout(timer);
       }
     }
-    const adm = await admitting;
-    if (adm.decision === 'stream') {
-      this.#reservation = adm.reservation;
-    }
     if (this.#gone()) {
       this.#releaseSetup();
       return;
     }
-    if (adm.decision === 'reject') {
-      metrics.admissionRefused.inc({ reason: 'stt-full' });
-      this.log.warn({ retryAfterS: adm.retryAfterS }, 'no STT slot: 503');
-      this.#reject(503, { retryAfter: adm.retryAfterS, reason: 'STT Full' });
-      return;
-    }
-    if (adm.decision === 'defer') {
+    if (this.#deferFromStart) {
       this.log.info('no STT slot: answering and recording, transcription deferred');
     }
     try {
@@ -183,27 +206,85 @@ export class CallSession {
         remote: `${remote.address}:${remote.port}`,
         codec: remote.codec,
         ptime: remote.ptime,
-        stt: this.#reservation?.server ?? 'deferred',
+        stt: this.#deferFromStart ? 'deferred' : 'at the ACK',
       },
       'call answered',
     );
     this.#rtp.start(remote, () => this.#phase === 'live');
-    if (this.#reservation) {
-      const reservation = this.#reservation;
-      this.#reservation = null;
-      this.#stream = pool.open(
-        reservation,
-        { callId: this.id, answeredAt: this.#answeredAt, answeredWallMs: this.#answeredWall },
-        this.#sttDelegate(),
-      );
-      this.#gauge.set(reservation.server);
-      calls.transition(this.id, 'streaming');
-    } else {
+    if (this.#deferFromStart) {
       this.#deferred = DeferredCall.record(config.storage.dir, this.id, this.log);
+    } else if (this.call.state === 'confirmed') {
+      // The ACK came before the answer settled (a late offer: its ACK carries the SDP answer).
+      await this.#startStt();
     }
     if (this.#sipEnded()) {
       // BYE raced the answer.
       void this.end(appEndReason(this.call.endReason ?? 'error'));
+    }
+  }
+
+  /** Opens the STT stream once (at the ACK); the same promise for every caller. */
+  #startStt(): Promise<void> {
+    this.#sttOpening ??= this.#openStt().catch((err: unknown) => {
+      this.log.error({ err }, 'opening the STT stream failed');
+    });
+    return this.#sttOpening;
+  }
+
+  /**
+   * Takes an STT slot and opens the stream, with the audio received since the answer first. When
+   * the slot went to another call between the INVITE and the ACK: recorded for later
+   * (`whenFull: "defer"`), else the call is hung up (reason `error`, counted as `stt-full`).
+   */
+  async #openStt(): Promise<void> {
+    const { pool, calls, metrics, clock, config } = this.#d;
+    const adm = await pool.admit();
+    const early = this.#early;
+    this.#early = [];
+    if (this.#phase === 'done' || this.#aborted) {
+      if (adm.decision === 'stream') {
+        adm.reservation.release();
+      }
+      return;
+    }
+    if (adm.decision === 'stream') {
+      // The stream's frame 0 is the first early frame: its call time is now minus the audio held
+      // back (the stream maps frame 0 to `now − answeredAt`).
+      const frame0Ms = Math.max(0, clock.now() - this.#answeredAt - early.length * FRAME_MS);
+      this.#stream = pool.open(
+        adm.reservation,
+        { callId: this.id, answeredAt: clock.now() - frame0Ms, answeredWallMs: this.#answeredWall },
+        this.#sttDelegate(),
+      );
+      this.#gauge.set(adm.reservation.server);
+      for (const frame of early) {
+        this.#stream.pushFrame(frame);
+      }
+      this.log.info(
+        {
+          stt: adm.reservation.server,
+          afterAnswerMs: clock.now() - this.#answeredAt,
+          earlyFrames: early.length,
+        },
+        'stt stream open',
+      );
+      if (this.#phase === 'live') {
+        calls.transition(this.id, 'streaming');
+      }
+      return;
+    }
+    if (adm.decision === 'defer') {
+      this.log.info('no STT slot at the ACK: recording, transcription deferred');
+      this.#deferred = DeferredCall.record(config.storage.dir, this.id, this.log);
+      for (const frame of early) {
+        this.#deferred.push(frame);
+      }
+      return;
+    }
+    metrics.admissionRefused.inc({ reason: 'stt-full' });
+    this.log.warn('no STT slot at the ACK (taken since the INVITE): hanging up');
+    if (this.#phase === 'live') {
+      void this.end('error');
     }
   }
 
@@ -237,7 +318,15 @@ export class CallSession {
       return;
     }
     // The RTP session reuses its buffer: the pacer keeps a reference, so copy.
-    this.#stream?.pushFrame(frame.slice());
+    if (this.#stream) {
+      this.#stream.pushFrame(frame.slice());
+    } else if (!this.#deferred) {
+      // Before the ACK or while the stream opens: the latest frames are kept for the stream.
+      this.#early.push(frame.slice());
+      if (this.#early.length > EARLY_FRAMES_MAX) {
+        this.#early.shift();
+      }
+    }
     this.#deferred?.push(frame);
     this.#d.recorder?.writeFloat24k(this.id, frame);
   }
@@ -309,8 +398,6 @@ export class CallSession {
 
   /** Frees what setup took when the call never got answered. */
   #releaseSetup(): void {
-    this.#reservation?.release();
-    this.#reservation = null;
     this.#rtp?.close();
     this.#rtp = null;
     if (this.#phase === 'setup') {
@@ -359,6 +446,9 @@ export class CallSession {
       this.#rtp = null;
     }
     recorder?.stop(this.id);
+    // A stream being opened (ACK just in) is waited for, so a short call still gets its words.
+    await this.#sttOpening;
+    this.#early = [];
     let final: FinalTranscript | null = null;
     /** Deferred audio: its duration is the call's, and its file goes once the transcript is stored. */
     let deferred: DeferredCall | null = null;
@@ -418,6 +508,7 @@ export class CallSession {
    * audio left pending on disk.
    */
   abort(): void {
+    this.#aborted = true;
     this.#stream?.close();
     this.#gauge.set(null);
     this.#deferred?.cancel();

@@ -19,7 +19,11 @@
  *   2. shutting down → `503`;
  *   3. `maxCalls` calls on the phone (offered … streaming; not those only waiting for their
  *      transcript) → `486 Busy Here`;
- *   4. no STT slot: `whenFull: "reject"` → `503`, `"defer"` → accept and let the call wait for a slot.
+ *   4. `maxCallsPerSource` of them from this source address → `486 Busy Here` (one address cannot
+ *      take every call, STT slot or RTP port however many INVITEs it sends);
+ *   5. no STT slot as far as the pool knows (checked, not taken: the slot is taken at the ACK, so a
+ *      call never ACKed holds none): `whenFull: "reject"` → `503`, `"defer"` → accept and let the
+ *      call wait for a slot.
  * Every refusal counts in `sipscribe_admission_refused_total{reason}` (drops as `rate-limited`).
  */
 import { BlockList, isIP } from 'node:net';
@@ -33,7 +37,7 @@ export type AdmissionDecision =
   | {
       readonly action: 'reject';
       readonly status: 403 | 486 | 503;
-      readonly reason: 'not-allowed' | 'max-calls' | 'stt-full' | 'shutting-down';
+      readonly reason: 'not-allowed' | 'max-calls' | 'per-source-limit' | 'stt-full' | 'shutting-down';
     };
 
 /** The decision for a new out-of-dialog request, before any answer. */
@@ -46,6 +50,8 @@ export interface AdmissionOptions {
   /** CIDR ranges (`192.0.2.0/24`, `2001:db8::/32`) or single addresses allowed to send requests. */
   allowFrom: readonly string[];
   maxCalls: number;
+  /** Calls in progress from one source address (default: no limit beyond `maxCalls`). */
+  maxCallsPerSource?: number;
   rateLimit: { burst: number; perSecond: number };
   whenFull: 'reject' | 'defer';
   clock: AppClock;
@@ -118,14 +124,15 @@ export class Admission {
 
   /**
    * The decision for a new INVITE from `address` that `screen` accepted (no token taken here).
-   * @param activeCalls calls in progress now (CallRegistry.active().length)
-   * @param sttHasSlot whether an STT server has a free slot now
+   * @param activeCalls calls on the phone now
+   * @param sttHasSlot whether an STT server may have a free slot now
+   * @param fromSource calls on the phone now from this address
    */
-  admitCall(address: string, activeCalls: number, sttHasSlot: boolean): AdmissionDecision {
-    return this.#count(this.#call(address, activeCalls, sttHasSlot));
+  admitCall(address: string, activeCalls: number, sttHasSlot: boolean, fromSource = 0): AdmissionDecision {
+    return this.#count(this.#call(address, activeCalls, sttHasSlot, fromSource));
   }
 
-  #call(address: string, activeCalls: number, sttHasSlot: boolean): AdmissionDecision {
+  #call(address: string, activeCalls: number, sttHasSlot: boolean, fromSource: number): AdmissionDecision {
     if (!this.allowed(address)) {
       return { action: 'reject', status: 403, reason: 'not-allowed' };
     }
@@ -134,6 +141,9 @@ export class Admission {
     }
     if (activeCalls >= this.#opts.maxCalls) {
       return { action: 'reject', status: 486, reason: 'max-calls' };
+    }
+    if (fromSource >= (this.#opts.maxCallsPerSource ?? Infinity)) {
+      return { action: 'reject', status: 486, reason: 'per-source-limit' };
     }
     if (!sttHasSlot) {
       return this.#opts.whenFull === 'reject'

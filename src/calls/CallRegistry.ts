@@ -8,7 +8,9 @@
  * - `transition(id, 'ending', { reason })` records why the call ends (the STT flush runs now).
  * - `transition(id, 'ended')` publishes `call.ended` with the whole transcript and closes the stream.
  * - `rejected` / `cancelled` end a call that was never answered (no events: there was no stream).
- * Every finished call counts once in `sipscribe_calls_total{outcome}`.
+ * - `refuse(attempt)` for an INVITE refused before it became a call: no call record, one count in
+ *   the aggregated refused log (per source and reason, `RefusedStore`).
+ * Every finished call and every refused attempt counts once in `sipscribe_calls_total{outcome}`.
  */
 import { randomUUID } from 'node:crypto';
 import type { AppClock } from '../clock.js';
@@ -17,6 +19,7 @@ import type { CallMeta, EndReason } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CallStore, ListCallsOptions, StoredUtterance } from '../storage/CallStore.js';
+import type { RefusedStore } from '../storage/RefusedStore.js';
 import { callerUtterance } from '../transcripts/callerEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { callOutcome, type CallRecord } from './CallRecord.js';
@@ -28,6 +31,8 @@ export interface CallRegistryOptions {
   clock: AppClock;
   logger: Logger;
   metrics?: Metrics;
+  /** Where refused attempts are aggregated (without it they are only counted). */
+  refused?: RefusedStore;
   /** Makes call ids (default: random UUIDs). */
   newId?: () => string;
 }
@@ -80,6 +85,30 @@ export class CallRegistry {
     this.#opts.metrics?.callsActive.inc();
     this.#opts.logger.debug({ callId: id, state: 'offered' }, 'call created');
     return record;
+  }
+
+  /**
+   * An INVITE refused before it became a call (allow list, limits, authentication, the SIP stack's
+   * own 4xx): no call record, one count in `sipscribe_calls_total{outcome="rejected"}` and in the
+   * refused log's row for this source and reason. Logged at info the first time a source is
+   * refused for a reason, then at debug (a scanner's thousands of INVITEs are one log line).
+   */
+  refuse(attempt: { source: string; to: string; status: number; reason: string }): void {
+    const { refused, metrics, logger } = this.#opts;
+    metrics?.callsTotal.inc({ outcome: 'rejected' });
+    const count = refused?.record({ ...attempt, at: this.#iso() }) ?? 1;
+    const fields = {
+      source: attempt.source,
+      to: attempt.to,
+      status: attempt.status,
+      reason: attempt.reason,
+      count,
+    };
+    if (count === 1) {
+      logger.info(fields, 'call refused');
+    } else {
+      logger.debug(fields, 'call refused');
+    }
   }
 
   /**

@@ -12,6 +12,7 @@
  * token as `?access_token=` and open from a signed link.
  * - `DELETE /api/calls/:id`: deletes a finished call, its transcript, JSONL file, recording and
  *   undelivered webhook events (409 while the call is in progress).
+ * - `GET /api/refused`: refused call attempts, aggregated per source and reason (RefusedStore).
  */
 import { createReadStream, rmSync, statSync } from 'node:fs';
 import type { CallRecord } from '../calls/CallRecord.js';
@@ -19,6 +20,7 @@ import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
 import type { Logger } from '../logger.js';
 import type { CallStore } from '../storage/CallStore.js';
+import type { RefusedStore } from '../storage/RefusedStore.js';
 import { toSrt, toTxt, toVtt, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../transcripts/formats.js';
 import { sendJson, sendText, type HttpServer } from './server.js';
 
@@ -67,13 +69,18 @@ export function registerApiRoutes(
   deps: {
     registry: CallRegistry;
     store: CallStore;
+    refused?: RefusedStore;
     recorder?: CallRecorder | null;
     /** The files kept for a call (JSONL, recording), removed with it. */
     filesOf: (callId: string) => readonly string[];
     logger: Logger;
   },
 ): void {
-  const { registry, store, recorder, filesOf, logger } = deps;
+  const { registry, store, refused, recorder, filesOf, logger } = deps;
+
+  http.route('GET', '/api/refused', (_req, res) => {
+    sendJson(res, 200, { refused: refused?.list() ?? [] });
+  });
 
   http.route('DELETE', '/api/calls/:id', (_req, res, _url, { id = '' }) => {
     const r = registry.get(id);

@@ -1,18 +1,22 @@
 /**
  * Retention (`storage.retentionDays`): calls over for longer than that are deleted from the
  * database with their JSONL file and recording, at start and then every hour. 0 keeps everything.
- * A call whose webhook deliveries are still pending is kept until they are delivered.
+ * A call whose webhook deliveries are still pending is kept until they are delivered. Refused
+ * attempts (RefusedStore) not seen for that long go too.
  */
 import { rmSync } from 'node:fs';
 import type { AppClock, AppTimer } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { CallStore } from './CallStore.js';
+import type { RefusedStore } from './RefusedStore.js';
 
 const DAY_MS = 86_400_000;
 
 export interface RetentionOptions {
   readonly days: number;
   readonly store: CallStore;
+  /** The aggregated refused attempts: rows last seen before the limit are deleted. */
+  readonly refused?: RefusedStore;
   /** The files of a call (JSONL, recording); missing ones are fine. */
   readonly filesOf: (callId: string) => readonly string[];
   readonly clock: AppClock;
@@ -47,8 +51,16 @@ export class Retention {
 
   /** Deletes what is past retention now; returns the call ids deleted. Never throws. */
   sweep(): string[] {
-    const { store, clock, logger, days, filesOf } = this.#o;
+    const { store, clock, logger, days, filesOf, refused } = this.#o;
     const before = new Date(clock.now() - days * DAY_MS).toISOString();
+    try {
+      const n = refused?.deleteBefore(before) ?? 0;
+      if (n > 0) {
+        logger.info({ rows: n, before }, 'retention: deleted refused attempts past storage.retentionDays');
+      }
+    } catch (err) {
+      logger.error({ err }, 'retention: deleting old refused attempts failed');
+    }
     let ids: string[];
     try {
       ids = store.deleteCallsOver(before);

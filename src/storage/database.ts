@@ -76,6 +76,20 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX outbox_lane ON outbox (url, status, call_id, id);
   `,
+  // 2: refused call attempts, aggregated per source address and reason (RefusedStore).
+  `
+  CREATE TABLE refused (
+    source     TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    status     INTEGER NOT NULL,
+    count      INTEGER NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen  TEXT NOT NULL,
+    last_to    TEXT NOT NULL,
+    PRIMARY KEY (source, reason)
+  ) WITHOUT ROWID;
+  CREATE INDEX refused_last_seen ON refused (last_seen);
+  `,
 ];
 
 /**

@@ -127,6 +127,20 @@ export class ServerBoard {
     }
   }
 
+  /** Whether some server may take a stream now (as far as known), without choosing one. */
+  anyCandidate(): boolean {
+    const now = this.#clock.now();
+
+    return this.servers.some((_, i) => this.#eligible(i, now));
+  }
+
+  /** Out of backoff, not known unhealthy, not known full. */
+  #eligible(i: number, now: number): boolean {
+    const st = this.#at(i);
+
+    return st.backoffUntil <= now && st.healthy !== false && st.freeSlots !== 0;
+  }
+
   /**
    * Servers to try, best first: out of backoff, not known unhealthy or full; not lagging before
    * lagging; most free slots first; servers with unknown slots in round-robin order after them.
@@ -136,13 +150,7 @@ export class ServerBoard {
     const n = this.servers.length;
     const start = this.#rr++ % n;
     const order = Array.from({ length: n }, (_, k) => (start + k) % n);
-    const ok = order.filter((i) => {
-      const st = this.#at(i);
-
-      return (
-        this.servers[i] !== exclude && st.backoffUntil <= now && st.healthy !== false && st.freeSlots !== 0
-      );
-    });
+    const ok = order.filter((i) => this.servers[i] !== exclude && this.#eligible(i, now));
     const rank = (i: number): [number, number] => {
       const st = this.#at(i);
 

@@ -55,7 +55,7 @@ export class StreamTranscript {
     if (!word) {
       if (this.timeline.duplicates > before) {
         this.#stats.duplicatesDropped++;
-        this.#logger.debug({ callId: this.#callId, text }, 'stt: replayed word dropped');
+        this.#logger.debug({ callId: this.#callId, startS }, 'stt: replayed word dropped');
       }
 
       return;

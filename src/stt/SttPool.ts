@@ -16,6 +16,7 @@ import { ServerBoard } from './ServerBoard.js';
 import { SttConnection, type SttServerConfig } from './SttConnection.js';
 import { SttReservation, takeReservedConnection } from './SttReservation.js';
 import { SttStream } from './SttStream.js';
+import type { TurnDetectorOptions } from './TurnDetector.js';
 import type {
   SttLink,
   SttStreamDelegate,
@@ -46,6 +47,7 @@ export class SttPool implements SttStreamHost {
     probeIntervalMs: number;
     reservationTtlMs: number;
     stream: Omit<SttStreamSettings, 'modelDelayMs'>;
+    turns: TurnDetectorOptions;
   };
   readonly stats: SttPoolStats = zeroPoolStats();
   readonly #streams = new Set<SttStream>();
@@ -73,6 +75,7 @@ export class SttPool implements SttStreamHost {
       probeIntervalMs: opts.probeIntervalMs ?? 10_000,
       reservationTtlMs: opts.reservationTtlMs ?? 60_000,
       stream: opts.stream ?? {},
+      turns: opts.turns ?? {},
     };
     this.#board = new ServerBoard(
       opts.servers,
@@ -205,6 +208,15 @@ export class SttPool implements SttStreamHost {
   }
 
   /**
+   * Whether a new call could get a slot now, as far as the pool knows (probes, backoff, the slots
+   * it holds itself), without taking one: admission at the INVITE, so that a call that is never
+   * ACKed holds nothing. The slot itself is taken by `admit()`/`reserve()` at the ACK.
+   */
+  canAdmit(): boolean {
+    return !this.#stopped && this.#board.anyCandidate();
+  }
+
+  /**
    * Takes a slot for a call about to be answered: the best server's stream, connected and `Ready`.
    * A server that was only slow to send `Ready` (a burst of calls) gets a second attempt, after
    * the others, before the call is refused.
@@ -293,7 +305,7 @@ export class SttPool implements SttStreamHost {
     }
     const stream = new SttStream(
       conn,
-      opts,
+      { ...opts, turns: { ...this.#o.turns, ...opts.turns } },
       { ...this.#o.stream, modelDelayMs: this.#o.modelDelayMs },
       { clock: this.#clock, logger: this.#logger, host: this, wallClock: this.#wallClock },
       delegate,

@@ -9,6 +9,11 @@
  *
  * Without `Step` (stt-2.6b-en has no VAD heads) the fallback is word-gap timing: the turn ends
  * when no word has arrived for `gapMs`.
+ *
+ * Either way a turn is also cut when it is long (`reason: 'limit'`): at `maxWords` words (the turn
+ * ends with that word), or when a word starts `maxMs` or more after the turn's first word (that
+ * word opens the next turn). Without the cut a monologue with no pause became one utterance of
+ * hundreds of words delivered at the hangup; with it, webhooks get text during long turns.
  */
 import type { SttUtterance, SttWord } from './types.js';
 
@@ -49,6 +54,10 @@ export interface TurnDetectorOptions {
   readonly releaseS?: number;
   /** Word-gap fallback (no Step messages): end of turn after this long without a new word, ms. */
   readonly gapMs?: number;
+  /** A turn ends with its `maxWords`-th word (default 60). */
+  readonly maxWords?: number;
+  /** A word starting this long after the turn's first word opens a new turn, ms (default 20 000). */
+  readonly maxMs?: number;
 }
 
 export class TurnDetector {
@@ -56,6 +65,8 @@ export class TurnDetector {
   readonly #ignoreSteps: number;
   readonly #head: number;
   readonly #gapMs: number;
+  readonly #maxWords: number;
+  readonly #maxMs: number;
   readonly #ema: AttackReleaseEma;
   readonly #emit: (u: SttUtterance) => void;
   #steps = 0;
@@ -68,6 +79,8 @@ export class TurnDetector {
     this.#ignoreSteps = opts.ignoreSteps ?? 12;
     this.#head = opts.head ?? 2;
     this.#gapMs = opts.gapMs ?? 1500;
+    this.#maxWords = opts.maxWords ?? 60;
+    this.#maxMs = opts.maxMs ?? 20_000;
     this.#ema = new AttackReleaseEma(opts.attackS ?? 0.01, opts.releaseS ?? 0.01, 1);
     this.#emit = emit;
   }
@@ -89,12 +102,19 @@ export class TurnDetector {
 
   /** A new word; `nowMs` is the stream clock at arrival (for the gap fallback). */
   word(w: SttWord, nowMs: number): void {
+    const first = this.#open[0];
+    if (first && w.startMs - first.startMs >= this.#maxMs) {
+      this.#end('limit');
+    }
     if (this.#open.length === 0) {
       // Unmute: "Ensure we don't stop after the first word if the VAD didn't have time to react".
       this.#ema.value = 0;
     }
     this.#open.push(w);
     this.#lastWordAt = nowMs;
+    if (this.#open.length >= this.#maxWords) {
+      this.#end('limit');
+    }
   }
 
   /** A `Step`: updates the VAD and ends the turn when the pause is long enough. */

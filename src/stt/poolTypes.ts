@@ -5,6 +5,7 @@ import type { Logger } from './logger.js';
 import type { HttpGet } from './probe.js';
 import type { SttStreamSettings } from './streamTypes.js';
 import type { SttServerConfig } from './SttConnection.js';
+import type { TurnDetectorOptions } from './TurnDetector.js';
 
 export interface SttBackoff {
   /** First retry delay (default 1000 ms), doubled per failure up to `maxMs` (default 30 000). */
@@ -34,6 +35,8 @@ export interface SttPoolOptions {
   readonly lagCooldownMs?: number;
   /** Stream tunables (flush, replay, dedup, lag threshold…). */
   readonly stream?: Omit<SttStreamSettings, 'modelDelayMs'>;
+  /** Turn detection for every stream (a stream's own `turns` option overrides it key by key). */
+  readonly turns?: TurnDetectorOptions;
   /** HTTP GET used by the probes (default node:http). */
   readonly httpGet?: HttpGet;
 }

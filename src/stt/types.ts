@@ -23,8 +23,8 @@ export interface SttUtterance {
   readonly endMs: number;
   readonly words: readonly SttWord[];
   readonly final: true;
-  /** What ended the turn: the semantic VAD, the word-gap fallback, or the end of the stream. */
-  readonly reason: 'vad' | 'gap' | 'flush';
+  /** What ended the turn: the semantic VAD, the word-gap fallback, the end of the stream, or the length cap. */
+  readonly reason: 'vad' | 'gap' | 'flush' | 'limit';
 }
 
 /** What `SttStream.flush()` resolves with. */

@@ -24,6 +24,12 @@ export interface ConsoleSinkOptions {
   tty?: boolean;
   /** ANSI colours on the terminal (default true). */
   color?: boolean;
+  /**
+   * Transcript text (words, utterances) in the output (`log.transcripts`). Default: on a terminal
+   * only; a log file or journal is reached by neither deletion nor retention, so a service logs
+   * utterances with their times and word count but without their text.
+   */
+  transcripts?: boolean;
 }
 
 const WORDS_PER_LINE = 16;
@@ -53,6 +59,7 @@ export class ConsoleSink implements TranscriptSink {
   readonly #logger: Logger;
   readonly #tty: boolean;
   readonly #color: boolean;
+  readonly #transcripts: boolean;
   readonly #pending = new Map<string, { startMs: number; words: string[] }>();
 
   constructor(opts: ConsoleSinkOptions) {
@@ -61,13 +68,27 @@ export class ConsoleSink implements TranscriptSink {
     this.#logger = opts.logger;
     this.#tty = opts.tty ?? out.isTTY === true;
     this.#color = opts.color ?? true;
+    this.#transcripts = opts.transcripts ?? this.#tty;
   }
 
   handle(event: CallEvent): void {
-    if (this.#tty) {
+    if (!this.#transcripts && (event.type === 'transcript.word' || event.type === 'transcript.utterance')) {
+      if (!this.#tty) {
+        this.#logWithoutText(event);
+      }
+    } else if (this.#tty) {
       this.#line(event);
     } else {
       this.#log(event);
+    }
+  }
+
+  #logWithoutText(e: CallEvent & { type: 'transcript.word' | 'transcript.utterance' }): void {
+    const base = { callId: e.callId, seq: e.seq, event: e.type, offsetMs: e.offsetMs, startMs: e.startMs };
+    if (e.type === 'transcript.word') {
+      this.#logger.debug(base, 'word');
+    } else {
+      this.#logger.info({ ...base, endMs: e.endMs, words: e.words.length }, 'utterance');
     }
   }
 

@@ -12,6 +12,15 @@ import type { Metrics } from '../metrics.js';
 import type { Outbox, OutboxRow } from './Outbox.js';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signatureHeader } from './signature.js';
 
+/**
+ * The delivery's id: the event's call id (a random UUID) and `seq`, so it is the same on every
+ * retry and unique across databases and reinstalls (unlike the outbox row id, which starts again
+ * at 1 with a new database).
+ */
+export function deliveryId(row: Pick<OutboxRow, 'call_id' | 'seq'>): string {
+  return `${row.call_id}:${row.seq}`;
+}
+
 /** One configured receiver. */
 export interface WebhookTarget {
   url: string;
@@ -225,7 +234,7 @@ export class WebhookDispatcher {
         'content-type': 'application/json',
         'user-agent': 'sipscribe-webhook',
         [EVENT_HEADER]: row.type,
-        [DELIVERY_HEADER]: String(row.id),
+        [DELIVERY_HEADER]: deliveryId(row),
         [SIGNATURE_HEADER]: signatureHeader(target.secret, Math.floor(clock.now() / 1000), row.body),
       };
       const status = await (this.#opts.post ?? fetchPost)(target.url, row.body, headers, ac.signal);

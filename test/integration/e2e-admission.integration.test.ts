@@ -4,85 +4,14 @@
 // offer with only G.729 gets the SIP stack's 488 and still a record and a metric. The peers are
 // raw UDP sockets this test controls on distinct loopback addresses (the rate limit and the allow
 // list are per address), so every datagram sent and received is known exactly.
-import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMessage } from '../../sip/message/parser.js';
-import type { SipResponse } from '../../sip/message/SipMessage.js';
 import { stopAll } from '../helpers/processes.js';
 import { getJson, startE2e, until, type E2e } from './e2eHarness.js';
+import { G729, PCMU, peer, request, type Peer } from './sipPeer.js';
 
 const FLOOD = 30;
 const BURST = 5;
 const PER_SECOND = 0.1; // the schema's minimum: one token back every 10 s
-
-interface Peer {
-  sock: Socket;
-  address: string;
-  port: number;
-  got: SipResponse[];
-  send(text: string): void;
-  close(): void;
-}
-
-async function peer(address: string, sipPort: number): Promise<Peer> {
-  const sock = createSocket('udp4');
-  await new Promise<void>((r) => sock.bind(0, address, r));
-  const got: SipResponse[] = [];
-  sock.on('message', (data) => {
-    const msg = parseMessage(data);
-    if (msg.kind === 'response') {
-      got.push(msg);
-    }
-  });
-  return {
-    sock,
-    address,
-    port: sock.address().port,
-    got,
-    send: (text) => sock.send(Buffer.from(text), sipPort, '127.0.0.1'),
-    close: () => sock.close(),
-  };
-}
-
-function offer(p: Peer, payloads: string, rtpmaps: string[]): string {
-  return [
-    'v=0',
-    `o=test 1 1 IN IP4 ${p.address}`,
-    's=-',
-    `c=IN IP4 ${p.address}`,
-    't=0 0',
-    `m=audio 40000 RTP/AVP ${payloads}`,
-    ...rtpmaps,
-    'a=sendrecv',
-    '',
-  ].join('\r\n');
-}
-
-const PCMU = (p: Peer): string => offer(p, '0', ['a=rtpmap:0 PCMU/8000']);
-// G.729 only: static payload type 18 (RFC 3551), nothing sipscribe can decode.
-const G729 = (p: Peer): string => offer(p, '18', ['a=rtpmap:18 G729/8000', 'a=fmtp:18 annexb=no']);
-
-function request(
-  p: Peer,
-  sipPort: number,
-  o: { method: string; callId: string; branch: string; body?: string; toTag?: string; cseqMethod?: string },
-): string {
-  const body = o.body ?? '';
-  return [
-    `${o.method} sip:transcribe@127.0.0.1:${sipPort} SIP/2.0`,
-    `Via: SIP/2.0/UDP ${p.address}:${p.port};branch=${o.branch};rport`,
-    `From: <sip:tester@${p.address}>;tag=from-${o.callId}`,
-    `To: <sip:transcribe@127.0.0.1:${sipPort}>${o.toTag ? `;tag=${o.toTag}` : ''}`,
-    `Call-ID: ${o.callId}`,
-    `CSeq: 1 ${o.cseqMethod ?? o.method}`,
-    `Contact: <sip:tester@${p.address}:${p.port}>`,
-    'Max-Forwards: 70',
-    ...(body ? ['Content-Type: application/sdp'] : []),
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    '',
-    body,
-  ].join('\r\n');
-}
 
 interface ApiCall {
   id: string;
@@ -205,7 +134,15 @@ describe('admission at the SIP edge', () => {
     );
   });
 
-  it('an INVITE from outside allowFrom gets 403 and a rejected record', async () => {
+  /** The /api/refused row of a source and reason. */
+  async function refusedRow(source: string, reason: string): Promise<Record<string, unknown> | undefined> {
+    const { refused } = await getJson<{ refused: { source: string; reason: string }[] }>(
+      `${e2e.base}/api/refused`,
+    );
+    return refused.find((r) => r.source === source && r.reason === reason);
+  }
+
+  it('an INVITE from outside allowFrom gets 403, counted in /api/refused without a call record', async () => {
     const outsider = await peer('127.0.0.2', e2e.sipPort);
     peers.push(outsider);
     outsider.send(
@@ -227,13 +164,11 @@ describe('admission at the SIP edge', () => {
       }),
     );
     const { calls } = await getJson<{ calls: ApiCall[] }>(`${e2e.base}/api/calls?limit=100`);
-    expect(calls.find((c) => c.call.sipCallId === 'outsider-invite')).toMatchObject({
-      state: 'rejected',
-      rejectStatus: 403,
-    });
+    expect(calls.find((c) => c.call.sipCallId === 'outsider-invite')).toBeUndefined();
+    expect(await refusedRow('127.0.0.2', 'not-allowed')).toMatchObject({ status: 403, count: 1 });
   });
 
-  it('an offer with only G.729 gets 488 and appears in /api/calls and /metrics as rejected', async () => {
+  it('an offer with only G.729 gets 488 and appears in /api/refused and /metrics as rejected', async () => {
     const caller = await peer('127.0.0.1', e2e.sipPort);
     peers.push(caller);
     const rejectedBefore = await metric(e2e, 'sipscribe_calls_total{outcome="rejected"}');
@@ -257,16 +192,13 @@ describe('admission at the SIP edge', () => {
       }),
     );
     const { calls } = await getJson<{ calls: ApiCall[] }>(`${e2e.base}/api/calls?limit=100`);
-    const record = calls.find((c) => c.call.sipCallId === 'g729-only');
-    expect(record).toMatchObject({ state: 'rejected', rejectStatus: 488 });
-    expect(record?.call).toMatchObject({ codec: null, source: `127.0.0.1:${caller.port}` });
-    const one = await getJson<ApiCall>(`${e2e.base}/api/calls/${record?.id ?? ''}`);
-    expect(one).toMatchObject({ state: 'rejected', rejectStatus: 488 });
+    expect(calls.find((c) => c.call.sipCallId === 'g729-only')).toBeUndefined();
+    expect(await refusedRow('127.0.0.1', 'no-codec')).toMatchObject({ status: 488 });
     expect(await metric(e2e, 'sipscribe_calls_total{outcome="rejected"}')).toBe(rejectedBefore + 1);
     expect(e2e.app.manager.size).toBe(0);
   });
 
-  it('an INVITE whose SDP does not parse gets 400 Bad SDP and a rejected record; the SIP counter counts it', async () => {
+  it('an INVITE whose SDP does not parse gets 400 Bad SDP, counted in /api/refused and by the SIP counter', async () => {
     const caller = await peer('127.0.0.1', e2e.sipPort);
     peers.push(caller);
     const before = await metric(e2e, 'sipscribe_sip_events_total{event="malformed_rejected"}');
@@ -290,11 +222,7 @@ describe('admission at the SIP edge', () => {
         toTag: final.toTag ?? '',
       }),
     );
-    const { calls } = await getJson<{ calls: ApiCall[] }>(`${e2e.base}/api/calls?limit=100`);
-    expect(calls.find((c) => c.call.sipCallId === 'bad-sdp')).toMatchObject({
-      state: 'rejected',
-      rejectStatus: 400,
-    });
+    expect(await refusedRow('127.0.0.1', 'bad-sdp')).toMatchObject({ status: 400 });
     expect(await metric(e2e, 'sipscribe_sip_events_total{event="malformed_rejected"}')).toBe(before + 1);
   });
 });

@@ -88,11 +88,11 @@ describe('call lifecycle end to end', () => {
     expect(late.messages).toMatch(/^Retry-After: \d+/m);
     await stopping;
     await first;
-    const refused = dbRows<{ state: string; reject_status: number | null }>(
-      e2e.storageDir,
-      "SELECT state, reject_status FROM calls WHERE state = 'rejected'",
-    );
-    expect(refused).toEqual([{ state: 'rejected', reject_status: 503 }]);
+    // Refused before it became a call: no call record, one row in the refused log.
+    expect(dbRows(e2e.storageDir, "SELECT state FROM calls WHERE state = 'rejected'")).toEqual([]);
+    expect(dbRows(e2e.storageDir, 'SELECT reason, status, count FROM refused')).toEqual([
+      { reason: 'shutting-down', status: 503, count: 1 },
+    ]);
     const ended = dbRows<{ end_reason: string }>(
       e2e.storageDir,
       "SELECT end_reason FROM calls WHERE state = 'ended'",
@@ -200,27 +200,22 @@ describe('call lifecycle end to end', () => {
     const second = await sippCall(target, 'uac_call_pcmu.xml', { durationMs: 500 });
     expect(second.responses).toContain(486);
     expect((await first).code).toBe(0);
-    const states = dbRows<{ state: string; reject_status: number | null }>(
-      e2e.storageDir,
-      'SELECT state, reject_status FROM calls ORDER BY created_at',
-    );
-    expect(states).toContainEqual({ state: 'rejected', reject_status: 486 });
+    expect(dbRows(e2e.storageDir, 'SELECT reason, status, count FROM refused')).toEqual([
+      { reason: 'max-calls', status: 486, count: 1 },
+    ]);
   });
 
-  it('488 for an offer without PCMU/PCMA: a rejected record, nothing else left behind', async () => {
+  it('488 for an offer without PCMU/PCMA: counted in the refused log, nothing else left behind', async () => {
     const e2e = await startE2e('e2e-488');
     envs.push(e2e);
     const sipp = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_nocodec.xml');
     expect(sipp.code, sipp.output).toBe(0);
     expect(sipp.responses).toContain(488);
-    // The SIP stack answered the 488 itself; the call still has a record (CallManager.onRefused).
-    const sipCallId = /^Call-ID: (\S+)/m.exec(sipp.messages)?.[1];
-    expect(
-      dbRows<{ state: string; reject_status: number | null; sip_call_id: string }>(
-        e2e.storageDir,
-        'SELECT state, reject_status, sip_call_id FROM calls',
-      ),
-    ).toEqual([{ state: 'rejected', reject_status: 488, sip_call_id: sipCallId }]);
+    // The SIP stack answered the 488 itself; CallManager.onRefused counts it in the refused log.
+    expect(dbRows(e2e.storageDir, 'SELECT * FROM calls')).toEqual([]);
+    expect(dbRows(e2e.storageDir, 'SELECT source, reason, status, count FROM refused')).toEqual([
+      { source: '127.0.0.1', reason: 'no-codec', status: 488, count: 1 },
+    ]);
     expect(e2e.app.manager.size).toBe(0);
     expect(e2e.fake.usedSlots).toBe(0);
     expect(await boundUdpPorts(e2e.rtpMin, e2e.rtpMax)).toEqual([]);

@@ -51,11 +51,12 @@ describe('resources after many calls', () => {
     const e2e = await startE2e(
       'e2e-resources',
       // T1 = 100 ms: transactions linger 64·T1 (Timers J, L, M) after a call, 6.4 s instead of 32 s.
-      // All calls come from one SIPp: lift the per-source rate limit that silences scanners.
+      // All calls come from one SIPp: lift the per-source rate limit that silences scanners and
+      // the per-source limit on calls in progress.
       {
         sip: {
           timers: { t1: 100, t2: 4000, t4: 5000 },
-          inbound: { maxCalls: 200, rateLimit: { burst: 100, perSecond: 50 } },
+          inbound: { maxCalls: 200, maxCallsPerSource: 200, rateLimit: { burst: 100, perSecond: 50 } },
         },
       },
       // A slot is held past SIPp's hangup until the call's flush completes, longer on a loaded

@@ -146,6 +146,41 @@ describe('STT client against the fake moshi-server', () => {
     expect(s.sent.some((m) => m['type'] === 'Marker' && m['id'] === 1)).toBe(true);
   });
 
+  it("the pool's turns option caps an utterance's words (stt.utterance.maxWords)", async () => {
+    const server = await fake();
+    const p = pool({ servers: [{ url: server.url, apiKey: 'public_token' }], turns: { maxWords: 2 } });
+    await p.start();
+    const r = await p.reserve();
+    // Five words with one-frame pauses: no pause long enough for the VAD to end a turn.
+    const frames = synthesizeSpeech([
+      { silence: 2 },
+      { word: 'hello' },
+      { silence: 1 },
+      { word: 'my' },
+      { silence: 1 },
+      { word: 'name' },
+      { silence: 1 },
+      { word: 'is' },
+      { silence: 1 },
+      { word: 'alice' },
+    ]);
+    const c = collector();
+    const stream = p.open(r!, { callId: 'c-cap' }, c);
+    for (const f of frames) {
+      stream.pushFrame(f);
+    }
+    while (stream.queuedFrames > 0) {
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const final = await stream.flush();
+    expect(final.words.map((w) => w.text)).toEqual(['hello', 'my', 'name', 'is', 'alice']);
+    expect(c.utterances.map((u) => [u.text, u.reason])).toEqual([
+      ['hello my', 'limit'],
+      ['name is', 'limit'],
+      ['alice', 'flush'],
+    ]);
+  });
+
   it('2.6B behaviour (no Step, 2.56 s delay): the flush still brings the last word', async () => {
     const server = await fake({ steps: false, delaySteps: 32 });
     const p = pool({ servers: [{ url: server.url }], modelDelayMs: 2560 });

@@ -184,7 +184,12 @@ describe('config: webhooks and the HTTP token', () => {
 describe('config.example.json', () => {
   it('is valid and sets every key the schema knows (so it documents them all)', () => {
     const raw = JSON.parse(readFileSync(join(ROOT, 'config.example.json'), 'utf8')) as unknown;
-    const env = { SIP_PASSWORD: 'x', SIPSCRIBE_HTTP_TOKEN: 'y'.repeat(32), SIPSCRIBE_WEBHOOK_SECRET: 'z' };
+    const env = {
+      SIP_PASSWORD: 'x',
+      SIPSCRIBE_HTTP_TOKEN: 'y'.repeat(32),
+      SIPSCRIBE_WEBHOOK_SECRET: 'z',
+      SIPSCRIBE_INBOUND_PASSWORD: 'w',
+    };
     const parsed = parseConfig(raw, env);
     // Every leaf the schema fills in with defaults must be present in the example itself.
     const keys = (v: unknown, p = ''): string[] =>

@@ -1,6 +1,7 @@
 // CallManager in memory: admission outcomes for new INVITEs (the statuses of architecture.md and
 // calls/Admission.ts's order of checks), the screen and onRefused through the real SIP stack over
 // an in-memory socket, and the shutdown that ends every call, with a deadline.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { parseConfig } from '../../../src/config.js';
 import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
+import { RefusedStore } from '../../../src/storage/RefusedStore.js';
 import type { SttPool } from '../../../src/stt/index.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
@@ -30,6 +32,7 @@ describe('CallManager', () => {
   let clock: FakeClock;
   let metrics: Metrics;
   let calls: CallRegistry;
+  let refused: RefusedStore;
   let admission: Admission;
   let pool: FakePool;
   let manager: CallManager;
@@ -44,18 +47,21 @@ describe('CallManager', () => {
     admission = new Admission({
       allowFrom: config.sip.inbound.allowFrom,
       maxCalls: config.sip.inbound.maxCalls,
+      maxCallsPerSource: config.sip.inbound.maxCallsPerSource,
       rateLimit: config.sip.inbound.rateLimit,
       whenFull: config.stt.whenFull,
       clock: appClock,
       metrics,
     });
     const bus = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+    refused = new RefusedStore(db, { maxEntries: 50 });
     calls = new CallRegistry({
       store: new CallStore(db),
       bus,
       clock: appClock,
       logger: logSink().logger,
       metrics,
+      refused,
     });
     manager = new CallManager({
       config,
@@ -115,12 +121,99 @@ describe('CallManager', () => {
     expect(manager.size).toBe(0);
   });
 
-  it('a source outside allowFrom gets 403; the record says rejected', () => {
+  it('a source outside allowFrom gets 403, counted in the refused log, without a call record', () => {
     build({ allowFrom: ['203.0.113.0/24'] });
     const call = invite('192.0.2.4');
     expect(call.rejected?.status).toBe(403);
-    expect(calls.list()[0]).toMatchObject({ state: 'rejected', rejectStatus: 403 });
+    expect(calls.list()).toEqual([]);
+    expect(refused.list()).toEqual([
+      {
+        source: '192.0.2.4',
+        reason: 'not-allowed',
+        status: 403,
+        count: 1,
+        firstSeen: '2026-11-26T09:00:00.000Z',
+        lastSeen: '2026-11-26T09:00:00.000Z',
+        lastTo: call.to,
+      },
+    ]);
     expect(manager.size).toBe(0);
+  });
+
+  it('2,000 scanner INVITEs are one aggregated row and a count, not 2,000 call records', async () => {
+    build({ allowFrom: ['203.0.113.0/24'] });
+    const real = new FakeCall(REMOTE);
+    (real as { source: { address: string; port: number } }).source = { address: '203.0.113.9', port: 5060 };
+    manager.onInvite(real as unknown as IncomingCall);
+    await tick();
+    for (let i = 0; i < 2000; i++) {
+      appClock.advance(100);
+      expect(invite('192.0.2.66').rejected?.status).toBe(403);
+    }
+    // The real call is the only call record.
+    expect(calls.list().map((r) => r.meta.source)).toEqual(['203.0.113.9:5060']);
+    expect(refused.list()).toMatchObject([
+      {
+        source: '192.0.2.66',
+        reason: 'not-allowed',
+        count: 2000,
+        firstSeen: '2026-11-26T09:00:00.100Z',
+        lastSeen: '2026-11-26T09:03:20.000Z',
+      },
+    ]);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sipscribe_calls_total{outcome="rejected"} 2000\n');
+    expect(text).toContain('sipscribe_admission_refused_total{reason="not-allowed"} 2000\n');
+    real.end('bye-remote');
+    await tick();
+  });
+
+  it('the refused log is bounded: past maxEntries the least recently seen sources go', () => {
+    build({ allowFrom: ['203.0.113.0/24'] });
+    for (let i = 1; i <= 120; i++) {
+      appClock.advance(1000);
+      invite(`198.51.100.${i}`);
+    }
+    const rows = refused.list();
+    expect(rows).toHaveLength(50);
+    expect(rows[0]?.source).toBe('198.51.100.120');
+    expect(rows.at(-1)?.source).toBe('198.51.100.71');
+  });
+
+  it('no STT capacity at the INVITE (whenFull reject): 503 with Retry-After, counted, no session', () => {
+    build();
+    pool.capacity = false;
+    const call = invite();
+    expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
+    expect(manager.size).toBe(0);
+    expect(pool.admits).toBe(0);
+    expect(refused.list()).toMatchObject([{ source: '192.0.2.4', reason: 'stt-full', status: 503 }]);
+  });
+
+  it('per-source limit: the 11th call in progress from one address gets 486; others still get in', async () => {
+    build();
+    const first: FakeCall[] = [];
+    for (let i = 0; i < 10; i++) {
+      first.push(invite('192.0.2.66'));
+    }
+    await tick();
+    expect(first.every((c) => c.rejected === null)).toBe(true);
+    expect(invite('192.0.2.66').rejected?.status).toBe(486);
+    expect(invite('192.0.2.67').rejected).toBeNull();
+    expect(refused.list()).toMatchObject([
+      { source: '192.0.2.66', reason: 'per-source-limit', status: 486, count: 1 },
+    ]);
+    expect(await metrics.registry.metrics()).toContain(
+      'sipscribe_admission_refused_total{reason="per-source-limit"} 1\n',
+    );
+    // One of them hangs up: that source may call again.
+    first[0]?.end('bye-remote');
+    await tick();
+    expect(invite('192.0.2.66').rejected).toBeNull();
+    for (const c of first) {
+      c.end('bye-remote');
+    }
+    await tick();
   });
 
   it('maxCalls active: the next INVITE gets 486', async () => {
@@ -161,8 +254,155 @@ describe('CallManager', () => {
     );
   }
 
-  it('over the per-source rate limit: no answer at all, no record; one token per INVITE', async () => {
-    // Outside allowFrom, so each admitted INVITE ends at once with 403 and a record.
+  describe('sip.inbound.auth (digest)', () => {
+    const md5 = (t: string): string => createHash('md5').update(t).digest('hex');
+    /** An Authorization value computed by hand from RFC 2617 §3.2.2.1 (qop=auth, MD5). */
+    function authorization(o: {
+      user: string;
+      password: string;
+      realm: string;
+      nonce: string;
+      method: string;
+      uri: string;
+    }): string {
+      const nc = '00000001';
+      const cnonce = '0a4f113b';
+      const ha1 = md5(`${o.user}:${o.realm}:${o.password}`);
+      const ha2 = md5(`${o.method}:${o.uri}`);
+      const response = md5(`${ha1}:${o.nonce}:${nc}:${cnonce}:auth:${ha2}`);
+      return `Digest username="${o.user}", realm="${o.realm}", nonce="${o.nonce}", uri="${o.uri}", response="${response}", algorithm=MD5, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
+    }
+    const AUTH = {
+      realm: 'sipscribe',
+      users: [{ username: 'carol', password: 'carol-secret' }],
+      algorithms: ['MD5'],
+    };
+    const URI = 'sip:alice@127.0.0.1:5062';
+
+    it('the hand-made digest matches RFC 2617 §3.5 (Mufasa)', () => {
+      expect(
+        authorization({
+          user: 'Mufasa',
+          password: 'Circle Of Life',
+          realm: 'testrealm@host.com',
+          nonce: 'dcd98b7102dd2f0e8b11d0f600bfb0c093',
+          method: 'GET',
+          uri: '/dir/index.html',
+        }),
+      ).toContain('response="6629fae49393a05397450978507c4ef1"');
+    });
+
+    /** INVITE without credentials → 401; returns the challenge's nonce. */
+    async function challenged(ms: MemoryStack): Promise<string> {
+      ms.send(callerRequest({ body: SIPP_OFFER, cseq: 1 }));
+      await tick();
+      const r = ms.responses();
+      expect(r.map((x) => x.status)).toEqual([100, 401]);
+      const www = r[1]?.get('www-authenticate') ?? '';
+      expect(www).toMatch(
+        /^Digest realm="sipscribe", nonce="[^"]+", opaque="[^"]+", algorithm=MD5, qop="auth"$/,
+      );
+      return /nonce="([^"]+)"/.exec(www)?.[1] ?? '';
+    }
+
+    it('challenges an INVITE without credentials (401, no record) and answers the right ones', async () => {
+      build({ auth: AUTH });
+      const ms = stack();
+      const nonce = await challenged(ms);
+      expect(calls.list()).toEqual([]);
+      expect(refused.list()).toEqual([]);
+      const value = authorization({
+        user: 'carol',
+        password: 'carol-secret',
+        realm: 'sipscribe',
+        nonce,
+        method: 'INVITE',
+        uri: URI,
+      });
+      ms.send(
+        callerRequest({
+          body: SIPP_OFFER,
+          cseq: 2,
+          branch: 'z9hG4bK-auth-2',
+          headers: [`Authorization: ${value}`],
+        }),
+      );
+      await tick();
+      await tick();
+      expect(ms.responses().map((x) => x.status)).toContain(200);
+      expect(manager.size).toBe(1);
+      await manager.shutdown(1000);
+    });
+
+    it('wrong credentials get 403, counted as auth-failed, without a call record', async () => {
+      build({ auth: AUTH });
+      const ms = stack();
+      const nonce = await challenged(ms);
+      const value = authorization({
+        user: 'carol',
+        password: 'guess',
+        realm: 'sipscribe',
+        nonce,
+        method: 'INVITE',
+        uri: URI,
+      });
+      ms.send(
+        callerRequest({
+          body: SIPP_OFFER,
+          cseq: 2,
+          branch: 'z9hG4bK-auth-2',
+          headers: [`Authorization: ${value}`],
+        }),
+      );
+      await tick();
+      expect(ms.responses().map((x) => x.status)).toEqual([100, 403]);
+      expect(manager.size).toBe(0);
+      expect(calls.list()).toEqual([]);
+      expect(refused.list()).toMatchObject([
+        { source: '127.0.0.1', reason: 'auth-failed', status: 403, count: 1 },
+      ]);
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('sipscribe_admission_refused_total{reason="auth-failed"} 1\n');
+      expect(text).toContain('sipscribe_admission_refused_total{reason="auth-required"} 1\n');
+      expect(text).toContain('sipscribe_calls_total{outcome="rejected"} 1\n');
+    });
+
+    it('an unknown user gets 403 too; a source outside allowFrom gets 403 without a challenge', async () => {
+      build({ auth: AUTH, allowFrom: ['127.0.0.1/32'] });
+      const ms = stack();
+      const nonce = await challenged(ms);
+      const value = authorization({
+        user: 'mallory',
+        password: 'x',
+        realm: 'sipscribe',
+        nonce,
+        method: 'INVITE',
+        uri: URI,
+      });
+      ms.send(
+        callerRequest({
+          body: SIPP_OFFER,
+          cseq: 2,
+          branch: 'z9hG4bK-auth-2',
+          headers: [`Authorization: ${value}`],
+        }),
+      );
+      await tick();
+      expect(ms.responses().map((x) => x.status)).toEqual([100, 403]);
+      ms.udp.deliver(callerRequest({ body: SIPP_OFFER, callId: 'outsider', branch: 'z9hG4bK-out' }), {
+        address: '192.0.2.99',
+        port: 5070,
+      });
+      await tick();
+      expect(ms.responses().map((x) => [x.status, x.get('www-authenticate')])).toEqual([
+        [100, undefined],
+        [403, undefined],
+      ]);
+    });
+  });
+
+  it('over the per-source rate limit: no answer at all, not counted as refused; one token per INVITE', async () => {
+    // Outside allowFrom, so each admitted INVITE ends at once with 403 (counted, no call record).
     build({ allowFrom: ['203.0.113.0/24'], rateLimit: { burst: 2, perSecond: 0.1 } });
     const ms = stack();
     for (const n of [1, 2, 3]) {
@@ -178,14 +418,9 @@ describe('CallManager', () => {
       ['flood-2@127.0.0.1', 403],
     ]);
     expect(ms.stack.counters.screenedOut).toBe(1);
-    expect(
-      calls
-        .list()
-        .map((r) => [r.meta.sipCallId, r.state, r.rejectStatus])
-        .sort(),
-    ).toEqual([
-      ['flood-1@127.0.0.1', 'rejected', 403],
-      ['flood-2@127.0.0.1', 'rejected', 403],
+    expect(calls.list()).toEqual([]);
+    expect(refused.list().map((r) => [r.source, r.reason, r.status, r.count])).toEqual([
+      ['127.0.0.1', 'not-allowed', 403, 2],
     ]);
     const text = await metrics.registry.metrics();
     expect(text).toContain('sipscribe_admission_refused_total{reason="rate-limited"} 1\n');
@@ -205,7 +440,7 @@ describe('CallManager', () => {
     expect(calls.list()).toEqual([]);
   });
 
-  it("the SIP stack's own 488 (G.729 only) gets a record, rejected with 488, counted as rejected", async () => {
+  it("the SIP stack's own 488 (G.729 only) is counted as rejected and in the refused log", async () => {
     build();
     const ms = stack();
     const g729 = SIPP_OFFER.replace('RTP/AVP 0 8 101', 'RTP/AVP 18').replace(/a=rtpmap:[^\r]*\r\n/g, '');
@@ -213,33 +448,20 @@ describe('CallManager', () => {
     expect(ms.responses().map((r) => r.status)).toEqual([100, 488]);
     expect(manager.size).toBe(0);
     expect(calls.active()).toEqual([]);
-    const [record, ...others] = calls.list();
-    expect(others).toEqual([]);
-    expect(record).toMatchObject({ state: 'rejected', rejectStatus: 488 });
-    expect(record?.meta).toEqual({
-      sipCallId: 'call-a@127.0.0.1',
-      from: '"caller" <sip:sipp@127.0.0.1:5070>',
-      to: 'sip:alice@127.0.0.1:5062',
-      account: 'alice@pbx.example.com',
-      transport: 'udp',
-      codec: null,
-      source: '127.0.0.1:5070',
-    });
+    expect(calls.list()).toEqual([]);
+    expect(refused.list()).toMatchObject([
+      { source: '127.0.0.1', reason: 'no-codec', status: 488, count: 1, lastTo: 'sip:alice@127.0.0.1:5062' },
+    ]);
     expect(await metrics.registry.metrics()).toContain('sipscribe_calls_total{outcome="rejected"} 1\n');
   });
 
-  it('an INVITE refused by the request checks of the SIP stack (420) gets a record too', () => {
+  it('an INVITE refused by the request checks of the SIP stack (420) lands in the refused log too', () => {
     build();
     const ms = stack();
     ms.send(callerRequest({ body: SIPP_OFFER, headers: ['Require: no-such-extension'] }));
     expect(ms.responses().map((r) => r.status)).toEqual([420]);
-    const [record, ...others] = calls.list();
-    expect(others).toEqual([]);
-    expect(record).toMatchObject({ state: 'rejected', rejectStatus: 420 });
-    expect(record?.meta).toMatchObject({
-      sipCallId: 'call-a@127.0.0.1',
-      from: '"caller" <sip:sipp@127.0.0.1:5070>',
-    });
+    expect(calls.list()).toEqual([]);
+    expect(refused.list()).toMatchObject([{ source: '127.0.0.1', reason: 'request-check', status: 420 }]);
   });
 
   it('shutdown: new calls get 503, active ones end through the flush with reason shutdown', async () => {

@@ -117,32 +117,93 @@ describe('CallSession', () => {
     expect(ended.call.codec).toBe('PCMU');
   });
 
-  it('STT full with whenFull reject: 503 with Retry-After, rejected, nothing bound', async () => {
+  it('a call never ACKed takes no STT slot and opens no stream; the ACK timeout ends it', async () => {
+    const call = new FakeCall(REMOTE, false);
+    const pool = new FakePool('stream');
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    expect(call.answeredWith).not.toBeNull();
+    clock.advance(1500); // no ACK (and no RTP: rtp.timeoutMs is 2 s here)
+    expect(pool.admits).toBe(0);
+    expect(pool.stream).toBeNull();
+    expect(calls.get(s.id)?.state).toBe('answered');
+    expect(await streamsGauge()).toEqual({});
+    call.end('ack-timeout'); // 64·T1 without an ACK: the SIP layer ends the call
+    await s.done;
+    expect(pool.admits).toBe(0);
+    expect(calls.get(s.id)).toMatchObject({ state: 'ended', endReason: 'error' });
+    expect(net.bound.size).toBe(0);
+  });
+
+  it('the STT stream opens at the ACK, with the audio since the answer at its place in call time', async () => {
+    const call = new FakeCall(REMOTE, false);
+    const pool = new FakePool('stream');
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    const answeredAt = clock.now();
+    clock.advance(400); // 5 frames of 80 ms before the ACK
+    call.ack();
+    await tick();
+    expect(pool.admits).toBe(1);
+    expect(calls.get(s.id)?.state).toBe('streaming');
+    expect(pool.stream?.frames).toBe(5);
+    // Frame 0 of the stream is the first frame after the answer: call time 0.
+    expect(clock.now() - answeredAt).toBe(400);
+    expect(clock.now() - (pool.openOptions?.answeredAt ?? NaN)).toBe(0);
+    clock.advance(800);
+    expect(pool.stream?.frames).toBe(15);
+    call.end('bye-remote');
+    await s.done;
+    expect(pool.stream?.flushed).toBe(true);
+  });
+
+  it('keeps at most 400 ms of audio before the stream opens, and maps it to its call time', async () => {
+    const call = new FakeCall(REMOTE, false);
+    const pool = new FakePool('stream');
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    const answeredAt = clock.now();
+    clock.advance(1600); // 20 frames; the ACK comes late
+    call.ack();
+    await tick();
+    expect(pool.stream?.frames).toBe(5);
+    // The 5 frames kept are the last 400 ms: the stream's frame 0 sits at call time 1.2 s.
+    expect(clock.now() - answeredAt).toBe(1600);
+    expect(clock.now() - (pool.openOptions?.answeredAt ?? NaN)).toBe(1200);
+    call.end('bye-remote');
+    await s.done;
+  });
+
+  it('the slot went to another call between the INVITE and the ACK (whenFull reject): BYE, ended, counted', async () => {
     const call = new FakeCall(REMOTE);
     const s = session(call, new FakePool('reject'));
     await s.start({ ringMs: 0 });
     await s.done;
-    expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 7 } });
-    expect(calls.get(s.id)).toMatchObject({ state: 'rejected', rejectStatus: 503 });
+    expect(call.hangups).toBe(1);
+    expect(calls.get(s.id)).toMatchObject({ state: 'ended', endReason: 'error' });
+    expect(await metrics.registry.metrics()).toContain(
+      'sipscribe_admission_refused_total{reason="stt-full"} 1\n',
+    );
     expect(net.bound.size).toBe(0);
   });
 
-  it('CANCEL while the STT slot is being reserved: cancelled, the slot released', async () => {
-    const call = new FakeCall(REMOTE);
-    const pool = new FakePool('stream');
+  it('BYE while the stream is being opened: it opens with the early audio, then is flushed', async () => {
+    const call = new FakeCall(REMOTE, false);
+    const pool = new FakePool('stream', ['hi']);
     let resolve!: (a: SttAdmission) => void;
     pool.next = () => new Promise((r) => (resolve = r));
     const s = session(call, pool);
-    const started = s.start({ ringMs: 0 });
+    await s.start({ ringMs: 0 });
+    clock.advance(240);
+    call.ack();
+    call.end('bye-remote');
     await tick();
-    call.end('cancel');
     resolve(pool.decision('stream'));
-    await started;
     await s.done;
-    expect(calls.get(s.id)?.state).toBe('cancelled');
-    expect(pool.released).toBe(1);
+    expect(pool.stream?.frames).toBe(3);
+    expect(pool.stream?.flushed).toBe(true);
+    expect(calls.get(s.id)).toMatchObject({ state: 'ended', endReason: 'bye-remote' });
     expect(net.bound.size).toBe(0);
-    expect(call.answeredWith).toBeNull();
   });
 
   it('no RTP for rtp.timeoutMs: BYE, ended with rtp-timeout', async () => {

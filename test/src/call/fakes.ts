@@ -18,8 +18,15 @@ export class FakeCall {
   rejected: { status: number; opts: unknown } | null = null;
   answeredWith: { address: string; port: number } | null = null;
   hangups = 0;
-  readonly #l: Record<string, Listener[]> = { ended: [], mediaUpdated: [], dtmf: [] };
-  constructor(readonly remote: MediaDescription) {}
+  readonly #l: Record<string, Listener[]> = { confirmed: [], ended: [], mediaUpdated: [], dtmf: [] };
+  /**
+   * @param autoAck the ACK follows the 200 at once (else `ack()` brings it, or nothing: a caller
+   *   that never ACKs)
+   */
+  constructor(
+    readonly remote: MediaDescription,
+    readonly autoAck = true,
+  ) {}
   on(name: string, l: Listener): this {
     this.#l[name]?.push(l);
     return this;
@@ -38,8 +45,18 @@ export class FakeCall {
   }
   answer(local: { address: string; port: number }): Promise<MediaDescription> {
     this.answeredWith = local;
-    this.state = 'confirmed';
+    this.state = 'answered';
+    if (this.autoAck) {
+      this.ack();
+    }
     return Promise.resolve(this.remote);
+  }
+  /** The caller's ACK for our 200. */
+  ack(): void {
+    if (this.state === 'answered') {
+      this.state = 'confirmed';
+      this.emit('confirmed');
+    }
   }
   hangup(): Promise<void> {
     this.hangups++;
@@ -106,6 +123,12 @@ export class FakePool {
   slotFree = false;
   stopped = false;
   reserves = 0;
+  /** Calls to `admit()` (each takes a slot when it streams). */
+  admits = 0;
+  /** What `canAdmit()` answers (capacity at the INVITE, no slot taken). */
+  capacity = true;
+  /** The options of the last `open()`. */
+  openOptions: { answeredAt?: number; answeredWallMs?: number } | null = null;
   next: () => Promise<SttAdmission>;
   constructor(
     decision: 'stream' | 'reject' | 'defer',
@@ -123,7 +146,11 @@ export class FakePool {
     const reservation = { server: 'ws://stt.test/api/asr-streaming', release: () => void this.released++ };
     return { decision: 'stream', reservation } as unknown as SttAdmission;
   }
+  canAdmit(): boolean {
+    return this.capacity;
+  }
   admit(): Promise<SttAdmission> {
+    this.admits++;
     return this.next();
   }
   reserve(): Promise<unknown> {
@@ -134,7 +161,12 @@ export class FakePool {
     const d = this.decision('stream');
     return Promise.resolve(d.decision === 'stream' ? d.reservation : null);
   }
-  open(_r: unknown, _o: unknown, delegate: SttStreamDelegate): FakeStream {
+  open(
+    _r: unknown,
+    o: { answeredAt?: number; answeredWallMs?: number },
+    delegate: SttStreamDelegate,
+  ): FakeStream {
+    this.openOptions = o;
     this.stream = new FakeStream(delegate, this.words);
     return this.stream;
   }

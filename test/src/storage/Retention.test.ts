@@ -6,6 +6,7 @@ import type { CallRecord } from '../../../src/calls/CallRecord.js';
 import type { CallEvent, CallMeta } from '../../../src/events.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
+import { RefusedStore } from '../../../src/storage/RefusedStore.js';
 import { Retention } from '../../../src/storage/Retention.js';
 import { Outbox } from '../../../src/webhooks/Outbox.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
@@ -55,6 +56,26 @@ describe('Retention', () => {
   afterEach(() => {
     db.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('deletes refused-attempt rows not seen for retentionDays; a source still refused stays', () => {
+    const refused = new RefusedStore(db);
+    const attempt = { reason: 'not-allowed', status: 403, to: 'sip:1001@192.0.2.10' };
+    refused.record({ ...attempt, source: '192.0.2.66', at: iso(NOW - 8 * DAY) });
+    refused.record({ ...attempt, source: '192.0.2.77', at: iso(NOW - 8 * DAY) });
+    refused.record({ ...attempt, source: '192.0.2.77', at: iso(NOW - 1 * DAY) });
+    const retention = new Retention({
+      days: 7,
+      store: new CallStore(db),
+      refused,
+      filesOf: () => [],
+      clock: new FakeClock(NOW),
+      logger: logSink().logger,
+    });
+    retention.sweep();
+    expect(refused.list().map((r) => [r.source, r.count, r.firstSeen])).toEqual([
+      ['192.0.2.77', 2, iso(NOW - 8 * DAY)],
+    ]);
   });
 
   it('deletes calls over for longer than retentionDays with their rows and files, at start and hourly', () => {

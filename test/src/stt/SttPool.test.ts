@@ -13,6 +13,27 @@ function modules(used: string, total: string): string {
 }
 
 describe('SttPool (no network)', () => {
+  it('canAdmit: capacity as far as the probes know, without taking a slot', async () => {
+    const clock = new FakeClock();
+    let used = '4';
+    const pool = new SttPool({
+      servers: [A],
+      clock,
+      httpGet: (url) =>
+        Promise.resolve({ status: 200, body: url.endsWith('/api/build_info') ? '{}' : modules(used, '4') }),
+    });
+    expect(pool.canAdmit()).toBe(true); // nothing known yet: try at the ACK
+    await pool.start();
+    expect(pool.canAdmit()).toBe(false); // 4 of 4 slots used
+    used = '3';
+    await pool.probe();
+    expect(pool.canAdmit()).toBe(true);
+    expect(pool.canAdmit()).toBe(true); // asking takes nothing
+    expect(pool.stats.reservations).toBe(0);
+    await pool.stop();
+    expect(pool.canAdmit()).toBe(false);
+  });
+
   it('reads health and free slots from the probes, and re-probes on its period', async () => {
     const clock = new FakeClock();
     const seen: string[] = [];

@@ -85,3 +85,47 @@ describe('TurnDetector', () => {
     expect(t.usesVad).toBe(false);
   });
 });
+
+describe('TurnDetector: a monologue without a pause', () => {
+  /** 216 words, one every `everyMs`, with Steps that never see a pause (VAD stays below 0.6). */
+  function monologue(opts: ConstructorParameters<typeof TurnDetector>[0], everyMs: number): SttUtterance[] {
+    const out: SttUtterance[] = [];
+    const t = new TurnDetector(opts, (u) => out.push(u));
+    for (let i = 0; i < 216; i++) {
+      t.word(word(i + 1, `w${i + 1}`, i * everyMs), i * everyMs);
+      t.step([0.1, 0.1, 0.1, 0.1]);
+      t.tick(i * everyMs);
+    }
+    t.flush();
+    return out;
+  }
+
+  it('cuts an utterance at 60 words by default (250 ms apart: 60 words span 14.75 s)', () => {
+    const out = monologue({}, 250);
+    // Hand-counted: 216 = 60 + 60 + 60 + 36; each cut comes with the 60th word, not at hangup.
+    expect(out.map((u) => [u.words.length, u.startMs, u.endMs, u.reason])).toEqual([
+      [60, 0, 14_750, 'limit'],
+      [60, 15_000, 29_750, 'limit'],
+      [60, 30_000, 44_750, 'limit'],
+      [36, 45_000, 53_750, 'flush'],
+    ]);
+    expect(out[1]?.text.split(' ')[0]).toBe('w61');
+  });
+
+  it('cuts an utterance at 20 s by default (600 ms apart: the word at 20.4 s opens the next one)', () => {
+    const out = monologue({}, 600);
+    // Words at 0, 0.6, …, 19.8 s (34 words) make the first utterance; the 35th starts at 20.4 s,
+    // past 20 s from the first word, and opens the next: 216 = 6 × 34 + 12.
+    expect(out.map((u) => u.words.length)).toEqual([34, 34, 34, 34, 34, 34, 12]);
+    expect(out.slice(0, 2).map((u) => [u.startMs, u.endMs, u.reason])).toEqual([
+      [0, 19_800, 'limit'],
+      [20_400, 40_200, 'limit'],
+    ]);
+  });
+
+  it('takes its limits from the options', () => {
+    expect(monologue({ maxWords: 100, maxMs: 60_000 }, 250).map((u) => u.words.length)).toEqual([
+      100, 100, 16,
+    ]);
+  });
+});

@@ -91,7 +91,43 @@ describe('ConsoleSink', () => {
       ['dtmf', 6],
       ['call ended', 7],
     ]);
-    expect(records[1]).toMatchObject({ callId: 'c1', text: 'the fox', startMs: 3100, endMs: 3700 });
+    // Privacy: no transcript text in the log unless log.transcripts says so.
+    expect(records[1]).toMatchObject({ callId: 'c1', startMs: 3100, endMs: 3700 });
+    expect(JSON.stringify(records)).not.toMatch(/the fox|"bye"/);
+  });
+
+  it('logs transcript text only with log.transcripts: true', () => {
+    const { logger, records } = logSink('debug');
+    const sink = new ConsoleSink({ out: { write: () => true, isTTY: false }, logger, transcripts: true });
+    EVENTS.forEach((e) => sink.handle(e));
+    expect(records.filter((r) => r['text'] !== undefined).map((r) => [r['msg'], r['text']])).toEqual([
+      ['word', 'the'],
+      ['word', 'fox'],
+      ['utterance', 'the fox'],
+      ['word', 'bye'],
+    ]);
+  });
+
+  it('keeps transcript text out of debug logs by default too', () => {
+    const { logger, records } = logSink('debug');
+    const sink = new ConsoleSink({ out: { write: () => true, isTTY: false }, logger });
+    EVENTS.forEach((e) => sink.handle(e));
+    expect(records.map((r) => r['msg'])).toContain('word');
+    expect(JSON.stringify(records)).not.toMatch(/"the"|fox|"bye"/);
+  });
+
+  it('prints no transcript lines on a terminal with log.transcripts: false', () => {
+    let text = '';
+    const sink = new ConsoleSink({
+      out: { write: (s: string) => (text += s) },
+      logger: logSink().logger,
+      tty: true,
+      color: false,
+      transcripts: false,
+    });
+    EVENTS.forEach((e) => sink.handle(e));
+    expect(text).not.toMatch(/fox|\bbye\b(?!-)/);
+    expect(text).toContain('call ended: bye-remote');
   });
 
   it('names the caller by display name or user part', () => {

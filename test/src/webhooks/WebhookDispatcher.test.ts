@@ -122,11 +122,41 @@ describe('WebhookDispatcher', () => {
     expect(attempts).toHaveLength(1);
     const a = attempts[0]!;
     expect(a.headers['x-sipscribe-event']).toBe('transcript.utterance');
-    expect(a.headers['x-sipscribe-delivery']).toMatch(/^\d+$/);
+    expect(a.headers['x-sipscribe-delivery']).toBe('c1:1');
     expect(a.headers['content-type']).toBe('application/json');
     expect(verifySignature('topsecret', a.headers['x-sipscribe-signature']!, a.body, T0 / 1000)).toBe(true);
     expect(JSON.parse(a.body)).toEqual(ev('c1', 1));
     expect(outbox.backlog()).toEqual({});
+  });
+
+  it('gives each delivery a globally unique id, the same across retries and new after a reinstall', async () => {
+    answer = (a) => (a.seq === 1 && attempts.filter((x) => x.seq === 1).length < 3 ? 503 : 200);
+    const outbox = new Outbox(db);
+    const d = dispatcher({}, outbox);
+    outbox.enqueue(URL_A, ev('3f0c6a52-first-install', 1), clock.now());
+    outbox.enqueue(URL_A, ev('3f0c6a52-first-install', 2), clock.now());
+    d.notify();
+    await advance(d, 10_000);
+    await d.stop();
+    // A reinstall: a new, empty database whose outbox row ids start again at 1.
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+    dir = mkdtempSync(join(tmpdir(), 'sipscribe-hook-'));
+    db = openDatabase(dir);
+    const again = new Outbox(db);
+    const d2 = dispatcher({}, again);
+    again.enqueue(URL_A, ev('9b1e77d0-second-install', 1), clock.now());
+    d2.notify();
+    await d2.idle();
+    await d2.stop();
+    const ids = attempts.map((a) => [a.callId, a.seq, a.headers['x-sipscribe-delivery']]);
+    expect(ids).toEqual([
+      ['3f0c6a52-first-install', 1, '3f0c6a52-first-install:1'],
+      ['3f0c6a52-first-install', 1, '3f0c6a52-first-install:1'],
+      ['3f0c6a52-first-install', 1, '3f0c6a52-first-install:1'],
+      ['3f0c6a52-first-install', 2, '3f0c6a52-first-install:2'],
+      ['9b1e77d0-second-install', 1, '9b1e77d0-second-install:1'],
+    ]);
   });
 
   it('retries with backoff while the receiver fails, then delivers the lane in order', async () => {
