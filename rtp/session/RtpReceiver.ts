@@ -119,26 +119,37 @@ export class RtpReceiver {
       return false;
     }
     this.counters.datagrams++;
-    if (!this.#latch.acceptRtp(from)) {
+    const verdict = this.#latch.checkRtp(from);
+    if (verdict === 'reject') {
       this.counters.rejectedSource++;
       return false;
     }
-    let pkt: RtpPacket;
+    let pkt: RtpPacket | undefined;
     try {
       pkt = new RtpPacket(data);
     } catch (err) {
-      this.#malformed(err, from);
-      return false;
+      if (verdict === 'accept') {
+        this.#malformed(err, from);
+        return false;
+      }
     }
-    const pt = pkt.payloadType;
-    if (pt !== remote.payloadType && pt !== remote.telephoneEventPayloadType && pt !== this.#cnPayloadType) {
+    const pt = pkt?.payloadType;
+    const negotiated =
+      pt === remote.payloadType || pt === remote.telephoneEventPayloadType || pt === this.#cnPayloadType;
+    if (verdict === 'candidate') {
+      // A source other than the SDP address: latched after a run of valid packets, dropped until then.
+      if (!this.#latch.offerRtp(from, pkt && negotiated ? pkt.sequenceNumber : undefined, nowMs)) {
+        this.counters.rejectedSource++;
+        return false;
+      }
+      this.#log.debug({ source: `${from.address}:${from.port}` }, 'rtp source latched');
+    } else if (!negotiated) {
       this.counters.unknownPayloadType++;
       return false;
-    }
-    if (this.#latch.latchRtp(from)) {
+    } else if (this.#latch.latchRtp(from, nowMs)) {
       this.#log.debug({ source: `${from.address}:${from.port}` }, 'rtp source latched');
     }
-    this.#tracker.receive(pkt, nowMs);
+    this.#tracker.receive(pkt!, nowMs);
     return true;
   }
 
@@ -147,7 +158,8 @@ export class RtpReceiver {
     if (!this.#remote) {
       return;
     }
-    if (!this.#latch.acceptRtcp(from)) {
+    const verdict = this.#latch.checkRtcp(from);
+    if (verdict === 'reject') {
       this.counters.rejectedSource++;
       return;
     }
@@ -155,11 +167,22 @@ export class RtpReceiver {
     try {
       packets = parseRtcp(data);
     } catch (err) {
-      this.#malformed(err, from);
+      if (verdict === 'accept') {
+        this.#malformed(err, from);
+      } else {
+        this.#latch.offerRtcp(from, false);
+        this.counters.rejectedSource++;
+      }
+      return;
+    }
+    if (verdict === 'candidate' && !this.#latch.offerRtcp(from, true)) {
+      this.counters.rejectedSource++;
       return;
     }
     this.counters.rtcpReceived++;
-    this.#latch.latchRtcp(from);
+    if (verdict === 'accept') {
+      this.#latch.latchRtcp(from);
+    }
     const src = this.#tracker.source;
     for (const p of packets) {
       if (p.type === 'sr' && src && p.ssrc === src.ssrc) {
