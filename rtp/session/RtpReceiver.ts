@@ -6,6 +6,7 @@ import { RtpPacket } from '../packet/RtpPacket.js';
 import { isRtcp, parseRtcp } from '../packet/rtcp.js';
 import { tsAdd } from '../seq.js';
 import { DtmfReceiver, type DtmfEvent } from './DtmfReceiver.js';
+import { RepeatLog } from './RepeatLog.js';
 import type { SourceLatch } from './SourceLatch.js';
 import type { SourceState } from './SourceState.js';
 import { SourceTracker } from './SourceTracker.js';
@@ -37,11 +38,13 @@ export interface RtpReceiverCounters {
  * span kept as silence in the timeline, comfort noise (RFC 3389) as silence. Received RTCP: sender
  * reports of the current source (for LSR/DLSR), BYE logged.
  *
- * Never throws on bad input: malformed datagrams are counted by error code and logged at `debug`.
- * Time comes in as arguments (`nowMs`), so it is tested without a clock.
+ * Never throws on bad input: dropped datagrams are counted (by error code when malformed) and
+ * logged through a {@link RepeatLog}: the first of each kind with its details, then summaries,
+ * never one line per packet. Time comes in as arguments (`nowMs`), so it is tested without a clock.
  */
 export class RtpReceiver {
   readonly #log: Logger;
+  readonly #repeat: RepeatLog;
   readonly #latch: SourceLatch;
   readonly #jb: JitterBuffer;
   readonly #cnPayloadType: number;
@@ -64,6 +67,7 @@ export class RtpReceiver {
    * @param latch the session's symmetric-RTP state (this receiver latches the sources it accepts)
    * @param jb where received audio, telephone-event spans and comfort noise go
    * @param comfortNoisePayloadType the CN payload type (RFC 3389; 13 by default in the session)
+   * @param repeat where repeated drops are logged (the session's, flushed when it closes)
    */
   constructor(
     log: Logger,
@@ -71,8 +75,10 @@ export class RtpReceiver {
     jb: JitterBuffer,
     comfortNoisePayloadType: number,
     hooks: RtpReceiverHooks,
+    repeat: RepeatLog = new RepeatLog(log),
   ) {
     this.#log = log;
+    this.#repeat = repeat;
     this.#latch = latch;
     this.#jb = jb;
     this.#cnPayloadType = comfortNoisePayloadType;
@@ -121,7 +127,7 @@ export class RtpReceiver {
     this.counters.datagrams++;
     const verdict = this.#latch.checkRtp(from);
     if (verdict === 'reject') {
-      this.counters.rejectedSource++;
+      this.#rejected(from, nowMs);
       return false;
     }
     let pkt: RtpPacket | undefined;
@@ -129,7 +135,7 @@ export class RtpReceiver {
       pkt = new RtpPacket(data);
     } catch (err) {
       if (verdict === 'accept') {
-        this.#malformed(err, from);
+        this.#malformed(err, from, nowMs);
         return false;
       }
     }
@@ -139,12 +145,22 @@ export class RtpReceiver {
     if (verdict === 'candidate') {
       // A source other than the SDP address: latched after a run of valid packets, dropped until then.
       if (!this.#latch.offerRtp(from, pkt && negotiated ? pkt.sequenceNumber : undefined, nowMs)) {
-        this.counters.rejectedSource++;
+        this.#rejected(from, nowMs);
         return false;
       }
-      this.#log.debug({ source: `${from.address}:${from.port}` }, 'rtp source latched');
+      this.#log.info({ source: `${from.address}:${from.port}` }, 'rtp source latched (not the SDP address)');
     } else if (!negotiated) {
       this.counters.unknownPayloadType++;
+      this.#repeat.note(
+        'unknown-payload-type',
+        nowMs,
+        'warn',
+        'rtp packets of a payload type not negotiated dropped',
+        () => ({
+          payloadType: pt,
+          source: `${from.address}:${from.port}`,
+        }),
+      );
       return false;
     } else if (this.#latch.latchRtp(from, nowMs)) {
       this.#log.debug({ source: `${from.address}:${from.port}` }, 'rtp source latched');
@@ -160,7 +176,7 @@ export class RtpReceiver {
     }
     const verdict = this.#latch.checkRtcp(from);
     if (verdict === 'reject') {
-      this.counters.rejectedSource++;
+      this.#rejected(from, nowMs);
       return;
     }
     let packets;
@@ -168,15 +184,15 @@ export class RtpReceiver {
       packets = parseRtcp(data);
     } catch (err) {
       if (verdict === 'accept') {
-        this.#malformed(err, from);
+        this.#malformed(err, from, nowMs);
       } else {
         this.#latch.offerRtcp(from, false);
-        this.counters.rejectedSource++;
+        this.#rejected(from, nowMs);
       }
       return;
     }
     if (verdict === 'candidate' && !this.#latch.offerRtcp(from, true)) {
-      this.counters.rejectedSource++;
+      this.#rejected(from, nowMs);
       return;
     }
     this.counters.rtcpReceived++;
@@ -201,11 +217,28 @@ export class RtpReceiver {
     }
   }
 
-  #malformed(err: unknown, from: RemoteInfo): void {
+  #malformed(err: unknown, from: RemoteInfo, nowMs: number): void {
     const code = err instanceof RtpError ? err.code : 'UNKNOWN';
     const m = this.counters.malformed;
     m[code] = (m[code] ?? 0) + 1;
-    this.#log.debug({ code, source: `${from.address}:${from.port}` }, 'malformed datagram dropped');
+    this.#repeat.note(`malformed:${code}`, nowMs, 'warn', 'malformed rtp/rtcp datagrams dropped', () => ({
+      code,
+      source: `${from.address}:${from.port}`,
+      error: err instanceof Error ? err.message : String(err),
+    }));
+  }
+
+  #rejected(from: RemoteInfo, nowMs: number): void {
+    this.counters.rejectedSource++;
+    this.#repeat.note(
+      'rejected-source',
+      nowMs,
+      'warn',
+      'rtp datagrams from a rejected source dropped',
+      () => ({
+        source: `${from.address}:${from.port}`,
+      }),
+    );
   }
 
   #deliver(pkt: RtpPacket, at: number): void {

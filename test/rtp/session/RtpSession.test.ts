@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RtpPortsExhaustedError, RtpSessionStateError } from '../../../rtp/errors.js';
+import type { Logger } from '../../../rtp/logger.js';
 import { RtpPacket, serializeRtp } from '../../../rtp/packet/RtpPacket.js';
 import { buildRtcpReport, parseRtcp } from '../../../rtp/packet/rtcp.js';
 import { RtpSession, type RemoteMedia, type RtpSessionDelegate } from '../../../rtp/session/RtpSession.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { FIXTURES } from '../../helpers/paths.js';
 import { rng } from '../rng.js';
+import type { SocketFactory } from '../../../rtp/session/socket.js';
 import { MemoryNetwork, type MemorySocket } from './memoryNetwork.js';
 import { remoteMedia } from './remoteMedia.js';
 
@@ -35,7 +37,7 @@ afterEach(() => {
 });
 
 async function harness(
-  opts: { strictSource?: boolean; timeoutMs?: number } = {},
+  opts: { strictSource?: boolean; timeoutMs?: number; logger?: Logger; socketFactory?: SocketFactory } = {},
   over: Partial<RemoteMedia> = {},
 ): Promise<Harness> {
   const net = new MemoryNetwork();
@@ -564,6 +566,87 @@ describe('RtpSession: symmetric RTP latching', () => {
     expect(h.session.getStats()).toMatchObject({ rtcpReceived: 0, rejectedSource: 3 });
     h.net.inject(rr, STRANGER, HOST, rtcpPort);
     expect(h.session.getStats().rtcpReceived).toBe(1);
+  });
+});
+
+describe('RtpSession: repeated per-packet failures are logged once, then counted', () => {
+  interface Line {
+    level: string;
+    obj: Record<string, unknown>;
+    msg: string | undefined;
+  }
+  const recorder = (): { logger: Logger; lines: Line[] } => {
+    const lines: Line[] = [];
+    const at =
+      (level: string) =>
+      (obj: object, msg?: string): void => {
+        lines.push({ level, obj: obj as Record<string, unknown>, msg });
+      };
+    return { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }, lines };
+  };
+
+  it('a stranger, malformed datagrams and an unknown payload type for 61 s: a few lines, counts add up', async () => {
+    const { logger, lines } = recorder();
+    const h = await harness({ logger });
+    const to = h.session.localPort;
+    const stranger = { address: '203.0.113.66', port: 6000 };
+    for (let i = 0; i < 61 * 50; i++) {
+      h.peer.send(pcmu(i, i * 160), to, HOST);
+      // A stranger whose sequence numbers jump (never a candidate run), garbage, a video PT.
+      h.net.inject(pcmu((i * 7) & 0xffff, i * 160, 0xbad), stranger, HOST, to);
+      h.peer.send(Uint8Array.of(0x80, 0, 1), to, HOST);
+      h.peer.send(pcmu(i, i * 160, 0x1234, 0x80, 96), to, HOST);
+      h.clock.advance(20);
+    }
+    h.session.close();
+    const st = h.session.getStats();
+    expect(st).toMatchObject({ rejectedSource: 3050, unknownPayloadType: 3050 });
+    expect(st.malformed).toEqual({ RTP_ERR_TRUNCATED: 3050 });
+    // Per event: the first occurrence, a summary at 30 s and 60 s of call time, one at the end.
+    const about = (event: string): Line[] => lines.filter((l) => l.obj['event'] === event);
+    for (const event of ['rejected-source', 'malformed:RTP_ERR_TRUNCATED', 'unknown-payload-type']) {
+      const ls = about(event);
+      expect(ls.map((l) => l.obj['count'] ?? 1)).toEqual([
+        1,
+        expect.any(Number),
+        expect.any(Number),
+        expect.any(Number),
+      ]);
+      expect(ls.reduce((n, l) => n + ((l.obj['count'] as number | undefined) ?? 1), 0)).toBe(3050);
+      expect(ls.at(-1)!.obj['total']).toBe(3050);
+    }
+    expect(about('rejected-source')[0]!.obj).toMatchObject({ source: '203.0.113.66:6000' });
+    expect(lines.length).toBeLessThan(25);
+  });
+
+  it('sending to a port the socket refuses (SDP port 99999): one warning, then summaries', async () => {
+    const { logger, lines } = recorder();
+    const net = new MemoryNetwork();
+    // node:dgram throws ERR_SOCKET_BAD_PORT synchronously for a port above 65535.
+    const refusing: SocketFactory = {
+      bind: async (host, port) => {
+        const s = await net.bind(host, port);
+        const send = s.send.bind(s);
+        s.send = (data, toPort, address) => {
+          if (toPort > 65535) {
+            throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${toPort}.`), {
+              code: 'ERR_SOCKET_BAD_PORT',
+            });
+          }
+          send(data, toPort, address);
+        };
+        return s;
+      },
+    };
+    const h = await harness({ logger, socketFactory: refusing }, { port: 99999, rtcpPort: 100000 });
+    h.clock.advance(61_000);
+    h.session.close();
+    const sendErrors = lines.filter((l) => l.obj['event'] === 'rtp-send-error');
+    // A packet at 0 ms and every 20 ms up to 61 s: 3051 failed sends, in 4 lines (first, 30 s,
+    // 60 s, close).
+    expect(sendErrors).toHaveLength(4);
+    expect(sendErrors.at(-1)!.obj['total']).toBe(3051);
+    expect(lines.filter((l) => l.level === 'warn').length).toBeLessThan(12);
   });
 });
 
