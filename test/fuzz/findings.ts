@@ -3,7 +3,7 @@
  * with a `.json` beside it (target, kind, signature, message, time, seed, iteration).
  * `findings/` is replayed by `replay.test.ts`; `known/` holds findings reported to the owner of the
  * code and not fixed yet (not replayed; the fuzzer does not count them as new). Move a file pair
- * from `known/` to `findings/` when its bug is fixed.
+ * from `known/` to `findings/` when its bug is fixed (found again, it is then reported as a regression).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -49,9 +49,10 @@ export function saveFinding(dir: string, f: Finding): string {
   return `${base}.bin`;
 }
 
-/** `target|signature` of every saved reproducer (both folders): what is not new. */
+/**
+ * `target|signature` of the open findings (`known/`): what a run does not report as new. A
+ * signature of `findings/` (fixed) found again is a regression, reported and saved again.
+ */
 export function knownSignatures(): Set<string> {
-  return new Set(
-    [...loadFindings(FINDINGS_DIR), ...loadFindings(KNOWN_DIR)].map((f) => `${f.target}|${f.signature}`),
-  );
+  return new Set(loadFindings(KNOWN_DIR).map((f) => `${f.target}|${f.signature}`));
 }
