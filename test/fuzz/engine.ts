@@ -48,6 +48,7 @@ export interface Check {
   outcome?: string;
   /** Set when the input crashed the target. */
   error?: unknown;
+  /** Time of the run (or of its longest synchronous step, when the target measures it). */
   ms: number;
 }
 
@@ -55,8 +56,10 @@ export interface Check {
 export async function check(target: FuzzTarget, input: Uint8Array): Promise<Check> {
   const t0 = performance.now();
   try {
-    const outcome = await target.run(input);
-    return { outcome, ms: performance.now() - t0 };
+    const o = await target.run(input);
+    return typeof o === 'string'
+      ? { outcome: o, ms: performance.now() - t0 }
+      : { outcome: o.label, ms: o.blockedMs };
   } catch (err) {
     const ms = performance.now() - t0;
     return target.typed(err) ? { outcome: typedOutcome(err), ms } : { error: err, ms };

@@ -28,6 +28,9 @@ import { FIXTURES } from '../helpers/paths.js';
 import { readPcapUdp } from '../rtp/pcap.js';
 import { FakeDatagramSocket } from '../sip/support/memory.js';
 
+/** A label, or a label and the longest synchronous step's time in ms. */
+export type Outcome = string | { readonly label: string; readonly blockedMs: number };
+
 export interface FuzzTarget {
   readonly name: string;
   /** The folder whose code the target exercises (who fixes a finding). */
@@ -39,10 +42,11 @@ export interface FuzzTarget {
   readonly dictionary: readonly string[];
   seeds(): Uint8Array[];
   /**
-   * Runs one input. Returns an outcome label (inputs with a new label join the corpus); throws
-   * what the code under test threw.
+   * Runs one input. Returns an outcome label (inputs with a new label join the corpus), or the
+   * label and the longest time the event loop was blocked (ms) when the run is several
+   * synchronous steps (the stack: a datagram, then timers); throws what the code under test threw.
    */
-  run(input: Uint8Array): string | Promise<string>;
+  run(input: Uint8Array): Outcome | Promise<Outcome>;
   /** Whether `err` is one of the target's typed errors (an expected refusal, not a finding). */
   typed(err: unknown): boolean;
 }
@@ -318,7 +322,7 @@ let listening = false;
  * bugs it catches), an exception out of the socket handler or the clock, or a promise rejected
  * unhandled is a finding.
  */
-async function runStack(input: Uint8Array): Promise<string> {
+async function runStack(input: Uint8Array): Promise<Outcome> {
   if (!listening) {
     listening = true;
     process.on('unhandledRejection', (reason) => unhandled.push(reason));
@@ -352,10 +356,17 @@ async function runStack(input: Uint8Array): Promise<string> {
   );
   const udp = new FakeDatagramSocket({ address: '127.0.0.1', port: 5062 });
   stack.transport.attachDatagram(udp);
-  udp.deliver(buf(input), CALLER);
+  // The time that matters is the longest synchronous step (what would block the event loop).
+  let blockedMs = 0;
+  const step = (fn: () => void): void => {
+    const t0 = performance.now();
+    fn();
+    blockedMs = Math.max(blockedMs, performance.now() - t0);
+  };
+  step(() => udp.deliver(buf(input), CALLER));
   await settle();
   for (let t = 0; t < 64_000; t += 4000) {
-    clock.advance(4000);
+    step(() => clock.advance(4000));
     await settle();
   }
   if (unhandled.length > 0) {
@@ -366,7 +377,7 @@ async function runStack(input: Uint8Array): Promise<string> {
     throw new FuzzProblem(problems[0]);
   }
   const first = udp.sent[0]?.data.toString('latin1', 0, 12) ?? 'nothing';
-  return `sent ${first.slice(8, 11)} x${Math.min(udp.sent.length, 4)}`;
+  return { label: `sent ${first.slice(8, 11)} x${Math.min(udp.sent.length, 4)}`, blockedMs };
 }
 
 function settle(): Promise<void> {
@@ -568,7 +579,7 @@ export const TARGETS: readonly FuzzTarget[] = [
     name: 'sip-stack',
     owner: 'sip/ua',
     maxLen: 70_000,
-    slowMs: 250,
+    slowMs: 100,
     dictionary: SIP_TOKENS,
     seeds: sipSeeds,
     run: runStack,
