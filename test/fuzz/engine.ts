@@ -2,7 +2,7 @@
  * The fuzzing loop for one target: the seeds first, then mutations of the corpus (inputs with a
  * new outcome join it), each input timed. A finding is a crash (an exception that is not one of
  * the target's typed errors, or a problem its harness detected) or an input slower than the
- * target's threshold on three runs. Deterministic for a given seed: the i-th input does not
+ * target's threshold on five runs. Deterministic for a given seed: the i-th input does not
  * depend on time or on other targets.
  */
 import { rng } from '../rtp/rng.js';
@@ -66,10 +66,14 @@ export async function check(target: FuzzTarget, input: Uint8Array): Promise<Chec
   }
 }
 
-/** The lowest time of three runs of an input (a slow outlier from GC or load is not a finding). */
+/**
+ * The lowest time of up to five runs of an input, with a turn of the event loop between them (a
+ * slow outlier from JIT warm-up, GC or load is not a finding).
+ */
 export async function confirmedMs(target: FuzzTarget, input: Uint8Array, first: number): Promise<number> {
   let ms = first;
-  for (let i = 0; i < 2 && ms > target.slowMs; i++) {
+  for (let i = 0; i < 4 && ms > target.slowMs; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
     ms = Math.min(ms, (await check(target, input)).ms);
   }
   return ms;
