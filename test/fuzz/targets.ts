@@ -322,7 +322,7 @@ let listening = false;
  * bugs it catches), an exception out of the socket handler or the clock, or a promise rejected
  * unhandled is a finding.
  */
-async function runStack(input: Uint8Array): Promise<Outcome> {
+async function runStack(input: Uint8Array, dialog = false): Promise<Outcome> {
   if (!listening) {
     listening = true;
     process.on('unhandledRejection', (reason) => unhandled.push(reason));
@@ -346,10 +346,12 @@ async function runStack(input: Uint8Array): Promise<Outcome> {
     error: note('error'),
   };
   const clock = new FakeClock(1000);
+  let toTag = 'none';
   const stack = new SipStack(
     { listen: [], clock, logger },
     {
       onInvite: (call) => {
+        toTag = call.localTag;
         call.answer({ address: '127.0.0.1', port: 20000 }).catch(() => undefined);
       },
     },
@@ -363,7 +365,16 @@ async function runStack(input: Uint8Array): Promise<Outcome> {
     fn();
     blockedMs = Math.max(blockedMs, performance.now() - t0);
   };
-  step(() => udp.deliver(buf(input), CALLER));
+  if (dialog) {
+    // Several datagrams of one dialog: `@TAG@` becomes the To tag we answered with.
+    for (const part of text(input).split(NEXT)) {
+      step(() => udp.deliver(Buffer.from(part.replaceAll('@TAG@', toTag), 'latin1'), CALLER));
+      await settle();
+      step(() => clock.advance(100));
+    }
+  } else {
+    step(() => udp.deliver(buf(input), CALLER));
+  }
   await settle();
   for (let t = 0; t < 64_000; t += 4000) {
     step(() => clock.advance(4000));
@@ -376,8 +387,39 @@ async function runStack(input: Uint8Array): Promise<Outcome> {
   if (problems.length > 0) {
     throw new FuzzProblem(problems[0]);
   }
-  const first = udp.sent[0]?.data.toString('latin1', 0, 12) ?? 'nothing';
-  return { label: `sent ${first.slice(8, 11)} x${Math.min(udp.sent.length, 4)}`, blockedMs };
+  // What the stack answered (the statuses, in order, repeats folded): the outcome label.
+  const statuses = udp.sent
+    .map((m) => m.data.toString('latin1', 0, 12))
+    .map((l) => (l.startsWith('SIP/2.0 ') ? l.slice(8, 11) : l.split(' ')[0]!));
+  return {
+    label:
+      statuses
+        .filter((x, i) => x !== statuses[i - 1])
+        .join(' ')
+        .slice(0, 60) || 'nothing',
+    blockedMs,
+  };
+}
+
+/** Separates the datagrams of a `sip-dialog` input. */
+const NEXT = '\n--next--\n';
+
+/** A call: INVITE, ACK, a DTMF INFO, a re-INVITE (session refresh), BYE, with `@TAG@` for our To tag. */
+function dialogSeeds(): Uint8Array[] {
+  const all = requests();
+  const [invite, info, bye] = [all[0], all[3], all[4]];
+  const inDialog = (r: string, cseq: number, method: string): string =>
+    r
+      .replace('To: <sip:alice@127.0.0.1:5062>', 'To: <sip:alice@127.0.0.1:5062>;tag=@TAG@')
+      .replace(/CSeq: 1 \w+/, `CSeq: ${cseq} ${method}`)
+      .replace('branch=z9hG4bK-fuzz-1', `branch=z9hG4bK-fuzz-${cseq}${method}`);
+  const ack = inDialog(bye!.replace(/^BYE/, 'ACK'), 1, 'ACK');
+  const reinvite = inDialog(invite!, 3, 'INVITE');
+  return [
+    [invite!, ack, inDialog(info!, 2, 'INFO'), reinvite, inDialog(bye!, 4, 'BYE')],
+    [invite!, ack, inDialog(info!, 2, 'INFO')],
+    [invite!, inDialog(bye!, 2, 'BYE')],
+  ].map((parts) => enc.encode(parts.join(NEXT)));
 }
 
 function settle(): Promise<void> {
@@ -582,7 +624,17 @@ export const TARGETS: readonly FuzzTarget[] = [
     slowMs: 100,
     dictionary: SIP_TOKENS,
     seeds: sipSeeds,
-    run: runStack,
+    run: (input) => runStack(input),
+    typed: () => false,
+  },
+  {
+    name: 'sip-dialog',
+    owner: 'sip/ua',
+    maxLen: 70_000,
+    slowMs: 100,
+    dictionary: [...SIP_TOKENS, NEXT, ';tag=@TAG@', 'Signal=', 'Duration='],
+    seeds: dialogSeeds,
+    run: (input) => runStack(input, true),
     typed: () => false,
   },
 ];
