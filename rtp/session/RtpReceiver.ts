@@ -141,10 +141,11 @@ export class RtpReceiver {
     }
     const pt = pkt?.payloadType;
     const negotiated =
-      pt === remote.payloadType || pt === remote.telephoneEventPayloadType || pt === this.#cnPayloadType;
+      pt !== undefined &&
+      (pt === remote.payloadType || pt === remote.telephoneEventPayloadType || pt === this.#cnPayloadType);
     if (verdict === 'candidate') {
       // A source other than the SDP address: latched after a run of valid packets, dropped until then.
-      if (!this.#latch.offerRtp(from, pkt && negotiated ? pkt.sequenceNumber : undefined, nowMs)) {
+      if (!this.#latch.offerRtp(from, negotiated ? pkt!.sequenceNumber : undefined, nowMs)) {
         this.#rejected(from, nowMs);
         return false;
       }
