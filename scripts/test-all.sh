@@ -29,7 +29,7 @@ step "lint" npm run --silent lint
 step "build" npm run --silent build
 step "unit tests" npx vitest run --config vitest.config.ts \
   --reporter=default --reporter=json --outputFile.json="$out/unit.json"
-step "fuzz" bash scripts/fuzz.sh --seconds 48
+step "fuzz" bash scripts/fuzz.sh --runs 10000 --seconds 90
 step "integration tests" npx vitest run --config vitest.integration.config.ts \
   --reporter=default --reporter=json --outputFile.json="$out/integration.json"
 step "tests left ./data alone" untouched_data

@@ -1,8 +1,8 @@
 /**
  * `npm run fuzz -- [--seconds 60] [--target name[,name…]] [--seed 1] [--runs N] [--hang-ms 10000]`
  *
- * Fuzzes each target in turn, in a worker thread, for its share of `--seconds` (or `--runs`
- * inputs each), prints per target the inputs run, inputs per second and findings, and saves each
+ * Fuzzes each target in turn, in a worker thread, for its share of `--seconds` and/or `--runs`
+ * inputs each (whichever ends first), prints per target the inputs run, inputs per second and findings, and saves each
  * new finding (a signature not already in test/fuzz/findings/ or test/fuzz/known/) as a
  * reproducer in test/fuzz/findings/. An input that stops the worker's heartbeat for `--hang-ms`
  * is a hang: the worker is terminated and the input saved. Exits 1 when there are new findings.
@@ -17,7 +17,8 @@ import type { WorkerJob } from './worker.js';
 const STARTUP_MS = 120_000;
 
 interface Args {
-  seconds: number;
+  /** Total time for all targets; undefined: 60 s, or unbounded when `--runs` is given. */
+  seconds: number | undefined;
   targets: string[];
   seed: number;
   runs: number | undefined;
@@ -26,7 +27,7 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const args: Args = {
-    seconds: 60,
+    seconds: undefined,
     targets: TARGETS.map((t) => t.name),
     seed: 1,
     runs: undefined,
@@ -142,11 +143,15 @@ function runTarget(name: string, args: Args, budgetMs: number): Promise<FuzzResu
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const budgetMs = args.runs !== undefined ? Infinity : (args.seconds * 1000) / args.targets.length;
+  const seconds = args.seconds ?? (args.runs !== undefined ? Infinity : 60);
+  const budgetMs = (seconds * 1000) / args.targets.length;
   const known = knownSignatures();
   console.log(
     `fuzzing ${args.targets.length} target(s), seed ${args.seed}, ${
-      args.runs !== undefined ? `${args.runs} inputs each` : `${(budgetMs / 1000).toFixed(1)} s each`
+      [
+        ...(args.runs !== undefined ? [`${args.runs} inputs`] : []),
+        ...(Number.isFinite(budgetMs) ? [`${(budgetMs / 1000).toFixed(1)} s`] : []),
+      ].join(' or ') + ' each'
     }`,
   );
   console.log(
