@@ -35,6 +35,7 @@ vitest_step() { # vitest_step NAME CONFIG
     --outputFile.json="$out/$1.json"
 }
 vitest_step unit vitest.config.ts
+step "fuzz" bash scripts/fuzz.sh --runs 10000 --seconds 90
 vitest_step integration vitest.integration.config.ts
 step "tests left ./data alone" untouched_data
 

@@ -6,6 +6,7 @@ import { RtpPacket } from '../packet/RtpPacket.js';
 import { isRtcp, parseRtcp } from '../packet/rtcp.js';
 import { tsAdd } from '../seq.js';
 import { DtmfReceiver, type DtmfEvent } from './DtmfReceiver.js';
+import { RepeatLog } from './RepeatLog.js';
 import type { SourceLatch } from './SourceLatch.js';
 import type { SourceState } from './SourceState.js';
 import { SourceTracker } from './SourceTracker.js';
@@ -37,11 +38,13 @@ export interface RtpReceiverCounters {
  * span kept as silence in the timeline, comfort noise (RFC 3389) as silence. Received RTCP: sender
  * reports of the current source (for LSR/DLSR), BYE logged.
  *
- * Never throws on bad input: malformed datagrams are counted by error code and logged at `debug`.
- * Time comes in as arguments (`nowMs`), so it is tested without a clock.
+ * Never throws on bad input: dropped datagrams are counted (by error code when malformed) and
+ * logged through a {@link RepeatLog}: the first of each kind with its details, then summaries,
+ * never one line per packet. Time comes in as arguments (`nowMs`), so it is tested without a clock.
  */
 export class RtpReceiver {
   readonly #log: Logger;
+  readonly #repeat: RepeatLog;
   readonly #latch: SourceLatch;
   readonly #jb: JitterBuffer;
   readonly #cnPayloadType: number;
@@ -64,6 +67,7 @@ export class RtpReceiver {
    * @param latch the session's symmetric-RTP state (this receiver latches the sources it accepts)
    * @param jb where received audio, telephone-event spans and comfort noise go
    * @param comfortNoisePayloadType the CN payload type (RFC 3389; 13 by default in the session)
+   * @param repeat where repeated drops are logged (the session's, flushed when it closes)
    */
   constructor(
     log: Logger,
@@ -71,8 +75,10 @@ export class RtpReceiver {
     jb: JitterBuffer,
     comfortNoisePayloadType: number,
     hooks: RtpReceiverHooks,
+    repeat: RepeatLog = new RepeatLog(log),
   ) {
     this.#log = log;
+    this.#repeat = repeat;
     this.#latch = latch;
     this.#jb = jb;
     this.#cnPayloadType = comfortNoisePayloadType;
@@ -120,26 +126,48 @@ export class RtpReceiver {
       return false;
     }
     this.counters.datagrams++;
-    if (!this.#latch.acceptRtp(from)) {
-      this.counters.rejectedSource++;
+    const verdict = this.#latch.checkRtp(from);
+    if (verdict === 'reject') {
+      this.#rejected(from, nowMs);
       return false;
     }
-    let pkt: RtpPacket;
+    let pkt: RtpPacket | undefined;
     try {
       pkt = new RtpPacket(data);
     } catch (err) {
-      this.#malformed(err, from);
-      return false;
+      if (verdict === 'accept') {
+        this.#malformed(err, from, nowMs);
+        return false;
+      }
     }
-    const pt = pkt.payloadType;
-    if (pt !== remote.payloadType && pt !== remote.telephoneEventPayloadType && pt !== this.#cnPayloadType) {
+    const pt = pkt?.payloadType;
+    const negotiated =
+      pt !== undefined &&
+      (pt === remote.payloadType || pt === remote.telephoneEventPayloadType || pt === this.#cnPayloadType);
+    if (verdict === 'candidate') {
+      // A source other than the SDP address: latched after a run of valid packets, dropped until then.
+      if (!this.#latch.offerRtp(from, negotiated ? pkt!.sequenceNumber : undefined, nowMs)) {
+        this.#rejected(from, nowMs);
+        return false;
+      }
+      this.#log.info({ source: `${from.address}:${from.port}` }, 'rtp source latched (not the SDP address)');
+    } else if (!negotiated) {
       this.counters.unknownPayloadType++;
+      this.#repeat.note(
+        'unknown-payload-type',
+        nowMs,
+        'warn',
+        'rtp packets of a payload type not negotiated dropped',
+        () => ({
+          payloadType: pt,
+          source: `${from.address}:${from.port}`,
+        }),
+      );
       return false;
-    }
-    if (this.#latch.latchRtp(from)) {
+    } else if (this.#latch.latchRtp(from, nowMs)) {
       this.#log.debug({ source: `${from.address}:${from.port}` }, 'rtp source latched');
     }
-    this.#tracker.receive(pkt, nowMs);
+    this.#tracker.receive(pkt!, nowMs);
     return true;
   }
 
@@ -148,19 +176,31 @@ export class RtpReceiver {
     if (!this.#remote) {
       return;
     }
-    if (!this.#latch.acceptRtcp(from)) {
-      this.counters.rejectedSource++;
+    const verdict = this.#latch.checkRtcp(from);
+    if (verdict === 'reject') {
+      this.#rejected(from, nowMs);
       return;
     }
     let packets;
     try {
       packets = parseRtcp(data);
     } catch (err) {
-      this.#malformed(err, from);
+      if (verdict === 'accept') {
+        this.#malformed(err, from, nowMs);
+      } else {
+        this.#latch.offerRtcp(from, false);
+        this.#rejected(from, nowMs);
+      }
+      return;
+    }
+    if (verdict === 'candidate' && !this.#latch.offerRtcp(from, true)) {
+      this.#rejected(from, nowMs);
       return;
     }
     this.counters.rtcpReceived++;
-    this.#latch.latchRtcp(from);
+    if (verdict === 'accept') {
+      this.#latch.latchRtcp(from);
+    }
     const src = this.#tracker.source;
     for (const p of packets) {
       if (p.type === 'sr' && src && p.ssrc === src.ssrc) {
@@ -179,11 +219,28 @@ export class RtpReceiver {
     }
   }
 
-  #malformed(err: unknown, from: RemoteInfo): void {
+  #malformed(err: unknown, from: RemoteInfo, nowMs: number): void {
     const code = err instanceof RtpError ? err.code : 'UNKNOWN';
     const m = this.counters.malformed;
     m[code] = (m[code] ?? 0) + 1;
-    this.#log.debug({ code, source: `${from.address}:${from.port}` }, 'malformed datagram dropped');
+    this.#repeat.note(`malformed:${code}`, nowMs, 'warn', 'malformed rtp/rtcp datagrams dropped', () => ({
+      code,
+      source: `${from.address}:${from.port}`,
+      error: err instanceof Error ? err.message : String(err),
+    }));
+  }
+
+  #rejected(from: RemoteInfo, nowMs: number): void {
+    this.counters.rejectedSource++;
+    this.#repeat.note(
+      'rejected-source',
+      nowMs,
+      'warn',
+      'rtp datagrams from a rejected source dropped',
+      () => ({
+        source: `${from.address}:${from.port}`,
+      }),
+    );
   }
 
   #deliver(pkt: RtpPacket, at: number): void {

@@ -6,6 +6,7 @@ import { JitterBuffer, type Concealer } from '../jitter/JitterBuffer.js';
 import { nullLogger, type Logger } from '../logger.js';
 import { readWavAtRate } from '../wav.js';
 import { MediaPipeline } from './MediaPipeline.js';
+import { RepeatLog } from './RepeatLog.js';
 import { RtcpReporter } from './RtcpReporter.js';
 import { RtpReceiver } from './RtpReceiver.js';
 import { RtpSender } from './RtpSender.js';
@@ -32,6 +33,8 @@ export class RtpSession {
   readonly #o: ResolvedOptions;
   readonly #clock: Clock;
   readonly #log: Logger;
+  /** Events that can repeat per packet: logged once, then counted and summarised. */
+  readonly #repeat: RepeatLog;
   readonly #rtp: DatagramSocket;
   readonly #rtcp: DatagramSocket;
   readonly #jb: JitterBuffer;
@@ -63,6 +66,7 @@ export class RtpSession {
     this.#o = o;
     this.#clock = clock;
     this.#log = log;
+    this.#repeat = new RepeatLog(log);
     this.#rtp = rtp;
     this.#rtcp = rtcp;
     this.delegate = delegate;
@@ -77,14 +81,19 @@ export class RtpSession {
       this.delegate.onFrame?.(frame, offsetMs);
     });
     this.#latch = new SourceLatch(o.strictSource);
-    this.#receiver = new RtpReceiver(log, this.#latch, this.#jb, o.comfortNoisePayloadType, {
-      onDtmf: (ev) => this.delegate.onDtmf?.(ev),
-    });
-    this.#sender = new RtpSender(clock, o.random, log, (packet) => {
+    this.#receiver = new RtpReceiver(
+      log,
+      this.#latch,
+      this.#jb,
+      o.comfortNoisePayloadType,
+      { onDtmf: (ev) => this.delegate.onDtmf?.(ev) },
+      this.#repeat,
+    );
+    this.#sender = new RtpSender(clock, o.random, this.#repeat, (packet) => {
       const to = this.#latch.rtpTarget;
       this.#rtp.send(packet, to.port, to.address);
     });
-    this.#reporter = new RtcpReporter(clock, o.random, log, {
+    this.#reporter = new RtcpReporter(clock, o.random, this.#repeat, {
       ssrc: this.#sender.ssrc,
       cname: o.cname,
       wallClockMs: o.wallClockMs,
@@ -97,7 +106,8 @@ export class RtpSession {
     });
     rtp.onMessage((data, from) => this.#onRtpDatagram(data, from));
     rtcp.onMessage((data, from) => this.#onRtcpDatagram(data, from));
-    const onError = (err: Error): void => this.#log.warn({ err }, 'rtp socket error');
+    const onError = (err: Error): void =>
+      this.#repeat.note('rtp-socket-error', this.#clock.now(), 'warn', 'rtp socket error', () => ({ err }));
     rtp.onError(onError);
     rtcp.onError(onError);
   }
@@ -255,6 +265,7 @@ export class RtpSession {
       this.#rtp.close();
       this.#rtcp.close();
     }
+    this.#repeat.flush(this.#clock.now());
     this.#log.info({ stats: this.getStats() }, 'rtp session closed');
   }
 
@@ -303,7 +314,7 @@ export class RtpSession {
         this.#timedOut = false;
       }
     } catch (err) {
-      this.#log.error({ err }, 'unexpected error in the rtp receive path');
+      this.#unexpected('rtp-receive-bug', 'unexpected error in the rtp receive path', err);
     }
   }
 
@@ -314,8 +325,13 @@ export class RtpSession {
       }
       this.#receiver.receiveRtcp(data, from, this.#clock.now());
     } catch (err) {
-      this.#log.error({ err }, 'unexpected error in the rtcp receive path');
+      this.#unexpected('rtcp-receive-bug', 'unexpected error in the rtcp receive path', err);
     }
+  }
+
+  /** A bug in a per-packet path: logged once with its stack, then counted like any repeated event. */
+  #unexpected(key: string, msg: string, err: unknown): void {
+    this.#repeat.note(key, this.#clock.now(), 'error', msg, () => ({ err }));
   }
 
   // ---- output cadence -------------------------------------------------------------------------
@@ -351,7 +367,7 @@ export class RtpSession {
         this.delegate.onTimeout?.();
       }
     } catch (err) {
-      this.#log.error({ err }, 'unexpected error in the rtp output path');
+      this.#unexpected('rtp-output-bug', 'unexpected error in the rtp output path', err);
     }
     if (this.#state === 'running') {
       this.#scheduleTick();

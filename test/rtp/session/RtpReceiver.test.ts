@@ -64,19 +64,24 @@ describe('RtpReceiver', () => {
     }
   });
 
-  it('drops payload types that were not negotiated, without latching their source', () => {
+  it('drops payload types that were not negotiated from the SDP address; a stranger is not latched by them', () => {
     const { rx, latch } = setup();
-    expect(rx.receiveRtp(rtp(1, 160, 18), NAT, 0)).toBe(false);
+    expect(rx.receiveRtp(rtp(1, 160, 18), SDP, 0)).toBe(false);
     expect(rx.counters.unknownPayloadType).toBe(1);
+    for (let i = 0; i < 6; i++) {
+      expect(rx.receiveRtp(rtp(1 + i, 160 * i, 18), NAT, 20 * i)).toBe(false);
+    }
+    expect(rx.counters).toMatchObject({ unknownPayloadType: 1, rejectedSource: 6 });
     expect(latch.rtpTarget).toEqual(SDP);
   });
 
-  it('latches the first source, then rejects another one', () => {
+  it('latches another source after 4 consecutive packets, then rejects a third one', () => {
     const { rx, latch } = setup();
-    expect(rx.receiveRtp(rtp(1, 160), NAT, 0)).toBe(true);
+    const got = [1, 2, 3, 4].map((i) => rx.receiveRtp(rtp(i, 160 * i), NAT, 20 * i));
+    expect(got).toEqual([false, false, false, true]);
     expect(latch.rtpTarget).toEqual(NAT);
-    expect(rx.receiveRtp(rtp(2, 320), { address: '127.0.0.8', port: 31000 }, 20)).toBe(false);
-    expect(rx.counters).toMatchObject({ datagrams: 2, rejectedSource: 1 });
+    expect(rx.receiveRtp(rtp(5, 800), { address: '127.0.0.8', port: 31000 }, 100)).toBe(false);
+    expect(rx.counters).toMatchObject({ datagrams: 5, rejectedSource: 4 });
   });
 
   it('counts malformed datagrams by error code', () => {

@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RtpPortsExhaustedError, RtpSessionStateError } from '../../../rtp/errors.js';
+import type { Logger } from '../../../rtp/logger.js';
 import { RtpPacket, serializeRtp } from '../../../rtp/packet/RtpPacket.js';
-import { parseRtcp } from '../../../rtp/packet/rtcp.js';
+import { buildRtcpReport, parseRtcp } from '../../../rtp/packet/rtcp.js';
 import { RtpSession, type RemoteMedia, type RtpSessionDelegate } from '../../../rtp/session/RtpSession.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { FIXTURES } from '../../helpers/paths.js';
 import { rng } from '../rng.js';
+import type { SocketFactory } from '../../../rtp/session/socket.js';
 import { MemoryNetwork, type MemorySocket } from './memoryNetwork.js';
 import { remoteMedia } from './remoteMedia.js';
 
@@ -35,7 +37,7 @@ afterEach(() => {
 });
 
 async function harness(
-  opts: { strictSource?: boolean; timeoutMs?: number } = {},
+  opts: { strictSource?: boolean; timeoutMs?: number; logger?: Logger; socketFactory?: SocketFactory } = {},
   over: Partial<RemoteMedia> = {},
 ): Promise<Harness> {
   const net = new MemoryNetwork();
@@ -209,22 +211,19 @@ describe('RtpSession: receive path', () => {
     expect(Object.values(st.malformed).reduce((a, b) => a + b, 0)).toBeGreaterThan(100);
   });
 
-  it('latches the first source and rejects others (symmetric RTP)', async () => {
+  it('two strangers taking turns: neither is latched, the SDP address keeps our RTP', async () => {
     const h = await harness();
     const to = h.session.localPort;
-    // The caller is behind a NAT: its packets come from another port than the SDP one.
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 10; i++) {
       h.net.inject(pcmu(i, i * 160), { address: '127.0.0.9', port: 51000 }, HOST, to);
       h.net.inject(pcmu(100 + i, i * 160, 0x999), { address: '127.0.0.7', port: 52000 }, HOST, to);
       h.clock.advance(20);
     }
     const st = h.session.getStats();
-    expect(st.received).toBe(5);
-    expect(st.rejectedSource).toBe(5);
-    // Our RTP goes back to the latched address.
-    h.clock.advance(20);
-    const sent = h.net.bound.get(`${HOST}:${to}`)!.sent.at(-1)!;
-    expect([sent.address, sent.port]).toEqual(['127.0.0.9', 51000]);
+    expect(st.received).toBe(0);
+    expect(st.rejectedSource).toBe(20);
+    const sent = h.net.bound.get(`${HOST}:${to}`)!.sent;
+    expect(sent.every((p) => p.address === PEER && p.port === 40000)).toBe(true);
   });
 
   it('update() (re-INVITE): the new SDP address takes the latch, the new codec is decoded', async () => {
@@ -245,9 +244,9 @@ describe('RtpSession: receive path', () => {
     }
     const st = h.session.getStats();
     expect(st.received - before.received).toBe(55);
-    // The first old packet after the update is a PCMU packet: an unknown payload type now.
-    expect(st.rejectedSource - before.rejectedSource).toBe(54);
-    expect(st.unknownPayloadType - before.unknownPayloadType).toBe(1);
+    // The old address is a stranger now: all its packets are rejected, whatever their type.
+    expect(st.rejectedSource - before.rejectedSource).toBe(55);
+    expect(st.unknownPayloadType - before.unknownPayloadType).toBe(0);
     // A-law 0xaa (0xff after inverting the even bits) is the largest positive value, +32256
     // (ITU-T G.711 Table 1a); as μ-law it would be +5372. DC passes the upsampler.
     const last = h.frames.at(-1)!.frame;
@@ -421,6 +420,233 @@ describe('RtpSession: receive path', () => {
       late: 0,
       concealed: 0,
     });
+  });
+});
+
+describe('RtpSession: symmetric RTP latching', () => {
+  // Loopback/documentation stand-ins: the SDP names 192.0.2.10 (a private address behind the
+  // caller's NAT, say), the NAT's public side is 198.51.100.7, a stranger is 203.0.113.66.
+  const SDP_ADDR = '192.0.2.10';
+  const NAT = { address: '198.51.100.7', port: 31000 };
+  const STRANGER = { address: '203.0.113.66', port: 6000 };
+  const sentTo = (h: Harness): string[] =>
+    h.net.bound.get(`${HOST}:${h.session.localPort}`)!.sent.map((p) => `${p.address}:${p.port}`);
+
+  it('a stranger sending first is not latched while the SDP address sends', async () => {
+    const h = await harness();
+    const to = h.session.localPort;
+    // The stranger's stream starts 3 packets before the caller's (one short of a latch), then
+    // both send.
+    for (let i = 0; i < 3; i++) {
+      h.net.inject(pcmu(500 + i, i * 160, 0xbad), STRANGER, HOST, to);
+      h.clock.advance(20);
+    }
+    for (let i = 0; i < 20; i++) {
+      h.peer.send(pcmu(i, i * 160, 0x1234, 0x80), to, HOST);
+      h.net.inject(pcmu(503 + i, (3 + i) * 160, 0xbad), STRANGER, HOST, to);
+      h.clock.advance(20);
+    }
+    const st = h.session.getStats();
+    expect(st.received).toBe(20);
+    expect(st.rejectedSource).toBe(23);
+    expect(st.ssrcChanges).toBe(0);
+    // None of our RTP ever went to the stranger.
+    expect(new Set(sentTo(h))).toEqual(new Set([`${PEER}:40000`]));
+  });
+
+  it('a NATed caller (SDP address silent) is latched after 4 consecutive packets', async () => {
+    const h = await harness({}, { address: SDP_ADDR });
+    const to = h.session.localPort;
+    const received: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      h.net.inject(pcmu(1000 + i, i * 160), NAT, HOST, to);
+      received.push(h.session.getStats().received);
+      h.clock.advance(20);
+    }
+    // Packets 1–3 are dropped; the 4th latches the source (and, with A.1 probation passed, is
+    // delivered with the ones after it).
+    expect(h.session.getStats().rejectedSource).toBe(3);
+    expect(received.slice(0, 3)).toEqual([0, 0, 0]);
+    expect(h.session.getStats().received).toBe(7);
+    // Our RTP went to the SDP address until the latch, to the NAT's public side after it.
+    const targets = sentTo(h);
+    expect(targets.at(-1)).toBe(`${NAT.address}:${NAT.port}`);
+    expect(targets.slice(0, 3).every((t) => t === `${SDP_ADDR}:40000`)).toBe(true);
+  });
+
+  it('the count restarts on a sequence gap or a packet from another source', async () => {
+    const h = await harness({}, { address: SDP_ADDR });
+    const to = h.session.localPort;
+    h.net.inject(pcmu(1, 0), NAT, HOST, to);
+    h.net.inject(pcmu(2, 160), NAT, HOST, to);
+    h.net.inject(pcmu(3, 320), NAT, HOST, to);
+    h.net.inject(pcmu(9, 480, 0xbad), STRANGER, HOST, to);
+    h.net.inject(pcmu(4, 480), NAT, HOST, to);
+    h.net.inject(pcmu(5, 640), NAT, HOST, to);
+    h.net.inject(pcmu(7, 960), NAT, HOST, to); // 6 lost: a gap
+    h.net.inject(pcmu(8, 1120), NAT, HOST, to);
+    h.net.inject(pcmu(9, 1280), NAT, HOST, to);
+    expect(h.session.getStats()).toMatchObject({ rejectedSource: 9, received: 0 });
+    h.net.inject(pcmu(10, 1440), NAT, HOST, to);
+    expect(h.session.getStats().rejectedSource).toBe(9);
+  });
+
+  it('the SDP address takes over at once, and then no stranger can take the latch', async () => {
+    const h = await harness();
+    const to = h.session.localPort;
+    for (let i = 0; i < 5; i++) {
+      h.net.inject(pcmu(i, i * 160), NAT, HOST, to);
+      h.clock.advance(20);
+    }
+    h.peer.send(pcmu(100, 0, 0x777), to, HOST);
+    h.clock.advance(20);
+    expect(sentTo(h).at(-1)).toBe(`${PEER}:40000`);
+    const before = h.session.getStats().rejectedSource;
+    // The SDP address falls silent; the former NAT source and a stranger send long runs.
+    for (let i = 0; i < 100; i++) {
+      h.net.inject(pcmu(5 + i, (5 + i) * 160), NAT, HOST, to);
+      h.net.inject(pcmu(200 + i, i * 160, 0xbad), STRANGER, HOST, to);
+      h.clock.advance(20);
+    }
+    expect(h.session.getStats().rejectedSource - before).toBe(200);
+    expect(sentTo(h).at(-1)).toBe(`${PEER}:40000`);
+  });
+
+  it('a latched NAT source is replaced only after it falls silent (NAT rebinding), not by a burst', async () => {
+    const h = await harness({}, { address: SDP_ADDR });
+    const to = h.session.localPort;
+    const REBOUND = { address: NAT.address, port: 31002 };
+    for (let i = 0; i < 5; i++) {
+      h.net.inject(pcmu(i, i * 160), NAT, HOST, to);
+      h.clock.advance(20);
+    }
+    for (let i = 5; i < 15; i++) {
+      h.net.inject(pcmu(i, i * 160), NAT, HOST, to);
+      // Between two packets of the caller a stranger bursts 4 sequential packets.
+      for (let k = 0; k < 4; k++) {
+        h.net.inject(pcmu(300 + 4 * i + k, 0, 0xbad), STRANGER, HOST, to);
+      }
+      h.clock.advance(20);
+    }
+    expect(sentTo(h).at(-1)).toBe(`${NAT.address}:${NAT.port}`);
+    // The NAT maps the caller to a new port: the old one is silent from now on.
+    for (let i = 15; i < 60; i++) {
+      h.net.inject(pcmu(i, i * 160), REBOUND, HOST, to);
+      h.clock.advance(20);
+    }
+    expect(sentTo(h).at(-1)).toBe(`${REBOUND.address}:${REBOUND.port}`);
+  });
+
+  it('RTCP: from the latched RTP address at once; from a stranger only after 4 in a row', async () => {
+    const h = await harness({}, { address: SDP_ADDR });
+    const rtcpPort = h.session.localRtcpPort;
+    const rr = (ssrc: number): Uint8Array => buildRtcpReport({ ssrc, reports: [], cname: 'x@example' });
+    for (let i = 0; i < 5; i++) {
+      h.net.inject(pcmu(i, i * 160), NAT, HOST, h.session.localPort);
+      h.clock.advance(20);
+    }
+    // The stranger's reports are rejected (3 of them), the NAT's (its RTP address) accepted.
+    for (let i = 0; i < 3; i++) {
+      h.net.inject(rr(0xbad), STRANGER, HOST, rtcpPort);
+    }
+    h.net.inject(rr(0x1234), { address: NAT.address, port: 31001 }, HOST, rtcpPort);
+    expect(h.session.getStats()).toMatchObject({ rtcpReceived: 1, rejectedSource: 3 + 3 });
+    h.clock.advance(10_000);
+    const rtcp = h.net.bound.get(`${HOST}:${rtcpPort}`)!.sent;
+    expect(`${rtcp.at(-1)!.address}:${rtcp.at(-1)!.port}`).toBe(`${NAT.address}:31001`);
+  });
+
+  it('RTCP before any RTP: a stranger is latched as the RTCP destination after 4 reports in a row', async () => {
+    const h = await harness({}, { address: SDP_ADDR });
+    const rtcpPort = h.session.localRtcpPort;
+    const rr = buildRtcpReport({ ssrc: 0x42, reports: [], cname: 'x@example' });
+    for (let i = 0; i < 3; i++) {
+      h.net.inject(rr, STRANGER, HOST, rtcpPort);
+    }
+    expect(h.session.getStats()).toMatchObject({ rtcpReceived: 0, rejectedSource: 3 });
+    h.net.inject(rr, STRANGER, HOST, rtcpPort);
+    expect(h.session.getStats().rtcpReceived).toBe(1);
+  });
+});
+
+describe('RtpSession: repeated per-packet failures are logged once, then counted', () => {
+  interface Line {
+    level: string;
+    obj: Record<string, unknown>;
+    msg: string | undefined;
+  }
+  const recorder = (): { logger: Logger; lines: Line[] } => {
+    const lines: Line[] = [];
+    const at =
+      (level: string) =>
+      (obj: object, msg?: string): void => {
+        lines.push({ level, obj: obj as Record<string, unknown>, msg });
+      };
+    return { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }, lines };
+  };
+
+  it('a stranger, malformed datagrams and an unknown payload type for 61 s: a few lines, counts add up', async () => {
+    const { logger, lines } = recorder();
+    const h = await harness({ logger });
+    const to = h.session.localPort;
+    const stranger = { address: '203.0.113.66', port: 6000 };
+    for (let i = 0; i < 61 * 50; i++) {
+      h.peer.send(pcmu(i, i * 160), to, HOST);
+      // A stranger whose sequence numbers jump (never a candidate run), garbage, a video PT.
+      h.net.inject(pcmu((i * 7) & 0xffff, i * 160, 0xbad), stranger, HOST, to);
+      h.peer.send(Uint8Array.of(0x80, 0, 1), to, HOST);
+      h.peer.send(pcmu(i, i * 160, 0x1234, 0x80, 96), to, HOST);
+      h.clock.advance(20);
+    }
+    h.session.close();
+    const st = h.session.getStats();
+    expect(st).toMatchObject({ rejectedSource: 3050, unknownPayloadType: 3050 });
+    expect(st.malformed).toEqual({ RTP_ERR_TRUNCATED: 3050 });
+    // Per event: the first occurrence, a summary at 30 s and 60 s of call time, one at the end.
+    const about = (event: string): Line[] => lines.filter((l) => l.obj['event'] === event);
+    for (const event of ['rejected-source', 'malformed:RTP_ERR_TRUNCATED', 'unknown-payload-type']) {
+      const ls = about(event);
+      expect(ls.map((l) => l.obj['count'] ?? 1)).toEqual([
+        1,
+        expect.any(Number),
+        expect.any(Number),
+        expect.any(Number),
+      ]);
+      expect(ls.reduce((n, l) => n + ((l.obj['count'] as number | undefined) ?? 1), 0)).toBe(3050);
+      expect(ls.at(-1)!.obj['total']).toBe(3050);
+    }
+    expect(about('rejected-source')[0]!.obj).toMatchObject({ source: '203.0.113.66:6000' });
+    expect(lines.length).toBeLessThan(25);
+  });
+
+  it('sending to a port the socket refuses (SDP port 99999): one warning, then summaries', async () => {
+    const { logger, lines } = recorder();
+    const net = new MemoryNetwork();
+    // node:dgram throws ERR_SOCKET_BAD_PORT synchronously for a port above 65535.
+    const refusing: SocketFactory = {
+      bind: async (host, port) => {
+        const s = await net.bind(host, port);
+        const send = s.send.bind(s);
+        s.send = (data, toPort, address) => {
+          if (toPort > 65535) {
+            throw Object.assign(new RangeError(`Port should be > 0 and < 65536. Received ${toPort}.`), {
+              code: 'ERR_SOCKET_BAD_PORT',
+            });
+          }
+          send(data, toPort, address);
+        };
+        return s;
+      },
+    };
+    const h = await harness({ logger, socketFactory: refusing }, { port: 99999, rtcpPort: 100000 });
+    h.clock.advance(61_000);
+    h.session.close();
+    const sendErrors = lines.filter((l) => l.obj['event'] === 'rtp-send-error');
+    // A packet at 0 ms and every 20 ms up to 61 s: 3051 failed sends, in 4 lines (first, 30 s,
+    // 60 s, close).
+    expect(sendErrors).toHaveLength(4);
+    expect(sendErrors.at(-1)!.obj['total']).toBe(3051);
+    expect(lines.filter((l) => l.level === 'warn').length).toBeLessThan(12);
   });
 });
 
