@@ -145,11 +145,19 @@ describe('next hop: route set, then remote target; a connection only when it lea
     expect(edge.messages()).toEqual([]);
   });
 
-  it('reuses the caller’s own connection when it leads to the remote target (Via sent-by = Contact)', async () => {
+  /**
+   * A caller connected over TCP from an ephemeral `port` with `via` and `contact`: its call is
+   * answered, ACKed and hung up by us; what came back over the caller's own connection.
+   */
+  async function directTcpCall(port: number, via: string, contact: string): Promise<SipMessage[]> {
     const ms = memoryStack((call) => void call.answer(LOCAL));
-    // The caller connected from an ephemeral port; its Via and Contact name its listener, 5070.
-    const ua = streamPeer(ms, { address: '127.0.0.1', port: 40123 });
-    ua.write(inviteOverTcp('Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK-ua', []));
+    const ua = streamPeer(ms, { address: '127.0.0.1', port });
+    ua.write(
+      inviteOverTcp(`Via: SIP/2.0/TCP ${via};branch=z9hG4bK-ua`, []).replace(
+        'Contact: <sip:sipp@127.0.0.1:5070;transport=tcp>',
+        `Contact: <${contact}>`,
+      ),
+    );
     await flush();
     const ok = ua.messages().find((m) => m.kind === 'response' && m.status === 200)!;
     ua.write(
@@ -161,57 +169,27 @@ describe('next hop: route set, then remote target; a connection only when it lea
     await flush();
     void ms.calls[0]!.hangup();
     await flush();
-    expect(ua.messages().map((m) => (m.kind === 'request' ? m.method : m.status))).toEqual(['BYE']);
+    return ua.messages();
+  }
+  const byes = (msgs: SipMessage[]): string[][] =>
+    msgs.map((m) => (m.kind === 'request' ? [m.method, m.uri] : [String(m.status)]));
+
+  it('reuses the caller’s own connection when it leads to the remote target (Via sent-by = Contact)', async () => {
+    // The caller connected from an ephemeral port; its Via and Contact name its listener, 5070.
+    const back = await directTcpCall(40123, '127.0.0.1:5070', 'sip:sipp@127.0.0.1:5070;transport=tcp');
+    expect(byes(back)).toEqual([['BYE', 'sip:sipp@127.0.0.1:5070;transport=tcp']]);
   });
 
   it('reuses the connection of a caller that reached us directly (one Via, no route set), as behind a NAT', async () => {
     // A softphone behind a NAT: its Via and Contact name its private address, which we cannot
-    // reach; the connection it opened is the only way back (no proxy between: a single Via).
-    const ms = memoryStack((call) => void call.answer(LOCAL));
-    const ua = streamPeer(ms, { address: '127.0.0.1', port: 40127 });
-    ua.write(
-      inviteOverTcp('Via: SIP/2.0/TCP 192.168.1.20:5060;branch=z9hG4bK-ua', []).replace(
-        'Contact: <sip:sipp@127.0.0.1:5070;transport=tcp>',
-        'Contact: <sip:sipp@192.168.1.20:5060;transport=tcp>',
-      ),
-    );
-    await flush();
-    const ok = ua.messages().find((m) => m.kind === 'response' && m.status === 200)!;
-    ua.write(
-      callerRequest({ method: 'ACK', branch: 'z9hG4bK-ack', toTag: ok.toTag }).replace(
-        'SIP/2.0/UDP',
-        'SIP/2.0/TCP',
-      ),
-    );
-    await flush();
-    void ms.calls[0]!.hangup();
-    await flush();
-    const [bye] = ua.messages() as SipRequest[];
-    expect([bye?.method, bye?.uri]).toEqual(['BYE', 'sip:sipp@192.168.1.20:5060;transport=tcp']);
+    // reach; the connection it opened is the only way back.
+    const back = await directTcpCall(40127, '192.168.1.20:5060', 'sip:sipp@192.168.1.20:5060;transport=tcp');
+    expect(byes(back)).toEqual([['BYE', 'sip:sipp@192.168.1.20:5060;transport=tcp']]);
   });
 
   it('reuses the caller’s connection for a Contact with ;ob (RFC 5626 §5.3), whatever its address', async () => {
-    const ms = memoryStack((call) => void call.answer(LOCAL));
-    const ua = streamPeer(ms, { address: '127.0.0.1', port: 40125 });
-    ua.write(
-      inviteOverTcp('Via: SIP/2.0/TCP 10.1.1.1:5070;branch=z9hG4bK-ua', []).replace(
-        'Contact: <sip:sipp@127.0.0.1:5070;transport=tcp>',
-        'Contact: <sip:sipp@10.1.1.1:5070;transport=tcp;ob>',
-      ),
-    );
-    await flush();
-    const ok = ua.messages().find((m) => m.kind === 'response' && m.status === 200)!;
-    ua.write(
-      callerRequest({ method: 'ACK', branch: 'z9hG4bK-ack', toTag: ok.toTag }).replace(
-        'SIP/2.0/UDP',
-        'SIP/2.0/TCP',
-      ),
-    );
-    await flush();
-    void ms.calls[0]!.hangup();
-    await flush();
-    const [bye] = ua.messages() as SipRequest[];
-    expect([bye?.method, bye?.uri]).toEqual(['BYE', 'sip:sipp@10.1.1.1:5070;transport=tcp;ob']);
+    const back = await directTcpCall(40125, '10.1.1.1:5070', 'sip:sipp@10.1.1.1:5070;transport=tcp;ob');
+    expect(byes(back)).toEqual([['BYE', 'sip:sipp@10.1.1.1:5070;transport=tcp;ob']]);
   });
 });
 
