@@ -7,7 +7,7 @@
 import type { Clock } from '../clock.js';
 import type { SipCounters } from '../counters.js';
 import { SipTransactionTimeoutError, SipTransportError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { RepeatedLog, type Logger } from '../logger.js';
 import { newBranch } from '../message/build.js';
 import { serialize, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import { formatVia, MAGIC_COOKIE } from '../message/via.js';
@@ -74,14 +74,15 @@ export class TransactionLayer {
   readonly #delegate: TransactionLayerDelegate;
   readonly #servers = new Map<string, ServerTransaction>();
   readonly #clients = new Map<string, InviteClientTransaction | NonInviteClientTransaction>();
-  readonly #logger: Logger;
+  /** Stray responses (anyone can send them): logged once per minute with a count. */
+  readonly #strays: RepeatedLog;
   readonly #counters: SipCounters;
 
   constructor(transport: TransportLayer, opts: TransactionLayerOptions, delegate: TransactionLayerDelegate) {
     this.transport = transport;
     this.timers = { ...DEFAULT_TIMERS, ...opts.timers };
     this.#delegate = delegate;
-    this.#logger = opts.logger;
+    this.#strays = new RepeatedLog(opts.logger, opts.clock);
     this.#counters = opts.counters;
     this.#ctx = {
       clock: opts.clock,
@@ -169,7 +170,7 @@ export class TransactionLayer {
       return;
     }
     this.#counters.strayResponses++;
-    this.#logger.debug({ status: res.status, callId: res.callId }, 'stray response dropped');
+    this.#strays.log('debug', 'stray', { status: res.status, callId: res.callId }, 'stray response dropped');
   }
 
   /** Prepends our Via (fresh branch, `;rport`) for sending on `flow`. Returns the branch. */

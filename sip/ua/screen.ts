@@ -4,6 +4,7 @@
  * through its server transaction (which absorbs retransmissions), before anything else happens.
  * In-dialog requests and CANCELs of admitted INVITEs are not screened.
  */
+import { RepeatedLog } from '../logger.js';
 import { createResponse, newTag } from '../message/build.js';
 import type { SipRequest } from '../message/SipMessage.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
@@ -31,15 +32,18 @@ export interface ScreenDelegate {
 export class RequestScreen {
   readonly #delegate: ScreenDelegate;
   readonly #host: Pick<CallHost, 'transactions' | 'logger' | 'counters' | 'commonHeaders'>;
+  /** Requests dropped by the screen (a scanner's flood): logged once per minute with a count. */
+  readonly #dropped: RepeatedLog;
   /** Requests `screen` answered with a status, between the screen and their transaction. */
   readonly #refused = new WeakMap<SipRequest, { status: number; reason?: string }>();
 
   constructor(
     delegate: ScreenDelegate,
-    host: Pick<CallHost, 'transactions' | 'logger' | 'counters' | 'commonHeaders'>,
+    host: Pick<CallHost, 'transactions' | 'logger' | 'counters' | 'commonHeaders' | 'clock'>,
   ) {
     this.#delegate = delegate;
     this.#host = host;
+    this.#dropped = new RepeatedLog(host.logger, host.clock);
   }
 
   /** The delegate's admission for a request about to get a server transaction; false drops it. */
@@ -63,7 +67,9 @@ export class RequestScreen {
     }
     if (verdict === 'drop') {
       this.#host.counters.screenedOut++;
-      this.#host.logger.debug(
+      this.#dropped.log(
+        'debug',
+        'screened-out',
         { method: req.method, callId: req.callId, source: `${source.address}:${source.port}` },
         'request screened out: dropped without an answer',
       );
