@@ -14,6 +14,12 @@ import { ConfigError } from './errors.js';
 import { EVENT_TYPES, type EventType } from './events.js';
 import { maskUrl } from './logger.js';
 
+/**
+ * Every duration a setting gives a timer is bounded: Node fires a setTimeout above 2^31−1 ms
+ * (about 24.8 days) after 1 ms.
+ */
+const DAY_MS = 86_400_000;
+
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 /** A string that may name an environment variable instead: `"env:NAME"`. */
@@ -63,9 +69,14 @@ const webhookSchema = z.object({
   /** Exponential backoff between attempts: minDelayMs · 2^(n-1), capped; give up after maxAgeMs. */
   retry: z
     .object({
-      minDelayMs: z.number().int().min(10).default(1000),
-      maxDelayMs: z.number().int().min(10).default(60_000),
-      maxAgeMs: z.number().int().min(1000).default(86_400_000),
+      minDelayMs: z.number().int().min(10).max(DAY_MS).default(1000),
+      maxDelayMs: z.number().int().min(10).max(DAY_MS).default(60_000),
+      maxAgeMs: z
+        .number()
+        .int()
+        .min(1000)
+        .max(30 * DAY_MS)
+        .default(DAY_MS),
     })
     .prefault({}),
 });
@@ -139,12 +150,13 @@ export const configSchema = z.object({
         .prefault({}),
       userAgent: z.string().default('sipscribe'),
       /** Session timers (RFC 4028): our Min-SE in seconds (90 is the RFC's floor; lower only for tests). */
-      sessionTimer: z.object({ minSE: z.number().int().min(1).default(90) }).prefault({}),
+      // Min-SE at most the longest interval the stack grants (7200 s, sip/ua/sessionTimer.ts).
+      sessionTimer: z.object({ minSE: z.number().int().min(1).max(7200).default(90) }).prefault({}),
       timers: z
         .object({
-          t1: z.number().int().min(10).default(500),
-          t2: z.number().int().min(100).default(4000),
-          t4: z.number().int().min(100).default(5000),
+          t1: z.number().int().min(10).max(60_000).default(500),
+          t2: z.number().int().min(100).max(600_000).default(4000),
+          t4: z.number().int().min(100).max(600_000).default(5000),
         })
         .prefault({}),
     })
@@ -160,7 +172,7 @@ export const configSchema = z.object({
         .array(z.enum(['PCMU', 'PCMA']))
         .min(1)
         .default(['PCMU', 'PCMA']),
-      timeoutMs: z.number().int().min(1000).default(30_000),
+      timeoutMs: z.number().int().min(1000).max(3_600_000).default(30_000),
       // The jitter buffer serves a recogniser: accuracy first, delay bounded (rtp/README.md).
       jitter: z
         .object({
@@ -197,7 +209,7 @@ export const configSchema = z.object({
       /** Also write each call's audio to `<dir>/recordings/<callId>.wav` (PCM16 mono). */
       recordAudio: z.boolean().default(false),
       /** Calls over for longer than this many days are deleted with their files; 0 keeps everything. */
-      retentionDays: z.number().int().min(0).default(0),
+      retentionDays: z.number().int().min(0).max(36_500).default(0),
     })
     .prefault({}),
   /** Receivers of `call.started`, `transcript.utterance` and `call.ended` (see README, "Webhooks"). */

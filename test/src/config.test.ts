@@ -212,3 +212,20 @@ describe('docker/config.json (the container image default)', () => {
     expect(cfg.http).toMatchObject({ host: '0.0.0.0', port: 8001, token: 't0ken-t0ken-t0ken' });
   });
 });
+
+describe('durations given to timers', () => {
+  // Node fires a setTimeout above 2^31−1 ms (about 24.8 days) after 1 ms: a setting must not
+  // be able to ask for one.
+  it.each([
+    [{ rtp: { timeoutMs: 2 ** 31 } }, /rtp\.timeoutMs/],
+    [{ sip: { timers: { t1: 2 ** 31 } } }, /sip\.timers\.t1/],
+    [{ sip: { sessionTimer: { minSE: 7201 } } }, /sip\.sessionTimer\.minSE/],
+    [{ storage: { retentionDays: 100_000 } }, /storage\.retentionDays/],
+    [
+      { webhooks: [{ url: 'http://127.0.0.1:9/x', secret: 's', retry: { maxDelayMs: 2 ** 31 } }] },
+      /webhooks\.0\.retry\.maxDelayMs|webhooks\[0\]\.retry\.maxDelayMs/,
+    ],
+  ])('refuses %j', (raw, path) => {
+    expect(() => parseConfig(raw)).toThrow(path);
+  });
+});
