@@ -71,7 +71,7 @@ export class SttPool implements SttStreamHost {
     this.#o = {
       modelDelayMs: opts.modelDelayMs ?? 480,
       whenFull: opts.whenFull ?? 'reject',
-      readyTimeoutMs: opts.readyTimeoutMs ?? 1500,
+      readyTimeoutMs: opts.readyTimeoutMs ?? 3000,
       probeIntervalMs: opts.probeIntervalMs ?? 10_000,
       reservationTtlMs: opts.reservationTtlMs ?? 60_000,
       stream: opts.stream ?? {},

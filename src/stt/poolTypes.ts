@@ -23,7 +23,7 @@ export interface SttPoolOptions {
   readonly modelDelayMs?: number;
   /** Admission policy when no server has a free slot (config `stt.whenFull`). */
   readonly whenFull?: 'reject' | 'defer';
-  /** Bound on the handshake plus `Ready` (default 1500 ms). */
+  /** Bound on the handshake plus `Ready` (default 3000 ms). */
   readonly readyTimeoutMs?: number;
   /** HTTP probe period (default 10 000 ms) and timeout (default 2000 ms). */
   readonly probeIntervalMs?: number;
