@@ -193,7 +193,7 @@ export async function run(): Promise<void> {
   );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const n of o.calls) {
-    const fake = await startFakeStt(2 * n + 10);
+    const fake = await startFakeStt(5000);
     const gen = new LoadGenerator();
     try {
       await gen.start();
