@@ -170,13 +170,16 @@ const kb = (bytes: number): string => `${(bytes / 1024).toFixed(0)} KB`;
 
 function print(n: number, s: SipscribeFigures, b: BridgeFigures): void {
   const up = s.placed - s.refused.length;
-  const bad = s.lost + s.late;
+  // A packet that arrives after its playout deadline is counted lost at the deadline and late on
+  // arrival: lost covers both; late tells how many of them did arrive.
+  const bad = Math.max(s.lost, s.late);
   console.log(
     `| ${n} | ${up}${s.refused.length ? ` (${s.refused.length} refused: ${[...new Set(s.refused)].join(', ')})` : ''} ` +
       `| ${s.cpuMsPerCallS.toFixed(2)} | ${b.cpuMsPerCallS.toFixed(2)} | ${(s.cpuMsPerCallS / b.cpuMsPerCallS).toFixed(2)} ` +
       `| ${mb(s.rss)} (${kb((s.rss - s.rssIdle) / Math.max(1, up))}/call) | ${mb(b.rss)} (${kb((b.rss - b.rssIdle) / n)}/call) ` +
       `| ${s.eldP99Ms.toFixed(1)} (max ${s.eldMaxMs.toFixed(0)}) ` +
-      `| ${((100 * bad) / Math.max(1, s.sent)).toFixed(3)} % (${s.late} late, ${s.lost} lost, ${s.sent - s.received - s.late} not received of ${s.sent}) ` +
+      `| ${((100 * bad) / Math.max(1, s.sent)).toFixed(3)} % (${s.lost} lost, of which ${s.late} arrived late; ` +
+      `${s.sent - s.received} of ${s.sent} never arrived) ` +
       `| ${s.setupP50.toFixed(1)} / ${s.setupP99.toFixed(1)} | ${s.genLateP99.toFixed(1)} |`,
   );
 }
@@ -210,8 +213,9 @@ export async function run(): Promise<void> {
     '  CPU: utime+stime of each process (/proc/<pid>/stat) over the window, per call-second.\n' +
       '  RSS: VmRSS at the end of the window; per call = (loaded − idle before the calls) / calls.\n' +
       "  Event-loop delay: sipscribe's own prom-client histogram over the window, minus its 10 ms sampling period.\n" +
-      "  Packets: sipscribe's /metrics (sipscribe_rtp_packets_lost_total, sipscribe_rtp_dropped_total{reason=late})\n" +
-      '  over everything the generator sent; setup: INVITE sent → 200 OK at the generator.\n' +
+      "  Packets: sipscribe's /metrics over everything the generator sent: sipscribe_rtp_packets_lost_total (missing\n" +
+      '  at playout, late arrivals included), sipscribe_rtp_dropped_total{reason=late} (of those, arrived after all),\n' +
+      '  never arrived = sent − sipscribe_rtp_packets_received_total. Setup: INVITE sent → 200 OK at the generator.\n' +
       '  Generator tick late: how late the generator itself sent (its own load shows here, not sipscribe’s).',
   );
 }
