@@ -1,0 +1,221 @@
+/**
+ * `npm run bench -- load [--calls 50,100,200] [--seconds 20] [--rate 50]`: the whole process under
+ * real load. Per N: sipscribe started as its own process (bin/sipscribe.js, a config in a fresh
+ * folder), the fake moshi-server in another, and a load generator (bench/loadGenerator.ts, this
+ * process) placing N real calls over UDP on 127.0.0.1 (the project's SIP stack as UAC, G.711 μ-law
+ * from a fixture paced every 20 ms). Then, in the same run and under the same RTP load, the
+ * tutorial bridge (bench/tutorialBridge.ts) as the baseline. CPU and RSS are read from
+ * /proc/<pid> of each process; event-loop delay and RTP figures from sipscribe's /metrics.
+ * Bounded: every phase has a time limit, the processes are stopped at the end.
+ */
+import { parseArgs } from 'node:util';
+import { LoadGenerator, type RtpStream } from './loadGenerator.js';
+import {
+  cpuMsOf,
+  metricSum,
+  percentile,
+  rssOf,
+  sleep,
+  startBridge,
+  startFakeStt,
+  startSipscribe,
+  waitFor,
+} from './loadRig.js';
+
+const WARMUP_MS = 3000;
+/** prom-client samples the event loop every 10 ms; its histogram includes that period. */
+const ELD_RESOLUTION_S = 0.01;
+
+interface Options {
+  calls: number[];
+  seconds: number;
+  rate: number;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      calls: { type: 'string', default: '50,100,200' },
+      seconds: { type: 'string', default: '20' },
+      rate: { type: 'string', default: '50' },
+    },
+    strict: false,
+    allowPositionals: true,
+  });
+  const calls = String(values['calls'])
+    .split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
+  const seconds = Number(values['seconds']);
+  const rate = Number(values['rate']);
+  if (calls.length === 0 || !(seconds >= 5 && seconds <= 600) || !(rate > 0)) {
+    throw new Error('load: --calls N[,N…] (positive integers), --seconds 5–600, --rate > 0 calls/s');
+  }
+  return { calls, seconds, rate };
+}
+
+interface SipscribeFigures {
+  placed: number;
+  refused: number[];
+  cpuMsPerCallS: number;
+  rssIdle: number;
+  rss: number;
+  eldP99Ms: number;
+  eldMaxMs: number;
+  sent: number;
+  received: number;
+  lost: number;
+  late: number;
+  setupP50: number;
+  setupP99: number;
+  genLateP99: number;
+}
+
+interface BridgeFigures {
+  cpuMsPerCallS: number;
+  rssIdle: number;
+  rss: number;
+}
+
+/** CPU ms of `pid` over `seconds` of steady load, per call-second of `calls` calls. */
+async function cpuWindow(pid: number, calls: number, seconds: number): Promise<number> {
+  const c0 = cpuMsOf(pid);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const c1 = cpuMsOf(pid);
+  const wallS = (performance.now() - t0) / 1000;
+
+  return (c1 - c0) / (calls * wallS);
+}
+
+async function measureSipscribe(
+  gen: LoadGenerator,
+  sttUrl: string,
+  n: number,
+  o: Options,
+): Promise<SipscribeFigures> {
+  const sip = await startSipscribe(sttUrl, n);
+  try {
+    await sleep(1000);
+    const rssIdle = rssOf(sip.pid);
+    const before = await sip.metrics();
+    const tickMark = gen.tickLateMs.length;
+    const { calls, refused } = await gen.placeMany(`127.0.0.1:${sip.sipPort}`, n, o.rate);
+    await sleep(WARMUP_MS);
+    // A scrape resets prom-client's event-loop histogram: the next one covers the window only.
+    await sip.metrics();
+    const cpuMsPerCallS = await cpuWindow(sip.pid, calls.length, o.seconds);
+    const rss = rssOf(sip.pid);
+    const during = await sip.metrics();
+    const genLateP99 = percentile(gen.tickLateMs.slice(tickMark), 99);
+    await gen.hangupAll(calls);
+    await waitFor(async () => metricSum(await sip.metrics(), 'sipscribe_calls_active') === 0, 20_000);
+    const after = await sip.metrics();
+    const delta = (name: string): number => metricSum(after, name) - metricSum(before, name);
+    const setup = calls.map((c) => c.setupMs);
+
+    return {
+      placed: n,
+      refused,
+      cpuMsPerCallS,
+      rssIdle,
+      rss,
+      eldP99Ms: (metricSum(during, 'sipscribe_nodejs_eventloop_lag_p99_seconds') - ELD_RESOLUTION_S) * 1000,
+      eldMaxMs: (metricSum(during, 'sipscribe_nodejs_eventloop_lag_max_seconds') - ELD_RESOLUTION_S) * 1000,
+      sent: calls.reduce((s, c) => s + c.stream.sent, 0),
+      received: delta('sipscribe_rtp_packets_received_total'),
+      lost: delta('sipscribe_rtp_packets_lost_total'),
+      late: delta('sipscribe_rtp_dropped_total{reason="late"}'),
+      setupP50: percentile(setup, 50),
+      setupP99: percentile(setup, 99),
+      genLateP99,
+    };
+  } finally {
+    await sip.stop();
+  }
+}
+
+async function measureBridge(
+  gen: LoadGenerator,
+  sttUrl: string,
+  n: number,
+  o: Options,
+): Promise<BridgeFigures> {
+  const bridge = await startBridge(n, sttUrl);
+  const streams: RtpStream[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      streams.push(await gen.openStream());
+    }
+    await sleep(1000);
+    const rssIdle = rssOf(bridge.pid);
+    streams.forEach((s, i) => {
+      s.port = bridge.ports[i]!;
+    });
+    await sleep(WARMUP_MS);
+    const cpuMsPerCallS = await cpuWindow(bridge.pid, n, o.seconds);
+
+    return { cpuMsPerCallS, rssIdle, rss: rssOf(bridge.pid) };
+  } finally {
+    for (const s of streams) {
+      gen.closeStream(s);
+    }
+    await bridge.stop();
+  }
+}
+
+const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+const kb = (bytes: number): string => `${(bytes / 1024).toFixed(0)} KB`;
+
+function print(n: number, s: SipscribeFigures, b: BridgeFigures): void {
+  const up = s.placed - s.refused.length;
+  // A packet that arrives after its playout deadline is counted lost at the deadline and late on
+  // arrival: lost covers both; late tells how many of them did arrive.
+  const bad = Math.max(s.lost, s.late);
+  console.log(
+    `| ${n} | ${up}${s.refused.length ? ` (${s.refused.length} refused: ${[...new Set(s.refused)].join(', ')})` : ''} ` +
+      `| ${s.cpuMsPerCallS.toFixed(2)} | ${b.cpuMsPerCallS.toFixed(2)} | ${(s.cpuMsPerCallS / b.cpuMsPerCallS).toFixed(2)} ` +
+      `| ${mb(s.rss)} (${kb((s.rss - s.rssIdle) / Math.max(1, up))}/call) | ${mb(b.rss)} (${kb((b.rss - b.rssIdle) / n)}/call) ` +
+      `| ${s.eldP99Ms.toFixed(1)} (max ${s.eldMaxMs.toFixed(0)}) ` +
+      `| ${((100 * bad) / Math.max(1, s.sent)).toFixed(3)} % (${s.lost} lost, of which ${s.late} arrived late; ` +
+      `${s.sent - s.received} of ${s.sent} never arrived) ` +
+      `| ${s.setupP50.toFixed(1)} / ${s.setupP99.toFixed(1)} | ${s.genLateP99.toFixed(1)} |`,
+  );
+}
+
+export async function run(): Promise<void> {
+  const o = options();
+  console.log(
+    `(${o.calls.join(', ')} calls, ${o.seconds} s measured after ${WARMUP_MS / 1000} s of warm-up, ` +
+      `calls placed at ${o.rate}/s; the machine may be shared: say so next to the figures)`,
+  );
+  console.log(
+    '| calls | up | sipscribe CPU ms per call-s | bridge CPU ms per call-s | ratio | sipscribe RSS | bridge RSS ' +
+      '| event-loop delay p99 ms | packets late or lost | setup p50 / p99 ms | generator tick late p99 ms |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const n of o.calls) {
+    const fake = await startFakeStt(5000);
+    const gen = new LoadGenerator();
+    try {
+      await gen.start();
+      gen.startStreaming();
+      const s = await measureSipscribe(gen, fake.url, n, o);
+      const b = await measureBridge(gen, fake.url, n, o);
+      print(n, s, b);
+    } finally {
+      await gen.stop();
+      await fake.stop();
+    }
+  }
+  console.log(
+    '  CPU: utime+stime of each process (/proc/<pid>/stat) over the window, per call-second.\n' +
+      '  RSS: VmRSS at the end of the window; per call = (loaded − idle before the calls) / calls.\n' +
+      "  Event-loop delay: sipscribe's own prom-client histogram over the window, minus its 10 ms sampling period.\n" +
+      "  Packets: sipscribe's /metrics over everything the generator sent: sipscribe_rtp_packets_lost_total (missing\n" +
+      '  at playout, late arrivals included), sipscribe_rtp_dropped_total{reason=late} (of those, arrived after all),\n' +
+      '  never arrived = sent − sipscribe_rtp_packets_received_total. Setup: INVITE sent → 200 OK at the generator.\n' +
+      '  Generator tick late: how late the generator itself sent (its own load shows here, not sipscribe’s).',
+  );
+}

@@ -1,0 +1,224 @@
+/**
+ * The processes of the load and soak benchmarks and how they are measured from outside: the fake
+ * moshi-server in its own process, sipscribe as a user runs it (`bin/sipscribe.js --config FILE`,
+ * one process per run), the tutorial bridge (bench/tutorialBridge.ts), CPU and RSS from
+ * /proc/<pid>, and the product's own /metrics. Traffic stays on 127.0.0.1.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, runDir } from '../test/helpers/paths.js';
+import { freePort } from '../test/helpers/ports.js';
+import { start, type Managed } from '../test/helpers/processes.js';
+
+/** Kernel clock ticks per second for /proc/<pid>/stat (USER_HZ: 100 on every Linux we ship to). */
+const USER_HZ = 100;
+
+/** utime + stime of a process in ms (fields 14 and 15 of /proc/<pid>/stat). */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+}
+
+/** Resident set size of a process in bytes (VmRSS of /proc/<pid>/status). */
+export function rssOf(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+/** A child process of the benchmark with its pid. */
+export interface BenchProcess {
+  readonly pid: number;
+  readonly process: Managed;
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+function managed(name: string, proc: Managed, dir: string): BenchProcess {
+  const pid = proc.child.pid;
+  if (pid === undefined) {
+    throw new Error(`${name} did not start:\n${proc.output()}`);
+  }
+  return {
+    pid,
+    process: proc,
+    dir,
+    stop: async () => {
+      await proc.stop();
+    },
+  };
+}
+
+/** Waits for a line matching `re` on the process's output and returns its first group. */
+async function lineOf(proc: Managed, re: RegExp, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = re.exec(proc.output());
+    if (m?.[1]) {
+      return m[1];
+    }
+    if (proc.child.exitCode !== null) {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${proc.name} printed no ${re.source} within ${timeoutMs} ms:\n${proc.output()}`);
+}
+
+/** The fake moshi-server (test/helpers/fakeMoshiServer.ts) in its own process. */
+export async function startFakeStt(slots: number): Promise<BenchProcess & { url: string }> {
+  const dir = runDir('bench-fake-stt');
+  const proc = start(
+    'fake-moshi',
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      "const { FakeMoshiServer } = await import('./test/helpers/fakeMoshiServer.ts'); " +
+        `const f = await FakeMoshiServer.start({ slots: ${slots}, idleTimeoutMs: 60000, record: false }); ` +
+        "console.log('URL ' + f.url);",
+    ],
+    { cwd: ROOT },
+  );
+  const url = await lineOf(proc, /URL (\S+)/, 30_000);
+  return { ...managed('fake-moshi', proc, dir), url };
+}
+
+/** The tutorial bridge (bench/tutorialBridge.ts) with `streams` UDP ports, each to its own WebSocket. */
+export async function startBridge(
+  streams: number,
+  sttUrl: string,
+): Promise<BenchProcess & { ports: number[] }> {
+  const dir = runDir('bench-bridge');
+  const proc = start(
+    'tutorial-bridge',
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench', 'tutorialBridge.ts'), String(streams), sttUrl],
+    { cwd: ROOT },
+  );
+  const ports = (await lineOf(proc, /^PORTS (\S+)$/m, 60_000)).split(',').map(Number);
+  return { ...managed('tutorial-bridge', proc, dir), ports };
+}
+
+/** sipscribe as its own process, with the metrics of its `/metrics` route. */
+export interface Sipscribe extends BenchProcess {
+  readonly sipPort: number;
+  /** `/metrics` parsed: `name` or `name{labels}` → value. */
+  metrics(): Promise<Map<string, number>>;
+}
+
+/**
+ * Starts `bin/sipscribe.js` with a config in a fresh folder (SIP on UDP 127.0.0.1, RTP ports for
+ * `maxCalls` calls, the STT at `sttUrl`, storage in the folder, admission limits above the load so
+ * that only the process's own capacity is measured) and waits for `/ready`.
+ */
+export async function startSipscribe(sttUrl: string, maxCalls: number): Promise<Sipscribe> {
+  const dir = runDir('bench-sipscribe');
+  const sipPort = await freePort();
+  const httpPort = await freePort();
+  // Two ports per call (RTP, RTCP) and room for ports that others hold.
+  const rtpSpan = maxCalls * 4 + 64;
+  const rtpMin = 20000 + 2 * Math.floor(Math.random() * ((9999 - rtpSpan) / 2));
+  const config = {
+    sip: {
+      listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }],
+      inbound: {
+        allowFrom: ['127.0.0.1/32'],
+        maxCalls: maxCalls + 10,
+        maxCallsPerSource: maxCalls + 10,
+        rateLimit: { burst: maxCalls + 10, perSecond: 10_000 },
+      },
+    },
+    rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + rtpSpan - 1 },
+    stt: { servers: [{ url: sttUrl, apiKey: 'public_token' }] },
+    storage: { dir: join(dir, 'data') },
+    http: { host: '127.0.0.1', port: httpPort },
+    log: { level: 'info', transcripts: false },
+  };
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  const proc = start(
+    'sipscribe',
+    process.execPath,
+    [join(ROOT, 'bin', 'sipscribe.js'), '--config', configFile],
+    {
+      cwd: dir,
+      logFile: join(dir, 'sipscribe.log'),
+    },
+  );
+  const base = `http://127.0.0.1:${httpPort}`;
+  // The launcher builds dist/ first when the sources changed: that can take a minute here.
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    if (proc.child.exitCode !== null) {
+      throw new Error(`sipscribe exited (${proc.child.exitCode}):\n${proc.output()}`);
+    }
+    const ok = await fetch(`${base}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) {
+      break;
+    }
+    if (Date.now() > deadline) {
+      await proc.stop();
+      throw new Error(`sipscribe not ready within 180 s:\n${proc.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    ...managed('sipscribe', proc, dir),
+    sipPort,
+    metrics: async () => parseMetrics(await (await fetch(`${base}/metrics`)).text()),
+  };
+}
+
+/** Prometheus text format → `name{labels}` → value (comments skipped). */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) {
+      continue;
+    }
+    const space = line.lastIndexOf(' ');
+    out.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+/** Sum of every series of `name` (any labels). */
+export function metricSum(m: Map<string, number>, name: string): number {
+  let sum = 0;
+  for (const [k, v] of m) {
+    if (k === name || k.startsWith(`${name}{`)) {
+      sum += v;
+    }
+  }
+  return sum;
+}
+
+/** p-th percentile (0–100) of `values` (nearest rank), NaN when empty. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) {
+    return NaN;
+  }
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** Polls `cond` every 100 ms until it holds or `timeoutMs` passed; returns whether it held. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
