@@ -240,7 +240,9 @@ describe('RtpSession on loopback UDP', () => {
         );
         peer.send(bytes, session.localPort, HOST);
       }
-      await new Promise((r) => setTimeout(r, 600));
+      // Played out past the last packet and its delay: counted in frames of the session's own
+      // playout (four packets per 80 ms frame, eight frames of margin), not in wall time.
+      await expect.poll(() => frames.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(PACKETS / 4 + 8);
       const st = session.getStats();
       console.log(`loopback step +80 ms: ${JSON.stringify(st)}`);
       expect(st.received).toBe(PACKETS);
