@@ -1,15 +1,14 @@
 /**
  * RtpSession on real UDP sockets (loopback): a Node sender plays fox_pcmu_8k.ul at 20 ms pace, with
- * two packets dropped and two sent out of order; the session must deliver the audio (bit-exact where
- * nothing was lost), send PCMU back to the sender's address (symmetric RTP), send an RTCP report to
+ * two packets dropped and two sent out of order; the session must deliver the audio (where nothing
+ * was lost, within 30 dB of SoX's decoding and resampling of the same bytes), send PCMU back to the sender's address (symmetric RTP), send an RTCP report to
  * its RTCP port, and release both ports on close.
  */
+import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeUlaw } from '../../rtp/codec/g711.js';
-import { Upsampler8to24 } from '../../rtp/dsp/Upsampler8to24.js';
 import { RtpPacket, serializeRtp } from '../../rtp/packet/RtpPacket.js';
 import { parseRtcp } from '../../rtp/packet/rtcp.js';
 import { RtpSession } from '../../rtp/session/RtpSession.js';
@@ -20,6 +19,57 @@ import { stopAll } from '../helpers/processes.js';
 const HOST = '127.0.0.1';
 const ulaw = readFileSync(join(FIXTURES, 'audio/fox_pcmu_8k.ul'));
 const PACKETS = ulaw.byteLength / 160;
+
+/**
+ * The reference audio, independent of rtp/: SoX decodes the same µ-law bytes (G.711) and resamples
+ * them to 24 kHz (`rate -v`), as float32 in [−1, 1).
+ */
+const reference = ((): Float32Array => {
+  const f32 = execFileSync(
+    'sox',
+    ['-t', 'ul', '-r', '8000', '-c', '1', '-', '-t', 'f32', '-r', '24000', '-', 'rate', '-v'],
+    { input: ulaw, maxBuffer: 16 << 20 },
+  );
+  return new Float32Array(f32.buffer, f32.byteOffset, f32.byteLength / 4);
+})();
+
+/** Packet k's middle 15 ms (360 samples at 24 kHz) in the reference output, from `r0`. */
+const SEG = 360;
+const segStart = (k: number): number => k * 480 + 60;
+
+/**
+ * Packets loud enough to judge (reference RMS ≥ 100 LSB): on near-silence any lag matches and
+ * SoX's filter and ours differ by more than the signal.
+ */
+const loud = (k: number): boolean => {
+  let e = 0;
+  for (let i = 0; i < SEG; i++) {
+    e += reference[segStart(k) + i]! ** 2;
+  }
+  return Math.sqrt(e / SEG) * 32768 >= 100;
+};
+
+/**
+ * True when `out` from `r0 + lag` holds packet k's reference audio with an SNR of at least 30 dB.
+ * Our upsampler reaches 23–65 dB per packet against SoX `rate -v` (most above 35), while a lag one
+ * sample (1/24 ms) off gives at most 25 dB: the match locates the audio to the sample.
+ */
+function matches(out: Float32Array, k: number, lag: number): boolean {
+  const r0 = segStart(k);
+  if (r0 + lag < 0 || r0 + lag + SEG > out.length) {
+    return false;
+  }
+  let sig = 0;
+  for (let i = 0; i < SEG; i++) {
+    sig += reference[r0 + i]! ** 2;
+  }
+  const budget = sig / 1000;
+  let err = 0;
+  for (let i = 0; i < SEG && err <= budget; i++) {
+    err += (out[r0 + lag + i]! - reference[r0 + i]!) ** 2;
+  }
+  return err <= budget;
+}
 
 function bind(port: number): Promise<Socket> {
   const s = createSocket('udp4');
@@ -107,42 +157,24 @@ describe('RtpSession on loopback UDP', () => {
       expect(st.lost).toBeLessThanOrEqual(2 + st.late);
       expect(st.malformed).toEqual({});
 
-      // The audio: bit-exact against the reference (decoded and upsampled in one go) on packets
-      // received with both neighbours, at one steady lag (timers on a shared machine may force a
-      // few delay adaptations, hence the margin).
-      const pcm = new Int16Array(PACKETS * 160);
-      decodeUlaw(ulaw, pcm);
-      const ref = new Float32Array(pcm.length * 3);
-      new Upsampler8to24().process(pcm, ref, 0);
+      // The audio, against SoX's reference, on loud packets received with both neighbours, at one
+      // steady lag (timers on a shared machine may force a few delay adaptations, hence the margin).
       const out = new Float32Array(frames.length * 1920);
       frames.forEach((f, i) => out.set(f, i * 1920));
-      const SEG = 360;
-      const at = (k: number, lag: number): boolean => {
-        const r0 = k * 480 + 60;
-        if (r0 + lag < 0 || r0 + lag + SEG > out.length) {
-          return false;
-        }
-        for (let i = 0; i < SEG; i++) {
-          if (Math.abs(out[r0 + lag + i]! - ref[r0 + i]!) > 1e-4) {
-            return false;
-          }
-        }
-        return true;
-      };
       let lag = -1;
       let matched = 0;
       let eligible = 0;
       for (let k = 1; k < PACKETS - 1; k++) {
-        if ([39, 40, 41, 42].includes(k)) {
+        if ([39, 40, 41, 42].includes(k) || !loud(k)) {
           continue;
         }
         eligible++;
-        if (lag >= 0 && at(k, lag)) {
+        if (lag >= 0 && matches(out, k, lag)) {
           matched++;
           continue;
         }
         for (let l = 0; l < 24 * 1000; l++) {
-          if (at(k, l)) {
+          if (matches(out, k, l)) {
             lag = l;
             matched++;
             break;
@@ -150,7 +182,7 @@ describe('RtpSession on loopback UDP', () => {
         }
       }
       console.log(
-        `loopback: ${matched}/${eligible} packets bit-exact, lag ${(lag / 24).toFixed(2)} ms, stats ${JSON.stringify(st)}`,
+        `loopback: ${matched}/${eligible} loud packets match SoX, lag ${(lag / 24).toFixed(2)} ms, stats ${JSON.stringify(st)}`,
       );
       expect(matched / eligible).toBeGreaterThan(0.7);
 
@@ -208,42 +240,38 @@ describe('RtpSession on loopback UDP', () => {
         );
         peer.send(bytes, session.localPort, HOST);
       }
-      await new Promise((r) => setTimeout(r, 600));
+      // Played out past the last packet and its delay: counted in frames of the session's own
+      // playout (four packets per 80 ms frame, eight frames of margin), not in wall time.
+      await expect.poll(() => frames.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(PACKETS / 4 + 8);
       const st = session.getStats();
       console.log(`loopback step +80 ms: ${JSON.stringify(st)}`);
       expect(st.received).toBe(PACKETS);
       expect(st.late).toBe(0);
       expect(st.lost).toBe(0);
-      // Every packet's audio is in the output, in order (bit-exact through the upsampler; the PLC
-      // is the session's, so compare after its constant delay by searching the lag per packet).
-      const pcm = new Int16Array(PACKETS * 160);
-      decodeUlaw(ulaw, pcm);
-      const ref = new Float32Array(pcm.length * 3);
-      new Upsampler8to24().process(pcm, ref, 0);
+      // Every loud packet's audio is in the output, in order, against SoX's reference (the PLC is
+      // the session's, so compare after its constant delay by searching the lag per packet).
       const out = new Float32Array(frames.length * 1920);
       frames.forEach((f, i) => out.set(f, i * 1920));
       let lag = 0;
       let found = 0;
+      let eligible = 0;
       for (let k = 1; k < PACKETS - 1; k++) {
-        const r0 = k * 480 + 60;
-        const hit = (l: number): boolean => {
-          for (let i = 0; i < 360; i++) {
-            if (r0 + l + i >= out.length || Math.abs(out[r0 + l + i]! - ref[r0 + i]!) > 1e-4) {
-              return false;
-            }
-          }
-          return true;
-        };
+        if (!loud(k)) {
+          continue;
+        }
+        eligible++;
         for (let l = lag; l < lag + 24 * 600; l++) {
-          if (hit(l)) {
+          if (matches(out, k, l)) {
             lag = l;
             found++;
             break;
           }
         }
       }
-      // A packet whose frame was time-scaled by a timer stall on a shared machine may not match.
-      expect(found / (PACKETS - 2)).toBeGreaterThan(0.9);
+      console.log(`loopback step: ${found}/${eligible} loud packets match SoX`);
+      // A packet whose frame was time-scaled by a timer stall on a shared machine may not match;
+      // offline, 133 of the 142 loud packets reach 30 dB.
+      expect(found / eligible).toBeGreaterThan(0.85);
     } finally {
       session.close();
       peer.close();

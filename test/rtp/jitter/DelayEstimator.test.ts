@@ -19,7 +19,19 @@ describe('DelayEstimator', () => {
     // 1000 samples = 125 ms, plus the 10th percentile of 0–50 ms (5 ms), from 128 samples.
     expect(e.base / 8).toBeGreaterThan(127);
     expect(e.base / 8).toBeLessThan(134);
-    expect(e.target).toBe(e.jitter + 200);
+    // Target: 42.5 ms of jitter + 25 ms, within the estimate's spread above.
+    expect(e.target / 8).toBeGreaterThan(63);
+    expect(e.target / 8).toBeLessThan(72);
+  });
+
+  it('targets jitter + 1.25 frames, hand-computed for 100 transits of 1000, 1020, … 1380 (5 each)', () => {
+    const e = new DelayEstimator(160, 160, 1600);
+    for (let i = 0; i < 100; i++) {
+      e.add(1000 + (i % 20) * 20);
+    }
+    // Sorted: s[k] = 1000 + 20 · floor(k / 5). 10th percentile s[floor(0.1 · 99)] = s[9] = 1020;
+    // 95th s[floor(0.95 · 99)] = s[94] = 1360: jitter 340; target 340 + 160 + 40 = 540 samples.
+    expect([e.base, e.jitter, e.target]).toEqual([1020, 340, 540]);
   });
 
   it('ignores one early packet (the base is a percentile, not the minimum) and clamps to the maximum', () => {

@@ -1,13 +1,15 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../../../src/calls/CallRecord.js';
 import type { CallEvent, CallMeta } from '../../../src/events.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';
-import { openDatabase, SCHEMA_VERSION, type Db } from '../../../src/storage/database.js';
+import { openDatabase, type Db } from '../../../src/storage/database.js';
 import { StorageSink } from '../../../src/transcripts/StorageSink.js';
+import { FIXTURES } from '../../helpers/paths.js';
 
 const META: CallMeta = {
   sipCallId: 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6@192.0.2.4',
@@ -87,6 +89,16 @@ const EVENTS: CallEvent[] = [
   },
 ];
 
+/** The user tables (SQLite's own sqlite_sequence aside), sorted. */
+function tableNames(db: Db): string[] {
+  return db
+    .prepare<[], { name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .all()
+    .map((r) => r.name);
+}
+
 describe('storage', () => {
   let dir = '';
   let db: Db | undefined;
@@ -100,16 +112,27 @@ describe('storage', () => {
     dir = mkdtempSync(join(tmpdir(), 'sipscribe-store-'));
     db = openDatabase(dir);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    const tables = db
-      .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-      .all()
-      .map((r) => r.name);
-    expect(tables).toEqual(expect.arrayContaining(['calls', 'events', 'outbox', 'utterances', 'words']));
+    // Two schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused).
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     new CallStore(db).saveCall(record('call-1', '2026-03-01T10:00:00.000Z'));
     db.close();
     db = openDatabase(dir);
     expect(new CallStore(db).getCall('call-1')?.meta).toEqual(META);
+  });
+
+  it('upgrades a database left by schema version 1, keeping its calls', () => {
+    dir = mkdtempSync(join(tmpdir(), 'sipscribe-store-'));
+    const old = new Database(join(dir, 'sipscribe.db'));
+    old.exec(readFileSync(join(FIXTURES, 'storage', 'schema_v1.sql'), 'utf8'));
+    expect(old.pragma('user_version', { simple: true })).toBe(1);
+    old.close();
+    db = openDatabase(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
+    const call = new CallStore(db).getCall('call-v1');
+    expect(call?.meta.sipCallId).toBe('a84b4c76e66710@pc33.example.com');
+    expect([call?.state, call?.endReason, call?.durationMs]).toEqual(['ended', 'bye-remote', 59000]);
   });
 
   it('stores calls, updates them, and lists newest first with paging', () => {
