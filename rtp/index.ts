@@ -1,6 +1,4 @@
 // The public surface of this layer: everything src/ may use is exported here by name.
-export { setIoTimeout, systemClock } from './clock.js';
-export type { Clock, TimerHandle } from './clock.js';
 
 // ===== Codecs and DSP (rtp/codec, rtp/dsp, rtp/wav.ts): maintained by Media-DSP =====
 export {
@@ -46,8 +44,6 @@ export type {
 export type { DtmfEvent } from './session/DtmfReceiver.js';
 export { udpSocketFactory } from './session/socket.js';
 export type { DatagramSocket, RemoteInfo, SocketFactory } from './session/socket.js';
-export type { Logger } from './logger.js';
-export { nullLogger } from './logger.js';
 export {
   RtpError,
   RtpParseError,

@@ -1,6 +1,4 @@
 // The public surface of this layer: everything src/ may use is exported here by name.
-export { systemClock } from './clock.js';
-export type { Clock, TimerHandle } from './clock.js';
 
 // ---- Digest authentication and registration (owned by SIP-reg; sip/auth/, sip/registration/) ----
 export { DigestClient } from './auth/DigestClient.js';
@@ -43,14 +41,12 @@ export type {
   LocalContact,
   OutgoingRegister,
   RegisterResponse,
-  RegistrationLogger,
   RegistrationTransport,
   SipTransportName,
 } from './registration/types.js';
 // ---- end of SIP-reg block ----
 
 // ---- SIP core (owned by SIP-core): stack, calls, media description, lower layers ----
-export type { Logger } from './logger.js';
 export type { SipCounters } from './counters.js';
 export {
   SipError,

@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../lib/logger.js';
 import type { RtpPacket } from '../packet/RtpPacket.js';
 import { seqDiff } from '../seq.js';
 import { SourceState } from './SourceState.js';

@@ -1,10 +1,11 @@
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { transportOfUri } from './contact.js';
 import { RegistrationError } from './errors.js';
 import { RegisterExchange, type Outcome } from './exchange.js';
 import { assertTransition, type RegistrationState } from './state.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, refreshDelayMs, type BackoffPolicy } from './timing.js';
-import type { RegistrationLogger, RegistrationTransport, SipTransportName } from './types.js';
+import { silentLogger, type Logger } from '../../lib/logger.js';
+import type { RegistrationTransport, SipTransportName } from './types.js';
 import type {
   RegistrationAccount,
   RegistrationDelegate,
@@ -15,8 +16,6 @@ import type {
 export type { RegistrationAccount, RegistrationDelegate, RegistrationOptions, RegistrationStatus };
 
 type StatusFields = Omit<RegistrationStatus, 'accountId' | 'state'>;
-
-const NO_LOG: RegistrationLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
 /**
  * Keeps one account registered (RFC 3261 §10.2): REGISTER with digest auth (401/407, stale
@@ -31,7 +30,7 @@ export class Registration {
   readonly transportName: SipTransportName;
   readonly #transport: RegistrationTransport;
   readonly #clock: Clock;
-  readonly #log: RegistrationLogger;
+  readonly #log: Logger;
   readonly #random: () => number;
   readonly #backoff: BackoffPolicy;
   readonly #keepAliveMs: number;
@@ -70,7 +69,7 @@ export class Registration {
     this.transportName = account.transport ?? transportOfUri(account.outboundProxy ?? account.registrar);
     this.#transport = transport;
     this.#clock = options.clock;
-    this.#log = options.logger ?? NO_LOG;
+    this.#log = options.logger ?? silentLogger;
     this.#random = options.random ?? Math.random;
     this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#keepAliveMs = options.keepAliveMs ?? 30_000;

@@ -1,15 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { Logger } from '../../lib/logger.js';
 import { DigestClient, type AuthorizationHeader } from '../auth/DigestClient.js';
 import { contactUri, grantedExpires } from './contact.js';
 import type { RegistrationAccount, RegistrationOptions } from './options.js';
 import { buildRegister } from './request.js';
-import type {
-  OutgoingRegister,
-  RegisterResponse,
-  RegistrationLogger,
-  RegistrationTransport,
-  SipTransportName,
-} from './types.js';
+import type { OutgoingRegister, RegisterResponse, RegistrationTransport, SipTransportName } from './types.js';
 
 /** How one REGISTER exchange ended. */
 export type Outcome =
@@ -44,7 +39,7 @@ export interface RegisterBinding {
 export class RegisterExchange {
   readonly #binding: RegisterBinding;
   readonly #transport: RegistrationTransport;
-  readonly #log: RegistrationLogger;
+  readonly #log: Logger;
   readonly #opts: RegistrationOptions;
   readonly #digest: DigestClient;
   readonly #callId = `${randomBytes(12).toString('hex')}@sipscribe`;
@@ -58,7 +53,7 @@ export class RegisterExchange {
     binding: RegisterBinding,
     transport: RegistrationTransport,
     options: RegistrationOptions,
-    log: RegistrationLogger,
+    log: Logger,
   ) {
     const { account } = binding;
     this.#binding = binding;

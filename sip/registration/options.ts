@@ -1,8 +1,9 @@
 /** The registration client's account, options, status and delegate. */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { RegistrationState } from './state.js';
 import type { BackoffPolicy } from './timing.js';
-import type { RegistrationLogger, SipTransportName } from './types.js';
+import type { Logger } from '../../lib/logger.js';
+import type { SipTransportName } from './types.js';
 
 /** One account to register. */
 export interface RegistrationAccount {
@@ -33,7 +34,7 @@ export interface RegistrationAccount {
 
 export interface RegistrationOptions {
   readonly clock: Clock;
-  readonly logger?: RegistrationLogger;
+  readonly logger?: Logger;
   /** Number in [0, 1) for the backoff jitter (default Math.random). */
   readonly random?: () => number;
   readonly backoff?: Partial<BackoffPolicy>;

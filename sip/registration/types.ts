@@ -55,11 +55,3 @@ export interface RegistrationTransport {
   /** TCP/TLS only: calls `listener` once when the connection to `target` closes. Returns an unsubscriber. */
   onFlowClosed?(target: string, transport: SipTransportName, listener: () => void): () => void;
 }
-
-/** Minimal logger (pino-compatible). */
-export interface RegistrationLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}

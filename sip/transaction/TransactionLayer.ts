@@ -4,10 +4,10 @@
  * client transactions (§17.1.3), creates client transactions for outgoing requests (adding the
  * Via with a fresh branch and `;rport`, RFC 3581), and sends ACKs for 2xx outside transactions.
  */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { SipCounters } from '../counters.js';
 import { SipTransactionTimeoutError, SipTransportError } from '../errors.js';
-import { RepeatedLog, type Logger } from '../logger.js';
+import { RepeatedLog, type Logger } from '../../lib/logger.js';
 import { newBranch } from '../message/build.js';
 import { serialize, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import { formatVia, MAGIC_COOKIE } from '../message/via.js';

@@ -3,7 +3,7 @@
  * CRLF keep-alive answers (RFC 5626 §4.4.1), and closure notification.
  */
 import type { Duplex } from 'node:stream';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { SipParseError } from '../errors.js';
 import { StreamFramer } from './framing.js';
 import type { Flow, HostPort, TransportProtocol } from './types.js';

@@ -7,8 +7,8 @@
  */
 import type { SipCounters } from '../counters.js';
 import { SipParseError } from '../errors.js';
-import type { Clock } from '../clock.js';
-import { RepeatedLog, type Logger } from '../logger.js';
+import type { Clock } from '../../lib/clock.js';
+import { RepeatedLog, type Logger } from '../../lib/logger.js';
 import { createErrorResponse } from '../message/build.js';
 import { parseHeaderLines, parseMessage } from '../message/parser.js';
 import { SipRequest, type SipMessage, type SipResponse } from '../message/SipMessage.js';

@@ -4,7 +4,7 @@
  * through its server transaction (which absorbs retransmissions), before anything else happens.
  * In-dialog requests and CANCELs of admitted INVITEs are not screened.
  */
-import { RepeatedLog } from '../logger.js';
+import { RepeatedLog } from '../../lib/logger.js';
 import { createResponse, newTag } from '../message/build.js';
 import type { SipRequest } from '../message/SipMessage.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';

@@ -2,8 +2,8 @@
  * Session timers (RFC 4028): reading Session-Expires/Min-SE, choosing the refresher, the
  * refresh/expiry schedule, and the UAS side of one dialog's session timer.
  */
-import type { Clock, TimerHandle } from '../clock.js';
-import type { Logger } from '../logger.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
 import { parseParams } from '../message/headers.js';
 import type { HeaderField, SipRequest } from '../message/SipMessage.js';
 

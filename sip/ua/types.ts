@@ -2,10 +2,10 @@
  * Types shared by the user-agent classes: call events, end reasons, and what a call needs from
  * the stack that owns it.
  */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { SipCounters } from '../counters.js';
 import type { Dialog } from '../dialog/Dialog.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../lib/logger.js';
 import type { HeaderField, SipRequest } from '../message/SipMessage.js';
 import type { Codec, MediaDescription } from '../sdp/media.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';

@@ -3,9 +3,9 @@
  * started at the answer, remote updates (re-INVITE/UPDATE, hold) applied, figures into the
  * metrics while it runs (`RtpStatsReporter`) and once more when it closes at the end of the call.
  */
+import type { Clock } from '../../lib/clock.js';
 import {
   RtpSession,
-  type Clock,
   type RemoteMedia,
   type RtpSessionDelegate,
   type SocketFactory,

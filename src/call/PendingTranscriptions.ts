@@ -7,7 +7,7 @@
  * `call.ended` with the whole transcript (unless an earlier run published it), and the file is
  * deleted. A stop cancels the one in progress: it stays pending for the next start.
  */
-import type { Clock } from '../../rtp/index.js';
+import type { Clock } from '../../lib/clock.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';

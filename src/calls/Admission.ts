@@ -27,7 +27,7 @@
  * Every refusal counts in `sipscribe_admission_refused_total{reason}` (drops as `rate-limited`).
  */
 import { BlockList, isIP } from 'node:net';
-import type { AppClock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import { ConfigError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 
@@ -54,7 +54,7 @@ export interface AdmissionOptions {
   maxCallsPerSource?: number;
   rateLimit: { burst: number; perSecond: number };
   whenFull: 'reject' | 'defer';
-  clock: AppClock;
+  clock: Clock;
   /** Buckets kept at most (the oldest are forgotten first); default 10 000. */
   maxSources?: number;
   /** Counts refusals in `sipscribe_admission_refused_total{reason}`. */

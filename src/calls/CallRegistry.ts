@@ -13,7 +13,7 @@
  * Every finished call and every refused attempt counts once in `sipscribe_calls_total{outcome}`.
  */
 import { randomUUID } from 'node:crypto';
-import type { AppClock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../errors.js';
 import type { CallMeta, EndReason } from '../events.js';
 import type { Logger } from '../logger.js';
@@ -28,7 +28,7 @@ import { assertTransition, isTerminal, type CallState } from './callStates.js';
 export interface CallRegistryOptions {
   store: CallStore;
   bus: TranscriptBus;
-  clock: AppClock;
+  clock: Clock;
   logger: Logger;
   metrics?: Metrics;
   /** Where refused attempts are aggregated (without it they are only counted). */

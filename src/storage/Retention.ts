@@ -5,7 +5,7 @@
  * attempts (RefusedStore) not seen for that long go too.
  */
 import { rmSync } from 'node:fs';
-import type { AppClock, AppTimer } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
 import type { CallStore } from './CallStore.js';
 import type { RefusedStore } from './RefusedStore.js';
@@ -19,7 +19,7 @@ export interface RetentionOptions {
   readonly refused?: RefusedStore;
   /** The files of a call (JSONL, recording); missing ones are fine. */
   readonly filesOf: (callId: string) => readonly string[];
-  readonly clock: AppClock;
+  readonly clock: Clock;
   readonly logger: Logger;
   /** Between sweeps (default one hour). */
   readonly intervalMs?: number;
@@ -27,7 +27,7 @@ export interface RetentionOptions {
 
 export class Retention {
   readonly #o: RetentionOptions;
-  #timer: AppTimer | undefined;
+  #timer: TimerHandle | undefined;
 
   constructor(options: RetentionOptions) {
     this.#o = options;

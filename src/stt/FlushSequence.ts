@@ -5,7 +5,7 @@
  * audio frame is emitted one step after the Marker target). The whole wait is bounded by
  * `flushTimeoutMs`. The stream owns the states; this owns the Marker ids and the three timers.
  */
-import type { Clock, TimerHandle } from '../../rtp/index.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { FRAME_MS } from './protocol.js';
 import type { SttLink, SttStreamSettings } from './streamTypes.js';
 

@@ -7,7 +7,7 @@
  * suppression, a stopped source), the pacer itself sends zero frames up to the present, so the
  * server never sees 20 s without a frame and the stream's timeline keeps following call time.
  */
-import type { Clock, TimerHandle } from '../../rtp/index.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { FRAME_MS, FRAME_SAMPLES } from './protocol.js';
 
 export interface FramePacerOptions {

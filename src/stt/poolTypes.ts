@@ -1,7 +1,7 @@
 /** Options, status and counters of SttPool. */
-import type { Clock } from '../../rtp/index.js';
+import type { Clock } from '../../lib/clock.js';
 import type { SttErrorCode } from './errors.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../../lib/logger.js';
 import type { HttpGet } from './probe.js';
 import type { SttStreamSettings } from './streamTypes.js';
 import type { SttServerConfig } from './SttConnection.js';

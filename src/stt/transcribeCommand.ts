@@ -6,12 +6,12 @@
  * Exit codes: 0 complete transcript, 1 STT failure (unreachable, full, flush incomplete),
  * 2 configuration (401: wrong API key; unreadable file).
  */
+import { systemClock, type Clock } from '../../lib/clock.js';
 import type { Writable } from 'node:stream';
-import { systemClock, type Clock } from '../../rtp/index.js';
 import { loadConfig } from '../config.js';
 import { wavFileSource } from '../audio/wavFileSource.js';
 import { SttError, STT_ERR } from './errors.js';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '../../lib/logger.js';
 import { FRAME_MS } from './protocol.js';
 import type { SttServerConfig } from './SttConnection.js';
 import { SttPool } from './SttPool.js';

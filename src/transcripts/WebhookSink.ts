@@ -1,4 +1,4 @@
-import type { AppClock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { CallEvent, EventType } from '../events.js';
 import type { Outbox } from '../webhooks/Outbox.js';
 import type { WebhookDispatcher } from '../webhooks/WebhookDispatcher.js';
@@ -19,13 +19,13 @@ export class WebhookSink implements TranscriptSink {
   readonly #outbox: Outbox;
   readonly #subs: readonly WebhookSubscription[];
   readonly #dispatcher: WebhookDispatcher;
-  readonly #clock: AppClock;
+  readonly #clock: Clock;
 
   constructor(
     outbox: Outbox,
     subs: readonly WebhookSubscription[],
     dispatcher: WebhookDispatcher,
-    clock: AppClock,
+    clock: Clock,
   ) {
     this.#outbox = outbox;
     this.#subs = subs;

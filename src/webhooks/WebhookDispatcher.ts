@@ -6,7 +6,7 @@
  * whatever is left, in order. A receiver down for ten minutes gets every event after it returns,
  * within one `maxDelayMs` (default 60 s).
  */
-import type { AppClock, AppTimer } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Outbox, OutboxRow } from './Outbox.js';
@@ -57,7 +57,7 @@ export const fetchPost: HttpPost = async (url, body, headers, signal) => {
 export interface WebhookDispatcherOptions {
   outbox: Outbox;
   targets: readonly WebhookTarget[];
-  clock: AppClock;
+  clock: Clock;
   logger: Logger;
   metrics?: Metrics;
   post?: HttpPost;
@@ -91,7 +91,7 @@ interface Lane {
   target: WebhookTarget;
   running: Promise<void> | null;
   again: boolean;
-  timer: AppTimer | null;
+  timer: TimerHandle | null;
   timerDue: number;
   inflight: Set<AbortController>;
 }

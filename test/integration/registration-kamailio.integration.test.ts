@@ -6,9 +6,9 @@
 // (non-INVITE client transaction, Timer E/F) → TransportLayer (UDP, TCP, TLS verified against the
 // test CA) → Kamailio.
 import { afterAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../sip/clock.js';
+import { systemClock } from '../../lib/clock.js';
 import { newCounters, type SipCounters } from '../../sip/counters.js';
-import { silentLogger } from '../../sip/logger.js';
+import { silentLogger } from '../../lib/logger.js';
 import { createStackRegistrationTransport } from '../../sip/registration/stackTransport.js';
 import { TransactionLayer } from '../../sip/transaction/TransactionLayer.js';
 import { TransportLayer } from '../../sip/transport/TransportLayer.js';

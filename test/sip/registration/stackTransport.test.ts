@@ -8,7 +8,7 @@ import { Registration, type RegistrationAccount } from '../../../sip/registratio
 import { createStackRegistrationTransport } from '../../../sip/registration/stackTransport.js';
 import type { SipTransportName } from '../../../sip/registration/types.js';
 import { TransactionLayer } from '../../../sip/transaction/TransactionLayer.js';
-import { silentLogger } from '../../../sip/logger.js';
+import { silentLogger } from '../../../lib/logger.js';
 import { duplexPair, memoryTransport } from '../support/memory.js';
 import { settle } from './fakeRegistrar.js';
 
