@@ -25,12 +25,13 @@ export {
   parseWav,
   wavToFloat32,
   wavToInt16,
-  encodeWav,
   readWavFloat32,
   readWavAtRate,
+  floatToPcm16,
+  WavWriter,
   WavError,
 } from './wav.js';
-export type { WavInfo, WavFormat, WavWriteOptions, WavErrorCode } from './wav.js';
+export type { WavInfo, WavErrorCode } from './wav.js';
 // ===== end Codecs and DSP =====
 
 // ===== Packets, sessions, jitter buffer (rtp/packet, rtp/session, rtp/jitter): maintained by Media-RTP =====
