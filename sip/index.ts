@@ -42,7 +42,6 @@ export type {
   OutgoingRegister,
   RegisterResponse,
   RegistrationTransport,
-  SipTransportName,
 } from './registration/types.js';
 // ---- end of SIP-reg block ----
 

@@ -5,7 +5,8 @@ import { RegisterExchange, type Outcome } from './exchange.js';
 import { assertTransition, type RegistrationState } from './state.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, refreshDelayMs, type BackoffPolicy } from './timing.js';
 import { silentLogger, type Logger } from '../../lib/logger.js';
-import type { RegistrationTransport, SipTransportName } from './types.js';
+import type { RegistrationTransport } from './types.js';
+import type { TransportProtocol } from '../transport/types.js';
 import type {
   RegistrationAccount,
   RegistrationDelegate,
@@ -27,7 +28,7 @@ type StatusFields = Omit<RegistrationStatus, 'accountId' | 'state'>;
 export class Registration {
   readonly account: RegistrationAccount;
   /** The transport used: the account's, or the one its first hop's URI names. */
-  readonly transportName: SipTransportName;
+  readonly transportName: TransportProtocol;
   readonly #transport: RegistrationTransport;
   readonly #clock: Clock;
   readonly #log: Logger;

@@ -4,7 +4,8 @@ import { DigestClient, type AuthorizationHeader } from '../auth/DigestClient.js'
 import { contactUri, grantedExpires } from './contact.js';
 import type { RegistrationAccount, RegistrationOptions } from './options.js';
 import { buildRegister } from './request.js';
-import type { OutgoingRegister, RegisterResponse, RegistrationTransport, SipTransportName } from './types.js';
+import type { OutgoingRegister, RegisterResponse, RegistrationTransport } from './types.js';
+import type { TransportProtocol } from '../transport/types.js';
 
 /** How one REGISTER exchange ended. */
 export type Outcome =
@@ -27,7 +28,7 @@ export interface RegisterBinding {
   readonly aor: string;
   /** Where REGISTERs go: the outbound proxy, else the registrar. */
   readonly target: string;
-  readonly transport: SipTransportName;
+  readonly transport: TransportProtocol;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { RegistrationState } from './state.js';
 import type { BackoffPolicy } from './timing.js';
 import type { Logger } from '../../lib/logger.js';
-import type { SipTransportName } from './types.js';
+import type { TransportProtocol } from '../transport/types.js';
 
 /** One account to register. */
 export interface RegistrationAccount {
@@ -26,7 +26,7 @@ export interface RegistrationAccount {
    * The transport; by default taken from the first hop's URI (outbound proxy, else registrar):
    * `sips:` → tls, `;transport=tcp|tls|udp`, else udp (RFC 3263 without DNS).
    */
-  readonly transport?: SipTransportName;
+  readonly transport?: TransportProtocol;
   /** Requested binding lifetime in seconds (default 3600; the registrar's value wins). */
   readonly expires?: number;
   readonly displayName?: string;

@@ -1,6 +1,7 @@
 import type { AuthorizationHeader } from '../auth/DigestClient.js';
 import type { RegistrationAccount } from './options.js';
-import type { OutgoingRegister, SipTransportName } from './types.js';
+import type { OutgoingRegister } from './types.js';
+import type { TransportProtocol } from '../transport/types.js';
 
 /** Everything one REGISTER is made of. */
 export interface RegisterParts {
@@ -16,7 +17,7 @@ export interface RegisterParts {
   readonly expires: number;
   readonly auth: readonly AuthorizationHeader[];
   readonly target: string;
-  readonly transport: SipTransportName;
+  readonly transport: TransportProtocol;
   /** RFC 5626: `+sip.instance`, `reg-id=1`, `Supported: outbound`. */
   readonly outbound: boolean;
   readonly instanceId: string;

@@ -23,8 +23,8 @@ import type {
   OutgoingRegister,
   RegisterResponse,
   RegistrationTransport,
-  SipTransportName,
 } from '../../sip/registration/types.js';
+import type { TransportProtocol } from '../../sip/index.js';
 import { testCerts } from '../helpers/certs.js';
 import { startKamailio, type Kamailio } from '../helpers/kamailio.js';
 import { stopAll } from '../helpers/processes.js';
@@ -113,7 +113,7 @@ interface Harness {
 
 async function harness(
   k: Kamailio,
-  t: SipTransportName,
+  t: TransportProtocol,
   account: Partial<RegistrationAccount> = {},
   options: Partial<RegistrationOptions> = {},
 ): Promise<Harness> {
