@@ -19,7 +19,7 @@ export interface Clock {
  * The longest delay Node's setTimeout honours: it fires a longer one (2^31 ms, about 24.8 days,
  * and up) after 1 ms, with only a warning.
  */
-export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 /** A wait longer than {@link MAX_TIMER_DELAY_MS}, made of legs no longer than it. */
 class LongTimeout {

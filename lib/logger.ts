@@ -20,10 +20,10 @@ export const silentLogger: Logger = {
   error: () => undefined,
 };
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** A line's fields, or a function that builds them only when the line is written (per-packet callers). */
-export type LogDetails = object | (() => object);
+type LogDetails = object | (() => object);
 
 interface Repeats {
   since: number;

@@ -16,7 +16,7 @@ import { alawToLinear, ulawToLinear } from './codec/g711.js';
 import { resample } from './dsp/Resampler.js';
 
 /** Codes of {@link WavError}. */
-export type WavErrorCode = 'RTP_ERR_WAV_NOT_RIFF' | 'RTP_ERR_WAV_TRUNCATED' | 'RTP_ERR_WAV_UNSUPPORTED';
+type WavErrorCode = 'RTP_ERR_WAV_NOT_RIFF' | 'RTP_ERR_WAV_TRUNCATED' | 'RTP_ERR_WAV_UNSUPPORTED';
 
 /** A file that is not a WAV this module can read. */
 export class WavError extends RtpError {
@@ -28,7 +28,7 @@ export class WavError extends RtpError {
 }
 
 /** A parsed WAV: its format and a view of its sample bytes (not copied). */
-export interface WavInfo {
+interface WavInfo {
   /** wFormatTag, resolved through WAVE_FORMAT_EXTENSIBLE: 1 PCM, 3 float, 6 A-law, 7 μ-law. */
   readonly formatTag: number;
   readonly bitsPerSample: number;

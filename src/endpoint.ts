@@ -2,8 +2,8 @@
  * Wires the layers of the running endpoint together: storage, transcript bus and its sinks,
  * call registry, webhooks, metrics and HTTP. No protocol logic lives here.
  *
- * SIP, RTP and STT are wired in by the call orchestration (pending), which uses the parts this
- * returns: `calls` (CallRegistry) for every call's record and state, `bus` for transcript events,
+ * SIP, RTP and STT are wired in by the appliance (`appliance.ts`) and the call code (`call/`),
+ * which use the parts this returns: `calls` (CallRegistry) for every call's record and state, `bus` for transcript events,
  * `metrics` for RTP/STT/registration figures, `readiness` for `/ready` checks, `recorder` for audio.
  */
 import { Admission } from './calls/Admission.js';

@@ -4,7 +4,7 @@ import { buildRtcpReport, rtcpIntervalMs, type ReportBlock } from '../packet/rtc
 import type { RtpSender } from './RtpSender.js';
 
 /** What the reporter needs from its session. */
-export interface RtcpReporterHooks {
+interface RtcpReporterHooks {
   ssrc: number;
   cname: string;
   wallClockMs: () => number;

@@ -14,13 +14,13 @@ import type { RemoteInfo } from './socket.js';
 import type { RemoteMedia } from './types.js';
 
 /** What the receiver needs from its session. */
-export interface RtpReceiverHooks {
+interface RtpReceiverHooks {
   /** A DTMF digit ended (RFC 4733). */
   onDtmf(event: DtmfEvent): void;
 }
 
 /** Counters of the receive path (the session's stats of the same names). */
-export interface RtpReceiverCounters {
+interface RtpReceiverCounters {
   datagrams: number;
   received: number;
   malformed: Record<string, number>;

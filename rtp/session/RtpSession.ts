@@ -14,7 +14,7 @@ import { resolveOptions, type ResolvedOptions } from './options.js';
 import { bindPortPair, type DatagramSocket, type RemoteInfo } from './socket.js';
 import type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
 
-export type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
+export type { RemoteMedia, RtpSessionDelegate, RtpSessionStats } from './types.js';
 
 type State = 'bound' | 'running' | 'closed';
 

@@ -22,7 +22,7 @@ export type Outcome =
 const DEFAULT_ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
 
 /** The fixed parts of one account's registrations (validated by `Registration`). */
-export interface RegisterBinding {
+interface RegisterBinding {
   readonly account: RegistrationAccount;
   /** `sip:user@domain`. */
   readonly aor: string;

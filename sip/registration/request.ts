@@ -4,7 +4,7 @@ import type { OutgoingRegister } from './types.js';
 import type { TransportProtocol } from '../transport/types.js';
 
 /** Everything one REGISTER is made of. */
-export interface RegisterParts {
+interface RegisterParts {
   readonly account: RegistrationAccount;
   /** `sip:user@domain`. */
   readonly aor: string;

@@ -11,7 +11,7 @@ import { connectStream, type TlsClientOptions } from './connect.js';
 import { StreamConnection } from './StreamConnection.js';
 import type { HostPort, Target, TransportProtocol } from './types.js';
 
-export interface ConnectionPoolOptions {
+interface ConnectionPoolOptions {
   clock: Clock;
   counters: SipCounters;
   tls: TlsClientOptions;

@@ -8,7 +8,7 @@ import type { SipParseError } from '../errors.js';
 import { StreamFramer } from './framing.js';
 import type { Flow, HostPort, TransportProtocol } from './types.js';
 
-export interface StreamConnectionOptions {
+interface StreamConnectionOptions {
   maxMessageSize: number;
   idleTimeoutMs: number;
   clock: Clock;

@@ -39,9 +39,9 @@ export interface ListenEntry {
   keyFile?: string;
 }
 
-export type { TlsClientOptions, TransportDelegate };
+export type { TlsClientOptions };
 
-export interface TransportLayerOptions {
+interface TransportLayerOptions {
   listen: readonly ListenEntry[];
   clock: Clock;
   logger: Logger;

@@ -23,7 +23,7 @@ export interface TransportDelegate {
   onResponse(res: SipResponse, flow: Flow): void;
 }
 
-export interface ReceiverOptions {
+interface ReceiverOptions {
   counters: SipCounters;
   logger: Logger;
   /** For the log of repeated bad input (one line per kind and minute, with a count). */

@@ -79,15 +79,7 @@ export interface SipStackDelegate {
 }
 
 /** Methods we implement (RFC 3261 §20.5 Allow). */
-export const ALLOWED_METHODS: readonly string[] = [
-  'INVITE',
-  'ACK',
-  'CANCEL',
-  'BYE',
-  'OPTIONS',
-  'INFO',
-  'UPDATE',
-];
+const ALLOWED_METHODS: readonly string[] = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO', 'UPDATE'];
 
 export class SipStack implements CallHost {
   readonly clock: Clock;

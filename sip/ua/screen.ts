@@ -25,7 +25,7 @@ export interface ScreenSource {
 export type ScreenVerdict = 'accept' | 'drop' | { readonly status: number; readonly reason?: string };
 
 /** The delegate that screens (the stack's `SipStackDelegate`). */
-export interface ScreenDelegate {
+interface ScreenDelegate {
   screen?(req: SipRequest, source: ScreenSource): ScreenVerdict;
 }
 

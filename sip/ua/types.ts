@@ -32,7 +32,7 @@ export interface DtmfEvent {
 }
 
 /** Events of a call; register with `call.on(name, listener)`. */
-export interface CallEventMap {
+interface CallEventMap {
   /** Once, when the ACK for our 2xx arrived (the call is `confirmed`; RFC 3261 §13.3.1.4). */
   confirmed: () => void;
   /** Once, when the call is over (after BYE, CANCEL, rejection, timeouts, shutdown). */

@@ -23,7 +23,7 @@ import type { Logger } from '../logger.js';
 import { CallSession, type CallSessionDeps } from './CallSession.js';
 import { InboundAuth, type AuthDecision } from './InboundAuth.js';
 
-export interface CallManagerOptions extends CallSessionDeps {
+interface CallManagerOptions extends CallSessionDeps {
   readonly admission: Admission;
   readonly logger: Logger;
   /**

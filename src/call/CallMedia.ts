@@ -15,7 +15,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { RtpStatsReporter } from './RtpStatsReporter.js';
 
-export interface CallMediaDeps {
+interface CallMediaDeps {
   readonly config: Config;
   readonly metrics: Metrics;
   readonly clock: Clock;

@@ -63,7 +63,7 @@ type Phase = 'setup' | 'live' | 'ending' | 'done';
  * made the fake server's buffers, and a real one's lag watch, suffer under load). Normally the
  * ACK and the WebSocket's `Ready` take a few ms and nothing is lost.
  */
-export const EARLY_FRAMES_MAX = 5;
+const EARLY_FRAMES_MAX = 5;
 
 export class CallSession {
   readonly id: string;

@@ -16,7 +16,7 @@ import { transcribeRecording, type SttPool, type SttStreamDelegate } from '../st
 import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 
-export interface PendingTranscriptionsOptions {
+interface PendingTranscriptionsOptions {
   readonly storageDir: string;
   readonly calls: CallRegistry;
   readonly bus: TranscriptBus;

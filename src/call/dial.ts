@@ -20,7 +20,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { sdpAddress } from './sdpAddress.js';
 
-export interface DialRequest {
+interface DialRequest {
   /** `sip:user@host[:port][;transport=tcp]` or `sips:…`. */
   readonly uri: string;
   /** The WAV file to play (any rate; mono or first channel; PCM, float, µ-law, A-law). */
@@ -38,7 +38,7 @@ export interface DialRequest {
   readonly answerTimeoutMs?: number;
 }
 
-export interface DialResult {
+interface DialResult {
   readonly ok: boolean;
   /** Final SIP status of the INVITE (200 when answered). */
   readonly status: number;
@@ -50,7 +50,7 @@ export interface DialResult {
 }
 
 /** Errors of the dial command. */
-export class DialError extends AppError {}
+class DialError extends AppError {}
 
 async function resolveHost(host: string): Promise<string> {
   if (isIP(host)) {

@@ -25,7 +25,7 @@ import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { callOutcome, type CallRecord } from './CallRecord.js';
 import { assertTransition, isTerminal, type CallState } from './callStates.js';
 
-export interface CallRegistryOptions {
+interface CallRegistryOptions {
   store: CallStore;
   bus: TranscriptBus;
   clock: Clock;
@@ -38,7 +38,7 @@ export interface CallRegistryOptions {
 }
 
 /** What a transition may carry besides the new state. */
-export interface TransitionDetails {
+interface TransitionDetails {
   /** Required when entering `ending`: why the call ends. */
   reason?: EndReason;
   /** For `rejected`: the SIP status sent (486, 503, …). */

@@ -21,7 +21,7 @@ const FRAME_BYTES = FRAME_SAMPLES * 2;
 const SUFFIX = '.wav';
 
 /** `<storage.dir>/pending`. */
-export function pendingDir(storageDir: string): string {
+function pendingDir(storageDir: string): string {
   return join(storageDir, 'pending');
 }
 

@@ -12,7 +12,7 @@ import type { RefusedStore } from './RefusedStore.js';
 
 const DAY_MS = 86_400_000;
 
-export interface RetentionOptions {
+interface RetentionOptions {
   readonly days: number;
   readonly store: CallStore;
   /** The aggregated refused attempts: rows last seen before the limit are deleted. */

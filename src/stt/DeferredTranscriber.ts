@@ -46,7 +46,7 @@ export class MemoryRecording implements RecordedAudio {
   }
 }
 
-export interface DeferredOptions {
+interface DeferredOptions {
   readonly callId: string;
   /** Wall clock (epoch ms) of the call answer, for word wall times. */
   readonly answeredWallMs: number;

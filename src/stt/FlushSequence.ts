@@ -10,11 +10,9 @@ import { FRAME_MS } from './protocol.js';
 import type { SttLink, SttStreamSettings } from './streamTypes.js';
 
 /** The flush's times, from the stream settings. */
-export type FlushTimes = Required<
-  Pick<SttStreamSettings, 'modelDelayMs' | 'flushTimeoutMs' | 'flushGraceMs'>
->;
+type FlushTimes = Required<Pick<SttStreamSettings, 'modelDelayMs' | 'flushTimeoutMs' | 'flushGraceMs'>>;
 
-export interface FlushHooks {
+interface FlushHooks {
   /** Sends one zero frame on the stream's current link (it also counts and buffers it). */
   sendSilence(): void;
   /** The stream is (still) in `flushing`. */

@@ -10,7 +10,7 @@ import { httpBaseOf, parseModulesInfo, type HttpGet } from './probe.js';
 import type { SttPoolStats, SttServerStatus } from './poolTypes.js';
 import type { SttServerConfig } from './SttConnection.js';
 
-export interface ServerBoardOptions {
+interface ServerBoardOptions {
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly backoffInitialMs: number;

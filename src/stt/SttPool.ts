@@ -26,8 +26,7 @@ import type {
 } from './streamTypes.js';
 
 import { zeroPoolStats, type SttPoolOptions, type SttPoolStats, type SttServerStatus } from './poolTypes.js';
-export type { SttBackoff, SttPoolOptions, SttPoolStats, SttServerStatus } from './poolTypes.js';
-export { SttReservation } from './SttReservation.js';
+export type { SttPoolOptions } from './poolTypes.js';
 
 /** The admission decision for a new call. */
 export type SttAdmission =

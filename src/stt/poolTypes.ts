@@ -7,7 +7,7 @@ import type { SttStreamSettings } from './streamTypes.js';
 import type { SttServerConfig } from './SttConnection.js';
 import type { TurnDetectorOptions } from './TurnDetector.js';
 
-export interface SttBackoff {
+interface SttBackoff {
   /** First retry delay (default 1000 ms), doubled per failure up to `maxMs` (default 30 000). */
   readonly initialMs?: number;
   readonly maxMs?: number;

@@ -18,7 +18,7 @@ import { SttPool } from './SttPool.js';
 import type { AudioSource } from './audioSource.js';
 import type { SttUtterance, SttWord } from './types.js';
 
-export interface TranscribeOptions {
+interface TranscribeOptions {
   readonly server: SttServerConfig;
   readonly source: AudioSource;
   /** Where words go (stdout). */
@@ -33,7 +33,7 @@ export interface TranscribeOptions {
 }
 
 /** `mm:ss.mmm` */
-export function formatOffset(ms: number): string {
+function formatOffset(ms: number): string {
   const m = Math.floor(ms / 60_000);
   const s = Math.floor((ms % 60_000) / 1000);
   const milli = Math.round(ms % 1000);

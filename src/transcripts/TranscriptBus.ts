@@ -30,7 +30,7 @@ export interface BusCounters {
   sinkDropped(sink: string): void;
 }
 
-export interface TranscriptBusOptions {
+interface TranscriptBusOptions {
   logger: Logger;
   clock: Clock;
   /** Events a sink may have waiting before new ones are dropped for it (default 10 000). */
@@ -39,7 +39,7 @@ export interface TranscriptBusOptions {
 }
 
 /** Delivery figures of one sink. */
-export interface SinkStats {
+interface SinkStats {
   delivered: number;
   failed: number;
   dropped: number;

@@ -5,7 +5,7 @@ import type { WebhookDispatcher } from '../webhooks/WebhookDispatcher.js';
 import type { TranscriptSink } from './TranscriptBus.js';
 
 /** Which events a webhook receives (config `webhooks[].events`). */
-export interface WebhookSubscription {
+interface WebhookSubscription {
   url: string;
   events: readonly EventType[];
 }
