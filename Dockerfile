@@ -12,6 +12,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY sip ./sip
 COPY rtp ./rtp
+COPY lib ./lib
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
 # Runtime stage: same Debian release as the build stage, so the native module's glibc matches.

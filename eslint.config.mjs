@@ -1,5 +1,6 @@
-// Type-aware lint for the whole project. Layering (rtp/ and sip/ never import src/, src/ reaches
-// rtp/ and sip/ only through their index.ts) is enforced with no-restricted-imports below.
+// Type-aware lint for the whole project. Layering (lib/ imports none of the others; rtp/ and sip/
+// import lib/ and never src/ nor each other; src/ reaches rtp/ and sip/ only through their
+// index.ts) is enforced with no-restricted-imports below.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
@@ -26,6 +27,22 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // The primitives every layer shares (Clock, Logger): they depend on none of the layers.
+    files: ['lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/src/**', '**/src'], message: 'lib/ never imports src/' },
+            { group: ['**/sip/**', '**/sip'], message: 'lib/ never imports sip/' },
+            { group: ['**/rtp/**', '**/rtp'], message: 'lib/ never imports rtp/' },
+          ],
+        },
+      ],
     },
   },
   {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { systemAppClock } from '../src/clock.js';
+import { wallClock } from '../lib/clock.js';
 import type { CallMeta } from '../src/events.js';
 import { CallStore } from '../src/storage/CallStore.js';
 import { JsonlFiles } from '../src/storage/JsonlFiles.js';
@@ -37,18 +37,18 @@ async function measure(
   const dir = mkdtempSync(join(tmpdir(), 'sipscribe-bench-'));
   const db = openDatabase(dir);
   const logger = pino({ level: 'silent' });
-  const bus = new TranscriptBus({ logger, clock: systemAppClock, maxQueue: 1_000_000 });
+  const bus = new TranscriptBus({ logger, clock: wallClock, maxQueue: 1_000_000 });
   bus.addSink(new StorageSink(new CallStore(db), new JsonlFiles(dir)));
   if (withWebhooks) {
     const outbox = new Outbox(db);
     // A dispatcher with no targets: rows are written, never sent (measures the enqueue side).
-    const dispatcher = new WebhookDispatcher({ outbox, targets: [], clock: systemAppClock, logger });
+    const dispatcher = new WebhookDispatcher({ outbox, targets: [], clock: wallClock, logger });
     bus.addSink(
       new WebhookSink(
         outbox,
         [{ url: 'http://127.0.0.1:9/hook', events: ['transcript.word', 'transcript.utterance'] }],
         dispatcher,
-        systemAppClock,
+        wallClock,
       ),
     );
   }

@@ -21,7 +21,7 @@ function newestSource(dir) {
   return newest;
 }
 
-const sources = ['src', 'sip', 'rtp'].map((d) => join(root, d)).filter((d) => existsSync(d));
+const sources = ['lib', 'src', 'sip', 'rtp'].map((d) => join(root, d)).filter((d) => existsSync(d));
 const newest = Math.max(statSync(join(root, 'tsconfig.json')).mtimeMs, ...sources.map(newestSource));
 if (!existsSync(stamp) || statSync(stamp).mtimeMs < newest) {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');

@@ -4,7 +4,7 @@
  */
 
 /** Codes of {@link RtpParseError}: why a datagram is not a valid RTP or RTCP packet. */
-export type RtpParseErrorCode =
+type RtpParseErrorCode =
   | 'RTP_ERR_TRUNCATED'
   | 'RTP_ERR_VERSION'
   | 'RTP_ERR_PADDING'

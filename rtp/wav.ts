@@ -1,23 +1,22 @@
 /**
- * A small WAV (RIFF/WAVE) reader and writer for prompts, recordings and the `transcribe` command.
+ * The one WAV (RIFF/WAVE) reader and writer: prompts and the `transcribe` command read, call
+ * recordings write.
  *
  * Reads PCM (8-bit unsigned, 16/24/32-bit signed), IEEE float (32/64-bit), A-law (tag 6) and μ-law
- * (tag 7), plain or as WAVE_FORMAT_EXTENSIBLE (tag 0xFFFE, sub-format GUID). Writes PCM16, float32
- * and G.711 with the header layout SoX uses (44 bytes for PCM16; `fmt ` of 18 bytes plus a `fact`
- * chunk, 58 bytes, for float and G.711), so output is byte-identical to SoX's for the same audio.
+ * (tag 7), plain or as WAVE_FORMAT_EXTENSIBLE (tag 0xFFFE, sub-format GUID). Writes PCM16 mono as a
+ * stream ({@link WavWriter}) with the 44-byte header SoX writes, so a file is byte-identical to
+ * SoX's for the same samples.
  *
  * @see Microsoft "Multimedia Programming Interface and Data Specifications 1.0" (RIFF, 1991);
  * WAVEFORMATEXTENSIBLE (mmreg.h, ksmedia.h).
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { RtpError } from './errors.js';
-import { alawToLinear, encodeAlaw, encodeUlaw, ulawToLinear } from './codec/g711.js';
+import { alawToLinear, ulawToLinear } from './codec/g711.js';
 import { resample } from './dsp/Resampler.js';
 
-/** Sample encodings this module writes. */
-export type WavFormat = 'pcm16' | 'float32' | 'ulaw' | 'alaw';
-
 /** Codes of {@link WavError}. */
-export type WavErrorCode = 'RTP_ERR_WAV_NOT_RIFF' | 'RTP_ERR_WAV_TRUNCATED' | 'RTP_ERR_WAV_UNSUPPORTED';
+type WavErrorCode = 'RTP_ERR_WAV_NOT_RIFF' | 'RTP_ERR_WAV_TRUNCATED' | 'RTP_ERR_WAV_UNSUPPORTED';
 
 /** A file that is not a WAV this module can read. */
 export class WavError extends RtpError {
@@ -29,7 +28,7 @@ export class WavError extends RtpError {
 }
 
 /** A parsed WAV: its format and a view of its sample bytes (not copied). */
-export interface WavInfo {
+interface WavInfo {
   /** wFormatTag, resolved through WAVE_FORMAT_EXTENSIBLE: 1 PCM, 3 float, 6 A-law, 7 μ-law. */
   readonly formatTag: number;
   readonly bitsPerSample: number;
@@ -195,134 +194,6 @@ export function wavToInt16(w: WavInfo): Int16Array {
   return out;
 }
 
-/** What {@link encodeWav} writes. */
-export interface WavWriteOptions {
-  format: WavFormat;
-  sampleRate: number;
-  /** Interleaved channels in the samples. Default 1. */
-  channels?: number;
-}
-
-/**
- * Builds a WAV file. Samples are interleaved when `channels > 1`.
- * - `pcm16`: `Int16Array` as is; `Float32Array` is scaled by 32768, rounded and clamped.
- * - `float32`: `Float32Array` as is; `Int16Array` is divided by 32768.
- * - `ulaw`/`alaw`: `Uint8Array` is taken as codes; `Int16Array` is encoded (G.711);
- *   `Float32Array` is converted to 16 bits first.
- * @throws RangeError on a bad rate or channel count, or a sample count not divisible by `channels`.
- */
-export function encodeWav(
-  samples: Int16Array | Float32Array | Uint8Array,
-  opts: WavWriteOptions,
-): Uint8Array {
-  const channels = opts.channels ?? 1;
-  if (!(Number.isInteger(opts.sampleRate) && opts.sampleRate > 0)) {
-    throw new RangeError(`encodeWav: bad sample rate ${opts.sampleRate}`);
-  }
-  if (!(Number.isInteger(channels) && channels > 0 && channels < 65536)) {
-    throw new RangeError(`encodeWav: bad channel count ${channels}`);
-  }
-  if (samples.length % channels !== 0) {
-    throw new RangeError(`encodeWav: ${samples.length} samples is not a multiple of ${channels} channels`);
-  }
-  const bytesPer = opts.format === 'pcm16' ? 2 : opts.format === 'float32' ? 4 : 1;
-  const tag =
-    opts.format === 'pcm16'
-      ? TAG_PCM
-      : opts.format === 'float32'
-        ? TAG_FLOAT
-        : opts.format === 'alaw'
-          ? TAG_ALAW
-          : TAG_ULAW;
-  const n = samples.length;
-  const dataBytes = n * bytesPer;
-  const fmtSize = tag === TAG_PCM ? 16 : 18;
-  const factBytes = tag === TAG_PCM ? 0 : 12;
-  const header = 12 + 8 + fmtSize + factBytes + 8;
-  const pad = dataBytes & 1;
-  const out = new Uint8Array(header + dataBytes + pad);
-  const v = new DataView(out.buffer);
-  const ascii = (at: number, s: string): void => {
-    for (let i = 0; i < 4; i++) {
-      out[at + i] = s.charCodeAt(i);
-    }
-  };
-  ascii(0, 'RIFF');
-  v.setUint32(4, out.length - 8, true);
-  ascii(8, 'WAVE');
-  ascii(12, 'fmt ');
-  v.setUint32(16, fmtSize, true);
-  v.setUint16(20, tag, true);
-  v.setUint16(22, channels, true);
-  v.setUint32(24, opts.sampleRate, true);
-  v.setUint32(28, opts.sampleRate * channels * bytesPer, true);
-  v.setUint16(32, channels * bytesPer, true);
-  v.setUint16(34, bytesPer * 8, true);
-  let p = 36;
-  if (fmtSize === 18) {
-    v.setUint16(36, 0, true);
-    ascii(38, 'fact');
-    v.setUint32(42, 4, true);
-    v.setUint32(46, n / channels, true);
-    p = 50;
-  }
-  ascii(p, 'data');
-  v.setUint32(p + 4, dataBytes, true);
-  writeSamples(samples, opts.format, out.subarray(header, header + dataBytes), v, header);
-  return out;
-}
-
-function toInt16(samples: Int16Array | Float32Array | Uint8Array): Int16Array {
-  if (samples instanceof Int16Array) {
-    return samples;
-  }
-  const out = new Int16Array(samples.length);
-  for (let i = 0; i < samples.length; i++) {
-    const s = Math.round(samples[i]! * 32768);
-    out[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : s;
-  }
-  return out;
-}
-
-function writeSamples(
-  samples: Int16Array | Float32Array | Uint8Array,
-  format: WavFormat,
-  data: Uint8Array,
-  v: DataView,
-  at: number,
-): void {
-  switch (format) {
-    case 'pcm16': {
-      if (samples instanceof Uint8Array) {
-        throw new RangeError('encodeWav: pcm16 needs Int16Array or Float32Array samples');
-      }
-      const s16 = toInt16(samples);
-      for (let i = 0; i < s16.length; i++) {
-        v.setInt16(at + 2 * i, s16[i]!, true);
-      }
-      return;
-    }
-    case 'float32':
-      if (samples instanceof Uint8Array) {
-        throw new RangeError('encodeWav: float32 needs Float32Array or Int16Array samples');
-      }
-      for (let i = 0; i < samples.length; i++) {
-        v.setFloat32(at + 4 * i, samples instanceof Int16Array ? samples[i]! / 32768 : samples[i]!, true);
-      }
-      return;
-    case 'ulaw':
-    case 'alaw':
-      if (samples instanceof Uint8Array) {
-        data.set(samples);
-      } else if (format === 'ulaw') {
-        encodeUlaw(toInt16(samples), data);
-      } else {
-        encodeAlaw(toInt16(samples), data);
-      }
-      return;
-  }
-}
-
 /** Convenience: parse, then mono float32 with its rate. */
 export function readWavFloat32(bytes: Uint8Array): { sampleRate: number; samples: Float32Array } {
   const w = parseWav(bytes);
@@ -337,4 +208,98 @@ export function readWavFloat32(bytes: Uint8Array): { sampleRate: number; samples
 export function readWavAtRate(bytes: Uint8Array, rate = 24000): Float32Array {
   const { sampleRate, samples } = readWavFloat32(bytes);
   return sampleRate === rate ? samples : resample(samples, sampleRate, rate);
+}
+
+const HEADER_BYTES = 44;
+
+/** The canonical 44-byte header for `dataBytes` of PCM16 mono at `sampleRate`. */
+function wavHeader(sampleRate: number, dataBytes: number): Buffer {
+  const h = Buffer.alloc(HEADER_BYTES);
+  h.write('RIFF', 0, 'ascii');
+  h.writeUInt32LE(36 + dataBytes, 4);
+  h.write('WAVE', 8, 'ascii');
+  h.write('fmt ', 12, 'ascii');
+  h.writeUInt32LE(16, 16); // fmt chunk size
+  h.writeUInt16LE(1, 20); // PCM
+  h.writeUInt16LE(1, 22); // mono
+  h.writeUInt32LE(sampleRate, 24);
+  h.writeUInt32LE(sampleRate * 2, 28); // byte rate
+  h.writeUInt16LE(2, 32); // block align
+  h.writeUInt16LE(16, 34); // bits per sample
+  h.write('data', 36, 'ascii');
+  h.writeUInt32LE(dataBytes, 40);
+  return h;
+}
+
+/** Float samples in [-1, 1] to PCM16 (clamped; -1 → -32768, 1 → 32767). */
+export function floatToPcm16(src: Float32Array, dst: Int16Array = new Int16Array(src.length)): Int16Array {
+  if (dst.length < src.length) {
+    throw new RangeError(`destination holds ${dst.length} samples, source has ${src.length}`);
+  }
+  for (let i = 0; i < src.length; i++) {
+    const s = Math.max(-1, Math.min(1, src[i] ?? 0));
+    dst[i] = Math.round(s < 0 ? s * 32768 : s * 32767);
+  }
+  return dst;
+}
+
+/**
+ * A streaming PCM16 mono WAV file: writes the 44-byte header with zero sizes, appends samples as
+ * they come and patches the RIFF and data sizes on `close()`.
+ */
+export class WavWriter {
+  readonly path: string;
+  readonly sampleRate: number;
+  #fd: number | null;
+  #dataBytes = 0;
+  #scratch = new Int16Array(0);
+
+  constructor(path: string, sampleRate: number) {
+    this.path = path;
+    this.sampleRate = sampleRate;
+    this.#fd = openSync(path, 'w');
+    writeSync(this.#fd, wavHeader(sampleRate, 0));
+  }
+
+  /** Samples written so far. */
+  get samples(): number {
+    return this.#dataBytes / 2;
+  }
+
+  /** Appends PCM16 samples (written little-endian whatever the host order). */
+  writeInt16(samples: Int16Array): void {
+    const fd = this.#open();
+    const buf = Buffer.alloc(samples.length * 2);
+    for (let i = 0; i < samples.length; i++) {
+      buf.writeInt16LE(samples[i] ?? 0, i * 2);
+    }
+    writeSync(fd, buf);
+    this.#dataBytes += buf.length;
+  }
+
+  /** Appends float samples in [-1, 1] (the 24 kHz frames sent to the STT). */
+  writeFloat32(samples: Float32Array): void {
+    if (this.#scratch.length < samples.length) {
+      this.#scratch = new Int16Array(samples.length);
+    }
+    this.writeInt16(floatToPcm16(samples, this.#scratch).subarray(0, samples.length));
+  }
+
+  /** Patches the header sizes and closes the file. Idempotent. */
+  close(): void {
+    if (this.#fd === null) {
+      return;
+    }
+    const fd = this.#fd;
+    this.#fd = null;
+    writeSync(fd, wavHeader(this.sampleRate, this.#dataBytes), 0, HEADER_BYTES, 0);
+    closeSync(fd);
+  }
+
+  #open(): number {
+    if (this.#fd === null) {
+      throw new Error(`${this.path} is closed`);
+    }
+    return this.#fd;
+  }
 }

@@ -2,7 +2,7 @@
  * Typed errors of the SIP layer. Every error carries a stable `code` (listed in sip/README.md);
  * network code matches on `err.code`, never on the message text.
  */
-export class SipError extends Error {
+class SipError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -12,7 +12,7 @@ export class SipError extends Error {
 }
 
 /** Codes of {@link SipParseError}. */
-export type SipParseErrorCode =
+type SipParseErrorCode =
   | 'SIP_ERR_EMPTY'
   | 'SIP_ERR_TOO_LARGE'
   | 'SIP_ERR_NO_HEADER_END'

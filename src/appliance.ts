@@ -7,16 +7,16 @@
  * unregister → SIP stack stops → STT pool stops → endpoint stops (bus drained to the database,
  * JSONL and the webhook outbox on disk; HTTP closed).
  */
+import { systemClock } from '../lib/clock.js';
 import {
   createStackRegistrationTransport,
   RegistrationManager,
   SipStack,
-  systemClock as sipClock,
   type InviteSummary,
   type ListenEntry,
   type RegistrationAccount,
 } from '../sip/index.js';
-import { systemClock as mediaClock, type SocketFactory } from '../rtp/index.js';
+import { type SocketFactory } from '../rtp/index.js';
 import { CallManager } from './call/CallManager.js';
 import { PendingTranscriptions } from './call/PendingTranscriptions.js';
 import type { Config } from './config.js';
@@ -81,7 +81,7 @@ export async function startAppliance(
   logger: Logger,
   deps: ApplianceDeps = {},
 ): Promise<Appliance> {
-  const clock = mediaClock;
+  const clock = systemClock;
   const endpoint = await startEndpoint(config, logger, deps);
   const cleanups = new CleanupStack(logger);
   cleanups.push(() => endpoint.stop());
@@ -119,7 +119,7 @@ export async function startAppliance(
     const stack = new SipStack(
       {
         listen: listenEntries(config, logger),
-        clock: sipClock,
+        clock: systemClock,
         logger: logger.child({ part: 'sip' }),
         timers: config.sip.timers,
         userAgent: config.sip.userAgent,
@@ -151,7 +151,7 @@ export async function startAppliance(
     const metrics = endpoint.metrics;
     const registrations = new RegistrationManager(
       createStackRegistrationTransport(stack.transactions),
-      { clock: sipClock, logger: logger.child({ part: 'registration' }), userAgent: config.sip.userAgent },
+      { clock: systemClock, logger: logger.child({ part: 'registration' }), userAgent: config.sip.userAgent },
       {
         onStateChange: (status, previous) => {
           metrics.registrationUp.set({ account: status.accountId }, status.state === 'registered' ? 1 : 0);

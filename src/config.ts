@@ -89,7 +89,7 @@ export function isLoopbackHost(h: string): boolean {
   return h === 'localhost' || h === '::1' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
-export const configSchema = z.object({
+const configSchema = z.object({
   sip: z
     .object({
       listen: z

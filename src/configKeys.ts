@@ -10,7 +10,7 @@
 import type { z } from 'zod';
 
 /** One unknown key: its JSON path (as `path` segments) and what to say about it. */
-export interface UnknownKey {
+interface UnknownKey {
   path: PropertyKey[];
   message: string;
 }
@@ -91,7 +91,7 @@ function check(
  * The valid names closest to `key` (case-insensitive edit distance, a transposition counts 1), when
  * close enough to be a typo; several when they are equally close.
  */
-export function nearest(key: string, known: readonly string[]): string[] {
+function nearest(key: string, known: readonly string[]): string[] {
   let best: string[] = [];
   let bestDistance = Infinity;
   for (const name of known) {
@@ -106,7 +106,7 @@ export function nearest(key: string, known: readonly string[]): string[] {
 }
 
 /** Optimal string alignment distance: insertions, deletions, substitutions, adjacent transpositions. */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   const rows = a.length + 1;
   const cols = b.length + 1;
   const d: number[] = new Array<number>(rows * cols).fill(0);

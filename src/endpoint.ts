@@ -2,13 +2,13 @@
  * Wires the layers of the running endpoint together: storage, transcript bus and its sinks,
  * call registry, webhooks, metrics and HTTP. No protocol logic lives here.
  *
- * SIP, RTP and STT are wired in by the call orchestration (pending), which uses the parts this
- * returns: `calls` (CallRegistry) for every call's record and state, `bus` for transcript events,
+ * SIP, RTP and STT are wired in by the appliance (`appliance.ts`) and the call code (`call/`),
+ * which use the parts this returns: `calls` (CallRegistry) for every call's record and state, `bus` for transcript events,
  * `metrics` for RTP/STT/registration figures, `readiness` for `/ready` checks, `recorder` for audio.
  */
 import { Admission } from './calls/Admission.js';
 import { CallRegistry } from './calls/CallRegistry.js';
-import { systemAppClock, type AppClock } from './clock.js';
+import { wallClock, type Clock } from '../lib/clock.js';
 import type { Config } from './config.js';
 import { registerApiRoutes } from './http/api.js';
 import { Readiness, registerHealthRoutes } from './http/health.js';
@@ -55,7 +55,7 @@ export interface Endpoint {
 
 /** Seams for tests; production uses the defaults. */
 export interface EndpointDeps {
-  clock?: AppClock;
+  clock?: Clock;
   /** Where the console sink writes (default process.stdout). */
   consoleOut?: ConsoleSinkOptions['out'];
   /** How webhooks are sent (default fetch). */
@@ -67,7 +67,7 @@ export async function startEndpoint(
   logger: Logger,
   deps: EndpointDeps = {},
 ): Promise<Endpoint> {
-  const clock = deps.clock ?? systemAppClock;
+  const clock = deps.clock ?? wallClock;
   const dir = config.storage.dir;
   const db = openDatabase(dir);
   const cleanups = new CleanupStack(logger);

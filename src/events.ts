@@ -25,16 +25,8 @@ export interface CallMeta {
 }
 
 /** Why a call ended (`call.ended.reason`). */
-export const END_REASONS = [
-  'bye-remote',
-  'bye-local',
-  'cancel',
-  'rtp-timeout',
-  'session-expired',
-  'shutdown',
-  'error',
-] as const;
-export type EndReason = (typeof END_REASONS)[number];
+export type EndReason =
+  'bye-remote' | 'bye-local' | 'cancel' | 'rtp-timeout' | 'session-expired' | 'shutdown' | 'error';
 
 /** One word of a transcript as stored inside an utterance. */
 export interface TranscriptWord {
@@ -85,7 +77,7 @@ export type EventBody =
     };
 
 /** The common fields of every event. */
-export interface EventCommon {
+interface EventCommon {
   readonly seq: number;
   readonly callId: string;
   /** Wall-clock time of the event, ISO 8601 UTC. */
@@ -107,11 +99,3 @@ export const EVENT_TYPES: readonly EventType[] = [
   'dtmf',
   'call.ended',
 ];
-
-/** Narrows an event to one type. */
-export function isEvent<T extends EventType>(
-  event: CallEvent,
-  type: T,
-): event is Extract<CallEvent, { type: T }> {
-  return event.type === type;
-}

@@ -55,7 +55,7 @@ export interface Metrics {
   readonly busCounters: BusCounters;
 }
 
-export interface MetricsOptions {
+interface MetricsOptions {
   /** Also export Node process metrics (CPU, memory, event loop, handles); default true. */
   processMetrics?: boolean;
 }

@@ -55,7 +55,7 @@ export const PCMA: AudioCodec = Object.freeze({
 });
 
 /** Every codec this layer implements, in default preference order. */
-export const AUDIO_CODECS: readonly AudioCodec[] = Object.freeze([PCMU, PCMA]);
+const AUDIO_CODECS: readonly AudioCodec[] = Object.freeze([PCMU, PCMA]);
 
 /** The codec with this static payload type, or undefined. */
 export function codecByPayloadType(payloadType: number): AudioCodec | undefined {

@@ -11,7 +11,7 @@ export interface AudioFrame {
 }
 
 /** Framer configuration; every field has a default. */
-export interface FramerOptions {
+interface FramerOptions {
   /** Samples per frame. Default 1920 (80 ms at 24 kHz, the frame Kyutai's STT steps on). */
   frameSize?: number;
   /** Sample rate of the stream, Hz. Default 24000. */
@@ -23,7 +23,7 @@ export interface FramerOptions {
 }
 
 /** Counters, for tests and metrics. */
-export interface FramerStats {
+interface FramerStats {
   /** Frames emitted. */
   frames: number;
   /** Frame buffers allocated since construction (pool included): stays flat when frames are released. */

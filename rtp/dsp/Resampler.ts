@@ -1,7 +1,7 @@
 import { kaiser, kaiserBeta, sinc } from './kaiser.js';
 
 /** Resampler design options; defaults suit speech recognition input. */
-export interface ResamplerOptions {
+interface ResamplerOptions {
   /** Stopband attenuation, dB (Kaiser design). Default 90. */
   attenuationDb?: number;
   /**

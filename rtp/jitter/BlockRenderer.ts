@@ -26,9 +26,9 @@ export interface TimelineEntry {
 }
 
 /** Length of the de-click ramp at a source splice (5 ms at 8 kHz). */
-export const DECLICK = 40;
+const DECLICK = 40;
 /** Smallest step (about −30 dBFS) worth correcting at a splice. */
-export const DECLICK_MIN_STEP = 1024;
+const DECLICK_MIN_STEP = 1024;
 
 /**
  * Renders the jitter buffer's timeline in 10 ms blocks (the G.711 Appendix I frame) through the

@@ -11,13 +11,10 @@ import {
   type JitterStats,
   type PushResult,
 } from './types.js';
-
-export { PLC_BLOCK, silenceConcealer } from './Concealer.js';
 export type { Concealer } from './Concealer.js';
 export type { FrameKind } from './BlockRenderer.js';
 
 export { JITTER_DEFAULTS } from './types.js';
-export type { Decode, JitterBufferOptions, JitterStats, PushResult } from './types.js';
 
 const EMPTY = new Int16Array(0);
 

@@ -122,7 +122,7 @@ export class RtpPacket {
 }
 
 /** Fields to build an RTP packet with {@link serializeRtp}. */
-export interface RtpHeaderInit {
+interface RtpHeaderInit {
   payloadType: number;
   sequenceNumber: number;
   timestamp: number;
@@ -136,7 +136,7 @@ export interface RtpHeaderInit {
 }
 
 /** Number of bytes {@link serializeRtp} writes for `header` and a payload of `payloadLength` bytes. */
-export function rtpLength(header: RtpHeaderInit, payloadLength: number): number {
+function rtpLength(header: RtpHeaderInit, payloadLength: number): number {
   return (
     12 +
     4 * (header.csrcs?.length ?? 0) +

@@ -8,13 +8,12 @@ import { RtpParseError } from '../errors.js';
  */
 
 /** RTCP packet types (RFC 3550 §12.1). */
-export const RTCP_SR = 200;
-export const RTCP_RR = 201;
-export const RTCP_SDES = 202;
-export const RTCP_BYE = 203;
-export const RTCP_APP = 204;
+const RTCP_SR = 200;
+const RTCP_RR = 201;
+const RTCP_SDES = 202;
+const RTCP_BYE = 203;
 /** SDES item types (RFC 3550 §6.5). */
-export const SDES_CNAME = 1;
+const SDES_CNAME = 1;
 
 /** One reception report block (RFC 3550 §6.4.1). */
 export interface ReportBlock {
@@ -42,7 +41,7 @@ export interface SenderInfo {
   octetCount: number;
 }
 
-export type RtcpPacket =
+type RtcpPacket =
   | ({ type: 'sr'; ssrc: number; reports: ReportBlock[] } & SenderInfo)
   | { type: 'rr'; ssrc: number; reports: ReportBlock[] }
   | { type: 'sdes'; chunks: { ssrc: number; items: { type: number; value: string }[] }[] }
@@ -198,7 +197,7 @@ export function parseRtcp(bytes: Uint8Array): RtcpPacket[] {
 }
 
 /** What {@link buildRtcpReport} puts in a compound packet. */
-export interface RtcpReportInit {
+interface RtcpReportInit {
   ssrc: number;
   /** Present when we sent RTP since the last report: an SR instead of an RR. */
   sender?: SenderInfo;

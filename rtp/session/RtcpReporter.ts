@@ -1,10 +1,10 @@
-import type { Clock, TimerHandle } from '../clock.js';
-import type { RepeatLog } from './RepeatLog.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { RepeatedLog } from '../../lib/logger.js';
 import { buildRtcpReport, rtcpIntervalMs, type ReportBlock } from '../packet/rtcp.js';
 import type { RtpSender } from './RtpSender.js';
 
 /** What the reporter needs from its session. */
-export interface RtcpReporterHooks {
+interface RtcpReporterHooks {
   ssrc: number;
   cname: string;
   wallClockMs: () => number;
@@ -23,13 +23,13 @@ export interface RtcpReporterHooks {
 export class RtcpReporter {
   readonly #clock: Clock;
   readonly #random: () => number;
-  readonly #log: RepeatLog;
+  readonly #log: RepeatedLog;
   readonly #h: RtcpReporterHooks;
   #timer: TimerHandle | undefined;
   #initial = true;
   #weSent = false;
 
-  constructor(clock: Clock, random: () => number, log: RepeatLog, hooks: RtcpReporterHooks) {
+  constructor(clock: Clock, random: () => number, log: RepeatedLog, hooks: RtcpReporterHooks) {
     this.#clock = clock;
     this.#random = random;
     this.#log = log;
@@ -80,7 +80,12 @@ export class RtcpReporter {
       try {
         this.sendNow(false);
       } catch (err) {
-        this.#log.note('rtcp-send-error', this.#clock.now(), 'warn', 'error sending rtcp', () => ({ err }));
+        this.#log.log(
+          'warn',
+          'rtcp-send-error',
+          () => ({ event: 'rtcp-send-error', err }),
+          'error sending rtcp',
+        );
       }
       this.#schedule();
     }, interval);

@@ -1,12 +1,12 @@
 import type { AudioCodec } from '../codec/table.js';
 import { RtpError } from '../errors.js';
 import type { JitterBuffer } from '../jitter/JitterBuffer.js';
-import type { Logger } from '../logger.js';
 import { RtpPacket } from '../packet/RtpPacket.js';
 import { isRtcp, parseRtcp } from '../packet/rtcp.js';
 import { tsAdd } from '../seq.js';
 import { DtmfReceiver, type DtmfEvent } from './DtmfReceiver.js';
-import { RepeatLog } from './RepeatLog.js';
+import type { RepeatedLog } from '../../lib/logger.js';
+import { type Logger } from '../../lib/logger.js';
 import type { SourceLatch } from './SourceLatch.js';
 import type { SourceState } from './SourceState.js';
 import { SourceTracker } from './SourceTracker.js';
@@ -14,13 +14,13 @@ import type { RemoteInfo } from './socket.js';
 import type { RemoteMedia } from './types.js';
 
 /** What the receiver needs from its session. */
-export interface RtpReceiverHooks {
+interface RtpReceiverHooks {
   /** A DTMF digit ended (RFC 4733). */
   onDtmf(event: DtmfEvent): void;
 }
 
 /** Counters of the receive path (the session's stats of the same names). */
-export interface RtpReceiverCounters {
+interface RtpReceiverCounters {
   datagrams: number;
   received: number;
   malformed: Record<string, number>;
@@ -39,12 +39,12 @@ export interface RtpReceiverCounters {
  * reports of the current source (for LSR/DLSR), BYE logged.
  *
  * Never throws on bad input: dropped datagrams are counted (by error code when malformed) and
- * logged through a {@link RepeatLog}: the first of each kind with its details, then summaries,
- * never one line per packet. Time comes in as arguments (`nowMs`), so it is tested without a clock.
+ * logged through the session's {@link RepeatedLog}: the first of each kind with its details, then
+ * one line with a count per window, never one line per packet. Time comes in as arguments (`nowMs`), so it is tested without a clock.
  */
 export class RtpReceiver {
   readonly #log: Logger;
-  readonly #repeat: RepeatLog;
+  readonly #repeat: RepeatedLog;
   readonly #latch: SourceLatch;
   readonly #jb: JitterBuffer;
   readonly #cnPayloadType: number;
@@ -75,7 +75,7 @@ export class RtpReceiver {
     jb: JitterBuffer,
     comfortNoisePayloadType: number,
     hooks: RtpReceiverHooks,
-    repeat: RepeatLog = new RepeatLog(log),
+    repeat: RepeatedLog,
   ) {
     this.#log = log;
     this.#repeat = repeat;
@@ -128,7 +128,7 @@ export class RtpReceiver {
     this.counters.datagrams++;
     const verdict = this.#latch.checkRtp(from);
     if (verdict === 'reject') {
-      this.#rejected(from, nowMs);
+      this.#rejected(from);
       return false;
     }
     let pkt: RtpPacket | undefined;
@@ -136,7 +136,7 @@ export class RtpReceiver {
       pkt = new RtpPacket(data);
     } catch (err) {
       if (verdict === 'accept') {
-        this.#malformed(err, from, nowMs);
+        this.#malformed(err, from);
         return false;
       }
     }
@@ -147,21 +147,17 @@ export class RtpReceiver {
     if (verdict === 'candidate') {
       // A source other than the SDP address: latched after a run of valid packets, dropped until then.
       if (!this.#latch.offerRtp(from, negotiated ? pkt!.sequenceNumber : undefined, nowMs)) {
-        this.#rejected(from, nowMs);
+        this.#rejected(from);
         return false;
       }
       this.#log.info({ source: `${from.address}:${from.port}` }, 'rtp source latched (not the SDP address)');
     } else if (!negotiated) {
       this.counters.unknownPayloadType++;
-      this.#repeat.note(
-        'unknown-payload-type',
-        nowMs,
+      this.#repeat.log(
         'warn',
+        'unknown-payload-type',
+        () => ({ event: 'unknown-payload-type', payloadType: pt, source: `${from.address}:${from.port}` }),
         'rtp packets of a payload type not negotiated dropped',
-        () => ({
-          payloadType: pt,
-          source: `${from.address}:${from.port}`,
-        }),
       );
       return false;
     } else if (this.#latch.latchRtp(from, nowMs)) {
@@ -178,7 +174,7 @@ export class RtpReceiver {
     }
     const verdict = this.#latch.checkRtcp(from);
     if (verdict === 'reject') {
-      this.#rejected(from, nowMs);
+      this.#rejected(from);
       return;
     }
     let packets;
@@ -186,15 +182,15 @@ export class RtpReceiver {
       packets = parseRtcp(data);
     } catch (err) {
       if (verdict === 'accept') {
-        this.#malformed(err, from, nowMs);
+        this.#malformed(err, from);
       } else {
         this.#latch.offerRtcp(from, false);
-        this.#rejected(from, nowMs);
+        this.#rejected(from);
       }
       return;
     }
     if (verdict === 'candidate' && !this.#latch.offerRtcp(from, true)) {
-      this.#rejected(from, nowMs);
+      this.#rejected(from);
       return;
     }
     this.counters.rtcpReceived++;
@@ -219,27 +215,30 @@ export class RtpReceiver {
     }
   }
 
-  #malformed(err: unknown, from: RemoteInfo, nowMs: number): void {
+  #malformed(err: unknown, from: RemoteInfo): void {
     const code = err instanceof RtpError ? err.code : 'UNKNOWN';
     const m = this.counters.malformed;
     m[code] = (m[code] ?? 0) + 1;
-    this.#repeat.note(`malformed:${code}`, nowMs, 'warn', 'malformed rtp/rtcp datagrams dropped', () => ({
-      code,
-      source: `${from.address}:${from.port}`,
-      error: err instanceof Error ? err.message : String(err),
-    }));
+    this.#repeat.log(
+      'warn',
+      `malformed:${code}`,
+      () => ({
+        event: `malformed:${code}`,
+        code,
+        source: `${from.address}:${from.port}`,
+        error: err instanceof Error ? err.message : String(err),
+      }),
+      'malformed rtp/rtcp datagrams dropped',
+    );
   }
 
-  #rejected(from: RemoteInfo, nowMs: number): void {
+  #rejected(from: RemoteInfo): void {
     this.counters.rejectedSource++;
-    this.#repeat.note(
-      'rejected-source',
-      nowMs,
+    this.#repeat.log(
       'warn',
+      'rejected-source',
+      () => ({ event: 'rejected-source', source: `${from.address}:${from.port}` }),
       'rtp datagrams from a rejected source dropped',
-      () => ({
-        source: `${from.address}:${from.port}`,
-      }),
     );
   }
 

@@ -1,6 +1,6 @@
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { AudioCodec } from '../codec/table.js';
-import type { RepeatLog } from './RepeatLog.js';
+import type { RepeatedLog } from '../../lib/logger.js';
 import type { SenderInfo } from '../packet/rtcp.js';
 import { seqAdd, tsAdd } from '../seq.js';
 
@@ -40,7 +40,7 @@ export class RtpSender {
   /** Our SSRC. */
   readonly ssrc: number;
   readonly #clock: Clock;
-  readonly #log: RepeatLog;
+  readonly #log: RepeatedLog;
   readonly #send: (packet: Uint8Array) => void;
   #seq: number;
   #ts: number;
@@ -63,7 +63,7 @@ export class RtpSender {
   /**
    * @param send hands a packet to the socket (the buffer is reused 8 packets later)
    */
-  constructor(clock: Clock, random: () => number, log: RepeatLog, send: (packet: Uint8Array) => void) {
+  constructor(clock: Clock, random: () => number, log: RepeatedLog, send: (packet: Uint8Array) => void) {
     this.#clock = clock;
     this.#log = log;
     this.#send = send;
@@ -129,7 +129,7 @@ export class RtpSender {
     try {
       this.#sendPacket();
     } catch (err) {
-      this.#log.note('rtp-send-error', this.#clock.now(), 'warn', 'error sending rtp', () => ({ err }));
+      this.#log.log('warn', 'rtp-send-error', () => ({ event: 'rtp-send-error', err }), 'error sending rtp');
     }
     this.#k++;
     const due = this.#startMs + this.#k * this.#ptime;

@@ -1,12 +1,11 @@
-import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../../lib/clock.js';
 import { codecByName, type AudioCodec } from '../codec/table.js';
 import { RtpConfigError, RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
 import { G711Plc } from '../dsp/G711Plc.js';
 import { JitterBuffer, type Concealer } from '../jitter/JitterBuffer.js';
-import { nullLogger, type Logger } from '../logger.js';
+import { RepeatedLog, silentLogger, type Logger } from '../../lib/logger.js';
 import { readWavAtRate } from '../wav.js';
 import { MediaPipeline } from './MediaPipeline.js';
-import { RepeatLog } from './RepeatLog.js';
 import { RtcpReporter } from './RtcpReporter.js';
 import { RtpReceiver } from './RtpReceiver.js';
 import { RtpSender } from './RtpSender.js';
@@ -15,11 +14,13 @@ import { resolveOptions, type ResolvedOptions } from './options.js';
 import { bindPortPair, type DatagramSocket, type RemoteInfo } from './socket.js';
 import type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
 
-export type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
+export type { RemoteMedia, RtpSessionDelegate, RtpSessionStats } from './types.js';
 
 type State = 'bound' | 'running' | 'closed';
 
 const TICK_MS = 20;
+/** How often a per-packet failure that keeps happening is logged again (with its count). */
+const REPEAT_WINDOW_MS = 30_000;
 /**
  * One call's media: an RTP/RTCP socket pair, source validation (RFC 3550 A.1) and symmetric-RTP
  * latching, the jitter buffer with PLC, DTMF (RFC 4733), comfort noise (RFC 3389), receiver/sender
@@ -34,7 +35,7 @@ export class RtpSession {
   readonly #clock: Clock;
   readonly #log: Logger;
   /** Events that can repeat per packet: logged once, then counted and summarised. */
-  readonly #repeat: RepeatLog;
+  readonly #repeat: RepeatedLog;
   readonly #rtp: DatagramSocket;
   readonly #rtcp: DatagramSocket;
   readonly #jb: JitterBuffer;
@@ -66,7 +67,7 @@ export class RtpSession {
     this.#o = o;
     this.#clock = clock;
     this.#log = log;
-    this.#repeat = new RepeatLog(log);
+    this.#repeat = new RepeatedLog(log, clock, REPEAT_WINDOW_MS);
     this.#rtp = rtp;
     this.#rtcp = rtcp;
     this.delegate = delegate;
@@ -107,7 +108,12 @@ export class RtpSession {
     rtp.onMessage((data, from) => this.#onRtpDatagram(data, from));
     rtcp.onMessage((data, from) => this.#onRtcpDatagram(data, from));
     const onError = (err: Error): void =>
-      this.#repeat.note('rtp-socket-error', this.#clock.now(), 'warn', 'rtp socket error', () => ({ err }));
+      this.#repeat.log(
+        'warn',
+        'rtp-socket-error',
+        () => ({ event: 'rtp-socket-error', err }),
+        'rtp socket error',
+      );
     rtp.onError(onError);
     rtcp.onError(onError);
   }
@@ -131,7 +137,7 @@ export class RtpSession {
     }
     try {
       const concealer = options.concealer?.() ?? defaultConcealer();
-      return new RtpSession(o, clock, options.logger ?? nullLogger, pair[0], pair[1], concealer, delegate);
+      return new RtpSession(o, clock, options.logger ?? silentLogger, pair[0], pair[1], concealer, delegate);
     } catch (err) {
       pair[0].close();
       pair[1].close();
@@ -265,7 +271,7 @@ export class RtpSession {
       this.#rtp.close();
       this.#rtcp.close();
     }
-    this.#repeat.flush(this.#clock.now());
+    this.#repeat.flush();
     this.#log.info({ stats: this.getStats() }, 'rtp session closed');
   }
 
@@ -331,7 +337,7 @@ export class RtpSession {
 
   /** A bug in a per-packet path: logged once with its stack, then counted like any repeated event. */
   #unexpected(key: string, msg: string, err: unknown): void {
-    this.#repeat.note(key, this.#clock.now(), 'error', msg, () => ({ err }));
+    this.#repeat.log('error', key, () => ({ event: key, err }), msg);
   }
 
   // ---- output cadence -------------------------------------------------------------------------

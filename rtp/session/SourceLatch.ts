@@ -3,12 +3,12 @@ import type { RemoteInfo } from './socket.js';
 import type { RemoteMedia } from './types.js';
 
 /** Consecutive valid packets (RTP: with consecutive sequence numbers) that latch another source. */
-export const LATCH_AFTER = 4;
+const LATCH_AFTER = 4;
 /** How long a latched source (not the SDP address) must have been silent before another replaces it. */
 export const LATCH_QUIET_MS = 500;
 
 /** What to do with a datagram, before it is parsed. */
-export type SourceVerdict =
+type SourceVerdict =
   /** From the SDP address or the latched source: process it. */
   | 'accept'
   /** From a stranger that may not be latched: drop it. */

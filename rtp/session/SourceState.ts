@@ -11,12 +11,12 @@ import { seqAdd, tsDiff } from '../seq.js';
 
 const RTP_SEQ_MOD = 0x10000;
 /** RFC 3550 A.1 constants. */
-export const MAX_DROPOUT = 3000;
-export const MAX_MISORDER = 100;
-export const MIN_SEQUENTIAL = 2;
+const MAX_DROPOUT = 3000;
+const MAX_MISORDER = 100;
+const MIN_SEQUENTIAL = 2;
 
 /** Outcome of {@link SourceState.update} for one packet. */
-export type SeqVerdict =
+type SeqVerdict =
   /** Valid: play it. */
   | 'valid'
   /** Source still on probation (RFC 3550 A.1): hold the packet until the source is validated. */

@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../lib/logger.js';
 import type { RtpPacket } from '../packet/RtpPacket.js';
 import { seqDiff } from '../seq.js';
 import { SourceState } from './SourceState.js';
@@ -7,7 +7,7 @@ import { SourceState } from './SourceState.js';
 const SWITCH_BACK = 5;
 
 /** What the tracker does with packets. */
-export interface SourceTrackerHooks {
+interface SourceTrackerHooks {
   /** A packet that passed validation (possibly one held during probation, with its arrival time). */
   deliver(pkt: RtpPacket, arrivalMs: number): void;
   /** The stream restarted: a new SSRC, or a sequence restart within one (RFC 3550 A.1). */

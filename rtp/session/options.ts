@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import { RtpConfigError } from '../errors.js';
 import { JITTER_DEFAULTS } from '../jitter/JitterBuffer.js';
 import { udpSocketFactory } from './socket.js';

@@ -1,6 +1,6 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { Concealer } from '../jitter/JitterBuffer.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../lib/logger.js';
 import type { DtmfEvent } from './DtmfReceiver.js';
 import type { SocketFactory } from './socket.js';
 

@@ -34,12 +34,12 @@ export interface AuthorizedRequest {
  *   user) — do not retry, report the status;
  * - `unsupported`: no challenge offered a scheme/algorithm/qop (or realm) we can answer.
  */
-export type ChallengeOutcome =
+type ChallengeOutcome =
   | { readonly kind: 'retry'; readonly headers: readonly AuthorizationHeader[]; readonly stale: boolean }
   | { readonly kind: 'rejected'; readonly reason: string }
   | { readonly kind: 'unsupported'; readonly reason: string };
 
-export interface DigestClientOptions {
+interface DigestClientOptions {
   /** Produces a client nonce; random 128 bits (hex) by default. Tests pass a fixed one. */
   readonly cnonce?: () => string;
   /** How many `stale=true` challenges in a row are followed before giving up (default 3). */

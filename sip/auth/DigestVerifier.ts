@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import {
   computeDigestResponse,
   hashHex,
@@ -14,11 +14,11 @@ import { parseAuthHeader, quote } from './params.js';
  * What the application knows about a user: the password, or the stored
  * HA1 = H(username:realm:password) per base algorithm.
  */
-export type DigestSecret =
+type DigestSecret =
   | { readonly password: string }
   | { readonly ha1: Partial<Record<'MD5' | 'SHA-256' | 'SHA-512-256', string>> };
 
-export interface DigestVerifierOptions {
+interface DigestVerifierOptions {
   readonly realm: string;
   /** Challenged algorithms, most preferred first (RFC 8760 §2.4). Default `['SHA-256', 'MD5']`. */
   readonly algorithms?: readonly DigestAlgorithm[];
@@ -36,7 +36,7 @@ export interface DigestVerifierOptions {
 }
 
 /** The request whose credentials are checked. */
-export interface VerifiedRequest {
+interface VerifiedRequest {
   readonly method: string;
   /** When given, the credentials' `uri` must equal it (RFC 7616 §3.4.6). */
   readonly uri?: string;

@@ -5,7 +5,7 @@ import { DigestError } from './errors.js';
  * Digest algorithms for SIP: MD5 (RFC 3261 §22.4 / RFC 2617), SHA-256 and SHA-512-256
  * (RFC 8760 §2.2, RFC 7616 §3.2), each with its `-sess` form (RFC 7616 §3.4.2).
  */
-export const DIGEST_ALGORITHMS = [
+const DIGEST_ALGORITHMS = [
   'MD5',
   'MD5-sess',
   'SHA-256',
@@ -52,7 +52,7 @@ export function hashHex(algorithm: DigestAlgorithm, data: string | Uint8Array): 
 }
 
 /** The inputs of one digest computation (RFC 7616 §3.4.1). */
-export interface DigestInputs {
+interface DigestInputs {
   readonly algorithm: DigestAlgorithm;
   readonly username: string;
   readonly realm: string;
@@ -80,7 +80,7 @@ export interface DigestInputs {
  * @throws DigestError `SIP_ERR_AUTH_MISSING_PARAM` when neither password nor ha1 is given, or the
  * cnonce is missing for a -sess algorithm.
  */
-export function computeHa1(inputs: DigestInputs): string {
+function computeHa1(inputs: DigestInputs): string {
   const { algorithm } = inputs;
   let ha1: string;
   if (inputs.ha1 !== undefined) {

@@ -2,7 +2,7 @@
  * Errors of the digest authentication module. Each has a stable `code` (listed in sip/README.md,
  * section "Digest authentication"); callers match on `code`, not on the message.
  */
-export type DigestErrorCode =
+type DigestErrorCode =
   /** A `WWW-Authenticate`/`Proxy-Authenticate` or `Authorization` value could not be parsed. */
   | 'SIP_ERR_AUTH_MALFORMED'
   /** The challenge names an algorithm or qop this implementation does not support. */

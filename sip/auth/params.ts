@@ -6,7 +6,7 @@ import { DigestError } from './errors.js';
  *
  * @see RFC 3261 §25.1 (`challenge`, `credentials`, `auth-param`), RFC 7616 §3.3/§3.4
  */
-export interface AuthHeaderValue {
+interface AuthHeaderValue {
   readonly scheme: string;
   readonly params: ReadonlyMap<string, string>;
 }

@@ -10,7 +10,7 @@ import { parseUri } from '../message/uri.js';
 import { targetFromUri } from '../transport/target.js';
 import { defaultPort, type Flow, type HostPort, type Target } from '../transport/types.js';
 
-export interface DialogInit {
+interface DialogInit {
   callId: string;
   localTag: string;
   remoteTag: string;

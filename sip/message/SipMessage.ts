@@ -16,7 +16,7 @@ export interface HeaderField {
   raw?: string;
 }
 
-export interface CSeq {
+interface CSeq {
   readonly seq: number;
   readonly method: string;
 }

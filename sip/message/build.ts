@@ -8,7 +8,7 @@ import { SipRequest, SipResponse, setContentLength, type HeaderField } from './S
 import { MAGIC_COOKIE, parseVia } from './via.js';
 
 /** Reason phrases of RFC 3261 §21 and later RFCs for the codes this stack sends. */
-export const REASON_PHRASES: Readonly<Record<number, string>> = {
+const REASON_PHRASES: Readonly<Record<number, string>> = {
   100: 'Trying',
   180: 'Ringing',
   181: 'Call Is Being Forwarded',
@@ -49,7 +49,7 @@ export const REASON_PHRASES: Readonly<Record<number, string>> = {
   603: 'Decline',
 };
 
-export function reasonPhrase(status: number): string {
+function reasonPhrase(status: number): string {
   return REASON_PHRASES[status] ?? (status < 200 ? 'Progress' : status < 300 ? 'OK' : 'Error');
 }
 
@@ -153,7 +153,7 @@ export function createErrorResponse(
   return res;
 }
 
-export interface RequestInit {
+interface RequestInit {
   method: string;
   uri: string;
   /** Full From value including tag. */

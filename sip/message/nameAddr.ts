@@ -73,18 +73,3 @@ export function parseNameAddr(text: string): NameAddr | undefined {
   const params = tail === '' ? new Map<string, string | null>() : parseParams(tail);
   return uri && params ? { displayName, uri, params } : undefined;
 }
-
-/** Formats a name-addr: `"Display" <uri>;param=value`. */
-export function formatNameAddr(
-  uri: string,
-  opts: { displayName?: string | undefined; params?: Readonly<Record<string, string | null>> } = {},
-): string {
-  let s =
-    opts.displayName !== undefined
-      ? `"${opts.displayName.replace(/(["\\])/g, '\\$1')}" <${uri}>`
-      : `<${uri}>`;
-  for (const [k, v] of Object.entries(opts.params ?? {})) {
-    s += v === null ? `;${k}` : `;${k}=${v}`;
-  }
-  return s;
-}

@@ -18,7 +18,7 @@ import { parseUri } from './uri.js';
 /** Default maximum size of one message, header and body (bytes). */
 export const DEFAULT_MAX_MESSAGE_SIZE = 65535;
 
-export interface ParseOptions {
+interface ParseOptions {
   /** Bytes; larger messages are rejected with SIP_ERR_TOO_LARGE (answerable with 513). */
   maxSize?: number;
   /**
@@ -102,7 +102,7 @@ export function parseHeaderLines(text: string, isRequest: boolean): HeaderField[
  * @throws {SipParseError} SIP_ERR_BAD_CONTENT_LENGTH on several values, a negative or
  *   non-numeric value (RFC 4475 §3.1.2.3, §3.3.9)
  */
-export function contentLengthOf(headers: readonly HeaderField[], isRequest: boolean): number | undefined {
+function contentLengthOf(headers: readonly HeaderField[], isRequest: boolean): number | undefined {
   let found: number | undefined;
   for (const h of headers) {
     if (headerKey(h.name) === 'content-length') {

@@ -30,7 +30,7 @@ const SCHEME_RE = /^[A-Za-z][A-Za-z0-9+\-.]*$/;
 const HEADERS_RE = /^(?:[A-Za-z0-9\-_.!~*'()[\]/?:+$=&]|%[0-9A-Fa-f]{2})+$/;
 
 /** True for a valid IPv4 dotted quad, hostname or bracket-less IPv6 literal. */
-export function isValidHost(host: string): boolean {
+function isValidHost(host: string): boolean {
   if (IPV4_RE.test(host)) {
     return host.split('.').every((o) => Number(o) <= 255);
   }

@@ -1,10 +1,12 @@
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { transportOfUri } from './contact.js';
 import { RegistrationError } from './errors.js';
 import { RegisterExchange, type Outcome } from './exchange.js';
 import { assertTransition, type RegistrationState } from './state.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, refreshDelayMs, type BackoffPolicy } from './timing.js';
-import type { RegistrationLogger, RegistrationTransport, SipTransportName } from './types.js';
+import { silentLogger, type Logger } from '../../lib/logger.js';
+import type { RegistrationTransport } from './types.js';
+import type { TransportProtocol } from '../transport/types.js';
 import type {
   RegistrationAccount,
   RegistrationDelegate,
@@ -16,8 +18,6 @@ export type { RegistrationAccount, RegistrationDelegate, RegistrationOptions, Re
 
 type StatusFields = Omit<RegistrationStatus, 'accountId' | 'state'>;
 
-const NO_LOG: RegistrationLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-
 /**
  * Keeps one account registered (RFC 3261 §10.2): REGISTER with digest auth (401/407, stale
  * nonces), `423 Interval Too Brief` + Min-Expires (§10.2.8), refresh before the granted expiry,
@@ -28,10 +28,10 @@ const NO_LOG: RegistrationLogger = { debug: () => {}, info: () => {}, warn: () =
 export class Registration {
   readonly account: RegistrationAccount;
   /** The transport used: the account's, or the one its first hop's URI names. */
-  readonly transportName: SipTransportName;
+  readonly transportName: TransportProtocol;
   readonly #transport: RegistrationTransport;
   readonly #clock: Clock;
-  readonly #log: RegistrationLogger;
+  readonly #log: Logger;
   readonly #random: () => number;
   readonly #backoff: BackoffPolicy;
   readonly #keepAliveMs: number;
@@ -70,7 +70,7 @@ export class Registration {
     this.transportName = account.transport ?? transportOfUri(account.outboundProxy ?? account.registrar);
     this.#transport = transport;
     this.#clock = options.clock;
-    this.#log = options.logger ?? NO_LOG;
+    this.#log = options.logger ?? silentLogger;
     this.#random = options.random ?? Math.random;
     this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#keepAliveMs = options.keepAliveMs ?? 30_000;

@@ -1,5 +1,5 @@
 /** Codes of the registration client (listed in sip/registration/README.md). */
-export type RegistrationErrorCode =
+type RegistrationErrorCode =
   /** A state transition that the registration state machine does not allow. */
   | 'SIP_ERR_REG_STATE'
   /** An account is invalid (bad registrar URI, empty username...). */

@@ -1,15 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { Logger } from '../../lib/logger.js';
 import { DigestClient, type AuthorizationHeader } from '../auth/DigestClient.js';
 import { contactUri, grantedExpires } from './contact.js';
 import type { RegistrationAccount, RegistrationOptions } from './options.js';
 import { buildRegister } from './request.js';
-import type {
-  OutgoingRegister,
-  RegisterResponse,
-  RegistrationLogger,
-  RegistrationTransport,
-  SipTransportName,
-} from './types.js';
+import type { OutgoingRegister, RegisterResponse, RegistrationTransport } from './types.js';
+import type { TransportProtocol } from '../transport/types.js';
 
 /** How one REGISTER exchange ended. */
 export type Outcome =
@@ -26,13 +22,13 @@ export type Outcome =
 const DEFAULT_ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
 
 /** The fixed parts of one account's registrations (validated by `Registration`). */
-export interface RegisterBinding {
+interface RegisterBinding {
   readonly account: RegistrationAccount;
   /** `sip:user@domain`. */
   readonly aor: string;
   /** Where REGISTERs go: the outbound proxy, else the registrar. */
   readonly target: string;
-  readonly transport: SipTransportName;
+  readonly transport: TransportProtocol;
 }
 
 /**
@@ -44,7 +40,7 @@ export interface RegisterBinding {
 export class RegisterExchange {
   readonly #binding: RegisterBinding;
   readonly #transport: RegistrationTransport;
-  readonly #log: RegistrationLogger;
+  readonly #log: Logger;
   readonly #opts: RegistrationOptions;
   readonly #digest: DigestClient;
   readonly #callId = `${randomBytes(12).toString('hex')}@sipscribe`;
@@ -58,7 +54,7 @@ export class RegisterExchange {
     binding: RegisterBinding,
     transport: RegistrationTransport,
     options: RegistrationOptions,
-    log: RegistrationLogger,
+    log: Logger,
   ) {
     const { account } = binding;
     this.#binding = binding;

@@ -1,8 +1,9 @@
 /** The registration client's account, options, status and delegate. */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { RegistrationState } from './state.js';
 import type { BackoffPolicy } from './timing.js';
-import type { RegistrationLogger, SipTransportName } from './types.js';
+import type { Logger } from '../../lib/logger.js';
+import type { TransportProtocol } from '../transport/types.js';
 
 /** One account to register. */
 export interface RegistrationAccount {
@@ -25,7 +26,7 @@ export interface RegistrationAccount {
    * The transport; by default taken from the first hop's URI (outbound proxy, else registrar):
    * `sips:` → tls, `;transport=tcp|tls|udp`, else udp (RFC 3263 without DNS).
    */
-  readonly transport?: SipTransportName;
+  readonly transport?: TransportProtocol;
   /** Requested binding lifetime in seconds (default 3600; the registrar's value wins). */
   readonly expires?: number;
   readonly displayName?: string;
@@ -33,7 +34,7 @@ export interface RegistrationAccount {
 
 export interface RegistrationOptions {
   readonly clock: Clock;
-  readonly logger?: RegistrationLogger;
+  readonly logger?: Logger;
   /** Number in [0, 1) for the backoff jitter (default Math.random). */
   readonly random?: () => number;
   readonly backoff?: Partial<BackoffPolicy>;

@@ -1,9 +1,10 @@
 import type { AuthorizationHeader } from '../auth/DigestClient.js';
 import type { RegistrationAccount } from './options.js';
-import type { OutgoingRegister, SipTransportName } from './types.js';
+import type { OutgoingRegister } from './types.js';
+import type { TransportProtocol } from '../transport/types.js';
 
 /** Everything one REGISTER is made of. */
-export interface RegisterParts {
+interface RegisterParts {
   readonly account: RegistrationAccount;
   /** `sip:user@domain`. */
   readonly aor: string;
@@ -16,7 +17,7 @@ export interface RegisterParts {
   readonly expires: number;
   readonly auth: readonly AuthorizationHeader[];
   readonly target: string;
-  readonly transport: SipTransportName;
+  readonly transport: TransportProtocol;
   /** RFC 5626: `+sip.instance`, `reg-id=1`, `Supported: outbound`. */
   readonly outbound: boolean;
   readonly instanceId: string;

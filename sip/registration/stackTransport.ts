@@ -2,14 +2,8 @@ import { SipTransportError } from '../errors.js';
 import { setContentLength, SipRequest } from '../message/SipMessage.js';
 import type { TransactionLayer } from '../transaction/TransactionLayer.js';
 import { targetFromUri } from '../transport/target.js';
-import type { Target } from '../transport/types.js';
-import type {
-  LocalContact,
-  OutgoingRegister,
-  RegisterResponse,
-  RegistrationTransport,
-  SipTransportName,
-} from './types.js';
+import type { LocalContact, OutgoingRegister, RegisterResponse, RegistrationTransport } from './types.js';
+import type { Target, TransportProtocol } from '../transport/types.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 
@@ -19,7 +13,7 @@ const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
  *
  * @throws SipTransportError (`SIP_ERR_TRANSPORT`) when the URI cannot be used as a target.
  */
-function targetOf(uri: string, transport: SipTransportName): Target {
+function targetOf(uri: string, transport: TransportProtocol): Target {
   const t = targetFromUri(uri, transport);
   if (t === undefined) {
     throw new SipTransportError(`cannot send to "${uri}"`);
@@ -51,13 +45,13 @@ export function createStackRegistrationTransport(transactions: TransactionLayer)
       return await transactions.request(sip, targetOf(req.target, req.transport));
     },
 
-    async localContact(target: string, t: SipTransportName): Promise<LocalContact> {
+    async localContact(target: string, t: TransportProtocol): Promise<LocalContact> {
       const c = await transport.localContact(targetOf(target, t));
 
       return { host: c.host, port: c.port, transport: c.transport };
     },
 
-    async keepAlive(target: string, t: SipTransportName): Promise<void> {
+    async keepAlive(target: string, t: TransportProtocol): Promise<void> {
       const conn = transport.connectionTo(targetOf(target, t));
       if (conn === undefined) {
         throw new SipTransportError(`no open ${t} connection to ${target}`);
@@ -66,7 +60,7 @@ export function createStackRegistrationTransport(transactions: TransactionLayer)
       await Promise.resolve();
     },
 
-    onFlowClosed(target: string, t: SipTransportName, listener: () => void): () => void {
+    onFlowClosed(target: string, t: TransportProtocol, listener: () => void): () => void {
       const conn = transport.connectionTo(targetOf(target, t));
       if (conn === undefined) {
         // NOTE: already gone: report it asynchronously, as a close would be.

@@ -5,7 +5,7 @@
  * transaction/transport API onto it; unit tests use an in-memory fake.
  */
 
-export type SipTransportName = 'udp' | 'tcp' | 'tls';
+import type { TransportProtocol } from '../transport/types.js';
 
 /** A REGISTER to send, as data. The sender adds Via (with `;rport`), Max-Forwards and Content-Length. */
 export interface OutgoingRegister {
@@ -13,7 +13,7 @@ export interface OutgoingRegister {
   readonly uri: string;
   /** Where to send it: the outbound proxy, or the registrar itself. */
   readonly target: string;
-  readonly transport: SipTransportName;
+  readonly transport: TransportProtocol;
   /** Header fields in order, e.g. `['From', '<sip:alice@example.org>;tag=…']`. */
   readonly headers: readonly (readonly [name: string, value: string])[];
 }
@@ -32,7 +32,7 @@ export interface RegisterResponse {
 export interface LocalContact {
   readonly host: string;
   readonly port: number;
-  readonly transport: SipTransportName;
+  readonly transport: TransportProtocol;
 }
 
 /**
@@ -45,21 +45,13 @@ export interface LocalContact {
 export interface RegistrationTransport {
   sendRegister(request: OutgoingRegister): Promise<RegisterResponse>;
   /** The host/port/transport to advertise in Contact for requests sent to `target`. */
-  localContact(target: string, transport: SipTransportName): LocalContact | Promise<LocalContact>;
+  localContact(target: string, transport: TransportProtocol): LocalContact | Promise<LocalContact>;
   /**
    * TCP/TLS only: writes a CRLF keep-alive (`\r\n\r\n`, RFC 5626 §4.4.1) on the connection to
    * `target`, keeping it open for calls the registrar sends back over it. Rejects when the
    * connection is gone.
    */
-  keepAlive?(target: string, transport: SipTransportName): Promise<void>;
+  keepAlive?(target: string, transport: TransportProtocol): Promise<void>;
   /** TCP/TLS only: calls `listener` once when the connection to `target` closes. Returns an unsubscriber. */
-  onFlowClosed?(target: string, transport: SipTransportName, listener: () => void): () => void;
-}
-
-/** Minimal logger (pino-compatible). */
-export interface RegistrationLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
+  onFlowClosed?(target: string, transport: TransportProtocol, listener: () => void): () => void;
 }

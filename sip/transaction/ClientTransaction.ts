@@ -10,8 +10,8 @@ import type { TransactionContext } from './context.js';
 import { timerD } from './timers.js';
 import { Transaction } from './Transaction.js';
 
-export type InviteClientState = 'calling' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
-export type NonInviteClientState = 'trying' | 'proceeding' | 'completed' | 'terminated';
+type InviteClientState = 'calling' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
+type NonInviteClientState = 'trying' | 'proceeding' | 'completed' | 'terminated';
 
 /** What the transaction user hears. */
 export interface ClientTransactionUser {
@@ -170,6 +170,6 @@ export class NonInviteClientTransaction extends ClientTransactionBase<NonInviteC
  * The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): same Request-URI, Call-ID, From,
  * CSeq number and top Via as the INVITE; To from the response; Route copied.
  */
-export function ackForNon2xx(invite: SipRequest, res: SipResponse): SipRequest {
+function ackForNon2xx(invite: SipRequest, res: SipResponse): SipRequest {
   return requestLikeInvite(invite, 'ACK', res.get('to') ?? '');
 }

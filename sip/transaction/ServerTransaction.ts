@@ -6,10 +6,10 @@
 import type { SipRequest, SipResponse } from '../message/SipMessage.js';
 import { Transaction } from './Transaction.js';
 
-export type InviteServerState = 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
-export type NonInviteServerState = 'trying' | 'proceeding' | 'completed' | 'terminated';
+type InviteServerState = 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
+type NonInviteServerState = 'trying' | 'proceeding' | 'completed' | 'terminated';
 
-export interface ServerTransactionEvents {
+interface ServerTransactionEvents {
   /** INVITE only: Timer H fired, the ACK for our non-2xx final response never came. */
   onAckTimeout?(): void;
   /** INVITE only: an ACK matched the transaction while Accepted (RFC 6026 §7.1). */

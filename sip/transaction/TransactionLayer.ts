@@ -4,10 +4,10 @@
  * client transactions (§17.1.3), creates client transactions for outgoing requests (adding the
  * Via with a fresh branch and `;rport`, RFC 3581), and sends ACKs for 2xx outside transactions.
  */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { SipCounters } from '../counters.js';
 import { SipTransactionTimeoutError, SipTransportError } from '../errors.js';
-import { RepeatedLog, type Logger } from '../logger.js';
+import { RepeatedLog, type Logger } from '../../lib/logger.js';
 import { newBranch } from '../message/build.js';
 import { serialize, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import { formatVia, MAGIC_COOKIE } from '../message/via.js';
@@ -26,14 +26,14 @@ import {
 } from './ServerTransaction.js';
 import { DEFAULT_TIMERS, type TimerConfig } from './timers.js';
 
-export interface TransactionLayerOptions {
+interface TransactionLayerOptions {
   clock: Clock;
   logger: Logger;
   counters: SipCounters;
   timers?: Partial<TimerConfig>;
 }
 
-export interface TransactionLayerDelegate {
+interface TransactionLayerDelegate {
   /**
    * A new request. `tx` is its server transaction, or undefined for an ACK that matched none
    * (the ACK for a 2xx, RFC 3261 §17.2.3 / §13.3.1.4).
@@ -50,10 +50,7 @@ export interface TransactionLayerDelegate {
 }
 
 /** Server transaction key per RFC 3261 §17.2.3; ACK and CANCEL given their own method. */
-export function serverKey(
-  req: SipRequest,
-  method: string = req.method === 'ACK' ? 'INVITE' : req.method,
-): string {
+function serverKey(req: SipRequest, method: string = req.method === 'ACK' ? 'INVITE' : req.method): string {
   const via = req.via;
   const branch = via?.branch;
   if (branch?.startsWith(MAGIC_COOKIE)) {

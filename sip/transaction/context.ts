@@ -1,6 +1,6 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { SipCounters } from '../counters.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../lib/logger.js';
 import type { SipMessage, SipResponse } from '../message/SipMessage.js';
 import type { Flow } from '../transport/types.js';
 import type { TimerConfig } from './timers.js';

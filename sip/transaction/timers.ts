@@ -1,7 +1,7 @@
 /**
  * RFC 3261 timer values (§17.1.1.1, Table 4 of Appendix A). T1/T2/T4 are options, never globals.
  */
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 
 export interface TimerConfig {
   /** RTT estimate, default 500 ms. */

@@ -4,14 +4,14 @@
  * both directions, one connect attempt shared by concurrent senders, and forgotten when closed.
  */
 import type { Duplex } from 'node:stream';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { SipCounters } from '../counters.js';
 import { SipTransportError, type SipParseError } from '../errors.js';
 import { connectStream, type TlsClientOptions } from './connect.js';
 import { StreamConnection } from './StreamConnection.js';
 import type { HostPort, Target, TransportProtocol } from './types.js';
 
-export interface ConnectionPoolOptions {
+interface ConnectionPoolOptions {
   clock: Clock;
   counters: SipCounters;
   tls: TlsClientOptions;

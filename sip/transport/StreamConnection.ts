@@ -3,12 +3,12 @@
  * CRLF keep-alive answers (RFC 5626 §4.4.1), and closure notification.
  */
 import type { Duplex } from 'node:stream';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { SipParseError } from '../errors.js';
 import { StreamFramer } from './framing.js';
 import type { Flow, HostPort, TransportProtocol } from './types.js';
 
-export interface StreamConnectionOptions {
+interface StreamConnectionOptions {
   maxMessageSize: number;
   idleTimeoutMs: number;
   clock: Clock;

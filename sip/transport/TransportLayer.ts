@@ -9,10 +9,10 @@ import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, isIP, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { SipCounters } from '../counters.js';
 import { SipTransportError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../lib/logger.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../message/parser.js';
 import { serialize, type SipMessage, type SipResponse } from '../message/SipMessage.js';
 import type { TlsClientOptions } from './connect.js';
@@ -39,9 +39,9 @@ export interface ListenEntry {
   keyFile?: string;
 }
 
-export type { TlsClientOptions, TransportDelegate };
+export type { TlsClientOptions };
 
-export interface TransportLayerOptions {
+interface TransportLayerOptions {
   listen: readonly ListenEntry[];
   clock: Clock;
   logger: Logger;

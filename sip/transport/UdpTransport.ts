@@ -3,7 +3,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import type { SipCounters } from '../counters.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../lib/logger.js';
 import type { DatagramSocket, Flow, HostPort } from './types.js';
 
 /** Adapts a bound `dgram.Socket` to {@link DatagramSocket}. */

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { Target } from './types.js';
 
 export interface TlsClientOptions {

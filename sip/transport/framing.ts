@@ -15,7 +15,7 @@ const EMPTY = Buffer.alloc(0);
 /** A buffer larger than this is released once empty (idle connections hold nothing big). */
 const KEEP_BYTES = 4096;
 
-export interface FramerOutput {
+interface FramerOutput {
   /** Complete messages, in order. */
   messages: Buffer[];
   /** Number of `\r\n\r\n` keep-alive pings seen (to be answered with `\r\n`, RFC 5626 §4.4.1). */

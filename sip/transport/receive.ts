@@ -7,8 +7,8 @@
  */
 import type { SipCounters } from '../counters.js';
 import { SipParseError } from '../errors.js';
-import type { Clock } from '../clock.js';
-import { RepeatedLog, type Logger } from '../logger.js';
+import type { Clock } from '../../lib/clock.js';
+import { RepeatedLog, type Logger } from '../../lib/logger.js';
 import { createErrorResponse } from '../message/build.js';
 import { parseHeaderLines, parseMessage } from '../message/parser.js';
 import { SipRequest, type SipMessage, type SipResponse } from '../message/SipMessage.js';
@@ -23,7 +23,7 @@ export interface TransportDelegate {
   onResponse(res: SipResponse, flow: Flow): void;
 }
 
-export interface ReceiverOptions {
+interface ReceiverOptions {
   counters: SipCounters;
   logger: Logger;
   /** For the log of repeated bad input (one line per kind and minute, with a count). */

@@ -19,7 +19,7 @@ import { parseSessionExpires, UasSessionTimer, type Refresher } from './sessionT
 import { CallEvents, type CallHost, type DialogUser, type EndReason } from './types.js';
 import { onUasDialogRequest, type UasDialogContext } from './uasInDialog.js';
 
-export type IncomingCallState = 'offered' | 'ringing' | 'answered' | 'confirmed' | 'ended';
+type IncomingCallState = 'offered' | 'ringing' | 'answered' | 'confirmed' | 'ended';
 
 const TRANSITIONS: Readonly<Record<IncomingCallState, readonly IncomingCallState[]>> = {
   offered: ['ringing', 'answered', 'ended'],
@@ -29,7 +29,7 @@ const TRANSITIONS: Readonly<Record<IncomingCallState, readonly IncomingCallState
   ended: [],
 };
 
-export interface RejectOptions {
+interface RejectOptions {
   reason?: string;
   /** Seconds, for 503/486/480 (RFC 3261 §20.33). */
   retryAfter?: number;
@@ -38,7 +38,7 @@ export interface RejectOptions {
   headers?: readonly HeaderField[];
 }
 
-export interface ChallengeOptions {
+interface ChallengeOptions {
   /** The WWW-Authenticate / Proxy-Authenticate value(s) (from sip/auth's `DigestVerifier.challenge()`). */
   header: string | readonly string[];
   /** 407 with Proxy-Authenticate instead of 401 with WWW-Authenticate. */

@@ -34,7 +34,7 @@ export interface DialOptions {
   auth?: DigestAccount;
 }
 
-export type OutgoingCallState = 'calling' | 'early' | 'confirmed' | 'ended';
+type OutgoingCallState = 'calling' | 'early' | 'confirmed' | 'ended';
 
 const TRANSITIONS: Readonly<Record<OutgoingCallState, readonly OutgoingCallState[]>> = {
   calling: ['early', 'confirmed', 'ended'],

@@ -10,12 +10,12 @@ import type { Codec, MediaDescription } from '../sdp/media.js';
 import { answerOffer, createOffer, type LocalMedia } from '../sdp/offerAnswer.js';
 
 /** What {@link SdpSession.reoffer} did with a re-INVITE/UPDATE. */
-export type ReofferResult =
+type ReofferResult =
   | { readonly refused: true; readonly error: SdpError }
   | { readonly refused: false; readonly remote: MediaDescription | undefined };
 
 /** The answer to an offer we cannot take, with the Warning (RFC 3261 §20.43) that says why. */
-export interface SdpRefusal {
+interface SdpRefusal {
   status: 400 | 488;
   reason?: string;
   warning: string;

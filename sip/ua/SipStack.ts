@@ -5,10 +5,10 @@
  * `onInvite(call)` decides to ring, answer, reject or challenge, and `onRefused(call, status,
  * reason)` hears about INVITEs the stack refused itself (488 no common codec, 400 unreadable SDP).
  */
-import { systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock } from '../../lib/clock.js';
 import { newCounters, type SipCounters } from '../counters.js';
 import { dialogId, type Dialog } from '../dialog/Dialog.js';
-import { RepeatedLog, silentLogger, type Logger } from '../logger.js';
+import { RepeatedLog, silentLogger, type Logger } from '../../lib/logger.js';
 import { createResponse, newTag } from '../message/build.js';
 import { formatHost } from '../message/uri.js';
 import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
@@ -79,15 +79,7 @@ export interface SipStackDelegate {
 }
 
 /** Methods we implement (RFC 3261 §20.5 Allow). */
-export const ALLOWED_METHODS: readonly string[] = [
-  'INVITE',
-  'ACK',
-  'CANCEL',
-  'BYE',
-  'OPTIONS',
-  'INFO',
-  'UPDATE',
-];
+const ALLOWED_METHODS: readonly string[] = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO', 'UPDATE'];
 
 export class SipStack implements CallHost {
   readonly clock: Clock;

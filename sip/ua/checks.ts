@@ -9,7 +9,7 @@ import { readSessionTimer } from './sessionTimer.js';
 /** Option tags we support (RFC 3261 §8.2.2.3). */
 export const SUPPORTED_OPTIONS: readonly string[] = ['timer'];
 
-export interface Rejection {
+interface Rejection {
   status: number;
   reason?: string;
   headers: HeaderField[];

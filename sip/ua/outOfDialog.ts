@@ -4,7 +4,7 @@
  * a dialog (§12.2.2), 405 for methods we know but do not accept and 501 for the rest (§8.2.1),
  * and merged requests (§8.2.2.2: the same INVITE by another path gets 482).
  */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import { createResponse } from '../message/build.js';
 import type { SipRequest } from '../message/SipMessage.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';

@@ -4,7 +4,7 @@
  * through its server transaction (which absorbs retransmissions), before anything else happens.
  * In-dialog requests and CANCELs of admitted INVITEs are not screened.
  */
-import { RepeatedLog } from '../logger.js';
+import { RepeatedLog } from '../../lib/logger.js';
 import { createResponse, newTag } from '../message/build.js';
 import type { SipRequest } from '../message/SipMessage.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
@@ -25,7 +25,7 @@ export interface ScreenSource {
 export type ScreenVerdict = 'accept' | 'drop' | { readonly status: number; readonly reason?: string };
 
 /** The delegate that screens (the stack's `SipStackDelegate`). */
-export interface ScreenDelegate {
+interface ScreenDelegate {
   screen?(req: SipRequest, source: ScreenSource): ScreenVerdict;
 }
 

@@ -2,14 +2,14 @@
  * Session timers (RFC 4028): reading Session-Expires/Min-SE, choosing the refresher, the
  * refresh/expiry schedule, and the UAS side of one dialog's session timer.
  */
-import type { Clock, TimerHandle } from '../clock.js';
-import type { Logger } from '../logger.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
 import { parseParams } from '../message/headers.js';
 import type { HeaderField, SipRequest } from '../message/SipMessage.js';
 
 export type Refresher = 'uac' | 'uas';
 
-export interface SessionExpires {
+interface SessionExpires {
   interval: number;
   refresher: Refresher | undefined;
 }
@@ -52,7 +52,7 @@ export function parseSessionExpires(value: string | undefined): SessionExpires |
 }
 
 /** The Session-Expires and Min-SE of a request, checked against our Min-SE (RFC 4028 §8). */
-export type SessionTimerRequest =
+type SessionTimerRequest =
   | { ok: true; se: SessionExpires | undefined }
   | { ok: false; status: 400 | 422; reason?: string; headers: HeaderField[] };
 
@@ -91,7 +91,7 @@ function minSEOf(value: string | undefined): number | undefined {
  * Runs one session's timers: when we refresh, `refresh()` at half the interval (§10); when the
  * peer refreshes, `expire()` at interval − min(32, interval/3) seconds without a refresh (§10).
  */
-export class SessionTimer {
+class SessionTimer {
   readonly #clock: Clock;
   #handle: TimerHandle | undefined;
   interval = 0;
@@ -130,7 +130,7 @@ export class SessionTimer {
  * to {@link MAX_SESSION_INTERVAL} but not below the request's Min-SE; keep the refresher the UAC
  * chose; otherwise the UAC refreshes when it supports timers, else we do.
  */
-export function sessionExpiresAnswer(
+function sessionExpiresAnswer(
   requested: SessionExpires,
   req: SipRequest,
 ): { se: SessionExpires; refresher: Refresher; headers: HeaderField[] } {
@@ -153,7 +153,7 @@ export function sessionExpiresAnswer(
 }
 
 /** What {@link UasSessionTimer} needs from its call. */
-export interface UasSessionActions {
+interface UasSessionActions {
   /** True while the session is established (refreshes and their outcome only count then). */
   established(): boolean;
   /**

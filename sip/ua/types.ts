@@ -2,10 +2,10 @@
  * Types shared by the user-agent classes: call events, end reasons, and what a call needs from
  * the stack that owns it.
  */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { SipCounters } from '../counters.js';
 import type { Dialog } from '../dialog/Dialog.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../lib/logger.js';
 import type { HeaderField, SipRequest } from '../message/SipMessage.js';
 import type { Codec, MediaDescription } from '../sdp/media.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
@@ -32,7 +32,7 @@ export interface DtmfEvent {
 }
 
 /** Events of a call; register with `call.on(name, listener)`. */
-export interface CallEventMap {
+interface CallEventMap {
   /** Once, when the ACK for our 2xx arrived (the call is `confirmed`; RFC 3261 §13.3.1.4). */
   confirmed: () => void;
   /** Once, when the call is over (after BYE, CANCEL, rejection, timeouts, shutdown). */

@@ -7,9 +7,8 @@
  * dialog; `onRefused`: the same count for the INVITEs the stack refused itself (488, 400, …); and
  * the graceful end of every call at shutdown.
  */
+import { systemClock, type Clock } from '../../lib/clock.js';
 import {
-  systemClock,
-  type Clock as SipClock,
   type IncomingCall,
   type InviteSummary,
   type RefusalReason,
@@ -24,7 +23,7 @@ import type { Logger } from '../logger.js';
 import { CallSession, type CallSessionDeps } from './CallSession.js';
 import { InboundAuth, type AuthDecision } from './InboundAuth.js';
 
-export interface CallManagerOptions extends CallSessionDeps {
+interface CallManagerOptions extends CallSessionDeps {
   readonly admission: Admission;
   readonly logger: Logger;
   /**
@@ -33,7 +32,7 @@ export interface CallManagerOptions extends CallSessionDeps {
    */
   readonly accountFor?: (call: InviteSummary) => string | null;
   /** The clock of digest nonces (`sip.inbound.auth`; default the system clock). */
-  readonly authClock?: SipClock;
+  readonly authClock?: Clock;
 }
 
 function formatSource(address: string, port: number): string {

@@ -3,9 +3,9 @@
  * started at the answer, remote updates (re-INVITE/UPDATE, hold) applied, figures into the
  * metrics while it runs (`RtpStatsReporter`) and once more when it closes at the end of the call.
  */
+import type { Clock } from '../../lib/clock.js';
 import {
   RtpSession,
-  type Clock,
   type RemoteMedia,
   type RtpSessionDelegate,
   type SocketFactory,
@@ -15,7 +15,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { RtpStatsReporter } from './RtpStatsReporter.js';
 
-export interface CallMediaDeps {
+interface CallMediaDeps {
   readonly config: Config;
   readonly metrics: Metrics;
   readonly clock: Clock;

@@ -12,7 +12,8 @@
  * The call's state lives in the CallRegistry (`offered → ringing → answered → streaming → ending →
  * ended`, `rejected`, `cancelled`; an illegal move throws); this class only drives it.
  */
-import type { Clock, DtmfEvent, SocketFactory } from '../../rtp/index.js';
+import type { Clock } from '../../lib/clock.js';
+import type { DtmfEvent, SocketFactory } from '../../rtp/index.js';
 import type { EndReason as SipEndReason, IncomingCall, MediaDescription } from '../../sip/index.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { Config } from '../config.js';
@@ -62,7 +63,7 @@ type Phase = 'setup' | 'live' | 'ending' | 'done';
  * made the fake server's buffers, and a real one's lag watch, suffer under load). Normally the
  * ACK and the WebSocket's `Ready` take a few ms and nothing is lost.
  */
-export const EARLY_FRAMES_MAX = 5;
+const EARLY_FRAMES_MAX = 5;
 
 export class CallSession {
   readonly id: string;

@@ -4,7 +4,7 @@
  * refuses), transcribed after the hangup once a slot is free (as long as it takes), and that
  * transcription is cancelled by the shutdown (the file then stays pending for the next start).
  */
-import type { Clock } from '../../rtp/index.js';
+import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
 import { PendingRecording } from '../recording/PendingRecording.js';
 import {

@@ -6,7 +6,8 @@
  * nonce count, malformed) gets 403, is counted (`auth-failed`) and leaves no call record. A stale
  * nonce with the right password gets a new challenge with `stale=true` (RFC 7616 §3.3).
  */
-import { DigestVerifier, type Clock, type DigestRejection, type SipRequest } from '../../sip/index.js';
+import type { Clock } from '../../lib/clock.js';
+import { DigestVerifier, type DigestRejection, type SipRequest } from '../../sip/index.js';
 import type { Config } from '../config.js';
 
 type AuthConfig = NonNullable<Config['sip']['inbound']['auth']>;

@@ -7,7 +7,7 @@
  * `call.ended` with the whole transcript (unless an earlier run published it), and the file is
  * deleted. A stop cancels the one in progress: it stays pending for the next start.
  */
-import type { Clock } from '../../rtp/index.js';
+import type { Clock } from '../../lib/clock.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -16,7 +16,7 @@ import { transcribeRecording, type SttPool, type SttStreamDelegate } from '../st
 import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 
-export interface PendingTranscriptionsOptions {
+interface PendingTranscriptionsOptions {
   readonly storageDir: string;
   readonly calls: CallRegistry;
   readonly bus: TranscriptBus;

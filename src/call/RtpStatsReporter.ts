@@ -3,7 +3,8 @@
  * since the last update (the session's counters are cumulative, the metrics are counters shared by
  * every call), every `STATS_INTERVAL_MS` while the call is live and once more at its end.
  */
-import type { Clock, RtpSessionStats } from '../../rtp/index.js';
+import type { Clock } from '../../lib/clock.js';
+import type { RtpSessionStats } from '../../rtp/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 

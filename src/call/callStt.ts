@@ -35,7 +35,7 @@ export class StreamGauge {
 }
 
 /** What `callSttDelegate` needs from the call. */
-export interface CallSttContext {
+interface CallSttContext {
   readonly callId: string;
   readonly log: Logger;
   readonly bus: TranscriptBus;

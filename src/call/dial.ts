@@ -3,14 +3,14 @@
  * session. It calls the URI, streams the WAV as G.711 (the negotiated codec) paced at ptime,
  * hangs up after the audio, and says whether the call succeeded.
  */
+import { systemClock } from '../../lib/clock.js';
 import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { readWavAtRate, RtpSession, systemClock as mediaClock } from '../../rtp/index.js';
+import { readWavAtRate, RtpSession } from '../../rtp/index.js';
 import {
   CallRejectedError,
   SipStack,
-  systemClock as sipClock,
   targetFromUri,
   type EndReason,
   type TransportProtocol,
@@ -20,7 +20,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { sdpAddress } from './sdpAddress.js';
 
-export interface DialRequest {
+interface DialRequest {
   /** `sip:user@host[:port][;transport=tcp]` or `sips:…`. */
   readonly uri: string;
   /** The WAV file to play (any rate; mono or first channel; PCM, float, µ-law, A-law). */
@@ -38,7 +38,7 @@ export interface DialRequest {
   readonly answerTimeoutMs?: number;
 }
 
-export interface DialResult {
+interface DialResult {
   readonly ok: boolean;
   /** Final SIP status of the INVITE (200 when answered). */
   readonly status: number;
@@ -50,7 +50,7 @@ export interface DialResult {
 }
 
 /** Errors of the dial command. */
-export class DialError extends AppError {}
+class DialError extends AppError {}
 
 async function resolveHost(host: string): Promise<string> {
   if (isIP(host)) {
@@ -93,7 +93,7 @@ export async function dial(req: DialRequest, config: Config, logger: Logger): Pr
       { transport: 'udp', host: bindHost, port: 0 },
       { transport: 'tcp', host: bindHost, port: 0 },
     ],
-    clock: sipClock,
+    clock: systemClock,
     logger: logger.child({ part: 'sip' }),
     timers: config.sip.timers,
     userAgent: `${config.sip.userAgent} dial`,
@@ -111,7 +111,7 @@ export async function dial(req: DialRequest, config: Config, logger: Logger): Pr
         host: config.rtp.host,
         portMin: config.rtp.portMin,
         portMax: config.rtp.portMax,
-        clock: mediaClock,
+        clock: systemClock,
         logger,
         timeoutMs: 0,
       },

@@ -27,12 +27,12 @@
  * Every refusal counts in `sipscribe_admission_refused_total{reason}` (drops as `rate-limited`).
  */
 import { BlockList, isIP } from 'node:net';
-import type { AppClock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import { ConfigError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 
 /** The decision for an INVITE the screen let through. */
-export type AdmissionDecision =
+type AdmissionDecision =
   | { readonly action: 'accept'; readonly deferred: boolean }
   | {
       readonly action: 'reject';
@@ -41,12 +41,12 @@ export type AdmissionDecision =
     };
 
 /** The decision for a new out-of-dialog request, before any answer. */
-export type ScreenDecision =
+type ScreenDecision =
   | { readonly action: 'accept' }
   | { readonly action: 'drop'; readonly reason: 'rate-limited' }
   | { readonly action: 'reject'; readonly status: 403; readonly reason: 'not-allowed' };
 
-export interface AdmissionOptions {
+interface AdmissionOptions {
   /** CIDR ranges (`192.0.2.0/24`, `2001:db8::/32`) or single addresses allowed to send requests. */
   allowFrom: readonly string[];
   maxCalls: number;
@@ -54,7 +54,7 @@ export interface AdmissionOptions {
   maxCallsPerSource?: number;
   rateLimit: { burst: number; perSecond: number };
   whenFull: 'reject' | 'defer';
-  clock: AppClock;
+  clock: Clock;
   /** Buckets kept at most (the oldest are forgotten first); default 10 000. */
   maxSources?: number;
   /** Counts refusals in `sipscribe_admission_refused_total{reason}`. */

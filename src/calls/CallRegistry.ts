@@ -13,7 +13,7 @@
  * Every finished call and every refused attempt counts once in `sipscribe_calls_total{outcome}`.
  */
 import { randomUUID } from 'node:crypto';
-import type { AppClock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../errors.js';
 import type { CallMeta, EndReason } from '../events.js';
 import type { Logger } from '../logger.js';
@@ -25,10 +25,10 @@ import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { callOutcome, type CallRecord } from './CallRecord.js';
 import { assertTransition, isTerminal, type CallState } from './callStates.js';
 
-export interface CallRegistryOptions {
+interface CallRegistryOptions {
   store: CallStore;
   bus: TranscriptBus;
-  clock: AppClock;
+  clock: Clock;
   logger: Logger;
   metrics?: Metrics;
   /** Where refused attempts are aggregated (without it they are only counted). */
@@ -38,7 +38,7 @@ export interface CallRegistryOptions {
 }
 
 /** What a transition may carry besides the new state. */
-export interface TransitionDetails {
+interface TransitionDetails {
   /** Required when entering `ending`: why the call ends. */
   reason?: EndReason;
   /** For `rejected`: the SIP status sent (486, 503, …). */

@@ -27,7 +27,7 @@ export const CALL_STATES = [
 export type CallState = (typeof CALL_STATES)[number];
 
 /** From each state, the states a call may move to. */
-export const CALL_TRANSITIONS: Readonly<Record<CallState, readonly CallState[]>> = {
+const CALL_TRANSITIONS: Readonly<Record<CallState, readonly CallState[]>> = {
   offered: ['ringing', 'answered', 'rejected', 'cancelled'],
   ringing: ['answered', 'rejected', 'cancelled'],
   answered: ['streaming', 'ending'],

@@ -5,7 +5,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { AppClock, AppTimer } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
 import type { ReadinessCheck } from './health.js';
 
@@ -40,7 +40,7 @@ export function sttHealthUrl(wsUrl: string): string {
 export interface HttpProbeOptions {
   name: string;
   urls: readonly string[];
-  clock: AppClock;
+  clock: Clock;
   logger: Logger;
   /** Between rounds (default 10 000 ms). */
   intervalMs?: number;
@@ -54,7 +54,7 @@ export class HttpProbe implements ReadinessCheck {
   readonly name: string;
   readonly #opts: HttpProbeOptions;
   readonly #up = new Map<string, boolean>();
-  #timer: AppTimer | null = null;
+  #timer: TimerHandle | null = null;
   #stopped = false;
   #round: Promise<void> | null = null;
   /** Requests in flight (aborted by `stop()`). */

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../logger.js';
-import { WavWriter } from './WavWriter.js';
+import { WavWriter } from '../../rtp/index.js';
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 

@@ -14,14 +14,14 @@ import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FRAME_SAMPLES, SAMPLE_RATE, type RecordedAudio } from '../stt/index.js';
-import { WavWriter } from './WavWriter.js';
+import { WavWriter } from '../../rtp/index.js';
 
 const HEADER_BYTES = 44;
 const FRAME_BYTES = FRAME_SAMPLES * 2;
 const SUFFIX = '.wav';
 
 /** `<storage.dir>/pending`. */
-export function pendingDir(storageDir: string): string {
+function pendingDir(storageDir: string): string {
   return join(storageDir, 'pending');
 }
 

@@ -9,7 +9,7 @@
 import type { Db } from './database.js';
 
 /** One aggregated row, as the API shows it. */
-export interface RefusedEntry {
+interface RefusedEntry {
   /** The source IP address (no port: a scanner changes ports). */
   readonly source: string;
   /** Why (`not-allowed`, `max-calls`, `per-source-limit`, `stt-full`, `auth-failed`, `no-codec`, …). */
@@ -24,7 +24,7 @@ export interface RefusedEntry {
 }
 
 /** One refused attempt to record. */
-export interface RefusedAttempt {
+interface RefusedAttempt {
   readonly source: string;
   readonly reason: string;
   readonly status: number;

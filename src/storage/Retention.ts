@@ -5,21 +5,21 @@
  * attempts (RefusedStore) not seen for that long go too.
  */
 import { rmSync } from 'node:fs';
-import type { AppClock, AppTimer } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
 import type { CallStore } from './CallStore.js';
 import type { RefusedStore } from './RefusedStore.js';
 
 const DAY_MS = 86_400_000;
 
-export interface RetentionOptions {
+interface RetentionOptions {
   readonly days: number;
   readonly store: CallStore;
   /** The aggregated refused attempts: rows last seen before the limit are deleted. */
   readonly refused?: RefusedStore;
   /** The files of a call (JSONL, recording); missing ones are fine. */
   readonly filesOf: (callId: string) => readonly string[];
-  readonly clock: AppClock;
+  readonly clock: Clock;
   readonly logger: Logger;
   /** Between sweeps (default one hour). */
   readonly intervalMs?: number;
@@ -27,7 +27,7 @@ export interface RetentionOptions {
 
 export class Retention {
   readonly #o: RetentionOptions;
-  #timer: AppTimer | undefined;
+  #timer: TimerHandle | undefined;
 
   constructor(options: RetentionOptions) {
     this.#o = options;

@@ -11,7 +11,7 @@ import { AppError } from '../errors.js';
 export type Db = Database.Database;
 
 /** The file name of the database inside `storage.dir`. */
-export const DB_FILE = 'sipscribe.db';
+const DB_FILE = 'sipscribe.db';
 
 const MIGRATIONS: readonly string[] = [
   // 1: calls, their events, words and utterances; the webhook outbox.
@@ -117,7 +117,7 @@ export function openDatabase(dir: string): Db {
 }
 
 /** Runs the migrations the database has not seen yet, each in a transaction. */
-export function migrate(db: Db): void {
+function migrate(db: Db): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   for (let v = current; v < MIGRATIONS.length; v++) {
     const sql = MIGRATIONS[v] ?? '';
@@ -127,6 +127,3 @@ export function migrate(db: Db): void {
     })();
   }
 }
-
-/** The schema version the code expects (number of migrations). */
-export const SCHEMA_VERSION = MIGRATIONS.length;

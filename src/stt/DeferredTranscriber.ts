@@ -4,9 +4,9 @@
  * (same framing, flush and timing rules: frame 0 is the answer, so word times are call times),
  * at `speed` × real time.
  */
-import { systemClock, type Clock } from '../../rtp/index.js';
+import { systemClock, type Clock } from '../../lib/clock.js';
 import { SttError, STT_ERR } from './errors.js';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '../../lib/logger.js';
 import { FRAME_MS, FRAME_SAMPLES } from './protocol.js';
 import type { SttPool } from './SttPool.js';
 import type { SttStreamDelegate } from './streamTypes.js';
@@ -46,7 +46,7 @@ export class MemoryRecording implements RecordedAudio {
   }
 }
 
-export interface DeferredOptions {
+interface DeferredOptions {
   readonly callId: string;
   /** Wall clock (epoch ms) of the call answer, for word wall times. */
   readonly answeredWallMs: number;

@@ -5,16 +5,14 @@
  * audio frame is emitted one step after the Marker target). The whole wait is bounded by
  * `flushTimeoutMs`. The stream owns the states; this owns the Marker ids and the three timers.
  */
-import type { Clock, TimerHandle } from '../../rtp/index.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { FRAME_MS } from './protocol.js';
 import type { SttLink, SttStreamSettings } from './streamTypes.js';
 
 /** The flush's times, from the stream settings. */
-export type FlushTimes = Required<
-  Pick<SttStreamSettings, 'modelDelayMs' | 'flushTimeoutMs' | 'flushGraceMs'>
->;
+type FlushTimes = Required<Pick<SttStreamSettings, 'modelDelayMs' | 'flushTimeoutMs' | 'flushGraceMs'>>;
 
-export interface FlushHooks {
+interface FlushHooks {
   /** Sends one zero frame on the stream's current link (it also counts and buffers it). */
   sendSilence(): void;
   /** The stream is (still) in `flushing`. */

@@ -7,10 +7,10 @@
  * suppression, a stopped source), the pacer itself sends zero frames up to the present, so the
  * server never sees 20 s without a frame and the stream's timeline keeps following call time.
  */
-import type { Clock, TimerHandle } from '../../rtp/index.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { FRAME_MS, FRAME_SAMPLES } from './protocol.js';
 
-export interface FramePacerOptions {
+interface FramePacerOptions {
   /** Frames the application may run ahead of real time before they are queued (default 5). */
   readonly leadFrames?: number;
   /** Frames the application may lag before silence is inserted (default 3 = 240 ms). */
@@ -20,7 +20,7 @@ export interface FramePacerOptions {
 }
 
 /** Receives each frame at its time; `filled` marks silence the pacer inserted. */
-export type FrameSink = (pcm: Float32Array, filled: boolean) => void;
+type FrameSink = (pcm: Float32Array, filled: boolean) => void;
 
 const ZERO = new Float32Array(FRAME_SAMPLES);
 

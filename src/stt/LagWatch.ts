@@ -5,8 +5,8 @@
  * flush burst, a failover replay) is not judged: while flushing, and after `mute()` until the
  * backlog has drained once or the mute ends.
  */
-import type { Clock } from '../../rtp/index.js';
-import type { Logger } from './logger.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
 import type { SttServerConfig } from './SttConnection.js';
 
 const LOG_EVERY_MS = 5000;

@@ -3,14 +3,14 @@
  * HTTP probes, failure backoff, the slots our own streams hold, and the servers found behind real
  * time (avoided for new calls for a while). No connection is opened here.
  */
-import type { Clock } from '../../rtp/index.js';
+import type { Clock } from '../../lib/clock.js';
 import { SttError, STT_ERR } from './errors.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../../lib/logger.js';
 import { httpBaseOf, parseModulesInfo, type HttpGet } from './probe.js';
 import type { SttPoolStats, SttServerStatus } from './poolTypes.js';
 import type { SttServerConfig } from './SttConnection.js';
 
-export interface ServerBoardOptions {
+interface ServerBoardOptions {
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly backoffInitialMs: number;

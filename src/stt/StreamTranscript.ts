@@ -3,7 +3,7 @@
  * replayed duplicates dropped, turns (TurnDetector) closed into utterances, and every delegate
  * notification guarded (a delegate that throws is logged, never thrown back into the stream).
  */
-import type { Logger } from './logger.js';
+import type { Logger } from '../../lib/logger.js';
 import type { SttReconnectInfo, SttStreamDelegate, SttStreamStats } from './streamTypes.js';
 import type { SttError } from './errors.js';
 import { TurnDetector, type TurnDetectorOptions } from './TurnDetector.js';

@@ -4,10 +4,10 @@
  * `Ready` (or `Error{"no free channels"}` = full), binary MessagePack frames both ways, and the
  * socket's backpressure (`bufferedAmount`). No policy: the stream and the pool decide.
  */
+import { setIoTimeout, type Clock } from '../../lib/clock.js';
 import WebSocket from 'ws';
-import { setIoTimeout, type Clock } from '../../rtp/index.js';
 import { SttError, STT_ERR } from './errors.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../../lib/logger.js';
 import {
   API_KEY_HEADER,
   API_KEY_QUERY,

@@ -8,9 +8,9 @@
  * `reserve()` opens the stream and waits for `Ready`; the reservation holds that slot until
  * `open()` binds it to a call (or `release()`/expiry frees it).
  */
-import { systemClock, type Clock, type TimerHandle } from '../../rtp/index.js';
+import { systemClock, type Clock, type TimerHandle } from '../../lib/clock.js';
 import { SttError, STT_ERR } from './errors.js';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '../../lib/logger.js';
 import { nodeHttpGet } from './probe.js';
 import { ServerBoard } from './ServerBoard.js';
 import { SttConnection, type SttServerConfig } from './SttConnection.js';
@@ -26,8 +26,7 @@ import type {
 } from './streamTypes.js';
 
 import { zeroPoolStats, type SttPoolOptions, type SttPoolStats, type SttServerStatus } from './poolTypes.js';
-export type { SttBackoff, SttPoolOptions, SttPoolStats, SttServerStatus } from './poolTypes.js';
-export { SttReservation } from './SttReservation.js';
+export type { SttPoolOptions } from './poolTypes.js';
 
 /** The admission decision for a new call. */
 export type SttAdmission =

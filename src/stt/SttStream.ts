@@ -5,12 +5,12 @@
  * States: `streaming` ⇄ `reconnecting` → `flushing` → `closed` (and `failed`, when failover gave
  * up: the call goes on without STT, `flush()` then resolves with what was transcribed).
  */
-import type { Clock } from '../../rtp/index.js';
+import type { Clock } from '../../lib/clock.js';
 import { SttError, STT_ERR } from './errors.js';
 import { FlushSequence } from './FlushSequence.js';
 import { FramePacer } from './FramePacer.js';
 import { LagWatch } from './LagWatch.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../../lib/logger.js';
 import { FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, type ServerMessage } from './protocol.js';
 import type { SttConnectionDelegate } from './SttConnection.js';
 import { resolveStreamSettings } from './streamTypes.js';

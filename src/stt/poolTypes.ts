@@ -1,13 +1,13 @@
 /** Options, status and counters of SttPool. */
-import type { Clock } from '../../rtp/index.js';
+import type { Clock } from '../../lib/clock.js';
 import type { SttErrorCode } from './errors.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../../lib/logger.js';
 import type { HttpGet } from './probe.js';
 import type { SttStreamSettings } from './streamTypes.js';
 import type { SttServerConfig } from './SttConnection.js';
 import type { TurnDetectorOptions } from './TurnDetector.js';
 
-export interface SttBackoff {
+interface SttBackoff {
   /** First retry delay (default 1000 ms), doubled per failure up to `maxMs` (default 30 000). */
   readonly initialMs?: number;
   readonly maxMs?: number;

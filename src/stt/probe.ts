@@ -3,9 +3,9 @@
  * Unmute and its Docker HEALTHCHECK use this route) and `GET /api/modules_info` (slots: a JSON
  * list, per batched ASR module, with `used_slots`/`total_slots` as *strings*).
  */
+import { setIoTimeout, type Clock } from '../../lib/clock.js';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { setIoTimeout, type Clock } from '../../rtp/index.js';
 
 /** A GET returning status and body; injected in unit tests. */
 export type HttpGet = (url: string, timeoutMs: number) => Promise<{ status: number; body: string }>;

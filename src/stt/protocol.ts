@@ -68,34 +68,34 @@ export function encodeMarker(id: number): Uint8Array {
 }
 
 /** `Ready`: a slot was assigned; audio may flow. */
-export interface ReadyMessage {
+interface ReadyMessage {
   readonly type: 'Ready';
 }
 /** A complete word; `start_time` is seconds of this stream's audio, already delay-corrected. */
-export interface WordMessage {
+interface WordMessage {
   readonly type: 'Word';
   readonly text: string;
   readonly start_time: number;
 }
 /** End time of the most recent word; optional, may never come for the last word. */
-export interface EndWordMessage {
+interface EndWordMessage {
   readonly type: 'EndWord';
   readonly stop_time: number;
 }
 /** One per model step (1B model only): VAD pause probabilities and the server-side backlog. */
-export interface StepMessage {
+interface StepMessage {
   readonly type: 'Step';
   readonly step_idx: number;
   readonly prs: readonly number[];
   readonly buffered_pcm: number;
 }
 /** Echo of a client Marker: all audio sent before it has passed the model delay. */
-export interface MarkerMessage {
+interface MarkerMessage {
   readonly type: 'Marker';
   readonly id: number;
 }
 /** A server error; the only value seen is "no free channels". */
-export interface ErrorMessage {
+interface ErrorMessage {
   readonly type: 'Error';
   readonly message: string;
 }

@@ -25,7 +25,7 @@ export function callMsToFrame(offsetMs: number, callMs: number): number {
   return Math.floor((callMs - offsetMs) / FRAME_MS);
 }
 
-export interface ReplayWindowInput {
+interface ReplayWindowInput {
   /** Frames streamed when the connection was lost. */
   readonly dropFrame: number;
   /** Call frame of the last word delivered, or null if none yet. */
@@ -103,7 +103,7 @@ export class ReplayBuffer {
 }
 
 /** What a new connection gets after a failover. */
-export interface ReplayPlan {
+interface ReplayPlan {
   /** Call frames to replay, oldest first (after `prefixFrames` of silence). */
   readonly frames: readonly Float32Array[];
   /** Zero frames sent before them (the 2.6B model needs a silence prefix; not call time). */

@@ -6,19 +6,19 @@
  * Exit codes: 0 complete transcript, 1 STT failure (unreachable, full, flush incomplete),
  * 2 configuration (401: wrong API key; unreadable file).
  */
+import { systemClock, type Clock } from '../../lib/clock.js';
 import type { Writable } from 'node:stream';
-import { systemClock, type Clock } from '../../rtp/index.js';
 import { loadConfig } from '../config.js';
 import { wavFileSource } from '../audio/wavFileSource.js';
 import { SttError, STT_ERR } from './errors.js';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '../../lib/logger.js';
 import { FRAME_MS } from './protocol.js';
 import type { SttServerConfig } from './SttConnection.js';
 import { SttPool } from './SttPool.js';
 import type { AudioSource } from './audioSource.js';
 import type { SttUtterance, SttWord } from './types.js';
 
-export interface TranscribeOptions {
+interface TranscribeOptions {
   readonly server: SttServerConfig;
   readonly source: AudioSource;
   /** Where words go (stdout). */
@@ -33,7 +33,7 @@ export interface TranscribeOptions {
 }
 
 /** `mm:ss.mmm` */
-export function formatOffset(ms: number): string {
+function formatOffset(ms: number): string {
   const m = Math.floor(ms / 60_000);
   const s = Math.floor((ms % 60_000) / 1000);
   const milli = Math.round(ms % 1000);

@@ -44,7 +44,7 @@ export function callerName(meta: Pick<CallMeta, 'from'>): string {
 }
 
 /** `mm:ss`, or `h:mm:ss` from one hour. */
-export function clockTime(ms: number): string {
+function clockTime(ms: number): string {
   const t = Math.max(0, Math.floor(ms / 1000));
   const h = Math.floor(t / 3600);
   const m = Math.floor((t % 3600) / 60);

@@ -9,7 +9,7 @@
  * - The events of calls still open are kept, so a live client that connects mid-call can be sent
  *   everything so far (`activeEvents()`).
  */
-import type { AppClock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { CallEvent, CallMeta, EndReason, EventBody, TranscriptUtterance } from '../events.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -30,16 +30,16 @@ export interface BusCounters {
   sinkDropped(sink: string): void;
 }
 
-export interface TranscriptBusOptions {
+interface TranscriptBusOptions {
   logger: Logger;
-  clock: AppClock;
+  clock: Clock;
   /** Events a sink may have waiting before new ones are dropped for it (default 10 000). */
   maxQueue?: number;
   counters?: BusCounters;
 }
 
 /** Delivery figures of one sink. */
-export interface SinkStats {
+interface SinkStats {
   delivered: number;
   failed: number;
   dropped: number;

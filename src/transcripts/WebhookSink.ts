@@ -1,11 +1,11 @@
-import type { AppClock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { CallEvent, EventType } from '../events.js';
 import type { Outbox } from '../webhooks/Outbox.js';
 import type { WebhookDispatcher } from '../webhooks/WebhookDispatcher.js';
 import type { TranscriptSink } from './TranscriptBus.js';
 
 /** Which events a webhook receives (config `webhooks[].events`). */
-export interface WebhookSubscription {
+interface WebhookSubscription {
   url: string;
   events: readonly EventType[];
 }
@@ -19,13 +19,13 @@ export class WebhookSink implements TranscriptSink {
   readonly #outbox: Outbox;
   readonly #subs: readonly WebhookSubscription[];
   readonly #dispatcher: WebhookDispatcher;
-  readonly #clock: AppClock;
+  readonly #clock: Clock;
 
   constructor(
     outbox: Outbox,
     subs: readonly WebhookSubscription[],
     dispatcher: WebhookDispatcher,
-    clock: AppClock,
+    clock: Clock,
   ) {
     this.#outbox = outbox;
     this.#subs = subs;

@@ -5,7 +5,7 @@
 import type { EventBody, TranscriptWord } from '../events.js';
 
 /** The channel of the caller's speech. */
-export const CALLER = 'caller';
+const CALLER = 'caller';
 
 interface WordLike {
   readonly text: string;

@@ -12,7 +12,7 @@ export const TRANSCRIPT_FORMATS = ['json', 'txt', 'srt', 'vtt'] as const;
 export type TranscriptFormat = (typeof TRANSCRIPT_FORMATS)[number];
 
 /** `hh:mm:ss` + `sep` + milliseconds (`,` for SRT, `.` for WebVTT); negative times clamp to 0. */
-export function timestamp(ms: number, sep: ',' | '.'): string {
+function timestamp(ms: number, sep: ',' | '.'): string {
   const t = Math.max(0, Math.round(ms));
   const h = Math.floor(t / 3_600_000);
   const m = Math.floor((t % 3_600_000) / 60_000);

@@ -6,7 +6,7 @@
  * whatever is left, in order. A receiver down for ten minutes gets every event after it returns,
  * within one `maxDelayMs` (default 60 s).
  */
-import type { AppClock, AppTimer } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Outbox, OutboxRow } from './Outbox.js';
@@ -17,7 +17,7 @@ import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signatureHeader } from
  * retry and unique across databases and reinstalls (unlike the outbox row id, which starts again
  * at 1 with a new database).
  */
-export function deliveryId(row: Pick<OutboxRow, 'call_id' | 'seq'>): string {
+function deliveryId(row: Pick<OutboxRow, 'call_id' | 'seq'>): string {
   return `${row.call_id}:${row.seq}`;
 }
 
@@ -30,7 +30,7 @@ export interface WebhookTarget {
   retry?: RetryPolicy;
 }
 
-export interface RetryPolicy {
+interface RetryPolicy {
   /** First retry delay (default 1000 ms). */
   minDelayMs?: number;
   /** Longest delay between attempts (default 60 000 ms). */
@@ -47,17 +47,17 @@ export type HttpPost = (
   signal: AbortSignal,
 ) => Promise<number>;
 
-export const fetchPost: HttpPost = async (url, body, headers, signal) => {
+const fetchPost: HttpPost = async (url, body, headers, signal) => {
   const res = await fetch(url, { method: 'POST', body, headers, signal, redirect: 'manual' });
   // Drain the body so the connection can be reused.
   await res.arrayBuffer().catch(() => undefined);
   return res.status;
 };
 
-export interface WebhookDispatcherOptions {
+interface WebhookDispatcherOptions {
   outbox: Outbox;
   targets: readonly WebhookTarget[];
-  clock: AppClock;
+  clock: Clock;
   logger: Logger;
   metrics?: Metrics;
   post?: HttpPost;
@@ -91,7 +91,7 @@ interface Lane {
   target: WebhookTarget;
   running: Promise<void> | null;
   again: boolean;
-  timer: AppTimer | null;
+  timer: TimerHandle | null;
   timerDue: number;
   inflight: Set<AbortController>;
 }

@@ -13,7 +13,7 @@ import { parseChallenge } from '../../sip/auth/challenge.js';
 import { DigestError } from '../../sip/auth/errors.js';
 import { parseAuthHeader } from '../../sip/auth/params.js';
 import { SdpError, SipParseError } from '../../sip/errors.js';
-import type { Logger } from '../../sip/logger.js';
+import type { Logger } from '../../lib/logger.js';
 import { parseNameAddr } from '../../sip/message/nameAddr.js';
 import { parseMessage } from '../../sip/message/parser.js';
 import { parseUri } from '../../sip/message/uri.js';

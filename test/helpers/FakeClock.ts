@@ -1,7 +1,7 @@
 /**
  * A clock that moves only when told to. `advance(ms)` fires every timer that falls due, in order
  * of due time (then of creation), with `now()` set to each timer's due time while it runs.
- * Structurally compatible with the `Clock` of rtp/ and sip/.
+ * Structurally compatible with the `Clock` of lib/clock.ts.
  */
 export class FakeClock {
   #now: number;

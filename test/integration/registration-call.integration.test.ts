@@ -3,7 +3,7 @@
 // Kamailio looks the binding up and relays the INVITE to sipscribe (over TCP/TLS on the very
 // connection sipscribe registered on), sipscribe answers, SIPp sends BYE through Kamailio.
 import { afterAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../sip/clock.js';
+import { systemClock } from '../../lib/clock.js';
 import { Registration, type RegistrationStatus } from '../../sip/registration/Registration.js';
 import { createStackRegistrationTransport } from '../../sip/registration/stackTransport.js';
 import type { EndReason } from '../../sip/ua/types.js';

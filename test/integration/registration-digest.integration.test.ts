@@ -6,7 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DigestClient } from '../../sip/auth/DigestClient.js';
-import { systemClock } from '../../sip/clock.js';
+import { systemClock } from '../../lib/clock.js';
 import { Registration } from '../../sip/registration/Registration.js';
 import { createStackRegistrationTransport } from '../../sip/registration/stackTransport.js';
 import { SipStack } from '../../sip/ua/SipStack.js';

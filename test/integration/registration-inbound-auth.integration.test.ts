@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { DigestVerifier, type DigestVerdict } from '../../sip/auth/DigestVerifier.js';
 import type { DigestAlgorithm } from '../../sip/auth/digest.js';
-import { systemClock } from '../../sip/clock.js';
+import { systemClock } from '../../lib/clock.js';
 import { SipStack } from '../../sip/ua/SipStack.js';
 import { baresipCall } from '../helpers/baresip.js';
 import { freePort } from '../helpers/ports.js';

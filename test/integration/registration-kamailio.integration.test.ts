@@ -6,9 +6,9 @@
 // (non-INVITE client transaction, Timer E/F) → TransportLayer (UDP, TCP, TLS verified against the
 // test CA) → Kamailio.
 import { afterAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../sip/clock.js';
+import { systemClock } from '../../lib/clock.js';
 import { newCounters, type SipCounters } from '../../sip/counters.js';
-import { silentLogger } from '../../sip/logger.js';
+import { silentLogger } from '../../lib/logger.js';
 import { createStackRegistrationTransport } from '../../sip/registration/stackTransport.js';
 import { TransactionLayer } from '../../sip/transaction/TransactionLayer.js';
 import { TransportLayer } from '../../sip/transport/TransportLayer.js';
@@ -23,8 +23,8 @@ import type {
   OutgoingRegister,
   RegisterResponse,
   RegistrationTransport,
-  SipTransportName,
 } from '../../sip/registration/types.js';
+import type { TransportProtocol } from '../../sip/index.js';
 import { testCerts } from '../helpers/certs.js';
 import { startKamailio, type Kamailio } from '../helpers/kamailio.js';
 import { stopAll } from '../helpers/processes.js';
@@ -113,7 +113,7 @@ interface Harness {
 
 async function harness(
   k: Kamailio,
-  t: SipTransportName,
+  t: TransportProtocol,
   account: Partial<RegistrationAccount> = {},
   options: Partial<RegistrationOptions> = {},
 ): Promise<Harness> {

@@ -1,11 +1,11 @@
 // The STT client against the protocol-faithful fake moshi-server on loopback: exact bytes on the
 // wire, pacing, the flush sequence, capacity, 401, slot-aware choice of server.
+import { systemClock } from '../../lib/clock.js';
 import { describe, expect, it } from 'vitest';
 import { SttConnection } from '../../src/stt/SttConnection.js';
 import { STT_ERR } from '../../src/stt/errors.js';
 import type { SttUtterance, SttWord } from '../../src/stt/types.js';
-import { systemClock } from '../../rtp/index.js';
-import { silentLogger } from '../../src/stt/logger.js';
+import { silentLogger } from '../../lib/logger.js';
 import { useSttTestbed } from '../helpers/sttTestbed.js';
 import { synthesizeSpeech, type FakeStream } from '../helpers/fakeMoshiServer.js';
 

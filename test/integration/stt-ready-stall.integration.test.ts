@@ -6,12 +6,12 @@
 // The order is forced, not hoped for: the server runs in a worker thread and holds the upgrade
 // until the main thread says it is stalling; the main thread then blocks (synchronously) until
 // the worker has written `101` and `Ready`, and on past the ready timeout.
+import { systemClock } from '../../lib/clock.js';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../../rtp/index.js';
 import { SttConnection } from '../../src/stt/SttConnection.js';
-import { silentLogger } from '../../src/stt/logger.js';
+import { silentLogger } from '../../lib/logger.js';
 import { ROOT } from '../helpers/paths.js';
 
 // Flags shared with the worker: [0] upgrade request received, [1] main is stalling, [2] Ready written.

@@ -1,16 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
-  encodeWav,
+  floatToPcm16,
   parseWav,
   readWavAtRate,
   readWavFloat32,
   WavError,
   wavToFloat32,
   wavToInt16,
+  WavWriter,
 } from '../../rtp/wav.js';
 import { FIXTURES } from '../helpers/paths.js';
+import { encodeWav } from '../helpers/wavEncode.js';
 import { readF32 } from './dsp/quality.js';
 
 const audio = (f: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, 'audio', f)));
@@ -82,7 +85,7 @@ describe('parseWav on the SoX-made fixtures', () => {
   });
 });
 
-describe('encodeWav writes what SoX writes', () => {
+describe('the test encoder (test/helpers/wavEncode.ts) writes what SoX writes', () => {
   it.each([
     ['fox_pcmu_8k.wav', 'ulaw'],
     ['fox_pcma_8k.wav', 'alaw'],
@@ -195,5 +198,33 @@ describe('readWavAtRate (transcribe input)', () => {
     expect(readWavAtRate(audio('fox_pcm16_8k.wav')).length).toBe(
       3 * parseWav(audio('fox_pcm16_8k.wav')).frames,
     );
+  });
+});
+
+describe('WavWriter', () => {
+  let dir = '';
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('rewrites the sox-made 1 kHz tone byte for byte', () => {
+    dir = mkdtempSync(join(tmpdir(), 'sipscribe-wav-'));
+    const fixture = readFileSync(join(FIXTURES, 'audio', 'tone1k_pcm16_8k.wav'));
+    const data = fixture.subarray(44);
+    const samples = new Int16Array(data.length / 2);
+    for (let i = 0; i < samples.length; i++) {
+      samples[i] = data.readInt16LE(i * 2);
+    }
+    const out = join(dir, 'tone.wav');
+    const w = new WavWriter(out, 8000);
+    w.writeInt16(samples.subarray(0, 1000));
+    w.writeInt16(samples.subarray(1000));
+    w.close();
+    w.close();
+    expect(readFileSync(out).equals(fixture)).toBe(true);
+  });
+
+  it('converts floats with clamping', () => {
+    expect([...floatToPcm16(new Float32Array([0, 0.5, -0.5, 1, -1, 2, -3]))]).toEqual([
+      0, 16384, -16384, 32767, -32768, 32767, -32768,
+    ]);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PCMA, PCMU } from '../../../rtp/codec/table.js';
 import { JitterBuffer } from '../../../rtp/jitter/JitterBuffer.js';
-import { nullLogger } from '../../../rtp/logger.js';
+import { RepeatedLog, silentLogger } from '../../../lib/logger.js';
+import { systemClock } from '../../../lib/clock.js';
 import { serializeRtp } from '../../../rtp/packet/RtpPacket.js';
 import { buildRtcpReport } from '../../../rtp/packet/rtcp.js';
 import type { DtmfEvent } from '../../../rtp/session/DtmfReceiver.js';
@@ -17,7 +18,14 @@ function setup(over: Partial<RemoteMedia> = {}, strict = false) {
   const latch = new SourceLatch(strict);
   const jb = new JitterBuffer();
   const dtmf: DtmfEvent[] = [];
-  const rx = new RtpReceiver(nullLogger, latch, jb, 13, { onDtmf: (ev) => dtmf.push(ev) });
+  const rx = new RtpReceiver(
+    silentLogger,
+    latch,
+    jb,
+    13,
+    { onDtmf: (ev) => dtmf.push(ev) },
+    new RepeatedLog(silentLogger, systemClock),
+  );
   const r = remoteMedia(over);
   latch.setRemote(r);
   rx.configure(r, r.codec === 'PCMA' ? PCMA : PCMU);
@@ -149,9 +157,14 @@ describe('RtpReceiver', () => {
   });
 
   it('ignores everything before configure()', () => {
-    const rx = new RtpReceiver(nullLogger, new SourceLatch(false), new JitterBuffer(), 13, {
-      onDtmf: () => undefined,
-    });
+    const rx = new RtpReceiver(
+      silentLogger,
+      new SourceLatch(false),
+      new JitterBuffer(),
+      13,
+      { onDtmf: () => undefined },
+      new RepeatedLog(silentLogger, systemClock),
+    );
     expect(rx.receiveRtp(rtp(1, 0), SDP, 0)).toBe(false);
     expect(rx.counters.datagrams).toBe(0);
   });

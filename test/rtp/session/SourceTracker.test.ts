@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nullLogger } from '../../../rtp/logger.js';
+import { silentLogger } from '../../../lib/logger.js';
 import { RtpPacket, serializeRtp } from '../../../rtp/packet/RtpPacket.js';
 import { SourceTracker } from '../../../rtp/session/SourceTracker.js';
 
@@ -11,7 +11,7 @@ const packet = (seq: number, ts: number): RtpPacket =>
 describe('SourceTracker', () => {
   it('measures A.8 jitter at the negotiated clock rate (16 kHz: 320 ticks per 20 ms)', () => {
     const delivered: number[] = [];
-    const t = new SourceTracker(nullLogger, {
+    const t = new SourceTracker(silentLogger, {
       deliver: (p) => delivered.push(p.sequenceNumber),
       newSource: () => {},
     });
@@ -27,7 +27,7 @@ describe('SourceTracker', () => {
   });
 
   it('keeps 8 kHz when told so: 20 ms of 160 ticks is jitter-free', () => {
-    const t = new SourceTracker(nullLogger, { deliver: () => {}, newSource: () => {} });
+    const t = new SourceTracker(silentLogger, { deliver: () => {}, newSource: () => {} });
     t.setClockRate(8000);
     for (let k = 0; k < 50; k++) {
       t.receive(packet(k, k * 160), 1000 + k * 20);

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Clock, TimerHandle } from '../../../rtp/clock.js';
+import type { Clock, TimerHandle } from '../../../lib/clock.js';
 import { decodeUlaw } from '../../../rtp/codec/g711.js';
 import { G711Plc } from '../../../rtp/dsp/G711Plc.js';
 import { Upsampler8to24 } from '../../../rtp/dsp/Upsampler8to24.js';

@@ -3,8 +3,8 @@ import type {
   OutgoingRegister,
   RegisterResponse,
   RegistrationTransport,
-  SipTransportName,
 } from '../../../sip/registration/types.js';
+import type { TransportProtocol } from '../../../sip/index.js';
 
 /** A REGISTER the fake saw, with helpers to read its headers. */
 export interface SeenRequest {
@@ -55,7 +55,7 @@ export class FakeRegistrar implements RegistrationTransport {
     return new Promise((resolve, reject) => this.#pending.push({ resolve, reject }));
   }
 
-  localContact(_target: string, transport: SipTransportName): LocalContact {
+  localContact(_target: string, transport: TransportProtocol): LocalContact {
     return { ...this.local, transport };
   }
 
@@ -65,7 +65,7 @@ export class FakeRegistrar implements RegistrationTransport {
     return this.keepAliveFails ? Promise.reject(new Error('gone')) : Promise.resolve();
   }
 
-  onFlowClosed(_target: string, _t: SipTransportName, listener: () => void): () => void {
+  onFlowClosed(_target: string, _t: TransportProtocol, listener: () => void): () => void {
     this.#flowListeners.add(listener);
 
     return () => this.#flowListeners.delete(listener);

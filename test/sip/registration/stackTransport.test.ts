@@ -6,9 +6,9 @@ import { parseMessage } from '../../../sip/message/parser.js';
 import type { SipMessage } from '../../../sip/message/SipMessage.js';
 import { Registration, type RegistrationAccount } from '../../../sip/registration/Registration.js';
 import { createStackRegistrationTransport } from '../../../sip/registration/stackTransport.js';
-import type { SipTransportName } from '../../../sip/registration/types.js';
+import type { TransportProtocol } from '../../../sip/index.js';
 import { TransactionLayer } from '../../../sip/transaction/TransactionLayer.js';
-import { silentLogger } from '../../../sip/logger.js';
+import { silentLogger } from '../../../lib/logger.js';
 import { duplexPair, memoryTransport } from '../support/memory.js';
 import { settle } from './fakeRegistrar.js';
 
@@ -42,7 +42,7 @@ function answer(req: SipMessage, status: number, reason: string, extra: string[]
   return lines.join('\r\n');
 }
 
-const account = (t: SipTransportName): RegistrationAccount => ({
+const account = (t: TransportProtocol): RegistrationAccount => ({
   id: 'a',
   registrar: `sip:127.0.0.1:5060${t === 'udp' ? '' : `;transport=${t}`}`,
   username: 'alice',
@@ -119,7 +119,7 @@ describe('Registration over the stack (in memory)', () => {
     let closed = false;
     const transport = {
       ...s.transport,
-      localContact: (target: string, t: SipTransportName) =>
+      localContact: (target: string, t: TransportProtocol) =>
         closed
           ? Promise.reject(Object.assign(new Error('refused'), { code: 'SIP_ERR_TRANSPORT' }))
           : s.transport.localContact(target, t),

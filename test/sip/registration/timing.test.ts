@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { grantedExpires, parseContactValue } from '../../../sip/registration/contact.js';
+import { contactUri, grantedExpires } from '../../../sip/registration/contact.js';
 import { backoffDelayMs, refreshDelayMs } from '../../../sip/registration/timing.js';
 
 describe('backoffDelayMs', () => {
@@ -27,14 +27,12 @@ describe('refreshDelayMs', () => {
 });
 
 describe('Contact of a REGISTER response', () => {
-  it('parses name-addr and addr-spec forms with expires', () => {
-    expect(parseContactValue('"A" <sip:a@h:5;transport=tcp>;expires=60;q=0.5')).toEqual({
-      uri: 'sip:a@h:5;transport=tcp',
-      expires: 60,
-    });
-    expect(parseContactValue('sip:a@h;expires=7')).toEqual({ uri: 'sip:a@h', expires: 7 });
-    expect(parseContactValue('<sip:a@h>')).toEqual({ uri: 'sip:a@h', expires: undefined });
-    expect(parseContactValue('<sip:a@h')).toBeUndefined();
+  it('reads expires from name-addr and addr-spec forms', () => {
+    const ours = 'sip:a@h:5;transport=tcp';
+    expect(grantedExpires(ours, ['"A" <sip:a@h:5;transport=tcp>;expires=60;q=0.5'], undefined)).toBe(60);
+    expect(grantedExpires('sip:a@h', ['sip:a@h;expires=7'], undefined)).toBe(7);
+    expect(grantedExpires('sip:a@h', ['<sip:a@h>'], '30')).toBe(30);
+    expect(grantedExpires('sip:a@h', ['<sip:a@h;expires=9'], '30')).toBe(30);
   });
 
   it('matches our binding by user, host and port, whatever the URI parameters', () => {
@@ -49,5 +47,20 @@ describe('Contact of a REGISTER response', () => {
     expect(grantedExpires(ours, ['<sip:bob@127.0.0.1:5062>;expires=10'], '3600')).toBe(3600);
     expect(grantedExpires('sip:a@[::1]:5062', ['<sip:a@[::1]:5062>;expires=42'], undefined)).toBe(42);
     expect(grantedExpires(ours, [], 'soon')).toBeUndefined();
+  });
+
+  it('writes our Contact: transport and ;ob on TCP/TLS, sips: for a secure binding, IPv6 in brackets', () => {
+    expect(contactUri('alice', { host: '127.0.0.1', port: 5062, transport: 'udp' }, true)).toBe(
+      'sip:alice@127.0.0.1:5062',
+    );
+    expect(contactUri('alice', { host: '127.0.0.1', port: 5062, transport: 'tcp' }, true)).toBe(
+      'sip:alice@127.0.0.1:5062;transport=tcp;ob',
+    );
+    expect(contactUri('alice', { host: '::1', port: 5061, transport: 'tls' }, false)).toBe(
+      'sip:alice@[::1]:5061;transport=tls',
+    );
+    expect(contactUri('alice', { host: '::1', port: 5061, transport: 'tls' }, true, true)).toBe(
+      'sips:alice@[::1]:5061;ob',
+    );
   });
 });

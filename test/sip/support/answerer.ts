@@ -10,7 +10,7 @@ import {
   type MediaDescription,
   type EndReason,
 } from '../../../sip/index.js';
-import type { Logger } from '../../../sip/logger.js';
+import type { Logger } from '../../../lib/logger.js';
 import { freePort } from '../../helpers/ports.js';
 
 export interface CallRecord {

@@ -4,7 +4,7 @@
  */
 import { Duplex } from 'node:stream';
 import { newCounters, type SipCounters } from '../../../sip/counters.js';
-import { silentLogger, type Logger } from '../../../sip/logger.js';
+import { silentLogger, type Logger } from '../../../lib/logger.js';
 import { parseMessage } from '../../../sip/message/parser.js';
 import type { SipMessage } from '../../../sip/message/SipMessage.js';
 import { TransportLayer } from '../../../sip/transport/TransportLayer.js';

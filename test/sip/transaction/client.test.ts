@@ -4,7 +4,7 @@
  * retransmissions over a reliable transport.
  */
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../sip/logger.js';
+import { silentLogger } from '../../../lib/logger.js';
 import { createRequest } from '../../../sip/message/build.js';
 import { parseMessage } from '../../../sip/message/parser.js';
 import type { SipResponse } from '../../../sip/message/SipMessage.js';

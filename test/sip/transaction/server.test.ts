@@ -7,7 +7,7 @@ import { createResponse } from '../../../sip/message/build.js';
 import type { SipRequest } from '../../../sip/message/SipMessage.js';
 import type { ServerTransaction } from '../../../sip/transaction/ServerTransaction.js';
 import { TransactionLayer } from '../../../sip/transaction/TransactionLayer.js';
-import { silentLogger } from '../../../sip/logger.js';
+import { silentLogger } from '../../../lib/logger.js';
 import { memoryTransport, sipText } from '../support/memory.js';
 
 function invite(branch = 'z9hG4bK-inv1', method = 'INVITE'): string {

@@ -4,7 +4,7 @@ import { SttStream } from '../../../src/stt/SttStream.js';
 import type { SttLink, SttStreamHost, SttStreamSettings } from '../../../src/stt/streamTypes.js';
 import type { SttConnectionDelegate, SttServerConfig } from '../../../src/stt/SttConnection.js';
 import type { ServerMessage } from '../../../src/stt/protocol.js';
-import { silentLogger } from '../../../src/stt/logger.js';
+import { silentLogger } from '../../../lib/logger.js';
 import type { SttUtterance, SttWord } from '../../../src/stt/types.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 

@@ -1,6 +1,9 @@
 import type { Clock } from './clock.js';
 
-/** The minimal logger this layer accepts (pino's `(obj, msg)` signature fits it structurally). */
+/**
+ * The minimal logger rtp/, sip/ and src/ accept (pino's `(obj, msg)` signature fits it
+ * structurally). Nothing is logged per packet above `debug`.
+ */
 export interface Logger {
   trace?(obj: object, msg?: string): void;
   debug(obj: object, msg?: string): void;
@@ -17,27 +20,32 @@ export const silentLogger: Logger = {
   error: () => undefined,
 };
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** A line's fields, or a function that builds them only when the line is written (per-packet callers). */
+type LogDetails = object | (() => object);
 
 interface Repeats {
   since: number;
   /** Occurrences counted but not logged since the last line. */
   repeated: number;
   level: LogLevel;
-  obj: object;
+  details: LogDetails;
   msg: string;
 }
 
 /** Most kinds tracked at once; the oldest is forgotten (its count logged) beyond that. */
 const MAX_KINDS = 256;
 
+const fields = (d: LogDetails): object => (typeof d === 'function' ? (d as () => object)() : d);
+
 /**
  * Logs a repeated event once per window with a count instead of once per occurrence, because bad
- * input arrives per message and a flood of it must not become a flood of log lines. The first
- * occurrence of a kind is logged as it comes; later ones within `windowMs` are only counted; the
- * first one after the window is logged with `repeated` (how many were not logged since the last
- * line), and `flush()` logs the counts still pending. Kinds are fixed strings (a code, a
- * problem), never per peer, so that their number stays small.
+ * input arrives per message or per packet and a flood of it must not become a flood of log lines
+ * (log volume is attack surface). The first occurrence of a kind is logged as it comes; later ones
+ * within `windowMs` are only counted; the first one after the window is logged with `repeated`
+ * (how many were not logged since the last line), and `flush()` logs the counts still pending.
+ * Kinds are fixed strings (a code, a problem), never per peer, so that their number stays small.
  */
 export class RepeatedLog {
   readonly #logger: Logger;
@@ -51,13 +59,13 @@ export class RepeatedLog {
     this.#windowMs = windowMs;
   }
 
-  log(level: LogLevel, kind: string, obj: object, msg: string): void {
+  log(level: LogLevel, kind: string, details: LogDetails, msg: string): void {
     const now = this.#clock.now();
     const seen = this.#kinds.get(kind);
     if (seen && now - seen.since < this.#windowMs) {
       seen.repeated++;
       seen.level = level;
-      seen.obj = obj;
+      seen.details = details;
       return;
     }
     this.#kinds.delete(kind);
@@ -67,7 +75,8 @@ export class RepeatedLog {
         this.#report(oldest);
       }
     }
-    this.#kinds.set(kind, { since: now, repeated: 0, level, obj, msg });
+    this.#kinds.set(kind, { since: now, repeated: 0, level, details, msg });
+    const obj = fields(details);
     this.#logger[level](seen && seen.repeated > 0 ? { ...obj, repeated: seen.repeated } : obj, msg);
   }
 
@@ -82,7 +91,7 @@ export class RepeatedLog {
     const r = this.#kinds.get(kind);
     this.#kinds.delete(kind);
     if (r && r.repeated > 0) {
-      this.#logger[r.level]({ ...r.obj, repeated: r.repeated }, r.msg);
+      this.#logger[r.level]({ ...fields(r.details), repeated: r.repeated }, r.msg);
     }
   }
 }

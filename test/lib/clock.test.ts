@@ -3,7 +3,7 @@
  * (vitest's fake timers reproduce that, as Node does), so longer waits must be chained.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../../sip/clock.js';
+import { systemClock } from '../../lib/clock.js';
 
 describe('systemClock: delays beyond 2^31−1 ms', () => {
   beforeEach(() => {

@@ -2,9 +2,9 @@
  * RepeatedLog: one line per kind of repeated event and window, with the count of those not logged.
  */
 import { describe, expect, it } from 'vitest';
-import { RepeatedLog } from '../../sip/logger.js';
+import { RepeatedLog } from '../../lib/logger.js';
 import { FakeClock } from '../helpers/FakeClock.js';
-import { recordingLogger } from './support/memory.js';
+import { recordingLogger } from '../sip/support/memory.js';
 
 describe('RepeatedLog', () => {
   it('logs the first of a kind, counts the rest of the minute, logs the count with the next one', () => {
@@ -44,6 +44,31 @@ describe('RepeatedLog', () => {
     expect(logger.lines.slice(256).map((l) => [l.msg, l.obj])).toEqual([
       ['k0', { repeated: 1 }],
       ['k256', {}],
+    ]);
+  });
+
+  it('builds lazy details only for the lines it writes (per-packet callers pay nothing for a counted one)', () => {
+    const logger = recordingLogger();
+    const clock = new FakeClock();
+    const log = new RepeatedLog(logger, clock, 30_000);
+    let built = 0;
+    const details = (i: number) => (): object => {
+      built++;
+      return { i };
+    };
+    for (let i = 0; i < 1000; i++) {
+      log.log('warn', 'k', details(i), 'k');
+    }
+    expect(built).toBe(1);
+    clock.advance(30_000);
+    log.log('warn', 'k', details(1000), 'k');
+    log.log('warn', 'k', details(1001), 'k');
+    log.flush();
+    expect(built).toBe(3);
+    expect(logger.lines.map((l) => l.obj)).toEqual([
+      { i: 0 },
+      { i: 1000, repeated: 999 },
+      { i: 1001, repeated: 1 },
     ]);
   });
 });

@@ -2,11 +2,14 @@
 export type TimerHandle = { readonly __timer: unique symbol } | ReturnType<typeof setTimeout>;
 
 /**
- * Time, injected: everything in this layer that waits or measures takes a Clock, so tests drive it
- * with a fake clock instead of waiting (see test/helpers/FakeClock.ts).
+ * Time, injected: everything in rtp/, sip/ and src/ that waits or measures takes a Clock, so tests
+ * drive it with a fake clock instead of waiting (see test/helpers/FakeClock.ts).
  */
 export interface Clock {
-  /** Milliseconds on a monotonic scale (not wall-clock). */
+  /**
+   * Milliseconds: on a monotonic scale for {@link systemClock} (protocol timers, media, STT), since
+   * the Unix epoch for {@link wallClock} (what is stored or carries a date).
+   */
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
@@ -16,7 +19,7 @@ export interface Clock {
  * The longest delay Node's setTimeout honours: it fires a longer one (2^31 ms, about 24.8 days,
  * and up) after 1 ms, with only a warning.
  */
-export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 /** A wait longer than {@link MAX_TIMER_DELAY_MS}, made of legs no longer than it. */
 class LongTimeout {
@@ -64,4 +67,30 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: safeSetTimeout,
   clearTimeout: safeClearTimeout,
+};
+
+/**
+ * A timeout on an answer from the network. Node runs timers before I/O in an event-loop turn, so
+ * after a stall (a burst of work) a plain timer fires while the answer waits unread in the socket;
+ * here `fn` runs after that turn's I/O instead. Once the timer has fired `clearTimeout` no longer
+ * stops `fn`: it must do nothing when the answer came meanwhile (settle once).
+ */
+export function setIoTimeout(clock: Clock, fn: () => void, ms: number): TimerHandle {
+  return clock.setTimeout(() => setImmediate(fn), ms);
+}
+
+/**
+ * Wall-clock time for what must mean the same after a restart or carries a date: the webhook
+ * outbox stores due times in the database, events carry ISO 8601 timestamps. `now()` is epoch
+ * milliseconds; timers are unref'd so a pending retry never keeps the process alive.
+ * `test/helpers/FakeClock.ts` stands in for it too (`new FakeClock(Date.UTC(...))`).
+ */
+export const wallClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
