@@ -82,7 +82,7 @@ export type { LocalMedia } from './sdp/offerAnswer.js';
 
 // Lower layers, for registration and tools.
 export { TransportLayer } from './transport/TransportLayer.js';
-export type { ListenEntry, TlsClientOptions } from './transport/TransportLayer.js';
+export type { ListenEntry, TlsClientOptions, TlsServerCredentials } from './transport/TransportLayer.js';
 export type { Flow, Target, TransportProtocol, HostPort } from './transport/types.js';
 export { targetFromUri } from './transport/target.js';
 export { TransactionLayer } from './transaction/TransactionLayer.js';
