@@ -24,6 +24,7 @@ import { AppError } from './errors.js';
 import { startEndpoint, type Endpoint, type EndpointDeps } from './endpoint.js';
 import { maskUrl, type Logger } from './logger.js';
 import { SttPool } from './stt/index.js';
+import { describeCertificate, loadServerCredentials, type CertificateInfo } from './tls/credentials.js';
 import { ensureSelfSignedCertificate } from './tls/selfSigned.js';
 import { CleanupStack } from './cleanupStack.js';
 
@@ -41,8 +42,24 @@ export interface Appliance {
   readonly pending: PendingTranscriptions;
   /** Bound SIP listeners (actual ports when 0 was configured). */
   sipListening(): { transport: string; address: string; port: number }[];
+  /**
+   * Re-reads the certificates of the SIP TLS listeners and of HTTPS (what SIGHUP does): new
+   * connections get the new ones; open connections, calls and live-feed clients keep theirs. A
+   * file that cannot be read or does not match its key leaves that server's certificate as it was.
+   * Logged, and counted in `sipscribe_tls_reloads_total{result}`.
+   * @returns what each server now serves, and the errors (empty when all went well).
+   */
+  reloadCertificates(): CertificateReload;
   /** Graceful shutdown; `deadlineMs` bounds the wait for active calls' transcripts. */
   stop(deadlineMs?: number): Promise<void>;
+}
+
+/** The outcome of {@link Appliance.reloadCertificates}. */
+interface CertificateReload {
+  /** Per server reloaded (`sip.listen[1]`, `http.tls`): the certificate it now serves. */
+  readonly reloaded: ({ where: string } & CertificateInfo)[];
+  /** Per server whose reload failed: why (the previous certificate stays). */
+  readonly failed: { where: string; error: string }[];
 }
 
 /** The id of account `i` (also its `account` label in metrics and call metadata). */
@@ -73,6 +90,15 @@ export function listenEntries(config: Config, logger: Logger): ListenEntry[] {
       'TLS listener uses a self-signed certificate',
     );
     return { ...l, certFile: files.certFile, keyFile: files.keyFile };
+  });
+}
+
+/** The certificate and key of a TLS listen entry (`i`: its index in sip.listen), read and checked. */
+function listenerCredentials(entry: ListenEntry, i: number): { cert: Buffer; key: Buffer } {
+  return loadServerCredentials({
+    certFile: entry.certFile ?? '',
+    keyFile: entry.keyFile ?? '',
+    where: `sip.listen[${i}]`,
   });
 }
 
@@ -118,7 +144,9 @@ export async function startAppliance(
     });
     const stack = new SipStack(
       {
-        listen: listenEntries(config, logger),
+        listen: listenEntries(config, logger).map((e, i) =>
+          e.transport === 'tls' ? { ...e, credentials: listenerCredentials(e, i) } : e,
+        ),
         clock: systemClock,
         logger: logger.child({ part: 'sip' }),
         timers: config.sip.timers,
@@ -216,6 +244,40 @@ export async function startAppliance(
       'sipscribe started',
     );
 
+    const reloadCertificates = (): CertificateReload => {
+      const result: CertificateReload = { reloaded: [], failed: [] };
+      const attempt = (where: string, apply: () => CertificateInfo | null): void => {
+        try {
+          const info = apply();
+          if (info) {
+            result.reloaded.push({ where, ...info });
+          }
+        } catch (err) {
+          result.failed.push({ where, error: (err as Error).message });
+        }
+      };
+      // Self-signed listeners use the files in storage.dir (renewed there when close to expiry).
+      config.sip.listen.forEach((l, i) => {
+        if (l.transport === 'tls') {
+          attempt(`sip.listen[${i}]`, () => {
+            const [e = l] = listenEntries({ ...config, sip: { ...config.sip, listen: [l] } }, logger);
+            const creds = listenerCredentials(e, i);
+            stack.transport.setTlsCredentials(i, creds);
+            return describeCertificate(creds.cert);
+          });
+        }
+      });
+      attempt('http.tls', () => endpoint.reloadHttpCertificate());
+      for (const r of result.reloaded) {
+        logger.info(r, 'tls certificate reloaded: new connections get it');
+      }
+      for (const f of result.failed) {
+        logger.error(f, 'tls certificate reload failed: the previous certificate stays in use');
+      }
+      endpoint.metrics.tlsReloads.inc({ result: result.failed.length === 0 ? 'ok' : 'failed' });
+      return result;
+    };
+
     let stopping: Promise<void> | null = null;
     return {
       endpoint,
@@ -225,6 +287,7 @@ export async function startAppliance(
       registrations,
       pending,
       sipListening: () => stack.listening(),
+      reloadCertificates,
       stop(deadlineMs = 15_000): Promise<void> {
         stopping ??= (async () => {
           endpoint.admission.stopAccepting();

@@ -54,6 +54,13 @@ async function runStart(configFile: string | undefined): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // Renewed certificates (ACME tooling and the like): re-read without dropping calls.
+    process.on('SIGHUP', () => {
+      if (!stopping) {
+        logger.info({ signal: 'SIGHUP' }, 'reloading TLS certificates');
+        app.reloadCertificates();
+      }
+    });
     // Safety net for bugs (nothing in sipscribe should reach these). A rejected promise nobody
     // handled is logged and counted, and the endpoint goes on: calls in progress keep their
     // transcripts. An uncaught exception may have left any state half-changed: the endpoint stops

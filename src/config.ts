@@ -13,6 +13,7 @@ import { unknownKeys } from './configKeys.js';
 import { ConfigError } from './errors.js';
 import { EVENT_TYPES, type EventType } from './events.js';
 import { maskUrl } from './logger.js';
+import { loadCaFile, loadServerCredentials } from './tls/credentials.js';
 
 /**
  * Every duration a setting gives a timer is bounded: Node fires a setTimeout above 2^31−1 ms
@@ -53,6 +54,11 @@ const sttServerSchema = z.object({
   apiKey: secret.default('public_token'),
   /** Send the key as `?auth_id=` instead of the `kyutai-api-key` header (documented fallback). */
   authInQuery: z.boolean().default(false),
+  /**
+   * `wss://` only: `caFile` (PEM) is the CA the server's certificate must chain to (a private CA;
+   * the system store when absent); `verify: false` skips verification (tests only; warned at start).
+   */
+  tls: z.object({ caFile: z.string().min(1).optional(), verify: z.boolean().default(true) }).optional(),
 });
 
 const webhookSchema = z.object({
@@ -223,6 +229,11 @@ const configSchema = z.object({
        * pages as `Origin`): the public name of this server, or `.example.com` for a whole domain.
        */
       allowedHosts: z.array(host).default([]),
+      /**
+       * HTTPS for the API, the live feed (wss://) and the page: PEM certificate (chain) and key,
+       * re-read on SIGHUP. Absent: plain HTTP (warned at start with a token and a non-loopback host).
+       */
+      tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
       /** Required when http.host is not a loopback address; at least 16 characters. */
       token: secret
         .min(MIN_TOKEN_LENGTH, `at least ${MIN_TOKEN_LENGTH} characters (e.g. \`openssl rand -hex 16\`)`)
@@ -319,6 +330,20 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
       `required when http.host (${cfg.http.host}) is not a loopback address: the API and live feed carry transcripts`,
     );
   }
+  if (cfg.http.tls) {
+    loadServerCredentials({ ...cfg.http.tls, where: 'http.tls' });
+  }
+  cfg.stt.servers.forEach((s, i) => {
+    if (s.tls && !s.url.startsWith('wss://')) {
+      throw new ConfigError(
+        `stt.servers[${i}].tls`,
+        `applies to wss:// URLs only (url is ${maskUrl(s.url)})`,
+      );
+    }
+    if (s.tls?.caFile) {
+      loadCaFile(s.tls.caFile, `stt.servers[${i}].tls.caFile`);
+    }
+  });
   const urls = new Set<string>();
   cfg.webhooks.forEach((w, i) => {
     if (urls.has(w.url)) {

@@ -9,7 +9,7 @@
 import { Admission } from './calls/Admission.js';
 import { CallRegistry } from './calls/CallRegistry.js';
 import { wallClock, type Clock } from '../lib/clock.js';
-import type { Config } from './config.js';
+import { isLoopbackHost, type Config } from './config.js';
 import { registerApiRoutes } from './http/api.js';
 import { Readiness, registerHealthRoutes } from './http/health.js';
 import { LiveFeed } from './http/LiveFeed.js';
@@ -26,6 +26,12 @@ import { JsonlFiles } from './storage/JsonlFiles.js';
 import { RefusedStore } from './storage/RefusedStore.js';
 import { Retention } from './storage/Retention.js';
 import { ConsoleSink, type ConsoleSinkOptions } from './transcripts/ConsoleSink.js';
+import {
+  clientTlsOptions,
+  describeCertificate,
+  loadServerCredentials,
+  type CertificateInfo,
+} from './tls/credentials.js';
 import { StorageSink } from './transcripts/StorageSink.js';
 import { TranscriptBus } from './transcripts/TranscriptBus.js';
 import { WebhookSink } from './transcripts/WebhookSink.js';
@@ -49,6 +55,12 @@ export interface Endpoint {
   readonly readiness: Readiness;
   /** Audio recording; null unless `storage.recordAudio`. */
   readonly recorder: CallRecorder | null;
+  /**
+   * Re-reads `http.tls` (SIGHUP): new HTTPS connections get the new certificate, open ones keep
+   * theirs. Resolves with the certificate now served, null without `http.tls`.
+   * @throws ConfigError when the files cannot be read or do not match (the old certificate stays).
+   */
+  reloadHttpCertificate(): CertificateInfo | null;
   /** Stops HTTP, live clients and webhook delivery (the outbox stays on disk), closes the database. */
   stop(): Promise<void>;
 }
@@ -148,20 +160,32 @@ export async function startEndpoint(
     const readiness = new Readiness(logger);
     readiness.add({ name: 'storage', check: () => db.open });
     // At least one moshi-server answering /api/build_info (polled in the background).
+    const sttTls = new Map(
+      config.stt.servers.map((s, i) => [
+        sttHealthUrl(s.url),
+        clientTlsOptions(s.tls, `stt.servers[${i}].tls`),
+      ]),
+    );
     const sttProbe = new HttpProbe({
       name: 'stt',
       urls: config.stt.servers.map((s) => sttHealthUrl(s.url)),
       clock,
       logger,
+      tlsFor: (url) => sttTls.get(url),
     });
     readiness.add(sttProbe);
     cleanups.push(() => sttProbe.stop());
+    const httpTls = config.http.tls;
+    const loadHttpCredentials = httpTls
+      ? () => loadServerCredentials({ ...httpTls, where: 'http.tls' })
+      : null;
     const http = new HttpServer({
       host: config.http.host,
       port: config.http.port,
       logger,
       token: config.http.token,
       allowedHosts: config.http.allowedHosts,
+      tls: loadHttpCredentials?.(),
     });
     registerHealthRoutes(http, readiness, metrics);
     registerApiRoutes(http, { registry: calls, store, refused, recorder, filesOf, logger });
@@ -173,9 +197,19 @@ export async function startEndpoint(
       () => live.close(),
     );
     logger.info(
-      { http: `${addr.address}:${addr.port}`, storage: dir, webhooks: dispatcher.urls.length },
+      {
+        http: `${http.secure ? 'https' : 'http'}://${addr.address}:${addr.port}`,
+        storage: dir,
+        webhooks: dispatcher.urls.length,
+      },
       'http server listening',
     );
+    if (!http.secure && config.http.token && !isLoopbackHost(config.http.host)) {
+      logger.warn(
+        { host: config.http.host },
+        'http: the API, the live feed and the page are served without TLS on a non-loopback address: the token and the transcripts cross the network in clear text (set http.tls, or put a TLS proxy in front)',
+      );
+    }
     dispatcher.start();
     sttProbe.start();
 
@@ -191,6 +225,14 @@ export async function startEndpoint(
       metrics,
       readiness,
       recorder,
+      reloadHttpCertificate() {
+        if (!loadHttpCredentials) {
+          return null;
+        }
+        const creds = loadHttpCredentials();
+        http.setCredentials(creds);
+        return describeCertificate(creds.cert);
+      },
       stop(): Promise<void> {
         // Order (reverse of start): refuse new calls, live clients (close frames), HTTP, STT
         // probe, recorder, calls still active (ended with reason shutdown), bus (drains the

@@ -41,6 +41,8 @@ export interface Metrics {
   readonly admissionRefused: Counter<'reason'>;
   /** Bugs caught by the process safety net, by kind (`unhandled-rejection`, `uncaught-exception`). */
   readonly internalErrors: Counter<'kind'>;
+  /** Certificate reloads (SIGHUP) by result (`ok`, `failed`: the previous certificate stays). */
+  readonly tlsReloads: Counter<'result'>;
   /** Transcript sink failures and drops by sink. */
   readonly sinkFailures: Counter<'sink'>;
   readonly sinkDropped: Counter<'sink'>;
@@ -143,6 +145,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       name: 'sipscribe_stt_streams',
       help: 'STT streams open by server',
       labelNames: ['server'] as const,
+      registers: [registry],
+    }),
+    tlsReloads: new Counter({
+      name: 'sipscribe_tls_reloads_total',
+      help: 'Certificate reloads (SIGHUP) of the SIP TLS listeners and HTTPS, by result (ok, failed)',
+      labelNames: ['result'] as const,
       registers: [registry],
     }),
     registrationUp: new Gauge({

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, isIP, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Clock } from '../../lib/clock.js';
 import type { SipCounters } from '../counters.js';
@@ -34,10 +34,21 @@ export interface ListenEntry {
   transport: TransportProtocol;
   host: string;
   port: number;
-  /** TLS server certificate and key (PEM files). */
+  /** TLS server certificate and key (PEM files), read at start when `credentials` is absent. */
   certFile?: string;
   keyFile?: string;
+  /** TLS server certificate (chain) and key, PEM, already read by the caller (wins over the files). */
+  credentials?: TlsServerCredentials;
 }
+
+/** A TLS listener's certificate (chain) and private key, PEM. */
+interface TlsServerCredentials {
+  readonly cert: Buffer | string;
+  readonly key: Buffer | string;
+}
+
+/** TLS versions below this are refused (given again on every certificate change: Node resets it). */
+const TLS_SERVER_OPTIONS = { minVersion: 'TLSv1.2' } as const;
 
 export type { TlsClientOptions };
 
@@ -259,14 +270,18 @@ export class TransportLayer {
   async #listenStream(entry: ListenEntry): Promise<void> {
     let server: Server;
     if (entry.transport === 'tls') {
-      if (!entry.certFile || !entry.keyFile) {
-        throw new SipTransportError('a TLS listener needs certFile and keyFile');
+      let creds = entry.credentials;
+      if (!creds) {
+        if (!entry.certFile || !entry.keyFile) {
+          throw new SipTransportError('a TLS listener needs certFile and keyFile');
+        }
+        creds = { cert: readFileSync(entry.certFile), key: readFileSync(entry.keyFile) };
       }
       server = createTlsServer({
-        cert: readFileSync(entry.certFile),
-        key: readFileSync(entry.keyFile),
+        ...TLS_SERVER_OPTIONS,
+        cert: creds.cert,
+        key: creds.key,
         handshakeTimeout: this.#opts.tlsHandshakeTimeoutMs,
-        minVersion: 'TLSv1.2',
       });
       server.on('secureConnection', (sock: TLSSocket) => this.#accept(sock, 'tls'));
       server.on('tlsClientError', (err: Error, sock: TLSSocket) => {
@@ -295,6 +310,20 @@ export class TransportLayer {
         ? { address: a.address, port: a.port }
         : { address: entry.host, port: entry.port };
     this.#streams.push({ entry, server, local });
+  }
+
+  /**
+   * Gives the TLS listener of `listen[index]` a new certificate (a renewal). New connections get
+   * it; connections already open (and their calls) keep the old one.
+   * @throws SipTransportError when `listen[index]` is not a bound TLS listener.
+   */
+  setTlsCredentials(index: number, creds: TlsServerCredentials): void {
+    const entry = this.#opts.listen[index];
+    const l = this.#streams.find((s) => s.entry === entry);
+    if (!l || l.entry.transport !== 'tls') {
+      throw new SipTransportError(`listen[${index}] is not a bound TLS listener`);
+    }
+    (l.server as TlsServer).setSecureContext({ ...TLS_SERVER_OPTIONS, cert: creds.cert, key: creds.key });
   }
 
   #accept(sock: Socket | TLSSocket, protocol: TransportProtocol): void {

@@ -7,20 +7,21 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
+import type { ClientTlsOptions } from '../tls/credentials.js';
 import type { ReadinessCheck } from './health.js';
 
 /** Sends a GET; resolves to the HTTP status, rejects on network errors and abort. */
-export type HttpGet = (url: string, signal: AbortSignal) => Promise<number>;
+export type HttpGet = (url: string, signal: AbortSignal, tls?: ClientTlsOptions) => Promise<number>;
 
 /**
  * One connection per probe (no agent, `Connection: close`): no idle keep-alive socket to the probed
  * server outlives the probe, so nothing is left open after `stop()`.
  */
-const nodeGet: HttpGet = (url, signal) =>
+const nodeGet: HttpGet = (url, signal, tls) =>
   new Promise((resolve, reject) => {
     const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(
       url,
-      { method: 'GET', agent: false, headers: { connection: 'close' }, signal },
+      { method: 'GET', agent: false, headers: { connection: 'close' }, signal, ...tls },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -47,6 +48,8 @@ export interface HttpProbeOptions {
   /** Per request (default 3000 ms). */
   timeoutMs?: number;
   get?: HttpGet;
+  /** What to trust for an https:// URL (default: the system store, verified). */
+  tlsFor?: (url: string) => ClientTlsOptions | undefined;
 }
 
 /** Ready when at least one URL answered 2xx in the latest round. */
@@ -112,7 +115,7 @@ export class HttpProbe implements ReadinessCheck {
     const t = clock.setTimeout(() => ac.abort(), this.#opts.timeoutMs ?? 3000);
     let ok: boolean;
     try {
-      const status = await (this.#opts.get ?? nodeGet)(url, ac.signal);
+      const status = await (this.#opts.get ?? nodeGet)(url, ac.signal, this.#opts.tlsFor?.(url));
       ok = status >= 200 && status < 300;
     } catch {
       ok = false;

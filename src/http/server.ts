@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { isLoopbackHost, MIN_TOKEN_LENGTH } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { ServerCredentials } from '../tls/credentials.js';
 import { DownloadSigner } from './downloadLinks.js';
 import { hostAllowed, originAllowed, type HostPolicy } from './hostCheck.js';
 
@@ -33,7 +35,12 @@ export interface HttpServerOptions {
   allowedHosts?: readonly string[];
   /** Wall clock for download links (epoch ms). */
   now?: () => number;
+  /** Serve HTTPS (and wss:// upgrades) with this certificate; plain HTTP when absent. */
+  tls?: ServerCredentials | undefined;
 }
+
+/** TLS versions below this are refused (set again on every certificate change: Node resets it). */
+const TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const;
 
 export interface RouteOptions {
   /** Served without the token (health checks, the page's static files). Default false. */
@@ -69,7 +76,7 @@ const MAX_LOGGED_HOSTS = 64;
  * (`X-Frame-Options: DENY`, `frame-ancestors 'none'`) or sniffed (`nosniff`).
  */
 export class HttpServer {
-  readonly #server: Server;
+  readonly #server: Server | HttpsServer;
   readonly #routes: Route[] = [];
   readonly #upgrades = new Map<string, UpgradeHandler>();
   readonly #opts: HttpServerOptions;
@@ -102,9 +109,12 @@ export class HttpServer {
     this.#hosts = { host: opts.host, allowedHosts: opts.allowedHosts ?? [] };
     this.#now = opts.now ?? Date.now;
     this.#tokenHash = opts.token ? sha256(opts.token) : null;
-    this.#server = createServer((req, res) => {
+    const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
       void this.#dispatch(req, res);
-    });
+    };
+    this.#server = opts.tls
+      ? createHttpsServer({ ...TLS_OPTIONS, cert: opts.tls.cert, key: opts.tls.key }, dispatch)
+      : createServer(dispatch);
     this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       this.#upgrade(req, socket, head);
     });
@@ -116,6 +126,23 @@ export class HttpServer {
       },
       { public: true },
     );
+  }
+
+  /** Whether the server speaks HTTPS. */
+  get secure(): boolean {
+    return this.#opts.tls !== undefined;
+  }
+
+  /**
+   * Replaces the certificate for new connections (a renewal); connections already open, WebSocket
+   * upgrades included, keep theirs.
+   * @throws AppError `HTTP_ERR_NOT_TLS` on a plain HTTP server.
+   */
+  setCredentials(creds: ServerCredentials): void {
+    if (!('setSecureContext' in this.#server)) {
+      throw new AppError('HTTP_ERR_NOT_TLS', 'the HTTP server has no TLS to take a certificate');
+    }
+    this.#server.setSecureContext({ ...TLS_OPTIONS, cert: creds.cert, key: creds.key });
   }
 
   route(method: string, path: string, handler: RouteHandler, opts: RouteOptions = {}): void {
@@ -260,9 +287,13 @@ export class HttpServer {
                 ? 'this machine has no such address'
                 : err.message;
         reject(
-          new AppError('HTTP_ERR_LISTEN', `cannot listen for HTTP on ${host}:${port}: ${why}`, {
-            cause: err,
-          }),
+          new AppError(
+            'HTTP_ERR_LISTEN',
+            `cannot listen for HTTP${this.secure ? 'S' : ''} on ${host}:${port}: ${why}`,
+            {
+              cause: err,
+            },
+          ),
         );
       };
       this.#server.once('error', fail);

@@ -6,9 +6,10 @@
 import type { Clock } from '../../lib/clock.js';
 import { SttError, STT_ERR } from './errors.js';
 import type { Logger } from '../../lib/logger.js';
+import { certificateVerifyError, clientTlsOptions, type ClientTlsOptions } from '../tls/credentials.js';
 import { httpBaseOf, parseModulesInfo, type HttpGet } from './probe.js';
 import type { SttPoolStats, SttServerStatus } from './poolTypes.js';
-import type { SttServerConfig } from './SttConnection.js';
+import { connectError, type SttServerConfig } from './SttConnection.js';
 
 interface ServerBoardOptions {
   readonly probeIntervalMs: number;
@@ -20,7 +21,11 @@ interface ServerBoardOptions {
 
 export class ServerBoard {
   readonly servers: readonly SttServerConfig[];
+  /** Per server, what to trust for `wss://` (its `tls`, CA file loaded); undefined for `ws://`. */
+  readonly tls: readonly (ClientTlsOptions | undefined)[];
   readonly #status: SttServerStatus[];
+  /** Servers whose certificate failure was logged (again only after the server worked). */
+  readonly #tlsLogged = new Set<number>();
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #httpGet: HttpGet;
@@ -35,6 +40,9 @@ export class ServerBoard {
     opts: ServerBoardOptions,
   ) {
     this.servers = servers;
+    this.tls = servers.map((s, i) =>
+      s.url.startsWith('wss:') ? clientTlsOptions(s.tls, `stt.servers[${i}].tls`) : undefined,
+    );
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     this.#httpGet = deps.httpGet;
@@ -90,16 +98,21 @@ export class ServerBoard {
 
   /** Probes every server (`/api/build_info`, then `/api/modules_info`). */
   probeAll(): Promise<void[]> {
-    return Promise.all(this.servers.map((s, i) => this.#probeOne(s, this.#at(i))));
+    return Promise.all(this.servers.map((s, i) => this.#probeOne(s, i)));
   }
 
-  async #probeOne(server: SttServerConfig, st: SttServerStatus): Promise<void> {
+  async #probeOne(server: SttServerConfig, i: number): Promise<void> {
+    const st = this.#at(i);
+    const tls = this.tls[i];
     const base = httpBaseOf(server.url);
     const was = st.healthy;
     const alive = async (): Promise<boolean> => {
       try {
-        return (await this.#httpGet(`${base}/api/build_info`, this.#o.probeTimeoutMs)).status === 200;
-      } catch {
+        return (await this.#httpGet(`${base}/api/build_info`, this.#o.probeTimeoutMs, tls)).status === 200;
+      } catch (err) {
+        if (certificateVerifyError(err) !== null) {
+          this.#tlsFailed(i, connectError(server, err as Error));
+        }
         return false;
       }
     };
@@ -108,7 +121,7 @@ export class ServerBoard {
     st.healthy = (await alive()) || (was === true && (await alive()));
     if (st.healthy) {
       try {
-        const res = await this.#httpGet(`${base}/api/modules_info`, this.#o.probeTimeoutMs);
+        const res = await this.#httpGet(`${base}/api/modules_info`, this.#o.probeTimeoutMs, tls);
         const slots = res.status === 200 ? parseModulesInfo(res.body, new URL(server.url).pathname) : null;
         st.freeSlots = slots ? slots.total - slots.used : null;
         st.totalSlots = slots ? slots.total : null;
@@ -194,6 +207,8 @@ export class ServerBoard {
         { server: st.url, code },
         'stt: configuration error: the server refuses the API key (401); fix stt.servers[].apiKey',
       );
+    } else if (code === STT_ERR.TLS) {
+      this.#tlsFailed(i, err as SttError);
     } else {
       this.#stats.connectFailures++;
     }
@@ -201,8 +216,23 @@ export class ServerBoard {
     this.#logger.warn({ server: st.url, code, retryInMs: wait }, 'stt: server skipped');
   }
 
+  /**
+   * Server `i`'s certificate failed verification (a probe or a connection): counted, logged as an
+   * error naming the server once (again only after it worked in between). The caller treats the
+   * server as failing: a probe marks it unhealthy, a connection backs it off.
+   */
+  #tlsFailed(i: number, err: SttError): void {
+    this.#stats.tlsFailures++;
+    this.#at(i).lastError = STT_ERR.TLS;
+    if (!this.#tlsLogged.has(i)) {
+      this.#tlsLogged.add(i);
+      this.#logger.error({ server: this.#at(i).url, code: STT_ERR.TLS }, `stt: ${err.message}`);
+    }
+  }
+
   /** Server `i` took a connection (`Ready`): healthy, out of backoff, one known slot fewer. */
   succeeded(i: number): void {
+    this.#tlsLogged.delete(i);
     const st = this.#at(i);
     st.failures = 0;
     st.lastError = null;

@@ -6,6 +6,7 @@
  */
 import { setIoTimeout, type Clock } from '../../lib/clock.js';
 import WebSocket from 'ws';
+import { certificateVerifyError, type ClientTlsOptions } from '../tls/credentials.js';
 import { SttError, STT_ERR } from './errors.js';
 import type { Logger } from '../../lib/logger.js';
 import {
@@ -30,6 +31,8 @@ export interface SttServerConfig {
   readonly apiKey?: string;
   /** Send the key as `?auth_id=` instead of the header (for proxies that strip headers). */
   readonly authInQuery?: boolean;
+  /** `wss://` only: the CA file to verify the server against, or `verify: false` (config `stt.servers[].tls`). */
+  readonly tls?: { readonly caFile?: string | undefined; readonly verify?: boolean } | undefined;
 }
 
 /** What the connection tells its owner. */
@@ -44,6 +47,23 @@ export interface SttConnectOptions {
   readonly logger: Logger;
   /** Bound on the handshake plus the wait for `Ready` (ms). */
   readonly readyTimeoutMs: number;
+  /** What to trust for `wss://` (the server's `tls`, loaded; default: the system store, verified). */
+  readonly tls?: ClientTlsOptions | undefined;
+}
+
+/** The error for a failed connection attempt: certificate verification failures named as such. */
+export function connectError(server: SttServerConfig, err: Error): SttError {
+  const verify = certificateVerifyError(err);
+  return verify
+    ? new SttError(
+        STT_ERR.TLS,
+        `${server.url}: the server's TLS certificate failed verification (${verify}: ${err.message}); set tls.caFile of this stt.servers entry to the CA that signed it`,
+        { server: server.url, cause: err },
+      )
+    : new SttError(STT_ERR.CONNECT, `cannot connect to ${server.url}: ${err.message}`, {
+        server: server.url,
+        cause: err,
+      });
 }
 
 /** The URL actually dialled (with `?auth_id=` when configured). */
@@ -92,7 +112,8 @@ export class SttConnection {
   /**
    * Opens a stream and waits (bounded) for `Ready`.
    * @throws SttError `STT_ERR_AUTH` on 401, `STT_ERR_FULL` on "no free channels", `STT_ERR_SERVER`
-   *   on another `Error`, `STT_ERR_READY_TIMEOUT`, or `STT_ERR_CONNECT`.
+   *   on another `Error`, `STT_ERR_READY_TIMEOUT`, `STT_ERR_TLS` (certificate not verified), or
+   *   `STT_ERR_CONNECT`.
    */
   static async connect(server: SttServerConfig, opts: SttConnectOptions): Promise<SttConnection> {
     const { clock, logger } = opts;
@@ -100,17 +121,11 @@ export class SttConnection {
     if (!server.authInQuery) {
       headers[API_KEY_HEADER] = server.apiKey ?? 'public_token';
     }
-    const ws = new WebSocket(dialUrl(server), { headers, perMessageDeflate: false });
+    const ws = new WebSocket(dialUrl(server), { headers, perMessageDeflate: false, ...opts.tls });
     ws.binaryType = 'nodebuffer';
     const conn = new SttConnection(server, ws, logger, clock);
     const where = { server: server.url };
-    const onEarlyError = (err: Error): void =>
-      settle(
-        new SttError(STT_ERR.CONNECT, `cannot connect to ${server.url}: ${err.message}`, {
-          ...where,
-          cause: err,
-        }),
-      );
+    const onEarlyError = (err: Error): void => settle(connectError(server, err));
     const onEarlyClose = (code: number): void =>
       settle(new SttError(STT_ERR.CONNECT, `${server.url} closed before Ready (code ${code})`, where));
     let settle: (err?: SttError) => void = () => undefined;

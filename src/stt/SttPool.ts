@@ -92,6 +92,14 @@ export class SttPool implements SttStreamHost {
         lagCooldownMs: opts.lagCooldownMs ?? 30_000,
       },
     );
+    for (const s of opts.servers) {
+      if (s.tls?.verify === false) {
+        this.#logger.warn(
+          { server: s.url },
+          "stt: TLS certificate verification is off for this server (tls.verify false): anyone on the path can read the calls' audio; use tls.caFile instead",
+        );
+      }
+    }
   }
 
   /** Probes every server once, then every `probeIntervalMs`. */
@@ -186,6 +194,7 @@ export class SttPool implements SttStreamHost {
           clock: this.#clock,
           logger: this.#logger,
           readyTimeoutMs: this.#o.readyTimeoutMs,
+          tls: this.#board.tls[i],
         }),
       );
       this.#conns.add(conn);

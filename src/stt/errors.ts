@@ -12,6 +12,8 @@ export const STT_ERR = {
   FULL: 'STT_ERR_FULL',
   /** TCP/WebSocket connection failed or the handshake was refused (not 401). */
   CONNECT: 'STT_ERR_CONNECT',
+  /** The `wss://` server's certificate failed verification (private CA not trusted, name, expiry). */
+  TLS: 'STT_ERR_TLS',
   /** No `Ready` within the bounded wait after the upgrade. */
   READY_TIMEOUT: 'STT_ERR_READY_TIMEOUT',
   /** The server sent an `Error` message other than "no free channels". */

@@ -71,6 +71,8 @@ export interface SttPoolStats {
   /** Connections that got no `Ready` in time: a slow server, ranked last, not backed off. */
   slowHandshakes: number;
   authFailures: number;
+  /** Connections and probes refused because the server's certificate failed verification. */
+  tlsFailures: number;
   fullRefusals: number;
   failovers: number;
   lagEvents: number;
@@ -85,6 +87,7 @@ export function zeroPoolStats(): SttPoolStats {
     connectFailures: 0,
     slowHandshakes: 0,
     authFailures: 0,
+    tlsFailures: 0,
     fullRefusals: 0,
     failovers: 0,
     lagEvents: 0,

@@ -6,9 +6,14 @@
 import { setIoTimeout, type Clock } from '../../lib/clock.js';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { ClientTlsOptions } from '../tls/credentials.js';
 
 /** A GET returning status and body; injected in unit tests. */
-export type HttpGet = (url: string, timeoutMs: number) => Promise<{ status: number; body: string }>;
+export type HttpGet = (
+  url: string,
+  timeoutMs: number,
+  tls?: ClientTlsOptions,
+) => Promise<{ status: number; body: string }>;
 
 /** The HTTP base (`http://host:port`) of a `ws(s)://host:port/path` URL. */
 export function httpBaseOf(wsUrl: string): string {
@@ -18,13 +23,13 @@ export function httpBaseOf(wsUrl: string): string {
 
 /** A GET with a clock-driven timeout, over node:http(s). */
 export function nodeHttpGet(clock: Clock): HttpGet {
-  return (url, timeoutMs) =>
+  return (url, timeoutMs, tls) =>
     new Promise((resolve, reject) => {
       const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(
         url,
         // One connection per probe, closed after the answer: no idle keep-alive socket is left to
         // the server when the pool stops.
-        { method: 'GET', agent: false, headers: { connection: 'close' } },
+        { method: 'GET', agent: false, headers: { connection: 'close' }, ...tls },
         (res) => {
           let body = '';
           res.setEncoding('utf8');

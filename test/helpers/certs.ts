@@ -76,6 +76,36 @@ async function make(dir: string): Promise<TestCerts> {
 }
 
 /**
+ * Another server certificate (same names: localhost, 127.0.0.1, ::1) signed by the CA of `certs`,
+ * written to `<dir>/<name>.crt` and `<dir>/<name>.key`: a renewal, as ACME tooling would leave it.
+ */
+export async function issueServerCert(
+  certs: TestCerts,
+  dir: string,
+  name: string,
+  commonName = name,
+): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  const ext = join(dir, `${name}.ext`);
+  writeFileSync(
+    ext,
+    [
+      'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
+      'extendedKeyUsage=serverAuth',
+      'basicConstraints=CA:FALSE',
+      '',
+    ].join('\n'),
+  );
+  await openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', `${name}.csr`, '-subj', `/CN=${commonName}`]); // prettier-ignore
+  await openssl(dir, [
+    'x509', '-req', '-in', `${name}.csr`, '-CA', certs.caCert, '-CAkey', certs.caKey, '-CAcreateserial',
+    '-out', cert, '-days', '30', '-sha256', '-extfile', ext,
+  ]); // prettier-ignore
+  return { cert, key };
+}
+
+/**
  * The test certificates, made once per test process (in `.test-runs/certs-…`), or into `dir`
  * when given (made again there only if missing).
  */

@@ -14,7 +14,8 @@
  * depends only on the audio that actually reached the server, across reconnects too. A word is
  * emitted `delaySteps` steps after its run ends, with `start_time` = its first frame's stream time.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { decode, encode } from '@msgpack/msgpack';
@@ -73,6 +74,8 @@ export interface FakeMoshiOptions {
    * under a burst: the client times out and closes). Default 0.
    */
   withholdReady?: number;
+  /** Serve https:// and wss:// with this certificate and key (PEM) instead of plain HTTP. */
+  tls?: { cert: Buffer | string; key: Buffer | string };
 }
 
 /** One frame received from a client. */
@@ -173,7 +176,8 @@ export class FakeMoshiServer {
   fullRejections = 0;
   /** Global model step counter (server-wide, like moshi-server's `step_idx`). */
   globalStep = 0;
-  readonly #opts: Required<Omit<FakeMoshiOptions, 'port' | 'host'>>;
+  readonly #opts: Required<Omit<FakeMoshiOptions, 'port' | 'host' | 'tls'>>;
+  readonly #secure: boolean;
   readonly #http: Server;
   readonly #wss = new WebSocketServer({ noServer: true });
   readonly #slots = new Set<Slot>();
@@ -204,7 +208,8 @@ export class FakeMoshiServer {
       record: opts.record ?? true,
       withholdReady: opts.withholdReady ?? 0,
     };
-    this.#http = createServer((req, res) => {
+    this.#secure = opts.tls !== undefined;
+    const handler: RequestListener = (req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method === 'GET' && path === '/api/build_info') {
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -236,8 +241,9 @@ export class FakeMoshiServer {
       }
       res.writeHead(404);
       res.end();
-    });
-    this.#http.on('connection', (s) => {
+    };
+    this.#http = opts.tls ? createHttpsServer(opts.tls, handler) : createServer(handler);
+    this.#http.on(opts.tls ? 'secureConnection' : 'connection', (s: Duplex) => {
       this.#sockets.add(s);
       this.#socketUse.set(s, 'connected');
       s.once('close', () => {
@@ -301,9 +307,9 @@ export class FakeMoshiServer {
   get port(): number {
     return this.#port;
   }
-  /** `ws://host:port/api/asr-streaming`. */
+  /** `ws://host:port/api/asr-streaming` (`wss://` with `tls`). */
   get url(): string {
-    return `ws://${this.#host}:${this.#port}${this.#opts.path}`;
+    return `${this.#secure ? 'wss' : 'ws'}://${this.#host}:${this.#port}${this.#opts.path}`;
   }
   /** TCP connections (HTTP probes and WebSockets) currently open to the fake. */
   get openSockets(): number {

@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSelfSigned } from '../../src/tls/selfSigned.js';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/paths.js';
 import { parseConfig, maskSecrets } from '../../src/config.js';
@@ -183,8 +185,20 @@ describe('config: webhooks and the HTTP token', () => {
 
 describe('config.example.json', () => {
   it('is valid and sets every key the schema knows (so it documents them all)', () => {
-    const raw = JSON.parse(readFileSync(join(ROOT, 'config.example.json'), 'utf8')) as unknown;
+    const text = readFileSync(join(ROOT, 'config.example.json'), 'utf8');
+    // The example's certificate paths, pointed at real files (they are read and checked).
+    const dir = mkdtempSync(join(tmpdir(), 'sipscribe-example-'));
+    const { cert, key } = createSelfSigned();
+    writeFileSync(join(dir, 'c.crt'), cert);
+    writeFileSync(join(dir, 'c.key'), key);
+    const raw = JSON.parse(
+      text
+        .replace('/etc/sipscribe/https.crt', join(dir, 'c.crt'))
+        .replace('/etc/sipscribe/https.key', join(dir, 'c.key'))
+        .replace('/etc/sipscribe/private-ca.crt', join(dir, 'c.crt')),
+    ) as unknown;
     const env = {
+      SIPSCRIBE_STT_KEY: 'k',
       SIP_PASSWORD: 'x',
       SIPSCRIBE_HTTP_TOKEN: 'y'.repeat(32),
       SIPSCRIBE_WEBHOOK_SECRET: 'z',
@@ -227,5 +241,50 @@ describe('durations given to timers', () => {
     ],
   ])('refuses %j', (raw, path) => {
     expect(() => parseConfig(raw)).toThrow(path);
+  });
+});
+
+describe('TLS keys (http.tls, stt.servers[].tls)', () => {
+  const problem = (raw: unknown): string => {
+    try {
+      parseConfig(raw, {});
+    } catch (err) {
+      return (err as ConfigError).message;
+    }
+    return 'no error';
+  };
+
+  it('names the key and the file when a file is missing, not PEM, or the key does not match', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sipscribe-tlskeys-'));
+    const a = createSelfSigned();
+    const b = createSelfSigned();
+    writeFileSync(join(dir, 'a.crt'), a.cert);
+    writeFileSync(join(dir, 'b.key'), b.key);
+    writeFileSync(join(dir, 'junk.pem'), 'not a certificate');
+    const missing = join(dir, 'none.crt');
+    expect(problem({ http: { tls: { certFile: missing, keyFile: join(dir, 'b.key') } } })).toBe(
+      `http.tls.certFile: cannot read ${missing}: no such file`,
+    );
+    expect(problem({ http: { tls: { certFile: join(dir, 'a.crt'), keyFile: join(dir, 'b.key') } } })).toMatch(
+      /^http\.tls\.keyFile: .*b\.key is not the private key of .*a\.crt/,
+    );
+    expect(
+      problem({
+        stt: {
+          servers: [{ url: 'wss://stt.example/api/asr-streaming', tls: { caFile: join(dir, 'junk.pem') } }],
+        },
+      }),
+    ).toBe(`stt.servers[0].tls.caFile: ${join(dir, 'junk.pem')} holds no PEM certificate`);
+  });
+
+  it('refuses tls on a ws:// STT URL and unknown keys under tls', () => {
+    expect(
+      problem({
+        stt: { servers: [{ url: 'ws://127.0.0.1:8080/api/asr-streaming', tls: { verify: false } }] },
+      }),
+    ).toBe('stt.servers[0].tls: applies to wss:// URLs only (url is ws://127.0.0.1:8080/api/asr-streaming)');
+    expect(problem({ http: { tls: { certFile: 'a', keyfile: 'b' } } })).toMatch(
+      /^http\.tls\.keyfile: unknown key/,
+    );
   });
 });
