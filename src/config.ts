@@ -229,6 +229,15 @@ export const configSchema = z.object({
         .optional(),
     })
     .prefault({}),
+  shutdown: z
+    .object({
+      /**
+       * Drain: at SIGTERM/SIGINT, how long calls in progress may go on (new calls and OPTIONS get
+       * 503) before those still up are ended through the STT flush. 0 ends them at once.
+       */
+      drainTimeoutMs: z.number().int().min(0).max(3_600_000).default(0),
+    })
+    .prefault({}),
   log: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

@@ -49,6 +49,8 @@ export interface Endpoint {
   readonly readiness: Readiness;
   /** Audio recording; null unless `storage.recordAudio`. */
   readonly recorder: CallRecorder | null;
+  /** The HTTP server, for routes of the parts started after the endpoint (`/api/admin/drain`). */
+  readonly http: HttpServer;
   /** Stops HTTP, live clients and webhook delivery (the outbox stays on disk), closes the database. */
   stop(): Promise<void>;
 }
@@ -191,6 +193,7 @@ export async function startEndpoint(
       metrics,
       readiness,
       recorder,
+      http,
       stop(): Promise<void> {
         // Order (reverse of start): refuse new calls, live clients (close frames), HTTP, STT
         // probe, recorder, calls still active (ended with reason shutdown), bus (drains the
