@@ -164,7 +164,10 @@ export const configSchema = z.object({
   rtp: z
     .object({
       host: host.default('0.0.0.0'),
-      /** Address written into SDP c= lines; defaults to the address the SIP request arrived on. */
+      /**
+       * Address written into SDP c= lines; defaults to the address the SIP request arrived on.
+       * Behind a load balancer (Kamailio) each instance sets its own: media goes straight to it.
+       */
       publicAddress: z.string().optional(),
       portMin: port.default(20000),
       portMax: port.default(29999),
