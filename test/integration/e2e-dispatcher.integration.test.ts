@@ -5,7 +5,8 @@
 // end and their transcripts, then it exits 0) and another is killed (SIGKILL: Kamailio's probes
 // get no answer, it leaves the rotation). Calls keep being answered by the rest, and every call
 // completed on the surviving and the drained instance has the words its STT sent. Callers over
-// TCP and TLS reach the instances through Kamailio as well.
+// TCP and TLS reach the instances through Kamailio as well, and `POST /api/admin/drain` takes the
+// last instance out of rotation without stopping it.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -253,12 +254,17 @@ describe('scale out: Kamailio dispatcher in front of three instances', () => {
     // Kamailio bridges them: it forwards every call to the instances over UDP.
     expect(transports.map((x) => x.call.transport)).toEqual(['udp', 'udp']);
 
-    // a ends its calls and stops (nothing left to drain: it exits at once).
+    // a ends its calls, is drained through the API and stopped (nothing left: it exits at once).
     await until(
       async () => (await callsOf(a)).every((x) => x.state === 'ended'),
       'every call on a to end',
       60_000,
     );
+    // The admin route drains without exiting: Kamailio takes a out of rotation, a stays up.
+    const drain = await fetch(`${a.base}/api/admin/drain`, { method: 'POST' });
+    expect([drain.status, await drain.json()]).toEqual([202, { draining: true, calls: 0 }]);
+    await waitState(k, a, false, 'Kamailio to mark a inactive after POST /api/admin/drain');
+    expect(await getJson(`${a.base}/api/admin/drain`)).toEqual({ draining: true, calls: 0 });
     a.proc?.child.kill('SIGTERM');
     expect(await a.proc?.exited).toBe(0);
 
