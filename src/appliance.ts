@@ -3,9 +3,11 @@
  * plus SIP (listeners, registrations), the STT pool and the call manager, and the graceful
  * shutdown that ends every call through its transcript.
  *
- * Shutdown order: new calls get 503 → active calls end through the STT flush (up to a deadline) →
- * unregister → SIP stack stops → STT pool stops → endpoint stops (bus drained to the database,
- * JSONL and the webhook outbox on disk; HTTP closed).
+ * Shutdown order: new calls (and OPTIONS probes) get 503 → drain: the calls in progress may end by
+ * themselves for up to `shutdown.drainTimeoutMs` → the calls left end through the STT flush (up
+ * to a deadline) → unregister → SIP stack stops → STT pool stops → endpoint stops (bus drained to
+ * the database, JSONL and the webhook outbox on disk; HTTP closed). `drain()` (`POST
+ * /api/admin/drain`) is the first step alone: the process goes on without taking calls.
  */
 import { systemClock } from '../lib/clock.js';
 import {
@@ -22,6 +24,7 @@ import { PendingTranscriptions } from './call/PendingTranscriptions.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { startEndpoint, type Endpoint, type EndpointDeps } from './endpoint.js';
+import { registerAdminRoutes, type DrainStatus } from './http/admin.js';
 import { maskUrl, type Logger } from './logger.js';
 import { SttPool } from './stt/index.js';
 import { describeCertificate, loadServerCredentials, type CertificateInfo } from './tls/credentials.js';
@@ -50,7 +53,14 @@ export interface Appliance {
    * @returns what each server now serves, and the errors (empty when all went well).
    */
   reloadCertificates(): CertificateReload;
-  /** Graceful shutdown; `deadlineMs` bounds the wait for active calls' transcripts. */
+  /** Stops taking calls (INVITE and OPTIONS get 503); the calls in progress go on. Idempotent. */
+  drain(): DrainStatus;
+  drainStatus(): DrainStatus;
+  /**
+   * Graceful shutdown: drain for up to `shutdown.drainTimeoutMs`, then end the calls left;
+   * `deadlineMs` bounds the wait for their transcripts. Called again while draining, it ends the
+   * drain at once (a second SIGTERM) and returns the same promise.
+   */
   stop(deadlineMs?: number): Promise<void>;
 }
 
@@ -279,7 +289,17 @@ export async function startAppliance(
     };
 
     let stopping: Promise<void> | null = null;
-    return {
+    let cutDrain: () => void = () => undefined;
+    const drainCut = new Promise<void>((r) => (cutDrain = r));
+    const drainStatus = (): DrainStatus => ({ draining: endpoint.admission.draining, calls: manager.size });
+    const drain = (): DrainStatus => {
+      if (!endpoint.admission.draining) {
+        endpoint.admission.stopAccepting();
+        logger.info({ calls: manager.size }, 'draining: new calls and OPTIONS get 503');
+      }
+      return drainStatus();
+    };
+    const app: Appliance = {
       endpoint,
       stack,
       manager,
@@ -288,15 +308,24 @@ export async function startAppliance(
       pending,
       sipListening: () => stack.listening(),
       reloadCertificates,
+      drain,
+      drainStatus,
       stop(deadlineMs = 15_000): Promise<void> {
-        stopping ??= (async () => {
-          endpoint.admission.stopAccepting();
+        if (stopping) {
+          cutDrain();
+          return stopping;
+        }
+        stopping = (async () => {
+          drain();
+          await manager.drained(config.shutdown.drainTimeoutMs, drainCut);
           await manager.shutdown(deadlineMs);
           await undo();
         })();
         return stopping;
       },
     };
+    registerAdminRoutes(endpoint.http, app);
+    return app;
   } catch (err) {
     await undo();
     throw err;

@@ -26,10 +26,15 @@ async function runStart(configFile: string | undefined): Promise<number> {
     /** `exitCode`: what the process exits with once stopped (1 after a bug). */
     const stop = (signal: NodeJS.Signals | 'uncaughtException', exitCode = EXIT_OK): void => {
       if (stopping) {
+        if (signal !== 'uncaughtException') {
+          // A second signal cuts the drain short: the calls left end now, through the flush.
+          logger.info({ signal }, 'shutting down: drain cut short');
+          void app.stop();
+        }
         return;
       }
       stopping = true;
-      logger.info({ signal }, 'shutting down');
+      logger.info({ signal, drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'shutting down');
       app.stop().then(
         () => {
           // Everything is stopped and on disk, and the STT pool's stop has waited for its
@@ -52,8 +57,8 @@ async function runStart(configFile: string | undefined): Promise<number> {
         },
       );
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
     // Renewed certificates (ACME tooling and the like): re-read without dropping calls.
     process.on('SIGHUP', () => {
       if (!stopping) {

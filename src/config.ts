@@ -170,7 +170,10 @@ const configSchema = z.object({
   rtp: z
     .object({
       host: host.default('0.0.0.0'),
-      /** Address written into SDP c= lines; defaults to the address the SIP request arrived on. */
+      /**
+       * Address written into SDP c= lines; defaults to the address the SIP request arrived on.
+       * Behind a load balancer (Kamailio) each instance sets its own: media goes straight to it.
+       */
       publicAddress: z.string().optional(),
       portMin: port.default(20000),
       portMax: port.default(29999),
@@ -238,6 +241,15 @@ const configSchema = z.object({
       token: secret
         .min(MIN_TOKEN_LENGTH, `at least ${MIN_TOKEN_LENGTH} characters (e.g. \`openssl rand -hex 16\`)`)
         .optional(),
+    })
+    .prefault({}),
+  shutdown: z
+    .object({
+      /**
+       * Drain: at SIGTERM/SIGINT, how long calls in progress may go on (new calls and OPTIONS get
+       * 503) before those still up are ended through the STT flush. 0 ends them at once.
+       */
+      drainTimeoutMs: z.number().int().min(0).max(3_600_000).default(0),
     })
     .prefault({}),
   log: z

@@ -61,6 +61,8 @@ export interface Endpoint {
    * @throws ConfigError when the files cannot be read or do not match (the old certificate stays).
    */
   reloadHttpCertificate(): CertificateInfo | null;
+  /** The HTTP server, for routes of the parts started after the endpoint (`/api/admin/drain`). */
+  readonly http: HttpServer;
   /** Stops HTTP, live clients and webhook delivery (the outbox stays on disk), closes the database. */
   stop(): Promise<void>;
 }
@@ -233,6 +235,7 @@ export async function startEndpoint(
         http.setCredentials(creds);
         return describeCertificate(creds.cert);
       },
+      http,
       stop(): Promise<void> {
         // Order (reverse of start): refuse new calls, live clients (close frames), HTTP, STT
         // probe, recorder, calls still active (ended with reason shutdown), bus (drains the

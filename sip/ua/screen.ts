@@ -22,7 +22,15 @@ export interface ScreenSource {
  * What `screen` decides for a new out-of-dialog request: go on (`'accept'`), discard it without
  * any answer (`'drop'`), or answer this final status (300–699) and go no further.
  */
-export type ScreenVerdict = 'accept' | 'drop' | { readonly status: number; readonly reason?: string };
+export type ScreenVerdict =
+  | 'accept'
+  | 'drop'
+  | {
+      readonly status: number;
+      readonly reason?: string;
+      /** Seconds for a `Retry-After` header (RFC 3261 §20.33), e.g. with a 503. */
+      readonly retryAfter?: number;
+    };
 
 /** The delegate that screens (the stack's `SipStackDelegate`). */
 interface ScreenDelegate {
@@ -35,7 +43,7 @@ export class RequestScreen {
   /** Requests dropped by the screen (a scanner's flood): logged once per minute with a count. */
   readonly #dropped: RepeatedLog;
   /** Requests `screen` answered with a status, between the screen and their transaction. */
-  readonly #refused = new WeakMap<SipRequest, { status: number; reason?: string }>();
+  readonly #refused = new WeakMap<SipRequest, Exclude<ScreenVerdict, 'accept' | 'drop'>>();
 
   constructor(
     delegate: ScreenDelegate,
@@ -96,7 +104,12 @@ export class RequestScreen {
     tx.respond(
       createResponse(req, refused.status, {
         toTag: newTag(),
-        headers: this.#host.commonHeaders('response'),
+        headers: [
+          ...this.#host.commonHeaders('response'),
+          ...(refused.retryAfter !== undefined
+            ? [{ name: 'Retry-After', value: String(Math.max(0, Math.round(refused.retryAfter))) }]
+            : []),
+        ],
         ...(refused.reason !== undefined ? { reason: refused.reason } : {}),
       }),
     );

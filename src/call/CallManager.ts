@@ -17,7 +17,7 @@ import {
   type SipRequest,
   type SipStackDelegate,
 } from '../../sip/index.js';
-import type { Admission } from '../calls/Admission.js';
+import type { Admission, Unavailable } from '../calls/Admission.js';
 import type { CallMeta } from '../events.js';
 import type { Logger } from '../logger.js';
 import { CallSession, type CallSessionDeps } from './CallSession.js';
@@ -43,8 +43,13 @@ function fromHeader(call: InviteSummary): string {
   return call.fromDisplayName ? `"${call.fromDisplayName}" <${call.from}>` : call.from;
 }
 
+/** `Retry-After` of our 503s (to INVITE and OPTIONS), in seconds. */
+const RETRY_AFTER_S = 30;
+
 export class CallManager implements SipStackDelegate {
   readonly #o: CallManagerOptions;
+  /** Why the last OPTIONS got 503, or null when it got 200 (logged when it changes). */
+  #unavailable: Unavailable['reason'] | null = null;
   readonly #sessions = new Map<string, CallSession>();
   /** `sip.inbound.auth`, when configured. */
   readonly #auth: InboundAuth | null;
@@ -78,7 +83,33 @@ export class CallManager implements SipStackDelegate {
       );
       return { status: d.status };
     }
+    if (d.action === 'accept' && req.method === 'OPTIONS') {
+      return this.#optionsAnswer();
+    }
     return d.action;
+  }
+
+  /**
+   * An OPTIONS probe (a load balancer's, e.g. Kamailio's dispatcher) gets the truth: the stack's
+   * `200` while a call would be taken, `503` with `Retry-After` while draining, at `maxCalls` or
+   * with the STT full (`whenFull: "reject"`). Each change of the answer is logged once.
+   */
+  #optionsAnswer(): ScreenVerdict {
+    const a = this.#o.admission.availability(this.#onThePhone(), this.#o.pool.canAdmit());
+    const reason = a.ok ? null : a.reason;
+    if (reason !== this.#unavailable) {
+      this.#o.logger.info({ from: this.#unavailable, to: reason }, 'availability (OPTIONS answer) changed');
+      this.#unavailable = reason;
+    }
+    return reason === null ? 'accept' : { status: 503, retryAfter: RETRY_AFTER_S };
+  }
+
+  /**
+   * Calls on the phone network: one hung up and only waiting for its transcript (`ending`: the STT
+   * flush, a deferred transcription) holds no SIP dialog or RTP port any more.
+   */
+  #onThePhone(): number {
+    return this.#o.calls.active().filter((r) => r.state !== 'ending').length;
   }
 
   onInvite(call: IncomingCall): void {
@@ -127,16 +158,14 @@ export class CallManager implements SipStackDelegate {
   #admit(call: IncomingCall, user: string | null): void {
     const { admission, calls } = this.#o;
     const source = call.source.address;
-    // Calls on the phone network: one hung up and only waiting for its transcript (`ending`: the
-    // STT flush, a deferred transcription) holds no SIP dialog or RTP port any more.
-    const onThePhone = calls.active().filter((r) => r.state !== 'ending').length;
+    const onThePhone = this.#onThePhone();
     const fromSource = this.sessions().filter(
       (s) => s.call.source.address === source && s.state !== 'ending' && s.state !== 'ended',
     ).length;
     // The STT capacity is checked here, not taken: the slot is taken at the ACK (CallSession).
     const decision = admission.admitCall(source, onThePhone, this.#o.pool.canAdmit(), fromSource);
     if (decision.action === 'reject') {
-      call.reject(decision.status, decision.status === 503 ? { retryAfter: 30 } : {});
+      call.reject(decision.status, decision.status === 503 ? { retryAfter: RETRY_AFTER_S } : {});
       calls.refuse({ source, to: call.to, status: decision.status, reason: decision.reason });
       return;
     }
@@ -171,6 +200,30 @@ export class CallManager implements SipStackDelegate {
       codec: null,
       source: formatSource(call.source.address, call.source.port),
     };
+  }
+
+  /**
+   * Drain: waits until every call in progress has ended by itself (the caller's BYE, a CANCEL, an
+   * RTP timeout…) and its transcript is flushed, at most `timeoutMs`. New calls must already be
+   * refused (`Admission.stopAccepting`). Resolves true when none is left; `cut` resolving ends
+   * the wait early (a second SIGTERM).
+   */
+  async drained(timeoutMs: number, cut?: Promise<void>): Promise<boolean> {
+    const sessions = this.sessions();
+    if (sessions.length === 0) {
+      return true;
+    }
+    if (timeoutMs <= 0) {
+      return false;
+    }
+    this.#o.logger.info({ calls: sessions.length, timeoutMs }, 'draining: waiting for the calls in progress');
+    const all = Promise.all(sessions.map((s) => s.done)).then(() => true);
+    const late = await this.#late(cut ? Promise.race([all, cut]) : all, timeoutMs);
+    if (late || this.size > 0) {
+      this.#o.logger.warn({ calls: this.size }, 'drain ended: ending the calls left');
+      return false;
+    }
+    return true;
   }
 
   /**

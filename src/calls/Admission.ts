@@ -40,6 +40,12 @@ type AdmissionDecision =
       readonly reason: 'not-allowed' | 'max-calls' | 'per-source-limit' | 'stt-full' | 'shutting-down';
     };
 
+/** Why an instance cannot take a call now (its OPTIONS answer is 503). */
+export interface Unavailable {
+  readonly ok: false;
+  readonly reason: 'shutting-down' | 'max-calls' | 'stt-full';
+}
+
 /** The decision for a new out-of-dialog request, before any answer. */
 type ScreenDecision =
   | { readonly action: 'accept' }
@@ -97,9 +103,24 @@ export class Admission {
     this.#allow = parseAllowList(opts.allowFrom);
   }
 
-  /** From now on every call is refused with 503 (graceful shutdown). */
+  /** From now on every call is refused with 503 (drain, graceful shutdown). */
   stopAccepting(): void {
     this.#stopping = true;
+  }
+
+  /** Whether `stopAccepting` was called (draining or shutting down). */
+  get draining(): boolean {
+    return this.#stopping;
+  }
+
+  /**
+   * Whether this instance can take a call now, as its answer to an OPTIONS probe (a load balancer
+   * such as Kamailio's dispatcher sends new calls only where the answer is 200): not while
+   * draining, with `maxCalls` calls on the phone, or with no STT slot when `whenFull` is `reject`
+   * (with `defer` a call is still taken, recorded and transcribed later). No token, no count.
+   */
+  availability(activeCalls: number, sttHasSlot: boolean): { readonly ok: true } | Unavailable {
+    return this.#capacity(activeCalls, sttHasSlot) ?? { ok: true };
   }
 
   /** Whether `address` is in the allow list. */
@@ -136,21 +157,31 @@ export class Admission {
     if (!this.allowed(address)) {
       return { action: 'reject', status: 403, reason: 'not-allowed' };
     }
-    if (this.#stopping) {
-      return { action: 'reject', status: 503, reason: 'shutting-down' };
-    }
-    if (activeCalls >= this.#opts.maxCalls) {
-      return { action: 'reject', status: 486, reason: 'max-calls' };
+    const full = this.#capacity(activeCalls, sttHasSlot);
+    if (full?.reason === 'shutting-down' || full?.reason === 'max-calls') {
+      return { action: 'reject', status: full.reason === 'max-calls' ? 486 : 503, reason: full.reason };
     }
     if (fromSource >= (this.#opts.maxCallsPerSource ?? Infinity)) {
       return { action: 'reject', status: 486, reason: 'per-source-limit' };
     }
-    if (!sttHasSlot) {
-      return this.#opts.whenFull === 'reject'
-        ? { action: 'reject', status: 503, reason: 'stt-full' }
-        : { action: 'accept', deferred: true };
+    if (full) {
+      return { action: 'reject', status: 503, reason: full.reason };
     }
-    return { action: 'accept', deferred: false };
+    return { action: 'accept', deferred: !sttHasSlot };
+  }
+
+  /** Why no call can be taken now (draining, `maxCalls`, STT full with `reject`), or null. */
+  #capacity(activeCalls: number, sttHasSlot: boolean): Unavailable | null {
+    if (this.#stopping) {
+      return { ok: false, reason: 'shutting-down' };
+    }
+    if (activeCalls >= this.#opts.maxCalls) {
+      return { ok: false, reason: 'max-calls' };
+    }
+    if (!sttHasSlot && this.#opts.whenFull === 'reject') {
+      return { ok: false, reason: 'stt-full' };
+    }
+    return null;
   }
 
   #count<D extends AdmissionDecision | ScreenDecision>(d: D): D {

@@ -41,6 +41,13 @@ export interface KamailioOptions {
   debug?: number;
   /** Also listen for UDP and TCP on [::1] (port `port6`). */
   ipv6?: boolean;
+  /**
+   * Another configuration than the registrar fixture (e.g. deploy/kamailio/kamailio.cfg); it must
+   * take the same CTL_SOCK, TLS_CFG, SIP_PORT, TLS_PORT and MODULES_PATH defines.
+   */
+  cfg?: string;
+  /** More `-A` defines (`NAME=value`, `NAME="string"`) for that configuration. */
+  defines?: readonly string[];
 }
 
 /** One binding from `ul.dump`. */
@@ -144,8 +151,9 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     ...(opts.extraUser !== undefined
       ? [`EXTRA_USER="${opts.extraUser.user}"`, `EXTRA_PASS="${opts.extraUser.password}"`]
       : []),
+    ...(opts.defines ?? []),
   ].flatMap((d) => ['-A', d]);
-  const cfg = join(FIXTURES, 'kamailio', 'kamailio.cfg');
+  const cfg = opts.cfg ?? join(FIXTURES, 'kamailio', 'kamailio.cfg');
   const check = await run('kamailio-check', 'kamailio', ['-c', '-f', cfg, ...defs], { timeoutMs: 30_000 });
   if (check.code !== 0) {
     throw new Error(`kamailio config check failed:\n${check.output}`);

@@ -93,6 +93,13 @@ describe('SipStack screen', () => {
     expect(ms.responses().map((r) => r.status)).toEqual([200]);
   });
 
+  it('a status with retryAfter: the answer carries Retry-After in seconds (RFC 3261 §20.33)', () => {
+    const { ms } = screened(() => ({ status: 503, retryAfter: 30 }));
+    ms.send(callerRequest({ method: 'OPTIONS', branch: 'z9hG4bK-o1' }));
+    const [res] = ms.responses();
+    expect([res?.status, res?.reason, res?.get('retry-after')]).toEqual([503, 'Service Unavailable', '30']);
+  });
+
   it('in-dialog requests, ACKs and a CANCEL of an admitted INVITE are not screened; a CANCEL of nothing is', () => {
     const { ms, asked } = screened(
       (req) => (req.method === 'INVITE' ? 'accept' : 'drop'),

@@ -440,6 +440,34 @@ describe('CallManager', () => {
     expect(calls.list()).toEqual([]);
   });
 
+  it('OPTIONS tells the truth: 200 while a call would be taken, 503 + Retry-After at maxCalls, STT full, draining', async () => {
+    build({ maxCalls: 1 });
+    const ms = stack();
+    let n = 0;
+    const probe = (): [number, string | undefined] => {
+      ms.send(callerRequest({ method: 'OPTIONS', branch: `z9hG4bK-probe${++n}` }));
+      const [res] = ms.responses();
+      return [res?.status ?? 0, res?.get('retry-after')];
+    };
+    expect(probe()).toEqual([200, undefined]);
+    pool.capacity = false;
+    expect(probe()).toEqual([503, '30']);
+    pool.capacity = true;
+    expect(probe()).toEqual([200, undefined]);
+    const call = invite();
+    await tick();
+    expect(probe()).toEqual([503, '30']); // maxCalls on the phone
+    call.end('bye-remote');
+    await tick();
+    expect(probe()).toEqual([200, undefined]);
+    admission.stopAccepting();
+    expect(probe()).toEqual([503, '30']);
+    // Probes are not calls: no record, nothing in the refused log or the refusal counter.
+    expect(calls.list()).toHaveLength(1);
+    expect(refused.list()).toEqual([]);
+    expect(await metrics.registry.metrics()).not.toMatch(/sipscribe_admission_refused_total\{/);
+  });
+
   it("the SIP stack's own 488 (G.729 only) is counted as rejected and in the refused log", async () => {
     build();
     const ms = stack();
@@ -477,6 +505,46 @@ describe('CallManager', () => {
     expect(ended?.endReason).toBe('shutdown');
     expect(pool.stream?.flushed).toBe(true);
     expect(net.bound.size).toBe(0);
+  });
+
+  it('drained: waits for the calls in progress to end by themselves, transcripts flushed', async () => {
+    build();
+    const call = invite();
+    await tick();
+    admission.stopAccepting();
+    expect(invite('192.0.2.5').rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
+    let result: boolean | undefined;
+    void manager.drained(60_000).then((r) => (result = r));
+    await tick();
+    clock.advance(10_000); // (below rtp.timeoutMs: no RTP in this test)
+    await tick();
+    expect(result).toBeUndefined(); // the call goes on
+    call.end('bye-remote');
+    await tick();
+    await tick();
+    expect(result).toBe(true);
+    expect(calls.list().find((r) => r.state === 'ended')?.endReason).toBe('bye-remote');
+    expect(pool.stream?.flushed).toBe(true);
+    expect(await manager.drained(0)).toBe(true); // nothing left
+  });
+
+  it('drained: false at the timeout or when cut short, the call still up (shutdown ends it next)', async () => {
+    build();
+    invite();
+    await tick();
+    admission.stopAccepting();
+    expect(await manager.drained(0)).toBe(false);
+    const timed = manager.drained(5000);
+    await tick();
+    clock.advance(5000);
+    expect(await timed).toBe(false);
+    let cut!: () => void;
+    const cutShort = manager.drained(60_000, new Promise<void>((r) => (cut = r)));
+    cut();
+    expect(await cutShort).toBe(false);
+    expect(manager.size).toBe(1);
+    await manager.shutdown(5000);
+    expect(calls.list()[0]).toMatchObject({ state: 'ended', endReason: 'shutdown' });
   });
 
   it('shutdown deadline: a flush that does not finish is cut, the call still ends', async () => {

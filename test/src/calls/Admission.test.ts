@@ -68,6 +68,24 @@ describe('Admission', () => {
     expect(a.screen('192.0.2.5', 'OPTIONS')).toEqual({ action: 'drop', reason: 'rate-limited' });
   });
 
+  it('availability (the OPTIONS answer): draining, maxCalls, STT full only with whenFull reject; nothing counted', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const { a } = admission({ rateLimit: { burst: 1, perSecond: 0.001 }, maxCalls: 2, metrics });
+    expect(a.availability(1, true)).toEqual({ ok: true });
+    expect(a.availability(2, true)).toEqual({ ok: false, reason: 'max-calls' });
+    expect(a.availability(0, false)).toEqual({ ok: false, reason: 'stt-full' });
+    const { a: defer } = admission({ whenFull: 'defer', maxCalls: 2 });
+    // With defer a call is still taken (recorded, transcribed later): the probe hears 200.
+    expect(defer.availability(0, false)).toEqual({ ok: true });
+    expect(a.draining).toBe(false);
+    a.stopAccepting();
+    expect(a.draining).toBe(true);
+    expect(a.availability(0, true)).toEqual({ ok: false, reason: 'shutting-down' });
+    // No token was taken, no refusal counted.
+    expect(a.screen('192.0.2.5', 'OPTIONS')).toEqual({ action: 'accept' });
+    expect(await metrics.registry.metrics()).not.toMatch(/sipscribe_admission_refused_total\{/);
+  });
+
   it('screen: rate limit for every method; allow list for all but INVITE (whose 403 comes with a record)', () => {
     const { a } = admission({ allowFrom: ['192.0.2.0/24'], rateLimit: { burst: 2, perSecond: 0.001 } });
     expect(a.screen('203.0.113.5', 'OPTIONS')).toEqual({
