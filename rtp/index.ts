@@ -63,3 +63,10 @@ export type { RtcpPacket, ReportBlock, SenderInfo } from './packet/rtcp.js';
 export { JITTER_DEFAULTS, JitterBuffer, silenceConcealer } from './jitter/JitterBuffer.js';
 export type { JitterBufferOptions, JitterStats, Concealer, FrameKind } from './jitter/JitterBuffer.js';
 // ===== end Packets, sessions, jitter buffer =====
+
+// ===== SRTP/SRTCP (rtp/srtp) =====
+export { SrtpContext, SRTP_SUITES, srtpSuite } from './srtp/index.js';
+export type { SrtpSuite, SrtpSuiteName } from './srtp/index.js';
+export { SrtpError } from './errors.js';
+export type { SrtpErrorCode } from './errors.js';
+// ===== end SRTP/SRTCP =====
