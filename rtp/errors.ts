@@ -58,3 +58,18 @@ export class RtpConfigError extends RtpError {
     this.name = 'RtpConfigError';
   }
 }
+
+/** Codes of {@link SrtpError}: why an SRTP/SRTCP packet was dropped (RFC 3711 §3.3, §3.4). */
+export type SrtpErrorCode = 'SRTP_ERR_TRUNCATED' | 'SRTP_ERR_AUTH' | 'SRTP_ERR_REPLAY' | 'SRTP_ERR_MALFORMED';
+
+/**
+ * An SRTP/SRTCP packet that was dropped: too short for its tag, failed authentication, replayed or
+ * too old for the replay window, or authentic but with an impossible header length.
+ */
+export class SrtpError extends RtpError {
+  declare readonly code: SrtpErrorCode;
+  constructor(code: SrtpErrorCode, message: string) {
+    super(code, message);
+    this.name = 'SrtpError';
+  }
+}

@@ -1,0 +1,46 @@
+import { createCipheriv } from 'node:crypto';
+
+/** Key derivation labels (RFC 3711 §4.3.2). */
+const LABEL = {
+  rtpEncryption: 0,
+  rtpAuth: 1,
+  rtpSalt: 2,
+  rtcpEncryption: 3,
+  rtcpAuth: 4,
+  rtcpSalt: 5,
+} as const;
+
+/** The session keys of one direction, derived from a master key and salt. */
+export interface SessionKeys {
+  rtpEncryption: Buffer;
+  rtpAuth: Buffer;
+  rtpSalt: Buffer;
+  rtcpEncryption: Buffer;
+  rtcpAuth: Buffer;
+  rtcpSalt: Buffer;
+}
+
+/**
+ * The AES-CM PRF of RFC 3711 §4.3.3 with a key derivation rate of 0 (the SDES default): `length`
+ * bytes of AES-128 counter-mode keystream under the master key, starting at
+ * IV = (master salt XOR (label << 48)) · 2^16.
+ */
+function deriveKey(masterKey: Uint8Array, masterSalt: Uint8Array, label: number, length: number): Buffer {
+  const iv = Buffer.alloc(16);
+  iv.set(masterSalt.subarray(0, 14));
+  iv[7]! ^= label;
+  const cipher = createCipheriv('aes-128-ctr', masterKey, iv);
+  return cipher.update(Buffer.alloc(length));
+}
+
+/** All six session keys (RFC 3711 §4.3.1): 128-bit encryption keys, 160-bit auth keys, 112-bit salts. */
+export function deriveSessionKeys(masterKey: Uint8Array, masterSalt: Uint8Array): SessionKeys {
+  return {
+    rtpEncryption: deriveKey(masterKey, masterSalt, LABEL.rtpEncryption, 16),
+    rtpAuth: deriveKey(masterKey, masterSalt, LABEL.rtpAuth, 20),
+    rtpSalt: deriveKey(masterKey, masterSalt, LABEL.rtpSalt, 14),
+    rtcpEncryption: deriveKey(masterKey, masterSalt, LABEL.rtcpEncryption, 16),
+    rtcpAuth: deriveKey(masterKey, masterSalt, LABEL.rtcpAuth, 20),
+    rtcpSalt: deriveKey(masterKey, masterSalt, LABEL.rtcpSalt, 14),
+  };
+}
