@@ -141,6 +141,7 @@ export async function startAppliance(
       bus: endpoint.bus,
       metrics: endpoint.metrics,
       recorder: endpoint.recorder,
+      pendingBudget: endpoint.pendingBudget,
       pool,
       clock,
       wallClock: () => Date.now(),
@@ -236,6 +237,7 @@ export async function startAppliance(
     // Deferred calls the last run could not transcribe before it stopped.
     const pending = new PendingTranscriptions({
       storageDir: config.storage.dir,
+      budget: endpoint.pendingBudget,
       calls: endpoint.calls,
       bus: endpoint.bus,
       pool,

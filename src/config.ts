@@ -199,8 +199,12 @@ const configSchema = z.object({
         .default([
           { url: 'ws://127.0.0.1:8080/api/asr-streaming', apiKey: 'public_token', authInQuery: false },
         ]),
-      /** What to do with a call when no STT server has a free slot. */
-      whenFull: z.enum(['reject', 'defer']).default('reject'),
+      /**
+       * A call when no STT server has a free slot (all full, or down): `defer` answers it, records
+       * its audio to `<storage.dir>/pending/` (within `storage.pendingMaxBytes`) and transcribes it
+       * once a slot frees up; `reject` answers `503`.
+       */
+      whenFull: z.enum(['reject', 'defer']).default('defer'),
       /** The model's delay in ms (480 for stt-1b-en_fr, 2560 for stt-2.6b-en): bounds the hangup flush. */
       modelDelayMs: z.number().int().min(80).max(10_000).default(480),
       /** An utterance is cut at `maxWords` words or `maxSeconds` from its first word (long turns). */
@@ -219,6 +223,16 @@ const configSchema = z.object({
       recordAudio: z.boolean().default(false),
       /** Calls over for longer than this many days are deleted with their files; 0 keeps everything. */
       retentionDays: z.number().int().min(0).max(36_500).default(0),
+      /**
+       * Disk budget of deferred calls' audio in `<dir>/pending/` (2.88 MB per call-minute): beyond
+       * it new calls get `503` and a deferred call in progress is hung up. Default 1 GiB (~6 h).
+       */
+      pendingMaxBytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 50)
+        .default(2 ** 30),
     })
     .prefault({}),
   /** Receivers of `call.started`, `transcript.utterance` and `call.ended` (see README, "Webhooks"). */

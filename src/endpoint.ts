@@ -19,7 +19,7 @@ import { registerStaticRoutes } from './http/static.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { CallRecorder, recordingPath } from './recording/CallRecorder.js';
-import { listPendingRecordings } from './recording/PendingRecording.js';
+import { listPendingRecordings, PendingBudget } from './recording/PendingRecording.js';
 import { CallStore } from './storage/CallStore.js';
 import { openDatabase } from './storage/database.js';
 import { JsonlFiles } from './storage/JsonlFiles.js';
@@ -55,6 +55,8 @@ export interface Endpoint {
   readonly readiness: Readiness;
   /** Audio recording; null unless `storage.recordAudio`. */
   readonly recorder: CallRecorder | null;
+  /** The disk budget of deferred calls' audio in `pending/` (`storage.pendingMaxBytes`). */
+  readonly pendingBudget: PendingBudget;
   /**
    * Re-reads `http.tls` (SIGHUP): new HTTPS connections get the new certificate, open ones keep
    * theirs. Resolves with the certificate now served, null without `http.tls`.
@@ -127,12 +129,14 @@ export async function startEndpoint(
       () => bus.close(),
     );
 
+    const pendingBudget = new PendingBudget(dir, config.storage.pendingMaxBytes);
     const admission = new Admission({
       allowFrom: config.sip.inbound.allowFrom,
       maxCalls: config.sip.inbound.maxCalls,
       maxCallsPerSource: config.sip.inbound.maxCallsPerSource,
       rateLimit: config.sip.inbound.rateLimit,
       whenFull: config.stt.whenFull,
+      pendingRoom: () => pendingBudget.hasRoom(),
       clock,
       metrics,
     });
@@ -227,6 +231,7 @@ export async function startEndpoint(
       metrics,
       readiness,
       recorder,
+      pendingBudget,
       reloadHttpCertificate() {
         if (!loadHttpCredentials) {
           return null;

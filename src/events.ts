@@ -46,7 +46,14 @@ export interface TranscriptUtterance {
 
 /** The fields of an event that its publisher supplies (the bus adds the common ones). */
 export type EventBody =
-  | { readonly type: 'call.started' }
+  | {
+      readonly type: 'call.started';
+      /**
+       * Set when no speech server had a free slot (full or down, `stt.whenFull: "defer"`): the
+       * audio is recorded and transcribed later; the words and `call.ended` come after the hangup.
+       */
+      readonly deferred?: true;
+    }
   | {
       readonly type: 'transcript.word';
       readonly text: string;

@@ -32,6 +32,7 @@ import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { CallMedia } from './CallMedia.js';
 import { callSttDelegate, StreamGauge } from './callStt.js';
 import { DeferredCall } from './DeferredCall.js';
+import type { PendingBudget } from '../recording/PendingRecording.js';
 import { appEndReason } from './endReason.js';
 import { sdpAddress } from './sdpAddress.js';
 
@@ -52,6 +53,8 @@ export interface CallSessionDeps {
   readonly wallClock: () => number;
   /** RTP sockets (node:dgram unless a test says otherwise). */
   readonly socketFactory?: SocketFactory;
+  /** The disk budget of deferred calls' audio (`storage.pendingMaxBytes`); none: unbounded. */
+  readonly pendingBudget?: PendingBudget;
 }
 
 type Phase = 'setup' | 'live' | 'ending' | 'done';
@@ -200,7 +203,7 @@ export class CallSession {
     this.#phase = 'live';
     this.#answeredAt = this.#d.clock.now();
     this.#answeredWall = this.#d.wallClock();
-    calls.transition(this.id, 'answered', { meta: { codec: remote.codec } });
+    calls.transition(this.id, 'answered', { meta: { codec: remote.codec }, deferred: this.#deferFromStart });
     this.log.info(
       {
         local: `${address}:${this.#rtp.localPort}`,
@@ -213,7 +216,7 @@ export class CallSession {
     );
     this.#rtp.start(remote, () => this.#phase === 'live');
     if (this.#deferFromStart) {
-      this.#deferred = DeferredCall.record(config.storage.dir, this.id, this.log);
+      this.#deferred = this.#record();
     } else if (this.call.state === 'confirmed') {
       // The ACK came before the answer settled (a late offer: its ACK carries the SDP answer).
       await this.#startStt();
@@ -235,10 +238,11 @@ export class CallSession {
   /**
    * Takes an STT slot and opens the stream, with the audio received since the answer first. When
    * the slot went to another call between the INVITE and the ACK: recorded for later
-   * (`whenFull: "defer"`), else the call is hung up (reason `error`, counted as `stt-full`).
+   * (`whenFull: "defer"`, room left in `storage.pendingMaxBytes`), else the call is hung up (reason
+   * `error`, counted as `stt-full`).
    */
   async #openStt(): Promise<void> {
-    const { pool, calls, metrics, clock, config } = this.#d;
+    const { pool, calls, metrics, clock } = this.#d;
     const adm = await pool.admit();
     const early = this.#early;
     this.#early = [];
@@ -274,11 +278,12 @@ export class CallSession {
       }
       return;
     }
-    if (adm.decision === 'defer') {
+    if (adm.decision === 'defer' && (this.#d.pendingBudget?.hasRoom() ?? true)) {
       this.log.info('no STT slot at the ACK: recording, transcription deferred');
-      this.#deferred = DeferredCall.record(config.storage.dir, this.id, this.log);
+      const deferred = this.#record();
+      this.#deferred = deferred;
       for (const frame of early) {
-        this.#deferred.push(frame);
+        deferred.push(frame);
       }
       return;
     }
@@ -328,8 +333,22 @@ export class CallSession {
         this.#early.shift();
       }
     }
-    this.#deferred?.push(frame);
+    if (this.#deferred && !this.#deferred.push(frame) && this.#phase === 'live') {
+      const budget = this.#d.pendingBudget;
+      this.log.warn(
+        { pendingMaxBytes: budget?.maxBytes, pendingBytes: budget?.usedBytes },
+        'pending audio budget spent (storage.pendingMaxBytes): hanging up the deferred call',
+      );
+      this.#d.metrics.admissionRefused.inc({ reason: 'pending-full' });
+      void this.end('error');
+    }
     this.#d.recorder?.writeFloat24k(this.id, frame);
+  }
+
+  /** Starts recording a deferred call's audio to `pending/`. */
+  #record(): DeferredCall {
+    const { config, pendingBudget } = this.#d;
+    return DeferredCall.record(config.storage.dir, this.id, this.log, pendingBudget ?? null);
   }
 
   #onDtmf(e: DtmfEvent, via: 'rtp' | 'info'): void {

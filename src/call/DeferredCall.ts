@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
-import { PendingRecording } from '../recording/PendingRecording.js';
+import { PendingRecording, type PendingBudget } from '../recording/PendingRecording.js';
 import {
   FRAME_MS,
   MemoryRecording,
@@ -30,10 +30,10 @@ export class DeferredCall {
   }
 
   /** Starts recording the call's audio to `<storageDir>/pending/<callId>.wav` (memory if that fails). */
-  static record(storageDir: string, callId: string, log: Logger): DeferredCall {
+  static record(storageDir: string, callId: string, log: Logger, budget: PendingBudget | null): DeferredCall {
     let rec: MemoryRecording | PendingRecording;
     try {
-      rec = PendingRecording.create(storageDir, callId);
+      rec = PendingRecording.create(storageDir, callId, budget);
       log.info({ file: rec.path }, 'recording the deferred call to disk');
     } catch (err) {
       log.error({ err }, 'cannot record the deferred call to disk: keeping its audio in memory');
@@ -42,9 +42,16 @@ export class DeferredCall {
     return new DeferredCall(callId, log, rec);
   }
 
-  /** One frame of caller audio (1920 samples at 24 kHz). */
-  push(frame: Float32Array): void {
+  /**
+   * One frame of caller audio (1920 samples at 24 kHz).
+   * @returns false when the pending budget (`storage.pendingMaxBytes`) is spent: not recorded.
+   */
+  push(frame: Float32Array): boolean {
+    if (this.#recording instanceof PendingRecording) {
+      return this.#recording.push(frame);
+    }
     this.#recording.push(frame);
+    return true;
   }
 
   /** The recorded audio's duration: the call's. */

@@ -11,13 +11,19 @@ import type { Clock } from '../../lib/clock.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { listPendingRecordings, PendingRecording } from '../recording/PendingRecording.js';
+import {
+  listPendingRecordings,
+  PendingRecording,
+  type PendingBudget,
+} from '../recording/PendingRecording.js';
 import { transcribeRecording, type SttPool, type SttStreamDelegate } from '../stt/index.js';
 import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 
 interface PendingTranscriptionsOptions {
   readonly storageDir: string;
+  /** The files' bytes go back to it as they are removed. */
+  readonly budget?: PendingBudget;
   readonly calls: CallRegistry;
   readonly bus: TranscriptBus;
   readonly pool: SttPool;
@@ -95,7 +101,7 @@ export class PendingTranscriptions {
   }): Promise<void> {
     const { calls, pool, metrics, clock, logger, storageDir, bus } = this.#o;
     const log = logger.child({ callId: item.id });
-    const recording = PendingRecording.open(storageDir, item.id);
+    const recording = PendingRecording.open(storageDir, item.id, this.#o.budget ?? null);
     let server: string | null = null;
     try {
       const final = await transcribeRecording(

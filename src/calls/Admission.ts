@@ -21,9 +21,10 @@
  *      transcript) → `486 Busy Here`;
  *   4. `maxCallsPerSource` of them from this source address → `486 Busy Here` (one address cannot
  *      take every call, STT slot or RTP port however many INVITEs it sends);
- *   5. no STT slot as far as the pool knows (checked, not taken: the slot is taken at the ACK, so a
- *      call never ACKed holds none): `whenFull: "reject"` → `503`, `"defer"` → accept and let the
- *      call wait for a slot.
+ *   5. no STT slot as far as the pool knows (full, or down; checked, not taken: the slot is taken
+ *      at the ACK, so a call never ACKed holds none): `whenFull: "reject"` → `503`, `"defer"` (the
+ *      default) → accept, record the audio to disk and transcribe it when a slot frees up, as long
+ *      as the pending audio's disk budget (`storage.pendingMaxBytes`) has room, else `503`.
  * Every refusal counts in `sipscribe_admission_refused_total{reason}` (drops as `rate-limited`).
  */
 import { BlockList, isIP } from 'node:net';
@@ -37,13 +38,13 @@ type AdmissionDecision =
   | {
       readonly action: 'reject';
       readonly status: 403 | 486 | 503;
-      readonly reason: 'not-allowed' | 'max-calls' | 'per-source-limit' | 'stt-full' | 'shutting-down';
+      readonly reason: 'not-allowed' | 'max-calls' | 'per-source-limit' | Unavailable['reason'];
     };
 
 /** Why an instance cannot take a call now (its OPTIONS answer is 503). */
 export interface Unavailable {
   readonly ok: false;
-  readonly reason: 'shutting-down' | 'max-calls' | 'stt-full';
+  readonly reason: 'shutting-down' | 'max-calls' | 'stt-full' | 'pending-full';
 }
 
 /** The decision for a new out-of-dialog request, before any answer. */
@@ -60,6 +61,8 @@ interface AdmissionOptions {
   maxCallsPerSource?: number;
   rateLimit: { burst: number; perSecond: number };
   whenFull: 'reject' | 'defer';
+  /** With `defer`: whether the pending audio's disk budget takes another call (default: always). */
+  pendingRoom?: () => boolean;
   clock: Clock;
   /** Buckets kept at most (the oldest are forgotten first); default 10 000. */
   maxSources?: number;
@@ -170,7 +173,10 @@ export class Admission {
     return { action: 'accept', deferred: !sttHasSlot };
   }
 
-  /** Why no call can be taken now (draining, `maxCalls`, STT full with `reject`), or null. */
+  /**
+   * Why no call can be taken now (draining, `maxCalls`, no STT slot with `reject`, or with `defer`
+   * and the pending budget spent), or null.
+   */
   #capacity(activeCalls: number, sttHasSlot: boolean): Unavailable | null {
     if (this.#stopping) {
       return { ok: false, reason: 'shutting-down' };
@@ -180,6 +186,9 @@ export class Admission {
     }
     if (!sttHasSlot && this.#opts.whenFull === 'reject') {
       return { ok: false, reason: 'stt-full' };
+    }
+    if (!sttHasSlot && this.#opts.pendingRoom?.() === false) {
+      return { ok: false, reason: 'pending-full' };
     }
     return null;
   }

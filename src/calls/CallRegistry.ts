@@ -49,6 +49,8 @@ interface TransitionDetails {
   durationMs?: number;
   /** For `ended`: `call.ended` was already published by an earlier run; only the record is closed. */
   endedPublished?: boolean;
+  /** For `answered`: no STT slot, the audio is recorded and transcribed later (`call.started.deferred`). */
+  deferred?: boolean;
 }
 
 /** Thrown for an unknown or already finished call id. */
@@ -138,7 +140,10 @@ export class CallRegistry {
         next = { ...next, answeredAt: new Date(now).toISOString() };
         bus.openCall(id, next.meta);
         bus.markAnswered(id, now);
-        bus.publish(id, { type: 'call.started' });
+        bus.publish(
+          id,
+          details.deferred ? { type: 'call.started', deferred: true } : { type: 'call.started' },
+        );
         break;
       }
       case 'ending': {

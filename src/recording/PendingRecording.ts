@@ -49,28 +49,87 @@ export function listPendingRecordings(storageDir: string): string[] {
     .map((e) => e.id);
 }
 
+/**
+ * The disk budget of `<storage.dir>/pending/` (`storage.pendingMaxBytes`): the bytes of every
+ * pending file, counted from a listing at start, then as frames are written and files removed.
+ * No new deferred call is taken once it is spent (`hasRoom`), and a deferred call in progress
+ * stops recording at the budget (`PendingRecording.push` returns false: the call is hung up).
+ */
+export class PendingBudget {
+  readonly maxBytes: number;
+  #used: number;
+
+  constructor(storageDir: string, maxBytes: number) {
+    this.maxBytes = maxBytes;
+    this.#used = 0;
+    for (const id of listPendingRecordings(storageDir)) {
+      this.#used += statSync(pendingPath(storageDir, id), { throwIfNoEntry: false })?.size ?? 0;
+    }
+  }
+
+  /** Bytes of pending audio on disk. */
+  get usedBytes(): number {
+    return this.#used;
+  }
+
+  /** Whether a new deferred call may start: at least a minute of audio (2.88 MB) fits. */
+  hasRoom(): boolean {
+    return this.#used + MINUTE_BYTES <= this.maxBytes;
+  }
+
+  /** Takes `bytes` from the budget; false (nothing taken) when they do not fit. */
+  take(bytes: number): boolean {
+    if (this.#used + bytes > this.maxBytes) {
+      return false;
+    }
+    this.#used += bytes;
+    return true;
+  }
+
+  /** Gives back the bytes of a removed file. */
+  release(bytes: number): void {
+    this.#used = Math.max(0, this.#used - bytes);
+  }
+}
+
+/** A minute of pending audio on disk (24 kHz PCM16). */
+const MINUTE_BYTES = 60 * SAMPLE_RATE * 2;
+
 export class PendingRecording implements RecordedAudio {
   readonly callId: string;
   readonly path: string;
+  readonly #budget: PendingBudget | null;
   #writer: WavWriter | null;
   #frames: number;
 
-  private constructor(callId: string, path: string, writer: WavWriter | null, frames: number) {
+  private constructor(
+    callId: string,
+    path: string,
+    writer: WavWriter | null,
+    frames: number,
+    budget: PendingBudget | null,
+  ) {
     this.callId = callId;
     this.path = path;
     this.#writer = writer;
     this.#frames = frames;
+    this.#budget = budget;
   }
 
-  /** Starts the file of a call being answered (replaces one left by an earlier attempt). */
-  static create(storageDir: string, callId: string): PendingRecording {
+  /**
+   * Starts the file of a call being answered (replaces one left by an earlier attempt).
+   * @param budget the pending directory's budget: the file's bytes are taken from it as written.
+   */
+  static create(storageDir: string, callId: string, budget: PendingBudget | null = null): PendingRecording {
     mkdirSync(pendingDir(storageDir), { recursive: true });
     const path = pendingPath(storageDir, callId);
-    return new PendingRecording(callId, path, new WavWriter(path, SAMPLE_RATE), 0);
+    budget?.release(statSync(path, { throwIfNoEntry: false })?.size ?? 0);
+    budget?.take(HEADER_BYTES);
+    return new PendingRecording(callId, path, new WavWriter(path, SAMPLE_RATE), 0, budget);
   }
 
-  /** The file a previous run left for `callId` (read only). */
-  static open(storageDir: string, callId: string): PendingRecording {
+  /** The file a previous run left for `callId` (read only; its bytes go back to `budget` on removal). */
+  static open(storageDir: string, callId: string, budget: PendingBudget | null = null): PendingRecording {
     const path = pendingPath(storageDir, callId);
     const bytes = statSync(path).size;
     return new PendingRecording(
@@ -78,6 +137,7 @@ export class PendingRecording implements RecordedAudio {
       path,
       null,
       Math.floor(Math.max(0, bytes - HEADER_BYTES) / FRAME_BYTES),
+      budget,
     );
   }
 
@@ -91,13 +151,20 @@ export class PendingRecording implements RecordedAudio {
     return this.#frames * 80;
   }
 
-  /** Appends one 24 kHz frame (float samples in [-1, 1]). */
-  push(frame: Float32Array): void {
+  /**
+   * Appends one 24 kHz frame (float samples in [-1, 1]).
+   * @returns false, writing nothing, when the frame does not fit in the pending budget.
+   */
+  push(frame: Float32Array): boolean {
     if (!this.#writer) {
       throw new Error(`${this.path} is not being recorded`);
     }
+    if (this.#budget && !this.#budget.take(frame.length * 2)) {
+      return false;
+    }
     this.#writer.writeFloat32(frame);
     this.#frames += frame.length / FRAME_SAMPLES;
+    return true;
   }
 
   /** Ends the recording (patches the WAV header). Idempotent. */
@@ -134,6 +201,8 @@ export class PendingRecording implements RecordedAudio {
   /** Deletes the file (the transcript is stored). */
   remove(): void {
     this.finish();
+    const bytes = statSync(this.path, { throwIfNoEntry: false })?.size ?? 0;
     rmSync(this.path, { force: true });
+    this.#budget?.release(bytes);
   }
 }

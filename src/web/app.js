@@ -99,6 +99,18 @@
       return;
     }
     const c = liveCard(ev);
+    if (ev.type === 'call.started' && ev.deferred && !c.waiting) {
+      // No speech server had a slot (full or down): the audio is kept and transcribed later.
+      c.waiting = el(
+        'p',
+        'waiting',
+        'waiting for the speech server: the audio is kept and transcribed later',
+      );
+      c.lines.insertBefore(c.waiting, c.pending);
+    } else if (c.waiting && (ev.type === 'transcript.word' || ev.type === 'transcript.utterance')) {
+      c.waiting.remove();
+      c.waiting = null;
+    }
     if (ev.type === 'transcript.word') {
       const w = el('span', 'word', ev.text);
       w.dataset.startMs = String(ev.startMs);

@@ -153,11 +153,11 @@ describe('sipscribe dial', () => {
   });
 
   it('exits 1 with the SIP status when the call is refused', async () => {
-    // sipscribe with no reachable STT server refuses calls with 503 (stt.whenFull: reject).
+    // sipscribe with no reachable STT server and stt.whenFull "reject" refuses calls with 503.
     const deadPort = await freePort();
     const e2e = await startE2e(
       'e2e-dial-refused',
-      { stt: { servers: [{ url: `ws://127.0.0.1:${deadPort}/api/asr-streaming` }] } },
+      { stt: { servers: [{ url: `ws://127.0.0.1:${deadPort}/api/asr-streaming` }], whenFull: 'reject' } },
       { webhook: false, live: false },
     );
     envs.push(e2e);

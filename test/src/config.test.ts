@@ -99,9 +99,11 @@ describe('config: unknown keys', () => {
   it('lists the valid names when none is close, and reports every unknown key', () => {
     const err = fails({ storage: { zzzzzzzz: 1 }, http: { port: 8001, xyz: 1 } });
     expect(err.path).toBe('storage.zzzzzzzz');
-    expect(err.message).toBe('storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays)');
+    expect(err.message).toBe(
+      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays, pendingMaxBytes)',
+    );
     expect(err.problems).toEqual([
-      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays)',
+      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays, pendingMaxBytes)',
       expect.stringMatching(/^http\.xyz: unknown key \(valid here: host, port, /),
     ]);
   });

@@ -2,7 +2,7 @@
 // calls/Admission.ts's order of checks), the screen and onRefused through the real SIP stack over
 // an in-memory socket, and the shutdown that ends every call, with a deadline.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
 import { RefusedStore } from '../../../src/storage/RefusedStore.js';
+import { PendingBudget } from '../../../src/recording/PendingRecording.js';
 import type { SttPool } from '../../../src/stt/index.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
@@ -38,18 +39,26 @@ describe('CallManager', () => {
   let manager: CallManager;
   let net: MemoryNetwork;
 
-  function build(inbound: Record<string, unknown> = {}): void {
+  // `whenFull: reject` unless a test says otherwise (the defer path has its own tests below).
+  function build(
+    inbound: Record<string, unknown> = {},
+    stt: Record<string, unknown> = { whenFull: 'reject' },
+    storage: Record<string, unknown> = {},
+  ): void {
     const config = parseConfig({
       sip: { inbound },
+      stt,
       rtp: { host: '198.51.100.7', portMin: 30000, portMax: 30019 },
-      storage: { dir }, // (a deferred call records into storage.dir/pending/)
+      storage: { dir, ...storage }, // (a deferred call records into storage.dir/pending/)
     });
+    const pendingBudget = new PendingBudget(dir, config.storage.pendingMaxBytes);
     admission = new Admission({
       allowFrom: config.sip.inbound.allowFrom,
       maxCalls: config.sip.inbound.maxCalls,
       maxCallsPerSource: config.sip.inbound.maxCallsPerSource,
       rateLimit: config.sip.inbound.rateLimit,
       whenFull: config.stt.whenFull,
+      pendingRoom: () => pendingBudget.hasRoom(),
       clock: appClock,
       metrics,
     });
@@ -69,6 +78,7 @@ describe('CallManager', () => {
       bus,
       metrics,
       recorder: null,
+      pendingBudget,
       pool: pool as unknown as SttPool,
       clock,
       wallClock: () => appClock.now(),
@@ -188,6 +198,21 @@ describe('CallManager', () => {
     expect(manager.size).toBe(0);
     expect(pool.admits).toBe(0);
     expect(refused.list()).toMatchObject([{ source: '192.0.2.4', reason: 'stt-full', status: 503 }]);
+  });
+
+  it('no STT capacity on the defaults (defer): answered and recorded; with the pending budget spent, 503 pending-full', async () => {
+    build({}, {});
+    pool.capacity = false;
+    const call = invite();
+    await tick();
+    expect(call.answeredWith).not.toBeNull();
+    expect(existsSync(join(dir, 'pending'))).toBe(true);
+    build({}, {}, { pendingMaxBytes: 0 });
+    const refusedCall = invite('192.0.2.9');
+    expect(refusedCall.rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
+    expect(refused.list()).toMatchObject([{ source: '192.0.2.9', reason: 'pending-full', status: 503 }]);
+    call.end('bye-remote');
+    await tick();
   });
 
   it('per-source limit: the 11th call in progress from one address gets 486; others still get in', async () => {

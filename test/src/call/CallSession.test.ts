@@ -16,7 +16,7 @@ import { openDatabase, type Db } from '../../../src/storage/database.js';
 import type { SttAdmission, SttPool } from '../../../src/stt/index.js';
 import { SttError } from '../../../src/stt/index.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
-import { pendingPath } from '../../../src/recording/PendingRecording.js';
+import { PendingBudget, pendingPath } from '../../../src/recording/PendingRecording.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { MemoryNetwork } from '../../rtp/session/memoryNetwork.js';
 import { logSink } from '../logSink.js';
@@ -73,7 +73,7 @@ describe('CallSession', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function session(call: FakeCall, pool: FakePool): CallSession {
+  function session(call: FakeCall, pool: FakePool, pendingBudget?: PendingBudget): CallSession {
     const { id } = calls.create(META);
     return new CallSession(id, call as unknown as IncomingCall, logSink().logger, {
       config,
@@ -85,6 +85,7 @@ describe('CallSession', () => {
       clock,
       wallClock: () => appClock.now(),
       socketFactory: net,
+      ...(pendingBudget ? { pendingBudget } : {}),
     });
   }
 
@@ -355,6 +356,36 @@ describe('CallSession', () => {
     await tick();
     expect(existsSync(file)).toBe(false);
     expect(await streamsGauge()).toEqual({ [A]: 0 });
+  });
+
+  it('defer: call.started says deferred; at storage.pendingMaxBytes the call is hung up, its audio so far transcribed', async () => {
+    const call = new FakeCall(REMOTE);
+    const pool = new FakePool('defer', ['kept']);
+    // Room for the WAV header and 10 frames (24 kHz PCM16: 3840 bytes per 80 ms frame).
+    const budget = new PendingBudget(dir, 44 + 10 * 3840);
+    const s = session(call, pool, budget);
+    await s.start({ ringMs: 0, deferred: true });
+    expect(events[0]).toMatchObject({ type: 'call.started', deferred: true });
+    const file = pendingPath(dir, s.id);
+    clock.advance(800);
+    expect(statSync(file).size).toBe(44 + 10 * 3840);
+    expect(call.hangups).toBe(0);
+    clock.advance(80); // the 11th frame does not fit: BYE
+    await tick();
+    expect(call.hangups).toBe(1);
+    expect(calls.get(s.id)).toMatchObject({ state: 'ending', endReason: 'error' });
+    expect(statSync(file).size).toBe(44 + 10 * 3840);
+    expect(await metrics.registry.getSingleMetricAsString('sipscribe_admission_refused_total')).toContain(
+      'reason="pending-full"} 1',
+    );
+    pool.slotFree = true;
+    clock.advance(2000);
+    await s.done;
+    await bus.flush();
+    expect(pool.stream?.frames).toBe(10);
+    await tick();
+    expect(existsSync(file)).toBe(false);
+    expect(budget.usedBytes).toBe(0); // the removed file's bytes are back
   });
 
   it('defer: shutdown before a slot freed up leaves the file and the call in ending, without call.ended', async () => {

@@ -121,6 +121,25 @@ describe('Admission', () => {
     expect(a.admitCall('192.0.2.5', 0, false)).toEqual({ action: 'accept', deferred: true });
   });
 
+  it('defer with the pending budget spent: 503 pending-full (OPTIONS too); with an STT slot the budget is not asked', () => {
+    let room = false;
+    const { a } = admission({ whenFull: 'defer', pendingRoom: () => room });
+    expect(a.admitCall('192.0.2.5', 0, false)).toEqual({
+      action: 'reject',
+      status: 503,
+      reason: 'pending-full',
+    });
+    expect(a.availability(0, false)).toEqual({ ok: false, reason: 'pending-full' });
+    expect(a.admitCall('192.0.2.5', 0, true)).toEqual({ action: 'accept', deferred: false });
+    room = true;
+    expect(a.admitCall('192.0.2.5', 0, false)).toEqual({ action: 'accept', deferred: true });
+  });
+
+  it('the default is defer: a fresh install answers and keeps the audio when no speech server answers', () => {
+    expect(parseConfig({}).stt.whenFull).toBe('defer');
+    expect(parseConfig({}).storage.pendingMaxBytes).toBe(1024 * 1024 * 1024);
+  });
+
   it('drops a flooding source silently while others go on, and refills over time', () => {
     const { a, clock } = admission({ rateLimit: { burst: 3, perSecond: 2 } });
     const flood = Array.from({ length: 6 }, () => a.screen('203.0.113.66', 'INVITE').action);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   listPendingRecordings,
+  PendingBudget,
   pendingPath,
   PendingRecording,
 } from '../../../src/recording/PendingRecording.js';
@@ -97,5 +98,36 @@ describe('PendingRecording', () => {
     a.remove();
     expect(existsSync(a.path)).toBe(false);
     expect(listPendingRecordings(dir)).toEqual(['b']);
+  });
+
+  describe('PendingBudget (storage.pendingMaxBytes)', () => {
+    // 44-byte WAV header, 3840 bytes per 80 ms frame; a minute is 750 frames = 2 880 000 bytes.
+    it('counts the files a previous run left, takes frames as written, and gets removed files back', () => {
+      const old = PendingRecording.create(dir, 'old');
+      old.push(frame(0.1));
+      old.push(frame(0.1));
+      old.finish();
+      const budget = new PendingBudget(dir, 44 + 2 * 3840 + 44 + 3 * 3840);
+      expect(budget.usedBytes).toBe(44 + 2 * 3840);
+      const rec = PendingRecording.create(dir, 'new', budget);
+      expect([1, 2, 3, 4].map(() => rec.push(frame(0.2)))).toEqual([true, true, true, false]);
+      expect(budget.usedBytes).toBe(budget.maxBytes);
+      rec.finish();
+      expect(readFileSync(rec.path).length).toBe(44 + 3 * 3840); // the refused frame was not written
+      PendingRecording.open(dir, 'old', budget).remove();
+      expect(budget.usedBytes).toBe(44 + 3 * 3840);
+      rec.remove();
+      expect(budget.usedBytes).toBe(0);
+    });
+
+    it('takes a new deferred call only while a minute of audio still fits', () => {
+      const minute = 750 * 3840;
+      const budget = new PendingBudget(dir, minute + 44);
+      expect(budget.hasRoom()).toBe(true);
+      const rec = PendingRecording.create(dir, 'a', budget);
+      rec.push(frame(0));
+      expect(budget.hasRoom()).toBe(false);
+      expect(new PendingBudget(dir, 0).hasRoom()).toBe(false);
+    });
   });
 });
