@@ -133,6 +133,10 @@ export async function startAppliance(
     });
     await pool.start();
     cleanups.push(() => pool.stop());
+    endpoint.metrics.setSttCountersSource(() => {
+      const { activeStreams: _gauge, ...counters } = pool.stats;
+      return counters;
+    });
 
     const accounts = config.sip.accounts.map((a) => ({ id: accountId(a), config: a }));
     const manager = new CallManager({

@@ -37,7 +37,7 @@ export interface Metrics {
   readonly webhookBacklog: Gauge<'url'>;
   /** Webhook delivery attempts by URL and result (`ok`, `error`, `dead`). */
   readonly webhookDeliveries: Counter<'url' | 'result'>;
-  /** Requests and calls refused by admission, by reason (`rate-limited`, `not-allowed`, `max-calls`, `stt-full`, `shutting-down`). */
+  /** Requests and calls refused by admission, by reason (`rate-limited`, `not-allowed`, `max-calls`, `stt-full`, `pending-full`, `shutting-down`, …). */
   readonly admissionRefused: Counter<'reason'>;
   /** Bugs caught by the process safety net, by kind (`unhandled-rejection`, `uncaught-exception`). */
   readonly internalErrors: Counter<'kind'>;
@@ -51,6 +51,11 @@ export interface Metrics {
    * counters (messages, bad input dropped or rejected, retransmissions, timeouts, …).
    */
   setSipCountersSource(source: () => Readonly<Record<string, number>>): void;
+  /**
+   * Sets where `sipscribe_stt_events_total{event}` reads from at scrape time: the STT pool's
+   * counters (`tls_failures`: a server's certificate failed verification, `auth_failures`, …).
+   */
+  setSttCountersSource(source: () => Readonly<Record<string, number>>): void;
   /** Sets where the webhook backlog gauge reads from (the outbox). */
   setWebhookBacklogSource(source: () => Record<string, number>): void;
   /** The bus's counters, reported into `sinkFailures`/`sinkDropped`. */
@@ -69,19 +74,32 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   }
   let backlogSource: () => Record<string, number> = () => ({});
   let sipSource: () => Readonly<Record<string, number>> = () => ({});
-  new Counter({
-    name: 'sipscribe_sip_events_total',
-    help: 'SIP stack counters by event: messages, malformed input dropped or rejected, retransmissions, timeouts, transport errors',
-    labelNames: ['event'] as const,
-    registers: [registry],
-    collect(): void {
-      this.reset();
-      for (const [name, n] of Object.entries(sipSource())) {
-        // camelCase counter names become snake_case label values.
-        this.inc({ event: name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, n);
-      }
-    },
-  });
+  let sttSource: () => Readonly<Record<string, number>> = () => ({});
+  /** A counter read at scrape time from a record of counters; camelCase names become snake_case labels. */
+  const eventCounter = (name: string, help: string, source: () => Readonly<Record<string, number>>): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['event'] as const,
+      registers: [registry],
+      collect(): void {
+        this.reset();
+        for (const [key, n] of Object.entries(source())) {
+          this.inc({ event: key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, n);
+        }
+      },
+    });
+  };
+  eventCounter(
+    'sipscribe_sip_events_total',
+    'SIP stack counters by event: messages, malformed input dropped or rejected, retransmissions, timeouts, transport errors',
+    () => sipSource(),
+  );
+  eventCounter(
+    'sipscribe_stt_events_total',
+    'STT pool counters by event: reservations, no server, connect, auth and TLS failures, full refusals, slow handshakes, failovers, lag events',
+    () => sttSource(),
+  );
   const sinkFailures = new Counter({
     name: 'sipscribe_sink_failures_total',
     help: 'Transcript sink failures by sink',
@@ -193,6 +211,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     sinkDropped,
     setSipCountersSource(source): void {
       sipSource = source;
+    },
+    setSttCountersSource(source): void {
+      sttSource = source;
     },
     setWebhookBacklogSource(source): void {
       backlogSource = source;

@@ -14,7 +14,9 @@ import { parseConfig } from '../../src/config.js';
 import { issueServerCert, testCerts } from '../helpers/certs.js';
 import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
 import { runDir } from '../helpers/paths.js';
+import { ROOT } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
+import { start, stopAll } from '../helpers/processes.js';
 
 const TOKEN = 'https-test-token-0123456789';
 let app: Appliance | undefined;
@@ -22,6 +24,7 @@ let fake: FakeMoshiServer | undefined;
 afterAll(async () => {
   await app?.stop(5000);
   await fake?.stop();
+  await stopAll();
 });
 
 /** GET over HTTPS trusting `ca`: status and the SHA-256 fingerprint of the certificate served. */
@@ -145,5 +148,87 @@ describe('HTTPS and certificate reload', () => {
     expect(bad.failed[0]?.error).toContain('http.tls.keyFile');
     expect(await get(`${base}/api/calls`, ca)).toEqual({ status: 200, fingerprint: second });
     ws.terminate();
+  }, 90_000);
+
+  it('the sipscribe process re-reads its certificates on SIGHUP and keeps running', async () => {
+    const certs = await testCerts();
+    const dir = runDir('https-sighup');
+    const ca = readFileSync(certs.caCert);
+    const files = { certFile: join(dir, 'http.crt'), keyFile: join(dir, 'http.key') };
+    copyFileSync(certs.serverCert, files.certFile);
+    copyFileSync(certs.serverKey, files.keyFile);
+    const httpPort = await freePort();
+    const sipPort = await freePort();
+    const cfgFile = join(dir, 'config.json');
+    writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
+        http: { host: '127.0.0.1', port: httpPort, token: TOKEN, tls: files },
+        storage: { dir: join(dir, 'data') },
+      }),
+    );
+    const proc = start(
+      'sipscribe-sighup',
+      process.execPath,
+      [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile],
+      {
+        cwd: dir,
+      },
+    );
+    const base = `https://127.0.0.1:${httpPort}`;
+    await expect
+      .poll(() => get(`${base}/health`, ca).catch(() => null), { timeout: 60_000, interval: 200 })
+      .toMatchObject({ status: 200, fingerprint: fingerprintOf(certs.serverCert) });
+
+    // The signal handlers are installed right after this line is logged (HTTP answers before).
+    await expect.poll(() => proc.output(), { timeout: 60_000, interval: 100 }).toContain('sipscribe started');
+    const renewed = await issueServerCert(certs, dir, 'renewed', 'renewed.localhost');
+    copyFileSync(renewed.cert, files.certFile);
+    copyFileSync(renewed.key, files.keyFile);
+    proc.child.kill('SIGHUP');
+    await expect
+      .poll(() => proc.output(), { timeout: 30_000, interval: 100 })
+      .toContain('tls certificate reloaded: new connections get it');
+    expect(await get(`${base}/health`, ca)).toEqual({
+      status: 200,
+      fingerprint: fingerprintOf(renewed.cert),
+    });
+    expect(proc.child.exitCode).toBeNull(); // SIGHUP does not stop it
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  }, 90_000);
+
+  it('warns at start when a token guards a non-loopback HTTP server without TLS', async () => {
+    const dir = runDir('https-plain-warning');
+    const httpPort = await freePort();
+    const sipPort = await freePort();
+    const cfgFile = join(dir, 'config.json');
+    writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
+        // Every interface, plain HTTP (the test only connects over 127.0.0.1).
+        http: { host: '0.0.0.0', port: httpPort, token: TOKEN },
+        storage: { dir: join(dir, 'data') },
+      }),
+    );
+    const proc = start(
+      'sipscribe-plain',
+      process.execPath,
+      [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile],
+      {
+        cwd: dir,
+      },
+    );
+    await expect.poll(() => proc.output(), { timeout: 60_000, interval: 100 }).toContain('sipscribe started');
+    const warnings = proc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('served without TLS on a non-loopback address'));
+    expect(warnings).toHaveLength(1);
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40 });
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
   }, 90_000);
 });
