@@ -8,5 +8,6 @@ export { readWavAtRate, WavWriter } from './wav.js';
 export { RtpSession } from './session/RtpSession.js';
 export type { RemoteMedia, RtpSessionDelegate, RtpSessionStats } from './session/RtpSession.js';
 export type { DtmfEvent } from './session/DtmfReceiver.js';
+export { portPairCount } from './session/socket.js';
 export type { SocketFactory } from './session/socket.js';
 export { JITTER_DEFAULTS } from './jitter/JitterBuffer.js';

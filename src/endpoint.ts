@@ -6,6 +6,7 @@
  * which use the parts this returns: `calls` (CallRegistry) for every call's record and state, `bus` for transcript events,
  * `metrics` for RTP/STT/registration figures, `readiness` for `/ready` checks, `recorder` for audio.
  */
+import { portPairCount } from '../rtp/index.js';
 import { Admission } from './calls/Admission.js';
 import { CallRegistry } from './calls/CallRegistry.js';
 import { wallClock, type Clock } from '../lib/clock.js';
@@ -134,6 +135,7 @@ export async function startEndpoint(
       allowFrom: config.sip.inbound.allowFrom,
       maxCalls: config.sip.inbound.maxCalls,
       maxCallsPerSource: config.sip.inbound.maxCallsPerSource,
+      mediaPorts: portPairCount(config.rtp.portMin, config.rtp.portMax),
       rateLimit: config.sip.inbound.rateLimit,
       whenFull: config.stt.whenFull,
       pendingRoom: () => pendingBudget.hasRoom(),

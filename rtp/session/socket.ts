@@ -72,6 +72,12 @@ export const udpSocketFactory: SocketFactory = {
   },
 };
 
+/** How many RTP/RTCP pairs (an even port and the next) `[portMin, portMax]` holds: calls at once. */
+export function portPairCount(portMin: number, portMax: number): number {
+  const first = portMin + (portMin % 2);
+  return Math.max(0, Math.floor((portMax - first + 1) / 2));
+}
+
 /**
  * Binds an RTP/RTCP socket pair on an even port and the next one, from `[portMin, portMax]`,
  * starting at a random even port and wrapping around. Whatever was bound is closed again when a
@@ -87,7 +93,7 @@ export async function bindPortPair(
   random: () => number = Math.random,
 ): Promise<[DatagramSocket, DatagramSocket]> {
   const first = portMin + (portMin % 2);
-  const pairs = Math.floor((portMax - first + 1) / 2);
+  const pairs = portPairCount(portMin, portMax);
   let lastError: unknown = new Error(`no even port pair in ${portMin}–${portMax}`);
   const start = Math.floor(random() * pairs);
   for (let i = 0; i < pairs; i++) {

@@ -18,7 +18,8 @@
  *   1. `allowFrom` → `403`;
  *   2. shutting down → `503`;
  *   3. `maxCalls` calls on the phone (offered … streaming; not those only waiting for their
- *      transcript) → `486 Busy Here`;
+ *      transcript) → `486 Busy Here`; as many as there are RTP port pairs (`rtp.portMin`–`portMax`)
+ *      → `503` (`rtp-ports`: the next call could not get its media ports);
  *   4. `maxCallsPerSource` of them from this source address → `486 Busy Here` (one address cannot
  *      take every call, STT slot or RTP port however many INVITEs it sends);
  *   5. no STT slot as far as the pool knows (full, or down; checked, not taken: the slot is taken
@@ -44,7 +45,7 @@ type AdmissionDecision =
 /** Why an instance cannot take a call now (its OPTIONS answer is 503). */
 export interface Unavailable {
   readonly ok: false;
-  readonly reason: 'shutting-down' | 'max-calls' | 'stt-full' | 'pending-full';
+  readonly reason: 'shutting-down' | 'max-calls' | 'rtp-ports' | 'stt-full' | 'pending-full';
 }
 
 /** The decision for a new out-of-dialog request, before any answer. */
@@ -57,6 +58,8 @@ interface AdmissionOptions {
   /** CIDR ranges (`192.0.2.0/24`, `2001:db8::/32`) or single addresses allowed to send requests. */
   allowFrom: readonly string[];
   maxCalls: number;
+  /** RTP port pairs in `rtp.portMin`–`portMax`: one per call on the phone (default: no limit). */
+  mediaPorts?: number;
   /** Calls in progress from one source address (default: no limit beyond `maxCalls`). */
   maxCallsPerSource?: number;
   rateLimit: { burst: number; perSecond: number };
@@ -183,6 +186,9 @@ export class Admission {
     }
     if (activeCalls >= this.#opts.maxCalls) {
       return { ok: false, reason: 'max-calls' };
+    }
+    if (activeCalls >= (this.#opts.mediaPorts ?? Infinity)) {
+      return { ok: false, reason: 'rtp-ports' };
     }
     if (!sttHasSlot && this.#opts.whenFull === 'reject') {
       return { ok: false, reason: 'stt-full' };

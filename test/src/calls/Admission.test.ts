@@ -135,6 +135,14 @@ describe('Admission', () => {
     expect(a.admitCall('192.0.2.5', 0, false)).toEqual({ action: 'accept', deferred: true });
   });
 
+  it('as many calls on the phone as RTP port pairs: 503 rtp-ports (OPTIONS too), before maxCalls when the range is smaller', () => {
+    const { a } = admission({ maxCalls: 10, mediaPorts: 2 });
+    expect(a.admitCall('192.0.2.5', 1, true)).toEqual({ action: 'accept', deferred: false });
+    expect(a.admitCall('192.0.2.5', 2, true)).toEqual({ action: 'reject', status: 503, reason: 'rtp-ports' });
+    expect(a.availability(2, true)).toEqual({ ok: false, reason: 'rtp-ports' });
+    expect(a.availability(1, true)).toEqual({ ok: true });
+  });
+
   it('the default is defer: a fresh install answers and keeps the audio when no speech server answers', () => {
     expect(parseConfig({}).stt.whenFull).toBe('defer');
     expect(parseConfig({}).storage.pendingMaxBytes).toBe(1024 * 1024 * 1024);
