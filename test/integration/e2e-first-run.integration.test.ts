@@ -3,20 +3,17 @@
 // `storage.dir/pending/`; the live page shows the call as waiting for the speech server; once a
 // server is configured (the next start), the call is transcribed and completed. With the pending
 // disk budget spent (`storage.pendingMaxBytes`), the next caller gets 503.
-import { createWriteStream, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import pino from 'pino';
+import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAppliance, type Appliance } from '../../src/appliance.js';
-import { parseConfig } from '../../src/config.js';
+import type { Appliance } from '../../src/appliance.js';
 import type { CallEvent } from '../../src/events.js';
 import { pendingPath } from '../../src/recording/PendingRecording.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { freePort } from '../helpers/ports.js';
 import { stopAll } from '../helpers/processes.js';
 import { sippCall } from '../helpers/sipp.js';
-import { dbRows, jsonlEvents, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
+import { dbRows, jsonlEvents, startAgain, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
 
 let browser: Browser;
 const envs: E2e[] = [];
@@ -81,24 +78,9 @@ describe('first run: no speech server reachable', () => {
       stt: Record<string, unknown>,
       storage: Record<string, unknown> = {},
     ): Promise<{ app: Appliance; sipPort: number }> => {
-      const sipPort = await freePort();
-      const httpPort = await freePort();
-      const rtpMin = await freePort('127.0.0.1', 16);
-      const config = parseConfig({
-        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
-        rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
-        stt,
-        storage: { dir: e2e.storageDir, ...storage },
-        http: { host: '127.0.0.1', port: httpPort },
-        log: { level: 'debug' },
-      });
-      const logger = pino(
-        { level: 'debug' },
-        createWriteStream(join(e2e.dir, `${name}.log`), { flags: 'a' }),
-      );
-      const app = await startAppliance(config, logger, { consoleOut: { write: () => true, isTTY: false } });
-      apps.push(app);
-      return { app, sipPort };
+      const started = await startAgain(e2e, name, { stt, storage });
+      apps.push(started.app);
+      return started;
     };
 
     // Still no server, and a budget the pending file already spends: the next caller gets 503.

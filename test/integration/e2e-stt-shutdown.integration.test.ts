@@ -8,19 +8,15 @@
 //   `storage.dir/pending/<callId>.wav`, not to memory; a stop before a slot freed up leaves the file
 //   and the call in `ending` (no `call.ended`); the next start transcribes the file and completes
 //   the call (utterances, `call.ended` with the transcript, file deleted).
-import { existsSync, statSync, createWriteStream } from 'node:fs';
-import { join } from 'node:path';
-import pino from 'pino';
+import { existsSync, statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startAppliance, type Appliance } from '../../src/appliance.js';
-import { parseConfig } from '../../src/config.js';
+import type { Appliance } from '../../src/appliance.js';
 import type { CallEvent } from '../../src/events.js';
 import { pendingPath } from '../../src/recording/PendingRecording.js';
 import { socketsTo } from '../helpers/handles.js';
-import { freePort } from '../helpers/ports.js';
 import { stopAll } from '../helpers/processes.js';
 import { sippCall } from '../helpers/sipp.js';
-import { dbRows, jsonlEvents, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
+import { dbRows, jsonlEvents, startAgain, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
 
 const envs: E2e[] = [];
 const apps: Appliance[] = [];
@@ -100,19 +96,9 @@ describe('deferred transcription spilled to disk, across a restart', () => {
     expect(before.map((e) => e.type)).not.toContain('call.ended');
 
     // The next start, on the same storage: the pending call is transcribed when a slot is free.
-    const sipPort = await freePort();
-    const httpPort = await freePort();
-    const rtpMin = await freePort('127.0.0.1', 16);
-    const config = parseConfig({
-      sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
-      rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
+    const { app } = await startAgain(e2e, 'restart', {
       stt: { servers: [{ url: e2e.fake.url }], whenFull: 'defer' },
-      storage: { dir: e2e.storageDir },
-      http: { host: '127.0.0.1', port: httpPort },
-      log: { level: 'debug' },
     });
-    const logger = pino({ level: 'debug' }, createWriteStream(join(e2e.dir, 'restart.log'), { flags: 'a' }));
-    const app = await startAppliance(config, logger, { consoleOut: { write: () => true, isTTY: false } });
     apps.push(app);
     await app.pending.settled();
     expect(app.pending.completed).toEqual([deferredId]);

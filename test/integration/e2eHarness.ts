@@ -167,6 +167,31 @@ export async function startE2e(
   };
 }
 
+/**
+ * Another start of the product on an environment's storage (a restart after `e2e.app.stop()`), on
+ * fresh ports, logging to `<e2e.dir>/<name>.log`; UDP SIP only. The caller stops the appliance.
+ */
+export async function startAgain(
+  e2e: Pick<E2e, 'dir' | 'storageDir'>,
+  name: string,
+  overrides: { stt: Record<string, unknown>; storage?: Record<string, unknown> },
+): Promise<{ app: Appliance; sipPort: number }> {
+  const sipPort = await freePort();
+  const httpPort = await freePort();
+  const rtpMin = await freePort('127.0.0.1', 16);
+  const config = parseConfig({
+    sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
+    rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
+    stt: overrides.stt,
+    storage: { dir: e2e.storageDir, ...overrides.storage },
+    http: { host: '127.0.0.1', port: httpPort },
+    log: { level: 'debug' },
+  });
+  const logger = pino({ level: 'debug' }, createWriteStream(join(e2e.dir, `${name}.log`), { flags: 'a' }));
+  const app = await startAppliance(config, logger, { consoleOut: { write: () => true, isTTY: false } });
+  return { app, sipPort };
+}
+
 /** The non-empty words the fake server sent on `stream`, in order: what the product must deliver. */
 export function wordsSentBy(stream: FakeStream): string[] {
   return stream.sent

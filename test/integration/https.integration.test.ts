@@ -16,7 +16,7 @@ import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
 import { runDir } from '../helpers/paths.js';
 import { ROOT } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
-import { start, stopAll } from '../helpers/processes.js';
+import { start, stopAll, type Managed } from '../helpers/processes.js';
 
 const TOKEN = 'https-test-token-0123456789';
 let app: Appliance | undefined;
@@ -41,6 +41,25 @@ function get(url: string, ca: Buffer): Promise<{ status: number; fingerprint: st
 }
 
 const fingerprintOf = (file: string): string => new X509Certificate(readFileSync(file)).fingerprint256;
+
+/** The sipscribe process on `http`, with a UDP SIP listener and storage in `dir`, until it logs that it started. */
+async function startProcess(name: string, dir: string, http: Record<string, unknown>): Promise<Managed> {
+  const cfgFile = join(dir, 'config.json');
+  writeFileSync(
+    cfgFile,
+    JSON.stringify({
+      sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: await freePort() }] },
+      http,
+      storage: { dir: join(dir, 'data') },
+    }),
+  );
+  const proc = start(name, process.execPath, [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile], {
+    cwd: dir,
+  });
+  // The signal handlers are installed right after this line is logged (HTTP answers before).
+  await expect.poll(() => proc.output(), { timeout: 60_000, interval: 100 }).toContain('sipscribe started');
+  return proc;
+}
 
 describe('HTTPS and certificate reload', () => {
   it('serves the API and wss:// live feed, and a reload gives new connections the new certificate', async () => {
@@ -158,31 +177,18 @@ describe('HTTPS and certificate reload', () => {
     copyFileSync(certs.serverCert, files.certFile);
     copyFileSync(certs.serverKey, files.keyFile);
     const httpPort = await freePort();
-    const sipPort = await freePort();
-    const cfgFile = join(dir, 'config.json');
-    writeFileSync(
-      cfgFile,
-      JSON.stringify({
-        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
-        http: { host: '127.0.0.1', port: httpPort, token: TOKEN, tls: files },
-        storage: { dir: join(dir, 'data') },
-      }),
-    );
-    const proc = start(
-      'sipscribe-sighup',
-      process.execPath,
-      [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile],
-      {
-        cwd: dir,
-      },
-    );
+    const proc = await startProcess('sipscribe-sighup', dir, {
+      host: '127.0.0.1',
+      port: httpPort,
+      token: TOKEN,
+      tls: files,
+    });
     const base = `https://127.0.0.1:${httpPort}`;
-    await expect
-      .poll(() => get(`${base}/health`, ca).catch(() => null), { timeout: 60_000, interval: 200 })
-      .toMatchObject({ status: 200, fingerprint: fingerprintOf(certs.serverCert) });
+    expect(await get(`${base}/health`, ca)).toEqual({
+      status: 200,
+      fingerprint: fingerprintOf(certs.serverCert),
+    });
 
-    // The signal handlers are installed right after this line is logged (HTTP answers before).
-    await expect.poll(() => proc.output(), { timeout: 60_000, interval: 100 }).toContain('sipscribe started');
     const renewed = await issueServerCert(certs, dir, 'renewed', 'renewed.localhost');
     copyFileSync(renewed.cert, files.certFile);
     copyFileSync(renewed.key, files.keyFile);
@@ -201,27 +207,12 @@ describe('HTTPS and certificate reload', () => {
 
   it('warns at start when a token guards a non-loopback HTTP server without TLS', async () => {
     const dir = runDir('https-plain-warning');
-    const httpPort = await freePort();
-    const sipPort = await freePort();
-    const cfgFile = join(dir, 'config.json');
-    writeFileSync(
-      cfgFile,
-      JSON.stringify({
-        sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
-        // Every interface, plain HTTP (the test only connects over 127.0.0.1).
-        http: { host: '0.0.0.0', port: httpPort, token: TOKEN },
-        storage: { dir: join(dir, 'data') },
-      }),
-    );
-    const proc = start(
-      'sipscribe-plain',
-      process.execPath,
-      [join(ROOT, 'bin', 'sipscribe.js'), '--config', cfgFile],
-      {
-        cwd: dir,
-      },
-    );
-    await expect.poll(() => proc.output(), { timeout: 60_000, interval: 100 }).toContain('sipscribe started');
+    // Every interface, plain HTTP (the test only connects over 127.0.0.1).
+    const proc = await startProcess('sipscribe-plain', dir, {
+      host: '0.0.0.0',
+      port: await freePort(),
+      token: TOKEN,
+    });
     const warnings = proc
       .output()
       .split('\n')
