@@ -1,4 +1,4 @@
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /**
  * Debian's Chromium, headless, driven by playwright-core. The flags keep it from reaching out to
@@ -17,4 +17,20 @@ export async function launchChromium(): Promise<Browser> {
       '--no-first-run',
     ],
   });
+}
+
+/**
+ * A new page of `browser` at `url` (the phone-or-desktop `viewport`), collecting the page's script
+ * errors in `errors`: tests end with `expect(errors).toEqual([])`.
+ */
+export async function openPage(
+  browser: Browser,
+  url: string,
+  viewport = { width: 1200, height: 800 },
+): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  return { page, errors };
 }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Appliance } from '../../src/appliance.js';
 import type { CallEvent } from '../../src/events.js';
 import { pendingPath } from '../../src/recording/PendingRecording.js';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, openPage } from '../helpers/chromium.js';
 import { freePort } from '../helpers/ports.js';
 import { stopAll } from '../helpers/processes.js';
 import { sippCall } from '../helpers/sipp.js';
@@ -42,10 +42,7 @@ describe('first run: no speech server reachable', () => {
       { webhook: false },
     );
     envs.push(e2e);
-    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-    const errors: string[] = [];
-    page.on('pageerror', (err) => errors.push(err.message));
-    await page.goto(e2e.base);
+    const { page, errors } = await openPage(browser, e2e.base);
     await page.locator('#status.online').waitFor();
 
     const call = sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_call_pcmu.xml', { durationMs: 4000 });

@@ -4,7 +4,7 @@
 // with the transcript (expected words: what the fake STT sent).
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, openPage } from '../helpers/chromium.js';
 import { stopAll } from '../helpers/processes.js';
 import { sippCall } from '../helpers/sipp.js';
 import { startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
@@ -26,10 +26,7 @@ describe('live page during a real call', () => {
   it('shows the call, its words as they come, then the transcript among past calls', async () => {
     const e2e = await startE2e('e2e-page', {}, { webhook: false });
     envs.push(e2e);
-    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-    const errors: string[] = [];
-    page.on('pageerror', (err) => errors.push(err.message));
-    await page.goto(e2e.base);
+    const { page, errors } = await openPage(browser, e2e.base);
     await page.locator('#status.online').waitFor();
 
     const call = sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_call_pcmu.xml', { durationMs: 5000 });

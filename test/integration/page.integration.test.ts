@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, openPage } from '../helpers/chromium.js';
 import { stopAll } from '../helpers/processes.js';
 import { FakeClock } from '../helpers/FakeClock.js';
 import { endCall, playCall, startApp, type App } from './appHarness.js';
@@ -45,10 +45,7 @@ describe('live page', () => {
     const past = playCall(app.endpoint, ['this call is already over'], {
       meta: { from: '"Bob" <sip:bob@127.0.0.1>' },
     });
-    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${app.base}/#token=page-token-page-token`);
+    const { page, errors } = await openPage(browser, `${app.base}/#token=page-token-page-token`);
     await page.locator('#status.online').waitFor();
     // The token moved from the address into the tab's session storage.
     expect(new URL(page.url()).hash).toBe('');
@@ -145,10 +142,7 @@ describe('live page', () => {
     const token = 'page-token-page-token';
     const app = await startApp('page-login', { http: { token } });
     apps.push(app);
-    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(app.base);
+    const { page, errors } = await openPage(browser, app.base, { width: 390, height: 844 });
     const login = page.locator('#login');
     await login.waitFor({ timeout: 10_000 });
     expect(await page.locator('#status').textContent()).toBe('token needed');
