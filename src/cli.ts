@@ -3,7 +3,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import pino from 'pino';
-import { dial } from './call/dial.js';
+import { dial, dialSummary } from './call/dial.js';
 import { loadConfig, maskSecrets, resolveSecret, type Config } from './config.js';
 import { AppError, ConfigError } from './errors.js';
 import { createLogger, logFormatFor, type Logger } from './logger.js';
@@ -143,19 +143,8 @@ async function runDial(uri: string, opts: DialCliOptions, configFile: string | u
     config,
     logger,
   );
-  if (r.ok) {
-    process.stdout.write(
-      `call answered (${r.codec ?? '?'}), played ${(r.audioMs / 1000).toFixed(2)} s in ${r.packetsSent} RTP packets, ` +
-        `ended: ${r.endReason === 'bye-remote' ? 'the callee hung up' : 'we hung up'}\n`,
-    );
-    return EXIT_OK;
-  }
-  process.stdout.write(
-    r.status === 200
-      ? `call answered but ended abnormally (${r.endReason ?? 'unknown'})\n`
-      : `call failed: SIP ${r.status}\n`,
-  );
-  return EXIT_FAILURE;
+  process.stdout.write(`${dialSummary(r)}\n`);
+  return r.ok ? EXIT_OK : EXIT_FAILURE;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
