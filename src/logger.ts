@@ -134,9 +134,10 @@ function readableMessage(
     .filter((v) => v !== undefined)
     .map((v) => (typeof v === 'string' ? escapeUnsafe(v) : formatValue(v)));
   const msg = log['msg'];
-  const head = `${context.length > 0 ? `[${context.join(' ')}] ` : ''}${typeof msg === 'string' ? escapeUnsafe(msg) : formatValue(msg ?? '')}`;
+  const text = msg === undefined ? '' : typeof msg === 'string' ? escapeUnsafe(msg) : formatValue(msg);
+  const head = context.length > 0 ? `[${context.join(' ')}] ${text}` : text;
   const fields: string[] = [];
-  let stack: string[] = [];
+  const stack: string[] = [];
   for (const [k, v] of Object.entries(log)) {
     if (NOT_FIELDS.has(k)) {
       continue;
@@ -154,13 +155,15 @@ function readableMessage(
       }
     }
     if (typeof v.stack === 'string') {
-      stack = v.stack
-        .split('\n')
-        .slice(1)
-        .map((l) => `    ${escapeUnsafe(l.trim())}`);
+      stack.push(
+        ...v.stack
+          .split('\n')
+          .slice(1)
+          .map((l) => `    ${escapeUnsafe(l.trim())}`),
+      );
     }
   }
-  const line = fields.length > 0 ? `${head} ${colors.gray(fields.join(' '))}` : head;
+  const line = fields.length > 0 ? `${head}${head ? ' ' : ''}${colors.gray(fields.join(' '))}` : head;
   return stack.length > 0 ? `${line}\n${colors.gray(stack.join('\n'))}` : line;
 }
 

@@ -102,12 +102,14 @@ describe('createLogger, pretty format', () => {
     );
     logger.error({ stats: { received: 10, lost: 0 }, note: null }, 'rtp stats');
     logger.info('sipscribe started');
+    logger.debug({ n: 1 });
     expect(text()).toBe(
       [
         '09:00:05.123  INFO: [sip 3f2a9c] rtp session started remote=127.0.0.1:40000 codec=PCMU ptime=20 onHold=false',
         '09:00:05.123  WARN: stt: server unhealthy stt=ws://127.0.0.1:8080/api/asr-streaming detail="read timed out"',
         '09:00:05.123 ERROR: rtp stats stats={"received":10,"lost":0} note=null',
         '09:00:05.123  INFO: sipscribe started',
+        '09:00:05.123 DEBUG: n=1',
         '',
       ].join('\n'),
     );
