@@ -3,12 +3,13 @@
 // terminal. The process ends by itself: its SIP port is held by the test, so it logs its start,
 // fails to listen and exits 1.
 import { createSocket, type Socket } from 'node:dgram';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runDir } from '../helpers/paths.js';
 import { run, stopAll } from '../helpers/processes.js';
+import { playCall, startApp, waitFor } from './appHarness.js';
 
 const bin = join(ROOT, 'bin', 'sipscribe.js');
 let held: Socket;
@@ -77,5 +78,35 @@ describe('log.format', () => {
     expect(code, text).toBe(1);
     const first = text.split('\n').find((l) => l.startsWith('{'));
     expect(JSON.parse(first ?? 'null')).toMatchObject({ level: 30, msg: 'sipscribe starting' });
+  });
+});
+
+describe('log.format and the console sink on a terminal', () => {
+  /** An endpoint whose console is a terminal; the transcript lines it prints there. */
+  async function withTerminal(
+    name: string,
+    format: 'auto' | 'json',
+  ): Promise<{ lines: string[]; log: string }> {
+    const lines: string[] = [];
+    const out = { write: (s: string): boolean => lines.push(s) > 0, isTTY: true };
+    const app = await startApp(name, { log: { format, transcripts: true } }, { consoleOut: out });
+    try {
+      playCall(app.endpoint, ['hello there']);
+      await app.endpoint.bus.flush();
+    } finally {
+      await app.endpoint.stop();
+    }
+    return { lines, log: join(app.dir, 'sipscribe.log') };
+  }
+
+  it('auto: readable transcript lines on the terminal', async () => {
+    const { lines } = await withTerminal('log-format-console-auto', 'auto');
+    expect(lines.join('')).toContain('hello there');
+  });
+
+  it('json: transcripts as JSON log records, no terminal lines among them', async () => {
+    const { lines, log } = await withTerminal('log-format-console-json', 'json');
+    expect(lines).toEqual([]);
+    await waitFor(() => readFileSync(log, 'utf8').includes('"text":"hello there"'), 'the utterance record');
   });
 });
