@@ -3,10 +3,10 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import pino from 'pino';
-import { dial } from './call/dial.js';
-import { loadConfig, maskSecrets, resolveSecret } from './config.js';
+import { dial, dialSummary } from './call/dial.js';
+import { loadConfig, maskSecrets, resolveSecret, type Config } from './config.js';
 import { AppError, ConfigError } from './errors.js';
-import { createLogger } from './logger.js';
+import { createLogger, logFormatFor, type Logger } from './logger.js';
 import { startAppliance } from './appliance.js';
 import { transcribeFromCli, type TranscribeCliOptions } from './stt/transcribeCommand.js';
 
@@ -16,9 +16,23 @@ export const EXIT_USAGE = 2;
 /** After a graceful stop, the longest the process waits for sockets still closing. */
 const EXIT_GRACE_MS = 2000;
 
+/**
+ * A command's logger on stdout (fd 1) or stderr (fd 2), in the format `log.format` gives for that
+ * stream (readable on a terminal with `auto`), coloured when the terminal takes colours.
+ */
+function consoleLogger(level: string, format: Config['log']['format'], fd: 1 | 2, sync: boolean): Logger {
+  const stream = fd === 1 ? process.stdout : process.stderr;
+  const chosen = logFormatFor(format, stream.isTTY);
+  return createLogger(level, {
+    format: chosen,
+    destination: pino.destination({ fd, sync }),
+    color: chosen === 'pretty' && stream.isTTY && stream.hasColors(),
+  });
+}
+
 async function runStart(configFile: string | undefined): Promise<number> {
   const config = loadConfig(configFile);
-  const logger = createLogger(config.log.level);
+  const logger = consoleLogger(config.log.level, config.log.format, 1, false);
   logger.info({ config: configFile ?? '(built-in defaults)' }, 'sipscribe starting');
   const app = await startAppliance(config, logger);
   return await new Promise<number>((resolve) => {
@@ -114,7 +128,7 @@ async function runDial(uri: string, opts: DialCliOptions, configFile: string | u
   }
   // Logs go to stderr (warnings only unless log.level says more); the outcome line to stdout.
   const level = config.log.level === 'info' ? 'warn' : config.log.level;
-  const logger = createLogger(level, pino.destination({ fd: 2, sync: true }));
+  const logger = consoleLogger(level, config.log.format, 2, true);
   const r = await dial(
     {
       uri,
@@ -129,19 +143,8 @@ async function runDial(uri: string, opts: DialCliOptions, configFile: string | u
     config,
     logger,
   );
-  if (r.ok) {
-    process.stdout.write(
-      `call answered (${r.codec ?? '?'}), played ${(r.audioMs / 1000).toFixed(2)} s in ${r.packetsSent} RTP packets, ` +
-        `ended: ${r.endReason === 'bye-remote' ? 'the callee hung up' : 'we hung up'}\n`,
-    );
-    return EXIT_OK;
-  }
-  process.stdout.write(
-    r.status === 200
-      ? `call answered but ended abnormally (${r.endReason ?? 'unknown'})\n`
-      : `call failed: SIP ${r.status}\n`,
-  );
-  return EXIT_FAILURE;
+  process.stdout.write(`${dialSummary(r)}\n`);
+  return r.ok ? EXIT_OK : EXIT_FAILURE;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

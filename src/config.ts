@@ -270,6 +270,13 @@ const configSchema = z.object({
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
       /**
+       * `json`: one JSON record per line (for a supervisor, a container, a log shipper). `pretty`:
+       * readable lines (`09:00:05.123  INFO: [sip 3f2a…] message key=value …`), secrets masked the
+       * same way. `auto`: `pretty` when the output is a terminal, `json` otherwise. With `json`
+       * the console's transcripts are JSON records too, even on a terminal.
+       */
+      format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+      /**
        * Write transcript text (utterances) to the log. The log is outside deletion and retention,
        * so by default only when stdout is a terminal (someone watching), never under a supervisor.
        */

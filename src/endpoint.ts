@@ -108,6 +108,8 @@ export async function startEndpoint(
       new ConsoleSink({
         logger,
         ...(deps.consoleOut ? { out: deps.consoleOut } : {}),
+        // `log.format: "json"` asks for JSON records only: no terminal lines among them.
+        ...(config.log.format === 'json' ? { tty: false } : {}),
         ...(config.log.transcripts === undefined ? {} : { transcripts: config.log.transcripts }),
       }),
     );

@@ -107,6 +107,11 @@ export class RtpSender {
     return this.#packets;
   }
 
+  /** Samples of the queued audio (`play`) sent so far; the rest of its packets carried silence. */
+  get playedSamples(): number {
+    return this.#promptPos;
+  }
+
   /** True (once) when packets were sent since the last call: the next report is an SR. */
   takeSentSinceReport(): boolean {
     const s = this.#sentSinceReport;

@@ -234,6 +234,14 @@ export class RtpSession {
   }
 
   /**
+   * 8 kHz samples of the audio queued by `play` that went out in packets so far (a call that ends
+   * early has sent less than it queued). Holds after `close()`.
+   */
+  get playedSamples(): number {
+    return this.#sender.playedSamples;
+  }
+
+  /**
    * Queues a WAV file (any rate, mono or the first channel; PCM, float, μ-law or A-law) to send,
    * converted to 8 kHz.
    * @throws {WavError} when the bytes are not a supported WAV file

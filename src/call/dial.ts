@@ -1,7 +1,10 @@
 /**
  * `sipscribe dial URI --wav FILE`: a test caller built on the product's own SIP UAC and RTP
  * session. It calls the URI, streams the WAV as G.711 (the negotiated codec) paced at ptime,
- * hangs up after the audio, and says whether the call succeeded.
+ * hangs up after the audio, and says what happened: the audio actually sent before the call ended
+ * (a callee that hangs up early gets part of the file) and why it ended. Its SIP listeners are
+ * bound to the local address that reaches the target, so From, Contact and Via name an address the
+ * callee can answer, never a wildcard.
  */
 import { systemClock } from '../../lib/clock.js';
 import { lookup } from 'node:dns/promises';
@@ -18,7 +21,7 @@ import {
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { sdpAddress } from './sdpAddress.js';
+import { routeAddress, sdpAddress } from './sdpAddress.js';
 
 interface DialRequest {
   /** `sip:user@host[:port][;transport=tcp]` or `sips:…`. */
@@ -42,11 +45,34 @@ interface DialResult {
   readonly ok: boolean;
   /** Final SIP status of the INVITE (200 when answered). */
   readonly status: number;
-  /** How the call ended (ours: `bye-local`; the callee hanging up first: `bye-remote`). */
+  /**
+   * How the call ended: `bye-local` (we hung up at the end of the file and its tail),
+   * `bye-remote` (the callee hung up first); anything else, or null after an answer, is an error.
+   */
   readonly endReason: EndReason | null;
-  readonly audioMs: number;
+  /** The file's length, ms. */
+  readonly fileMs: number;
+  /** The file's audio sent before the call ended, ms (less than `fileMs` when cut short). */
+  readonly sentMs: number;
+  /** RTP packets sent: the audio, then silence for the tail. */
   readonly packetsSent: number;
   readonly codec: string | null;
+}
+
+/** One line for a person: what was sent, and why the call ended. */
+export function dialSummary(r: DialResult): string {
+  if (r.status !== 200) {
+    return `call failed: SIP ${r.status}`;
+  }
+  const sent = `${(r.sentMs / 1000).toFixed(2)} s of ${(r.fileMs / 1000).toFixed(2)} s of audio in ${r.packetsSent} RTP packets`;
+  const codec = r.codec ?? '?';
+  if (r.endReason === 'bye-remote') {
+    return `call answered (${codec}), sent ${sent}, ended: the callee hung up`;
+  }
+  if (r.endReason === 'bye-local') {
+    return `call answered (${codec}), sent ${sent}, ended: end of the file, we hung up`;
+  }
+  return `call answered (${codec}) but ended abnormally (${r.endReason ?? 'no answer to our BYE'}) after sending ${sent}`;
 }
 
 /** Errors of the dial command. */
@@ -80,18 +106,20 @@ export async function dial(req: DialRequest, config: Config, logger: Logger): Pr
   for (let i = 0; i < audio.length; i++) {
     pcm[i] = Math.max(-32768, Math.min(32767, Math.round((audio[i] ?? 0) * 32768)));
   }
-  const audioMs = Math.round(pcm.length / 8);
+  const fileMs = Math.round(pcm.length / 8);
   const target = targetFromUri(req.proxy ?? req.uri, req.transport ?? 'udp');
   if (!target) {
     throw new DialError('DIAL_ERR_URI', `not a SIP URI: ${req.uri}`);
   }
   const peer = await resolveHost(target.host.replace(/^\[|\]$/g, ''));
   const local = await sdpAddress(config, peer);
-  const bindHost = local.includes(':') ? '::' : '0.0.0.0';
+  // Listeners on the address that reaches the target (not a wildcard): the stack names the bound
+  // address in From, Contact and Via, and the callee's requests come back to it.
+  const sipHost = await routeAddress(peer);
   const stack = new SipStack({
     listen: [
-      { transport: 'udp', host: bindHost, port: 0 },
-      { transport: 'tcp', host: bindHost, port: 0 },
+      { transport: 'udp', host: sipHost, port: 0 },
+      { transport: 'tcp', host: sipHost, port: 0 },
     ],
     clock: systemClock,
     logger: logger.child({ part: 'sip' }),
@@ -145,33 +173,39 @@ export async function dial(req: DialRequest, config: Config, logger: Logger): Pr
     } catch (err) {
       const status = err instanceof CallRejectedError ? err.status : 500;
       logger.debug({ status, err }, 'call not answered');
-      return { ok: false, status, endReason, audioMs, packetsSent: 0, codec: null };
+      return { ok: false, status, endReason, fileMs, sentMs: 0, packetsSent: 0, codec: null };
     } finally {
       clearTimeout(timer);
     }
     logger.info(
-      { codec: remote.codec, remote: `${remote.address}:${remote.port}`, audioMs },
+      { codec: remote.codec, remote: `${remote.address}:${remote.port}`, fileMs },
       'answered: playing',
     );
-    rtp.start(remote);
+    // Queued before the start: the first packet carries the file's first samples.
     rtp.play(pcm);
+    rtp.start(remote);
     let wait: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       ended,
-      new Promise<void>((r) => (wait = setTimeout(r, audioMs + (req.tailMs ?? 1000)))),
+      new Promise<void>((r) => (wait = setTimeout(r, fileMs + (req.tailMs ?? 1000)))),
     ]);
     clearTimeout(wait);
-    const remoteHungUp = endReason !== null;
-    if (!remoteHungUp) {
-      await call.hangup();
-      await Promise.race([ended, new Promise((r) => setTimeout(r, 5000))]);
-    }
+    // The media stops with the call (the callee's BYE) or before our BYE: the figures are final.
+    rtp.close();
+    const sentMs = Math.round(rtp.playedSamples / 8);
     const packetsSent = rtp.getStats().packetsSent;
+    if (endReason === null) {
+      await call.hangup();
+      let byeWait: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([ended, new Promise((r) => (byeWait = setTimeout(r, 5000)))]);
+      clearTimeout(byeWait);
+    }
     return {
       ok: endReason === 'bye-local' || endReason === 'bye-remote',
       status: 200,
       endReason,
-      audioMs,
+      fileMs,
+      sentMs,
       packetsSent,
       codec: remote.codec,
     };

@@ -1,6 +1,7 @@
 /**
- * The connection address a call's SDP answer advertises for our RTP (RFC 4566 §5.7 `c=`): never a
- * wildcard, because the caller sends its media there.
+ * The connection address our SDP advertises for our RTP (RFC 4566 §5.7 `c=`): never a wildcard,
+ * because the peer sends its media there; and the local address that reaches a peer (`routeAddress`,
+ * also the host `sipscribe dial` names in From, Contact and Via).
  */
 import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
@@ -19,6 +20,14 @@ export async function sdpAddress(config: Config, peer: string): Promise<string> 
   if (!WILDCARDS.has(config.rtp.host)) {
     return config.rtp.host;
   }
+  return await routeAddress(peer);
+}
+
+/**
+ * The local address the OS sends from towards `peer` (an IP address): the source of a connected
+ * UDP socket; loopback when there is no route.
+ */
+export async function routeAddress(peer: string): Promise<string> {
   const family = isIP(peer) === 6 ? 'udp6' : 'udp4';
   const sock = createSocket(family);
   try {

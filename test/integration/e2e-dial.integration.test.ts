@@ -5,10 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transcribeFromCli } from '../../src/stt/transcribeCommand.js';
 import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
+import { cliInProcess as cli } from '../helpers/cliInProcess.js';
 import { runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { stopAll } from '../helpers/processes.js';
@@ -42,20 +42,6 @@ let wav8k = '';
 beforeAll(async () => {
   wav8k = await scriptWav8k(runDir('e2e-dial-audio'), SCRIPT);
 });
-
-/** Runs the CLI in process; returns its exit code and what it wrote to stdout. */
-async function cli(args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return true;
-  });
-  try {
-    return { code: await main(args), out };
-  } finally {
-    spy.mockRestore();
-  }
-}
 
 async function dialConfig(name: string): Promise<string> {
   const min = await freePort('127.0.0.1', 16);

@@ -126,6 +126,15 @@ describe('config: log.transcripts', () => {
   });
 });
 
+describe('config: log.format', () => {
+  it('defaults to auto; json and pretty are taken; anything else is refused with its path', () => {
+    expect(parseConfig({}).log.format).toBe('auto');
+    expect(parseConfig({ log: { format: 'json' } }).log.format).toBe('json');
+    expect(parseConfig({ log: { format: 'pretty' } }).log.format).toBe('pretty');
+    expect(() => parseConfig({ log: { format: 'text' } })).toThrow(/log\.format/);
+  });
+});
+
 describe('config: webhooks and the HTTP token', () => {
   it('fills webhook defaults and masks the secret', () => {
     const cfg = parseConfig({ webhooks: [{ url: 'http://127.0.0.1:9000/in', secret: 'whsec' }] });

@@ -670,6 +670,27 @@ describe('RtpSession: sending and RTCP', () => {
     expect(sent.at(-1)!.payload.every((b) => b === 0xd5)).toBe(true);
   });
 
+  it('counts the queued audio that went out (playedSamples), as the wire shows it', async () => {
+    const h = await harness();
+    // One packet of silence went at 0 ms; the next ones carry the prompt, 160 samples each.
+    h.session.play(new Int16Array(1000).fill(1000));
+    const audioBytes = (): number =>
+      h.net.bound
+        .get(`${HOST}:${h.session.localPort}`)!
+        .sent.map((s) => new RtpPacket(s.data).payload.filter((b) => b !== 0xff).length)
+        .reduce((a, b) => a + b, 0);
+    expect(h.session.playedSamples).toBe(0);
+    h.clock.advance(60);
+    expect(audioBytes()).toBe(480);
+    expect(h.session.playedSamples).toBe(480);
+    // 1000 = 6 full packets and 40 samples of a seventh; silence after.
+    h.clock.advance(200);
+    expect(audioBytes()).toBe(1000);
+    expect(h.session.playedSamples).toBe(1000);
+    h.session.close();
+    expect(h.session.playedSamples).toBe(1000);
+  });
+
   it('sends a WAV prompt (8 kHz 16-bit fixture), encoded as PCMU', async () => {
     const h = await harness();
     const wav = readFileSync(join(FIXTURES, 'audio/fox_pcm16_8k.wav'));
