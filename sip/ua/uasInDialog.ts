@@ -125,7 +125,8 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
   if (reoffer.refused) {
     // A refused request changes nothing, its Session-Expires included (RFC 4028 §9: the 2xx does).
     const refusal = sdpRefusal(reoffer.error, formatHost(flow.local.address));
-    host.counters.malformedRejected += reoffer.error.code === 'SDP_ERR_NO_CODEC' ? 0 : 1;
+    const malformed = reoffer.error.code !== 'SDP_ERR_NO_CODEC' && reoffer.error.code !== 'SDP_ERR_SRTP';
+    host.counters.malformedRejected += malformed ? 1 : 0;
     tx.respond(
       createResponse(req, refusal.status, {
         headers: [{ name: 'Warning', value: refusal.warning }],
