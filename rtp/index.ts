@@ -10,3 +10,6 @@ export type { RemoteMedia, RtpSessionDelegate, RtpSessionStats } from './session
 export type { DtmfEvent } from './session/DtmfReceiver.js';
 export type { SocketFactory } from './session/socket.js';
 export { JITTER_DEFAULTS } from './jitter/JitterBuffer.js';
+
+// SRTP: the suites the media layer implements (what SDES negotiation may choose), strongest first.
+export { SRTP_SUITES } from './srtp/suites.js';
