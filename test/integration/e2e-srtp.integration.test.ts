@@ -2,13 +2,21 @@
 // RTP/SAVP with a=crypto, plain RTP refused) calls sipscribe over TLS, and its audio reaches the
 // fake STT intact (the words the fake recognised from the tone script are the transcript); the
 // SRTP policy refuses what it must with 488 and a Warning 303 saying why.
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeUlaw, readWavAtRate } from '../../rtp/index.js';
+import { serializeRtp } from '../../rtp/packet/RtpPacket.js';
+import { SrtpContext } from '../../rtp/srtp/SrtpContext.js';
+import { srtpSuite } from '../../rtp/srtp/suites.js';
 import { baresipCall } from '../helpers/baresip.js';
 import { testCerts } from '../helpers/certs.js';
 import { runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { stopAll } from '../helpers/processes.js';
 import { getJson, isSubsequence, scriptWav8k, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
+import { peer, request } from './sipPeer.js';
 
 const SCRIPT = ['my', 'name', 'is', 'alice'];
 
@@ -108,5 +116,113 @@ describe('a listener with srtp: "required"', () => {
     expect(call.log).toMatch(/SIP\/2\.0 488/);
     expect(call.log).toMatch(/Warning: 303 127\.0\.0\.1 "SRTP required: RTP\/AVP offer refused"/);
     expect(e2e.live.filter((ev) => ev.type === 'call.started')).toEqual([]);
+  });
+});
+
+describe('tampered and replayed SRTP packets from the caller', () => {
+  it('are dropped and counted; the genuine audio is transcribed intact; what we send decrypts', async () => {
+    const sipPort = await freePort();
+    const e2e = await startE2e(
+      'e2e-srtp-tamper',
+      { sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort, srtp: 'optional' }] } },
+      { webhook: false },
+    );
+    envs.push(e2e);
+    const media = createSocket('udp4');
+    await new Promise<void>((r) => media.bind(0, '127.0.0.1', r));
+    const suite = srtpSuite('AES_CM_128_HMAC_SHA1_80')!;
+    const key = randomBytes(30);
+    const sip = await peer('127.0.0.1', sipPort);
+    const offer = [
+      'v=0',
+      'o=test 1 1 IN IP4 127.0.0.1',
+      's=-',
+      'c=IN IP4 127.0.0.1',
+      't=0 0',
+      `m=audio ${media.address().port} RTP/SAVP 0`,
+      'a=rtpmap:0 PCMU/8000',
+      `a=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:${randomBytes(30).toString('base64')}`,
+      `a=crypto:5 AES_CM_128_HMAC_SHA1_80 inline:${key.toString('base64')}|2^31`,
+      'a=ptime:20',
+      'a=sendrecv',
+      '',
+    ].join('\r\n');
+    sip.send(
+      request(sip, sipPort, { method: 'INVITE', callId: 'srtp-tamper', branch: 'z9hG4bK-st1', body: offer }),
+    );
+    const ok = await until(() => sip.got.find((r) => r.status === 200), '200 OK');
+    const answer = ok.bodyText;
+    const crypto = /a=crypto:5 AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+/]{40})\r\n/.exec(answer);
+    expect(crypto, answer).not.toBeNull();
+    const ourPort = Number(/m=audio (\d+) RTP\/SAVP 0/.exec(answer)?.[1]);
+    sip.send(
+      request(sip, sipPort, { method: 'ACK', callId: 'srtp-tamper', branch: 'z9hG4bK-st2', toTag: ok.toTag }),
+    );
+    // What sipscribe sends us authenticates and decrypts under the key of its answer.
+    const theirs = new SrtpContext(suite, Buffer.from(crypto![1]!, 'base64'));
+    let decrypted = 0;
+    let undecryptable = 0;
+    media.on('message', (data) => {
+      try {
+        theirs.unprotectRtp(Uint8Array.from(data));
+        decrypted++;
+      } catch {
+        undecryptable++;
+      }
+    });
+    // The script as μ-law, 20 ms packets in real time, SRTP under our key; every 10th packet
+    // preceded by a forged copy, every 25th sent twice.
+    const pcm = readWavAtRate(readFileSync(wav), 8000);
+    const int16 = Int16Array.from(pcm, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32768))));
+    const ctx = new SrtpContext(suite, key);
+    const packets = Math.floor(int16.length / 160);
+    let forged = 0;
+    let replayed = 0;
+    const start = Date.now();
+    for (let i = 0; i < packets; i++) {
+      const payload = new Uint8Array(160);
+      encodeUlaw(int16.subarray(i * 160, i * 160 + 160), payload);
+      const srtp = ctx.protectRtp(
+        serializeRtp(
+          { payloadType: 0, sequenceNumber: 1000 + i, timestamp: i * 160, ssrc: 0xc0ffee },
+          payload,
+        ),
+      );
+      if (i % 10 === 5) {
+        const bad = Buffer.from(srtp);
+        bad[12 + (i % 160)]! ^= 0x10;
+        media.send(bad, ourPort, '127.0.0.1');
+        forged++;
+      }
+      media.send(srtp, ourPort, '127.0.0.1');
+      if (i % 25 === 7) {
+        media.send(srtp, ourPort, '127.0.0.1');
+        replayed++;
+      }
+      // Real-time pacing of the stream (the jitter buffer plays 20 ms per 20 ms).
+      const due = start + (i + 1) * 20;
+      await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
+    }
+    sip.send(
+      request(sip, sipPort, {
+        method: 'BYE',
+        callId: 'srtp-tamper',
+        branch: 'z9hG4bK-st3',
+        toTag: ok.toTag,
+        cseqMethod: 'BYE',
+      }).replace('CSeq: 1 BYE', 'CSeq: 2 BYE'),
+    );
+    const ended = await until(() => e2e.live.find((ev) => ev.type === 'call.ended'), 'call.ended');
+    const transcript = await getJson<{ text: string }>(`${e2e.base}/api/calls/${ended.callId}/transcript`);
+    const expected = wordsSentBy(e2e.fake.admitted[0]!);
+    expect(transcript.text).toBe(expected.join(' '));
+    expect(isSubsequence(SCRIPT, expected), expected.join(' ')).toBe(true);
+    const metrics = await fetch(`${e2e.base}/metrics`).then((r) => r.text());
+    expect(metrics).toContain(`sipscribe_rtp_dropped_total{reason="srtp-auth"} ${forged}\n`);
+    expect(metrics).toContain(`sipscribe_rtp_dropped_total{reason="srtp-replay"} ${replayed}\n`);
+    expect(decrypted).toBeGreaterThan(packets / 2);
+    expect(undecryptable).toBe(0);
+    media.close();
+    sip.close();
   });
 });
