@@ -53,7 +53,7 @@ interface SdpSrtpOptions {
 export class SdpSession {
   readonly #codecs: readonly Codec[];
   readonly #sessionId = String(randomInt(1, 2 ** 31));
-  readonly #srtp: SrtpNegotiation;
+  #srtp: SrtpNegotiation;
   #version = 0;
   #media: LocalMedia | undefined;
   #sdp: string | undefined;
@@ -122,6 +122,11 @@ export class SdpSession {
    */
   answer(offer: string, local: LocalMedia): { sdp: string; remote: MediaDescription } {
     const result = answerOffer(offer, this.#codecs, local, this.#nextIds(), this.#srtp);
+    if (result.remote.srtp && this.#srtp.policy !== 'required') {
+      // Once the media is SRTP, a later offer may not take it back to plain RTP (a downgrade, and
+      // packets still in flight would be read as plain RTP): it is refused like under `required`.
+      this.#srtp = { ...this.#srtp, policy: 'required' };
+    }
     this.#media = local;
     this.#sdp = result.sdp;
     return result;

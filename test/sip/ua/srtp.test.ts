@@ -104,4 +104,19 @@ describe('re-INVITE with SDES', () => {
       updates.map((u) => `inline:${Buffer.from(u.srtp?.localKey ?? []).toString('base64')}`),
     );
   });
+
+  it('a re-INVITE taking an SRTP call back to plain RTP is refused (488, Warning 303); the media stay', () => {
+    const { ms } = stackWith('optional', true);
+    ms.send(callerRequest({ body: savp(KEY_A) }));
+    const ok = ms.responses().find((r) => r.status === 200);
+    ms.send(callerRequest({ method: 'ACK', branch: 'z9hG4bK-ack', toTag: ok?.toTag }));
+    const updates: MediaDescription[] = [];
+    ms.calls[0]?.on('mediaUpdated', (d) => updates.push(d));
+    ms.send(callerRequest({ cseq: 2, toTag: ok?.toTag, branch: 'z9hG4bK-plain', body: SIPP_OFFER }));
+    const res = ms.responses().find((r) => r.status >= 200);
+    expect(res?.status).toBe(488);
+    expect(res?.get('warning')).toMatch(/^303 127\.0\.0\.1 "SRTP required: RTP\/AVP offer refused"$/);
+    expect(updates).toEqual([]);
+    expect(ms.calls[0]?.remoteMedia?.srtp?.remoteKey).toEqual(Buffer.from(KEY_A, 'base64'));
+  });
 });
