@@ -158,23 +158,42 @@ describe('a listener with srtp: "required"', () => {
   });
 });
 
-describe('tampered and replayed SRTP packets from the caller', () => {
-  it('are dropped and counted; the genuine audio is transcribed intact; what we send decrypts', async () => {
-    const sipPort = await freePort();
-    const e2e = await startE2e(
-      'e2e-srtp-tamper',
-      { sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort, srtp: 'optional' }] } },
-      { webhook: false },
-    );
-    envs.push(e2e);
-    const media = createSocket('udp4');
-    await new Promise<void>((r) => media.bind(0, '127.0.0.1', r));
-    const suite = srtpSuite('AES_CM_128_HMAC_SHA1_80')!;
-    const key = randomBytes(30);
-    const sip = await peer('127.0.0.1', sipPort);
-    const offer = [
+interface RawCallResult {
+  e2e: E2e;
+  /** Packets forged and replayed by the caller. */
+  forged: number;
+  replayed: number;
+  /** SRTP packets from sipscribe that decrypted under the key of its latest answer, or not. */
+  decrypted: number;
+  undecryptable: number;
+  packets: number;
+}
+
+/**
+ * A raw SIP caller (hand-built requests over UDP, listener `srtp: "optional"`) offering RTP/SAVP
+ * with SDES keys, then sending the script as SRTP μ-law in real time from the SDP address. Options:
+ * a forged copy before every 10th packet and a replay of every 25th; a re-INVITE with a new key
+ * at packet `rekeyAt` (the old key kept for 3 more packets, as a sender whose switch lags).
+ */
+async function rawSrtpCall(
+  name: string,
+  opts: { tamper: boolean; rekeyAt?: number },
+): Promise<RawCallResult> {
+  const sipPort = await freePort();
+  const e2e = await startE2e(
+    name,
+    { sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort, srtp: 'optional' }] } },
+    { webhook: false },
+  );
+  envs.push(e2e);
+  const media = createSocket('udp4');
+  await new Promise<void>((r) => media.bind(0, '127.0.0.1', r));
+  const suite = srtpSuite('AES_CM_128_HMAC_SHA1_80')!;
+  const sip = await peer('127.0.0.1', sipPort);
+  const offer = (key: Buffer, version: number): string =>
+    [
       'v=0',
-      'o=test 1 1 IN IP4 127.0.0.1',
+      `o=test 1 ${version} IN IP4 127.0.0.1`,
       's=-',
       'c=IN IP4 127.0.0.1',
       't=0 0',
@@ -186,82 +205,128 @@ describe('tampered and replayed SRTP packets from the caller', () => {
       'a=sendrecv',
       '',
     ].join('\r\n');
-    sip.send(
-      request(sip, sipPort, { method: 'INVITE', callId: 'srtp-tamper', branch: 'z9hG4bK-st1', body: offer }),
+  /** Sends an INVITE (CSeq `cseq`) and ACKs its 200; returns the 200 and the key of its answer. */
+  const invite = async (cseq: number, key: Buffer, toTag?: string) => {
+    const branch = `z9hG4bK-raw-${cseq}`;
+    const text = request(sip, sipPort, {
+      method: 'INVITE',
+      callId: name,
+      branch,
+      body: offer(key, cseq),
+      ...(toTag ? { toTag } : {}),
+    }).replace('CSeq: 1 INVITE', `CSeq: ${cseq} INVITE`);
+    const before = sip.got.length;
+    sip.send(text);
+    const ok = await until(
+      () => sip.got.slice(before).find((r) => r.status === 200),
+      `200 OK to INVITE ${cseq}`,
     );
-    const ok = await until(() => sip.got.find((r) => r.status === 200), '200 OK');
     const answer = ok.bodyText;
     const crypto = /a=crypto:5 AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+/]{40})\r\n/.exec(answer);
     expect(crypto, answer).not.toBeNull();
-    const ourPort = Number(/m=audio (\d+) RTP\/SAVP 0/.exec(answer)?.[1]);
-    sip.send(
-      request(sip, sipPort, { method: 'ACK', callId: 'srtp-tamper', branch: 'z9hG4bK-st2', toTag: ok.toTag }),
-    );
-    // What sipscribe sends us authenticates and decrypts under the key of its answer.
-    const theirs = new SrtpContext(suite, Buffer.from(crypto![1]!, 'base64'));
-    let decrypted = 0;
-    let undecryptable = 0;
-    media.on('message', (data) => {
-      try {
-        theirs.unprotectRtp(Uint8Array.from(data));
-        decrypted++;
-      } catch {
-        undecryptable++;
-      }
-    });
-    // The script as μ-law, 20 ms packets in real time, SRTP under our key; every 10th packet
-    // preceded by a forged copy, every 25th sent twice.
-    const pcm = readWavAtRate(readFileSync(wav), 8000);
-    const int16 = Int16Array.from(pcm, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32768))));
-    const ctx = new SrtpContext(suite, key);
-    const packets = Math.floor(int16.length / 160);
-    let forged = 0;
-    let replayed = 0;
-    const start = Date.now();
-    for (let i = 0; i < packets; i++) {
-      const payload = new Uint8Array(160);
-      encodeUlaw(int16.subarray(i * 160, i * 160 + 160), payload);
-      const srtp = ctx.protectRtp(
-        serializeRtp(
-          { payloadType: 0, sequenceNumber: 1000 + i, timestamp: i * 160, ssrc: 0xc0ffee },
-          payload,
-        ),
-      );
-      if (i % 10 === 5) {
-        const bad = Buffer.from(srtp);
-        bad[12 + (i % 160)]! ^= 0x10;
-        media.send(bad, ourPort, '127.0.0.1');
-        forged++;
-      }
-      media.send(srtp, ourPort, '127.0.0.1');
-      if (i % 25 === 7) {
-        media.send(srtp, ourPort, '127.0.0.1');
-        replayed++;
-      }
-      // Real-time pacing of the stream (the jitter buffer plays 20 ms per 20 ms).
-      const due = start + (i + 1) * 20;
-      await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
-    }
     sip.send(
       request(sip, sipPort, {
-        method: 'BYE',
-        callId: 'srtp-tamper',
-        branch: 'z9hG4bK-st3',
+        method: 'ACK',
+        callId: name,
+        branch: `${branch}-ack`,
         toTag: ok.toTag,
-        cseqMethod: 'BYE',
-      }).replace('CSeq: 1 BYE', 'CSeq: 2 BYE'),
+      }).replace('CSeq: 1 ACK', `CSeq: ${cseq} ACK`),
     );
-    const ended = await until(() => e2e.live.find((ev) => ev.type === 'call.ended'), 'call.ended');
-    const transcript = await getJson<{ text: string }>(`${e2e.base}/api/calls/${ended.callId}/transcript`);
-    const expected = wordsSentBy(e2e.fake.admitted[0]!);
-    expect(transcript.text).toBe(expected.join(' '));
-    expect(isSubsequence(SCRIPT, expected), expected.join(' ')).toBe(true);
-    const metrics = await fetch(`${e2e.base}/metrics`).then((r) => r.text());
-    expect(metrics).toContain(`sipscribe_rtp_dropped_total{reason="srtp-auth"} ${forged}\n`);
-    expect(metrics).toContain(`sipscribe_rtp_dropped_total{reason="srtp-replay"} ${replayed}\n`);
-    expect(decrypted).toBeGreaterThan(packets / 2);
-    expect(undecryptable).toBe(0);
-    media.close();
-    sip.close();
+    return { ok, port: Number(/m=audio (\d+) RTP\/SAVP 0/.exec(answer)?.[1]), key: crypto![1]! };
+  };
+  let key = randomBytes(30);
+  const first = await invite(1, key);
+  let theirs = new SrtpContext(suite, Buffer.from(first.key, 'base64'));
+  const result = { e2e, forged: 0, replayed: 0, decrypted: 0, undecryptable: 0, packets: 0 };
+  media.on('message', (data) => {
+    try {
+      theirs.unprotectRtp(Uint8Array.from(data));
+      result.decrypted++;
+    } catch {
+      result.undecryptable++;
+    }
+  });
+  const pcm = readWavAtRate(readFileSync(wav), 8000);
+  const int16 = Int16Array.from(pcm, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32768))));
+  let ctx = new SrtpContext(suite, key);
+  let lagging: SrtpContext | undefined;
+  result.packets = Math.floor(int16.length / 160);
+  const start = Date.now();
+  for (let i = 0; i < result.packets; i++) {
+    if (i === opts.rekeyAt) {
+      key = randomBytes(30);
+      const re = await invite(2, key, first.ok.toTag);
+      expect(re.key).not.toBe(first.key); // both directions rekeyed
+      theirs = new SrtpContext(suite, Buffer.from(re.key, 'base64'));
+      result.decrypted = result.undecryptable = 0;
+      lagging = ctx;
+      ctx = new SrtpContext(suite, key);
+    }
+    const payload = new Uint8Array(160);
+    encodeUlaw(int16.subarray(i * 160, i * 160 + 160), payload);
+    const rtp = serializeRtp(
+      { payloadType: 0, sequenceNumber: 1000 + i, timestamp: i * 160, ssrc: 0xc0ffee },
+      payload,
+    );
+    const sender = lagging && opts.rekeyAt !== undefined && i < opts.rekeyAt + 3 ? lagging : ctx;
+    const srtp = sender.protectRtp(rtp);
+    if (opts.tamper && i % 10 === 5) {
+      const bad = Buffer.from(srtp);
+      bad[12 + (i % 160)]! ^= 0x10;
+      media.send(bad, first.port, '127.0.0.1');
+      result.forged++;
+    }
+    media.send(srtp, first.port, '127.0.0.1');
+    if (opts.tamper && i % 25 === 7) {
+      media.send(srtp, first.port, '127.0.0.1');
+      result.replayed++;
+    }
+    // Real-time pacing of the stream (the jitter buffer plays 20 ms per 20 ms).
+    const due = start + (i + 1) * 20;
+    await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
+  }
+  sip.send(
+    request(sip, sipPort, {
+      method: 'BYE',
+      callId: name,
+      branch: 'z9hG4bK-raw-bye',
+      toTag: first.ok.toTag,
+    }).replace('CSeq: 1 BYE', 'CSeq: 3 BYE'),
+  );
+  await until(() => e2e.live.find((ev) => ev.type === 'call.ended'), 'call.ended');
+  media.close();
+  sip.close();
+  return result;
+}
+
+/** The transcript of the call of `e2e` is exactly what the fake recognised, and the script's words. */
+async function expectIntactTranscript(e2e: E2e): Promise<void> {
+  const ended = e2e.live.find((ev) => ev.type === 'call.ended')!;
+  const transcript = await getJson<{ text: string }>(`${e2e.base}/api/calls/${ended.callId}/transcript`);
+  const expected = wordsSentBy(e2e.fake.admitted[0]!);
+  expect(transcript.text).toBe(expected.join(' '));
+  expect(isSubsequence(SCRIPT, expected), expected.join(' ')).toBe(true);
+}
+
+describe('a raw SRTP caller (hand-built SIP over UDP, listener srtp: "optional")', () => {
+  it('tampered and replayed packets are dropped and counted; the genuine audio is transcribed intact; what we send decrypts', async () => {
+    const r = await rawSrtpCall('e2e-srtp-tamper', { tamper: true });
+    await expectIntactTranscript(r.e2e);
+    const metrics = await fetch(`${r.e2e.base}/metrics`).then((res) => res.text());
+    expect(metrics).toContain(`sipscribe_rtp_dropped_total{reason="srtp-auth"} ${r.forged}\n`);
+    expect(metrics).toContain(`sipscribe_rtp_dropped_total{reason="srtp-replay"} ${r.replayed}\n`);
+    expect(r.decrypted).toBeGreaterThan(r.packets / 2);
+    expect(r.undecryptable).toBe(0);
+  });
+
+  it('a re-INVITE with a new key mid-call rekeys both directions without losing audio', async () => {
+    const r = await rawSrtpCall('e2e-srtp-rekey', { tamper: false, rekeyAt: 80 });
+    await expectIntactTranscript(r.e2e);
+    const metrics = await fetch(`${r.e2e.base}/metrics`).then((res) => res.text());
+    expect(metrics).not.toMatch(/sipscribe_rtp_dropped_total\{reason="srtp-/);
+    expect(metrics).toMatch(new RegExp(`^sipscribe_rtp_packets_received_total ${r.packets}$`, 'm'));
+    // What sipscribe sent after the re-INVITE decrypts under the key of its new answer.
+    expect(r.decrypted).toBeGreaterThan(0);
+    expect(r.undecryptable).toBeLessThanOrEqual(2); // its packets in flight at the switch
   });
 });
