@@ -186,3 +186,44 @@ export function streamSecurity(
   const whys = [...new Set(uses.map((u) => u.use as string))];
   return { ok: false, why: `no usable a=crypto: ${whys.join('; ')}` };
 }
+
+/** The crypto lines of our own offer (RFC 4568 §7.1.1): tag, suite and our key each. */
+export interface OfferedCrypto {
+  /** RTP/SAVP (policy `required`), else best-effort RTP/AVP with the lines. */
+  readonly secure: boolean;
+  readonly lines: readonly { readonly tag: number; readonly suite: SrtpSuiteInfo; readonly key: Buffer }[];
+}
+
+/**
+ * The crypto lines to offer under a policy: one per suite of ours, strongest first, each with its
+ * own fresh key (a key is never shared between suites); undefined when SRTP is off.
+ */
+export function offerCrypto(policy: SrtpPolicy, suites: readonly SrtpSuiteInfo[]): OfferedCrypto | undefined {
+  if (policy === 'off' || suites.length === 0) {
+    return undefined;
+  }
+  return {
+    secure: policy === 'required',
+    lines: suites.map((suite, i) => ({ tag: i + 1, suite, key: newSrtpKey(suite) })),
+  };
+}
+
+/**
+ * The SRTP of an answer to our offer (RFC 4568 §7.1.3): its crypto line must carry the tag and
+ * suite of one of ours; its key is the peer's. Undefined when the answer has none (plain RTP; an
+ * error for an RTP/SAVP offer, decided by the caller).
+ */
+export function answeredCrypto(
+  lines: readonly string[],
+  offered: OfferedCrypto,
+): { tag: number; suite: SrtpSuiteInfo; key: Buffer; localKey: Buffer } | undefined {
+  for (const line of lines) {
+    const attr = parseCrypto(line);
+    const ours = offered.lines.find((l) => l.tag === attr.tag && l.suite.name === attr.suite);
+    const use = ours && usableCrypto(attr, [ours.suite]);
+    if (ours && use && typeof use !== 'string') {
+      return { tag: attr.tag, suite: ours.suite, key: use.key, localKey: ours.key };
+    }
+  }
+  return undefined;
+}

@@ -6,9 +6,11 @@
 import * as sdpTransform from 'sdp-transform';
 import { SdpError } from '../errors.js';
 import {
+  answeredCrypto,
   cryptoBySection,
   inlineKey,
   streamSecurity,
+  type OfferedCrypto,
   type SrtpNegotiation,
   type SrtpSuiteInfo,
 } from './crypto.js';
@@ -287,14 +289,25 @@ export function answerOffer(
   return { sdp: sdpTransform.write(out), remote };
 }
 
-/** Our offer (RFC 3264 §5): every preferred codec, telephone-event 101, ptime 20, rtcp-mux offered. */
-export function createOffer(prefs: readonly Codec[], local: LocalMedia, ids: SdpSessionIds): string {
+/**
+ * Our offer (RFC 3264 §5): every preferred codec, telephone-event 101, ptime 20; with `crypto` its
+ * a=crypto lines, as RTP/SAVP or best-effort RTP/AVP (RFC 4568 §7.1.1).
+ */
+export function createOffer(
+  prefs: readonly Codec[],
+  local: LocalMedia,
+  ids: SdpSessionIds,
+  crypto?: OfferedCrypto,
+): string {
   const out = baseSession(local, ids);
   const pts = [...prefs.map((c) => STATIC_PT[c]), OFFER_TE_PT];
   out.media.push({
     type: 'audio',
     port: local.port,
-    protocol: 'RTP/AVP',
+    protocol: crypto?.secure ? 'RTP/SAVP' : 'RTP/AVP',
+    ...(crypto
+      ? { crypto: crypto.lines.map((l) => ({ id: l.tag, suite: l.suite.name, config: inlineKey(l.key) })) }
+      : {}),
     payloads: pts.join(' '),
     rtp: [
       ...prefs.map((c) => ({ payload: STATIC_PT[c], codec: c, rate: 8000 })),
@@ -309,11 +322,16 @@ export function createOffer(prefs: readonly Codec[], local: LocalMedia, ids: Sdp
 
 /**
  * The remote media from an answer to our offer (RFC 3264 §7): the first codec of the answer that
- * we offered.
- * @throws {SdpError} SDP_ERR_NO_CODEC when the answer has none of ours, SDP_ERR_BAD_VALUE /
- *   SDP_ERR_PARSE when it is malformed
+ * we offered; with `crypto` (what we offered) its SRTP keys when it took one of our crypto lines.
+ * @throws {SdpError} SDP_ERR_NO_CODEC when the answer has none of ours, SDP_ERR_SRTP when our
+ *   RTP/SAVP offer got an answer without a crypto line of ours, SDP_ERR_BAD_VALUE / SDP_ERR_PARSE
+ *   when it is malformed
  */
-export function readAnswer(answer: string, prefs: readonly Codec[]): MediaDescription {
+export function readAnswer(
+  answer: string,
+  prefs: readonly Codec[],
+  crypto?: OfferedCrypto,
+): MediaDescription {
   const session = parseSdp(answer);
   for (const [index, m] of session.media.entries()) {
     if (m.type !== 'audio' || m.port === 0) {
@@ -325,8 +343,17 @@ export function readAnswer(answer: string, prefs: readonly Codec[]): MediaDescri
       const codec = prefs.find((c) => `${c}/8000` === name);
       if (codec) {
         const te = pts.find((p) => codecOfPayload(m, p) === 'TELEPHONE-EVENT/8000');
-        const pick = { index, codec, payloadType: pt, telephoneEventPayloadType: te };
-        return describe(session, m, pick, true, SRTP_OFF);
+        const pick: Pick = { index, codec, payloadType: pt, telephoneEventPayloadType: te };
+        const srtp = crypto && answeredCrypto(cryptoBySection(answer)[index] ?? [], crypto);
+        if (crypto?.secure && !srtp) {
+          throw new SdpError('SDP_ERR_SRTP', 'the answer to our RTP/SAVP offer has no a=crypto of ours');
+        }
+        if (!srtp) {
+          return describe(session, m, pick, true, SRTP_OFF);
+        }
+        pick.srtp = { tag: srtp.tag, suite: srtp.suite, key: srtp.key };
+        const ours = { policy: 'required', suites: [srtp.suite], localKey: () => srtp.localKey } as const;
+        return describe(session, m, pick, true, ours);
       }
     }
   }

@@ -10,7 +10,7 @@ import { createResponse, newTag } from '../message/build.js';
 import { setBody, type HeaderField, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import { formatHost } from '../message/uri.js';
 import type { MediaDescription } from '../sdp/media.js';
-import { readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
+import type { LocalMedia } from '../sdp/offerAnswer.js';
 import type { InviteServerTransaction, ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow, HostPort, TransportProtocol } from '../transport/types.js';
 import { sendRefresh } from './refresh.js';
@@ -137,10 +137,6 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
     let offer: MediaDescription | undefined;
     try {
       offer = invite.body.length > 0 ? this.#sdp.describe(invite.bodyText) : undefined;
-      if (offer === undefined && invite.body.length === 0 && this.#sdp.srtpPolicy === 'required') {
-        // Our offers are plain RTP/AVP: a late offer cannot be secured.
-        throw new SdpError('SDP_ERR_SRTP', 'SRTP required: an INVITE without an SDP offer is refused');
-      }
     } catch (err) {
       if (!(err instanceof SdpError)) {
         throw err;
@@ -289,7 +285,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
           return;
         }
         try {
-          this.#remote = readAnswer(ack.bodyText, this.#host.codecs);
+          this.#remote = this.#sdp.readAnswer(ack.bodyText);
           resolve(this.#remote);
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));

@@ -6,9 +6,16 @@
 import { randomInt } from 'node:crypto';
 import { SdpError } from '../errors.js';
 import { setBody, type SipRequest, type SipResponse } from '../message/SipMessage.js';
-import { newSrtpKey, type SrtpNegotiation, type SrtpPolicy, type SrtpSuiteInfo } from '../sdp/crypto.js';
+import {
+  newSrtpKey,
+  offerCrypto,
+  type OfferedCrypto,
+  type SrtpNegotiation,
+  type SrtpPolicy,
+  type SrtpSuiteInfo,
+} from '../sdp/crypto.js';
 import type { Codec, MediaDescription } from '../sdp/media.js';
-import { answerOffer, createOffer, describeOffer, type LocalMedia } from '../sdp/offerAnswer.js';
+import { answerOffer, createOffer, describeOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
 
 /** What {@link SdpSession.reoffer} did with a re-INVITE/UPDATE. */
 type ReofferResult =
@@ -57,6 +64,8 @@ export class SdpSession {
   #version = 0;
   #media: LocalMedia | undefined;
   #sdp: string | undefined;
+  /** The crypto lines of our offers (kept for the session: a re-offer repeats them). */
+  #offered: OfferedCrypto | undefined;
   /** Our SRTP key and the peer key and suite it goes with. */
   #srtpKey: { suite: string; remote: Buffer; local: Buffer } | undefined;
 
@@ -108,12 +117,36 @@ export class SdpSession {
     return this.#sdp;
   }
 
-  /** Our offer for `local` (a new version). */
+  /**
+   * Our offer for `local` (a new version): plain RTP/AVP under `off`, best-effort RTP/AVP with a
+   * crypto line per suite under `optional`, RTP/SAVP under `required`.
+   */
   offer(local: LocalMedia): string {
-    const sdp = createOffer(this.#codecs, local, this.#nextIds());
+    this.#offered ??= offerCrypto(this.#srtp.policy, this.#srtp.suites);
+    const sdp = createOffer(this.#codecs, local, this.#nextIds(), this.#offered);
     this.#media = local;
     this.#sdp = sdp;
     return sdp;
+  }
+
+  /**
+   * The remote media of the answer to our offer, with its SRTP keys when it took one of our crypto
+   * lines.
+   * @throws {SdpError} when it does not parse, has none of our codecs, or answers our RTP/SAVP
+   *   offer without a crypto line of ours
+   */
+  readAnswer(answer: string): MediaDescription {
+    return this.#secured(readAnswer(answer, this.#codecs, this.#offered));
+  }
+
+  /** Once the media is SRTP, later offers may not take it back to plain RTP. */
+  #secured(remote: MediaDescription): MediaDescription {
+    if (remote.srtp && this.#srtp.policy !== 'required') {
+      // A downgrade, and packets still in flight would be read as plain RTP: refused like under
+      // `required`.
+      this.#srtp = { ...this.#srtp, policy: 'required' };
+    }
+    return remote;
   }
 
   /**
@@ -122,11 +155,7 @@ export class SdpSession {
    */
   answer(offer: string, local: LocalMedia): { sdp: string; remote: MediaDescription } {
     const result = answerOffer(offer, this.#codecs, local, this.#nextIds(), this.#srtp);
-    if (result.remote.srtp && this.#srtp.policy !== 'required') {
-      // Once the media is SRTP, a later offer may not take it back to plain RTP (a downgrade, and
-      // packets still in flight would be read as plain RTP): it is refused like under `required`.
-      this.#srtp = { ...this.#srtp, policy: 'required' };
-    }
+    this.#secured(result.remote);
     this.#media = local;
     this.#sdp = result.sdp;
     return result;

@@ -10,7 +10,6 @@ import { createResponse } from '../message/build.js';
 import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
 import { formatHost } from '../message/uri.js';
 import type { MediaDescription } from '../sdp/media.js';
-import { readAnswer } from '../sdp/offerAnswer.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow } from '../transport/types.js';
 import { inspectInfo } from './dtmf.js';
@@ -146,7 +145,7 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
   if (req.method === 'INVITE') {
     call.start2xx(req.cseq.seq, ok, (ack) => {
       if (req.body.length === 0 && ack.body.length > 0) {
-        const answer = readAnswerSafe(ack.bodyText, host.codecs);
+        const answer = readAnswerSafe(call.sdp, ack.bodyText);
         if (answer) {
           call.mediaUpdated(answer);
         }
@@ -161,9 +160,9 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
   }
 }
 
-function readAnswerSafe(sdp: string, codecs: CallHost['codecs']): MediaDescription | undefined {
+function readAnswerSafe(session: SdpSession, sdp: string): MediaDescription | undefined {
   try {
-    return readAnswer(sdp, codecs);
+    return session.readAnswer(sdp);
   } catch {
     return undefined;
   }

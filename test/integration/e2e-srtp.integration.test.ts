@@ -5,12 +5,14 @@
 // Warning 303 saying why; forged and replayed packets of a raw caller are dropped and counted.
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeUlaw, readWavAtRate } from '../../rtp/index.js';
 import { serializeRtp } from '../../rtp/packet/RtpPacket.js';
 import { SrtpContext } from '../../rtp/srtp/SrtpContext.js';
 import { srtpSuite } from '../../rtp/srtp/suites.js';
+import { main } from '../../src/cli.js';
 import { baresipCall } from '../helpers/baresip.js';
 import { testCerts } from '../helpers/certs.js';
 import { startKamailio } from '../helpers/kamailio.js';
@@ -140,6 +142,42 @@ describe('through the Kamailio TLS registrar', () => {
     expect(isSubsequence(SCRIPT, expected), expected.join(' ')).toBe(true);
     await e2e.close();
     await k.stop();
+  });
+});
+
+describe('sipscribe dial --srtp required (our own RTP/SAVP offer)', () => {
+  it('calls sipscribe over TLS with SRTP both ways; the audio is transcribed intact', async () => {
+    const { e2e, port } = await tlsE2e('e2e-srtp-dial');
+    const certs = await testCerts();
+    const rtpMin = await freePort('127.0.0.1', 16);
+    const cfg = join(e2e.dir, 'dial.json');
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
+        sip: { tls: { caFile: certs.caCert, verify: true } },
+      }),
+    );
+    const code = await main([
+      '--config',
+      cfg,
+      'dial',
+      `sip:transcribe@127.0.0.1:${port}`,
+      '--transport',
+      'tls',
+      '--srtp',
+      'required',
+      '--wav',
+      wav,
+    ]);
+    expect(code).toBe(0);
+    await until(() => e2e.live.find((ev) => ev.type === 'call.ended'), 'call.ended');
+    await expectIntactTranscript(e2e);
+    const log = readFileSync(join(e2e.dir, 'sipscribe.log'), 'utf8');
+    expect(log).toMatch(/"srtp":"AES_CM_128_HMAC_SHA1_80"[^\n]*"msg":"call answered"/);
+    expect(log).toMatch(
+      /"srtp":"AES_CM_128_HMAC_SHA1_80","srtpAuthFailed":0,"srtpReplayed":0,"msg":"rtp stats"/,
+    );
   });
 });
 

@@ -6,12 +6,13 @@
 import * as sdpTransform from 'sdp-transform';
 import { describe, expect, it } from 'vitest';
 import {
+  offerCrypto,
   parseCrypto,
   streamSecurity,
   type SrtpNegotiation,
   type SrtpPolicy,
 } from '../../../sip/sdp/crypto.js';
-import { answerOffer, describeOffer } from '../../../sip/sdp/offerAnswer.js';
+import { answerOffer, createOffer, describeOffer, readAnswer } from '../../../sip/sdp/offerAnswer.js';
 import { checkSdp } from '../../../sip/sdp/validate.js';
 
 /** RFC 4568 §5.1's key without its MKI (`|1:4`): 30 bytes. */
@@ -177,5 +178,44 @@ describe('streamSecurity and answerOffer with SDES', () => {
     expect(() => answerOffer(text, ['PCMU'], local, ids, neg('required'))).toThrow(
       expect.objectContaining({ code: 'SDP_ERR_NO_CODEC' }),
     );
+  });
+});
+
+describe('our own offer with SDES (late offers, dial)', () => {
+  it('required: RTP/SAVP with one line per suite, strongest first, each its own 30-byte key', () => {
+    const crypto = offerCrypto('required', SUITES)!;
+    const m = sdpTransform.parse(createOffer(['PCMU'], local, ids, crypto)).media[0];
+    expect(m?.protocol).toBe('RTP/SAVP');
+    expect(m?.crypto?.map((c) => [c.id, c.suite])).toEqual([
+      [1, 'AES_CM_128_HMAC_SHA1_80'],
+      [2, 'AES_CM_128_HMAC_SHA1_32'],
+    ]);
+    const keys = m?.crypto?.map((c) => Buffer.from(c.config.replace('inline:', ''), 'base64'));
+    expect(keys?.map((k) => k.length)).toEqual([30, 30]);
+    expect(keys?.[0]?.equals(keys[1]!)).toBe(false);
+    expect(offerCrypto('off', SUITES)).toBeUndefined();
+    expect(offerCrypto('optional', SUITES)?.secure).toBe(false);
+  });
+
+  it('reads the key of the line the answer took (its tag and suite), ours for that tag', () => {
+    const crypto = offerCrypto('required', SUITES)!;
+    const answer = offer('RTP/SAVP', [`2 AES_CM_128_HMAC_SHA1_32 inline:${RFC_KEY}`]);
+    expect(readAnswer(answer, ['PCMU'], crypto).srtp).toEqual({
+      suite: 'AES_CM_128_HMAC_SHA1_32',
+      remoteKey: Buffer.from(RFC_KEY, 'base64'),
+      localKey: crypto.lines[1]!.key,
+    });
+  });
+
+  it.each([
+    ['no a=crypto', []],
+    ['a tag we did not offer', [`7 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`]],
+    ['our tag with another suite', [`1 AES_CM_128_HMAC_SHA1_32 inline:${RFC_KEY}`]],
+  ])('an answer to our RTP/SAVP offer with %s is SDP_ERR_SRTP (best effort: plain RTP)', (_, lines) => {
+    const answer = offer('RTP/SAVP', lines);
+    expect(() => readAnswer(answer, ['PCMU'], offerCrypto('required', SUITES))).toThrow(
+      expect.objectContaining({ code: 'SDP_ERR_SRTP' }),
+    );
+    expect(readAnswer(answer, ['PCMU'], offerCrypto('optional', SUITES)).srtp).toBeUndefined();
   });
 });

@@ -56,11 +56,23 @@ describe('SRTP policy of an INVITE', () => {
     expect(ms.stack.counters.malformedRejected).toBe(0);
   });
 
-  it('an INVITE without an offer under required → 488 (our offers are plain RTP)', () => {
-    const { ms, refused } = stackWith('required', true);
+  it('an INVITE without an offer under required: our offer in the 200 is RTP/SAVP, the ACK answers it', async () => {
+    const { ms, refused } = stackWith('required', false);
     ms.send(callerRequest({}));
-    expect(ms.responses().find((r) => r.status >= 200)?.status).toBe(488);
-    expect(refused).toEqual([[488, 'srtp']]);
+    const remote = ms.calls[0]!.answer(LOCAL);
+    const ok = ms.responses().find((r) => r.status === 200);
+    const ours = sdpTransform.parse(ok?.bodyText ?? '').media[0];
+    expect(ours?.protocol).toBe('RTP/SAVP');
+    const line = ours?.crypto?.[0];
+    expect(line).toMatchObject({ id: 1, suite: 'AES_CM_128_HMAC_SHA1_80' });
+    const answer = savp(KEY_B).replace(/a=crypto:1 /, `a=crypto:${line?.id} `);
+    ms.send(callerRequest({ method: 'ACK', branch: 'z9hG4bK-ack', toTag: ok?.toTag, body: answer }));
+    expect((await remote).srtp).toEqual({
+      suite: 'AES_CM_128_HMAC_SHA1_80',
+      remoteKey: Buffer.from(KEY_B, 'base64'),
+      localKey: Buffer.from(line?.config.replace('inline:', '') ?? '', 'base64'),
+    });
+    expect(refused).toEqual([]);
   });
 
   it('asks the policy once with the listener index (undefined for an in-memory flow) and answers RTP/SAVP', () => {
