@@ -102,11 +102,6 @@ export class SdpSession {
     return describeOffer(offer, this.#codecs, this.#srtp);
   }
 
-  /** The call's SRTP policy. */
-  get srtpPolicy(): SrtpPolicy {
-    return this.#srtp.policy;
-  }
-
   /** Where we receive RTP, once an offer or answer was created. */
   get media(): LocalMedia | undefined {
     return this.#media;
