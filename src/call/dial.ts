@@ -155,12 +155,7 @@ export async function dial(req: DialRequest, config: Config, logger: Logger): Pr
       clearTimeout(timer);
     }
     logger.info(
-      {
-        codec: remote.codec,
-        remote: `${remote.address}:${remote.port}`,
-        srtp: remote.srtp?.suite ?? null,
-        audioMs,
-      },
+      { codec: remote.codec, remote: `${remote.address}:${remote.port}`, audioMs },
       'answered: playing',
     );
     rtp.start(remote);
