@@ -24,7 +24,7 @@ const ulaw = readFileSync(join(FIXTURES, 'audio/fox_pcmu_8k.ul'));
 const PER_FILE = ulaw.byteLength / 160;
 
 /** Datagrams of `seconds` of call, as node:dgram hands them over (one Buffer each). */
-function datagrams(seconds: number): Buffer[] {
+export function datagrams(seconds: number): Buffer[] {
   const out: Buffer[] = [];
   for (let k = 0; k < seconds * 50; k++) {
     const p = (k % PER_FILE) * 160;
@@ -50,17 +50,18 @@ function remote(direction: RemoteMedia['direction']): RemoteMedia {
   };
 }
 
-interface Call {
+export interface Call {
   session: RtpSession;
   clock: FakeClock;
   peer: MemorySocket;
   frames: number;
 }
 
-async function openCall(
+export async function openCall(
   net: MemoryNetwork,
   peerPort: number,
   direction: RemoteMedia['direction'],
+  srtp?: RemoteMedia['srtp'],
 ): Promise<Call> {
   const clock = new FakeClock(1000);
   const peer = await net.bind('127.0.0.2', peerPort);
@@ -77,12 +78,17 @@ async function openCall(
       },
     },
   );
-  call.session.start({ ...remote(direction), port: peerPort, rtcpPort: peerPort + 1 });
+  call.session.start({
+    ...remote(direction),
+    port: peerPort,
+    rtcpPort: peerPort + 1,
+    ...(srtp ? { srtp } : {}),
+  });
   return call;
 }
 
 /** Feeds `packets` to a call, one per 20 ms of its clock. */
-function drive(call: Call, packets: Buffer[]): void {
+export function drive(call: Call, packets: Buffer[]): void {
   const to = call.session.localPort;
   for (const d of packets) {
     call.peer.send(d, to, '127.0.0.1');
@@ -131,7 +137,7 @@ function tutorialReceive(state: { pending: Buffer; frames: number }, msg: Buffer
   }
 }
 
-function cpu<T>(fn: () => T): { ms: number; result: T } {
+export function cpu<T>(fn: () => T): { ms: number; result: T } {
   const t0 = process.cpuUsage();
   const result = fn();
   const d = process.cpuUsage(t0);

@@ -11,3 +11,6 @@ export type { DtmfEvent } from './session/DtmfReceiver.js';
 export { portPairCount } from './session/socket.js';
 export type { SocketFactory } from './session/socket.js';
 export { JITTER_DEFAULTS } from './jitter/JitterBuffer.js';
+
+// SRTP: the suites the media layer implements (what SDES negotiation may choose), strongest first.
+export { SRTP_SUITES } from './srtp/suites.js';

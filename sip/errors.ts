@@ -81,7 +81,7 @@ export class SipStateError extends SipError {
 /** An SDP body could not be parsed or negotiated. */
 export class SdpError extends SipError {
   constructor(
-    code: 'SDP_ERR_PARSE' | 'SDP_ERR_BAD_VALUE' | 'SDP_ERR_NO_CODEC' | 'SDP_ERR_NO_AUDIO',
+    code: 'SDP_ERR_PARSE' | 'SDP_ERR_BAD_VALUE' | 'SDP_ERR_NO_CODEC' | 'SDP_ERR_NO_AUDIO' | 'SDP_ERR_SRTP',
     message: string,
   ) {
     super(code, message);

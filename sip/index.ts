@@ -17,6 +17,7 @@ export type { EndReason } from './ua/types.js';
 
 // The media description handed to src/ (and rtp/ through it).
 export type { MediaDescription } from './sdp/media.js';
+export type { SrtpPolicy } from './sdp/crypto.js';
 
 // Transports and messages.
 export type { ListenEntry } from './transport/TransportLayer.js';

@@ -18,9 +18,10 @@ import {
   type ListenEntry,
   type RegistrationAccount,
 } from '../sip/index.js';
-import { type SocketFactory } from '../rtp/index.js';
+import { SRTP_SUITES, type SocketFactory } from '../rtp/index.js';
 import { CallManager } from './call/CallManager.js';
 import { PendingTranscriptions } from './call/PendingTranscriptions.js';
+import { srtpPolicyFor } from './call/srtpPolicy.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { startEndpoint, type Endpoint, type EndpointDeps } from './endpoint.js';
@@ -139,6 +140,10 @@ export async function startAppliance(
     });
 
     const accounts = config.sip.accounts.map((a) => ({ id: accountId(a), config: a }));
+    const accountOf = (call: InviteSummary): (typeof accounts)[number] | undefined => {
+      const user = userOf(call.request.uri) ?? userOf(call.to);
+      return accounts.find((a) => a.config.username === user);
+    };
     const manager = new CallManager({
       config,
       calls: endpoint.calls,
@@ -152,10 +157,7 @@ export async function startAppliance(
       admission: endpoint.admission,
       logger: logger.child({ part: 'calls' }),
       ...(deps.socketFactory ? { socketFactory: deps.socketFactory } : {}),
-      accountFor: (call: InviteSummary) => {
-        const user = userOf(call.request.uri) ?? userOf(call.to);
-        return accounts.find((a) => a.config.username === user)?.id ?? null;
-      },
+      accountFor: (call: InviteSummary) => accountOf(call)?.id ?? null,
     });
     const stack = new SipStack(
       {
@@ -171,12 +173,14 @@ export async function startAppliance(
           verify: config.sip.tls.verify,
         },
         codecs: config.rtp.codecs,
+        srtpSuites: SRTP_SUITES,
         sessionTimer: { minSE: config.sip.sessionTimer.minSE },
       },
       {
         screen: (req, source) => manager.screen(req, source),
         onInvite: (call) => manager.onInvite(call),
         onRefused: (call, status, reason) => manager.onRefused(call, status, reason),
+        srtpPolicy: (call) => srtpPolicyFor(config, call, accountOf(call)?.config),
       },
     );
     endpoint.metrics.setSipCountersSource(() => ({ ...stack.counters }));

@@ -105,6 +105,7 @@ interface DialCliOptions {
   password?: string;
   tail: string;
   answerTimeout: string;
+  srtp?: 'off' | 'optional' | 'required';
 }
 
 async function runDial(uri: string, opts: DialCliOptions, configFile: string | undefined): Promise<number> {
@@ -138,6 +139,7 @@ async function runDial(uri: string, opts: DialCliOptions, configFile: string | u
       ...(opts.transport ? { transport: opts.transport } : {}),
       ...(opts.from ? { from: opts.from } : {}),
       ...(opts.proxy ? { proxy: opts.proxy } : {}),
+      ...(opts.srtp ? { srtp: opts.srtp } : {}),
       ...(auth ? { auth } : {}),
     },
     config,
@@ -207,6 +209,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--password <secret>', 'password for a 401/407 challenge; env:NAME reads it from the environment')
     .option('--tail <ms>', 'silence after the audio before hanging up', '1000')
     .option('--answer-timeout <ms>', 'give up when not answered within this time', '30000')
+    .addOption(
+      new Option(
+        '--srtp <policy>',
+        'SRTP with SDES keys: off (default), optional (RTP/AVP with a=crypto), required (RTP/SAVP)',
+      ).choices(['off', 'optional', 'required']),
+    )
     .action(async (uri: string, opts: DialCliOptions) => {
       code = await runDial(uri, opts, program.opts<{ config?: string }>().config);
     });

@@ -26,6 +26,14 @@ const host = z.string().min(1);
 /** A string that may name an environment variable instead: `"env:NAME"`. */
 const secret = z.string();
 
+/**
+ * SRTP (RFC 3711, keys by SDES RFC 4568) of incoming calls: `off` plain RTP only (an RTP/SAVP offer
+ * gets 488), `optional` SRTP when offered, `required` SRTP only (a plain offer gets 488). Absent:
+ * the account's setting, else the listener's, else `optional` for an INVITE that came over TLS and
+ * `off` otherwise (SDES keys travel in the SDP: over UDP/TCP anyone on the path reads them).
+ */
+const srtpPolicySchema = z.enum(['off', 'optional', 'required']);
+
 const listenSchema = z.object({
   transport: z.enum(['udp', 'tcp', 'tls']),
   host: host.default('0.0.0.0'),
@@ -33,6 +41,8 @@ const listenSchema = z.object({
   /** TLS only: PEM files; when absent a self-signed certificate is generated into storage.dir. */
   certFile: z.string().optional(),
   keyFile: z.string().optional(),
+  /** SRTP policy of the calls coming in on this listener (see {@link srtpPolicySchema}). */
+  srtp: srtpPolicySchema.optional(),
 });
 
 const accountSchema = z.object({
@@ -47,6 +57,8 @@ const accountSchema = z.object({
     .optional(),
   expires: z.number().int().min(30).max(86400).default(300),
   displayName: z.string().optional(),
+  /** SRTP policy of the calls to this account (wins over the listener's). */
+  srtp: srtpPolicySchema.optional(),
 });
 
 const sttServerSchema = z.object({

@@ -20,7 +20,7 @@ export interface Metrics {
   readonly rtpPacketsLost: Counter;
   /**
    * RTP datagrams dropped, by reason: `malformed:<code>`, `rejected-source`, `unknown-payload-type`,
-   * `invalid-sequence`, `late`, `duplicated`.
+   * `invalid-sequence`, `late`, `duplicated`, `srtp-auth` (SRTP/SRTCP failing authentication), `srtp-replay`.
    */
   readonly rtpDropped: Counter<'reason'>;
   /** RFC 3550 interarrival jitter per call, observed when a call ends (seconds). */
@@ -137,7 +137,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }),
     rtpDropped: new Counter({
       name: 'sipscribe_rtp_dropped_total',
-      help: 'RTP datagrams dropped by reason (malformed:<code>, rejected-source, unknown-payload-type, invalid-sequence, late, duplicated)',
+      help: 'RTP datagrams dropped by reason (malformed:<code>, rejected-source, unknown-payload-type, invalid-sequence, late, duplicated, srtp-auth, srtp-replay)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

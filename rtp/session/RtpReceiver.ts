@@ -1,5 +1,5 @@
 import type { AudioCodec } from '../codec/table.js';
-import { RtpError } from '../errors.js';
+import { RtpError, SrtpError } from '../errors.js';
 import type { JitterBuffer } from '../jitter/JitterBuffer.js';
 import { RtpPacket } from '../packet/RtpPacket.js';
 import { isRtcp, parseRtcp } from '../packet/rtcp.js';
@@ -7,6 +7,7 @@ import { tsAdd } from '../seq.js';
 import { DtmfReceiver, type DtmfEvent } from './DtmfReceiver.js';
 import type { RepeatedLog } from '../../lib/logger.js';
 import { type Logger } from '../../lib/logger.js';
+import { SessionSrtp } from './SessionSrtp.js';
 import type { SourceLatch } from './SourceLatch.js';
 import type { SourceState } from './SourceState.js';
 import { SourceTracker } from './SourceTracker.js';
@@ -28,11 +29,14 @@ interface RtpReceiverCounters {
   unknownPayloadType: number;
   dtmfEvents: number;
   rtcpReceived: number;
+  srtpAuthFailed: number;
+  srtpReplayed: number;
 }
 
 /**
  * A session's receive path, from datagram to jitter buffer: RTCP demultiplexing with rtcp-mux
- * (RFC 5761 §4), the source check ({@link SourceLatch}), parsing, the negotiated payload types,
+ * (RFC 5761 §4), the source check ({@link SourceLatch}), SRTP/SRTCP authentication and decryption
+ * ({@link SessionSrtp}: a packet that fails is dropped and counted before anything reads it), parsing, the negotiated payload types,
  * RFC 3550 A.1 validation and SSRC changes ({@link SourceTracker}), then per payload type: audio
  * decoded into the jitter buffer, telephone events (RFC 4733) to the {@link DtmfReceiver} with their
  * span kept as silence in the timeline, comfort noise (RFC 3389) as silence. Received RTCP: sender
@@ -50,6 +54,7 @@ export class RtpReceiver {
   readonly #cnPayloadType: number;
   readonly #h: RtpReceiverHooks;
   readonly #tracker: SourceTracker;
+  readonly #srtp: SessionSrtp;
   readonly #dtmf = new DtmfReceiver();
   #remote: RemoteMedia | undefined;
   #codec: AudioCodec | undefined;
@@ -61,6 +66,8 @@ export class RtpReceiver {
     unknownPayloadType: 0,
     dtmfEvents: 0,
     rtcpReceived: 0,
+    srtpAuthFailed: 0,
+    srtpReplayed: 0,
   };
 
   /**
@@ -68,6 +75,7 @@ export class RtpReceiver {
    * @param jb where received audio, telephone-event spans and comfort noise go
    * @param comfortNoisePayloadType the CN payload type (RFC 3389; 13 by default in the session)
    * @param repeat where repeated drops are logged (the session's, flushed when it closes)
+   * @param srtp the session's SRTP state (a pass-through for plain RTP)
    */
   constructor(
     log: Logger,
@@ -76,8 +84,10 @@ export class RtpReceiver {
     comfortNoisePayloadType: number,
     hooks: RtpReceiverHooks,
     repeat: RepeatedLog,
+    srtp: SessionSrtp = new SessionSrtp(),
   ) {
     this.#log = log;
+    this.#srtp = srtp;
     this.#repeat = repeat;
     this.#latch = latch;
     this.#jb = jb;
@@ -131,9 +141,13 @@ export class RtpReceiver {
       this.#rejected(from);
       return false;
     }
+    const plain = this.#unprotect(data, from, nowMs, false);
+    if (!plain) {
+      return false;
+    }
     let pkt: RtpPacket | undefined;
     try {
-      pkt = new RtpPacket(data);
+      pkt = new RtpPacket(plain);
     } catch (err) {
       if (verdict === 'accept') {
         this.#malformed(err, from);
@@ -177,9 +191,13 @@ export class RtpReceiver {
       this.#rejected(from);
       return;
     }
+    const plain = this.#unprotect(data, from, nowMs, true);
+    if (!plain) {
+      return;
+    }
     let packets;
     try {
-      packets = parseRtcp(data);
+      packets = parseRtcp(plain);
     } catch (err) {
       if (verdict === 'accept') {
         this.#malformed(err, from);
@@ -212,6 +230,35 @@ export class RtpReceiver {
     const ev = this.#dtmf.flush();
     if (ev) {
       this.#emitDtmf(ev);
+    }
+  }
+
+  /**
+   * The packet of an SRTP/SRTCP datagram (as it is for plain RTP), or undefined when it was dropped:
+   * failed authentication and replays counted apart, a datagram too short for its tag as malformed.
+   */
+  #unprotect(data: Uint8Array, from: RemoteInfo, nowMs: number, rtcp: boolean): Uint8Array | undefined {
+    try {
+      return rtcp ? this.#srtp.unprotectRtcp(data, nowMs) : this.#srtp.unprotectRtp(data, nowMs);
+    } catch (err) {
+      if (!(err instanceof SrtpError) || (err.code !== 'SRTP_ERR_AUTH' && err.code !== 'SRTP_ERR_REPLAY')) {
+        this.#malformed(err, from);
+        return undefined;
+      }
+      const auth = err.code === 'SRTP_ERR_AUTH';
+      if (auth) {
+        this.counters.srtpAuthFailed++;
+      } else {
+        this.counters.srtpReplayed++;
+      }
+      const kind = auth ? 'srtp-auth' : 'srtp-replay';
+      this.#repeat.log(
+        'warn',
+        kind,
+        () => ({ event: kind, source: `${from.address}:${from.port}`, error: err.message }),
+        auth ? 'srtp packets failing authentication dropped' : 'srtp replayed packets dropped',
+      );
+      return undefined;
     }
   }
 

@@ -9,6 +9,7 @@ import { MediaPipeline } from './MediaPipeline.js';
 import { RtcpReporter } from './RtcpReporter.js';
 import { RtpReceiver } from './RtpReceiver.js';
 import { RtpSender } from './RtpSender.js';
+import { SessionSrtp } from './SessionSrtp.js';
 import { SourceLatch } from './SourceLatch.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { bindPortPair, type DatagramSocket, type RemoteInfo } from './socket.js';
@@ -45,6 +46,7 @@ export class RtpSession {
   #codec: AudioCodec | undefined;
   readonly #latch: SourceLatch;
   readonly #receiver: RtpReceiver;
+  readonly #srtp = new SessionSrtp();
   #startMs = 0;
   #ticks = 0;
   #tickTimer: TimerHandle | undefined;
@@ -89,10 +91,11 @@ export class RtpSession {
       o.comfortNoisePayloadType,
       { onDtmf: (ev) => this.delegate.onDtmf?.(ev) },
       this.#repeat,
+      this.#srtp,
     );
     this.#sender = new RtpSender(clock, o.random, this.#repeat, (packet) => {
       const to = this.#latch.rtpTarget;
-      this.#rtp.send(packet, to.port, to.address);
+      this.#rtp.send(this.#srtp.protectRtp(packet), to.port, to.address);
     });
     this.#reporter = new RtcpReporter(clock, o.random, this.#repeat, {
       ssrc: this.#sender.ssrc,
@@ -184,7 +187,12 @@ export class RtpSession {
     this.#configureSender();
     this.#reporter.start();
     this.#log.info(
-      { localPort: this.localPort, remote: `${remote.address}:${remote.port}`, codec: remote.codec },
+      {
+        localPort: this.localPort,
+        remote: `${remote.address}:${remote.port}`,
+        codec: remote.codec,
+        srtp: this.#srtp.suite ?? null,
+      },
       'rtp session started',
     );
   }
@@ -206,7 +214,11 @@ export class RtpSession {
     }
     this.#configureSender();
     this.#log.info(
-      { remote: `${remote.address}:${remote.port}`, direction: remote.direction },
+      {
+        remote: `${remote.address}:${remote.port}`,
+        direction: remote.direction,
+        srtp: this.#srtp.suite ?? null,
+      },
       'rtp session updated',
     );
   }
@@ -219,6 +231,7 @@ export class RtpSession {
     if (!(remote.ptime > 0 && remote.ptime <= 120)) {
       throw new RtpConfigError(`unsupported ptime ${remote.ptime}`);
     }
+    this.#srtp.configure(remote.srtp);
     this.#codec = codec;
     this.#remote = { ...remote };
     this.#latch.setRemote(this.#remote);
@@ -302,6 +315,9 @@ export class RtpSession {
       jitterMs: src ? src.jitter / 8 : 0,
       cumulativeLost: src ? Math.max(0, src.lost) : 0,
       malformed: { ...rx.malformed },
+      srtp: this.#srtp.suite ?? null,
+      srtpAuthFailed: rx.srtpAuthFailed,
+      srtpReplayed: rx.srtpReplayed,
       rejectedSource: rx.rejectedSource,
       unknownPayloadType: rx.unknownPayloadType,
       invalidSequence: this.#receiver.invalidSequence,
@@ -405,7 +421,7 @@ export class RtpSession {
       return;
     }
     const to = this.#latch.rtcpTarget;
-    (this.#remote.rtcpMux ? this.#rtp : this.#rtcp).send(bytes, to.port, to.address);
+    (this.#remote.rtcpMux ? this.#rtp : this.#rtcp).send(this.#srtp.protectRtcp(bytes), to.port, to.address);
     this.#rtcpSent++;
   }
 }

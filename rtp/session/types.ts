@@ -18,6 +18,11 @@ export interface RemoteMedia {
   telephoneEventPayloadType?: number;
   ptime: number;
   direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+  /**
+   * SRTP (RFC 3711) keyed by SDES: the suite (`srtp/suites.ts`), the peer's master key and salt
+   * (what it sends is protected with it) and ours (what we send). Absent: plain RTP.
+   */
+  srtp?: { suite: string; remoteKey: Uint8Array; localKey: Uint8Array };
 }
 
 /** Upward notifications of a session (all optional). */
@@ -89,6 +94,12 @@ export interface RtpSessionStats {
   cumulativeLost: number;
   /** Malformed datagrams dropped, by error code. */
   malformed: Record<string, number>;
+  /** Media is SRTP (the suite), or null for plain RTP. */
+  srtp: string | null;
+  /** SRTP/SRTCP packets that failed authentication (dropped, never decoded). */
+  srtpAuthFailed: number;
+  /** SRTP/SRTCP packets dropped as replays or too old for the replay window. */
+  srtpReplayed: number;
   /** Datagrams dropped because they came from another address than the (latched) source. */
   rejectedSource: number;
   /** Packets with a payload type that was not negotiated. */

@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { SrtpError } from '../errors.js';
 import { AesCm } from './AesCm.js';
 import { deriveSessionKeys } from './kdf.js';
@@ -43,6 +43,8 @@ export class SrtpContext {
   readonly #streams = new Map<number, Stream>();
   readonly #iv = Buffer.alloc(16);
   readonly #roc = Buffer.alloc(4);
+  /** The SSRC used last (the last key of `#streams`): no reordering while it stays the same. */
+  #lastSsrc = -1;
 
   /**
    * @param keySalt the master key followed by the master salt (30 bytes: the SDES inline key)
@@ -132,7 +134,7 @@ export class SrtpContext {
       }
     }
     const expected = this.#rtpTag(packet.subarray(0, end), v);
-    if (!timingSafeEqual(expected.subarray(0, tagLen), packet.subarray(end))) {
+    if (!tagEqual(expected, packet, end, tagLen)) {
       throw new SrtpError('SRTP_ERR_AUTH', `srtp authentication failed (ssrc ${ssrc}, seq ${seq})`);
     }
     const hdr = rtpHeaderLength(packet, end);
@@ -193,7 +195,7 @@ export class SrtpContext {
       throw new SrtpError('SRTP_ERR_REPLAY', `srtcp packet ${r} (ssrc ${ssrc}, index ${index})`);
     }
     const expected = this.#hmac(this.#rtcpAuth, packet.subarray(0, end));
-    if (!timingSafeEqual(expected.subarray(0, tagLen), packet.subarray(end))) {
+    if (!tagEqual(expected, packet, end, tagLen)) {
       throw new SrtpError('SRTP_ERR_AUTH', `srtcp authentication failed (ssrc ${ssrc}, index ${index})`);
     }
     this.#stream(ssrc).rtcpReplay.accept(index);
@@ -206,6 +208,10 @@ export class SrtpContext {
 
   #stream(ssrc: number): Stream {
     let s = this.#streams.get(ssrc);
+    if (s && ssrc === this.#lastSsrc) {
+      return s; // already the most recently used
+    }
+    this.#lastSsrc = ssrc;
     if (s) {
       // Most recently used last, so the first key is the one to forget.
       this.#streams.delete(ssrc);
@@ -255,6 +261,18 @@ export class SrtpContext {
   #hmac(key: KeyObject, data: Uint8Array): Buffer {
     return createHmac('sha1', key).update(data).digest();
   }
+}
+
+/**
+ * The first `length` bytes of `expected` against the tag at `at` of `packet`, in time independent
+ * of where they differ (as timingSafeEqual, without its two views per packet).
+ */
+function tagEqual(expected: Uint8Array, packet: Uint8Array, at: number, length: number): boolean {
+  let diff = 0;
+  for (let i = 0; i < length; i++) {
+    diff |= expected[i]! ^ packet[at + i]!;
+  }
+  return diff === 0;
 }
 
 function readU32(b: Uint8Array, o: number): number {

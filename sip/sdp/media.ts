@@ -3,6 +3,8 @@
  * remote side negotiated from an SDP offer or answer.
  */
 
+import type { SrtpKeys } from './crypto.js';
+
 export type Codec = 'PCMU' | 'PCMA';
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
@@ -24,6 +26,8 @@ export interface MediaDescription {
   ptime: number;
   /** The direction attribute as the peer wrote it (its sendonly = we only receive). */
   direction: Direction;
+  /** SRTP (RFC 3711) keyed by SDES (RFC 4568) when negotiated: the suite and both keys. */
+  srtp?: SrtpKeys;
 }
 
 /** Static payload types of RFC 3551. */

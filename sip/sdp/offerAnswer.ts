@@ -1,9 +1,19 @@
 /**
  * SDP offer/answer (RFC 3264) for one audio stream of G.711 (PCMU/PCMA) with telephone-event
- * (RFC 4733), parsed and written with sdp-transform.
+ * (RFC 4733), plain RTP or SRTP keyed by SDES (RFC 4568, `crypto.ts`), parsed and written with
+ * sdp-transform.
  */
 import * as sdpTransform from 'sdp-transform';
 import { SdpError } from '../errors.js';
+import {
+  answeredCrypto,
+  cryptoBySection,
+  inlineKey,
+  streamSecurity,
+  type OfferedCrypto,
+  type SrtpNegotiation,
+  type SrtpSuiteInfo,
+} from './crypto.js';
 import { answerDirection, STATIC_PT, type Codec, type Direction, type MediaDescription } from './media.js';
 import { checkSdp, checkTelephoneEvents } from './validate.js';
 
@@ -67,32 +77,75 @@ function telephoneEvents(m: SdpMedia, pt: number): string {
   return config === undefined ? '0-16' : checkTelephoneEvents(pt, String(config));
 }
 
+/** No SRTP: plain RTP/AVP only (the default of every function here). */
+const SRTP_OFF: SrtpNegotiation = {
+  policy: 'off',
+  suites: [],
+  localKey: () => {
+    throw new Error('no SRTP suite when SRTP is off');
+  },
+};
+
 interface Pick {
   index: number;
   codec: Codec;
   payloadType: number;
   telephoneEventPayloadType: number | undefined;
+  /** The crypto line chosen (its tag, our suite, the peer's key), for SRTP. */
+  srtp?: { tag: number; suite: SrtpSuiteInfo; key: Buffer } | undefined;
 }
 
-/** The first audio m-line with an acceptable codec, codec chosen by our preference. */
-function pickAudio(session: SdpSession, prefs: readonly Codec[]): Pick | undefined {
-  for (const [index, m] of session.media.entries()) {
-    if (m.type !== 'audio' || m.port === 0 || !/RTP\/AVP/i.test(m.protocol)) {
-      continue;
-    }
-    const pts = payloadsOf(m);
-    for (const codec of prefs) {
-      const pt = pts.find((p) => codecOfPayload(m, p) === `${codec}/8000`);
-      if (pt !== undefined) {
-        const te = pts.find((p) => codecOfPayload(m, p) === 'TELEPHONE-EVENT/8000');
-        return { index, codec, payloadType: pt, telephoneEventPayloadType: te };
-      }
+/** The codec of our preference in an m-line, or undefined. */
+function pickCodec(m: SdpMedia, index: number, prefs: readonly Codec[]): Pick | undefined {
+  const pts = payloadsOf(m);
+  for (const codec of prefs) {
+    const pt = pts.find((p) => codecOfPayload(m, p) === `${codec}/8000`);
+    if (pt !== undefined) {
+      const te = pts.find((p) => codecOfPayload(m, p) === 'TELEPHONE-EVENT/8000');
+      return { index, codec, payloadType: pt, telephoneEventPayloadType: te };
     }
   }
   return undefined;
 }
 
-function describe(session: SdpSession, m: SdpMedia, pick: Pick, muxAgreed: boolean): MediaDescription {
+/**
+ * The first audio m-line (RTP/AVP, or RTP/SAVP) with an acceptable codec and security under the
+ * SRTP policy, codec chosen by our preference. When none fits: SDP_ERR_SRTP if some stream had a
+ * codec but not the security the policy asks (the error says why), else SDP_ERR_NO_CODEC.
+ */
+function pickAudio(
+  session: SdpSession,
+  text: string,
+  prefs: readonly Codec[],
+  srtp: SrtpNegotiation,
+): Pick | SdpError {
+  const crypto = cryptoBySection(text);
+  let refusal: SdpError | undefined;
+  for (const [index, m] of session.media.entries()) {
+    const secure = /^RTP\/SAVP$/i.test(m.protocol);
+    if (m.type !== 'audio' || m.port === 0 || !(secure || /RTP\/AVP/i.test(m.protocol))) {
+      continue;
+    }
+    const pick = pickCodec(m, index, prefs);
+    if (!pick) {
+      continue;
+    }
+    const security = streamSecurity(m.protocol, crypto[index] ?? [], srtp);
+    if (security.ok) {
+      return { ...pick, srtp: security.srtp };
+    }
+    refusal ??= new SdpError('SDP_ERR_SRTP', security.why);
+  }
+  return refusal ?? new SdpError('SDP_ERR_NO_CODEC', `no offered audio codec among ${prefs.join(', ')}`);
+}
+
+function describe(
+  session: SdpSession,
+  m: SdpMedia,
+  pick: Pick,
+  muxAgreed: boolean,
+  srtp: SrtpNegotiation,
+): MediaDescription {
   const address = m.connection?.ip ?? session.connection?.ip;
   if (address === undefined) {
     throw new SdpError('SDP_ERR_BAD_VALUE', 'no c= line for the audio stream');
@@ -116,19 +169,34 @@ function describe(session: SdpSession, m: SdpMedia, pick: Pick, muxAgreed: boole
   if (pick.telephoneEventPayloadType !== undefined) {
     desc.telephoneEventPayloadType = pick.telephoneEventPayloadType;
   }
+  if (pick.srtp) {
+    const { suite, key } = pick.srtp;
+    desc.srtp = { suite: suite.name, remoteKey: key, localKey: srtp.localKey(suite, key) };
+  }
   return desc;
 }
 
 /**
- * The remote media of an offer (for `call.offer`), without negotiating. Undefined when the offer
- * has no acceptable audio.
- * @throws {SdpError} SDP_ERR_PARSE when the SDP does not parse, SDP_ERR_BAD_VALUE for a wrong value
+ * The remote media of an offer (for `call.offer`), as the answer would take it. Undefined when the
+ * offer has no acceptable audio codec.
+ * @throws {SdpError} SDP_ERR_PARSE when the SDP does not parse, SDP_ERR_BAD_VALUE for a wrong value,
+ *   SDP_ERR_SRTP when a stream with our codec is refused by the SRTP policy
  */
-export function describeOffer(offer: string, prefs: readonly Codec[]): MediaDescription | undefined {
+export function describeOffer(
+  offer: string,
+  prefs: readonly Codec[],
+  srtp: SrtpNegotiation = SRTP_OFF,
+): MediaDescription | undefined {
   const session = parseSdp(offer);
-  const pick = pickAudio(session, prefs);
-  const m = pick && session.media[pick.index];
-  return pick && m ? describe(session, m, pick, true) : undefined;
+  const pick = pickAudio(session, offer, prefs, srtp);
+  if (pick instanceof SdpError) {
+    if (pick.code === 'SDP_ERR_NO_CODEC') {
+      return undefined;
+    }
+    throw pick;
+  }
+  const m = session.media[pick.index];
+  return m ? describe(session, m, pick, true, srtp) : undefined;
 }
 
 function ipVer(address: string): 4 | 6 {
@@ -155,22 +223,29 @@ function baseSession(local: LocalMedia, ids: SdpSessionIds): SdpSession {
 
 /**
  * Answers an offer (RFC 3264 §6): the chosen audio stream with one codec (plus telephone-event
- * when offered), the offer's ptime, the complementary direction and rtcp-mux when offered; every
- * other m-line rejected with port 0.
- * @throws {SdpError} SDP_ERR_NO_CODEC (→ 488 with Warning 305), SDP_ERR_BAD_VALUE (→ 488 with
- *   Warning 399) or SDP_ERR_PARSE (→ 400)
+ * when offered), the offer's ptime, the complementary direction and rtcp-mux when offered, for
+ * SRTP the offer's profile with one a=crypto (the offer's tag, the suite chosen, our key; RFC 4568
+ * §7.1.2); every other m-line rejected with port 0.
+ * @throws {SdpError} SDP_ERR_NO_CODEC (→ 488 with Warning 305), SDP_ERR_SRTP (→ 488 with Warning
+ *   303), SDP_ERR_BAD_VALUE (→ 488 with Warning 399) or SDP_ERR_PARSE (→ 400)
  */
 export function answerOffer(
   offer: string,
   prefs: readonly Codec[],
   local: LocalMedia,
   ids: SdpSessionIds,
+  srtp: SrtpNegotiation = SRTP_OFF,
 ): { sdp: string; remote: MediaDescription } {
   const session = parseSdp(offer);
-  const pick = pickAudio(session, prefs);
-  if (!pick) {
-    throw new SdpError('SDP_ERR_NO_CODEC', `no offered audio codec among ${prefs.join(', ')}`);
+  const pick = pickAudio(session, offer, prefs, srtp);
+  if (pick instanceof SdpError) {
+    throw pick;
   }
+  const mAudio = session.media[pick.index];
+  if (!mAudio) {
+    throw new SdpError('SDP_ERR_NO_AUDIO', 'audio stream vanished');
+  }
+  const remote = describe(session, mAudio, pick, true, srtp);
   const out = baseSession(local, ids);
   for (const [i, m] of session.media.entries()) {
     if (i !== pick.index) {
@@ -204,23 +279,35 @@ export function answerOffer(
     if (m.rtcpMux !== undefined) {
       media.rtcpMux = 'rtcp-mux';
     }
+    if (pick.srtp && remote.srtp) {
+      media.crypto = [
+        { id: pick.srtp.tag, suite: remote.srtp.suite, config: inlineKey(remote.srtp.localKey) },
+      ];
+    }
     out.media.push(media);
   }
-  const mAudio = session.media[pick.index];
-  if (!mAudio) {
-    throw new SdpError('SDP_ERR_NO_AUDIO', 'audio stream vanished');
-  }
-  return { sdp: sdpTransform.write(out), remote: describe(session, mAudio, pick, true) };
+  return { sdp: sdpTransform.write(out), remote };
 }
 
-/** Our offer (RFC 3264 §5): every preferred codec, telephone-event 101, ptime 20, rtcp-mux offered. */
-export function createOffer(prefs: readonly Codec[], local: LocalMedia, ids: SdpSessionIds): string {
+/**
+ * Our offer (RFC 3264 §5): every preferred codec, telephone-event 101, ptime 20; with `crypto` its
+ * a=crypto lines, as RTP/SAVP or best-effort RTP/AVP (RFC 4568 §7.1.1).
+ */
+export function createOffer(
+  prefs: readonly Codec[],
+  local: LocalMedia,
+  ids: SdpSessionIds,
+  crypto?: OfferedCrypto,
+): string {
   const out = baseSession(local, ids);
   const pts = [...prefs.map((c) => STATIC_PT[c]), OFFER_TE_PT];
   out.media.push({
     type: 'audio',
     port: local.port,
-    protocol: 'RTP/AVP',
+    protocol: crypto?.secure ? 'RTP/SAVP' : 'RTP/AVP',
+    ...(crypto
+      ? { crypto: crypto.lines.map((l) => ({ id: l.tag, suite: l.suite.name, config: inlineKey(l.key) })) }
+      : {}),
     payloads: pts.join(' '),
     rtp: [
       ...prefs.map((c) => ({ payload: STATIC_PT[c], codec: c, rate: 8000 })),
@@ -235,11 +322,16 @@ export function createOffer(prefs: readonly Codec[], local: LocalMedia, ids: Sdp
 
 /**
  * The remote media from an answer to our offer (RFC 3264 §7): the first codec of the answer that
- * we offered.
- * @throws {SdpError} SDP_ERR_NO_CODEC when the answer has none of ours, SDP_ERR_BAD_VALUE /
- *   SDP_ERR_PARSE when it is malformed
+ * we offered; with `crypto` (what we offered) its SRTP keys when it took one of our crypto lines.
+ * @throws {SdpError} SDP_ERR_NO_CODEC when the answer has none of ours, SDP_ERR_SRTP when our
+ *   RTP/SAVP offer got an answer without a crypto line of ours, SDP_ERR_BAD_VALUE / SDP_ERR_PARSE
+ *   when it is malformed
  */
-export function readAnswer(answer: string, prefs: readonly Codec[]): MediaDescription {
+export function readAnswer(
+  answer: string,
+  prefs: readonly Codec[],
+  crypto?: OfferedCrypto,
+): MediaDescription {
   const session = parseSdp(answer);
   for (const [index, m] of session.media.entries()) {
     if (m.type !== 'audio' || m.port === 0) {
@@ -251,7 +343,17 @@ export function readAnswer(answer: string, prefs: readonly Codec[]): MediaDescri
       const codec = prefs.find((c) => `${c}/8000` === name);
       if (codec) {
         const te = pts.find((p) => codecOfPayload(m, p) === 'TELEPHONE-EVENT/8000');
-        return describe(session, m, { index, codec, payloadType: pt, telephoneEventPayloadType: te }, true);
+        const pick: Pick = { index, codec, payloadType: pt, telephoneEventPayloadType: te };
+        const srtp = crypto && answeredCrypto(cryptoBySection(answer)[index] ?? [], crypto);
+        if (crypto?.secure && !srtp) {
+          throw new SdpError('SDP_ERR_SRTP', 'the answer to our RTP/SAVP offer has no a=crypto of ours');
+        }
+        if (!srtp) {
+          return describe(session, m, pick, true, SRTP_OFF);
+        }
+        pick.srtp = { tag: srtp.tag, suite: srtp.suite, key: srtp.key };
+        const ours = { policy: 'required', suites: [srtp.suite], localKey: () => srtp.localKey } as const;
+        return describe(session, m, pick, true, ours);
       }
     }
   }

@@ -9,6 +9,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { SdpError } from '../errors.js';
+import { parseCrypto } from './crypto.js';
 
 /** Longest SDP line accepted (bytes). Real lines are under 200 (a=fingerprint, a=candidate). */
 export const SDP_MAX_LINE = 1024;
@@ -174,6 +175,9 @@ function checkAttribute(media: string, value: string): void {
       }
       break;
     }
+    case 'crypto':
+      parseCrypto(arg);
+      break;
     default:
       break;
   }

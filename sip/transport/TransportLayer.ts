@@ -79,6 +79,8 @@ export class TransportLayer {
   readonly #pool: ConnectionPool;
   readonly #udp: UdpTransport[] = [];
   readonly #streams: StreamListener[] = [];
+  /** The bound address of each listen entry (after `start()`), by index in `listen`. */
+  readonly #bound = new Map<number, HostPort>();
 
   constructor(opts: TransportLayerOptions) {
     this.#opts = {
@@ -118,15 +120,37 @@ export class TransportLayer {
 
   /** Binds every listen entry. */
   async start(): Promise<void> {
-    for (const entry of this.#opts.listen) {
+    for (const [i, entry] of this.#opts.listen.entries()) {
       if (entry.transport === 'udp') {
         const sock = await bindUdp(entry.host, entry.port);
         sock.on('error', (err) => this.#opts.logger.warn({ err }, 'udp socket error'));
-        this.attachDatagram(nodeDatagramSocket(sock, this.#opts.logger, this.#opts.counters));
+        this.#bound.set(
+          i,
+          this.attachDatagram(nodeDatagramSocket(sock, this.#opts.logger, this.#opts.counters)).local,
+        );
       } else {
-        await this.#listenStream(entry);
+        this.#bound.set(i, await this.#listenStream(entry));
       }
     }
+  }
+
+  /**
+   * The index in `listen` of the listener a flow came in on (its transport and bound port), or
+   * undefined for a connection we opened ourselves (a registration's) and in-memory flows.
+   */
+  listenerOf(flow: Flow): number | undefined {
+    for (const [i, bound] of this.#bound) {
+      const entry = this.#opts.listen[i];
+      const wildcard = bound.address === '0.0.0.0' || bound.address === '::';
+      if (
+        entry?.transport === flow.protocol &&
+        bound.port === flow.local.port &&
+        (wildcard || bound.address === flow.local.address)
+      ) {
+        return i;
+      }
+    }
+    return undefined;
   }
 
   /** Closes listeners and connections. */
@@ -267,7 +291,7 @@ export class TransportLayer {
     return { address: wildcard ? flowLocal.address : bound.address, port: bound.port };
   }
 
-  async #listenStream(entry: ListenEntry): Promise<void> {
+  async #listenStream(entry: ListenEntry): Promise<HostPort> {
     let server: Server;
     if (entry.transport === 'tls') {
       let creds = entry.credentials;
@@ -310,6 +334,7 @@ export class TransportLayer {
         ? { address: a.address, port: a.port }
         : { address: entry.host, port: entry.port };
     this.#streams.push({ entry, server, local });
+    return local;
   }
 
   /**

@@ -8,13 +8,14 @@ import { Dialog, secureDialog } from '../dialog/Dialog.js';
 import { SdpError, SipStateError } from '../errors.js';
 import { createResponse, newTag } from '../message/build.js';
 import { setBody, type HeaderField, type SipRequest, type SipResponse } from '../message/SipMessage.js';
+import { formatHost } from '../message/uri.js';
 import type { MediaDescription } from '../sdp/media.js';
-import { describeOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
+import type { LocalMedia } from '../sdp/offerAnswer.js';
 import type { InviteServerTransaction, ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow, HostPort, TransportProtocol } from '../transport/types.js';
 import { sendRefresh } from './refresh.js';
 import { Reliable2xx } from './Reliable2xx.js';
-import { SdpSession } from './SdpSession.js';
+import { sdpRefusal, SdpSession } from './SdpSession.js';
 import { parseSessionExpires, UasSessionTimer, type Refresher } from './sessionTimer.js';
 import { CallEvents, type CallHost, type DialogUser, type EndReason } from './types.js';
 import { onUasDialogRequest, type UasDialogContext } from './uasInDialog.js';
@@ -55,12 +56,17 @@ export interface InviteSummary {
   readonly to: string;
   readonly transport: TransportProtocol;
   readonly source: HostPort;
+  /**
+   * The index in `SipStackOptions.listen` of the listener the INVITE came in on; undefined when it
+   * came over a connection we opened (a registration's).
+   */
+  readonly listener: number | undefined;
   /** The INVITE (for Authorization headers and anything else policy needs). */
   readonly request: SipRequest;
 }
 
-/** The summary of an INVITE received on `flow`. */
-export function summarizeInvite(invite: SipRequest, flow: Flow): InviteSummary {
+/** The summary of an INVITE received on `flow` (from listener `listener`, if any). */
+export function summarizeInvite(invite: SipRequest, flow: Flow, listener: number | undefined): InviteSummary {
   const from = invite.from;
   return {
     callId: invite.callId,
@@ -69,6 +75,7 @@ export function summarizeInvite(invite: SipRequest, flow: Flow): InviteSummary {
     to: invite.to?.uri.raw ?? '',
     transport: flow.protocol,
     source: flow.remote,
+    listener,
     request: invite,
   };
 }
@@ -82,6 +89,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
   readonly to: string;
   readonly transport: TransportProtocol;
   readonly source: HostPort;
+  readonly listener: number | undefined;
   /** The caller's media from the offer, or undefined for a late offer (INVITE without SDP). */
   readonly offer: MediaDescription | undefined;
   /** Why the INVITE's SDP could not be read (the stack then answers 400), if it could not. */
@@ -117,17 +125,18 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
     this.#host = host;
     this.#contact = host.contactFor(flow, secureDialog(invite, flow));
     this.#reliable = new Reliable2xx(host, flow);
-    this.#sdp = new SdpSession(host.codecs);
-    const summary = summarizeInvite(invite, flow);
+    const summary = summarizeInvite(invite, flow, host.listenerOf(flow));
+    this.#sdp = new SdpSession(host.codecs, { policy: host.srtpPolicy(summary), suites: host.srtpSuites });
     this.callId = summary.callId;
     this.from = summary.from;
     this.fromDisplayName = summary.fromDisplayName;
     this.to = summary.to;
     this.transport = summary.transport;
     this.source = summary.source;
+    this.listener = summary.listener;
     let offer: MediaDescription | undefined;
     try {
-      offer = invite.body.length > 0 ? describeOffer(invite.bodyText, host.codecs) : undefined;
+      offer = invite.body.length > 0 ? this.#sdp.describe(invite.bodyText) : undefined;
     } catch (err) {
       if (!(err instanceof SdpError)) {
         throw err;
@@ -250,8 +259,13 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
       try {
         ({ sdp, remote } = this.#sdp.answer(this.request.bodyText, local));
       } catch (err) {
-        this.reject(488, { warning: `305 ${this.#flow.local.address} "Incompatible media format"` });
-        return Promise.reject(err instanceof SdpError ? err : new SdpError('SDP_ERR_PARSE', String(err)));
+        const error = err instanceof SdpError ? err : new SdpError('SDP_ERR_PARSE', String(err));
+        const refusal = sdpRefusal(error, formatHost(this.#flow.local.address));
+        this.reject(refusal.status, {
+          warning: refusal.warning,
+          ...(refusal.reason !== undefined ? { reason: refusal.reason } : {}),
+        });
+        return Promise.reject(error);
       }
     } else {
       sdp = this.#sdp.offer(local);
@@ -271,7 +285,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
           return;
         }
         try {
-          this.#remote = readAnswer(ack.bodyText, this.#host.codecs);
+          this.#remote = this.#sdp.readAnswer(ack.bodyText);
           resolve(this.#remote);
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));

@@ -9,7 +9,8 @@ import { CallRejectedError, SipStateError } from '../errors.js';
 import { createCancel, createRequest, createResponse, newCallId, newTag } from '../message/build.js';
 import { serialize, type HeaderField, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import type { MediaDescription } from '../sdp/media.js';
-import { readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
+import type { SrtpPolicy } from '../sdp/crypto.js';
+import type { LocalMedia } from '../sdp/offerAnswer.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow, Target, TransportProtocol } from '../transport/types.js';
 import { parseDtmfRelay } from './dtmf.js';
@@ -32,6 +33,11 @@ export interface DialOptions {
   headers?: readonly HeaderField[];
   /** Credentials for 401/407 challenges to the INVITE (and BYE), RFC 3261 §22.2. */
   auth?: DigestAccount;
+  /**
+   * SRTP of our offer (SDES, the stack's `srtpSuites`): `off` (default) plain RTP/AVP, `optional`
+   * RTP/AVP with a=crypto (best effort), `required` RTP/SAVP.
+   */
+  srtp?: SrtpPolicy;
 }
 
 type OutgoingCallState = 'calling' | 'early' | 'confirmed' | 'ended';
@@ -74,7 +80,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     this.#host = host;
     this.#opts = opts;
     this.#target = target;
-    this.#sdp = new SdpSession(host.codecs);
+    this.#sdp = new SdpSession(host.codecs, { policy: opts.srtp ?? 'off', suites: host.srtpSuites });
     this.#digest = opts.auth ? new DigestClient(opts.auth) : undefined;
     this.answered = new Promise<MediaDescription>((resolve, reject) => {
       this.#resolve = resolve;
@@ -230,7 +236,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       void this.hangup();
     }
     try {
-      this.#resolve(readAnswer(res.bodyText, this.#host.codecs));
+      this.#resolve(this.#sdp.readAnswer(res.bodyText));
     } catch (err) {
       this.#reject(err instanceof Error ? err : new Error(String(err)));
       void this.hangup('error');

@@ -12,6 +12,7 @@ import { RepeatedLog, silentLogger, type Logger } from '../../lib/logger.js';
 import { createResponse, newTag } from '../message/build.js';
 import { formatHost } from '../message/uri.js';
 import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
+import type { SrtpPolicy, SrtpSuiteInfo } from '../sdp/crypto.js';
 import type { Codec } from '../sdp/media.js';
 import type { InviteServerTransaction, ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { TimerConfig } from '../transaction/timers.js';
@@ -37,6 +38,11 @@ export interface SipStackOptions {
   tls?: TlsClientOptions;
   /** Codec preference, first preferred (default PCMU, PCMA). */
   codecs?: readonly Codec[];
+  /**
+   * The SRTP suites the media layer implements, strongest first (rtp/'s `SRTP_SUITES`; default
+   * none: plain RTP only, whatever `srtpPolicy` says).
+   */
+  srtpSuites?: readonly SrtpSuiteInfo[];
   maxMessageSize?: number;
   /** TCP/TLS idle timeout in ms. */
   idleTimeoutMs?: number;
@@ -55,7 +61,7 @@ export interface SipStackOptions {
 export type { ScreenSource, ScreenVerdict };
 
 /** Why the stack itself refused an INVITE before `onInvite` (reported to `onRefused`). */
-export type RefusalReason = 'no-codec' | 'bad-sdp' | 'request-check';
+export type RefusalReason = 'no-codec' | 'bad-sdp' | 'request-check' | 'srtp';
 
 export interface SipStackDelegate {
   /**
@@ -76,6 +82,12 @@ export interface SipStackDelegate {
    * negotiation, which the caller follows with a new INVITE at once).
    */
   onRefused?(call: InviteSummary, status: number, reason: RefusalReason): void;
+  /**
+   * The SRTP policy of an incoming call (RFC 4568 SDES; see `sdp/crypto.ts`), asked once per
+   * INVITE before its offer is read; `off` without it. An offer the policy refuses gets 488 with a
+   * Warning 303 saying why, reported to `onRefused` with reason `'srtp'`.
+   */
+  srtpPolicy?(call: InviteSummary): SrtpPolicy;
 }
 
 /** Methods we implement (RFC 3261 §20.5 Allow). */
@@ -86,6 +98,7 @@ export class SipStack implements CallHost {
   readonly logger: Logger;
   readonly counters: SipCounters;
   readonly codecs: readonly Codec[];
+  readonly srtpSuites: readonly SrtpSuiteInfo[];
   readonly sessionTimer: SessionTimerOptions;
   readonly transport: TransportLayer;
   readonly transactions: TransactionLayer;
@@ -105,6 +118,7 @@ export class SipStack implements CallHost {
     this.logger = options.logger ?? silentLogger;
     this.counters = newCounters();
     this.codecs = options.codecs ?? ['PCMU', 'PCMA'];
+    this.srtpSuites = options.srtpSuites ?? [];
     this.sessionTimer = { minSE: options.sessionTimer?.minSE ?? 90 };
     this.userAgent = options.userAgent ?? 'sipscribe';
     this.#delegate = delegate;
@@ -158,6 +172,14 @@ export class SipStack implements CallHost {
     this.transactions.stop();
     this.#badSdpLog.flush();
     await this.transport.stop();
+  }
+
+  srtpPolicy(call: InviteSummary): SrtpPolicy {
+    return this.#delegate.srtpPolicy?.(call) ?? 'off';
+  }
+
+  listenerOf(flow: Flow): number | undefined {
+    return this.transport.listenerOf(flow);
   }
 
   /** What is bound (with actual ports when 0 was asked). */
@@ -285,7 +307,7 @@ export class SipStack implements CallHost {
       this.#onInvite(req, tx as InviteServerTransaction, flow);
     } else if (req.method === 'INVITE' && answered !== 422) {
       // (A 422 is a step of the session-timer negotiation: the caller retries at once.)
-      this.#refused(summarizeInvite(req, flow), answered, 'request-check');
+      this.#refused(summarizeInvite(req, flow, this.listenerOf(flow)), answered, 'request-check');
     }
   }
 
@@ -302,6 +324,18 @@ export class SipStack implements CallHost {
     } catch (err) {
       this.logger.error({ err, callId: req.callId }, 'INVITE could not be taken: 500');
       tx.respond(createResponse(req, 500));
+      return;
+    }
+    if (call.offerError?.code === 'SDP_ERR_SRTP') {
+      const refusal = sdpRefusal(call.offerError, formatHost(flow.local.address));
+      this.#badSdpLog.log(
+        'info',
+        'srtp',
+        { callId: req.callId, err: call.offerError.message },
+        'INVITE refused by the SRTP policy (488)',
+      );
+      call.reject(refusal.status, { warning: refusal.warning });
+      this.#refused(call, refusal.status, 'srtp');
       return;
     }
     if (call.offerError) {

@@ -7,10 +7,12 @@ import type { SipCounters } from '../counters.js';
 import type { Dialog } from '../dialog/Dialog.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HeaderField, SipRequest } from '../message/SipMessage.js';
+import type { SrtpPolicy, SrtpSuiteInfo } from '../sdp/crypto.js';
 import type { Codec, MediaDescription } from '../sdp/media.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { TransactionLayer } from '../transaction/TransactionLayer.js';
 import type { Flow } from '../transport/types.js';
+import type { InviteSummary } from './IncomingCall.js';
 
 /** Why a call ended. */
 export type EndReason =
@@ -76,7 +78,13 @@ export interface CallHost {
   readonly logger: Logger;
   readonly counters: SipCounters;
   readonly codecs: readonly Codec[];
+  /** The SRTP suites of the media layer, strongest first (none: plain RTP only). */
+  readonly srtpSuites: readonly SrtpSuiteInfo[];
   readonly sessionTimer: SessionTimerOptions;
+  /** The SRTP policy of an incoming call (the application's, `off` without one). */
+  srtpPolicy(call: InviteSummary): SrtpPolicy;
+  /** The index of the listener a flow came in on (`TransportLayer.listenerOf`). */
+  listenerOf(flow: Flow): number | undefined;
   /**
    * Contact value for a flow (`<sip:host:port;transport=tcp>`); `<sips:host:port>` for a secure
    * dialog over TLS (`secureDialog`, RFC 3261 §12.1.1).

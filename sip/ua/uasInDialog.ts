@@ -10,7 +10,6 @@ import { createResponse } from '../message/build.js';
 import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
 import { formatHost } from '../message/uri.js';
 import type { MediaDescription } from '../sdp/media.js';
-import { readAnswer } from '../sdp/offerAnswer.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow } from '../transport/types.js';
 import { inspectInfo } from './dtmf.js';
@@ -125,7 +124,8 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
   if (reoffer.refused) {
     // A refused request changes nothing, its Session-Expires included (RFC 4028 §9: the 2xx does).
     const refusal = sdpRefusal(reoffer.error, formatHost(flow.local.address));
-    host.counters.malformedRejected += reoffer.error.code === 'SDP_ERR_NO_CODEC' ? 0 : 1;
+    const malformed = reoffer.error.code !== 'SDP_ERR_NO_CODEC' && reoffer.error.code !== 'SDP_ERR_SRTP';
+    host.counters.malformedRejected += malformed ? 1 : 0;
     tx.respond(
       createResponse(req, refusal.status, {
         headers: [{ name: 'Warning', value: refusal.warning }],
@@ -145,7 +145,7 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
   if (req.method === 'INVITE') {
     call.start2xx(req.cseq.seq, ok, (ack) => {
       if (req.body.length === 0 && ack.body.length > 0) {
-        const answer = readAnswerSafe(ack.bodyText, host.codecs);
+        const answer = readAnswerSafe(call.sdp, ack.bodyText);
         if (answer) {
           call.mediaUpdated(answer);
         }
@@ -160,9 +160,9 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
   }
 }
 
-function readAnswerSafe(sdp: string, codecs: CallHost['codecs']): MediaDescription | undefined {
+function readAnswerSafe(session: SdpSession, sdp: string): MediaDescription | undefined {
   try {
-    return readAnswer(sdp, codecs);
+    return session.readAnswer(sdp);
   } catch {
     return undefined;
   }

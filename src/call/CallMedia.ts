@@ -73,7 +73,12 @@ export class CallMedia {
    */
   update(desc: RemoteMedia): void {
     this.#log.info(
-      { direction: desc.direction, codec: desc.codec, remote: `${desc.address}:${desc.port}` },
+      {
+        direction: desc.direction,
+        codec: desc.codec,
+        remote: `${desc.address}:${desc.port}`,
+        srtp: desc.srtp?.suite ?? null,
+      },
       'media updated',
     );
     this.#rtp.update(desc);

@@ -210,6 +210,7 @@ export class CallSession {
         remote: `${remote.address}:${remote.port}`,
         codec: remote.codec,
         ptime: remote.ptime,
+        srtp: remote.srtp?.suite ?? null,
         stt: this.#deferFromStart ? 'deferred' : 'at the ACK',
       },
       'call answered',

@@ -64,6 +64,9 @@ export class RtpStatsReporter {
         sent: s.packetsSent,
         rejectedSource: s.rejectedSource,
         unknownPayloadType: s.unknownPayloadType,
+        srtp: s.srtp,
+        srtpAuthFailed: s.srtpAuthFailed,
+        srtpReplayed: s.srtpReplayed,
       },
       'rtp stats',
     );
@@ -79,6 +82,8 @@ export class RtpStatsReporter {
       'rejected-source': s.rejectedSource,
       'unknown-payload-type': s.unknownPayloadType,
       'invalid-sequence': s.invalidSequence,
+      'srtp-auth': s.srtpAuthFailed,
+      'srtp-replay': s.srtpReplayed,
       late: s.late,
       duplicated: s.duplicated,
     };

@@ -10,13 +10,14 @@ import { systemClock } from '../../lib/clock.js';
 import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { readWavAtRate, RtpSession } from '../../rtp/index.js';
+import { readWavAtRate, RtpSession, SRTP_SUITES } from '../../rtp/index.js';
 import {
   CallRejectedError,
   SipStack,
   targetFromUri,
   type EndReason,
   type TransportProtocol,
+  type SrtpPolicy,
 } from '../../sip/index.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
@@ -39,6 +40,8 @@ interface DialRequest {
   readonly tailMs?: number;
   /** Give up when not answered within this time, ms (default 30000). */
   readonly answerTimeoutMs?: number;
+  /** SRTP of our offer (default off). */
+  readonly srtp?: SrtpPolicy;
 }
 
 interface DialResult {
@@ -130,6 +133,7 @@ export async function dial(req: DialRequest, config: Config, logger: Logger): Pr
       verify: config.sip.tls.verify,
     },
     codecs: config.rtp.codecs,
+    srtpSuites: SRTP_SUITES,
   });
   await stack.start();
   let rtp: RtpSession | null = null;
@@ -151,6 +155,7 @@ export async function dial(req: DialRequest, config: Config, logger: Logger): Pr
       ...(req.transport ? { transport: req.transport } : {}),
       ...(req.auth ? { auth: req.auth } : {}),
       ...(req.proxy ? { target: req.proxy } : {}),
+      ...(req.srtp ? { srtp: req.srtp } : {}),
       local: { address: local, port: rtp.localPort },
     });
     let endReason: EndReason | null = null;

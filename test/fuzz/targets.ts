@@ -19,6 +19,7 @@ import { parseMessage } from '../../sip/message/parser.js';
 import { parseUri } from '../../sip/message/uri.js';
 import { requestProblem, responseProblem } from '../../sip/message/validate.js';
 import { parseVia } from '../../sip/message/via.js';
+import { SRTP_SUITES } from '../../rtp/index.js';
 import { answerOffer, describeOffer, readAnswer } from '../../sip/sdp/offerAnswer.js';
 import { StreamFramer } from '../../sip/transport/framing.js';
 import { parseDtmfRelay } from '../../sip/ua/dtmf.js';
@@ -95,6 +96,8 @@ const OFFER = [
   'c=IN IP4 192.0.2.1',
   't=0 0',
   'm=audio 40000 RTP/AVP 0 8 101',
+  'a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^20 WSH=64',
+  'a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR',
   'a=rtpmap:0 PCMU/8000',
   'a=rtpmap:8 PCMA/8000',
   'a=rtpmap:101 telephone-event/8000',
@@ -254,6 +257,13 @@ const SIP_TOKENS = [
   '=',
 ];
 const SDP_TOKENS = [
+  'a=crypto:1 ',
+  'AES_CM_128_HMAC_SHA1_80 ',
+  'inline:',
+  '|2^20',
+  '|1:4',
+  ' UNENCRYPTED_SRTP',
+  'RTP/SAVP ',
   'v=0\r\n',
   'o=- 0 0 IN IP4 ',
   's=-\r\n',
@@ -464,13 +474,19 @@ export const TARGETS: readonly FuzzTarget[] = [
       const offered = describeOffer(sdp, ['PCMU', 'PCMA']);
       const out = [offered ? `${offered.codec}` : 'none'];
       try {
-        answerOffer(
+        // With SDES negotiation (RFC 4568), so that a=crypto lines are read and chosen too.
+        const answered = answerOffer(
           sdp,
           ['PCMU', 'PCMA'],
           { address: '127.0.0.1', port: 20000 },
           { sessionId: '1', version: 1 },
+          {
+            policy: 'optional',
+            suites: SRTP_SUITES,
+            localKey: (suite) => new Uint8Array(suite.keyLength + suite.saltLength),
+          },
         );
-        out.push('answered');
+        out.push(answered.remote.srtp ? `answered ${answered.remote.srtp.suite}` : 'answered');
       } catch (err) {
         if (!(err instanceof SdpError)) {
           throw err;

@@ -3,8 +3,9 @@
  * 8 kHz mono WAV is its microphone (aufile) and the sndfile module records what it sends
  * (`…-enc.wav`) and receives (`…-dec.wav`). Copied from the team lab's lib/baresip.sh.
  *
- * - {@link baresipCall}: dials a URI once (directly, or registered at a registrar and through it)
- *   and reports whether the call was established and how much audio came back.
+ * - {@link baresipCall}: dials a URI once (directly, or registered at a registrar and through it),
+ *   plain RTP or SRTP with SDES keys (its srtp module, `mediaenc`), and reports whether the call
+ *   was established and how much audio came back.
  * - {@link baresipUa}: a registered callee that answers every call at once (auto-answer).
  *
  * Pitfalls: `net_interface` must be `127.0.0.1` (not `lo`); the WAV must be S16LE mono at exactly
@@ -67,6 +68,7 @@ async function writeProfile(name: string, wav: string): Promise<Profile> {
     ['module', 'g711.so'],
     ['module', 'aufile.so'],
     ['module', 'sndfile.so'],
+    ['module', 'srtp.so'],
     ['module_app', 'account.so'],
     ['module_app', 'menu.so'],
     ['snd_path', rec],
@@ -150,6 +152,11 @@ export interface BaresipCallOptions {
    * challenges of the callee with (401/407 to the INVITE).
    */
   caller?: { user: string; password?: string };
+  /**
+   * Media encryption of the account (`mediaenc`): `srtp-mand` offers RTP/SAVP with SDES keys and
+   * refuses plain RTP, `srtp` offers best-effort SRTP (RTP/AVP with a=crypto). Default: plain RTP.
+   */
+  mediaenc?: 'srtp' | 'srtp-mand';
 }
 
 export interface BaresipCallResult {
@@ -176,7 +183,13 @@ export async function baresipCall(uri: string, opts: BaresipCallOptions = {}): P
   const p = await writeProfile('baresip-call', wav);
   writeFileSync(
     join(p.dir, 'accounts'),
-    accountLine(t, opts.codecs ?? 'both', opts.register, '', opts.caller),
+    accountLine(
+      t,
+      opts.codecs ?? 'both',
+      opts.register,
+      opts.mediaenc ? `;mediaenc=${opts.mediaenc}` : '',
+      opts.caller,
+    ),
   );
   const maxSeconds = opts.maxSeconds ?? 15;
   const proc = start(

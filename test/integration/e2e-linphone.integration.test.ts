@@ -38,7 +38,7 @@ interface Linphonec {
 
 const running = new Set<ChildProcessWithoutNullStreams>();
 
-async function startLinphonec(name: string, t: Transport, caFile: string): Promise<Linphonec> {
+async function startLinphonec(name: string, t: Transport, caFile: string, srtp = false): Promise<Linphonec> {
   const dir = runDir(name);
   mkdirSync(join(dir, '.local', 'share', 'linphone'), { recursive: true });
   const sipPort = await freePort();
@@ -57,6 +57,8 @@ async function startLinphonec(name: string, t: Transport, caFile: string): Promi
       'default_proxy=-1',
       'register_only_when_network_is_up=0',
       'use_ipv6=0',
+      // SDES-SRTP (RTP/SAVP with a=crypto), plain RTP refused.
+      ...(srtp ? ['media_encryption=srtp', 'media_encryption_mandatory=1'] : []),
       '[rtp]',
       `audio_rtp_port=${rtpPort}`,
       'rtcp_mux=0',
@@ -138,16 +140,17 @@ beforeAll(async () => {
   }
 });
 
-describe.each<[Transport, 'linphone' | 'sipscribe']>([
-  ['udp', 'linphone'],
-  ['tcp', 'sipscribe'],
-  ['tls', 'sipscribe'],
-])('linphonec calls sipscribe over %s', (t, hangsUp) => {
-  it(`hold and resume by re-INVITE; ${hangsUp} hangs up; transcribed completely`, async () => {
+describe.each<[Transport, 'linphone' | 'sipscribe', boolean]>([
+  ['udp', 'linphone', false],
+  ['tcp', 'sipscribe', false],
+  ['tls', 'sipscribe', false],
+  ['tls', 'linphone', true],
+])('linphonec calls sipscribe over %s', (t, hangsUp, srtp) => {
+  it(`hold and resume by re-INVITE; ${hangsUp} hangs up; transcribed completely${srtp ? '; SRTP (SDES)' : ''}`, async () => {
     const certs = await testCerts();
     const tlsPort = await freePort();
     const e2e = await startE2e(
-      `e2e-linphone-${t}`,
+      `e2e-linphone-${t}${srtp ? '-srtp' : ''}`,
       t === 'tls'
         ? {
             sip: {
@@ -166,7 +169,7 @@ describe.each<[Transport, 'linphone' | 'sipscribe']>([
       { webhook: false },
     );
     envs.push(e2e);
-    const lp = await startLinphonec(`e2e-linphone-${t}-ua`, t, certs.caCert);
+    const lp = await startLinphonec(`e2e-linphone-${t}${srtp ? '-srtp' : ''}-ua`, t, certs.caCert, srtp);
     try {
       lp.send('soundcard use files');
       lp.send(`play ${wav}`);
@@ -217,5 +220,18 @@ describe.each<[Transport, 'linphone' | 'sipscribe']>([
     expect(trace).toMatch(
       /INVITE sip:sipscribe@[^]*?a=sendonly[^]*?SIP\/2\.0 200 OK[^]*?a=recvonly[^]*?INVITE sip:sipscribe@[^]*?SIP\/2\.0 200 OK[^]*?a=sendrecv/,
     );
+    if (srtp) {
+      // Its offer was RTP/SAVP with SDES keys and our answer took one; the media was SRTP and
+      // every RTP packet authenticated, across the hold and resume.
+      expect(trace).toMatch(/m=audio \d+ RTP\/SAVP[^]*?a=crypto:\d+ AES_CM_128_HMAC_SHA1_80 inline:/);
+      const log = readFileSync(join(e2e.dir, 'sipscribe.log'), 'utf8');
+      expect(log).toMatch(/"srtp":"AES_CM_128_HMAC_SHA1_80"[^\n]*"msg":"call answered"/);
+      const stats =
+        /"received":(\d+)[^\n]*"srtp":"AES_CM_128_HMAC_SHA1_80","srtpAuthFailed":(\d+)[^\n]*"msg":"rtp stats"/.exec(
+          log,
+        );
+      expect(stats, log.slice(-3000)).not.toBeNull();
+      expect(Number(stats![1])).toBeGreaterThan(300);
+    }
   });
 });

@@ -88,4 +88,32 @@ describe('SdpSession', () => {
     expect(ok.body.length).toBe(0);
     expect(session.sdp).toBe(current);
   });
+
+  it('SDES: keeps our key while the peer keeps its own, a fresh one when it rekeys (re-INVITE)', () => {
+    const suites = [{ name: 'AES_CM_128_HMAC_SHA1_80', keyLength: 16, saltLength: 14 }];
+    const session = new SdpSession(['PCMU'], { policy: 'optional', suites });
+    const keyA = 'PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR';
+    const keyB = 'NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj';
+    const savp = (key: string): string =>
+      fixture('sipp-pcma-first.sdp')
+        .replace('RTP/AVP', 'RTP/SAVP')
+        .replace('a=ptime:20', `a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${key}\r\na=ptime:20`);
+    const first = session.answer(savp(keyA), local).remote.srtp;
+    expect(first?.remoteKey).toEqual(Buffer.from(keyA, 'base64'));
+    expect(first?.localKey).toHaveLength(30);
+    const reinvite = (key: string): Uint8Array | undefined => {
+      const req = inDialog('INVITE', savp(key));
+      const ok = createResponse(req, 200);
+      const r = session.reoffer(req, ok);
+      const ours = sdpTransform.parse(ok.bodyText).media[0]?.crypto?.[0]?.config;
+      expect(ours).toBe(
+        `inline:${Buffer.from(r.refused ? [] : (r.remote?.srtp?.localKey ?? [])).toString('base64')}`,
+      );
+      return r.refused ? undefined : r.remote?.srtp?.localKey;
+    };
+    expect(reinvite(keyA)).toEqual(first?.localKey);
+    const rekeyed = reinvite(keyB);
+    expect(rekeyed).toHaveLength(30);
+    expect(rekeyed).not.toEqual(first?.localKey);
+  });
 });

@@ -21,6 +21,9 @@ function stats(over: Partial<RtpSessionStats>): RtpSessionStats {
     jitterMs: 0,
     cumulativeLost: 0,
     malformed: {},
+    srtp: null,
+    srtpAuthFailed: 0,
+    srtpReplayed: 0,
     rejectedSource: 0,
     unknownPayloadType: 0,
     invalidSequence: 0,
@@ -80,7 +83,8 @@ describe('RtpStatsReporter', () => {
       'dropped:rejected-source': 4,
       jitterSamples: 2,
     });
-    // Final figures at the hangup: 80 more packets, one duplicate, one more truncated datagram.
+    // Final figures at the hangup: 80 more packets, one duplicate, one more truncated datagram,
+    // three SRTP packets failing authentication and one replay.
     rep.final(
       stats({
         received: 580,
@@ -89,6 +93,8 @@ describe('RtpStatsReporter', () => {
         duplicated: 1,
         rejectedSource: 4,
         malformed: { RTP_ERR_TRUNCATED: 2 },
+        srtpAuthFailed: 3,
+        srtpReplayed: 1,
       }),
     );
     expect(await scrape(metrics)).toEqual({
@@ -98,6 +104,8 @@ describe('RtpStatsReporter', () => {
       'dropped:duplicated': 1,
       'dropped:malformed:RTP_ERR_TRUNCATED': 2,
       'dropped:rejected-source': 4,
+      'dropped:srtp-auth': 3,
+      'dropped:srtp-replay': 1,
       jitterSamples: 3,
     });
     expect(clock.pending).toBe(0);

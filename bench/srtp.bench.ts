@@ -1,0 +1,116 @@
+/**
+ * `npm run bench -- srtp`: what SRTP (RFC 3711, AES_CM_128_HMAC_SHA1_80) adds to the receive path of
+ * one call. The same 180 call-seconds of μ-law go through an RtpSession receiving plain RTP and one
+ * receiving SRTP (protected beforehand; both get fresh buffers per round, as node:dgram gives a new
+ * one per datagram, and unprotecting decrypts in place), interleaved, best of 6 rounds after a warm-up; CPU per call-second and the ratio to the
+ * plain path (goal: under 25 % extra). Then the unprotect step alone per packet, split into its
+ * HMAC-SHA1 and AES-CM parts, and two ways of computing the HMAC with node:crypto.
+ */
+import { createHash, createHmac, createSecretKey } from 'node:crypto';
+import { SrtpContext } from '../rtp/srtp/SrtpContext.js';
+import { srtpSuite } from '../rtp/srtp/suites.js';
+import { MemoryNetwork } from '../test/rtp/session/memoryNetwork.js';
+import { cpu, datagrams, drive, openCall } from './media.bench.js';
+
+const CALL_SECONDS = 180;
+const ROUNDS = 6;
+const SUITE = srtpSuite('AES_CM_128_HMAC_SHA1_80')!;
+const PEER_KEY = Buffer.alloc(30, 0x5a);
+const OUR_KEY = Buffer.alloc(30, 0xa5);
+/** A full collection before each measurement (`npm run bench` runs node with --expose-gc). */
+const collect = (): void => (globalThis as { gc?: () => void }).gc?.();
+
+export async function run(): Promise<void> {
+  const plain = datagrams(CALL_SECONDS);
+  const sender = new SrtpContext(SUITE, PEER_KEY);
+  const protectedPackets = plain.map((p) => sender.protectRtp(p));
+  const net = new MemoryNetwork({ log: false });
+  let port = 40000;
+  let plainBest = Infinity;
+  let srtpBest = Infinity;
+  for (let r = 0; r <= ROUNDS; r++) {
+    const warmup = r === 0;
+    const n = warmup ? 1000 : plain.length;
+    // Fresh buffers for both, as node:dgram hands over a new one per datagram.
+    const plainCopies = plain.slice(0, n).map((p) => Buffer.from(p));
+    const a = await openCall(net, (port += 2), 'sendonly');
+    collect();
+    const plainMs = cpu(() => drive(a, plainCopies)).ms;
+    a.session.close();
+    const copies = protectedPackets.slice(0, n).map((p) => Buffer.from(p));
+    const b = await openCall(net, (port += 2), 'sendonly', {
+      suite: SUITE.name,
+      remoteKey: PEER_KEY,
+      localKey: OUR_KEY,
+    });
+    collect();
+    const srtpMs = cpu(() => drive(b, copies)).ms;
+    const stats = b.session.getStats();
+    b.session.close();
+    if (stats.srtpAuthFailed > 0 || stats.received !== n) {
+      throw new Error(`srtp path: ${stats.received} of ${n} received, ${stats.srtpAuthFailed} failed`);
+    }
+    if (!warmup) {
+      plainBest = Math.min(plainBest, plainMs / CALL_SECONDS);
+      srtpBest = Math.min(srtpBest, srtpMs / CALL_SECONDS);
+    }
+  }
+  console.log(
+    `call audio per run: ${CALL_SECONDS} s (${plain.length} packets of 160 bytes μ-law), best of ${ROUNDS} interleaved rounds`,
+  );
+  console.log(
+    `${'plain receive path (RtpSession)'.padEnd(44)} ${plainBest.toFixed(3)} ms CPU per call-second`,
+  );
+  console.log(
+    `${'SRTP receive path (same, SRTP 80-bit tag)'.padEnd(44)} ${srtpBest.toFixed(3)} ms CPU per call-second`,
+  );
+  const extra = (srtpBest - plainBest) / plainBest;
+  console.log(
+    `SRTP extra: ${(srtpBest - plainBest).toFixed(3)} ms per call-second = ${(extra * 100).toFixed(1)} % of the plain path (goal < 25 %); ${(((srtpBest - plainBest) * 1000) / 50).toFixed(2)} µs per packet`,
+  );
+
+  // The unprotect step alone, and its HMAC, best of 5 rounds (the first warms up).
+  const N = 50_000;
+  const fresh = new SrtpContext(SUITE, PEER_KEY);
+  const batch = Array.from({ length: N }, (_, i) => {
+    const b = Buffer.from(plain[i % plain.length]!);
+    b.writeUInt16BE(i & 0xffff, 2); // distinct sequence numbers: no replay
+    return fresh.protectRtp(b);
+  });
+  const best = (f: () => void): number => {
+    let ms = Infinity;
+    for (let r = 0; r < 5; r++) {
+      collect();
+      ms = Math.min(ms, cpu(f).ms);
+    }
+    return ms;
+  };
+  let copies: Buffer[] = [];
+  let unprotect = Infinity;
+  for (let r = 0; r < 5; r++) {
+    copies = batch.map((p) => Buffer.from(p));
+    const receiver = new SrtpContext(SUITE, PEER_KEY);
+    collect();
+    unprotect = Math.min(unprotect, cpu(() => copies.forEach((p) => receiver.unprotectRtp(p))).ms);
+  }
+  const key = createSecretKey(Buffer.alloc(20, 7));
+  const roc = Buffer.alloc(4);
+  const hmac = best(() => batch.forEach((p) => createHmac('sha1', key).update(p).update(roc).digest()));
+  // HMAC from two hashes whose key pads were absorbed once (Hash.copy()), RFC 2104.
+  const k = Buffer.alloc(64);
+  Buffer.alloc(20, 7).copy(k);
+  const inner = createHash('sha1').update(k.map((b) => b ^ 0x36));
+  const outer = createHash('sha1').update(k.map((b) => b ^ 0x5c));
+  const check = outer.copy().update(inner.copy().update(batch[0]!).update(roc).digest()).digest();
+  if (!check.equals(createHmac('sha1', key).update(batch[0]!).update(roc).digest())) {
+    throw new Error('pad-state HMAC differs from createHmac');
+  }
+  const padState = best(() =>
+    batch.forEach((p) => outer.copy().update(inner.copy().update(p).update(roc).digest()).digest()),
+  );
+  const us = (ms: number): string => `${((ms * 1000) / N).toFixed(2)} µs`;
+  console.log(
+    `unprotect alone: ${us(unprotect)} per packet, of which HMAC-SHA1 (createHmac) ${us(hmac)}; ` +
+      `HMAC from copied pad states (createHash + Hash.copy) ${us(padState)}`,
+  );
+}

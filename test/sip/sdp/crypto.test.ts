@@ -1,0 +1,221 @@
+/**
+ * SDES (RFC 4568) in offer/answer: a=crypto lines from the RFC's own examples (§5.1, §8), read and
+ * refused or taken under each SRTP policy, and the answer read back with sdp-transform (a second
+ * implementation). Keys are the RFC's base64 texts, decoded independently with Buffer.
+ */
+import * as sdpTransform from 'sdp-transform';
+import { describe, expect, it } from 'vitest';
+import {
+  offerCrypto,
+  parseCrypto,
+  streamSecurity,
+  type SrtpNegotiation,
+  type SrtpPolicy,
+} from '../../../sip/sdp/crypto.js';
+import { answerOffer, createOffer, describeOffer, readAnswer } from '../../../sip/sdp/offerAnswer.js';
+import { checkSdp } from '../../../sip/sdp/validate.js';
+
+/** RFC 4568 §5.1's key without its MKI (`|1:4`): 30 bytes. */
+const RFC_KEY = 'PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR';
+/** RFC 4568 §8's audio key. */
+const RFC_KEY_2 = 'NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj';
+const OUR_KEY = Buffer.alloc(30, 0xab);
+const ids = { sessionId: '42', version: 1 };
+const local = { address: '127.0.0.1', port: 20000 };
+/** The two suites rtp/ implements, strongest first (as SRTP_SUITES lists them). */
+const SUITES = [
+  { name: 'AES_CM_128_HMAC_SHA1_80', keyLength: 16, saltLength: 14 },
+  { name: 'AES_CM_128_HMAC_SHA1_32', keyLength: 16, saltLength: 14 },
+];
+
+function neg(policy: SrtpPolicy): SrtpNegotiation {
+  return { policy, suites: SUITES, localKey: () => OUR_KEY };
+}
+
+function offer(proto: string, crypto: readonly string[]): string {
+  return [
+    'v=0',
+    'o=jdoe 2890844526 2890842807 IN IP4 10.47.16.5',
+    's=SDP Seminar',
+    'c=IN IP4 161.44.17.12',
+    't=2873397496 2873404696',
+    `m=audio 49170 ${proto} 0`,
+    ...crypto.map((c) => `a=crypto:${c}`),
+    '',
+  ].join('\r\n');
+}
+
+describe('parseCrypto (RFC 4568 §9.1)', () => {
+  it('reads the §5.1 example with lifetime, MKI and a session parameter', () => {
+    expect(parseCrypto(`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|2^20|1:4 FEC_ORDER=FEC_SRTP`)).toEqual({
+      tag: 1,
+      suite: 'AES_CM_128_HMAC_SHA1_80',
+      keys: [RFC_KEY],
+      mki: true,
+      sessionParams: ['FEC_ORDER=FEC_SRTP'],
+    });
+  });
+
+  it.each([
+    ['no key', '1 AES_CM_128_HMAC_SHA1_80'],
+    ['tag of 10 digits', `1234567890 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`],
+    ['not inline', `1 AES_CM_128_HMAC_SHA1_80 uri:${RFC_KEY}`],
+    ['bad lifetime', `1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|forever`],
+    ['not base64', '1 AES_CM_128_HMAC_SHA1_80 inline:%%%'],
+  ])('refuses %s with SDP_ERR_BAD_VALUE (→ 488 + Warning 399 via checkSdp)', (_, value) => {
+    expect(() => parseCrypto(value)).toThrow(expect.objectContaining({ code: 'SDP_ERR_BAD_VALUE' }));
+    expect(() => checkSdp(offer('RTP/SAVP', [value]))).toThrow(
+      expect.objectContaining({ code: 'SDP_ERR_BAD_VALUE' }),
+    );
+  });
+});
+
+describe('streamSecurity and answerOffer with SDES', () => {
+  it('answers an RTP/SAVP offer with the strongest common suite, the same tag and our key', () => {
+    const text = offer('RTP/SAVP', [
+      `1 AES_CM_128_HMAC_SHA1_32 inline:${RFC_KEY_2}`,
+      `7 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|2^20`,
+      `9 F8_128_HMAC_SHA1_80 inline:${RFC_KEY}`,
+    ]);
+    const { sdp, remote } = answerOffer(text, ['PCMU'], local, ids, neg('optional'));
+    expect(remote.srtp).toEqual({
+      suite: 'AES_CM_128_HMAC_SHA1_80',
+      remoteKey: Buffer.from(RFC_KEY, 'base64'),
+      localKey: OUR_KEY,
+    });
+    expect(Buffer.from(RFC_KEY, 'base64')).toHaveLength(30);
+    const m = sdpTransform.parse(sdp).media[0];
+    expect(m?.protocol).toBe('RTP/SAVP');
+    expect(m?.crypto).toEqual([
+      { id: 7, suite: 'AES_CM_128_HMAC_SHA1_80', config: `inline:${OUR_KEY.toString('base64')}` },
+    ]);
+  });
+
+  it('takes the 32-bit suite when it is the only one offered', () => {
+    const text = offer('RTP/SAVP', [`3 AES_CM_128_HMAC_SHA1_32 inline:${RFC_KEY_2}`]);
+    expect(describeOffer(text, ['PCMU'], neg('required'))?.srtp?.suite).toBe('AES_CM_128_HMAC_SHA1_32');
+  });
+
+  it('RTP/AVP with crypto lines is best-effort SRTP: used unless off, the profile mirrored', () => {
+    const text = offer('RTP/AVP', [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`]);
+    const secured = answerOffer(text, ['PCMU'], local, ids, neg('optional'));
+    expect(secured.remote.srtp?.suite).toBe('AES_CM_128_HMAC_SHA1_80');
+    expect(sdpTransform.parse(secured.sdp).media[0]).toMatchObject({
+      protocol: 'RTP/AVP',
+      crypto: [{ id: 1 }],
+    });
+    const plain = answerOffer(text, ['PCMU'], local, ids, neg('off'));
+    expect(plain.remote.srtp).toBeUndefined();
+    expect(plain.sdp).not.toContain('a=crypto');
+  });
+
+  it.each<[string, string[], SrtpPolicy, RegExp]>([
+    ['RTP/SAVP under off', [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`], 'off', /SRTP is off/],
+    ['plain RTP/AVP under required', [], 'required', /SRTP required: RTP\/AVP/],
+    ['RTP/SAVP without a=crypto', [], 'optional', /without a=crypto/],
+    // RFC 4568 §8's audio line: its MKI is refused.
+    ['an MKI', [`1 AES_CM_128_HMAC_SHA1_32 inline:${RFC_KEY_2}|2^20|1:32`], 'optional', /MKI/],
+    [
+      'UNENCRYPTED_SRTP',
+      [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY} UNENCRYPTED_SRTP`],
+      'optional',
+      /UNENCRYPTED_SRTP/,
+    ],
+    [
+      'UNAUTHENTICATED_SRTP',
+      [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY} UNAUTHENTICATED_SRTP`],
+      'required',
+      /UNAUTHENTICATED_SRTP/,
+    ],
+    [
+      'a key of 24 bytes',
+      ['1 AES_CM_128_HMAC_SHA1_80 inline:MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0'],
+      'optional',
+      /24 bytes/,
+    ],
+    [
+      'only suites we lack',
+      [`1 AES_256_CM_HMAC_SHA1_80 inline:${RFC_KEY}`],
+      'optional',
+      /AES_256_CM_HMAC_SHA1_80 not supported/,
+    ],
+  ])('refuses %s with SDP_ERR_SRTP naming why', (_, lines, policy, why) => {
+    const proto = policy === 'required' && lines.length === 0 ? 'RTP/AVP' : 'RTP/SAVP';
+    const text = offer(proto, lines);
+    expect(() => answerOffer(text, ['PCMU'], local, ids, neg(policy))).toThrow(
+      expect.objectContaining({ code: 'SDP_ERR_SRTP', message: expect.stringMatching(why) as unknown }),
+    );
+    expect(() => describeOffer(text, ['PCMU'], neg(policy))).toThrow(
+      expect.objectContaining({ code: 'SDP_ERR_SRTP' }),
+    );
+  });
+
+  it('keeps a window size hint (WSH), which changes nothing for us', () => {
+    const s = streamSecurity(
+      'RTP/SAVP',
+      [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY} WSH=128`],
+      neg('optional'),
+    );
+    expect(s.ok && s.srtp?.tag).toBe(1);
+  });
+
+  it('skips a refused stream for a later acceptable one (SAVP then AVP alternative, policy off)', () => {
+    const text = [
+      offer('RTP/SAVP', [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`]).trimEnd(),
+      'm=audio 49172 RTP/AVP 0',
+      '',
+    ].join('\r\n');
+    const { sdp, remote } = answerOffer(text, ['PCMU'], local, ids, neg('off'));
+    expect(remote.port).toBe(49172);
+    expect(sdpTransform.parse(sdp).media.map((m) => m.port)).toEqual([0, 20000]);
+  });
+
+  it('an offer without our codec stays SDP_ERR_NO_CODEC whatever the policy', () => {
+    const text = offer('RTP/SAVP', [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`]).replace(
+      'RTP/SAVP 0',
+      'RTP/SAVP 18',
+    );
+    expect(() => answerOffer(text, ['PCMU'], local, ids, neg('required'))).toThrow(
+      expect.objectContaining({ code: 'SDP_ERR_NO_CODEC' }),
+    );
+  });
+});
+
+describe('our own offer with SDES (late offers, dial)', () => {
+  it('required: RTP/SAVP with one line per suite, strongest first, each its own 30-byte key', () => {
+    const crypto = offerCrypto('required', SUITES)!;
+    const m = sdpTransform.parse(createOffer(['PCMU'], local, ids, crypto)).media[0];
+    expect(m?.protocol).toBe('RTP/SAVP');
+    expect(m?.crypto?.map((c) => [c.id, c.suite])).toEqual([
+      [1, 'AES_CM_128_HMAC_SHA1_80'],
+      [2, 'AES_CM_128_HMAC_SHA1_32'],
+    ]);
+    const keys = m?.crypto?.map((c) => Buffer.from(c.config.replace('inline:', ''), 'base64'));
+    expect(keys?.map((k) => k.length)).toEqual([30, 30]);
+    expect(keys?.[0]?.equals(keys[1]!)).toBe(false);
+    expect(offerCrypto('off', SUITES)).toBeUndefined();
+    expect(offerCrypto('optional', SUITES)?.secure).toBe(false);
+  });
+
+  it('reads the key of the line the answer took (its tag and suite), ours for that tag', () => {
+    const crypto = offerCrypto('required', SUITES)!;
+    const answer = offer('RTP/SAVP', [`2 AES_CM_128_HMAC_SHA1_32 inline:${RFC_KEY}`]);
+    expect(readAnswer(answer, ['PCMU'], crypto).srtp).toEqual({
+      suite: 'AES_CM_128_HMAC_SHA1_32',
+      remoteKey: Buffer.from(RFC_KEY, 'base64'),
+      localKey: crypto.lines[1]!.key,
+    });
+  });
+
+  it.each([
+    ['no a=crypto', []],
+    ['a tag we did not offer', [`7 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`]],
+    ['our tag with another suite', [`1 AES_CM_128_HMAC_SHA1_32 inline:${RFC_KEY}`]],
+  ])('an answer to our RTP/SAVP offer with %s is SDP_ERR_SRTP (best effort: plain RTP)', (_, lines) => {
+    const answer = offer('RTP/SAVP', lines);
+    expect(() => readAnswer(answer, ['PCMU'], offerCrypto('required', SUITES))).toThrow(
+      expect.objectContaining({ code: 'SDP_ERR_SRTP' }),
+    );
+    expect(readAnswer(answer, ['PCMU'], offerCrypto('optional', SUITES)).srtp).toBeUndefined();
+  });
+});
