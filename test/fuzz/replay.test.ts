@@ -67,6 +67,20 @@ describe('the fuzzer', () => {
     expect(r.runs).toBeGreaterThan(0);
   });
 
+  it('an input that only waits (a loaded machine descheduling the fuzzer) is not slow: CPU time counts', async () => {
+    const waiting: FuzzTarget = {
+      ...planted,
+      name: 'waiting',
+      run() {
+        // 30 ms of wall time without CPU, as when other processes hold the cores.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
+        return 'ok';
+      },
+    };
+    const r = await fuzz(waiting, { seed: 1, maxRuns: 20 });
+    expect(r.findings).toEqual([]);
+  });
+
   it('is deterministic for a seed: the same findings at the same input index', async () => {
     // Without the quadratic bug (time must not decide anything here).
     const fast: FuzzTarget = { ...planted, run: (input) => planted.run(input.subarray(0, 200)) };
