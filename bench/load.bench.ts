@@ -6,6 +6,10 @@
  * from a fixture paced every 20 ms). Then, in the same run and under the same RTP load, the
  * tutorial bridge (bench/tutorialBridge.ts) as the baseline. CPU and RSS are read from
  * /proc/<pid> of each process; event-loop delay and RTP figures from sipscribe's /metrics.
+ * `--instances=K` (K > 1) starts K sipscribe processes behind Kamailio with the project's
+ * dispatcher config (deploy/kamailio, call-load algorithm): the generator calls Kamailio, media goes
+ * straight to the instances; the figures are the instances' sums, with the calls each one took and
+ * Kamailio's own CPU beside them.
  * Bounded: every phase has a time limit, the processes are stopped at the end.
  */
 import { parseArgs } from 'node:util';
@@ -17,9 +21,12 @@ import {
   rssOf,
   sleep,
   startBridge,
+  startDispatcher,
   startFakeStt,
   startSipscribe,
   waitFor,
+  type Dispatcher,
+  type Sipscribe,
 } from './loadRig.js';
 
 const WARMUP_MS = 3000;
@@ -30,6 +37,8 @@ interface Options {
   calls: number[];
   seconds: number;
   rate: number;
+  /** sipscribe processes; more than one are placed behind Kamailio's dispatcher. */
+  instances: number;
 }
 
 function options(): Options {
@@ -39,6 +48,7 @@ function options(): Options {
       calls: { type: 'string', default: '50,100,200' },
       seconds: { type: 'string', default: '20' },
       rate: { type: 'string', default: '50' },
+      instances: { type: 'string', default: '1' },
     },
     strict: false,
     allowPositionals: true,
@@ -49,10 +59,18 @@ function options(): Options {
     .filter((n) => Number.isInteger(n) && n > 0);
   const seconds = Number(values['seconds']);
   const rate = Number(values['rate']);
-  if (calls.length === 0 || !(seconds >= 5 && seconds <= 600) || !(rate > 0)) {
-    throw new Error('load: --calls N[,N…] (positive integers), --seconds 5–600, --rate > 0 calls/s');
+  const instances = Number(values['instances']);
+  if (
+    calls.length === 0 ||
+    !(seconds >= 5 && seconds <= 600) ||
+    !(rate > 0) ||
+    !(Number.isInteger(instances) && instances >= 1 && instances <= 8)
+  ) {
+    throw new Error(
+      'load: --calls N[,N…] (positive integers), --seconds 5–600, --rate > 0 calls/s, --instances 1–8',
+    );
   }
-  return { calls, seconds, rate };
+  return { calls, seconds, rate, instances };
 }
 
 interface SipscribeFigures {
@@ -70,6 +88,12 @@ interface SipscribeFigures {
   setupP50: number;
   setupP99: number;
   genLateP99: number;
+  /** Calls each instance held during the window (one entry per instance). */
+  perInstance: number[];
+  /** Kamailio's CPU ms per call-second of steady load (behind the dispatcher only). */
+  kamailioCpuMsPerCallS?: number;
+  /** Kamailio's CPU ms per call from the first INVITE to the last BYE's answer (setup, probes, teardown). */
+  kamailioCpuMsPerCall?: number;
 }
 
 interface BridgeFigures {
@@ -78,15 +102,34 @@ interface BridgeFigures {
   rss: number;
 }
 
-/** CPU ms of `pid` over `seconds` of steady load, per call-second of `calls` calls. */
-async function cpuWindow(pid: number, calls: number, seconds: number): Promise<number> {
-  const c0 = cpuMsOf(pid);
+/** CPU ms of each of `pids` over `seconds` of steady load, per call-second of `calls` calls. */
+async function cpuWindow(pids: readonly number[], calls: number, seconds: number): Promise<number[]> {
+  const c0 = pids.map(cpuMsOf);
   const t0 = performance.now();
   await sleep(seconds * 1000);
-  const c1 = cpuMsOf(pid);
+  const c1 = pids.map(cpuMsOf);
   const wallS = (performance.now() - t0) / 1000;
 
-  return (c1 - c0) / (calls * wallS);
+  return pids.map((_, i) => (c1[i]! - c0[i]!) / (calls * wallS));
+}
+
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+
+/** A metric over every instance: the sum of each one's. */
+const metricTotal = (ms: readonly Map<string, number>[], name: string): number =>
+  sum(ms.map((m) => metricSum(m, name)));
+
+/** The sipscribe processes of one run (the first builds dist/ if needed, then the rest at once). */
+async function startInstances(sttUrl: string, n: number, count: number): Promise<Sipscribe[]> {
+  const first = await startSipscribe(sttUrl, n);
+  const rest = await Promise.allSettled(Array.from({ length: count - 1 }, () => startSipscribe(sttUrl, n)));
+  const started = [first, ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
+  const failed = rest.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((s) => s.stop()));
+    throw failed.reason;
+  }
+  return started;
 }
 
 async function measureSipscribe(
@@ -95,34 +138,50 @@ async function measureSipscribe(
   n: number,
   o: Options,
 ): Promise<SipscribeFigures> {
-  const sip = await startSipscribe(sttUrl, n);
+  const sips = await startInstances(sttUrl, n, o.instances);
+  let dispatcher: Dispatcher | undefined;
   try {
+    dispatcher = o.instances > 1 ? await startDispatcher(sips) : undefined;
+    const target = dispatcher ? `127.0.0.1:${dispatcher.kamailio.port}` : `127.0.0.1:${sips[0]!.sipPort}`;
+    const all = (): Promise<Map<string, number>[]> => Promise.all(sips.map((s) => s.metrics()));
     await sleep(1000);
-    const rssIdle = rssOf(sip.pid);
-    const before = await sip.metrics();
+    const rssIdle = sum(sips.map((s) => rssOf(s.pid)));
+    const before = await all();
+    const kamailioPids = dispatcher?.pids() ?? [];
+    const kamailioCpu = (): number => sum(kamailioPids.map(cpuMsOf));
+    const kamailio0 = kamailioCpu();
     const tickMark = gen.tickLateMs.length;
-    const { calls, refused } = await gen.placeMany(`127.0.0.1:${sip.sipPort}`, n, o.rate);
+    const { calls, refused } = await gen.placeMany(target, n, o.rate);
     await sleep(WARMUP_MS);
     // A scrape resets prom-client's event-loop histogram: the next one covers the window only.
-    await sip.metrics();
-    const cpuMsPerCallS = await cpuWindow(sip.pid, calls.length, o.seconds);
-    const rss = rssOf(sip.pid);
-    const during = await sip.metrics();
+    await all();
+    const cpu = await cpuWindow([...sips.map((s) => s.pid), ...kamailioPids], calls.length, o.seconds);
+    const rss = sum(sips.map((s) => rssOf(s.pid)));
+    const during = await all();
     const genLateP99 = percentile(gen.tickLateMs.slice(tickMark), 99);
     await gen.hangupAll(calls);
-    await waitFor(async () => metricSum(await sip.metrics(), 'sipscribe_calls_active') === 0, 20_000);
-    const after = await sip.metrics();
-    const delta = (name: string): number => metricSum(after, name) - metricSum(before, name);
+    await waitFor(async () => metricTotal(await all(), 'sipscribe_calls_active') === 0, 20_000);
+    const kamailioMs = kamailioCpu() - kamailio0;
+    const after = await all();
+    const delta = (name: string): number => metricTotal(after, name) - metricTotal(before, name);
     const setup = calls.map((c) => c.setupMs);
+    const worst = (name: string): number => Math.max(...during.map((m) => metricSum(m, name)));
 
     return {
       placed: n,
       refused,
-      cpuMsPerCallS,
+      cpuMsPerCallS: sum(cpu.slice(0, sips.length)),
+      ...(dispatcher
+        ? {
+            kamailioCpuMsPerCallS: sum(cpu.slice(sips.length)),
+            kamailioCpuMsPerCall: kamailioMs / Math.max(1, calls.length),
+          }
+        : {}),
+      perInstance: during.map((m) => metricSum(m, 'sipscribe_calls_active')),
       rssIdle,
       rss,
-      eldP99Ms: (metricSum(during, 'sipscribe_nodejs_eventloop_lag_p99_seconds') - ELD_RESOLUTION_S) * 1000,
-      eldMaxMs: (metricSum(during, 'sipscribe_nodejs_eventloop_lag_max_seconds') - ELD_RESOLUTION_S) * 1000,
+      eldP99Ms: (worst('sipscribe_nodejs_eventloop_lag_p99_seconds') - ELD_RESOLUTION_S) * 1000,
+      eldMaxMs: (worst('sipscribe_nodejs_eventloop_lag_max_seconds') - ELD_RESOLUTION_S) * 1000,
       sent: calls.reduce((s, c) => s + c.stream.sent, 0),
       received: delta('sipscribe_rtp_packets_received_total'),
       lost: delta('sipscribe_rtp_packets_lost_total'),
@@ -132,7 +191,8 @@ async function measureSipscribe(
       genLateP99,
     };
   } finally {
-    await sip.stop();
+    await dispatcher?.kamailio.stop();
+    await Promise.all(sips.map((s) => s.stop()));
   }
 }
 
@@ -154,7 +214,7 @@ async function measureBridge(
       s.port = bridge.ports[i]!;
     });
     await sleep(WARMUP_MS);
-    const cpuMsPerCallS = await cpuWindow(bridge.pid, n, o.seconds);
+    const [cpuMsPerCallS = NaN] = await cpuWindow([bridge.pid], n, o.seconds);
 
     return { cpuMsPerCallS, rssIdle, rss: rssOf(bridge.pid) };
   } finally {
@@ -184,10 +244,25 @@ function print(n: number, s: SipscribeFigures, b: BridgeFigures): void {
   );
 }
 
+/** The cluster's line for one N: the calls each instance took and Kamailio's own cost. */
+function clusterLine(n: number, s: SipscribeFigures): string {
+  const k = s.kamailioCpuMsPerCallS ?? NaN;
+  return (
+    `  ${n} calls over ${s.perInstance.length} instances: ${s.perInstance.join(' / ')} calls each; ` +
+    `Kamailio ${k.toFixed(2)} CPU ms per call-s in the steady window ` +
+    `(${((100 * k) / s.cpuMsPerCallS).toFixed(1)} % of the instances' sum), ` +
+    `${(s.kamailioCpuMsPerCall ?? NaN).toFixed(2)} CPU ms per call from INVITE to BYE (setup, probes, teardown)`
+  );
+}
+
 export async function run(): Promise<void> {
   const o = options();
+  const cluster: string[] = [];
   console.log(
-    `(${o.calls.join(', ')} calls, ${o.seconds} s measured after ${WARMUP_MS / 1000} s of warm-up, ` +
+    (o.instances > 1
+      ? `(${o.instances} sipscribe instances behind Kamailio's dispatcher: sipscribe columns are their sums) `
+      : '') +
+      `(${o.calls.join(', ')} calls, ${o.seconds} s measured after ${WARMUP_MS / 1000} s of warm-up, ` +
       `calls placed at ${o.rate}/s; the machine may be shared: say so next to the figures)`,
   );
   console.log(
@@ -204,10 +279,16 @@ export async function run(): Promise<void> {
       const s = await measureSipscribe(gen, fake.url, n, o);
       const b = await measureBridge(gen, fake.url, n, o);
       print(n, s, b);
+      if (o.instances > 1) {
+        cluster.push(clusterLine(n, s));
+      }
     } finally {
       await gen.stop();
       await fake.stop();
     }
+  }
+  for (const line of cluster) {
+    console.log(line);
   }
   console.log(
     '  CPU: utime+stime of each process (/proc/<pid>/stat) over the window, per call-second.\n' +

@@ -4,8 +4,9 @@
  * one process per run), the tutorial bridge (bench/tutorialBridge.ts), CPU and RSS from
  * /proc/<pid>, and the product's own /metrics. Traffic stays on 127.0.0.1.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { dispatcherFlags, startKamailio, type Kamailio } from '../test/helpers/kamailio.js';
 import { ROOT, runDir } from '../test/helpers/paths.js';
 import { freePort } from '../test/helpers/ports.js';
 import { start, type Managed } from '../test/helpers/processes.js';
@@ -174,6 +175,53 @@ export async function startSipscribe(sttUrl: string, maxCalls: number): Promise<
     sipPort,
     metrics: async () => parseMetrics(await (await fetch(`${base}/metrics`)).text()),
   };
+}
+
+/** Kamailio with the project's dispatcher config (deploy/kamailio) in front of `instances`. */
+export interface Dispatcher {
+  readonly kamailio: Kamailio;
+  /** Kamailio's processes (the main one and every child it forked), read afresh each time. */
+  pids(): number[];
+}
+
+/**
+ * Starts Kamailio with deploy/kamailio/kamailio.cfg dispatching over `instances` (OPTIONS every
+ * second) and waits until it has probed every one of them as active.
+ */
+export async function startDispatcher(instances: readonly Sipscribe[]): Promise<Dispatcher> {
+  const dir = runDir('bench-kamailio');
+  const list = join(dir, 'dispatcher.list');
+  writeFileSync(
+    list,
+    instances.map((s, i) => `1 sip:127.0.0.1:${s.sipPort} 0 0 duid=sipscribe-${i}\n`).join(''),
+  );
+  const kamailio = await startKamailio({
+    cfg: join(ROOT, 'deploy', 'kamailio', 'kamailio.cfg'),
+    defines: [`DISPATCHER_LIST="${list}"`, 'DS_PING_INTERVAL=1'],
+  });
+  const uris = instances.map((s) => `sip:127.0.0.1:${s.sipPort}`);
+  const active = await waitFor(async () => {
+    const flags = await dispatcherFlags(kamailio);
+    return uris.every((u) => flags.get(u)?.startsWith('A'));
+  }, 30_000);
+  if (!active) {
+    await kamailio.stop();
+    throw new Error(`Kamailio did not probe every instance as active within 30 s:\n${kamailio.log()}`);
+  }
+  // Every Kamailio process carries its run folder (`-Y dir`) on its command line.
+  const mark = `\0-Y\0${kamailio.dir}\0`;
+  const pids = (): number[] =>
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          return `\0${readFileSync(`/proc/${d}/cmdline`, 'latin1')}`.includes(mark);
+        } catch {
+          return false; // ended meanwhile
+        }
+      })
+      .map(Number);
+  return { kamailio, pids };
 }
 
 /** Prometheus text format → `name{labels}` → value (comments skipped). */

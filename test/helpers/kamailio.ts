@@ -223,6 +223,24 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
 }
 
 /**
+ * The dispatcher's view of each destination (`kamcmd dispatcher.list`): its URI → state flags
+ * (`AP` active and probed, `IP` inactive…).
+ */
+export async function dispatcherFlags(k: Kamailio): Promise<Map<string, string>> {
+  const flags = new Map<string, string>();
+  let uri = '';
+  for (const line of (await k.rpc('dispatcher.list')).split('\n')) {
+    const m = /^\s*(URI|FLAGS):\s*(\S+)/.exec(line);
+    if (m?.[1] === 'URI') {
+      uri = m[2] ?? '';
+    } else if (m?.[1] === 'FLAGS') {
+      flags.set(uri, m[2] ?? '');
+    }
+  }
+  return flags;
+}
+
+/**
  * Parses kamcmd's text rendering of `ul.dump` (nested `{ }` blocks with `Key: value` lines) into
  * one entry per contact.
  */

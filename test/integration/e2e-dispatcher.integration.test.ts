@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
 import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
-import { startKamailio, type Kamailio } from '../helpers/kamailio.js';
+import { dispatcherFlags, startKamailio, type Kamailio } from '../helpers/kamailio.js';
 import { FIXTURES, ROOT, runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { start, stopAll, type Managed } from '../helpers/processes.js';
@@ -94,27 +94,11 @@ async function callsOf(i: Instance): Promise<ApiCall[]> {
   return (await getJson<{ calls: ApiCall[] }>(`${i.base}/api/calls?limit=500`)).calls;
 }
 
-/** Kamailio's view of each destination: its URI and state flags (`AP` active, `IP` inactive…). */
-async function destinations(k: Kamailio): Promise<Map<string, string>> {
-  const out = await k.rpc('dispatcher.list');
-  const flags = new Map<string, string>();
-  let uri = '';
-  for (const line of out.split('\n')) {
-    const m = /^\s*(URI|FLAGS):\s*(\S+)/.exec(line);
-    if (m?.[1] === 'URI') {
-      uri = m[2] ?? '';
-    } else if (m?.[1] === 'FLAGS') {
-      flags.set(uri, m[2] ?? '');
-    }
-  }
-  return flags;
-}
-
 const uriOf = (i: Instance): string => `sip:127.0.0.1:${i.sipPort}`;
 
 async function waitState(k: Kamailio, i: Instance, active: boolean, what: string): Promise<void> {
   await until(
-    async () => (await destinations(k)).get(uriOf(i))?.startsWith(active ? 'A' : 'I'),
+    async () => (await dispatcherFlags(k)).get(uriOf(i))?.startsWith(active ? 'A' : 'I'),
     what,
     30_000,
   );
