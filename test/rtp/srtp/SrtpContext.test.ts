@@ -1,10 +1,10 @@
 import { createCipheriv, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { SrtpError } from '../../../rtp/errors.js';
 import { AesCm } from '../../../rtp/srtp/AesCm.js';
 import { deriveSessionKeys } from '../../../rtp/srtp/kdf.js';
 import { ReplayWindow } from '../../../rtp/srtp/ReplayWindow.js';
 import { SrtpContext } from '../../../rtp/srtp/SrtpContext.js';
+import { code } from './srtpErrorCode.js';
 import { srtpSuite, type SrtpSuite } from '../../../rtp/srtp/suites.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -32,15 +32,6 @@ function rtp(seq: number, ssrc: number, payload: Uint8Array = Buffer.alloc(160, 
 
 function pair(suite: SrtpSuite = SHA1_80): { tx: SrtpContext; rx: SrtpContext } {
   return { tx: new SrtpContext(suite, MASTER), rx: new SrtpContext(suite, MASTER) };
-}
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof SrtpError ? err.code : `not an SrtpError: ${String(err)}`;
-  }
-  return undefined;
 }
 
 describe('RFC 3711 Appendix B vectors', () => {

@@ -1,8 +1,8 @@
 import { createDecipheriv } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { SrtpError } from '../../../rtp/errors.js';
 import { deriveSessionKeys, type SessionKeys } from '../../../rtp/srtp/kdf.js';
 import { SrtpContext } from '../../../rtp/srtp/SrtpContext.js';
+import { code } from './srtpErrorCode.js';
 import { srtpSuite } from '../../../rtp/srtp/suites.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -44,15 +44,6 @@ function rtp(seq: number, ssrc: number, payload: Uint8Array = Buffer.alloc(160, 
   b.writeUInt32BE(ssrc, 8);
   b.set(payload, 12);
   return b;
-}
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof SrtpError ? err.code : `not an SrtpError: ${String(err)}`;
-  }
-  return undefined;
 }
 
 /** A sender whose SRTCP index for SSRC 0x4d617273 is at 0x5d3 (the vector's packet is the next). */
