@@ -32,8 +32,9 @@ interface Stream {
 
 export interface SrtpContextOptions {
   /**
-   * The master key's lifetime in packets, SRTP and SRTCP together (RFC 4568 §6.1 `|2^20`, RFC 3711
-   * §8.1): packets beyond it are refused with SRTP_ERR_KEY_EXPIRED. Default 2^48.
+   * The master key's lifetime in packets (RFC 4568 §6.1 `|2^20`), counted apart for SRTP and SRTCP
+   * as RFC 3711 §9.2 counts its limits (2^48 SRTP, 2^31 SRTCP packets, which also apply without
+   * it): packets beyond it are refused with SRTP_ERR_KEY_EXPIRED.
    */
   lifetime?: number;
 }
@@ -59,9 +60,9 @@ export class SrtpContext {
   readonly #rtcpKey: KeyObject;
   readonly #rtpSalt: Buffer;
   readonly #rtcpSalt: Buffer;
-  readonly #lifetime: number;
-  /** Packets protected or authenticated under this master key (RFC 3711 §9.2 key usage). */
-  #used = 0;
+  /** SRTP and SRTCP packets this master key may still protect or authenticate (RFC 3711 §9.2). */
+  #rtpLeft: number;
+  #rtcpLeft: number;
   readonly #streams = new Map<number, Stream>();
   readonly #iv = Buffer.alloc(16);
   readonly #roc = Buffer.alloc(4);
@@ -96,17 +97,13 @@ export class SrtpContext {
     this.#rtcpAuth = createSecretKey(k.rtcpAuth);
     this.#rtpSalt = k.rtpSalt;
     this.#rtcpSalt = k.rtcpSalt;
-    this.#lifetime = Math.min(options.lifetime ?? 2 ** 48, 2 ** 48);
+    this.#rtpLeft = Math.min(options.lifetime ?? Infinity, 2 ** 48);
+    this.#rtcpLeft = Math.min(options.lifetime ?? Infinity, 2 ** 31);
   }
 
   /** The rollover counter of an SSRC (tests, diagnostics); undefined when unknown. */
   rolloverCounter(ssrc: number): number | undefined {
     return this.#streams.get(ssrc)?.roc;
-  }
-
-  /** Packets protected or authenticated so far under this master key. */
-  get packetsUsed(): number {
-    return this.#used;
   }
 
   /**
@@ -117,7 +114,7 @@ export class SrtpContext {
    */
   protectRtp(packet: Uint8Array): Buffer {
     const hdr = rtpHeaderLength(packet, packet.length);
-    this.#use();
+    this.#rtpLeft = left(this.#rtpLeft, 'srtp');
     const ssrc = readU32(packet, 8);
     const seq = (packet[2]! << 8) | packet[3]!;
     const s = this.#stream(ssrc);
@@ -164,7 +161,7 @@ export class SrtpContext {
     if (end < 12 || packet[0]! >> 6 !== 2) {
       throw new SrtpError('SRTP_ERR_TRUNCATED', `srtp packet of ${packet.length} bytes`);
     }
-    this.#checkLifetime();
+    left(this.#rtpLeft, 'srtp');
     const ssrc = readU32(packet, 8);
     const seq = (packet[2]! << 8) | packet[3]!;
     const known = this.#streams.get(ssrc);
@@ -204,7 +201,7 @@ export class SrtpContext {
       }
       hdr = rtpHeaderLength(packet, end);
     }
-    this.#used++;
+    this.#rtpLeft--;
     const s = this.#stream(ssrc);
     if (s.sl < 0 || v > s.roc) {
       s.roc = v;
@@ -241,7 +238,7 @@ export class SrtpContext {
         `srtcp index space of ssrc ${ssrc} exhausted (2^31 packets)`,
       );
     }
-    this.#use();
+    this.#rtcpLeft = left(this.#rtcpLeft, 'srtcp');
     const index = ++s.rtcpIndex;
     const word = (E_FLAG | index) >>> 0;
     const tag = this.suite.rtcpTagLength;
@@ -280,7 +277,7 @@ export class SrtpContext {
     if (rtcpEnd < 8) {
       throw new SrtpError('SRTP_ERR_TRUNCATED', `srtcp packet of ${packet.length} bytes`);
     }
-    this.#checkLifetime();
+    left(this.#rtcpLeft, 'srtcp');
     const ssrc = readU32(packet, 4);
     const wordAt = aead ? packet.length - 4 : rtcpEnd;
     const word = readU32(packet, wordAt);
@@ -309,7 +306,7 @@ export class SrtpContext {
         throw new SrtpError('SRTP_ERR_AUTH', `srtcp authentication failed (ssrc ${ssrc}, index ${index})`);
       }
     }
-    this.#used++;
+    this.#rtcpLeft--;
     this.#stream(ssrc).rtcpReplay.accept(index);
     if (encrypted) {
       if (plain) {
@@ -320,21 +317,6 @@ export class SrtpContext {
       }
     }
     return packet.subarray(0, rtcpEnd);
-  }
-
-  /** Counts a packet about to be protected. */
-  #use(): void {
-    this.#checkLifetime();
-    this.#used++;
-  }
-
-  #checkLifetime(): void {
-    if (this.#used >= this.#lifetime) {
-      throw new SrtpError(
-        'SRTP_ERR_KEY_EXPIRED',
-        `srtp master key used for its lifetime of ${this.#lifetime} packets`,
-      );
-    }
   }
 
   /**
@@ -434,6 +416,17 @@ export class SrtpContext {
   #hmac(key: KeyObject, data: Uint8Array): Buffer {
     return createHmac('sha1', key).update(data).digest();
   }
+}
+
+/**
+ * `n` − 1: one packet more under the master key.
+ * @throws {SrtpError} SRTP_ERR_KEY_EXPIRED when its lifetime is used up (`n` is 0)
+ */
+function left(n: number, what: 'srtp' | 'srtcp'): number {
+  if (n <= 0) {
+    throw new SrtpError('SRTP_ERR_KEY_EXPIRED', `${what} master key lifetime used up: packet refused`);
+  }
+  return n - 1;
 }
 
 /**

@@ -57,8 +57,15 @@ describe('parseCrypto (RFC 4568 §9.1)', () => {
       suite: 'AES_CM_128_HMAC_SHA1_80',
       keys: [RFC_KEY],
       mki: true,
+      lifetime: 1048576,
       sessionParams: ['FEC_ORDER=FEC_SRTP'],
     });
+  });
+
+  it('reads a lifetime as a power of two or in decimal, none when absent', () => {
+    expect(parseCrypto(`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|2^31`).lifetime).toBe(2147483648);
+    expect(parseCrypto(`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|1000`).lifetime).toBe(1000);
+    expect(parseCrypto(`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`).lifetime).toBeUndefined();
   });
 
   it.each([
@@ -87,6 +94,7 @@ describe('streamSecurity and answerOffer with SDES', () => {
       suite: 'AES_CM_128_HMAC_SHA1_80',
       remoteKey: Buffer.from(RFC_KEY, 'base64'),
       localKey: OUR_KEY,
+      remoteLifetime: 1048576, // its |2^20, honoured by the media layer
     });
     expect(Buffer.from(RFC_KEY, 'base64')).toHaveLength(30);
     const m = sdpTransform.parse(sdp).media[0];
@@ -131,6 +139,13 @@ describe('streamSecurity and answerOffer with SDES', () => {
       [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY} UNAUTHENTICATED_SRTP`],
       'required',
       /UNAUTHENTICATED_SRTP/,
+    ],
+    ['a lifetime of 0', [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|0`], 'optional', /lifetime 0 outside/],
+    [
+      'a lifetime above 2^48',
+      [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|2^49`],
+      'optional',
+      /lifetime 562949953421312 outside 1 to 2\^48/,
     ],
     [
       'a key of 24 bytes',
