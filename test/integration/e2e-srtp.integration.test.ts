@@ -79,6 +79,7 @@ describe('baresip with mediaenc=srtp-mand', () => {
     expect(call.log).toMatch(/m=audio \d+ RTP\/SAVP/);
     expect(call.log).toMatch(/a=crypto:\d+ AES_CM_128_HMAC_SHA1_80 inline:[A-Za-z0-9+/]{40}/);
     const ended = await until(() => e2e.live.find((ev) => ev.type === 'call.ended'), 'call.ended');
+    expect(ended.call).toMatchObject({ codec: 'PCMU', srtp: 'AES_CM_128_HMAC_SHA1_80' }); // baresip's only suite
     const transcript = await getJson<{ text: string }>(`${e2e.base}/api/calls/${ended.callId}/transcript`);
     const expected = wordsSentBy(e2e.fake.admitted[0]!);
     expect(transcript.text).toBe(expected.join(' '));
@@ -171,7 +172,8 @@ describe('sipscribe dial --srtp required (our own RTP/SAVP offer)', () => {
       wav,
     ]);
     expect(code).toBe(0);
-    await until(() => e2e.live.find((ev) => ev.type === 'call.ended'), 'call.ended');
+    const ended = await until(() => e2e.live.find((ev) => ev.type === 'call.ended'), 'call.ended');
+    expect(ended.call.srtp).toBe('AEAD_AES_128_GCM');
     await expectIntactTranscript(e2e);
     const log = readFileSync(join(e2e.dir, 'sipscribe.log'), 'utf8');
     // Our offer lists AEAD_AES_128_GCM first, and our answer takes it.
