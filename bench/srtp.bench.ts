@@ -1,77 +1,90 @@
 /**
- * `npm run bench -- srtp`: what SRTP (RFC 3711, AES_CM_128_HMAC_SHA1_80) adds to the receive path of
- * one call. The same 180 call-seconds of μ-law go through an RtpSession receiving plain RTP and one
- * receiving SRTP (protected beforehand; both get fresh buffers per round, as node:dgram gives a new
- * one per datagram, and unprotecting decrypts in place), interleaved, best of 6 rounds after a warm-up; CPU per call-second and the ratio to the
- * plain path (goal: under 25 % extra). Then the unprotect step alone per packet, split into its
- * HMAC-SHA1 and AES-CM parts, and two ways of computing the HMAC with node:crypto.
+ * `npm run bench -- srtp`: what SRTP (RFC 3711: AES_CM_128_HMAC_SHA1_80, and AEAD_AES_128_GCM of
+ * RFC 7714) adds to the receive path of one call. The same 180 call-seconds of μ-law go through an
+ * RtpSession receiving plain RTP and one receiving SRTP per suite (protected beforehand; all get
+ * fresh buffers per round, as node:dgram gives a new one per datagram, and unprotecting decrypts in
+ * place), interleaved, best of 6 rounds after a warm-up; CPU per call-second and the ratio to the
+ * plain path (goal: under 25 % extra). Then the unprotect step alone per packet for both suites, the
+ * HMAC-SHA1 part of AES-CM's, and two ways of computing the HMAC with node:crypto.
  */
 import { createHash, createHmac, createSecretKey } from 'node:crypto';
 import { SrtpContext } from '../rtp/srtp/SrtpContext.js';
-import { srtpSuite } from '../rtp/srtp/suites.js';
+import { srtpSuite, type SrtpSuite } from '../rtp/srtp/suites.js';
 import { MemoryNetwork } from '../test/rtp/session/memoryNetwork.js';
 import { cpu, datagrams, drive, openCall } from './media.bench.js';
 
 const CALL_SECONDS = 180;
 const ROUNDS = 6;
 const SUITE = srtpSuite('AES_CM_128_HMAC_SHA1_80')!;
-const PEER_KEY = Buffer.alloc(30, 0x5a);
-const OUR_KEY = Buffer.alloc(30, 0xa5);
+const GCM = srtpSuite('AEAD_AES_128_GCM')!;
 /** A full collection before each measurement (`npm run bench` runs node with --expose-gc). */
 const collect = (): void => (globalThis as { gc?: () => void }).gc?.();
+const peerKey = (suite: SrtpSuite): Buffer => Buffer.alloc(suite.keyLength + suite.saltLength, 0x5a);
+const ourKey = (suite: SrtpSuite): Buffer => Buffer.alloc(suite.keyLength + suite.saltLength, 0xa5);
 
 export async function run(): Promise<void> {
   const plain = datagrams(CALL_SECONDS);
-  const sender = new SrtpContext(SUITE, PEER_KEY);
-  const protectedPackets = plain.map((p) => sender.protectRtp(p));
+  const suites = [SUITE, GCM];
+  const protectedPackets = suites.map((suite) => {
+    const sender = new SrtpContext(suite, peerKey(suite));
+    return plain.map((p) => sender.protectRtp(p));
+  });
   const net = new MemoryNetwork({ log: false });
   let port = 40000;
   let plainBest = Infinity;
-  let srtpBest = Infinity;
+  const srtpBest = suites.map(() => Infinity);
   for (let r = 0; r <= ROUNDS; r++) {
     const warmup = r === 0;
     const n = warmup ? 1000 : plain.length;
-    // Fresh buffers for both, as node:dgram hands over a new one per datagram.
+    // Fresh buffers for all, as node:dgram hands over a new one per datagram.
     const plainCopies = plain.slice(0, n).map((p) => Buffer.from(p));
     const a = await openCall(net, (port += 2), 'sendonly');
     collect();
     const plainMs = cpu(() => drive(a, plainCopies)).ms;
     a.session.close();
-    const copies = protectedPackets.slice(0, n).map((p) => Buffer.from(p));
-    const b = await openCall(net, (port += 2), 'sendonly', {
-      suite: SUITE.name,
-      remoteKey: PEER_KEY,
-      localKey: OUR_KEY,
-    });
-    collect();
-    const srtpMs = cpu(() => drive(b, copies)).ms;
-    const stats = b.session.getStats();
-    b.session.close();
-    if (stats.srtpAuthFailed > 0 || stats.received !== n) {
-      throw new Error(`srtp path: ${stats.received} of ${n} received, ${stats.srtpAuthFailed} failed`);
-    }
     if (!warmup) {
       plainBest = Math.min(plainBest, plainMs / CALL_SECONDS);
-      srtpBest = Math.min(srtpBest, srtpMs / CALL_SECONDS);
+    }
+    for (const [i, suite] of suites.entries()) {
+      const copies = protectedPackets[i]!.slice(0, n).map((p) => Buffer.from(p));
+      const b = await openCall(net, (port += 2), 'sendonly', {
+        suite: suite.name,
+        remoteKey: peerKey(suite),
+        localKey: ourKey(suite),
+      });
+      collect();
+      const srtpMs = cpu(() => drive(b, copies)).ms;
+      const stats = b.session.getStats();
+      b.session.close();
+      if (stats.srtpAuthFailed > 0 || stats.received !== n) {
+        throw new Error(
+          `${suite.name} path: ${stats.received} of ${n} received, ${stats.srtpAuthFailed} failed`,
+        );
+      }
+      if (!warmup) {
+        srtpBest[i] = Math.min(srtpBest[i]!, srtpMs / CALL_SECONDS);
+      }
     }
   }
   console.log(
     `call audio per run: ${CALL_SECONDS} s (${plain.length} packets of 160 bytes μ-law), best of ${ROUNDS} interleaved rounds`,
   );
   console.log(
-    `${'plain receive path (RtpSession)'.padEnd(44)} ${plainBest.toFixed(3)} ms CPU per call-second`,
+    `${'plain receive path (RtpSession)'.padEnd(52)} ${plainBest.toFixed(3)} ms CPU per call-second`,
   );
-  console.log(
-    `${'SRTP receive path (same, SRTP 80-bit tag)'.padEnd(44)} ${srtpBest.toFixed(3)} ms CPU per call-second`,
-  );
-  const extra = (srtpBest - plainBest) / plainBest;
-  console.log(
-    `SRTP extra: ${(srtpBest - plainBest).toFixed(3)} ms per call-second = ${(extra * 100).toFixed(1)} % of the plain path (goal < 25 %); ${(((srtpBest - plainBest) * 1000) / 50).toFixed(2)} µs per packet`,
-  );
+  for (const [i, suite] of suites.entries()) {
+    const best = srtpBest[i]!;
+    const extra = (best - plainBest) / plainBest;
+    console.log(
+      `${`SRTP receive path, ${suite.name}`.padEnd(52)} ${best.toFixed(3)} ms CPU per call-second: ` +
+        `${(best / plainBest).toFixed(2)}× the plain path, +${(extra * 100).toFixed(1)} % (goal < 25 %), ` +
+        `${(((best - plainBest) * 1000) / 50).toFixed(2)} µs per packet`,
+    );
+  }
 
   // The unprotect step alone, and its HMAC, best of 5 rounds (the first warms up).
   const N = 50_000;
-  const fresh = new SrtpContext(SUITE, PEER_KEY);
+  const fresh = new SrtpContext(SUITE, peerKey(SUITE));
   const batch = Array.from({ length: N }, (_, i) => {
     const b = Buffer.from(plain[i % plain.length]!);
     b.writeUInt16BE(i & 0xffff, 2); // distinct sequence numbers: no replay
@@ -89,9 +102,22 @@ export async function run(): Promise<void> {
   let unprotect = Infinity;
   for (let r = 0; r < 5; r++) {
     copies = batch.map((p) => Buffer.from(p));
-    const receiver = new SrtpContext(SUITE, PEER_KEY);
+    const receiver = new SrtpContext(SUITE, peerKey(SUITE));
     collect();
     unprotect = Math.min(unprotect, cpu(() => copies.forEach((p) => receiver.unprotectRtp(p))).ms);
+  }
+  const gcmSender = new SrtpContext(GCM, peerKey(GCM));
+  const gcmBatch = batch.map((_, i) => {
+    const b = Buffer.from(plain[i % plain.length]!);
+    b.writeUInt16BE(i & 0xffff, 2);
+    return gcmSender.protectRtp(b);
+  });
+  let gcmUnprotect = Infinity;
+  for (let r = 0; r < 5; r++) {
+    copies = gcmBatch.map((p) => Buffer.from(p));
+    const receiver = new SrtpContext(GCM, peerKey(GCM));
+    collect();
+    gcmUnprotect = Math.min(gcmUnprotect, cpu(() => copies.forEach((p) => receiver.unprotectRtp(p))).ms);
   }
   const key = createSecretKey(Buffer.alloc(20, 7));
   const roc = Buffer.alloc(4);
@@ -110,7 +136,7 @@ export async function run(): Promise<void> {
   );
   const us = (ms: number): string => `${((ms * 1000) / N).toFixed(2)} µs`;
   console.log(
-    `unprotect alone: ${us(unprotect)} per packet, of which HMAC-SHA1 (createHmac) ${us(hmac)}; ` +
+    `unprotect alone: AEAD_AES_128_GCM ${us(gcmUnprotect)} per packet; ${SUITE.name} ${us(unprotect)}, of which HMAC-SHA1 (createHmac) ${us(hmac)}; ` +
       `HMAC from copied pad states (createHash + Hash.copy) ${us(padState)}`,
   );
 }

@@ -60,11 +60,13 @@ export class RtpConfigError extends RtpError {
 }
 
 /** Codes of {@link SrtpError}: why an SRTP/SRTCP packet was dropped (RFC 3711 §3.3, §3.4). */
-export type SrtpErrorCode = 'SRTP_ERR_TRUNCATED' | 'SRTP_ERR_AUTH' | 'SRTP_ERR_REPLAY' | 'SRTP_ERR_MALFORMED';
+export type SrtpErrorCode =
+  'SRTP_ERR_TRUNCATED' | 'SRTP_ERR_AUTH' | 'SRTP_ERR_REPLAY' | 'SRTP_ERR_MALFORMED' | 'SRTP_ERR_KEY_EXPIRED';
 
 /**
  * An SRTP/SRTCP packet that was dropped: too short for its tag, failed authentication, replayed or
- * too old for the replay window, or authentic but with an impossible header length.
+ * too old for the replay window, authentic but with an impossible header length, or beyond its
+ * master key's lifetime (RFC 3711 §9.2).
  */
 export class SrtpError extends RtpError {
   declare readonly code: SrtpErrorCode;

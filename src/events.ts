@@ -20,6 +20,11 @@ export interface CallMeta {
   readonly transport: 'udp' | 'tcp' | 'tls';
   /** The negotiated audio codec (`PCMU`, `PCMA`), or null before the offer/answer is done. */
   readonly codec: string | null;
+  /**
+   * The negotiated SRTP suite (`AEAD_AES_128_GCM`, `AES_CM_128_HMAC_SHA1_80`, …), null for plain
+   * RTP; absent before the call is answered.
+   */
+  readonly srtp?: string | null;
   /** The remote signalling address, `host:port`. */
   readonly source: string;
 }

@@ -55,7 +55,11 @@ export class SessionSrtp {
     let tx = this.#tx;
     try {
       if (!rx || old === undefined || !sameSuite || !equal(old.remoteKey, keys.remoteKey)) {
-        rx = new SrtpContext(suite, keys.remoteKey);
+        rx = new SrtpContext(
+          suite,
+          keys.remoteKey,
+          keys.remoteLifetime === undefined ? {} : { lifetime: keys.remoteLifetime },
+        );
       }
       if (!tx || old === undefined || !sameSuite || !equal(old.localKey, keys.localKey)) {
         tx = new SrtpContext(suite, keys.localKey);
@@ -66,7 +70,7 @@ export class SessionSrtp {
     if (this.#rx && rx !== this.#rx) {
       this.#previous = { ctx: this.#rx, until: undefined };
     }
-    this.#keys = { suite: keys.suite, remoteKey: keys.remoteKey, localKey: keys.localKey };
+    this.#keys = { ...keys };
     this.#rx = rx;
     this.#tx = tx;
   }

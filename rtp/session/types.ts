@@ -20,9 +20,10 @@ export interface RemoteMedia {
   direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
   /**
    * SRTP (RFC 3711) keyed by SDES: the suite (`srtp/suites.ts`), the peer's master key and salt
-   * (what it sends is protected with it) and ours (what we send). Absent: plain RTP.
+   * (what it sends is protected with it) and ours (what we send), and the lifetime in packets of
+   * the peer's key when its SDP gave one (packets beyond it are dropped). Absent: plain RTP.
    */
-  srtp?: { suite: string; remoteKey: Uint8Array; localKey: Uint8Array };
+  srtp?: { suite: string; remoteKey: Uint8Array; localKey: Uint8Array; remoteLifetime?: number };
 }
 
 /** Upward notifications of a session (all optional). */

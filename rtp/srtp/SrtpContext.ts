@@ -1,7 +1,7 @@
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { SrtpError } from '../errors.js';
 import { AesCm } from './AesCm.js';
-import { deriveSessionKeys } from './kdf.js';
+import { deriveSessionKeys, type SessionKeys } from './kdf.js';
 import { ReplayWindow } from './ReplayWindow.js';
 import type { SrtpSuite } from './suites.js';
 
@@ -9,6 +9,15 @@ import type { SrtpSuite } from './suites.js';
 const MAX_STREAMS = 16;
 /** The SRTCP E flag (RFC 3711 §3.4): the packet is encrypted. */
 const E_FLAG = 0x80000000;
+/** The highest SRTCP index (31 bits); the key is worn out after it (RFC 3711 §9.2). */
+const MAX_RTCP_INDEX = 0x7fffffff;
+/** The highest rollover counter: SRTP indices are 48 bits (RFC 3711 §9.2). */
+const MAX_ROC = 0xffffffff;
+/**
+ * The AES-GCM tag we send and accept: 128 bits (RFC 7714 §14.1 for both SDES suites of AES-GCM),
+ * node:crypto's default (no `authTagLength` option: it costs about 0.8 µs per cipher object).
+ */
+const GCM_TAG = 16;
 
 /** Per-SSRC state of one direction: RFC 3711 §3.2.1 rollover counter, highest sequence, replay list. */
 interface Stream {
@@ -21,16 +30,25 @@ interface Stream {
   rtcpIndex: number;
 }
 
+export interface SrtpContextOptions {
+  /**
+   * The master key's lifetime in packets (RFC 4568 §6.1 `|2^20`), counted apart for SRTP and SRTCP
+   * as RFC 3711 §9.2 counts its limits (2^48 SRTP, 2^31 SRTCP packets, which also apply without
+   * it): packets beyond it are refused with SRTP_ERR_KEY_EXPIRED.
+   */
+  lifetime?: number;
+}
+
 /**
  * One direction of an SRTP session (RFC 3711) under one master key: protects what we send or
  * unprotects what we receive, RTP and RTCP, for any number of SSRCs. Session keys are derived once
- * (key derivation rate 0, the SDES default); AES-128 counter mode and HMAC-SHA1 come from
- * node:crypto.
+ * (key derivation rate 0, the SDES default). AES-CM suites: AES-128 counter mode and HMAC-SHA1 from
+ * node:crypto; AEAD_AES_128_GCM (RFC 7714): node:crypto's aes-128-gcm with the header as AAD.
  *
  * Unprotecting checks, in this order, the length, the replay list and the authentication tag, and
- * only then decrypts: a packet that fails is never decrypted nor parsed, and the rollover counter
- * and replay list only move for authentic packets. Failures throw {@link SrtpError} (the receive
- * path counts them by code).
+ * only then writes the decrypted payload into the packet: a packet that fails is left untouched and
+ * never parsed, and the rollover counter and replay list only move for authentic packets. Failures
+ * throw {@link SrtpError} (the receive path counts them by code).
  */
 export class SrtpContext {
   readonly suite: SrtpSuite;
@@ -38,32 +56,49 @@ export class SrtpContext {
   readonly #rtcpCipher: AesCm;
   readonly #rtpAuth: KeyObject;
   readonly #rtcpAuth: KeyObject;
+  readonly #rtpKey: KeyObject;
+  readonly #rtcpKey: KeyObject;
   readonly #rtpSalt: Buffer;
   readonly #rtcpSalt: Buffer;
+  /** SRTP and SRTCP packets this master key may still protect or authenticate (RFC 3711 §9.2). */
+  #rtpLeft: number;
+  #rtcpLeft: number;
   readonly #streams = new Map<number, Stream>();
   readonly #iv = Buffer.alloc(16);
   readonly #roc = Buffer.alloc(4);
+  /** SRTCP AAD of AES-GCM when the payload is encrypted: the first 8 bytes and the E flag and index. */
+  readonly #rtcpAad = Buffer.alloc(12);
   /** The SSRC used last (the last key of `#streams`): no reordering while it stays the same. */
   #lastSsrc = -1;
 
   /**
-   * @param keySalt the master key followed by the master salt (30 bytes: the SDES inline key)
+   * @param keys the master key followed by the master salt (the SDES inline key: 30 bytes for the
+   *   AES-CM suites, 28 for AES-GCM), or session keys already derived (RFC test vectors)
    * @throws {RangeError} on a wrong length
    */
-  constructor(suite: SrtpSuite, keySalt: Uint8Array) {
-    if (keySalt.length !== suite.keyLength + suite.saltLength) {
-      throw new RangeError(
-        `${suite.name} needs ${suite.keyLength + suite.saltLength} bytes of key and salt, got ${keySalt.length}`,
-      );
+  constructor(suite: SrtpSuite, keys: Uint8Array | SessionKeys, options: SrtpContextOptions = {}) {
+    let k: SessionKeys;
+    if (keys instanceof Uint8Array) {
+      if (keys.length !== suite.keyLength + suite.saltLength) {
+        throw new RangeError(
+          `${suite.name} needs ${suite.keyLength + suite.saltLength} bytes of key and salt, got ${keys.length}`,
+        );
+      }
+      k = deriveSessionKeys(keys.subarray(0, suite.keyLength), keys.subarray(suite.keyLength));
+    } else {
+      k = keys;
     }
     this.suite = suite;
-    const k = deriveSessionKeys(keySalt.subarray(0, suite.keyLength), keySalt.subarray(suite.keyLength));
     this.#rtpCipher = new AesCm(k.rtpEncryption);
     this.#rtcpCipher = new AesCm(k.rtcpEncryption);
+    this.#rtpKey = createSecretKey(k.rtpEncryption);
+    this.#rtcpKey = createSecretKey(k.rtcpEncryption);
     this.#rtpAuth = createSecretKey(k.rtpAuth);
     this.#rtcpAuth = createSecretKey(k.rtcpAuth);
     this.#rtpSalt = k.rtpSalt;
     this.#rtcpSalt = k.rtcpSalt;
+    this.#rtpLeft = Math.min(options.lifetime ?? Infinity, 2 ** 48);
+    this.#rtcpLeft = Math.min(options.lifetime ?? Infinity, 2 ** 31);
   }
 
   /** The rollover counter of an SSRC (tests, diagnostics); undefined when unknown. */
@@ -74,24 +109,40 @@ export class SrtpContext {
   /**
    * SRTP from an RTP packet: the payload encrypted, the tag appended. Returns a new buffer; `packet`
    * is not changed.
-   * @throws {SrtpError} SRTP_ERR_MALFORMED when `packet` is not RTP
+   * @throws {SrtpError} SRTP_ERR_MALFORMED when `packet` is not RTP, SRTP_ERR_KEY_EXPIRED past the
+   *   key's lifetime or its 2^48 indices
    */
   protectRtp(packet: Uint8Array): Buffer {
     const hdr = rtpHeaderLength(packet, packet.length);
+    this.#rtpLeft = left(this.#rtpLeft, 'srtp');
     const ssrc = readU32(packet, 8);
     const seq = (packet[2]! << 8) | packet[3]!;
     const s = this.#stream(ssrc);
     if (s.sl < 0) {
       s.sl = seq;
     } else if (seq < s.sl && s.sl - seq > 0x8000) {
-      s.roc = (s.roc + 1) >>> 0; // the sequence number wrapped
+      if (s.roc === MAX_ROC) {
+        throw new SrtpError(
+          'SRTP_ERR_KEY_EXPIRED',
+          `srtp index space of ssrc ${ssrc} exhausted (2^48 packets)`,
+        );
+      }
+      s.roc++; // the sequence number wrapped
       s.sl = seq;
     } else if (seq > s.sl && seq - s.sl < 0x8000) {
       s.sl = seq;
     }
     const tag = this.suite.rtpTagLength;
     const out = Buffer.allocUnsafe(packet.length + tag);
-    out.set(packet);
+    out.set(packet, 0);
+    if (this.suite.aead) {
+      const c = createCipheriv('aes-128-gcm', this.#rtpKey, this.#gcmIv(this.#rtpSalt, ssrc, s.roc, seq));
+      c.setAAD(packet.subarray(0, hdr));
+      out.set(c.update(packet.subarray(hdr)), hdr);
+      c.final();
+      c.getAuthTag().copy(out, packet.length);
+      return out;
+    }
     this.#rtpIv(ssrc, s.roc * 0x10000 + seq);
     this.#rtpCipher.apply(this.#iv, out.subarray(hdr, packet.length));
     this.#rtpTag(out.subarray(0, packet.length), s.roc).copy(out, packet.length, 0, tag);
@@ -101,7 +152,8 @@ export class SrtpContext {
   /**
    * RTP from an SRTP packet: authenticated, checked against replay, then decrypted in place.
    * Returns the RTP packet (a view of `packet` without the tag).
-   * @throws {SrtpError} SRTP_ERR_TRUNCATED, SRTP_ERR_REPLAY, SRTP_ERR_AUTH, SRTP_ERR_MALFORMED
+   * @throws {SrtpError} SRTP_ERR_TRUNCATED, SRTP_ERR_REPLAY, SRTP_ERR_AUTH, SRTP_ERR_MALFORMED,
+   *   SRTP_ERR_KEY_EXPIRED
    */
   unprotectRtp(packet: Uint8Array): Uint8Array {
     const tagLen = this.suite.rtpTagLength;
@@ -109,6 +161,7 @@ export class SrtpContext {
     if (end < 12 || packet[0]! >> 6 !== 2) {
       throw new SrtpError('SRTP_ERR_TRUNCATED', `srtp packet of ${packet.length} bytes`);
     }
+    left(this.#rtpLeft, 'srtp');
     const ssrc = readU32(packet, 8);
     const seq = (packet[2]! << 8) | packet[3]!;
     const known = this.#streams.get(ssrc);
@@ -123,8 +176,8 @@ export class SrtpContext {
         v = known.roc + 1;
       }
     }
-    if (v < 0 || v > 0xffffffff) {
-      throw new SrtpError('SRTP_ERR_REPLAY', `srtp index before the rollover counter's start (seq ${seq})`);
+    if (v < 0 || v > MAX_ROC) {
+      throw new SrtpError('SRTP_ERR_REPLAY', `srtp index outside the rollover counter's range (seq ${seq})`);
     }
     const index = v * 0x10000 + seq;
     if (known) {
@@ -133,11 +186,22 @@ export class SrtpContext {
         throw new SrtpError('SRTP_ERR_REPLAY', `srtp packet ${r} (ssrc ${ssrc}, index ${index})`);
       }
     }
-    const expected = this.#rtpTag(packet.subarray(0, end), v);
-    if (!tagEqual(expected, packet, end, tagLen)) {
-      throw new SrtpError('SRTP_ERR_AUTH', `srtp authentication failed (ssrc ${ssrc}, seq ${seq})`);
+    let hdr: number;
+    let plain: Buffer | undefined;
+    if (this.suite.aead) {
+      hdr = rtpHeaderLength(packet, end);
+      plain = this.#gcmOpen(this.#rtpKey, this.#gcmIv(this.#rtpSalt, ssrc, v, seq), packet, hdr, end, end);
+      if (!plain) {
+        throw new SrtpError('SRTP_ERR_AUTH', `srtp authentication failed (ssrc ${ssrc}, seq ${seq})`);
+      }
+    } else {
+      const expected = this.#rtpTag(packet.subarray(0, end), v);
+      if (!tagEqual(expected, packet, end, tagLen)) {
+        throw new SrtpError('SRTP_ERR_AUTH', `srtp authentication failed (ssrc ${ssrc}, seq ${seq})`);
+      }
+      hdr = rtpHeaderLength(packet, end);
     }
-    const hdr = rtpHeaderLength(packet, end);
+    this.#rtpLeft--;
     const s = this.#stream(ssrc);
     if (s.sl < 0 || v > s.roc) {
       s.roc = v;
@@ -146,16 +210,21 @@ export class SrtpContext {
       s.sl = seq;
     }
     s.rtpReplay.accept(index);
-    this.#rtpIv(ssrc, index);
-    const body = packet.subarray(hdr, end);
-    this.#rtpCipher.apply(this.#iv, body);
+    if (plain) {
+      packet.set(plain, hdr);
+    } else {
+      this.#rtpIv(ssrc, index);
+      this.#rtpCipher.apply(this.#iv, packet.subarray(hdr, end));
+    }
     return packet.subarray(0, end);
   }
 
   /**
    * SRTCP from a compound RTCP packet: everything after the first 8 bytes encrypted, E flag and
-   * SRTCP index appended, then the 80-bit tag. Returns a new buffer.
-   * @throws {SrtpError} SRTP_ERR_MALFORMED when shorter than 8 bytes
+   * SRTCP index appended, then the tag (AES-CM: HMAC over all before it, RFC 3711 §3.4); AES-GCM
+   * puts the tag before the E flag and index (RFC 7714 §9.1). Returns a new buffer.
+   * @throws {SrtpError} SRTP_ERR_MALFORMED when shorter than 8 bytes, SRTP_ERR_KEY_EXPIRED past the
+   *   key's lifetime or its 2^31 SRTCP indices
    */
   protectRtcp(packet: Uint8Array): Buffer {
     if (packet.length < 8) {
@@ -163,14 +232,34 @@ export class SrtpContext {
     }
     const ssrc = readU32(packet, 4);
     const s = this.#stream(ssrc);
-    s.rtcpIndex = (s.rtcpIndex + 1) & 0x7fffffff;
-    const index = s.rtcpIndex;
+    if (s.rtcpIndex >= MAX_RTCP_INDEX) {
+      throw new SrtpError(
+        'SRTP_ERR_KEY_EXPIRED',
+        `srtcp index space of ssrc ${ssrc} exhausted (2^31 packets)`,
+      );
+    }
+    this.#rtcpLeft = left(this.#rtcpLeft, 'srtcp');
+    const index = ++s.rtcpIndex;
+    const word = (E_FLAG | index) >>> 0;
     const tag = this.suite.rtcpTagLength;
     const out = Buffer.allocUnsafe(packet.length + 4 + tag);
-    out.set(packet);
+    out.set(packet, 0);
+    if (this.suite.aead) {
+      const aad = this.#rtcpAad;
+      aad.set(packet.subarray(0, 8), 0);
+      aad.writeUInt32BE(word, 8);
+      const iv = this.#gcmIv(this.#rtcpSalt, ssrc, index >>> 16, index & 0xffff);
+      const c = createCipheriv('aes-128-gcm', this.#rtcpKey, iv);
+      c.setAAD(aad);
+      out.set(c.update(packet.subarray(8)), 8);
+      c.final();
+      c.getAuthTag().copy(out, packet.length);
+      out.writeUInt32BE(word, packet.length + tag);
+      return out;
+    }
     this.#rtcpIvFor(ssrc, index);
     this.#rtcpCipher.apply(this.#iv, out.subarray(8, packet.length));
-    out.writeUInt32BE((E_FLAG | index) >>> 0, packet.length);
+    out.writeUInt32BE(word, packet.length);
     this.#hmac(this.#rtcpAuth, out.subarray(0, packet.length + 4)).copy(out, packet.length + 4, 0, tag);
     return out;
   }
@@ -178,32 +267,82 @@ export class SrtpContext {
   /**
    * RTCP from an SRTCP packet: authenticated, checked against replay, decrypted in place when the E
    * flag is set. Returns the compound RTCP packet (a view of `packet`).
-   * @throws {SrtpError} SRTP_ERR_TRUNCATED, SRTP_ERR_REPLAY, SRTP_ERR_AUTH
+   * @throws {SrtpError} SRTP_ERR_TRUNCATED, SRTP_ERR_REPLAY, SRTP_ERR_AUTH, SRTP_ERR_KEY_EXPIRED
    */
   unprotectRtcp(packet: Uint8Array): Uint8Array {
     const tagLen = this.suite.rtcpTagLength;
-    const end = packet.length - tagLen;
-    if (end < 12) {
+    const aead = this.suite.aead;
+    // AES-CM: RTCP || E+index || tag; AES-GCM: RTCP' || tag || E+index.
+    const rtcpEnd = packet.length - tagLen - 4;
+    if (rtcpEnd < 8) {
       throw new SrtpError('SRTP_ERR_TRUNCATED', `srtcp packet of ${packet.length} bytes`);
     }
+    left(this.#rtcpLeft, 'srtcp');
     const ssrc = readU32(packet, 4);
-    const word = readU32(packet, end - 4);
-    const index = word & 0x7fffffff;
+    const wordAt = aead ? packet.length - 4 : rtcpEnd;
+    const word = readU32(packet, wordAt);
+    const index = word & MAX_RTCP_INDEX;
+    const encrypted = (word & E_FLAG) !== 0;
     const s = this.#streams.get(ssrc);
     const r = s?.rtcpReplay.check(index) ?? 'ok';
     if (r !== 'ok') {
       throw new SrtpError('SRTP_ERR_REPLAY', `srtcp packet ${r} (ssrc ${ssrc}, index ${index})`);
     }
-    const expected = this.#hmac(this.#rtcpAuth, packet.subarray(0, end));
-    if (!tagEqual(expected, packet, end, tagLen)) {
-      throw new SrtpError('SRTP_ERR_AUTH', `srtcp authentication failed (ssrc ${ssrc}, index ${index})`);
+    let plain: Buffer | undefined;
+    if (aead) {
+      const iv = this.#gcmIv(this.#rtcpSalt, ssrc, index >>> 16, index & 0xffff);
+      // RFC 7714 §9.2: AAD = first 8 bytes || E+index, or the whole RTCP || E+index when E is clear.
+      const aadEnd = encrypted ? 8 : rtcpEnd;
+      const aad = Buffer.allocUnsafe(aadEnd + 4);
+      aad.set(packet.subarray(0, aadEnd), 0);
+      aad.set(packet.subarray(wordAt, wordAt + 4), aadEnd);
+      plain = this.#gcmOpen(this.#rtcpKey, iv, packet, aadEnd, rtcpEnd, rtcpEnd, aad);
+      if (!plain) {
+        throw new SrtpError('SRTP_ERR_AUTH', `srtcp authentication failed (ssrc ${ssrc}, index ${index})`);
+      }
+    } else {
+      const expected = this.#hmac(this.#rtcpAuth, packet.subarray(0, rtcpEnd + 4));
+      if (!tagEqual(expected, packet, rtcpEnd + 4, tagLen)) {
+        throw new SrtpError('SRTP_ERR_AUTH', `srtcp authentication failed (ssrc ${ssrc}, index ${index})`);
+      }
     }
+    this.#rtcpLeft--;
     this.#stream(ssrc).rtcpReplay.accept(index);
-    if (word & E_FLAG) {
-      this.#rtcpIvFor(ssrc, index);
-      this.#rtcpCipher.apply(this.#iv, packet.subarray(8, end - 4));
+    if (encrypted) {
+      if (plain) {
+        packet.set(plain, 8);
+      } else {
+        this.#rtcpIvFor(ssrc, index);
+        this.#rtcpCipher.apply(this.#iv, packet.subarray(8, rtcpEnd));
+      }
     }
-    return packet.subarray(0, end - 4);
+    return packet.subarray(0, rtcpEnd);
+  }
+
+  /**
+   * AES-GCM decryption of `packet[from, to)` with the tag at `to` and AAD `packet[0, from)` (or
+   * `aad`): the plaintext in a new buffer, or undefined when the tag does not match. The packet
+   * itself is not written.
+   */
+  #gcmOpen(
+    key: KeyObject,
+    iv: Buffer,
+    packet: Uint8Array,
+    from: number,
+    to: number,
+    tagAt: number,
+    aad: Uint8Array = packet.subarray(0, from),
+  ): Buffer | undefined {
+    const d = createDecipheriv('aes-128-gcm', key, iv);
+    d.setAAD(aad);
+    d.setAuthTag(packet.subarray(tagAt, tagAt + GCM_TAG));
+    const plain = d.update(packet.subarray(from, to));
+    try {
+      d.final();
+    } catch {
+      return undefined;
+    }
+    return plain;
   }
 
   #stream(ssrc: number): Stream {
@@ -223,6 +362,22 @@ export class SrtpContext {
     }
     this.#streams.set(ssrc, s);
     return s;
+  }
+
+  /**
+   * The 12-byte AES-GCM IV (RFC 7714 §8.1, §9.1): (0x0000 || SSRC || `hi` || `lo`) XOR salt, with
+   * ROC and SEQ for SRTP, the SRTCP index's high 15 bits and low 16 bits for SRTCP.
+   */
+  #gcmIv(salt: Buffer, ssrc: number, hi: number, lo: number): Buffer {
+    const iv = Buffer.allocUnsafe(12);
+    iv.writeUInt16BE(0, 0);
+    iv.writeUInt32BE(ssrc, 2);
+    iv.writeUInt32BE(hi, 6);
+    iv.writeUInt16BE(lo, 10);
+    for (let i = 0; i < 12; i++) {
+      iv[i]! ^= salt[i]!;
+    }
+    return iv;
   }
 
   /** IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (index · 2^16) (RFC 3711 §4.1.1). */
@@ -261,6 +416,17 @@ export class SrtpContext {
   #hmac(key: KeyObject, data: Uint8Array): Buffer {
     return createHmac('sha1', key).update(data).digest();
   }
+}
+
+/**
+ * `n` − 1: one packet more under the master key.
+ * @throws {SrtpError} SRTP_ERR_KEY_EXPIRED when its lifetime is used up (`n` is 0)
+ */
+function left(n: number, what: 'srtp' | 'srtcp'): number {
+  if (n <= 0) {
+    throw new SrtpError('SRTP_ERR_KEY_EXPIRED', `${what} master key lifetime used up: packet refused`);
+  }
+  return n - 1;
 }
 
 /**

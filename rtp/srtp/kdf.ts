@@ -33,14 +33,19 @@ function deriveKey(masterKey: Uint8Array, masterSalt: Uint8Array, label: number,
   return cipher.update(Buffer.alloc(length));
 }
 
-/** All six session keys (RFC 3711 §4.3.1): 128-bit encryption keys, 160-bit auth keys, 112-bit salts. */
+/**
+ * All six session keys (RFC 3711 §4.3.1): 128-bit encryption keys, 160-bit auth keys, salts as long
+ * as the master salt. A 96-bit master salt (AES-GCM, RFC 7714 §11) takes the PRF's 112-bit place
+ * followed by 16 zero bits, and gives 96-bit session salts; AES-GCM has no use for the auth keys.
+ */
 export function deriveSessionKeys(masterKey: Uint8Array, masterSalt: Uint8Array): SessionKeys {
+  const saltLength = masterSalt.length;
   return {
     rtpEncryption: deriveKey(masterKey, masterSalt, LABEL.rtpEncryption, 16),
     rtpAuth: deriveKey(masterKey, masterSalt, LABEL.rtpAuth, 20),
-    rtpSalt: deriveKey(masterKey, masterSalt, LABEL.rtpSalt, 14),
+    rtpSalt: deriveKey(masterKey, masterSalt, LABEL.rtpSalt, saltLength),
     rtcpEncryption: deriveKey(masterKey, masterSalt, LABEL.rtcpEncryption, 16),
     rtcpAuth: deriveKey(masterKey, masterSalt, LABEL.rtcpAuth, 20),
-    rtcpSalt: deriveKey(masterKey, masterSalt, LABEL.rtcpSalt, 14),
+    rtcpSalt: deriveKey(masterKey, masterSalt, LABEL.rtcpSalt, saltLength),
   };
 }

@@ -3,7 +3,8 @@
  * checked, the choice of a suite and key for SRTP, and our own line written back.
  *
  * `a=crypto:<tag> <crypto-suite> inline:<key||salt base64>[|<lifetime>][|<MKI>:<length>] [<session-params>]`
- * (RFC 4568 §9.1). We take one inline key without MKI, and no session parameter other than `WSH`
+ * (RFC 4568 §9.1). We take one inline key without MKI (its lifetime, 1 to 2^48 packets, is honoured:
+ * the media layer refuses the peer's packets beyond it), and no session parameter other than `WSH`
  * (a window size hint): `UNENCRYPTED_SRTP`, `UNAUTHENTICATED_SRTP`, `UNENCRYPTED_SRTCP`, `KDR`
  * (key derivation), `FEC_ORDER`/`FEC_KEY` make the line unusable (RFC 4568 §6.3: a line whose
  * parameters are not supported is not accepted), as do MKIs and several keys.
@@ -34,7 +35,23 @@ export interface SrtpKeys {
   remoteKey: Uint8Array;
   /** Our master key || salt (the inline key of our SDP): what we send is protected with it. */
   localKey: Uint8Array;
+  /**
+   * The lifetime of the peer's key in packets when its line gave one (`|2^20`, RFC 4568 §6.1):
+   * packets beyond it are refused. Ours has none (RFC 3711's 2^48 SRTP / 2^31 SRTCP apply).
+   */
+  remoteLifetime?: number;
 }
+
+/** The crypto line chosen in an offer or answer: its tag, our suite, the peer's key and its lifetime. */
+export interface ChosenCrypto {
+  readonly tag: number;
+  readonly suite: SrtpSuiteInfo;
+  readonly key: Buffer;
+  readonly lifetime: number | undefined;
+}
+
+/** RFC 3711 §9.2 / RFC 4568 §6.1: a master key is used for at most 2^48 SRTP packets. */
+const MAX_LIFETIME = 2 ** 48;
 
 /** What SRTP negotiation needs: the policy, our suites, and our key for a suite. */
 export interface SrtpNegotiation {
@@ -54,6 +71,8 @@ interface CryptoAttribute {
   readonly suite: string;
   /** The base64 text of each inline key (several only with MKIs). */
   readonly keys: readonly string[];
+  /** The lifetime of the (first) key in packets, when given (`|2^20` or `|1048576`). */
+  readonly lifetime: number | undefined;
   /** An MKI is present on some key. */
   readonly mki: boolean;
   readonly sessionParams: readonly string[];
@@ -81,6 +100,7 @@ export function parseCrypto(value: string): CryptoAttribute {
   }
   const keys: string[] = [];
   let mki = false;
+  let lifetime: number | undefined;
   for (const param of keyParams.split(';')) {
     const m = INLINE.exec(param);
     if (!m) {
@@ -88,8 +108,12 @@ export function parseCrypto(value: string): CryptoAttribute {
     }
     keys.push(m[1] ?? '');
     mki ||= m[4] !== undefined;
+    if (m[2] !== undefined && keys.length === 1) {
+      const n = Number(m[2].replace(/^\|(2\^)?/, ''));
+      lifetime = m[3] ? 2 ** n : n;
+    }
   }
-  return { tag: Number(tag), suite, keys, mki, sessionParams };
+  return { tag: Number(tag), suite, keys, mki, lifetime, sessionParams };
 }
 
 /**
@@ -99,6 +123,9 @@ function usableCrypto(
   attr: CryptoAttribute,
   suites: readonly SrtpSuiteInfo[],
 ): { suite: SrtpSuiteInfo; key: Buffer } | string {
+  if (attr.lifetime !== undefined && !(attr.lifetime >= 1 && attr.lifetime <= MAX_LIFETIME)) {
+    return `key lifetime ${attr.lifetime} outside 1 to 2^48 packets`;
+  }
   const suite = suites.find((s) => s.name === attr.suite);
   if (!suite) {
     return `crypto suite ${attr.suite} not supported`;
@@ -146,7 +173,7 @@ export function cryptoBySection(text: string): string[][] {
 
 /** How one offered audio stream can be secured under a policy. */
 type StreamSecurity =
-  | { readonly ok: true; readonly srtp: { tag: number; suite: SrtpSuiteInfo; key: Buffer } | undefined }
+  | { readonly ok: true; readonly srtp: ChosenCrypto | undefined }
   | { readonly ok: false; readonly why: string };
 
 /**
@@ -168,11 +195,11 @@ export function streamSecurity(
       : { ok: true, srtp: undefined };
   }
   const parsed = lines.map(parseCrypto);
-  const uses = parsed.map((attr) => ({ tag: attr.tag, use: usableCrypto(attr, srtp.suites) }));
+  const uses = parsed.map((attr) => ({ attr, use: usableCrypto(attr, srtp.suites) }));
   for (const suite of srtp.suites) {
-    for (const { tag, use } of uses) {
+    for (const { attr, use } of uses) {
       if (typeof use !== 'string' && use.suite === suite) {
-        return { ok: true, srtp: { tag, suite, key: use.key } };
+        return { ok: true, srtp: { tag: attr.tag, suite, key: use.key, lifetime: attr.lifetime } };
       }
     }
   }
@@ -216,13 +243,13 @@ export function offerCrypto(policy: SrtpPolicy, suites: readonly SrtpSuiteInfo[]
 export function answeredCrypto(
   lines: readonly string[],
   offered: OfferedCrypto,
-): { tag: number; suite: SrtpSuiteInfo; key: Buffer; localKey: Buffer } | undefined {
+): (ChosenCrypto & { localKey: Buffer }) | undefined {
   for (const line of lines) {
     const attr = parseCrypto(line);
     const ours = offered.lines.find((l) => l.tag === attr.tag && l.suite.name === attr.suite);
     const use = ours && usableCrypto(attr, [ours.suite]);
     if (ours && use && typeof use !== 'string') {
-      return { tag: attr.tag, suite: ours.suite, key: use.key, localKey: ours.key };
+      return { tag: attr.tag, suite: ours.suite, key: use.key, lifetime: attr.lifetime, localKey: ours.key };
     }
   }
   return undefined;

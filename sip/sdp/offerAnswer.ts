@@ -10,9 +10,9 @@ import {
   cryptoBySection,
   inlineKey,
   streamSecurity,
+  type ChosenCrypto,
   type OfferedCrypto,
   type SrtpNegotiation,
-  type SrtpSuiteInfo,
 } from './crypto.js';
 import { answerDirection, STATIC_PT, type Codec, type Direction, type MediaDescription } from './media.js';
 import { checkSdp, checkTelephoneEvents } from './validate.js';
@@ -91,8 +91,8 @@ interface Pick {
   codec: Codec;
   payloadType: number;
   telephoneEventPayloadType: number | undefined;
-  /** The crypto line chosen (its tag, our suite, the peer's key), for SRTP. */
-  srtp?: { tag: number; suite: SrtpSuiteInfo; key: Buffer } | undefined;
+  /** The crypto line chosen (its tag, our suite, the peer's key and its lifetime), for SRTP. */
+  srtp?: ChosenCrypto | undefined;
 }
 
 /** The codec of our preference in an m-line, or undefined. */
@@ -170,8 +170,11 @@ function describe(
     desc.telephoneEventPayloadType = pick.telephoneEventPayloadType;
   }
   if (pick.srtp) {
-    const { suite, key } = pick.srtp;
+    const { suite, key, lifetime } = pick.srtp;
     desc.srtp = { suite: suite.name, remoteKey: key, localKey: srtp.localKey(suite, key) };
+    if (lifetime !== undefined) {
+      desc.srtp.remoteLifetime = lifetime;
+    }
   }
   return desc;
 }
@@ -351,7 +354,7 @@ export function readAnswer(
         if (!srtp) {
           return describe(session, m, pick, true, SRTP_OFF);
         }
-        pick.srtp = { tag: srtp.tag, suite: srtp.suite, key: srtp.key };
+        pick.srtp = { tag: srtp.tag, suite: srtp.suite, key: srtp.key, lifetime: srtp.lifetime };
         const ours = { policy: 'required', suites: [srtp.suite], localKey: () => srtp.localKey } as const;
         return describe(session, m, pick, true, ours);
       }

@@ -203,7 +203,10 @@ export class CallSession {
     this.#phase = 'live';
     this.#answeredAt = this.#d.clock.now();
     this.#answeredWall = this.#d.wallClock();
-    calls.transition(this.id, 'answered', { meta: { codec: remote.codec }, deferred: this.#deferFromStart });
+    calls.transition(this.id, 'answered', {
+      meta: { codec: remote.codec, srtp: remote.srtp?.suite ?? null },
+      deferred: this.#deferFromStart,
+    });
     this.log.info(
       {
         local: `${address}:${this.#rtp.localPort}`,
@@ -366,8 +369,10 @@ export class CallSession {
     }
     try {
       this.#rtp.update(desc);
-      if (desc.codec !== this.#d.calls.get(this.id)?.meta.codec) {
-        this.#d.calls.updateMeta(this.id, { codec: desc.codec });
+      const meta = this.#d.calls.get(this.id)?.meta;
+      const srtp = desc.srtp?.suite ?? null;
+      if (desc.codec !== meta?.codec || srtp !== meta.srtp) {
+        this.#d.calls.updateMeta(this.id, { codec: desc.codec, srtp });
       }
     } catch (err) {
       this.log.warn({ err }, 'media update failed');

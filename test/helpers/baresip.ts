@@ -242,25 +242,36 @@ export interface BaresipUa {
 
 /**
  * baresip registered at a registrar (digest), answering every INVITE at once with the 35 s fox
- * clip as microphone. Resolves once the registration got `200 OK`; rejects when it failed.
+ * clip as microphone. Resolves once the registration got `200 OK`; rejects when it failed. Without
+ * `reg` it registers nowhere and answers INVITEs sent to `sip:<user>@127.0.0.1:<sipPort>` (`user`
+ * default `baresip`), resolving once it is ready; `mediaenc` as for {@link baresipCall}.
  */
 export async function baresipUa(
-  reg: BaresipRegistration,
-  opts: { transport?: BaresipTransport; codecs?: BaresipCodecs; timeoutMs?: number } = {},
+  reg: BaresipRegistration | undefined,
+  opts: {
+    transport?: BaresipTransport;
+    codecs?: BaresipCodecs;
+    timeoutMs?: number;
+    mediaenc?: 'srtp' | 'srtp-mand';
+    user?: string;
+  } = {},
 ): Promise<BaresipUa> {
   const t = opts.transport ?? 'udp';
   const p = await writeProfile(`baresip-ua-${t}`, join(FIXTURES, 'audio', 'fox_long_pcm16_8k.wav'));
-  writeFileSync(join(p.dir, 'accounts'), accountLine(t, opts.codecs ?? 'both', reg, ';answermode=auto'));
+  const extra = `;answermode=auto${opts.mediaenc ? `;mediaenc=${opts.mediaenc}` : ''}`;
+  const caller = { user: opts.user ?? 'baresip' };
+  writeFileSync(join(p.dir, 'accounts'), accountLine(t, opts.codecs ?? 'both', reg, extra, caller));
   const proc = start('baresip-ua', 'baresip', ['-f', p.dir, '-s'], {
     cwd: p.dir,
     logFile: join(p.dir, 'baresip.raw.log'),
   });
   // baresip prints the AOR without the port: `bob@127.0.0.1: {0/UDP/v4} 200 OK`
-  const aor = `${reg.user}@${reg.registrar.replace(/:\d+$/, '')}`.replace(/\./g, '\\.');
-  const ok = new RegExp(`${aor}: \\{[0-9]+/[A-Z]+/v4\\} 200 OK`);
-  const bad = new RegExp(
-    `${aor}: reg.*failed|\\{[0-9]+/[A-Z]+/v4\\} 40[0-9]|reg: sip:${aor}: [4-6][0-9][0-9]`,
-  );
+  const aor = reg ? `${reg.user}@${reg.registrar.replace(/:\d+$/, '')}`.replace(/\./g, '\\.') : '';
+  const ok = reg ? new RegExp(`${aor}: \\{[0-9]+/[A-Z]+/v4\\} 200 OK`) : /baresip is ready/;
+  const bad = reg
+    ? new RegExp(`${aor}: reg.*failed|\\{[0-9]+/[A-Z]+/v4\\} 40[0-9]|reg: sip:${aor}: [4-6][0-9][0-9]`)
+    : /(?!)/;
+  const what = reg ? `registration of ${reg.user}` : 'start';
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   for (;;) {
     const out = cleanBaresipLog(proc.output());
@@ -269,7 +280,7 @@ export async function baresipUa(
     }
     if (bad.test(out) || proc.child.exitCode !== null || Date.now() > deadline) {
       await proc.stop();
-      throw new Error(`baresip registration of ${reg.user} over ${t} failed:\n${out.slice(-3000)}`);
+      throw new Error(`baresip ${what} over ${t} failed:\n${out.slice(-3000)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

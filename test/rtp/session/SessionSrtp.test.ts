@@ -10,7 +10,7 @@ import type { Logger } from '../../../lib/logger.js';
 import { RtpPacket, serializeRtp } from '../../../rtp/packet/RtpPacket.js';
 import { buildRtcpReport, parseRtcp } from '../../../rtp/packet/rtcp.js';
 import { RtpSession, type RemoteMedia } from '../../../rtp/session/RtpSession.js';
-import { REKEY_OVERLAP_MS } from '../../../rtp/session/SessionSrtp.js';
+import { REKEY_OVERLAP_MS, SessionSrtp } from '../../../rtp/session/SessionSrtp.js';
 import { SrtpContext } from '../../../rtp/srtp/SrtpContext.js';
 import { srtpSuite } from '../../../rtp/srtp/suites.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
@@ -213,5 +213,18 @@ describe('RtpSession with SRTP', () => {
         remoteMedia({ srtp: { suite: 'AES_256_CM_HMAC_SHA1_80', remoteKey: PEER_KEY, localKey: OUR_KEY } }),
       ),
     ).toThrow(expect.objectContaining({ code: 'RTP_ERR_CONFIG' }));
+  });
+});
+
+describe('SessionSrtp and the lifetime of the peer key', () => {
+  it('drops the peer packets beyond the lifetime its SDP gave (SRTP_ERR_KEY_EXPIRED)', () => {
+    const s = new SessionSrtp();
+    s.configure({ suite: SUITE, remoteKey: PEER_KEY, localKey: OUR_KEY, remoteLifetime: 2 });
+    const peer = peerContext(PEER_KEY);
+    s.unprotectRtp(peer.protectRtp(pcmu(1)), 0);
+    s.unprotectRtp(peer.protectRtp(pcmu(2)), 20);
+    expect(() => s.unprotectRtp(peer.protectRtp(pcmu(3)), 40)).toThrow(
+      expect.objectContaining({ code: 'SRTP_ERR_KEY_EXPIRED' }),
+    );
   });
 });

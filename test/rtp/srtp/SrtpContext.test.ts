@@ -1,10 +1,10 @@
 import { createCipheriv, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { SrtpError } from '../../../rtp/errors.js';
 import { AesCm } from '../../../rtp/srtp/AesCm.js';
 import { deriveSessionKeys } from '../../../rtp/srtp/kdf.js';
 import { ReplayWindow } from '../../../rtp/srtp/ReplayWindow.js';
 import { SrtpContext } from '../../../rtp/srtp/SrtpContext.js';
+import { code } from './srtpErrorCode.js';
 import { srtpSuite, type SrtpSuite } from '../../../rtp/srtp/suites.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -32,15 +32,6 @@ function rtp(seq: number, ssrc: number, payload: Uint8Array = Buffer.alloc(160, 
 
 function pair(suite: SrtpSuite = SHA1_80): { tx: SrtpContext; rx: SrtpContext } {
   return { tx: new SrtpContext(suite, MASTER), rx: new SrtpContext(suite, MASTER) };
-}
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof SrtpError ? err.code : `not an SrtpError: ${String(err)}`;
-  }
-  return undefined;
 }
 
 describe('RFC 3711 Appendix B vectors', () => {
@@ -209,5 +200,43 @@ describe('ReplayWindow', () => {
     w.accept(100);
     expect(w.check(98)).toBe('ok');
     expect(w.check(100)).toBe('replayed');
+  });
+});
+
+describe('key lifetime (RFC 3711 §9.2, RFC 4568 §6.1)', () => {
+  it('a receive context refuses packets beyond the lifetime, SRTP and SRTCP counted apart', () => {
+    const tx = new SrtpContext(SHA1_80, MASTER);
+    const rx = new SrtpContext(SHA1_80, MASTER, { lifetime: 3 });
+    const sent = [1, 2, 3, 4].map((s) => tx.protectRtp(rtp(s, 7)));
+    for (const p of sent.slice(0, 3)) {
+      rx.unprotectRtp(Buffer.from(p));
+    }
+    expect(code(() => rx.unprotectRtp(Buffer.from(sent[3]!)))).toBe('SRTP_ERR_KEY_EXPIRED');
+    const rr = hex('80c90001 00000007');
+    for (let i = 0; i < 3; i++) {
+      rx.unprotectRtcp(tx.protectRtcp(rr));
+    }
+    expect(code(() => rx.unprotectRtcp(tx.protectRtcp(rr)))).toBe('SRTP_ERR_KEY_EXPIRED');
+  });
+
+  it('forged packets do not use up the lifetime', () => {
+    const tx = new SrtpContext(SHA1_80, MASTER);
+    const rx = new SrtpContext(SHA1_80, MASTER, { lifetime: 2 });
+    for (let s = 1; s <= 5; s++) {
+      const bad = tx.protectRtp(rtp(s, 7));
+      bad[20]! ^= 1;
+      expect(code(() => rx.unprotectRtp(bad))).toBe('SRTP_ERR_AUTH');
+    }
+    rx.unprotectRtp(tx.protectRtp(rtp(6, 7)));
+    rx.unprotectRtp(tx.protectRtp(rtp(7, 7)));
+    expect(code(() => rx.unprotectRtp(tx.protectRtp(rtp(8, 7))))).toBe('SRTP_ERR_KEY_EXPIRED');
+  });
+
+  it('a send context stops protecting once its lifetime is used up', () => {
+    const tx = new SrtpContext(SHA1_80, MASTER, { lifetime: 2 });
+    tx.protectRtp(rtp(1, 7));
+    tx.protectRtp(rtp(2, 7));
+    expect(code(() => tx.protectRtp(rtp(3, 7)))).toBe('SRTP_ERR_KEY_EXPIRED');
+    expect(code(() => tx.protectRtcp(hex('80c90001 00000007')))).toBeUndefined();
   });
 });

@@ -28,6 +28,11 @@ const SUITES = [
   { name: 'AES_CM_128_HMAC_SHA1_32', keyLength: 16, saltLength: 14 },
 ];
 
+/** RFC 7714 §16's AES-GCM key and salt ("Quid pro quo") as an inline key: 28 bytes. */
+const GCM_KEY = 'AAECAwQFBgcICQoLDA0OD1F1aWQgcHJvIHF1bw==';
+/** As SRTP_SUITES lists them with AES-GCM (RFC 7714 §14.1: 128-bit key, 96-bit salt) first. */
+const SUITES_GCM = [{ name: 'AEAD_AES_128_GCM', keyLength: 16, saltLength: 12 }, ...SUITES];
+
 function neg(policy: SrtpPolicy): SrtpNegotiation {
   return { policy, suites: SUITES, localKey: () => OUR_KEY };
 }
@@ -52,8 +57,15 @@ describe('parseCrypto (RFC 4568 §9.1)', () => {
       suite: 'AES_CM_128_HMAC_SHA1_80',
       keys: [RFC_KEY],
       mki: true,
+      lifetime: 1048576,
       sessionParams: ['FEC_ORDER=FEC_SRTP'],
     });
+  });
+
+  it('reads a lifetime as a power of two or in decimal, none when absent', () => {
+    expect(parseCrypto(`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|2^31`).lifetime).toBe(2147483648);
+    expect(parseCrypto(`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|1000`).lifetime).toBe(1000);
+    expect(parseCrypto(`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`).lifetime).toBeUndefined();
   });
 
   it.each([
@@ -82,6 +94,7 @@ describe('streamSecurity and answerOffer with SDES', () => {
       suite: 'AES_CM_128_HMAC_SHA1_80',
       remoteKey: Buffer.from(RFC_KEY, 'base64'),
       localKey: OUR_KEY,
+      remoteLifetime: 1048576, // its |2^20, honoured by the media layer
     });
     expect(Buffer.from(RFC_KEY, 'base64')).toHaveLength(30);
     const m = sdpTransform.parse(sdp).media[0];
@@ -126,6 +139,13 @@ describe('streamSecurity and answerOffer with SDES', () => {
       [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY} UNAUTHENTICATED_SRTP`],
       'required',
       /UNAUTHENTICATED_SRTP/,
+    ],
+    ['a lifetime of 0', [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|0`], 'optional', /lifetime 0 outside/],
+    [
+      'a lifetime above 2^48',
+      [`1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}|2^49`],
+      'optional',
+      /lifetime 562949953421312 outside 1 to 2\^48/,
     ],
     [
       'a key of 24 bytes',
@@ -178,6 +198,52 @@ describe('streamSecurity and answerOffer with SDES', () => {
     expect(() => answerOffer(text, ['PCMU'], local, ids, neg('required'))).toThrow(
       expect.objectContaining({ code: 'SDP_ERR_NO_CODEC' }),
     );
+  });
+});
+
+describe('AEAD_AES_128_GCM in SDES (RFC 7714 §14.1)', () => {
+  const gcm: SrtpNegotiation = {
+    policy: 'optional',
+    suites: SUITES_GCM,
+    localKey: () => OUR_KEY.subarray(0, 28),
+  };
+
+  it('is answered before the AES-CM suites when offered, with its 28-byte key', () => {
+    const text = offer('RTP/SAVP', [
+      `1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`,
+      `2 AES_CM_128_HMAC_SHA1_32 inline:${RFC_KEY_2}`,
+      `3 AEAD_AES_128_GCM inline:${GCM_KEY}`,
+    ]);
+    const { sdp, remote } = answerOffer(text, ['PCMU'], local, ids, gcm);
+    expect(remote.srtp?.suite).toBe('AEAD_AES_128_GCM');
+    expect(Buffer.from(remote.srtp!.remoteKey).toString('hex')).toBe(
+      '000102030405060708090a0b0c0d0e0f517569642070726f2071756f',
+    );
+    expect(sdpTransform.parse(sdp).media[0]?.crypto).toEqual([
+      { id: 3, suite: 'AEAD_AES_128_GCM', config: `inline:${OUR_KEY.subarray(0, 28).toString('base64')}` },
+    ]);
+  });
+
+  it('an AES-CM offer is still answered with AES-CM', () => {
+    const text = offer('RTP/SAVP', [`5 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`]);
+    expect(describeOffer(text, ['PCMU'], gcm)?.srtp?.suite).toBe('AES_CM_128_HMAC_SHA1_80');
+  });
+
+  it('refuses an AES-GCM line with a 30-byte key', () => {
+    const text = offer('RTP/SAVP', [`1 AEAD_AES_128_GCM inline:${RFC_KEY}`]);
+    expect(() => describeOffer(text, ['PCMU'], gcm)).toThrow(
+      /AEAD_AES_128_GCM inline key of 30 bytes \(must be 28\)/,
+    );
+  });
+
+  it('our offer lists it first, with a 28-byte key', () => {
+    const m = sdpTransform.parse(createOffer(['PCMU'], local, ids, offerCrypto('required', SUITES_GCM)))
+      .media[0];
+    expect(m?.crypto?.map((c) => [c.id, c.suite, Buffer.from(c.config.slice(7), 'base64').length])).toEqual([
+      [1, 'AEAD_AES_128_GCM', 28],
+      [2, 'AES_CM_128_HMAC_SHA1_80', 30],
+      [3, 'AES_CM_128_HMAC_SHA1_32', 30],
+    ]);
   });
 });
 

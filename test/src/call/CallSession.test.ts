@@ -116,6 +116,24 @@ describe('CallSession', () => {
     const ended = events.at(-1) as Extract<CallEvent, { type: 'call.ended' }>;
     expect(ended.transcript.map((u) => u.text)).toEqual(['hello world']);
     expect(ended.call.codec).toBe('PCMU');
+    expect(events[0]!.call.srtp).toBeNull(); // plain RTP
+  });
+
+  it('call.started names the negotiated SRTP suite beside the codec', async () => {
+    const suite = 'AEAD_AES_128_GCM';
+    const call = new FakeCall({
+      ...REMOTE,
+      srtp: { suite, remoteKey: Buffer.alloc(28, 1), localKey: Buffer.alloc(28, 2) },
+    });
+    const s = session(call, new FakePool('stream'));
+    await s.start({ ringMs: 0 });
+    await tick();
+    expect(calls.get(s.id)?.meta.srtp).toBe(suite); // the live record (API)
+    call.end('bye-remote');
+    await s.done;
+    await bus.flush();
+    const started = events.find((e) => e.type === 'call.started')!;
+    expect(started.call).toMatchObject({ codec: 'PCMU', srtp: suite });
   });
 
   it('a call never ACKed takes no STT slot and opens no stream; the ACK timeout ends it', async () => {
