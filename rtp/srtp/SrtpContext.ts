@@ -30,7 +30,7 @@ interface Stream {
   rtcpIndex: number;
 }
 
-export interface SrtpContextOptions {
+interface SrtpContextOptions {
   /**
    * The master key's lifetime in packets (RFC 4568 §6.1 `|2^20`), counted apart for SRTP and SRTCP
    * as RFC 3711 §9.2 counts its limits (2^48 SRTP, 2^31 SRTCP packets, which also apply without
