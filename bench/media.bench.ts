@@ -9,12 +9,14 @@
  * CPU is process.cpuUsage() over many call-seconds, best of 6 interleaved rounds after a warm-up. The machine may be
  * shared: compare ratios more than absolute numbers.
  */
+import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { serializeRtp } from '../rtp/packet/RtpPacket.js';
 import { RtpSession, type RemoteMedia } from '../rtp/session/RtpSession.js';
+import type { SendBack } from '../rtp/session/types.js';
 import { FakeClock } from '../test/helpers/FakeClock.js';
 import { FIXTURES } from '../test/helpers/paths.js';
 import { MemoryNetwork, type MemorySocket } from '../test/rtp/session/memoryNetwork.js';
@@ -149,7 +151,71 @@ function gc(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
+/** A UDP sink in a child process (its CPU is not ours): binds 127.0.0.1:0, prints the port. */
+const SINK = `
+const s = require('node:dgram').createSocket('udp4');
+let n = 0;
+s.on('message', () => n++);
+s.bind(0, '127.0.0.1', () => process.send(s.address().port));
+process.on('message', () => process.send(n));
+`;
+
+/**
+ * What sending back costs, on real UDP with the system clock: `calls` sessions (sendrecv, nothing
+ * received, so the 20 ms playout ticks run in every mode) sending to a sink in another process,
+ * `seconds` per mode; CPU of this process per call-second, and the packets the sink counted.
+ */
+async function sendBackCost(calls: number, seconds: number): Promise<void> {
+  const sink = fork('-e', [SINK], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((r) => sink.once('message', (m) => r(m as number)));
+  const count = (): Promise<number> =>
+    new Promise((r) => {
+      sink.once('message', (m) => r(m as number));
+      sink.send('count');
+    });
+  console.log(
+    `send back, real UDP on 127.0.0.1: ${calls} calls, ${seconds} s per mode (playout ticks included)`,
+  );
+  const modes: [SendBack, number?][] = [['silence'], ['keepalive', 1000], ['keepalive', 5000], ['none']];
+  const cost: Record<string, number> = {};
+  for (const [sendBack, keepaliveMs] of modes) {
+    const sessions: RtpSession[] = [];
+    for (let i = 0; i < calls; i++) {
+      const s = await RtpSession.open({
+        host: '127.0.0.1',
+        portMin: 30000,
+        portMax: 39999,
+        timeoutMs: 0,
+        sendBack,
+        ...(keepaliveMs ? { keepaliveMs } : {}),
+      });
+      s.start({ ...remote('sendrecv'), address: '127.0.0.1', port, rtcpPort: port });
+      sessions.push(s);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const n0 = await count();
+    const t0 = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const d = process.cpuUsage(t0);
+    const n = (await count()) - n0;
+    const rtpSent = sessions.reduce((a, s) => a + s.getStats().packetsSent, 0);
+    sessions.forEach((s) => s.close());
+    const label = sendBack + (keepaliveMs ? ` ${keepaliveMs} ms` : '');
+    const ms = (d.user + d.system) / 1000 / (calls * seconds);
+    cost[label] = ms;
+    console.log(
+      `  ${label.padEnd(16)} ${ms.toFixed(3)} ms CPU per call-second, ${(n / (calls * seconds)).toFixed(1)} datagrams per call-second at the sink (RTP + RTCP; ${rtpSent} RTP sent in all)`,
+    );
+  }
+  console.log(
+    `  sending silence costs ${(cost['silence']! - cost['none']!).toFixed(3)} ms per call-second over none; keepalive 1000 ms ${(cost['keepalive 1000 ms']! - cost['none']!).toFixed(3)} ms`,
+  );
+  sink.kill();
+}
+
 export async function run(): Promise<void> {
+  await sendBackCost(200, 5);
+
   const packets = datagrams(CALL_SECONDS);
   const net = new MemoryNetwork({ log: false });
   let port = 40000;

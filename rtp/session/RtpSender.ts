@@ -3,6 +3,7 @@ import type { AudioCodec } from '../codec/table.js';
 import type { RepeatedLog } from '../../lib/logger.js';
 import type { SenderInfo } from '../packet/rtcp.js';
 import { seqAdd, tsAdd } from '../seq.js';
+import type { SendBack } from './types.js';
 
 /** Packet buffers reused in turn: a datagram is long gone when its buffer comes round again. */
 const SEND_RING = 8;
@@ -30,11 +31,15 @@ function writeRtpHeader(
   b[11] = ssrc & 0xff;
 }
 
+/** The default keep-alive interval: far below any media-inactivity timer or NAT binding lifetime. */
+export const KEEPALIVE_DEFAULT_MS = 1000;
+
 /**
- * The sending half of a session: one G.711 packet per ptime, paced from the clock without drift
- * (packet k at start + k × ptime), carrying queued audio (a prompt) or silence, so NATs stay open
- * and carriers that hang up on one-way audio do not. Random SSRC and initial sequence number and
- * timestamp (RFC 3550 §5.1); marker bit on the first packet. No allocation per packet.
+ * The sending half of a session: one slot per ptime, paced from the clock without drift (slot k at
+ * start + k × ptime); a slot carries queued audio (a prompt), or silence when the send-back mode
+ * says so ({@link SendBack}), so NATs stay open and carriers that hang up on one-way audio do not.
+ * Random SSRC and initial sequence number and timestamp (RFC 3550 §5.1); marker bit on the first
+ * packet and on the first after a pause. No allocation per packet.
  */
 export class RtpSender {
   /** Our SSRC. */
@@ -51,6 +56,10 @@ export class RtpSender {
   #startMs = 0;
   #k = 0;
   #first = true;
+  readonly #sendBack: SendBack;
+  readonly #keepaliveMs: number;
+  /** Call time (ms since the pacing start) of the last packet sent, -Infinity before the first. */
+  #lastSentMs = -Infinity;
   #packets = 0;
   #octets = 0;
   #sentSinceReport = false;
@@ -62,9 +71,20 @@ export class RtpSender {
 
   /**
    * @param send hands a packet to the socket (the buffer is reused 8 packets later)
+   * @param sendBack what goes out when no audio is queued (default `silence`)
+   * @param keepaliveMs the `keepalive` interval
    */
-  constructor(clock: Clock, random: () => number, log: RepeatedLog, send: (packet: Uint8Array) => void) {
+  constructor(
+    clock: Clock,
+    random: () => number,
+    log: RepeatedLog,
+    send: (packet: Uint8Array) => void,
+    sendBack: SendBack = 'silence',
+    keepaliveMs = KEEPALIVE_DEFAULT_MS,
+  ) {
     this.#clock = clock;
+    this.#sendBack = sendBack;
+    this.#keepaliveMs = keepaliveMs;
     this.#log = log;
     this.#send = send;
     this.ssrc = Math.floor(random() * 0x100000000) >>> 0;
@@ -77,6 +97,9 @@ export class RtpSender {
    * sequence number and timestamp continue.
    */
   configure(codec: AudioCodec, payloadType: number, ptime: number): void {
+    if (this.#sendBack === 'none') {
+      return;
+    }
     this.#codec = codec;
     this.#payloadType = payloadType;
     if (this.#timer !== undefined && ptime === this.#ptime) {
@@ -86,6 +109,7 @@ export class RtpSender {
     this.#ptime = ptime;
     this.#startMs = this.#clock.now();
     this.#k = 0;
+    this.#lastSentMs = -Infinity;
     this.#tick();
   }
 
@@ -132,7 +156,7 @@ export class RtpSender {
 
   #tick(): void {
     try {
-      this.#sendPacket();
+      this.#nextSlot();
     } catch (err) {
       this.#log.log('warn', 'rtp-send-error', () => ({ event: 'rtp-send-error', err }), 'error sending rtp');
     }
@@ -141,9 +165,22 @@ export class RtpSender {
     this.#timer = this.#clock.setTimeout(() => this.#tick(), Math.max(0, due - this.#clock.now()));
   }
 
-  #sendPacket(): void {
+  /** Slot k: a packet, or (keep-alive between packets) only the timestamp moves on. */
+  #nextSlot(): void {
+    const samples = Math.round((this.#ptime * this.#codec!.clockRate) / 1000);
+    const at = this.#k * this.#ptime;
+    const audio = this.#prompt !== undefined && this.#promptPos < this.#prompt.length;
+    if (this.#sendBack === 'keepalive' && !audio && at - this.#lastSentMs < this.#keepaliveMs) {
+      this.#ts = tsAdd(this.#ts, samples);
+      this.#first = true;
+      return;
+    }
+    this.#lastSentMs = at;
+    this.#sendPacket(samples);
+  }
+
+  #sendPacket(samples: number): void {
     const codec = this.#codec!;
-    const samples = Math.round((this.#ptime * codec.clockRate) / 1000);
     let packet = this.#ring[this.#slot];
     if (packet?.byteLength !== 12 + samples) {
       packet = new Uint8Array(12 + samples);

@@ -93,10 +93,17 @@ export class RtpSession {
       this.#repeat,
       this.#srtp,
     );
-    this.#sender = new RtpSender(clock, o.random, this.#repeat, (packet) => {
-      const to = this.#latch.rtpTarget;
-      this.#rtp.send(this.#srtp.protectRtp(packet), to.port, to.address);
-    });
+    this.#sender = new RtpSender(
+      clock,
+      o.random,
+      this.#repeat,
+      (packet) => {
+        const to = this.#latch.rtpTarget;
+        this.#rtp.send(this.#srtp.protectRtp(packet), to.port, to.address);
+      },
+      o.sendBack,
+      o.keepaliveMs,
+    );
     this.#reporter = new RtcpReporter(clock, o.random, this.#repeat, {
       ssrc: this.#sender.ssrc,
       cname: o.cname,
