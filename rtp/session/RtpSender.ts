@@ -1,4 +1,3 @@
-import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { AudioCodec } from '../codec/table.js';
 import type { RepeatedLog } from '../../lib/logger.js';
 import type { SenderInfo } from '../packet/rtcp.js';
@@ -44,7 +43,6 @@ export const KEEPALIVE_DEFAULT_MS = 1000;
 export class RtpSender {
   /** Our SSRC. */
   readonly ssrc: number;
-  readonly #clock: Clock;
   readonly #log: RepeatedLog;
   readonly #send: (packet: Uint8Array) => void;
   #seq: number;
@@ -52,7 +50,7 @@ export class RtpSender {
   #codec: AudioCodec | undefined;
   #payloadType = 0;
   #ptime = 0;
-  #timer: TimerHandle | undefined;
+  #running = false;
   #startMs = 0;
   #k = 0;
   #first = true;
@@ -75,14 +73,12 @@ export class RtpSender {
    * @param keepaliveMs the `keepalive` interval
    */
   constructor(
-    clock: Clock,
     random: () => number,
     log: RepeatedLog,
     send: (packet: Uint8Array) => void,
     sendBack: SendBack = 'silence',
     keepaliveMs = KEEPALIVE_DEFAULT_MS,
   ) {
-    this.#clock = clock;
     this.#sendBack = sendBack;
     this.#keepaliveMs = keepaliveMs;
     this.#log = log;
@@ -93,32 +89,37 @@ export class RtpSender {
   }
 
   /**
-   * Starts sending (or changes codec, payload type or ptime). A new ptime restarts the pacing; the
-   * sequence number and timestamp continue.
+   * Starts sending (or changes codec, payload type or ptime) with slot 0 at `startMs` (now, or the
+   * grid point just before), sent at once; later slots go out from {@link RtpSender.poll}. A new
+   * ptime restarts the pacing; the sequence number and timestamp continue.
    */
-  configure(codec: AudioCodec, payloadType: number, ptime: number): void {
+  configure(codec: AudioCodec, payloadType: number, ptime: number, startMs: number): void {
     if (this.#sendBack === 'none') {
       return;
     }
     this.#codec = codec;
     this.#payloadType = payloadType;
-    if (this.#timer !== undefined && ptime === this.#ptime) {
+    if (this.#running && ptime === this.#ptime) {
       return;
     }
-    this.stop();
     this.#ptime = ptime;
-    this.#startMs = this.#clock.now();
+    this.#startMs = startMs;
     this.#k = 0;
     this.#lastSentMs = -Infinity;
-    this.#tick();
+    this.#running = true;
+    this.#slotK();
+  }
+
+  /** Sends what is due at `now` (every slot up to it, when the event loop was late). */
+  poll(now: number): void {
+    while (this.#running && this.#startMs + this.#k * this.#ptime <= now) {
+      this.#slotK();
+    }
   }
 
   /** Stops sending (hold, close). */
   stop(): void {
-    if (this.#timer !== undefined) {
-      this.#clock.clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+    this.#running = false;
   }
 
   /** Queues 8 kHz audio to send instead of silence (replaces what was queued). */
@@ -154,15 +155,13 @@ export class RtpSender {
     };
   }
 
-  #tick(): void {
+  #slotK(): void {
     try {
       this.#nextSlot();
     } catch (err) {
       this.#log.log('warn', 'rtp-send-error', () => ({ event: 'rtp-send-error', err }), 'error sending rtp');
     }
     this.#k++;
-    const due = this.#startMs + this.#k * this.#ptime;
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), Math.max(0, due - this.#clock.now()));
   }
 
   /** Slot k: a packet, or (keep-alive between packets) only the timestamp moves on. */
