@@ -8,6 +8,10 @@
  *
  * CPU is process.cpuUsage() over many call-seconds, best of 6 interleaved rounds after a warm-up. The machine may be
  * shared: compare ratios more than absolute numbers.
+ *
+ * Before that, issue 16's media levers: 200 calls in memory (CPU, garbage collections and bytes
+ * allocated per call-second, with `silence` and `keepalive` sent back), and 200 calls on real UDP
+ * with the system clock and a caller process, per `rtp.sendBack` mode.
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -353,16 +357,6 @@ async function manyCalls(calls: number, seconds: number, sendBack: SendBack): Pr
       `${((gcs * 1000) / callSeconds).toFixed(2)} GCs per 1000 call-s (${(gcMs / callSeconds).toFixed(4)} ms per call-s), ` +
       `${Math.round(bytes / ((calls * steps) / 50))} bytes allocated per call-second (${steps}/500 steps without a GC), ${frames} frames`,
   );
-}
-
-/** The many-calls figures alone (to compare two commits with the same bench file). */
-export async function manyOnlyMem(): Promise<void> {
-  await manyCalls(50, 20, 'silence');
-}
-
-export async function manyOnly(): Promise<void> {
-  await manyCalls(200, 30, 'silence');
-  await realUdp(200, 5);
 }
 
 export async function run(): Promise<void> {
