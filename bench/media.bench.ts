@@ -8,13 +8,20 @@
  *
  * CPU is process.cpuUsage() over many call-seconds, best of 6 interleaved rounds after a warm-up. The machine may be
  * shared: compare ratios more than absolute numbers.
+ *
+ * Before that, issue 16's media levers: 200 calls in memory (CPU, garbage collections and bytes
+ * allocated per call-second, with `silence` and `keepalive` sent back), and 200 calls on real UDP
+ * with the system clock and a caller process, per `rtp.sendBack` mode.
  */
+import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { serializeRtp } from '../rtp/packet/RtpPacket.js';
 import { RtpSession, type RemoteMedia } from '../rtp/session/RtpSession.js';
+import type { SendBack } from '../rtp/session/types.js';
 import { FakeClock } from '../test/helpers/FakeClock.js';
 import { FIXTURES } from '../test/helpers/paths.js';
 import { MemoryNetwork, type MemorySocket } from '../test/rtp/session/memoryNetwork.js';
@@ -149,7 +156,217 @@ function gc(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
+/**
+ * The caller side in a child process (its CPU is not ours): one UDP socket on 127.0.0.1 that, once
+ * given the sessions' ports, sends each of them a 20 ms μ-law packet every 20 ms, and counts what
+ * comes back.
+ */
+const PEER = `
+const s = require('node:dgram').createSocket('udp4');
+const payload = Buffer.alloc(160, 0x55);
+let back = 0, ports = [], timer, seq = 0, t0 = 0;
+s.on('message', () => back++);
+s.bind(0, '127.0.0.1', () => process.send({ port: s.address().port }));
+process.on('message', (m) => {
+  if (m.ports) {
+    ports = m.ports; clearInterval(timer); seq = 0; t0 = performance.now();
+    const tick = () => {
+      const due = Math.floor((performance.now() - t0) / 20);
+      for (; seq <= due; seq++) {
+        const p = Buffer.alloc(172);
+        p[0] = 0x80; p.writeUInt16BE(seq & 0xffff, 2); p.writeUInt32BE((seq * 160) >>> 0, 4); p.writeUInt32BE(0xc0ffee, 8);
+        payload.copy(p, 12);
+        for (const port of ports) s.send(p, port, '127.0.0.1');
+      }
+    };
+    timer = setInterval(tick, 5);
+  } else if (m.stop) { clearInterval(timer); ports = []; }
+  else process.send({ back });
+});
+`;
+
+/**
+ * The media path as the process runs it, on real UDP with the system clock: `calls` sessions
+ * receiving a 20 ms stream each from a caller process and sending back per `sendBack`, `seconds`
+ * per mode. CPU of this process per call-second, garbage collections, datagrams back per call-second.
+ */
+async function realUdp(calls: number, seconds: number): Promise<void> {
+  const peer = fork('-e', [PEER], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const ask = (msg: object): Promise<{ port: number; back: number }> =>
+    new Promise((r) => {
+      peer.once('message', (m) => r(m as { port: number; back: number }));
+      peer.send(msg);
+    });
+  const { port } = await new Promise<{ port: number }>((r) =>
+    peer.once('message', (m) => r(m as { port: number })),
+  );
+  console.log(
+    `real UDP on 127.0.0.1, system clock: ${calls} calls each receiving 50 packets/s from a caller process, ${seconds} s per mode`,
+  );
+  const modes: [SendBack, number?][] = [['silence'], ['keepalive', 1000], ['none']];
+  for (const [sendBack, keepaliveMs] of modes) {
+    const sessions: RtpSession[] = [];
+    for (let i = 0; i < calls; i++) {
+      const s = await RtpSession.open({
+        host: '127.0.0.1',
+        portMin: 30000,
+        portMax: 39999,
+        timeoutMs: 0,
+        sendBack,
+        ...(keepaliveMs ? { keepaliveMs } : {}),
+      });
+      s.start({ ...remote('sendrecv'), address: '127.0.0.1', port, rtcpPort: port });
+      sessions.push(s);
+    }
+    peer.send({ ports: sessions.map((s) => s.localPort) });
+    await new Promise((r) => setTimeout(r, 1000));
+    let gcs = 0;
+    let gcMs = 0;
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        gcs++;
+        gcMs += e.duration;
+      }
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    const b0 = (await ask({})).back;
+    const r0 = sessions.reduce((a, s) => a + s.getStats().received, 0);
+    const t0 = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const d = process.cpuUsage(t0);
+    const received = sessions.reduce((a, s) => a + s.getStats().received, 0) - r0;
+    const back = (await ask({})).back - b0;
+    for (const e of obs.takeRecords()) {
+      gcs++;
+      gcMs += e.duration;
+    }
+    obs.disconnect();
+    peer.send({ stop: true });
+    sessions.forEach((s) => s.close());
+    const callSeconds = calls * seconds;
+    const label = sendBack + (keepaliveMs ? ` ${keepaliveMs} ms` : '');
+    console.log(
+      `  ${label.padEnd(16)} ${((d.user + d.system) / 1000 / callSeconds).toFixed(3)} ms CPU per call-second, ` +
+        `${((gcs * 1000) / callSeconds).toFixed(1)} GCs per 1000 call-s (${(gcMs / callSeconds).toFixed(4)} ms per call-s), ` +
+        `${(received / callSeconds).toFixed(1)} packets in and ${(back / callSeconds).toFixed(1)} datagrams back per call-second`,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  peer.kill();
+}
+
+/** Bytes on the V8 heap (every space). */
+function heapBytes(): number {
+  let n = 0;
+  for (const s of getHeapSpaceStatistics()) {
+    n += s.space_used_size;
+  }
+  return n;
+}
+
+/**
+ * `calls` calls (their playout and sending driven by their clock), each receiving
+ * one packet per 20 ms for `seconds`: CPU per call-second, garbage collections (count and time per
+ * call-second, from the GC observer), and bytes allocated per call-second on the receive + playout +
+ * send path (heap growth over 20 ms steps in which no collection ran; the datagrams themselves are
+ * made beforehand, as node:dgram would hand them over).
+ */
+async function manyCalls(calls: number, seconds: number, sendBack: SendBack): Promise<void> {
+  const net = new MemoryNetwork({ log: false });
+  const packets = datagrams(seconds);
+  const targets: { port: number; from: { address: string; port: number }; clock: FakeClock }[] = [];
+  const sessions: RtpSession[] = [];
+  let frames = 0;
+  for (let i = 0; i < calls; i++) {
+    const peerPort = 40000 + 2 * i;
+    // A clock per call: FakeClock scans all its timers at each firing, which would weigh on a path
+    // with many timers (the real timers of Node do not); the shared tick is measured on real UDP.
+    const clock = new FakeClock(1000);
+    const s = await RtpSession.open(
+      {
+        host: '127.0.0.1',
+        portMin: 20000,
+        portMax: 60000,
+        clock,
+        socketFactory: net,
+        timeoutMs: 0,
+        sendBack,
+      },
+      {
+        onFrame: (frame) => {
+          if (frame[0]! > 2) {
+            frames--;
+          }
+          frames++;
+        },
+      },
+    );
+    s.start({ ...remote('sendrecv'), port: peerPort, rtcpPort: peerPort + 1 });
+    sessions.push(s);
+    targets.push({ port: s.localPort, from: { address: '127.0.0.2', port: peerPort }, clock });
+  }
+  const step = (k: number): void => {
+    const d = packets[k]!;
+    for (const t of targets) {
+      net.inject(d, t.from, '127.0.0.1', t.port);
+      t.clock.advance(20);
+    }
+  };
+  const warm = 250;
+  for (let k = 0; k < warm; k++) {
+    step(k);
+  }
+  let gcs = 0;
+  let gcMs = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcs++;
+      gcMs += e.duration;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const measured = packets.length - warm;
+  const { ms } = cpu(() => {
+    for (let k = warm; k < packets.length; k++) {
+      step(k);
+    }
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  for (const e of obs.takeRecords()) {
+    gcs++;
+    gcMs += e.duration;
+  }
+  obs.disconnect();
+  // Allocation: the same steps again, heap measured around each (the reading's own cost removed).
+  const probe = heapBytes() - heapBytes();
+  let bytes = 0;
+  let steps = 0;
+  for (let k = 0; k < 500; k++) {
+    const before = heapBytes();
+    step(k % packets.length);
+    const grew = heapBytes() - before - probe;
+    if (grew >= 0) {
+      bytes += grew;
+      steps++;
+    }
+  }
+  sessions.forEach((s) => s.close());
+  const callSeconds = (calls * measured) / 50;
+  console.log(
+    `  ${calls} calls in memory, sendBack ${sendBack.padEnd(9)}: ${(ms / callSeconds).toFixed(3)} ms CPU per call-second, ` +
+      `${((gcs * 1000) / callSeconds).toFixed(2)} GCs per 1000 call-s (${(gcMs / callSeconds).toFixed(4)} ms per call-s), ` +
+      `${Math.round(bytes / ((calls * steps) / 50))} bytes allocated per call-second (${steps}/500 steps without a GC), ${frames} frames`,
+  );
+}
+
 export async function run(): Promise<void> {
+  console.log('many calls (receive → jitter buffer → PLC → upsampler → frames, and sending):');
+  for (let r = 0; r < 2; r++) {
+    await manyCalls(200, 30, 'silence');
+    await manyCalls(200, 30, 'keepalive');
+  }
+  await realUdp(200, 5);
+
   const packets = datagrams(CALL_SECONDS);
   const net = new MemoryNetwork({ log: false });
   let port = 40000;

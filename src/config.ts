@@ -194,6 +194,13 @@ const configSchema = z.object({
         .min(1)
         .default(['PCMU', 'PCMA']),
       timeoutMs: z.number().int().min(1000).max(3_600_000).default(30_000),
+      /**
+       * What goes back to the caller (we have nothing to say): `silence` at ptime (50 packets/s, as a
+       * phone would), `keepalive` one silence packet per `keepaliveMs` (RFC 6263; keeps NATs and
+       * carriers' no-RTP timers happy at 1/50 of the cost), `none` no RTP (answered `a=recvonly`).
+       */
+      sendBack: z.enum(['silence', 'keepalive', 'none']).default('keepalive'),
+      keepaliveMs: z.number().int().min(20).max(60_000).default(1000),
       // The jitter buffer serves a recogniser: accuracy first, delay bounded (rtp/README.md).
       jitter: z
         .object({

@@ -45,6 +45,8 @@ export class BlockRenderer {
   readonly #concealer: Concealer;
   readonly #maxConceal: number;
   readonly #block = new Int16Array(PLC_BLOCK);
+  /** The concealer's output for one block, copied into {@link ready} (no view per block). */
+  readonly #out = new Int16Array(PLC_BLOCK);
   /** Rendered samples not yet consumed; `readyLen` of them. */
   readonly ready: Int16Array;
   readyLen = 0;
@@ -104,7 +106,8 @@ export class BlockRenderer {
     const r = this.pos;
     const end = r + PLC_BLOCK;
     let covered = 0;
-    for (const x of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const x = entries[i]!;
       if (x.pos >= end) {
         break;
       }
@@ -135,7 +138,9 @@ export class BlockRenderer {
       k++;
     }
     if (k > 0) {
-      e.splice(0, k);
+      // In place (splice would allocate the removed elements' array at every block).
+      e.copyWithin(0, k);
+      e.length -= k;
     }
     let covered = 0;
     let lastEpoch = this.#lastGoodEpoch;
@@ -154,7 +159,10 @@ export class BlockRenderer {
       const a = Math.max(r, x.pos);
       const b = Math.min(end, x.pos + x.len);
       if (b > a) {
-        block.set(x.pcm.subarray(a - x.pos, b - x.pos), a - r);
+        const pcm = x.pcm;
+        for (let j = a; j < b; j++) {
+          block[j - r] = pcm[j - x.pos]!;
+        }
         covered += b - a;
         this.playedEnd = Math.max(this.playedEnd, b);
         this.silent = false;
@@ -176,10 +184,12 @@ export class BlockRenderer {
     } else {
       this.#lastGoodEpoch = -1;
     }
-    const dst = this.ready.subarray(this.readyLen, this.readyLen + PLC_BLOCK);
+    const dst = this.#out;
+    const at = this.readyLen;
     this.readyLen += PLC_BLOCK;
     if (covered >= PLC_BLOCK) {
       this.#concealer.addGood(block, dst);
+      this.ready.set(dst, at);
       this.#concealRun = 0;
       this.pos = end;
       return 0;
@@ -188,6 +198,7 @@ export class BlockRenderer {
       // Comfort noise / before the first packet: silence, through the PLC to keep its delay line.
       block.fill(0);
       this.#concealer.addGood(block, dst);
+      this.ready.set(dst, at);
       this.#concealRun = 0;
       if (this.kind === 'audio') {
         this.kind = 'silence';
@@ -197,6 +208,7 @@ export class BlockRenderer {
     }
     // Missing (or partly missing: conceal the whole block to stay click-free).
     this.#concealer.conceal(dst);
+    this.ready.set(dst, at);
     this.#concealRun += PLC_BLOCK;
     if (this.#concealRun <= this.#maxConceal) {
       this.kind = 'concealed';

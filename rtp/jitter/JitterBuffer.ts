@@ -226,7 +226,12 @@ export class JitterBuffer {
     while (i > 0 && this.#entries[i - 1]!.pos > pos) {
       i--;
     }
-    this.#entries.splice(i, 0, entry);
+    // In place (splice would allocate an empty array of removed elements per packet).
+    const entries = this.#entries;
+    for (let j = entries.length; j > i; j--) {
+      entries[j] = entries[j - 1]!;
+    }
+    entries[i] = entry;
     this.#highestEnd = Math.max(this.#highestEnd, pos + entry.len);
     if (!this.#started) {
       this.#started = true;
@@ -407,7 +412,9 @@ export class JitterBuffer {
     } else if (-allow >= scaler.minPeriod) {
       used = scaler.grow(render.ready, render.readyLen, out, frame, -allow);
     } else {
-      out.set(render.ready.subarray(0, frame));
+      for (let i = 0; i < frame; i++) {
+        out[i] = render.ready[i]!;
+      }
     }
     if (used !== frame) {
       this.#stats.adjustedFrames++;

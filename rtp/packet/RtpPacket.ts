@@ -1,5 +1,17 @@
 import { RtpParseError } from '../errors.js';
 
+const EMPTY = new Uint8Array(0);
+
+/** Big-endian 16-bit value at `i`. */
+function u16(b: Uint8Array, i: number): number {
+  return (b[i]! << 8) | b[i + 1]!;
+}
+
+/** Big-endian 32-bit value at `i` (unsigned). */
+function u32(b: Uint8Array, i: number): number {
+  return ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
+}
+
 /**
  * An RTP packet (RFC 3550 §5.1) parsed as a view over the received bytes: nothing is copied, the
  * payload and the header extension are `Uint8Array` views into the caller's buffer (with its
@@ -24,49 +36,60 @@ import { RtpParseError } from '../errors.js';
  */
 export class RtpPacket {
   /** The whole packet, as received. */
-  readonly view: DataView;
-  readonly padding: boolean;
-  readonly extension: boolean;
-  readonly csrcCount: number;
-  readonly marker: boolean;
-  readonly payloadType: number;
-  readonly sequenceNumber: number;
-  readonly timestamp: number;
-  readonly ssrc: number;
+  bytes: Uint8Array = EMPTY;
+  padding = false;
+  extension = false;
+  csrcCount = 0;
+  marker = false;
+  payloadType = 0;
+  sequenceNumber = 0;
+  timestamp = 0;
+  ssrc = 0;
   /** Header extension profile (the 16 "defined by profile" bits), or -1 without extension. */
-  readonly extensionProfile: number;
+  extensionProfile = -1;
   /** Header extension data (without its 4-byte header), a view; empty without extension. */
-  readonly extensionData: Uint8Array;
+  extensionData: Uint8Array = EMPTY;
   /** The payload, a view into the received bytes (padding excluded). */
-  readonly payload: Uint8Array;
+  payload: Uint8Array = EMPTY;
   /** Number of padding octets at the end (including the count octet), 0 without padding. */
-  readonly paddingLength: number;
+  paddingLength = 0;
 
   /**
-   * Parses `bytes` without copying.
+   * Parses `bytes` without copying (see {@link RtpPacket.parse}); without bytes, an empty packet to
+   * parse into later.
+   * @throws {RtpParseError} as {@link RtpPacket.parse}
+   */
+  constructor(bytes?: Uint8Array) {
+    if (bytes !== undefined) {
+      this.parse(bytes);
+    }
+  }
+
+  /**
+   * Parses `bytes` into this object without copying (the receive path reuses one object: only the
+   * payload view is new per packet). After a throw the fields are undefined.
    * @throws {RtpParseError} `RTP_ERR_TRUNCATED`, `RTP_ERR_VERSION`, `RTP_ERR_CSRC`,
    *   `RTP_ERR_EXTENSION`, `RTP_ERR_PADDING` (see rtp/README.md)
    */
-  constructor(bytes: Uint8Array) {
+  parse(bytes: Uint8Array): this {
     const len = bytes.byteLength;
     if (len < 12) {
       throw new RtpParseError('RTP_ERR_TRUNCATED', `RTP packet of ${len} bytes is shorter than 12`);
     }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, len);
-    const b0 = view.getUint8(0);
+    const b0 = bytes[0]!;
     if (b0 >> 6 !== 2) {
       throw new RtpParseError('RTP_ERR_VERSION', `RTP version ${b0 >> 6}, expected 2`);
     }
-    const b1 = view.getUint8(1);
-    this.view = view;
+    const b1 = bytes[1]!;
+    this.bytes = bytes;
     this.padding = (b0 & 0x20) !== 0;
     this.extension = (b0 & 0x10) !== 0;
     this.csrcCount = b0 & 0x0f;
     this.marker = (b1 & 0x80) !== 0;
     this.payloadType = b1 & 0x7f;
-    this.sequenceNumber = view.getUint16(2);
-    this.timestamp = view.getUint32(4);
-    this.ssrc = view.getUint32(8);
+    this.sequenceNumber = u16(bytes, 2);
+    this.timestamp = u32(bytes, 4);
+    this.ssrc = u32(bytes, 8);
     let pos = 12 + 4 * this.csrcCount;
     if (pos > len) {
       throw new RtpParseError(
@@ -78,8 +101,8 @@ export class RtpPacket {
       if (pos + 4 > len) {
         throw new RtpParseError('RTP_ERR_EXTENSION', `extension header at ${pos} beyond ${len} bytes`);
       }
-      this.extensionProfile = view.getUint16(pos);
-      const extLen = view.getUint16(pos + 2) * 4;
+      this.extensionProfile = u16(bytes, pos);
+      const extLen = u16(bytes, pos + 2) * 4;
       if (pos + 4 + extLen > len) {
         throw new RtpParseError(
           'RTP_ERR_EXTENSION',
@@ -90,11 +113,11 @@ export class RtpPacket {
       pos += 4 + extLen;
     } else {
       this.extensionProfile = -1;
-      this.extensionData = bytes.subarray(pos, pos);
+      this.extensionData = EMPTY;
     }
     let end = len;
     if (this.padding) {
-      const count = view.getUint8(len - 1);
+      const count = bytes[len - 1]!;
       if (count === 0 || count > len - pos) {
         throw new RtpParseError(
           'RTP_ERR_PADDING',
@@ -105,6 +128,7 @@ export class RtpPacket {
     }
     this.paddingLength = len - end;
     this.payload = bytes.subarray(pos, end);
+    return this;
   }
 
   /** The `i`-th CSRC identifier (0-based). @throws {RangeError} when `i` ≥ `csrcCount` */
@@ -112,12 +136,12 @@ export class RtpPacket {
     if (i < 0 || i >= this.csrcCount) {
       throw new RangeError(`CSRC index ${i} out of range (count ${this.csrcCount})`);
     }
-    return this.view.getUint32(12 + 4 * i);
+    return u32(this.bytes, 12 + 4 * i);
   }
 
   /** Length of the packet in bytes, as received. */
   get byteLength(): number {
-    return this.view.byteLength;
+    return this.bytes.byteLength;
   }
 }
 

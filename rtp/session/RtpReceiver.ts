@@ -56,6 +56,8 @@ export class RtpReceiver {
   readonly #tracker: SourceTracker;
   readonly #srtp: SessionSrtp;
   readonly #dtmf = new DtmfReceiver();
+  /** Every datagram is parsed into this one object (nothing downstream keeps it, see SourceTracker). */
+  readonly #pkt = new RtpPacket();
   #remote: RemoteMedia | undefined;
   #codec: AudioCodec | undefined;
   readonly counters: RtpReceiverCounters = {
@@ -147,8 +149,9 @@ export class RtpReceiver {
     }
     let pkt: RtpPacket | undefined;
     try {
-      pkt = new RtpPacket(plain);
+      pkt = this.#pkt.parse(plain);
     } catch (err) {
+      pkt = undefined;
       if (verdict === 'accept') {
         this.#malformed(err, from);
         return false;

@@ -1,8 +1,8 @@
-import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { AudioCodec } from '../codec/table.js';
 import type { RepeatedLog } from '../../lib/logger.js';
 import type { SenderInfo } from '../packet/rtcp.js';
 import { seqAdd, tsAdd } from '../seq.js';
+import type { SendBack } from './types.js';
 
 /** Packet buffers reused in turn: a datagram is long gone when its buffer comes round again. */
 const SEND_RING = 8;
@@ -30,16 +30,19 @@ function writeRtpHeader(
   b[11] = ssrc & 0xff;
 }
 
+/** The default keep-alive interval: far below any media-inactivity timer or NAT binding lifetime. */
+export const KEEPALIVE_DEFAULT_MS = 1000;
+
 /**
- * The sending half of a session: one G.711 packet per ptime, paced from the clock without drift
- * (packet k at start + k × ptime), carrying queued audio (a prompt) or silence, so NATs stay open
- * and carriers that hang up on one-way audio do not. Random SSRC and initial sequence number and
- * timestamp (RFC 3550 §5.1); marker bit on the first packet. No allocation per packet.
+ * The sending half of a session: one slot per ptime, paced from the clock without drift (slot k at
+ * start + k × ptime); a slot carries queued audio (a prompt), or silence when the send-back mode
+ * says so ({@link SendBack}), so NATs stay open and carriers that hang up on one-way audio do not.
+ * Random SSRC and initial sequence number and timestamp (RFC 3550 §5.1); marker bit on the first
+ * packet and on the first after a pause. No allocation per packet.
  */
 export class RtpSender {
   /** Our SSRC. */
   readonly ssrc: number;
-  readonly #clock: Clock;
   readonly #log: RepeatedLog;
   readonly #send: (packet: Uint8Array) => void;
   #seq: number;
@@ -47,10 +50,14 @@ export class RtpSender {
   #codec: AudioCodec | undefined;
   #payloadType = 0;
   #ptime = 0;
-  #timer: TimerHandle | undefined;
+  #running = false;
   #startMs = 0;
   #k = 0;
   #first = true;
+  readonly #sendBack: SendBack;
+  readonly #keepaliveMs: number;
+  /** Call time (ms since the pacing start) of the last packet sent, -Infinity before the first. */
+  #lastSentMs = -Infinity;
   #packets = 0;
   #octets = 0;
   #sentSinceReport = false;
@@ -62,9 +69,18 @@ export class RtpSender {
 
   /**
    * @param send hands a packet to the socket (the buffer is reused 8 packets later)
+   * @param sendBack what goes out when no audio is queued (default `silence`)
+   * @param keepaliveMs the `keepalive` interval
    */
-  constructor(clock: Clock, random: () => number, log: RepeatedLog, send: (packet: Uint8Array) => void) {
-    this.#clock = clock;
+  constructor(
+    random: () => number,
+    log: RepeatedLog,
+    send: (packet: Uint8Array) => void,
+    sendBack: SendBack = 'silence',
+    keepaliveMs = KEEPALIVE_DEFAULT_MS,
+  ) {
+    this.#sendBack = sendBack;
+    this.#keepaliveMs = keepaliveMs;
     this.#log = log;
     this.#send = send;
     this.ssrc = Math.floor(random() * 0x100000000) >>> 0;
@@ -73,28 +89,37 @@ export class RtpSender {
   }
 
   /**
-   * Starts sending (or changes codec, payload type or ptime). A new ptime restarts the pacing; the
-   * sequence number and timestamp continue.
+   * Starts sending (or changes codec, payload type or ptime) with slot 0 at `startMs` (now, or the
+   * grid point just before), sent at once; later slots go out from {@link RtpSender.poll}. A new
+   * ptime restarts the pacing; the sequence number and timestamp continue.
    */
-  configure(codec: AudioCodec, payloadType: number, ptime: number): void {
-    this.#codec = codec;
-    this.#payloadType = payloadType;
-    if (this.#timer !== undefined && ptime === this.#ptime) {
+  configure(codec: AudioCodec, payloadType: number, ptime: number, startMs: number): void {
+    if (this.#sendBack === 'none') {
       return;
     }
-    this.stop();
+    this.#codec = codec;
+    this.#payloadType = payloadType;
+    if (this.#running && ptime === this.#ptime) {
+      return;
+    }
     this.#ptime = ptime;
-    this.#startMs = this.#clock.now();
+    this.#startMs = startMs;
     this.#k = 0;
-    this.#tick();
+    this.#lastSentMs = -Infinity;
+    this.#running = true;
+    this.#slotK();
+  }
+
+  /** Sends what is due at `now` (every slot up to it, when the event loop was late). */
+  poll(now: number): void {
+    while (this.#running && this.#startMs + this.#k * this.#ptime <= now) {
+      this.#slotK();
+    }
   }
 
   /** Stops sending (hold, close). */
   stop(): void {
-    if (this.#timer !== undefined) {
-      this.#clock.clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+    this.#running = false;
   }
 
   /** Queues 8 kHz audio to send instead of silence (replaces what was queued). */
@@ -130,20 +155,31 @@ export class RtpSender {
     };
   }
 
-  #tick(): void {
+  #slotK(): void {
     try {
-      this.#sendPacket();
+      this.#nextSlot();
     } catch (err) {
       this.#log.log('warn', 'rtp-send-error', () => ({ event: 'rtp-send-error', err }), 'error sending rtp');
     }
     this.#k++;
-    const due = this.#startMs + this.#k * this.#ptime;
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), Math.max(0, due - this.#clock.now()));
   }
 
-  #sendPacket(): void {
+  /** Slot k: a packet, or (keep-alive between packets) only the timestamp moves on. */
+  #nextSlot(): void {
+    const samples = Math.round((this.#ptime * this.#codec!.clockRate) / 1000);
+    const at = this.#k * this.#ptime;
+    const audio = this.#prompt !== undefined && this.#promptPos < this.#prompt.length;
+    if (this.#sendBack === 'keepalive' && !audio && at - this.#lastSentMs < this.#keepaliveMs) {
+      this.#ts = tsAdd(this.#ts, samples);
+      this.#first = true;
+      return;
+    }
+    this.#lastSentMs = at;
+    this.#sendPacket(samples);
+  }
+
+  #sendPacket(samples: number): void {
     const codec = this.#codec!;
-    const samples = Math.round((this.#ptime * codec.clockRate) / 1000);
     let packet = this.#ring[this.#slot];
     if (packet?.byteLength !== 12 + samples) {
       packet = new Uint8Array(12 + samples);

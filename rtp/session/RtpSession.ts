@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type TimerHandle } from '../../lib/clock.js';
+import { systemClock, type Clock } from '../../lib/clock.js';
 import { codecByName, type AudioCodec } from '../codec/table.js';
 import { RtpConfigError, RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
 import { G711Plc } from '../dsp/G711Plc.js';
@@ -6,6 +6,7 @@ import { JitterBuffer, type Concealer } from '../jitter/JitterBuffer.js';
 import { RepeatedLog, silentLogger, type Logger } from '../../lib/logger.js';
 import { readWavAtRate } from '../wav.js';
 import { MediaPipeline } from './MediaPipeline.js';
+import { MediaScheduler, type MediaTick } from './MediaScheduler.js';
 import { RtcpReporter } from './RtcpReporter.js';
 import { RtpReceiver } from './RtpReceiver.js';
 import { RtpSender } from './RtpSender.js';
@@ -49,7 +50,9 @@ export class RtpSession {
   readonly #srtp = new SessionSrtp();
   #startMs = 0;
   #ticks = 0;
-  #tickTimer: TimerHandle | undefined;
+  readonly #scheduler: MediaScheduler;
+  /** This call's work at each tick of the shared {@link MediaScheduler}: playout, sending, timeout. */
+  readonly #tick: MediaTick = (now) => this.#onTick(now);
   #lastRtpAt = 0;
   #timedOut = false;
   readonly #sender: RtpSender;
@@ -93,10 +96,17 @@ export class RtpSession {
       this.#repeat,
       this.#srtp,
     );
-    this.#sender = new RtpSender(clock, o.random, this.#repeat, (packet) => {
-      const to = this.#latch.rtpTarget;
-      this.#rtp.send(this.#srtp.protectRtp(packet), to.port, to.address);
-    });
+    this.#scheduler = MediaScheduler.of(clock);
+    this.#sender = new RtpSender(
+      o.random,
+      this.#repeat,
+      (packet) => {
+        const to = this.#latch.rtpTarget;
+        this.#rtp.send(this.#srtp.protectRtp(packet), to.port, to.address);
+      },
+      o.sendBack,
+      o.keepaliveMs,
+    );
     this.#reporter = new RtcpReporter(clock, o.random, this.#repeat, {
       ssrc: this.#sender.ssrc,
       cname: o.cname,
@@ -181,9 +191,8 @@ export class RtpSession {
     }
     this.#apply(remote);
     this.#state = 'running';
-    this.#startMs = this.#clock.now();
-    this.#lastRtpAt = this.#startMs;
-    this.#scheduleTick();
+    this.#startMs = this.#scheduler.join(this.#tick);
+    this.#lastRtpAt = this.#clock.now();
     this.#configureSender();
     this.#reporter.start();
     this.#log.info(
@@ -275,10 +284,7 @@ export class RtpSession {
     }
     const wasRunning = this.#state === 'running';
     this.#state = 'closed';
-    if (this.#tickTimer !== undefined) {
-      this.#clock.clearTimeout(this.#tickTimer);
-      this.#tickTimer = undefined;
-    }
+    this.#scheduler.leave(this.#tick);
     this.#sender.stop();
     this.#reporter.stop();
     try {
@@ -366,17 +372,11 @@ export class RtpSession {
 
   // ---- output cadence -------------------------------------------------------------------------
 
-  #scheduleTick(): void {
-    const due = this.#startMs + (this.#ticks + 1) * TICK_MS;
-    this.#tickTimer = this.#clock.setTimeout(() => this.#onTick(), Math.max(0, due - this.#clock.now()));
-  }
-
-  #onTick(): void {
+  #onTick(now: number): void {
     if (this.#state !== 'running') {
       return;
     }
     try {
-      const now = this.#clock.now();
       // Catch up if the event loop was late: exactly one 20 ms of output per 20 ms of call time.
       while (this.#startMs + (this.#ticks + 1) * TICK_MS <= now) {
         this.#ticks++;
@@ -395,13 +395,14 @@ export class RtpSession {
         this.#timedOut = true;
         this.#log.info({ timeoutMs: this.#o.timeoutMs }, 'rtp timeout');
         this.delegate.onTimeout?.();
+        if (this.#state !== 'running') {
+          return;
+        }
       }
     } catch (err) {
       this.#unexpected('rtp-output-bug', 'unexpected error in the rtp output path', err);
     }
-    if (this.#state === 'running') {
-      this.#scheduleTick();
-    }
+    this.#sender.poll(now);
   }
 
   // ---- send path and RTCP ---------------------------------------------------------------------
@@ -410,7 +411,8 @@ export class RtpSession {
   #configureSender(): void {
     const remote = this.#remote!;
     if (remote.direction === 'sendrecv' || remote.direction === 'recvonly') {
-      this.#sender.configure(this.#codec!, remote.payloadType, remote.ptime);
+      const now = this.#clock.now();
+      this.#sender.configure(this.#codec!, remote.payloadType, remote.ptime, this.#scheduler.align(now));
     } else {
       this.#sender.stop();
     }

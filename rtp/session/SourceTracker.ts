@@ -1,5 +1,5 @@
 import type { Logger } from '../../lib/logger.js';
-import type { RtpPacket } from '../packet/RtpPacket.js';
+import { RtpPacket } from '../packet/RtpPacket.js';
 import { seqDiff } from '../seq.js';
 import { SourceState } from './SourceState.js';
 
@@ -91,7 +91,8 @@ export class SourceTracker {
         if (this.#held.length >= 4) {
           this.#held.shift();
         }
-        this.#held.push({ pkt, at: now });
+        // The receiver reuses its packet object: a held packet gets its own (same bytes, no copy).
+        this.#held.push({ pkt: new RtpPacket(pkt.bytes), at: now });
         return;
       case 'bad':
         this.invalid++;
@@ -101,7 +102,9 @@ export class SourceTracker {
         this.#accept(src, pkt, now);
         return;
       case 'valid': {
-        for (const held of this.#held) {
+        const heldList = this.#held;
+        for (let h = 0; h < heldList.length; h++) {
+          const held = heldList[h]!;
           // Packets close behind the validating one belong to the stream (the buffer orders them).
           const d = seqDiff(held.pkt.sequenceNumber, pkt.sequenceNumber);
           if (d > 0 && d <= 8) {

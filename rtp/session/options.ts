@@ -1,6 +1,7 @@
 import type { Clock } from '../../lib/clock.js';
 import { RtpConfigError } from '../errors.js';
 import { JITTER_DEFAULTS } from '../jitter/JitterBuffer.js';
+import { KEEPALIVE_DEFAULT_MS } from './RtpSender.js';
 import { udpSocketFactory } from './socket.js';
 import type { RtpSessionOptions } from './types.js';
 
@@ -15,10 +16,12 @@ export type ResolvedOptions = Required<
  * The defaults of {@link RtpSessionOptions}, in one place: jitter 60–500 ms shrinking at 10 %
  * ({@link JITTER_DEFAULTS}), `timeoutMs` 30000,
  * `strictSource` false, node:dgram sockets, CNAME `sipscribe@<host>`, `Math.random`, wall time
- * from the injected clock, comfort noise payload type 13 (RFC 3551 §6).
+ * from the injected clock, comfort noise payload type 13 (RFC 3551 §6), silence sent back
+ * (keep-alive interval 1000 ms when `keepalive` is chosen).
  * @param clock the session's clock (the default wall clock is `performance.timeOrigin + clock.now()`)
  * @throws {RtpConfigError} on an invalid port range (not integers, outside 1–65535, fewer than 2 ports),
- *   or jitter settings out of range (delays 0–10000 ms, `shrinkPercent` 1–50)
+ *   jitter settings out of range (delays 0–10000 ms, `shrinkPercent` 1–50), or a `keepaliveMs`
+ *   outside 20–60000
  */
 export function resolveOptions(options: RtpSessionOptions, clock: Clock): ResolvedOptions {
   if (
@@ -37,6 +40,10 @@ export function resolveOptions(options: RtpSessionOptions, clock: Clock): Resolv
       `invalid jitter settings ${JSON.stringify(j)}: delays 0–10000 ms, shrinkPercent 1–50`,
     );
   }
+  const keepaliveMs = options.keepaliveMs ?? KEEPALIVE_DEFAULT_MS;
+  if (!(keepaliveMs >= 20 && keepaliveMs <= 60_000)) {
+    throw new RtpConfigError(`invalid keepaliveMs ${keepaliveMs}: 20–60000`);
+  }
   return {
     host: options.host,
     portMin: options.portMin,
@@ -54,5 +61,7 @@ export function resolveOptions(options: RtpSessionOptions, clock: Clock): Resolv
     // Wall time from the injected clock (exact with the system clock, whose now() is performance.now()).
     wallClockMs: options.wallClockMs ?? (() => performance.timeOrigin + clock.now()),
     comfortNoisePayloadType: options.comfortNoisePayloadType ?? 13,
+    sendBack: options.sendBack ?? 'silence',
+    keepaliveMs,
   };
 }

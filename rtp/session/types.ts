@@ -26,6 +26,16 @@ export interface RemoteMedia {
   srtp?: { suite: string; remoteKey: Uint8Array; localKey: Uint8Array; remoteLifetime?: number };
 }
 
+/**
+ * What a session sends when it has no audio queued (`play`):
+ * - `silence`: a G.711 silence packet every ptime (50 packets/s at 20 ms), as a phone would;
+ * - `keepalive`: one silence packet every `keepaliveMs` (RFC 6263 keep-alive; to the peer it looks
+ *   like a sender with silence suppression, RFC 3551 §4.1: timestamps keep counting call time,
+ *   sequence numbers stay consecutive, marker bit on the first packet after a pause);
+ * - `none`: no RTP at all (RTCP reports go on); for an answer of `a=recvonly`.
+ */
+export type SendBack = 'silence' | 'keepalive' | 'none';
+
 /** Upward notifications of a session (all optional). */
 export interface RtpSessionDelegate {
   /**
@@ -69,6 +79,14 @@ export interface RtpSessionOptions {
   wallClockMs?: () => number;
   /** Payload type of comfort noise (RFC 3389). Default 13. */
   comfortNoisePayloadType?: number;
+  /**
+   * What is sent while no audio is queued with `play()` (see `RtpSender.ts`): `silence` at ptime,
+   * a `keepalive` packet every `keepaliveMs`, or `none` (no RTP; the SDP answer must say
+   * `recvonly`). Default `silence`.
+   */
+  sendBack?: SendBack;
+  /** Interval of `keepalive` packets in ms (20–60000). Default 1000. */
+  keepaliveMs?: number;
 }
 
 /** Counters and gauges of one session. */

@@ -33,16 +33,15 @@ export interface MediaDescription {
 /** Static payload types of RFC 3551. */
 export const STATIC_PT: Readonly<Record<Codec, number>> = { PCMU: 0, PCMA: 8 };
 
-/** The direction to answer with for an offered direction (RFC 3264 §6.1). */
-export function answerDirection(offered: Direction): Direction {
-  switch (offered) {
-    case 'sendonly':
-      return 'recvonly';
-    case 'recvonly':
-      return 'sendonly';
-    case 'inactive':
-      return 'inactive';
-    case 'sendrecv':
-      return 'sendrecv';
-  }
+/**
+ * The direction to answer with for an offered direction (RFC 3264 §6.1), within what we are willing
+ * to do (`local`, default sendrecv): e.g. a sendrecv offer is answered recvonly by a side that
+ * never sends, an inactive or recvonly offer is then answered inactive.
+ */
+export function answerDirection(offered: Direction, local: Direction = 'sendrecv'): Direction {
+  const send =
+    (offered === 'sendrecv' || offered === 'recvonly') && (local === 'sendrecv' || local === 'sendonly');
+  const recv =
+    (offered === 'sendrecv' || offered === 'sendonly') && (local === 'sendrecv' || local === 'recvonly');
+  return send ? (recv ? 'sendrecv' : 'sendonly') : recv ? 'recvonly' : 'inactive';
 }

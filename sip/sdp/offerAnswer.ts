@@ -24,7 +24,10 @@ export interface LocalMedia {
   /** Our RTP address (IPv4 or IPv6). */
   address: string;
   port: number;
-  /** Our direction (default sendrecv). */
+  /**
+   * Our direction (default sendrecv): an offer's, or in an answer what we are willing to do, combined
+   * with the offered direction (`answerDirection`).
+   */
   direction?: Direction;
 }
 
@@ -273,7 +276,7 @@ export function answerOffer(
       rtp: [{ payload: pick.payloadType, codec: pick.codec, rate: 8000 }],
       fmtp: [],
       ptime: m.ptime ?? 20,
-      direction: local.direction ?? answerDirection(m.direction ?? session.direction ?? 'sendrecv'),
+      direction: answerDirection(m.direction ?? session.direction ?? 'sendrecv', local.direction),
     };
     if (te !== undefined) {
       media.rtp.push({ payload: te, codec: 'telephone-event', rate: 8000 });

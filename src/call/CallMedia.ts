@@ -26,12 +26,19 @@ export class CallMedia {
   readonly #rtp: RtpSession;
   readonly #stats: RtpStatsReporter;
   readonly #log: Logger;
+  readonly #sendBack: Config['rtp']['sendBack'];
   #closed = false;
 
-  private constructor(rtp: RtpSession, stats: RtpStatsReporter, log: Logger) {
+  private constructor(
+    rtp: RtpSession,
+    stats: RtpStatsReporter,
+    log: Logger,
+    sendBack: Config['rtp']['sendBack'],
+  ) {
     this.#rtp = rtp;
     this.#stats = stats;
     this.#log = log;
+    this.#sendBack = sendBack;
   }
 
   /**
@@ -49,16 +56,27 @@ export class CallMedia {
         logger: log,
         jitter: rtp.jitter,
         timeoutMs: rtp.timeoutMs,
+        sendBack: rtp.sendBack,
+        keepaliveMs: rtp.keepaliveMs,
         ...(d.socketFactory ? { socketFactory: d.socketFactory } : {}),
       },
       delegate,
     );
-    return new CallMedia(session, new RtpStatsReporter(d.metrics, d.clock, log), log);
+    return new CallMedia(session, new RtpStatsReporter(d.metrics, d.clock, log), log, rtp.sendBack);
   }
 
   /** Our RTP port (for the SDP answer). */
   get localPort(): number {
     return this.#rtp.localPort;
+  }
+
+  /**
+   * Where we receive RTP at `address`, for the SDP answer: `recvonly` at most when we send no RTP
+   * (`rtp.sendBack: "none"`).
+   */
+  local(address: string): { address: string; port: number; direction?: 'recvonly' } {
+    const port = this.#rtp.localPort;
+    return this.#sendBack === 'none' ? { address, port, direction: 'recvonly' } : { address, port };
   }
 
   /** Starts media towards the answered `remote`; figures go to the metrics while `live()`. */

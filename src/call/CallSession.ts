@@ -190,7 +190,7 @@ export class CallSession {
     }
     let remote: MediaDescription;
     try {
-      remote = await this.call.answer({ address, port: this.#rtp.localPort });
+      remote = await this.call.answer(this.#rtp.local(address));
     } catch (err) {
       // 488 (no common codec) was sent by call.answer(); the 'ended' handler recorded it.
       this.log.info({ err }, 'answer failed');

@@ -58,6 +58,8 @@ async function tlsE2e(
           },
         ],
       },
+      // Silence at ptime (not the default keep-alive): what baresip records of our SRTP is checked.
+      rtp: { sendBack: 'silence' },
     },
     { webhook: false },
   );
@@ -221,7 +223,11 @@ async function rawSrtpCall(
   const sipPort = await freePort();
   const e2e = await startE2e(
     name,
-    { sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort, srtp: 'optional' }] } },
+    {
+      sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort, srtp: 'optional' }] },
+      // Silence at ptime (not the default keep-alive): what we send is decrypted and counted.
+      rtp: { sendBack: 'silence' },
+    },
     { webhook: false },
   );
   envs.push(e2e);

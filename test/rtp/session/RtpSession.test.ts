@@ -37,7 +37,14 @@ afterEach(() => {
 });
 
 async function harness(
-  opts: { strictSource?: boolean; timeoutMs?: number; logger?: Logger; socketFactory?: SocketFactory } = {},
+  opts: {
+    strictSource?: boolean;
+    timeoutMs?: number;
+    logger?: Logger;
+    socketFactory?: SocketFactory;
+    sendBack?: 'silence' | 'keepalive' | 'none';
+    keepaliveMs?: number;
+  } = {},
   over: Partial<RemoteMedia> = {},
 ): Promise<Harness> {
   const net = new MemoryNetwork();
@@ -720,6 +727,54 @@ describe('RtpSession: sending and RTCP', () => {
     const h = await harness({}, { direction: 'inactive' });
     h.clock.advance(1000);
     expect(h.net.bound.get(`${HOST}:${h.session.localPort}`)!.sent).toHaveLength(0);
+  });
+
+  it('keepalive: one silence packet per keepaliveMs, timestamps counting call time, marker after each pause', async () => {
+    const h = await harness({ sendBack: 'keepalive', keepaliveMs: 1000 });
+    h.clock.advance(5000);
+    const sent = h.net.bound.get(`${HOST}:${h.session.localPort}`)!.sent.map((s) => new RtpPacket(s.data));
+    // At 0, 1000, …, 5000 ms of call time; 8000 samples (1 s at 8 kHz) apart, consecutive sequence
+    // numbers (a sender with silence suppression, RFC 3551 §4.1), each one a talkspurt start.
+    expect(sent).toHaveLength(6);
+    for (let i = 1; i < sent.length; i++) {
+      expect(sent[i]!.sequenceNumber).toBe((sent[0]!.sequenceNumber + i) & 0xffff);
+      expect(sent[i]!.timestamp).toBe((sent[0]!.timestamp + i * 8000) >>> 0);
+    }
+    expect(sent.every((p) => p.marker && p.payloadType === 0 && p.ssrc === h.session.ssrc)).toBe(true);
+    expect(sent.every((p) => p.payload.byteLength === 160 && p.payload.every((b) => b === 0xff))).toBe(true);
+    expect(h.session.getStats().packetsSent).toBe(6);
+  });
+
+  it('keepalive: a queued prompt goes out at ptime, then keep-alives again', async () => {
+    const h = await harness({ sendBack: 'keepalive', keepaliveMs: 2000 });
+    h.clock.advance(100);
+    // 800 samples: 5 packets of 20 ms from the next slot (120 ms) on.
+    h.session.play(new Int16Array(800).fill(1000));
+    h.clock.advance(4900);
+    const sent = h.net.bound.get(`${HOST}:${h.session.localPort}`)!.sent.map((s) => new RtpPacket(s.data));
+    const ts0 = sent[0]!.timestamp;
+    // Call time of each packet from its timestamp: 0, the prompt at 120…200 ms, then 2200, 4200.
+    expect(sent.map((p) => ((p.timestamp - ts0) >>> 0) / 8)).toEqual([
+      0, 120, 140, 160, 180, 200, 2200, 4200,
+    ]);
+    expect(sent.map((p) => p.marker)).toEqual([true, true, false, false, false, false, true, true]);
+    expect(sent.slice(1, 6).every((p) => p.payload.every((b) => b !== 0xff))).toBe(true);
+    expect(h.session.playedSamples).toBe(800);
+  });
+
+  it('none: no RTP at all, RTCP reports still go out', async () => {
+    const h = await harness({ sendBack: 'none' });
+    const to = h.session.localPort;
+    for (let i = 0; i < 500; i++) {
+      h.peer.send(pcmu(i, i * 160, 0x4242), to, HOST);
+      h.clock.advance(20);
+    }
+    expect(h.net.bound.get(`${HOST}:${h.session.localPort}`)!.sent).toHaveLength(0);
+    const rtcp = h.net.bound.get(`${HOST}:${h.session.localRtcpPort}`)!.sent;
+    expect(rtcp.length).toBeGreaterThanOrEqual(1);
+    // Receiver reports only (we sent nothing): an RR with the peer's report block.
+    expect(parseRtcp(rtcp.at(-1)!.data)[0]).toMatchObject({ type: 'rr', reports: [{ ssrc: 0x4242 }] });
+    expect(h.session.getStats()).toMatchObject({ packetsSent: 0, frames: 125 });
   });
 
   it('sends SR/RR reports with a report block to the RTCP port, and a BYE on close', async () => {
