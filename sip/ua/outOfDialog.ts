@@ -24,9 +24,9 @@ export function answerOutOfDialog(
   req: SipRequest,
   tx: ServerTransaction,
   flow: Flow,
-  host: Pick<CallHost, 'commonHeaders' | 'contactFor' | 'sessionTimer'>,
+  host: Pick<CallHost, 'commonHeaders' | 'contactFor' | 'sessionTimer' | 'siprec'>,
 ): number | null {
-  const rejection = checkRequest(req, host.sessionTimer.minSE);
+  const rejection = checkRequest(req, host.sessionTimer.minSE, host.siprec);
   if (rejection) {
     tx.respond(
       createResponse(req, rejection.status, {
