@@ -9,7 +9,7 @@ import { parseParams } from './headers.js';
 import type { HeaderField } from './SipMessage.js';
 
 /** One body part of a multipart body. */
-export interface BodyPart {
+interface BodyPart {
   /**
    * The media type without parameters, lower case (`application/sdp`); `text/plain` when the part
    * has no Content-Type (RFC 2046 §5.1).
@@ -24,7 +24,7 @@ export interface BodyPart {
 }
 
 /** Bounds on what one body may make us do (a SIPREC INVITE has two or three parts). */
-export interface MultipartLimits {
+interface MultipartLimits {
   /** Body parts (default 8). */
   readonly maxParts: number;
   /** Header fields of one part (default 16). */
@@ -39,7 +39,7 @@ const TYPE_RE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/;
 const FIELD_NAME_RE = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 
 /** A Content-Type value: its media type (lower case) and parameters (names lower case). */
-export interface ContentType {
+interface ContentType {
   readonly type: string;
   readonly params: ReadonlyMap<string, string | null>;
 }

@@ -7,7 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { IncomingCall, RefusalReason, RecordingUpdate } from '../../../sip/index.js';
+import type {
+  IncomingCall,
+  LocalMedia,
+  OfferedStream,
+  RecordingSession,
+  RecordingUpdate,
+  RefusalReason,
+} from '../../../sip/index.js';
 import { FIXTURES } from '../../helpers/paths.js';
 import { callerRequest, memoryStack, SIPP_OFFER, type MemoryStack } from '../support/memoryStack.js';
 
@@ -15,7 +22,7 @@ const fixture = (name: string): string => readFileSync(join(FIXTURES, 'siprec', 
 const OFFER = fixture('rfc7866-offer.sdp').replace(/\r?\n/g, '\r\n');
 const METADATA = fixture('rfc7865-complete.xml');
 const HOLD = fixture('hold-partial.xml');
-const LOCALS = [
+const LOCALS: LocalMedia[] = [
   { address: '127.0.0.1', port: 30000 },
   { address: '127.0.0.1', port: 30002 },
 ];
@@ -73,7 +80,7 @@ describe('a recording session (RFC 7866) when the stack is a recorder', () => {
   it('is recognised by Require: siprec; its streams and metadata reach onInvite', () => {
     const ms = recorder();
     ms.send(callerRequest({ headers: SIPREC, body: multipart(OFFER, METADATA), contentType: MULTIPART }));
-    const rec = ms.calls[0]?.recording;
+    const rec: RecordingSession | undefined = ms.calls[0]?.recording;
     expect(rec?.streams.map((s) => [s.label, s.media.port, s.media.codec])).toEqual([
       ['96', 49170, 'PCMU'],
       ['98', 51372, 'PCMU'],
@@ -95,7 +102,7 @@ describe('a recording session (RFC 7866) when the stack is a recorder', () => {
   it('answerRecording: 200 with one recvonly m-line per stream, labels kept, video refused, Contact +sip.srs', async () => {
     const ms = recorder();
     ms.send(callerRequest({ headers: SIPREC, body: multipart(OFFER, METADATA), contentType: MULTIPART }));
-    const streams = await ms.calls[0]?.answerRecording(LOCALS);
+    const streams: OfferedStream[] | undefined = await ms.calls[0]?.answerRecording(LOCALS);
     expect(streams?.map((s) => s.label)).toEqual(['96', '98']);
     const ok = ms.responses().find((r) => r.status === 200);
     expect(ok?.get('content-type')).toBe('application/sdp');
