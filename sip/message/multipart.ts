@@ -2,7 +2,7 @@
  * `multipart/*` message bodies (RFC 2046 §5.1, as SIP carries them: RFC 3261 §7.4, RFC 5621), read
  * in one forward pass: the boundary from the Content-Type, the preamble and epilogue skipped,
  * every body part with its own header fields (Content-Type, Content-Disposition) and its octets.
- * Used for SIPREC (RFC 7866 §8), whose INVITE carries the SDP offer and the recording metadata.
+ * Used for SIPREC (RFC 7866), whose INVITE carries the SDP offer and the recording metadata.
  */
 import { SipBodyError } from '../errors.js';
 import { parseParams } from './headers.js';

@@ -287,7 +287,7 @@ export function answerOffer(
   return { sdp: sdpTransform.write(out), remote };
 }
 
-/** One audio stream of a multi-stream offer (a SIPREC recording session, RFC 7866 §8.1.1). */
+/** One audio stream of a multi-stream offer (a SIPREC recording session, RFC 7866). */
 export interface OfferedStream {
   /** The index of its m-line in the SDP. */
   readonly index: number;
@@ -318,13 +318,13 @@ export function describeStreams(offer: string, prefs: readonly Codec[]): Offered
   return streams;
 }
 
-/** The direction we answer a recorded stream with: we only receive (RFC 7866 §8.1.1). */
+/** The direction we answer a recorded stream with: we only receive (RFC 7866). */
 function recordingDirection(offered: Direction): Direction {
   return offered === 'sendonly' || offered === 'sendrecv' ? 'recvonly' : 'inactive';
 }
 
 /**
- * Answers a multi-stream offer as a recorder (RFC 7866 §8.1.1, RFC 3264 §6): every stream of
+ * Answers a multi-stream offer as a recorder (RFC 7866, RFC 3264 §6): every stream of
  * {@link describeStreams} that has a local address in `locals` (by m-line index) is accepted with
  * its own port and codec, `a=recvonly` (`a=inactive` when offered inactive or recvonly: we never
  * send), its `a=label`, rtcp-mux when offered; every other m-line refused with port 0.

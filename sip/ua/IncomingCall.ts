@@ -130,7 +130,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
     this.#flow = flow;
     this.#host = host;
     const recording = host.siprec && isRecordingRequest(invite);
-    // RFC 7866 §6.1.1: a recorder's Contact carries the +sip.srs feature tag.
+    // RFC 7866: a recorder's Contact carries the +sip.srs feature tag.
     this.#contact = `${host.contactFor(flow, secureDialog(invite, flow))}${recording ? ';+sip.srs' : ''}`;
     this.#reliable = new Reliable2xx(host, flow);
     const summary = summarizeInvite(invite, flow, host.listenerOf(flow));
@@ -304,7 +304,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
   }
 
   /**
-   * Answers a recording session (RFC 7866 §8.1.1) with 200 OK: stream `recording.streams[i]` is
+   * Answers a recording session (RFC 7866) with 200 OK: stream `recording.streams[i]` is
    * received on `locals[i]` (`a=recvonly`, its own codec and label), streams without a local
    * address are refused with port 0. Resolves with the streams accepted. An INVITE without an SDP
    * offer, or with no stream we can receive, is answered 488 and the promise rejects.

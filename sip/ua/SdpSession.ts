@@ -184,7 +184,7 @@ export class SdpSession {
   }
 
   /**
-   * Our answer to a recording session's offer (RFC 7866 §8.1.1): each stream with a local address
+   * Our answer to a recording session's offer (RFC 7866): each stream with a local address
    * in `locals` (by m-line index) received on it, `recvonly`; kept for the session's re-offers.
    * @throws {SdpError} when the offer does not parse or no stream can be received
    */

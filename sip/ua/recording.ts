@@ -11,7 +11,7 @@ import { parseNameAddr } from '../message/nameAddr.js';
 import type { SipRequest } from '../message/SipMessage.js';
 import type { OfferedStream } from '../sdp/offerAnswer.js';
 
-/** The option tag of recording sessions (RFC 7866 §6.1.1, §11.2). */
+/** The option tag of recording sessions (RFC 7866). */
 export const SIPREC_OPTION = 'siprec';
 
 /** A recording session as the application sees it: the streams offered and the metadata. */

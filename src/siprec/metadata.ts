@@ -1,7 +1,7 @@
 /**
  * SIPREC recording metadata (RFC 7865): the `rs-metadata` XML document a recording client sends
  * with a recording session, read with fast-xml-parser into a typed model, and its updates (a
- * `partial` document, RFC 7865 §6.1) applied to what was known: which stream label belongs to
+ * `partial` document, RFC 7865) applied to what was known: which stream label belongs to
  * which participant (address of record, display name), who joined or left, which stream is paused.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
@@ -17,7 +17,7 @@ export class SiprecMetadataError extends AppError {
   }
 }
 
-/** A participant (RFC 7865 §6.5): its id and the first `nameID` (aor, name). */
+/** A participant (RFC 7865): its id and the first `nameID` (aor, name). */
 interface Participant {
   readonly id: string;
   /** Its address of record (`nameID aor=`), e.g. `sip:bob@biloxi.com`. */
@@ -26,26 +26,26 @@ interface Participant {
   readonly name: string | undefined;
 }
 
-/** A media stream (RFC 7865 §6.6): its id, the SDP `a=label` it is, and its session. */
+/** A media stream (RFC 7865): its id, the SDP `a=label` it is, and its session. */
 interface MetadataStream {
   readonly id: string;
   readonly label: string | undefined;
   readonly sessionId: string | undefined;
 }
 
-/** A communication session (RFC 7865 §6.3) and the SIP Session-IDs of its dialogs (RFC 7989). */
+/** A communication session (RFC 7865) and the SIP Session-IDs of its dialogs (RFC 7989). */
 interface MetadataSession {
   readonly id: string;
   readonly sipSessionIds: readonly string[];
 }
 
-/** Which streams a participant sends and receives (`participantstreamassoc`, RFC 7865 §6.9). */
+/** Which streams a participant sends and receives (`participantstreamassoc`, RFC 7865). */
 interface StreamAssociation {
   readonly send: readonly string[];
   readonly recv: readonly string[];
 }
 
-/** When a participant joined or left a session (`participantsessionassoc`, RFC 7865 §6.8). */
+/** When a participant joined or left a session (`participantsessionassoc`, RFC 7865). */
 interface SessionAssociation {
   readonly participantId: string;
   readonly sessionId: string;
@@ -123,7 +123,7 @@ const attr = (n: Node, name: string): string | undefined => text(n[`@${name}`]);
 const texts = (v: unknown): string[] => nodes(v).flatMap((n) => text(n) ?? []);
 
 /**
- * Reads one `rs-metadata` document (RFC 7865 §6 model, §9 schema): sessions with their
+ * Reads one `rs-metadata` document (RFC 7865): sessions with their
  * `sipSessionID`s, participants with their first `nameID` (aor, name), streams with their label,
  * participant-session and participant-stream associations. Unknown elements (extensions) are
  * ignored. `datamode` defaults to `complete`.
@@ -149,7 +149,17 @@ export function parseMetadata(xml: string): RecordingMetadata {
       `metadata is not well-formed XML: ${msg} (line ${line}, column ${col})`,
     );
   }
-  const doc = parser.parse(xml) as Node;
+  let doc: Node;
+  try {
+    doc = parser.parse(xml) as Node;
+  } catch (err) {
+    // The validator lets some malformed input through (an unclosed CDATA section, `<!'-`); the
+    // parser then throws plain Errors (fuzzing found three).
+    throw new SiprecMetadataError(
+      'SIPREC_ERR_XML',
+      `metadata is not well-formed XML: ${(err as Error).message.slice(0, 120)}`,
+    );
+  }
   const root = Object.keys(doc).filter((k) => !k.startsWith('?') && !k.startsWith('#'));
   // An empty `<recording/>` parses as ''.
   const recording = doc['recording'] === '' ? {} : doc['recording'];
@@ -217,7 +227,7 @@ function readRecording(r: Node): RecordingMetadata {
 const merged = <K, V>(a: ReadonlyMap<K, V>, b: ReadonlyMap<K, V>): Map<K, V> => new Map([...a, ...b]);
 
 /**
- * The state after an update (RFC 7865 §6.1): a `complete` document replaces everything; a
+ * The state after an update (RFC 7865): a `complete` document replaces everything; a
  * `partial` one replaces, element by element (by id), what it carries and keeps the rest — a
  * participant's stream association as a whole (the hold example sends only `recv`: it sends no
  * stream any more), a participant-session association with its new times.

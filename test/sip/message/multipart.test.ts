@@ -41,7 +41,7 @@ describe('parseMultipart (RFC 2046 §5.1)', () => {
     );
   });
 
-  it('reads a SIPREC body (RFC 7866 §8): SDP and metadata parts with their dispositions', () => {
+  it('reads a SIPREC body (RFC 7866): SDP and metadata parts with their dispositions', () => {
     const body = crlf([
       '--foobar',
       'Content-Type: application/sdp',

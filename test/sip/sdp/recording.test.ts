@@ -1,5 +1,5 @@
 /**
- * Multi-stream offers of a SIPREC recording session (RFC 7866 §8.1.1): every labelled audio
+ * Multi-stream offers of a SIPREC recording session (RFC 7866): every labelled audio
  * stream is received on its own port with its own codec, answered `a=recvonly`; other m-lines are
  * refused with port 0.
  */

@@ -28,7 +28,7 @@ const LOCALS: LocalMedia[] = [
 ];
 const SIPREC = ['Require: siprec'];
 
-/** A multipart/mixed body of an SDP part and a metadata part (RFC 7866 §8). */
+/** A multipart/mixed body of an SDP part and a metadata part (RFC 7866). */
 function multipart(sdp: string, xml: string, boundary = 'foobar'): string {
   return [
     `--${boundary}`,

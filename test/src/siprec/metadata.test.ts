@@ -143,6 +143,13 @@ describe('malformed metadata', () => {
       'SIPREC_ERR_XML',
       /DOCTYPE/,
     ],
+    [
+      'an unclosed CDATA section (fuzzing)',
+      '<recording><label><![CDATA[96</label></recording>',
+      'SIPREC_ERR_XML',
+      /not well-formed/,
+    ],
+    ['a broken comment (fuzzing)', "<recording><!'- x --></recording>", 'SIPREC_ERR_XML', /not well-formed/],
     ['another root element', '<conference-info/>', 'SIPREC_ERR_NOT_RECORDING', /not <recording>/],
     ['too large', `<recording>${' '.repeat(70_000)}</recording>`, 'SIPREC_ERR_TOO_LARGE', /over 65536/],
   ])('%s → SiprecMetadataError', (_w, xml, code, why) => {
