@@ -15,7 +15,7 @@ export function supportedOptions(siprec: boolean): readonly string[] {
 }
 
 /** What an INVITE body may be: SDP; with SIPREC, multipart bodies and metadata too (RFC 7866). */
-function acceptedBodies(siprec: boolean): readonly string[] {
+export function acceptedBodies(siprec: boolean): readonly string[] {
   return siprec
     ? ['application/sdp', 'multipart/mixed', 'application/rs-metadata+xml', 'application/rs-metadata']
     : ['application/sdp'];

@@ -160,6 +160,19 @@ describe('a recording session (RFC 7866) when the stack is a recorder', () => {
   );
 });
 
+describe('OPTIONS to a recorder', () => {
+  it('says siprec is supported and multipart/mixed and metadata bodies are accepted', () => {
+    const ms = recorder();
+    ms.send(callerRequest({ method: 'OPTIONS', headers: SIPREC }));
+    const ok = ms.responses()[0];
+    expect(ok?.status).toBe(200);
+    expect(ok?.get('supported')).toBe('timer, siprec');
+    expect(ok?.get('accept')).toBe(
+      'application/sdp, multipart/mixed, application/rs-metadata+xml, application/rs-metadata',
+    );
+  });
+});
+
 describe('without the siprec option (the default)', () => {
   it('Require: siprec is answered 420 Unsupported, a multipart body 415 with Accept', () => {
     const ms = memoryStack();
