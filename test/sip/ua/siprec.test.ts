@@ -121,6 +121,27 @@ describe('a recording session (RFC 7866) when the stack is a recorder', () => {
     expect(ok?.get('supported')).toBe('timer, siprec');
   });
 
+  it("takes RFC 7866's media type application/rs-metadata too (RFC 9806 corrected it to +xml)", () => {
+    const ms = recorder();
+    const body = multipart(OFFER, METADATA).replace('application/rs-metadata+xml', 'application/rs-metadata');
+    ms.send(callerRequest({ headers: SIPREC, body, contentType: MULTIPART }));
+    expect(ms.calls[0]?.recording?.metadataXml).toBe(METADATA);
+  });
+
+  it('a multipart body without an SDP part: metadata kept, answerRecording refuses it 400 (a recorder needs the offer)', async () => {
+    const ms = recorder();
+    const body = ['--b', 'Content-Type: application/rs-metadata+xml', '', METADATA, '--b--', ''].join('\r\n');
+    ms.send(callerRequest({ headers: SIPREC, body, contentType: 'multipart/mixed;boundary=b' }));
+    const call = ms.calls[0];
+    expect([call?.hasOffer, call?.recording?.metadataXml, call?.recording?.streams]).toEqual([
+      false,
+      METADATA,
+      [],
+    ]);
+    await expect(call?.answerRecording(LOCALS)).rejects.toThrow(/needs the SDP offer/);
+    expect(ms.responses().map((r) => r.status)).toEqual([100, 400]);
+  });
+
   it('a plain SDP INVITE is no recording session and is answered as before', async () => {
     const ms = recorder();
     ms.send(callerRequest({ body: SIPP_OFFER }));
