@@ -307,7 +307,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
    * Answers a recording session (RFC 7866) with 200 OK: stream `recording.streams[i]` is
    * received on `locals[i]` (`a=recvonly`, its own codec and label), streams without a local
    * address are refused with port 0. Resolves with the streams accepted. An INVITE without an SDP
-   * offer, or with no stream we can receive, is answered 488 and the promise rejects.
+   * offer is answered 400 Bad SDP, one with no stream we can receive 488; the promise rejects.
    */
   answerRecording(locals: readonly LocalMedia[]): Promise<OfferedStream[]> {
     const offered = this.#recording?.streams;
