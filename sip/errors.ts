@@ -89,6 +89,21 @@ export class SdpError extends SipError {
   }
 }
 
+/** Codes of {@link SipBodyError}. */
+type SipBodyErrorCode = 'SIP_ERR_MULTIPART';
+
+/**
+ * A message body that cannot be read: a malformed RFC 2046 `multipart/mixed` body (no or a bad
+ * boundary, a missing delimiter, a malformed part header, too many parts). Answered `400` with
+ * the message as the Warning text.
+ */
+export class SipBodyError extends SipError {
+  constructor(code: SipBodyErrorCode, message: string) {
+    super(code, message);
+    this.name = 'SipBodyError';
+  }
+}
+
 /** A call that was not answered: the final status (or 408 on timeout, 503 on transport failure). */
 export class CallRejectedError extends SipError {
   readonly status: number;

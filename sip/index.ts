@@ -14,6 +14,9 @@ export { IncomingCall } from './ua/IncomingCall.js';
 export type { InviteSummary } from './ua/IncomingCall.js';
 export { OutgoingCall, CallRejectedError } from './ua/OutgoingCall.js';
 export type { EndReason } from './ua/types.js';
+// SIPREC recording sessions (RFC 7866): `IncomingCall.recording`, `answerRecording`, `recordingUpdated`.
+export type { RecordingSession, RecordingUpdate } from './ua/recording.js';
+export type { OfferedStream, LocalMedia } from './sdp/offerAnswer.js';
 
 // The media description handed to src/ (and rtp/ through it).
 export type { MediaDescription } from './sdp/media.js';

@@ -227,6 +227,12 @@ function baseSession(local: LocalMedia, ids: SdpSessionIds): SdpSession {
   };
 }
 
+/** An m-line refused in an answer: port 0, the offer's first format (RFC 3264 §6). */
+function rejected(m: SdpMedia): SdpMedia {
+  const first = payloadsOf(m)[0] ?? 0;
+  return { type: m.type, port: 0, protocol: m.protocol, payloads: String(first), rtp: [], fmtp: [] };
+}
+
 /**
  * Answers an offer (RFC 3264 §6): the chosen audio stream with one codec (plus telephone-event
  * when offered), the offer's ptime, the complementary direction and rtcp-mux when offered, for
@@ -255,15 +261,7 @@ export function answerOffer(
   const out = baseSession(local, ids);
   for (const [i, m] of session.media.entries()) {
     if (i !== pick.index) {
-      const first = payloadsOf(m)[0] ?? 0;
-      out.media.push({
-        type: m.type,
-        port: 0,
-        protocol: m.protocol,
-        payloads: String(first),
-        rtp: [],
-        fmtp: [],
-      });
+      out.media.push(rejected(m));
       continue;
     }
     const te = pick.telephoneEventPayloadType;
@@ -293,6 +291,94 @@ export function answerOffer(
     out.media.push(media);
   }
   return { sdp: sdpTransform.write(out), remote };
+}
+
+/** One audio stream of a multi-stream offer (a SIPREC recording session, RFC 7866). */
+export interface OfferedStream {
+  /** The index of its m-line in the SDP. */
+  readonly index: number;
+  /** Its `a=label` (RFC 4574): the metadata binds the stream to a participant by it. */
+  readonly label: string | undefined;
+  /** The sender's media: address, port, codec chosen, direction as offered. */
+  readonly media: MediaDescription;
+}
+
+/**
+ * Every audio stream of an offer we can receive: plain RTP/AVP, port not 0, one of our codecs
+ * (chosen per m-line by our preference).
+ * @throws {SdpError} SDP_ERR_PARSE / SDP_ERR_BAD_VALUE / SDP_ERR_NO_AUDIO for a malformed offer
+ */
+export function describeStreams(offer: string, prefs: readonly Codec[]): OfferedStream[] {
+  const session = parseSdp(offer);
+  const streams: OfferedStream[] = [];
+  for (const [index, m] of session.media.entries()) {
+    if (m.type !== 'audio' || m.port === 0 || !/^RTP\/AVP$/i.test(m.protocol)) {
+      continue;
+    }
+    const pick = pickCodec(m, index, prefs);
+    if (pick) {
+      const label = m.label === undefined ? undefined : String(m.label);
+      streams.push({ index, label, media: describe(session, m, pick, true, SRTP_OFF) });
+    }
+  }
+  return streams;
+}
+
+/** The direction we answer a recorded stream with: we only receive (RFC 7866). */
+function recordingDirection(offered: Direction): Direction {
+  return offered === 'sendonly' || offered === 'sendrecv' ? 'recvonly' : 'inactive';
+}
+
+/**
+ * Answers a multi-stream offer as a recorder (RFC 7866, RFC 3264 §6): every stream of
+ * {@link describeStreams} that has a local address in `locals` (by m-line index) is accepted with
+ * its own port and codec, `a=recvonly` (`a=inactive` when offered inactive or recvonly: we never
+ * send), its `a=label`, rtcp-mux when offered; every other m-line refused with port 0.
+ * @throws {SdpError} SDP_ERR_NO_CODEC when no stream is accepted (→ 488), or as describeStreams
+ */
+export function answerStreams(
+  offer: string,
+  prefs: readonly Codec[],
+  locals: ReadonlyMap<number, LocalMedia>,
+  ids: SdpSessionIds,
+): { sdp: string; streams: OfferedStream[] } {
+  const session = parseSdp(offer);
+  const streams = describeStreams(offer, prefs).filter((s) => locals.has(s.index));
+  const first = streams[0] && locals.get(streams[0].index);
+  if (!first) {
+    throw new SdpError('SDP_ERR_NO_CODEC', `no offered audio stream with a codec among ${prefs.join(', ')}`);
+  }
+  const out = baseSession(first, ids);
+  for (const [i, m] of session.media.entries()) {
+    const stream = streams.find((s) => s.index === i);
+    const local = locals.get(i);
+    if (!stream || !local) {
+      out.media.push(rejected(m));
+      continue;
+    }
+    const { codec, payloadType, ptime, direction } = stream.media;
+    const media: SdpMedia = {
+      type: 'audio',
+      port: local.port,
+      protocol: m.protocol,
+      payloads: String(payloadType),
+      rtp: [{ payload: payloadType, codec, rate: 8000 }],
+      fmtp: [],
+      ptime,
+      direction: recordingDirection(direction),
+    };
+    if (local.address !== first.address) {
+      media.connection = { version: ipVer(local.address), ip: local.address };
+    }
+    if (stream.label !== undefined) {
+      media.label = stream.label;
+    }
+    if (m.rtcpMux !== undefined) {
+      media.rtcpMux = 'rtcp-mux';
+    }
+    out.media.push(media);
+  }
+  return { sdp: sdpTransform.write(out), streams };
 }
 
 /**

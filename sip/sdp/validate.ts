@@ -178,6 +178,12 @@ function checkAttribute(media: string, value: string): void {
     case 'crypto':
       parseCrypto(arg);
       break;
+    case 'label':
+      // RFC 4574 §4: a token (it is matched against the recording metadata, RFC 7865).
+      if (!/^[A-Za-z0-9\-.!%*_+`'~]{1,64}$/.test(arg)) {
+        throw bad(`m=${media} a=label`, arg, 'a token of at most 64 characters');
+      }
+      break;
     default:
       break;
   }

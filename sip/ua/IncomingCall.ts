@@ -5,12 +5,12 @@
  * `ended`, `mediaUpdated` and `dtmf` events.
  */
 import { Dialog, secureDialog } from '../dialog/Dialog.js';
-import { SdpError, SipStateError } from '../errors.js';
+import { SdpError, SipBodyError, SipStateError } from '../errors.js';
 import { createResponse, newTag } from '../message/build.js';
 import { setBody, type HeaderField, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import { formatHost } from '../message/uri.js';
 import type { MediaDescription } from '../sdp/media.js';
-import type { LocalMedia } from '../sdp/offerAnswer.js';
+import { describeStreams, type LocalMedia, type OfferedStream } from '../sdp/offerAnswer.js';
 import type { InviteServerTransaction, ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow, HostPort, TransportProtocol } from '../transport/types.js';
 import { sendRefresh } from './refresh.js';
@@ -18,6 +18,7 @@ import { Reliable2xx } from './Reliable2xx.js';
 import { sdpRefusal, SdpSession } from './SdpSession.js';
 import { parseSessionExpires, UasSessionTimer, type Refresher } from './sessionTimer.js';
 import { CallEvents, type CallHost, type DialogUser, type EndReason } from './types.js';
+import { isRecordingRequest, readSessionBody, type RecordingSession } from './recording.js';
 import { onUasDialogRequest, type UasDialogContext } from './uasInDialog.js';
 
 type IncomingCallState = 'offered' | 'ringing' | 'answered' | 'confirmed' | 'ended';
@@ -94,6 +95,8 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
   readonly offer: MediaDescription | undefined;
   /** Why the INVITE's SDP could not be read (the stack then answers 400), if it could not. */
   readonly offerError: SdpError | undefined;
+  /** Why the INVITE's body could not be read (a malformed multipart body: the stack answers 400). */
+  readonly bodyError: SipBodyError | undefined;
   /** The INVITE (for Authorization headers and anything else policy needs). */
   readonly request: SipRequest;
   readonly localTag = newTag();
@@ -109,6 +112,9 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
   #state: IncomingCallState = 'offered';
   #dialog: Dialog | undefined;
   #remote: MediaDescription | undefined;
+  /** The SDP offer of the INVITE (its body, or the SDP part of a multipart body). */
+  readonly #offerSdp: string | undefined;
+  #recording: RecordingSession | undefined;
   #pendingBye = false;
   #endReason: EndReason | undefined;
   #settle!: () => void;
@@ -123,7 +129,9 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
     this.#tx = tx;
     this.#flow = flow;
     this.#host = host;
-    this.#contact = host.contactFor(flow, secureDialog(invite, flow));
+    const recording = host.siprec && isRecordingRequest(invite);
+    // RFC 7866: a recorder's Contact carries the +sip.srs feature tag.
+    this.#contact = `${host.contactFor(flow, secureDialog(invite, flow))}${recording ? ';+sip.srs' : ''}`;
     this.#reliable = new Reliable2xx(host, flow);
     const summary = summarizeInvite(invite, flow, host.listenerOf(flow));
     this.#sdp = new SdpSession(host.codecs, { policy: host.srtpPolicy(summary), suites: host.srtpSuites });
@@ -135,14 +143,27 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
     this.source = summary.source;
     this.listener = summary.listener;
     let offer: MediaDescription | undefined;
+    let body: { sdp: string | undefined; metadataXml: string | undefined } = {
+      sdp: undefined,
+      metadataXml: undefined,
+    };
     try {
-      offer = invite.body.length > 0 ? this.#sdp.describe(invite.bodyText) : undefined;
+      body = readSessionBody(invite, host.siprec);
+      offer = body.sdp !== undefined ? this.#sdp.describe(body.sdp) : undefined;
+      if (recording) {
+        const streams = body.sdp !== undefined ? describeStreams(body.sdp, host.codecs) : [];
+        this.#recording = { streams, metadataXml: body.metadataXml };
+      }
     } catch (err) {
-      if (!(err instanceof SdpError)) {
+      if (err instanceof SdpError) {
+        this.offerError = err;
+      } else if (err instanceof SipBodyError) {
+        this.bodyError = err;
+      } else {
         throw err;
       }
-      this.offerError = err;
     }
+    this.#offerSdp = body.sdp;
     this.offer = offer;
     this.#session = new UasSessionTimer(
       host.clock,
@@ -170,7 +191,22 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
         this.emit('mediaUpdated', desc);
       },
       dtmf: (event) => this.emit('dtmf', event),
+      recording: (streams, metadataXml) => this.#recordingUpdated(streams, metadataXml),
     };
+  }
+
+  /**
+   * The SIPREC recording session (RFC 7866) when this INVITE asks for one (`Require: siprec` or a
+   * `+sip.src` Contact) and the stack is a recorder (`siprec` option): the audio streams offered
+   * (by `answerRecording`, those accepted) with their labels, and the last metadata received.
+   */
+  get recording(): RecordingSession | undefined {
+    return this.#recording;
+  }
+
+  /** Whether the INVITE carried an SDP offer (else it is a late offer: we offer in the 200). */
+  get hasOffer(): boolean {
+    return this.#offerSdp !== undefined;
   }
 
   get state(): IncomingCallState {
@@ -255,21 +291,65 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
     }
     let sdp: string;
     let remote: MediaDescription | undefined;
-    if (this.request.body.length > 0) {
+    if (this.#offerSdp !== undefined) {
       try {
-        ({ sdp, remote } = this.#sdp.answer(this.request.bodyText, local));
+        ({ sdp, remote } = this.#sdp.answer(this.#offerSdp, local));
       } catch (err) {
-        const error = err instanceof SdpError ? err : new SdpError('SDP_ERR_PARSE', String(err));
-        const refusal = sdpRefusal(error, formatHost(this.#flow.local.address));
-        this.reject(refusal.status, {
-          warning: refusal.warning,
-          ...(refusal.reason !== undefined ? { reason: refusal.reason } : {}),
-        });
-        return Promise.reject(error);
+        return this.#refuseOffer(err);
       }
     } else {
       sdp = this.#sdp.offer(local);
     }
+    return this.#accept(sdp, remote);
+  }
+
+  /**
+   * Answers a recording session (RFC 7866) with 200 OK: stream `recording.streams[i]` is
+   * received on `locals[i]` (`a=recvonly`, its own codec and label), streams without a local
+   * address are refused with port 0. Resolves with the streams accepted. An INVITE without an SDP
+   * offer is answered 400 Bad SDP, one with no stream we can receive 488; the promise rejects.
+   */
+  answerRecording(locals: readonly LocalMedia[]): Promise<OfferedStream[]> {
+    const offered = this.#recording?.streams;
+    if (!offered) {
+      return Promise.reject(new SipStateError('answerRecording() on a call that is not a recording session'));
+    }
+    if (this.#state !== 'offered' && this.#state !== 'ringing') {
+      return Promise.reject(new SipStateError(`answerRecording() in state ${this.#state}`));
+    }
+    let result: { sdp: string; streams: OfferedStream[] };
+    try {
+      if (this.#offerSdp === undefined) {
+        throw new SdpError('SDP_ERR_NO_AUDIO', 'a recording session needs the SDP offer in its INVITE');
+      }
+      const byIndex = new Map<number, LocalMedia>();
+      offered.forEach((s, i) => {
+        const local = locals[i];
+        if (local) {
+          byIndex.set(s.index, local);
+        }
+      });
+      result = this.#sdp.answerStreams(this.#offerSdp, byIndex);
+    } catch (err) {
+      return this.#refuseOffer(err);
+    }
+    this.#recording = { streams: result.streams, metadataXml: this.#recording?.metadataXml };
+    return this.#accept(result.sdp, result.streams[0]?.media).then(() => result.streams);
+  }
+
+  /** Refuses an offer we cannot answer (400/488 with a Warning) and rejects with why. */
+  #refuseOffer(err: unknown): Promise<never> {
+    const error = err instanceof SdpError ? err : new SdpError('SDP_ERR_PARSE', String(err));
+    const refusal = sdpRefusal(error, formatHost(this.#flow.local.address));
+    this.reject(refusal.status, {
+      warning: refusal.warning,
+      ...(refusal.reason !== undefined ? { reason: refusal.reason } : {}),
+    });
+    return Promise.reject(error);
+  }
+
+  /** Sends the 200 with `sdp`; resolves with the remote media (`remote`, or from the ACK). */
+  #accept(sdp: string, remote: MediaDescription | undefined): Promise<MediaDescription> {
     const extra: HeaderField[] = [{ name: 'Contact', value: this.#contact }];
     extra.push(...this.#session.answerHeaders(this.request));
     const ok = this.#response(200, extra);
@@ -365,6 +445,26 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
 
   onDialogRequest(req: SipRequest, tx: ServerTransaction | undefined): void {
     onUasDialogRequest(this.#inDialog, req, tx);
+  }
+
+  // ---- recording sessions (RFC 7866) -------------------------------------------------------
+
+  /** A re-INVITE/UPDATE of a recording session: records it, emits `recordingUpdated` on a change. */
+  #recordingUpdated(streams: OfferedStream[] | undefined, metadataXml: string | undefined): void {
+    const before = this.#recording;
+    if (!before) {
+      return;
+    }
+    const after: RecordingSession = {
+      streams: streams ?? before.streams,
+      metadataXml: metadataXml ?? before.metadataXml,
+    };
+    const streamsChanged = JSON.stringify(after.streams) !== JSON.stringify(before.streams);
+    const metadataChanged = after.metadataXml !== before.metadataXml;
+    this.#recording = after;
+    if (streamsChanged || metadataChanged) {
+      this.emit('recordingUpdated', { ...after, streamsChanged, metadataChanged });
+    }
   }
 
   // ---- session timers (RFC 4028) -----------------------------------------------------------

@@ -14,6 +14,7 @@ import type { LocalMedia } from '../sdp/offerAnswer.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow, Target, TransportProtocol } from '../transport/types.js';
 import { parseDtmfRelay } from './dtmf.js';
+import { readSessionBody } from './recording.js';
 import { Reliable2xx } from './Reliable2xx.js';
 import { SdpSession } from './SdpSession.js';
 import { CallEvents, type CallHost, type DialogUser, type EndReason } from './types.js';
@@ -410,7 +411,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       headers.push({ name: 'Session-Expires', value: se });
     }
     const ok = createResponse(req, 200, { headers });
-    const reoffer = this.#sdp.reoffer(req, ok);
+    const reoffer = this.#sdp.reoffer(req, ok, readSessionBody(req, false).sdp);
     if (reoffer.refused) {
       // A final non-2xx: the INVITE server transaction retransmits it and absorbs the ACK
       // (RFC 3261 §17.2.1); the session stays as it was.

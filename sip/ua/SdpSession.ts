@@ -4,7 +4,7 @@
  * answered (re-INVITE/UPDATE, RFC 3261 §14.2, RFC 3311 §5.2).
  */
 import { randomInt } from 'node:crypto';
-import { SdpError } from '../errors.js';
+import { SdpError, type SipBodyError } from '../errors.js';
 import { setBody, type SipRequest, type SipResponse } from '../message/SipMessage.js';
 import {
   newSrtpKey,
@@ -15,12 +15,25 @@ import {
   type SrtpSuiteInfo,
 } from '../sdp/crypto.js';
 import type { Codec, MediaDescription } from '../sdp/media.js';
-import { answerOffer, createOffer, describeOffer, readAnswer, type LocalMedia } from '../sdp/offerAnswer.js';
+import {
+  answerOffer,
+  answerStreams,
+  createOffer,
+  describeOffer,
+  readAnswer,
+  type LocalMedia,
+  type OfferedStream,
+} from '../sdp/offerAnswer.js';
 
 /** What {@link SdpSession.reoffer} did with a re-INVITE/UPDATE. */
 type ReofferResult =
   | { readonly refused: true; readonly error: SdpError }
-  | { readonly refused: false; readonly remote: MediaDescription | undefined };
+  | {
+      readonly refused: false;
+      readonly remote: MediaDescription | undefined;
+      /** For a recording session answered with {@link SdpSession.answerStreams}: its streams now. */
+      readonly streams?: OfferedStream[];
+    };
 
 /** The answer to an offer we cannot take, with the Warning (RFC 3261 §20.43) that says why. */
 interface SdpRefusal {
@@ -51,6 +64,18 @@ export function sdpRefusal(err: SdpError, host: string): SdpRefusal {
   }
 }
 
+/**
+ * How to refuse a body that cannot be read (a malformed multipart body, RFC 2046): 400 (RFC 3261
+ * §21.4.1) with Warning 399 naming the problem.
+ */
+export function bodyRefusal(
+  err: SipBodyError,
+  host: string,
+): { status: 400; reason: string; warning: string } {
+  const text = `"${err.message.replace(/["\\]/g, "'").slice(0, 200)}"`;
+  return { status: 400, reason: 'Bad Multipart Body', warning: `399 ${host} ${text}` };
+}
+
 /** SRTP settings of one call: its policy and the suites of the media layer, strongest first. */
 interface SdpSrtpOptions {
   readonly policy: SrtpPolicy;
@@ -66,6 +91,8 @@ export class SdpSession {
   #sdp: string | undefined;
   /** The crypto lines of our offers (kept for the session: a re-offer repeats them). */
   #offered: OfferedCrypto | undefined;
+  /** A recording session's local media, by m-line index (its re-offers are answered stream by stream). */
+  #streams: ReadonlyMap<number, LocalMedia> | undefined;
   /** Our SRTP key and the peer key and suite it goes with. */
   #srtpKey: { suite: string; remote: Buffer; local: Buffer } | undefined;
 
@@ -157,15 +184,37 @@ export class SdpSession {
   }
 
   /**
-   * Puts our SDP into `ok`, the 200 to a re-INVITE/UPDATE: the answer to its offer (refused when
-   * nothing fits: the caller sends 488), or for a re-INVITE without an offer our current SDP as
-   * the offer (its answer comes in the ACK, RFC 3261 §14.2).
+   * Our answer to a recording session's offer (RFC 7866): each stream with a local address
+   * in `locals` (by m-line index) received on it, `recvonly`; kept for the session's re-offers.
+   * @throws {SdpError} when the offer does not parse or no stream can be received
    */
-  reoffer(req: SipRequest, ok: SipResponse): ReofferResult {
+  answerStreams(
+    offer: string,
+    locals: ReadonlyMap<number, LocalMedia>,
+  ): { sdp: string; streams: OfferedStream[] } {
+    const result = answerStreams(offer, this.#codecs, locals, this.#nextIds());
+    this.#streams = locals;
+    this.#media = locals.get(result.streams[0]?.index ?? -1);
+    this.#sdp = result.sdp;
+    return result;
+  }
+
+  /**
+   * Puts our SDP into `ok`, the 200 to a re-INVITE/UPDATE: the answer to its offer `offer` (refused
+   * when nothing fits: the caller sends 488), or for a re-INVITE without an offer our current SDP
+   * as the offer (its answer comes in the ACK, RFC 3261 §14.2). A recording session's offer is
+   * answered stream by stream (a stream added since has no local port and is refused).
+   */
+  reoffer(req: SipRequest, ok: SipResponse, offer: string | undefined): ReofferResult {
     const media = this.#media;
-    if (req.body.length > 0 && media) {
+    if (offer !== undefined && media) {
       try {
-        const { sdp, remote } = this.answer(req.bodyText, media);
+        if (this.#streams) {
+          const { sdp, streams } = this.answerStreams(offer, this.#streams);
+          setBody(ok, sdp, 'application/sdp');
+          return { refused: false, remote: undefined, streams };
+        }
+        const { sdp, remote } = this.answer(offer, media);
         setBody(ok, sdp, 'application/sdp');
         return { refused: false, remote };
       } catch (err) {

@@ -20,11 +20,11 @@ import { TransactionLayer } from '../transaction/TransactionLayer.js';
 import { targetFromUri } from '../transport/target.js';
 import { TransportLayer, type ListenEntry, type TlsClientOptions } from '../transport/TransportLayer.js';
 import type { Flow, Target, TransportProtocol } from '../transport/types.js';
-import { SUPPORTED_OPTIONS } from './checks.js';
+import { supportedOptions } from './checks.js';
 import { IncomingCall, summarizeInvite, type InviteSummary } from './IncomingCall.js';
 import { OutgoingCall, type DialOptions } from './OutgoingCall.js';
 import { answerOutOfDialog, MergedRequests } from './outOfDialog.js';
-import { sdpRefusal } from './SdpSession.js';
+import { bodyRefusal, sdpRefusal } from './SdpSession.js';
 import { RequestScreen, type ScreenSource, type ScreenVerdict } from './screen.js';
 import type { CallHost, DialogUser, SessionTimerOptions } from './types.js';
 
@@ -56,6 +56,12 @@ export interface SipStackOptions {
    * (default 180 s), so that a forgotten call cannot hold its transaction forever.
    */
   inviteTimeoutMs?: number;
+  /**
+   * Act as a SIPREC recording server (RFC 7866; default false): `Require: siprec` is supported,
+   * multipart/mixed INVITE bodies are read, recording sessions are offered to the application as
+   * `IncomingCall.recording`.
+   */
+  siprec?: boolean;
 }
 
 export type { ScreenSource, ScreenVerdict };
@@ -103,6 +109,7 @@ export class SipStack implements CallHost {
   readonly transport: TransportLayer;
   readonly transactions: TransactionLayer;
   readonly userAgent: string;
+  readonly siprec: boolean;
   readonly #delegate: SipStackDelegate;
   readonly #dialogs = new Map<string, DialogUser>();
   readonly #calls = new WeakMap<InviteServerTransaction, IncomingCall>();
@@ -121,6 +128,7 @@ export class SipStack implements CallHost {
     this.srtpSuites = options.srtpSuites ?? [];
     this.sessionTimer = { minSE: options.sessionTimer?.minSE ?? 90 };
     this.userAgent = options.userAgent ?? 'sipscribe';
+    this.siprec = options.siprec ?? false;
     this.#delegate = delegate;
     this.#inviteTimeoutMs = options.inviteTimeoutMs ?? 180_000;
     this.transport = new TransportLayer({
@@ -259,7 +267,7 @@ export class SipStack implements CallHost {
     return [
       { name: kind === 'response' ? 'Server' : 'User-Agent', value: this.userAgent },
       { name: 'Allow', value: ALLOWED_METHODS.join(', ') },
-      { name: 'Supported', value: SUPPORTED_OPTIONS.join(', ') },
+      { name: 'Supported', value: supportedOptions(this.siprec).join(', ') },
     ];
   }
 
@@ -326,6 +334,20 @@ export class SipStack implements CallHost {
       tx.respond(createResponse(req, 500));
       return;
     }
+    if (call.bodyError) {
+      // A malformed multipart body (RFC 2046): 400 with the problem in the Warning.
+      this.counters.malformedRejected++;
+      this.#badSdpLog.log(
+        'info',
+        call.bodyError.code,
+        { callId: req.callId, err: call.bodyError.message },
+        'INVITE with a malformed body refused (400)',
+      );
+      const refusal = bodyRefusal(call.bodyError, formatHost(flow.local.address));
+      call.reject(refusal.status, { reason: refusal.reason, warning: refusal.warning });
+      this.#refused(call, 400, 'bad-sdp');
+      return;
+    }
     if (call.offerError?.code === 'SDP_ERR_SRTP') {
       const refusal = sdpRefusal(call.offerError, formatHost(flow.local.address));
       this.#badSdpLog.log(
@@ -356,7 +378,7 @@ export class SipStack implements CallHost {
       this.#refused(call, refusal.status, 'bad-sdp');
       return;
     }
-    if (req.body.length > 0 && call.offer === undefined) {
+    if (call.hasOffer && call.offer === undefined) {
       call.reject(488, { warning: `305 ${formatHost(flow.local.address)} "Incompatible media format"` });
       this.#refused(call, 488, 'no-codec');
       return;

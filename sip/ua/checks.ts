@@ -1,13 +1,25 @@
 /**
  * Checks a UAS makes on a new request before handing it to the application (RFC 3261 §8.2.1–8.2.3,
- * RFC 4028 §8, RFC 4475 §3.3): URI scheme (416), Require (420), Content-Type (415), Accept (406),
+ * RFC 4028 §8, RFC 4475 §3.3): URI scheme (416), Require (420; `siprec` is known when recording
+ * is enabled), Content-Type (415; multipart and metadata bodies with SIPREC), Accept (406),
  * Session-Expires below our Min-SE (422), malformed Session-Expires or Min-SE (400).
  */
 import type { HeaderField, SipRequest } from '../message/SipMessage.js';
+import { mediaType } from '../message/multipart.js';
+import { SIPREC_OPTION } from './recording.js';
 import { readSessionTimer } from './sessionTimer.js';
 
-/** Option tags we support (RFC 3261 §8.2.2.3). */
-export const SUPPORTED_OPTIONS: readonly string[] = ['timer'];
+/** Option tags we support (RFC 3261 §8.2.2.3); `siprec` (RFC 7866) when recording is enabled. */
+export function supportedOptions(siprec: boolean): readonly string[] {
+  return siprec ? ['timer', SIPREC_OPTION] : ['timer'];
+}
+
+/** What an INVITE body may be: SDP; with SIPREC, multipart bodies and metadata too (RFC 7866). */
+export function acceptedBodies(siprec: boolean): readonly string[] {
+  return siprec
+    ? ['application/sdp', 'multipart/mixed', 'application/rs-metadata+xml', 'application/rs-metadata']
+    : ['application/sdp'];
+}
 
 interface Rejection {
   status: number;
@@ -15,7 +27,7 @@ interface Rejection {
   headers: HeaderField[];
 }
 
-export function checkRequest(req: SipRequest, minSE: number): Rejection | undefined {
+export function checkRequest(req: SipRequest, minSE: number, siprec = false): Rejection | undefined {
   const scheme = /^([A-Za-z][A-Za-z0-9+\-.]*):/.exec(req.uri)?.[1]?.toLowerCase();
   if (scheme !== 'sip' && scheme !== 'sips' && scheme !== 'tel') {
     return { status: 416, headers: [] };
@@ -23,7 +35,7 @@ export function checkRequest(req: SipRequest, minSE: number): Rejection | undefi
   if (req.method !== 'ACK' && req.method !== 'CANCEL') {
     const unsupported = req
       .getAll('require')
-      .filter((t) => t !== '' && !SUPPORTED_OPTIONS.includes(t.toLowerCase()));
+      .filter((t) => t !== '' && !supportedOptions(siprec).includes(t.toLowerCase()));
     if (unsupported.length > 0) {
       return { status: 420, headers: [{ name: 'Unsupported', value: unsupported.join(', ') }] };
     }
@@ -32,9 +44,9 @@ export function checkRequest(req: SipRequest, minSE: number): Rejection | undefi
     return undefined;
   }
   if (req.body.length > 0) {
-    const type = (req.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/sdp') {
-      return { status: 415, headers: [{ name: 'Accept', value: 'application/sdp' }] };
+    const accepted = acceptedBodies(siprec);
+    if (!accepted.includes(mediaType(req.get('content-type')) ?? '')) {
+      return { status: 415, headers: [{ name: 'Accept', value: accepted.join(', ') }] };
     }
   }
   const accept = req.getAll('accept');

@@ -10,7 +10,7 @@ import type { SipRequest } from '../message/SipMessage.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { TimerConfig } from '../transaction/timers.js';
 import type { Flow } from '../transport/types.js';
-import { checkRequest } from './checks.js';
+import { acceptedBodies, checkRequest } from './checks.js';
 import type { CallHost } from './types.js';
 
 /** Methods we know but do not accept (answered 405 rather than 501). */
@@ -24,9 +24,9 @@ export function answerOutOfDialog(
   req: SipRequest,
   tx: ServerTransaction,
   flow: Flow,
-  host: Pick<CallHost, 'commonHeaders' | 'contactFor' | 'sessionTimer'>,
+  host: Pick<CallHost, 'commonHeaders' | 'contactFor' | 'sessionTimer' | 'siprec'>,
 ): number | null {
-  const rejection = checkRequest(req, host.sessionTimer.minSE);
+  const rejection = checkRequest(req, host.sessionTimer.minSE, host.siprec);
   if (rejection) {
     tx.respond(
       createResponse(req, rejection.status, {
@@ -44,7 +44,7 @@ export function answerOutOfDialog(
         createResponse(req, 200, {
           headers: [
             ...host.commonHeaders('response'),
-            { name: 'Accept', value: 'application/sdp' },
+            { name: 'Accept', value: acceptedBodies(host.siprec).join(', ') },
             { name: 'Accept-Language', value: 'en' },
             { name: 'Contact', value: host.contactFor(flow) },
           ],

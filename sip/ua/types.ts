@@ -13,6 +13,7 @@ import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { TransactionLayer } from '../transaction/TransactionLayer.js';
 import type { Flow } from '../transport/types.js';
 import type { InviteSummary } from './IncomingCall.js';
+import type { RecordingUpdate } from './recording.js';
 
 /** Why a call ended. */
 export type EndReason =
@@ -42,6 +43,8 @@ interface CallEventMap {
   /** The remote media changed (re-INVITE/UPDATE: hold, unhold, new address, codec). */
   mediaUpdated: (desc: MediaDescription) => void;
   dtmf: (event: DtmfEvent) => void;
+  /** A re-INVITE/UPDATE of a recording session changed its streams or brought new metadata. */
+  recordingUpdated: (update: RecordingUpdate) => void;
 }
 
 /** Minimal typed emitter for call events. */
@@ -51,6 +54,7 @@ export class CallEvents {
     ended: [],
     mediaUpdated: [],
     dtmf: [],
+    recordingUpdated: [],
   };
 
   on<K extends keyof CallEventMap>(name: K, listener: CallEventMap[K]): this {
@@ -81,6 +85,8 @@ export interface CallHost {
   /** The SRTP suites of the media layer, strongest first (none: plain RTP only). */
   readonly srtpSuites: readonly SrtpSuiteInfo[];
   readonly sessionTimer: SessionTimerOptions;
+  /** Whether we are a SIPREC recording server (RFC 7866): `siprec`, multipart bodies, `+sip.srs`. */
+  readonly siprec: boolean;
   /** The SRTP policy of an incoming call (the application's, `off` without one). */
   srtpPolicy(call: InviteSummary): SrtpPolicy;
   /** The index of the listener a flow came in on (`TransportLayer.listenerOf`). */

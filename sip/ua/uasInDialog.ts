@@ -9,12 +9,15 @@ import type { Dialog } from '../dialog/Dialog.js';
 import { createResponse } from '../message/build.js';
 import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
 import { formatHost } from '../message/uri.js';
+import { SipBodyError } from '../errors.js';
 import type { MediaDescription } from '../sdp/media.js';
+import type { OfferedStream } from '../sdp/offerAnswer.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { Flow } from '../transport/types.js';
 import { inspectInfo } from './dtmf.js';
 import type { Reliable2xx } from './Reliable2xx.js';
-import { sdpRefusal, type SdpSession } from './SdpSession.js';
+import { bodyRefusal, sdpRefusal, type SdpSession } from './SdpSession.js';
+import { readSessionBody, type SessionBody } from './recording.js';
 import { readSessionTimer, type UasSessionTimer } from './sessionTimer.js';
 import type { CallHost, DtmfEvent, EndReason } from './types.js';
 
@@ -35,6 +38,11 @@ export interface UasDialogContext {
   /** The remote media changed (records it and emits `mediaUpdated`). */
   mediaUpdated(desc: MediaDescription): void;
   dtmf(event: DtmfEvent): void;
+  /**
+   * A re-INVITE/UPDATE was accepted that carried a recording session's streams (answered stream
+   * by stream) and/or recording metadata.
+   */
+  recording(streams: OfferedStream[] | undefined, metadataXml: string | undefined): void;
 }
 
 /** Handles one request inside the call's dialog (ACK without a transaction). */
@@ -114,13 +122,30 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
     );
     return;
   }
+  let body: SessionBody;
+  try {
+    body = readSessionBody(req, host.siprec);
+  } catch (err) {
+    if (!(err instanceof SipBodyError)) {
+      throw err;
+    }
+    host.counters.malformedRejected++;
+    const refusal = bodyRefusal(err, formatHost(flow.local.address));
+    tx.respond(
+      createResponse(req, refusal.status, {
+        reason: refusal.reason,
+        headers: [{ name: 'Warning', value: refusal.warning }],
+      }),
+    );
+    return;
+  }
   const se = timer.se;
   const extra: HeaderField[] = [
     ...host.commonHeaders('response'),
     { name: 'Contact', value: call.dialog()?.contact ?? host.contactFor(flow) },
   ];
   const ok = createResponse(req, 200, { headers: extra });
-  const reoffer = call.sdp.reoffer(req, ok);
+  const reoffer = call.sdp.reoffer(req, ok, body.sdp);
   if (reoffer.refused) {
     // A refused request changes nothing, its Session-Expires included (RFC 4028 §9: the 2xx does).
     const refusal = sdpRefusal(reoffer.error, formatHost(flow.local.address));
@@ -157,6 +182,9 @@ function onModify(call: UasDialogContext, req: SipRequest, tx: ServerTransaction
   }
   if (reoffer.remote) {
     call.mediaUpdated(reoffer.remote);
+  }
+  if (reoffer.streams || body.metadataXml !== undefined) {
+    call.recording(reoffer.streams, body.metadataXml);
   }
 }
 

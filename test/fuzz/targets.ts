@@ -12,9 +12,10 @@ import { buildRtcpReport, parseRtcp } from '../../rtp/packet/rtcp.js';
 import { parseChallenge } from '../../sip/auth/challenge.js';
 import { DigestError } from '../../sip/auth/errors.js';
 import { parseAuthHeader } from '../../sip/auth/params.js';
-import { SdpError, SipParseError } from '../../sip/errors.js';
+import { SdpError, SipBodyError, SipParseError } from '../../sip/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { parseNameAddr } from '../../sip/message/nameAddr.js';
+import { parseMultipart } from '../../sip/message/multipart.js';
 import { parseMessage } from '../../sip/message/parser.js';
 import { parseUri } from '../../sip/message/uri.js';
 import { requestProblem, responseProblem } from '../../sip/message/validate.js';
@@ -24,6 +25,7 @@ import { answerOffer, describeOffer, readAnswer } from '../../sip/sdp/offerAnswe
 import { StreamFramer } from '../../sip/transport/framing.js';
 import { parseDtmfRelay } from '../../sip/ua/dtmf.js';
 import { SipStack } from '../../sip/ua/SipStack.js';
+import { labelledStreams, parseMetadata, SiprecMetadataError } from '../../src/siprec/metadata.js';
 import { FakeClock } from '../helpers/FakeClock.js';
 import { FIXTURES } from '../helpers/paths.js';
 import { readPcapUdp } from '../rtp/pcap.js';
@@ -438,6 +440,30 @@ function settle(): Promise<void> {
 
 // ---- targets --------------------------------------------------------------------------------
 
+const MULTIPART_TOKENS = [
+  '--foobar\r\n',
+  '\r\n--foobar--',
+  'Content-Type: ',
+  'Content-Disposition: recording-session',
+  'application/sdp',
+  'application/rs-metadata+xml',
+  'multipart/mixed;boundary=',
+  'boundary="a b"',
+  '\r\n\r\n',
+  '\n',
+  ' ',
+  '\t',
+];
+
+/** multipart seeds: the Content-Type value, a line feed, the body. */
+function multipartSeeds(): string[] {
+  return [
+    `multipart/mixed;boundary=foobar\n--foobar\r\nContent-Type: application/sdp\r\n\r\n${OFFER}\r\n--foobar\r\nContent-Type: application/rs-metadata+xml\r\nContent-Disposition: recording-session\r\n\r\n<recording/>\r\n--foobar--\r\n`,
+    'multipart/mixed; boundary="simple boundary"\npreamble\r\n--simple boundary\r\n\r\nimplicit\r\n--simple boundary\r\nContent-type: text/plain; charset=us-ascii\r\n\r\nexplicit\r\n\r\n--simple boundary--\r\nepilogue',
+    'multipart/mixed;boundary=b\n--b\nX-A:\n folded\n\nx\n--b--',
+  ];
+}
+
 export const TARGETS: readonly FuzzTarget[] = [
   {
     name: 'sip-message',
@@ -632,6 +658,59 @@ export const TARGETS: readonly FuzzTarget[] = [
       return ev ? `digit ${ev.digit.length}` : 'none';
     },
     typed: () => false,
+  },
+  {
+    name: 'multipart',
+    owner: 'sip/message',
+    maxLen: 70_000,
+    slowMs: 100,
+    dictionary: MULTIPART_TOKENS,
+    // The first line is the Content-Type value, the rest the body.
+    seeds: () => multipartSeeds().map((s) => enc.encode(s)),
+    run(input) {
+      const t = text(input);
+      const nl = t.indexOf('\n');
+      const parts = parseMultipart(buf(input).subarray(nl + 1), nl < 0 ? t : t.slice(0, nl));
+      return `${Math.min(parts.length, 4)} ${parts.map((p) => p.type).join(',')}`.slice(0, 80);
+    },
+    typed: (err) => err instanceof SipBodyError,
+  },
+  {
+    name: 'siprec-metadata',
+    owner: 'src/siprec',
+    maxLen: 70_000,
+    slowMs: 100,
+    dictionary: [
+      '<recording>',
+      '</recording>',
+      '<participant participant_id="p">',
+      '<nameID aor="sip:a@b">',
+      '<name>',
+      '</name>',
+      '<stream stream_id="s">',
+      '<label>96</label>',
+      '<send>s</send>',
+      '<datamode>partial</datamode>',
+      '<![CDATA[',
+      ']]>',
+      '&amp;',
+      '&#x41;',
+      '<!--',
+      '-->',
+      '"',
+      "'",
+      '=',
+    ],
+    seeds: () =>
+      ['rfc7865-complete.xml', 'hold-partial.xml', 'resume-partial.xml'].map(
+        (f) => new Uint8Array(readFileSync(join(FIXTURES, 'siprec', f))),
+      ),
+    run(input) {
+      const m = parseMetadata(Buffer.from(input).toString('utf8'));
+      const labels = labelledStreams(m).map((l) => (l.sender ? 'sent' : 'idle'));
+      return `${m.dataMode} p${Math.min(m.participants.size, 4)} s${Math.min(m.streams.size, 4)} ${labels.slice(0, 4).join(',')}`;
+    },
+    typed: (err) => err instanceof SiprecMetadataError,
   },
   {
     name: 'sip-stack',

@@ -9,6 +9,7 @@ import {
   type ListenEntry,
   type MediaDescription,
   type EndReason,
+  type OfferedStream,
 } from '../../../sip/index.js';
 import type { Logger } from '../../../lib/logger.js';
 import { freePort } from '../../helpers/ports.js';
@@ -19,6 +20,8 @@ export interface CallRecord {
   ended: Promise<EndReason>;
   media: MediaDescription[];
   dtmf: string[];
+  /** For a recording session (`siprec`): the streams answered. */
+  streams?: OfferedStream[];
 }
 
 export interface Answerer {
@@ -41,6 +44,8 @@ export interface AnswererOptions {
   /** Reject every call with this status instead of answering. */
   rejectWith?: number;
   logger?: Logger;
+  /** Be a SIPREC recorder: recording sessions are answered stream by stream (`answerRecording`). */
+  siprec?: boolean;
 }
 
 export async function startAnswerer(opts: AnswererOptions = {}): Promise<Answerer> {
@@ -68,6 +73,7 @@ export async function startAnswerer(opts: AnswererOptions = {}): Promise<Answere
       ...(opts.codecs ? { codecs: opts.codecs } : {}),
       ...(opts.minSE !== undefined ? { sessionTimer: { minSE: opts.minSE } } : {}),
       ...(opts.logger ? { logger: opts.logger } : {}),
+      ...(opts.siprec ? { siprec: true } : {}),
     },
     {
       onInvite: (call) => {
@@ -88,6 +94,20 @@ export async function startAnswerer(opts: AnswererOptions = {}): Promise<Answere
           // A free port to advertise; nothing listens on it (RTP is not this layer's job).
           const rtpPort = await freePort(host);
           if (call.state !== 'offered' && call.state !== 'ringing') {
+            return;
+          }
+          const recording = call.recording;
+          if (recording) {
+            const locals = [];
+            for (let i = 0; i < recording.streams.length; i++) {
+              locals.push({ address: host, port: i === 0 ? rtpPort : await freePort(host) });
+            }
+            call.answerRecording(locals).then(
+              (streams) => {
+                rec.streams = streams;
+              },
+              () => undefined,
+            );
             return;
           }
           call.answer({ address: host, port: rtpPort }).then(

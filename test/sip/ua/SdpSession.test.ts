@@ -10,11 +10,13 @@ import * as sdpTransform from 'sdp-transform';
 import { describe, expect, it } from 'vitest';
 import { createResponse } from '../../../sip/message/build.js';
 import { SipRequest } from '../../../sip/message/SipMessage.js';
+import { readSessionBody } from '../../../sip/ua/recording.js';
 import { SdpSession } from '../../../sip/ua/SdpSession.js';
 import { FIXTURES } from '../../helpers/paths.js';
 
 const fixture = (name: string): string => readFileSync(join(FIXTURES, 'sdp', name), 'utf8');
 const local = { address: '127.0.0.1', port: 20000 };
+const sdpOf = (req: SipRequest): string | undefined => readSessionBody(req, false).sdp;
 
 function origin(sdp: string | undefined): { sessionId: string; version: number } {
   const o = sdpTransform.parse(sdp ?? '').origin;
@@ -51,7 +53,7 @@ describe('SdpSession', () => {
     session.offer(local);
     const req = inDialog('UPDATE', fixture('sipp-pcma-first.sdp'));
     const ok = createResponse(req, 200);
-    const result = session.reoffer(req, ok);
+    const result = session.reoffer(req, ok, sdpOf(req));
     expect(result).toMatchObject({
       refused: false,
       remote: { address: '127.0.0.1', port: 6100, codec: 'PCMU' },
@@ -67,12 +69,12 @@ describe('SdpSession', () => {
     const current = session.offer(local);
     const invite = inDialog('INVITE');
     const ok = createResponse(invite, 200);
-    expect(session.reoffer(invite, ok)).toEqual({ refused: false, remote: undefined });
+    expect(session.reoffer(invite, ok, sdpOf(invite))).toEqual({ refused: false, remote: undefined });
     expect(ok.bodyText).toBe(current);
     // An UPDATE without an offer is a plain refresh: no SDP in its 200 (RFC 3311 §5.2).
     const update = inDialog('UPDATE');
     const okUpdate = createResponse(update, 200);
-    session.reoffer(update, okUpdate);
+    session.reoffer(update, okUpdate, sdpOf(update));
     expect(okUpdate.body.length).toBe(0);
   });
 
@@ -81,7 +83,7 @@ describe('SdpSession', () => {
     const current = session.offer(local);
     const req = inDialog('INVITE', fixture('nocodec.sdp'));
     const ok = createResponse(req, 200);
-    expect(session.reoffer(req, ok)).toEqual({
+    expect(session.reoffer(req, ok, sdpOf(req))).toEqual({
       refused: true,
       error: expect.objectContaining({ code: 'SDP_ERR_NO_CODEC' }) as unknown,
     });
@@ -104,7 +106,7 @@ describe('SdpSession', () => {
     const reinvite = (key: string): Uint8Array | undefined => {
       const req = inDialog('INVITE', savp(key));
       const ok = createResponse(req, 200);
-      const r = session.reoffer(req, ok);
+      const r = session.reoffer(req, ok, sdpOf(req));
       const ours = sdpTransform.parse(ok.bodyText).media[0]?.crypto?.[0]?.config;
       expect(ours).toBe(
         `inline:${Buffer.from(r.refused ? [] : (r.remote?.srtp?.localKey ?? [])).toString('base64')}`,
