@@ -188,7 +188,7 @@ describe('RtpSession on loopback UDP', () => {
 
       // Symmetric RTP back to the sender, and an RTCP report (first interval 2.05 s with random 0.5).
       expect(fromSession.length).toBeGreaterThan(PACKETS / 2);
-      const back = new RtpPacket(fromSession[5]!);
+      const back = new RtpPacket(fromSession[5]);
       expect(back.payloadType).toBe(0);
       expect(back.ssrc).toBe(session.ssrc);
       expect(back.payload.every((b) => b === 0xff)).toBe(true);
