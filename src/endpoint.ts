@@ -114,7 +114,19 @@ export async function startEndpoint(
       }),
     );
     const jsonl = new JsonlFiles(dir);
-    bus.addSink(new StorageSink(store, jsonl));
+    bus.addSink(
+      new StorageSink(store, jsonl, {
+        clock,
+        logger: logger.child({ part: 'storage' }),
+        intervalMs: config.storage.writeBatchMs,
+        maxRows: config.storage.writeBatchRows,
+        onFailure: (n) => {
+          for (let i = 0; i < n; i++) {
+            metrics.busCounters.sinkFailed('storage');
+          }
+        },
+      }),
+    );
     const dispatcher = new WebhookDispatcher({
       outbox,
       targets: config.webhooks,

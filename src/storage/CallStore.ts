@@ -161,29 +161,44 @@ export class CallStore {
    * Stores one event (idempotent on `(callId, seq)`), and its word or utterance in their tables.
    */
   saveEvent(event: CallEvent): void {
+    this.saveEvents([event]);
+  }
+
+  /**
+   * Stores a batch of events in one transaction (see {@link saveEvent}); `json[i]`, when given, is
+   * `JSON.stringify(events[i])`.
+   */
+  saveEvents(events: readonly CallEvent[], json?: readonly string[]): void {
     this.#db.transaction(() => {
-      this.#insertEvent.run(event.callId, event.seq, event.type, event.at, JSON.stringify(event));
-      if (event.type === 'transcript.word') {
-        this.#insertWord.run(
-          event.callId,
-          event.seq,
-          event.text,
-          event.startMs,
-          event.endMs ?? null,
-          event.channel,
-        );
-      } else if (event.type === 'transcript.utterance') {
-        this.#insertUtterance.run(
-          event.callId,
-          event.seq,
-          event.text,
-          event.startMs,
-          event.endMs,
-          event.channel,
-          JSON.stringify(event.words),
-        );
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i] as CallEvent;
+        this.#insertOne(event, json?.[i] ?? JSON.stringify(event));
       }
     })();
+  }
+
+  #insertOne(event: CallEvent, json: string): void {
+    this.#insertEvent.run(event.callId, event.seq, event.type, event.at, json);
+    if (event.type === 'transcript.word') {
+      this.#insertWord.run(
+        event.callId,
+        event.seq,
+        event.text,
+        event.startMs,
+        event.endMs ?? null,
+        event.channel,
+      );
+    } else if (event.type === 'transcript.utterance') {
+      this.#insertUtterance.run(
+        event.callId,
+        event.seq,
+        event.text,
+        event.startMs,
+        event.endMs,
+        event.channel,
+        JSON.stringify(event.words),
+      );
+    }
   }
 
   /** A call's utterances in order. */

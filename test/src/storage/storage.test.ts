@@ -166,7 +166,7 @@ describe('storage', () => {
     expect(store.lastEvent('b')).toBeUndefined();
   });
 
-  it('the storage sink writes events, words, utterances and one JSONL file per call', () => {
+  it('the storage sink writes events, words, utterances and one JSONL file per call', async () => {
     dir = mkdtempSync(join(tmpdir(), 'sipscribe-store-'));
     db = openDatabase(dir);
     const store = new CallStore(db);
@@ -175,8 +175,11 @@ describe('storage', () => {
     for (const e of EVENTS) {
       sink.handle(e);
     }
+    await sink.flush();
+    expect(files.openFiles).toBe(0); // call.ended closed the file
     // Replaying an event (e.g. after a crash) does not duplicate it.
     sink.handle(EVENTS[1]!);
+    await sink.flush();
     expect(store.words('call-1')).toEqual([
       { seq: 2, text: 'quick', startMs: 480, channel: 'caller' },
       { seq: 3, text: 'brown', startMs: 800, endMs: 1120, channel: 'caller' },
@@ -196,7 +199,7 @@ describe('storage', () => {
     ]);
     expect(store.events('call-1')).toEqual(EVENTS);
     expect(files.openFiles).toBe(1); // the replayed event reopened the file
-    sink.close();
+    await sink.close();
     const lines = readFileSync(join(dir, 'calls', 'call-1.jsonl'), 'utf8').split('\n');
     expect(lines).toHaveLength(8); // 7 lines + the empty string after the last newline
     expect(lines[7]).toBe('');
