@@ -112,8 +112,9 @@ describe('storage', () => {
     dir = mkdtempSync(join(tmpdir(), 'sipscribe-store-'));
     db = openDatabase(dir);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    // Two schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused).
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    // Three schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused),
+    // 3 (outbox claims).
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     new CallStore(db).saveCall(record('call-1', '2026-03-01T10:00:00.000Z'));
     db.close();
@@ -128,7 +129,7 @@ describe('storage', () => {
     expect(old.pragma('user_version', { simple: true })).toBe(1);
     old.close();
     db = openDatabase(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     const call = new CallStore(db).getCall('call-v1');
     expect(call?.meta.sipCallId).toBe('a84b4c76e66710@pc33.example.com');
