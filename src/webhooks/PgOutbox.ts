@@ -12,11 +12,12 @@
 import type { CallEvent } from '../events.js';
 import type { PgPool } from '../storage/postgres.js';
 import type { OutboxRow } from './Outbox.js';
+import type { DeliveryQueue } from './WebhookDispatcher.js';
 
 const HEAD = `o.id = (SELECT MIN(p.id) FROM outbox p
   WHERE p.url = o.url AND p.call_id = o.call_id AND p.status = 'pending')`;
 
-export class PgOutbox {
+export class PgOutbox implements DeliveryQueue {
   readonly #pool: PgPool;
   readonly #owner: string;
   readonly #leaseMs: number;
@@ -63,6 +64,32 @@ export class PgOutbox {
       [this.#owner, now + this.#leaseMs, url, now, limit],
     );
     return r.rows.sort((a, b) => a.id - b.id);
+  }
+
+  /** The dispatcher's name for {@link claim}. */
+  due(url: string, now: number, limit: number): Promise<OutboxRow[]> {
+    return this.claim(url, now, limit);
+  }
+
+  /** Lets go of this instance's claims (its requests were cut by a stop): others take them now. */
+  async release(): Promise<void> {
+    await this.#pool.query(
+      "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND status = 'pending'",
+      [this.#owner],
+    );
+  }
+
+  /**
+   * Marks pending rows for URLs not in `urls` as `dead` (every instance sharing the database must
+   * have the same `webhooks`: one that lacks a URL retires the others' rows for it).
+   */
+  async retireUnconfigured(urls: readonly string[]): Promise<number> {
+    const r = await this.#pool.query(
+      `UPDATE outbox SET status = 'dead', last_error = 'webhook no longer configured'
+       WHERE status = 'pending' AND NOT (url = ANY($1))`,
+      [urls],
+    );
+    return r.rowCount ?? 0;
   }
 
   /**

@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallEvent, CallMeta } from '../../src/events.js';
 import { openPostgres, type PgPool } from '../../src/storage/postgres.js';
 import { PgOutbox } from '../../src/webhooks/PgOutbox.js';
+import { WebhookDispatcher, type HttpPost } from '../../src/webhooks/WebhookDispatcher.js';
+import { wallClock } from '../../lib/clock.js';
+import pino from 'pino';
 import { startPostgres, type PostgresCluster } from '../helpers/postgres.js';
 import { stopAll } from '../helpers/processes.js';
 
@@ -135,5 +138,71 @@ describe('PgOutbox', () => {
     await two!.dead(retry!.id, 'gave up');
     expect((await one!.claim(URL_A, now + 1000, 10)).map((r) => r.seq)).toEqual([2]);
     expect(await one!.backlog()).toEqual({ [URL_A]: 1 });
+  });
+
+  it('two dispatchers on one database deliver every event once, each call in order; a stopped one leaves its rows to the other', async () => {
+    const [one, two] = await instances('outbox_dispatch', 2);
+    const received: { callId: string; seq: number; by: string }[] = [];
+    let hang = true;
+    const expected = 4 * 10;
+    let done: () => void = () => undefined;
+    const all = new Promise<void>((r) => (done = r));
+    let hanging: () => void = () => undefined;
+    const hangs = new Promise<void>((r) => (hanging = r));
+    const post =
+      (by: string): HttpPost =>
+      async (_url, body, _headers, signal) => {
+        const e = JSON.parse(body) as CallEvent;
+        if (by === 'one' && hang) {
+          // The first request of instance one never gets an answer: it is cut by stop().
+          hang = false;
+          hanging();
+          await new Promise((_r, reject) =>
+            signal.addEventListener('abort', () => reject(new Error('aborted'))),
+          );
+        }
+        await new Promise((r) => setImmediate(r));
+        received.push({ callId: e.callId, seq: e.seq, by });
+        if (received.length === expected) {
+          done();
+        }
+        return 200;
+      };
+    const target = { url: URL_A, secret: 'k', events: [] };
+    const d1 = new WebhookDispatcher({
+      outbox: one!,
+      targets: [target],
+      clock: wallClock,
+      logger: pino({ level: 'silent' }),
+      post: post('one'),
+    });
+    const d2 = new WebhookDispatcher({
+      outbox: two!,
+      targets: [target],
+      clock: wallClock,
+      logger: pino({ level: 'silent' }),
+      post: post('two'),
+    });
+    const now = Date.now();
+    for (let seq = 1; seq <= 10; seq++) {
+      for (const call of ['c1', 'c2', 'c3', 'c4']) {
+        await one!.enqueueAll([URL_A], utterance(call, seq), now);
+      }
+    }
+    d1.start();
+    d2.start();
+    // Instance one holds a lane head in a request that hangs; stopping it lets the claim go.
+    await hangs;
+    await d1.stop();
+    d2.notify();
+    await all;
+    await d2.stop();
+    expect(received).toHaveLength(expected);
+    for (const call of ['c1', 'c2', 'c3', 'c4']) {
+      expect(received.filter((r) => r.callId === call).map((r) => r.seq)).toEqual(
+        Array.from({ length: 10 }, (_, i) => i + 1),
+      );
+    }
+    expect(await two!.backlog()).toEqual({});
   });
 });
