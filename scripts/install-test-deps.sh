@@ -2,7 +2,9 @@
 # Installs the Debian packages the test suite talks to, only those that are missing (idempotent).
 # Real peers: SIPp (sip-tester), Kamailio with TLS modules, baresip, linphone's console client
 # (linphone-cli); audio tools: sox, espeak-ng;
-# certificates: openssl; port checks: iproute2 (ss). Needs root (or sudo) and apt.
+# certificates: openssl; port checks: iproute2 (ss); the PostgreSQL server (a throwaway cluster per
+# test file, test/helpers/postgres.ts: initdb as the `postgres` user the package creates, or as
+# ourselves when not root). Needs root (or sudo) and apt.
 set -euo pipefail
 
 need=()
@@ -17,6 +19,8 @@ have_cmd sox || need+=(sox)
 have_cmd espeak-ng || need+=(espeak-ng)
 have_cmd openssl || need+=(openssl)
 have_cmd ss || need+=(iproute2)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+have_cmd runuser || need+=(util-linux)
 if [[ ${SIPSCRIBE_BROWSER_TESTS:-1} == 1 ]]; then
   have_cmd chromium || need+=(chromium)
 fi

@@ -252,6 +252,13 @@ const configSchema = z.object({
         .min(0)
         .max(2 ** 50)
         .default(2 ** 30),
+      /**
+       * Events (words, utterances, …) are written in batches across calls: one transaction and one
+       * append per call's JSONL file per batch, `writeBatchMs` after its first event or at once when
+       * it holds `writeBatchRows` events or a `call.ended`. A crash loses at most one batch.
+       */
+      writeBatchMs: z.number().int().min(0).max(5000).default(50),
+      writeBatchRows: z.number().int().min(1).max(100_000).default(500),
     })
     .prefault({}),
   /** Receivers of `call.started`, `transcript.utterance` and `call.ended` (see README, "Webhooks"). */

@@ -21,6 +21,7 @@ import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { CallRecorder, recordingPath } from './recording/CallRecorder.js';
 import { listPendingRecordings, PendingBudget } from './recording/PendingRecording.js';
+import { sqliteAsync } from './storage/AsyncCallStore.js';
 import { CallStore } from './storage/CallStore.js';
 import { openDatabase } from './storage/database.js';
 import { JsonlFiles } from './storage/JsonlFiles.js';
@@ -114,7 +115,19 @@ export async function startEndpoint(
       }),
     );
     const jsonl = new JsonlFiles(dir);
-    bus.addSink(new StorageSink(store, jsonl));
+    bus.addSink(
+      new StorageSink(store, jsonl, {
+        clock,
+        logger: logger.child({ part: 'storage' }),
+        intervalMs: config.storage.writeBatchMs,
+        maxRows: config.storage.writeBatchRows,
+        onFailure: (n) => {
+          for (let i = 0; i < n; i++) {
+            metrics.busCounters.sinkFailed('storage');
+          }
+        },
+      }),
+    );
     const dispatcher = new WebhookDispatcher({
       outbox,
       targets: config.webhooks,
@@ -198,7 +211,14 @@ export async function startEndpoint(
       tls: loadHttpCredentials?.(),
     });
     registerHealthRoutes(http, readiness, metrics);
-    registerApiRoutes(http, { registry: calls, store, refused, recorder, filesOf, logger });
+    registerApiRoutes(http, {
+      registry: calls,
+      store: sqliteAsync(store),
+      refused,
+      recorder,
+      filesOf,
+      logger,
+    });
     registerStaticRoutes(http);
     live.attach(http);
     const addr = await http.listen();

@@ -7,12 +7,12 @@ export type { Logger };
 /** How log records are written: JSON lines (a service, a container) or readable lines (a person). */
 export type LogFormat = 'json' | 'pretty';
 
-const URL_WITH_SECRETS = /^(?:sips?|wss?|https?):.*[@?#]/is;
+const URL_WITH_SECRETS = /^(?:sips?|wss?|https?|postgres(?:ql)?):.*[@?#]/is;
 
 /**
  * A URL as it may be printed or logged: credentials inside it masked. `sip:user:pass@host` →
- * `sip:user:***@host` (the user part of a SIP URI is an address, not a secret); for ws(s) and
- * http(s), userinfo → `***` and every query value and the fragment → `***`
+ * `sip:user:***@host` (the user part of a SIP URI is an address, not a secret); for ws(s),
+ * http(s) and postgres(ql) (`storage.url`), userinfo → `***` and every query value and the fragment → `***`
  * (`wss://u:p@stt/api?auth_id=k` → `wss://***@stt/api?auth_id=***`). Anything else is returned as
  * it is. The one masking function for URLs: `check-config`, the logs.
  */

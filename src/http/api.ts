@@ -19,7 +19,7 @@ import type { CallRecord } from '../calls/CallRecord.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
 import type { Logger } from '../logger.js';
-import type { CallStore } from '../storage/CallStore.js';
+import type { AsyncCallStore } from '../storage/AsyncCallStore.js';
 import type { RefusedStore } from '../storage/RefusedStore.js';
 import { toSrt, toTxt, toVtt, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../transcripts/formats.js';
 import { sendJson, sendText, type HttpServer } from './server.js';
@@ -67,8 +67,10 @@ const TEXT_TYPES: Record<Exclude<TranscriptFormat, 'json'>, string> = {
 export function registerApiRoutes(
   http: HttpServer,
   deps: {
-    registry: CallRegistry;
-    store: CallStore;
+    /** The calls active in this process (their latest state). */
+    registry: Pick<CallRegistry, 'active'>;
+    /** Every call stored (this instance's and, with PostgreSQL, every other instance's). */
+    store: AsyncCallStore;
     refused?: RefusedStore;
     recorder?: CallRecorder | null;
     /** The files kept for a call (JSONL, recording), removed with it. */
@@ -77,18 +79,21 @@ export function registerApiRoutes(
   },
 ): void {
   const { registry, store, refused, recorder, filesOf, logger } = deps;
+  /** An active call as this process knows it, else the stored one. */
+  const findCall = async (id: string): Promise<CallRecord | undefined> =>
+    registry.active().find((c) => c.id === id) ?? (await store.getCall(id));
 
   http.route('GET', '/api/refused', (_req, res) => {
     sendJson(res, 200, { refused: refused?.list() ?? [] });
   });
 
-  http.route('DELETE', '/api/calls/:id', (_req, res, _url, { id = '' }) => {
-    const r = registry.get(id);
+  http.route('DELETE', '/api/calls/:id', async (_req, res, _url, { id = '' }) => {
+    const r = await findCall(id);
     if (!r) {
       sendJson(res, 404, { error: `no call ${id}` });
       return;
     }
-    if (!store.deleteCall(id)) {
+    if (!(await store.deleteCall(id))) {
       sendJson(res, 409, { error: `call ${id} is in progress (${r.state}): delete it once it is over` });
       return;
     }
@@ -102,8 +107,8 @@ export function registerApiRoutes(
   http.route(
     'GET',
     '/api/calls/:id/recording',
-    (_req, res, _url, { id = '' }) => {
-      const r = registry.get(id);
+    async (_req, res, _url, { id = '' }) => {
+      const r = await findCall(id);
       let file: string | null = null;
       try {
         file = r && recorder && !recorder.isRecording(id) ? recorder.pathOf(id) : null;
@@ -125,8 +130,8 @@ export function registerApiRoutes(
     DOWNLOAD,
   );
 
-  http.route('GET', '/api/calls/:id/links', (_req, res, _url, { id = '' }) => {
-    if (!registry.get(id)) {
+  http.route('GET', '/api/calls/:id/links', async (_req, res, _url, { id = '' }) => {
+    if (!(await findCall(id))) {
       sendJson(res, 404, { error: `no call ${id}` });
       return;
     }
@@ -145,7 +150,7 @@ export function registerApiRoutes(
     });
   });
 
-  http.route('GET', '/api/calls', (_req, res, url) => {
+  http.route('GET', '/api/calls', async (_req, res, url) => {
     const limitText = url.searchParams.get('limit');
     const limit = limitText === null ? 50 : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
@@ -160,12 +165,12 @@ export function registerApiRoutes(
     }
     let calls: CallRecord[];
     if (cursor === null || cursor.seen === 0) {
-      calls = registry.list({ limit, ...(cursor === null ? {} : { before: cursor.at }) });
+      calls = await store.listCalls({ limit, ...(cursor === null ? {} : { before: cursor.at }) });
     } else {
       // Calls created in the cursor's millisecond that the earlier pages have not shown come
-      // first: list from just after it and leave out the `seen` ones (same order: rowid).
+      // first: list from just after it and leave out the `seen` ones (the same order the store lists them in).
       const after = new Date(Date.parse(cursor.at) + 1).toISOString();
-      const rows = registry.list({ limit: Math.min(MAX_PAGE, limit + cursor.seen), before: after });
+      const rows = await store.listCalls({ limit: Math.min(MAX_PAGE, limit + cursor.seen), before: after });
       let skip = cursor.seen;
       calls = rows
         .filter((r) => {
@@ -186,8 +191,8 @@ export function registerApiRoutes(
     sendJson(res, 200, { calls: calls.map(callJson), next });
   });
 
-  http.route('GET', '/api/calls/:id', (_req, res, _url, { id = '' }) => {
-    const r = registry.get(id);
+  http.route('GET', '/api/calls/:id', async (_req, res, _url, { id = '' }) => {
+    const r = await findCall(id);
     if (!r) {
       sendJson(res, 404, { error: `no call ${id}` });
       return;
@@ -198,18 +203,18 @@ export function registerApiRoutes(
   http.route(
     'GET',
     '/api/calls/:id/transcript',
-    (_req, res, url, { id = '' }) => {
+    async (_req, res, url, { id = '' }) => {
       const format = (url.searchParams.get('format') ?? 'json') as TranscriptFormat;
       if (!TRANSCRIPT_FORMATS.includes(format)) {
         sendJson(res, 400, { error: `format must be one of ${TRANSCRIPT_FORMATS.join(', ')}` });
         return;
       }
-      const r = registry.get(id);
+      const r = await findCall(id);
       if (!r) {
         sendJson(res, 404, { error: `no call ${id}` });
         return;
       }
-      const utterances = store.utterances(id);
+      const utterances = await store.utterances(id);
       res.setHeader('content-disposition', `attachment; filename="${id}.${format}"`);
       switch (format) {
         case 'json':

@@ -7,7 +7,8 @@ import type { CallState } from '../calls/callStates.js';
 import type { CallEvent, EndReason, TranscriptUtterance, TranscriptWord } from '../events.js';
 import type { Db } from './database.js';
 
-interface CallRow {
+/** A row of `calls` (SQLite and PostgreSQL alike). */
+export interface CallRow {
   id: string;
   sip_call_id: string;
   from_uri: string;
@@ -25,7 +26,7 @@ interface CallRow {
   duration_ms: number | null;
 }
 
-interface UtteranceRow {
+export interface UtteranceRow {
   seq: number;
   text: string;
   start_ms: number;
@@ -46,7 +47,7 @@ export interface ListCallsOptions {
   before?: string;
 }
 
-function toRecord(r: CallRow): CallRecord {
+export function toRecord(r: CallRow): CallRecord {
   return {
     id: r.id,
     meta: {
@@ -67,6 +68,62 @@ function toRecord(r: CallRow): CallRecord {
     durationMs: r.duration_ms,
   };
 }
+
+/** The `calls` row of a record. */
+export function toRow(record: CallRecord): CallRow {
+  return {
+    id: record.id,
+    sip_call_id: record.meta.sipCallId,
+    from_uri: record.meta.from,
+    to_uri: record.meta.to,
+    account: record.meta.account,
+    transport: record.meta.transport,
+    codec: record.meta.codec,
+    source: record.meta.source,
+    state: record.state,
+    created_at: record.createdAt,
+    answered_at: record.answeredAt,
+    ended_at: record.endedAt,
+    end_reason: record.endReason,
+    reject_status: record.rejectStatus,
+    duration_ms: record.durationMs,
+  };
+}
+
+export interface WordRow {
+  seq: number;
+  text: string;
+  start_ms: number;
+  end_ms: number | null;
+  channel: string;
+}
+
+/** A stored word with its event seq and channel. */
+export type StoredWord = TranscriptWord & { seq: number; channel: string };
+
+export function toUtterance(r: UtteranceRow): StoredUtterance {
+  return {
+    seq: r.seq,
+    text: r.text,
+    startMs: r.start_ms,
+    endMs: r.end_ms,
+    channel: r.channel,
+    words: JSON.parse(r.words) as TranscriptWord[],
+  };
+}
+
+export function toWord(r: WordRow): StoredWord {
+  return {
+    seq: r.seq,
+    text: r.text,
+    startMs: r.start_ms,
+    ...(r.end_ms === null ? {} : { endMs: r.end_ms }),
+    channel: r.channel,
+  };
+}
+
+/** States of a call that is over. */
+export const CLOSED_STATES: readonly string[] = ['ended', 'rejected', 'cancelled'];
 
 export class CallStore {
   readonly #db: Db;
@@ -106,10 +163,9 @@ export class CallStore {
     this.#utterances = db.prepare<[string], UtteranceRow>(
       'SELECT seq, text, start_ms, end_ms, channel, words FROM utterances WHERE call_id = ? ORDER BY seq',
     );
-    this.#words = db.prepare<
-      [string],
-      { seq: number; text: string; start_ms: number; end_ms: number | null; channel: string }
-    >('SELECT seq, text, start_ms, end_ms, channel FROM words WHERE call_id = ? ORDER BY seq');
+    this.#words = db.prepare<[string], WordRow>(
+      'SELECT seq, text, start_ms, end_ms, channel FROM words WHERE call_id = ? ORDER BY seq',
+    );
     this.#events = db.prepare<[string], { body: string }>(
       'SELECT body FROM events WHERE call_id = ? ORDER BY seq',
     );
@@ -117,23 +173,7 @@ export class CallStore {
 
   /** Inserts or updates a call's row. */
   saveCall(record: CallRecord): void {
-    this.#upsertCall.run({
-      id: record.id,
-      sip_call_id: record.meta.sipCallId,
-      from_uri: record.meta.from,
-      to_uri: record.meta.to,
-      account: record.meta.account,
-      transport: record.meta.transport,
-      codec: record.meta.codec,
-      source: record.meta.source,
-      state: record.state,
-      created_at: record.createdAt,
-      answered_at: record.answeredAt,
-      ended_at: record.endedAt,
-      end_reason: record.endReason,
-      reject_status: record.rejectStatus,
-      duration_ms: record.durationMs,
-    });
+    this.#upsertCall.run(toRow(record));
   }
 
   getCall(id: string): CallRecord | undefined {
@@ -161,52 +201,54 @@ export class CallStore {
    * Stores one event (idempotent on `(callId, seq)`), and its word or utterance in their tables.
    */
   saveEvent(event: CallEvent): void {
+    this.saveEvents([event]);
+  }
+
+  /**
+   * Stores a batch of events in one transaction (see {@link saveEvent}); `json[i]`, when given, is
+   * `JSON.stringify(events[i])`.
+   */
+  saveEvents(events: readonly CallEvent[], json?: readonly string[]): void {
     this.#db.transaction(() => {
-      this.#insertEvent.run(event.callId, event.seq, event.type, event.at, JSON.stringify(event));
-      if (event.type === 'transcript.word') {
-        this.#insertWord.run(
-          event.callId,
-          event.seq,
-          event.text,
-          event.startMs,
-          event.endMs ?? null,
-          event.channel,
-        );
-      } else if (event.type === 'transcript.utterance') {
-        this.#insertUtterance.run(
-          event.callId,
-          event.seq,
-          event.text,
-          event.startMs,
-          event.endMs,
-          event.channel,
-          JSON.stringify(event.words),
-        );
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i] as CallEvent;
+        this.#insertOne(event, json?.[i] ?? JSON.stringify(event));
       }
     })();
   }
 
+  #insertOne(event: CallEvent, json: string): void {
+    this.#insertEvent.run(event.callId, event.seq, event.type, event.at, json);
+    if (event.type === 'transcript.word') {
+      this.#insertWord.run(
+        event.callId,
+        event.seq,
+        event.text,
+        event.startMs,
+        event.endMs ?? null,
+        event.channel,
+      );
+    } else if (event.type === 'transcript.utterance') {
+      this.#insertUtterance.run(
+        event.callId,
+        event.seq,
+        event.text,
+        event.startMs,
+        event.endMs,
+        event.channel,
+        JSON.stringify(event.words),
+      );
+    }
+  }
+
   /** A call's utterances in order. */
   utterances(callId: string): StoredUtterance[] {
-    return this.#utterances.all(callId).map((r) => ({
-      seq: r.seq,
-      text: r.text,
-      startMs: r.start_ms,
-      endMs: r.end_ms,
-      channel: r.channel,
-      words: JSON.parse(r.words) as TranscriptWord[],
-    }));
+    return this.#utterances.all(callId).map(toUtterance);
   }
 
   /** A call's words (from `transcript.word` events) in order. */
-  words(callId: string): (TranscriptWord & { seq: number; channel: string })[] {
-    return this.#words.all(callId).map((r) => ({
-      seq: r.seq,
-      text: r.text,
-      startMs: r.start_ms,
-      ...(r.end_ms === null ? {} : { endMs: r.end_ms }),
-      channel: r.channel,
-    }));
+  words(callId: string): StoredWord[] {
+    return this.#words.all(callId).map(toWord);
   }
 
   /** A call's stored events in seq order. */
@@ -261,7 +303,7 @@ export class CallStore {
    */
   deleteCall(id: string): boolean {
     const r = this.getCall(id);
-    if (!r || !['ended', 'rejected', 'cancelled'].includes(r.state)) {
+    if (!r || !CLOSED_STATES.includes(r.state)) {
       return false;
     }
     this.#db.transaction(() => this.#deleteRows([id]))();

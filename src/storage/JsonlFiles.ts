@@ -1,8 +1,10 @@
 /**
- * One JSON Lines file per call: `<storage.dir>/calls/<callId>.jsonl`, one event per line, appended
- * as events arrive (synchronous writes, so a line is on disk when `append` returns).
+ * One JSON Lines file per call: `<storage.dir>/calls/<callId>.jsonl`, one event per line. Events
+ * come in batches (`StorageWriter`): each call's lines of a batch are one write, done by libuv's
+ * thread pool (nothing synchronous on the event loop); `call.ended` closes the file. The caller
+ * writes one batch at a time, so lines keep their order.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { close, mkdirSync, open, write } from 'node:fs';
 import { join } from 'node:path';
 import type { CallEvent } from '../events.js';
 
@@ -26,17 +28,46 @@ export class JsonlFiles {
     return join(this.dir, `${callId}.jsonl`);
   }
 
-  /** Appends an event to its call's file; `call.ended` closes the file. */
-  append(event: CallEvent): void {
-    let fd = this.#open.get(event.callId);
-    if (fd === undefined) {
-      fd = openSync(this.pathOf(event.callId), 'a');
-      this.#open.set(event.callId, fd);
+  /**
+   * Appends a batch of events to their calls' files (one write per file); a call's `call.ended`
+   * closes its file. `json[i]` is `JSON.stringify(events[i])` (serialized once for the database
+   * too). Resolves when every line is written; rejects with the first error after every file of the
+   * batch was tried.
+   */
+  async appendBatch(events: readonly CallEvent[], json: readonly string[]): Promise<void> {
+    const byCall = new Map<string, { lines: string; ended: boolean }>();
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as CallEvent;
+      const entry = byCall.get(e.callId) ?? { lines: '', ended: false };
+      entry.lines += `${json[i]}\n`;
+      entry.ended ||= e.type === 'call.ended';
+      byCall.set(e.callId, entry);
     }
-    writeSync(fd, `${JSON.stringify(event)}\n`);
-    if (event.type === 'call.ended') {
-      this.#open.delete(event.callId);
-      closeSync(fd);
+    const results = await Promise.allSettled(
+      [...byCall].map(([callId, { lines, ended }]) => this.#write(callId, lines, ended)),
+    );
+    const failure = results.find((r) => r.status === 'rejected');
+    if (failure) {
+      throw failure.reason;
+    }
+  }
+
+  async #write(callId: string, lines: string, ended: boolean): Promise<void> {
+    let fd = this.#open.get(callId);
+    if (fd === undefined) {
+      const path = this.pathOf(callId);
+      fd = await new Promise<number>((resolve, reject) =>
+        open(path, 'a', (err, opened) => (err ? reject(err) : resolve(opened))),
+      );
+      this.#open.set(callId, fd);
+    }
+    try {
+      await writeAll(fd, Buffer.from(lines));
+    } finally {
+      if (ended) {
+        this.#open.delete(callId);
+        await closeFd(fd);
+      }
     }
   }
 
@@ -45,10 +76,25 @@ export class JsonlFiles {
     return this.#open.size;
   }
 
-  closeAll(): void {
-    for (const fd of this.#open.values()) {
-      closeSync(fd);
-    }
+  async closeAll(): Promise<void> {
+    const fds = [...this.#open.values()];
     this.#open.clear();
+    await Promise.allSettled(fds.map(closeFd));
   }
+}
+
+/**
+ * Writes all of `buf` at the end of the file (callback `fs.write`: the write runs on libuv's
+ * thread pool, and costs less than `FileHandle` promises).
+ */
+async function writeAll(fd: number, buf: Buffer): Promise<void> {
+  for (let off = 0; off < buf.length;) {
+    off += await new Promise<number>((resolve, reject) =>
+      write(fd, buf, off, buf.length - off, null, (err, n) => (err ? reject(err) : resolve(n))),
+    );
+  }
+}
+
+function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => close(fd, (err) => (err ? reject(err) : resolve())));
 }

@@ -1,7 +1,9 @@
 /**
  * The SQLite database in `storage.dir` (better-sqlite3, synchronous): WAL journal, foreign keys on,
  * schema created and upgraded by the ordered migrations below (`PRAGMA user_version` records how
- * many ran). A migration is never edited once released; add a new one instead.
+ * many ran). A migration is never edited once released; add a new one instead. The same migrations
+ * build the PostgreSQL schema (postgres.ts, through {@link postgresDialect}): write them in the
+ * SQL both understand.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +15,7 @@ export type Db = Database.Database;
 /** The file name of the database inside `storage.dir`. */
 const DB_FILE = 'sipscribe.db';
 
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   // 1: calls, their events, words and utterances; the webhook outbox.
   `
   CREATE TABLE calls (
@@ -90,7 +92,24 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX refused_last_seen ON refused (last_seen);
   `,
+  // 3: webhook rows claimed by one instance for a while (instances sharing a PostgreSQL database
+  // deliver each row once: see PgOutbox).
+  `
+  ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+  ALTER TABLE outbox ADD COLUMN claimed_until INTEGER;
+  `,
 ];
+
+/**
+ * A migration in PostgreSQL's words: no `WITHOUT ROWID`, an identity column for SQLite's
+ * `AUTOINCREMENT`, and 64-bit integers (epoch milliseconds do not fit in 32 bits).
+ */
+export function postgresDialect(sql: string): string {
+  return sql
+    .replace(/\)\s*WITHOUT ROWID/g, ')')
+    .replace(/INTEGER PRIMARY KEY AUTOINCREMENT/g, 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY')
+    .replace(/\bINTEGER\b/g, 'BIGINT');
+}
 
 /**
  * Opens (creating if needed) the database in `dir` and brings its schema up to date.

@@ -1,28 +1,51 @@
+import { wallClock, type Clock } from '../../lib/clock.js';
+import { silentLogger, type Logger } from '../../lib/logger.js';
 import type { CallEvent } from '../events.js';
-import type { CallStore } from '../storage/CallStore.js';
 import type { JsonlFiles } from '../storage/JsonlFiles.js';
+import { StorageWriter, type EventStore } from '../storage/StorageWriter.js';
 import type { TranscriptSink } from './TranscriptBus.js';
+
+interface StorageSinkOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** `storage.writeBatchMs` (default 50). */
+  intervalMs?: number;
+  /** `storage.writeBatchRows` (default 500). */
+  maxRows?: number;
+  /** Called once per event that could not be stored. */
+  onFailure?: (events: number) => void;
+}
 
 /**
  * Stores every event: a row in `events` (plus `words`/`utterances`) and a line in the call's JSONL
- * file. Writes are synchronous and local.
+ * file, in batches across calls (`StorageWriter`): `handle` only queues. `flush()` (the bus's
+ * flush) and `close()` write what is queued.
  */
 export class StorageSink implements TranscriptSink {
   readonly name = 'storage';
-  readonly #store: CallStore;
-  readonly #files: JsonlFiles;
+  readonly writer: StorageWriter;
 
-  constructor(store: CallStore, files: JsonlFiles) {
-    this.#store = store;
-    this.#files = files;
+  constructor(store: EventStore, files: JsonlFiles, opts: StorageSinkOptions = {}) {
+    this.writer = new StorageWriter({
+      store,
+      files,
+      clock: opts.clock ?? wallClock,
+      logger: opts.logger ?? silentLogger,
+      intervalMs: opts.intervalMs ?? 50,
+      maxRows: opts.maxRows ?? 500,
+      ...(opts.onFailure ? { onFailure: opts.onFailure } : {}),
+    });
   }
 
   handle(event: CallEvent): void {
-    this.#store.saveEvent(event);
-    this.#files.append(event);
+    this.writer.add(event);
   }
 
-  close(): void {
-    this.#files.closeAll();
+  flush(): Promise<void> {
+    return this.writer.flush();
+  }
+
+  close(): Promise<void> {
+    return this.writer.close();
   }
 }

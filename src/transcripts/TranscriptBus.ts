@@ -20,6 +20,11 @@ export interface TranscriptSink {
   readonly name: string;
   /** Handles one event. May return a promise; the sink's next event waits for it. */
   handle(event: CallEvent): void | Promise<void>;
+  /**
+   * Writes out what the sink buffers (a sink that batches its writes); `TranscriptBus.flush()` calls
+   * it after the sink's queue drained.
+   */
+  flush?(): void | Promise<void>;
   /** Releases the sink's resources; called once by `TranscriptBus.close()` after the queues drain. */
   close?(): void | Promise<void>;
 }
@@ -258,9 +263,14 @@ export class TranscriptBus {
     return Object.fromEntries(this.#lanes.map((l) => [l.sink.name, { ...l.stats }]));
   }
 
-  /** Resolves when every sink has handled every event published so far. */
+  /** Resolves when every sink has handled every event published so far (and written what it buffers). */
   async flush(): Promise<void> {
-    await Promise.all(this.#lanes.map((l) => l.idle()));
+    await Promise.all(
+      this.#lanes.map(async (l) => {
+        await l.idle();
+        await l.sink.flush?.();
+      }),
+    );
   }
 
   /** Stops fan-out, waits for the queues to drain, then closes every sink. */

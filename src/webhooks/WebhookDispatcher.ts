@@ -9,7 +9,7 @@
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Outbox, OutboxRow } from './Outbox.js';
+import type { OutboxRow } from './Outbox.js';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signatureHeader } from './signature.js';
 
 /**
@@ -55,7 +55,7 @@ const fetchPost: HttpPost = async (url, body, headers, signal) => {
 };
 
 interface WebhookDispatcherOptions {
-  outbox: Outbox;
+  outbox: DeliveryQueue;
   targets: readonly WebhookTarget[];
   clock: Clock;
   logger: Logger;
@@ -65,6 +65,21 @@ interface WebhookDispatcherOptions {
   concurrency?: number;
   /** Jitter source in [0, 1); default Math.random. */
   random?: () => number;
+}
+
+/**
+ * The rows to deliver, as the dispatcher uses them: the SQLite `Outbox` (synchronous) or the
+ * `PgOutbox` shared by several instances, whose `due` claims the rows it returns for a lease and
+ * whose `release` lets the claims of requests cut by `stop()` go at once.
+ */
+export interface DeliveryQueue {
+  retireUnconfigured(urls: readonly string[]): number | Promise<number>;
+  due(url: string, now: number, limit: number): OutboxRow[] | Promise<OutboxRow[]>;
+  nextDueAt(url: string): number | null | Promise<number | null>;
+  delivered(id: number): unknown;
+  failed(id: number, error: string, nextAttemptAt: number): void | Promise<void>;
+  dead(id: number, error: string): void | Promise<void>;
+  release?(): Promise<void>;
 }
 
 /**
@@ -100,6 +115,8 @@ export class WebhookDispatcher {
   readonly #opts: WebhookDispatcherOptions;
   readonly #lanes: Lane[];
   #stopped = false;
+  /** The start's outbox reads, until they are done. */
+  #starting: Promise<void> | null = null;
 
   constructor(opts: WebhookDispatcherOptions) {
     this.#opts = opts;
@@ -123,14 +140,16 @@ export class WebhookDispatcher {
    * that are no longer configured are retired (status `dead`) with a warning.
    */
   start(): void {
-    const retired = this.#opts.outbox.retireUnconfigured(this.urls);
-    if (retired > 0) {
-      this.#opts.logger.warn(
-        { events: retired },
-        'webhook events for URLs no longer configured were retired',
-      );
-    }
-    this.notify();
+    this.#starting = (async () => {
+      const retired = await this.#opts.outbox.retireUnconfigured(this.urls);
+      if (retired > 0) {
+        this.#opts.logger.warn(
+          { events: retired },
+          'webhook events for URLs no longer configured were retired',
+        );
+      }
+      this.notify();
+    })().catch((err: unknown) => this.#opts.logger.error({ err }, 'webhook outbox unreadable at start'));
   }
 
   /** New rows are in the outbox: deliver what is due. */
@@ -142,6 +161,7 @@ export class WebhookDispatcher {
 
   /** Resolves when no delivery pass is running (timers for later retries may still be set). */
   async idle(): Promise<void> {
+    await this.#starting;
     for (;;) {
       const running = this.#lanes.map((l) => l.running).filter((p): p is Promise<void> => p !== null);
       if (running.length === 0) {
@@ -167,6 +187,7 @@ export class WebhookDispatcher {
       }
     }
     await this.idle();
+    await this.#opts.outbox.release?.();
   }
 
   #kick(lane: Lane): void {
@@ -177,10 +198,18 @@ export class WebhookDispatcher {
       lane.again = true;
       return;
     }
-    lane.running = this.#pass(lane).finally(() => {
-      lane.running = null;
-      this.#schedule(lane);
-    });
+    // The next timer is set before `running` settles, so `idle()` sees it set.
+    lane.running = this.#pass(lane)
+      .catch((err: unknown) => this.#opts.logger.error({ err }, 'webhook outbox unreadable'))
+      .then(() => this.#schedule(lane))
+      .catch((err: unknown) => this.#opts.logger.error({ err }, 'webhook outbox unreadable'))
+      .finally(() => {
+        lane.running = null;
+        if (lane.again) {
+          // Rows came in while the timer was being set.
+          this.#kick(lane);
+        }
+      });
   }
 
   async #pass(lane: Lane): Promise<void> {
@@ -188,7 +217,7 @@ export class WebhookDispatcher {
     const limit = this.#opts.concurrency ?? 4;
     do {
       lane.again = false;
-      const rows = outbox.due(lane.target.url, clock.now(), limit);
+      const rows = await outbox.due(lane.target.url, clock.now(), limit);
       if (rows.length > 0) {
         await Promise.all(rows.map((row) => this.#deliver(lane, row)));
         lane.again = true;
@@ -196,11 +225,14 @@ export class WebhookDispatcher {
     } while (lane.again && !this.#stopped);
   }
 
-  #schedule(lane: Lane): void {
+  async #schedule(lane: Lane): Promise<void> {
     if (this.#stopped) {
       return;
     }
-    const next = this.#opts.outbox.nextDueAt(lane.target.url);
+    const next = await this.#opts.outbox.nextDueAt(lane.target.url);
+    if (this.#stopped) {
+      return;
+    }
     if (next === null) {
       return;
     }
@@ -239,7 +271,7 @@ export class WebhookDispatcher {
       };
       const status = await (this.#opts.post ?? fetchPost)(target.url, row.body, headers, ac.signal);
       if (status >= 200 && status < 300) {
-        outbox.delivered(row.id);
+        await outbox.delivered(row.id);
         metrics?.webhookDeliveries.inc({ url: publicUrl(target.url), result: 'ok' });
         if (row.attempts > 0) {
           logger.info(
@@ -263,7 +295,7 @@ export class WebhookDispatcher {
     const now = clock.now();
     const policy = target.retry ?? {};
     if (now - row.created_at >= (policy.maxAgeMs ?? 86_400_000)) {
-      outbox.dead(row.id, error);
+      await outbox.dead(row.id, error);
       metrics?.webhookDeliveries.inc({ url: publicUrl(target.url), result: 'dead' });
       logger.error(
         { url: publicUrl(target.url), callId: row.call_id, seq: row.seq, attempts: row.attempts + 1, error },
@@ -273,7 +305,7 @@ export class WebhookDispatcher {
     }
     const base = backoffDelay(row.attempts + 1, policy);
     const jitter = 1 + 0.2 * ((this.#opts.random ?? Math.random)() - 0.5);
-    outbox.failed(row.id, error, now + Math.round(base * jitter));
+    await outbox.failed(row.id, error, now + Math.round(base * jitter));
     metrics?.webhookDeliveries.inc({ url: publicUrl(target.url), result: 'error' });
     const log = row.attempts < 3 ? logger.warn.bind(logger) : logger.debug.bind(logger);
     log(

@@ -100,10 +100,10 @@ describe('config: unknown keys', () => {
     const err = fails({ storage: { zzzzzzzz: 1 }, http: { port: 8001, xyz: 1 } });
     expect(err.path).toBe('storage.zzzzzzzz');
     expect(err.message).toBe(
-      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays, pendingMaxBytes)',
+      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays, pendingMaxBytes, writeBatchMs, writeBatchRows)',
     );
     expect(err.problems).toEqual([
-      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays, pendingMaxBytes)',
+      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays, pendingMaxBytes, writeBatchMs, writeBatchRows)',
       expect.stringMatching(/^http\.xyz: unknown key \(valid here: host, port, /),
     ]);
   });

@@ -29,6 +29,10 @@ describe('maskUrl', () => {
     ],
     ['https://token@hooks.example.com/in?x=1&flag#frag', 'https://***@hooks.example.com/in?x=***&flag#***'],
     ['https://hooks.example.com/in', 'https://hooks.example.com/in'],
+    [
+      'postgres://sipscribe:s3cret@db.example.com:5432/calls?sslmode=require',
+      'postgres://***@db.example.com:5432/calls?sslmode=***',
+    ],
     ['http://[::1', 'http://[::1'],
     ['http://[::1?x=1', '(invalid url)'],
     ['./data', './data'],

@@ -247,7 +247,7 @@ describe('CallRegistry', () => {
     crashedBus.publish(talking, word('three', 2500, 3000)); // seq 5, 09:00:03.500
     crashedBus.publish(talking, word('four', 3100)); // seq 6, no end yet
     await crashedBus.flush();
-    files.closeAll();
+    await files.closeAll();
 
     // The next run, minutes later.
     clock.advance(300_000);

@@ -112,8 +112,9 @@ describe('storage', () => {
     dir = mkdtempSync(join(tmpdir(), 'sipscribe-store-'));
     db = openDatabase(dir);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    // Two schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused).
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    // Three schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused),
+    // 3 (outbox claims).
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     new CallStore(db).saveCall(record('call-1', '2026-03-01T10:00:00.000Z'));
     db.close();
@@ -128,7 +129,7 @@ describe('storage', () => {
     expect(old.pragma('user_version', { simple: true })).toBe(1);
     old.close();
     db = openDatabase(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     const call = new CallStore(db).getCall('call-v1');
     expect(call?.meta.sipCallId).toBe('a84b4c76e66710@pc33.example.com');
@@ -166,7 +167,7 @@ describe('storage', () => {
     expect(store.lastEvent('b')).toBeUndefined();
   });
 
-  it('the storage sink writes events, words, utterances and one JSONL file per call', () => {
+  it('the storage sink writes events, words, utterances and one JSONL file per call', async () => {
     dir = mkdtempSync(join(tmpdir(), 'sipscribe-store-'));
     db = openDatabase(dir);
     const store = new CallStore(db);
@@ -175,8 +176,11 @@ describe('storage', () => {
     for (const e of EVENTS) {
       sink.handle(e);
     }
+    await sink.flush();
+    expect(files.openFiles).toBe(0); // call.ended closed the file
     // Replaying an event (e.g. after a crash) does not duplicate it.
     sink.handle(EVENTS[1]!);
+    await sink.flush();
     expect(store.words('call-1')).toEqual([
       { seq: 2, text: 'quick', startMs: 480, channel: 'caller' },
       { seq: 3, text: 'brown', startMs: 800, endMs: 1120, channel: 'caller' },
@@ -196,7 +200,7 @@ describe('storage', () => {
     ]);
     expect(store.events('call-1')).toEqual(EVENTS);
     expect(files.openFiles).toBe(1); // the replayed event reopened the file
-    sink.close();
+    await sink.close();
     const lines = readFileSync(join(dir, 'calls', 'call-1.jsonl'), 'utf8').split('\n');
     expect(lines).toHaveLength(8); // 7 lines + the empty string after the last newline
     expect(lines[7]).toBe('');

@@ -1,0 +1,48 @@
+/**
+ * The call store as every backend offers it: reads answer with promises (PostgreSQL answers over
+ * the network), writes go in batches through `saveEvents` (StorageWriter). `sqliteAsync` gives the
+ * embedded SQLite store (synchronous) this shape; `PgCallStore` is the PostgreSQL one.
+ */
+import type { CallRecord } from '../calls/CallRecord.js';
+import type { CallEvent } from '../events.js';
+import type { CallStore, ListCallsOptions, StoredUtterance, StoredWord } from './CallStore.js';
+import type { EventStore } from './StorageWriter.js';
+
+export interface AsyncCallStore extends EventStore {
+  saveCall(record: CallRecord): Promise<void>;
+  getCall(id: string): Promise<CallRecord | undefined>;
+  /** Calls, newest first. */
+  listCalls(opts?: ListCallsOptions): Promise<CallRecord[]>;
+  utterances(callId: string): Promise<StoredUtterance[]>;
+  words(callId: string): Promise<StoredWord[]>;
+  events(callId: string): Promise<CallEvent[]>;
+  /** Calls not over, oldest first. */
+  unfinishedCalls(): Promise<CallRecord[]>;
+  lastEvent(callId: string): Promise<{ seq: number; type: string; at: string } | undefined>;
+  /** See `CallStore.deleteCallsOver`. */
+  deleteCallsOver(beforeIso: string): Promise<string[]>;
+  /** See `CallStore.deleteCall`. */
+  deleteCall(id: string): Promise<boolean>;
+}
+
+/** `fn()` as a promise: what it throws becomes a rejection. */
+function settle<T>(fn: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(fn()));
+}
+
+/** The SQLite store behind the asynchronous interface (every call answers at once). */
+export function sqliteAsync(store: CallStore): AsyncCallStore {
+  return {
+    saveEvents: (events, json) => settle(() => store.saveEvents(events, json)),
+    saveCall: (r) => settle(() => store.saveCall(r)),
+    getCall: (id) => settle(() => store.getCall(id)),
+    listCalls: (opts) => settle(() => store.listCalls(opts)),
+    utterances: (id) => settle(() => store.utterances(id)),
+    words: (id) => settle(() => store.words(id)),
+    events: (id) => settle(() => store.events(id)),
+    unfinishedCalls: () => settle(() => store.unfinishedCalls()),
+    lastEvent: (id) => settle(() => store.lastEvent(id)),
+    deleteCallsOver: (before) => settle(() => store.deleteCallsOver(before)),
+    deleteCall: (id) => settle(() => store.deleteCall(id)),
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * Takes storage off the hot path: events are queued in memory (nothing but an array push per word)
+ * and written in batches, one database transaction and one append per call's JSONL file per batch,
+ * across every call. A batch is written `intervalMs` after its first event, at once when it holds
+ * `maxRows` events (a batch never holds more), and at once after a `call.ended` (a call's end is on disk promptly, after its
+ * words since the queue keeps publish order). `flush()` writes whatever is queued (shutdown).
+ *
+ * One batch is written at a time: events that arrive meanwhile wait for the next one, so the order
+ * of events in the database and in each file is the order they were added. A process that dies
+ * loses at most the events of the batch being collected (one interval).
+ *
+ * A write that fails is logged (the first, then every 100th) and counted per event; a failed
+ * database batch is retried event by event so one bad row does not take its neighbours with it.
+ * The writer never throws to its caller.
+ */
+import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { CallEvent } from '../events.js';
+import type { Logger } from '../../lib/logger.js';
+import type { JsonlFiles } from './JsonlFiles.js';
+
+/**
+ * Where batches of events go: one transaction per call of `saveEvents`; `json[i]` is
+ * `JSON.stringify(events[i])`, serialized once for the database and the file.
+ */
+export interface EventStore {
+  saveEvents(events: readonly CallEvent[], json: readonly string[]): void | Promise<void>;
+}
+
+interface StorageWriterOptions {
+  store: EventStore;
+  files: JsonlFiles;
+  clock: Clock;
+  logger: Logger;
+  /** How long a batch collects events before it is written (ms; 0: on the next timer tick). */
+  intervalMs: number;
+  /** A batch this large is written at once. */
+  maxRows: number;
+  /** Called once per event that could not be stored (database or file). */
+  onFailure?: (events: number) => void;
+}
+
+export class StorageWriter {
+  readonly #opts: StorageWriterOptions;
+  #queue: CallEvent[] = [];
+  #timer: TimerHandle | null = null;
+  /** The batch being written, if any. */
+  #writing: Promise<void> | null = null;
+  #failures = 0;
+  /** Batches written and events in them (for the bench and tests). */
+  readonly stats = { batches: 0, events: 0, failed: 0 };
+
+  constructor(opts: StorageWriterOptions) {
+    this.#opts = opts;
+  }
+
+  /** Queues an event. Synchronous and cheap: no I/O here. */
+  add(event: CallEvent): void {
+    this.#queue.push(event);
+    if (event.type === 'call.ended' || this.#queue.length >= this.#opts.maxRows) {
+      this.#schedule(0);
+    } else if (this.#timer === null) {
+      this.#schedule(this.#opts.intervalMs);
+    }
+  }
+
+  /** Events queued and not yet being written. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Writes everything queued so far; resolves once it is stored (or has failed and been counted). */
+  async flush(): Promise<void> {
+    this.#cancelTimer();
+    while (this.#writing || this.#queue.length > 0) {
+      if (this.#writing) {
+        await this.#writing;
+      } else {
+        await this.#startBatch();
+      }
+    }
+  }
+
+  /** Flushes, then closes the files still open. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.#opts.files.closeAll();
+  }
+
+  #schedule(ms: number): void {
+    if (this.#timer !== null) {
+      if (ms > 0) {
+        return;
+      }
+      this.#cancelTimer();
+    }
+    this.#timer = this.#opts.clock.setTimeout(() => {
+      this.#timer = null;
+      if (!this.#writing) {
+        void this.#startBatch();
+      }
+      // Else the batch in flight starts the next one when it is done.
+    }, ms);
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer !== null) {
+      this.#opts.clock.clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  #startBatch(): Promise<void> {
+    this.#cancelTimer();
+    // At most maxRows per batch: a backlog (the database slower than the words for a while) is
+    // written in several batches rather than one long block of the event loop.
+    const batch =
+      this.#queue.length <= this.#opts.maxRows ? this.#queue : this.#queue.splice(0, this.#opts.maxRows);
+    if (batch === this.#queue) {
+      this.#queue = [];
+    }
+    this.#writing = this.#write(batch).finally(() => {
+      this.#writing = null;
+      // Events that arrived while this batch was written: their timer may already have fired.
+      if (this.#queue.length > 0 && this.#timer === null) {
+        this.#schedule(0);
+      }
+    });
+    return this.#writing;
+  }
+
+  async #write(batch: readonly CallEvent[]): Promise<void> {
+    if (batch.length === 0) {
+      return;
+    }
+    this.stats.batches++;
+    this.stats.events += batch.length;
+    const json = batch.map((e) => JSON.stringify(e));
+    const stored = this.#storeBatch(batch, json);
+    const filed = this.#opts.files.appendBatch(batch, json).catch((err: unknown) => {
+      this.#failed(err, batch.length, 'cannot append events to the JSONL files');
+    });
+    await Promise.all([stored, filed]);
+  }
+
+  async #storeBatch(batch: readonly CallEvent[], json: readonly string[]): Promise<void> {
+    const { store } = this.#opts;
+    try {
+      await store.saveEvents(batch, json);
+      return;
+    } catch (err) {
+      if (batch.length === 1) {
+        this.#failed(err, 1, 'cannot store event');
+        return;
+      }
+    }
+    // One at a time: only the rows that fail are lost.
+    for (let i = 0; i < batch.length; i++) {
+      try {
+        await store.saveEvents([batch[i] as CallEvent], [json[i] as string]);
+      } catch (err) {
+        this.#failed(err, 1, 'cannot store event');
+      }
+    }
+  }
+
+  #failed(err: unknown, events: number, msg: string): void {
+    this.stats.failed += events;
+    this.#opts.onFailure?.(events);
+    const before = this.#failures;
+    this.#failures += events;
+    if (before === 0 || Math.floor(before / 100) !== Math.floor(this.#failures / 100)) {
+      this.#opts.logger.error({ err, events, failedSoFar: this.#failures }, msg);
+    }
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The call store on PostgreSQL: Debian's server as a throwaway cluster (test/helpers/postgres.ts),
+ * the same suite as SQLite (test/src/storage/storeSuite.ts), and what only a shared server shows:
+ * two instances migrating at once, both seeing every call.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CallRecord } from '../../src/calls/CallRecord.js';
+import { MIGRATIONS } from '../../src/storage/database.js';
+import { PgCallStore } from '../../src/storage/PgCallStore.js';
+import { openPostgres } from '../../src/storage/postgres.js';
+import { startPostgres, type PostgresCluster } from '../helpers/postgres.js';
+import { stopAll } from '../helpers/processes.js';
+import { describeCallStore } from '../src/storage/storeSuite.js';
+
+let cluster: PostgresCluster;
+let dbs = 0;
+
+beforeAll(async () => {
+  cluster = await startPostgres();
+}, 120_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  await stopAll();
+});
+
+describeCallStore('PostgreSQL', async () => {
+  const url = await cluster.createDatabase(`suite_${++dbs}`);
+  const pool = await openPostgres(url);
+  const dir = mkdtempSync(join(tmpdir(), 'sipscribe-pgstore-'));
+  return {
+    store: new PgCallStore(pool),
+    dir,
+    close: async () => {
+      await pool.end();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('PostgreSQL shared by several instances', () => {
+  it('instances starting together migrate once; each lists the calls of the other', async () => {
+    const url = await cluster.createDatabase('shared_1');
+    const [p1, p2, p3] = await Promise.all([openPostgres(url), openPostgres(url), openPostgres(url)]);
+    try {
+      const v = await p1.query<{ version: number }>('SELECT version FROM schema_version');
+      expect(v.rows).toEqual([{ version: MIGRATIONS.length }]);
+      const one = new PgCallStore(p1);
+      const two = new PgCallStore(p2);
+      const call = (id: string, createdAt: string): CallRecord => ({
+        id,
+        meta: {
+          sipCallId: `${id}@192.0.2.4`,
+          from: 'sip:alice@example.com',
+          to: 'sip:1001@192.0.2.10',
+          account: null,
+          transport: 'udp',
+          codec: 'PCMU',
+          source: '192.0.2.4:5060',
+        },
+        state: 'streaming',
+        createdAt,
+        answeredAt: createdAt,
+        endedAt: null,
+        endReason: null,
+        rejectStatus: null,
+        durationMs: null,
+      });
+      await one.saveCall(call('on-one', '2026-03-01T10:00:00.000Z'));
+      await two.saveCall(call('on-two', '2026-03-01T10:00:01.000Z'));
+      expect((await one.listCalls()).map((c) => c.id)).toEqual(['on-two', 'on-one']);
+      expect((await new PgCallStore(p3).getCall('on-one'))?.meta.sipCallId).toBe('on-one@192.0.2.4');
+    } finally {
+      await Promise.all([p1, p2, p3].map((p) => p?.end()));
+    }
+  });
+
+  it('names the database (without its password) when it cannot connect', async () => {
+    const err = await openPostgres(`postgres://sipscribe:hunter2@127.0.0.1:${cluster.port}/no_such_db`).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code: string },
+    );
+    expect(err?.code).toBe('STORAGE_ERR_OPEN');
+    expect(err?.message).toContain(`127.0.0.1:${cluster.port}/no_such_db`);
+    expect(err?.message).not.toContain('hunter2');
+  });
+});
