@@ -217,6 +217,12 @@ const configSchema = z.object({
        * once a slot frees up; `reject` answers `503`.
        */
       whenFull: z.enum(['reject', 'defer']).default('defer'),
+      /**
+       * Audio kept per channel from the answer until its STT stream opens (the ACK, the server's
+       * `Ready`: seconds under load), sent first so the first words are not lost; beyond it the
+       * oldest goes. 10 s is 480 KB per channel.
+       */
+      earlyAudioMs: z.number().int().min(0).max(120_000).default(10_000),
       /** The model's delay in ms (480 for stt-1b-en_fr, 2560 for stt-2.6b-en): bounds the hangup flush. */
       modelDelayMs: z.number().int().min(80).max(10_000).default(480),
       /** An utterance is cut at `maxWords` words or `maxSeconds` from its first word (long turns). */

@@ -22,7 +22,16 @@ export interface CallMeta {
   readonly codec: string | null;
   /** The remote signalling address, `host:port`. */
   readonly source: string;
+  /**
+   * The system the audio came from when not sipscribe's own SIP endpoint (`sip` when absent):
+   * Twilio Media Streams, a FreeSWITCH audio stream, an Asterisk AudioSocket.
+   */
+  readonly ingress?: IngressKind;
 }
+
+/** The systems a call's audio can come from (`CallMeta.ingress`). */
+export const INGRESS_KINDS = ['sip', 'twilio', 'freeswitch', 'audiosocket'] as const;
+export type IngressKind = (typeof INGRESS_KINDS)[number];
 
 /** Why a call ended (`call.ended.reason`). */
 export type EndReason =

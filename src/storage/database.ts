@@ -90,6 +90,8 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX refused_last_seen ON refused (last_seen);
   `,
+  // The system the call's audio came from (sip, twilio, freeswitch, audiosocket).
+  `ALTER TABLE calls ADD COLUMN ingress TEXT NOT NULL DEFAULT 'sip';`,
 ];
 
 /**
