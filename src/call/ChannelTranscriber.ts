@@ -224,13 +224,24 @@ export class ChannelTranscriber {
   }
 
   /**
-   * The end of the channel: waits for a stream being opened, flushes it (its last words arrive
-   * first) and gives its slot and count back. Null when no stream was opened.
+   * The end of the channel: waits for a stream being opened, then for the audio still queued
+   * for real-time pacing to reach the server (a backlog or a burst: the server transcribes in real
+   * time, so flushing it all at once would cut its end), flushes the stream (its last words
+   * arrive first) and gives its slot and count back. Null when no stream was opened. `abort()`
+   * cuts the wait.
    */
   async flush(): Promise<FinalTranscript | null> {
     await this.#opening;
     this.#closed = true;
     this.#early.take();
+    const { clock } = this.#d;
+    while (
+      this.#stream &&
+      this.#stream.queuedFrames > 0 &&
+      (this.#stream.state === 'streaming' || this.#stream.state === 'reconnecting')
+    ) {
+      await new Promise<void>((r) => clock.setTimeout(r, FRAME_MS));
+    }
     try {
       // (The stream stays referenced while it flushes: abort() may cut the flush.)
       return this.#stream ? await this.#stream.flush() : null;
