@@ -297,6 +297,31 @@ describe('FreeSWITCH audio stream', () => {
     expect(lines.at(-1)).toMatch(/^\[\d\d:\d\d:\d\d\] callee: /);
   });
 
+  it('an abrupt disconnect (no end frame, no close handshake) still ends the call through the flush', async () => {
+    const before = e2e.fake.admitted.length;
+    const key = 'fs-abrupt-1';
+    const ws = new WebSocket(fsUrl(key, 'rate=8000&channels=1'), {
+      headers: { authorization: `Bearer ${FS_TOKEN}` },
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const bytes = le16(callerPcm);
+    for (let pos = 0; pos < bytes.length; pos += 320) {
+      ws.send(bytes.subarray(pos, pos + 320));
+    }
+    // Wait until the server has the whole clip (its socket drained), then cut the TCP connection.
+    await until(() => ws.bufferedAmount === 0, 'the audio to be sent');
+    ws.terminate();
+    const call = await endedCall(key);
+    expect(call.endReason).toBe('error');
+    await e2e.app.endpoint.bus.flush();
+    const words = wordsOf(call.id, 'caller');
+    expect(words).toEqual(wordsSentBy(newStreams(before)[0]!));
+    expect(isSubsequence(CALLER, words), words.join(' ')).toBe(true);
+  });
+
   it('a wrong or missing token gets 401 before the upgrade; an unsupported rate 400', async () => {
     const status = (url: string, headers: Record<string, string>): Promise<number> =>
       new Promise((resolve) => {
