@@ -10,12 +10,13 @@
 // `audio.drachtio.org` subprotocol); Twilio "Media Streams - WebSocket Messages" and "Webhooks
 // security" (X-Twilio-Signature = base64 HMAC-SHA1 of the URL with the Auth Token).
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { CallEvent } from '../../src/events.js';
+import { cliInProcess as cli } from '../helpers/cliInProcess.js';
 import { runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { run, stopAll } from '../helpers/processes.js';
@@ -39,6 +40,7 @@ const TWILIO_TOKEN = 'twilio-auth-token-for-tests';
 let e2e: E2e;
 let audiosocketPort = 0;
 let callerPcm: Int16Array = new Int16Array(0);
+let callerWav = '';
 let calleePcm: Int16Array = new Int16Array(0);
 let callerUlaw: Buffer = Buffer.alloc(0);
 let calleeUlaw: Buffer = Buffer.alloc(0);
@@ -63,7 +65,10 @@ function wavSamples(path: string): Int16Array {
 }
 
 /** The script as 8 kHz 16-bit PCM, and as raw µ-law (sox's G.711 encoder, the reference). */
-async function script(name: string, words: readonly string[]): Promise<{ pcm: Int16Array; ulaw: Buffer }> {
+async function script(
+  name: string,
+  words: readonly string[],
+): Promise<{ pcm: Int16Array; ulaw: Buffer; wav: string }> {
   const dir = runDir(name);
   const wav = await scriptWav8k(dir, words);
   const ul = join(dir, 'script.ul');
@@ -73,7 +78,7 @@ async function script(name: string, words: readonly string[]): Promise<{ pcm: In
   if (sox.code !== 0) {
     throw new Error(sox.output);
   }
-  return { pcm: wavSamples(wav), ulaw: readFileSync(ul) };
+  return { pcm: wavSamples(wav), ulaw: readFileSync(ul), wav };
 }
 
 function le16(pcm: Int16Array): Buffer {
@@ -119,6 +124,7 @@ beforeAll(async () => {
   const caller = await script('ingress-caller-audio', CALLER);
   const callee = await script('ingress-callee-audio', CALLEE);
   callerPcm = caller.pcm;
+  callerWav = caller.wav;
   calleePcm = callee.pcm;
   callerUlaw = caller.ulaw;
   calleeUlaw = callee.ulaw;
@@ -196,6 +202,62 @@ describe('Asterisk AudioSocket', () => {
     );
     expect(dtmf.map((r) => (JSON.parse(r.body) as { digit: string }).digit)).toEqual(['5']);
   });
+
+  it('the same fixture as a SIP call (sipscribe dial over RTP) gives the same kind of events and words', async () => {
+    const rtp = await freePort('127.0.0.1', 16);
+    const cfg = join(runDir('ingress-dial'), 'dial.json');
+    writeFileSync(
+      cfg,
+      JSON.stringify({ rtp: { host: '127.0.0.1', portMin: rtp, portMax: rtp + 15 }, log: { level: 'warn' } }),
+    );
+    const r = await cli([
+      '--config',
+      cfg,
+      'dial',
+      `sip:alice@127.0.0.1:${e2e.sipPort}`,
+      '--wav',
+      callerWav,
+      '--tail',
+      '800',
+    ]);
+    expect(r.code, r.out).toBe(0);
+    const sip = await until(async () => {
+      const { calls } = await getJson<{ calls: (ApiCall & { call: { transport: string } })[] }>(
+        `${e2e.base}/api/calls`,
+      );
+      const c = calls.find((x) => x.call.ingress === undefined && x.state === 'ended');
+      return c;
+    }, 'the SIP call to end');
+    const as = await endedCall(UUID);
+    await e2e.app.endpoint.bus.flush();
+    const kinds = (id: string): string[] => [
+      ...new Set(
+        dbRows<{ type: string }>(e2e.storageDir, 'SELECT type FROM events WHERE call_id = ? ORDER BY seq', id)
+          .map((e) => e.type)
+          .filter((t) => t !== 'dtmf'),
+      ),
+    ];
+    expect(kinds(sip.id)).toEqual(kinds(as.id));
+    expect(kinds(sip.id)).toEqual(['call.started', 'transcript.word', 'transcript.utterance', 'call.ended']);
+    const sipWords = wordsOf(sip.id, 'caller');
+    const asWords = wordsOf(as.id, 'caller');
+    expect(isSubsequence(CALLER, sipWords), sipWords.join(' ')).toBe(true);
+    expect(isSubsequence(CALLER, asWords), asWords.join(' ')).toBe(true);
+    // The words are where the script put them, whichever way the audio came (within a frame or
+    // two: RTP's jitter buffer adds its delay).
+    const starts = (id: string): number[] =>
+      CALLER.map(
+        (w) =>
+          dbRows<{ start_ms: number }>(
+            e2e.storageDir,
+            'SELECT start_ms FROM words WHERE call_id = ? AND text = ? ORDER BY seq LIMIT 1',
+            id,
+            w,
+          )[0]?.start_ms ?? NaN,
+      );
+    const [a, b] = [starts(sip.id), starts(as.id)];
+    a.forEach((ms, i) => expect(Math.abs(ms - (b[i] ?? NaN))).toBeLessThanOrEqual(240));
+  }, 120_000);
 
   it('a minute of audio in one burst, then a close without hangup: every word of it arrives', async () => {
     const before = e2e.fake.admitted.length;
