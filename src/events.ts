@@ -30,8 +30,7 @@ export interface CallMeta {
 }
 
 /** The systems a call's audio can come from (`CallMeta.ingress`). */
-export const INGRESS_KINDS = ['sip', 'twilio', 'freeswitch', 'audiosocket'] as const;
-export type IngressKind = (typeof INGRESS_KINDS)[number];
+export type IngressKind = 'sip' | 'twilio' | 'freeswitch' | 'audiosocket';
 
 /** Why a call ended (`call.ended.reason`). */
 export type EndReason =

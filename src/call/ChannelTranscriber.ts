@@ -26,7 +26,7 @@ import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { callSttDelegate, StreamGauge } from './callStt.js';
 
 /** What a channel needs from the call and the endpoint. */
-export interface ChannelTranscriberDeps {
+interface ChannelTranscriberDeps {
   readonly callId: string;
   readonly channel: Channel;
   readonly log: Logger;
@@ -50,7 +50,7 @@ export interface ChannelTranscriberDeps {
  * `stt.whenFull: "defer"`: the early audio is the caller's to take with `takeEarly()`), `full` (no
  * slot, `reject`), or `closed` (the channel was aborted or flushed while the slot was sought).
  */
-export type OpenOutcome = 'stream' | 'defer' | 'full' | 'closed';
+type OpenOutcome = 'stream' | 'defer' | 'full' | 'closed';
 
 /**
  * Frames kept until the stream opens, as 16-bit samples (half the memory of float32: 10 s of

@@ -23,7 +23,7 @@ import type { Logger } from '../logger.js';
 import type { IngressCall } from './IngressCall.js';
 import type { IngressCalls, IngressRefusal } from './IngressCalls.js';
 
-export const AUDIOSOCKET_KIND = {
+const AUDIOSOCKET_KIND = {
   HANGUP: 0x00,
   UUID: 0x01,
   DTMF: 0x03,

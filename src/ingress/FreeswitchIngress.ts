@@ -17,14 +17,22 @@ import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
 import type { Config } from '../config.js';
 import type { IngressCalls, IngressRefusal } from './IngressCalls.js';
-import { ingressWss, refuseUpgrade, remoteOf, sameSecret, transportOf, wsFlow } from './wsIngress.js';
+import {
+  countWsErrors,
+  ingressWss,
+  refuseUpgrade,
+  remoteOf,
+  sameSecret,
+  transportOf,
+  wsFlow,
+} from './wsIngress.js';
 
-export const FREESWITCH_PATH = '/ingress/freeswitch/';
+const FREESWITCH_PATH = '/ingress/freeswitch/';
 /** The subprotocol mod_audio_fork offers. */
-export const DRACHTIO_SUBPROTOCOL = 'audio.drachtio.org';
+const DRACHTIO_SUBPROTOCOL = 'audio.drachtio.org';
 
 /** Whether the request carries the token (Bearer, or Basic with it as the password). */
-export function freeswitchAuthorized(req: IncomingMessage, token: string): boolean {
+function freeswitchAuthorized(req: IncomingMessage, token: string): boolean {
   const auth = req.headers.authorization ?? '';
   const [scheme = '', value = ''] = auth.split(/\s+/, 2);
   if (scheme.toLowerCase() === 'bearer') {
@@ -81,7 +89,6 @@ export function registerFreeswitchIngress(
 class FreeswitchStream {
   readonly #ws: WebSocket;
   readonly #calls: IngressCalls;
-  readonly #log: Logger;
   readonly #key: string;
   readonly #channels: number;
   #first = true;
@@ -96,7 +103,6 @@ class FreeswitchStream {
   ) {
     this.#ws = ws;
     this.#calls = calls;
-    this.#log = log;
     this.#key = s.key;
     this.#channels = s.channels;
     const begun = calls.begin(
@@ -121,7 +127,7 @@ class FreeswitchStream {
     }
     this.#call = begun;
     ws.on('message', (data: RawData, isBinary: boolean) => this.#message(data, isBinary));
-    ws.on('error', (err) => this.#log.debug({ err, key: this.#key }, 'freeswitch stream error'));
+    countWsErrors(ws, 'freeswitch', calls, log, { key: this.#key });
     // A normal close (1000, 1001, or none given) ends the call as a hangup; an abrupt one as an error.
     ws.on('close', (code: number) => this.#end([1000, 1001, 1005].includes(code) ? 'bye-remote' : 'error'));
   }

@@ -14,7 +14,7 @@ import { IngressCall, type IngressDeps, type IngressStreamInfo, type SourceFlow 
 export type IngressRefusal =
   'auth' | 'not-allowed' | 'shutting-down' | 'limit' | 'stt-full' | 'malformed' | 'too-large' | 'unsupported';
 
-export interface IngressCallsOptions extends IngressDeps {
+interface IngressCallsOptions extends IngressDeps {
   readonly admission: Pick<Admission, 'draining'>;
   readonly logger: Logger;
 }

@@ -28,15 +28,23 @@ import type { Logger } from '../logger.js';
 import type { Channel } from '../transcripts/channelEvents.js';
 import type { IngressCall } from './IngressCall.js';
 import type { IngressCalls, IngressRefusal } from './IngressCalls.js';
-import { ingressWss, refuseUpgrade, remoteOf, sameSecret, transportOf, wsFlow } from './wsIngress.js';
+import {
+  countWsErrors,
+  ingressWss,
+  refuseUpgrade,
+  remoteOf,
+  sameSecret,
+  transportOf,
+  wsFlow,
+} from './wsIngress.js';
 
-export const TWILIO_PATH = '/ingress/twilio';
+const TWILIO_PATH = '/ingress/twilio';
 /** Chunks held per track waiting for a missing one (1 s of 20 ms chunks). */
 const REORDER_WINDOW = 50;
 const RATE = 8000;
 
 /** The signature Twilio sends for `url` (base64 HMAC-SHA1 keyed with the Auth Token). */
-export function twilioSignature(authToken: string, url: string): string {
+function twilioSignature(authToken: string, url: string): string {
   return createHmac('sha1', authToken).update(url, 'utf8').digest('base64');
 }
 
@@ -141,7 +149,6 @@ function obj(v: unknown): Json | null {
 class TwilioStream {
   readonly #ws: WebSocket;
   readonly #calls: IngressCalls;
-  readonly #log: Logger;
   readonly #remote: string;
   readonly #transport: 'tcp' | 'tls';
   #call: IngressCall | null = null;
@@ -152,11 +159,10 @@ class TwilioStream {
   constructor(ws: WebSocket, calls: IngressCalls, log: Logger, remote: string, transport: 'tcp' | 'tls') {
     this.#ws = ws;
     this.#calls = calls;
-    this.#log = log;
     this.#remote = remote;
     this.#transport = transport;
     ws.on('message', (data: RawData, isBinary: boolean) => this.#message(data, isBinary));
-    ws.on('error', (err) => this.#log.debug({ err, remote }, 'twilio stream error'));
+    countWsErrors(ws, 'twilio', calls, log, { remote });
     ws.on('close', () => {
       if (!this.#over && this.#call) {
         this.#call.log.info('twilio stream closed without stop');

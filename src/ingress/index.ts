@@ -8,9 +8,6 @@ import type { IngressDeps } from './IngressCall.js';
 import { IngressCalls } from './IngressCalls.js';
 import { registerTwilioIngress } from './TwilioIngress.js';
 
-export { IngressCalls } from './IngressCalls.js';
-export type { IngressDeps } from './IngressCall.js';
-
 /** The running adapters: their calls, and the AudioSocket listener's address when enabled. */
 export interface Ingress {
   readonly calls: IngressCalls;

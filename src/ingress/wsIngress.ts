@@ -8,7 +8,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { IngressKind } from '../events.js';
+import type { Logger } from '../logger.js';
 import type { SourceFlow } from './IngressCall.js';
+import type { IngressCalls } from './IngressCalls.js';
 
 /** Answers an upgrade request with `status` (e.g. `401 Unauthorized`) and closes the socket. */
 export function refuseUpgrade(socket: Socket, status: string, headers: Record<string, string> = {}): void {
@@ -51,4 +54,27 @@ export function remoteOf(req: IncomingMessage): string {
 /** Whether the server is HTTPS (the call's transport: `tls`) or plain HTTP (`tcp`). */
 export function transportOf(req: IncomingMessage): 'tcp' | 'tls' {
   return (req.socket as Socket & { encrypted?: boolean }).encrypted ? 'tls' : 'tcp';
+}
+
+/**
+ * A WebSocket's protocol errors (`ws` closes the connection itself): a message over
+ * `ingress.maxFrameBytes` counted as `too-large`, any other framing error as `malformed`.
+ */
+export function countWsErrors(
+  ws: WebSocket,
+  source: Exclude<IngressKind, 'sip'>,
+  calls: IngressCalls,
+  log: Logger,
+  fields: Record<string, unknown>,
+): void {
+  ws.on('error', (err: Error & { code?: string }) => {
+    if (typeof err.code === 'string' && err.code.startsWith('WS_ERR_')) {
+      calls.refused(source, err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too-large' : 'malformed', {
+        ...fields,
+        detail: err.message,
+      });
+    } else {
+      log.debug({ err, ...fields }, `${source} stream error`);
+    }
+  });
 }

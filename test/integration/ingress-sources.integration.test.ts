@@ -384,6 +384,25 @@ describe('FreeSWITCH audio stream', () => {
     expect(isSubsequence(CALLER, words), words.join(' ')).toBe(true);
   });
 
+  it('a message over ingress.maxFrameBytes or an odd-sized frame closes the stream, counted', async () => {
+    const closeCode = async (key: string, payload: Buffer): Promise<number> => {
+      const ws = new WebSocket(fsUrl(key, 'rate=8000&channels=2'), {
+        headers: { authorization: `Bearer ${FS_TOKEN}` },
+      });
+      ws.on('error', () => undefined);
+      await new Promise<void>((r) => ws.once('open', () => r()));
+      ws.send(payload);
+      return new Promise((r) => ws.once('close', (c: number) => r(c)));
+    };
+    expect(await closeCode('fs-big', Buffer.alloc(256 * 1024 + 4))).toBe(1009);
+    expect(await closeCode('fs-odd', Buffer.alloc(322))).toBe(1007); // not whole stereo samples
+    const metrics = await (await fetch(`${e2e.base}/metrics`)).text();
+    expect(metrics).toMatch(/sipscribe_ingress_refused_total\{source="freeswitch",reason="too-large"\} 1/);
+    expect(metrics).toMatch(/sipscribe_ingress_refused_total\{source="freeswitch",reason="malformed"\} 1/);
+    await endedCall('fs-big');
+    await endedCall('fs-odd');
+  });
+
   it('a wrong or missing token gets 401 before the upgrade; an unsupported rate 400', async () => {
     const status = (url: string, headers: Record<string, string>): Promise<number> =>
       new Promise((resolve) => {
@@ -529,6 +548,6 @@ describe('Twilio Media Streams', () => {
     expect(metrics).toMatch(/sipscribe_ingress_refused_total\{source="twilio",reason="unsupported"\} 1/);
     expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="twilio"\} 1/);
     expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="audiosocket"\} 2/);
-    expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="freeswitch"\} [12]/);
+    expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="freeswitch"\} 5/);
   });
 });
