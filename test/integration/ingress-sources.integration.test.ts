@@ -14,7 +14,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
 import { WebSocket } from 'ws';
+import { parseConfig } from '../../src/config.js';
+import { AudioSocketServer } from '../../src/ingress/AudioSocketServer.js';
+import type { IngressCalls } from '../../src/ingress/IngressCalls.js';
 import type { CallEvent } from '../../src/events.js';
 import { cliInProcess as cli } from '../helpers/cliInProcess.js';
 import { runDir } from '../helpers/paths.js';
@@ -542,12 +546,70 @@ describe('Twilio Media Streams', () => {
       },
     };
     expect(await closeCode(JSON.stringify(pcma))).toBe(1007);
+    // A close without `stop` (Twilio hung up): the call still ends through the flush.
+    const ws = new WebSocket(url, {
+      headers: { 'x-twilio-signature': twilioSig('wss://stt.example.com/ingress/twilio') },
+    });
+    await new Promise<void>((r) => ws.once('open', () => r()));
+    ws.send(
+      JSON.stringify({
+        ...pcma,
+        start: {
+          ...pcma.start,
+          callSid: 'CAnostop',
+          mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+        },
+      }),
+    );
+    ws.send(
+      JSON.stringify({
+        event: 'media',
+        media: {
+          track: 'inbound',
+          chunk: '1',
+          timestamp: '0',
+          payload: callerUlaw.subarray(0, 1600).toString('base64'),
+        },
+      }),
+    );
+    ws.close();
+    expect((await endedCall('CAnostop')).endReason).toBe('bye-remote');
     expect(await closeCode('{not json')).toBe(1007);
     const metrics = await (await fetch(`${e2e.base}/metrics`)).text();
     expect(metrics).toMatch(/sipscribe_ingress_refused_total\{source="twilio",reason="auth"\} 1/);
     expect(metrics).toMatch(/sipscribe_ingress_refused_total\{source="twilio",reason="unsupported"\} 1/);
-    expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="twilio"\} 1/);
+    expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="twilio"\} 2/);
     expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="audiosocket"\} 2/);
     expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="freeswitch"\} 5/);
+  });
+});
+
+describe('AudioSocket allowFrom', () => {
+  it('a connection from outside ingress.audiosocket.allowFrom is closed at once, counted, never a call', async () => {
+    const port = await freePort();
+    const config = parseConfig({
+      ingress: { audiosocket: { enabled: true, host: '127.0.0.1', port, allowFrom: ['192.0.2.0/24'] } },
+    });
+    const refused: string[] = [];
+    let begun = 0;
+    const calls = {
+      refused: (_source: string, reason: string) => void refused.push(reason),
+      begin: () => {
+        begun++;
+        return 'limit';
+      },
+    } as unknown as IngressCalls;
+    const server = new AudioSocketServer(config, calls, pino({ level: 'silent' }));
+    await server.listen();
+    try {
+      const s = connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      s.write(Buffer.from([0x01, 0x00, 0x10, ...Buffer.alloc(16, 1)]));
+      await closed(s);
+      expect(refused).toEqual(['not-allowed']);
+      expect(begun).toBe(0);
+    } finally {
+      await server.close();
+    }
   });
 });
