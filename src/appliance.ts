@@ -20,6 +20,7 @@ import {
 } from '../sip/index.js';
 import { SRTP_SUITES, type SocketFactory } from '../rtp/index.js';
 import { CallManager } from './call/CallManager.js';
+import { startIngress, type Ingress } from './ingress/index.js';
 import { PendingTranscriptions } from './call/PendingTranscriptions.js';
 import { srtpPolicyFor } from './call/srtpPolicy.js';
 import type { Config } from './config.js';
@@ -40,6 +41,8 @@ export interface Appliance {
   readonly endpoint: Endpoint;
   readonly stack: SipStack;
   readonly manager: CallManager;
+  /** Twilio, FreeSWITCH and AudioSocket streams (`ingress`). */
+  readonly ingress: Ingress;
   readonly pool: SttPool;
   readonly registrations: RegistrationManager;
   /** Deferred transcriptions left by the previous run, completed in the background. */
@@ -159,6 +162,19 @@ export async function startAppliance(
       ...(deps.socketFactory ? { socketFactory: deps.socketFactory } : {}),
       accountFor: (call: InviteSummary) => accountOf(call)?.id ?? null,
     });
+    const ingress = await startIngress({
+      config,
+      calls: endpoint.calls,
+      bus: endpoint.bus,
+      metrics: endpoint.metrics,
+      pool,
+      clock,
+      wallClock: () => Date.now(),
+      http: endpoint.http,
+      admission: endpoint.admission,
+      logger,
+    });
+    cleanups.push(() => ingress.close());
     const stack = new SipStack(
       {
         listen: listenEntries(config, logger).map((e, i) =>
@@ -313,6 +329,7 @@ export async function startAppliance(
       endpoint,
       stack,
       manager,
+      ingress,
       pool,
       registrations,
       pending,
@@ -328,7 +345,7 @@ export async function startAppliance(
         stopping = (async () => {
           drain();
           await manager.drained(config.shutdown.drainTimeoutMs, drainCut);
-          await manager.shutdown(deadlineMs);
+          await Promise.all([manager.shutdown(deadlineMs), ingress.calls.shutdown(deadlineMs)]);
           await undo();
         })();
         return stopping;

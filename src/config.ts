@@ -224,6 +224,12 @@ const configSchema = z.object({
        * once a slot frees up; `reject` answers `503`.
        */
       whenFull: z.enum(['reject', 'defer']).default('defer'),
+      /**
+       * Audio kept per channel from the answer until its STT stream opens (the ACK, the server's
+       * `Ready`: seconds under load), sent first so the first words are not lost; beyond it the
+       * oldest goes. 10 s is 480 KB per channel.
+       */
+      earlyAudioMs: z.number().int().min(0).max(120_000).default(10_000),
       /** The model's delay in ms (480 for stt-1b-en_fr, 2560 for stt-2.6b-en): bounds the hangup flush. */
       modelDelayMs: z.number().int().min(80).max(10_000).default(480),
       /** An utterance is cut at `maxWords` words or `maxSeconds` from its first word (long turns). */
@@ -281,6 +287,55 @@ const configSchema = z.object({
       token: secret
         .min(MIN_TOKEN_LENGTH, `at least ${MIN_TOKEN_LENGTH} characters (e.g. \`openssl rand -hex 16\`)`)
         .optional(),
+    })
+    .prefault({}),
+  /**
+   * Audio from other systems into the same pipeline as a SIP call (README, "Other sources"): Twilio
+   * Media Streams and FreeSWITCH audio streams as WebSockets on the HTTP server, Asterisk
+   * AudioSocket on its own TCP port. Each is off until enabled, and needs its credentials.
+   */
+  ingress: z
+    .object({
+      /** Ingress streams in progress at once, all sources together; beyond it a stream is refused. */
+      maxStreams: z.number().int().min(1).max(10_000).default(100),
+      /** The largest message (WebSocket) or AudioSocket frame taken, in bytes. */
+      maxFrameBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(16 * 1024 * 1024)
+        .default(256 * 1024),
+      twilio: z
+        .object({
+          enabled: z.boolean().default(false),
+          /** The account's Auth Token: `X-Twilio-Signature` is checked with it (HMAC-SHA1). */
+          authToken: secret.min(1).optional(),
+          /** The URL Twilio is given (`wss://host/ingress/twilio`), as Twilio signs it. */
+          publicUrl: z.url().optional(),
+        })
+        .refine((t) => !t.enabled || (t.authToken !== undefined && t.publicUrl !== undefined), {
+          message: 'ingress.twilio.enabled needs authToken and publicUrl',
+        })
+        .prefault({}),
+      freeswitch: z
+        .object({
+          enabled: z.boolean().default(false),
+          /** `Authorization: Bearer <token>`, or Basic with it as the password. */
+          token: secret.min(16).optional(),
+        })
+        .refine((f) => !f.enabled || f.token !== undefined, {
+          message: 'ingress.freeswitch.enabled needs a token (at least 16 characters)',
+        })
+        .prefault({}),
+      audiosocket: z
+        .object({
+          enabled: z.boolean().default(false),
+          host: host.default('127.0.0.1'),
+          port: port.default(9092),
+          /** Addresses or CIDR ranges that may connect (the Asterisk servers). */
+          allowFrom: z.array(z.string().min(1)).default(['127.0.0.1/32', '::1/128']),
+        })
+        .prefault({}),
     })
     .prefault({}),
   shutdown: z

@@ -27,7 +27,15 @@ export interface CallMeta {
   readonly srtp?: string | null;
   /** The remote signalling address, `host:port`. */
   readonly source: string;
+  /**
+   * The system the audio came from when not sipscribe's own SIP endpoint (`sip` when absent):
+   * Twilio Media Streams, a FreeSWITCH audio stream, an Asterisk AudioSocket.
+   */
+  readonly ingress?: IngressKind;
 }
+
+/** The systems a call's audio can come from (`CallMeta.ingress`). */
+export type IngressKind = 'sip' | 'twilio' | 'freeswitch' | 'audiosocket';
 
 /** Why a call ended (`call.ended.reason`). */
 export type EndReason =

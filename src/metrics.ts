@@ -39,6 +39,12 @@ export interface Metrics {
   readonly webhookDeliveries: Counter<'url' | 'result'>;
   /** Requests and calls refused by admission, by reason (`rate-limited`, `not-allowed`, `max-calls`, `stt-full`, `pending-full`, `shutting-down`, …). */
   readonly admissionRefused: Counter<'reason'>;
+  /** Audio streams taken by the ingress adapters, by source (`twilio`, `freeswitch`, `audiosocket`). */
+  readonly ingressStreams: Counter<'source'>;
+  /** Ingress streams in progress, by source. */
+  readonly ingressActive: Gauge<'source'>;
+  /** Ingress connections refused or cut, by source and reason (`auth`, `limit`, `malformed`, …). */
+  readonly ingressRefused: Counter<'source' | 'reason'>;
   /** Bugs caught by the process safety net, by kind (`unhandled-rejection`, `uncaught-exception`). */
   readonly internalErrors: Counter<'kind'>;
   /** Certificate reloads (SIGHUP) by result (`ok`, `failed`: the previous certificate stays). */
@@ -193,6 +199,24 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       name: 'sipscribe_webhook_deliveries_total',
       help: 'Webhook delivery attempts by URL and result (ok, error, dead)',
       labelNames: ['url', 'result'] as const,
+      registers: [registry],
+    }),
+    ingressStreams: new Counter({
+      name: 'sipscribe_ingress_streams_total',
+      help: 'Audio streams taken by the ingress adapters, by source',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
+    ingressActive: new Gauge({
+      name: 'sipscribe_ingress_streams',
+      help: 'Ingress audio streams in progress, by source',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
+    ingressRefused: new Counter({
+      name: 'sipscribe_ingress_refused_total',
+      help: 'Ingress connections refused or cut, by source and reason',
+      labelNames: ['source', 'reason'] as const,
       registers: [registry],
     }),
     admissionRefused: new Counter({

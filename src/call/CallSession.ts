@@ -6,8 +6,9 @@
  * The STT slot is taken when the ACK arrives, not at the INVITE or the answer: a caller that never
  * ACKs our 200 (a scanner, an attacker) holds no STT slot and leaves no half-open stream; the call
  * ends at the ACK timeout (64·T1) having used one RTP port pair. The audio between the answer and
- * the stream's opening (the ACK's round trip plus the WebSocket's `Ready`) is kept, at most
- * {@link EARLY_FRAMES_MAX} frames (the latest), and sent first, at its place in call time.
+ * the stream's opening (the ACK's round trip plus the WebSocket's `Ready`, seconds when the STT
+ * server is loaded) is kept by the call's {@link ChannelTranscriber} (up to `stt.earlyAudioMs`)
+ * and sent first, at its place in call time.
  *
  * The call's state lives in the CallRegistry (`offered → ringing → answered → streaming → ending →
  * ended`, `rejected`, `cancelled`; an illegal move throws); this class only drives it.
@@ -21,16 +22,10 @@ import type { EndReason } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
-import {
-  FRAME_MS,
-  type FinalTranscript,
-  type SttPool,
-  type SttStream,
-  type SttStreamDelegate,
-} from '../stt/index.js';
+import type { FinalTranscript, SttPool } from '../stt/index.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { CallMedia } from './CallMedia.js';
-import { callSttDelegate, StreamGauge } from './callStt.js';
+import { ChannelTranscriber } from './ChannelTranscriber.js';
 import { DeferredCall } from './DeferredCall.js';
 import type { PendingBudget } from '../recording/PendingRecording.js';
 import { appEndReason } from './endReason.js';
@@ -59,15 +54,6 @@ export interface CallSessionDeps {
 
 type Phase = 'setup' | 'live' | 'ending' | 'done';
 
-/**
- * Audio kept between the answer and the STT stream's opening: 400 ms (5 frames of 80 ms, the
- * pacer's lead). The server transcribes in real time, so audio sent ahead of it stays buffered
- * there for the rest of the call: each kept frame delays every later word by 80 ms (and 2 s of it
- * made the fake server's buffers, and a real one's lag watch, suffer under load). Normally the
- * ACK and the WebSocket's `Ready` take a few ms and nothing is lost.
- */
-const EARLY_FRAMES_MAX = 5;
-
 export class CallSession {
   readonly id: string;
   readonly call: IncomingCall;
@@ -75,18 +61,15 @@ export class CallSession {
   readonly #d: CallSessionDeps;
   #phase: Phase = 'setup';
   #rtp: CallMedia | null = null;
-  #stream: SttStream | null = null;
+  /** The caller's audio to the STT (the one channel of a SIP call). */
+  readonly #stt: ChannelTranscriber;
   /** The STT stream being opened (from the ACK until it streams, is deferred or given up). */
   #sttOpening: Promise<void> | null = null;
-  /** Frames since the answer, while no stream is open yet (bounded: EARLY_FRAMES_MAX). */
-  #early: Float32Array[] = [];
   /** Deferred from the INVITE on (no STT slot then, `stt.whenFull: "defer"`). */
   #deferFromStart = false;
   #aborted = false;
   /** The deferred call's recording and transcription (null for a call streamed live). */
   #deferred: DeferredCall | null = null;
-  /** This call's count in `sipscribe_stt_streams`, across failovers. */
-  readonly #gauge: StreamGauge;
   #answeredAt = 0;
   #answeredWall = 0;
   #ending: Promise<void> | null = null;
@@ -112,7 +95,22 @@ export class CallSession {
     this.call = call;
     this.log = log;
     this.#d = deps;
-    this.#gauge = new StreamGauge(deps.metrics.sttStreams);
+    this.#stt = new ChannelTranscriber({
+      callId: id,
+      channel: 'caller',
+      log,
+      bus: deps.bus,
+      metrics: deps.metrics,
+      pool: deps.pool,
+      clock: deps.clock,
+      wallClock: deps.wallClock,
+      earlyAudioMs: deps.config.stt.earlyAudioMs,
+      onFailoverGivenUp: () => {
+        if (this.#phase === 'live') {
+          void this.end('error');
+        }
+      },
+    });
     call.on('ended', (r) => this.#onSipEnded(r));
     call.on('confirmed', () => {
       if (this.#phase === 'live') {
@@ -246,51 +244,33 @@ export class CallSession {
    * `error`, counted as `stt-full`).
    */
   async #openStt(): Promise<void> {
-    const { pool, calls, metrics, clock } = this.#d;
-    const adm = await pool.admit();
-    const early = this.#early;
-    this.#early = [];
+    const { calls, metrics } = this.#d;
     if (this.#phase === 'done' || this.#aborted) {
-      if (adm.decision === 'stream') {
-        adm.reservation.release();
-      }
       return;
     }
-    if (adm.decision === 'stream') {
-      // The stream's frame 0 is the first early frame: its call time is now minus the audio held
-      // back (the stream maps frame 0 to `now − answeredAt`).
-      const frame0Ms = Math.max(0, clock.now() - this.#answeredAt - early.length * FRAME_MS);
-      this.#stream = pool.open(
-        adm.reservation,
-        { callId: this.id, answeredAt: clock.now() - frame0Ms, answeredWallMs: this.#answeredWall },
-        this.#sttDelegate(),
-      );
-      this.#gauge.set(adm.reservation.server);
-      for (const frame of early) {
-        this.#stream.pushFrame(frame);
-      }
-      this.log.info(
-        {
-          stt: adm.reservation.server,
-          afterAnswerMs: clock.now() - this.#answeredAt,
-          earlyFrames: early.length,
-        },
-        'stt stream open',
-      );
+    const outcome = await this.#stt.open({
+      answeredAt: this.#answeredAt,
+      answeredWallMs: this.#answeredWall,
+    });
+    if (outcome === 'closed') {
+      return;
+    }
+    if (outcome === 'stream') {
       if (this.#phase === 'live') {
         calls.transition(this.id, 'streaming');
       }
       return;
     }
-    if (adm.decision === 'defer' && (this.#d.pendingBudget?.hasRoom() ?? true)) {
+    if (outcome === 'defer' && (this.#d.pendingBudget?.hasRoom() ?? true)) {
       this.log.info('no STT slot at the ACK: recording, transcription deferred');
       const deferred = this.#record();
       this.#deferred = deferred;
-      for (const frame of early) {
+      for (const frame of this.#stt.takeEarly()) {
         deferred.push(frame);
       }
       return;
     }
+    this.#stt.takeEarly();
     metrics.admissionRefused.inc({ reason: 'stt-full' });
     this.log.warn('no STT slot at the ACK (taken since the INVITE): hanging up');
     if (this.#phase === 'live') {
@@ -307,35 +287,13 @@ export class CallSession {
     return this.call.state === 'ended';
   }
 
-  #sttDelegate(): SttStreamDelegate {
-    return callSttDelegate({
-      callId: this.id,
-      log: this.log,
-      bus: this.#d.bus,
-      metrics: this.#d.metrics,
-      wallClock: this.#d.wallClock,
-      gauge: this.#gauge,
-      onFailoverGivenUp: () => {
-        if (this.#phase === 'live') {
-          void this.end('error');
-        }
-      },
-    });
-  }
-
   #onFrame(frame: Float32Array): void {
     if (this.#phase !== 'live') {
       return;
     }
-    // The RTP session reuses its buffer: the pacer keeps a reference, so copy.
-    if (this.#stream) {
-      this.#stream.pushFrame(frame.slice());
-    } else if (!this.#deferred) {
-      // Before the ACK or while the stream opens: the latest frames are kept for the stream.
-      this.#early.push(frame.slice());
-      if (this.#early.length > EARLY_FRAMES_MAX) {
-        this.#early.shift();
-      }
+    if (!this.#deferred) {
+      // To the stream, or kept until it opens (the transcriber copies: RTP reuses its buffer).
+      this.#stt.push(frame);
     }
     if (this.#deferred && !this.#deferred.push(frame) && this.#phase === 'live') {
       const budget = this.#d.pendingBudget;
@@ -450,9 +408,7 @@ export class CallSession {
     this.#ending ??= this.#end(reason).catch((err: unknown) => {
       // Never an unhandled rejection: the call is over either way.
       this.log.error({ err }, 'ending the call failed');
-      this.#stream?.close();
-      this.#stream = null;
-      this.#gauge.set(null);
+      this.#stt.abort();
       this.#phase = 'done';
       this.#resolveDone();
     });
@@ -474,32 +430,30 @@ export class CallSession {
     recorder?.stop(this.id);
     // A stream being opened (ACK just in) is waited for, so a short call still gets its words.
     await this.#sttOpening;
-    this.#early = [];
     let final: FinalTranscript | null = null;
     /** Deferred audio: its duration is the call's, and its file goes once the transcript is stored. */
     let deferred: DeferredCall | null = null;
     let leftPending = false;
     try {
-      if (this.#stream) {
-        final = await this.#stream.flush();
-        this.#stream = null;
-      } else if (this.#deferred) {
+      if (!this.#deferred) {
+        final = await this.#stt.flush();
+      } else {
         deferred = this.#deferred;
         final = await deferred.transcribe(
           this.#d.pool,
           {
             answeredWallMs: this.#answeredWall,
             clock: this.#d.clock,
-            onStreamOpen: (server) => this.#gauge.set(server),
+            onStreamOpen: (server) => this.#stt.countOn(server),
           },
-          this.#sttDelegate(),
+          this.#stt.delegate(),
         );
         leftPending = final === null && deferred.onDisk;
       }
     } catch (err) {
       this.log.error({ err }, 'transcription at the end of the call failed');
     } finally {
-      this.#gauge.set(null);
+      this.#stt.countOn(null);
     }
     this.log.info(
       final
@@ -535,8 +489,7 @@ export class CallSession {
    */
   abort(): void {
     this.#aborted = true;
-    this.#stream?.close();
-    this.#gauge.set(null);
+    this.#stt.abort();
     this.#deferred?.cancel();
   }
 }

@@ -17,7 +17,7 @@ import {
   type PendingBudget,
 } from '../recording/PendingRecording.js';
 import { transcribeRecording, type SttPool, type SttStreamDelegate } from '../stt/index.js';
-import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
+import { channelUtterance, channelWord } from '../transcripts/channelEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 
 interface PendingTranscriptionsOptions {
@@ -174,12 +174,12 @@ export class PendingTranscriptions {
     return {
       onWord: (w) => {
         if (fresh(w.startMs)) {
-          bus.publish(callId, callerWord(w));
+          bus.publish(callId, channelWord('caller', w));
         }
       },
       onUtterance: (u) => {
         if (fresh(u.startMs)) {
-          bus.publish(callId, callerUtterance(u));
+          bus.publish(callId, channelUtterance('caller', u));
         }
       },
       onError: (err) => logger.warn({ callId, err, code: err.code }, 'stt error'),

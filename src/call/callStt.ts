@@ -1,12 +1,12 @@
 /**
- * What a call does with its STT stream's output: words and utterances onto the TranscriptBus
- * (channel "caller"), the word latency and reconnects into the metrics, and the call's place in
+ * What a call does with one channel's STT stream output: words and utterances onto the
+ * TranscriptBus (labelled with the channel, `caller` or `callee`), the word latency and reconnects into the metrics, and the call's place in
  * the `sipscribe_stt_streams{server}` gauge, which follows the stream across failovers.
  */
 import type { SttError, SttStreamDelegate } from '../stt/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { callerUtterance, callerWord } from '../transcripts/callerEvents.js';
+import { channelUtterance, channelWord, type Channel } from '../transcripts/channelEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 
 /**
@@ -37,6 +37,8 @@ export class StreamGauge {
 /** What `callSttDelegate` needs from the call. */
 interface CallSttContext {
   readonly callId: string;
+  /** The side of the call the stream transcribes. */
+  readonly channel: Channel;
   readonly log: Logger;
   readonly bus: TranscriptBus;
   readonly metrics: Pick<Metrics, 'sttLatency' | 'sttReconnects'>;
@@ -47,23 +49,23 @@ interface CallSttContext {
   readonly onFailoverGivenUp: (err: SttError) => void;
 }
 
-/** The STT stream delegate of one call (live stream and deferred transcription alike). */
+/** The STT stream delegate of one call's channel (live stream and deferred transcription alike). */
 export function callSttDelegate(c: CallSttContext): SttStreamDelegate {
-  const { bus, metrics, callId } = c;
+  const { bus, metrics, callId, channel } = c;
   return {
     onWord: (w) => {
       metrics.sttLatency.observe(Math.max(0, c.wallClock() - w.wallMs) / 1000);
       if (bus.isOpen(callId)) {
-        bus.publish(callId, callerWord(w));
+        bus.publish(callId, channelWord(channel, w));
       }
     },
     onUtterance: (u) => {
       if (bus.isOpen(callId)) {
-        bus.publish(callId, callerUtterance(u));
+        bus.publish(callId, channelUtterance(channel, u));
       }
     },
     onError: (err) => {
-      c.log.warn({ err, code: err.code }, 'stt error');
+      c.log.warn({ err, code: err.code, channel }, 'stt error');
       if (err.code === 'STT_ERR_FAILOVER') {
         c.gauge.set(null);
         c.onFailoverGivenUp(err);
@@ -72,7 +74,7 @@ export function callSttDelegate(c: CallSttContext): SttStreamDelegate {
     onReconnect: (info) => {
       metrics.sttReconnects.inc({ server: info.to });
       c.gauge.set(info.to);
-      c.log.warn({ ...info }, 'stt failover');
+      c.log.warn({ ...info, channel }, 'stt failover');
     },
   };
 }

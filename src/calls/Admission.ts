@@ -80,9 +80,10 @@ interface Bucket {
 
 /**
  * Parses an allow list into a BlockList.
- * @throws ConfigError naming `sip.inbound.allowFrom[i]` for an entry that is not an address or CIDR.
+ * @throws ConfigError naming `<where>[i]` (default `sip.inbound.allowFrom[i]`) for an entry that is not an
+ *   address or CIDR.
  */
-export function parseAllowList(entries: readonly string[]): BlockList {
+export function parseAllowList(entries: readonly string[], where = 'sip.inbound.allowFrom'): BlockList {
   const list = new BlockList();
   entries.forEach((entry, i) => {
     const [addr = '', prefixText] = entry.trim().split('/');
@@ -90,7 +91,7 @@ export function parseAllowList(entries: readonly string[]): BlockList {
     const max = family === 4 ? 32 : 128;
     const prefix = prefixText === undefined ? max : Number(prefixText);
     if (family === 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > max) {
-      throw new ConfigError(`sip.inbound.allowFrom[${i}]`, `${entry} is not an IP address or CIDR range`);
+      throw new ConfigError(`${where}[${i}]`, `${entry} is not an IP address or CIDR range`);
     }
     list.addSubnet(addr, prefix, family === 4 ? 'ipv4' : 'ipv6');
   });

@@ -20,7 +20,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CallStore, ListCallsOptions, StoredUtterance } from '../storage/CallStore.js';
 import type { RefusedStore } from '../storage/RefusedStore.js';
-import { callerUtterance } from '../transcripts/callerEvents.js';
+import { channelUtterance } from '../transcripts/channelEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { callOutcome, type CallRecord } from './CallRecord.js';
 import { assertTransition, isTerminal, type CallState } from './callStates.js';
@@ -378,18 +378,22 @@ export class CallRegistry {
     const stored = this.#reopen(r, lastSeq);
     const lastUtteranceSeq = stored.at(-1)?.seq ?? 0;
     const trailing = store.words(r.id).filter((w) => w.seq > lastUtteranceSeq);
-    const first = trailing[0];
-    const lastWord = trailing.at(-1);
-    if (first && lastWord) {
-      bus.publish(
-        r.id,
-        callerUtterance({
-          text: trailing.map((w) => w.text).join(' '),
-          startMs: first.startMs,
-          endMs: lastWord.endMs ?? lastWord.startMs,
-          words: trailing,
-        }),
-      );
+    // One closing utterance per channel (a call with both sides transcribed has two).
+    for (const channel of new Set(trailing.map((w) => w.channel))) {
+      const words = trailing.filter((w) => w.channel === channel);
+      const first = words[0];
+      const lastWord = words.at(-1);
+      if (first && lastWord) {
+        bus.publish(
+          r.id,
+          channelUtterance(channel, {
+            text: words.map((w) => w.text).join(' '),
+            startMs: first.startMs,
+            endMs: lastWord.endMs ?? lastWord.startMs,
+            words,
+          }),
+        );
+      }
     }
     bus.endCall(r.id, reason, durationMs);
   }

@@ -21,7 +21,14 @@ import type { CallRecorder } from '../recording/CallRecorder.js';
 import type { Logger } from '../logger.js';
 import type { AsyncCallStore } from '../storage/AsyncCallStore.js';
 import type { RefusedStore } from '../storage/RefusedStore.js';
-import { toSrt, toTxt, toVtt, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../transcripts/formats.js';
+import {
+  interleave,
+  toSrt,
+  toTxt,
+  toVtt,
+  TRANSCRIPT_FORMATS,
+  type TranscriptFormat,
+} from '../transcripts/formats.js';
 import { sendJson, sendText, type HttpServer } from './server.js';
 
 /** A call as the API shows it: its metadata under `call`, as in events. */
@@ -214,7 +221,8 @@ export function registerApiRoutes(
         sendJson(res, 404, { error: `no call ${id}` });
         return;
       }
-      const utterances = await store.utterances(id);
+      // Both sides of a call in call-time order (a SIP call's one side is already in it).
+      const utterances = interleave(await store.utterances(id));
       res.setHeader('content-disposition', `attachment; filename="${id}.${format}"`);
       switch (format) {
         case 'json':

@@ -79,6 +79,8 @@ export class HttpServer {
   readonly #server: Server | HttpsServer;
   readonly #routes: Route[] = [];
   readonly #upgrades = new Map<string, UpgradeHandler>();
+  /** Public upgrade routes (their handler authenticates), by path or path prefix (ending in `/`). */
+  readonly #publicUpgrades = new Map<string, UpgradeHandler>();
   readonly #opts: HttpServerOptions;
   readonly #hosts: HostPolicy;
   readonly #tokenHash: Buffer | null;
@@ -158,6 +160,15 @@ export class HttpServer {
   /** Routes WebSocket upgrade requests for `path` (always behind the token when there is one). */
   upgrade(path: string, handler: UpgradeHandler): void {
     this.#upgrades.set(path, handler);
+  }
+
+  /**
+   * Routes upgrades for `path` (or every path under it, when it ends in `/`) that another system
+   * opens with its own credentials (the ingress adapters): neither the token nor the Host/Origin
+   * check applies, the handler authenticates the request before completing the upgrade.
+   */
+  publicUpgrade(path: string, handler: UpgradeHandler): void {
+    this.#publicUpgrades.set(path, handler);
   }
 
   /** A short-lived link to a download route (`path` with its query) that works without the token. */
@@ -257,7 +268,14 @@ export class HttpServer {
     const refuse = (status: string): void => {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    if (this.#foreign(req) !== null) {
+    const open = [...this.#publicUpgrades].find(([p]) =>
+      p.endsWith('/') ? url.pathname.startsWith(p) : url.pathname === p,
+    );
+    if (open) {
+      this.#upgraded.add(socket);
+      socket.once('close', () => this.#upgraded.delete(socket));
+      open[1](req, socket, head, url);
+    } else if (this.#foreign(req) !== null) {
       refuse('403 Forbidden');
     } else if (!this.authorized(req, url, { query: true })) {
       refuse('401 Unauthorized');

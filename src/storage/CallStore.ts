@@ -4,7 +4,7 @@
  */
 import type { CallRecord } from '../calls/CallRecord.js';
 import type { CallState } from '../calls/callStates.js';
-import type { CallEvent, EndReason, TranscriptUtterance, TranscriptWord } from '../events.js';
+import type { CallEvent, EndReason, IngressKind, TranscriptUtterance, TranscriptWord } from '../events.js';
 import type { Db } from './database.js';
 
 /** A row of `calls` (SQLite and PostgreSQL alike). */
@@ -17,6 +17,7 @@ export interface CallRow {
   transport: string;
   codec: string | null;
   source: string;
+  ingress: string;
   state: string;
   created_at: string;
   answered_at: string | null;
@@ -58,6 +59,7 @@ export function toRecord(r: CallRow): CallRecord {
       transport: r.transport as CallRecord['meta']['transport'],
       codec: r.codec,
       source: r.source,
+      ...(r.ingress === 'sip' ? {} : { ingress: r.ingress as IngressKind }),
     },
     state: r.state as CallState,
     createdAt: r.created_at,
@@ -80,6 +82,7 @@ export function toRow(record: CallRecord): CallRow {
     transport: record.meta.transport,
     codec: record.meta.codec,
     source: record.meta.source,
+    ingress: record.meta.ingress ?? 'sip',
     state: record.state,
     created_at: record.createdAt,
     answered_at: record.answeredAt,
@@ -139,14 +142,14 @@ export class CallStore {
   constructor(db: Db) {
     this.#db = db;
     this.#upsertCall = db.prepare(`
-      INSERT INTO calls (id, sip_call_id, from_uri, to_uri, account, transport, codec, source, state,
-                         created_at, answered_at, ended_at, end_reason, reject_status, duration_ms)
-      VALUES (@id, @sip_call_id, @from_uri, @to_uri, @account, @transport, @codec, @source, @state,
+      INSERT INTO calls (id, sip_call_id, from_uri, to_uri, account, transport, codec, source, ingress,
+                         state, created_at, answered_at, ended_at, end_reason, reject_status, duration_ms)
+      VALUES (@id, @sip_call_id, @from_uri, @to_uri, @account, @transport, @codec, @source, @ingress, @state,
               @created_at, @answered_at, @ended_at, @end_reason, @reject_status, @duration_ms)
       ON CONFLICT (id) DO UPDATE SET
         sip_call_id = excluded.sip_call_id, from_uri = excluded.from_uri, to_uri = excluded.to_uri,
         account = excluded.account, transport = excluded.transport, codec = excluded.codec,
-        source = excluded.source, state = excluded.state, answered_at = excluded.answered_at,
+        source = excluded.source, ingress = excluded.ingress, state = excluded.state, answered_at = excluded.answered_at,
         ended_at = excluded.ended_at, end_reason = excluded.end_reason,
         reject_status = excluded.reject_status, duration_ms = excluded.duration_ms`);
     this.#insertEvent = db.prepare(

@@ -30,6 +30,7 @@ const CALL_COLUMNS = [
   'transport',
   'codec',
   'source',
+  'ingress',
   'state',
   'created_at',
   'answered_at',

@@ -98,6 +98,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
   ALTER TABLE outbox ADD COLUMN claimed_until INTEGER;
   `,
+  // 4: the system the call's audio came from (sip, twilio, freeswitch, audiosocket).
+  `ALTER TABLE calls ADD COLUMN ingress TEXT NOT NULL DEFAULT 'sip';`,
 ];
 
 /**

@@ -13,6 +13,7 @@
  */
 import type { CallEvent, CallMeta } from '../events.js';
 import type { Logger } from '../logger.js';
+import { CHANNELS } from './channelEvents.js';
 import type { TranscriptSink } from './TranscriptBus.js';
 
 export interface ConsoleSinkOptions {
@@ -84,7 +85,14 @@ export class ConsoleSink implements TranscriptSink {
   }
 
   #logWithoutText(e: CallEvent & { type: 'transcript.word' | 'transcript.utterance' }): void {
-    const base = { callId: e.callId, seq: e.seq, event: e.type, offsetMs: e.offsetMs, startMs: e.startMs };
+    const base = {
+      callId: e.callId,
+      seq: e.seq,
+      event: e.type,
+      offsetMs: e.offsetMs,
+      startMs: e.startMs,
+      channel: e.channel,
+    };
     if (e.type === 'transcript.word') {
       this.#logger.debug(base, 'word');
     } else {
@@ -99,10 +107,13 @@ export class ConsoleSink implements TranscriptSink {
         this.#logger.info({ ...base, call: e.call }, 'call started');
         break;
       case 'transcript.word':
-        this.#logger.debug({ ...base, text: e.text, startMs: e.startMs }, 'word');
+        this.#logger.debug({ ...base, text: e.text, startMs: e.startMs, channel: e.channel }, 'word');
         break;
       case 'transcript.utterance':
-        this.#logger.info({ ...base, text: e.text, startMs: e.startMs, endMs: e.endMs }, 'utterance');
+        this.#logger.info(
+          { ...base, text: e.text, startMs: e.startMs, endMs: e.endMs, channel: e.channel },
+          'utterance',
+        );
         break;
       case 'dtmf':
         this.#logger.info({ ...base, digit: e.digit, durationMs: e.durationMs }, 'dtmf');
@@ -118,7 +129,10 @@ export class ConsoleSink implements TranscriptSink {
 
   #line(e: CallEvent): void {
     const time = this.#dim(e.at.slice(11, 19));
-    const who = this.#bold(callerName(e.call));
+    const caller = this.#bold(callerName(e.call));
+    // The other side of a call that carries both (ingress sources) is named by its channel.
+    const who = 'channel' in e && e.channel !== 'caller' ? this.#bold(e.channel) : caller;
+    const key = 'channel' in e ? `${e.callId}/${e.channel}` : e.callId;
     switch (e.type) {
       case 'call.started': {
         const { from, to, transport, codec } = e.call;
@@ -128,27 +142,30 @@ export class ConsoleSink implements TranscriptSink {
         break;
       }
       case 'transcript.word': {
-        const p = this.#pending.get(e.callId) ?? { startMs: e.startMs, words: [] };
+        const p = this.#pending.get(key) ?? { startMs: e.startMs, words: [] };
         p.words.push(e.text);
-        this.#pending.set(e.callId, p);
+        this.#pending.set(key, p);
         if (p.words.length >= WORDS_PER_LINE) {
-          this.#pending.delete(e.callId);
+          this.#pending.delete(key);
           this.#write(`${time}   ${who} +${clockTime(p.startMs)}  ${p.words.join(' ')} …`);
         }
         break;
       }
       case 'transcript.utterance':
-        this.#pending.delete(e.callId);
+        this.#pending.delete(key);
         this.#write(`${time}   ${who} +${clockTime(e.startMs)}  ${e.text}`);
         break;
       case 'dtmf':
         this.#write(`${time}   ${who} pressed ${e.digit}`);
         break;
       case 'call.ended': {
-        const p = this.#pending.get(e.callId);
-        if (p) {
-          this.#pending.delete(e.callId);
-          this.#write(`${time}   ${who} +${clockTime(p.startMs)}  ${p.words.join(' ')}`);
+        for (const channel of CHANNELS) {
+          const p = this.#pending.get(`${e.callId}/${channel}`);
+          if (p) {
+            this.#pending.delete(`${e.callId}/${channel}`);
+            const side = channel === 'caller' ? caller : this.#bold(channel);
+            this.#write(`${time}   ${side} +${clockTime(p.startMs)}  ${p.words.join(' ')}`);
+          }
         }
         this.#write(`${time} ☎ ${who} call ended: ${e.reason} after ${clockTime(e.durationMs)}`);
         break;

@@ -9,6 +9,7 @@
  * - The events of calls still open are kept, so a live client that connects mid-call can be sent
  *   everything so far (`activeEvents()`).
  */
+import { interleave } from './formats.js';
 import type { Clock } from '../../lib/clock.js';
 import type { CallEvent, CallMeta, EndReason, EventBody, TranscriptUtterance } from '../events.js';
 import { AppError } from '../errors.js';
@@ -244,7 +245,7 @@ export class TranscriptBus {
       type: 'call.ended',
       reason,
       durationMs,
-      transcript: [...call.utterances],
+      transcript: interleave(call.utterances),
     });
   }
 

@@ -65,7 +65,7 @@
     const elapsed = el('span', 'elapsed', '00:00');
     head.append(elapsed);
     head.append(el('span', 'route', ev.call.from + ' → ' + ev.call.to));
-    const meta = el('div', 'call-meta', [ev.call.transport, ev.call.codec].filter(Boolean).join(' · '));
+    const meta = el('div', 'call-meta', callDetails(ev.call));
     const lines = el('div', 'words');
     const pending = el('span', 'pending');
     lines.append(pending);
@@ -79,6 +79,12 @@
     live.set(ev.callId, c);
     updateLiveCount();
     return c;
+  }
+
+  /** Where the call came from (SIP transport, or Twilio / FreeSWITCH / AudioSocket) and its codec. */
+  function callDetails(call) {
+    const via = call.ingress && call.ingress !== 'sip' ? call.ingress : call.transport;
+    return [via, call.codec].filter(Boolean).join(' · ');
   }
 
   function updateLiveCount() {
@@ -114,11 +120,12 @@
     if (ev.type === 'transcript.word') {
       const w = el('span', 'word', ev.text);
       w.dataset.startMs = String(ev.startMs);
+      w.dataset.channel = ev.channel;
       c.pending.append(w, document.createTextNode(' '));
     } else if (ev.type === 'transcript.utterance') {
-      // The utterance replaces the words it covers.
+      // The utterance replaces the words of its channel it covers.
       for (const w of [...c.pending.querySelectorAll('.word')]) {
-        if (Number(w.dataset.startMs) <= ev.endMs) {
+        if (w.dataset.channel === ev.channel && Number(w.dataset.startMs) <= ev.endMs) {
           if (w.nextSibling && w.nextSibling.nodeType === 3) {
             w.nextSibling.remove();
           }
@@ -126,7 +133,13 @@
         }
       }
       const line = el('p', 'utterance');
-      line.append(el('time', 'offset', clock(ev.startMs)), el('span', 'text', ev.text));
+      line.append(el('time', 'offset', clock(ev.startMs)));
+      if (ev.channel !== 'caller' || c.both) {
+        // A call with both sides transcribed: each line says who spoke.
+        c.both = true;
+        line.append(el('span', 'channel channel-' + ev.channel, ev.channel));
+      }
+      line.append(el('span', 'text', ev.text));
       c.lines.insertBefore(line, c.pending);
     } else if (ev.type === 'dtmf') {
       c.lines.insertBefore(el('span', 'dtmf', 'pressed ' + ev.digit), c.pending);
@@ -276,10 +289,14 @@
     const started = c.createdAt.slice(0, 19).replace('T', ' ');
     const when = el('td', 'when');
     when.append(el('span', 'date', started.slice(0, 11)), el('span', 'time', started.slice(11)));
+    const to = el('td', 'to', c.call.to);
+    if (c.call.ingress && c.call.ingress !== 'sip') {
+      to.append(' ', el('span', 'via', 'via ' + c.call.ingress));
+    }
     tr.append(
       when,
       el('td', 'from', callerName(c.call.from)),
-      el('td', 'to', c.call.to),
+      to,
       el('td', 'duration', c.durationMs === null ? '' : clock(c.durationMs)),
       el(
         'td',
@@ -311,9 +328,16 @@
     api(base)
       .then((t) => {
         list.replaceChildren();
-        for (const u of t.utterances) {
+        // Both sides of a call read as a conversation: by start time, each line labelled.
+        const utterances = [...t.utterances].sort((a, b) => a.startMs - b.startMs);
+        const both = utterances.some((u) => u.channel !== 'caller');
+        for (const u of utterances) {
           const li = el('li', 'utterance');
-          li.append(el('time', 'offset', clock(u.startMs)), el('span', 'text', u.text));
+          li.append(el('time', 'offset', clock(u.startMs)));
+          if (both) {
+            li.append(el('span', 'channel channel-' + u.channel, u.channel));
+          }
+          li.append(el('span', 'text', u.text));
           list.append(li);
         }
         if (t.utterances.length === 0) {

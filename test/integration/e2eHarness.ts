@@ -115,6 +115,7 @@ export async function startE2e(
         ]
       : [],
     http: { host: '127.0.0.1', port: httpPort },
+    ...(overrides['ingress'] ? { ingress: overrides['ingress'] } : {}),
     log: { level: 'debug' },
   });
   const logger = pino({ level: 'debug' }, createWriteStream(join(dir, 'sipscribe.log'), { flags: 'a' }));

@@ -214,6 +214,8 @@ describe('config.example.json', () => {
       SIPSCRIBE_HTTP_TOKEN: 'y'.repeat(32),
       SIPSCRIBE_WEBHOOK_SECRET: 'z',
       SIPSCRIBE_INBOUND_PASSWORD: 'w',
+      TWILIO_AUTH_TOKEN: 't',
+      SIPSCRIBE_FS_TOKEN: 'f'.repeat(16),
     };
     const parsed = parseConfig(raw, env);
     // Every leaf the schema fills in with defaults must be present in the example itself.

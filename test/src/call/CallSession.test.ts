@@ -176,7 +176,45 @@ describe('CallSession', () => {
     expect(pool.stream?.flushed).toBe(true);
   });
 
-  it('keeps at most 400 ms of audio before the stream opens, and maps it to its call time', async () => {
+  it('a stream that opens seconds late gets the whole backlog since the answer, at call time 0', async () => {
+    config = parseConfig({
+      rtp: { host: '198.51.100.7', portMin: 30000, portMax: 30009, timeoutMs: 20_000 },
+      storage: { dir },
+    });
+    const call = new FakeCall(REMOTE, false);
+    const pool = new FakePool('stream');
+    // The STT handshake takes 3 s (a loaded server): the slot is granted when the test says so.
+    let grant!: (a: SttAdmission) => void;
+    pool.next = () => new Promise((r) => (grant = r));
+    const s = session(call, pool);
+    await s.start({ ringMs: 0 });
+    const answeredAt = clock.now();
+    call.ack();
+    await tick();
+    expect(pool.admits).toBe(1); // asked at the ACK
+    clock.advance(3000); // 37 frames of 80 ms arrive while the stream opens
+    grant(pool.decision('stream'));
+    await tick();
+    expect(calls.get(s.id)?.state).toBe('streaming');
+    // Every frame since the answer went to the stream, the first at call time 0.
+    expect(pool.stream?.frames).toBe(37);
+    expect(clock.now() - answeredAt).toBe(3000);
+    // 37 frames of 80 ms (2960 ms) in 3000 ms: frame 0 is placed at call time 3000 − 2960 = 40 ms,
+    // within one frame of the answer.
+    expect(clock.now() - (pool.openOptions?.answeredAt ?? NaN)).toBe(40);
+    clock.advance(800);
+    expect(pool.stream?.frames).toBe(47);
+    call.end('bye-remote');
+    await s.done;
+    expect(pool.stream?.flushed).toBe(true);
+  });
+
+  it('keeps at most stt.earlyAudioMs of audio before the stream opens, the latest, at its call time', async () => {
+    config = parseConfig({
+      rtp: { host: '198.51.100.7', portMin: 30000, portMax: 30009, timeoutMs: 20_000 },
+      stt: { earlyAudioMs: 800 },
+      storage: { dir },
+    });
     const call = new FakeCall(REMOTE, false);
     const pool = new FakePool('stream');
     const s = session(call, pool);
@@ -185,10 +223,10 @@ describe('CallSession', () => {
     clock.advance(1600); // 20 frames; the ACK comes late
     call.ack();
     await tick();
-    expect(pool.stream?.frames).toBe(5);
-    // The 5 frames kept are the last 400 ms: the stream's frame 0 sits at call time 1.2 s.
+    expect(pool.stream?.frames).toBe(10);
+    // The 10 frames kept are the last 800 ms: the stream's frame 0 sits at call time 800 ms.
     expect(clock.now() - answeredAt).toBe(1600);
-    expect(clock.now() - (pool.openOptions?.answeredAt ?? NaN)).toBe(1200);
+    expect(clock.now() - (pool.openOptions?.answeredAt ?? NaN)).toBe(800);
     call.end('bye-remote');
     await s.done;
   });

@@ -125,6 +125,13 @@ export class FakePool {
   reserves = 0;
   /** Calls to `admit()` (each takes a slot when it streams). */
   admits = 0;
+  /** Every stream opened, in order (one per channel of an ingress call). */
+  readonly streams: FakeStream[] = [];
+  /** What `freeSlots()` answers (null: no server reports its slots). */
+  slots: number | null = null;
+  freeSlots(): number | null {
+    return this.slots;
+  }
   /** What `canAdmit()` answers (capacity at the INVITE, no slot taken). */
   capacity = true;
   /** The options of the last `open()`. */
@@ -168,6 +175,7 @@ export class FakePool {
   ): FakeStream {
     this.openOptions = o;
     this.stream = new FakeStream(delegate, this.words);
+    this.streams.push(this.stream);
     return this.stream;
   }
 }

@@ -112,14 +112,18 @@ describe('storage', () => {
     dir = mkdtempSync(join(tmpdir(), 'sipscribe-store-'));
     db = openDatabase(dir);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    // Three schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused),
-    // 3 (outbox claims).
-    expect(db.pragma('user_version', { simple: true })).toBe(3);
+    // Four schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused),
+    // 3 (outbox claims), 4 (calls.ingress).
+    expect(db.pragma('user_version', { simple: true })).toBe(4);
     expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     new CallStore(db).saveCall(record('call-1', '2026-03-01T10:00:00.000Z'));
     db.close();
     db = openDatabase(dir);
     expect(new CallStore(db).getCall('call-1')?.meta).toEqual(META);
+    // A call from another system keeps its ingress; a SIP call's meta has none (sip).
+    const twilio = record('call-2', '2026-03-01T10:01:00.000Z');
+    new CallStore(db).saveCall({ ...twilio, meta: { ...twilio.meta, ingress: 'twilio' } });
+    expect(new CallStore(db).getCall('call-2')?.meta.ingress).toBe('twilio');
   });
 
   it('upgrades a database left by schema version 1, keeping its calls', () => {
@@ -129,7 +133,7 @@ describe('storage', () => {
     expect(old.pragma('user_version', { simple: true })).toBe(1);
     old.close();
     db = openDatabase(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(3);
+    expect(db.pragma('user_version', { simple: true })).toBe(4);
     expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     const call = new CallStore(db).getCall('call-v1');
     expect(call?.meta.sipCallId).toBe('a84b4c76e66710@pc33.example.com');

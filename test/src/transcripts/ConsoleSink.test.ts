@@ -58,6 +58,50 @@ const EVENTS: CallEvent[] = [
 ];
 
 describe('ConsoleSink', () => {
+  it('both sides of a call: each line names its side; pending words are kept per side', () => {
+    let text = '';
+    const sink = new ConsoleSink({
+      out: { write: (s: string) => (text += s) },
+      logger: logSink().logger,
+      tty: true,
+      color: false,
+    });
+    const word = (seq: number, t: string, channel: string): CallEvent => ({
+      type: 'transcript.word',
+      text: t,
+      startMs: seq * 100,
+      channel,
+      ...c(seq, '2026-02-03T09:00:05.000Z', 3000),
+    });
+    sink.handle(word(2, 'hello', 'callee'));
+    sink.handle(word(3, 'hi', 'caller'));
+    sink.handle({
+      type: 'transcript.utterance',
+      text: 'hello there',
+      startMs: 200,
+      endMs: 900,
+      words: [],
+      channel: 'callee',
+      final: true,
+      ...c(4, '2026-02-03T09:00:06.000Z', 4000),
+    });
+    sink.handle({
+      type: 'call.ended',
+      reason: 'bye-remote',
+      durationMs: 5000,
+      transcript: [],
+      ...c(5, '2026-02-03T09:00:07.000Z', 5000),
+    });
+    expect(text).toBe(
+      [
+        '09:00:06   callee +00:00  hello there',
+        '09:00:07   Alice Smith +00:00  hi',
+        '09:00:07 ☎ Alice Smith call ended: bye-remote after 00:05',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('prints readable lines on a terminal', () => {
     let text = '';
     const sink = new ConsoleSink({

@@ -98,6 +98,32 @@ describe('TranscriptBus', () => {
     expect(sink.events.map((e) => e.type)).toEqual(['transcript.utterance', 'call.ended']);
   });
 
+  it("call.ended's transcript interleaves both channels by start time", () => {
+    const bus = new TranscriptBus({ logger: logSink().logger, clock: new FakeClock(0) });
+    bus.openCall('c1', META);
+    bus.markAnswered('c1');
+    const utterance = (text: string, startMs: number, channel: string) =>
+      ({
+        type: 'transcript.utterance',
+        text,
+        startMs,
+        endMs: startMs + 500,
+        words: [],
+        channel,
+        final: true,
+      }) as const;
+    // The callee's stream flushed first: its utterances were published before the caller's.
+    bus.publish('c1', utterance('hello', 0, 'callee'));
+    bus.publish('c1', utterance('bye', 4000, 'callee'));
+    bus.publish('c1', utterance('hi there', 1200, 'caller'));
+    const ended = bus.endCall('c1', 'bye-remote');
+    expect(ended.type === 'call.ended' && ended.transcript.map((u) => `${u.channel}: ${u.text}`)).toEqual([
+      'callee: hello',
+      'caller: hi there',
+      'callee: bye',
+    ]);
+  });
+
   it('keeps the events of open calls for late live clients, and forgets ended calls', () => {
     const bus = new TranscriptBus({ logger: logSink().logger, clock: new FakeClock(0) });
     bus.openCall('a', META);

@@ -1,0 +1,274 @@
+/**
+ * One call whose audio comes from another system (Twilio, FreeSWITCH, AudioSocket) rather than
+ * sipscribe's own SIP and RTP: the same call record, states and events as a SIP call (`answered`
+ * when the stream starts, `streaming` once every channel's STT stream is open, `ending` through the
+ * STT flush, `ended` with the whole transcript), one {@link ChannelTranscriber} per channel
+ * (`caller`, and `callee` when the source carries both directions), and the audio's time taken
+ * from its sample counts, never from its arrival.
+ *
+ * A source that sends nothing for `rtp.timeoutMs` ends with `rtp-timeout`. While a channel's STT
+ * stream is being opened the source is paused once half of `stt.earlyAudioMs` is waiting, so a
+ * burst (a minute sent at once) loses nothing; the STT stream's pacer then plays it in real time.
+ */
+import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { CallRegistry } from '../calls/CallRegistry.js';
+import type { Config } from '../config.js';
+import type { EndReason, IngressKind } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { FRAME_MS, type SttPool } from '../stt/index.js';
+import type { Channel } from '../transcripts/channelEvents.js';
+import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
+import { ChannelTranscriber } from '../call/ChannelTranscriber.js';
+import { PcmFramer } from './PcmFramer.js';
+
+/** What an ingress call needs from the running endpoint. */
+export interface IngressDeps {
+  readonly config: Config;
+  readonly calls: CallRegistry;
+  readonly bus: TranscriptBus;
+  readonly metrics: Metrics;
+  readonly pool: SttPool;
+  /** Monotonic clock. */
+  readonly clock: Clock;
+  /** Wall clock (epoch ms). */
+  readonly wallClock: () => number;
+}
+
+/** Where a stream's audio comes from, as its adapter describes it. */
+export interface IngressStreamInfo {
+  readonly ingress: Exclude<IngressKind, 'sip'>;
+  /** The source's own id of the call (AudioSocket UUID, Twilio CallSid, FreeSWITCH call key). */
+  readonly key: string;
+  readonly from: string;
+  readonly to: string;
+  /** The peer's address, `host:port`. */
+  readonly remote: string;
+  readonly transport: 'tcp' | 'tls';
+  /** What the audio is, e.g. `PCMU/8000`, `L16/16000`. */
+  readonly codec: string;
+  /** The sample rate of the PCM the adapter pushes. */
+  readonly rate: number;
+  /** The channels in the order the adapter numbers them (0 = caller). */
+  readonly channels: readonly Channel[];
+}
+
+/** The adapter's hold on its connection: reading paused while the STT streams open. */
+export interface SourceFlow {
+  pause(): void;
+  resume(): void;
+}
+
+interface Lane {
+  readonly stt: ChannelTranscriber;
+  readonly framer: PcmFramer;
+}
+
+export class IngressCall {
+  readonly id: string;
+  readonly info: IngressStreamInfo;
+  readonly log: Logger;
+  readonly #d: IngressDeps;
+  readonly #lanes: Lane[];
+  readonly #flow: SourceFlow;
+  #paused = false;
+  #opened: Promise<void> | null = null;
+  #answeredAt = 0;
+  #idle: TimerHandle | undefined;
+  #ending: Promise<void> | null = null;
+  #resolveDone!: () => void;
+  /** Resolves once the call is over and everything is released. */
+  readonly done = new Promise<void>((r) => (this.#resolveDone = r));
+
+  constructor(id: string, info: IngressStreamInfo, log: Logger, deps: IngressDeps, flow: SourceFlow) {
+    this.id = id;
+    this.info = info;
+    this.log = log;
+    this.#d = deps;
+    this.#flow = flow;
+    this.#lanes = info.channels.map((channel) => {
+      const stt = new ChannelTranscriber({
+        callId: id,
+        channel,
+        log,
+        bus: deps.bus,
+        metrics: deps.metrics,
+        pool: deps.pool,
+        clock: deps.clock,
+        wallClock: deps.wallClock,
+        earlyAudioMs: deps.config.stt.earlyAudioMs,
+        timing: 'samples',
+        onFailoverGivenUp: () => void this.end('error'),
+      });
+      return { stt, framer: new PcmFramer(info.rate, (f) => stt.push(f)) };
+    });
+  }
+
+  /** Whether the call still takes audio (not ending or over). */
+  get live(): boolean {
+    return this.#ending === null;
+  }
+
+  /** Milliseconds of audio received on the first channel. */
+  get audioMs(): number {
+    return this.#lanes[0]?.framer.durationMs ?? 0;
+  }
+
+  /** Answers the call (`call.started`) and opens one STT stream per channel. */
+  start(): void {
+    const { calls, clock, wallClock, metrics } = this.#d;
+    this.#answeredAt = clock.now();
+    const answeredWallMs = wallClock();
+    calls.transition(this.id, 'answered', { meta: { codec: this.info.codec } });
+    this.#armIdle();
+    this.#opened = Promise.all(
+      this.#lanes.map((l) => l.stt.open({ answeredAt: this.#answeredAt, answeredWallMs })),
+    ).then((outcomes) => {
+      this.#resumeFlow();
+      if (outcomes.every((o) => o === 'stream')) {
+        if (this.live) {
+          calls.transition(this.id, 'streaming');
+        }
+        return;
+      }
+      if (outcomes.some((o) => o === 'defer' || o === 'full')) {
+        metrics.admissionRefused.inc({ reason: 'stt-full' });
+        this.log.warn({ outcomes }, 'no STT slot for every channel of the stream: ending it');
+        void this.end('error');
+      }
+    });
+  }
+
+  /**
+   * PCM of one channel (`channel` is its index in `info.channels`), or interleaved stereo with
+   * `stride` 2 and `offset` the channel's index. Ignored once the call is ending.
+   */
+  push(channel: number, pcm: Int16Array, offset = 0, stride = 1): void {
+    const lane = this.#lanes[channel];
+    if (!lane || !this.live) {
+      return;
+    }
+    lane.framer.push(pcm, offset, stride);
+    this.#armIdle();
+    this.#holdIfBacklogged(lane);
+  }
+
+  /** Interleaved PCM of every channel (channel 0 first in each sample pair). */
+  pushInterleaved(pcm: Int16Array): void {
+    const n = this.#lanes.length;
+    for (let c = 0; c < n; c++) {
+      this.push(c, pcm, c, n);
+    }
+  }
+
+  /** A key pressed on the phone (`dtmf` event). */
+  dtmf(digit: string, durationMs: number): void {
+    if (!this.live || !this.#d.bus.isOpen(this.id)) {
+      return;
+    }
+    this.#armIdle();
+    this.#d.bus.publish(this.id, { type: 'dtmf', digit, durationMs });
+  }
+
+  /** Something arrived that is neither audio nor DTMF (Twilio's marks): the source is alive. */
+  touch(): void {
+    if (this.live) {
+      this.#armIdle();
+    }
+  }
+
+  /**
+   * Ends the call through `ending`: the last partial frame of every channel, each STT stream
+   * flushed (both at once), then `ended` with the whole transcript. Idempotent.
+   */
+  end(reason: EndReason): Promise<void> {
+    this.#ending ??= this.#end(reason).catch((err: unknown) => {
+      this.log.error({ err }, 'ending the ingress call failed');
+      for (const l of this.#lanes) {
+        l.stt.abort();
+      }
+      this.#resolveDone();
+    });
+    return this.#ending;
+  }
+
+  async #end(reason: EndReason): Promise<void> {
+    const { calls } = this.#d;
+    this.#resumeFlow();
+    this.#disarmIdle();
+    calls.transition(this.id, 'ending', { reason });
+    this.log.info({ reason, audioMs: Math.round(this.audioMs) }, 'call ending');
+    for (const l of this.#lanes) {
+      l.framer.flush();
+    }
+    const finals = await Promise.all(
+      this.#lanes.map((l) =>
+        l.stt.flush().catch((err: unknown) => {
+          this.log.error({ err, channel: l.stt.channel }, 'transcription at the end of the call failed');
+          return null;
+        }),
+      ),
+    );
+    this.log.info(
+      {
+        channels: finals.map((f, i) => ({
+          channel: this.#lanes[i]?.stt.channel,
+          words: f?.words.length ?? 0,
+          complete: f?.complete ?? false,
+          audioMs: f?.audioMs ?? 0,
+        })),
+      },
+      'call transcript final',
+    );
+    if (calls.active().some((r) => r.id === this.id)) {
+      // The duration is the audio's (it may have come faster than real time), not the wall's.
+      calls.transition(this.id, 'ended', { durationMs: Math.round(this.audioMs) });
+    }
+    this.#resolveDone();
+  }
+
+  /** Ends at once (shutdown past its deadline): streams closed without their flush. */
+  abort(): void {
+    for (const l of this.#lanes) {
+      l.stt.abort();
+    }
+  }
+
+  #holdIfBacklogged(lane: Lane): void {
+    if (this.#paused || lane.stt.streaming || !this.#opened) {
+      return;
+    }
+    if (lane.stt.earlyFrames * FRAME_MS * 2 >= this.#d.config.stt.earlyAudioMs) {
+      this.#paused = true;
+      this.#disarmIdle(); // (no audio is read while paused)
+      this.#flow.pause();
+      this.log.debug({ earlyFrames: lane.stt.earlyFrames }, 'source paused until the STT streams open');
+    }
+  }
+
+  #resumeFlow(): void {
+    if (this.#paused) {
+      this.#paused = false;
+      this.#flow.resume();
+      if (this.live) {
+        this.#armIdle();
+      }
+    }
+  }
+
+  #armIdle(): void {
+    const { clock, config } = this.#d;
+    this.#disarmIdle();
+    this.#idle = clock.setTimeout(() => {
+      this.log.warn({ timeoutMs: config.rtp.timeoutMs }, 'no audio from the source: ending the call');
+      void this.end('rtp-timeout');
+    }, config.rtp.timeoutMs);
+  }
+
+  #disarmIdle(): void {
+    if (this.#idle !== undefined) {
+      this.#d.clock.clearTimeout(this.#idle);
+      this.#idle = undefined;
+    }
+  }
+}

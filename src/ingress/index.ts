@@ -1,0 +1,52 @@
+// The ingress adapters: audio from Twilio, FreeSWITCH and Asterisk into the same call pipeline.
+import type { Admission } from '../calls/Admission.js';
+import type { HttpServer } from '../http/server.js';
+import type { Logger } from '../logger.js';
+import { AudioSocketServer } from './AudioSocketServer.js';
+import { registerFreeswitchIngress } from './FreeswitchIngress.js';
+import type { IngressDeps } from './IngressCall.js';
+import { IngressCalls } from './IngressCalls.js';
+import { registerTwilioIngress } from './TwilioIngress.js';
+
+/** The running adapters: their calls, and the AudioSocket listener's address when enabled. */
+export interface Ingress {
+  readonly calls: IngressCalls;
+  readonly audiosocket: { address: string; port: number } | null;
+  /** Closes the AudioSocket listener (after `calls.shutdown`). */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the adapters `ingress` enables: Twilio and FreeSWITCH routes on the HTTP server, the
+ * AudioSocket TCP listener.
+ * @throws AppError/ConfigError when the AudioSocket port cannot be bound or its allow list is bad.
+ */
+export async function startIngress(
+  deps: IngressDeps & { readonly http: HttpServer; readonly admission: Admission; readonly logger: Logger },
+): Promise<Ingress> {
+  const { config, http, logger } = deps;
+  const log = logger.child({ part: 'ingress' });
+  const calls = new IngressCalls({ ...deps, logger: log });
+  const { twilio, freeswitch, audiosocket } = config.ingress;
+  if (twilio.enabled) {
+    registerTwilioIngress(http, config, calls, log);
+  }
+  if (freeswitch.enabled) {
+    registerFreeswitchIngress(http, config, calls, log);
+  }
+  let server: AudioSocketServer | null = null;
+  let address: { address: string; port: number } | null = null;
+  if (audiosocket.enabled) {
+    server = new AudioSocketServer(config, calls, log);
+    const a = await server.listen();
+    address = { address: a.address, port: a.port };
+    log.info({ audiosocket: `${a.address}:${a.port}` }, 'audiosocket listening');
+  }
+  return {
+    calls,
+    audiosocket: address,
+    close: async () => {
+      await server?.close();
+    },
+  };
+}

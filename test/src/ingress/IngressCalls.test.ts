@@ -1,0 +1,274 @@
+// Ingress calls in memory: the real registry and bus, a scripted STT pool (one FakeStream per
+// channel) and a FakeClock. What a stream's adapter does (PCM pushed, paused, ended) must give
+// the same call states and events as a SIP call, one STT stream per channel, labelled words.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CallRegistry } from '../../../src/calls/CallRegistry.js';
+import { parseConfig, type Config } from '../../../src/config.js';
+import type { CallEvent } from '../../../src/events.js';
+import type { IngressStreamInfo } from '../../../src/ingress/IngressCall.js';
+import { IngressCalls } from '../../../src/ingress/IngressCalls.js';
+import { PcmFramer } from '../../../src/ingress/PcmFramer.js';
+import { createMetrics, type Metrics } from '../../../src/metrics.js';
+import { CallStore } from '../../../src/storage/CallStore.js';
+import { openDatabase, type Db } from '../../../src/storage/database.js';
+import type { SttAdmission, SttPool } from '../../../src/stt/index.js';
+import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
+import { FakeClock } from '../../helpers/FakeClock.js';
+import { FakePool } from '../call/fakes.js';
+import { logSink } from '../logSink.js';
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+const STEREO: IngressStreamInfo = {
+  ingress: 'freeswitch',
+  key: 'fs-call-1',
+  from: 'freeswitch:fs-call-1',
+  to: 'freeswitch',
+  remote: '127.0.0.1:50000',
+  transport: 'tcp',
+  codec: 'L16/8000/2',
+  rate: 8000,
+  channels: ['caller', 'callee'],
+};
+const MONO: IngressStreamInfo = {
+  ...STEREO,
+  key: 'as-1',
+  ingress: 'audiosocket',
+  channels: ['caller'],
+  codec: 'L16/8000',
+};
+
+describe('IngressCalls', () => {
+  let dir = '';
+  let db: Db;
+  let appClock: FakeClock;
+  let clock: FakeClock;
+  let bus: TranscriptBus;
+  let events: CallEvent[];
+  let metrics: Metrics;
+  let calls: CallRegistry;
+  let config: Config;
+  let draining = false;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sipscribe-ingress-'));
+    db = openDatabase(dir);
+    appClock = new FakeClock(Date.UTC(2026, 11, 6, 9, 0, 0));
+    clock = new FakeClock(1000);
+    bus = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+    events = [];
+    bus.addSink({ name: 'collect', handle: (e) => void events.push(e) });
+    metrics = createMetrics({ processMetrics: false });
+    calls = new CallRegistry({
+      store: new CallStore(db),
+      bus,
+      clock: appClock,
+      logger: logSink().logger,
+      metrics,
+    });
+    config = parseConfig({
+      rtp: { timeoutMs: 2000 },
+      stt: { earlyAudioMs: 800 },
+      ingress: { maxStreams: 2 },
+    });
+    draining = false;
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function ingress(pool: FakePool): IngressCalls {
+    return new IngressCalls({
+      config,
+      calls,
+      bus,
+      metrics,
+      pool: pool as unknown as SttPool,
+      clock,
+      wallClock: () => appClock.now(),
+      admission: {
+        get draining() {
+          return draining;
+        },
+      },
+      logger: logSink().logger,
+    });
+  }
+
+  const flow = {
+    pauses: 0,
+    resumes: 0,
+    pause(): void {
+      this.pauses++;
+    },
+    resume(): void {
+      this.resumes++;
+    },
+  };
+
+  it('a stereo stream is one call with two STT streams; its words are labelled caller and callee', async () => {
+    const pool = new FakePool('stream', ['hello']);
+    const ic = ingress(pool);
+    const call = ic.begin(STEREO, flow);
+    if (typeof call === 'string') {
+      throw new Error(call);
+    }
+    await tick();
+    expect(pool.streams).toHaveLength(2);
+    expect(calls.get(call.id)?.state).toBe('streaming');
+    // One second of stereo at 8 kHz, sent at once (no clock advance): 12 whole 80 ms frames each.
+    call.pushInterleaved(new Int16Array(2 * 8000));
+    expect(pool.streams.map((s) => s.frames)).toEqual([12, 12]);
+    await call.end('bye-remote');
+    // The last half frame, padded, went out before the flush.
+    expect(pool.streams.map((s) => s.frames)).toEqual([13, 13]);
+    expect(pool.streams.every((s) => s.flushed)).toBe(true);
+    await bus.flush();
+    const ended = events.at(-1) as Extract<CallEvent, { type: 'call.ended' }>;
+    expect(ended.type).toBe('call.ended');
+    expect(ended.reason).toBe('bye-remote');
+    // The duration is the audio's (one second), though no time passed on the clock.
+    expect(ended.durationMs).toBe(1000);
+    expect(ended.call.ingress).toBe('freeswitch');
+    expect(ended.transcript.map((u) => u.channel).sort()).toEqual(['callee', 'caller']);
+    const words = events.filter((e) => e.type === 'transcript.word');
+    expect(words.map((w) => (w as { channel: string }).channel).sort()).toEqual(['callee', 'caller']);
+    expect(calls.get(call.id)?.meta.ingress).toBe('freeswitch');
+    expect(await metrics.registry.metrics()).toContain(
+      'sipscribe_ingress_streams_total{source="freeswitch"} 1\n',
+    );
+    expect(ic.size).toBe(0);
+  });
+
+  it('admission: one STT slot per channel, ingress.maxStreams, draining; refusals counted', async () => {
+    const pool = new FakePool('stream');
+    const ic = ingress(pool);
+    pool.slots = 1;
+    expect(ic.begin(STEREO, flow)).toBe('stt-full'); // two channels, one free slot
+    pool.slots = null;
+    const a = ic.begin(MONO, flow);
+    const b = ic.begin({ ...MONO, key: 'as-2' }, flow);
+    expect(typeof a).toBe('object');
+    expect(typeof b).toBe('object');
+    expect(ic.begin({ ...MONO, key: 'as-3' }, flow)).toBe('limit');
+    draining = true;
+    await ic.shutdown(5000);
+    expect(ic.size).toBe(0);
+    expect(ic.begin({ ...MONO, key: 'as-4' }, flow)).toBe('shutting-down');
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sipscribe_ingress_refused_total{source="freeswitch",reason="stt-full"} 1\n');
+    expect(text).toContain('sipscribe_ingress_refused_total{source="audiosocket",reason="limit"} 1\n');
+    expect(text).toContain(
+      'sipscribe_ingress_refused_total{source="audiosocket",reason="shutting-down"} 1\n',
+    );
+    await bus.flush();
+    expect(
+      events.filter((e) => e.type === 'call.ended').map((e) => (e as { reason: string }).reason),
+    ).toEqual(['shutdown', 'shutdown']);
+  });
+
+  it('a source that sends nothing for rtp.timeoutMs ends with rtp-timeout, through the flush', async () => {
+    const pool = new FakePool('stream');
+    const call = ingress(pool).begin(MONO, flow);
+    if (typeof call === 'string') {
+      throw new Error(call);
+    }
+    await tick();
+    call.push(0, new Int16Array(800)); // 100 ms
+    clock.advance(1999);
+    expect(calls.get(call.id)?.state).toBe('streaming');
+    clock.advance(1);
+    await call.done;
+    expect(calls.get(call.id)).toMatchObject({ state: 'ended', endReason: 'rtp-timeout' });
+    expect(pool.stream?.flushed).toBe(true);
+  });
+
+  it('audio while the STT stream opens: kept, the source paused at half of stt.earlyAudioMs, all sent at call time 0', async () => {
+    const pool = new FakePool('stream');
+    let grant!: (a: SttAdmission) => void;
+    pool.next = () => new Promise((r) => (grant = r));
+    const f = {
+      pauses: 0,
+      resumes: 0,
+      pause(): void {
+        this.pauses++;
+      },
+      resume(): void {
+        this.resumes++;
+      },
+    };
+    const call = ingress(pool).begin(MONO, f);
+    if (typeof call === 'string') {
+      throw new Error(call);
+    }
+    // A burst arrives in 20 ms pieces before the stream is open; the adapter stops reading when
+    // told to pause (400 ms = 5 frames kept is half of earlyAudioMs 800).
+    let pushed = 0;
+    while (f.pauses === 0 && pushed < 8000) {
+      call.push(0, new Int16Array(160));
+      pushed += 160;
+    }
+    expect(f.pauses).toBe(1);
+    // 5 frames of 80 ms at 24 kHz came out of the resampler (its filter holds a few ms back).
+    expect(pushed).toBeGreaterThanOrEqual(3200);
+    expect(pushed).toBeLessThan(3200 + 160 * 4);
+    grant(pool.decision('stream'));
+    await tick();
+    expect(f.resumes).toBe(1);
+    expect(pool.stream?.frames).toBe(5);
+    // Sample timing: the first frame kept is call time 0, whatever the clock says.
+    expect(clock.now() - (pool.openOptions?.answeredAt ?? NaN)).toBe(0);
+    await call.end('bye-remote');
+  });
+});
+
+describe('PcmFramer', () => {
+  it('16 kHz in → 1920-sample frames at 24 kHz by sample count; a 1 kHz tone stays 1 kHz', () => {
+    const frames: Float32Array[] = [];
+    const framer = new PcmFramer(16_000, (f) => frames.push(f.slice()));
+    const tone = new Int16Array(16_000); // one second of 1 kHz at 16 kHz, amplitude 0.5
+    for (let i = 0; i < tone.length; i++) {
+      tone[i] = Math.round(16384 * Math.sin((2 * Math.PI * 1000 * i) / 16_000));
+    }
+    for (let pos = 0; pos < tone.length; pos += 320) {
+      framer.push(tone.subarray(pos, pos + 320));
+    }
+    framer.flush();
+    // 1 s = 12.5 frames of 80 ms: 13 after the flush (the last padded with zeros).
+    expect(frames).toHaveLength(13);
+    expect(framer.durationMs).toBe(1000);
+    // A 1 kHz sine crosses zero 2000 times a second: 160 times in an 80 ms frame.
+    const mid = frames[6]!;
+    let crossings = 0;
+    for (let i = 1; i < mid.length; i++) {
+      if (Math.sign(mid[i]!) !== Math.sign(mid[i - 1]!)) {
+        crossings++;
+      }
+    }
+    expect(crossings).toBeGreaterThanOrEqual(158);
+    expect(crossings).toBeLessThanOrEqual(162);
+    const peak = mid.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    expect(peak).toBeGreaterThan(0.48);
+    expect(peak).toBeLessThan(0.52);
+  });
+
+  it('interleaved stereo: each channel read with its offset and stride', () => {
+    const left: Float32Array[] = [];
+    const right: Float32Array[] = [];
+    const l = new PcmFramer(24_000, (f) => left.push(f.slice()));
+    const r = new PcmFramer(24_000, (f) => right.push(f.slice()));
+    const pcm = new Int16Array(2 * 1920);
+    for (let i = 0; i < 1920; i++) {
+      pcm[2 * i] = 8192;
+      pcm[2 * i + 1] = -8192;
+    }
+    l.push(pcm, 0, 2);
+    r.push(pcm, 1, 2);
+    expect(left[0]?.every((v) => v === 0.25)).toBe(true);
+    expect(right[0]?.every((v) => v === -0.25)).toBe(true);
+  });
+});
