@@ -69,16 +69,18 @@ function decodeCost(): void {
   );
 }
 
-async function startFakeChild(): Promise<{ url: string; stop: () => void }> {
+async function startFakeChild(slots = 2000): Promise<{ url: string; stop: () => void }> {
   const child = spawn(
     process.execPath,
     [
+      ...(process.env['FAKE_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['FAKE_PROF']}`] : []),
       '--import',
       'tsx',
       '--input-type=module',
       '-e',
       "const { FakeMoshiServer } = await import('./test/helpers/fakeMoshiServer.ts'); " +
-        "const f = await FakeMoshiServer.start({ slots: 2000, idleTimeoutMs: 60000, record: false }); console.log('URL ' + f.url);",
+        `const f = await FakeMoshiServer.start({ slots: ${slots}, idleTimeoutMs: 60000, record: false }); ` +
+        "process.on('SIGTERM', () => process.exit(0)); console.log('URL ' + f.url);",
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -180,9 +182,127 @@ async function concurrency(): Promise<void> {
   );
 }
 
+const pct = (sorted: number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
+
+/** One burst: `rate` call setups per second for `seconds`, each a stream opened, fed and flushed. */
+async function burst(label: string, rate: number, seconds: number, pool: SttPool): Promise<void> {
+  const pcm = new Float32Array(FRAME_SAMPLES);
+  const setups: number[] = [];
+  let refused = 0;
+  const calls: Promise<void>[] = [];
+  const call = async (k: number): Promise<void> => {
+    const t0 = performance.now();
+    const adm = await pool.admit();
+    if (adm.decision !== 'stream') {
+      refused++;
+      return;
+    }
+    setups.push(performance.now() - t0);
+    const s = pool.open(adm.reservation, { callId: `burst${k}` }, {});
+    s.pushFrame(pcm);
+    await s.flush();
+  };
+  const total = Math.round(rate * seconds);
+  const start = performance.now();
+  // Calls are started in 10 ms batches (the event loop's granularity), on schedule.
+  await new Promise<void>((resolve) => {
+    let started = 0;
+    const tick = (): void => {
+      const due = Math.min(total, Math.ceil(((performance.now() - start) / 1000) * rate));
+      for (; started < due; started++) {
+        calls.push(call(started));
+      }
+      if (started >= total) {
+        resolve();
+        return;
+      }
+      setTimeout(tick, 10);
+    };
+    tick();
+  });
+  const offeredS = (performance.now() - start) / 1000;
+  await Promise.all(calls);
+  setups.sort((a, b) => a - b);
+  const st = pool.stats;
+  console.log(
+    `  ${label.padEnd(44)} ${String(rate).padStart(5)}/s offered: ${setups.length} set up, ${refused} refused ` +
+      `(${((refused / total) * 100).toFixed(1)} %), setup p50 ${pct(setups, 0.5).toFixed(1)} ms / p99 ` +
+      `${pct(setups, 0.99).toFixed(1)} ms / max ${(setups.at(-1) ?? 0).toFixed(0)} ms, ` +
+      `${(total / offeredS).toFixed(0)} setups/s offered in fact, warm hits ${st.warmHits}, slow handshakes ${st.slowHandshakes}`,
+  );
+}
+
+/** Warnings and errors of the pool under a burst, on stderr (`--verbose`). */
+const benchLogger = process.argv.includes('--verbose')
+  ? {
+      debug: (): void => undefined,
+      info: (): void => undefined,
+      warn: (o: object, m: string): void => console.error('warn', m, JSON.stringify(o)),
+      error: (o: object, m: string): void => console.error('error', m, JSON.stringify(o)),
+    }
+  : undefined;
+
+/**
+ * Call bursts with the STT in the loop (issue 16 item 5): calls set up at a fixed rate, each
+ * taking a slot (`admit()`), streaming a frame and flushing, against the fake moshi-server in a
+ * child process with 5000 slots; the pool before (no warm set, fixed 3 s Ready bound, no trial
+ * during a backoff) and now (warm set, adaptive bound, breaker trial) in the same run.
+ */
+async function bursts(): Promise<void> {
+  const fake = await startFakeChild(5000);
+  console.log(
+    'call bursts with the STT in the loop (client and fake on this machine; fake in a child process):',
+  );
+  const configs: { label: string; opts: Partial<ConstructorParameters<typeof SttPool>[0]> }[] = [
+    {
+      label: 'before: no warm set/gate, 3 s bound, no trial',
+      opts: {
+        warm: { perServer: 0 },
+        readyTimeoutMaxMs: 3000,
+        trialIntervalMs: 1e9,
+        downProbeIntervalMs: 10_000,
+        connectConcurrency: 1e9,
+      },
+    },
+    { label: 'warm set 2/server, adaptive bound, trial 1 s', opts: { warm: { perServer: 2 } } },
+    { label: 'warm set 8/server, adaptive bound, trial 1 s', opts: { warm: { perServer: 8 } } },
+  ];
+  const rates = (process.argv.find((a) => a.startsWith('--rates='))?.slice(8) ?? '200,500,1000,1500')
+    .split(',')
+    .map(Number);
+  const only = process.argv.find((a) => a.startsWith('--configs='))?.slice(10);
+  for (const rate of rates) {
+    for (const [k, c] of configs.entries()) {
+      if (only !== undefined && !only.split(',').includes(String(k))) {
+        continue;
+      }
+      const pool = new SttPool({
+        servers: [{ url: fake.url }],
+        whenFull: 'reject',
+        ...c.opts,
+        logger: benchLogger,
+      });
+      await pool.start();
+      // Let the warm set fill before the burst.
+      await new Promise((r) => setTimeout(r, 300));
+      await burst(c.label, rate, 2, pool);
+      await pool.stop();
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  fake.stop();
+}
+
 export async function run(): Promise<void> {
   console.log('(measured on a shared 2-core machine: figures vary with the other agents’ load)');
+  if (process.argv.includes('--bursts')) {
+    // `npm run bench -- stt --bursts`: only the call bursts.
+    await bursts();
+    return;
+  }
   encodeCost();
   decodeCost();
   await concurrency();
+  await bursts();
 }
