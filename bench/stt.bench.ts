@@ -5,8 +5,9 @@
  * Figures are measurements on a shared machine, never assertions.
  */
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { encode } from '@msgpack/msgpack';
-import { decodeServerMessage, encodeAudio, FRAME_SAMPLES } from '../src/stt/protocol.js';
+import { audioMessageSize, decodeServerMessage, encodeAudio, FRAME_SAMPLES } from '../src/stt/protocol.js';
 import { SttPool } from '../src/stt/SttPool.js';
 import type { SttStream } from '../src/stt/SttStream.js';
 
@@ -47,6 +48,79 @@ function encodeCost(): void {
   );
   console.log(
     `  for comparison, @msgpack/msgpack on a plain array: ${((generic / 1250) * 1000).toFixed(1)} µs/frame`,
+  );
+}
+
+/**
+ * One 80 ms frame from samples to the bytes `ws` writes (a client masks every payload): encoded
+ * into a new Buffer (before) or into one reused buffer (now), then framed by `ws`'s Sender; and
+ * the masking alone, `ws`'s JavaScript loop against the optional native `bufferutil` when it is
+ * installed (`npm install bufferutil`; ws picks it up by itself).
+ */
+function sendPathCost(): void {
+  const require = createRequire(import.meta.url);
+  const { Sender } = require('ws') as {
+    Sender: { frame(data: Buffer, o: Record<string, unknown>): Buffer[] };
+  };
+  const pcm = new Float32Array(FRAME_SAMPLES);
+  for (let i = 0; i < pcm.length; i++) {
+    pcm[i] = Math.sin(i / 9) * 0.4;
+  }
+  const opts = { fin: true, opcode: 2, mask: true, readOnly: true, rsv1: false };
+  const scratch = Buffer.allocUnsafe(audioMessageSize(FRAME_SAMPLES));
+  const frames = 12_500;
+  const perFrameUs = (fn: () => void): number => {
+    cpuMs(() => {
+      for (let i = 0; i < 500; i++) {
+        fn();
+      }
+    });
+    return (
+      (cpuMs(() => {
+        for (let i = 0; i < frames; i++) {
+          fn();
+        }
+      }) /
+        frames) *
+      1000
+    );
+  };
+  const rounds: [string, () => void][] = [
+    ['new Buffer per frame (before)', () => Sender.frame(encodeAudio(pcm) as Buffer, { ...opts })],
+    ['reused encode buffer (now)', () => Sender.frame(encodeAudio(pcm, scratch) as Buffer, { ...opts })],
+  ];
+  // Alternate the variants so that the machine's load weighs on both alike.
+  const sums = rounds.map(() => 0);
+  for (let r = 0; r < 3; r++) {
+    rounds.forEach(([, fn], k) => (sums[k] = (sums[k] ?? 0) + perFrameUs(fn)));
+  }
+  console.log('STT send path per frame (encode + ws framing with the client mask), 3 alternating rounds:');
+  rounds.forEach(([label], k) => {
+    const us = (sums[k] ?? 0) / 3;
+    console.log(
+      `  ${label.padEnd(32)} ${us.toFixed(1)} µs/frame = ${(us * FRAMES_PER_S).toFixed(0)} µs CPU per call-second`,
+    );
+  });
+  const payload = encodeAudio(pcm) as Buffer;
+  const out = Buffer.allocUnsafe(payload.length);
+  const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  const jsUs = perFrameUs(() => {
+    for (let i = 0; i < payload.length; i++) {
+      out[i] = (payload[i] ?? 0) ^ (mask[i & 3] ?? 0);
+    }
+  });
+  let native: { mask(s: Buffer, m: Buffer, o: Buffer, off: number, len: number): void } | undefined;
+  try {
+    native = require('bufferutil') as typeof native;
+  } catch {
+    native = undefined;
+  }
+  const nativeUs = native ? perFrameUs(() => native.mask(payload, mask, out, 0, payload.length)) : NaN;
+  console.log(
+    `  masking 9619 B: ws's JavaScript loop ${jsUs.toFixed(1)} µs, bufferutil ` +
+      (native
+        ? `${nativeUs.toFixed(1)} µs (saves ${((jsUs - nativeUs) * FRAMES_PER_S).toFixed(0)} µs CPU per call-second)`
+        : 'not installed'),
   );
 }
 
@@ -296,12 +370,18 @@ async function bursts(): Promise<void> {
 
 export async function run(): Promise<void> {
   console.log('(measured on a shared 2-core machine: figures vary with the other agents’ load)');
+  if (process.argv.includes('--send')) {
+    // `npm run bench -- stt --send`: only the send path.
+    sendPathCost();
+    return;
+  }
   if (process.argv.includes('--bursts')) {
     // `npm run bench -- stt --bursts`: only the call bursts.
     await bursts();
     return;
   }
   encodeCost();
+  sendPathCost();
   decodeCost();
   await concurrency();
   await bursts();
