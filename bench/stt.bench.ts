@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { encode } from '@msgpack/msgpack';
 import { audioMessageSize, decodeServerMessage, encodeAudio, FRAME_SAMPLES } from '../src/stt/protocol.js';
 import { SttPool } from '../src/stt/SttPool.js';
+import { ReplayBuffer } from '../src/stt/timing.js';
 import type { SttStream } from '../src/stt/SttStream.js';
 
 const FRAMES_PER_S = 12.5;
@@ -121,6 +122,50 @@ function sendPathCost(): void {
       (native
         ? `${nativeUs.toFixed(1)} µs (saves ${((jsUs - nativeUs) * FRAMES_PER_S).toFixed(0)} µs CPU per call-second)`
         : 'not installed'),
+  );
+}
+
+/**
+ * The failover replay buffer of one call (10 s = 125 frames), heap measured after a full
+ * collection: the float32 frames held by reference (before) against the 16-bit ring (now).
+ */
+function replayBufferMemory(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) {
+    console.log('replay buffer memory: run with --expose-gc (npm run bench does)');
+    return;
+  }
+  const calls = 50;
+  const frames = 200; // 16 s: the 10 s window is full and has wrapped
+  const pcm = (k: number): Float32Array => new Float32Array(FRAME_SAMPLES).fill((k % 100) / 1024);
+  const heap = (): number => {
+    gc();
+    return process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  };
+  const h0 = heap();
+  const before: Float32Array[][] = [];
+  for (let c = 0; c < calls; c++) {
+    const ring: Float32Array[] = [];
+    for (let k = 0; k < frames; k++) {
+      ring[k % 125] = pcm(k);
+    }
+    before.push(ring);
+  }
+  const h1 = heap();
+  const now: ReplayBuffer[] = [];
+  for (let c = 0; c < calls; c++) {
+    const rb = new ReplayBuffer(125);
+    for (let k = 0; k < frames; k++) {
+      rb.push(pcm(k));
+    }
+    now.push(rb);
+  }
+  const h2 = heap();
+  const kb = (b: number): string => `${(b / calls / 1000).toFixed(0)} kB`;
+  console.log(
+    `replay buffer per call (10 s, ${calls} calls, heap + ArrayBuffers after gc): float32 frames held (before) ` +
+      `${kb(h1 - h0)}, 16-bit ring (now) ${kb(h2 - h1)}` +
+      ` (${before.length + now.length} buffers alive)`,
   );
 }
 
@@ -256,6 +301,9 @@ async function concurrency(): Promise<void> {
   );
 }
 
+/** `--setup-only`: each call takes its slot and gives it back (no stream, no flush). */
+const setupOnly = process.argv.includes('--setup-only');
+
 const pct = (sorted: number[], q: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
 
@@ -273,6 +321,10 @@ async function burst(label: string, rate: number, seconds: number, pool: SttPool
       return;
     }
     setups.push(performance.now() - t0);
+    if (setupOnly) {
+      adm.reservation.release();
+      return;
+    }
     const s = pool.open(adm.reservation, { callId: `burst${k}` }, {});
     s.pushFrame(pcm);
     await s.flush();
@@ -341,6 +393,7 @@ async function bursts(): Promise<void> {
     },
     { label: 'warm set 2/server, adaptive bound, trial 1 s', opts: { warm: { perServer: 2 } } },
     { label: 'warm set 8/server, adaptive bound, trial 1 s', opts: { warm: { perServer: 8 } } },
+    { label: 'warm set 2, handshake gate 128', opts: { warm: { perServer: 2 }, connectConcurrency: 128 } },
   ];
   const rates = (process.argv.find((a) => a.startsWith('--rates='))?.slice(8) ?? '200,500,1000,1500')
     .split(',')
@@ -371,8 +424,9 @@ async function bursts(): Promise<void> {
 export async function run(): Promise<void> {
   console.log('(measured on a shared 2-core machine: figures vary with the other agents’ load)');
   if (process.argv.includes('--send')) {
-    // `npm run bench -- stt --send`: only the send path.
+    // `npm run bench -- stt --send`: only the send path and the replay buffer.
     sendPathCost();
+    replayBufferMemory();
     return;
   }
   if (process.argv.includes('--bursts')) {
@@ -382,6 +436,7 @@ export async function run(): Promise<void> {
   }
   encodeCost();
   sendPathCost();
+  replayBufferMemory();
   decodeCost();
   await concurrency();
   await bursts();
