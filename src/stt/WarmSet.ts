@@ -74,6 +74,9 @@ export class WarmSet {
       this.#clock.clearTimeout(w.timer);
       this.#board.warmChanged(i, -1);
       if (w.conn.isOpen) {
+        // The stream's dead-peer watch starts now: an idle server sends nothing to a warm
+        // connection (moshi-server pings only after 10 s), which is no sign of death.
+        w.conn.lastActivityAt = this.#clock.now();
         this.fill(i);
         return w.conn;
       }

@@ -88,6 +88,29 @@ describe('SttPool warm set', () => {
     expect((await stream.flush()).text).toBe('thank');
   });
 
+  it('a warm connection that waited in silence is not taken for a dead server by its stream', async () => {
+    // The fake pings only after 10 s without sending: nothing arrives on a waiting warm connection.
+    const server = await fake({ slots: 8 });
+    const p = pool({
+      servers: [{ url: server.url }],
+      warm: { perServer: 1, maxIdleMs: 10_000 },
+      stream: { deadPeerMs: 400 },
+    });
+    await p.start();
+    await until(() => p.status()[0]?.warm === 1, 'a warm connection');
+    const readyAt = performance.now();
+    await until(() => performance.now() - readyAt > 600 || undefined, '600 ms of silence');
+    const stream = p.open((await p.reserve())!, { callId: 'quiet' }, {});
+    expect(p.stats.warmHits).toBe(1);
+    for (const f of synthesizeSpeech([{ word: 'hello' }, { silence: 2 }])) {
+      stream.pushFrame(f);
+    }
+    const final = await stream.flush();
+    expect(final.text).toBe('hello');
+    expect(final.reconnects).toBe(0);
+    expect(p.stats.failovers).toBe(0);
+  });
+
   it('a burst queues at the handshake gate: every call gets a slot, none is refused', async () => {
     const server = await fake({ slots: 100 });
     const p = pool({ servers: [{ url: server.url }], connectConcurrency: 4, whenFull: 'reject' });
