@@ -391,9 +391,10 @@ async function bursts(): Promise<void> {
         connectConcurrency: 1e9,
       },
     },
-    { label: 'warm set 2/server, adaptive bound, trial 1 s', opts: { warm: { perServer: 2 } } },
-    { label: 'warm set 8/server, adaptive bound, trial 1 s', opts: { warm: { perServer: 8 } } },
-    { label: 'warm set 2, handshake gate 128', opts: { warm: { perServer: 2 }, connectConcurrency: 128 } },
+    { label: 'warm set 2/server, gate 128, adaptive, trial', opts: { warm: { perServer: 2 } } },
+    { label: 'warm set 8/server, gate 128, adaptive, trial', opts: { warm: { perServer: 8 } } },
+    { label: 'warm set 2, handshake gate 32', opts: { warm: { perServer: 2 }, connectConcurrency: 32 } },
+    { label: 'warm set 2, handshake gate 256', opts: { warm: { perServer: 2 }, connectConcurrency: 256 } },
   ];
   const rates = (process.argv.find((a) => a.startsWith('--rates='))?.slice(8) ?? '200,500,1000,1500')
     .split(',')

@@ -78,7 +78,7 @@ export class SttPool implements SttStreamHost {
       whenFull: opts.whenFull ?? 'reject',
       probeIntervalMs: opts.probeIntervalMs ?? 10_000,
       downProbeIntervalMs: opts.downProbeIntervalMs ?? 2000,
-      connectConcurrency: Math.max(1, opts.connectConcurrency ?? 32),
+      connectConcurrency: Math.max(1, opts.connectConcurrency ?? 128),
       reservationTtlMs: opts.reservationTtlMs ?? 60_000,
       stream: opts.stream ?? {},
       turns: opts.turns ?? {},

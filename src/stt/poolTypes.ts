@@ -35,7 +35,7 @@ export interface SttPoolOptions {
    * replaced after `maxIdleMs` unused (default 15 000, below moshi-server's 20 s idle limit).
    */
   readonly warm?: { readonly perServer?: number; readonly maxIdleMs?: number };
-  /** Handshakes in progress per server at most; more connections wait their turn (default 32). */
+  /** Handshakes in progress per server at most; more connections wait their turn (default 128: well below a listen backlog of 511). */
   readonly connectConcurrency?: number;
   /** A server in backoff gets one trial connection per this period (default 1000 ms). */
   readonly trialIntervalMs?: number;
