@@ -198,7 +198,9 @@ export class ServerBoard {
 
   /**
    * Server `i` is in backoff or found unhealthy for a reason a trial may clear (not a refused key
-   * or certificate), and no trial was made this period.
+   * or certificate, and not "no free channels": a full server answers, its backoff and the probes'
+   * slot counts say when to try it again, and a call is refused at the INVITE meanwhile), and no
+   * trial was made this period.
    */
   #trialDue(i: number, now: number): boolean {
     const st = this.#at(i);
@@ -207,6 +209,7 @@ export class ServerBoard {
       this.#o.trialIntervalMs !== undefined &&
       st.lastError !== STT_ERR.AUTH &&
       st.lastError !== STT_ERR.TLS &&
+      st.lastError !== STT_ERR.FULL &&
       this.#nextTrialAt[i] !== undefined &&
       this.#nextTrialAt[i] <= now
     );

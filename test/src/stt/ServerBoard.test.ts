@@ -164,7 +164,7 @@ describe('ServerBoard', () => {
     expect(b.candidates()).toEqual([0, 1, 2]);
   });
 
-  it('breaker: a server in backoff gets one trial connection per period, never for a refused key', () => {
+  it('breaker: a server in backoff gets one trial connection per period, never for a refused key or a full server', () => {
     // Issue 16 item 5: the only server skipped for 30 s refused every call while it answered.
     const clock = new FakeClock();
     const b = board({}, clock, zeroPoolStats(), () => false, { trialIntervalMs: 1000 });
@@ -172,17 +172,22 @@ describe('ServerBoard', () => {
       b.failed(0, new SttError(STT_ERR.CONNECT, 'refused')); // backoff 30 s
     }
     b.failed(1, new SttError(STT_ERR.AUTH, '401'));
-    expect(b.candidates().sort()).toEqual([2]);
+    b.failed(2, new SttError(STT_ERR.FULL, 'no free channels'));
+    b.failed(2, new SttError(STT_ERR.FULL, 'no free channels')); // backoff 2 s
+    expect(b.candidates()).toEqual([]);
     expect(b.beginAttempt(0)).toBe(false);
     clock.advance(1000);
-    // A is due a trial (after every server that is up); B (401) never is.
-    expect(b.candidates()).toEqual([2, 0]);
+    // A is due a trial; B (401) and C (full: it answers, its backoff decides) are not.
+    expect(b.candidates()).toEqual([0]);
     expect(b.anyCandidate()).toBe(true);
+    expect(b.beginAttempt(1)).toBe(false);
+    expect(b.beginAttempt(2)).toBe(false);
     expect(b.beginAttempt(0)).toBe(true);
     expect(b.beginAttempt(0)).toBe(false); // one trial per period
-    expect(b.candidates()).toEqual([2]);
-    expect(b.beginAttempt(1)).toBe(false);
+    expect(b.candidates()).toEqual([]);
     clock.advance(1000);
+    // C's backoff is over; A's next trial comes after every server that is up.
+    expect(b.candidates()).toEqual([2, 0]);
     expect(b.beginAttempt(0)).toBe(true);
     // The trial answered: the backoff is over at once.
     b.succeeded(0);
