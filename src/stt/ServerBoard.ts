@@ -176,7 +176,17 @@ export class ServerBoard {
   anyCandidate(): boolean {
     const now = this.#clock.now();
 
-    return this.servers.some((_, i) => this.#eligible(i, now));
+    // Not counting trials: a call is answered only when a server is up (or holds a warm slot for
+    // it), never on the chance that a trial at the ACK works; the pool makes the trials itself.
+    return this.servers.some((_, i) => {
+      const st = this.#at(i);
+      return (this.#up(i, now) || st.warm > 0) && (st.freeSlots !== 0 || st.warm > 0);
+    });
+  }
+
+  /** Server `i` is down or in backoff, answers its probe, and is due its trial connection. */
+  trialDue(i: number): boolean {
+    return this.#at(i).healthy !== false && this.#trialDue(i, this.#clock.now());
   }
 
   /**
@@ -207,6 +217,7 @@ export class ServerBoard {
 
     return (
       this.#o.trialIntervalMs !== undefined &&
+      !this.#up(i, now) &&
       st.lastError !== STT_ERR.AUTH &&
       st.lastError !== STT_ERR.TLS &&
       st.lastError !== STT_ERR.FULL &&

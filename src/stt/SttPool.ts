@@ -127,7 +127,7 @@ export class SttPool implements SttStreamHost {
   async start(): Promise<void> {
     this.#running = true;
     await this.probe();
-    this.#warm.fill();
+    this.#afterProbe();
     this.#scheduleProbe();
   }
 
@@ -199,10 +199,32 @@ export class SttPool implements SttStreamHost {
       : this.#o.probeIntervalMs;
     this.#probeTimer = this.#clock.setTimeout(() => {
       void this.probe().finally(() => {
-        this.#warm.fill();
+        this.#afterProbe();
         this.#scheduleProbe();
       });
     }, wait);
+  }
+
+  /**
+   * After a probe: the breaker's trial connection to each server in backoff that answers its probe
+   * (a `Ready` ends the backoff, so calls are admitted again within a probe period, 2 s while a
+   * server is down, not after a backoff of up to 30 s); then the warm set is filled.
+   */
+  #afterProbe(): void {
+    for (let i = 0; i < this.#board.servers.length; i++) {
+      if (!this.#stopped && this.#board.trialDue(i) && this.#board.beginAttempt(i)) {
+        this.#connect(i, true).then(
+          (conn) => {
+            // The trial's slot is not kept: the warm set opens its own now the server is back.
+            conn.close();
+            this.#board.unused(i);
+            this.#warm.fill(i);
+          },
+          () => undefined, // counted and backed off by #connect
+        );
+      }
+    }
+    this.#warm.fill();
   }
 
   /** Probes every server now (`/api/build_info`, then `/api/modules_info`). */

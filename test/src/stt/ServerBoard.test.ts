@@ -177,9 +177,12 @@ describe('ServerBoard', () => {
     expect(b.candidates()).toEqual([]);
     expect(b.beginAttempt(0)).toBe(false);
     clock.advance(1000);
-    // A is due a trial; B (401) and C (full: it answers, its backoff decides) are not.
+    // A is due a trial; B (401) and C (full: it answers, its backoff decides) are not. A call is
+    // not admitted at the INVITE on a trial's chance (the pool makes the trial after a probe).
     expect(b.candidates()).toEqual([0]);
-    expect(b.anyCandidate()).toBe(true);
+    expect(b.trialDue(0)).toBe(true);
+    expect([b.trialDue(1), b.trialDue(2)]).toEqual([false, false]);
+    expect(b.anyCandidate()).toBe(false);
     expect(b.beginAttempt(1)).toBe(false);
     expect(b.beginAttempt(2)).toBe(false);
     expect(b.beginAttempt(0)).toBe(true);
