@@ -5,9 +5,11 @@
  * Figures are measurements on a shared machine, never assertions.
  */
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { encode } from '@msgpack/msgpack';
-import { decodeServerMessage, encodeAudio, FRAME_SAMPLES } from '../src/stt/protocol.js';
+import { audioMessageSize, decodeServerMessage, encodeAudio, FRAME_SAMPLES } from '../src/stt/protocol.js';
 import { SttPool } from '../src/stt/SttPool.js';
+import { ReplayBuffer } from '../src/stt/timing.js';
 import type { SttStream } from '../src/stt/SttStream.js';
 
 const FRAMES_PER_S = 12.5;
@@ -50,6 +52,123 @@ function encodeCost(): void {
   );
 }
 
+/**
+ * One 80 ms frame from samples to the bytes `ws` writes (a client masks every payload): encoded
+ * into a new Buffer (before) or into one reused buffer (now), then framed by `ws`'s Sender; and
+ * the masking alone, `ws`'s JavaScript loop against the optional native `bufferutil` when it is
+ * installed (`npm install bufferutil`; ws picks it up by itself).
+ */
+function sendPathCost(): void {
+  const require = createRequire(import.meta.url);
+  const { Sender } = require('ws') as {
+    Sender: { frame(data: Buffer, o: Record<string, unknown>): Buffer[] };
+  };
+  const pcm = new Float32Array(FRAME_SAMPLES);
+  for (let i = 0; i < pcm.length; i++) {
+    pcm[i] = Math.sin(i / 9) * 0.4;
+  }
+  const opts = { fin: true, opcode: 2, mask: true, readOnly: true, rsv1: false };
+  const scratch = Buffer.allocUnsafe(audioMessageSize(FRAME_SAMPLES));
+  const frames = 12_500;
+  const perFrameUs = (fn: () => void): number => {
+    cpuMs(() => {
+      for (let i = 0; i < 500; i++) {
+        fn();
+      }
+    });
+    return (
+      (cpuMs(() => {
+        for (let i = 0; i < frames; i++) {
+          fn();
+        }
+      }) /
+        frames) *
+      1000
+    );
+  };
+  const rounds: [string, () => void][] = [
+    ['new Buffer per frame (before)', () => Sender.frame(encodeAudio(pcm) as Buffer, { ...opts })],
+    ['reused encode buffer (now)', () => Sender.frame(encodeAudio(pcm, scratch) as Buffer, { ...opts })],
+  ];
+  // Alternate the variants so that the machine's load weighs on both alike.
+  const sums = rounds.map(() => 0);
+  for (let r = 0; r < 3; r++) {
+    rounds.forEach(([, fn], k) => (sums[k] = (sums[k] ?? 0) + perFrameUs(fn)));
+  }
+  console.log('STT send path per frame (encode + ws framing with the client mask), 3 alternating rounds:');
+  rounds.forEach(([label], k) => {
+    const us = (sums[k] ?? 0) / 3;
+    console.log(
+      `  ${label.padEnd(32)} ${us.toFixed(1)} µs/frame = ${(us * FRAMES_PER_S).toFixed(0)} µs CPU per call-second`,
+    );
+  });
+  const payload = encodeAudio(pcm) as Buffer;
+  const out = Buffer.allocUnsafe(payload.length);
+  const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  const jsUs = perFrameUs(() => {
+    for (let i = 0; i < payload.length; i++) {
+      out[i] = (payload[i] ?? 0) ^ (mask[i & 3] ?? 0);
+    }
+  });
+  let native: { mask(s: Buffer, m: Buffer, o: Buffer, off: number, len: number): void } | undefined;
+  try {
+    native = require('bufferutil') as typeof native;
+  } catch {
+    native = undefined;
+  }
+  const nativeUs = native ? perFrameUs(() => native.mask(payload, mask, out, 0, payload.length)) : NaN;
+  console.log(
+    `  masking 9619 B: ws's JavaScript loop ${jsUs.toFixed(1)} µs, bufferutil ` +
+      (native
+        ? `${nativeUs.toFixed(1)} µs (saves ${((jsUs - nativeUs) * FRAMES_PER_S).toFixed(0)} µs CPU per call-second)`
+        : 'not installed'),
+  );
+}
+
+/**
+ * The failover replay buffer of one call (10 s = 125 frames), heap measured after a full
+ * collection: the float32 frames held by reference (before) against the 16-bit ring (now).
+ */
+function replayBufferMemory(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) {
+    console.log('replay buffer memory: run with --expose-gc (npm run bench does)');
+    return;
+  }
+  const calls = 50;
+  const frames = 200; // 16 s: the 10 s window is full and has wrapped
+  const pcm = (k: number): Float32Array => new Float32Array(FRAME_SAMPLES).fill((k % 100) / 1024);
+  const heap = (): number => {
+    gc();
+    return process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  };
+  const h0 = heap();
+  const before: Float32Array[][] = [];
+  for (let c = 0; c < calls; c++) {
+    const ring: Float32Array[] = [];
+    for (let k = 0; k < frames; k++) {
+      ring[k % 125] = pcm(k);
+    }
+    before.push(ring);
+  }
+  const h1 = heap();
+  const now: ReplayBuffer[] = [];
+  for (let c = 0; c < calls; c++) {
+    const rb = new ReplayBuffer(125);
+    for (let k = 0; k < frames; k++) {
+      rb.push(pcm(k));
+    }
+    now.push(rb);
+  }
+  const h2 = heap();
+  const kb = (b: number): string => `${(b / calls / 1000).toFixed(0)} kB`;
+  console.log(
+    `replay buffer per call (10 s, ${calls} calls, heap + ArrayBuffers after gc): float32 frames held (before) ` +
+      `${kb(h1 - h0)}, 16-bit ring (now) ${kb(h2 - h1)}` +
+      ` (${before.length + now.length} buffers alive)`,
+  );
+}
+
 function decodeCost(): void {
   // One call-second from a 1B server: 12.5 Step, ~3 Word, ~2 EndWord.
   const step = encode({ type: 'Step', step_idx: 90412, prs: [0.91, 0.88, 0.93, 0.95], buffered_pcm: 0 });
@@ -69,16 +188,18 @@ function decodeCost(): void {
   );
 }
 
-async function startFakeChild(): Promise<{ url: string; stop: () => void }> {
+async function startFakeChild(slots = 2000): Promise<{ url: string; stop: () => void }> {
   const child = spawn(
     process.execPath,
     [
+      ...(process.env['FAKE_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['FAKE_PROF']}`] : []),
       '--import',
       'tsx',
       '--input-type=module',
       '-e',
       "const { FakeMoshiServer } = await import('./test/helpers/fakeMoshiServer.ts'); " +
-        "const f = await FakeMoshiServer.start({ slots: 2000, idleTimeoutMs: 60000, record: false }); console.log('URL ' + f.url);",
+        `const f = await FakeMoshiServer.start({ slots: ${slots}, idleTimeoutMs: 60000, record: false }); ` +
+        "process.on('SIGTERM', () => process.exit(0)); console.log('URL ' + f.url);",
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -180,9 +301,144 @@ async function concurrency(): Promise<void> {
   );
 }
 
+/** `--setup-only`: each call takes its slot and gives it back (no stream, no flush). */
+const setupOnly = process.argv.includes('--setup-only');
+
+const pct = (sorted: number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
+
+/** One burst: `rate` call setups per second for `seconds`, each a stream opened, fed and flushed. */
+async function burst(label: string, rate: number, seconds: number, pool: SttPool): Promise<void> {
+  const pcm = new Float32Array(FRAME_SAMPLES);
+  const setups: number[] = [];
+  let refused = 0;
+  const calls: Promise<void>[] = [];
+  const call = async (k: number): Promise<void> => {
+    const t0 = performance.now();
+    const adm = await pool.admit();
+    if (adm.decision !== 'stream') {
+      refused++;
+      return;
+    }
+    setups.push(performance.now() - t0);
+    if (setupOnly) {
+      adm.reservation.release();
+      return;
+    }
+    const s = pool.open(adm.reservation, { callId: `burst${k}` }, {});
+    s.pushFrame(pcm);
+    await s.flush();
+  };
+  const total = Math.round(rate * seconds);
+  const start = performance.now();
+  // Calls are started in 10 ms batches (the event loop's granularity), on schedule.
+  await new Promise<void>((resolve) => {
+    let started = 0;
+    const tick = (): void => {
+      const due = Math.min(total, Math.ceil(((performance.now() - start) / 1000) * rate));
+      for (; started < due; started++) {
+        calls.push(call(started));
+      }
+      if (started >= total) {
+        resolve();
+        return;
+      }
+      setTimeout(tick, 10);
+    };
+    tick();
+  });
+  const offeredS = (performance.now() - start) / 1000;
+  await Promise.all(calls);
+  setups.sort((a, b) => a - b);
+  const st = pool.stats;
+  console.log(
+    `  ${label.padEnd(44)} ${String(rate).padStart(5)}/s offered: ${setups.length} set up, ${refused} refused ` +
+      `(${((refused / total) * 100).toFixed(1)} %), setup p50 ${pct(setups, 0.5).toFixed(1)} ms / p99 ` +
+      `${pct(setups, 0.99).toFixed(1)} ms / max ${(setups.at(-1) ?? 0).toFixed(0)} ms, ` +
+      `${(total / offeredS).toFixed(0)} setups/s offered in fact, warm hits ${st.warmHits}, slow handshakes ${st.slowHandshakes}`,
+  );
+}
+
+/** Warnings and errors of the pool under a burst, on stderr (`--verbose`). */
+const benchLogger = process.argv.includes('--verbose')
+  ? {
+      debug: (): void => undefined,
+      info: (): void => undefined,
+      warn: (o: object, m: string): void => console.error('warn', m, JSON.stringify(o)),
+      error: (o: object, m: string): void => console.error('error', m, JSON.stringify(o)),
+    }
+  : undefined;
+
+/**
+ * Call bursts with the STT in the loop (issue 16 item 5): calls set up at a fixed rate, each
+ * taking a slot (`admit()`), streaming a frame and flushing, against the fake moshi-server in a
+ * child process with 5000 slots; the pool before (no warm set, fixed 3 s Ready bound, no trial
+ * during a backoff) and now (warm set, adaptive bound, breaker trial) in the same run.
+ */
+async function bursts(): Promise<void> {
+  const fake = await startFakeChild(5000);
+  console.log(
+    'call bursts with the STT in the loop (client and fake on this machine; fake in a child process):',
+  );
+  const configs: { label: string; opts: Partial<ConstructorParameters<typeof SttPool>[0]> }[] = [
+    {
+      label: 'before: no warm set/gate, 3 s bound, no trial',
+      opts: {
+        warm: { perServer: 0 },
+        readyTimeoutMaxMs: 3000,
+        trialIntervalMs: 1e9,
+        downProbeIntervalMs: 10_000,
+        connectConcurrency: 1e9,
+      },
+    },
+    { label: 'warm set 2/server, gate 128, adaptive, trial', opts: { warm: { perServer: 2 } } },
+    { label: 'warm set 8/server, gate 128, adaptive, trial', opts: { warm: { perServer: 8 } } },
+    { label: 'warm set 2, handshake gate 32', opts: { warm: { perServer: 2 }, connectConcurrency: 32 } },
+    { label: 'warm set 2, handshake gate 256', opts: { warm: { perServer: 2 }, connectConcurrency: 256 } },
+  ];
+  const rates = (process.argv.find((a) => a.startsWith('--rates='))?.slice(8) ?? '200,500,1000,1500')
+    .split(',')
+    .map(Number);
+  const only = process.argv.find((a) => a.startsWith('--configs='))?.slice(10);
+  for (const rate of rates) {
+    for (const [k, c] of configs.entries()) {
+      if (only !== undefined && !only.split(',').includes(String(k))) {
+        continue;
+      }
+      const pool = new SttPool({
+        servers: [{ url: fake.url }],
+        whenFull: 'reject',
+        ...c.opts,
+        logger: benchLogger,
+      });
+      await pool.start();
+      // Let the warm set fill before the burst.
+      await new Promise((r) => setTimeout(r, 300));
+      await burst(c.label, rate, 2, pool);
+      await pool.stop();
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  fake.stop();
+}
+
 export async function run(): Promise<void> {
   console.log('(measured on a shared 2-core machine: figures vary with the other agents’ load)');
+  if (process.argv.includes('--send')) {
+    // `npm run bench -- stt --send`: only the send path and the replay buffer.
+    sendPathCost();
+    replayBufferMemory();
+    return;
+  }
+  if (process.argv.includes('--bursts')) {
+    // `npm run bench -- stt --bursts`: only the call bursts.
+    await bursts();
+    return;
+  }
   encodeCost();
+  sendPathCost();
+  replayBufferMemory();
   decodeCost();
   await concurrency();
+  await bursts();
 }

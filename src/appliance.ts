@@ -131,6 +131,7 @@ export async function startAppliance(
       servers: config.stt.servers,
       whenFull: config.stt.whenFull,
       modelDelayMs: config.stt.modelDelayMs,
+      warm: config.stt.warm,
       turns: { maxWords: config.stt.utterance.maxWords, maxMs: config.stt.utterance.maxSeconds * 1000 },
       logger: logger.child({ part: 'stt' }),
       clock,

@@ -232,6 +232,18 @@ const configSchema = z.object({
       earlyAudioMs: z.number().int().min(0).max(120_000).default(10_000),
       /** The model's delay in ms (480 for stt-1b-en_fr, 2560 for stt-2.6b-en): bounds the hangup flush. */
       modelDelayMs: z.number().int().min(80).max(10_000).default(480),
+      /**
+       * Connections opened ahead of need per server and kept `Ready`, so a call (or a failover)
+       * takes a stream without waiting for a handshake; each holds one of the server's slots
+       * (`perServer`, 0 = off) and is replaced after `maxIdleMs` unused (moshi-server closes a
+       * stream that sends no frame for 20 s).
+       */
+      warm: z
+        .object({
+          perServer: z.number().int().min(0).max(64).default(2),
+          maxIdleMs: z.number().int().min(1000).max(19_000).default(15_000),
+        })
+        .prefault({}),
       /** An utterance is cut at `maxWords` words or `maxSeconds` from its first word (long turns). */
       utterance: z
         .object({

@@ -17,7 +17,22 @@ interface ServerBoardOptions {
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   readonly lagCooldownMs: number;
+  /**
+   * A server in backoff that still may answer gets one trial connection per this period (the
+   * breaker's half-open state), so a passing failure never refuses calls for the whole backoff;
+   * absent: no trial before the backoff ends.
+   */
+  readonly trialIntervalMs?: number;
+  /** Bound on the handshake plus `Ready` when handshakes are fast (the floor of the adaptive bound). */
+  readonly readyTimeoutMs?: number;
+  /** Ceiling of the adaptive bound (`readyTimeoutFor`). */
+  readonly readyTimeoutMaxMs?: number;
 }
+
+/** Handshake times kept per server for the adaptive `Ready` bound. */
+const HANDSHAKE_WINDOW = 32;
+/** The `Ready` bound is this many times the slowest recent handshake (within floor and ceiling). */
+const HANDSHAKE_MARGIN = 4;
 
 export class ServerBoard {
   readonly servers: readonly SttServerConfig[];
@@ -33,6 +48,12 @@ export class ServerBoard {
   /** The pool's counters (this board counts refusals, failures and lag events). */
   readonly #stats: SttPoolStats;
   #rr = 0;
+  /** Per server: clock time before which no trial connection is made during a backoff. */
+  readonly #nextTrialAt: number[];
+  /** Per server: clock time of the last `Ready` (-Infinity: never). */
+  readonly #readyAt: number[];
+  /** Per server: the most recent handshake times (ms), newest last. */
+  readonly #handshakes: number[][];
 
   constructor(
     servers: readonly SttServerConfig[],
@@ -60,7 +81,11 @@ export class ServerBoard {
       lagEvents: 0,
       maxLagMs: 0,
       streams: 0,
+      warm: 0,
     }));
+    this.#nextTrialAt = servers.map(() => 0);
+    this.#handshakes = servers.map(() => []);
+    this.#readyAt = servers.map(() => -Infinity);
   }
 
   /** A snapshot of every server's status. */
@@ -116,9 +141,16 @@ export class ServerBoard {
         return false;
       }
     };
-    // A healthy server is given up only when a second probe fails too: one probe lost to a burst
-    // would otherwise refuse every call until the next probe.
-    st.healthy = (await alive()) || (was === true && (await alive()));
+    // A healthy server is given up only when a second probe fails too, and not while it answered
+    // a handshake within the probe period: a probe lost to a burst would otherwise refuse every
+    // call until the next probe while the server takes streams.
+    st.healthy =
+      (await alive()) ||
+      (was === true && (await alive())) ||
+      (was === true && this.#clock.now() - (this.#readyAt[i] ?? -Infinity) < this.#o.probeIntervalMs);
+    if (was !== false && !st.healthy) {
+      this.#nextTrialAt[i] = this.#clock.now() + (this.#o.trialIntervalMs ?? 0);
+    }
     if (st.healthy) {
       try {
         const res = await this.#httpGet(`${base}/api/modules_info`, this.#o.probeTimeoutMs, tls);
@@ -144,19 +176,118 @@ export class ServerBoard {
   anyCandidate(): boolean {
     const now = this.#clock.now();
 
-    return this.servers.some((_, i) => this.#eligible(i, now));
+    // Not counting trials: a call is answered only when a server is up (or holds a warm slot for
+    // it), never on the chance that a trial at the ACK works; the pool makes the trials itself.
+    return this.servers.some((_, i) => {
+      const st = this.#at(i);
+      return (this.#up(i, now) || st.warm > 0) && (st.freeSlots !== 0 || st.warm > 0);
+    });
   }
 
-  /** Out of backoff, not known unhealthy, not known full. */
-  #eligible(i: number, now: number): boolean {
-    const st = this.#at(i);
-
-    return st.backoffUntil <= now && st.healthy !== false && st.freeSlots !== 0;
+  /** Server `i` is down or in backoff, answers its probe, and is due its trial connection. */
+  trialDue(i: number): boolean {
+    return this.#at(i).healthy !== false && this.#trialDue(i, this.#clock.now());
   }
 
   /**
-   * Servers to try, best first: out of backoff, not known unhealthy or full; not lagging before
-   * lagging; most free slots first; servers with unknown slots in round-robin order after them.
+   * Out of backoff (or due a trial), not known unhealthy, not known full (a warm connection of ours
+   * is a slot the call can take).
+   */
+  #eligible(i: number, now: number): boolean {
+    const st = this.#at(i);
+
+    return (this.#up(i, now) || this.#trialDue(i, now)) && (st.freeSlots !== 0 || st.warm > 0);
+  }
+
+  /** Out of backoff and not known unhealthy. */
+  #up(i: number, now: number): boolean {
+    const st = this.#at(i);
+
+    return st.backoffUntil <= now && st.healthy !== false;
+  }
+
+  /**
+   * Server `i` is in backoff or found unhealthy for a reason a trial may clear (not a refused key
+   * or certificate, and not "no free channels": a full server answers, its backoff and the probes'
+   * slot counts say when to try it again, and a call is refused at the INVITE meanwhile), and no
+   * trial was made this period.
+   */
+  #trialDue(i: number, now: number): boolean {
+    const st = this.#at(i);
+
+    return (
+      this.#o.trialIntervalMs !== undefined &&
+      !this.#up(i, now) &&
+      st.lastError !== STT_ERR.AUTH &&
+      st.lastError !== STT_ERR.TLS &&
+      st.lastError !== STT_ERR.FULL &&
+      this.#nextTrialAt[i] !== undefined &&
+      this.#nextTrialAt[i] <= now
+    );
+  }
+
+  /**
+   * Whether a connection to server `i` may be attempted now: out of backoff and not known
+   * unhealthy, or the period's one trial connection (taken by this call: the next trial waits `trialIntervalMs`).
+   */
+  beginAttempt(i: number): boolean {
+    const now = this.#clock.now();
+    if (this.#up(i, now)) {
+      return true;
+    }
+    if (!this.#trialDue(i, now)) {
+      return false;
+    }
+    this.#nextTrialAt[i] = now + (this.#o.trialIntervalMs ?? 0);
+    return true;
+  }
+
+  /**
+   * Whether a warm connection may be opened to server `i` now: out of backoff (no trial spent on
+   * warmth), not known unhealthy, a free slot as far as known.
+   */
+  canWarm(i: number): boolean {
+    const st = this.#at(i);
+
+    return st.backoffUntil <= this.#clock.now() && st.healthy !== false && st.freeSlots !== 0;
+  }
+
+  /** Whether some server is in backoff or known unhealthy (the pool then probes sooner). */
+  anyDown(): boolean {
+    const now = this.#clock.now();
+
+    return this.#status.some((s) => s.healthy === false || s.backoffUntil > now);
+  }
+
+  /** Server `i` answered a handshake (`Ready`) after `ms`: feeds the adaptive `Ready` bound. */
+  handshake(i: number, ms: number): void {
+    const h = this.#handshakes[i];
+    if (h) {
+      h.push(ms);
+      if (h.length > HANDSHAKE_WINDOW) {
+        h.shift();
+      }
+    }
+  }
+
+  /**
+   * The bound on server `i`'s next handshake: `readyTimeoutMs`, raised to 4 × the slowest of its
+   * last 32 handshakes while they are slow (a loaded machine or server), at most
+   * `readyTimeoutMaxMs`. A starved handshake is waited for rather than taken for a dead server.
+   */
+  readyTimeoutFor(i: number): number {
+    const floor = this.#o.readyTimeoutMs ?? 3000;
+    const ceiling = Math.max(floor, this.#o.readyTimeoutMaxMs ?? floor);
+    const recent = this.#handshakes[i] ?? [];
+    const slowest = recent.length > 0 ? Math.max(...recent) : 0;
+
+    return Math.round(Math.min(ceiling, Math.max(floor, HANDSHAKE_MARGIN * slowest)));
+  }
+
+  /**
+   * Servers to try, best first: out of backoff (or due a trial, ranked after every other), not
+   * known unhealthy or full; not lagging before lagging; one of our warm connections waiting before
+   * none; most free slots first; servers with unknown slots in round-robin order after them.
    */
   candidates(exclude?: SttServerConfig): number[] {
     const now = this.#clock.now();
@@ -166,8 +297,11 @@ export class ServerBoard {
     const ok = order.filter((i) => this.servers[i] !== exclude && this.#eligible(i, now));
     const rank = (i: number): [number, number] => {
       const st = this.#at(i);
+      // Down or in backoff (a trial) after everything else, then with a warm connection first, then
+      // lagging last, then most free slots.
+      const tier = (this.#up(i, now) ? 0 : 4) + (st.laggingUntil > now ? 2 : 0) + (st.warm > 0 ? 0 : 1);
 
-      return [st.laggingUntil > now ? 1 : 0, st.freeSlots === null ? -0.5 : -st.freeSlots];
+      return [tier, st.freeSlots === null ? -0.5 : -st.freeSlots];
     };
 
     return ok.sort((a, b) => {
@@ -213,6 +347,7 @@ export class ServerBoard {
       this.#stats.connectFailures++;
     }
     st.backoffUntil = now + wait;
+    this.#nextTrialAt[i] = now + (this.#o.trialIntervalMs ?? 0);
     this.#logger.warn({ server: st.url, code, retryInMs: wait }, 'stt: server skipped');
   }
 
@@ -234,7 +369,9 @@ export class ServerBoard {
   succeeded(i: number): void {
     this.#tlsLogged.delete(i);
     const st = this.#at(i);
+    this.#readyAt[i] = this.#clock.now();
     st.failures = 0;
+    st.backoffUntil = 0;
     st.lastError = null;
     st.healthy = true;
     if (st.freeSlots !== null) {
@@ -245,6 +382,20 @@ export class ServerBoard {
   /** One of our reservations or streams now holds a slot on server `i`. */
   taken(i: number): void {
     this.#at(i).streams++;
+  }
+
+  /** A warm connection (opened ahead of need) was added to server `i`'s set (+1) or left it (-1). */
+  warmChanged(i: number, delta: 1 | -1): void {
+    const st = this.#at(i);
+    st.warm = Math.max(0, st.warm + delta);
+  }
+
+  /** A slot we held on server `i` without a stream (a warm connection) is free again. */
+  unused(i: number): void {
+    const st = this.#status[i];
+    if (st && st.freeSlots !== null) {
+      st.freeSlots = Math.min(st.totalSlots ?? Infinity, st.freeSlots + 1);
+    }
   }
 
   /** A slot we held on server `i` is free again (the known count was lowered when we took it). */

@@ -12,13 +12,23 @@ import type { Logger } from '../../lib/logger.js';
 import {
   API_KEY_HEADER,
   API_KEY_QUERY,
+  FRAME_SAMPLES,
   NO_FREE_CHANNELS,
   ProtocolDecodeError,
+  audioMessageSize,
   decodeServerMessage,
   encodeAudio,
   encodeMarker,
   type ServerMessage,
 } from './protocol.js';
+
+/**
+ * Where every connection encodes its audio messages: one buffer, reused. `ws` frames a send
+ * synchronously (no compression, no Blob: nothing is queued) and masks the payload into the frame
+ * it writes, so the buffer is free again when `send()` returns. One encode, one socket write, one
+ * allocation (the masked frame) per 80 ms frame.
+ */
+const audioScratch = Buffer.allocUnsafe(audioMessageSize(FRAME_SAMPLES));
 
 /** How long `close()` waits for the server's side of the close handshake before cutting the socket. */
 export const CLOSE_HANDSHAKE_MS = 2000;
@@ -281,7 +291,9 @@ export class SttConnection {
 
   /** Sends one `Audio` message (always binary, float32 samples). */
   sendAudio(pcm: Float32Array): void {
-    this.#sendBinary(encodeAudio(pcm));
+    if (this.isOpen) {
+      this.#sendBinary(pcm.length <= FRAME_SAMPLES ? encodeAudio(pcm, audioScratch) : encodeAudio(pcm));
+    }
   }
 
   /** Sends `Marker{id}`. */

@@ -16,6 +16,7 @@ import { ServerBoard } from './ServerBoard.js';
 import { SttConnection, type SttServerConfig } from './SttConnection.js';
 import { SttReservation, takeReservedConnection } from './SttReservation.js';
 import { SttStream } from './SttStream.js';
+import { WarmSet } from './WarmSet.js';
 import type { TurnDetectorOptions } from './TurnDetector.js';
 import type {
   SttLink,
@@ -36,14 +37,16 @@ export type SttAdmission =
 
 export class SttPool implements SttStreamHost {
   readonly #board: ServerBoard;
+  readonly #warm: WarmSet;
   readonly #clock: Clock;
   readonly #wallClock: () => number;
   readonly #logger: Logger;
   readonly #o: {
     modelDelayMs: number;
     whenFull: 'reject' | 'defer';
-    readyTimeoutMs: number;
     probeIntervalMs: number;
+    downProbeIntervalMs: number;
+    connectConcurrency: number;
     reservationTtlMs: number;
     stream: Omit<SttStreamSettings, 'modelDelayMs'>;
     turns: TurnDetectorOptions;
@@ -59,6 +62,9 @@ export class SttPool implements SttStreamHost {
   readonly #conns = new Set<SttConnection>();
   /** Connection attempts and probes in flight (a stop waits for them; each is bounded). */
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Per server: handshakes in progress, and the connections waiting for a place (`#gate`). */
+  readonly #connecting: number[];
+  readonly #waiting: (() => void)[][];
 
   constructor(opts: SttPoolOptions) {
     if (opts.servers.length === 0) {
@@ -70,8 +76,9 @@ export class SttPool implements SttStreamHost {
     this.#o = {
       modelDelayMs: opts.modelDelayMs ?? 480,
       whenFull: opts.whenFull ?? 'reject',
-      readyTimeoutMs: opts.readyTimeoutMs ?? 3000,
       probeIntervalMs: opts.probeIntervalMs ?? 10_000,
+      downProbeIntervalMs: opts.downProbeIntervalMs ?? 2000,
+      connectConcurrency: Math.max(1, opts.connectConcurrency ?? 128),
       reservationTtlMs: opts.reservationTtlMs ?? 60_000,
       stream: opts.stream ?? {},
       turns: opts.turns ?? {},
@@ -90,6 +97,20 @@ export class SttPool implements SttStreamHost {
         backoffInitialMs: opts.backoff?.initialMs ?? 1000,
         backoffMaxMs: opts.backoff?.maxMs ?? 30_000,
         lagCooldownMs: opts.lagCooldownMs ?? 30_000,
+        trialIntervalMs: opts.trialIntervalMs ?? 1000,
+        readyTimeoutMs: opts.readyTimeoutMs ?? 3000,
+        readyTimeoutMaxMs: opts.readyTimeoutMaxMs ?? 10_000,
+      },
+    );
+    this.#connecting = opts.servers.map(() => 0);
+    this.#waiting = opts.servers.map(() => []);
+    this.#warm = new WarmSet(
+      { perServer: opts.warm?.perServer ?? 0, maxIdleMs: opts.warm?.maxIdleMs ?? 15_000 },
+      {
+        board: this.#board,
+        clock: this.#clock,
+        logger: this.#logger,
+        connect: (i) => this.#connect(i, true),
       },
     );
     for (const s of opts.servers) {
@@ -106,6 +127,7 @@ export class SttPool implements SttStreamHost {
   async start(): Promise<void> {
     this.#running = true;
     await this.probe();
+    this.#afterProbe();
     this.#scheduleProbe();
   }
 
@@ -122,6 +144,7 @@ export class SttPool implements SttStreamHost {
       this.#clock.clearTimeout(this.#probeTimer);
       this.#probeTimer = undefined;
     }
+    this.#warm.close();
     for (const r of [...this.#expiry.keys()]) {
       r.release();
     }
@@ -170,9 +193,38 @@ export class SttPool implements SttStreamHost {
     if (!this.#running) {
       return;
     }
+    // A server down or in backoff is probed again within seconds (the breaker), not after the period.
+    const wait = this.#board.anyDown()
+      ? Math.min(this.#o.downProbeIntervalMs, this.#o.probeIntervalMs)
+      : this.#o.probeIntervalMs;
     this.#probeTimer = this.#clock.setTimeout(() => {
-      void this.probe().finally(() => this.#scheduleProbe());
-    }, this.#o.probeIntervalMs);
+      void this.probe().finally(() => {
+        this.#afterProbe();
+        this.#scheduleProbe();
+      });
+    }, wait);
+  }
+
+  /**
+   * After a probe: the breaker's trial connection to each server in backoff that answers its probe
+   * (a `Ready` ends the backoff, so calls are admitted again within a probe period, 2 s while a
+   * server is down, not after a backoff of up to 30 s); then the warm set is filled.
+   */
+  #afterProbe(): void {
+    for (let i = 0; i < this.#board.servers.length; i++) {
+      if (!this.#stopped && this.#board.trialDue(i) && this.#board.beginAttempt(i)) {
+        this.#connect(i, true).then(
+          (conn) => {
+            // The trial's slot is not kept: the warm set opens its own now the server is back.
+            conn.close();
+            this.#board.unused(i);
+            this.#warm.fill(i);
+          },
+          () => undefined, // counted and backed off by #connect
+        );
+      }
+    }
+    this.#warm.fill();
   }
 
   /** Probes every server now (`/api/build_info`, then `/api/modules_info`). */
@@ -183,20 +235,31 @@ export class SttPool implements SttStreamHost {
     await this.#track(this.#board.probeAll());
   }
 
-  async #connect(i: number): Promise<SttConnection> {
+  /**
+   * Opens a stream on server `i` and waits for `Ready` (bounded by the board's adaptive bound).
+   * For the warm set (`warm`), a full server is no failure: the set just stays short.
+   */
+  async #connect(i: number, warm = false): Promise<SttConnection> {
     const server = this.#board.servers[i] as SttServerConfig;
     if (this.#stopped) {
       throw new SttError(STT_ERR.NO_SERVER, 'the STT pool is stopped');
     }
+    const release = await this.#track(this.#gate(i));
+    if (this.#stopped) {
+      release();
+      throw new SttError(STT_ERR.NO_SERVER, 'the STT pool is stopped');
+    }
+    const t0 = this.#clock.now();
     try {
       const conn = await this.#track(
         SttConnection.connect(server, {
           clock: this.#clock,
           logger: this.#logger,
-          readyTimeoutMs: this.#o.readyTimeoutMs,
+          readyTimeoutMs: this.#board.readyTimeoutFor(i),
           tls: this.#board.tls[i],
         }),
       );
+      this.#board.handshake(i, this.#clock.now() - t0);
       this.#conns.add(conn);
       void conn.closed.then(() => this.#conns.delete(conn));
       if (this.#stopped) {
@@ -208,11 +271,58 @@ export class SttPool implements SttStreamHost {
 
       return conn;
     } catch (err) {
-      if (!this.#stopped) {
+      if (!this.#stopped && !(warm && err instanceof SttError && err.code === STT_ERR.FULL)) {
         this.#board.failed(i, err);
       }
       throw err;
+    } finally {
+      release();
     }
+  }
+
+  /**
+   * Waits for one of server `i`'s `connectConcurrency` handshake places (FIFO). A burst of calls
+   * then queues here instead of piling thousands of handshakes on the server at once (whose
+   * accept queue overflows: dropped SYNs come back after 1, 3, 7 s); a handshake's `Ready` bound
+   * starts when it is actually made.
+   * @returns the function that gives the place back.
+   */
+  async #gate(i: number): Promise<() => void> {
+    const n = this.#connecting[i] ?? 0;
+    if (n >= this.#o.connectConcurrency) {
+      await new Promise<void>((resolve) => this.#waiting[i]?.push(resolve));
+    } else {
+      this.#connecting[i] = n + 1;
+    }
+    let done = false;
+    return () => {
+      if (done) {
+        return;
+      }
+      done = true;
+      const next = this.#waiting[i]?.shift();
+      if (next) {
+        next(); // the place passes on
+      } else {
+        this.#connecting[i] = (this.#connecting[i] ?? 1) - 1;
+      }
+    };
+  }
+
+  /**
+   * A `Ready` connection to server `i` for a call or a failover: a warm one when the set has one,
+   * else a new one (when the server is out of backoff, or this is the breaker's trial).
+   */
+  async #acquire(i: number): Promise<SttConnection> {
+    const warm = this.#warm.take(i);
+    if (warm) {
+      this.stats.warmHits++;
+      return warm;
+    }
+    if (!this.#board.beginAttempt(i)) {
+      throw new SttError(STT_ERR.NO_SERVER, `${this.#board.servers[i]?.url ?? 'server'} is in backoff`);
+    }
+    return this.#connect(i);
   }
 
   /**
@@ -240,7 +350,7 @@ export class SttPool implements SttStreamHost {
       const i = queue[k] as number;
       let conn: SttConnection;
       try {
-        conn = await this.#connect(i);
+        conn = await this.#acquire(i);
       } catch (err) {
         if (err instanceof SttError && err.code === STT_ERR.READY_TIMEOUT && !retried.has(i)) {
           retried.add(i);
@@ -347,7 +457,7 @@ export class SttPool implements SttStreamHost {
           break;
         }
         try {
-          const conn = await this.#connect(i);
+          const conn = await this.#acquire(i);
           this.#board.taken(i);
 
           return conn;

@@ -23,8 +23,24 @@ export interface SttPoolOptions {
   readonly modelDelayMs?: number;
   /** Admission policy when no server has a free slot (config `stt.whenFull`). */
   readonly whenFull?: 'reject' | 'defer';
-  /** Bound on the handshake plus `Ready` (default 3000 ms). */
+  /**
+   * Bound on the handshake plus `Ready` (default 3000 ms). It adapts to load: 4 × the slowest of
+   * the server's last 32 handshakes when that is longer, up to `readyTimeoutMaxMs` (default 10 000).
+   */
   readonly readyTimeoutMs?: number;
+  readonly readyTimeoutMaxMs?: number;
+  /**
+   * Connections opened ahead of need per server, `Ready`, each holding a slot (config
+   * `stt.warm`): `perServer` (default 0 = off here; the appliance's config default is 2),
+   * replaced after `maxIdleMs` unused (default 15 000, below moshi-server's 20 s idle limit).
+   */
+  readonly warm?: { readonly perServer?: number; readonly maxIdleMs?: number };
+  /** Handshakes in progress per server at most; more connections wait their turn (default 128: well below a listen backlog of 511). */
+  readonly connectConcurrency?: number;
+  /** A server in backoff gets one trial connection per this period (default 1000 ms). */
+  readonly trialIntervalMs?: number;
+  /** While a server is down or in backoff, probes run this often (default 2000 ms). */
+  readonly downProbeIntervalMs?: number;
   /** HTTP probe period (default 10 000 ms) and timeout (default 2000 ms). */
   readonly probeIntervalMs?: number;
   readonly probeTimeoutMs?: number;
@@ -61,11 +77,15 @@ export interface SttServerStatus {
   maxLagMs: number;
   /** Our streams on it now. */
   streams: number;
+  /** Our warm connections on it now (opened ahead of need, `Ready`, each holding a slot). */
+  warm: number;
 }
 
 /** Pool counters (for metrics). */
 export interface SttPoolStats {
   reservations: number;
+  /** Calls and failovers that took a warm connection (no handshake to wait for). */
+  warmHits: number;
   noServer: number;
   connectFailures: number;
   /** Connections that got no `Ready` in time: a slow server, ranked last, not backed off. */
@@ -83,6 +103,7 @@ export interface SttPoolStats {
 export function zeroPoolStats(): SttPoolStats {
   return {
     reservations: 0,
+    warmHits: 0,
     noServer: 0,
     connectFailures: 0,
     slowHandshakes: 0,

@@ -64,18 +64,39 @@ export function isReplayDuplicate(
   );
 }
 
-/** The last few seconds of streamed frames, kept for a failover replay. */
+/** Float sample → 16-bit: ×32768, rounded, within int16 (1.0 becomes 32767). */
+function toInt16(v: number): number {
+  const x = Math.round(v * 32768);
+  return x > 32767 ? 32767 : x < -32768 ? -32768 : x;
+}
+
+/**
+ * The last few seconds of streamed frames, kept for a failover replay as 16-bit samples (3840 B
+ * per 80 ms frame instead of 7680 B as float32, and no reference to the caller's frames): the
+ * frames are regenerated (`/ 32768`) only on a replay. Phone audio loses nothing: it came from
+ * 16-bit G.711 samples, and the 8 → 24 kHz upsampler passes every third sample through unchanged;
+ * the others move by at most half a 16-bit step (−96 dB), below what the model hears.
+ */
 export class ReplayBuffer {
-  readonly #frames: (Float32Array | undefined)[];
+  /** One 16-bit frame per slot, reused when the ring wraps (allocated as the call goes on). */
+  readonly #frames: (Int16Array | undefined)[];
   #next = 0;
 
   constructor(capacityFrames: number) {
-    this.#frames = new Array<Float32Array | undefined>(Math.max(1, capacityFrames));
+    this.#frames = new Array<Int16Array | undefined>(Math.max(1, capacityFrames));
   }
 
-  /** Records call frame `next` (frames are numbered in order from 0). */
+  /** Records call frame `next` (frames are numbered in order from 0); `pcm` is not kept. */
   push(pcm: Float32Array): void {
-    this.#frames[this.#next % this.#frames.length] = pcm;
+    const at = this.#next % this.#frames.length;
+    let slot = this.#frames[at];
+    if (slot?.length !== pcm.length) {
+      slot = new Int16Array(pcm.length);
+      this.#frames[at] = slot;
+    }
+    for (let i = 0; i < pcm.length; i++) {
+      slot[i] = toInt16(pcm[i] ?? 0);
+    }
     this.#next++;
   }
 
@@ -89,13 +110,22 @@ export class ReplayBuffer {
     return Math.max(0, this.#next - this.#frames.length);
   }
 
-  /** Frames `from` (inclusive) to the newest, oldest first. */
+  /** Bytes held by the samples (for the memory figures). */
+  get bytes(): number {
+    return this.#frames.reduce((n, f) => n + (f?.byteLength ?? 0), 0);
+  }
+
+  /** Frames `from` (inclusive) to the newest, oldest first, regenerated as float32 in [-1, 1). */
   since(from: number): Float32Array[] {
     const out: Float32Array[] = [];
     for (let k = Math.max(from, this.oldestFrame); k < this.#next; k++) {
       const f = this.#frames[k % this.#frames.length];
       if (f) {
-        out.push(f);
+        const pcm = new Float32Array(f.length);
+        for (let i = 0; i < f.length; i++) {
+          pcm[i] = (f[i] ?? 0) / 32768;
+        }
+        out.push(pcm);
       }
     }
     return out;

@@ -105,7 +105,12 @@ export interface FakeStream {
 interface Slot {
   readonly stream: FakeStream;
   readonly ws: WebSocket;
-  pcm: number[];
+  /** Received samples not yet stepped: chunks as received (a burst of thousands of streams must not copy per sample). */
+  pcm: number[][];
+  /** Samples already consumed from `pcm[0]`. */
+  pcmPos: number;
+  /** Samples waiting in `pcm` (moshi-server's `buffered_pcm`). */
+  buffered: number;
   step: number;
   run: { index: number; start: number } | null;
   lastWordEnd: number | null;
@@ -168,6 +173,30 @@ export function classifyFrame(pcm: ArrayLike<number>): number {
 
 const HORIZONS = [6, 12, 25, 37];
 
+/** The next 1920 samples of a slot's received audio (the caller checked `buffered`). */
+function takeFrame(slot: Slot): number[] {
+  const first = slot.pcm[0];
+  slot.buffered -= FAKE_FRAME;
+  if (first && slot.pcmPos === 0 && first.length === FAKE_FRAME) {
+    slot.pcm.shift();
+    return first;
+  }
+  const out: number[] = [];
+  while (out.length < FAKE_FRAME) {
+    const chunk = slot.pcm[0] as number[];
+    const n = Math.min(FAKE_FRAME - out.length, chunk.length - slot.pcmPos);
+    for (let k = 0; k < n; k++) {
+      out.push(chunk[slot.pcmPos + k] as number);
+    }
+    slot.pcmPos += n;
+    if (slot.pcmPos >= chunk.length) {
+      slot.pcm.shift();
+      slot.pcmPos = 0;
+    }
+  }
+  return out;
+}
+
 export class FakeMoshiServer {
   readonly streams: FakeStream[] = [];
   /** Handshakes refused with 401. */
@@ -181,6 +210,8 @@ export class FakeMoshiServer {
   readonly #http: Server;
   readonly #wss = new WebSocketServer({ noServer: true });
   readonly #slots = new Set<Slot>();
+  /** The slot of each admitted socket (a send finds its slot without a scan: bursts of thousands). */
+  readonly #slotOf = new Map<WebSocket, Slot>();
   readonly #sockets = new Set<Duplex>();
   /** What each open connection was last used for (`GET /path` or `WebSocket`). */
   readonly #socketUse = new Map<Duplex, string>();
@@ -410,6 +441,8 @@ export class FakeMoshiServer {
       stream,
       ws,
       pcm: [],
+      pcmPos: 0,
+      buffered: 0,
       step: 0,
       run: null,
       lastWordEnd: null,
@@ -420,6 +453,7 @@ export class FakeMoshiServer {
       lastSentAt: performance.now(),
     };
     this.#slots.add(slot);
+    this.#slotOf.set(ws, slot);
     this.#touch(slot);
     ws.on('close', () => this.#release(slot, stream.closeReason || 'client closed'));
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(slot, data, isBinary));
@@ -441,6 +475,7 @@ export class FakeMoshiServer {
 
   #release(slot: Slot, reason: string): void {
     clearTimeout(slot.idleTimer);
+    this.#slotOf.delete(slot.ws);
     if (this.#slots.delete(slot)) {
       slot.stream.closeReason ||= reason;
     }
@@ -448,30 +483,35 @@ export class FakeMoshiServer {
 
   #receive(slot: Slot, data: Buffer, isBinary: boolean): void {
     this.#touch(slot);
-    const copy = Buffer.from(data);
     if (!isBinary) {
       // moshi-server skips Text frames.
-      slot.stream.frames.push({ at: performance.now(), binary: false, data: copy, message: undefined });
+      slot.stream.frames.push({
+        at: performance.now(),
+        binary: false,
+        data: Buffer.from(data),
+        message: undefined,
+      });
       return;
     }
     let message: unknown;
     try {
-      message = decode(copy);
+      message = decode(data);
     } catch {
       message = undefined;
     }
     if (this.#opts.record) {
-      slot.stream.frames.push({ at: performance.now(), binary: true, data: copy, message });
+      slot.stream.frames.push({ at: performance.now(), binary: true, data: Buffer.from(data), message });
     }
     const m = message as { type?: unknown; pcm?: unknown; id?: unknown } | undefined;
     if (m?.type === 'Audio' && Array.isArray(m.pcm) && m.pcm.every((v) => typeof v === 'number')) {
-      for (const v of m.pcm) {
-        slot.pcm.push(v);
+      if (m.pcm.length > 0) {
+        slot.pcm.push(m.pcm);
+        slot.buffered += m.pcm.length;
       }
       return;
     }
     if (m?.type === 'Marker' && typeof m.id === 'number' && Number.isInteger(m.id)) {
-      const buffered = Math.floor(slot.pcm.length / FAKE_FRAME);
+      const buffered = Math.floor(slot.buffered / FAKE_FRAME);
       slot.markers.push({ id: m.id, target: this.globalStep + this.#opts.delaySteps + buffered });
       return;
     }
@@ -486,10 +526,9 @@ export class FakeMoshiServer {
     if (this.#frozen) {
       return;
     }
-    for (const slot of this.#slots) {
-      if (slot.ws === ws) {
-        slot.lastSentAt = performance.now();
-      }
+    const slot = this.#slotOf.get(ws);
+    if (slot) {
+      slot.lastSentAt = performance.now();
     }
     if (this.#opts.record) {
       stream.sent.push(msg);
@@ -498,11 +537,11 @@ export class FakeMoshiServer {
   }
 
   #step(): void {
-    const active = [...this.#slots].filter((s) => s.pcm.length >= FAKE_FRAME);
+    const active = [...this.#slots].filter((s) => s.buffered >= FAKE_FRAME);
     if (active.length > 0) {
       this.globalStep++;
       for (const slot of active) {
-        this.#process(slot, slot.pcm.splice(0, FAKE_FRAME));
+        this.#process(slot, takeFrame(slot));
       }
     }
     for (const slot of this.#slots) {
@@ -556,7 +595,7 @@ export class FakeMoshiServer {
         type: 'Step',
         step_idx: this.globalStep,
         prs,
-        buffered_pcm: slot.pcm.length,
+        buffered_pcm: slot.buffered,
       });
     }
   }

@@ -55,7 +55,7 @@ async function processSetup(name: string) {
     JSON.stringify({
       sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
       rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
-      stt: { servers: [{ url: fake.url }] },
+      stt: { servers: [{ url: fake.url }], warm: { perServer: 0 } },
       http: { host: '127.0.0.1', port: httpPort },
       storage: { dir: dataDir },
     }),

@@ -59,7 +59,7 @@ async function instance(name: string): Promise<Instance> {
         inbound: { maxCallsPerSource: 200, rateLimit: { burst: 200, perSecond: 100 } },
       },
       rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 199 },
-      stt: { servers: [{ url: fake.url }] },
+      stt: { servers: [{ url: fake.url }], warm: { perServer: 0 } },
       http: { host: '127.0.0.1', port: httpPort },
       storage: { dir: dataDir },
       shutdown: { drainTimeoutMs: 60_000 },

@@ -102,6 +102,8 @@ export async function startE2e(
     },
     stt: {
       servers: [{ url: fake.url, apiKey: 'public_token' }],
+      // No warm connections: the tests count the fake's slots and streams per call.
+      warm: { perServer: 0 },
       ...(overrides['stt'] as object | undefined),
     },
     storage: { dir: storageDir },
@@ -183,7 +185,7 @@ export async function startAgain(
   const config = parseConfig({
     sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: sipPort }] },
     rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + 15 },
-    stt: overrides.stt,
+    stt: { warm: { perServer: 0 }, ...overrides.stt },
     storage: { dir: e2e.storageDir, ...overrides.storage },
     http: { host: '127.0.0.1', port: httpPort },
     log: { level: 'debug' },

@@ -25,6 +25,17 @@ describe('config', () => {
     expect(cfg.storage.dir).toBe('./data');
   });
 
+  it('stt.warm: two Ready connections per server by default, 0 turns them off, replaced before 20 s', () => {
+    expect(parseConfig({}).stt.warm).toEqual({ perServer: 2, maxIdleMs: 15_000 });
+    expect(parseConfig({ stt: { warm: { perServer: 0 } } }).stt.warm).toEqual({
+      perServer: 0,
+      maxIdleMs: 15_000,
+    });
+    // moshi-server closes a stream with no frame for 20 s: a warm connection must be replaced before.
+    expect(() => parseConfig({ stt: { warm: { maxIdleMs: 20_000 } } })).toThrow(/stt\.warm\.maxIdleMs/);
+    expect(() => parseConfig({ stt: { warm: { perServer: -1 } } })).toThrow(/stt\.warm\.perServer/);
+  });
+
   it('names the JSON path and what was expected', () => {
     const bad = {
       sip: {

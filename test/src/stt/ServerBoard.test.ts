@@ -21,6 +21,7 @@ function board(
   clock = new FakeClock(),
   s = zeroPoolStats(),
   fails: (host: string) => boolean = () => false,
+  extra: { trialIntervalMs?: number; readyTimeoutMs?: number; readyTimeoutMaxMs?: number } = {},
 ): ServerBoard {
   return new ServerBoard(
     [A, B, C],
@@ -54,6 +55,7 @@ function board(
       backoffInitialMs: 1000,
       backoffMaxMs: 30_000,
       lagCooldownMs: 30_000,
+      ...extra,
     },
   );
 }
@@ -160,5 +162,113 @@ describe('ServerBoard', () => {
     expect(b.laggingServers()).toEqual([A.url]);
     clock.advance(30_000);
     expect(b.candidates()).toEqual([0, 1, 2]);
+  });
+
+  it('breaker: a server in backoff gets one trial connection per period, never for a refused key or a full server', () => {
+    // Issue 16 item 5: the only server skipped for 30 s refused every call while it answered.
+    const clock = new FakeClock();
+    const b = board({}, clock, zeroPoolStats(), () => false, { trialIntervalMs: 1000 });
+    for (let k = 0; k < 6; k++) {
+      b.failed(0, new SttError(STT_ERR.CONNECT, 'refused')); // backoff 30 s
+    }
+    b.failed(1, new SttError(STT_ERR.AUTH, '401'));
+    b.failed(2, new SttError(STT_ERR.FULL, 'no free channels'));
+    b.failed(2, new SttError(STT_ERR.FULL, 'no free channels')); // backoff 2 s
+    expect(b.candidates()).toEqual([]);
+    expect(b.beginAttempt(0)).toBe(false);
+    clock.advance(1000);
+    // A is due a trial; B (401) and C (full: it answers, its backoff decides) are not. A call is
+    // not admitted at the INVITE on a trial's chance (the pool makes the trial after a probe).
+    expect(b.candidates()).toEqual([0]);
+    expect(b.trialDue(0)).toBe(true);
+    expect([b.trialDue(1), b.trialDue(2)]).toEqual([false, false]);
+    expect(b.anyCandidate()).toBe(false);
+    expect(b.beginAttempt(1)).toBe(false);
+    expect(b.beginAttempt(2)).toBe(false);
+    expect(b.beginAttempt(0)).toBe(true);
+    expect(b.beginAttempt(0)).toBe(false); // one trial per period
+    expect(b.candidates()).toEqual([]);
+    clock.advance(1000);
+    // C's backoff is over; A's next trial comes after every server that is up.
+    expect(b.candidates()).toEqual([2, 0]);
+    expect(b.beginAttempt(0)).toBe(true);
+    // The trial answered: the backoff is over at once.
+    b.succeeded(0);
+    expect(b.status()[0]).toMatchObject({ backoffUntil: 0, failures: 0 });
+    expect(b.beginAttempt(0)).toBe(true);
+    expect(b.beginAttempt(0)).toBe(true);
+  });
+
+  it('breaker: a server found unhealthy gets a trial per period too, and probes come sooner', async () => {
+    const clock = new FakeClock();
+    let down = false;
+    const b = board({ '10.0.0.1': ['0', '8'] }, clock, zeroPoolStats(), (h) => down && h === '10.0.0.1', {
+      trialIntervalMs: 1000,
+    });
+    await b.probeAll();
+    expect(b.anyDown()).toBe(false);
+    down = true;
+    await b.probeAll();
+    expect(b.status()[0]!.healthy).toBe(false);
+    expect(b.anyDown()).toBe(true);
+    expect(b.beginAttempt(0)).toBe(false);
+    clock.advance(1000);
+    expect(b.candidates()).toEqual([1, 2, 0]);
+    expect(b.beginAttempt(0)).toBe(true);
+  });
+
+  it('a probe lost while the server answers handshakes does not mark it unhealthy', async () => {
+    const clock = new FakeClock();
+    let down = false;
+    const b = board({ '10.0.0.1': ['0', '8'] }, clock, zeroPoolStats(), (h) => down && h === '10.0.0.1');
+    await b.probeAll();
+    b.succeeded(0); // a Ready just now
+    down = true;
+    await b.probeAll();
+    expect(b.status()[0]!.healthy).toBe(true);
+    clock.advance(10_000); // no Ready within the probe period (10 s): the probes decide again
+    await b.probeAll();
+    expect(b.status()[0]!.healthy).toBe(false);
+  });
+
+  it('the Ready bound adapts: 4 × the slowest of the last 32 handshakes, within floor and ceiling', () => {
+    const b = board({}, new FakeClock(), zeroPoolStats(), () => false, {
+      readyTimeoutMs: 3000,
+      readyTimeoutMaxMs: 10_000,
+    });
+    expect(b.readyTimeoutFor(0)).toBe(3000);
+    b.handshake(0, 12);
+    expect(b.readyTimeoutFor(0)).toBe(3000); // fast handshakes: the floor
+    b.handshake(0, 1200);
+    expect(b.readyTimeoutFor(0)).toBe(4800);
+    expect(b.readyTimeoutFor(1)).toBe(3000); // per server
+    b.handshake(0, 4000);
+    expect(b.readyTimeoutFor(0)).toBe(10_000); // the ceiling
+    for (let k = 0; k < 32; k++) {
+      b.handshake(0, 20);
+    }
+    expect(b.readyTimeoutFor(0)).toBe(3000); // the slow ones have left the window
+  });
+
+  it('counts a warm connection as a slot a call can take, and ranks servers holding one first', async () => {
+    const b = board({ '10.0.0.1': ['7', '8'], '10.0.0.2': ['2', '8'], '10.0.0.3': ['4', '4'] });
+    await b.probeAll();
+    expect(b.candidates()).toEqual([1, 0]);
+    // A warm connection on A (its last free slot) and on C (full as probed, but the slot is ours).
+    b.succeeded(0);
+    b.warmChanged(0, 1);
+    b.warmChanged(2, 1);
+    expect(b.status()[0]).toMatchObject({ freeSlots: 0, warm: 1 });
+    expect(b.canWarm(0)).toBe(false);
+    expect(b.candidates()).toEqual([2, 0, 1]);
+    // Taken by a call, then released: the slot is counted back once.
+    b.warmChanged(0, -1);
+    b.taken(0);
+    b.returned(0);
+    expect(b.status()[0]).toMatchObject({ freeSlots: 1, warm: 0, streams: 0 });
+    // A warm connection closed unused gives its slot back too.
+    b.warmChanged(2, -1);
+    b.unused(2);
+    expect(b.status()[2]).toMatchObject({ freeSlots: 1, warm: 0 });
   });
 });

@@ -78,6 +78,10 @@ function setup(settings: Partial<SttStreamSettings> = {}): {
 }
 
 const frame = (v: number): Float32Array => new Float32Array(1920).fill(v);
+/** Frame number k as audio: k/1024 is a whole number of 16-bit steps, so a replay brings it back exactly. */
+const nth = (k: number): Float32Array => frame(k / 1024);
+/** The frame number of a sent audio frame made by `nth`. */
+const numberOf = (x: Sent): number => (x.kind === 'audio' ? x.v * 1024 : -1);
 
 describe('SttStream', () => {
   it('maps words onto call time (offset from the answer + wall clock), skips the empty first Word', () => {
@@ -137,7 +141,7 @@ describe('SttStream', () => {
   it('on a lost connection replays from the last delivered word and drops the repeats', async () => {
     const { clock, link, stream, words, next, errors } = setup();
     for (let i = 0; i < 50; i++) {
-      stream.pushFrame(frame(i + 1));
+      stream.pushFrame(nth(i + 1));
       clock.advance(80);
     }
     // Words on the first connection (stream time = call frame × 80 ms; call time adds 250 ms).
@@ -152,7 +156,7 @@ describe('SttStream', () => {
     expect(stream.stats.reconnects).toBe(1);
     // min replay 3000 ms = 38 frames before the drop (frame 50) → from frame 12; 'two' is at frame 40.
     expect(b.sent.length).toBe(38);
-    expect(b.sent[0]).toEqual({ kind: 'audio', zero: false, v: 13 });
+    expect(b.sent[0]).toEqual({ kind: 'audio', zero: false, v: 13 / 1024 });
     // The new stream starts at call frame 12: 'two' again at 2.24 s (frame 40) is a repeat; 'three' is new.
     b.recv({ type: 'Word', text: 'wo', start_time: 0 });
     b.recv({ type: 'Word', text: 'two', start_time: 2.24 });
@@ -169,7 +173,7 @@ describe('SttStream', () => {
   it('with the 2.6B model, a replay starts with 1 s of silence that does not shift call time', async () => {
     const { clock, link, stream, next, words } = setup({ modelDelayMs: 2560 });
     for (let i = 0; i < 20; i++) {
-      stream.pushFrame(frame(i + 1));
+      stream.pushFrame(nth(i + 1));
       clock.advance(80);
     }
     link.isOpen = false;
@@ -179,7 +183,7 @@ describe('SttStream', () => {
     const b = next[0]!;
     // 1000 ms = 13 zero frames, then call frames 0… (no word yet).
     expect(b.sent.slice(0, 13).every((x) => x.kind === 'audio' && x.zero)).toBe(true);
-    expect(b.sent[13]).toEqual({ kind: 'audio', zero: false, v: 1 });
+    expect(b.sent[13]).toEqual({ kind: 'audio', zero: false, v: 1 / 1024 });
     // 13 frames (1.04 s) of prefix + 0.4 s into the call audio = call frame 5 → 250 + 400 ms.
     b.recv({ type: 'Word', text: 'hi', start_time: 1.44 });
     expect(words.map((w) => w.startMs)).toEqual([650]);
@@ -189,7 +193,7 @@ describe('SttStream', () => {
   it('a drop during the flush moves the flush to the new server: replay, new Marker, echo, complete', async () => {
     const { clock, link, stream, next, words } = setup();
     for (let i = 0; i < 10; i++) {
-      stream.pushFrame(frame(i + 1));
+      stream.pushFrame(nth(i + 1));
       clock.advance(80);
     }
     const final = stream.flush();
@@ -200,9 +204,7 @@ describe('SttStream', () => {
     await Promise.resolve();
     const b = next[0]!;
     // Everything from frame 0 (no word delivered yet): 10 caller frames + 8 flush zeros, then Marker 2 + 8 zeros.
-    expect(b.sent.slice(0, 10).map((x) => (x.kind === 'audio' ? x.v : -1))).toEqual([
-      1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-    ]);
+    expect(b.sent.slice(0, 10).map(numberOf)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(b.sent[18]).toEqual({ kind: 'marker', id: 2 });
     expect(b.sent.length).toBe(18 + 1 + 8);
     b.recv({ type: 'Word', text: 'late', start_time: 0.4 });
@@ -231,7 +233,7 @@ describe('SttStream', () => {
   it('does not call the deliberate backlog of a replay or of the flush lag', async () => {
     const { clock, link, stream, next, lags } = setup();
     for (let i = 0; i < 50; i++) {
-      stream.pushFrame(frame(1));
+      stream.pushFrame(nth(1));
       clock.advance(80);
     }
     link.isOpen = false;

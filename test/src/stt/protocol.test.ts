@@ -69,6 +69,26 @@ describe('moshi-server wire format', () => {
     expect(Buffer.from(mine).equals(Buffer.from(theirs))).toBe(true);
   });
 
+  it('encodes into a reused buffer: each frame overwrites the last, byte for byte as @msgpack/msgpack', () => {
+    const scratch = Buffer.alloc(audioMessageSize(1920), 0xee);
+    const a = new Float32Array(1920).fill(0.25);
+    const b = new Float32Array(1920);
+    for (let i = 0; i < b.length; i++) {
+      b[i] = i % 5 === 0 ? 0 : Math.cos(i / 3) * 0.9;
+    }
+    const first = Buffer.from(encodeAudio(a, scratch));
+    const second = encodeAudio(b, scratch);
+    expect(second.buffer).toBe(scratch.buffer); // no new memory
+    const theirs = (pcm: Float32Array): Buffer =>
+      Buffer.from(
+        encode({ type: 'Audio', pcm: Array.from(pcm) }, { forceFloat32: true, forceIntegerToFloat: true }),
+      );
+    expect(first.equals(theirs(a))).toBe(true);
+    expect(Buffer.from(second).equals(theirs(b))).toBe(true);
+    // A shorter frame after a full one: only its own bytes, with its own length.
+    expect([...encodeAudio(Float32Array.from([0, 1, -0.5]), scratch)]).toEqual(THREE);
+  });
+
   it('encodes Marker{id}', () => {
     expect([...encodeMarker(7)]).toEqual([
       0x82, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa6, 0x4d, 0x61, 0x72, 0x6b, 0x65, 0x72, 0xa2, 0x69, 0x64, 0x07,

@@ -65,31 +65,52 @@ describe('failover replay window', () => {
 
   it('keeps the last frames in order', () => {
     const rb = new ReplayBuffer(3);
-    const f = (v: number): Float32Array => Float32Array.of(v);
+    // k/1024 is a whole number of 16-bit steps (k · 32): kept exactly.
+    const f = (v: number): Float32Array => Float32Array.of(v / 1024);
     for (let i = 0; i < 5; i++) {
       rb.push(f(i));
     }
     expect(rb.nextFrame).toBe(5);
     expect(rb.oldestFrame).toBe(2);
-    expect(rb.since(0).map((x) => x[0])).toEqual([2, 3, 4]);
-    expect(rb.since(3).map((x) => x[0])).toEqual([3, 4]);
+    expect(rb.since(0).map((x) => (x[0] ?? 0) * 1024)).toEqual([2, 3, 4]);
+    expect(rb.since(3).map((x) => (x[0] ?? 0) * 1024)).toEqual([3, 4]);
+  });
+
+  it('holds 16-bit samples: values computed by hand, 3840 B per 1920-sample frame', () => {
+    const rb = new ReplayBuffer(2);
+    const frame = Float32Array.of(0, 0.5, -0.5, 1, -1, 1.5, -2, 1 / 32768, 0.3, -0.3, 0.00001);
+    rb.push(frame);
+    frame.fill(0.75); // the caller may reuse its frame: the buffer kept its own copy
+    // ×32768 rounded, clamped to [-32768, 32767]: 0.3 → 9830.4 → 9830; 0.00001 → 0.33 → 0.
+    const expected = [0, 16384, -16384, 32767, -32768, 32767, -32768, 1, 9830, -9830, 0].map(
+      (v) => v / 32768,
+    );
+    expect(Array.from(rb.since(0)[0]!)).toEqual(expected.map((v) => Math.fround(v)));
+    const big = new ReplayBuffer(125);
+    for (let i = 0; i < 200; i++) {
+      big.push(new Float32Array(1920));
+    }
+    // 10 s of frames: 125 × 3840 B = 480 000 B (float32 frames held: 960 000 B).
+    expect(big.bytes).toBe(480_000);
   });
 
   it('plans a replay: window, silence prefix and the new connection’s base frame', () => {
     // 10 s buffer = 125 frames of 80 ms; drop at frame 200 (16 s), last word at frame 180 (14.4 s).
     const rb = new ReplayBuffer(125);
     for (let i = 0; i < 200; i++) {
-      rb.push(Float32Array.of(i));
+      rb.push(Float32Array.of(i / 1024));
     }
     const o = { dropFrame: 200, lastWordFrame: 180, minReplayMs: 3000, replayBufferMs: 10_000 };
     // At least 3 s before the drop: ceil(3000 / 80) = 38 frames, 162…199; no prefix for the 1B model.
     const p1 = planReplay(rb, { ...o, replayPrefixMs: 0 });
-    expect([p1.frames.length, p1.frames[0]?.[0], p1.prefixFrames, p1.baseFrame]).toEqual([38, 162, 0, 162]);
+    expect([p1.frames.length, (p1.frames[0]?.[0] ?? 0) * 1024, p1.prefixFrames, p1.baseFrame]).toEqual([
+      38, 162, 0, 162,
+    ]);
     // 2.6B: 1 s of silence first, ceil(1000 / 80) = 13 frames, so time 0 is 13 frames before 162.
     const p2 = planReplay(rb, { ...o, replayPrefixMs: 1000 });
     expect([p2.frames.length, p2.prefixFrames, p2.baseFrame]).toEqual([38, 13, 149]);
     // A last word 12 s back is older than the buffer: the replay starts at its oldest frame (75).
     const p3 = planReplay(rb, { ...o, lastWordFrame: 50, replayPrefixMs: 0 });
-    expect([p3.frames.length, p3.frames[0]?.[0], p3.baseFrame]).toEqual([125, 75, 75]);
+    expect([p3.frames.length, (p3.frames[0]?.[0] ?? 0) * 1024, p3.baseFrame]).toEqual([125, 75, 75]);
   });
 });
