@@ -5,27 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { FakeMoshiServer, synthesizeSpeech } from '../helpers/fakeMoshiServer.js';
 import { useSttTestbed } from '../helpers/sttTestbed.js';
+import { until } from './e2eHarness.js';
 
 const { fake, pool } = useSttTestbed();
-
-/** Polls `fn` until it returns a value (not undefined/null/false); a generous deadline. */
-async function until<T>(
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) {
-      return v;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('SttPool warm set', () => {
   it('a call takes a Ready stream opened ahead of need; the set is refilled behind it', async () => {
