@@ -132,6 +132,8 @@ describe('call lifecycle end to end', () => {
       () => e2e.live.find((ev) => ev.type === 'call.ended')?.callId,
       'the call to end',
     );
+    // Storage writes in batches off the event path: what the live feed showed is on disk after a flush.
+    await e2e.app.endpoint.bus.flush();
     const lines = jsonlEvents(e2e.storageDir, callId);
     const dtmf = lines.filter((l) => l.type === 'dtmf');
     // SIPp's INFO carries Signal=5, Duration=160 (test/fixtures/sipp/uac_midcall.xml).
