@@ -32,6 +32,27 @@ export interface CallMeta {
    * Twilio Media Streams, a FreeSWITCH audio stream, an Asterisk AudioSocket.
    */
   readonly ingress?: IngressKind;
+  /** A SIPREC recording session (RFC 7866): who each channel is, from its metadata (RFC 7865). */
+  readonly recording?: RecordingMeta;
+}
+
+/** `CallMeta.recording`: the recorded call and its participants, one per channel. */
+export interface RecordingMeta {
+  /** The recorded call's SIP Session-ID (the metadata's first `sipSessionID`, RFC 7989), or null. */
+  readonly sipSessionId: string | null;
+  /** One per recorded stream, in m-line order: the first is `caller`, the second `callee`. */
+  readonly participants: readonly RecordingParticipant[];
+}
+
+/** The participant that sends one channel's stream (none known: aor and name null). */
+export interface RecordingParticipant {
+  readonly channel: string;
+  /** The stream's SDP `a=label`. */
+  readonly label: string | null;
+  /** Its address of record (`nameID aor=`). */
+  readonly aor: string | null;
+  /** Its display name (`nameID/name`). */
+  readonly name: string | null;
 }
 
 /** The systems a call's audio can come from (`CallMeta.ingress`). */
