@@ -45,24 +45,15 @@ interface Lane {
   readonly stt: ChannelTranscriber;
   media: CallMedia | null;
   paused: boolean;
+  /**
+   * Who sends the stream, as the metadata last said (kept while nobody sends it: a participant on
+   * hold is still the one this channel records).
+   */
+  sender: { readonly aor: string | undefined; readonly name: string | undefined } | undefined;
 }
 
 /** The channels a recording session can have (one per stream, in m-line order). */
 export const MAX_RECORDED_STREAMS = CHANNELS.length;
-
-/** `CallMeta.recording` of a session: who sends each channel's stream, as the metadata says. */
-export function recordingMeta(
-  metadata: RecordingMetadata,
-  lanes: readonly { channel: Channel; label: string | undefined }[],
-): RecordingMeta {
-  return {
-    sipSessionId: sipSessionId(metadata) ?? null,
-    participants: lanes.map(({ channel, label }) => {
-      const p = label === undefined ? undefined : senderOf(metadata, label);
-      return { channel, label: label ?? null, aor: p?.aor ?? null, name: p?.name ?? null };
-    }),
-  };
-}
 
 export class RecordingSession {
   readonly id: string;
@@ -103,6 +94,7 @@ export class RecordingSession {
       label: s.label,
       paused: s.media.direction === 'inactive',
       media: null,
+      sender: s.label === undefined ? undefined : senderOf(metadata, s.label),
       stt: new ChannelTranscriber({
         callId: id,
         channel: CHANNELS[i] as Channel,
@@ -132,10 +124,15 @@ export class RecordingSession {
 
   /** `CallMeta.recording` as the metadata says now. */
   get meta(): RecordingMeta {
-    return recordingMeta(
-      this.#metadata,
-      this.#lanes.map((l) => ({ channel: l.stt.channel, label: l.label })),
-    );
+    return {
+      sipSessionId: sipSessionId(this.#metadata) ?? null,
+      participants: this.#lanes.map((l) => ({
+        channel: l.stt.channel,
+        label: l.label ?? null,
+        aor: l.sender?.aor ?? null,
+        name: l.sender?.name ?? null,
+      })),
+    };
   }
 
   /** Runs the setup (RTP ports, answer, media); never rejects: a failure rejects or ends the call. */
@@ -287,6 +284,10 @@ export class RecordingSession {
     const before = this.#metadata;
     this.#metadata = applyMetadata(before, update);
     const change = diffMetadata(before, this.#metadata);
+    for (const lane of this.#lanes) {
+      lane.sender =
+        (lane.label === undefined ? undefined : senderOf(this.#metadata, lane.label)) ?? lane.sender;
+    }
     const who = (ps: readonly { aor: string | undefined; name: string | undefined }[]): string[] =>
       ps.map((p) => p.name ?? p.aor ?? '?');
     this.log.info(
