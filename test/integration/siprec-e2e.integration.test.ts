@@ -374,4 +374,28 @@ describe('SIPREC recording sessions end to end (sip.siprec.enabled)', () => {
     );
     expect(JSON.stringify(refused)).toContain('bad-metadata');
   });
+
+  it('needs one STT slot per stream: a server with one free slot gets 503 with Retry-After, nothing held', async () => {
+    const one = await startE2e(
+      'siprec-e2e-one-slot',
+      { sip: { siprec: { enabled: true } } },
+      { webhook: false, live: false, fake: { slots: 1 } },
+    );
+    try {
+      await until(() => one.app.pool.freeSlots() === 1, 'the probe of the one-slot server');
+      const c = await src('UDP', one.sipPort);
+      const body = multipart(offer([40000, 40002]), METADATA);
+      c.send(request(c, one.sipPort, { method: 'INVITE', callId: 'siprec-e2e-one-slot', cseq: 1, body }));
+      const r = await until(() => c.got.find((x) => x.status >= 300), 'final response', 20_000);
+      c.close();
+      expect(r.status).toBe(503);
+      expect(Number(r.get('retry-after'))).toBeGreaterThan(0);
+      expect(dbRows(one.storageDir, 'SELECT id FROM calls')).toEqual([]);
+      expect(one.fake.streams).toEqual([]);
+      const refused = await fetch(`${one.base}/api/refused`).then((res) => res.text());
+      expect(refused).toContain('stt-full');
+    } finally {
+      await one.close();
+    }
+  }, 60_000);
 });
