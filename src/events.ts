@@ -44,6 +44,12 @@ export interface RecordingMeta {
   readonly participants: readonly RecordingParticipant[];
 }
 
+/** A participant of a recording session as the metadata names it. */
+export interface RecordingParty {
+  readonly aor: string | null;
+  readonly name: string | null;
+}
+
 /** The participant that sends one channel's stream (none known: aor and name null). */
 export interface RecordingParticipant {
   readonly channel: string;
@@ -109,6 +115,18 @@ export type EventBody =
     }
   | { readonly type: 'dtmf'; readonly digit: string; readonly durationMs: number }
   | {
+      /** A SIPREC recording session changed (re-INVITE/UPDATE): `call.recording` is the new state. */
+      readonly type: 'recording.updated';
+      /** Participants that appeared in the metadata. */
+      readonly joined: readonly RecordingParty[];
+      /** Participants whose every session the metadata says they left. */
+      readonly left: readonly RecordingParty[];
+      /** Channels whose stream became `a=inactive` (no audio until resumed). */
+      readonly paused: readonly string[];
+      /** Channels whose stream is sent again. */
+      readonly resumed: readonly string[];
+    }
+  | {
       readonly type: 'call.ended';
       readonly reason: EndReason;
       /** Milliseconds from answer to end (0 when never answered). */
@@ -138,5 +156,6 @@ export const EVENT_TYPES: readonly EventType[] = [
   'transcript.word',
   'transcript.utterance',
   'dtmf',
+  'recording.updated',
   'call.ended',
 ];

@@ -18,7 +18,7 @@ import type {
   OfferedStream,
   RecordingUpdate,
 } from '../../sip/index.js';
-import type { EndReason, RecordingMeta } from '../events.js';
+import type { EndReason, RecordingMeta, RecordingParty } from '../events.js';
 import type { Logger } from '../logger.js';
 import {
   applyMetadata,
@@ -242,22 +242,29 @@ export class RecordingSession {
     }
   }
 
+  /**
+   * A re-INVITE/UPDATE: each stream's media updated (`a=inactive` pauses its channel), new metadata
+   * applied; what changed goes out as `recording.updated` with the new `call.recording`.
+   */
   #onUpdate(u: RecordingUpdate): void {
     if (this.#phase !== 'live') {
       return;
     }
+    const paused: string[] = [];
+    const resumed: string[] = [];
     if (u.streamsChanged) {
       for (const lane of this.#lanes) {
         const s = u.streams.find((x) => x.index === lane.index);
         if (!s || !lane.media) {
           continue;
         }
-        const paused = s.media.direction === 'inactive';
-        if (paused !== lane.paused) {
-          lane.paused = paused;
+        const nowPaused = s.media.direction === 'inactive';
+        if (nowPaused !== lane.paused) {
+          lane.paused = nowPaused;
+          (nowPaused ? paused : resumed).push(lane.stt.channel);
           this.log.info(
             { channel: lane.stt.channel, label: lane.label },
-            paused ? 'stream paused' : 'stream resumed',
+            nowPaused ? 'stream paused' : 'stream resumed',
           );
         }
         try {
@@ -267,19 +274,36 @@ export class RecordingSession {
         }
       }
     }
-    if (u.metadataChanged && u.metadataXml !== undefined) {
-      this.#onMetadata(u.metadataXml);
+    const change = u.metadataChanged && u.metadataXml !== undefined ? this.#onMetadata(u.metadataXml) : null;
+    if (!change && paused.length === 0 && resumed.length === 0) {
+      return;
+    }
+    const party = (p: { aor: string | undefined; name: string | undefined }): RecordingParty => ({
+      aor: p.aor ?? null,
+      name: p.name ?? null,
+    });
+    if (change) {
+      this.#d.calls.updateMeta(this.id, { recording: this.meta });
+    }
+    if (this.#d.bus.isOpen(this.id)) {
+      this.#d.bus.publish(this.id, {
+        type: 'recording.updated',
+        joined: change?.joined.map(party) ?? [],
+        left: change?.left.map(party) ?? [],
+        paused,
+        resumed,
+      });
     }
   }
 
-  /** New metadata (already answered 200 by the stack): applied, logged, into `CallMeta.recording`. */
-  #onMetadata(xml: string): void {
+  /** New metadata (already answered 200 by the stack): applied and logged; what it changed. */
+  #onMetadata(xml: string): ReturnType<typeof diffMetadata> | null {
     let update: RecordingMetadata;
     try {
       update = parseMetadata(xml);
     } catch (err) {
       this.log.warn({ err }, 'recording metadata update ignored');
-      return;
+      return null;
     }
     const before = this.#metadata;
     this.#metadata = applyMetadata(before, update);
@@ -299,7 +323,7 @@ export class RecordingSession {
       },
       'recording metadata updated',
     );
-    this.#d.calls.updateMeta(this.id, { recording: this.meta });
+    return change;
   }
 
   #gone(): boolean {

@@ -349,6 +349,16 @@ describe('SIPREC recording sessions end to end (sip.siprec.enabled)', () => {
       .map((l) => JSON.parse(l) as { msg: string; paused?: string[]; resumed?: string[]; channel?: string });
     expect(log.filter((l) => l.msg === 'stream paused').map((l) => l.channel)).toEqual(['caller']);
     expect(log.filter((l) => l.msg === 'stream resumed').map((l) => l.channel)).toEqual(['caller']);
+    // The updates as events: Bob's channel paused, then resumed; nobody joined or left.
+    const events = e2e.live.flatMap((ev) =>
+      ev.callId === ended.callId && ev.type === 'recording.updated'
+        ? [[ev.paused, ev.resumed, ev.joined, ev.left]]
+        : [],
+    );
+    expect(events).toEqual([
+      [['caller'], [], [], []],
+      [[], ['caller'], [], []],
+    ]);
     const updates = log.filter((l) => l.msg === 'recording metadata updated');
     expect(updates.map((u) => [u.paused, u.resumed])).toEqual([
       // (Bob sends labels 96 and 97, his audio and his video.)
