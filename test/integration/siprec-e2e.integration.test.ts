@@ -2,7 +2,8 @@
 // multipart INVITE of RFC 7866's example: the SDP of the SIPp scenario, RFC 7865's metadata) forks
 // a call of two participants to sipscribe with `sip.siprec.enabled`: two RTP streams of different
 // tone-coded scripts, then BYE. Each participant's words are stored under its channel, with its
-// name and address of record in the call's metadata. Malformed metadata gets 400 and leaves nothing.
+// name and address of record in the call's metadata; hold and resume keep them; SIPp's SIPREC
+// scenario takes the same path. Malformed metadata gets 400, too few STT slots 503: nothing held.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket as TcpSocket } from 'node:net';
@@ -14,6 +15,8 @@ import { parseMessage } from '../../sip/message/parser.js';
 import type { SipResponse } from '../../sip/message/SipMessage.js';
 import type { CallEvent } from '../../src/events.js';
 import { FIXTURES, runDir } from '../helpers/paths.js';
+import { stopAll } from '../helpers/processes.js';
+import { sippCall } from '../helpers/sipp.js';
 import { dbRows, isSubsequence, scriptWav8k, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
 
 const METADATA = readFileSync(join(FIXTURES, 'siprec', 'rfc7865-complete.xml'), 'utf8');
@@ -30,6 +33,7 @@ beforeAll(async () => {
   e2e = await startE2e('siprec-e2e', { sip: { siprec: { enabled: true } } }, { webhook: false });
 }, 60_000);
 afterAll(async () => {
+  await stopAll();
   await e2e?.close();
 });
 
@@ -366,6 +370,31 @@ describe('SIPREC recording sessions end to end (sip.siprec.enabled)', () => {
       [[], ['96', '97']],
     ]);
   }, 90_000);
+
+  it('SIPp as the recording client (test/fixtures/sipp/uac_siprec.xml, TCP): Alice on caller, Bob on callee', async () => {
+    const r = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_siprec.xml', {
+      transport: 'tcp',
+      durationMs: 500,
+    });
+    expect(r.code, r.output).toBe(0);
+    const ended = await until(
+      () =>
+        e2e.live.find(
+          (ev) => ev.type === 'call.ended' && ev.call.recording?.participants[0]?.name === 'Alice',
+        ),
+      'call.ended of the SIPp session',
+      30_000,
+    );
+    expect(ended.type === 'call.ended' && ended.reason).toBe('bye-remote');
+    expect(ended.call.transport).toBe('tcp');
+    expect(ended.call.recording).toEqual({
+      sipSessionId: 'ab30317f1a784dc48ff824d0d3715d86',
+      participants: [
+        { channel: 'caller', label: '96', aor: 'sip:alice@atlanta.com', name: 'Alice' },
+        { channel: 'callee', label: '98', aor: 'sip:bob@biloxi.com', name: 'Bob' },
+      ],
+    });
+  }, 60_000);
 
   it('malformed metadata gets 400 with the reason, and leaves no call, port or STT slot held', async () => {
     const c = await src('UDP', e2e.sipPort);
