@@ -192,6 +192,7 @@ export async function startAppliance(
         codecs: config.rtp.codecs,
         srtpSuites: SRTP_SUITES,
         sessionTimer: { minSE: config.sip.sessionTimer.minSE },
+        siprec: config.sip.siprec.enabled,
       },
       {
         screen: (req, source) => manager.screen(req, source),

@@ -167,6 +167,11 @@ const configSchema = z.object({
         })
         .prefault({}),
       userAgent: z.string().default('sipscribe'),
+      /**
+       * SIPREC recording server (RFC 7866): INVITEs with `Require: siprec` or a `+sip.src` Contact
+       * are recording sessions, one channel per labelled stream (README, "SIPREC"). Off by default.
+       */
+      siprec: z.object({ enabled: z.boolean().default(false) }).prefault({}),
       /** Session timers (RFC 4028): our Min-SE in seconds (90 is the RFC's floor; lower only for tests). */
       // Min-SE at most the longest interval the stack grants (7200 s, sip/ua/sessionTimer.ts).
       sessionTimer: z.object({ minSE: z.number().int().min(1).max(7200).default(90) }).prefault({}),

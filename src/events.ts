@@ -32,6 +32,33 @@ export interface CallMeta {
    * Twilio Media Streams, a FreeSWITCH audio stream, an Asterisk AudioSocket.
    */
   readonly ingress?: IngressKind;
+  /** A SIPREC recording session (RFC 7866): who each channel is, from its metadata (RFC 7865). */
+  readonly recording?: RecordingMeta;
+}
+
+/** `CallMeta.recording`: the recorded call and its participants, one per channel. */
+export interface RecordingMeta {
+  /** The recorded call's SIP Session-ID (the metadata's first `sipSessionID`, RFC 7989), or null. */
+  readonly sipSessionId: string | null;
+  /** One per recorded stream, in m-line order: the first is `caller`, the second `callee`. */
+  readonly participants: readonly RecordingParticipant[];
+}
+
+/** A participant of a recording session as the metadata names it. */
+export interface RecordingParty {
+  readonly aor: string | null;
+  readonly name: string | null;
+}
+
+/** The participant that sends one channel's stream (none known: aor and name null). */
+export interface RecordingParticipant {
+  readonly channel: string;
+  /** The stream's SDP `a=label`. */
+  readonly label: string | null;
+  /** Its address of record (`nameID aor=`). */
+  readonly aor: string | null;
+  /** Its display name (`nameID/name`). */
+  readonly name: string | null;
 }
 
 /** The systems a call's audio can come from (`CallMeta.ingress`). */
@@ -88,6 +115,18 @@ export type EventBody =
     }
   | { readonly type: 'dtmf'; readonly digit: string; readonly durationMs: number }
   | {
+      /** A SIPREC recording session changed (re-INVITE/UPDATE): `call.recording` is the new state. */
+      readonly type: 'recording.updated';
+      /** Participants that appeared in the metadata. */
+      readonly joined: readonly RecordingParty[];
+      /** Participants whose every session the metadata says they left. */
+      readonly left: readonly RecordingParty[];
+      /** Channels whose stream became `a=inactive` (no audio until resumed). */
+      readonly paused: readonly string[];
+      /** Channels whose stream is sent again. */
+      readonly resumed: readonly string[];
+    }
+  | {
       readonly type: 'call.ended';
       readonly reason: EndReason;
       /** Milliseconds from answer to end (0 when never answered). */
@@ -117,5 +156,6 @@ export const EVENT_TYPES: readonly EventType[] = [
   'transcript.word',
   'transcript.utterance',
   'dtmf',
+  'recording.updated',
   'call.ended',
 ];

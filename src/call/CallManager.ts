@@ -20,8 +20,10 @@ import {
 import type { Admission, Unavailable } from '../calls/Admission.js';
 import type { CallMeta } from '../events.js';
 import type { Logger } from '../logger.js';
+import { parseMetadata, SiprecMetadataError, type RecordingMetadata } from '../siprec/metadata.js';
 import { CallSession, type CallSessionDeps } from './CallSession.js';
 import { InboundAuth, type AuthDecision } from './InboundAuth.js';
+import { MAX_RECORDED_STREAMS, RecordingSession } from './RecordingSession.js';
 
 interface CallManagerOptions extends CallSessionDeps {
   readonly admission: Admission;
@@ -50,7 +52,7 @@ export class CallManager implements SipStackDelegate {
   readonly #o: CallManagerOptions;
   /** Why the last OPTIONS got 503, or null when it got 200 (logged when it changes). */
   #unavailable: Unavailable['reason'] | null = null;
-  readonly #sessions = new Map<string, CallSession>();
+  readonly #sessions = new Map<string, CallSession | RecordingSession>();
   /** `sip.inbound.auth`, when configured. */
   readonly #auth: InboundAuth | null;
 
@@ -65,7 +67,7 @@ export class CallManager implements SipStackDelegate {
     return this.#sessions.size;
   }
 
-  sessions(): CallSession[] {
+  sessions(): (CallSession | RecordingSession)[] {
     return [...this.#sessions.values()];
   }
 
@@ -156,17 +158,34 @@ export class CallManager implements SipStackDelegate {
   }
 
   #admit(call: IncomingCall, user: string | null): void {
-    const { admission, calls } = this.#o;
+    const { admission, calls, pool } = this.#o;
     const source = call.source.address;
     const onThePhone = this.#onThePhone();
     const fromSource = this.sessions().filter(
       (s) => s.call.source.address === source && s.state !== 'ending' && s.state !== 'ended',
     ).length;
+    let recording: { metadata: RecordingMetadata; streams: number } | null = null;
+    if (call.recording) {
+      recording = this.#readRecording(call);
+      if (!recording) {
+        return;
+      }
+    }
     // The STT capacity is checked here, not taken: the slot is taken at the ACK (CallSession).
-    const decision = admission.admitCall(source, onThePhone, this.#o.pool.canAdmit(), fromSource);
+    // A recording session needs one slot per stream.
+    const sttHasSlot =
+      pool.canAdmit() && (recording === null || (pool.freeSlots() ?? Infinity) >= recording.streams);
+    const decision = admission.admitCall(source, onThePhone, sttHasSlot, fromSource);
     if (decision.action === 'reject') {
       call.reject(decision.status, decision.status === 503 ? { retryAfter: RETRY_AFTER_S } : {});
       calls.refuse({ source, to: call.to, status: decision.status, reason: decision.reason });
+      return;
+    }
+    if (recording && decision.deferred) {
+      // (`whenFull: "defer"` does not record recording sessions yet.)
+      this.#o.metrics.admissionRefused.inc({ reason: 'stt-full' });
+      call.reject(503, { retryAfter: RETRY_AFTER_S });
+      calls.refuse({ source, to: call.to, status: 503, reason: 'stt-full' });
       return;
     }
     const record = calls.create(this.#meta(call));
@@ -175,10 +194,63 @@ export class CallManager implements SipStackDelegate {
       { transport: call.transport, source: record.meta.source, ...(user === null ? {} : { user }) },
       'incoming call',
     );
+    if (recording && call.recording) {
+      const session = new RecordingSession(
+        record.id,
+        call,
+        log,
+        this.#o,
+        call.recording.streams,
+        recording.metadata,
+      );
+      this.#sessions.set(record.id, session);
+      void session.done.then(() => this.#sessions.delete(record.id));
+      void session.start();
+      return;
+    }
     const session = new CallSession(record.id, call, log, this.#o);
     this.#sessions.set(record.id, session);
     void session.done.then(() => this.#sessions.delete(record.id));
     void session.start({ ringMs: this.#o.config.sip.inbound.ringMs, deferred: decision.deferred });
+  }
+
+  /**
+   * A recording session's metadata and stream count, or null after refusing it: `400` with the
+   * reason in a Warning when the metadata is missing or malformed, `488` without a stream we can
+   * receive (counted in the refused log as `bad-metadata` / `no-stream`).
+   */
+  #readRecording(call: IncomingCall): { metadata: RecordingMetadata; streams: number } | null {
+    const { calls, logger } = this.#o;
+    const rec = call.recording;
+    const source = call.source.address;
+    const refuse = (status: number, reason: string, why: string): null => {
+      call.reject(status, {
+        reason: status === 400 ? 'Bad Recording Metadata' : 'Not Acceptable Here',
+        warning: `399 sipscribe "${why.replace(/["\\]/g, "'")}"`,
+      });
+      calls.refuse({ source, to: call.to, status, reason });
+      logger.debug({ source, status, why }, 'recording session refused');
+      return null;
+    };
+    if (!rec) {
+      return null;
+    }
+    let metadata: RecordingMetadata;
+    try {
+      if (rec.metadataXml === undefined) {
+        throw new SiprecMetadataError('SIPREC_ERR_XML', 'recording session without metadata');
+      }
+      metadata = parseMetadata(rec.metadataXml);
+    } catch (err) {
+      if (!(err instanceof SiprecMetadataError)) {
+        throw err;
+      }
+      return refuse(400, 'bad-metadata', err.message);
+    }
+    if (rec.streams.length === 0) {
+      return refuse(488, 'no-stream', 'no audio stream we can receive');
+    }
+    return { metadata, streams: Math.min(rec.streams.length, MAX_RECORDED_STREAMS) };
   }
 
   /**

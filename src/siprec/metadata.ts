@@ -54,7 +54,7 @@ interface SessionAssociation {
 }
 
 /** A metadata document, or the state after applying several (keyed by the documents' ids). */
-interface RecordingMetadata {
+export interface RecordingMetadata {
   readonly dataMode: 'complete' | 'partial';
   readonly sessions: ReadonlyMap<string, MetadataSession>;
   readonly participants: ReadonlyMap<string, Participant>;

@@ -4,7 +4,14 @@
  */
 import type { CallRecord } from '../calls/CallRecord.js';
 import type { CallState } from '../calls/callStates.js';
-import type { CallEvent, EndReason, IngressKind, TranscriptUtterance, TranscriptWord } from '../events.js';
+import type {
+  CallEvent,
+  EndReason,
+  IngressKind,
+  RecordingMeta,
+  TranscriptUtterance,
+  TranscriptWord,
+} from '../events.js';
 import type { Db } from './database.js';
 
 /** A row of `calls` (SQLite and PostgreSQL alike). */
@@ -18,6 +25,8 @@ export interface CallRow {
   codec: string | null;
   source: string;
   ingress: string;
+  /** `CallMeta.recording` as JSON (SIPREC sessions only). */
+  recording: string | null;
   state: string;
   created_at: string;
   answered_at: string | null;
@@ -60,6 +69,7 @@ export function toRecord(r: CallRow): CallRecord {
       codec: r.codec,
       source: r.source,
       ...(r.ingress === 'sip' ? {} : { ingress: r.ingress as IngressKind }),
+      ...(r.recording === null ? {} : { recording: JSON.parse(r.recording) as RecordingMeta }),
     },
     state: r.state as CallState,
     createdAt: r.created_at,
@@ -83,6 +93,7 @@ export function toRow(record: CallRecord): CallRow {
     codec: record.meta.codec,
     source: record.meta.source,
     ingress: record.meta.ingress ?? 'sip',
+    recording: record.meta.recording ? JSON.stringify(record.meta.recording) : null,
     state: record.state,
     created_at: record.createdAt,
     answered_at: record.answeredAt,
@@ -143,13 +154,13 @@ export class CallStore {
     this.#db = db;
     this.#upsertCall = db.prepare(`
       INSERT INTO calls (id, sip_call_id, from_uri, to_uri, account, transport, codec, source, ingress,
-                         state, created_at, answered_at, ended_at, end_reason, reject_status, duration_ms)
-      VALUES (@id, @sip_call_id, @from_uri, @to_uri, @account, @transport, @codec, @source, @ingress, @state,
+                         recording, state, created_at, answered_at, ended_at, end_reason, reject_status, duration_ms)
+      VALUES (@id, @sip_call_id, @from_uri, @to_uri, @account, @transport, @codec, @source, @ingress, @recording, @state,
               @created_at, @answered_at, @ended_at, @end_reason, @reject_status, @duration_ms)
       ON CONFLICT (id) DO UPDATE SET
         sip_call_id = excluded.sip_call_id, from_uri = excluded.from_uri, to_uri = excluded.to_uri,
         account = excluded.account, transport = excluded.transport, codec = excluded.codec,
-        source = excluded.source, ingress = excluded.ingress, state = excluded.state, answered_at = excluded.answered_at,
+        source = excluded.source, ingress = excluded.ingress, recording = excluded.recording, state = excluded.state, answered_at = excluded.answered_at,
         ended_at = excluded.ended_at, end_reason = excluded.end_reason,
         reject_status = excluded.reject_status, duration_ms = excluded.duration_ms`);
     this.#insertEvent = db.prepare(

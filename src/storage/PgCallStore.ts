@@ -31,6 +31,7 @@ const CALL_COLUMNS = [
   'codec',
   'source',
   'ingress',
+  'recording',
   'state',
   'created_at',
   'answered_at',

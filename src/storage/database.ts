@@ -100,6 +100,8 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 4: the system the call's audio came from (sip, twilio, freeswitch, audiosocket).
   `ALTER TABLE calls ADD COLUMN ingress TEXT NOT NULL DEFAULT 'sip';`,
+  // 5: a SIPREC recording session's participants and recorded call (CallMeta.recording, JSON).
+  `ALTER TABLE calls ADD COLUMN recording TEXT;`,
 ];
 
 /**

@@ -268,6 +268,18 @@ describe('durations given to timers', () => {
   });
 });
 
+describe('sip.siprec', () => {
+  it('is off by default and can be turned on', () => {
+    expect(parseConfig({}).sip.siprec).toEqual({ enabled: false });
+    expect(parseConfig({ sip: { siprec: { enabled: true } } }).sip.siprec.enabled).toBe(true);
+  });
+
+  it('refuses a wrong type or an unknown key', () => {
+    expect(() => parseConfig({ sip: { siprec: { enabled: 'yes' } } })).toThrow(/sip\.siprec\.enabled/);
+    expect(() => parseConfig({ sip: { siprec: { enable: true } } })).toThrow(/sip\.siprec\.enable/);
+  });
+});
+
 describe('TLS keys (http.tls, stt.servers[].tls)', () => {
   const problem = (raw: unknown): string => {
     try {

@@ -22,9 +22,19 @@ import { FakeClock } from '../../helpers/FakeClock.js';
 import { callerRequest, memoryStack, SIPP_OFFER, type MemoryStack } from '../../sip/support/memoryStack.js';
 import { MemoryNetwork } from '../../rtp/session/memoryNetwork.js';
 import { logSink } from '../logSink.js';
+import { readFileSync } from 'node:fs';
+import { FIXTURES } from '../../helpers/paths.js';
 import { FakeCall, FakePool, REMOTE } from './fakes.js';
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Turns of the event loop until `cond` holds (at most 1000). */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) {
+    await tick();
+  }
+  expect(cond()).toBe(true);
+}
 
 describe('CallManager', () => {
   let dir = '';
@@ -591,5 +601,130 @@ describe('CallManager', () => {
     await done;
     expect(manager.size).toBe(0);
     expect(calls.list()[0]).toMatchObject({ state: 'ended', endReason: 'shutdown' });
+  });
+
+  describe('SIPREC recording sessions', () => {
+    const metadata = (name: string): string => readFileSync(join(FIXTURES, 'siprec', name), 'utf8');
+    const stream = (index: number, label: string, port: number, direction = 'sendonly' as const) => ({
+      index,
+      label,
+      media: { ...REMOTE, port, rtcpPort: port + 1, direction },
+    });
+
+    /** A recording session's INVITE: label 96 (Bob, RFC 7865's example) then 98 (Paul). */
+    class FakeRecordingCall extends FakeCall {
+      recording: { streams: ReturnType<typeof stream>[]; metadataXml: string | undefined };
+      answeredStreams: { address: string; port: number; direction?: string }[] | null = null;
+      constructor(
+        metadataXml: string | undefined,
+        streams = [stream(0, '96', 40000), stream(2, '98', 40002)],
+      ) {
+        super(REMOTE);
+        this.recording = { streams, metadataXml };
+      }
+      answerRecording(locals: { address: string; port: number; direction?: string }[]): Promise<unknown[]> {
+        this.answeredStreams = locals;
+        this.state = 'answered';
+        this.ack();
+        return Promise.resolve(this.recording.streams.slice(0, locals.length));
+      }
+    }
+
+    function record(xml: string | undefined, streams?: ReturnType<typeof stream>[]): FakeRecordingCall {
+      const call = new FakeRecordingCall(xml, streams);
+      manager.onInvite(call as unknown as IncomingCall);
+      return call;
+    }
+
+    it('two streams: answered recvonly on two ports, two STT streams, Bob on caller and Paul on callee', async () => {
+      build();
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => pool.streams.length === 2);
+      expect(call.answeredStreams?.map((l) => l.direction)).toEqual(['recvonly', 'recvonly']);
+      expect(new Set(call.answeredStreams?.map((l) => l.port)).size).toBe(2);
+      const [rec] = calls.active();
+      expect(rec?.state).toBe('streaming');
+      expect(rec?.meta.recording).toEqual({
+        sipSessionId: 'ab30317f1a784dc48ff824d0d3715d86;remote=47755a9de7794ba387653f2099600ef2',
+        participants: [
+          { channel: 'caller', label: '96', aor: 'sip:bob@biloxi.com', name: 'Bob' },
+          { channel: 'callee', label: '98', aor: 'sip:Paul@biloxi.com', name: 'Paul' },
+        ],
+      });
+      // Hold: Bob's stream inactive, the partial metadata says he sends nothing; he keeps his channel.
+      call.emit('recordingUpdated', {
+        streams: [stream(0, '96', 40000, 'inactive' as 'sendonly'), stream(2, '98', 40002)],
+        metadataXml: metadata('hold-partial.xml'),
+        streamsChanged: true,
+        metadataChanged: true,
+      });
+      expect(calls.active()[0]?.meta.recording?.participants.map((p) => p.name)).toEqual(['Bob', 'Paul']);
+      // A complete document that names the callee differently replaces what was known.
+      call.emit('recordingUpdated', {
+        streams: call.recording.streams,
+        metadataXml: metadata('rfc7865-complete.xml').replace('>Paul<', '>Paul Smith<'),
+        streamsChanged: false,
+        metadataChanged: true,
+      });
+      expect(calls.active()[0]?.meta.recording?.participants[1]?.name).toBe('Paul Smith');
+      call.end('bye-remote');
+      await until(() => manager.size === 0);
+      expect(pool.streams.every((s) => s.flushed)).toBe(true);
+      expect(calls.list()[0]?.state).toBe('ended');
+    });
+
+    it('three streams: the first two are recorded, the third answered with port 0 (no local)', async () => {
+      build();
+      const call = record(metadata('rfc7865-complete.xml'), [
+        stream(0, '96', 40000),
+        stream(2, '98', 40002),
+        stream(3, '100', 40004),
+      ]);
+      await until(() => pool.streams.length === 2);
+      expect(call.answeredStreams).toHaveLength(2);
+      call.end('bye-remote');
+      await until(() => manager.size === 0);
+    });
+
+    it.each([
+      ['not XML', '<recording><participant></recording>', /not well-formed XML/],
+      ['a DOCTYPE', '<!DOCTYPE x [<!ENTITY a "b">]><recording/>', /DOCTYPE/],
+      ['another root', '<session/>', /not <recording>/],
+      ['no metadata', undefined, /without metadata/],
+    ])('metadata %s: 400 with the reason in a Warning, refused as bad-metadata, no record', (_, xml, why) => {
+      build();
+      const call = record(xml);
+      expect(call.rejected?.status).toBe(400);
+      const opts = call.rejected?.opts as { reason: string; warning: string };
+      expect(opts.reason).toBe('Bad Recording Metadata');
+      expect(opts.warning).toMatch(/^399 sipscribe "/);
+      expect(opts.warning).toMatch(why);
+      expect(calls.list()).toEqual([]);
+      expect(refused.list().map((r) => [r.reason, r.status])).toEqual([['bad-metadata', 400]]);
+      expect(manager.size).toBe(0);
+    });
+
+    it('no stream we can receive: 488, refused as no-stream', () => {
+      build();
+      const call = record(metadata('rfc7865-complete.xml'), []);
+      expect(call.rejected?.status).toBe(488);
+      expect(refused.list().map((r) => r.reason)).toEqual(['no-stream']);
+    });
+
+    it('one STT slot per stream: one free slot for two streams is 503 + Retry-After, with reject or defer', () => {
+      for (const whenFull of ['reject', 'defer']) {
+        build({}, { whenFull });
+        pool.slots = 1;
+        const call = record(metadata('rfc7865-complete.xml'));
+        expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
+        expect(calls.list()).toEqual([]);
+      }
+      expect(refused.list().map((r) => [r.reason, r.count])).toEqual([['stt-full', 2]]);
+      // Two free slots are enough.
+      pool.slots = 2;
+      const ok = record(metadata('rfc7865-complete.xml'));
+      expect(ok.rejected).toBeNull();
+      ok.end('cancel');
+    });
   });
 });

@@ -18,7 +18,13 @@ export class FakeCall {
   rejected: { status: number; opts: unknown } | null = null;
   answeredWith: { address: string; port: number } | null = null;
   hangups = 0;
-  readonly #l: Record<string, Listener[]> = { confirmed: [], ended: [], mediaUpdated: [], dtmf: [] };
+  readonly #l: Record<string, Listener[]> = {
+    confirmed: [],
+    ended: [],
+    mediaUpdated: [],
+    dtmf: [],
+    recordingUpdated: [],
+  };
   /**
    * @param autoAck the ACK follows the 200 at once (else `ack()` brings it, or nothing: a caller
    *   that never ACKs)

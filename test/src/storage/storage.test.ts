@@ -112,9 +112,9 @@ describe('storage', () => {
     dir = mkdtempSync(join(tmpdir(), 'sipscribe-store-'));
     db = openDatabase(dir);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    // Four schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused),
-    // 3 (outbox claims), 4 (calls.ingress).
-    expect(db.pragma('user_version', { simple: true })).toBe(4);
+    // Five schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused),
+    // 3 (outbox claims), 4 (calls.ingress), 5 (calls.recording).
+    expect(db.pragma('user_version', { simple: true })).toBe(5);
     expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     new CallStore(db).saveCall(record('call-1', '2026-03-01T10:00:00.000Z'));
     db.close();
@@ -124,6 +124,14 @@ describe('storage', () => {
     const twilio = record('call-2', '2026-03-01T10:01:00.000Z');
     new CallStore(db).saveCall({ ...twilio, meta: { ...twilio.meta, ingress: 'twilio' } });
     expect(new CallStore(db).getCall('call-2')?.meta.ingress).toBe('twilio');
+    // A SIPREC session keeps its participants.
+    const recording = {
+      sipSessionId: 'ab30317f1a784dc48ff824d0d3715d86',
+      participants: [{ channel: 'caller', label: '96', aor: 'sip:alice@example.com', name: 'Alice' }],
+    };
+    const rec = record('call-3', '2026-03-01T10:02:00.000Z');
+    new CallStore(db).saveCall({ ...rec, meta: { ...rec.meta, recording } });
+    expect(new CallStore(db).getCall('call-3')?.meta.recording).toEqual(recording);
   });
 
   it('upgrades a database left by schema version 1, keeping its calls', () => {
@@ -133,7 +141,7 @@ describe('storage', () => {
     expect(old.pragma('user_version', { simple: true })).toBe(1);
     old.close();
     db = openDatabase(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(4);
+    expect(db.pragma('user_version', { simple: true })).toBe(5);
     expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     const call = new CallStore(db).getCall('call-v1');
     expect(call?.meta.sipCallId).toBe('a84b4c76e66710@pc33.example.com');

@@ -1,0 +1,440 @@
+// SIPREC end to end (issue 15): a recording client written here (raw SIP over UDP and TCP, the
+// multipart INVITE of RFC 7866's example: the SDP of the SIPp scenario, RFC 7865's metadata) forks
+// a call of two participants to sipscribe with `sip.siprec.enabled`: two RTP streams of different
+// tone-coded scripts, then BYE. Each participant's words are stored under its channel, with its
+// name and address of record in the call's metadata; hold and resume keep them; SIPp's SIPREC
+// scenario takes the same path. Malformed metadata gets 400, too few STT slots 503: nothing held.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { connect, type Socket as TcpSocket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeUlaw, readWavAtRate } from '../../rtp/index.js';
+import { serializeRtp } from '../../rtp/packet/RtpPacket.js';
+import { parseMessage } from '../../sip/message/parser.js';
+import type { SipResponse } from '../../sip/message/SipMessage.js';
+import type { CallEvent } from '../../src/events.js';
+import { FIXTURES, runDir } from '../helpers/paths.js';
+import { stopAll } from '../helpers/processes.js';
+import { sippCall } from '../helpers/sipp.js';
+import { dbRows, isSubsequence, scriptWav8k, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
+
+const METADATA = readFileSync(join(FIXTURES, 'siprec', 'rfc7865-complete.xml'), 'utf8');
+// Label 96 is sent by Bob, 98 by Paul (RFC 7865's example).
+const BOB = ['hello', 'my', 'name', 'is', 'alice'];
+const PAUL = ['book', 'an', 'appointment', 'tuesday', 'morning'];
+
+let e2e: E2e;
+let bobWav = '';
+let paulWav = '';
+beforeAll(async () => {
+  bobWav = await scriptWav8k(runDir('siprec-e2e-bob'), BOB);
+  paulWav = await scriptWav8k(runDir('siprec-e2e-paul'), PAUL);
+  e2e = await startE2e('siprec-e2e', { sip: { siprec: { enabled: true } } }, { webhook: false });
+}, 60_000);
+afterAll(async () => {
+  await stopAll();
+  await e2e?.close();
+});
+
+/** A recording client's signalling: raw SIP over UDP or TCP, every response collected. */
+interface Src {
+  readonly transport: 'UDP' | 'TCP';
+  readonly port: number;
+  readonly got: SipResponse[];
+  send(text: string): void;
+  close(): void;
+}
+
+async function src(transport: 'UDP' | 'TCP', sipPort: number): Promise<Src> {
+  const got: SipResponse[] = [];
+  const take = (data: Buffer): void => {
+    const msg = parseMessage(data);
+    if (msg.kind === 'response') {
+      got.push(msg);
+    }
+  };
+  if (transport === 'UDP') {
+    const sock: UdpSocket = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    sock.on('message', take);
+    return {
+      transport,
+      port: sock.address().port,
+      got,
+      send: (t) => sock.send(Buffer.from(t), sipPort, '127.0.0.1'),
+      close: () => sock.close(),
+    };
+  }
+  const sock: TcpSocket = connect(sipPort, '127.0.0.1');
+  await new Promise<void>((r, j) => sock.once('connect', r).once('error', j));
+  // Stream framing: header end, then Content-Length bytes.
+  let buf = Buffer.alloc(0);
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) {
+        return;
+      }
+      const len = Number(/\r\ncontent-length:\s*(\d+)/i.exec(buf.subarray(0, end).toString())?.[1] ?? 0);
+      if (buf.length < end + 4 + len) {
+        return;
+      }
+      take(buf.subarray(0, end + 4 + len));
+      buf = buf.subarray(end + 4 + len);
+    }
+  });
+  return {
+    transport,
+    port: sock.localPort!,
+    got,
+    send: (t) => sock.write(t),
+    close: () => sock.destroy(),
+  };
+}
+
+const BOUNDARY = 'foobar';
+
+/** The multipart body of RFC 7866's example INVITE: the SDP of two labelled streams, the metadata. */
+function multipart(sdp: string, metadata: string): string {
+  return [
+    `--${BOUNDARY}`,
+    'Content-Type: application/sdp',
+    '',
+    sdp,
+    `--${BOUNDARY}`,
+    'Content-Type: application/rs-metadata+xml',
+    'Content-Disposition: recording-session',
+    '',
+    metadata,
+    `--${BOUNDARY}--`,
+    '',
+  ].join('\r\n');
+}
+
+/**
+ * The SIPp scenario's offer (uac_siprec.xml): label 96 PCMU, label 98 PCMU, both sendonly (label
+ * 96 `inactive` with `hold96`, a re-offer of version `version`).
+ */
+function offer(ports: [number, number], version = 1, hold96 = false): string {
+  return [
+    'v=0',
+    `o=SRC 2890844526 ${version} IN IP4 127.0.0.1`,
+    's=-',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    `m=audio ${ports[0]} RTP/AVP 0`,
+    'a=rtpmap:0 PCMU/8000',
+    'a=label:96',
+    hold96 ? 'a=inactive' : 'a=sendonly',
+    `m=audio ${ports[1]} RTP/AVP 0`,
+    'a=rtpmap:0 PCMU/8000',
+    'a=label:98',
+    'a=sendonly',
+  ].join('\r\n');
+}
+
+function request(
+  c: Src,
+  sipPort: number,
+  o: { method: string; callId: string; cseq: number; toTag?: string; body?: string; contentType?: string },
+): string {
+  const body = o.body ?? '';
+  const t = c.transport;
+  return [
+    `${o.method} sip:srs@127.0.0.1:${sipPort};transport=${t.toLowerCase()} SIP/2.0`,
+    `Via: SIP/2.0/${t} 127.0.0.1:${c.port};branch=z9hG4bK-${o.callId}-${o.cseq}-${o.method};rport`,
+    `From: <sip:src@127.0.0.1>;tag=src-${o.callId}`,
+    `To: <sip:srs@127.0.0.1:${sipPort}>${o.toTag ? `;tag=${o.toTag}` : ''}`,
+    `Call-ID: ${o.callId}`,
+    `CSeq: ${o.cseq} ${o.method}`,
+    `Contact: <sip:src@127.0.0.1:${c.port};transport=${t.toLowerCase()}>;+sip.src`,
+    'Max-Forwards: 70',
+    ...(o.method === 'INVITE'
+      ? ['Require: siprec', 'Accept: application/sdp, application/rs-metadata+xml']
+      : []),
+    ...(body ? [`Content-Type: ${o.contentType ?? `multipart/mixed;boundary=${BOUNDARY}`}`] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    '',
+    body,
+  ].join('\r\n');
+}
+
+/** PCMU packets of an 8 kHz WAV, 20 ms each. */
+function packets(wav: string, ssrc: number): Buffer[] {
+  const pcm = readWavAtRate(readFileSync(wav), 8000);
+  const int16 = Int16Array.from(pcm, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32768))));
+  const out: Buffer[] = [];
+  for (let i = 0; (i + 1) * 160 <= int16.length; i++) {
+    const payload = new Uint8Array(160);
+    encodeUlaw(int16.subarray(i * 160, i * 160 + 160), payload);
+    out.push(
+      Buffer.from(serializeRtp({ payloadType: 0, sequenceNumber: i, timestamp: i * 160, ssrc }, payload)),
+    );
+  }
+  return out;
+}
+
+/** Sends each stream's packets to its port in real time (20 ms per packet), side by side. */
+async function play(
+  streams: readonly { sock: UdpSocket; port: number; packets: readonly Buffer[] }[],
+): Promise<void> {
+  const n = Math.max(...streams.map((x) => x.packets.length));
+  const start = Date.now();
+  for (let i = 0; i < n; i++) {
+    for (const x of streams) {
+      const p = x.packets[i];
+      if (p) {
+        x.sock.send(p, x.port, '127.0.0.1');
+      }
+    }
+    const due = start + (i + 1) * 20;
+    await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
+  }
+}
+
+/** The answer's port for the stream labelled `label`. */
+function portOf(answer: string, label: string): number {
+  return Number(
+    new RegExp(`m=audio (\\d+) RTP/AVP 0\r\n(?:a=[^\r]*\r\n)*?a=label:${label}`).exec(answer)?.[1],
+  );
+}
+
+async function udp(): Promise<UdpSocket> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  return s;
+}
+
+/** One recording session: INVITE, ACK, both streams in real time (at once), BYE; its call.ended. */
+async function record(transport: 'UDP' | 'TCP', callId: string): Promise<CallEvent> {
+  const c = await src(transport, e2e.sipPort);
+  const media = [await udp(), await udp()] as const;
+  const body = multipart(offer([media[0].address().port, media[1].address().port]), METADATA);
+  c.send(request(c, e2e.sipPort, { method: 'INVITE', callId, cseq: 1, body }));
+  const ok = await until(() => c.got.find((r) => r.status === 200), '200 OK', 20_000);
+  c.send(request(c, e2e.sipPort, { method: 'ACK', callId, cseq: 1, toTag: ok.toTag }));
+  const answer = ok.bodyText;
+  const port96 = portOf(answer, '96');
+  const port98 = portOf(answer, '98');
+  expect(port96).toBeGreaterThan(0);
+  expect(port98).toBeGreaterThan(0);
+  expect(answer.match(/a=recvonly/g)).toHaveLength(2);
+  await play([
+    { sock: media[0], port: port96, packets: packets(bobWav, 0xb0b) },
+    { sock: media[1], port: port98, packets: packets(paulWav, 0x9a01) },
+  ]);
+  c.send(request(c, e2e.sipPort, { method: 'BYE', callId, cseq: 2, toTag: ok.toTag }));
+  await until(() => c.got.find((r) => r.status === 200 && r.get('cseq')?.includes('BYE')), 'BYE 200', 20_000);
+  const ended = await until(
+    () => e2e.live.find((ev) => ev.type === 'call.ended' && ev.call.sipCallId === callId),
+    'call.ended',
+    60_000,
+  );
+  for (const m of media) {
+    m.close();
+  }
+  c.close();
+  return ended;
+}
+
+/** The stored words of a call's channel, in order. */
+function words(callId: string, channel: string): string[] {
+  return dbRows<{ text: string }>(
+    e2e.storageDir,
+    'SELECT text FROM words WHERE call_id = ? AND channel = ? ORDER BY start_ms, seq',
+    callId,
+    channel,
+  ).map((r) => r.text);
+}
+
+describe('SIPREC recording sessions end to end (sip.siprec.enabled)', () => {
+  it.each(['UDP', 'TCP'] as const)(
+    'over %s: two streams become the caller and callee channels, labelled with their participants',
+    async (transport) => {
+      const callId = `siprec-e2e-${transport}`;
+      const admittedBefore = e2e.fake.admitted.length;
+      const ended = await record(transport, callId);
+      expect(ended.call.recording).toEqual({
+        sipSessionId: 'ab30317f1a784dc48ff824d0d3715d86;remote=47755a9de7794ba387653f2099600ef2',
+        participants: [
+          { channel: 'caller', label: '96', aor: 'sip:bob@biloxi.com', name: 'Bob' },
+          { channel: 'callee', label: '98', aor: 'sip:Paul@biloxi.com', name: 'Paul' },
+        ],
+      });
+      // One STT stream per participant; each got its own script (the fake recognises tones).
+      const streams = e2e.fake.admitted.slice(admittedBefore);
+      expect(streams).toHaveLength(2);
+      const heard = streams.map(wordsSentBy);
+      const bobHeard = heard.find((w) => isSubsequence(BOB, w));
+      const paulHeard = heard.find((w) => isSubsequence(PAUL, w));
+      expect(bobHeard, heard.join(' | ')).toBeDefined();
+      expect(paulHeard, heard.join(' | ')).toBeDefined();
+      // Neither stream carries the other's audio (a word cut by a late packet may be heard as a
+      // lower tone, so Paul's stream may show Bob's low words; Bob's can never show Paul's).
+      expect(
+        bobHeard!.filter((w) => PAUL.includes(w)),
+        heard.join(' | '),
+      ).toEqual([]);
+      // Stored under their channels, with the participants in the record.
+      await until(() => words(ended.callId, 'callee').length >= paulHeard!.length, 'stored words');
+      expect(words(ended.callId, 'caller')).toEqual(bobHeard);
+      expect(words(ended.callId, 'callee')).toEqual(paulHeard);
+      const row = dbRows<{ recording: string }>(
+        e2e.storageDir,
+        'SELECT recording FROM calls WHERE id = ?',
+        ended.callId,
+      )[0];
+      expect(JSON.parse(row!.recording)).toEqual(ended.call.recording);
+    },
+    90_000,
+  );
+
+  it('a stream paused (a=inactive, hold metadata) and resumed: nothing lost, the participants kept, the updates logged', async () => {
+    const callId = 'siprec-e2e-hold';
+    const hold = readFileSync(join(FIXTURES, 'siprec', 'hold-partial.xml'), 'utf8');
+    const resume = readFileSync(join(FIXTURES, 'siprec', 'resume-partial.xml'), 'utf8');
+    const c = await src('UDP', e2e.sipPort);
+    const media = [await udp(), await udp()] as const;
+    const ports: [number, number] = [media[0].address().port, media[1].address().port];
+    const admittedBefore = e2e.fake.admitted.length;
+    /** An INVITE (CSeq `cseq`) and its ACK; the 200's SDP. */
+    const invite = async (
+      cseq: number,
+      body: string,
+      toTag?: string,
+    ): Promise<{ toTag: string; sdp: string }> => {
+      c.send(request(c, e2e.sipPort, { method: 'INVITE', callId, cseq, body, ...(toTag ? { toTag } : {}) }));
+      const ok = await until(
+        () => c.got.find((r) => r.status === 200 && r.get('cseq') === `${cseq} INVITE`),
+        `200 to INVITE ${cseq}`,
+        20_000,
+      );
+      c.send(request(c, e2e.sipPort, { method: 'ACK', callId, cseq, toTag: ok.toTag }));
+      return { toTag: ok.toTag!, sdp: ok.bodyText };
+    };
+    const first = await invite(1, multipart(offer(ports), METADATA));
+    const port96 = portOf(first.sdp, '96');
+    const port98 = portOf(first.sdp, '98');
+    // Bob is put on hold: his stream inactive; Paul speaks alone.
+    const held = await invite(2, multipart(offer(ports, 2, true), hold), first.toTag);
+    expect(held.sdp).toMatch(
+      /a=inactive\r\n(?:a=[^\r]*\r\n)*?a=label:96|a=label:96\r\n(?:a=[^\r]*\r\n)*?a=inactive/,
+    );
+    await play([{ sock: media[1], port: port98, packets: packets(paulWav, 0x9a01) }]);
+    // Bob is back and speaks.
+    await invite(3, multipart(offer(ports, 3), resume), first.toTag);
+    await play([{ sock: media[0], port: port96, packets: packets(bobWav, 0xb0b) }]);
+    c.send(request(c, e2e.sipPort, { method: 'BYE', callId, cseq: 4, toTag: first.toTag }));
+    const ended = await until(
+      () => e2e.live.find((ev) => ev.type === 'call.ended' && ev.call.sipCallId === callId),
+      'call.ended',
+      60_000,
+    );
+    for (const m of media) {
+      m.close();
+    }
+    c.close();
+    expect(ended.type === 'call.ended' && ended.reason).toBe('bye-remote');
+    // Bob keeps his channel while on hold.
+    expect(ended.call.recording?.participants.map((p) => p.name)).toEqual(['Bob', 'Paul']);
+    const heard = e2e.fake.admitted.slice(admittedBefore).map(wordsSentBy);
+    const bobHeard = heard.find((w) => isSubsequence(BOB, w))!;
+    const paulHeard = heard.find((w) => isSubsequence(PAUL, w))!;
+    expect(bobHeard, heard.join(' | ')).toBeDefined();
+    expect(paulHeard, heard.join(' | ')).toBeDefined();
+    await until(() => words(ended.callId, 'caller').length >= bobHeard.length, 'stored words');
+    expect(words(ended.callId, 'caller')).toEqual(bobHeard);
+    expect(words(ended.callId, 'callee')).toEqual(paulHeard);
+    const log = readFileSync(join(e2e.dir, 'sipscribe.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(ended.callId))
+      .map((l) => JSON.parse(l) as { msg: string; paused?: string[]; resumed?: string[]; channel?: string });
+    expect(log.filter((l) => l.msg === 'stream paused').map((l) => l.channel)).toEqual(['caller']);
+    expect(log.filter((l) => l.msg === 'stream resumed').map((l) => l.channel)).toEqual(['caller']);
+    // The updates as events: Bob's channel paused, then resumed; nobody joined or left.
+    const events = e2e.live.flatMap((ev) =>
+      ev.callId === ended.callId && ev.type === 'recording.updated'
+        ? [[ev.paused, ev.resumed, ev.joined, ev.left]]
+        : [],
+    );
+    expect(events).toEqual([
+      [['caller'], [], [], []],
+      [[], ['caller'], [], []],
+    ]);
+    const updates = log.filter((l) => l.msg === 'recording metadata updated');
+    expect(updates.map((u) => [u.paused, u.resumed])).toEqual([
+      // (Bob sends labels 96 and 97, his audio and his video.)
+      [['96', '97'], []],
+      [[], ['96', '97']],
+    ]);
+  }, 90_000);
+
+  it('SIPp as the recording client (test/fixtures/sipp/uac_siprec.xml, TCP): Alice on caller, Bob on callee', async () => {
+    const r = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_siprec.xml', {
+      transport: 'tcp',
+      durationMs: 500,
+    });
+    expect(r.code, r.output).toBe(0);
+    const ended = await until(
+      () =>
+        e2e.live.find(
+          (ev) => ev.type === 'call.ended' && ev.call.recording?.participants[0]?.name === 'Alice',
+        ),
+      'call.ended of the SIPp session',
+      30_000,
+    );
+    expect(ended.type === 'call.ended' && ended.reason).toBe('bye-remote');
+    expect(ended.call.transport).toBe('tcp');
+    expect(ended.call.recording).toEqual({
+      sipSessionId: 'ab30317f1a784dc48ff824d0d3715d86',
+      participants: [
+        { channel: 'caller', label: '96', aor: 'sip:alice@atlanta.com', name: 'Alice' },
+        { channel: 'callee', label: '98', aor: 'sip:bob@biloxi.com', name: 'Bob' },
+      ],
+    });
+  }, 60_000);
+
+  it('malformed metadata gets 400 with the reason, and leaves no call, port or STT slot held', async () => {
+    const c = await src('UDP', e2e.sipPort);
+    const callId = 'siprec-e2e-bad-xml';
+    const body = multipart(offer([40000, 40002]), '<recording><participant></recording>');
+    const callsBefore = dbRows(e2e.storageDir, 'SELECT id FROM calls').length;
+    c.send(request(c, e2e.sipPort, { method: 'INVITE', callId, cseq: 1, body }));
+    const r = await until(() => c.got.find((x) => x.status >= 300), 'final response', 20_000);
+    expect(r.status).toBe(400);
+    expect(r.get('warning')).toMatch(/^399 \S+ "metadata is not well-formed XML/);
+    c.close();
+    expect(dbRows(e2e.storageDir, 'SELECT id FROM calls').length).toBe(callsBefore);
+    expect(e2e.fake.usedSlots).toBe(0);
+    const refused = await fetch(`${e2e.base}/api/refused`).then(
+      (res) => res.json() as Promise<{ refused: { reason: string; status: number }[] }>,
+    );
+    expect(JSON.stringify(refused)).toContain('bad-metadata');
+  });
+
+  it('needs one STT slot per stream: a server with one free slot gets 503 with Retry-After, nothing held', async () => {
+    const one = await startE2e(
+      'siprec-e2e-one-slot',
+      { sip: { siprec: { enabled: true } } },
+      { webhook: false, live: false, fake: { slots: 1 } },
+    );
+    try {
+      await until(() => one.app.pool.freeSlots() === 1, 'the probe of the one-slot server');
+      const c = await src('UDP', one.sipPort);
+      const body = multipart(offer([40000, 40002]), METADATA);
+      c.send(request(c, one.sipPort, { method: 'INVITE', callId: 'siprec-e2e-one-slot', cseq: 1, body }));
+      const r = await until(() => c.got.find((x) => x.status >= 300), 'final response', 20_000);
+      c.close();
+      expect(r.status).toBe(503);
+      expect(Number(r.get('retry-after'))).toBeGreaterThan(0);
+      expect(dbRows(one.storageDir, 'SELECT id FROM calls')).toEqual([]);
+      expect(one.fake.streams).toEqual([]);
+      const refused = await fetch(`${one.base}/api/refused`).then((res) => res.text());
+      expect(refused).toContain('stt-full');
+    } finally {
+      await one.close();
+    }
+  }, 60_000);
+});
