@@ -51,7 +51,7 @@ export interface RecordingParty {
 }
 
 /** The participant that sends one channel's stream (none known: aor and name null). */
-export interface RecordingParticipant {
+interface RecordingParticipant {
   readonly channel: string;
   /** The stream's SDP `a=label`. */
   readonly label: string | null;

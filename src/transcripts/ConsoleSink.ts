@@ -11,7 +11,7 @@
  * Words arrive before their utterance: they are held per call and replaced by the utterance line;
  * if no utterance comes within 16 words, they are printed as a line of their own (marked `…`).
  */
-import type { CallEvent, CallMeta } from '../events.js';
+import type { CallEvent, CallMeta, RecordingParty } from '../events.js';
 import type { Logger } from '../logger.js';
 import { CHANNELS } from './channelEvents.js';
 import type { TranscriptSink } from './TranscriptBus.js';
@@ -118,6 +118,12 @@ export class ConsoleSink implements TranscriptSink {
       case 'dtmf':
         this.#logger.info({ ...base, digit: e.digit, durationMs: e.durationMs }, 'dtmf');
         break;
+      case 'recording.updated':
+        this.#logger.info(
+          { ...base, joined: e.joined, left: e.left, paused: e.paused, resumed: e.resumed },
+          'recording updated',
+        );
+        break;
       case 'call.ended':
         this.#logger.info(
           { ...base, reason: e.reason, durationMs: e.durationMs, utterances: e.transcript.length },
@@ -158,6 +164,19 @@ export class ConsoleSink implements TranscriptSink {
       case 'dtmf':
         this.#write(`${time}   ${who} pressed ${e.digit}`);
         break;
+      case 'recording.updated': {
+        const party = (p: RecordingParty): string => p.name ?? p.aor ?? '?';
+        const what = [
+          ...e.joined.map((p) => `${party(p)} joined`),
+          ...e.left.map((p) => `${party(p)} left`),
+          ...e.paused.map((c) => `${c} paused`),
+          ...e.resumed.map((c) => `${c} resumed`),
+        ];
+        this.#write(
+          `${time} ● recording: ${what.join(', ') || 'metadata updated'}  ${this.#dim(`call ${e.callId}`)}`,
+        );
+        break;
+      }
       case 'call.ended': {
         for (const channel of CHANNELS) {
           const p = this.#pending.get(`${e.callId}/${channel}`);

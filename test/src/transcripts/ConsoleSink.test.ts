@@ -123,6 +123,27 @@ describe('ConsoleSink', () => {
     );
   });
 
+  it('prints a SIPREC recording update as one line naming who joined, left, paused or resumed', () => {
+    let text = '';
+    const sink = new ConsoleSink({
+      out: { write: (s: string) => (text += s) },
+      logger: logSink().logger,
+      tty: true,
+      color: false,
+    });
+    sink.handle({
+      type: 'recording.updated',
+      joined: [{ aor: 'sip:paul@example.com', name: 'Paul' }],
+      left: [{ aor: 'sip:bob@example.com', name: null }],
+      paused: ['caller'],
+      resumed: [],
+      ...c(8, '2026-02-03T09:01:05.000Z', 63000),
+    });
+    expect(text).toBe(
+      '09:01:05 ● recording: Paul joined, sip:bob@example.com left, caller paused  call c1\n',
+    );
+  });
+
   it('writes JSON log records when not on a terminal', () => {
     const { logger, records } = logSink('info');
     let text = '';
