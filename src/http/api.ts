@@ -170,14 +170,24 @@ export function registerApiRoutes(
       sendJson(res, 400, { error: 'before must be the next cursor of a page, or an ISO 8601 time' });
       return;
     }
+    const recording = url.searchParams.get('recording');
+    if (recording !== null && (recording === '' || recording.length > 200)) {
+      sendJson(res, 400, { error: 'recording must be 1 to 200 characters' });
+      return;
+    }
+    const filter = recording === null ? {} : { recording };
     let calls: CallRecord[];
     if (cursor === null || cursor.seen === 0) {
-      calls = await store.listCalls({ limit, ...(cursor === null ? {} : { before: cursor.at }) });
+      calls = await store.listCalls({ limit, ...filter, ...(cursor === null ? {} : { before: cursor.at }) });
     } else {
       // Calls created in the cursor's millisecond that the earlier pages have not shown come
       // first: list from just after it and leave out the `seen` ones (the same order the store lists them in).
       const after = new Date(Date.parse(cursor.at) + 1).toISOString();
-      const rows = await store.listCalls({ limit: Math.min(MAX_PAGE, limit + cursor.seen), before: after });
+      const rows = await store.listCalls({
+        limit: Math.min(MAX_PAGE, limit + cursor.seen),
+        before: after,
+        ...filter,
+      });
       let skip = cursor.seen;
       calls = rows
         .filter((r) => {

@@ -55,6 +55,16 @@ export interface ListCallsOptions {
   limit?: number;
   /** Only calls created strictly before this ISO time (paging: pass the last `createdAt`). */
   before?: string;
+  /**
+   * Only SIPREC recording sessions whose metadata (a participant's aor or name, the recorded call's
+   * Session-ID) contains this text, ignoring ASCII case.
+   */
+  recording?: string;
+}
+
+/** `text` as a LIKE pattern that matches it anywhere, its `%`, `_` and `\` taken literally (ESCAPE '\'). */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 export function toRecord(r: CallRow): CallRecord {
@@ -198,16 +208,23 @@ export class CallStore {
   /** Calls, newest first. */
   listCalls(opts: ListCallsOptions = {}): CallRecord[] {
     const limit = Math.min(Math.max(1, opts.limit ?? 50), 500);
-    const rows =
-      opts.before === undefined
-        ? this.#db
-            .prepare<[number], CallRow>('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?')
-            .all(limit)
-        : this.#db
-            .prepare<[string, number], CallRow>(
-              'SELECT * FROM calls WHERE created_at < ? ORDER BY created_at DESC, rowid DESC LIMIT ?',
-            )
-            .all(opts.before, limit);
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (opts.before !== undefined) {
+      where.push('created_at < ?');
+      params.push(opts.before);
+    }
+    if (opts.recording !== undefined) {
+      // SQLite's LIKE ignores ASCII case.
+      where.push("recording LIKE ? ESCAPE '\\'");
+      params.push(containsPattern(opts.recording));
+    }
+    const rows = this.#db
+      .prepare<(string | number)[], CallRow>(
+        `SELECT * FROM calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ` +
+          'ORDER BY created_at DESC, rowid DESC LIMIT ?',
+      )
+      .all(...params, limit);
     return rows.map(toRecord);
   }
 

@@ -8,6 +8,7 @@ import type { CallEvent } from '../events.js';
 import type { AsyncCallStore } from './AsyncCallStore.js';
 import {
   CLOSED_STATES,
+  containsPattern,
   toRecord,
   toRow,
   toUtterance,
@@ -118,15 +119,22 @@ export class PgCallStore implements AsyncCallStore {
 
   async listCalls(opts: ListCallsOptions = {}): Promise<CallRecord[]> {
     const limit = Math.min(Math.max(1, opts.limit ?? 50), 500);
-    const r =
-      opts.before === undefined
-        ? await this.#pool.query<CallRow>('SELECT * FROM calls ORDER BY created_at DESC, id DESC LIMIT $1', [
-            limit,
-          ])
-        : await this.#pool.query<CallRow>(
-            'SELECT * FROM calls WHERE created_at < $1 ORDER BY created_at DESC, id DESC LIMIT $2',
-            [opts.before, limit],
-          );
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (opts.before !== undefined) {
+      params.push(opts.before);
+      where.push(`created_at < $${params.length}`);
+    }
+    if (opts.recording !== undefined) {
+      params.push(containsPattern(opts.recording));
+      where.push(`recording ILIKE $${params.length} ESCAPE '\\'`);
+    }
+    params.push(limit);
+    const r = await this.#pool.query<CallRow>(
+      `SELECT * FROM calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ` +
+        `ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
     return r.rows.map(toRecord);
   }
 

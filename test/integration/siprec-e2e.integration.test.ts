@@ -17,7 +17,16 @@ import type { CallEvent } from '../../src/events.js';
 import { FIXTURES, runDir } from '../helpers/paths.js';
 import { stopAll } from '../helpers/processes.js';
 import { sippCall } from '../helpers/sipp.js';
-import { dbRows, isSubsequence, scriptWav8k, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
+import {
+  dbRows,
+  getJson,
+  isSubsequence,
+  scriptWav8k,
+  startE2e,
+  until,
+  wordsSentBy,
+  type E2e,
+} from './e2eHarness.js';
 
 const METADATA = readFileSync(join(FIXTURES, 'siprec', 'rfc7865-complete.xml'), 'utf8');
 // Label 96 is sent by Bob, 98 by Paul (RFC 7865's example).
@@ -263,6 +272,16 @@ describe('SIPREC recording sessions end to end (sip.siprec.enabled)', () => {
           { channel: 'callee', label: '98', aor: 'sip:Paul@biloxi.com', name: 'Paul' },
         ],
       });
+      // The call is found through the API by a participant (any case) or the recorded call's Session-ID.
+      const found = async (text: string): Promise<string[]> =>
+        (
+          await getJson<{ calls: { id: string }[] }>(
+            `${e2e.base}/api/calls?recording=${encodeURIComponent(text)}&limit=500`,
+          )
+        ).calls.map((c) => c.id);
+      expect(await found('paul@BILOXI')).toContain(ended.callId);
+      expect(await found('ab30317f1a784dc4')).toContain(ended.callId);
+      expect(await found('Carol')).toEqual([]);
       // One STT stream per participant; each got its own script (the fake recognises tones).
       const streams = e2e.fake.admitted.slice(admittedBefore);
       expect(streams).toHaveLength(2);

@@ -92,6 +92,31 @@ export function describeCallStore(name: string, open: () => Promise<Backend>): v
       }
     }
 
+    it("finds recording sessions by a participant or the recorded call's Session-ID, case aside", () =>
+      withStore(async ({ store }) => {
+        const recording = {
+          sipSessionId: 'ab30317f1a784dc48ff824d0d3715d86',
+          participants: [
+            { channel: 'caller', label: '96', aor: 'sip:bob@biloxi.com', name: 'Bob' },
+            { channel: 'callee', label: '98', aor: 'sip:paul@biloxi.com', name: 'Paul 50%_off' },
+          ],
+        };
+        await store.saveCall(record('plain', '2026-03-01T10:00:00.000Z'));
+        await store.saveCall(record('rec1', '2026-03-01T11:00:00.000Z', { meta: { ...META, recording } }));
+        await store.saveCall(record('rec2', '2026-03-01T12:00:00.000Z', { meta: { ...META, recording } }));
+        const ids = async (text: string, before?: string): Promise<string[]> =>
+          (await store.listCalls({ recording: text, ...(before ? { before } : {}) })).map((c) => c.id);
+        expect(await ids('PAUL@biloxi')).toEqual(['rec2', 'rec1']);
+        expect(await ids('ab30317f')).toEqual(['rec2', 'rec1']);
+        expect(await ids('bob', '2026-03-01T12:00:00.000Z')).toEqual(['rec1']);
+        // % and _ are the text itself, not wildcards.
+        expect(await ids('50%_off')).toEqual(['rec2', 'rec1']);
+        expect(await ids('50%_of_')).toEqual([]);
+        expect(await ids('b%b')).toEqual([]);
+        expect(await ids('carol')).toEqual([]);
+        expect(await store.getCall('rec1')).toMatchObject({ meta: { recording } });
+      }));
+
     it('stores calls, updates them, and lists newest first with paging', () =>
       withStore(async ({ store }) => {
         await store.saveCall(record('a', '2026-03-01T10:00:00.000Z'));
