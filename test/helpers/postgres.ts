@@ -39,22 +39,42 @@ function asServerUser(cmd: string, args: readonly string[]): [string, string[]] 
   return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, [...args]];
 }
 
+/** PostgreSQL's log line once it accepts connections (every version since 8). */
+const READY = /database system is ready to accept connections/;
+
+/** Waits for the server to log that it accepts connections, then checks with one connection. */
 async function connectable(url: string, server: Managed, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const client = new pg.Client({ connectionString: url });
-    try {
-      await client.connect();
-      await client.end();
-      return;
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      if (server.child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`postgres did not accept connections: ${(err as Error).message}\n${server.output()}`);
+  await new Promise<void>((resolve, reject) => {
+    const streams = [server.child.stdout, server.child.stderr];
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      streams.forEach((st) => st?.off('data', check));
+      if (err) {
+        reject(err);
+      } else {
+        resolve();
       }
-      // The server's readiness has no event to wait on from here: ask again shortly.
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    };
+    const check = (): void => {
+      if (READY.test(server.output())) {
+        done();
+      }
+    };
+    const timer = setTimeout(
+      () => done(new Error(`postgres not ready within ${timeoutMs} ms:\n${server.output()}`)),
+      timeoutMs,
+    );
+    streams.forEach((st) => st?.on('data', check));
+    void server.exited.then(() =>
+      done(new Error(`postgres exited before it was ready:\n${server.output()}`)),
+    );
+    check();
+  });
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
