@@ -259,3 +259,29 @@ export class ChannelTranscriber {
     this.#gauge.set(null);
   }
 }
+
+/**
+ * Flushes every channel of a call at its end (a failure is logged and leaves that channel null)
+ * and logs one `call transcript final` line with each channel's words, completeness and audio.
+ */
+export async function flushChannels(channels: readonly ChannelTranscriber[], log: Logger): Promise<void> {
+  const finals = await Promise.all(
+    channels.map((stt) =>
+      stt.flush().catch((err: unknown) => {
+        log.error({ err, channel: stt.channel }, 'transcription at the end of the call failed');
+        return null;
+      }),
+    ),
+  );
+  log.info(
+    {
+      channels: finals.map((f, i) => ({
+        channel: channels[i]?.channel,
+        words: f?.words.length ?? 0,
+        complete: f?.complete ?? false,
+        audioMs: f?.audioMs ?? 0,
+      })),
+    },
+    'call transcript final',
+  );
+}

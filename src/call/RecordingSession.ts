@@ -31,7 +31,7 @@ import {
 import { CHANNELS, type Channel } from '../transcripts/channelEvents.js';
 import { CallMedia } from './CallMedia.js';
 import type { CallSessionDeps } from './CallSession.js';
-import { ChannelTranscriber } from './ChannelTranscriber.js';
+import { ChannelTranscriber, flushChannels } from './ChannelTranscriber.js';
 import { appEndReason } from './endReason.js';
 import { sdpAddress } from './sdpAddress.js';
 
@@ -405,24 +405,9 @@ export class RecordingSession {
       lane.media = null;
     }
     await this.#sttOpening;
-    const finals = await Promise.all(
-      this.#lanes.map((l) =>
-        l.stt.flush().catch((err: unknown) => {
-          this.log.error({ err, channel: l.stt.channel }, 'transcription at the end of the call failed');
-          return null;
-        }),
-      ),
-    );
-    this.log.info(
-      {
-        channels: finals.map((f, i) => ({
-          channel: this.#lanes[i]?.stt.channel,
-          words: f?.words.length ?? 0,
-          complete: f?.complete ?? false,
-          audioMs: f?.audioMs ?? 0,
-        })),
-      },
-      'call transcript final',
+    await flushChannels(
+      this.#lanes.map((l) => l.stt),
+      this.log,
     );
     this.#phase = 'done';
     if (calls.active().some((r) => r.id === this.id)) {

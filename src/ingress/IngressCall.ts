@@ -19,7 +19,7 @@ import type { Metrics } from '../metrics.js';
 import { FRAME_MS, type SttPool } from '../stt/index.js';
 import type { Channel } from '../transcripts/channelEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
-import { ChannelTranscriber } from '../call/ChannelTranscriber.js';
+import { ChannelTranscriber, flushChannels } from '../call/ChannelTranscriber.js';
 import { PcmFramer } from './PcmFramer.js';
 
 /** What an ingress call needs from the running endpoint. */
@@ -201,24 +201,9 @@ export class IngressCall {
     for (const l of this.#lanes) {
       l.framer.flush();
     }
-    const finals = await Promise.all(
-      this.#lanes.map((l) =>
-        l.stt.flush().catch((err: unknown) => {
-          this.log.error({ err, channel: l.stt.channel }, 'transcription at the end of the call failed');
-          return null;
-        }),
-      ),
-    );
-    this.log.info(
-      {
-        channels: finals.map((f, i) => ({
-          channel: this.#lanes[i]?.stt.channel,
-          words: f?.words.length ?? 0,
-          complete: f?.complete ?? false,
-          audioMs: f?.audioMs ?? 0,
-        })),
-      },
-      'call transcript final',
+    await flushChannels(
+      this.#lanes.map((l) => l.stt),
+      this.log,
     );
     if (calls.active().some((r) => r.id === this.id)) {
       // The duration is the audio's (it may have come faster than real time), not the wall's.
