@@ -481,7 +481,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
       ...this.#host.commonHeaders('request'),
       { name: 'Session-Expires', value: `${interval};refresher=uas` },
     ];
-    return sendRefresh(this.#host.transactions, dialog, hop, { useUpdate, headers, sdp: this.#sdp.sdp });
+    return sendRefresh(this.#host.signalling, dialog, hop, { useUpdate, headers, sdp: this.#sdp.sdp });
   }
 
   // ---- ending ------------------------------------------------------------------------------
@@ -497,7 +497,7 @@ export class IncomingCall extends CallEvents implements DialogUser, InviteSummar
       return;
     }
     try {
-      await this.#host.transactions.request(
+      await this.#host.signalling.request(
         dialog.createRequest('BYE', { headers: this.#host.commonHeaders('request') }),
         hop,
       );

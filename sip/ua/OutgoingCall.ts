@@ -114,10 +114,10 @@ export class OutgoingCall extends CallEvents implements DialogUser {
 
   async #send(): Promise<void> {
     const host = this.#host;
-    const tx = host.transactions;
+    const tx = host.signalling;
     let flow: Flow;
     try {
-      flow = await tx.transport.flowFor(this.#target);
+      flow = await tx.flowFor(this.#target);
     } catch (err) {
       host.logger.info({ err, target: this.#target }, 'dial: transport failure');
       this.#fail(503, 'Service Unavailable', 'transport-error');
@@ -126,7 +126,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     this.#flow = flow;
     // RFC 3261 §8.1.1.8: a SIPS Request-URI asks for a SIPS Contact (over TLS).
     this.#contact = host.contactFor(flow, flow.protocol === 'tls' && isSipsUri(this.#opts.to));
-    const sb = tx.transport.sentBy(flow);
+    const sb = tx.sentBy(flow);
     this.#from =
       this.#opts.from ?? `sip:sipscribe@${sb.address.includes(':') ? `[${sb.address}]` : sb.address}`;
     this.#sdp.offer(this.#opts.local);
@@ -154,7 +154,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     });
     this.#invite = invite;
     try {
-      await host.transactions.createClient(invite, flow, {
+      await host.signalling.createClient(invite, flow, {
         onProvisional: (res) => this.#onProvisional(res),
         onFinal: (res) => this.#onFinal(res),
         onTimeout: () => this.#fail(408, 'Request Timeout', 'timeout'),
@@ -226,7 +226,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     this.#dialog = dialog;
     this.#host.addDialog(dialog, this);
     const ack = dialog.createRequest('ACK', { cseq: invite.cseq.seq });
-    void this.#host.transactions
+    void this.#host.signalling
       .sendStateless(ack, dialog.nextHop() ?? flow)
       .then(() => {
         this.#ack = serialize(ack);
@@ -270,7 +270,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
 
   /** ACKs the 2xx that made `dialog`, then ends that dialog with BYE (§13.2.2.4, §15). */
   #ackAndBye(dialog: Dialog, flow: Flow, acked: (ack: Buffer, sentOn: Flow) => void): void {
-    const tx = this.#host.transactions;
+    const tx = this.#host.signalling;
     const ack = dialog.createRequest('ACK', { cseq: dialog.localSeq });
     const hop = dialog.nextHop() ?? flow;
     const bye = dialog.createRequest('BYE', { headers: this.#host.commonHeaders('request') });
@@ -292,7 +292,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       if ('send' in hop) {
         hop.send(this.#ack);
       } else {
-        void this.#host.transactions.transport.flowFor(hop).then(
+        void this.#host.signalling.flowFor(hop).then(
           (f) => this.#ack && f.send(this.#ack),
           () => undefined,
         );
@@ -323,7 +323,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
     }
     const cancel = createCancel(invite);
     // Same branch as the INVITE (§9.1): createClient keeps a Via that is already there.
-    void this.#host.transactions
+    void this.#host.signalling
       .createClient(cancel, flow, { onFinal: () => undefined, onTimeout: () => undefined })
       .catch(() => undefined);
   }
@@ -349,7 +349,7 @@ export class OutgoingCall extends CallEvents implements DialogUser {
       for (const h of this.#digest?.authorize({ method: 'BYE', uri: bye.uri }) ?? []) {
         bye.add(h.name, h.value);
       }
-      await this.#host.transactions.request(bye, hop);
+      await this.#host.signalling.request(bye, hop);
     } catch (err) {
       this.#host.logger.debug({ err }, 'BYE got no answer');
     }

@@ -28,7 +28,7 @@ export class Reliable2xx {
 
   /** Starts retransmitting `res` (the 2xx to the INVITE with CSeq `cseq`). */
   start(cseq: number, res: SipResponse, onAck: (ack: SipRequest) => void, onTimeout: () => void): void {
-    const { t1, t2 } = this.#host.transactions.timers;
+    const { t1, t2 } = this.#host.signalling.timers;
     this.#cseq = cseq;
     this.#onAck = onAck;
     // "Since 2xx is retransmitted end-to-end, there may be hops between UAS and UAC that are UDP":
@@ -36,7 +36,7 @@ export class Reliable2xx {
     const retransmit = (interval: number): void => {
       this.#timers.set('2xx', interval, () => {
         this.#host.counters.retransmissionsSent++;
-        this.#host.transactions.transport.sendResponse(res, this.#flow);
+        this.#host.signalling.sendResponse(res, this.#flow);
         retransmit(Math.min(2 * interval, t2));
       });
     };

@@ -26,7 +26,7 @@ import { OutgoingCall, type DialOptions } from './OutgoingCall.js';
 import { answerOutOfDialog, MergedRequests } from './outOfDialog.js';
 import { bodyRefusal, sdpRefusal } from './SdpSession.js';
 import { RequestScreen, type ScreenSource, type ScreenVerdict } from './screen.js';
-import type { CallHost, DialogUser, SessionTimerOptions } from './types.js';
+import type { CallHost, CallSignalling, DialogUser, SessionTimerOptions } from './types.js';
 
 export interface SipStackOptions {
   listen: readonly ListenEntry[];
@@ -108,6 +108,7 @@ export class SipStack implements CallHost {
   readonly sessionTimer: SessionTimerOptions;
   readonly transport: TransportLayer;
   readonly transactions: TransactionLayer;
+  readonly signalling: CallSignalling;
   readonly userAgent: string;
   readonly siprec: boolean;
   readonly #delegate: SipStackDelegate;
@@ -158,6 +159,18 @@ export class SipStack implements CallHost {
         screen: (req, flow) => this.#screen.admit(req, flow),
       },
     );
+    const tx = this.transactions;
+    const transport = this.transport;
+    this.signalling = {
+      timers: tx.timers,
+      createClient: (req, target, handlers) => tx.createClient(req, target, handlers),
+      request: (req, target, opts) => tx.request(req, target, opts),
+      sendStateless: (req, target) => tx.sendStateless(req, target),
+      findInviteFor: (cancel) => tx.findInviteFor(cancel),
+      flowFor: (target) => transport.flowFor(target),
+      sentBy: (flow) => transport.sentBy(flow),
+      sendResponse: (res, flow) => transport.sendResponse(res, flow),
+    };
     this.#screen = new RequestScreen(delegate, this);
     this.#merged = new MergedRequests(this.clock, this.transactions.timers);
     this.#badSdpLog = new RepeatedLog(this.logger, this.clock);

@@ -4,19 +4,19 @@
  */
 import type { Dialog } from '../dialog/Dialog.js';
 import type { HeaderField } from '../message/SipMessage.js';
-import type { TransactionLayer } from '../transaction/TransactionLayer.js';
 import type { Flow, Target } from '../transport/types.js';
+import type { CallSignalling } from './types.js';
 
 /** Sends the refresh and resolves with the final status (408 on timeout, 503 on transport failure). */
 export async function sendRefresh(
-  transactions: TransactionLayer,
+  signalling: CallSignalling,
   dialog: Dialog,
   hop: Flow | Target,
   opts: { useUpdate: boolean; headers: readonly HeaderField[]; sdp: string | undefined },
 ): Promise<number> {
   if (opts.useUpdate) {
     try {
-      const res = await transactions.request(dialog.createRequest('UPDATE', { headers: opts.headers }), hop);
+      const res = await signalling.request(dialog.createRequest('UPDATE', { headers: opts.headers }), hop);
       if (res.status < 300) {
         dialog.refreshTarget(res);
       }
@@ -30,13 +30,13 @@ export async function sendRefresh(
     ...(opts.sdp !== undefined ? { body: opts.sdp, contentType: 'application/sdp' } : {}),
   });
   return await new Promise<number>((resolve) => {
-    transactions
+    signalling
       .createClient(req, hop, {
         onFinal: (res) => {
           if (res.status < 300) {
             dialog.refreshTarget(res);
             const ack = dialog.createRequest('ACK', { cseq: req.cseq.seq });
-            transactions.sendStateless(ack, hop).catch(() => undefined);
+            signalling.sendStateless(ack, hop).catch(() => undefined);
           }
           resolve(res.status);
         },

@@ -39,7 +39,7 @@ interface ScreenDelegate {
 
 export class RequestScreen {
   readonly #delegate: ScreenDelegate;
-  readonly #host: Pick<CallHost, 'transactions' | 'logger' | 'counters' | 'commonHeaders'>;
+  readonly #host: Pick<CallHost, 'signalling' | 'logger' | 'counters' | 'commonHeaders'>;
   /** Requests dropped by the screen (a scanner's flood): logged once per minute with a count. */
   readonly #dropped: RepeatedLog;
   /** Requests `screen` answered with a status, between the screen and their transaction. */
@@ -47,7 +47,7 @@ export class RequestScreen {
 
   constructor(
     delegate: ScreenDelegate,
-    host: Pick<CallHost, 'transactions' | 'logger' | 'counters' | 'commonHeaders' | 'clock'>,
+    host: Pick<CallHost, 'signalling' | 'logger' | 'counters' | 'commonHeaders' | 'clock'>,
   ) {
     this.#delegate = delegate;
     this.#host = host;
@@ -59,7 +59,7 @@ export class RequestScreen {
     if (!this.#delegate.screen || req.toTag !== undefined) {
       return true; // in-dialog requests are matched to their dialog (481 otherwise)
     }
-    if (req.method === 'CANCEL' && this.#host.transactions.findInviteFor(req)) {
+    if (req.method === 'CANCEL' && this.#host.signalling.findInviteFor(req)) {
       return true; // cancels an INVITE that was admitted
     }
     const source = { address: flow.remote.address, port: flow.remote.port, transport: flow.protocol };

@@ -6,12 +6,12 @@ import type { Clock } from '../../lib/clock.js';
 import type { SipCounters } from '../counters.js';
 import type { Dialog } from '../dialog/Dialog.js';
 import type { Logger } from '../../lib/logger.js';
-import type { HeaderField, SipRequest } from '../message/SipMessage.js';
+import type { HeaderField, SipRequest, SipResponse } from '../message/SipMessage.js';
 import type { SrtpPolicy, SrtpSuiteInfo } from '../sdp/crypto.js';
 import type { Codec, MediaDescription } from '../sdp/media.js';
 import type { ServerTransaction } from '../transaction/ServerTransaction.js';
 import type { TransactionLayer } from '../transaction/TransactionLayer.js';
-import type { Flow } from '../transport/types.js';
+import type { Flow, HostPort, Target } from '../transport/types.js';
 import type { InviteSummary } from './IncomingCall.js';
 import type { RecordingUpdate } from './recording.js';
 
@@ -75,9 +75,23 @@ export interface SessionTimerOptions {
   minSE: number;
 }
 
+/**
+ * What a call sends through: the part of the transaction layer a dialog uses, plus the three
+ * transport operations it needs (a flow to a target, our sent-by on it, a 2xx retransmission).
+ * Calls see only this, never the layers behind it.
+ */
+export interface CallSignalling extends Pick<
+  TransactionLayer,
+  'timers' | 'createClient' | 'request' | 'sendStateless' | 'findInviteFor'
+> {
+  flowFor(target: Target): Promise<Flow>;
+  sentBy(flow: Flow): HostPort;
+  sendResponse(res: SipResponse, flow: Flow): void;
+}
+
 /** What a call needs from the stack. */
 export interface CallHost {
-  readonly transactions: TransactionLayer;
+  readonly signalling: CallSignalling;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly counters: SipCounters;
