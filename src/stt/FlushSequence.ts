@@ -2,23 +2,28 @@
  * The hangup flush of one stream (moshi-protocol §4.3): after the caller's last frame, `Marker{id}`,
  * `ceil(delay/80)+2` zero frames at once (they push the model delay through), then one zero frame
  * per 80 ms until `Marker{id}` comes back; then `flushGraceMs` more (a word whose run ends on the last
- * audio frame is emitted one step after the Marker target). The whole wait is bounded by
- * `flushTimeoutMs`. The stream owns the states; this owns the Marker ids and the three timers.
+ * audio frame is emitted one step after the Marker target). A server behind real time returns the
+ * Marker only once it has worked through its backlog, so the wait is bounded by the server going
+ * quiet: `flushTimeoutMs` without any message from it (a Step, a word) ends the flush incomplete,
+ * and `flushMaxMs` bounds the whole wait however busy the server is. The stream owns the states;
+ * this owns the Marker ids and the three timers.
  */
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { FRAME_MS } from './protocol.js';
 import type { SttLink, SttStreamSettings } from './streamTypes.js';
 
 /** The flush's times, from the stream settings. */
-type FlushTimes = Required<Pick<SttStreamSettings, 'modelDelayMs' | 'flushTimeoutMs' | 'flushGraceMs'>>;
+type FlushTimes = Required<
+  Pick<SttStreamSettings, 'modelDelayMs' | 'flushTimeoutMs' | 'flushMaxMs' | 'flushGraceMs'>
+>;
 
 interface FlushHooks {
   /** Sends one zero frame on the stream's current link (it also counts and buffers it). */
   sendSilence(): void;
   /** The stream is (still) in `flushing`. */
   isFlushing(): boolean;
-  /** `flushTimeoutMs` passed without the Marker echo. */
-  onTimeout(): void;
+  /** No Marker echo: the server sent nothing for `flushTimeoutMs`, or `flushMaxMs` passed. */
+  onTimeout(quietMs: number | null): void;
   /** The Marker came back and the grace period is over: everything is transcribed. */
   onComplete(): void;
 }
@@ -30,6 +35,7 @@ export class FlushSequence {
   #markerSeq = 0;
   #marker = -1;
   #timeoutTimer: TimerHandle | undefined;
+  #startedAt = 0;
   #silenceTimer: TimerHandle | undefined;
   #graceTimer: TimerHandle | undefined;
 
@@ -44,12 +50,34 @@ export class FlushSequence {
     return this.#graceTimer !== undefined;
   }
 
-  /** Starts the bound on the whole flush (once, when the stream enters `flushing`). */
+  /** Starts the bounds on the flush (once, when the stream enters `flushing`). */
   armTimeout(): void {
-    this.#timeoutTimer = this.#clock.setTimeout(() => {
-      this.#timeoutTimer = undefined;
-      this.#hooks.onTimeout();
-    }, this.#o.flushTimeoutMs);
+    this.#startedAt = this.#clock.now();
+    this.#armTimeout();
+  }
+
+  /**
+   * The server sent a message while we wait for the Marker: it is working through our audio, so
+   * the quiet bound starts again (never beyond `flushMaxMs` from the start).
+   */
+  progress(): void {
+    if (this.#timeoutTimer === undefined || this.#graceTimer !== undefined) {
+      return;
+    }
+    this.#clock.clearTimeout(this.#timeoutTimer);
+    this.#armTimeout();
+  }
+
+  #armTimeout(): void {
+    const left = this.#startedAt + this.#o.flushMaxMs - this.#clock.now();
+    const quiet = this.#o.flushTimeoutMs < left;
+    this.#timeoutTimer = this.#clock.setTimeout(
+      () => {
+        this.#timeoutTimer = undefined;
+        this.#hooks.onTimeout(quiet ? this.#o.flushTimeoutMs : null);
+      },
+      Math.max(0, quiet ? this.#o.flushTimeoutMs : left),
+    );
   }
 
   /** Sends the Marker and the silence burst on `link` (again on a new link after a failover). */

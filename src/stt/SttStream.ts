@@ -92,9 +92,12 @@ export class SttStream {
     this.#flushSeq = new FlushSequence(this.#clock, this.#s, {
       sendSilence: () => this.#send(ZERO, true),
       isFlushing: () => this.#state === 'flushing',
-      onTimeout: () => {
+      onTimeout: (quietMs) => {
         const detail = { server: this.#link?.server.url };
-        const msg = `flush Marker not returned within ${this.#s.flushTimeoutMs} ms`;
+        const msg =
+          quietMs === null
+            ? `flush Marker not returned within ${this.#s.flushMaxMs} ms`
+            : `flush Marker not returned: nothing from the server for ${quietMs} ms`;
         this.#out.error(new SttError(STT_ERR.FLUSH_TIMEOUT, msg, detail));
         this.#finish(false);
       },
@@ -243,6 +246,9 @@ export class SttStream {
   }
 
   #message(link: SttLink, msg: ServerMessage): void {
+    if (this.#state === 'flushing') {
+      this.#flushSeq.progress();
+    }
     switch (msg.type) {
       case 'Word':
         this.#out.word(msg.text, msg.start_time, this.#clock.now());

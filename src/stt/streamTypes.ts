@@ -70,8 +70,16 @@ export interface SttStreamOptions {
 export interface SttStreamSettings {
   /** The model's delay (`asr_delay_in_tokens` × 80 ms): 480 for stt-1b-en_fr, 2560 for stt-2.6b-en. */
   readonly modelDelayMs: number;
-  /** Bound on waiting for the flush Marker to come back; default `max(5000, 3 × delay + 2000)`. */
+  /**
+   * The flush gives up when the server sends nothing (no Step, no word, no Marker) for this long;
+   * default `max(5000, 3 × delay + 2000)`.
+   */
   readonly flushTimeoutMs?: number;
+  /**
+   * Bound on the whole flush, however busy the server (a server behind real time returns the
+   * Marker only after its backlog; default 60 000 ms).
+   */
+  readonly flushMaxMs?: number;
   /** Silence kept flowing after the Marker echo for words emitted one step late (default 240). */
   readonly flushGraceMs?: number;
   /** Audio kept for a failover replay (default 10 000 ms). */
@@ -118,6 +126,7 @@ export function resolveStreamSettings(settings: SttStreamSettings): Required<Stt
   return {
     modelDelayMs: settings.modelDelayMs,
     flushTimeoutMs: settings.flushTimeoutMs ?? Math.max(5000, 3 * settings.modelDelayMs + 2000),
+    flushMaxMs: settings.flushMaxMs ?? 60_000,
     flushGraceMs: settings.flushGraceMs ?? 240,
     replayBufferMs: settings.replayBufferMs ?? 10_000,
     minReplayMs: settings.minReplayMs ?? 3000,

@@ -138,6 +138,52 @@ describe('SttStream', () => {
     expect(link.closed).toBe(true);
   });
 
+  it('waits for a server behind real time while it keeps stepping: the Marker after 7 s still brings the last words', async () => {
+    // A loaded server: 7 s of backlog before the Marker's target, one Step per 80 ms all along.
+    const { clock, stream, errors, link } = setup();
+    const final = stream.flush();
+    for (let t = 0; t < 7000; t += 80) {
+      link.recv({ type: 'Step', step_idx: t / 80, prs: [0, 0, 0, 0], buffered_pcm: 0 });
+      clock.advance(80);
+    }
+    expect(link.closed).toBe(false);
+    link.recv({ type: 'Word', text: 'goodbye', start_time: 0.5 });
+    link.recv({ type: 'Marker', id: 1 });
+    clock.advance(240);
+    const t = await final;
+    expect(t.complete).toBe(true);
+    expect(t.text).toBe('goodbye');
+    expect(errors).toEqual([]);
+  });
+
+  it('gives up the flush when the server goes quiet for the timeout after some progress', async () => {
+    const { clock, stream, errors, link } = setup();
+    const final = stream.flush();
+    clock.advance(3000);
+    link.recv({ type: 'Step', step_idx: 1, prs: [0, 0, 0, 0], buffered_pcm: 0 });
+    // Quiet from 3000 ms on: 5000 ms more (not 2000) before it gives up.
+    clock.advance(4999);
+    expect(link.closed).toBe(false);
+    clock.advance(1);
+    expect((await final).complete).toBe(false);
+    expect(errors).toEqual(['STT_ERR_FLUSH_TIMEOUT']);
+  });
+
+  it('bounds the whole flush at flushMaxMs even when the server keeps stepping without the Marker', async () => {
+    const { clock, stream, errors, link } = setup({ flushMaxMs: 20_000 });
+    const final = stream.flush();
+    for (let t = 0; t < 19_920; t += 80) {
+      link.recv({ type: 'Step', step_idx: t / 80, prs: [0, 0, 0, 0], buffered_pcm: 0 });
+      clock.advance(80);
+    }
+    expect(link.closed).toBe(false);
+    link.recv({ type: 'Step', step_idx: 999, prs: [0, 0, 0, 0], buffered_pcm: 0 });
+    clock.advance(80);
+    expect(link.closed).toBe(true);
+    expect((await final).complete).toBe(false);
+    expect(errors).toEqual(['STT_ERR_FLUSH_TIMEOUT']);
+  });
+
   it('on a lost connection replays from the last delivered word and drops the repeats', async () => {
     const { clock, link, stream, words, next, errors } = setup();
     for (let i = 0; i < 50; i++) {
