@@ -257,9 +257,13 @@ describe('scale out: Kamailio dispatcher in front of three instances', () => {
     for (const i of [a, b]) {
       const done = completed(i);
       expect(done.length).toBeGreaterThanOrEqual(3);
+      // (A stream without words belongs to a call that got no audio: seen on a loaded machine, a
+      // call SIPp gave up after the answer sent no RTP and ended by RTP timeout, so it is not among
+      // the completed calls, which all have words.)
       const sent = i.fake.streams
         .filter((s) => s.admitted)
         .map((s) => wordsSentBy(s).join(' '))
+        .filter((w) => w !== '')
         .sort();
       expect(done.every((d) => d.words.length > 0)).toBe(true);
       expect(done.map((d) => d.words).sort()).toEqual(sent);

@@ -75,7 +75,15 @@ describe('resources after many calls', () => {
     expect(warm.code, warm.output).toBe(0);
     await until(() => e2e.app.manager.size === 0 && countEnded() === 1, 'the warm-up call to end');
     await e2e.app.endpoint.bus.flush();
-    await new Promise((r) => setTimeout(r, 500));
+    // The baseline once the warm-up call's transactions (64·T1) and RTP sockets are gone.
+    await until(() => {
+      const { servers, clients } = e2e.app.stack.transactions.size;
+      return servers + clients === 0;
+    }, "the warm-up call's transactions to end");
+    await until(
+      async () => (await boundUdpPorts(e2e.rtpMin, e2e.rtpMax)).length === 0,
+      "the warm-up call's RTP sockets to close",
+    );
     const baseResources = resources();
     const baseHeap = heapMb();
 

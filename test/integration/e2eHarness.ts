@@ -265,13 +265,16 @@ export async function until<T>(
   }
 }
 
-/** UDP ports bound on loopback within [min, max] (from `ss`, outside the code under test). */
+/** UDP ports this process has bound within [min, max] (from `ss`, outside the code under test). */
 export async function boundUdpPorts(min: number, max: number): Promise<number[]> {
-  const { output } = await run('ss', 'ss', ['-lunH'], { timeoutMs: 5000 });
+  // Only this process's sockets: other programs on the machine (peers of other test files, other
+  // engineers' tests) may take an ephemeral port inside the range after it was chosen.
+  const { output } = await run('ss', 'ss', ['-lunpH'], { timeoutMs: 5000 });
   const ports: number[] = [];
-  for (const m of output.matchAll(/\S+:(\d+)\s+\S+:\*/g)) {
-    const p = Number(m[1]);
-    if (p >= min && p <= max) {
+  for (const line of output.split('\n')) {
+    const m = /\S+:(\d+)\s+\S+:\*/.exec(line);
+    const p = Number(m?.[1]);
+    if (p >= min && p <= max && line.includes(`pid=${process.pid},`)) {
       ports.push(p);
     }
   }

@@ -23,6 +23,25 @@ describe('SIPp harness', () => {
     },
   );
 
+  it("boundUdpPorts lists this process's UDP sockets in the range, not another program's", async () => {
+    const { createSocket } = await import('node:dgram');
+    const { boundUdpPorts } = await import('./e2eHarness.js');
+    const ours = createSocket('udp4');
+    await new Promise<void>((r) => ours.bind(0, '127.0.0.1', r));
+    const mine = ours.address().port;
+    // Another program holding a UDP port (SIPp's callee, waiting for a call that never comes).
+    const other = await sippServer('uas.xml', { calls: 1 });
+    try {
+      const lo = Math.min(mine, other.port);
+      const hi = Math.max(mine, other.port);
+      expect(await boundUdpPorts(lo, hi)).toEqual([mine]);
+      ours.close();
+      expect(await boundUdpPorts(lo, hi)).toEqual([]);
+    } finally {
+      await other.finish();
+    }
+  });
+
   it('a call to a port where nobody listens fails (the harness reports failures)', async () => {
     const { freePort } = await import('../helpers/ports.js');
     const port = await freePort();
