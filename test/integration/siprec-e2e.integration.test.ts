@@ -433,10 +433,10 @@ describe('SIPREC recording sessions end to end (sip.siprec.enabled)', () => {
     expect(JSON.stringify(refused)).toContain('bad-metadata');
   });
 
-  it('needs one STT slot per stream: a server with one free slot gets 503 with Retry-After, nothing held', async () => {
+  it('needs one STT slot per stream: with whenFull reject, a server with one free slot gets 503 with Retry-After, nothing held', async () => {
     const one = await startE2e(
       'siprec-e2e-one-slot',
-      { sip: { siprec: { enabled: true } } },
+      { sip: { siprec: { enabled: true } }, stt: { whenFull: 'reject' } },
       { webhook: false, live: false, fake: { slots: 1 } },
     );
     try {

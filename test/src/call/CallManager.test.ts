@@ -2,10 +2,10 @@
 // calls/Admission.ts's order of checks), the screen and onRefused through the real SIP stack over
 // an in-memory socket, and the shutdown that ends every call, with a deadline.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { IncomingCall } from '../../../sip/index.js';
 import { Admission } from '../../../src/calls/Admission.js';
 import { CallRegistry } from '../../../src/calls/CallRegistry.js';
@@ -15,7 +15,8 @@ import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
 import { RefusedStore } from '../../../src/storage/RefusedStore.js';
-import { PendingBudget } from '../../../src/recording/PendingRecording.js';
+import { PendingBudget, pendingPath } from '../../../src/recording/PendingRecording.js';
+import type { CallEvent } from '../../../src/events.js';
 import type { SttPool } from '../../../src/stt/index.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
@@ -48,6 +49,9 @@ describe('CallManager', () => {
   let pool: FakePool;
   let manager: CallManager;
   let net: MemoryNetwork;
+  let bus: TranscriptBus;
+  /** Every event published, in order. */
+  let events: CallEvent[];
 
   // `whenFull: reject` unless a test says otherwise (the defer path has its own tests below).
   function build(
@@ -72,7 +76,9 @@ describe('CallManager', () => {
       clock: appClock,
       metrics,
     });
-    const bus = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+    bus = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+    events = [];
+    bus.addSink({ name: 'collect', handle: (e) => void events.push(e) });
     refused = new RefusedStore(db, { maxEntries: 50 });
     calls = new CallRegistry({
       store: new CallStore(db),
@@ -711,20 +717,162 @@ describe('CallManager', () => {
       expect(refused.list().map((r) => r.reason)).toEqual(['no-stream']);
     });
 
-    it('one STT slot per stream: one free slot for two streams is 503 + Retry-After, with reject or defer', () => {
-      for (const whenFull of ['reject', 'defer']) {
-        build({}, { whenFull });
-        pool.slots = 1;
-        const call = record(metadata('rfc7865-complete.xml'));
-        expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
-        expect(calls.list()).toEqual([]);
-      }
-      expect(refused.list().map((r) => [r.reason, r.count])).toEqual([['stt-full', 2]]);
+    it('one STT slot per stream: one free slot for two streams is 503 + Retry-After with whenFull reject', () => {
+      build({}, { whenFull: 'reject' });
+      pool.slots = 1;
+      const call = record(metadata('rfc7865-complete.xml'));
+      expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
+      expect(calls.list()).toEqual([]);
+      expect(refused.list().map((r) => [r.reason, r.count])).toEqual([['stt-full', 1]]);
       // Two free slots are enough.
       pool.slots = 2;
       const ok = record(metadata('rfc7865-complete.xml'));
       expect(ok.rejected).toBeNull();
       ok.end('cancel');
+    });
+
+    /**
+     * Waits until `cond` holds (the deferred path reads its files back from disk: more turns of
+     * the loop than `until` gives).
+     */
+    const settled = (cond: () => boolean): Promise<void> =>
+      vi.waitFor(() => expect(cond()).toBe(true), { timeout: 20_000, interval: 5 });
+    /** The words published on `channel`, in order. */
+    const wordsOn = (channel: string): string[] =>
+      events.flatMap((e) => (e.type === 'transcript.word' && e.channel === channel ? [e.text] : []));
+    /** 24 kHz PCM16 WAV of `frames` 80 ms frames: 44 header bytes, 3840 per frame. */
+    const wavBytes = (frames: number): number => 44 + frames * 3840;
+
+    it('one free slot for two streams with whenFull defer (the default): answered, both channels recorded, each transcribed under its label after the hangup', async () => {
+      build({}, {});
+      pool.slots = 1;
+      pool.wordQueue.push(['bob', 'speaks'], ['paul', 'answers']);
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => calls.active()[0]?.state === 'answered');
+      expect(call.rejected).toBeNull();
+      expect(call.answeredStreams?.map((l) => l.direction)).toEqual(['recvonly', 'recvonly']);
+      const id = calls.active()[0]!.id;
+      expect(events[0]).toMatchObject({ type: 'call.started', deferred: true });
+      clock.advance(800); // 10 frames of 80 ms on each stream
+      // No slot taken, not even at the ACK: every channel is recorded, each to its own file.
+      expect(pool.admits).toBe(0);
+      expect(statSync(pendingPath(dir, id)).size).toBe(wavBytes(10));
+      expect(statSync(pendingPath(dir, `${id}.callee`)).size).toBe(wavBytes(10));
+      call.end('bye-remote');
+      await until(() => calls.get(id)?.state === 'ending');
+      clock.advance(4000); // no slot yet: both wait
+      await tick();
+      expect(pool.streams).toEqual([]);
+      expect(calls.get(id)?.state).toBe('ending');
+      pool.slotFree = true;
+      clock.advance(2000);
+      await settled(() => manager.size === 0);
+      await bus.flush();
+      // Each channel's recording went to its own stream, the words came back under its label.
+      expect(pool.streams.map((st) => st.frames)).toEqual([10, 10]);
+      expect(pool.streams.every((st) => st.flushed)).toBe(true);
+      expect(wordsOn('caller')).toEqual(['bob', 'speaks']);
+      expect(wordsOn('callee')).toEqual(['paul', 'answers']);
+      const ended = events.at(-1) as Extract<CallEvent, { type: 'call.ended' }>;
+      expect(ended).toMatchObject({ type: 'call.ended', reason: 'bye-remote', durationMs: 800 });
+      expect(ended.transcript.map((u) => [u.channel, u.text]).sort()).toEqual([
+        ['callee', 'paul answers'],
+        ['caller', 'bob speaks'],
+      ]);
+      // The recording metadata as for a live session.
+      expect(ended.call.recording?.participants).toEqual([
+        { channel: 'caller', label: '96', aor: 'sip:bob@biloxi.com', name: 'Bob' },
+        { channel: 'callee', label: '98', aor: 'sip:Paul@biloxi.com', name: 'Paul' },
+      ]);
+      expect(calls.get(id)?.state).toBe('ended');
+      await settled(() => !existsSync(pendingPath(dir, id)) && !existsSync(pendingPath(dir, `${id}.callee`)));
+    });
+
+    it('defer with the pending budget spent: 503 + Retry-After, refused as pending-full', () => {
+      build({}, {}, { pendingMaxBytes: 0 });
+      pool.slots = 1;
+      const call = record(metadata('rfc7865-complete.xml'));
+      expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
+      expect(calls.list()).toEqual([]);
+      expect(refused.list().map((r) => [r.reason, r.status])).toEqual([['pending-full', 503]]);
+    });
+
+    it('the slot of one stream gone at the ACK (defer): that channel is recorded and transcribed later, the other streams live', async () => {
+      build({}, {});
+      pool.slots = 2;
+      let admits = 0;
+      pool.next = () => Promise.resolve(pool.decision(admits++ === 0 ? 'stream' : 'defer'));
+      pool.wordQueue.push(['bob', 'live'], ['paul', 'later']);
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => calls.active()[0]?.state === 'streaming');
+      const id = calls.active()[0]!.id;
+      expect(events[0]).toMatchObject({ type: 'call.started' });
+      expect(events[0]).not.toHaveProperty('deferred');
+      clock.advance(800);
+      expect(pool.streams).toHaveLength(1);
+      expect(existsSync(pendingPath(dir, id))).toBe(false);
+      const calleeFile = pendingPath(dir, `${id}.callee`);
+      expect(statSync(calleeFile).size).toBeGreaterThanOrEqual(wavBytes(10));
+      call.end('bye-remote');
+      pool.slotFree = true;
+      clock.advance(2000);
+      await settled(() => manager.size === 0);
+      await bus.flush();
+      expect(wordsOn('caller')).toEqual(['bob', 'live']);
+      expect(wordsOn('callee')).toEqual(['paul', 'later']);
+      expect(calls.get(id)?.state).toBe('ended');
+      await settled(() => !existsSync(calleeFile));
+    });
+
+    it('a deferred session ends (pending-full) when storage.pendingMaxBytes is spent while it records', async () => {
+      // Room for a minute of audio at the INVITE (what a new deferred call needs), no more.
+      build({}, {}, { pendingMaxBytes: 2 * 44 + 60 * 48_000 });
+      pool.slots = 0;
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => calls.active()[0]?.state === 'answered');
+      const id = calls.active()[0]!.id;
+      for (let s = 0; s < 29 && call.hangups === 0; s++) {
+        clock.advance(1000);
+      }
+      expect(call.hangups).toBe(0); // 29 s on two channels: 58 s of audio
+      for (let s = 0; s < 5 && call.hangups === 0; s++) {
+        clock.advance(1000);
+      }
+      expect(call.hangups).toBe(1);
+      expect(calls.get(id)).toMatchObject({ state: 'ending', endReason: 'error' });
+      // 750 frames fit in all, split between the channels.
+      const frames = (f: string): number => (statSync(f).size - 44) / 3840;
+      const recorded = [frames(pendingPath(dir, id)), frames(pendingPath(dir, `${id}.callee`))];
+      expect(recorded[0]! + recorded[1]!).toBe(750);
+      expect(await metrics.registry.getSingleMetricAsString('sipscribe_admission_refused_total')).toContain(
+        'reason="pending-full"} 1',
+      );
+      pool.slotFree = true;
+      clock.advance(2000);
+      await settled(() => manager.size === 0);
+      // Each channel's audio so far is transcribed.
+      expect(pool.streams.map((st) => st.frames)).toEqual(recorded);
+      expect(calls.get(id)?.state).toBe('ended');
+    });
+
+    it('shutdown while a deferred session waits for a slot: both files stay, the call stays ending (parked)', async () => {
+      build({}, {});
+      pool.slots = 1;
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => calls.active()[0]?.state === 'answered');
+      const id = calls.active()[0]!.id;
+      clock.advance(800);
+      call.end('bye-remote');
+      await until(() => calls.get(id)?.state === 'ending');
+      const done = manager.shutdown(1000);
+      clock.advance(1000); // the deadline: the transcriptions are cancelled
+      await done;
+      expect(manager.size).toBe(0);
+      expect(calls.active()).toEqual([]);
+      expect(calls.get(id)?.state).toBe('ending');
+      expect(statSync(pendingPath(dir, id)).size).toBe(wavBytes(10));
+      expect(statSync(pendingPath(dir, `${id}.callee`)).size).toBe(wavBytes(10));
+      expect(events.map((e) => e.type)).toEqual(['call.started']);
     });
   });
 });

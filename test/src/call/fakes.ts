@@ -140,6 +140,8 @@ export class FakePool {
   }
   /** What `canAdmit()` answers (capacity at the INVITE, no slot taken). */
   capacity = true;
+  /** The words of the next streams opened, one list per stream (then `words` for the rest). */
+  readonly wordQueue: string[][] = [];
   /** The options of the last `open()`. */
   openOptions: { answeredAt?: number; answeredWallMs?: number } | null = null;
   next: () => Promise<SttAdmission>;
@@ -180,7 +182,7 @@ export class FakePool {
     delegate: SttStreamDelegate,
   ): FakeStream {
     this.openOptions = o;
-    this.stream = new FakeStream(delegate, this.words);
+    this.stream = new FakeStream(delegate, this.wordQueue.shift() ?? this.words);
     this.streams.push(this.stream);
     return this.stream;
   }
