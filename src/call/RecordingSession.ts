@@ -515,8 +515,10 @@ export class RecordingSession {
     );
     this.#phase = 'done';
     const deferred = lanes.flatMap((l) => (l.deferred ? [l.deferred] : []));
-    if (lanes.some((l) => l.cancelled && l.deferred?.onDisk)) {
-      // The row stays `ending`; the next start transcribes the files left and ends the call.
+    const parked = lanes.some((l) => l.cancelled && l.deferred?.onDisk);
+    if (parked) {
+      // The row stays `ending`; the next start transcribes the files (every channel's: what a
+      // channel already published is skipped) and ends the call.
       calls.park(this.id);
     } else if (calls.active().some((r) => r.id === this.id)) {
       calls.transition(
@@ -527,7 +529,7 @@ export class RecordingSession {
       );
     }
     lanes.forEach((lane, i) => {
-      if (lane.deferred && finals[i]) {
+      if (lane.deferred && finals[i] && !parked) {
         // The file goes once the sinks have the channel's transcript (after a failure it stays).
         lane.deferred.removeAfter(() => this.#d.bus.flush());
       }

@@ -14,8 +14,15 @@ import { parseConfig } from '../../../src/config.js';
 import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
+import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';
 import { RefusedStore } from '../../../src/storage/RefusedStore.js';
-import { PendingBudget, pendingPath } from '../../../src/recording/PendingRecording.js';
+import { StorageSink } from '../../../src/transcripts/StorageSink.js';
+import {
+  listPendingRecordings,
+  PendingBudget,
+  pendingPath,
+} from '../../../src/recording/PendingRecording.js';
+import { PendingTranscriptions } from '../../../src/call/PendingTranscriptions.js';
 import type { CallEvent } from '../../../src/events.js';
 import type { SttPool } from '../../../src/stt/index.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
@@ -80,8 +87,10 @@ describe('CallManager', () => {
     events = [];
     bus.addSink({ name: 'collect', handle: (e) => void events.push(e) });
     refused = new RefusedStore(db, { maxEntries: 50 });
+    const store = new CallStore(db);
+    bus.addSink(new StorageSink(store, new JsonlFiles(dir)));
     calls = new CallRegistry({
-      store: new CallStore(db),
+      store,
       bus,
       clock: appClock,
       logger: logSink().logger,
@@ -855,24 +864,88 @@ describe('CallManager', () => {
       expect(calls.get(id)?.state).toBe('ended');
     });
 
-    it('shutdown while a deferred session waits for a slot: both files stay, the call stays ending (parked)', async () => {
+    it('shutdown while one channel waits for a slot: both files stay, parked; the next start transcribes the rest under its label', async () => {
       build({}, {});
       pool.slots = 1;
+      pool.wordQueue.push(['bob', 'speaks'], ['paul', 'answers']);
       const call = record(metadata('rfc7865-complete.xml'));
       await until(() => calls.active()[0]?.state === 'answered');
       const id = calls.active()[0]!.id;
       clock.advance(800);
       call.end('bye-remote');
       await until(() => calls.get(id)?.state === 'ending');
+      await until(() => pool.reserves === 2); // each channel asked once and waits
+      // One slot frees up: the caller's channel is transcribed, the callee's still waits.
+      pool.slotFree = true;
+      pool.reservable = 1;
+      clock.advance(2000);
+      await settled(() => wordsOn('caller').length === 2);
       const done = manager.shutdown(1000);
-      clock.advance(1000); // the deadline: the transcriptions are cancelled
+      clock.advance(1000); // the deadline: the callee's wait is cancelled
       await done;
+      await bus.flush();
       expect(manager.size).toBe(0);
       expect(calls.active()).toEqual([]);
       expect(calls.get(id)?.state).toBe('ending');
       expect(statSync(pendingPath(dir, id)).size).toBe(wavBytes(10));
       expect(statSync(pendingPath(dir, `${id}.callee`)).size).toBe(wavBytes(10));
-      expect(events.map((e) => e.type)).toEqual(['call.started']);
+      expect(events.map((e) => e.type)).not.toContain('call.ended');
+      expect(wordsOn('callee')).toEqual([]);
+
+      // The next start (a new registry and bus on the same storage): both files read back; what
+      // the caller's channel published is not published again, the callee's words are.
+      pool.reservable = Number.POSITIVE_INFINITY;
+      pool.wordQueue.splice(0, pool.wordQueue.length, ['bob', 'speaks'], ['paul', 'answers']);
+      const store = new CallStore(db);
+      const bus2 = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+      const after: CallEvent[] = [];
+      bus2.addSink(new StorageSink(store, new JsonlFiles(dir)));
+      bus2.addSink({ name: 'collect', handle: (e) => void after.push(e) });
+      const calls2 = new CallRegistry({
+        store,
+        bus: bus2,
+        clock: appClock,
+        logger: logSink().logger,
+        metrics,
+      });
+      const pending = new PendingTranscriptions({
+        storageDir: dir,
+        calls: calls2,
+        bus: bus2,
+        pool: pool as unknown as SttPool,
+        metrics,
+        clock,
+        logger: logSink().logger,
+      });
+      expect(pending.start()).toEqual([id]);
+      await pending.settled();
+      await bus2.flush();
+      expect(pending.completed).toEqual([id]);
+      expect(pool.streams.slice(-2).map((st) => st.frames)).toEqual([10, 10]);
+      expect(
+        after
+          .filter((e) => e.type === 'transcript.word')
+          .map((e) => e.type === 'transcript.word' && [e.channel, e.text]),
+      ).toEqual([
+        ['callee', 'paul'],
+        ['callee', 'answers'],
+      ]);
+      const ended = after.filter((e) => e.type === 'call.ended');
+      expect(ended).toHaveLength(1);
+      expect(ended[0]).toMatchObject({ durationMs: 800, reason: 'bye-remote' });
+      expect(ended[0]?.type === 'call.ended' && ended[0].transcript.map((u) => [u.channel, u.text])).toEqual([
+        ['caller', 'bob speaks'],
+        ['callee', 'paul answers'],
+      ]);
+      expect(ended[0]?.call.recording?.participants.map((p) => p.name)).toEqual(['Bob', 'Paul']);
+      expect(store.words(id).map((w) => [w.channel, w.text])).toEqual([
+        ['caller', 'bob'],
+        ['caller', 'speaks'],
+        ['callee', 'paul'],
+        ['callee', 'answers'],
+      ]);
+      expect(calls2.get(id)?.state).toBe('ended');
+      expect(listPendingRecordings(dir)).toEqual([]);
     });
   });
 });

@@ -127,6 +127,8 @@ export class FakePool {
   stream: FakeStream | null = null;
   /** For the deferred path: whether `reserve()` finds a slot; `stopped` as SttPool's. */
   slotFree = false;
+  /** How many more `reserve()` calls may find a slot (while `slotFree`). */
+  reservable = Number.POSITIVE_INFINITY;
   stopped = false;
   reserves = 0;
   /** Calls to `admit()` (each takes a slot when it streams). */
@@ -170,9 +172,10 @@ export class FakePool {
   }
   reserve(): Promise<unknown> {
     this.reserves++;
-    if (!this.slotFree || this.stopped) {
+    if (!this.slotFree || this.stopped || this.reservable <= 0) {
       return Promise.resolve(null);
     }
+    this.reservable--;
     const d = this.decision('stream');
     return Promise.resolve(d.decision === 'stream' ? d.reservation : null);
   }
