@@ -4,7 +4,7 @@
  * refuses), transcribed after the hangup once a slot is free (as long as it takes), and that
  * transcription is cancelled by the shutdown (the file then stays pending for the next start).
  * A call with two channels (a SIPREC recording session) has one per channel: the caller's file is
- * `<callId>.wav` as for any call, the callee's `<callId>.callee.wav` ({@link pendingFileId}).
+ * `<callId>.wav` as for any call, the callee's `<callId>.callee.wav` ({@link channelFileId}).
  */
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
@@ -20,14 +20,15 @@ import {
 import type { Channel } from '../transcripts/channelEvents.js';
 
 /**
- * The name (without `.wav`) of a channel's pending audio in `<storage.dir>/pending/`: the call id
- * for the caller (the one channel of a SIP call), `<callId>.<channel>` for another.
+ * The name (without `.wav`) of a channel's audio file, in `<storage.dir>/pending/` (deferred) and
+ * `<storage.dir>/recordings/` (`storage.recordAudio`): the call id for the caller (the one channel
+ * of a SIP call), `<callId>.<channel>` for another.
  */
-export function pendingFileId(callId: string, channel: Channel): string {
+export function channelFileId(callId: string, channel: Channel): string {
   return channel === 'caller' ? callId : `${callId}.${channel}`;
 }
 
-/** The call and channel of a pending file's name ({@link pendingFileId} read back). */
+/** The call and channel of a pending file's name ({@link channelFileId} read back). */
 export function channelOfPendingFile(fileId: string): { callId: string; channel: Channel } {
   const dot = fileId.lastIndexOf('.');
   if (dot > 0 && fileId.slice(dot + 1) === 'callee') {
@@ -51,7 +52,7 @@ export class DeferredCall {
 
   /**
    * Starts recording a channel's audio (default the caller's) to
-   * `<storageDir>/pending/<pendingFileId>.wav` (memory if that fails).
+   * `<storageDir>/pending/<channelFileId>.wav` (memory if that fails).
    */
   static record(
     storageDir: string,
@@ -62,7 +63,7 @@ export class DeferredCall {
   ): DeferredCall {
     let rec: MemoryRecording | PendingRecording;
     try {
-      rec = PendingRecording.create(storageDir, pendingFileId(callId, channel), budget);
+      rec = PendingRecording.create(storageDir, channelFileId(callId, channel), budget);
       log.info({ file: rec.path, channel }, 'recording the deferred call to disk');
     } catch (err) {
       log.error({ err }, 'cannot record the deferred call to disk: keeping its audio in memory');

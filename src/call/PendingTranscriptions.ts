@@ -8,7 +8,7 @@
  * deleted. A stop cancels the one in progress: it stays pending for the next start.
  *
  * A SIPREC recording session has one file per deferred channel (`<callId>.wav` for the caller,
- * `<callId>.callee.wav`; see `DeferredCall.pendingFileId`): its channels are transcribed one
+ * `<callId>.callee.wav`; see `DeferredCall.channelFileId`): its channels are transcribed one
  * after the other, each one's words labelled with it and published only after what an earlier
  * attempt stored on that channel; the call ends after the last, and its files go together.
  */
@@ -28,7 +28,7 @@ import {
   type SttStreamDelegate,
 } from '../stt/index.js';
 import { CHANNELS, channelUtterance, channelWord, type Channel } from '../transcripts/channelEvents.js';
-import { channelOfPendingFile, pendingFileId } from './DeferredCall.js';
+import { channelOfPendingFile, channelFileId } from './DeferredCall.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 
 interface PendingTranscriptionsOptions {
@@ -127,7 +127,7 @@ export class PendingTranscriptions {
     const log = logger.child({ callId: item.id });
     const recordings = item.channels.map((channel) => ({
       channel,
-      recording: PendingRecording.open(storageDir, pendingFileId(item.id, channel), this.#o.budget ?? null),
+      recording: PendingRecording.open(storageDir, channelFileId(item.id, channel), this.#o.budget ?? null),
     }));
     const durationMs = Math.max(...recordings.map((r) => r.recording.audioMs));
     const end = (): void => {

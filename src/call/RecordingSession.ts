@@ -37,7 +37,7 @@ import { CHANNELS, type Channel } from '../transcripts/channelEvents.js';
 import { CallMedia } from './CallMedia.js';
 import type { CallSessionDeps } from './CallSession.js';
 import { ChannelTranscriber, flushChannels } from './ChannelTranscriber.js';
-import { DeferredCall } from './DeferredCall.js';
+import { channelFileId, DeferredCall } from './DeferredCall.js';
 import { appEndReason } from './endReason.js';
 import { sdpAddress } from './sdpAddress.js';
 
@@ -287,13 +287,15 @@ export class RecordingSession {
 
   /**
    * One frame of a stream: to its channel's STT stream (or kept until it opens), or to its
-   * deferred recording; to `storage.recordAudio`'s file of the channel. The pending budget spent
+   * deferred recording; with `storage.recordAudio` to the channel's file (`recordings/<callId>.wav`
+   * for the caller, `recordings/<callId>.callee.wav`: 24 kHz PCM16 mono, from the answer on). The pending budget spent
    * ends the session (reason `error`, counted as `pending-full`).
    */
   #onFrame(lane: Lane, frame: Float32Array): void {
     if (this.#phase !== 'live') {
       return;
     }
+    this.#d.recorder?.writeFloat24k(channelFileId(this.id, lane.stt.channel), frame);
     if (!lane.deferred) {
       lane.stt.push(frame);
     } else if (!lane.deferred.push(frame)) {
@@ -502,6 +504,7 @@ export class RecordingSession {
     for (const lane of this.#lanes) {
       lane.media?.end();
       lane.media = null;
+      this.#d.recorder?.stop(channelFileId(this.id, lane.stt.channel));
     }
     await this.#sttOpening;
     const lanes = this.#lanes;

@@ -15,6 +15,7 @@ import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
 import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';
+import { CallRecorder, recordingPath } from '../../../src/recording/CallRecorder.js';
 import { RefusedStore } from '../../../src/storage/RefusedStore.js';
 import { StorageSink } from '../../../src/transcripts/StorageSink.js';
 import {
@@ -102,7 +103,7 @@ describe('CallManager', () => {
       calls,
       bus,
       metrics,
-      recorder: null,
+      recorder: config.storage.recordAudio ? new CallRecorder(dir, logSink().logger) : null,
       pendingBudget,
       pool: pool as unknown as SttPool,
       clock,
@@ -946,6 +947,24 @@ describe('CallManager', () => {
       ]);
       expect(calls2.get(id)?.state).toBe('ended');
       expect(listPendingRecordings(dir)).toEqual([]);
+    });
+
+    it('storage.recordAudio: one WAV per channel, recordings/<id>.wav (caller) and <id>.callee.wav', async () => {
+      build({}, { whenFull: 'reject' }, { recordAudio: true });
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => pool.streams.length === 2);
+      const id = calls.active()[0]!.id;
+      clock.advance(800); // 10 frames of 80 ms on each stream
+      call.end('bye-remote');
+      await settled(() => manager.size === 0);
+      // 24 kHz PCM16 mono: the 44-byte header, 3840 bytes per frame, finished at the end.
+      for (const file of [recordingPath(dir, id), recordingPath(dir, `${id}.callee`)]) {
+        const wav = readFileSync(file);
+        expect(wav.length).toBe(wavBytes(10));
+        expect(wav.readUInt32LE(24)).toBe(24_000);
+        expect(wav.readUInt16LE(22)).toBe(1);
+        expect(wav.readUInt32LE(40)).toBe(10 * 3840);
+      }
     });
   });
 });
