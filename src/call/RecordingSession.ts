@@ -11,10 +11,12 @@
  * ({@link DeferredCall}, `pending/<callId>.wav` and `pending/<callId>.callee.wav`) and transcribed
  * after the hangup when a slot frees up, its words labelled with the channel as a live one's. A
  * channel whose slot went to another call between the INVITE and the ACK is deferred alone (the
- * others stream); with `reject` it ends the session (reason `error`). A re-INVITE/UPDATE is applied stream by stream: `a=inactive`
- * pauses a channel (no audio is expected; RTP times out only sendrecv streams, so a recording
- * session never ends on an RTP timeout: it ends with the client's BYE or the session timer), and
- * new metadata updates `CallMeta.recording` and is logged with who joined, left, paused, resumed.
+ * others stream); with `reject` it ends the session (reason `error`).
+ *
+ * A re-INVITE/UPDATE is applied stream by stream: `a=inactive` pauses a channel (no audio is
+ * expected; RTP times out only sendrecv streams, so a recording session never ends on an RTP
+ * timeout: it ends with the client's BYE or the session timer), and new metadata updates
+ * `CallMeta.recording` and is logged with who joined, left, paused, resumed.
  */
 import type {
   EndReason as SipEndReason,
@@ -288,8 +290,8 @@ export class RecordingSession {
   /**
    * One frame of a stream: to its channel's STT stream (or kept until it opens), or to its
    * deferred recording; with `storage.recordAudio` to the channel's file (`recordings/<callId>.wav`
-   * for the caller, `recordings/<callId>.callee.wav`: 24 kHz PCM16 mono, from the answer on). The pending budget spent
-   * ends the session (reason `error`, counted as `pending-full`).
+   * for the caller, `recordings/<callId>.callee.wav`: 24 kHz PCM16 mono, from the answer on).
+   * The pending budget spent ends the session (reason `error`, counted as `pending-full`).
    */
   #onFrame(lane: Lane, frame: Float32Array): void {
     if (this.#phase !== 'live') {
