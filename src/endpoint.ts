@@ -19,6 +19,7 @@ import { HttpServer } from './http/server.js';
 import { registerStaticRoutes } from './http/static.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { channelOfPendingFile } from './call/DeferredCall.js';
 import { CallRecorder, recordingPath } from './recording/CallRecorder.js';
 import { listPendingRecordings, PendingBudget } from './recording/PendingRecording.js';
 import { sqliteAsync } from './storage/AsyncCallStore.js';
@@ -159,8 +160,9 @@ export async function startEndpoint(
     });
     const refused = new RefusedStore(db);
     const calls = new CallRegistry({ store, bus, clock, logger, metrics, refused });
-    // Calls whose deferred audio waits in pending/ are completed by the appliance from the file.
-    const pending = new Set(listPendingRecordings(dir));
+    // Calls whose deferred audio waits in pending/ are completed by the appliance from the file
+    // (a recording session's callee channel has its own: `<callId>.callee.wav`).
+    const pending = new Set(listPendingRecordings(dir).map((f) => channelOfPendingFile(f).callId));
     calls.recoverStale((id) => pending.has(id));
     // Last resort: calls the orchestration left active are ended before the bus drains.
     cleanups.push(() => calls.endAll('shutdown'));

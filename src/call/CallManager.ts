@@ -172,20 +172,14 @@ export class CallManager implements SipStackDelegate {
       }
     }
     // The STT capacity is checked here, not taken: the slot is taken at the ACK (CallSession).
-    // A recording session needs one slot per stream.
+    // A recording session needs one slot per stream; with fewer (`whenFull: "defer"`, pending
+    // budget left) all its channels are deferred, so it never holds a slot while waiting for one.
     const sttHasSlot =
       pool.canAdmit() && (recording === null || (pool.freeSlots() ?? Infinity) >= recording.streams);
     const decision = admission.admitCall(source, onThePhone, sttHasSlot, fromSource);
     if (decision.action === 'reject') {
       call.reject(decision.status, decision.status === 503 ? { retryAfter: RETRY_AFTER_S } : {});
       calls.refuse({ source, to: call.to, status: decision.status, reason: decision.reason });
-      return;
-    }
-    if (recording && decision.deferred) {
-      // (`whenFull: "defer"` does not record recording sessions yet.)
-      this.#o.metrics.admissionRefused.inc({ reason: 'stt-full' });
-      call.reject(503, { retryAfter: RETRY_AFTER_S });
-      calls.refuse({ source, to: call.to, status: 503, reason: 'stt-full' });
       return;
     }
     const record = calls.create(this.#meta(call));
@@ -205,7 +199,7 @@ export class CallManager implements SipStackDelegate {
       );
       this.#sessions.set(record.id, session);
       void session.done.then(() => this.#sessions.delete(record.id));
-      void session.start();
+      void session.start({ deferred: decision.deferred });
       return;
     }
     const session = new CallSession(record.id, call, log, this.#o);

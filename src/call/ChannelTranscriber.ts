@@ -263,11 +263,17 @@ export class ChannelTranscriber {
 /**
  * Flushes every channel of a call at its end (a failure is logged and leaves that channel null)
  * and logs one `call transcript final` line with each channel's words, completeness and audio.
+ * @param finish how a channel ends (default its flush; a deferred channel's is its transcription)
+ * @returns each channel's transcript, in order (null: none, failed or cancelled)
  */
-export async function flushChannels(channels: readonly ChannelTranscriber[], log: Logger): Promise<void> {
+export async function flushChannels(
+  channels: readonly ChannelTranscriber[],
+  log: Logger,
+  finish: (stt: ChannelTranscriber) => Promise<FinalTranscript | null> = (stt) => stt.flush(),
+): Promise<(FinalTranscript | null)[]> {
   const finals = await Promise.all(
     channels.map((stt) =>
-      stt.flush().catch((err: unknown) => {
+      finish(stt).catch((err: unknown) => {
         log.error({ err, channel: stt.channel }, 'transcription at the end of the call failed');
         return null;
       }),
@@ -284,4 +290,5 @@ export async function flushChannels(channels: readonly ChannelTranscriber[], log
     },
     'call transcript final',
   );
+  return finals;
 }

@@ -3,6 +3,8 @@
  * recorded from the answer (to `<storage.dir>/pending/<callId>.wav`, or memory when the disk
  * refuses), transcribed after the hangup once a slot is free (as long as it takes), and that
  * transcription is cancelled by the shutdown (the file then stays pending for the next start).
+ * A call with two channels (a SIPREC recording session) has one per channel: the caller's file is
+ * `<callId>.wav` as for any call, the callee's `<callId>.callee.wav` ({@link channelFileId}).
  */
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
@@ -15,6 +17,25 @@ import {
   type SttPool,
   type SttStreamDelegate,
 } from '../stt/index.js';
+import type { Channel } from '../transcripts/channelEvents.js';
+
+/**
+ * The name (without `.wav`) of a channel's audio file, in `<storage.dir>/pending/` (deferred) and
+ * `<storage.dir>/recordings/` (`storage.recordAudio`): the call id for the caller (the one channel
+ * of a SIP call), `<callId>.<channel>` for another.
+ */
+export function channelFileId(callId: string, channel: Channel): string {
+  return channel === 'caller' ? callId : `${callId}.${channel}`;
+}
+
+/** The call and channel of a pending file's name ({@link channelFileId} read back). */
+export function channelOfPendingFile(fileId: string): { callId: string; channel: Channel } {
+  const dot = fileId.lastIndexOf('.');
+  if (dot > 0 && fileId.slice(dot + 1) === 'callee') {
+    return { callId: fileId.slice(0, dot), channel: 'callee' };
+  }
+  return { callId: fileId, channel: 'caller' };
+}
 
 export class DeferredCall {
   readonly #callId: string;
@@ -29,12 +50,21 @@ export class DeferredCall {
     this.#recording = recording;
   }
 
-  /** Starts recording the call's audio to `<storageDir>/pending/<callId>.wav` (memory if that fails). */
-  static record(storageDir: string, callId: string, log: Logger, budget: PendingBudget | null): DeferredCall {
+  /**
+   * Starts recording a channel's audio (default the caller's) to
+   * `<storageDir>/pending/<channelFileId>.wav` (memory if that fails).
+   */
+  static record(
+    storageDir: string,
+    callId: string,
+    log: Logger,
+    budget: PendingBudget | null,
+    channel: Channel = 'caller',
+  ): DeferredCall {
     let rec: MemoryRecording | PendingRecording;
     try {
-      rec = PendingRecording.create(storageDir, callId, budget);
-      log.info({ file: rec.path }, 'recording the deferred call to disk');
+      rec = PendingRecording.create(storageDir, channelFileId(callId, channel), budget);
+      log.info({ file: rec.path, channel }, 'recording the deferred call to disk');
     } catch (err) {
       log.error({ err }, 'cannot record the deferred call to disk: keeping its audio in memory');
       rec = new MemoryRecording();

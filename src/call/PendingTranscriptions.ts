@@ -6,6 +6,11 @@
  * `transcript.utterance` (only those after what an earlier attempt already stored), then
  * `call.ended` with the whole transcript (unless an earlier run published it), and the file is
  * deleted. A stop cancels the one in progress: it stays pending for the next start.
+ *
+ * A SIPREC recording session has one file per deferred channel (`<callId>.wav` for the caller,
+ * `<callId>.callee.wav`; see `DeferredCall.channelFileId`): its channels are transcribed one
+ * after the other, each one's words labelled with it and published only after what an earlier
+ * attempt stored on that channel; the call ends after the last, and its files go together.
  */
 import type { Clock } from '../../lib/clock.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
@@ -16,8 +21,14 @@ import {
   PendingRecording,
   type PendingBudget,
 } from '../recording/PendingRecording.js';
-import { transcribeRecording, type SttPool, type SttStreamDelegate } from '../stt/index.js';
-import { channelUtterance, channelWord } from '../transcripts/channelEvents.js';
+import {
+  transcribeRecording,
+  type FinalTranscript,
+  type SttPool,
+  type SttStreamDelegate,
+} from '../stt/index.js';
+import { CHANNELS, channelUtterance, channelWord, type Channel } from '../transcripts/channelEvents.js';
+import { channelOfPendingFile, channelFileId } from './DeferredCall.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 
 interface PendingTranscriptionsOptions {
@@ -33,6 +44,17 @@ interface PendingTranscriptionsOptions {
   readonly logger: Logger;
   /** Poll period while waiting for a free slot (default 2000 ms). */
   readonly retryMs?: number;
+}
+
+/** A call taken back: what an earlier run published, and its channels' files. */
+interface PendingCall {
+  readonly id: string;
+  readonly endedPublished: boolean;
+  /** Per channel: the call time its stored utterances reach (ms). */
+  readonly transcribedUntilMs: Readonly<Record<string, number>>;
+  readonly answeredWall: number;
+  /** The channels with a pending file, caller first. */
+  readonly channels: Channel[];
 }
 
 export class PendingTranscriptions {
@@ -52,9 +74,14 @@ export class PendingTranscriptions {
    */
   start(): string[] {
     const { calls, logger, storageDir } = this.#o;
-    const queue: { id: string; endedPublished: boolean; transcribedUntilMs: number; answeredWall: number }[] =
-      [];
-    for (const id of listPendingRecordings(storageDir)) {
+    // A call's files together, in the order of its first (oldest first).
+    const files = new Map<string, Channel[]>();
+    for (const fileId of listPendingRecordings(storageDir)) {
+      const { callId, channel } = channelOfPendingFile(fileId);
+      files.set(callId, [...(files.get(callId) ?? []), channel]);
+    }
+    const queue: PendingCall[] = [];
+    for (const [id, channels] of files) {
       const r = calls.resumePending(id);
       if (!r?.record.answeredAt) {
         logger.warn({ callId: id, storageDir }, 'pending recording of an unknown call: left in place');
@@ -63,8 +90,9 @@ export class PendingTranscriptions {
       queue.push({
         id,
         endedPublished: r.endedPublished,
-        transcribedUntilMs: r.transcribedUntilMs,
+        transcribedUntilMs: r.channelsTranscribedUntilMs,
         answeredWall: Date.parse(r.record.answeredAt),
+        channels: CHANNELS.filter((c) => channels.includes(c)),
       });
     }
     if (queue.length > 0) {
@@ -93,18 +121,62 @@ export class PendingTranscriptions {
     await this.#run;
   }
 
-  async #transcribe(item: {
-    id: string;
-    endedPublished: boolean;
-    transcribedUntilMs: number;
-    answeredWall: number;
-  }): Promise<void> {
-    const { calls, pool, metrics, clock, logger, storageDir, bus } = this.#o;
+  /** One call's channels, one after the other; `ended` after the last, then its files go. */
+  async #transcribe(item: PendingCall): Promise<void> {
+    const { calls, logger, storageDir, bus } = this.#o;
     const log = logger.child({ callId: item.id });
-    const recording = PendingRecording.open(storageDir, item.id, this.#o.budget ?? null);
+    const recordings = item.channels.map((channel) => ({
+      channel,
+      recording: PendingRecording.open(storageDir, channelFileId(item.id, channel), this.#o.budget ?? null),
+    }));
+    const durationMs = Math.max(...recordings.map((r) => r.recording.audioMs));
+    const end = (): void => {
+      calls.transition(item.id, 'ended', { durationMs, endedPublished: item.endedPublished });
+    };
+    let failed = false;
+    for (const { channel, recording } of recordings) {
+      try {
+        const final = await this.#transcribeChannel(item, channel, recording, log);
+        if (final === null) {
+          log.warn(
+            { file: recording.path },
+            'pending transcription cancelled by the shutdown: left for the next start',
+          );
+          this.#park(item.id);
+          return;
+        }
+        log.info(
+          { channel, words: final.words.length, complete: final.complete, audioMs: recording.audioMs },
+          'pending transcription done',
+        );
+      } catch (err) {
+        // The files stay for the next start; the call ends with what it has.
+        log.error({ err, file: recording.path }, 'pending transcription failed: audio kept');
+        failed = true;
+      }
+    }
+    end();
+    if (failed) {
+      return;
+    }
+    this.completed.push(item.id);
+    await bus.flush();
+    for (const { recording } of recordings) {
+      recording.remove();
+    }
+  }
+
+  /** One channel's file to the STT, its words labelled with it; null when cancelled. */
+  async #transcribeChannel(
+    item: PendingCall,
+    channel: Channel,
+    recording: PendingRecording,
+    log: Logger,
+  ): Promise<FinalTranscript | null> {
+    const { pool, metrics, clock } = this.#o;
     let server: string | null = null;
     try {
-      const final = await transcribeRecording(
+      return await transcribeRecording(
         pool,
         recording,
         {
@@ -120,7 +192,7 @@ export class PendingTranscriptions {
             metrics.sttStreams.inc({ server: s });
           },
         },
-        this.#delegate(item.id, item.transcribedUntilMs, (to) => {
+        this.#delegate(item.id, channel, item.transcribedUntilMs[channel] ?? 0, (to) => {
           if (server !== null) {
             metrics.sttStreams.dec({ server });
           }
@@ -128,32 +200,6 @@ export class PendingTranscriptions {
           metrics.sttStreams.inc({ server: to });
         }),
       );
-      if (final === null) {
-        log.warn(
-          { file: recording.path },
-          'pending transcription cancelled by the shutdown: left for the next start',
-        );
-        this.#park(item.id);
-        return;
-      }
-      log.info(
-        { words: final.words.length, complete: final.complete, audioMs: recording.audioMs },
-        'pending transcription done',
-      );
-      calls.transition(item.id, 'ended', {
-        durationMs: recording.audioMs,
-        endedPublished: item.endedPublished,
-      });
-      this.completed.push(item.id);
-      await bus.flush();
-      recording.remove();
-    } catch (err) {
-      // The file stays for the next start; the call ends with what it has.
-      log.error({ err, file: recording.path }, 'pending transcription failed: audio kept');
-      calls.transition(item.id, 'ended', {
-        durationMs: recording.audioMs,
-        endedPublished: item.endedPublished,
-      });
     } finally {
       if (server !== null) {
         metrics.sttStreams.dec({ server });
@@ -167,19 +213,24 @@ export class PendingTranscriptions {
     }
   }
 
-  /** Words and utterances onto the bus, skipping what an earlier attempt already published. */
-  #delegate(callId: string, skipBeforeMs: number, onMove: (to: string) => void): SttStreamDelegate {
+  /** A channel's words and utterances onto the bus, skipping what an earlier attempt published. */
+  #delegate(
+    callId: string,
+    channel: Channel,
+    skipBeforeMs: number,
+    onMove: (to: string) => void,
+  ): SttStreamDelegate {
     const { bus, logger } = this.#o;
     const fresh = (startMs: number): boolean => startMs >= skipBeforeMs && bus.isOpen(callId);
     return {
       onWord: (w) => {
         if (fresh(w.startMs)) {
-          bus.publish(callId, channelWord('caller', w));
+          bus.publish(callId, channelWord(channel, w));
         }
       },
       onUtterance: (u) => {
         if (fresh(u.startMs)) {
-          bus.publish(callId, channelUtterance('caller', u));
+          bus.publish(callId, channelUtterance(channel, u));
         }
       },
       onError: (err) => logger.warn({ callId, err, code: err.code }, 'stt error'),

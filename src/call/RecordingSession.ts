@@ -6,11 +6,17 @@
  * (`CallMeta.recording`: participant aor and name from the `rs-metadata`, RFC 7865).
  *
  * The streams are answered `a=recvonly` at once (no ringing: a recording client does not wait for
- * a person); their STT slots are taken at the ACK, every stream's or none (a channel without one
- * ends the session, reason `error`). A re-INVITE/UPDATE is applied stream by stream: `a=inactive`
- * pauses a channel (no audio is expected; RTP times out only sendrecv streams, so a recording
- * session never ends on an RTP timeout: it ends with the client's BYE or the session timer), and
- * new metadata updates `CallMeta.recording` and is logged with who joined, left, paused, resumed.
+ * a person); their STT slots are taken at the ACK. With `stt.whenFull: "defer"` a session admitted
+ * without a free slot for every stream is deferred as a whole: each channel's audio is recorded
+ * ({@link DeferredCall}, `pending/<callId>.wav` and `pending/<callId>.callee.wav`) and transcribed
+ * after the hangup when a slot frees up, its words labelled with the channel as a live one's. A
+ * channel whose slot went to another call between the INVITE and the ACK is deferred alone (the
+ * others stream); with `reject` it ends the session (reason `error`).
+ *
+ * A re-INVITE/UPDATE is applied stream by stream: `a=inactive` pauses a channel (no audio is
+ * expected; RTP times out only sendrecv streams, so a recording session never ends on an RTP
+ * timeout: it ends with the client's BYE or the session timer), and new metadata updates
+ * `CallMeta.recording` and is logged with who joined, left, paused, resumed.
  */
 import type {
   EndReason as SipEndReason,
@@ -20,6 +26,7 @@ import type {
 } from '../../sip/index.js';
 import type { EndReason, RecordingMeta, RecordingParty } from '../events.js';
 import type { Logger } from '../logger.js';
+import type { FinalTranscript } from '../stt/index.js';
 import {
   applyMetadata,
   diffMetadata,
@@ -32,6 +39,7 @@ import { CHANNELS, type Channel } from '../transcripts/channelEvents.js';
 import { CallMedia } from './CallMedia.js';
 import type { CallSessionDeps } from './CallSession.js';
 import { ChannelTranscriber, flushChannels } from './ChannelTranscriber.js';
+import { channelFileId, DeferredCall } from './DeferredCall.js';
 import { appEndReason } from './endReason.js';
 import { sdpAddress } from './sdpAddress.js';
 
@@ -45,6 +53,10 @@ interface Lane {
   readonly stt: ChannelTranscriber;
   media: CallMedia | null;
   paused: boolean;
+  /** The channel's recording when its transcription is deferred (null: streamed live). */
+  deferred: DeferredCall | null;
+  /** Its deferred transcription was cancelled by the shutdown (the audio stays pending). */
+  cancelled: boolean;
   /**
    * Who sends the stream, as the metadata last said (kept while nobody sends it: a participant on
    * hold is still the one this channel records).
@@ -68,6 +80,8 @@ export class RecordingSession {
   #sttOpening: Promise<void> | null = null;
   #ending: Promise<void> | null = null;
   #rejectStatus: number | null = null;
+  /** Admitted without an STT slot for every stream (`stt.whenFull: "defer"`): every channel recorded. */
+  #deferFromStart = false;
   #resolveDone!: () => void;
   /** Resolves when the session reached a terminal state and released everything. */
   readonly done = new Promise<void>((resolve) => (this.#resolveDone = resolve));
@@ -94,6 +108,8 @@ export class RecordingSession {
       label: s.label,
       paused: s.media.direction === 'inactive',
       media: null,
+      deferred: null,
+      cancelled: false,
       sender: s.label === undefined ? undefined : senderOf(metadata, s.label),
       stt: new ChannelTranscriber({
         callId: id,
@@ -135,8 +151,13 @@ export class RecordingSession {
     };
   }
 
-  /** Runs the setup (RTP ports, answer, media); never rejects: a failure rejects or ends the call. */
-  async start(): Promise<void> {
+  /**
+   * Runs the setup (RTP ports, answer, media); never rejects: a failure rejects or ends the call.
+   * @param opts.deferred no STT slot for every stream at the INVITE (`stt.whenFull: "defer"`):
+   *   every channel recorded from the answer, transcribed after the hangup
+   */
+  async start(opts: { deferred?: boolean } = {}): Promise<void> {
+    this.#deferFromStart = opts.deferred === true;
     try {
       await this.#setup();
     } catch (err) {
@@ -154,11 +175,7 @@ export class RecordingSession {
     try {
       for (const lane of this.#lanes) {
         lane.media = await CallMedia.open(this.#d, this.log.child({ channel: lane.stt.channel }), {
-          onFrame: (frame) => {
-            if (this.#phase === 'live') {
-              lane.stt.push(frame);
-            }
-          },
+          onFrame: (frame) => this.#onFrame(lane, frame),
           onTimeout: () => void this.end('rtp-timeout'),
         });
       }
@@ -192,7 +209,13 @@ export class RecordingSession {
     const first = answered[0];
     calls.transition(this.id, 'answered', {
       meta: { codec: first?.media.codec ?? null, srtp: null, recording: this.meta },
+      deferred: this.#deferFromStart,
     });
+    if (this.#deferFromStart) {
+      for (const lane of this.#lanes) {
+        lane.deferred = this.#record(lane);
+      }
+    }
     for (const lane of this.#lanes) {
       const s = answered.find((a) => a.index === lane.index);
       if (s && lane.media) {
@@ -207,6 +230,7 @@ export class RecordingSession {
           local: `${address}:${l.media?.localPort}`,
         })),
         participants: this.meta.participants,
+        stt: this.#deferFromStart ? 'deferred' : 'at the ACK',
       },
       'recording session answered',
     );
@@ -219,26 +243,105 @@ export class RecordingSession {
   }
 
   #startStt(): Promise<void> {
+    if (this.#deferFromStart) {
+      return Promise.resolve();
+    }
     this.#sttOpening ??= this.#openStt().catch((err: unknown) => {
       this.log.error({ err }, 'opening the STT streams failed');
     });
     return this.#sttOpening;
   }
 
-  /** One STT slot per channel, all or none (`whenFull: "defer"` is not done for recordings). */
+  /**
+   * One STT slot per channel at the ACK. A channel whose slot went to another call since the
+   * INVITE is recorded and transcribed after the hangup (`whenFull: "defer"`, room left in
+   * `storage.pendingMaxBytes`); otherwise the session ends (reason `error`, counted as `stt-full`).
+   */
   async #openStt(): Promise<void> {
     const at = { answeredAt: this.#answeredAt, answeredWallMs: this.#answeredWall };
     const outcomes = await Promise.all(this.#lanes.map((l) => l.stt.open(at)));
-    if (outcomes.every((o) => o === 'stream')) {
-      if (this.#phase === 'live') {
-        this.#d.calls.transition(this.id, 'streaming');
-      }
-      return;
-    }
-    if (outcomes.some((o) => o === 'defer' || o === 'full')) {
+    const late = this.#lanes.filter((_, i) => outcomes[i] === 'defer');
+    const deferrable = late.length > 0 && (this.#d.pendingBudget?.hasRoom() ?? true);
+    if (outcomes.includes('full') || (late.length > 0 && !deferrable)) {
       this.#d.metrics.admissionRefused.inc({ reason: 'stt-full' });
       this.log.warn({ outcomes }, 'no STT slot for every stream at the ACK: ending the recording session');
       void this.end('error');
+      return;
+    }
+    if (this.#phase !== 'live') {
+      return;
+    }
+    for (const lane of late) {
+      this.log.info(
+        { channel: lane.stt.channel },
+        'no STT slot at the ACK: recording, transcription deferred',
+      );
+      const deferred = this.#record(lane);
+      lane.deferred = deferred;
+      for (const frame of lane.stt.takeEarly()) {
+        deferred.push(frame);
+      }
+    }
+    if (outcomes.includes('stream')) {
+      this.#d.calls.transition(this.id, 'streaming');
+    }
+  }
+
+  /**
+   * One frame of a stream: to its channel's STT stream (or kept until it opens), or to its
+   * deferred recording; with `storage.recordAudio` to the channel's file (`recordings/<callId>.wav`
+   * for the caller, `recordings/<callId>.callee.wav`: 24 kHz PCM16 mono, from the answer on).
+   * The pending budget spent ends the session (reason `error`, counted as `pending-full`).
+   */
+  #onFrame(lane: Lane, frame: Float32Array): void {
+    if (this.#phase !== 'live') {
+      return;
+    }
+    this.#d.recorder?.writeFloat24k(channelFileId(this.id, lane.stt.channel), frame);
+    if (!lane.deferred) {
+      lane.stt.push(frame);
+    } else if (!lane.deferred.push(frame)) {
+      const budget = this.#d.pendingBudget;
+      this.log.warn(
+        { pendingMaxBytes: budget?.maxBytes, pendingBytes: budget?.usedBytes },
+        'pending audio budget spent (storage.pendingMaxBytes): ending the deferred recording session',
+      );
+      this.#d.metrics.admissionRefused.inc({ reason: 'pending-full' });
+      void this.end('error');
+    }
+  }
+
+  /** Starts recording a channel's audio to `pending/` for its deferred transcription. */
+  #record(lane: Lane): DeferredCall {
+    const { config, pendingBudget } = this.#d;
+    return DeferredCall.record(
+      config.storage.dir,
+      this.id,
+      this.log.child({ channel: lane.stt.channel }),
+      pendingBudget ?? null,
+      lane.stt.channel,
+    );
+  }
+
+  /**
+   * A deferred channel's transcription after the hangup: waits for a slot, streams the recording,
+   * flushes; its words labelled with the channel. Null when the shutdown cancelled it.
+   */
+  async #transcribeLater(lane: Lane, deferred: DeferredCall): Promise<FinalTranscript | null> {
+    try {
+      const final = await deferred.transcribe(
+        this.#d.pool,
+        {
+          answeredWallMs: this.#answeredWall,
+          clock: this.#d.clock,
+          onStreamOpen: (server) => lane.stt.countOn(server),
+        },
+        lane.stt.delegate(),
+      );
+      lane.cancelled = final === null;
+      return final;
+    } finally {
+      lane.stt.countOn(null);
     }
   }
 
@@ -403,23 +506,50 @@ export class RecordingSession {
     for (const lane of this.#lanes) {
       lane.media?.end();
       lane.media = null;
+      this.#d.recorder?.stop(channelFileId(this.id, lane.stt.channel));
     }
     await this.#sttOpening;
-    await flushChannels(
-      this.#lanes.map((l) => l.stt),
+    const lanes = this.#lanes;
+    const finals = await flushChannels(
+      lanes.map((l) => l.stt),
       this.log,
+      (stt) => {
+        const lane = lanes.find((l) => l.stt === stt);
+        return lane?.deferred ? this.#transcribeLater(lane, lane.deferred) : stt.flush();
+      },
     );
     this.#phase = 'done';
-    if (calls.active().some((r) => r.id === this.id)) {
-      calls.transition(this.id, 'ended');
+    const deferred = lanes.flatMap((l) => (l.deferred ? [l.deferred] : []));
+    const parked = lanes.some((l) => l.cancelled && l.deferred?.onDisk);
+    if (parked) {
+      // The row stays `ending`; the next start transcribes the files (every channel's: what a
+      // channel already published is skipped) and ends the call.
+      calls.park(this.id);
+    } else if (calls.active().some((r) => r.id === this.id)) {
+      calls.transition(
+        this.id,
+        'ended',
+        // The recorded audio's length, not the wait for a slot.
+        deferred.length > 0 ? { durationMs: Math.max(...deferred.map((d) => d.durationMs)) } : {},
+      );
     }
+    lanes.forEach((lane, i) => {
+      if (lane.deferred && finals[i] && !parked) {
+        // The file goes once the sinks have the channel's transcript (after a failure it stays).
+        lane.deferred.removeAfter(() => this.#d.bus.flush());
+      }
+    });
     this.#resolveDone();
   }
 
-  /** Ends at once (shutdown past its deadline): streams closed without their flush. */
+  /**
+   * Ends at once (shutdown past its deadline): streams closed without their flush, deferred
+   * transcriptions cancelled (their audio left pending on disk).
+   */
   abort(): void {
     for (const lane of this.#lanes) {
       lane.stt.abort();
+      lane.deferred?.cancel();
     }
   }
 }

@@ -293,11 +293,17 @@ export class CallRegistry {
    * while it was recorded; `recoverStale` leaves such calls alone): active again in `ending`, its event stream reopened
    * after its last stored event, with the utterances stored so far.
    * @returns the record, whether `call.ended` was already published for it and the call time the
-   *   stored utterances reach (ms); undefined for a call that is unknown, never answered or active.
+   *   stored utterances reach (ms), in all and per channel (`caller`, `callee`: a channel without
+   *   one is absent); undefined for a call that is unknown, never answered or active.
    */
-  resumePending(
-    id: string,
-  ): { record: CallRecord; endedPublished: boolean; transcribedUntilMs: number } | undefined {
+  resumePending(id: string):
+    | {
+        record: CallRecord;
+        endedPublished: boolean;
+        transcribedUntilMs: number;
+        channelsTranscribedUntilMs: Readonly<Record<string, number>>;
+      }
+    | undefined {
     const { store } = this.#opts;
     const stored = this.#active.has(id) ? undefined : store.getCall(id);
     if (!stored?.answeredAt) {
@@ -318,10 +324,15 @@ export class CallRegistry {
       events.reduce((m, e) => Math.max(m, e.seq), 0),
     );
     this.#opts.logger.info({ callId: id }, 'call resumed: transcribing its pending audio');
+    const channels: Record<string, number> = {};
+    for (const u of utterances) {
+      channels[u.channel] = Math.max(channels[u.channel] ?? 0, u.endMs);
+    }
     return {
       record,
       endedPublished: events.some((e) => e.type === 'call.ended'),
       transcribedUntilMs: utterances.reduce((m, u) => Math.max(m, u.endMs), 0),
+      channelsTranscribedUntilMs: channels,
     };
   }
 

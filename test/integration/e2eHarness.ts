@@ -106,7 +106,7 @@ export async function startE2e(
       warm: { perServer: 0 },
       ...(overrides['stt'] as object | undefined),
     },
-    storage: { dir: storageDir },
+    storage: { dir: storageDir, ...(overrides['storage'] as object | undefined) },
     webhooks: receiver
       ? [
           {

@@ -3,9 +3,12 @@
 // a call of two participants to sipscribe with `sip.siprec.enabled`: two RTP streams of different
 // tone-coded scripts, then BYE. Each participant's words are stored under its channel, with its
 // name and address of record in the call's metadata; hold and resume keep them; SIPp's SIPREC
-// scenario takes the same path. Malformed metadata gets 400, too few STT slots 503: nothing held.
+// scenario takes the same path. Malformed metadata gets 400, too few STT slots 503 with
+// `whenFull: "reject"`: nothing held. With `defer` (the default) a session that finds the STT full
+// is answered, each channel's audio kept and transcribed under its label once a slot frees up;
+// beyond `storage.pendingMaxBytes` it gets 503.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { connect, type Socket as TcpSocket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,10 +17,12 @@ import { serializeRtp } from '../../rtp/packet/RtpPacket.js';
 import { parseMessage } from '../../sip/message/parser.js';
 import type { SipResponse } from '../../sip/message/SipMessage.js';
 import type { CallEvent } from '../../src/events.js';
+import { listPendingRecordings, pendingPath } from '../../src/recording/PendingRecording.js';
 import { FIXTURES, runDir } from '../helpers/paths.js';
 import { stopAll } from '../helpers/processes.js';
 import { sippCall } from '../helpers/sipp.js';
 import {
+  audibleFrames,
   dbRows,
   getJson,
   isSubsequence,
@@ -147,8 +152,18 @@ function offer(ports: [number, number], version = 1, hold96 = false): string {
 function request(
   c: Src,
   sipPort: number,
-  o: { method: string; callId: string; cseq: number; toTag?: string; body?: string; contentType?: string },
+  o: {
+    method: string;
+    callId: string;
+    cseq: number;
+    toTag?: string;
+    body?: string;
+    contentType?: string;
+    /** An ordinary call (no `Require: siprec`, no `+sip.src`); default a recording session. */
+    plain?: boolean;
+  },
 ): string {
+  const src = o.plain ? '' : ';+sip.src';
   const body = o.body ?? '';
   const t = c.transport;
   return [
@@ -158,9 +173,9 @@ function request(
     `To: <sip:srs@127.0.0.1:${sipPort}>${o.toTag ? `;tag=${o.toTag}` : ''}`,
     `Call-ID: ${o.callId}`,
     `CSeq: ${o.cseq} ${o.method}`,
-    `Contact: <sip:src@127.0.0.1:${c.port};transport=${t.toLowerCase()}>;+sip.src`,
+    `Contact: <sip:src@127.0.0.1:${c.port};transport=${t.toLowerCase()}>${src}`,
     'Max-Forwards: 70',
-    ...(o.method === 'INVITE'
+    ...(o.method === 'INVITE' && !o.plain
       ? ['Require: siprec', 'Accept: application/sdp, application/rs-metadata+xml']
       : []),
     ...(body ? [`Content-Type: ${o.contentType ?? `multipart/mixed;boundary=${BOUNDARY}`}`] : []),
@@ -433,10 +448,10 @@ describe('SIPREC recording sessions end to end (sip.siprec.enabled)', () => {
     expect(JSON.stringify(refused)).toContain('bad-metadata');
   });
 
-  it('needs one STT slot per stream: a server with one free slot gets 503 with Retry-After, nothing held', async () => {
+  it('needs one STT slot per stream: with whenFull reject, a server with one free slot gets 503 with Retry-After, nothing held', async () => {
     const one = await startE2e(
       'siprec-e2e-one-slot',
-      { sip: { siprec: { enabled: true } } },
+      { sip: { siprec: { enabled: true } }, stt: { whenFull: 'reject' } },
       { webhook: false, live: false, fake: { slots: 1 } },
     );
     try {
@@ -454,6 +469,193 @@ describe('SIPREC recording sessions end to end (sip.siprec.enabled)', () => {
       expect(refused).toContain('stt-full');
     } finally {
       await one.close();
+    }
+  }, 60_000);
+
+  it('STT full with whenFull defer (the default): answered, both channels kept, each party transcribed under its channel once the slot frees up', async () => {
+    const env = await startE2e(
+      'siprec-e2e-defer',
+      // (The ordinary call holding the slot sends no RTP: no RTP timeout while the test runs.)
+      { sip: { siprec: { enabled: true } }, rtp: { timeoutMs: 120_000 } },
+      { webhook: false, fake: { slots: 1 } },
+    );
+    try {
+      await until(() => env.app.pool.freeSlots() === 1, 'the probe of the one-slot server');
+      const c = await src('UDP', env.sipPort);
+      // An ordinary call takes the one slot (at its ACK).
+      const holder = 'siprec-e2e-defer-holder';
+      const plainSdp = [
+        'v=0',
+        'o=caller 1 1 IN IP4 127.0.0.1',
+        's=-',
+        'c=IN IP4 127.0.0.1',
+        't=0 0',
+        'm=audio 40010 RTP/AVP 0',
+        'a=rtpmap:0 PCMU/8000',
+        'a=sendrecv',
+        '',
+      ].join('\r\n');
+      c.send(
+        request(c, env.sipPort, {
+          method: 'INVITE',
+          callId: holder,
+          cseq: 1,
+          body: plainSdp,
+          contentType: 'application/sdp',
+          plain: true,
+        }),
+      );
+      const holderOk = await until(
+        () => c.got.find((r) => r.status === 200 && r.callId === holder),
+        '200 to the ordinary call',
+        20_000,
+      );
+      c.send(
+        request(c, env.sipPort, {
+          method: 'ACK',
+          callId: holder,
+          cseq: 1,
+          toTag: holderOk.toTag,
+          plain: true,
+        }),
+      );
+      await until(
+        () => env.fake.usedSlots === 1 && !env.app.pool.canAdmit(),
+        'the slot taken by the ordinary call',
+      );
+
+      // The recording session: answered although no slot is free, every stream recvonly.
+      const callId = 'siprec-e2e-defer';
+      const media = [await udp(), await udp()] as const;
+      c.send(
+        request(c, env.sipPort, {
+          method: 'INVITE',
+          callId,
+          cseq: 1,
+          body: multipart(offer([media[0].address().port, media[1].address().port]), METADATA),
+        }),
+      );
+      const ok = await until(
+        () => c.got.find((r) => r.status === 200 && r.callId === callId),
+        '200 OK',
+        20_000,
+      );
+      c.send(request(c, env.sipPort, { method: 'ACK', callId, cseq: 1, toTag: ok.toTag }));
+      expect(ok.bodyText.match(/a=recvonly/g)).toHaveLength(2);
+      const started = await until(
+        () => env.live.find((ev) => ev.type === 'call.started' && ev.call.sipCallId === callId),
+        'call.started',
+      );
+      expect(started).toMatchObject({ type: 'call.started', deferred: true });
+      const id = started.callId;
+      const bob = packets(bobWav, 0xb0b);
+      const paul = packets(paulWav, 0x9a01);
+      await play([
+        { sock: media[0], port: portOf(ok.bodyText, '96'), packets: bob },
+        { sock: media[1], port: portOf(ok.bodyText, '98'), packets: paul },
+      ]);
+      c.send(request(c, env.sipPort, { method: 'BYE', callId, cseq: 2, toTag: ok.toTag }));
+      await until(
+        () =>
+          dbRows<{ state: string }>(env.storageDir, 'SELECT state FROM calls WHERE id = ?', id)[0]?.state ===
+          'ending',
+        'the session to wait for a slot in ending',
+      );
+      // Hung up, still waiting: each channel's audio on disk (24 kHz PCM16), at least its packets'
+      // length and audible for each script's words.
+      const kept = [pendingPath(env.storageDir, id), pendingPath(env.storageDir, `${id}.callee`)];
+      for (const [file, sent] of [
+        [kept[0]!, bob],
+        [kept[1]!, paul],
+      ] as const) {
+        expect(statSync(file).size).toBeGreaterThanOrEqual(44 + sent.length * 20 * 48);
+        expect(audibleFrames(readWavAtRate(readFileSync(file), 24_000))).toBeGreaterThan(10);
+      }
+      const admittedBefore = env.fake.admitted.length;
+      expect(admittedBefore).toBe(1); // the ordinary call's stream only
+
+      // The ordinary call ends: its slot goes to the deferred channels, one after the other.
+      c.send(
+        request(c, env.sipPort, {
+          method: 'BYE',
+          callId: holder,
+          cseq: 2,
+          toTag: holderOk.toTag,
+          plain: true,
+        }),
+      );
+      const ended = await until(
+        () => env.live.find((ev) => ev.type === 'call.ended' && ev.call.sipCallId === callId),
+        'call.ended of the deferred session',
+        90_000,
+      );
+      for (const m of media) {
+        m.close();
+      }
+      c.close();
+      expect(ended.type === 'call.ended' && ended.reason).toBe('bye-remote');
+      expect(ended.call.recording).toEqual({
+        sipSessionId: 'ab30317f1a784dc48ff824d0d3715d86;remote=47755a9de7794ba387653f2099600ef2',
+        participants: [
+          { channel: 'caller', label: '96', aor: 'sip:bob@biloxi.com', name: 'Bob' },
+          { channel: 'callee', label: '98', aor: 'sip:Paul@biloxi.com', name: 'Paul' },
+        ],
+      });
+      const streams = env.fake.admitted.slice(admittedBefore);
+      expect(streams).toHaveLength(2);
+      const heard = streams.map(wordsSentBy);
+      const bobHeard = heard.find((w) => isSubsequence(BOB, w));
+      const paulHeard = heard.find((w) => isSubsequence(PAUL, w));
+      expect(bobHeard, heard.join(' | ')).toBeDefined();
+      expect(paulHeard, heard.join(' | ')).toBeDefined();
+      const stored = (channel: string): string[] =>
+        dbRows<{ text: string }>(
+          env.storageDir,
+          'SELECT text FROM words WHERE call_id = ? AND channel = ? ORDER BY start_ms, seq',
+          id,
+          channel,
+        ).map((r) => r.text);
+      await until(
+        () => stored('caller').length >= bobHeard!.length && stored('callee').length >= paulHeard!.length,
+        'stored words',
+      );
+      expect(stored('caller')).toEqual(bobHeard);
+      expect(stored('callee')).toEqual(paulHeard);
+      const row = dbRows<{ recording: string }>(
+        env.storageDir,
+        'SELECT recording FROM calls WHERE id = ?',
+        id,
+      )[0];
+      expect(JSON.parse(row!.recording)).toEqual(ended.call.recording);
+      // The audio goes once the transcript is stored.
+      await until(() => kept.every((f) => !existsSync(f)), 'the pending files to go');
+    } finally {
+      await env.close();
+    }
+  }, 150_000);
+
+  it('STT full with whenFull defer and storage.pendingMaxBytes spent: 503 with Retry-After, refused as pending-full, nothing kept', async () => {
+    const env = await startE2e(
+      'siprec-e2e-pending-full',
+      { sip: { siprec: { enabled: true } }, storage: { pendingMaxBytes: 1 } },
+      { webhook: false, live: false, fake: { slots: 1 } },
+    );
+    try {
+      await until(() => env.app.pool.freeSlots() === 1, 'the probe of the one-slot server');
+      const c = await src('UDP', env.sipPort);
+      const body = multipart(offer([40000, 40002]), METADATA);
+      c.send(request(c, env.sipPort, { method: 'INVITE', callId: 'siprec-e2e-pending-full', cseq: 1, body }));
+      const r = await until(() => c.got.find((x) => x.status >= 300), 'final response', 20_000);
+      c.close();
+      expect(r.status).toBe(503);
+      expect(Number(r.get('retry-after'))).toBeGreaterThan(0);
+      expect(dbRows(env.storageDir, 'SELECT id FROM calls')).toEqual([]);
+      expect(listPendingRecordings(env.storageDir)).toEqual([]);
+      expect(
+        dbRows<{ reason: string; status: number }>(env.storageDir, 'SELECT reason, status FROM refused'),
+      ).toMatchObject([{ reason: 'pending-full', status: 503 }]);
+    } finally {
+      await env.close();
     }
   }, 60_000);
 });

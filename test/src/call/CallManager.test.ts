@@ -2,10 +2,10 @@
 // calls/Admission.ts's order of checks), the screen and onRefused through the real SIP stack over
 // an in-memory socket, and the shutdown that ends every call, with a deadline.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { IncomingCall } from '../../../sip/index.js';
 import { Admission } from '../../../src/calls/Admission.js';
 import { CallRegistry } from '../../../src/calls/CallRegistry.js';
@@ -14,8 +14,17 @@ import { parseConfig } from '../../../src/config.js';
 import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
+import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';
+import { CallRecorder, recordingPath } from '../../../src/recording/CallRecorder.js';
 import { RefusedStore } from '../../../src/storage/RefusedStore.js';
-import { PendingBudget } from '../../../src/recording/PendingRecording.js';
+import { StorageSink } from '../../../src/transcripts/StorageSink.js';
+import {
+  listPendingRecordings,
+  PendingBudget,
+  pendingPath,
+} from '../../../src/recording/PendingRecording.js';
+import { PendingTranscriptions } from '../../../src/call/PendingTranscriptions.js';
+import type { CallEvent } from '../../../src/events.js';
 import type { SttPool } from '../../../src/stt/index.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
@@ -48,6 +57,9 @@ describe('CallManager', () => {
   let pool: FakePool;
   let manager: CallManager;
   let net: MemoryNetwork;
+  let bus: TranscriptBus;
+  /** Every event published, in order. */
+  let events: CallEvent[];
 
   // `whenFull: reject` unless a test says otherwise (the defer path has its own tests below).
   function build(
@@ -72,10 +84,14 @@ describe('CallManager', () => {
       clock: appClock,
       metrics,
     });
-    const bus = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+    bus = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+    events = [];
+    bus.addSink({ name: 'collect', handle: (e) => void events.push(e) });
     refused = new RefusedStore(db, { maxEntries: 50 });
+    const store = new CallStore(db);
+    bus.addSink(new StorageSink(store, new JsonlFiles(dir)));
     calls = new CallRegistry({
-      store: new CallStore(db),
+      store,
       bus,
       clock: appClock,
       logger: logSink().logger,
@@ -87,7 +103,7 @@ describe('CallManager', () => {
       calls,
       bus,
       metrics,
-      recorder: null,
+      recorder: config.storage.recordAudio ? new CallRecorder(dir, logSink().logger) : null,
       pendingBudget,
       pool: pool as unknown as SttPool,
       clock,
@@ -711,20 +727,244 @@ describe('CallManager', () => {
       expect(refused.list().map((r) => r.reason)).toEqual(['no-stream']);
     });
 
-    it('one STT slot per stream: one free slot for two streams is 503 + Retry-After, with reject or defer', () => {
-      for (const whenFull of ['reject', 'defer']) {
-        build({}, { whenFull });
-        pool.slots = 1;
-        const call = record(metadata('rfc7865-complete.xml'));
-        expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
-        expect(calls.list()).toEqual([]);
-      }
-      expect(refused.list().map((r) => [r.reason, r.count])).toEqual([['stt-full', 2]]);
+    it('one STT slot per stream: one free slot for two streams is 503 + Retry-After with whenFull reject', () => {
+      build({}, { whenFull: 'reject' });
+      pool.slots = 1;
+      const call = record(metadata('rfc7865-complete.xml'));
+      expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
+      expect(calls.list()).toEqual([]);
+      expect(refused.list().map((r) => [r.reason, r.count])).toEqual([['stt-full', 1]]);
       // Two free slots are enough.
       pool.slots = 2;
       const ok = record(metadata('rfc7865-complete.xml'));
       expect(ok.rejected).toBeNull();
       ok.end('cancel');
+    });
+
+    /**
+     * Waits until `cond` holds (the deferred path reads its files back from disk: more turns of
+     * the loop than `until` gives).
+     */
+    const settled = (cond: () => boolean): Promise<void> =>
+      vi.waitFor(() => expect(cond()).toBe(true), { timeout: 20_000, interval: 5 });
+    /** The words published on `channel`, in order. */
+    const wordsOn = (channel: string): string[] =>
+      events.flatMap((e) => (e.type === 'transcript.word' && e.channel === channel ? [e.text] : []));
+    /** 24 kHz PCM16 WAV of `frames` 80 ms frames: 44 header bytes, 3840 per frame. */
+    const wavBytes = (frames: number): number => 44 + frames * 3840;
+
+    it('one free slot for two streams with whenFull defer (the default): answered, both channels recorded, each transcribed under its label after the hangup', async () => {
+      build({}, {});
+      pool.slots = 1;
+      pool.wordQueue.push(['bob', 'speaks'], ['paul', 'answers']);
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => calls.active()[0]?.state === 'answered');
+      expect(call.rejected).toBeNull();
+      expect(call.answeredStreams?.map((l) => l.direction)).toEqual(['recvonly', 'recvonly']);
+      const id = calls.active()[0]!.id;
+      expect(events[0]).toMatchObject({ type: 'call.started', deferred: true });
+      clock.advance(800); // 10 frames of 80 ms on each stream
+      // No slot taken, not even at the ACK: every channel is recorded, each to its own file.
+      expect(pool.admits).toBe(0);
+      expect(statSync(pendingPath(dir, id)).size).toBe(wavBytes(10));
+      expect(statSync(pendingPath(dir, `${id}.callee`)).size).toBe(wavBytes(10));
+      call.end('bye-remote');
+      await until(() => calls.get(id)?.state === 'ending');
+      clock.advance(4000); // no slot yet: both wait
+      await tick();
+      expect(pool.streams).toEqual([]);
+      expect(calls.get(id)?.state).toBe('ending');
+      pool.slotFree = true;
+      clock.advance(2000);
+      await settled(() => manager.size === 0);
+      await bus.flush();
+      // Each channel's recording went to its own stream, the words came back under its label.
+      expect(pool.streams.map((st) => st.frames)).toEqual([10, 10]);
+      expect(pool.streams.every((st) => st.flushed)).toBe(true);
+      expect(wordsOn('caller')).toEqual(['bob', 'speaks']);
+      expect(wordsOn('callee')).toEqual(['paul', 'answers']);
+      const ended = events.at(-1) as Extract<CallEvent, { type: 'call.ended' }>;
+      expect(ended).toMatchObject({ type: 'call.ended', reason: 'bye-remote', durationMs: 800 });
+      expect(ended.transcript.map((u) => [u.channel, u.text]).sort()).toEqual([
+        ['callee', 'paul answers'],
+        ['caller', 'bob speaks'],
+      ]);
+      // The recording metadata as for a live session.
+      expect(ended.call.recording?.participants).toEqual([
+        { channel: 'caller', label: '96', aor: 'sip:bob@biloxi.com', name: 'Bob' },
+        { channel: 'callee', label: '98', aor: 'sip:Paul@biloxi.com', name: 'Paul' },
+      ]);
+      expect(calls.get(id)?.state).toBe('ended');
+      await settled(() => !existsSync(pendingPath(dir, id)) && !existsSync(pendingPath(dir, `${id}.callee`)));
+    });
+
+    it('defer with the pending budget spent: 503 + Retry-After, refused as pending-full', () => {
+      build({}, {}, { pendingMaxBytes: 0 });
+      pool.slots = 1;
+      const call = record(metadata('rfc7865-complete.xml'));
+      expect(call.rejected).toMatchObject({ status: 503, opts: { retryAfter: 30 } });
+      expect(calls.list()).toEqual([]);
+      expect(refused.list().map((r) => [r.reason, r.status])).toEqual([['pending-full', 503]]);
+    });
+
+    it('the slot of one stream gone at the ACK (defer): that channel is recorded and transcribed later, the other streams live', async () => {
+      build({}, {});
+      pool.slots = 2;
+      let admits = 0;
+      pool.next = () => Promise.resolve(pool.decision(admits++ === 0 ? 'stream' : 'defer'));
+      pool.wordQueue.push(['bob', 'live'], ['paul', 'later']);
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => calls.active()[0]?.state === 'streaming');
+      const id = calls.active()[0]!.id;
+      expect(events[0]).toMatchObject({ type: 'call.started' });
+      expect(events[0]).not.toHaveProperty('deferred');
+      clock.advance(800);
+      expect(pool.streams).toHaveLength(1);
+      expect(existsSync(pendingPath(dir, id))).toBe(false);
+      const calleeFile = pendingPath(dir, `${id}.callee`);
+      expect(statSync(calleeFile).size).toBeGreaterThanOrEqual(wavBytes(10));
+      call.end('bye-remote');
+      pool.slotFree = true;
+      clock.advance(2000);
+      await settled(() => manager.size === 0);
+      await bus.flush();
+      expect(wordsOn('caller')).toEqual(['bob', 'live']);
+      expect(wordsOn('callee')).toEqual(['paul', 'later']);
+      expect(calls.get(id)?.state).toBe('ended');
+      await settled(() => !existsSync(calleeFile));
+    });
+
+    it('a deferred session ends (pending-full) when storage.pendingMaxBytes is spent while it records', async () => {
+      // Room for a minute of audio at the INVITE (what a new deferred call needs), no more.
+      build({}, {}, { pendingMaxBytes: 2 * 44 + 60 * 48_000 });
+      pool.slots = 0;
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => calls.active()[0]?.state === 'answered');
+      const id = calls.active()[0]!.id;
+      for (let s = 0; s < 29 && call.hangups === 0; s++) {
+        clock.advance(1000);
+      }
+      expect(call.hangups).toBe(0); // 29 s on two channels: 58 s of audio
+      for (let s = 0; s < 5 && call.hangups === 0; s++) {
+        clock.advance(1000);
+      }
+      expect(call.hangups).toBe(1);
+      expect(calls.get(id)).toMatchObject({ state: 'ending', endReason: 'error' });
+      // 750 frames fit in all, split between the channels.
+      const frames = (f: string): number => (statSync(f).size - 44) / 3840;
+      const recorded = [frames(pendingPath(dir, id)), frames(pendingPath(dir, `${id}.callee`))];
+      expect(recorded[0]! + recorded[1]!).toBe(750);
+      expect(await metrics.registry.getSingleMetricAsString('sipscribe_admission_refused_total')).toContain(
+        'reason="pending-full"} 1',
+      );
+      pool.slotFree = true;
+      clock.advance(2000);
+      await settled(() => manager.size === 0);
+      // Each channel's audio so far is transcribed.
+      expect(pool.streams.map((st) => st.frames)).toEqual(recorded);
+      expect(calls.get(id)?.state).toBe('ended');
+    });
+
+    it('shutdown while one channel waits for a slot: both files stay, parked; the next start transcribes the rest under its label', async () => {
+      build({}, {});
+      pool.slots = 1;
+      pool.wordQueue.push(['bob', 'speaks'], ['paul', 'answers']);
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => calls.active()[0]?.state === 'answered');
+      const id = calls.active()[0]!.id;
+      clock.advance(800);
+      call.end('bye-remote');
+      await until(() => calls.get(id)?.state === 'ending');
+      await until(() => pool.reserves === 2); // each channel asked once and waits
+      // One slot frees up: the caller's channel is transcribed, the callee's still waits.
+      pool.slotFree = true;
+      pool.reservable = 1;
+      clock.advance(2000);
+      await settled(() => wordsOn('caller').length === 2);
+      const done = manager.shutdown(1000);
+      clock.advance(1000); // the deadline: the callee's wait is cancelled
+      await done;
+      await bus.flush();
+      expect(manager.size).toBe(0);
+      expect(calls.active()).toEqual([]);
+      expect(calls.get(id)?.state).toBe('ending');
+      expect(statSync(pendingPath(dir, id)).size).toBe(wavBytes(10));
+      expect(statSync(pendingPath(dir, `${id}.callee`)).size).toBe(wavBytes(10));
+      expect(events.map((e) => e.type)).not.toContain('call.ended');
+      expect(wordsOn('callee')).toEqual([]);
+
+      // The next start (a new registry and bus on the same storage): both files read back; what
+      // the caller's channel published is not published again, the callee's words are.
+      pool.reservable = Number.POSITIVE_INFINITY;
+      pool.wordQueue.splice(0, pool.wordQueue.length, ['bob', 'speaks'], ['paul', 'answers']);
+      const store = new CallStore(db);
+      const bus2 = new TranscriptBus({ logger: logSink().logger, clock: appClock });
+      const after: CallEvent[] = [];
+      bus2.addSink(new StorageSink(store, new JsonlFiles(dir)));
+      bus2.addSink({ name: 'collect', handle: (e) => void after.push(e) });
+      const calls2 = new CallRegistry({
+        store,
+        bus: bus2,
+        clock: appClock,
+        logger: logSink().logger,
+        metrics,
+      });
+      const pending = new PendingTranscriptions({
+        storageDir: dir,
+        calls: calls2,
+        bus: bus2,
+        pool: pool as unknown as SttPool,
+        metrics,
+        clock,
+        logger: logSink().logger,
+      });
+      expect(pending.start()).toEqual([id]);
+      await pending.settled();
+      await bus2.flush();
+      expect(pending.completed).toEqual([id]);
+      expect(pool.streams.slice(-2).map((st) => st.frames)).toEqual([10, 10]);
+      expect(
+        after
+          .filter((e) => e.type === 'transcript.word')
+          .map((e) => e.type === 'transcript.word' && [e.channel, e.text]),
+      ).toEqual([
+        ['callee', 'paul'],
+        ['callee', 'answers'],
+      ]);
+      const ended = after.filter((e) => e.type === 'call.ended');
+      expect(ended).toHaveLength(1);
+      expect(ended[0]).toMatchObject({ durationMs: 800, reason: 'bye-remote' });
+      expect(ended[0]?.type === 'call.ended' && ended[0].transcript.map((u) => [u.channel, u.text])).toEqual([
+        ['caller', 'bob speaks'],
+        ['callee', 'paul answers'],
+      ]);
+      expect(ended[0]?.call.recording?.participants.map((p) => p.name)).toEqual(['Bob', 'Paul']);
+      expect(store.words(id).map((w) => [w.channel, w.text])).toEqual([
+        ['caller', 'bob'],
+        ['caller', 'speaks'],
+        ['callee', 'paul'],
+        ['callee', 'answers'],
+      ]);
+      expect(calls2.get(id)?.state).toBe('ended');
+      expect(listPendingRecordings(dir)).toEqual([]);
+    });
+
+    it('storage.recordAudio: one WAV per channel, recordings/<id>.wav (caller) and <id>.callee.wav', async () => {
+      build({}, { whenFull: 'reject' }, { recordAudio: true });
+      const call = record(metadata('rfc7865-complete.xml'));
+      await until(() => pool.streams.length === 2);
+      const id = calls.active()[0]!.id;
+      clock.advance(800); // 10 frames of 80 ms on each stream
+      call.end('bye-remote');
+      await settled(() => manager.size === 0);
+      // 24 kHz PCM16 mono: the 44-byte header, 3840 bytes per frame, finished at the end.
+      for (const file of [recordingPath(dir, id), recordingPath(dir, `${id}.callee`)]) {
+        const wav = readFileSync(file);
+        expect(wav.length).toBe(wavBytes(10));
+        expect(wav.readUInt32LE(24)).toBe(24_000);
+        expect(wav.readUInt16LE(22)).toBe(1);
+        expect(wav.readUInt32LE(40)).toBe(10 * 3840);
+      }
     });
   });
 });

@@ -127,6 +127,8 @@ export class FakePool {
   stream: FakeStream | null = null;
   /** For the deferred path: whether `reserve()` finds a slot; `stopped` as SttPool's. */
   slotFree = false;
+  /** How many more `reserve()` calls may find a slot (while `slotFree`). */
+  reservable = Number.POSITIVE_INFINITY;
   stopped = false;
   reserves = 0;
   /** Calls to `admit()` (each takes a slot when it streams). */
@@ -140,6 +142,8 @@ export class FakePool {
   }
   /** What `canAdmit()` answers (capacity at the INVITE, no slot taken). */
   capacity = true;
+  /** The words of the next streams opened, one list per stream (then `words` for the rest). */
+  readonly wordQueue: string[][] = [];
   /** The options of the last `open()`. */
   openOptions: { answeredAt?: number; answeredWallMs?: number } | null = null;
   next: () => Promise<SttAdmission>;
@@ -168,9 +172,10 @@ export class FakePool {
   }
   reserve(): Promise<unknown> {
     this.reserves++;
-    if (!this.slotFree || this.stopped) {
+    if (!this.slotFree || this.stopped || this.reservable <= 0) {
       return Promise.resolve(null);
     }
+    this.reservable--;
     const d = this.decision('stream');
     return Promise.resolve(d.decision === 'stream' ? d.reservation : null);
   }
@@ -180,7 +185,7 @@ export class FakePool {
     delegate: SttStreamDelegate,
   ): FakeStream {
     this.openOptions = o;
-    this.stream = new FakeStream(delegate, this.words);
+    this.stream = new FakeStream(delegate, this.wordQueue.shift() ?? this.words);
     this.streams.push(this.stream);
     return this.stream;
   }
