@@ -14,8 +14,10 @@
  */
 import { parseArgs } from 'node:util';
 import { LoadGenerator, type RtpStream } from './loadGenerator.js';
+import { heapGrowthLines, snapshotFiles, summarizeHeap } from './heapSnapshot.js';
 import {
   cpuMsOf,
+  memoryOf,
   metricSum,
   percentile,
   rssOf,
@@ -26,6 +28,7 @@ import {
   startSipscribe,
   waitFor,
   type Dispatcher,
+  type MemoryReading,
   type Sipscribe,
 } from './loadRig.js';
 
@@ -39,6 +42,8 @@ interface Options {
   rate: number;
   /** sipscribe processes; more than one are placed behind Kamailio's dispatcher. */
   instances: number;
+  /** Heap snapshots of the (single) instance idle and loaded, summed by kind of object. */
+  heapSnapshot: boolean;
 }
 
 function options(): Options {
@@ -49,6 +54,7 @@ function options(): Options {
       seconds: { type: 'string', default: '20' },
       rate: { type: 'string', default: '50' },
       instances: { type: 'string', default: '1' },
+      'heap-snapshot': { type: 'boolean', default: false },
     },
     strict: false,
     allowPositionals: true,
@@ -70,7 +76,13 @@ function options(): Options {
       'load: --calls N[,N…] (positive integers), --seconds 5–600, --rate > 0 calls/s, --instances 1–8',
     );
   }
-  return { calls, seconds, rate, instances };
+  return {
+    calls,
+    seconds,
+    rate,
+    instances,
+    heapSnapshot: values['heap-snapshot'] === true && instances === 1,
+  };
 }
 
 interface SipscribeFigures {
@@ -90,6 +102,10 @@ interface SipscribeFigures {
   genLateP99: number;
   /** Calls each instance held during the window (one entry per instance). */
   perInstance: number[];
+  /** Memory of the first instance idle, loaded (end of the window) and idle again after the calls. */
+  memory: { idle: MemoryReading; loaded: MemoryReading; after: MemoryReading };
+  /** `--heap-snapshot`: the kinds of object that grew most per call, idle → loaded. */
+  heapLines: string[];
   /** Kamailio's CPU ms per call-second of steady load (behind the dispatcher only). */
   kamailioCpuMsPerCallS?: number;
   /** Kamailio's CPU ms per call from the first INVITE to the last BYE's answer (setup, probes, teardown). */
@@ -120,8 +136,11 @@ const metricTotal = (ms: readonly Map<string, number>[], name: string): number =
   sum(ms.map((m) => metricSum(m, name)));
 
 /** The sipscribe processes of one run (the first builds dist/ if needed, then the rest at once). */
-async function startInstances(sttUrl: string, n: number, count: number): Promise<Sipscribe[]> {
-  const first = await startSipscribe(sttUrl, n);
+async function startInstances(sttUrl: string, n: number, o: Options): Promise<Sipscribe[]> {
+  const count = o.instances;
+  const first = await startSipscribe(sttUrl, n, {
+    nodeArgs: o.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [],
+  });
   const rest = await Promise.allSettled(Array.from({ length: count - 1 }, () => startSipscribe(sttUrl, n)));
   const started = [first, ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
   const failed = rest.find((r) => r.status === 'rejected');
@@ -138,7 +157,7 @@ async function measureSipscribe(
   n: number,
   o: Options,
 ): Promise<SipscribeFigures> {
-  const sips = await startInstances(sttUrl, n, o.instances);
+  const sips = await startInstances(sttUrl, n, o);
   let dispatcher: Dispatcher | undefined;
   try {
     dispatcher = o.instances > 1 ? await startDispatcher(sips) : undefined;
@@ -147,6 +166,9 @@ async function measureSipscribe(
     await sleep(1000);
     const rssIdle = sum(sips.map((s) => rssOf(s.pid)));
     const before = await all();
+    const first = sips[0]!;
+    const memIdle = memoryOf(first.pid, before[0]!);
+    const idleHeap = o.heapSnapshot ? await heapSnapshot(first) : null;
     const kamailioPids = dispatcher?.pids() ?? [];
     const kamailioCpu = (): number => sum(kamailioPids.map(cpuMsOf));
     const kamailio0 = kamailioCpu();
@@ -158,11 +180,14 @@ async function measureSipscribe(
     const cpu = await cpuWindow([...sips.map((s) => s.pid), ...kamailioPids], calls.length, o.seconds);
     const rss = sum(sips.map((s) => rssOf(s.pid)));
     const during = await all();
+    const memLoaded = memoryOf(first.pid, during[0]!);
     const genLateP99 = percentile(gen.tickLateMs.slice(tickMark), 99);
+    const loadedHeap = idleHeap ? await heapSnapshot(first) : null;
     await gen.hangupAll(calls);
     await waitFor(async () => metricTotal(await all(), 'sipscribe_calls_active') === 0, 20_000);
     const kamailioMs = kamailioCpu() - kamailio0;
     const after = await all();
+    const memAfter = memoryOf(first.pid, after[0]!);
     const delta = (name: string): number => metricTotal(after, name) - metricTotal(before, name);
     const setup = calls.map((c) => c.setupMs);
     const worst = (name: string): number => Math.max(...during.map((m) => metricSum(m, name)));
@@ -180,6 +205,8 @@ async function measureSipscribe(
       perInstance: during.map((m) => metricSum(m, 'sipscribe_calls_active')),
       rssIdle,
       rss,
+      memory: { idle: memIdle, loaded: memLoaded, after: memAfter },
+      heapLines: idleHeap && loadedHeap ? heapGrowthLines(idleHeap, loadedHeap, calls.length) : [],
       eldP99Ms: (worst('sipscribe_nodejs_eventloop_lag_p99_seconds') - ELD_RESOLUTION_S) * 1000,
       eldMaxMs: (worst('sipscribe_nodejs_eventloop_lag_max_seconds') - ELD_RESOLUTION_S) * 1000,
       sent: calls.reduce((s, c) => s + c.stream.sent, 0),
@@ -194,6 +221,46 @@ async function measureSipscribe(
     await dispatcher?.kamailio.stop();
     await Promise.all(sips.map((s) => s.stop()));
   }
+}
+
+/**
+ * Writes a heap snapshot of `s` (SIGUSR2 with `--heapsnapshot-signal`; V8 collects garbage first)
+ * and sums it; the process answers `/metrics` again once the file is complete.
+ */
+async function heapSnapshot(s: Sipscribe): Promise<ReturnType<typeof summarizeHeap>> {
+  const count = snapshotFiles(s.dir).length;
+  process.kill(s.pid, 'SIGUSR2');
+  const written = await waitFor(async () => {
+    if (snapshotFiles(s.dir).length <= count) {
+      return false;
+    }
+    return s.metrics().then(
+      () => true,
+      () => false,
+    );
+  }, 300_000);
+  if (!written) {
+    throw new Error('load: no heap snapshot within 300 s');
+  }
+  return summarizeHeap(snapshotFiles(s.dir).at(-1)!);
+}
+
+/** Where the per-call memory of one N sits: RSS, JS heap (by space) and external memory. */
+function memoryLines(n: number, up: number, m: SipscribeFigures['memory']): string[] {
+  const k = (b: number): string => `${(b / 1024).toFixed(0)} KB`;
+  const per = (a: number, b: number): string => k((b - a) / Math.max(1, up));
+  const spaces = [...m.loaded.spaces.keys()]
+    .map((sp) => ({ sp, d: (m.loaded.spaces.get(sp) ?? 0) - (m.idle.spaces.get(sp) ?? 0) }))
+    .filter((x) => Math.abs(x.d) >= 1024 * Math.max(1, up))
+    .map((x) => `${x.sp} ${k(x.d / Math.max(1, up))}`)
+    .join(', ');
+  return [
+    `  memory at ${n} calls, per call (loaded − idle): RSS ${per(m.idle.rss, m.loaded.rss)}, ` +
+      `JS heap used ${per(m.idle.heapUsed, m.loaded.heapUsed)} (${spaces || 'no space over 1 KB'}), ` +
+      `external (Buffers, typed arrays) ${per(m.idle.external, m.loaded.external)}; ` +
+      `idle ${k(m.idle.rss)} RSS / ${k(m.idle.heapUsed)} heap / ${k(m.idle.external)} external, ` +
+      `after the calls ${k(m.after.rss)} / ${k(m.after.heapUsed)} / ${k(m.after.external)}`,
+  ];
 }
 
 async function measureBridge(
@@ -258,6 +325,7 @@ function clusterLine(n: number, s: SipscribeFigures): string {
 export async function run(): Promise<void> {
   const o = options();
   const cluster: string[] = [];
+  const memory: string[] = [];
   console.log(
     (o.instances > 1
       ? `(${o.instances} sipscribe instances behind Kamailio's dispatcher: sipscribe columns are their sums) `
@@ -279,6 +347,15 @@ export async function run(): Promise<void> {
       const s = await measureSipscribe(gen, fake.url, n, o);
       const b = await measureBridge(gen, fake.url, n, o);
       print(n, s, b);
+      if (o.instances === 1) {
+        memory.push(...memoryLines(n, s.placed - s.refused.length, s.memory));
+      }
+      if (s.heapLines.length > 0) {
+        memory.push(
+          `  heap snapshot at ${n} calls, kinds of object that grew most (self size, loaded − idle, per call):`,
+        );
+        memory.push(...s.heapLines);
+      }
       if (o.instances > 1) {
         cluster.push(clusterLine(n, s));
       }
@@ -287,7 +364,7 @@ export async function run(): Promise<void> {
       await fake.stop();
     }
   }
-  for (const line of cluster) {
+  for (const line of [...cluster, ...memory]) {
     console.log(line);
   }
   console.log(

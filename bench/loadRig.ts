@@ -116,7 +116,11 @@ export interface Sipscribe extends BenchProcess {
  * `maxCalls` calls, the STT at `sttUrl`, storage in the folder, admission limits above the load so
  * that only the process's own capacity is measured) and waits for `/ready`.
  */
-export async function startSipscribe(sttUrl: string, maxCalls: number): Promise<Sipscribe> {
+export async function startSipscribe(
+  sttUrl: string,
+  maxCalls: number,
+  opts: { nodeArgs?: readonly string[] } = {},
+): Promise<Sipscribe> {
   const dir = runDir('bench-sipscribe');
   const sipPort = await freePort();
   const httpPort = await freePort();
@@ -144,7 +148,7 @@ export async function startSipscribe(sttUrl: string, maxCalls: number): Promise<
   const proc = start(
     'sipscribe',
     process.execPath,
-    [join(ROOT, 'bin', 'sipscribe.js'), '--config', configFile],
+    [...(opts.nodeArgs ?? []), join(ROOT, 'bin', 'sipscribe.js'), '--config', configFile],
     {
       cwd: dir,
       logFile: join(dir, 'sipscribe.log'),
@@ -235,6 +239,35 @@ export function parseMetrics(text: string): Map<string, number> {
     out.set(line.slice(0, space), Number(line.slice(space + 1)));
   }
   return out;
+}
+
+/**
+ * Where a process's memory sits, from its own `/metrics` (prom-client's Node figures) and
+ * /proc: RSS, the JavaScript heap in use (and its spaces), and `external` (Buffers, typed arrays'
+ * backing stores and other memory V8 does not hold itself).
+ */
+export interface MemoryReading {
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly external: number;
+  /** `nodejs_heap_space_size_used_bytes` per space (new, old, code, large_object, …). */
+  readonly spaces: ReadonlyMap<string, number>;
+}
+
+export function memoryOf(pid: number, m: Map<string, number>): MemoryReading {
+  const spaces = new Map<string, number>();
+  for (const [k, v] of m) {
+    const s = /^sipscribe_nodejs_heap_space_size_used_bytes\{space="([^"]+)"\}$/.exec(k);
+    if (s) {
+      spaces.set(s[1]!, v);
+    }
+  }
+  return {
+    rss: rssOf(pid),
+    heapUsed: metricSum(m, 'sipscribe_nodejs_heap_size_used_bytes'),
+    external: metricSum(m, 'sipscribe_nodejs_external_memory_bytes'),
+    spaces,
+  };
 }
 
 /** Sum of every series of `name` (any labels). */
