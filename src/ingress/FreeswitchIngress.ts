@@ -74,6 +74,10 @@ export function registerFreeswitchIngress(
       refuse('unsupported', '400 Bad Request', 'rate must be 8000 or 16000, channels 1 or 2');
       return;
     }
+    if (calls.draining) {
+      refuse('shutting-down', '503 Service Unavailable', 'draining: no new streams');
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       new FreeswitchStream(ws, calls, log, {
         key,
