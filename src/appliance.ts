@@ -3,8 +3,8 @@
  * plus SIP (listeners, registrations), the STT pool and the call manager, and the graceful
  * shutdown that ends every call through its transcript.
  *
- * Shutdown order: new calls (and OPTIONS probes) get 503 → drain: the calls in progress may end by
- * themselves for up to `shutdown.drainTimeoutMs` → the calls left end through the STT flush (up
+ * Shutdown order: new calls (and OPTIONS probes) get 503, new ingress streams are refused → drain:
+ * the calls and ingress streams in progress may end by themselves for up to `shutdown.drainTimeoutMs` → the calls left end through the STT flush (up
  * to a deadline) → unregister → SIP stack stops → STT pool stops → endpoint stops (bus drained to
  * the database, JSONL and the webhook outbox on disk; HTTP closed). `drain()` (`POST
  * /api/admin/drain`) is the first step alone: the process goes on without taking calls.
@@ -171,6 +171,7 @@ export async function startAppliance(
       pool,
       clock,
       wallClock: () => Date.now(),
+      pendingBudget: endpoint.pendingBudget,
       http: endpoint.http,
       admission: endpoint.admission,
       logger,
@@ -319,11 +320,16 @@ export async function startAppliance(
     let stopping: Promise<void> | null = null;
     let cutDrain: () => void = () => undefined;
     const drainCut = new Promise<void>((r) => (cutDrain = r));
-    const drainStatus = (): DrainStatus => ({ draining: endpoint.admission.draining, calls: manager.size });
+    // Ingress streams are calls too: the drain waits for them as for SIP calls.
+    const inProgress = (): number => manager.size + ingress.calls.size;
+    const drainStatus = (): DrainStatus => ({ draining: endpoint.admission.draining, calls: inProgress() });
     const drain = (): DrainStatus => {
       if (!endpoint.admission.draining) {
         endpoint.admission.stopAccepting();
-        logger.info({ calls: manager.size }, 'draining: new calls and OPTIONS get 503');
+        logger.info(
+          { calls: manager.size, streams: ingress.calls.size },
+          'draining: new calls and OPTIONS get 503, new ingress streams are refused',
+        );
       }
       return drainStatus();
     };
@@ -346,7 +352,10 @@ export async function startAppliance(
         }
         stopping = (async () => {
           drain();
-          await manager.drained(config.shutdown.drainTimeoutMs, drainCut);
+          await Promise.all([
+            manager.drained(config.shutdown.drainTimeoutMs, drainCut),
+            ingress.calls.drained(config.shutdown.drainTimeoutMs, drainCut),
+          ]);
           await Promise.all([manager.shutdown(deadlineMs), ingress.calls.shutdown(deadlineMs)]);
           await undo();
         })();

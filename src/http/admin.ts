@@ -1,18 +1,18 @@
 /**
  * Admin routes (behind the token, like the rest of the API):
  * - `POST /api/admin/drain`: the instance stops taking calls (INVITE and OPTIONS get 503 with
- *   `Retry-After`, so a load balancer probing with OPTIONS takes it out of rotation) and lets the
- *   calls it holds finish. The process keeps running (API, page, webhooks) until it is stopped:
+ *   `Retry-After`, so a load balancer probing with OPTIONS takes it out of rotation; new ingress
+ *   streams are refused, each source its own way) and lets the calls and streams it holds finish. The process keeps running (API, page, webhooks) until it is stopped:
  *   a SIGTERM then finds no call left and exits at once. There is no way back but a restart.
  *   Answers `202` with the drain status.
- * - `GET /api/admin/drain`: `{ "draining": bool, "calls": n }` (calls still in progress, flush
- *   included), to wait for `calls` to reach 0 before stopping the instance.
+ * - `GET /api/admin/drain`: `{ "draining": bool, "calls": n }` (calls and ingress streams still in
+ *   progress, flush included), to wait for `calls` to reach 0 before stopping the instance.
  */
 import { sendJson, type HttpServer } from './server.js';
 
 export interface DrainStatus {
   readonly draining: boolean;
-  /** Calls in progress (from INVITE to the end of their transcript's flush). */
+  /** Calls in progress (from INVITE or stream start to the end of their transcript's flush). */
   readonly calls: number;
 }
 

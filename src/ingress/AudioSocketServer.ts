@@ -238,6 +238,12 @@ export class AudioSocketServer {
         socket.destroy();
         return;
       }
+      if (calls.draining) {
+        // Draining: Asterisk sees the connection closed before any call starts.
+        calls.refused('audiosocket', 'shutting-down', { remote: address });
+        socket.destroy();
+        return;
+      }
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
       new AudioSocketConnection(socket, calls, log, config.ingress.maxFrameBytes);

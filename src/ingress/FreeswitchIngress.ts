@@ -7,8 +7,10 @@
  * binary frame or a close ends the stream; the `audio.drachtio.org` subprotocol is echoed when
  * offered (mod_audio_fork asks for it).
  *
- * Authentication before the upgrade completes: `Authorization: Bearer <ingress.freeswitch.token>`,
- * or Basic with the token as the password (`wss://user:token@host/…`); else 401.
+ * Authentication before the upgrade completes: `Authorization: Bearer <ingress.freeswitch.token>`
+ * (mod_audio_stream sends the headers of its `STREAM_EXTRA_HEADERS` JSON object), or Basic with the
+ * token as the password, any user name (mod_audio_fork builds it from `MOD_AUDIO_BASIC_AUTH_USERNAME`
+ * and `MOD_AUDIO_BASIC_AUTH_PASSWORD`); else 401. Neither module sends credentials in the URL.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -72,6 +74,10 @@ export function registerFreeswitchIngress(
     }
     if (![8000, 16000].includes(rate) || ![1, 2].includes(channels)) {
       refuse('unsupported', '400 Bad Request', 'rate must be 8000 or 16000, channels 1 or 2');
+      return;
+    }
+    if (calls.draining) {
+      refuse('shutting-down', '503 Service Unavailable', 'draining: no new streams');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -147,7 +153,8 @@ class FreeswitchStream {
     }
     this.#first = false;
     if (buf.length === 0) {
-      // The end of the stream (mod_audio_stream/fork send an empty frame before closing).
+      // The end of the stream (mod_audio_fork sends one at its graceful-shutdown; otherwise the
+      // modules just close, normally 1000).
       this.#end('bye-remote');
       this.#ws.close(1000, 'stream ended');
       return;

@@ -9,6 +9,14 @@
  * A source that sends nothing for `rtp.timeoutMs` ends with `rtp-timeout`. While a channel's STT
  * stream is being opened the source is paused once half of `stt.earlyAudioMs` is waiting, so a
  * burst (a minute sent at once) loses nothing; the STT stream's pacer then plays it in real time.
+ *
+ * Deferred (`stt.whenFull: "defer"`), as a SIP call is: with no slot for every channel when the
+ * stream starts (`start({ deferred: true })`, `call.started.deferred`), or for one channel when its
+ * slot went elsewhere meanwhile, a channel's 24 kHz frames are recorded (`DeferredCall`: the caller
+ * to `pending/<callId>.wav`, the callee to `pending/<callId>.callee.wav`) and transcribed after the
+ * end, its words under its own label. The pending budget (`storage.pendingMaxBytes`) spent ends the
+ * call (`error`, counted as `pending-full`); a shutdown past its deadline cancels the transcription
+ * and leaves the call parked with its audio pending.
  */
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { CallRegistry } from '../calls/CallRegistry.js';
@@ -20,6 +28,8 @@ import { FRAME_MS, type SttPool } from '../stt/index.js';
 import type { Channel } from '../transcripts/channelEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { ChannelTranscriber, flushChannels } from '../call/ChannelTranscriber.js';
+import { DeferredCall } from '../call/DeferredCall.js';
+import type { PendingBudget } from '../recording/PendingRecording.js';
 import { PcmFramer } from './PcmFramer.js';
 
 /** What an ingress call needs from the running endpoint. */
@@ -33,6 +43,8 @@ export interface IngressDeps {
   readonly clock: Clock;
   /** Wall clock (epoch ms). */
   readonly wallClock: () => number;
+  /** The disk budget of deferred audio (`storage.pendingMaxBytes`); none: unbounded. */
+  readonly pendingBudget?: PendingBudget;
 }
 
 /** Where a stream's audio comes from, as its adapter describes it. */
@@ -62,6 +74,8 @@ export interface SourceFlow {
 interface Lane {
   readonly stt: ChannelTranscriber;
   readonly framer: PcmFramer;
+  /** The channel's recording when its transcription is deferred (no STT slot for it). */
+  deferred: DeferredCall | null;
 }
 
 export class IngressCall {
@@ -74,6 +88,7 @@ export class IngressCall {
   #paused = false;
   #opened: Promise<void> | null = null;
   #answeredAt = 0;
+  #answeredWallMs = 0;
   #idle: TimerHandle | undefined;
   #ending: Promise<void> | null = null;
   #resolveDone!: () => void;
@@ -100,7 +115,12 @@ export class IngressCall {
         timing: 'samples',
         onFailoverGivenUp: () => void this.end('error'),
       });
-      return { stt, framer: new PcmFramer(info.rate, (f) => stt.push(f)) };
+      const lane: Lane = {
+        stt,
+        framer: new PcmFramer(info.rate, (f) => this.#frame(lane, f)),
+        deferred: null,
+      };
+      return lane;
     });
   }
 
@@ -114,29 +134,95 @@ export class IngressCall {
     return this.#lanes[0]?.framer.durationMs ?? 0;
   }
 
-  /** Answers the call (`call.started`) and opens one STT stream per channel. */
-  start(): void {
-    const { calls, clock, wallClock, metrics } = this.#d;
+  /**
+   * Answers the call (`call.started`) and opens one STT stream per channel; `deferred` (no slot for
+   * every channel at admission, `stt.whenFull: "defer"`): records every channel instead.
+   */
+  start(opts: { deferred?: boolean } = {}): void {
+    const { calls, clock, wallClock } = this.#d;
     this.#answeredAt = clock.now();
-    const answeredWallMs = wallClock();
-    calls.transition(this.id, 'answered', { meta: { codec: this.info.codec } });
+    this.#answeredWallMs = wallClock();
+    calls.transition(this.id, 'answered', {
+      meta: { codec: this.info.codec },
+      ...(opts.deferred ? { deferred: true } : {}),
+    });
     this.#armIdle();
-    this.#opened = Promise.all(
-      this.#lanes.map((l) => l.stt.open({ answeredAt: this.#answeredAt, answeredWallMs })),
-    ).then((outcomes) => {
-      this.#resumeFlow();
-      if (outcomes.every((o) => o === 'stream')) {
-        if (this.live) {
+    if (opts.deferred) {
+      this.log.info('no STT slot: recording the stream, transcription deferred');
+      for (const l of this.#lanes) {
+        l.deferred = this.#record(l);
+      }
+      this.#opened = Promise.resolve();
+      return;
+    }
+    const at = { answeredAt: this.#answeredAt, answeredWallMs: this.#answeredWallMs };
+    this.#opened = Promise.all(this.#lanes.map(async (l) => this.#opened1(l, await l.stt.open(at)))).then(
+      (outcomes) => {
+        this.#resumeFlow();
+        if (outcomes.some((o) => o === 'stream') && this.live) {
           calls.transition(this.id, 'streaming');
         }
-        return;
+      },
+    );
+  }
+
+  /** What a channel's `open()` came to: streaming, deferred (room left), or the call ends. */
+  #opened1(lane: Lane, outcome: 'stream' | 'defer' | 'full' | 'closed'): 'stream' | 'defer' | 'failed' {
+    if (outcome === 'stream') {
+      return 'stream';
+    }
+    if (outcome === 'defer' && (this.#d.pendingBudget?.hasRoom() ?? true)) {
+      this.log.info(
+        { channel: lane.stt.channel },
+        'no STT slot for the channel: recording, transcription deferred',
+      );
+      const deferred = this.#record(lane);
+      lane.deferred = deferred;
+      for (const frame of lane.stt.takeEarly()) {
+        deferred.push(frame);
       }
-      if (outcomes.some((o) => o === 'defer' || o === 'full')) {
-        metrics.admissionRefused.inc({ reason: 'stt-full' });
-        this.log.warn({ outcomes }, 'no STT slot for every channel of the stream: ending it');
-        void this.end('error');
-      }
-    });
+      return 'defer';
+    }
+    lane.stt.takeEarly();
+    if (outcome !== 'closed') {
+      this.#d.metrics.admissionRefused.inc({ reason: outcome === 'defer' ? 'pending-full' : 'stt-full' });
+      this.log.warn(
+        { channel: lane.stt.channel, outcome },
+        'no STT slot for a channel of the stream: ending it',
+      );
+      void this.end('error');
+    }
+    return 'failed';
+  }
+
+  /** Starts recording a deferred channel (`pending/<id>.wav`, `pending/<id>.callee.wav`: `channelFileId`). */
+  #record(lane: Lane): DeferredCall {
+    const { config, pendingBudget } = this.#d;
+    const channel = lane.stt.channel;
+    return DeferredCall.record(
+      config.storage.dir,
+      this.id,
+      this.log.child({ channel }),
+      pendingBudget ?? null,
+      channel,
+    );
+  }
+
+  /** One 24 kHz frame of a channel: to its STT stream (or kept until it opens), or its recording. */
+  #frame(lane: Lane, frame: Float32Array): void {
+    if (!lane.deferred) {
+      lane.stt.push(frame);
+      return;
+    }
+    if (!lane.deferred.push(frame) && this.live) {
+      const budget = this.#d.pendingBudget;
+      this.log.warn(
+        { pendingMaxBytes: budget?.maxBytes, pendingBytes: budget?.usedBytes },
+        'pending audio budget spent (storage.pendingMaxBytes): ending the deferred stream',
+      );
+      this.#d.metrics.admissionRefused.inc({ reason: 'pending-full' });
+      void this.end('error');
+    }
   }
 
   /**
@@ -201,26 +287,79 @@ export class IngressCall {
     for (const l of this.#lanes) {
       l.framer.flush();
     }
-    await flushChannels(
-      this.#lanes.map((l) => l.stt),
-      this.log,
-    );
-    if (calls.active().some((r) => r.id === this.id)) {
+    // Every channel's slot sought first: it streams, or its audio is recorded.
+    await this.#opened;
+    const live = this.#lanes.filter((l) => !l.deferred);
+    const [, deferred] = await Promise.all([
+      live.length > 0
+        ? flushChannels(
+            live.map((l) => l.stt),
+            this.log,
+          )
+        : null,
+      Promise.all(this.#lanes.flatMap((l) => (l.deferred ? [this.#transcribeDeferred(l, l.deferred)] : []))),
+    ]);
+    if (deferred.some((d) => d.leftPending)) {
+      // The row stays `ending`; the next start transcribes the caller's file and ends the call.
+      calls.park(this.id);
+    } else if (calls.active().some((r) => r.id === this.id)) {
       // The duration is the audio's (it may have come faster than real time), not the wall's.
       calls.transition(this.id, 'ended', { durationMs: Math.round(this.audioMs) });
     }
+    for (const d of deferred) {
+      if (d.done) {
+        // The file goes once the sinks (database, JSONL) have the transcript.
+        d.recording.removeAfter(() => this.#d.bus.flush());
+      }
+    }
     this.#resolveDone();
+  }
+
+  /** A deferred channel after the end: waits for a slot, streams its recording, its words labelled. */
+  async #transcribeDeferred(
+    lane: Lane,
+    recording: DeferredCall,
+  ): Promise<{ recording: DeferredCall; done: boolean; leftPending: boolean }> {
+    try {
+      const final = await recording.transcribe(
+        this.#d.pool,
+        {
+          answeredWallMs: this.#answeredWallMs,
+          clock: this.#d.clock,
+          onStreamOpen: (server) => lane.stt.countOn(server),
+        },
+        lane.stt.delegate(),
+      );
+      this.log.info(
+        final
+          ? {
+              channel: lane.stt.channel,
+              words: final.words.length,
+              complete: final.complete,
+              audioMs: final.audioMs,
+            }
+          : { channel: lane.stt.channel },
+        'deferred channel transcribed',
+      );
+      return { recording, done: final !== null, leftPending: final === null && recording.onDisk };
+    } catch (err) {
+      this.log.error({ err, channel: lane.stt.channel }, 'deferred transcription failed: audio kept');
+      return { recording, done: false, leftPending: false };
+    } finally {
+      lane.stt.countOn(null);
+    }
   }
 
   /** Ends at once (shutdown past its deadline): streams closed without their flush. */
   abort(): void {
     for (const l of this.#lanes) {
       l.stt.abort();
+      l.deferred?.cancel();
     }
   }
 
   #holdIfBacklogged(lane: Lane): void {
-    if (this.#paused || lane.stt.streaming || !this.#opened) {
+    if (this.#paused || lane.stt.streaming || lane.deferred || !this.#opened) {
       return;
     }
     if (lane.stt.earlyFrames * FRAME_MS * 2 >= this.#d.config.stt.earlyAudioMs) {

@@ -1,9 +1,11 @@
 /**
  * The calls of every ingress adapter: admission of a new stream (draining, `ingress.maxStreams`,
- * an STT slot for each of its channels), the call record, the per-source metrics
+ * an STT slot for each of its channels, else deferred under `stt.whenFull: "defer"` while the
+ * pending budget has room), the call record, the per-source metrics
  * (`sipscribe_ingress_streams_total{source}`, `sipscribe_ingress_streams{source}`,
  * `sipscribe_ingress_refused_total{source,reason}`), the refusal log (once per source and reason at
- * warn, then at debug) and the end of every stream at shutdown, through the STT flush.
+ * warn, then at debug), the drain (the streams in progress end by themselves) and the end of every
+ * stream at shutdown, through the STT flush.
  */
 import type { Admission } from '../calls/Admission.js';
 import type { IngressKind } from '../events.js';
@@ -12,7 +14,15 @@ import { IngressCall, type IngressDeps, type IngressStreamInfo, type SourceFlow 
 
 /** Why a stream or connection was refused or cut. */
 export type IngressRefusal =
-  'auth' | 'not-allowed' | 'shutting-down' | 'limit' | 'stt-full' | 'malformed' | 'too-large' | 'unsupported';
+  | 'auth'
+  | 'not-allowed'
+  | 'shutting-down'
+  | 'limit'
+  | 'stt-full'
+  | 'pending-full'
+  | 'malformed'
+  | 'too-large'
+  | 'unsupported';
 
 interface IngressCallsOptions extends IngressDeps {
   readonly admission: Pick<Admission, 'draining'>;
@@ -38,6 +48,11 @@ export class IngressCalls {
     return [...this.#calls.values()];
   }
 
+  /** Whether new streams are refused (drain or shutdown): the adapters refuse them before they start. */
+  get draining(): boolean {
+    return this.#o.admission.draining;
+  }
+
   /**
    * Admits a new stream and starts its call (answered, STT streams opening), or says why not (the
    * refusal is counted and logged; the adapter closes the connection with a clear reason).
@@ -46,13 +61,20 @@ export class IngressCalls {
     const { admission, config, pool, calls, metrics } = this.#o;
     const source = info.ingress;
     let refusal: IngressRefusal | null = null;
+    let deferred = false;
     if (admission.draining) {
       refusal = 'shutting-down';
     } else if (this.#calls.size >= config.ingress.maxStreams) {
       refusal = 'limit';
     } else if (!pool.canAdmit() || (pool.freeSlots() ?? Infinity) < info.channels.length) {
-      // One STT slot per channel.
-      refusal = 'stt-full';
+      // One STT slot per channel; without them, recorded for later as a SIP call is (`defer`).
+      if (config.stt.whenFull !== 'defer') {
+        refusal = 'stt-full';
+      } else if (this.#o.pendingBudget?.hasRoom() === false) {
+        refusal = 'pending-full';
+      } else {
+        deferred = true;
+      }
     }
     if (refusal !== null) {
       this.refused(source, refusal, { key: info.key, remote: info.remote });
@@ -81,7 +103,7 @@ export class IngressCalls {
       this.#calls.delete(record.id);
       metrics.ingressActive.dec({ source });
     });
-    call.start();
+    call.start({ deferred });
     return call;
   }
 
@@ -101,6 +123,39 @@ export class IngressCalls {
       { ingress: source, reason, ...fields },
       'ingress stream refused',
     );
+  }
+
+  /**
+   * Drain: waits until every stream in progress has ended by itself (its source's hangup, close or
+   * idle timeout) and its transcript is flushed (a deferred one transcribed), at most `timeoutMs`.
+   * New streams must already be refused (`Admission.stopAccepting`). Resolves true when none is
+   * left; `cut` resolving ends the wait early (a second SIGTERM).
+   */
+  async drained(timeoutMs: number, cut?: Promise<void>): Promise<boolean> {
+    const all = this.list();
+    if (all.length === 0) {
+      return true;
+    }
+    if (timeoutMs <= 0) {
+      return false;
+    }
+    const { clock, logger } = this.#o;
+    logger.info({ streams: all.length, timeoutMs }, 'draining: waiting for the ingress streams in progress');
+    const done = Promise.all(all.map((c) => c.done));
+    let timer: ReturnType<typeof clock.setTimeout> | undefined;
+    await Promise.race([
+      done,
+      ...(cut ? [cut] : []),
+      new Promise<void>((r) => (timer = clock.setTimeout(r, timeoutMs))),
+    ]);
+    if (timer !== undefined) {
+      clock.clearTimeout(timer);
+    }
+    if (this.size > 0) {
+      logger.warn({ streams: this.size }, 'drain ended: ending the ingress streams left');
+      return false;
+    }
+    return true;
   }
 
   /**

@@ -68,6 +68,11 @@ export function registerTwilioIngress(
       refuseUpgrade(socket, '403 Forbidden');
       return;
     }
+    if (calls.draining) {
+      calls.refused('twilio', 'shutting-down', { remote: remoteOf(req), detail: 'draining: no new streams' });
+      refuseUpgrade(socket, '503 Service Unavailable');
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       new TwilioStream(ws, calls, log, remoteOf(req), transportOf(req));
     });

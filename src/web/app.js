@@ -75,8 +75,11 @@
     const timer = window.setInterval(() => {
       elapsed.textContent = clock(Date.now() - answeredAt);
     }, 1000);
-    c = { card, lines, pending, timer, answeredAt };
+    c = { card, lines, pending, timer, answeredAt, both: false };
     live.set(ev.callId, c);
+    if (ev.call.recording && ev.call.recording.participants.length > 1) {
+      labelSides(c);
+    }
     updateLiveCount();
     return c;
   }
@@ -90,6 +93,51 @@
   function updateLiveCount() {
     $('live-count').textContent = String(live.size);
     $('live-empty').hidden = live.size > 0;
+  }
+
+  const channelLabel = (channel) => el('span', 'channel channel-' + channel, channel);
+
+  /**
+   * Both sides of the call are transcribed (a word or line of another channel than the caller's, or
+   * a recording session of two streams): from now on every line says who spoke, those shown too.
+   */
+  function labelSides(c) {
+    if (c.both) {
+      return;
+    }
+    c.both = true;
+    for (const line of c.lines.querySelectorAll('.utterance[data-channel], .pending-line[data-channel]')) {
+      const at = line.classList.contains('utterance') ? line.querySelector('.text') : line.firstChild;
+      line.insertBefore(channelLabel(line.dataset.channel), at);
+    }
+  }
+
+  /** The words of `channel` not yet in an utterance: one labelled line per side, by their start. */
+  function pendingOf(c, channel, startMs) {
+    let group = c.pending.querySelector('.pending-line[data-channel="' + channel + '"]');
+    if (!group) {
+      group = el('span', 'pending-line');
+      group.dataset.channel = channel;
+      group.dataset.startMs = String(startMs);
+      if (c.both) {
+        group.append(channelLabel(channel));
+      }
+      const after = [...c.pending.children].find((g) => Number(g.dataset.startMs) > startMs);
+      c.pending.insertBefore(group, after || null);
+    }
+    return group;
+  }
+
+  /**
+   * Puts a finished line where its start falls among the lines shown: the two sides' utterances
+   * arrive each in their own time, and read as one conversation in the order they were spoken.
+   */
+  function placeByTime(c, line, startMs) {
+    line.dataset.startMs = String(startMs);
+    const after = [...c.lines.children].find(
+      (e) => e !== c.pending && e.dataset.startMs !== undefined && Number(e.dataset.startMs) > startMs,
+    );
+    c.lines.insertBefore(line, after || c.pending);
   }
 
   function handle(ev) {
@@ -117,32 +165,36 @@
       c.waiting.remove();
       c.waiting = null;
     }
+    if (ev.channel && ev.channel !== 'caller') {
+      labelSides(c);
+    }
     if (ev.type === 'transcript.word') {
       const w = el('span', 'word', ev.text);
       w.dataset.startMs = String(ev.startMs);
-      w.dataset.channel = ev.channel;
-      c.pending.append(w, document.createTextNode(' '));
+      pendingOf(c, ev.channel, ev.startMs).append(w, document.createTextNode(' '));
     } else if (ev.type === 'transcript.utterance') {
       // The utterance replaces the words of its channel it covers.
-      for (const w of [...c.pending.querySelectorAll('.word')]) {
-        if (w.dataset.channel === ev.channel && Number(w.dataset.startMs) <= ev.endMs) {
+      const group = c.pending.querySelector('.pending-line[data-channel="' + ev.channel + '"]');
+      for (const w of group ? [...group.querySelectorAll('.word')] : []) {
+        if (Number(w.dataset.startMs) <= ev.endMs) {
           if (w.nextSibling && w.nextSibling.nodeType === 3) {
             w.nextSibling.remove();
           }
           w.remove();
         }
       }
-      const line = el('p', 'utterance');
-      line.append(el('time', 'offset', clock(ev.startMs)));
-      if (ev.channel !== 'caller' || c.both) {
-        // A call with both sides transcribed: each line says who spoke.
-        c.both = true;
-        line.append(el('span', 'channel channel-' + ev.channel, ev.channel));
+      if (group && !group.querySelector('.word')) {
+        group.remove();
       }
-      line.append(el('span', 'text', ev.text));
-      c.lines.insertBefore(line, c.pending);
+      const line = el('p', 'utterance');
+      line.dataset.channel = ev.channel;
+      line.append(el('time', 'offset', clock(ev.startMs)), el('span', 'text', ev.text));
+      if (c.both) {
+        line.insertBefore(channelLabel(ev.channel), line.lastChild);
+      }
+      placeByTime(c, line, ev.startMs);
     } else if (ev.type === 'dtmf') {
-      c.lines.insertBefore(el('span', 'dtmf', 'pressed ' + ev.digit), c.pending);
+      placeByTime(c, el('span', 'dtmf', 'pressed ' + ev.digit), ev.offsetMs);
     }
     c.lines.scrollTop = c.lines.scrollHeight;
   }

@@ -118,6 +118,7 @@ export async function startE2e(
       : [],
     http: { host: '127.0.0.1', port: httpPort },
     ...(overrides['ingress'] ? { ingress: overrides['ingress'] } : {}),
+    ...(overrides['shutdown'] ? { shutdown: overrides['shutdown'] } : {}),
     log: { level: 'debug' },
   });
   const logger = pino({ level: 'debug' }, createWriteStream(join(dir, 'sipscribe.log'), { flags: 'a' }));

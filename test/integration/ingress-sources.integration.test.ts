@@ -10,7 +10,7 @@
 // `audio.drachtio.org` subprotocol); Twilio "Media Streams - WebSocket Messages" and "Webhooks
 // security" (X-Twilio-Signature = base64 HMAC-SHA1 of the URL with the Auth Token).
 import { createHmac } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,18 +23,17 @@ import type { CallEvent } from '../../src/events.js';
 import { cliInProcess as cli } from '../helpers/cliInProcess.js';
 import { runDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
-import { run, stopAll } from '../helpers/processes.js';
+import { stopAll } from '../helpers/processes.js';
 import type { FakeStream } from '../helpers/fakeMoshiServer.js';
+import { dbRows, getJson, isSubsequence, startE2e, until, wordsSentBy, type E2e } from './e2eHarness.js';
 import {
-  dbRows,
-  getJson,
-  isSubsequence,
-  scriptWav8k,
-  startE2e,
-  until,
-  wordsSentBy,
-  type E2e,
-} from './e2eHarness.js';
+  channelWords,
+  endedIngressCall,
+  le16,
+  script,
+  upgradeStatus,
+  type ApiCall,
+} from './ingressClients.js';
 
 const CALLER = ['hello', 'alice', 'tuesday', 'morning'];
 const CALLEE = ['thank', 'you', 'goodbye'];
@@ -49,74 +48,12 @@ let calleePcm: Int16Array = new Int16Array(0);
 let callerUlaw: Buffer = Buffer.alloc(0);
 let calleeUlaw: Buffer = Buffer.alloc(0);
 
-/** The samples of a 16-bit mono WAV file (its `data` chunk). */
-function wavSamples(path: string): Int16Array {
-  const b = readFileSync(path);
-  let pos = 12;
-  while (pos + 8 <= b.length) {
-    const id = b.toString('latin1', pos, pos + 4);
-    const size = b.readUInt32LE(pos + 4);
-    if (id === 'data') {
-      const out = new Int16Array(size / 2);
-      for (let i = 0; i < out.length; i++) {
-        out[i] = b.readInt16LE(pos + 8 + i * 2);
-      }
-      return out;
-    }
-    pos += 8 + size + (size % 2);
-  }
-  throw new Error(`${path}: no data chunk`);
-}
-
-/** The script as 8 kHz 16-bit PCM, and as raw µ-law (sox's G.711 encoder, the reference). */
-async function script(
-  name: string,
-  words: readonly string[],
-): Promise<{ pcm: Int16Array; ulaw: Buffer; wav: string }> {
-  const dir = runDir(name);
-  const wav = await scriptWav8k(dir, words);
-  const ul = join(dir, 'script.ul');
-  const sox = await run('sox', 'sox', [wav, '-t', 'raw', '-e', 'u-law', '-b', '8', ul], {
-    timeoutMs: 20_000,
-  });
-  if (sox.code !== 0) {
-    throw new Error(sox.output);
-  }
-  return { pcm: wavSamples(wav), ulaw: readFileSync(ul), wav };
-}
-
-function le16(pcm: Int16Array): Buffer {
-  const b = Buffer.alloc(pcm.length * 2);
-  pcm.forEach((s, i) => b.writeInt16LE(s, i * 2));
-  return b;
-}
-
-interface ApiCall {
-  id: string;
-  state: string;
-  endReason: string | null;
-  call: { ingress?: string; sipCallId: string };
-}
-
-async function endedCall(sipCallId: string, timeoutMs = 30_000): Promise<ApiCall> {
-  return until(
-    async () => {
-      const { calls } = await getJson<{ calls: ApiCall[] }>(`${e2e.base}/api/calls`);
-      const c = calls.find((x) => x.call.sipCallId === sipCallId);
-      return c?.state === 'ended' ? c : undefined;
-    },
-    `the call ${sipCallId} to end`,
-    timeoutMs,
-  );
+function endedCall(sipCallId: string, timeoutMs?: number): Promise<ApiCall> {
+  return endedIngressCall(e2e, sipCallId, timeoutMs);
 }
 
 function wordsOf(callId: string, channel: string): string[] {
-  return dbRows<{ text: string }>(
-    e2e.storageDir,
-    'SELECT text FROM words WHERE call_id = ? AND channel = ? ORDER BY seq',
-    callId,
-    channel,
-  ).map((w) => w.text);
+  return channelWords(e2e, callId, channel);
 }
 
 /** The fake's streams opened since `before` (one per channel of a call). */
@@ -408,26 +345,56 @@ describe('FreeSWITCH audio stream', () => {
   });
 
   it('a wrong or missing token gets 401 before the upgrade; an unsupported rate 400', async () => {
-    const status = (url: string, headers: Record<string, string>): Promise<number> =>
-      new Promise((resolve) => {
-        const ws = new WebSocket(url, { headers });
-        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-        ws.once('open', () => {
-          ws.close();
-          resolve(101);
-        });
-        ws.once('error', () => undefined);
-      });
+    const status = upgradeStatus;
     expect(await status(fsUrl('k1', 'rate=8000'), { authorization: 'Bearer wrong-token-xxxxxxxx' })).toBe(
       401,
     );
     expect(await status(fsUrl('k1', 'rate=8000'), {})).toBe(401);
     expect(await status(fsUrl('k1', 'rate=44100'), { authorization: `Bearer ${FS_TOKEN}` })).toBe(400);
-    // Basic with the token as the password (wss://user:token@host/…) is accepted.
+    // Basic with the token as the password (any user name) is accepted.
     const basic = `Basic ${Buffer.from(`fs:${FS_TOKEN}`).toString('base64')}`;
     expect(await status(fsUrl('k2', 'rate=16000'), { authorization: basic })).toBe(101);
     // (That stream, opened and closed at once, is a call without words.)
     expect((await endedCall('k2')).call.ingress).toBe('freeswitch');
+  });
+
+  // The upgrade requests as the modules' sources build them (amigniter/mod_audio_stream ec2a781,
+  // audio_streamer_glue.cpp; drachtio/drachtio-freeswitch-modules 88e1465, mod_audio_fork
+  // audio_pipe.cpp and lws_glue.cpp).
+  it("mod_audio_fork's and mod_audio_stream's own upgrade requests are taken", async () => {
+    // mod_audio_fork: `Authorization: Basic base64(user:password)` from the channel variables
+    // MOD_AUDIO_BASIC_AUTH_USERNAME/PASSWORD (libwebsockets' handshake header), the subprotocol
+    // audio.drachtio.org, Host and Origin both the URL's bare host name.
+    const fork = new WebSocket(fsUrl('fs-fork-handshake', 'rate=16000&channels=2'), ['audio.drachtio.org'], {
+      headers: {
+        authorization: `Basic ${Buffer.from(`freeswitch:${FS_TOKEN}`).toString('base64')}`,
+        host: 'sipscribe.example.net',
+        origin: 'sipscribe.example.net',
+      },
+      perMessageDeflate: false,
+    });
+    await new Promise<void>((resolve, reject) => {
+      fork.once('open', () => resolve());
+      fork.once('error', reject);
+    });
+    expect(fork.protocol).toBe('audio.drachtio.org');
+    fork.close(1000);
+    // mod_audio_stream: every header of the STREAM_EXTRA_HEADERS JSON object
+    // (`{"Authorization":"Bearer <token>"}`), no subprotocol, permessage-deflate offered (its
+    // default): the server declines it, the stream goes on uncompressed.
+    const stream = new WebSocket(fsUrl('fs-stream-handshake', 'rate=8000&channels=1'), {
+      headers: { Authorization: `Bearer ${FS_TOKEN}`, 'X-Call-Id': 'fs-stream-handshake' },
+      perMessageDeflate: true,
+    });
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', reject);
+    });
+    expect(stream.protocol).toBe('');
+    expect(stream.extensions).toBe('');
+    stream.close(1000);
+    expect((await endedCall('fs-fork-handshake')).endReason).toBe('bye-remote');
+    expect((await endedCall('fs-stream-handshake')).endReason).toBe('bye-remote');
   });
 });
 
@@ -580,7 +547,7 @@ describe('Twilio Media Streams', () => {
     expect(metrics).toMatch(/sipscribe_ingress_refused_total\{source="twilio",reason="unsupported"\} 1/);
     expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="twilio"\} 2/);
     expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="audiosocket"\} 2/);
-    expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="freeswitch"\} 5/);
+    expect(metrics).toMatch(/sipscribe_ingress_streams_total\{source="freeswitch"\} 7/);
   });
 });
 

@@ -1,6 +1,7 @@
 // The live page in headless Chromium (Debian's /usr/bin/chromium driven by playwright-core):
 // events fed through the bus appear as words on the page, ended calls move to the past calls
 // with their transcript.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,8 @@ interface Box {
 }
 interface Cell {
   className: string;
+  textContent: string | null;
+  querySelector(selector: string): Cell | null;
   dataset: Record<string, string | undefined>;
   getClientRects(): { length: number };
   getBoundingClientRect(): { right: number };
@@ -113,6 +116,92 @@ describe('live page', () => {
     await page.locator(`#past tbody tr[data-call-id="${id}"]`).click();
     await page.locator('#detail-lines .text', { hasText: 'The quick brown fox' }).waitFor();
     await page.screenshot({ path: join(app.dir, 'page-past.png') });
+    expect(errors).toEqual([]);
+  });
+
+  it('a call with both sides: every line labelled and in spoken order, live, past and downloaded', async () => {
+    const app = await startApp('page-two-channels');
+    apps.push(app);
+    const { bus } = app.endpoint;
+    const { page, errors } = await openPage(browser, app.base);
+    await page.locator('#status.online').waitFor();
+    // A Twilio both_tracks call: each side's words come from its own STT stream, in its own time.
+    const id = playCall(app.endpoint, [], {
+      end: false,
+      meta: { from: '+15551230000', to: '+15559870000', ingress: 'twilio', codec: 'PCMU/8000' },
+    });
+    const card = page.locator(`.call[data-call-id="${id}"]`);
+    const word = (channel: string, text: string, startMs: number): void => {
+      bus.publish(id, { type: 'transcript.word', text, startMs, channel });
+    };
+    const utterance = (channel: string, text: string, startMs: number, endMs: number): void => {
+      bus.publish(id, {
+        type: 'transcript.utterance',
+        text,
+        startMs,
+        endMs,
+        words: [],
+        channel,
+        final: true,
+      });
+    };
+
+    // One side heard so far: no labels (as for a SIP call).
+    word('caller', 'hello', 200);
+    await card.locator('.pending .word', { hasText: 'hello' }).waitFor();
+    expect(await card.locator('.channel').count()).toBe(0);
+    // The other side speaks: from now on every line, the caller's too, says who spoke.
+    word('callee', 'hi', 900);
+    await card.locator('.pending-line[data-channel="callee"] .word', { hasText: 'hi' }).waitFor();
+    const pendingLines = await card
+      .locator('.pending-line')
+      .evaluateAll((ls: Cell[]) => ls.map((l) => [l.dataset['channel'], l.textContent]));
+    expect(pendingLines).toEqual([
+      ['caller', 'callerhello '],
+      ['callee', 'calleehi '],
+    ]);
+
+    // Utterances arrive per side, not in the order they were spoken: the caller's two first.
+    utterance('caller', 'Hello there', 200, 1500);
+    utterance('caller', 'How are you', 2500, 3500);
+    utterance('callee', 'Hi', 900, 1200);
+    utterance('callee', 'Fine thanks', 3800, 4600);
+    const spoken = [
+      ['00:00', 'caller', 'Hello there'],
+      ['00:00', 'callee', 'Hi'],
+      ['00:02', 'caller', 'How are you'],
+      ['00:03', 'callee', 'Fine thanks'],
+    ];
+    const rows = (lines: typeof card): Promise<(string | null)[][]> =>
+      lines.evaluateAll((ls: Cell[]) =>
+        ls.map((l) =>
+          ['.offset', '.channel', '.text'].map((sel) => l.querySelector(sel)?.textContent ?? null),
+        ),
+      );
+    await card.locator('.utterance').nth(3).waitFor();
+    expect(await rows(card.locator('.utterance'))).toEqual(spoken);
+    // Each utterance took its own side's words away.
+    expect(await card.locator('.pending .word').count()).toBe(0);
+    await page.screenshot({ path: join(app.dir, 'page-two-channels-live.png') });
+
+    // After the call: the same conversation in the past call's transcript.
+    endCall(app.endpoint, id);
+    await card.waitFor({ state: 'detached' });
+    const row = page.locator(`#past tbody tr[data-call-id="${id}"]`);
+    await row.waitFor();
+    expect(await row.locator('.via').textContent()).toBe('via twilio');
+    await row.click();
+    await page.locator('#detail-lines .utterance').nth(3).waitFor();
+    expect(await rows(page.locator('#detail-lines .utterance'))).toEqual(spoken);
+    await page.screenshot({ path: join(app.dir, 'page-two-channels-past.png') });
+    // And in the text transcript the page links to.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#dl-txt').click()]);
+    expect(readFileSync(await download.path(), 'utf8')).toBe(
+      '[00:00:00] caller: Hello there\n' +
+        '[00:00:00] callee: Hi\n' +
+        '[00:00:02] caller: How are you\n' +
+        '[00:00:03] callee: Fine thanks\n',
+    );
     expect(errors).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
 // Ingress calls in memory: the real registry and bus, a scripted STT pool (one FakeStream per
 // channel) and a FakeClock. What a stream's adapter does (PCM pushed, paused, ended) must give
 // the same call states and events as a SIP call, one STT stream per channel, labelled words.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import type { CallEvent } from '../../../src/events.js';
 import type { IngressStreamInfo } from '../../../src/ingress/IngressCall.js';
 import { IngressCalls } from '../../../src/ingress/IngressCalls.js';
 import { PcmFramer } from '../../../src/ingress/PcmFramer.js';
+import { PendingBudget, pendingPath } from '../../../src/recording/PendingRecording.js';
 import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
@@ -71,8 +72,9 @@ describe('IngressCalls', () => {
     });
     config = parseConfig({
       rtp: { timeoutMs: 2000 },
-      stt: { earlyAudioMs: 800 },
+      stt: { earlyAudioMs: 800, whenFull: 'reject' },
       ingress: { maxStreams: 2 },
+      storage: { dir },
     });
     draining = false;
   });
@@ -81,8 +83,9 @@ describe('IngressCalls', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function ingress(pool: FakePool): IngressCalls {
+  function ingress(pool: FakePool, pendingBudget?: PendingBudget): IngressCalls {
     return new IngressCalls({
+      ...(pendingBudget ? { pendingBudget } : {}),
       config,
       calls,
       bus,
@@ -223,6 +226,140 @@ describe('IngressCalls', () => {
     // Sample timing: the first frame kept is call time 0, whatever the clock says.
     expect(clock.now() - (pool.openOptions?.answeredAt ?? NaN)).toBe(0);
     await call.end('bye-remote');
+  });
+
+  describe('stt.whenFull "defer"', () => {
+    beforeEach(() => {
+      config = { ...config, stt: { ...config.stt, whenFull: 'defer' } };
+    });
+    /** Lets the deferred transcriptions find their slot (polled every 2 s) and stream `streams` recordings. */
+    async function transcribedLater(pool: FakePool, streams: number): Promise<void> {
+      for (let i = 0; i < 20 && pool.streams.length < streams; i++) {
+        clock.advance(2000);
+        await tick();
+      }
+      clock.advance(2000);
+    }
+    /** 24 kHz PCM16 on disk: 3840 bytes per 80 ms frame, after the 44-byte WAV header. */
+    const wavBytes = (frames: number): number => 44 + frames * 3840;
+
+    it('no slot for every channel: accepted, each channel recorded, transcribed after the end under its own label', async () => {
+      const pool = new FakePool('defer', ['later']);
+      pool.capacity = false;
+      const ic = ingress(pool, new PendingBudget(dir, 100_000_000));
+      const call = ic.begin(STEREO, flow);
+      if (typeof call === 'string') {
+        throw new Error(call);
+      }
+      expect(pool.admits).toBe(0); // no slot sought while the stream runs
+      expect(calls.get(call.id)?.state).toBe('answered');
+      // One second of stereo sent at once: 12 frames of 80 ms per channel, on disk.
+      call.pushInterleaved(new Int16Array(2 * 8000));
+      const files = [pendingPath(dir, call.id), pendingPath(dir, `${call.id}.callee`)];
+      expect(files.map((f) => statSync(f).size)).toEqual([wavBytes(12), wavBytes(12)]);
+      const ending = call.end('bye-remote');
+      await tick();
+      expect(calls.get(call.id)?.state).toBe('ending');
+      pool.slotFree = true; // slots free up: each channel's recording is streamed
+      await transcribedLater(pool, 2);
+      await ending;
+      await bus.flush();
+      expect(pool.streams.map((s) => s.frames)).toEqual([13, 13]); // with the last, padded frame
+      expect(events[0]).toMatchObject({ type: 'call.started', deferred: true });
+      const ended = events.at(-1) as Extract<CallEvent, { type: 'call.ended' }>;
+      expect(ended).toMatchObject({ type: 'call.ended', reason: 'bye-remote', durationMs: 1000 });
+      expect(ended.transcript.map((u) => [u.channel, u.text]).sort()).toEqual([
+        ['callee', 'later'],
+        ['caller', 'later'],
+      ]);
+      await tick();
+      expect(files.map((f) => existsSync(f))).toEqual([false, false]);
+      expect(ic.size).toBe(0);
+    });
+
+    it('beyond storage.pendingMaxBytes a stream without a slot is refused as pending-full', async () => {
+      const pool = new FakePool('defer');
+      pool.capacity = false;
+      const ic = ingress(pool, new PendingBudget(dir, 1000)); // not a minute of audio
+      expect(ic.begin(MONO, flow)).toBe('pending-full');
+      expect(await metrics.registry.metrics()).toContain(
+        'sipscribe_ingress_refused_total{source="audiosocket",reason="pending-full"} 1\n',
+      );
+      expect(calls.active()).toEqual([]);
+    });
+
+    it('a slot gone by the time the stream opens: that channel recorded, the other streamed live', async () => {
+      const pool = new FakePool('stream', ['both']);
+      const decisions = ['stream', 'defer'] as const;
+      let n = 0;
+      pool.next = () => Promise.resolve(pool.decision(decisions[n++] ?? 'defer'));
+      const call = ingress(pool).begin(STEREO, flow);
+      if (typeof call === 'string') {
+        throw new Error(call);
+      }
+      await tick();
+      expect(calls.get(call.id)?.state).toBe('streaming');
+      call.pushInterleaved(new Int16Array(2 * 8000));
+      expect(pool.streams.map((s) => s.frames)).toEqual([12]);
+      expect(statSync(pendingPath(dir, `${call.id}.callee`)).size).toBe(wavBytes(12));
+      const ending = call.end('bye-remote');
+      pool.slotFree = true;
+      await transcribedLater(pool, 2);
+      await ending;
+      await bus.flush();
+      const ended = events.at(-1) as Extract<CallEvent, { type: 'call.ended' }>;
+      expect(ended.transcript.map((u) => u.channel).sort()).toEqual(['callee', 'caller']);
+    });
+
+    it('shutdown past its deadline while waiting for a slot: the call is parked, its audio left pending', async () => {
+      const pool = new FakePool('defer');
+      pool.capacity = false;
+      const ic = ingress(pool);
+      const call = ic.begin(MONO, flow);
+      if (typeof call === 'string') {
+        throw new Error(call);
+      }
+      call.push(0, new Int16Array(8000));
+      const down = ic.shutdown(3000);
+      await tick();
+      clock.advance(3000); // no slot came: the deadline passes
+      await down;
+      await bus.flush();
+      expect(statSync(pendingPath(dir, call.id)).size).toBe(wavBytes(13));
+      expect(calls.active()).toEqual([]);
+      expect(calls.get(call.id)?.state).toBe('ending'); // parked: the next start completes it
+      expect(events.map((e) => e.type)).toEqual(['call.started']);
+    });
+  });
+
+  it('drain: waits for the streams in progress to end by themselves; false when the time runs out', async () => {
+    const pool = new FakePool('stream');
+    const ic = ingress(pool);
+    const a = ic.begin(MONO, flow);
+    const b = ic.begin({ ...MONO, key: 'as-2' }, flow);
+    if (typeof a === 'string' || typeof b === 'string') {
+      throw new Error('refused');
+    }
+    await tick();
+    draining = true;
+    let result: boolean | null = null;
+    void ic.drained(60_000).then((r) => (result = r));
+    expect(ic.begin({ ...MONO, key: 'as-3' }, flow)).toBe('shutting-down');
+    await a.end('bye-remote');
+    await tick();
+    expect(result).toBeNull(); // one stream still in progress
+    await b.end('bye-remote');
+    await tick();
+    expect(result).toBe(true);
+    const c = ingress(pool);
+    draining = false;
+    const late = c.begin(MONO, flow);
+    draining = true;
+    const waited = c.drained(1000);
+    clock.advance(1000);
+    expect(await waited).toBe(false);
+    expect(typeof late === 'object' && late.live).toBe(true);
+    await c.shutdown(1000);
   });
 });
 
