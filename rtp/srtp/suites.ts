@@ -22,9 +22,9 @@ export interface SrtpSuite {
 
 /**
  * Strongest first: the order in which an answer picks among the offered suites. AES-GCM leads: an
- * AEAD whose 128-bit tag covers header and payload (RFC 7714 §1), above HMAC-SHA1's 80 bits, at
- * about the same CPU here (`npm run bench -- srtp`: node:crypto's cost is one cipher object per
- * packet, not the AES); then the 80-bit HMAC tag, then the 32-bit one (RFC 4568 §6.2.1).
+ * AEAD whose 128-bit tag covers header and payload (RFC 7714 §1), above HMAC-SHA1's 80 bits,
+ * though it costs more CPU here (`npm run bench -- srtp`: node:crypto needs a cipher object per
+ * GCM packet, AES-CM needs none); then the 80-bit HMAC tag, then the 32-bit one (RFC 4568 §6.2.1).
  */
 export const SRTP_SUITES: readonly SrtpSuite[] = [
   {
