@@ -28,12 +28,12 @@ export class AesCm {
   readonly #iv = new Uint8Array(14);
 
   /**
-   * @param key the session encryption key (16 bytes)
+   * @param key the session encryption key (16 bytes; 32 for AES-256)
    * @param salt the session salt (14 bytes; 12 bytes padded with zeros), for {@link crypt}
    * @param prefetch how many consecutive indices {@link crypt} computes at once
    */
   constructor(key: Uint8Array, salt: Uint8Array = new Uint8Array(14), prefetch = 1) {
-    this.#ecb = createCipheriv('aes-128-ecb', key, null);
+    this.#ecb = createCipheriv(key.length === 32 ? 'aes-256-ecb' : 'aes-128-ecb', key, null);
     this.#ecb.setAutoPadding(false);
     this.#salt = salt;
     this.#prefetch = prefetch;

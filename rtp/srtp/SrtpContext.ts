@@ -49,7 +49,8 @@ interface SrtpContextOptions {
  * One direction of an SRTP session (RFC 3711) under one master key: protects what we send or
  * unprotects what we receive, RTP and RTCP, for any number of SSRCs. Session keys are derived once
  * (key derivation rate 0, the SDES default). AES-CM suites: AES-128 counter mode and HMAC-SHA1 from
- * node:crypto; AEAD_AES_128_GCM (RFC 7714): node:crypto's aes-128-gcm with the header as AAD.
+ * node:crypto; AEAD_AES_128_GCM and AEAD_AES_256_GCM (RFC 7714): node:crypto's aes-128-gcm or
+ * aes-256-gcm with the header as AAD.
  *
  * Unprotecting checks, in this order, the length, the replay list and the authentication tag, and
  * only then writes the decrypted payload into the packet: a packet that fails is left untouched and
@@ -58,6 +59,8 @@ interface SrtpContextOptions {
  */
 export class SrtpContext {
   readonly suite: SrtpSuite;
+  /** node:crypto's name of the suite's AES-GCM (`aes-128-gcm`, `aes-256-gcm`). */
+  readonly #gcm: 'aes-128-gcm' | 'aes-256-gcm';
   readonly #rtpCipher: AesCm;
   readonly #rtcpCipher: AesCm;
   readonly #rtpAuth: HmacSha1;
@@ -94,6 +97,7 @@ export class SrtpContext {
       k = keys;
     }
     this.suite = suite;
+    this.#gcm = suite.keyLength === 32 ? 'aes-256-gcm' : 'aes-128-gcm';
     this.#rtpCipher = new AesCm(k.rtpEncryption, k.rtpSalt, PREFETCH);
     this.#rtcpCipher = new AesCm(k.rtcpEncryption, k.rtcpSalt);
     this.#rtpKey = createSecretKey(k.rtpEncryption);
@@ -141,7 +145,7 @@ export class SrtpContext {
     const out = Buffer.allocUnsafe(packet.length + tag);
     out.set(packet, 0);
     if (this.suite.aead) {
-      const c = createCipheriv('aes-128-gcm', this.#rtpKey, this.#gcmIv(this.#rtpSalt, ssrc, s.roc, seq));
+      const c = createCipheriv(this.#gcm, this.#rtpKey, this.#gcmIv(this.#rtpSalt, ssrc, s.roc, seq));
       c.setAAD(packet.subarray(0, hdr));
       out.set(c.update(packet.subarray(hdr)), hdr);
       c.final();
@@ -252,7 +256,7 @@ export class SrtpContext {
       aad.set(packet.subarray(0, 8), 0);
       aad.writeUInt32BE(word, 8);
       const iv = this.#gcmIv(this.#rtcpSalt, ssrc, index >>> 16, index & 0xffff);
-      const c = createCipheriv('aes-128-gcm', this.#rtcpKey, iv);
+      const c = createCipheriv(this.#gcm, this.#rtcpKey, iv);
       c.setAAD(aad);
       out.set(c.update(packet.subarray(8)), 8);
       c.final();
@@ -334,7 +338,7 @@ export class SrtpContext {
     tagAt: number,
     aad: Uint8Array = packet.subarray(0, from),
   ): Buffer | undefined {
-    const d = createDecipheriv('aes-128-gcm', key, iv);
+    const d = createDecipheriv(this.#gcm, key, iv);
     d.setAAD(aad);
     d.setAuthTag(packet.subarray(tagAt, tagAt + GCM_TAG));
     const plain = d.update(packet.subarray(from, to));
