@@ -4,7 +4,8 @@ import { RtpParseError } from '../errors.js';
  * RTCP compound packets (RFC 3550 §6): parse SR, RR, SDES, BYE (other types are kept as raw views),
  * and build the compound report this receiver sends (SR or RR, then SDES CNAME, then optionally BYE).
  *
- * @see RFC 3550 §6.4.1 (SR), §6.4.2 (RR), §6.5 (SDES), §6.6 (BYE), A.2 (header validity checks)
+ * @see RFC 3550 §6.4.1 (SR), §6.4.2 (RR), §6.5 (SDES), §6.6 (BYE), A.2 (header validity checks),
+ *   RFC 5506 (reduced-size RTCP)
  */
 
 /** RTCP packet types (RFC 3550 §12.1). */
@@ -12,6 +13,9 @@ const RTCP_SR = 200;
 const RTCP_RR = 201;
 const RTCP_SDES = 202;
 const RTCP_BYE = 203;
+/** The RTCP packet types (RFC 5761 §4: 192–223, the range rtcp-mux sets apart from RTP). */
+const RTCP_TYPE_MIN = 192;
+const RTCP_TYPE_MAX = 223;
 /** SDES item types (RFC 3550 §6.5). */
 const SDES_CNAME = 1;
 
@@ -74,12 +78,23 @@ function readBlocks(v: DataView, pos: number, count: number, end: number): Repor
 
 const text = new TextDecoder();
 
+/** How {@link parseRtcp} checks the first packet. */
+interface ParseRtcpOptions {
+  /**
+   * Accept reduced-size RTCP (RFC 5506): the datagram may start with any RTCP packet type (192–223)
+   * instead of SR or RR, e.g. an APP or BYE alone. Every other check of RFC 3550 A.2 stays.
+   */
+  reducedSize?: boolean;
+}
+
 /**
- * Parses a compound RTCP packet with the validity checks of RFC 3550 A.2.
+ * Parses a compound RTCP packet with the validity checks of RFC 3550 A.2 (the first packet SR or
+ * RR, or with `reducedSize` any RTCP type; version 2; padding only in the last packet; the lengths
+ * adding up to the datagram).
  * @throws {RtpParseError} `RTCP_ERR_TRUNCATED`, `RTCP_ERR_VERSION`, `RTCP_ERR_LENGTH`,
  *   `RTCP_ERR_PADDING`, `RTCP_ERR_FIRST_PACKET`
  */
-export function parseRtcp(bytes: Uint8Array): RtcpPacket[] {
+export function parseRtcp(bytes: Uint8Array, options: ParseRtcpOptions = {}): RtcpPacket[] {
   const len = bytes.byteLength;
   if (len < 4) {
     throw new RtpParseError('RTCP_ERR_TRUNCATED', `RTCP packet of ${len} bytes is shorter than 4`);
@@ -102,7 +117,12 @@ export function parseRtcp(bytes: Uint8Array): RtcpPacket[] {
       throw new RtpParseError('RTCP_ERR_LENGTH', `RTCP packet at ${pos} ends at ${end}, beyond ${len} bytes`);
     }
     if (out.length === 0 && pt !== RTCP_SR && pt !== RTCP_RR) {
-      throw new RtpParseError('RTCP_ERR_FIRST_PACKET', `compound RTCP starts with type ${pt}, not SR/RR`);
+      if (!options.reducedSize) {
+        throw new RtpParseError('RTCP_ERR_FIRST_PACKET', `compound RTCP starts with type ${pt}, not SR/RR`);
+      }
+      if (pt < RTCP_TYPE_MIN || pt > RTCP_TYPE_MAX) {
+        throw new RtpParseError('RTCP_ERR_FIRST_PACKET', `RTCP starts with type ${pt}, not an RTCP type`);
+      }
     }
     let bodyEnd = end;
     if (b0 & 0x20) {

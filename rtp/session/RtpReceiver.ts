@@ -29,6 +29,8 @@ interface RtpReceiverCounters {
   unknownPayloadType: number;
   dtmfEvents: number;
   rtcpReceived: number;
+  /** Of those, reduced-size RTCP (RFC 5506): not starting with SR or RR, e.g. an APP alone. */
+  rtcpReducedSize: number;
   srtpAuthFailed: number;
   srtpReplayed: number;
 }
@@ -40,7 +42,8 @@ interface RtpReceiverCounters {
  * RFC 3550 A.1 validation and SSRC changes ({@link SourceTracker}), then per payload type: audio
  * decoded into the jitter buffer, telephone events (RFC 4733) to the {@link DtmfReceiver} with their
  * span kept as silence in the timeline, comfort noise (RFC 3389) as silence. Received RTCP: sender
- * reports of the current source (for LSR/DLSR), BYE logged.
+ * reports of the current source (for LSR/DLSR), BYE logged; reduced-size RTCP (RFC 5506) accepted and
+ * counted.
  *
  * Never throws on bad input: dropped datagrams are counted (by error code when malformed) and
  * logged through the session's {@link RepeatedLog}: the first of each kind with its details, then
@@ -68,6 +71,7 @@ export class RtpReceiver {
     unknownPayloadType: 0,
     dtmfEvents: 0,
     rtcpReceived: 0,
+    rtcpReducedSize: 0,
     srtpAuthFailed: 0,
     srtpReplayed: 0,
   };
@@ -200,7 +204,10 @@ export class RtpReceiver {
     }
     let packets;
     try {
-      packets = parseRtcp(plain);
+      // Reduced-size RTCP (RFC 5506) is taken whether or not a=rtcp-rsize was negotiated: that
+      // attribute governs what a sender may send; every other A.2 check applies, and under SRTP
+      // the packet has already authenticated. We use only SR and BYE from it.
+      packets = parseRtcp(plain, { reducedSize: true });
     } catch (err) {
       if (verdict === 'accept') {
         this.#malformed(err, from);
@@ -215,6 +222,10 @@ export class RtpReceiver {
       return;
     }
     this.counters.rtcpReceived++;
+    const first = packets[0]?.type;
+    if (first !== 'sr' && first !== 'rr') {
+      this.counters.rtcpReducedSize++;
+    }
     if (verdict === 'accept') {
       this.#latch.latchRtcp(from);
     }

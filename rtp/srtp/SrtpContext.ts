@@ -1,6 +1,7 @@
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { SrtpError } from '../errors.js';
 import { AesCm } from './AesCm.js';
+import { HmacSha1 } from './HmacSha1.js';
 import { deriveSessionKeys, type SessionKeys } from './kdf.js';
 import { ReplayWindow } from './ReplayWindow.js';
 import type { SrtpSuite } from './suites.js';
@@ -18,6 +19,11 @@ const MAX_ROC = 0xffffffff;
  * node:crypto's default (no `authTagLength` option: it costs about 0.8 µs per cipher object).
  */
 const GCM_TAG = 16;
+/**
+ * SRTP indices whose AES-CM keystream is computed at once (see {@link AesCm}): 16 packets of
+ * 20 ms μ-law are 2.8 KB of keystream per direction.
+ */
+const PREFETCH = 16;
 
 /** Per-SSRC state of one direction: RFC 3711 §3.2.1 rollover counter, highest sequence, replay list. */
 interface Stream {
@@ -43,7 +49,8 @@ interface SrtpContextOptions {
  * One direction of an SRTP session (RFC 3711) under one master key: protects what we send or
  * unprotects what we receive, RTP and RTCP, for any number of SSRCs. Session keys are derived once
  * (key derivation rate 0, the SDES default). AES-CM suites: AES-128 counter mode and HMAC-SHA1 from
- * node:crypto; AEAD_AES_128_GCM (RFC 7714): node:crypto's aes-128-gcm with the header as AAD.
+ * node:crypto; AEAD_AES_128_GCM and AEAD_AES_256_GCM (RFC 7714): node:crypto's aes-128-gcm or
+ * aes-256-gcm with the header as AAD.
  *
  * Unprotecting checks, in this order, the length, the replay list and the authentication tag, and
  * only then writes the decrypted payload into the packet: a packet that fails is left untouched and
@@ -52,10 +59,12 @@ interface SrtpContextOptions {
  */
 export class SrtpContext {
   readonly suite: SrtpSuite;
+  /** node:crypto's name of the suite's AES-GCM (`aes-128-gcm`, `aes-256-gcm`). */
+  readonly #gcm: 'aes-128-gcm' | 'aes-256-gcm';
   readonly #rtpCipher: AesCm;
   readonly #rtcpCipher: AesCm;
-  readonly #rtpAuth: KeyObject;
-  readonly #rtcpAuth: KeyObject;
+  readonly #rtpAuth: HmacSha1;
+  readonly #rtcpAuth: HmacSha1;
   readonly #rtpKey: KeyObject;
   readonly #rtcpKey: KeyObject;
   readonly #rtpSalt: Buffer;
@@ -64,7 +73,6 @@ export class SrtpContext {
   #rtpLeft: number;
   #rtcpLeft: number;
   readonly #streams = new Map<number, Stream>();
-  readonly #iv = Buffer.alloc(16);
   readonly #roc = Buffer.alloc(4);
   /** SRTCP AAD of AES-GCM when the payload is encrypted: the first 8 bytes and the E flag and index. */
   readonly #rtcpAad = Buffer.alloc(12);
@@ -89,12 +97,13 @@ export class SrtpContext {
       k = keys;
     }
     this.suite = suite;
-    this.#rtpCipher = new AesCm(k.rtpEncryption);
-    this.#rtcpCipher = new AesCm(k.rtcpEncryption);
+    this.#gcm = suite.keyLength === 32 ? 'aes-256-gcm' : 'aes-128-gcm';
+    this.#rtpCipher = new AesCm(k.rtpEncryption, k.rtpSalt, PREFETCH);
+    this.#rtcpCipher = new AesCm(k.rtcpEncryption, k.rtcpSalt);
     this.#rtpKey = createSecretKey(k.rtpEncryption);
     this.#rtcpKey = createSecretKey(k.rtcpEncryption);
-    this.#rtpAuth = createSecretKey(k.rtpAuth);
-    this.#rtcpAuth = createSecretKey(k.rtcpAuth);
+    this.#rtpAuth = new HmacSha1(k.rtpAuth);
+    this.#rtcpAuth = new HmacSha1(k.rtcpAuth);
     this.#rtpSalt = k.rtpSalt;
     this.#rtcpSalt = k.rtcpSalt;
     this.#rtpLeft = Math.min(options.lifetime ?? Infinity, 2 ** 48);
@@ -136,16 +145,15 @@ export class SrtpContext {
     const out = Buffer.allocUnsafe(packet.length + tag);
     out.set(packet, 0);
     if (this.suite.aead) {
-      const c = createCipheriv('aes-128-gcm', this.#rtpKey, this.#gcmIv(this.#rtpSalt, ssrc, s.roc, seq));
+      const c = createCipheriv(this.#gcm, this.#rtpKey, this.#gcmIv(this.#rtpSalt, ssrc, s.roc, seq));
       c.setAAD(packet.subarray(0, hdr));
       out.set(c.update(packet.subarray(hdr)), hdr);
       c.final();
       c.getAuthTag().copy(out, packet.length);
       return out;
     }
-    this.#rtpIv(ssrc, s.roc * 0x10000 + seq);
-    this.#rtpCipher.apply(this.#iv, out.subarray(hdr, packet.length));
-    this.#rtpTag(out.subarray(0, packet.length), s.roc).copy(out, packet.length, 0, tag);
+    this.#rtpCipher.crypt(ssrc, s.roc * 0x10000 + seq, out.subarray(hdr, packet.length));
+    writeTag(this.#rtpTag(out, packet.length, s.roc), out, packet.length, tag);
     return out;
   }
 
@@ -195,7 +203,7 @@ export class SrtpContext {
         throw new SrtpError('SRTP_ERR_AUTH', `srtp authentication failed (ssrc ${ssrc}, seq ${seq})`);
       }
     } else {
-      const expected = this.#rtpTag(packet.subarray(0, end), v);
+      const expected = this.#rtpTag(packet, end, v);
       if (!tagEqual(expected, packet, end, tagLen)) {
         throw new SrtpError('SRTP_ERR_AUTH', `srtp authentication failed (ssrc ${ssrc}, seq ${seq})`);
       }
@@ -213,8 +221,7 @@ export class SrtpContext {
     if (plain) {
       packet.set(plain, hdr);
     } else {
-      this.#rtpIv(ssrc, index);
-      this.#rtpCipher.apply(this.#iv, packet.subarray(hdr, end));
+      this.#rtpCipher.crypt(ssrc, index, packet.subarray(hdr, end));
     }
     return packet.subarray(0, end);
   }
@@ -249,7 +256,7 @@ export class SrtpContext {
       aad.set(packet.subarray(0, 8), 0);
       aad.writeUInt32BE(word, 8);
       const iv = this.#gcmIv(this.#rtcpSalt, ssrc, index >>> 16, index & 0xffff);
-      const c = createCipheriv('aes-128-gcm', this.#rtcpKey, iv);
+      const c = createCipheriv(this.#gcm, this.#rtcpKey, iv);
       c.setAAD(aad);
       out.set(c.update(packet.subarray(8)), 8);
       c.final();
@@ -257,10 +264,9 @@ export class SrtpContext {
       out.writeUInt32BE(word, packet.length + tag);
       return out;
     }
-    this.#rtcpIvFor(ssrc, index);
-    this.#rtcpCipher.apply(this.#iv, out.subarray(8, packet.length));
+    this.#rtcpCipher.crypt(ssrc, index, out.subarray(8, packet.length));
     out.writeUInt32BE(word, packet.length);
-    this.#hmac(this.#rtcpAuth, out.subarray(0, packet.length + 4)).copy(out, packet.length + 4, 0, tag);
+    writeTag(this.#rtcpAuth.digest(out, packet.length + 4), out, packet.length + 4, tag);
     return out;
   }
 
@@ -301,7 +307,7 @@ export class SrtpContext {
         throw new SrtpError('SRTP_ERR_AUTH', `srtcp authentication failed (ssrc ${ssrc}, index ${index})`);
       }
     } else {
-      const expected = this.#hmac(this.#rtcpAuth, packet.subarray(0, rtcpEnd + 4));
+      const expected = this.#rtcpAuth.digest(packet, rtcpEnd + 4);
       if (!tagEqual(expected, packet, rtcpEnd + 4, tagLen)) {
         throw new SrtpError('SRTP_ERR_AUTH', `srtcp authentication failed (ssrc ${ssrc}, index ${index})`);
       }
@@ -312,8 +318,7 @@ export class SrtpContext {
       if (plain) {
         packet.set(plain, 8);
       } else {
-        this.#rtcpIvFor(ssrc, index);
-        this.#rtcpCipher.apply(this.#iv, packet.subarray(8, rtcpEnd));
+        this.#rtcpCipher.crypt(ssrc, index, packet.subarray(8, rtcpEnd));
       }
     }
     return packet.subarray(0, rtcpEnd);
@@ -333,7 +338,7 @@ export class SrtpContext {
     tagAt: number,
     aad: Uint8Array = packet.subarray(0, from),
   ): Buffer | undefined {
-    const d = createDecipheriv('aes-128-gcm', key, iv);
+    const d = createDecipheriv(this.#gcm, key, iv);
     d.setAAD(aad);
     d.setAuthTag(packet.subarray(tagAt, tagAt + GCM_TAG));
     const plain = d.update(packet.subarray(from, to));
@@ -380,41 +385,10 @@ export class SrtpContext {
     return iv;
   }
 
-  /** IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (index · 2^16) (RFC 3711 §4.1.1). */
-  #ivFrom(salt: Buffer, ssrc: number, index: number): void {
-    const iv = this.#iv;
-    salt.copy(iv, 0, 0, 14);
-    iv[14] = 0;
-    iv[15] = 0;
-    iv[4]! ^= ssrc >>> 24;
-    iv[5]! ^= (ssrc >>> 16) & 0xff;
-    iv[6]! ^= (ssrc >>> 8) & 0xff;
-    iv[7]! ^= ssrc & 0xff;
-    const hi = Math.floor(index / 0x100000000);
-    iv[8]! ^= (hi >>> 8) & 0xff;
-    iv[9]! ^= hi & 0xff;
-    iv[10]! ^= (index >>> 24) & 0xff;
-    iv[11]! ^= (index >>> 16) & 0xff;
-    iv[12]! ^= (index >>> 8) & 0xff;
-    iv[13]! ^= index & 0xff;
-  }
-
-  #rtpIv(ssrc: number, index: number): void {
-    this.#ivFrom(this.#rtpSalt, ssrc, index);
-  }
-
-  #rtcpIvFor(ssrc: number, index: number): void {
-    this.#ivFrom(this.#rtcpSalt, ssrc, index);
-  }
-
-  /** HMAC-SHA1(auth key, packet || ROC) (RFC 3711 §4.2). */
-  #rtpTag(authenticated: Uint8Array, roc: number): Buffer {
+  /** HMAC-SHA1(auth key, packet || ROC) of the first `length` bytes of `packet` (RFC 3711 §4.2). */
+  #rtpTag(packet: Uint8Array, length: number, roc: number): string {
     this.#roc.writeUInt32BE(roc >>> 0, 0);
-    return createHmac('sha1', this.#rtpAuth).update(authenticated).update(this.#roc).digest();
-  }
-
-  #hmac(key: KeyObject, data: Uint8Array): Buffer {
-    return createHmac('sha1', key).update(data).digest();
+    return this.#rtpAuth.digest(packet, length, this.#roc);
   }
 }
 
@@ -430,15 +404,22 @@ function left(n: number, what: 'srtp' | 'srtcp'): number {
 }
 
 /**
- * The first `length` bytes of `expected` against the tag at `at` of `packet`, in time independent
- * of where they differ (as timingSafeEqual, without its two views per packet).
+ * The first `length` bytes of the HMAC `expected` (a latin1 string) against the tag at `at` of
+ * `packet`, in time independent of where they differ (as timingSafeEqual, without its views).
  */
-function tagEqual(expected: Uint8Array, packet: Uint8Array, at: number, length: number): boolean {
+function tagEqual(expected: string, packet: Uint8Array, at: number, length: number): boolean {
   let diff = 0;
   for (let i = 0; i < length; i++) {
-    diff |= expected[i]! ^ packet[at + i]!;
+    diff |= expected.charCodeAt(i) ^ packet[at + i]!;
   }
   return diff === 0;
+}
+
+/** The first `length` bytes of the HMAC `tag` (a latin1 string) written into `out` at `at`. */
+function writeTag(tag: string, out: Uint8Array, at: number, length: number): void {
+  for (let i = 0; i < length; i++) {
+    out[at + i] = tag.charCodeAt(i);
+  }
 }
 
 function readU32(b: Uint8Array, o: number): number {

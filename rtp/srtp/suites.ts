@@ -1,17 +1,18 @@
 /**
- * The SRTP crypto suites we implement (RFC 4568 §6.2, RFC 7714 §14.1): AES in counter mode with a
+ * The SRTP crypto suites we implement (RFC 4568 §6.2, RFC 7714 §14.2): AES in counter mode with a
  * 128-bit key and HMAC-SHA1 authentication, the SRTP tag 80 or 32 bits (SRTCP always 80 bits), and
- * AES-128 in Galois/Counter Mode (AEAD, a 128-bit tag on SRTP and SRTCP).
+ * AES-256 and AES-128 in Galois/Counter Mode (AEAD, a 128-bit tag on SRTP and SRTCP).
  */
 
-export type SrtpSuiteName = 'AEAD_AES_128_GCM' | 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32';
+export type SrtpSuiteName =
+  'AEAD_AES_256_GCM' | 'AEAD_AES_128_GCM' | 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32';
 
 export interface SrtpSuite {
   readonly name: SrtpSuiteName;
   /** AES-GCM (RFC 7714): encryption and authentication in one pass, no HMAC key. */
   readonly aead: boolean;
-  /** Master key length in bytes (AES-128). */
-  readonly keyLength: 16;
+  /** Master key length in bytes (AES-128 or AES-256); the session encryption key is as long. */
+  readonly keyLength: 16 | 32;
   /** Master salt length in bytes: 112 bits (AES-CM), 96 bits (AES-GCM); the session salt is as long. */
   readonly saltLength: 14 | 12;
   /** SRTP authentication tag length in bytes. */
@@ -21,12 +22,21 @@ export interface SrtpSuite {
 }
 
 /**
- * Strongest first: the order in which an answer picks among the offered suites. AES-GCM leads: an
- * AEAD whose 128-bit tag covers header and payload (RFC 7714 §1), above HMAC-SHA1's 80 bits, at
- * about the same CPU here (`npm run bench -- srtp`: node:crypto's cost is one cipher object per
- * packet, not the AES); then the 80-bit HMAC tag, then the 32-bit one (RFC 4568 §6.2.1).
+ * Strongest first: the order in which an answer picks among the offered suites. AES-GCM leads, the
+ * 256-bit key before the 128-bit one: an AEAD whose 128-bit tag covers header and payload (RFC 7714
+ * §1), above HMAC-SHA1's 80 bits,
+ * though it costs more CPU here (`npm run bench -- srtp`: node:crypto needs a cipher object per
+ * GCM packet, AES-CM needs none); then the 80-bit HMAC tag, then the 32-bit one (RFC 4568 §6.2.1).
  */
 export const SRTP_SUITES: readonly SrtpSuite[] = [
+  {
+    name: 'AEAD_AES_256_GCM',
+    aead: true,
+    keyLength: 32,
+    saltLength: 12,
+    rtpTagLength: 16,
+    rtcpTagLength: 16,
+  },
   {
     name: 'AEAD_AES_128_GCM',
     aead: true,

@@ -3,8 +3,9 @@
 // answers with its key, so every packet it sends can be checked with our SrtpContext (RTP and the
 // SRTCP of its reports and of its hangup), and what we send under our key must play at its end
 // (its recording, no decrypt error in its log). Then `sipscribe dial --srtp required` calls
-// baresip: AEAD_AES_128_GCM, our first suite, is what it takes. baresip 1.0 offers only
-// AES_CM_128_HMAC_SHA1_80 itself, so AES-GCM with baresip is only possible with baresip answering.
+// baresip: AEAD_AES_256_GCM, our first suite, is what it takes. baresip 1.0 offers only
+// AES_CM_128_HMAC_SHA1_80 itself, so AES-GCM with baresip is only possible with baresip answering
+// (its srtp module answers AEAD_AES_256_GCM, AEAD_AES_128_GCM and both AES-CM suites).
 // With SRTP_FIXTURES_WRITE=1 the packets of the first call of each suite are written to
 // test/fixtures/srtp-baresip-<suite>.json (read by test/rtp/srtp/SrtpBaresip.test.ts).
 import { randomBytes } from 'node:crypto';
@@ -163,7 +164,7 @@ async function callBaresip(suiteName: SrtpSuiteName): Promise<PeerCall> {
 }
 
 describe('sipscribe dial --srtp required calling baresip', () => {
-  it('negotiates AEAD_AES_128_GCM (our first suite) and baresip plays our audio', async () => {
+  it('negotiates AEAD_AES_256_GCM (our first suite) and baresip plays our audio', async () => {
     const ua = await baresipUa(undefined, { mediaenc: 'srtp-mand', user: 'transcribe', codecs: 'pcmu' });
     const rtpMin = await freePort('127.0.0.1', 16);
     const cfg = join(runDir('e2e-srtp-peer-dial'), 'dial.json');
@@ -184,14 +185,14 @@ describe('sipscribe dial --srtp required calling baresip', () => {
     await until(() => ua.received()[0], 'baresip recording');
     await ua.stop();
     const log = ua.log();
-    expect(log).toMatch(/a=crypto:1 AEAD_AES_128_GCM inline:[A-Za-z0-9+/]{38}==/);
-    expect(log).toContain('SRTP is Enabled (cryptosuite=AEAD_AES_128_GCM)');
+    expect(log).toMatch(/a=crypto:1 AEAD_AES_256_GCM inline:[A-Za-z0-9+/]{59}=/);
+    expect(log).toContain('SRTP is Enabled (cryptosuite=AEAD_AES_256_GCM)');
     expect(log).not.toMatch(/failed to decrypt/);
     expect(wavSeconds(ua.received()[0]!), log.slice(-2000)).toBeGreaterThan(1);
   });
 });
 
-describe.each(['AEAD_AES_128_GCM', 'AES_CM_128_HMAC_SHA1_80'] as const)(
+describe.each(['AEAD_AES_256_GCM', 'AEAD_AES_128_GCM', 'AES_CM_128_HMAC_SHA1_80'] as const)(
   'baresip answering %s',
   (suiteName) => {
     it('its SRTP and SRTCP authenticate and decrypt with our context; ours plays at its end', async () => {

@@ -175,12 +175,12 @@ describe('sipscribe dial --srtp required (our own RTP/SAVP offer)', () => {
     ]);
     expect(code).toBe(0);
     const ended = await until(() => e2e.live.find((ev) => ev.type === 'call.ended'), 'call.ended');
-    expect(ended.call.srtp).toBe('AEAD_AES_128_GCM');
+    expect(ended.call.srtp).toBe('AEAD_AES_256_GCM');
     await expectIntactTranscript(e2e);
     const log = readFileSync(join(e2e.dir, 'sipscribe.log'), 'utf8');
-    // Our offer lists AEAD_AES_128_GCM first, and our answer takes it.
-    expect(log).toMatch(/"srtp":"AEAD_AES_128_GCM"[^\n]*"msg":"call answered"/);
-    expect(log).toMatch(/"srtp":"AEAD_AES_128_GCM","srtpAuthFailed":0,"srtpReplayed":0,"msg":"rtp stats"/);
+    // Our offer lists AEAD_AES_256_GCM first, and our answer takes it.
+    expect(log).toMatch(/"srtp":"AEAD_AES_256_GCM"[^\n]*"msg":"call answered"/);
+    expect(log).toMatch(/"srtp":"AEAD_AES_256_GCM","srtpAuthFailed":0,"srtpReplayed":0,"msg":"rtp stats"/);
   });
 });
 

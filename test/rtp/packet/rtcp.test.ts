@@ -84,15 +84,52 @@ describe('parseRtcp', () => {
     ['trailing bytes', '80c90001 00000001 80', 'RTCP_ERR_TRUNCATED'],
     ['SDES item beyond the packet', '80c90001 00000001 81ca0002 00000001 0109', 'RTCP_ERR_LENGTH'],
     ['SR shorter than 28 bytes', '80c80002 00000001 00000000', 'RTCP_ERR_LENGTH'],
-  ])('rejects %s with %s', (_n, bytes, code) => {
-    let err: unknown;
-    try {
-      parseRtcp(hex(bytes));
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(RtpParseError);
-    expect((err as RtpParseError).code).toBe(code);
+  ])('rejects %s with %s', (_n, bytes, expected) => {
+    expect(code(() => parseRtcp(hex(bytes)))).toBe(expected);
+  });
+});
+
+/** The RtpParseError code `f` throws (undefined when it does not throw). */
+function code(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(RtpParseError);
+    return (e as RtpParseError).code;
+  }
+  return undefined;
+}
+
+describe('reduced-size RTCP (RFC 5506), parseRtcp(bytes, { reducedSize: true })', () => {
+  // baresip's keepalive: an APP packet alone (RFC 3550 §6.7), SSRC 0x63a8760f, name "PING", data "PONG".
+  const APP = '80cc0003 63a8760f 50494e47 504f4e47';
+
+  it('takes a datagram that starts with APP, SDES or BYE; without the option A.2 refuses it', () => {
+    expect(parseRtcp(hex(APP), { reducedSize: true })).toEqual([
+      { type: 'other', packetType: 204, count: 0, body: hex('63a8760f 50494e47 504f4e47') },
+    ]);
+    const bye = parseRtcp(hex('81cb0001 00000007 81ca0002 00000007 00000000'), { reducedSize: true });
+    expect(bye).toEqual([
+      { type: 'bye', ssrcs: [7] },
+      { type: 'sdes', chunks: [{ ssrc: 7, items: [] }] },
+    ]);
+    expect(parseRtcp(hex('81ca0002 00000007 00000000'), { reducedSize: true })[0]?.type).toBe('sdes');
+    expect(code(() => parseRtcp(hex(APP)))).toBe('RTCP_ERR_FIRST_PACKET');
+  });
+
+  it.each([
+    [
+      'a first type outside RTCP (192–223): RTP payload type 96',
+      '80600001 00000001',
+      'RTCP_ERR_FIRST_PACKET',
+    ],
+    ['a first type outside RTCP: 224', '80e00001 00000001', 'RTCP_ERR_FIRST_PACKET'],
+    ['an APP cut short', '80cc0003 63a8760f 50494e47', 'RTCP_ERR_LENGTH'],
+    ['version 1', '40cc0003 63a8760f 50494e47 504f4e47', 'RTCP_ERR_VERSION'],
+    ['padding before the last packet', 'a0cc0001 00000001 80c90001 00000001', 'RTCP_ERR_PADDING'],
+    ['trailing bytes', '80cc0003 63a8760f 50494e47 504f4e47 00', 'RTCP_ERR_TRUNCATED'],
+  ])('still refuses %s with %s', (_n, bytes, expected) => {
+    expect(code(() => parseRtcp(hex(bytes), { reducedSize: true }))).toBe(expected);
   });
 });
 

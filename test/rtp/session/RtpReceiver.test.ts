@@ -149,6 +149,21 @@ describe('RtpReceiver', () => {
     expect(rx.counters).toMatchObject({ datagrams: 0, rtcpReceived: 1 });
   });
 
+  it('takes reduced-size RTCP (RFC 5506: an APP or a BYE alone) and counts it; not RTCP stays malformed', () => {
+    const { rx } = setup();
+    const from = { address: SDP.address, port: 40001 };
+    rx.receiveRtcp(Buffer.from('80cc000363a8760f50494e47504f4e47', 'hex'), from, 0);
+    rx.receiveRtcp(Buffer.from('81cb000100001234', 'hex'), from, 10);
+    rx.receiveRtcp(buildRtcpReport({ ssrc: 0x1234, reports: [], cname: 'peer@127.0.0.2' }), from, 20);
+    rx.receiveRtcp(Buffer.from('8060000100001234', 'hex'), from, 30);
+    rx.receiveRtcp(Buffer.from('80cc000363a8760f', 'hex'), from, 40);
+    expect(rx.counters).toMatchObject({
+      rtcpReceived: 3,
+      rtcpReducedSize: 2,
+      malformed: { RTCP_ERR_FIRST_PACKET: 1, RTCP_ERR_LENGTH: 1 },
+    });
+  });
+
   it('strict: rejects RTCP from another address', () => {
     const { rx } = setup({}, true);
     const rr = buildRtcpReport({ ssrc: 0x1234, reports: [], cname: 'peer@127.0.0.2' });

@@ -5,6 +5,8 @@
  * Table 2), a tampered packet and a replay are dropped and counted and never decoded, what we send
  * (RTP and RTCP) is SRTP/SRTCP under our key, and a rekey (re-INVITE) loses no packet in flight.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../../lib/logger.js';
 import { RtpPacket, serializeRtp } from '../../../rtp/packet/RtpPacket.js';
@@ -14,6 +16,7 @@ import { REKEY_OVERLAP_MS, SessionSrtp } from '../../../rtp/session/SessionSrtp.
 import { SrtpContext } from '../../../rtp/srtp/SrtpContext.js';
 import { srtpSuite } from '../../../rtp/srtp/suites.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
+import { FIXTURES } from '../../helpers/paths.js';
 import { MemoryNetwork, type MemorySocket } from './memoryNetwork.js';
 import { remoteMedia } from './remoteMedia.js';
 
@@ -154,6 +157,27 @@ describe('RtpSession with SRTP', () => {
     h.peerRtcp.send(forged, h.session.localRtcpPort, HOST);
     expect(h.session.getStats()).toMatchObject({ rtcpReceived: 1, srtpAuthFailed: 1 });
   });
+
+  it.each(['AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM', 'AEAD_AES_256_GCM'])(
+    "takes baresip's SRTCP APP alone (reduced-size, RFC 5506) from its capture (%s); its clear one is dropped",
+    async (suite) => {
+      const cap = JSON.parse(readFileSync(join(FIXTURES, `srtp-baresip-${suite}.json`), 'utf8')) as {
+        key: string;
+        rtcp: string[];
+      };
+      const remoteKey = Buffer.from(cap.key, 'base64');
+      const h = await harness({ srtp: { suite, remoteKey, localKey: Buffer.alloc(remoteKey.length, 0x33) } });
+      // rtcp[0]: the APP "PING" in clear before its SRTP is on; rtcp[1]: the same APP as SRTCP.
+      for (const hex of cap.rtcp) {
+        h.peerRtcp.send(Buffer.from(hex, 'hex'), h.session.localRtcpPort, HOST);
+      }
+      expect(h.session.getStats()).toMatchObject({
+        rtcpReceived: 1,
+        malformed: { SRTP_ERR_TRUNCATED: 1 },
+        srtpAuthFailed: 0,
+      });
+    },
+  );
 
   it('follows a sequence number wrap (rollover) and an SSRC change under the same key', async () => {
     const h = await harness();

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { deriveSessionKeys, type SessionKeys } from '../../../rtp/srtp/kdf.js';
 import { SrtpContext } from '../../../rtp/srtp/SrtpContext.js';
 import { code } from './srtpErrorCode.js';
-import { srtpSuite } from '../../../rtp/srtp/suites.js';
+import { SRTP_SUITES, srtpSuite } from '../../../rtp/srtp/suites.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const GCM = srtpSuite('AEAD_AES_128_GCM')!;
@@ -47,8 +47,8 @@ function rtp(seq: number, ssrc: number, payload: Uint8Array = Buffer.alloc(160, 
 }
 
 /** A sender whose SRTCP index for SSRC 0x4d617273 is at 0x5d3 (the vector's packet is the next). */
-function rtcpSenderAt0x5d3(): SrtpContext {
-  const tx = new SrtpContext(GCM, SESSION);
+function rtcpSenderAt0x5d3(suite = GCM, session = SESSION): SrtpContext {
+  const tx = new SrtpContext(suite, session);
   const rr = hex('80c90001 4d617273');
   for (let i = 0; i < 0x5d3; i++) {
     tx.protectRtcp(rr);
@@ -176,5 +176,84 @@ describe('AEAD_AES_128_GCM context', () => {
     expect(code(() => new SrtpContext(GCM, other).unprotectRtp(tx.protectRtp(rtp(1, 1))))).toBe(
       'SRTP_ERR_AUTH',
     );
+  });
+});
+
+// AEAD_AES_256_GCM: RFC 7714 §16.2.1 (SRTP) and §17.2 (SRTCP), the same packets under the 32-byte
+// key 00 01 … 1f and the same salt; the protected bytes copied from two public test files that cite
+// those sections (a C# Rfc7714Aes256GcmVectorTests and a Rust RFC 7714 vectors file, which agree).
+const GCM256 = srtpSuite('AEAD_AES_256_GCM')!;
+const KEY256 = hex('000102030405060708090a0b0c0d0e0f 101112131415161718191a1b1c1d1e1f');
+const SESSION256: SessionKeys = { ...SESSION, rtpEncryption: KEY256, rtcpEncryption: KEY256 };
+const RTP_PROTECTED_256 = hex(`8040f17b 8041f8d3 5501a0b2 32b1de78 a822fe12 ef9f78fa 332e33aa
+  b1801238 9a58e2f3 b50b2a02 76ffae0f 1ba63799 b87b7aa3 db36dfff d6b0f9bb 7878d7a7 6c13`);
+const RTCP_PROTECTED_256 = hex(`81c8000d 4d617273 d50ae4d1 f5ce5d30 4ba297e4 7d470c28 2c3ece5d
+  bffe0a50 a2eaa5c1 110555be 8415f658 c61de047 6f1b6fad 1d1eb30c 4446839f 57ff6f6c b26ac3be 800005d4`);
+
+describe('AEAD_AES_256_GCM against RFC 7714 and RFC 6188', () => {
+  it('suite: 32-byte key, 12-byte salt, 16-byte tags (§14.2), ranked first', () => {
+    expect(GCM256).toMatchObject({
+      aead: true,
+      keyLength: 32,
+      saltLength: 12,
+      rtpTagLength: 16,
+      rtcpTagLength: 16,
+    });
+    expect(SRTP_SUITES.map((s) => s.name)).toEqual([
+      'AEAD_AES_256_GCM',
+      'AEAD_AES_128_GCM',
+      'AES_CM_128_HMAC_SHA1_80',
+      'AES_CM_128_HMAC_SHA1_32',
+    ]);
+  });
+
+  it('§16.2.1: protects and unprotects the SRTP vector', () => {
+    expect(new SrtpContext(GCM256, SESSION256).protectRtp(RTP_PLAIN).toString('hex')).toBe(
+      RTP_PROTECTED_256.toString('hex'),
+    );
+    const out = new SrtpContext(GCM256, SESSION256).unprotectRtp(Buffer.from(RTP_PROTECTED_256));
+    expect(Buffer.from(out).toString('hex')).toBe(RTP_PLAIN.toString('hex'));
+    // Under the 128-bit key of §16.1 the same bytes do not authenticate.
+    expect(code(() => new SrtpContext(GCM, SESSION).unprotectRtp(Buffer.from(RTP_PROTECTED_256)))).toBe(
+      'SRTP_ERR_AUTH',
+    );
+  });
+
+  it('§17.2: protects and unprotects the SRTCP vector', () => {
+    const tx = rtcpSenderAt0x5d3(GCM256, SESSION256);
+    expect(tx.protectRtcp(RTCP_PLAIN).toString('hex')).toBe(RTCP_PROTECTED_256.toString('hex'));
+    const out = new SrtpContext(GCM256, SESSION256).unprotectRtcp(Buffer.from(RTCP_PROTECTED_256));
+    expect(Buffer.from(out).toString('hex')).toBe(RTCP_PLAIN.toString('hex'));
+  });
+
+  it('RFC 6188 §7.2: the AES_256_CM_PRF key derivation (vectors as in libre test/srtp.c)', () => {
+    const k = deriveSessionKeys(
+      hex('f0f04914b513f2763a1b1fa130f10e29 98f6f6e43e4309d1e622a0e332b9f1b6'),
+      hex('3b04803de51ee7c96423ab5b78d2'),
+    );
+    expect(k.rtpEncryption.toString('hex')).toBe(
+      '5ba1064e30ec51613cad926c5a28ef731ec7fb397f70a960653caf06554cd8c4',
+    );
+    expect(k.rtpSalt.toString('hex')).toBe('fa31791685ca444a9e07c6c64e93');
+    expect(k.rtpAuth.toString('hex')).toBe('fd9c32d39ed5fbb5a9dc96b30818454d1313dc05');
+  });
+
+  it('a 44-byte inline key (32 + 12) round trips RTP and RTCP; 28 or 30 bytes are refused', () => {
+    const master = Buffer.concat([KEY256, SALT]);
+    expect(() => new SrtpContext(GCM256, Buffer.alloc(28))).toThrow(/44 bytes/);
+    expect(() => new SrtpContext(GCM256, Buffer.alloc(30))).toThrow(/44 bytes/);
+    const tx = new SrtpContext(GCM256, master);
+    const rx = new SrtpContext(GCM256, master);
+    for (const s of [0xfffe, 0xffff, 0x0000]) {
+      const p = tx.protectRtp(rtp(s, 0x77));
+      expect(p).toHaveLength(12 + 160 + 16);
+      expect(Buffer.from(rx.unprotectRtp(Buffer.from(p))).equals(rtp(s, 0x77))).toBe(true);
+    }
+    expect(rx.rolloverCounter(0x77)).toBe(1);
+    const rr = hex('80c90001 00000077');
+    expect(Buffer.from(rx.unprotectRtcp(tx.protectRtcp(rr))).equals(rr)).toBe(true);
+    const bad = tx.protectRtp(rtp(1, 0x77));
+    bad[20]! ^= 1;
+    expect(code(() => rx.unprotectRtp(bad))).toBe('SRTP_ERR_AUTH');
   });
 });

@@ -247,6 +247,43 @@ describe('AEAD_AES_128_GCM in SDES (RFC 7714 §14.1)', () => {
   });
 });
 
+describe('AEAD_AES_256_GCM in SDES (RFC 7714 §14.2: 256-bit key, 96-bit salt)', () => {
+  /** RFC 7714 §16.2's key 00 … 1f and salt "Quid pro quo" as an inline key: 44 bytes. */
+  const GCM256_KEY = Buffer.concat([
+    Buffer.from([...Array(32).keys()]),
+    Buffer.from('Quid pro quo', 'latin1'),
+  ]).toString('base64');
+  const all: SrtpNegotiation = {
+    policy: 'optional',
+    suites: [{ name: 'AEAD_AES_256_GCM', keyLength: 32, saltLength: 12 }, ...SUITES_GCM],
+    localKey: (suite) => Buffer.alloc(suite.keyLength + suite.saltLength, 0xcd),
+  };
+
+  it('is answered before AEAD_AES_128_GCM and AES-CM, with a 44-byte key each way', () => {
+    const text = offer('RTP/SAVP', [
+      `1 AEAD_AES_128_GCM inline:${GCM_KEY}`,
+      `2 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`,
+      `3 AEAD_AES_256_GCM inline:${GCM256_KEY}`,
+    ]);
+    expect(GCM256_KEY).toHaveLength(60);
+    const { sdp, remote } = answerOffer(text, ['PCMU'], local, ids, all);
+    expect(remote.srtp?.suite).toBe('AEAD_AES_256_GCM');
+    expect(Buffer.from(remote.srtp!.remoteKey).toString('hex')).toBe(
+      '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f517569642070726f2071756f',
+    );
+    expect(sdpTransform.parse(sdp).media[0]?.crypto).toEqual([
+      { id: 3, suite: 'AEAD_AES_256_GCM', config: `inline:${Buffer.alloc(44, 0xcd).toString('base64')}` },
+    ]);
+  });
+
+  it('refuses an AEAD_AES_256_GCM line with the 28-byte key of AES-128-GCM', () => {
+    const text = offer('RTP/SAVP', [`1 AEAD_AES_256_GCM inline:${GCM_KEY}`]);
+    expect(() => describeOffer(text, ['PCMU'], all)).toThrow(
+      /AEAD_AES_256_GCM inline key of 28 bytes \(must be 44\)/,
+    );
+  });
+});
+
 describe('our own offer with SDES (late offers, dial)', () => {
   it('required: RTP/SAVP with one line per suite, strongest first, each its own 30-byte key', () => {
     const crypto = offerCrypto('required', SUITES)!;
