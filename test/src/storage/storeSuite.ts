@@ -117,6 +117,23 @@ export function describeCallStore(name: string, open: () => Promise<Backend>): v
         expect(await store.getCall('rec1')).toMatchObject({ meta: { recording } });
       }));
 
+    it("keeps each call's instance: unfinished calls and retention per instance", () =>
+      withStore(async ({ store }) => {
+        const ended = { state: 'ended', endedAt: '2026-03-01T10:05:00.000Z', durationMs: 300000 } as const;
+        await store.saveCall(record('a-live', '2026-03-01T10:00:00.000Z', { instance: 'host-a' }));
+        await store.saveCall(record('b-live', '2026-03-01T10:01:00.000Z', { instance: 'host-b' }));
+        await store.saveCall(record('a-old', '2026-03-01T09:00:00.000Z', { ...ended, instance: 'host-a' }));
+        await store.saveCall(record('b-old', '2026-03-01T09:01:00.000Z', { ...ended, instance: 'host-b' }));
+        await store.saveCall(record('none-live', '2026-03-01T10:02:00.000Z'));
+        expect((await store.getCall('a-live'))?.instance).toBe('host-a');
+        expect(await store.getCall('none-live')).not.toHaveProperty('instance');
+        expect((await store.unfinishedCalls('host-a')).map((c) => c.id)).toEqual(['a-live']);
+        expect((await store.unfinishedCalls('host-c')).map((c) => c.id)).toEqual([]);
+        expect((await store.unfinishedCalls()).map((c) => c.id)).toEqual(['a-live', 'b-live', 'none-live']);
+        expect(await store.deleteCallsOver('2026-03-02T00:00:00.000Z', 'host-b')).toEqual(['b-old']);
+        expect(await store.getCall('a-old')).toBeDefined();
+      }));
+
     it('stores calls, updates them, and lists newest first with paging', () =>
       withStore(async ({ store }) => {
         await store.saveCall(record('a', '2026-03-01T10:00:00.000Z'));
