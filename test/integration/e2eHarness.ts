@@ -37,6 +37,8 @@ export interface E2e {
   rtpMin: number;
   rtpMax: number;
   hooks: Hook[];
+  /** The URL of this environment's webhook receiver (null with `webhook: false`). */
+  hookUrl: string | null;
   live: CallEvent[];
   liveSocket: WebSocket | null;
   /** Stops the appliance (if not yet), the receiver, the live client and the fake. */
@@ -106,16 +108,18 @@ export async function startE2e(
       warm: { perServer: 0 },
       ...(overrides['stt'] as object | undefined),
     },
-    storage: { dir: storageDir },
-    webhooks: receiver
-      ? [
-          {
-            url: `http://127.0.0.1:${hookPort}/hook`,
-            secret: WEBHOOK_SECRET,
-            retry: { minDelayMs: 50, maxDelayMs: 200 },
-          },
-        ]
-      : [],
+    storage: { dir: storageDir, ...(overrides['storage'] as object | undefined) },
+    webhooks:
+      overrides['webhooks'] ??
+      (receiver
+        ? [
+            {
+              url: `http://127.0.0.1:${hookPort}/hook`,
+              secret: WEBHOOK_SECRET,
+              retry: { minDelayMs: 50, maxDelayMs: 200 },
+            },
+          ]
+        : []),
     http: { host: '127.0.0.1', port: httpPort },
     ...(overrides['ingress'] ? { ingress: overrides['ingress'] } : {}),
     log: { level: 'debug' },
@@ -152,6 +156,7 @@ export async function startE2e(
     rtpMin,
     rtpMax,
     hooks,
+    hookUrl: receiver ? `http://127.0.0.1:${hookPort}/hook` : null,
     live,
     liveSocket,
     async close(): Promise<void> {
