@@ -165,6 +165,11 @@ export async function startEndpoint(
       bus.addSink(new WebhookSink(outbox, config.webhooks, dispatcher, clock));
     }
     bus.addSink(live);
+    // With a shared database, the live feed also shows the calls of the other instances.
+    const others = await storage.othersEvents?.((e) => live.handle(e));
+    if (others) {
+      cleanups.push(() => others.stop());
+    }
     cleanups.push(
       () => dispatcher.stop(),
       () => bus.close(),

@@ -20,6 +20,7 @@ import {
   type UtteranceRow,
   type WordRow,
 } from './CallStore.js';
+import { notifyPayload, NOTIFY_CHANNEL } from './PgEventFeed.js';
 import { inTransaction, type PgPool } from './postgres.js';
 
 const CALL_COLUMNS = [
@@ -64,9 +65,15 @@ function placeholders(rows: number, width: number): string {
 
 export class PgCallStore implements AsyncCallStore {
   readonly #pool: PgPool;
+  readonly #notifyAs: string | undefined;
 
-  constructor(pool: PgPool) {
+  /**
+   * @param opts.notifyAs this instance's name: each event batch also NOTIFYs its events (delivered
+   *   at commit, in order) so the other instances' live feeds show them (PgEventFeed).
+   */
+  constructor(pool: PgPool, opts: { notifyAs?: string } = {}) {
     this.#pool = pool;
+    this.#notifyAs = opts.notifyAs;
   }
 
   async saveCall(record: CallRecord): Promise<void> {
@@ -120,6 +127,12 @@ export class PgCallStore implements AsyncCallStore {
            VALUES ${placeholders(utterances.length / 7, 7)} ON CONFLICT DO NOTHING`,
           utterances,
         );
+      }
+      const from = this.#notifyAs;
+      if (from !== undefined) {
+        await c.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', p) FROM unnest($1::text[]) AS p`, [
+          events.map((e, i) => notifyPayload(from, e, json?.[i] ?? JSON.stringify(e))),
+        ]);
       }
     });
   }

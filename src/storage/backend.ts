@@ -20,6 +20,7 @@ import { CallRowWriter } from './CallRowWriter.js';
 import { CallStore } from './CallStore.js';
 import { openDatabase } from './database.js';
 import { PgCallStore } from './PgCallStore.js';
+import { PgEventFeed } from './PgEventFeed.js';
 import { PgRefusedStore } from './PgRefusedStore.js';
 import { openPostgres } from './postgres.js';
 import { RefusedStore, type RefusedLog } from './RefusedStore.js';
@@ -44,6 +45,11 @@ export interface Storage {
   readonly calls: AsyncCallStore;
   readonly refused: RefusedLog;
   readonly outbox: WebhookQueue;
+  /**
+   * Hands `onEvent` every event the other instances sharing the database store (PostgreSQL; absent
+   * with SQLite), until `stop`.
+   */
+  othersEvents?(onEvent: (event: CallEvent) => void): Promise<{ stop(): Promise<void> }>;
   /** The `storage` readiness check: the database answers. */
   ready(): boolean | Promise<boolean>;
   /** Writes the queued call rows, then closes the database. */
@@ -72,7 +78,8 @@ export async function openStorage(o: StorageOptions): Promise<Storage> {
   }
   const pool = await openPostgres(o.url);
   const instance = o.instanceId ?? keptInstanceId(o.dir);
-  const store = new PgCallStore(pool);
+  const url = o.url;
+  const store = new PgCallStore(pool, { notifyAs: instance });
   const rows = new CallRowWriter({
     store,
     clock: o.clock,
@@ -89,6 +96,11 @@ export async function openStorage(o: StorageOptions): Promise<Storage> {
     calls: store,
     refused: new PgRefusedStore(pool),
     outbox: new PgOutbox(pool, owner, Math.max(30_000, 3 * o.webhookTimeoutMs)),
+    async othersEvents(onEvent) {
+      const feed = new PgEventFeed({ url, pool, instance, onEvent, clock: o.clock, logger: o.logger });
+      await feed.start();
+      return feed;
+    },
     async ready() {
       await pool.query('SELECT 1');
       return true;

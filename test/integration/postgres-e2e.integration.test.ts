@@ -1,7 +1,8 @@
 /**
  * The whole product on PostgreSQL (`storage.url`): Debian's server as a throwaway cluster
  * (test/helpers/postgres.ts), instances started by the e2e harness on one database. A SIP call's
- * words are stored in PostgreSQL and served by every instance's API; the webhook events of the
+ * words are stored in PostgreSQL, served by every instance's API and shown by every instance's live
+ * feed (LISTEN/NOTIFY); the webhook events of the
  * shared outbox arrive once each; a restart of one instance closes only the calls it left
  * unfinished, not another instance's live call; the refused log is shared and retention runs per
  * instance.
@@ -94,6 +95,18 @@ describe('sipscribe on PostgreSQL (storage.url)', () => {
     }, "the whole transcript from b's API").catch(() => undefined);
     expect(text).toBe(expected.join(' '));
     expect(await getJson<CallJson>(`${b.base}/api/calls/${callId}`)).toMatchObject({ state: 'ended' });
+
+    // b's live feed showed a's call as it went (LISTEN/NOTIFY): the same events as a's feed, in
+    // order, each once; a's feed has each of them once too (its own notifications are skipped).
+    await until(
+      () => b.live.some((e) => e.callId === callId && e.type === 'call.ended'),
+      "a's call.ended on b's live feed",
+    );
+    const onB = b.live.filter((e) => e.callId === callId);
+    const onA = a.live.filter((e) => e.callId === callId);
+    expect(onA.map((e) => e.seq)).toEqual(onA.map((_, i) => i + 1));
+    expect(onB).toEqual(onA);
+    expect(onB.flatMap((e) => (e.type === 'transcript.word' ? [e.text] : []))).toEqual(expected);
 
     // The rows themselves: every word as it arrived, the call owned by a.
     const db = await connect(url);
