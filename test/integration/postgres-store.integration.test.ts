@@ -12,15 +12,17 @@ import { MIGRATIONS } from '../../src/storage/database.js';
 import { PgCallStore } from '../../src/storage/PgCallStore.js';
 import { PgEventFeed } from '../../src/storage/PgEventFeed.js';
 import { openPostgres } from '../../src/storage/postgres.js';
-import type { CallEvent } from '../../src/events.js';
+import type { CallEvent, CallMeta } from '../../src/events.js';
 import { wallClock } from '../../lib/clock.js';
 import pino from 'pino';
 import { until } from './e2eHarness.js';
 import { startPostgres, type PostgresCluster } from '../helpers/postgres.js';
 import { stopAll } from '../helpers/processes.js';
-import { describeCallStore } from '../src/storage/storeSuite.js';
+import { describeCallStore, META } from '../src/storage/storeSuite.js';
 
 let cluster: PostgresCluster;
+
+const meta = (id: string): CallMeta => ({ ...META, sipCallId: `${id}@192.0.2.4` });
 let dbs = 0;
 
 beforeAll(async () => {
@@ -57,15 +59,7 @@ describe('PostgreSQL shared by several instances', () => {
       const two = new PgCallStore(p2);
       const call = (id: string, createdAt: string): CallRecord => ({
         id,
-        meta: {
-          sipCallId: `${id}@192.0.2.4`,
-          from: 'sip:alice@example.com',
-          to: 'sip:1001@192.0.2.10',
-          account: null,
-          transport: 'udp',
-          codec: 'PCMU',
-          source: '192.0.2.4:5060',
-        },
+        meta: meta(id),
         state: 'streaming',
         createdAt,
         answeredAt: createdAt,
@@ -113,15 +107,7 @@ describe('PgEventFeed', () => {
     try {
       await Promise.all(feeds.map((f) => f.start()));
       const store = new PgCallStore(pool, { notifyAs: 'a' });
-      const call = {
-        sipCallId: 'feed@192.0.2.4',
-        from: 'sip:alice@example.com',
-        to: 'sip:1001@192.0.2.10',
-        account: null,
-        transport: 'udp',
-        codec: 'PCMU',
-        source: '192.0.2.4:5060',
-      } as const;
+      const call = meta('feed');
       const common = (seq: number) => ({
         seq,
         callId: 'c1',

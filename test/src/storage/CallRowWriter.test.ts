@@ -3,28 +3,10 @@ import type { CallRecord } from '../../../src/calls/CallRecord.js';
 import { CallRowWriter } from '../../../src/storage/CallRowWriter.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { logSink } from '../logSink.js';
+import { record } from './storeSuite.js';
 
-function record(id: string, state: CallRecord['state']): CallRecord {
-  return {
-    id,
-    meta: {
-      sipCallId: `${id}@192.0.2.4`,
-      from: 'sip:alice@example.com',
-      to: 'sip:1001@192.0.2.10',
-      account: null,
-      transport: 'udp',
-      codec: 'PCMU',
-      source: '192.0.2.4:5060',
-    },
-    state,
-    createdAt: '2026-03-01T10:00:00.000Z',
-    answeredAt: null,
-    endedAt: null,
-    endReason: null,
-    rejectStatus: null,
-    durationMs: null,
-  };
-}
+const row = (id: string, state: CallRecord['state']): CallRecord =>
+  record(id, '2026-03-01T10:00:00.000Z', { state, answeredAt: null });
 
 /** A store whose writes complete when the test says so, or fail while `down`. */
 function slowStore() {
@@ -52,8 +34,8 @@ describe('CallRowWriter', () => {
   it('writes one batch at a time; changes made meanwhile go in the next, each call in its latest state', async () => {
     const store = slowStore();
     const w = new CallRowWriter({ store, clock: new FakeClock(0), logger: logSink().logger });
-    w.saveCall(record('a', 'offered'));
-    w.saveCall(record('b', 'offered'));
+    w.saveCall(row('a', 'offered'));
+    w.saveCall(row('b', 'offered'));
     await tick();
     expect(store.batches).toEqual([
       [
@@ -62,10 +44,10 @@ describe('CallRowWriter', () => {
       ],
     ]);
     // While the first batch is in flight, a goes through three states and b through one.
-    w.saveCall(record('a', 'answered'));
-    w.saveCall(record('b', 'cancelled'));
-    w.saveCall(record('a', 'streaming'));
-    w.saveCall(record('a', 'ending'));
+    w.saveCall(row('a', 'answered'));
+    w.saveCall(row('b', 'cancelled'));
+    w.saveCall(row('a', 'streaming'));
+    w.saveCall(row('a', 'ending'));
     expect(w.queued).toBe(2);
     store.release();
     await tick();
@@ -92,12 +74,12 @@ describe('CallRowWriter', () => {
       onFailure: (n) => failed.push(n),
     });
     store.down = true;
-    w.saveCall(record('a', 'offered'));
-    w.saveCall(record('b', 'offered'));
+    w.saveCall(row('a', 'offered'));
+    w.saveCall(row('b', 'offered'));
     await tick();
     expect(failed).toEqual([2]);
     expect(clock.pending).toBe(1);
-    w.saveCall(record('b', 'answered')); // waits for the retry
+    w.saveCall(row('b', 'answered')); // waits for the retry
     await tick();
     expect(failed).toEqual([2]);
     store.down = false;

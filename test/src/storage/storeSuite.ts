@@ -12,7 +12,7 @@ import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';
 import { StorageWriter } from '../../../src/storage/StorageWriter.js';
 import { silentLogger } from '../../../lib/logger.js';
 
-const META: CallMeta = {
+export const META: CallMeta = {
   sipCallId: 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6@192.0.2.4',
   from: '"Alice" <sip:alice@example.com>',
   to: 'sip:1001@192.0.2.10',
@@ -22,7 +22,8 @@ const META: CallMeta = {
   source: '192.0.2.4:5070',
 };
 
-function record(id: string, createdAt: string, patch: Partial<CallRecord> = {}): CallRecord {
+/** A call answered at `createdAt`, streaming, with `patch` applied. */
+export function record(id: string, createdAt: string, patch: Partial<CallRecord> = {}): CallRecord {
   return {
     id,
     meta: META,
