@@ -261,6 +261,26 @@ const configSchema = z.object({
   storage: z
     .object({
       dir: z.string().default('./data'),
+      /**
+       * A PostgreSQL database (`postgres://user:password@host:5432/db`, or `env:NAME`) for calls,
+       * transcripts, events, the refused log and the webhook outbox, shared by every instance that
+       * points at it. Absent: the embedded SQLite database in `dir`. JSONL files, recordings and
+       * pending audio stay in `dir` either way.
+       */
+      url: z
+        .string()
+        .regex(/^postgres(?:ql)?:\/\/./, 'a postgres:// or postgresql:// URL')
+        .optional(),
+      /**
+       * This instance's name in a shared database (`url`): its calls are marked with it, and a start
+       * closes only the calls that it left unfinished. It must stay the same across restarts and
+       * differ between instances. Default: a name made at the first start and kept in
+       * `<dir>/instance-id`.
+       */
+      instanceId: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,64}$/, '1 to 64 letters, digits, ".", "_" or "-"')
+        .optional(),
       /** Also write each call's audio to `<dir>/recordings/<callId>.wav` (PCM16 mono). */
       recordAudio: z.boolean().default(false),
       /** Calls over for longer than this many days are deleted with their files; 0 keeps everything. */

@@ -11,6 +11,7 @@ import { Admission } from './calls/Admission.js';
 import { CallRegistry } from './calls/CallRegistry.js';
 import { wallClock, type Clock } from '../lib/clock.js';
 import { isLoopbackHost, type Config } from './config.js';
+import { maskUrl } from './logger.js';
 import { registerApiRoutes } from './http/api.js';
 import { Readiness, registerHealthRoutes } from './http/health.js';
 import { LiveFeed } from './http/LiveFeed.js';
@@ -22,11 +23,8 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { channelOfPendingFile } from './call/DeferredCall.js';
 import { CallRecorder, recordingPath } from './recording/CallRecorder.js';
 import { listPendingRecordings, PendingBudget } from './recording/PendingRecording.js';
-import { sqliteAsync } from './storage/AsyncCallStore.js';
-import { CallStore } from './storage/CallStore.js';
-import { openDatabase } from './storage/database.js';
+import { openStorage } from './storage/backend.js';
 import { JsonlFiles } from './storage/JsonlFiles.js';
-import { RefusedStore } from './storage/RefusedStore.js';
 import { Retention } from './storage/Retention.js';
 import { ConsoleSink, type ConsoleSinkOptions } from './transcripts/ConsoleSink.js';
 import {
@@ -38,7 +36,6 @@ import {
 import { StorageSink } from './transcripts/StorageSink.js';
 import { TranscriptBus } from './transcripts/TranscriptBus.js';
 import { WebhookSink } from './transcripts/WebhookSink.js';
-import { Outbox } from './webhooks/Outbox.js';
 import { publicUrl, WebhookDispatcher, type HttpPost } from './webhooks/WebhookDispatcher.js';
 import { CleanupStack } from './cleanupStack.js';
 
@@ -88,20 +85,48 @@ export async function startEndpoint(
 ): Promise<Endpoint> {
   const clock = deps.clock ?? wallClock;
   const dir = config.storage.dir;
-  const db = openDatabase(dir);
+  const metrics = createMetrics();
+  const storage = await openStorage({
+    dir,
+    url: config.storage.url,
+    instanceId: config.storage.instanceId,
+    webhookTimeoutMs: Math.max(0, ...config.webhooks.map((w) => w.timeoutMs)),
+    clock,
+    logger: logger.child({ part: 'storage' }),
+    onRowFailure: (n) => {
+      for (let i = 0; i < n; i++) {
+        metrics.busCounters.sinkFailed('storage');
+      }
+    },
+  });
   const cleanups = new CleanupStack(logger);
-  cleanups.push(() => db.close());
+  cleanups.push(() => storage.close());
   const cleanup = (): Promise<void> => cleanups.run();
   try {
-    const metrics = createMetrics();
-    const store = new CallStore(db);
-    const outbox = new Outbox(db);
+    const { outbox } = storage;
+    // A backlog read over the network (PostgreSQL) is the one of the previous scrape.
+    let backlog: Record<string, number> = {};
+    let reading = false;
     metrics.setWebhookBacklogSource(() => {
-      const byLabel: Record<string, number> = {};
-      for (const [url, n] of Object.entries(outbox.backlog())) {
-        byLabel[publicUrl(url)] = (byLabel[publicUrl(url)] ?? 0) + n;
+      const read = (rows: Record<string, number>): void => {
+        const byLabel: Record<string, number> = {};
+        for (const [url, n] of Object.entries(rows)) {
+          byLabel[publicUrl(url)] = (byLabel[publicUrl(url)] ?? 0) + n;
+        }
+        backlog = byLabel;
+      };
+      const rows = outbox.backlog();
+      if (!(rows instanceof Promise)) {
+        read(rows);
+      } else if (!reading) {
+        reading = true;
+        rows
+          .then(read, (err: unknown) => logger.warn({ err }, 'webhook backlog unreadable'))
+          .finally(() => {
+            reading = false;
+          });
       }
-      return byLabel;
+      return backlog;
     });
 
     const bus = new TranscriptBus({ logger, clock, counters: metrics.busCounters });
@@ -117,7 +142,7 @@ export async function startEndpoint(
     );
     const jsonl = new JsonlFiles(dir);
     bus.addSink(
-      new StorageSink(store, jsonl, {
+      new StorageSink(storage.events, jsonl, {
         clock,
         logger: logger.child({ part: 'storage' }),
         intervalMs: config.storage.writeBatchMs,
@@ -141,6 +166,11 @@ export async function startEndpoint(
       bus.addSink(new WebhookSink(outbox, config.webhooks, dispatcher, clock));
     }
     bus.addSink(live);
+    // With a shared database, the live feed also shows the calls of the other instances.
+    const others = await storage.othersEvents?.((e) => live.handle(e));
+    if (others) {
+      cleanups.push(() => others.stop());
+    }
     cleanups.push(
       () => dispatcher.stop(),
       () => bus.close(),
@@ -158,12 +188,22 @@ export async function startEndpoint(
       clock,
       metrics,
     });
-    const refused = new RefusedStore(db);
-    const calls = new CallRegistry({ store, bus, clock, logger, metrics, refused });
+    const { refused, instance } = storage;
+    const calls = new CallRegistry({
+      store: storage.rows,
+      stored: storage.calls,
+      ...(instance === undefined ? {} : { instance }),
+      bus,
+      clock,
+      logger,
+      metrics,
+      refused,
+    });
     // Calls whose deferred audio waits in pending/ are completed by the appliance from the file
-    // (a recording session's callee channel has its own: `<callId>.callee.wav`).
+    // (a recording session's or ingress call's callee channel has its own: `<callId>.callee.wav`).
     const pending = new Set(listPendingRecordings(dir).map((f) => channelOfPendingFile(f).callId));
-    calls.recoverStale((id) => pending.has(id));
+    await calls.prepareResume(pending);
+    await calls.recoverStale((id) => pending.has(id));
     // Last resort: calls the orchestration left active are ended before the bus drains.
     cleanups.push(() => calls.endAll('shutdown'));
     const recorder = config.storage.recordAudio ? new CallRecorder(dir, logger) : null;
@@ -173,8 +213,9 @@ export async function startEndpoint(
     const filesOf = (id: string): string[] => [jsonl.pathOf(id), recordingPath(dir, id)];
     const retention = new Retention({
       days: config.storage.retentionDays,
-      store,
+      store: storage.calls,
       refused,
+      ...(instance === undefined ? {} : { instance }),
       filesOf,
       clock,
       logger,
@@ -183,7 +224,7 @@ export async function startEndpoint(
     cleanups.push(() => retention.stop());
 
     const readiness = new Readiness(logger);
-    readiness.add({ name: 'storage', check: () => db.open });
+    readiness.add({ name: 'storage', check: () => storage.ready() });
     // At least one moshi-server answering /api/build_info (polled in the background).
     const sttTls = new Map(
       config.stt.servers.map((s, i) => [
@@ -215,7 +256,7 @@ export async function startEndpoint(
     registerHealthRoutes(http, readiness, metrics);
     registerApiRoutes(http, {
       registry: calls,
-      store: sqliteAsync(store),
+      store: storage.calls,
       refused,
       recorder,
       filesOf,
@@ -232,6 +273,7 @@ export async function startEndpoint(
       {
         http: `${http.secure ? 'https' : 'http'}://${addr.address}:${addr.port}`,
         storage: dir,
+        ...(config.storage.url ? { database: maskUrl(config.storage.url), instance } : {}),
         webhooks: dispatcher.urls.length,
       },
       'http server listening',

@@ -20,6 +20,11 @@ export interface CallRecord {
   readonly rejectStatus: number | null;
   /** Milliseconds from answer to end; null until the call is over. */
   readonly durationMs: number | null;
+  /**
+   * The instance that holds the call (`storage.instanceId`), when the store is shared by several
+   * (PostgreSQL); absent with the embedded SQLite store.
+   */
+  readonly instance?: string;
 }
 
 /**

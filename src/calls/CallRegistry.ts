@@ -1,7 +1,9 @@
 /**
  * The calls of the process: active ones in memory, every one (active included) in the database.
  * The call orchestration drives it; it keeps the record, the database row, the transcript bus and
- * the call metrics consistent with one another:
+ * the call metrics consistent with one another. It writes rows without waiting (`store.saveCall`:
+ * the SQLite store at once, PostgreSQL's `CallRowWriter` in the background) and reads the database
+ * only at start, asynchronously (`stored`: calls left unfinished, pending transcriptions):
  *
  * - `create(meta)` on INVITE: state `offered`, row written, `sipscribe_calls_active` +1.
  * - `transition(id, 'answered')` opens the call's event stream and publishes `call.started`.
@@ -11,28 +13,40 @@
  * - `refuse(attempt)` for an INVITE refused before it became a call: no call record, one count in
  *   the aggregated refused log (per source and reason, `RefusedStore`).
  * Every finished call and every refused attempt counts once in `sipscribe_calls_total{outcome}`.
+ *
+ * With `instance` (a store shared by several instances) every row names this instance, and the
+ * recovery at start closes only this instance's unfinished calls: the others' are live elsewhere.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../errors.js';
-import type { CallMeta, EndReason } from '../events.js';
+import type { CallEvent, CallMeta, EndReason } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { CallStore, ListCallsOptions, StoredUtterance } from '../storage/CallStore.js';
-import type { RefusedStore } from '../storage/RefusedStore.js';
+import { sqliteAsync, type AsyncCallStore } from '../storage/AsyncCallStore.js';
+import { CallStore, type StoredUtterance } from '../storage/CallStore.js';
+import type { RefusedLog } from '../storage/RefusedStore.js';
 import { channelUtterance } from '../transcripts/channelEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { callOutcome, type CallRecord } from './CallRecord.js';
 import { assertTransition, isTerminal, type CallState } from './callStates.js';
 
+/** Finished calls of this process kept in memory for `get` and `list`. */
+const RECENT_FINISHED = 1000;
+
 interface CallRegistryOptions {
-  store: CallStore;
+  /** Where call rows go: the SQLite `CallStore`, or a `CallRowWriter` (PostgreSQL). */
+  store: { saveCall(record: CallRecord): void };
+  /** Where the recovery at start reads (default: `store` when it is the SQLite `CallStore`). */
+  stored?: AsyncCallStore;
+  /** This instance's name in a store shared by several instances (`storage.instanceId`). */
+  instance?: string;
   bus: TranscriptBus;
   clock: Clock;
   logger: Logger;
   metrics?: Metrics;
   /** Where refused attempts are aggregated (without it they are only counted). */
-  refused?: RefusedStore;
+  refused?: RefusedLog;
   /** Makes call ids (default: random UUIDs). */
   newId?: () => string;
 }
@@ -60,12 +74,25 @@ export class UnknownCallIdError extends AppError {
   }
 }
 
+/** What {@link CallRegistry.prepareResume} reads of a call whose transcription is pending. */
+interface PendingCall {
+  record: CallRecord;
+  events: CallEvent[];
+  utterances: StoredUtterance[];
+}
+
 export class CallRegistry {
   readonly #active = new Map<string, CallRecord>();
+  /** Every call of this process in creation order, latest state (finished ones bounded). */
+  readonly #recent = new Map<string, CallRecord>();
+  /** Pending calls read by `prepareResume`, taken by `resumePending`. */
+  readonly #prepared = new Map<string, PendingCall>();
   readonly #opts: CallRegistryOptions;
+  readonly #stored: AsyncCallStore | undefined;
 
   constructor(opts: CallRegistryOptions) {
     this.#opts = opts;
+    this.#stored = opts.stored ?? (opts.store instanceof CallStore ? sqliteAsync(opts.store) : undefined);
   }
 
   /** Records a new call (state `offered`) and returns its record. */
@@ -81,9 +108,10 @@ export class CallRegistry {
       endReason: null,
       rejectStatus: null,
       durationMs: null,
+      ...(this.#opts.instance === undefined ? {} : { instance: this.#opts.instance }),
     };
     this.#active.set(id, record);
-    this.#opts.store.saveCall(record);
+    this.#save(record);
     this.#opts.metrics?.callsActive.inc();
     this.#opts.logger.debug({ callId: id, state: 'offered' }, 'call created');
     return record;
@@ -98,18 +126,38 @@ export class CallRegistry {
   refuse(attempt: { source: string; to: string; status: number; reason: string }): void {
     const { refused, metrics, logger } = this.#opts;
     metrics?.callsTotal.inc({ outcome: 'rejected' });
-    const count = refused?.record({ ...attempt, at: this.#iso() }) ?? 1;
-    const fields = {
-      source: attempt.source,
-      to: attempt.to,
-      status: attempt.status,
-      reason: attempt.reason,
-      count,
+    const log = (count: number): void => {
+      const fields = {
+        source: attempt.source,
+        to: attempt.to,
+        status: attempt.status,
+        reason: attempt.reason,
+        count,
+      };
+      if (count === 1) {
+        logger.info(fields, 'call refused');
+      } else {
+        logger.debug(fields, 'call refused');
+      }
     };
-    if (count === 1) {
-      logger.info(fields, 'call refused');
+    // The refusal itself stands when its row cannot be written; only the refused log misses it.
+    const notLogged = (err: unknown): void => {
+      logger.warn(
+        { err, source: attempt.source, reason: attempt.reason },
+        'call refused (not written to the refused log)',
+      );
+    };
+    let count: number | Promise<number>;
+    try {
+      count = refused?.record({ ...attempt, at: this.#iso() }) ?? 1;
+    } catch (err) {
+      notLogged(err);
+      return;
+    }
+    if (typeof count === 'number') {
+      log(count);
     } else {
-      logger.debug(fields, 'call refused');
+      count.then(log, notLogged);
     }
   }
 
@@ -177,7 +225,7 @@ export class CallRegistry {
       case 'streaming':
         break;
     }
-    this.#opts.store.saveCall(next);
+    this.#save(next);
     if (isTerminal(to)) {
       this.#active.delete(id);
       this.#opts.metrics?.callsActive.dec();
@@ -202,7 +250,7 @@ export class CallRegistry {
     const prev = this.#get(id);
     const next = { ...prev, meta: { ...prev.meta, ...meta } };
     this.#active.set(id, next);
-    this.#opts.store.saveCall(next);
+    this.#save(next);
     if (this.#opts.bus.isOpen(id)) {
       this.#opts.bus.updateMeta(id, meta);
     }
@@ -223,9 +271,9 @@ export class CallRegistry {
     });
   }
 
-  /** An active call, or a past one from the database. */
+  /** A call of this process: an active one, or one of the last 1000 finished (the API reads the database). */
   get(id: string): CallRecord | undefined {
-    return this.#active.get(id) ?? this.#opts.store.getCall(id);
+    return this.#active.get(id) ?? this.#recent.get(id);
   }
 
   /** Active calls, oldest first. */
@@ -233,9 +281,9 @@ export class CallRegistry {
     return [...this.#active.values()];
   }
 
-  /** Every call (active and past), newest first, from the database. */
-  list(opts?: ListCallsOptions): CallRecord[] {
-    return this.#opts.store.listCalls(opts);
+  /** The calls of this process (active, and the last 1000 finished), newest first. */
+  list(): CallRecord[] {
+    return [...this.#recent.values()].reverse();
   }
 
   /**
@@ -289,12 +337,30 @@ export class CallRegistry {
   }
 
   /**
+   * Reads what {@link resumePending} needs of the calls whose transcription a previous run left
+   * pending (their audio is in this instance's `pending/`): done once at start, before the calls
+   * are taken back, since the store may answer over the network.
+   */
+  async prepareResume(ids: Iterable<string>): Promise<void> {
+    const stored = this.#storedOrThrow();
+    for (const id of ids) {
+      const record = await stored.getCall(id);
+      if (record) {
+        const [events, utterances] = await Promise.all([stored.events(id), stored.utterances(id)]);
+        this.#prepared.set(id, { record, events, utterances });
+      }
+    }
+  }
+
+  /**
    * Takes back a call whose transcript a previous run left pending (see {@link park}, or a crash
-   * while it was recorded; `recoverStale` leaves such calls alone): active again in `ending`, its event stream reopened
-   * after its last stored event, with the utterances stored so far.
+   * while it was recorded; `recoverStale` leaves such calls alone), as read by
+   * {@link prepareResume}: active again in `ending`, its event stream reopened after its last
+   * stored event, with the utterances stored so far.
    * @returns the record, whether `call.ended` was already published for it and the call time the
    *   stored utterances reach (ms), in all and per channel (`caller`, `callee`: a channel without
-   *   one is absent); undefined for a call that is unknown, never answered or active.
+   *   one is absent); undefined for a call that is unknown (or not prepared), never answered or
+   *   active.
    */
   resumePending(id: string):
     | {
@@ -304,24 +370,25 @@ export class CallRegistry {
         channelsTranscribedUntilMs: Readonly<Record<string, number>>;
       }
     | undefined {
-    const { store } = this.#opts;
-    const stored = this.#active.has(id) ? undefined : store.getCall(id);
-    if (!stored?.answeredAt) {
+    const prepared = this.#active.has(id) ? undefined : this.#prepared.get(id);
+    this.#prepared.delete(id);
+    if (!prepared?.record.answeredAt) {
       return undefined;
     }
-    const events = store.events(id);
+    const { events, utterances } = prepared;
     const record: CallRecord = {
-      ...stored,
+      ...prepared.record,
       state: 'ending',
       endedAt: null,
-      endReason: stored.endReason ?? 'error',
+      endReason: prepared.record.endReason ?? 'error',
     };
     this.#active.set(id, record);
-    store.saveCall(record);
+    this.#save(record);
     this.#opts.metrics?.callsActive.inc();
-    const utterances = this.#reopen(
+    this.#reopen(
       record,
       events.reduce((m, e) => Math.max(m, e.seq), 0),
+      utterances,
     );
     this.#opts.logger.info({ callId: id }, 'call resumed: transcribing its pending audio');
     const channels: Record<string, number> = {};
@@ -337,7 +404,8 @@ export class CallRegistry {
   }
 
   /**
-   * Closes the calls a previous process left active (crash, kill -9, power loss). A call that was
+   * Closes the calls a previous process left active (crash, kill -9, power loss), this instance's
+   * only when the store is shared (`instance`). A call that was
    * never answered becomes `cancelled`. An answered one is ended as the sinks expect: the words
    * stored after its last utterance become a final utterance, then `call.ended` (reason `error`
    * unless the call was already ending) carries the whole stored transcript, numbered after the
@@ -346,15 +414,16 @@ export class CallRegistry {
    * @param skip calls another part of the endpoint finishes itself (e.g. a pending transcription).
    * @returns how many calls were closed.
    */
-  recoverStale(skip: (id: string) => boolean = () => false): number {
-    const { store, logger, metrics } = this.#opts;
+  async recoverStale(skip: (id: string) => boolean = () => false): Promise<number> {
+    const { logger, metrics, instance } = this.#opts;
+    const stored = this.#storedOrThrow();
     let closed = 0;
-    for (const r of store.unfinishedCalls()) {
+    for (const r of await stored.unfinishedCalls(instance)) {
       if (this.#active.has(r.id) || skip(r.id)) {
         continue;
       }
       closed++;
-      const last = store.lastEvent(r.id);
+      const last = await stored.lastEvent(r.id);
       let next: CallRecord;
       if (r.answeredAt === null) {
         next = { ...r, state: 'cancelled', endedAt: last?.at ?? r.createdAt, durationMs: 0 };
@@ -364,7 +433,7 @@ export class CallRegistry {
         const durationMs = Math.max(0, endedAtMs - answeredAt);
         const reason = r.endReason ?? 'error';
         if (last?.type !== 'call.ended') {
-          this.#publishLateEnd(r, last?.seq ?? 0, reason, durationMs);
+          await this.#publishLateEnd(stored, r, last?.seq ?? 0, reason, durationMs);
         }
         next = {
           ...r,
@@ -374,7 +443,7 @@ export class CallRegistry {
           durationMs,
         };
       }
-      store.saveCall(next);
+      this.#opts.store.saveCall(next);
       metrics?.callsTotal.inc({ outcome: callOutcome(next) });
       logger.warn(
         { callId: r.id, sipCallId: r.meta.sipCallId, was: r.state, now: next.state },
@@ -384,24 +453,31 @@ export class CallRegistry {
     return closed;
   }
 
-  #publishLateEnd(r: CallRecord, lastSeq: number, reason: EndReason, durationMs: number): void {
-    const { store, bus } = this.#opts;
-    const stored = this.#reopen(r, lastSeq);
-    const lastUtteranceSeq = stored.at(-1)?.seq ?? 0;
-    const trailing = store.words(r.id).filter((w) => w.seq > lastUtteranceSeq);
+  async #publishLateEnd(
+    stored: AsyncCallStore,
+    r: CallRecord,
+    lastSeq: number,
+    reason: EndReason,
+    durationMs: number,
+  ): Promise<void> {
+    const { bus } = this.#opts;
+    const [utterances, words] = await Promise.all([stored.utterances(r.id), stored.words(r.id)]);
+    this.#reopen(r, lastSeq, utterances);
+    const lastUtteranceSeq = utterances.at(-1)?.seq ?? 0;
+    const trailing = words.filter((w) => w.seq > lastUtteranceSeq);
     // One closing utterance per channel (a call with both sides transcribed has two).
     for (const channel of new Set(trailing.map((w) => w.channel))) {
-      const words = trailing.filter((w) => w.channel === channel);
-      const first = words[0];
-      const lastWord = words.at(-1);
+      const channelWords = trailing.filter((w) => w.channel === channel);
+      const first = channelWords[0];
+      const lastWord = channelWords.at(-1);
       if (first && lastWord) {
         bus.publish(
           r.id,
           channelUtterance(channel, {
-            text: words.map((w) => w.text).join(' '),
+            text: channelWords.map((w) => w.text).join(' '),
             startMs: first.startMs,
             endMs: lastWord.endMs ?? lastWord.startMs,
-            words,
+            words: channelWords,
           }),
         );
       }
@@ -412,16 +488,35 @@ export class CallRegistry {
   /**
    * Reopens the event stream of an answered call a previous run left open: numbering goes on
    * after `lastSeq`, `call.ended` will start with the stored utterances, offsets count from the
-   * answer. Returns the stored utterances.
+   * answer.
    */
-  #reopen(r: CallRecord, lastSeq: number): StoredUtterance[] {
-    const { store, bus } = this.#opts;
-    const stored = store.utterances(r.id);
+  #reopen(r: CallRecord, lastSeq: number, stored: readonly StoredUtterance[]): void {
+    const { bus } = this.#opts;
     bus.openCall(r.id, r.meta, { lastSeq, utterances: stored.map(({ seq: _seq, ...u }) => u) });
     if (r.answeredAt !== null) {
       bus.markAnswered(r.id, Date.parse(r.answeredAt));
     }
-    return stored;
+  }
+
+  /** Writes a call's row and keeps its latest state for `get` and `list`. */
+  #save(record: CallRecord): void {
+    this.#opts.store.saveCall(record);
+    this.#recent.set(record.id, record);
+    if (this.#recent.size > RECENT_FINISHED + this.#active.size) {
+      for (const id of this.#recent.keys()) {
+        if (!this.#active.has(id)) {
+          this.#recent.delete(id);
+          break;
+        }
+      }
+    }
+  }
+
+  #storedOrThrow(): AsyncCallStore {
+    if (!this.#stored) {
+      throw new AppError('CALL_ERR_NO_STORE', 'the call registry has no store to read (options.stored)');
+    }
+    return this.#stored;
   }
 
   #get(id: string): CallRecord {

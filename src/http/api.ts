@@ -20,7 +20,7 @@ import type { CallRegistry } from '../calls/CallRegistry.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
 import type { Logger } from '../logger.js';
 import type { AsyncCallStore } from '../storage/AsyncCallStore.js';
-import type { RefusedStore } from '../storage/RefusedStore.js';
+import type { RefusedLog } from '../storage/RefusedStore.js';
 import {
   interleave,
   toSrt,
@@ -78,7 +78,7 @@ export function registerApiRoutes(
     registry: Pick<CallRegistry, 'active'>;
     /** Every call stored (this instance's and, with PostgreSQL, every other instance's). */
     store: AsyncCallStore;
-    refused?: RefusedStore;
+    refused?: RefusedLog;
     recorder?: CallRecorder | null;
     /** The files kept for a call (JSONL, recording), removed with it. */
     filesOf: (callId: string) => readonly string[];
@@ -90,8 +90,8 @@ export function registerApiRoutes(
   const findCall = async (id: string): Promise<CallRecord | undefined> =>
     registry.active().find((c) => c.id === id) ?? (await store.getCall(id));
 
-  http.route('GET', '/api/refused', (_req, res) => {
-    sendJson(res, 200, { refused: refused?.list() ?? [] });
+  http.route('GET', '/api/refused', async (_req, res) => {
+    sendJson(res, 200, { refused: (await refused?.list()) ?? [] });
   });
 
   http.route('DELETE', '/api/calls/:id', async (_req, res, _url, { id = '' }) => {

@@ -16,11 +16,11 @@ export interface AsyncCallStore extends EventStore {
   utterances(callId: string): Promise<StoredUtterance[]>;
   words(callId: string): Promise<StoredWord[]>;
   events(callId: string): Promise<CallEvent[]>;
-  /** Calls not over, oldest first. */
-  unfinishedCalls(): Promise<CallRecord[]>;
+  /** Calls not over, oldest first (only `instance`'s when given). */
+  unfinishedCalls(instance?: string): Promise<CallRecord[]>;
   lastEvent(callId: string): Promise<{ seq: number; type: string; at: string } | undefined>;
   /** See `CallStore.deleteCallsOver`. */
-  deleteCallsOver(beforeIso: string): Promise<string[]>;
+  deleteCallsOver(beforeIso: string, instance?: string): Promise<string[]>;
   /** See `CallStore.deleteCall`. */
   deleteCall(id: string): Promise<boolean>;
 }
@@ -40,9 +40,9 @@ export function sqliteAsync(store: CallStore): AsyncCallStore {
     utterances: (id) => settle(() => store.utterances(id)),
     words: (id) => settle(() => store.words(id)),
     events: (id) => settle(() => store.events(id)),
-    unfinishedCalls: () => settle(() => store.unfinishedCalls()),
+    unfinishedCalls: (instance) => settle(() => store.unfinishedCalls(instance)),
     lastEvent: (id) => settle(() => store.lastEvent(id)),
-    deleteCallsOver: (before) => settle(() => store.deleteCallsOver(before)),
+    deleteCallsOver: (before, instance) => settle(() => store.deleteCallsOver(before, instance)),
     deleteCall: (id) => settle(() => store.deleteCall(id)),
   };
 }

@@ -27,6 +27,8 @@ export interface CallRow {
   ingress: string;
   /** `CallMeta.recording` as JSON (SIPREC sessions only). */
   recording: string | null;
+  /** The instance holding the call (`CallRecord.instance`). */
+  instance: string | null;
   state: string;
   created_at: string;
   answered_at: string | null;
@@ -88,6 +90,7 @@ export function toRecord(r: CallRow): CallRecord {
     endReason: r.end_reason as EndReason | null,
     rejectStatus: r.reject_status,
     durationMs: r.duration_ms,
+    ...(r.instance === null ? {} : { instance: r.instance }),
   };
 }
 
@@ -104,6 +107,7 @@ export function toRow(record: CallRecord): CallRow {
     source: record.meta.source,
     ingress: record.meta.ingress ?? 'sip',
     recording: record.meta.recording ? JSON.stringify(record.meta.recording) : null,
+    instance: record.instance ?? null,
     state: record.state,
     created_at: record.createdAt,
     answered_at: record.answeredAt,
@@ -164,13 +168,14 @@ export class CallStore {
     this.#db = db;
     this.#upsertCall = db.prepare(`
       INSERT INTO calls (id, sip_call_id, from_uri, to_uri, account, transport, codec, source, ingress,
-                         recording, state, created_at, answered_at, ended_at, end_reason, reject_status, duration_ms)
-      VALUES (@id, @sip_call_id, @from_uri, @to_uri, @account, @transport, @codec, @source, @ingress, @recording, @state,
-              @created_at, @answered_at, @ended_at, @end_reason, @reject_status, @duration_ms)
+                         recording, instance, state, created_at, answered_at, ended_at, end_reason, reject_status, duration_ms)
+      VALUES (@id, @sip_call_id, @from_uri, @to_uri, @account, @transport, @codec, @source, @ingress, @recording, @instance,
+              @state, @created_at, @answered_at, @ended_at, @end_reason, @reject_status, @duration_ms)
       ON CONFLICT (id) DO UPDATE SET
         sip_call_id = excluded.sip_call_id, from_uri = excluded.from_uri, to_uri = excluded.to_uri,
         account = excluded.account, transport = excluded.transport, codec = excluded.codec,
-        source = excluded.source, ingress = excluded.ingress, recording = excluded.recording, state = excluded.state, answered_at = excluded.answered_at,
+        source = excluded.source, ingress = excluded.ingress, recording = excluded.recording,
+        instance = excluded.instance, state = excluded.state, answered_at = excluded.answered_at,
         ended_at = excluded.ended_at, end_reason = excluded.end_reason,
         reject_status = excluded.reject_status, duration_ms = excluded.duration_ms`);
     this.#insertEvent = db.prepare(
@@ -287,13 +292,17 @@ export class CallStore {
     return this.#events.all(callId).map((r) => JSON.parse(r.body) as CallEvent);
   }
 
-  /** Calls not over in the database (at start: the ones a previous process left active), oldest first. */
-  unfinishedCalls(): CallRecord[] {
+  /**
+   * Calls not over in the database (at start: the ones a previous process left active), oldest
+   * first; only those of `instance` when given.
+   */
+  unfinishedCalls(instance?: string): CallRecord[] {
     return this.#db
-      .prepare<[], CallRow>(
-        `SELECT * FROM calls WHERE state NOT IN ('ended', 'rejected', 'cancelled') ORDER BY created_at, rowid`,
+      .prepare<string[], CallRow>(
+        `SELECT * FROM calls WHERE state NOT IN ('ended', 'rejected', 'cancelled')
+         ${instance === undefined ? '' : 'AND instance = ?'} ORDER BY created_at, rowid`,
       )
-      .all()
+      .all(...(instance === undefined ? [] : [instance]))
       .map(toRecord);
   }
 
@@ -309,18 +318,20 @@ export class CallStore {
   /**
    * Deletes calls over before `beforeIso` (by end time, else creation time) with their events,
    * words, utterances and given-up webhook rows; a call with a webhook delivery still pending is
-   * kept until it is delivered. One transaction.
+   * kept until it is delivered. Only the calls of `instance` when given (their files are in its
+   * storage.dir). One transaction.
    * @returns the ids deleted (for their files).
    */
-  deleteCallsOver(beforeIso: string): string[] {
+  deleteCallsOver(beforeIso: string, instance?: string): string[] {
     return this.#db.transaction(() => {
       const ids = this.#db
-        .prepare<[string], { id: string }>(
+        .prepare<string[], { id: string }>(
           `SELECT c.id FROM calls c
            WHERE c.state IN ('ended', 'rejected', 'cancelled') AND COALESCE(c.ended_at, c.created_at) < ?
-             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.call_id = c.id AND o.status = 'pending')`,
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.call_id = c.id AND o.status = 'pending')
+             ${instance === undefined ? '' : 'AND c.instance = ?'}`,
         )
-        .all(beforeIso)
+        .all(beforeIso, ...(instance === undefined ? [] : [instance]))
         .map((r) => r.id);
       this.#deleteRows(ids);
       return ids;

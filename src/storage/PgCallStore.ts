@@ -20,6 +20,7 @@ import {
   type UtteranceRow,
   type WordRow,
 } from './CallStore.js';
+import { notifyPayload, NOTIFY_CHANNEL } from './PgEventFeed.js';
 import { inTransaction, type PgPool } from './postgres.js';
 
 const CALL_COLUMNS = [
@@ -33,6 +34,7 @@ const CALL_COLUMNS = [
   'source',
   'ingress',
   'recording',
+  'instance',
   'state',
   'created_at',
   'answered_at',
@@ -42,12 +44,15 @@ const CALL_COLUMNS = [
   'duration_ms',
 ] as const;
 
-const UPSERT_CALL = `INSERT INTO calls (${CALL_COLUMNS.join(', ')})
-  VALUES (${CALL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})
+/** The upsert of `rows` call rows (one statement). */
+function upsertCalls(rows: number): string {
+  return `INSERT INTO calls (${CALL_COLUMNS.join(', ')})
+  VALUES ${placeholders(rows, CALL_COLUMNS.length)}
   ON CONFLICT (id) DO UPDATE SET ${CALL_COLUMNS.slice(1)
     .filter((c) => c !== 'created_at')
     .map((c) => `${c} = excluded.${c}`)
     .join(', ')}`;
+}
 
 /** `($1, $2, …), ($n+1, …)` for `rows` rows of `width` parameters. */
 function placeholders(rows: number, width: number): string {
@@ -60,17 +65,31 @@ function placeholders(rows: number, width: number): string {
 
 export class PgCallStore implements AsyncCallStore {
   readonly #pool: PgPool;
+  readonly #notifyAs: string | undefined;
 
-  constructor(pool: PgPool) {
+  /**
+   * @param opts.notifyAs this instance's name: each event batch also NOTIFYs its events (delivered
+   *   at commit, in order) so the other instances' live feeds show them (PgEventFeed).
+   */
+  constructor(pool: PgPool, opts: { notifyAs?: string } = {}) {
     this.#pool = pool;
+    this.#notifyAs = opts.notifyAs;
   }
 
   async saveCall(record: CallRecord): Promise<void> {
-    const row = toRow(record);
-    await this.#pool.query(
-      UPSERT_CALL,
-      CALL_COLUMNS.map((c) => row[c]),
-    );
+    await this.saveCalls([record]);
+  }
+
+  /** Several calls' rows in one statement (at most one record per call id). */
+  async saveCalls(records: readonly CallRecord[]): Promise<void> {
+    if (records.length === 0) {
+      return;
+    }
+    const values = records.flatMap((record) => {
+      const row = toRow(record);
+      return CALL_COLUMNS.map((c) => row[c]);
+    });
+    await this.#pool.query(upsertCalls(records.length), values);
   }
 
   /** A batch of events in one transaction: one multi-row INSERT per table. */
@@ -108,6 +127,12 @@ export class PgCallStore implements AsyncCallStore {
            VALUES ${placeholders(utterances.length / 7, 7)} ON CONFLICT DO NOTHING`,
           utterances,
         );
+      }
+      const from = this.#notifyAs;
+      if (from !== undefined) {
+        await c.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', p) FROM unnest($1::text[]) AS p`, [
+          events.map((e, i) => notifyPayload(from, e, json?.[i] ?? JSON.stringify(e))),
+        ]);
       }
     });
   }
@@ -162,10 +187,11 @@ export class PgCallStore implements AsyncCallStore {
     return r.rows.map((row) => JSON.parse(row.body) as CallEvent);
   }
 
-  async unfinishedCalls(): Promise<CallRecord[]> {
+  async unfinishedCalls(instance?: string): Promise<CallRecord[]> {
     const r = await this.#pool.query<CallRow>(
-      'SELECT * FROM calls WHERE NOT (state = ANY($1)) ORDER BY created_at, id',
-      [CLOSED_STATES],
+      `SELECT * FROM calls WHERE NOT (state = ANY($1)) ${instance === undefined ? '' : 'AND instance = $2'}
+       ORDER BY created_at, id`,
+      instance === undefined ? [CLOSED_STATES] : [CLOSED_STATES, instance],
     );
     return r.rows.map(toRecord);
   }
@@ -178,14 +204,16 @@ export class PgCallStore implements AsyncCallStore {
     return r.rows[0];
   }
 
-  async deleteCallsOver(beforeIso: string): Promise<string[]> {
+  async deleteCallsOver(beforeIso: string, instance?: string): Promise<string[]> {
     return await inTransaction(this.#pool, async (c) => {
+      // Instances sweeping together: a row another one deletes first is skipped once it commits.
       const r = await c.query<{ id: string }>(
         `SELECT c.id FROM calls c
          WHERE c.state = ANY($1) AND COALESCE(c.ended_at, c.created_at) < $2
            AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.call_id = c.id AND o.status = 'pending')
+           ${instance === undefined ? '' : 'AND c.instance = $3'}
          FOR UPDATE`,
-        [CLOSED_STATES, beforeIso],
+        instance === undefined ? [CLOSED_STATES, beforeIso] : [CLOSED_STATES, beforeIso, instance],
       );
       const ids = r.rows.map((row) => row.id);
       await deleteRows(c, ids);

@@ -9,7 +9,7 @@
 import type { Db } from './database.js';
 
 /** One aggregated row, as the API shows it. */
-interface RefusedEntry {
+export interface RefusedEntry {
   /** The source IP address (no port: a scanner changes ports). */
   readonly source: string;
   /** Why (`not-allowed`, `max-calls`, `per-source-limit`, `stt-full`, `auth-failed`, `no-codec`, …). */
@@ -24,7 +24,7 @@ interface RefusedEntry {
 }
 
 /** One refused attempt to record. */
-interface RefusedAttempt {
+export interface RefusedAttempt {
   readonly source: string;
   readonly reason: string;
   readonly status: number;
@@ -33,7 +33,7 @@ interface RefusedAttempt {
   readonly at: string;
 }
 
-interface RefusedRow {
+export interface RefusedRow {
   source: string;
   reason: string;
   status: number;
@@ -43,7 +43,32 @@ interface RefusedRow {
   last_to: string;
 }
 
-export class RefusedStore {
+/** The refused log as every backend offers it (SQLite answers at once, PostgreSQL with promises). */
+export interface RefusedLog {
+  /** Counts one refused attempt; answers the row's count after it (1: the first of its kind). */
+  record(a: RefusedAttempt): number | Promise<number>;
+  /** The rows, most recently seen first. */
+  list(limit?: number): RefusedEntry[] | Promise<RefusedEntry[]>;
+  /** Deletes the rows last seen before `beforeIso`; answers how many. */
+  deleteBefore(beforeIso: string): number | Promise<number>;
+}
+
+/** The last Request-URI/To kept per row. */
+export const MAX_LAST_TO = 200;
+
+export function toRefusedEntry(r: RefusedRow): RefusedEntry {
+  return {
+    source: r.source,
+    reason: r.reason,
+    status: r.status,
+    count: r.count,
+    firstSeen: r.first_seen,
+    lastSeen: r.last_seen,
+    lastTo: r.last_to,
+  };
+}
+
+export class RefusedStore implements RefusedLog {
   readonly #db: Db;
   readonly #maxEntries: number;
   readonly #upsert;
@@ -81,7 +106,7 @@ export class RefusedStore {
    */
   record(a: RefusedAttempt): number {
     return this.#db.transaction(() => {
-      this.#upsert.run(a.source, a.reason, a.status, a.at, a.at, a.to.slice(0, 200));
+      this.#upsert.run(a.source, a.reason, a.status, a.at, a.at, a.to.slice(0, MAX_LAST_TO));
       const count = this.#count.get(a.source, a.reason)?.count ?? 1;
       if (count === 1 && (this.#size.get()?.n ?? 0) > this.#maxEntries) {
         this.#trim.run(this.#maxEntries);
@@ -92,15 +117,7 @@ export class RefusedStore {
 
   /** The rows, most recently seen first. */
   list(limit = 1000): RefusedEntry[] {
-    return this.#list.all(limit).map((r) => ({
-      source: r.source,
-      reason: r.reason,
-      status: r.status,
-      count: r.count,
-      firstSeen: r.first_seen,
-      lastSeen: r.last_seen,
-      lastTo: r.last_to,
-    }));
+    return this.#list.all(limit).map(toRefusedEntry);
   }
 
   /** Deletes the rows last seen before `beforeIso`; returns how many. */

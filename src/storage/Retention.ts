@@ -7,16 +7,21 @@
 import { rmSync } from 'node:fs';
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
-import type { CallStore } from './CallStore.js';
-import type { RefusedStore } from './RefusedStore.js';
+import type { AsyncCallStore } from './AsyncCallStore.js';
+import type { RefusedLog } from './RefusedStore.js';
 
 const DAY_MS = 86_400_000;
 
 interface RetentionOptions {
   readonly days: number;
-  readonly store: CallStore;
+  readonly store: Pick<AsyncCallStore, 'deleteCallsOver'>;
   /** The aggregated refused attempts: rows last seen before the limit are deleted. */
-  readonly refused?: RefusedStore;
+  readonly refused?: RefusedLog;
+  /**
+   * With a store shared by several instances: only this instance's calls are deleted here, since
+   * their files are in its storage.dir (each instance sweeps its own).
+   */
+  readonly instance?: string;
   /** The files of a call (JSONL, recording); missing ones are fine. */
   readonly filesOf: (callId: string) => readonly string[];
   readonly clock: Clock;
@@ -33,28 +38,37 @@ export class Retention {
     this.#o = options;
   }
 
-  /** Sweeps now and then every `intervalMs`; does nothing when `days` is 0. */
+  #stopped = false;
+  /** The sweep in progress or last done. */
+  #running: Promise<void> = Promise.resolve();
+
+  /** Sweeps now and then every `intervalMs` (counted from the end of a sweep); nothing when `days` is 0. */
   start(): void {
     if (this.#o.days <= 0) {
       return;
     }
-    this.sweep();
-    this.#schedule();
+    this.#running = this.#sweepAndSchedule();
+  }
+
+  /** Resolves once the sweep in progress (started by `start` or the timer) is done. */
+  settled(): Promise<void> {
+    return this.#running;
   }
 
   stop(): void {
+    this.#stopped = true;
     if (this.#timer !== undefined) {
       this.#o.clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
   }
 
-  /** Deletes what is past retention now; returns the call ids deleted. Never throws. */
-  sweep(): string[] {
-    const { store, clock, logger, days, filesOf, refused } = this.#o;
+  /** Deletes what is past retention now; resolves with the call ids deleted. Never rejects. */
+  async sweep(): Promise<string[]> {
+    const { store, clock, logger, days, filesOf, refused, instance } = this.#o;
     const before = new Date(clock.now() - days * DAY_MS).toISOString();
     try {
-      const n = refused?.deleteBefore(before) ?? 0;
+      const n = (await refused?.deleteBefore(before)) ?? 0;
       if (n > 0) {
         logger.info({ rows: n, before }, 'retention: deleted refused attempts past storage.retentionDays');
       }
@@ -63,7 +77,7 @@ export class Retention {
     }
     let ids: string[];
     try {
-      ids = store.deleteCallsOver(before);
+      ids = await store.deleteCallsOver(before, instance);
     } catch (err) {
       logger.error({ err }, 'retention: deleting old calls failed');
       return [];
@@ -83,10 +97,12 @@ export class Retention {
     return ids;
   }
 
-  #schedule(): void {
-    this.#timer = this.#o.clock.setTimeout(() => {
-      this.sweep();
-      this.#schedule();
-    }, this.#o.intervalMs ?? 3_600_000);
+  async #sweepAndSchedule(): Promise<void> {
+    await this.sweep();
+    if (!this.#stopped) {
+      this.#timer = this.#o.clock.setTimeout(() => {
+        this.#running = this.#sweepAndSchedule();
+      }, this.#o.intervalMs ?? 3_600_000);
+    }
   }
 }

@@ -102,6 +102,9 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE calls ADD COLUMN ingress TEXT NOT NULL DEFAULT 'sip';`,
   // 5: a SIPREC recording session's participants and recorded call (CallMeta.recording, JSON).
   `ALTER TABLE calls ADD COLUMN recording TEXT;`,
+  // 6: the instance that holds the call (CallRecord.instance): with several instances on one
+  // PostgreSQL database, a start closes only its own calls left unfinished.
+  `ALTER TABLE calls ADD COLUMN instance TEXT;`,
 ];
 
 /**

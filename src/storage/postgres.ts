@@ -30,7 +30,13 @@ const types = {
  * @throws AppError `STORAGE_ERR_OPEN` when it cannot connect or migrate.
  */
 export async function openPostgres(url: string, opts: { max?: number } = {}): Promise<PgPool> {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types });
+  // A server that does not answer fails a query after 10 s rather than leaving it waiting forever.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max ?? 10,
+    types,
+    connectionTimeoutMillis: 10_000,
+  });
   // An idle client's error (the server restarted) must not crash the process: the pool replaces it.
   pool.on('error', () => undefined);
   try {

@@ -1,6 +1,6 @@
 import type { Clock } from '../../lib/clock.js';
 import type { CallEvent, EventType } from '../events.js';
-import type { Outbox } from '../webhooks/Outbox.js';
+import type { WebhookQueue } from '../storage/backend.js';
 import type { WebhookDispatcher } from '../webhooks/WebhookDispatcher.js';
 import type { TranscriptSink } from './TranscriptBus.js';
 
@@ -16,13 +16,13 @@ interface WebhookSubscription {
  */
 export class WebhookSink implements TranscriptSink {
   readonly name = 'webhooks';
-  readonly #outbox: Outbox;
+  readonly #outbox: Pick<WebhookQueue, 'enqueueAll'>;
   readonly #subs: readonly WebhookSubscription[];
   readonly #dispatcher: WebhookDispatcher;
   readonly #clock: Clock;
 
   constructor(
-    outbox: Outbox,
+    outbox: Pick<WebhookQueue, 'enqueueAll'>,
     subs: readonly WebhookSubscription[],
     dispatcher: WebhookDispatcher,
     clock: Clock,
@@ -33,11 +33,19 @@ export class WebhookSink implements TranscriptSink {
     this.#clock = clock;
   }
 
-  handle(event: CallEvent): void {
+  /**
+   * A PostgreSQL outbox answers with a promise: the bus waits for it before the next event, so a
+   * call's rows are numbered in order.
+   */
+  handle(event: CallEvent): void | Promise<void> {
     const urls = this.#subs.filter((s) => s.events.includes(event.type)).map((s) => s.url);
-    if (urls.length > 0) {
-      this.#outbox.enqueueAll(urls, event, this.#clock.now());
-      this.#dispatcher.notify();
+    if (urls.length === 0) {
+      return;
     }
+    const queued = this.#outbox.enqueueAll(urls, event, this.#clock.now());
+    if (queued instanceof Promise) {
+      return queued.then(() => this.#dispatcher.notify());
+    }
+    this.#dispatcher.notify();
   }
 }

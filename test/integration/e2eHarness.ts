@@ -37,6 +37,8 @@ export interface E2e {
   rtpMin: number;
   rtpMax: number;
   hooks: Hook[];
+  /** The URL of this environment's webhook receiver (null with `webhook: false`). */
+  hookUrl: string | null;
   live: CallEvent[];
   liveSocket: WebSocket | null;
   /** Stops the appliance (if not yet), the receiver, the live client and the fake. */
@@ -107,15 +109,17 @@ export async function startE2e(
       ...(overrides['stt'] as object | undefined),
     },
     storage: { dir: storageDir, ...(overrides['storage'] as object | undefined) },
-    webhooks: receiver
-      ? [
-          {
-            url: `http://127.0.0.1:${hookPort}/hook`,
-            secret: WEBHOOK_SECRET,
-            retry: { minDelayMs: 50, maxDelayMs: 200 },
-          },
-        ]
-      : [],
+    webhooks:
+      overrides['webhooks'] ??
+      (receiver
+        ? [
+            {
+              url: `http://127.0.0.1:${hookPort}/hook`,
+              secret: WEBHOOK_SECRET,
+              retry: { minDelayMs: 50, maxDelayMs: 200 },
+            },
+          ]
+        : []),
     http: { host: '127.0.0.1', port: httpPort },
     ...(overrides['ingress'] ? { ingress: overrides['ingress'] } : {}),
     ...(overrides['shutdown'] ? { shutdown: overrides['shutdown'] } : {}),
@@ -153,6 +157,7 @@ export async function startE2e(
     rtpMin,
     rtpMax,
     hooks,
+    hookUrl: receiver ? `http://127.0.0.1:${hookPort}/hook` : null,
     live,
     liveSocket,
     async close(): Promise<void> {

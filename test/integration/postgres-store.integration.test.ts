@@ -10,12 +10,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../../src/calls/CallRecord.js';
 import { MIGRATIONS } from '../../src/storage/database.js';
 import { PgCallStore } from '../../src/storage/PgCallStore.js';
+import { PgEventFeed } from '../../src/storage/PgEventFeed.js';
 import { openPostgres } from '../../src/storage/postgres.js';
+import type { CallEvent, CallMeta } from '../../src/events.js';
+import { wallClock } from '../../lib/clock.js';
+import pino from 'pino';
+import { until } from './e2eHarness.js';
 import { startPostgres, type PostgresCluster } from '../helpers/postgres.js';
 import { stopAll } from '../helpers/processes.js';
-import { describeCallStore } from '../src/storage/storeSuite.js';
+import { describeCallStore, META } from '../src/storage/storeSuite.js';
 
 let cluster: PostgresCluster;
+
+const meta = (id: string): CallMeta => ({ ...META, sipCallId: `${id}@192.0.2.4` });
 let dbs = 0;
 
 beforeAll(async () => {
@@ -52,15 +59,7 @@ describe('PostgreSQL shared by several instances', () => {
       const two = new PgCallStore(p2);
       const call = (id: string, createdAt: string): CallRecord => ({
         id,
-        meta: {
-          sipCallId: `${id}@192.0.2.4`,
-          from: 'sip:alice@example.com',
-          to: 'sip:1001@192.0.2.10',
-          account: null,
-          transport: 'udp',
-          codec: 'PCMU',
-          source: '192.0.2.4:5060',
-        },
+        meta: meta(id),
         state: 'streaming',
         createdAt,
         answeredAt: createdAt,
@@ -86,5 +85,67 @@ describe('PostgreSQL shared by several instances', () => {
     expect(err?.code).toBe('STORAGE_ERR_OPEN');
     expect(err?.message).toContain(`127.0.0.1:${cluster.port}/no_such_db`);
     expect(err?.message).not.toContain('hunter2');
+  });
+});
+
+describe('PgEventFeed', () => {
+  it('hands an instance the events the others store, in order, a large one read back; never its own', async () => {
+    const url = await cluster.createDatabase('feed_1');
+    const pool = await openPostgres(url);
+    const got: Record<string, CallEvent[]> = { a: [], b: [] };
+    const feeds = ['a', 'b'].map(
+      (instance) =>
+        new PgEventFeed({
+          url,
+          pool,
+          instance,
+          onEvent: (e) => void got[instance]!.push(e),
+          clock: wallClock,
+          logger: pino({ level: 'silent' }),
+        }),
+    );
+    try {
+      await Promise.all(feeds.map((f) => f.start()));
+      const store = new PgCallStore(pool, { notifyAs: 'a' });
+      const call = meta('feed');
+      const common = (seq: number) => ({
+        seq,
+        callId: 'c1',
+        at: '2026-03-01T10:00:00.000Z',
+        offsetMs: 0,
+        call,
+      });
+      // 10,000 characters: beyond what a notification carries (8000 bytes).
+      const long = 'word '.repeat(2000).trim();
+      const events: CallEvent[] = [
+        { type: 'call.started', ...common(1) },
+        { type: 'transcript.word', text: 'hello', startMs: 0, channel: 'caller', ...common(2) },
+        {
+          type: 'transcript.utterance',
+          text: long,
+          startMs: 0,
+          endMs: 900,
+          words: [],
+          channel: 'caller',
+          final: true,
+          ...common(3),
+        },
+        { type: 'transcript.word', text: 'again', startMs: 1000, channel: 'caller', ...common(4) },
+      ];
+      await store.saveEvents(
+        events.slice(0, 2),
+        events.slice(0, 2).map((e) => JSON.stringify(e)),
+      );
+      await store.saveEvents(
+        events.slice(2),
+        events.slice(2).map((e) => JSON.stringify(e)),
+      );
+      await until(() => got['b']!.length === 4, 'four events at b');
+      expect(got['b']).toEqual(events);
+      expect(got['a']).toEqual([]);
+    } finally {
+      await Promise.all(feeds.map((f) => f.stop()));
+      await pool.end();
+    }
   });
 });

@@ -111,10 +111,10 @@ describe('config: unknown keys', () => {
     const err = fails({ storage: { zzzzzzzz: 1 }, http: { port: 8001, xyz: 1 } });
     expect(err.path).toBe('storage.zzzzzzzz');
     expect(err.message).toBe(
-      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays, pendingMaxBytes, writeBatchMs, writeBatchRows)',
+      'storage.zzzzzzzz: unknown key (valid here: dir, url, instanceId, recordAudio, retentionDays, pendingMaxBytes, writeBatchMs, writeBatchRows)',
     );
     expect(err.problems).toEqual([
-      'storage.zzzzzzzz: unknown key (valid here: dir, recordAudio, retentionDays, pendingMaxBytes, writeBatchMs, writeBatchRows)',
+      'storage.zzzzzzzz: unknown key (valid here: dir, url, instanceId, recordAudio, retentionDays, pendingMaxBytes, writeBatchMs, writeBatchRows)',
       expect.stringMatching(/^http\.xyz: unknown key \(valid here: host, port, /),
     ]);
   });
@@ -227,6 +227,7 @@ describe('config.example.json', () => {
       SIPSCRIBE_INBOUND_PASSWORD: 'w',
       TWILIO_AUTH_TOKEN: 't',
       SIPSCRIBE_FS_TOKEN: 'f'.repeat(16),
+      SIPSCRIBE_DATABASE_URL: 'postgres://sipscribe:pw@db.example.com:5432/sipscribe',
     };
     const parsed = parseConfig(raw, env);
     // Every leaf the schema fills in with defaults must be present in the example itself.
@@ -265,6 +266,26 @@ describe('durations given to timers', () => {
     ],
   ])('refuses %j', (raw, path) => {
     expect(() => parseConfig(raw)).toThrow(path);
+  });
+});
+
+describe('storage.url', () => {
+  it('is absent by default (SQLite in storage.dir); a postgres URL may come from the environment', () => {
+    expect(parseConfig({}).storage.url).toBeUndefined();
+    const url = 'postgres://sipscribe:s3cret@db.example.com:5432/sipscribe';
+    const cfg = parseConfig({ storage: { url: 'env:DB_URL', instanceId: 'host-a' } }, { DB_URL: url });
+    expect(cfg.storage).toMatchObject({ url, instanceId: 'host-a' });
+    expect(JSON.stringify(maskSecrets(cfg))).not.toContain('s3cret');
+    expect(parseConfig({ storage: { url: 'postgresql://db/x' } }).storage.url).toBe('postgresql://db/x');
+  });
+
+  it.each([
+    [{ storage: { url: 'mysql://db/x' } }, /storage\.url: a postgres:\/\/ or postgresql:\/\/ URL/],
+    [{ storage: { url: 'env:NOPE' } }, /storage\.url: environment variable NOPE is not set/],
+    [{ storage: { instanceId: 'a b' } }, /storage\.instanceId/],
+    [{ storage: { instanceId: '' } }, /storage\.instanceId/],
+  ])('refuses %j', (raw, message) => {
+    expect(() => parseConfig(raw, {})).toThrow(message);
   });
 });
 

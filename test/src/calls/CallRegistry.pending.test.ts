@@ -89,6 +89,7 @@ describe('CallRegistry park / resumePending', () => {
 
     clock.advance(60_000); // restart
     const second = run();
+    await second.registry.prepareResume([id]);
     const r = second.registry.resumePending(id);
     expect(r).toMatchObject({ endedPublished: false, transcribedUntilMs: 400 });
     expect(second.registry.active().map((c) => c.id)).toEqual([id]);
@@ -117,6 +118,7 @@ describe('CallRegistry park / resumePending', () => {
     first.registry.transition(id, 'ended');
     await first.bus.flush();
     const second = run();
+    await second.registry.prepareResume([id]);
     const r = second.registry.resumePending(id);
     expect(r?.endedPublished).toBe(true);
     second.bus.publish(id, utterance('late', 0, 300));
@@ -127,12 +129,16 @@ describe('CallRegistry park / resumePending', () => {
     expect(second.registry.get(id)?.state).toBe('ended');
   });
 
-  it('resumePending refuses unknown, never answered and active calls', () => {
+  it('resumePending refuses unknown, unprepared, never answered and active calls', async () => {
     const { registry } = run();
+    await registry.prepareResume(['no-such-call']);
     expect(registry.resumePending('no-such-call')).toBeUndefined();
     const { id } = registry.create(META);
+    await registry.prepareResume([id]);
     expect(registry.resumePending(id)).toBeUndefined(); // active
     registry.transition(id, 'rejected', { status: 486 });
+    expect(registry.resumePending(id)).toBeUndefined(); // not prepared again
+    await registry.prepareResume([id]);
     expect(registry.resumePending(id)).toBeUndefined(); // never answered
   });
 });

@@ -251,10 +251,11 @@ describe('CallRegistry', () => {
 
     // The next run, minutes later.
     clock.advance(300_000);
-    expect(registry.recoverStale()).toBe(2);
+    expect(await registry.recoverStale()).toBe(2);
     await bus.flush();
-    expect(registry.get(ringing)).toMatchObject({ state: 'cancelled', durationMs: 0 });
-    expect(registry.get(talking)).toMatchObject({
+    const stored = new CallStore(db);
+    expect(stored.getCall(ringing)).toMatchObject({ state: 'cancelled', durationMs: 0 });
+    expect(stored.getCall(talking)).toMatchObject({
       state: 'ended',
       endReason: 'error',
       endedAt: '2026-05-01T09:00:03.500Z',
@@ -285,8 +286,52 @@ describe('CallRegistry', () => {
       ['error', 1],
     ]);
     // Nothing is left to recover, and the stream is closed.
-    expect(registry.recoverStale()).toBe(0);
+    expect(await registry.recoverStale()).toBe(0);
     expect(bus.isOpen(talking)).toBe(false);
+  });
+
+  it('with instances sharing the store, recoverStale closes only the calls its own instance left', async () => {
+    const store = new CallStore(db);
+    const on = (instance: string, onBus = bus): CallRegistry =>
+      new CallRegistry({
+        store,
+        instance,
+        bus: onBus,
+        clock,
+        logger: logSink().logger,
+        newId: () => `${instance}-${++ids}`,
+      });
+    const a = on('host-a');
+    const b = on('host-b');
+    const aCall = a.create(META).id;
+    a.transition(aCall, 'answered');
+    const bCall = b.create(META).id;
+    b.transition(bCall, 'answered');
+    expect(store.getCall(aCall)?.instance).toBe('host-a');
+    expect(store.getCall(bCall)?.instance).toBe('host-b');
+    // host-a restarts (its call was cut), host-b's call is still live.
+    clock.advance(60_000);
+    expect(await on('host-a', new TranscriptBus({ logger: logSink().logger, clock })).recoverStale()).toBe(1);
+    expect(store.getCall(aCall)).toMatchObject({ state: 'ended', endReason: 'error' });
+    expect(store.getCall(bCall)?.state).toBe('answered');
+    b.transition(bCall, 'ending', { reason: 'bye-remote' });
+    b.transition(bCall, 'ended');
+    expect(store.getCall(bCall)).toMatchObject({
+      state: 'ended',
+      endReason: 'bye-remote',
+      instance: 'host-b',
+    });
+  });
+
+  it('get and list answer for the calls of this process, newest first, without reading the database', () => {
+    const first = drive(['answered', 'ending', 'ended']);
+    const second = registry.create(META).id;
+    expect(registry.list().map((r) => [r.id, r.state])).toEqual([
+      [second, 'offered'],
+      [first, 'ended'],
+    ]);
+    expect(registry.get(first)?.endReason).toBe('bye-remote');
+    expect(registry.get('no-such-call')).toBeUndefined();
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../../../src/calls/CallRecord.js';
 import type { CallEvent, CallMeta } from '../../../src/events.js';
+import { sqliteAsync } from '../../../src/storage/AsyncCallStore.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
 import { RefusedStore } from '../../../src/storage/RefusedStore.js';
@@ -58,7 +59,7 @@ describe('Retention', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('deletes refused-attempt rows not seen for retentionDays; a source still refused stays', () => {
+  it('deletes refused-attempt rows not seen for retentionDays; a source still refused stays', async () => {
     const refused = new RefusedStore(db);
     const attempt = { reason: 'not-allowed', status: 403, to: 'sip:1001@192.0.2.10' };
     refused.record({ ...attempt, source: '192.0.2.66', at: iso(NOW - 8 * DAY) });
@@ -66,19 +67,19 @@ describe('Retention', () => {
     refused.record({ ...attempt, source: '192.0.2.77', at: iso(NOW - 1 * DAY) });
     const retention = new Retention({
       days: 7,
-      store: new CallStore(db),
+      store: sqliteAsync(new CallStore(db)),
       refused,
       filesOf: () => [],
       clock: new FakeClock(NOW),
       logger: logSink().logger,
     });
-    retention.sweep();
+    await retention.sweep();
     expect(refused.list().map((r) => [r.source, r.count, r.firstSeen])).toEqual([
       ['192.0.2.77', 2, iso(NOW - 8 * DAY)],
     ]);
   });
 
-  it('deletes calls over for longer than retentionDays with their rows and files, at start and hourly', () => {
+  it('deletes calls over for longer than retentionDays with their rows and files, at start and hourly', async () => {
     const clock = new FakeClock(NOW);
     const store = new CallStore(db);
     const outbox = new Outbox(db);
@@ -103,12 +104,13 @@ describe('Retention', () => {
     const log = logSink();
     const retention = new Retention({
       days: 7,
-      store,
+      store: sqliteAsync(store),
       filesOf: (id) => [join(dir, 'calls', `${id}.jsonl`)],
       clock,
       logger: log.logger,
     });
     retention.start();
+    await retention.settled();
     const left = (): string[] =>
       db
         .prepare<[], { id: string }>('SELECT id FROM calls ORDER BY id')
@@ -122,6 +124,7 @@ describe('Retention', () => {
 
     // An hour later the next sweep finds `recent` past the limit.
     clock.advance(3_600_000);
+    await retention.settled();
     expect(left()).toEqual(['old-webhook-pending', 'still-active']);
     expect(existsSync(join(dir, 'calls', 'recent.jsonl'))).toBe(false);
     retention.stop();
@@ -139,7 +142,13 @@ describe('Retention', () => {
     const clock = new FakeClock(NOW);
     const store = new CallStore(db);
     store.saveCall(call('ancient', NOW - 3650 * DAY));
-    new Retention({ days: 0, store, filesOf: () => [], clock, logger: logSink().logger }).start();
+    new Retention({
+      days: 0,
+      store: sqliteAsync(store),
+      filesOf: () => [],
+      clock,
+      logger: logSink().logger,
+    }).start();
     expect(store.getCall('ancient')?.state).toBe('ended');
     expect(clock.pending).toBe(0);
   });

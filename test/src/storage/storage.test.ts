@@ -112,9 +112,9 @@ describe('storage', () => {
     dir = mkdtempSync(join(tmpdir(), 'sipscribe-store-'));
     db = openDatabase(dir);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    // Five schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused),
-    // 3 (outbox claims), 4 (calls.ingress), 5 (calls.recording).
-    expect(db.pragma('user_version', { simple: true })).toBe(5);
+    // Six schema versions so far: 1 (calls, events, words, utterances, outbox), 2 (refused),
+    // 3 (outbox claims), 4 (calls.ingress), 5 (calls.recording), 6 (calls.instance).
+    expect(db.pragma('user_version', { simple: true })).toBe(6);
     expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     new CallStore(db).saveCall(record('call-1', '2026-03-01T10:00:00.000Z'));
     db.close();
@@ -141,7 +141,7 @@ describe('storage', () => {
     expect(old.pragma('user_version', { simple: true })).toBe(1);
     old.close();
     db = openDatabase(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(5);
+    expect(db.pragma('user_version', { simple: true })).toBe(6);
     expect(tableNames(db)).toEqual(['calls', 'events', 'outbox', 'refused', 'utterances', 'words']);
     const call = new CallStore(db).getCall('call-v1');
     expect(call?.meta.sipCallId).toBe('a84b4c76e66710@pc33.example.com');

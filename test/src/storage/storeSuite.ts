@@ -12,7 +12,7 @@ import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';
 import { StorageWriter } from '../../../src/storage/StorageWriter.js';
 import { silentLogger } from '../../../lib/logger.js';
 
-const META: CallMeta = {
+export const META: CallMeta = {
   sipCallId: 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6@192.0.2.4',
   from: '"Alice" <sip:alice@example.com>',
   to: 'sip:1001@192.0.2.10',
@@ -22,7 +22,8 @@ const META: CallMeta = {
   source: '192.0.2.4:5070',
 };
 
-function record(id: string, createdAt: string, patch: Partial<CallRecord> = {}): CallRecord {
+/** A call answered at `createdAt`, streaming, with `patch` applied. */
+export function record(id: string, createdAt: string, patch: Partial<CallRecord> = {}): CallRecord {
   return {
     id,
     meta: META,
@@ -115,6 +116,23 @@ export function describeCallStore(name: string, open: () => Promise<Backend>): v
         expect(await ids('b%b')).toEqual([]);
         expect(await ids('carol')).toEqual([]);
         expect(await store.getCall('rec1')).toMatchObject({ meta: { recording } });
+      }));
+
+    it("keeps each call's instance: unfinished calls and retention per instance", () =>
+      withStore(async ({ store }) => {
+        const ended = { state: 'ended', endedAt: '2026-03-01T10:05:00.000Z', durationMs: 300000 } as const;
+        await store.saveCall(record('a-live', '2026-03-01T10:00:00.000Z', { instance: 'host-a' }));
+        await store.saveCall(record('b-live', '2026-03-01T10:01:00.000Z', { instance: 'host-b' }));
+        await store.saveCall(record('a-old', '2026-03-01T09:00:00.000Z', { ...ended, instance: 'host-a' }));
+        await store.saveCall(record('b-old', '2026-03-01T09:01:00.000Z', { ...ended, instance: 'host-b' }));
+        await store.saveCall(record('none-live', '2026-03-01T10:02:00.000Z'));
+        expect((await store.getCall('a-live'))?.instance).toBe('host-a');
+        expect(await store.getCall('none-live')).not.toHaveProperty('instance');
+        expect((await store.unfinishedCalls('host-a')).map((c) => c.id)).toEqual(['a-live']);
+        expect((await store.unfinishedCalls('host-c')).map((c) => c.id)).toEqual([]);
+        expect((await store.unfinishedCalls()).map((c) => c.id)).toEqual(['a-live', 'b-live', 'none-live']);
+        expect(await store.deleteCallsOver('2026-03-02T00:00:00.000Z', 'host-b')).toEqual(['b-old']);
+        expect(await store.getCall('a-old')).toBeDefined();
       }));
 
     it('stores calls, updates them, and lists newest first with paging', () =>
