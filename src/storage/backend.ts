@@ -33,7 +33,7 @@ export interface WebhookQueue extends DeliveryQueue {
   backlog(): Record<string, number> | Promise<Record<string, number>>;
 }
 
-export interface Storage {
+interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   /** This instance's name in a shared database (PostgreSQL); undefined with SQLite. */
   readonly instance: string | undefined;
@@ -135,7 +135,7 @@ function sqliteStorage(dir: string): Storage {
 const INSTANCE_FILE = 'instance-id';
 
 /** The instance name kept in `dir`, made (and kept) at the first start. */
-export function keptInstanceId(dir: string): string {
+function keptInstanceId(dir: string): string {
   const file = join(dir, INSTANCE_FILE);
   try {
     const kept = readFileSync(file, 'utf8').trim();

@@ -918,6 +918,7 @@ describe('CallManager', () => {
         clock,
         logger: logSink().logger,
       });
+      await calls2.prepareResume([id]);
       expect(pending.start()).toEqual([id]);
       await pending.settled();
       await bus2.flush();
