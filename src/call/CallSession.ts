@@ -52,11 +52,20 @@ export interface CallSessionDeps {
   readonly pendingBudget?: PendingBudget;
 }
 
+/**
+ * What a session needs of its SIP call (sip/'s `IncomingCall` offers it; the tests script it):
+ * its state and end, its source, the answer steps and its events.
+ */
+export type SessionCall = Pick<
+  IncomingCall,
+  'state' | 'endReason' | 'source' | 'ring' | 'answer' | 'reject' | 'hangup' | 'on'
+>;
+
 type Phase = 'setup' | 'live' | 'ending' | 'done';
 
 export class CallSession {
   readonly id: string;
-  readonly call: IncomingCall;
+  readonly call: SessionCall;
   readonly log: Logger;
   readonly #d: CallSessionDeps;
   #phase: Phase = 'setup';
@@ -90,7 +99,7 @@ export class CallSession {
     this.#resolveDone = resolve;
   });
 
-  constructor(id: string, call: IncomingCall, log: Logger, deps: CallSessionDeps) {
+  constructor(id: string, call: SessionCall, log: Logger, deps: CallSessionDeps) {
     this.id = id;
     this.call = call;
     this.log = log;

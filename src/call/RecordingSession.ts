@@ -37,7 +37,7 @@ import {
 } from '../siprec/metadata.js';
 import { CHANNELS, type Channel } from '../transcripts/channelEvents.js';
 import { CallMedia } from './CallMedia.js';
-import type { CallSessionDeps } from './CallSession.js';
+import type { CallSessionDeps, SessionCall } from './CallSession.js';
 import { ChannelTranscriber, flushChannels } from './ChannelTranscriber.js';
 import { channelFileId, DeferredCall } from './DeferredCall.js';
 import { appEndReason } from './endReason.js';
@@ -64,12 +64,15 @@ interface Lane {
   sender: { readonly aor: string | undefined; readonly name: string | undefined } | undefined;
 }
 
+/** What a recording session needs of its SIP call: a session's, answered with `answerRecording`. */
+type RecordingCall = Omit<SessionCall, 'answer' | 'ring'> & Pick<IncomingCall, 'answerRecording'>;
+
 /** The channels a recording session can have (one per stream, in m-line order). */
 export const MAX_RECORDED_STREAMS = CHANNELS.length;
 
 export class RecordingSession {
   readonly id: string;
-  readonly call: IncomingCall;
+  readonly call: RecordingCall;
   readonly log: Logger;
   readonly #d: CallSessionDeps;
   readonly #lanes: Lane[];
@@ -92,7 +95,7 @@ export class RecordingSession {
    */
   constructor(
     id: string,
-    call: IncomingCall,
+    call: RecordingCall,
     log: Logger,
     deps: CallSessionDeps,
     streams: readonly OfferedStream[],

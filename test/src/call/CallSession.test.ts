@@ -5,9 +5,8 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { IncomingCall } from '../../../sip/index.js';
 import { CallRegistry } from '../../../src/calls/CallRegistry.js';
-import { appEndReason, CallSession, sdpAddress } from '../../../src/call/CallSession.js';
+import { appEndReason, CallSession, sdpAddress, type SessionCall } from '../../../src/call/CallSession.js';
 import { parseConfig, type Config } from '../../../src/config.js';
 import type { CallEvent, CallMeta } from '../../../src/events.js';
 import { createMetrics, type Metrics } from '../../../src/metrics.js';
@@ -75,7 +74,7 @@ describe('CallSession', () => {
 
   function session(call: FakeCall, pool: FakePool, pendingBudget?: PendingBudget): CallSession {
     const { id } = calls.create(META);
-    return new CallSession(id, call as unknown as IncomingCall, logSink().logger, {
+    return new CallSession(id, call as unknown as SessionCall, logSink().logger, {
       config,
       calls,
       bus,
@@ -523,7 +522,7 @@ describe('CallSession RFC 4733', () => {
     const config = parseConfig({ rtp: { host: '198.51.100.7', portMin: 30000, portMax: 30009 } });
     const call = new FakeCall({ ...REMOTE, telephoneEventPayloadType: 101 });
     const { id } = calls.create(META);
-    const s = new CallSession(id, call as unknown as IncomingCall, logSink().logger, {
+    const s = new CallSession(id, call as unknown as SessionCall, logSink().logger, {
       config,
       calls,
       bus,
