@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { JITTER_DEFAULTS } from '../rtp/index.js';
-import { parseAllowList } from './calls/Admission.js';
+import { parseAllowList } from './call/Admission.js';
 import { unknownKeys } from './configKeys.js';
 import { ConfigError } from './errors.js';
 import { EVENT_TYPES, type EventType } from './events.js';
@@ -135,7 +135,7 @@ const configSchema = z.object({
           ringMs: z.number().int().min(0).max(60_000).default(0),
           /**
            * Per source address: at most `burst` requests at once, refilled at `perSecond`. Requests
-           * over the limit get no answer (silences scanners and floods; see calls/Admission.ts).
+           * over the limit get no answer (silences scanners and floods; see call/Admission.ts).
            */
           rateLimit: z
             .object({

@@ -7,8 +7,8 @@
  * `metrics` for RTP/STT/registration figures, `readiness` for `/ready` checks, `recorder` for audio.
  */
 import { portPairCount } from '../rtp/index.js';
-import { Admission } from './calls/Admission.js';
-import { CallRegistry } from './calls/CallRegistry.js';
+import { Admission } from './call/Admission.js';
+import { CallRegistry } from './call/CallRegistry.js';
 import { wallClock, type Clock } from '../lib/clock.js';
 import { isLoopbackHost, type Config } from './config.js';
 import { maskUrl } from './logger.js';

@@ -17,7 +17,7 @@ import {
   type SipRequest,
   type SipStackDelegate,
 } from '../../sip/index.js';
-import type { Admission, Unavailable } from '../calls/Admission.js';
+import type { Admission, Unavailable } from './Admission.js';
 import type { CallMeta } from '../events.js';
 import type { Logger } from '../logger.js';
 import { parseMetadata, SiprecMetadataError, type RecordingMetadata } from '../siprec/metadata.js';

@@ -16,7 +16,7 @@
 import type { Clock } from '../../lib/clock.js';
 import type { DtmfEvent, SocketFactory } from '../../rtp/index.js';
 import type { EndReason as SipEndReason, IncomingCall, MediaDescription } from '../../sip/index.js';
-import type { CallRegistry } from '../calls/CallRegistry.js';
+import type { CallRegistry } from './CallRegistry.js';
 import type { Config } from '../config.js';
 import type { EndReason } from '../events.js';
 import type { Logger } from '../logger.js';

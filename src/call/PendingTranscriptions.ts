@@ -13,7 +13,7 @@
  * attempt stored on that channel; the call ends after the last, and its files go together.
  */
 import type { Clock } from '../../lib/clock.js';
-import type { CallRegistry } from '../calls/CallRegistry.js';
+import type { CallRegistry } from './CallRegistry.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import {

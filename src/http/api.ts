@@ -15,8 +15,8 @@
  * - `GET /api/refused`: refused call attempts, aggregated per source and reason (RefusedStore).
  */
 import { createReadStream, rmSync, statSync } from 'node:fs';
-import type { CallRecord } from '../calls/CallRecord.js';
-import type { CallRegistry } from '../calls/CallRegistry.js';
+import type { CallRecord } from '../call/CallRecord.js';
+import type { CallRegistry } from '../call/CallRegistry.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
 import type { Logger } from '../logger.js';
 import type { AsyncCallStore } from '../storage/AsyncCallStore.js';

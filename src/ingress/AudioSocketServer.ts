@@ -17,7 +17,7 @@
  * @see https://docs.asterisk.org/Configuration/Channel-Drivers/AudioSocket/ (protocol definition)
  */
 import { isIP, type BlockList, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { parseAllowList } from '../calls/Admission.js';
+import { parseAllowList } from '../call/Admission.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { IngressCall } from './IngressCall.js';

@@ -19,7 +19,7 @@
  * and leaves the call parked with its audio pending.
  */
 import type { Clock, TimerHandle } from '../../lib/clock.js';
-import type { CallRegistry } from '../calls/CallRegistry.js';
+import type { CallRegistry } from '../call/CallRegistry.js';
 import type { Config } from '../config.js';
 import type { EndReason, IngressKind } from '../events.js';
 import type { Logger } from '../logger.js';

@@ -7,7 +7,7 @@
  * warn, then at debug), the drain (the streams in progress end by themselves) and the end of every
  * stream at shutdown, through the STT flush.
  */
-import type { Admission } from '../calls/Admission.js';
+import type { Admission } from '../call/Admission.js';
 import type { IngressKind } from '../events.js';
 import type { Logger } from '../logger.js';
 import { IngressCall, type IngressDeps, type IngressStreamInfo, type SourceFlow } from './IngressCall.js';

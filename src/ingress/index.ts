@@ -1,5 +1,5 @@
 // The ingress adapters: audio from Twilio, FreeSWITCH and Asterisk into the same call pipeline.
-import type { Admission } from '../calls/Admission.js';
+import type { Admission } from '../call/Admission.js';
 import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
 import { AudioSocketServer } from './AudioSocketServer.js';

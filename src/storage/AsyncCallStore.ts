@@ -3,7 +3,7 @@
  * the network), writes go in batches through `saveEvents` (StorageWriter). `sqliteAsync` gives the
  * embedded SQLite store (synchronous) this shape; `PgCallStore` is the PostgreSQL one.
  */
-import type { CallRecord } from '../calls/CallRecord.js';
+import type { CallRecord } from '../call/CallRecord.js';
 import type { CallEvent } from '../events.js';
 import type { CallStore, ListCallsOptions, StoredUtterance, StoredWord } from './CallStore.js';
 import type { EventStore } from './StorageWriter.js';

@@ -9,7 +9,7 @@
  */
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import type { CallRecord } from '../calls/CallRecord.js';
+import type { CallRecord } from '../call/CallRecord.js';
 
 interface CallRowWriterOptions {
   store: { saveCalls(records: readonly CallRecord[]): Promise<void> };

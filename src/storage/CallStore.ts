@@ -2,8 +2,8 @@
  * Reads and writes calls, events, words and utterances in the database. Synchronous (better-sqlite3);
  * each write is one short transaction.
  */
-import type { CallRecord } from '../calls/CallRecord.js';
-import type { CallState } from '../calls/callStates.js';
+import type { CallRecord } from '../call/CallRecord.js';
+import type { CallState } from '../call/callStates.js';
 import type {
   CallEvent,
   EndReason,

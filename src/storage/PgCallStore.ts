@@ -3,7 +3,7 @@
  * the SQLite `CallStore`, shared by every instance that points at the database. Event batches are
  * one transaction (`saveEvents`, from StorageWriter); replayed events are ignored on `(call_id, seq)`.
  */
-import type { CallRecord } from '../calls/CallRecord.js';
+import type { CallRecord } from '../call/CallRecord.js';
 import type { CallEvent } from '../events.js';
 import type { AsyncCallStore } from './AsyncCallStore.js';
 import {

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../../lib/clock.js';
-import type { CallRecord } from '../calls/CallRecord.js';
+import type { CallRecord } from '../call/CallRecord.js';
 import type { CallEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import { Outbox } from '../webhooks/Outbox.js';

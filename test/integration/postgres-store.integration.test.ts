@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CallRecord } from '../../src/calls/CallRecord.js';
+import type { CallRecord } from '../../src/call/CallRecord.js';
 import { MIGRATIONS } from '../../src/storage/database.js';
 import { PgCallStore } from '../../src/storage/PgCallStore.js';
 import { PgEventFeed } from '../../src/storage/PgEventFeed.js';

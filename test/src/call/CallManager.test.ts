@@ -1,5 +1,5 @@
 // CallManager in memory: admission outcomes for new INVITEs (the statuses of architecture.md and
-// calls/Admission.ts's order of checks), the screen and onRefused through the real SIP stack over
+// call/Admission.ts's order of checks), the screen and onRefused through the real SIP stack over
 // an in-memory socket, and the shutdown that ends every call, with a deadline.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { IncomingCall } from '../../../sip/index.js';
-import { Admission } from '../../../src/calls/Admission.js';
-import { CallRegistry } from '../../../src/calls/CallRegistry.js';
+import { Admission } from '../../../src/call/Admission.js';
+import { CallRegistry } from '../../../src/call/CallRegistry.js';
 import { CallManager } from '../../../src/call/CallManager.js';
 import { parseConfig } from '../../../src/config.js';
 import { createMetrics, type Metrics } from '../../../src/metrics.js';

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CallRegistry } from '../../../src/calls/CallRegistry.js';
+import { CallRegistry } from '../../../src/call/CallRegistry.js';
 import { appEndReason, CallSession, sdpAddress, type SessionCall } from '../../../src/call/CallSession.js';
 import { parseConfig, type Config } from '../../../src/config.js';
 import type { CallEvent, CallMeta } from '../../../src/events.js';

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CallRegistry } from '../../../src/calls/CallRegistry.js';
+import { CallRegistry } from '../../../src/call/CallRegistry.js';
 import { parseConfig, type Config } from '../../../src/config.js';
 import type { CallEvent } from '../../../src/events.js';
 import type { IngressStreamInfo } from '../../../src/ingress/IngressCall.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CallRecord } from '../../../src/calls/CallRecord.js';
+import type { CallRecord } from '../../../src/call/CallRecord.js';
 import { CallRowWriter } from '../../../src/storage/CallRowWriter.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { logSink } from '../logSink.js';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CallRecord } from '../../../src/calls/CallRecord.js';
+import type { CallRecord } from '../../../src/call/CallRecord.js';
 import type { CallEvent, CallMeta } from '../../../src/events.js';
 import { sqliteAsync } from '../../../src/storage/AsyncCallStore.js';
 import { CallStore } from '../../../src/storage/CallStore.js';

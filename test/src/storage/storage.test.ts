@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CallRecord } from '../../../src/calls/CallRecord.js';
+import type { CallRecord } from '../../../src/call/CallRecord.js';
 import type { CallEvent, CallMeta } from '../../../src/events.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../helpers/FakeClock.js';
-import type { CallRecord } from '../../../src/calls/CallRecord.js';
+import type { CallRecord } from '../../../src/call/CallRecord.js';
 import type { CallEvent, CallMeta } from '../../../src/events.js';
 import type { AsyncCallStore } from '../../../src/storage/AsyncCallStore.js';
 import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Admission, parseAllowList } from '../../../src/calls/Admission.js';
+import { Admission, parseAllowList } from '../../../src/call/Admission.js';
 import { parseConfig } from '../../../src/config.js';
 import { ConfigError } from '../../../src/errors.js';
 import { createMetrics } from '../../../src/metrics.js';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CallRegistry } from '../../../src/calls/CallRegistry.js';
+import { CallRegistry } from '../../../src/call/CallRegistry.js';
 import type { CallEvent, CallMeta } from '../../../src/events.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
