@@ -448,29 +448,45 @@ describe('SIPREC recording sessions end to end (sip.siprec.enabled)', () => {
     expect(JSON.stringify(refused)).toContain('bad-metadata');
   });
 
-  it('needs one STT slot per stream: with whenFull reject, a server with one free slot gets 503 with Retry-After, nothing held', async () => {
-    const one = await startE2e(
-      'siprec-e2e-one-slot',
-      { sip: { siprec: { enabled: true } }, stt: { whenFull: 'reject' } },
-      { webhook: false, live: false, fake: { slots: 1 } },
-    );
-    try {
-      await until(() => one.app.pool.freeSlots() === 1, 'the probe of the one-slot server');
-      const c = await src('UDP', one.sipPort);
-      const body = multipart(offer([40000, 40002]), METADATA);
-      c.send(request(c, one.sipPort, { method: 'INVITE', callId: 'siprec-e2e-one-slot', cseq: 1, body }));
-      const r = await until(() => c.got.find((x) => x.status >= 300), 'final response', 20_000);
-      c.close();
-      expect(r.status).toBe(503);
-      expect(Number(r.get('retry-after'))).toBeGreaterThan(0);
-      expect(dbRows(one.storageDir, 'SELECT id FROM calls')).toEqual([]);
-      expect(one.fake.streams).toEqual([]);
-      const refused = await fetch(`${one.base}/api/refused`).then((res) => res.text());
-      expect(refused).toContain('stt-full');
-    } finally {
-      await one.close();
-    }
-  }, 60_000);
+  // One free STT slot for two streams: refused with whenFull reject, and under defer once the
+  // pending audio budget is spent; either way nothing is held or kept.
+  it.each([
+    ['with whenFull reject', 'siprec-e2e-one-slot', { stt: { whenFull: 'reject' } }, 'stt-full'],
+    [
+      'under defer with storage.pendingMaxBytes spent',
+      'siprec-e2e-pending-full',
+      { storage: { pendingMaxBytes: 1 } },
+      'pending-full',
+    ],
+  ] as const)(
+    'needs one STT slot per stream: %s, a server with one free slot gets 503 with Retry-After, nothing held or kept',
+    async (_what, name, overrides, reason) => {
+      const env = await startE2e(
+        name,
+        { sip: { siprec: { enabled: true } }, ...overrides },
+        { webhook: false, live: false, fake: { slots: 1 } },
+      );
+      try {
+        await until(() => env.app.pool.freeSlots() === 1, 'the probe of the one-slot server');
+        const c = await src('UDP', env.sipPort);
+        const body = multipart(offer([40000, 40002]), METADATA);
+        c.send(request(c, env.sipPort, { method: 'INVITE', callId: name, cseq: 1, body }));
+        const r = await until(() => c.got.find((x) => x.status >= 300), 'final response', 20_000);
+        c.close();
+        expect(r.status).toBe(503);
+        expect(Number(r.get('retry-after'))).toBeGreaterThan(0);
+        expect(dbRows(env.storageDir, 'SELECT id FROM calls')).toEqual([]);
+        expect(env.fake.streams).toEqual([]);
+        expect(listPendingRecordings(env.storageDir)).toEqual([]);
+        expect(
+          dbRows<{ reason: string; status: number }>(env.storageDir, 'SELECT reason, status FROM refused'),
+        ).toMatchObject([{ reason, status: 503 }]);
+      } finally {
+        await env.close();
+      }
+    },
+    60_000,
+  );
 
   it('STT full with whenFull defer (the default): answered, both channels kept, each party transcribed under its channel once the slot frees up', async () => {
     const env = await startE2e(
@@ -633,29 +649,4 @@ describe('SIPREC recording sessions end to end (sip.siprec.enabled)', () => {
       await env.close();
     }
   }, 150_000);
-
-  it('STT full with whenFull defer and storage.pendingMaxBytes spent: 503 with Retry-After, refused as pending-full, nothing kept', async () => {
-    const env = await startE2e(
-      'siprec-e2e-pending-full',
-      { sip: { siprec: { enabled: true } }, storage: { pendingMaxBytes: 1 } },
-      { webhook: false, live: false, fake: { slots: 1 } },
-    );
-    try {
-      await until(() => env.app.pool.freeSlots() === 1, 'the probe of the one-slot server');
-      const c = await src('UDP', env.sipPort);
-      const body = multipart(offer([40000, 40002]), METADATA);
-      c.send(request(c, env.sipPort, { method: 'INVITE', callId: 'siprec-e2e-pending-full', cseq: 1, body }));
-      const r = await until(() => c.got.find((x) => x.status >= 300), 'final response', 20_000);
-      c.close();
-      expect(r.status).toBe(503);
-      expect(Number(r.get('retry-after'))).toBeGreaterThan(0);
-      expect(dbRows(env.storageDir, 'SELECT id FROM calls')).toEqual([]);
-      expect(listPendingRecordings(env.storageDir)).toEqual([]);
-      expect(
-        dbRows<{ reason: string; status: number }>(env.storageDir, 'SELECT reason, status FROM refused'),
-      ).toMatchObject([{ reason: 'pending-full', status: 503 }]);
-    } finally {
-      await env.close();
-    }
-  }, 60_000);
 });
