@@ -448,15 +448,7 @@ export class CallSession {
         final = await this.#stt.flush();
       } else {
         deferred = this.#deferred;
-        final = await deferred.transcribe(
-          this.#d.pool,
-          {
-            answeredWallMs: this.#answeredWall,
-            clock: this.#d.clock,
-            onStreamOpen: (server) => this.#stt.countOn(server),
-          },
-          this.#stt.delegate(),
-        );
+        final = await this.#stt.transcribeDeferred(deferred, this.#answeredWall);
         leftPending = final === null && deferred.onDisk;
       }
     } catch (err) {

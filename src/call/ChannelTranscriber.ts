@@ -24,6 +24,7 @@ import {
 import type { Channel } from '../transcripts/channelEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
 import { callSttDelegate, StreamGauge } from './callStt.js';
+import type { DeferredCall } from './DeferredCall.js';
 
 /** What a channel needs from the call and the endpoint. */
 interface ChannelTranscriberDeps {
@@ -201,6 +202,19 @@ export class ChannelTranscriber {
   /** The early audio, for a recording when the call is deferred; nothing is kept after. */
   takeEarly(): Float32Array[] {
     return this.#early.take();
+  }
+
+  /**
+   * This channel's deferred recording after the call: waits for a slot, streams it, flushes; its
+   * words labelled with the channel and counted on the server that took it.
+   * @returns null when the shutdown cancelled it (the recording is left as it is).
+   */
+  transcribeDeferred(deferred: DeferredCall, answeredWallMs: number): Promise<FinalTranscript | null> {
+    return deferred.transcribe(
+      this.#d.pool,
+      { answeredWallMs, clock: this.#d.clock, onStreamOpen: (server) => this.countOn(server) },
+      this.delegate(),
+    );
   }
 
   /** Moves this channel's count in `sipscribe_stt_streams` (a deferred transcription's server). */

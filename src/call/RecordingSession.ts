@@ -332,15 +332,7 @@ export class RecordingSession {
    */
   async #transcribeLater(lane: Lane, deferred: DeferredCall): Promise<FinalTranscript | null> {
     try {
-      const final = await deferred.transcribe(
-        this.#d.pool,
-        {
-          answeredWallMs: this.#answeredWall,
-          clock: this.#d.clock,
-          onStreamOpen: (server) => lane.stt.countOn(server),
-        },
-        lane.stt.delegate(),
-      );
+      const final = await lane.stt.transcribeDeferred(deferred, this.#answeredWall);
       lane.cancelled = final === null;
       return final;
     } finally {

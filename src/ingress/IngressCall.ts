@@ -321,15 +321,7 @@ export class IngressCall {
     recording: DeferredCall,
   ): Promise<{ recording: DeferredCall; done: boolean; leftPending: boolean }> {
     try {
-      const final = await recording.transcribe(
-        this.#d.pool,
-        {
-          answeredWallMs: this.#answeredWallMs,
-          clock: this.#d.clock,
-          onStreamOpen: (server) => lane.stt.countOn(server),
-        },
-        lane.stt.delegate(),
-      );
+      const final = await lane.stt.transcribeDeferred(recording, this.#answeredWallMs);
       this.log.info(
         final
           ? {
