@@ -41,7 +41,7 @@ export interface Appliance {
   readonly endpoint: Endpoint;
   readonly stack: SipStack;
   readonly manager: CallManager;
-  /** Twilio, FreeSWITCH and AudioSocket streams (`ingress`). */
+  /** Twilio, FreeSWITCH, AudioSocket and externalMedia RTP streams (`ingress`). */
   readonly ingress: Ingress;
   readonly pool: SttPool;
   readonly registrations: RegistrationManager;

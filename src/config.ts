@@ -373,6 +373,21 @@ const configSchema = z.object({
           allowFrom: z.array(z.string().min(1)).default(['127.0.0.1/32', '::1/128']),
         })
         .prefault({}),
+      /**
+       * Plain RTP on one UDP port, as Asterisk ARI `externalMedia` sends it (`encapsulation=rtp`,
+       * `transport=udp`): each source address and port is one call, ended by `rtp.timeoutMs`
+       * without a packet. `format` is the one the ARI request names (`ulaw` or `alaw`).
+       */
+      rtp: z
+        .object({
+          enabled: z.boolean().default(false),
+          host: host.default('127.0.0.1'),
+          port: port.default(9093),
+          /** Addresses or CIDR ranges whose RTP is taken (the Asterisk servers). */
+          allowFrom: z.array(z.string().min(1)).default(['127.0.0.1/32', '::1/128']),
+          format: z.enum(['ulaw', 'alaw']).default('ulaw'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   shutdown: z

@@ -29,7 +29,8 @@ export interface CallMeta {
   readonly source: string;
   /**
    * The system the audio came from when not sipscribe's own SIP endpoint (`sip` when absent):
-   * Twilio Media Streams, a FreeSWITCH audio stream, an Asterisk AudioSocket.
+   * Twilio Media Streams, a FreeSWITCH audio stream, an Asterisk AudioSocket, plain RTP (ARI
+   * `externalMedia`).
    */
   readonly ingress?: IngressKind;
   /** A SIPREC recording session (RFC 7866): who each channel is, from its metadata (RFC 7865). */
@@ -62,7 +63,7 @@ interface RecordingParticipant {
 }
 
 /** The systems a call's audio can come from (`CallMeta.ingress`). */
-export type IngressKind = 'sip' | 'twilio' | 'freeswitch' | 'audiosocket';
+export type IngressKind = 'sip' | 'twilio' | 'freeswitch' | 'audiosocket' | 'rtp';
 
 /** Why a call ended (`call.ended.reason`). */
 export type EndReason =

@@ -39,7 +39,7 @@ export interface Metrics {
   readonly webhookDeliveries: Counter<'url' | 'result'>;
   /** Requests and calls refused by admission, by reason (`rate-limited`, `not-allowed`, `max-calls`, `stt-full`, `pending-full`, `shutting-down`, …). */
   readonly admissionRefused: Counter<'reason'>;
-  /** Audio streams taken by the ingress adapters, by source (`twilio`, `freeswitch`, `audiosocket`). */
+  /** Audio streams taken by the ingress adapters, by source (`twilio`, `freeswitch`, `audiosocket`, `rtp`). */
   readonly ingressStreams: Counter<'source'>;
   /** Ingress streams in progress, by source. */
   readonly ingressActive: Gauge<'source'>;

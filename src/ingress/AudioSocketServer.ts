@@ -53,7 +53,7 @@ function uuidText(b: Buffer): string {
 }
 
 /** `::ffff:192.0.2.1` (an IPv4 peer on a dual-stack socket) as `192.0.2.1`. */
-function plainAddress(a: string): string {
+export function plainAddress(a: string): string {
   return a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
 }
 

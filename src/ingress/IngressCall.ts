@@ -56,7 +56,7 @@ export interface IngressStreamInfo {
   readonly to: string;
   /** The peer's address, `host:port`. */
   readonly remote: string;
-  readonly transport: 'tcp' | 'tls';
+  readonly transport: 'udp' | 'tcp' | 'tls';
   /** What the audio is, e.g. `PCMU/8000`, `L16/16000`. */
   readonly codec: string;
   /** The sample rate of the PCM the adapter pushes. */

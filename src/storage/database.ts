@@ -98,7 +98,7 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
   ALTER TABLE outbox ADD COLUMN claimed_until INTEGER;
   `,
-  // 4: the system the call's audio came from (sip, twilio, freeswitch, audiosocket).
+  // 4: the system the call's audio came from (sip, twilio, freeswitch, audiosocket, rtp).
   `ALTER TABLE calls ADD COLUMN ingress TEXT NOT NULL DEFAULT 'sip';`,
   // 5: a SIPREC recording session's participants and recorded call (CallMeta.recording, JSON).
   `ALTER TABLE calls ADD COLUMN recording TEXT;`,
