@@ -8,7 +8,7 @@ import { loadConfig, maskSecrets, resolveSecret, type Config } from './config.js
 import { AppError, ConfigError } from './errors.js';
 import { createLogger, logFormatFor, type Logger } from './logger.js';
 import { startAppliance } from './appliance.js';
-import { transcribeFromCli, type TranscribeCliOptions } from './stt/transcribeCommand.js';
+import { transcribeFromCli, type TranscribeCliOptions } from './audio/transcribeCommand.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

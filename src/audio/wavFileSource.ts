@@ -5,8 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readWavAtRate } from '../../rtp/index.js';
-import { framesOf, type AudioSource } from '../stt/audioSource.js';
-import { SttError, STT_ERR } from '../stt/errors.js';
+import { framesOf, SttError, STT_ERR, type AudioSource } from '../stt/index.js';
 
 /**
  * Reads and converts the whole file.

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { transcribeFromCli } from '../../src/stt/transcribeCommand.js';
+import { transcribeFromCli } from '../../src/audio/transcribeCommand.js';
 import { FakeMoshiServer } from '../helpers/fakeMoshiServer.js';
 import { cliInProcess as cli } from '../helpers/cliInProcess.js';
 import { runDir } from '../helpers/paths.js';

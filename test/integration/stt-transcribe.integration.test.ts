@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runTranscribe } from '../../src/stt/transcribeCommand.js';
+import { runTranscribe } from '../../src/audio/transcribeCommand.js';
 import { wavFileSource } from '../../src/audio/wavFileSource.js';
 import { FakeMoshiServer, synthesizeSpeech } from '../helpers/fakeMoshiServer.js';
 import { FIXTURES, ROOT, runDir } from '../helpers/paths.js';

@@ -9,14 +9,18 @@
 import { systemClock, type Clock } from '../../lib/clock.js';
 import type { Writable } from 'node:stream';
 import { loadConfig } from '../config.js';
-import { wavFileSource } from '../audio/wavFileSource.js';
-import { SttError, STT_ERR } from './errors.js';
+import {
+  FRAME_MS,
+  SttError,
+  STT_ERR,
+  SttPool,
+  type AudioSource,
+  type SttServerConfig,
+  type SttUtterance,
+  type SttWord,
+} from '../stt/index.js';
+import { wavFileSource } from './wavFileSource.js';
 import { silentLogger, type Logger } from '../../lib/logger.js';
-import { FRAME_MS } from './protocol.js';
-import type { SttServerConfig } from './SttConnection.js';
-import { SttPool } from './SttPool.js';
-import type { AudioSource } from './audioSource.js';
-import type { SttUtterance, SttWord } from './types.js';
 
 interface TranscribeOptions {
   readonly server: SttServerConfig;
