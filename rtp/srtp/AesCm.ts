@@ -1,7 +1,7 @@
 import { createCipheriv, type Cipher } from 'node:crypto';
 
 /**
- * AES-128 in counter mode as SRTP uses it (RFC 3711 §4.1.1): the keystream of a packet is
+ * AES-128 or AES-256 (RFC 6188 §3) in counter mode as SRTP uses it (RFC 3711 §4.1.1): the keystream of a packet is
  * AES(IV), AES(IV + 1), … with the block counter in the IV's low 16 bits, and IV = (k_s · 2^16) XOR
  * (SSRC · 2^64) XOR (index · 2^16). One long-lived AES-ECB cipher from node:crypto encrypts the
  * counter blocks: no cipher object is created per packet, and the AES itself is OpenSSL's.

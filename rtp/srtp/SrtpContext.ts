@@ -48,8 +48,8 @@ interface SrtpContextOptions {
 /**
  * One direction of an SRTP session (RFC 3711) under one master key: protects what we send or
  * unprotects what we receive, RTP and RTCP, for any number of SSRCs. Session keys are derived once
- * (key derivation rate 0, the SDES default). AES-CM suites: AES-128 counter mode and HMAC-SHA1 from
- * node:crypto; AEAD_AES_128_GCM and AEAD_AES_256_GCM (RFC 7714): node:crypto's aes-128-gcm or
+ * (key derivation rate 0, the SDES default). AES-CM suites: AES-128 or AES-256 (RFC 6188) counter
+ * mode and HMAC-SHA1 from node:crypto; AEAD_AES_128_GCM and AEAD_AES_256_GCM (RFC 7714): node:crypto's aes-128-gcm or
  * aes-256-gcm with the header as AAD.
  *
  * Unprotecting checks, in this order, the length, the replay list and the authentication tag, and
@@ -81,7 +81,7 @@ export class SrtpContext {
 
   /**
    * @param keys the master key followed by the master salt (the SDES inline key: 30 bytes for the
-   *   AES-CM suites, 28 for AES-GCM), or session keys already derived (RFC test vectors)
+   *   AES-128 CM suites, 46 for AES-256 CM, 28 and 44 for AES-GCM), or session keys already derived (RFC test vectors)
    * @throws {RangeError} on a wrong length
    */
   constructor(suite: SrtpSuite, keys: Uint8Array | SessionKeys, options: SrtpContextOptions = {}) {

@@ -221,13 +221,19 @@ describe.each<[Transport, 'linphone' | 'sipscribe', boolean]>([
       /INVITE sip:sipscribe@[^]*?a=sendonly[^]*?SIP\/2\.0 200 OK[^]*?a=recvonly[^]*?INVITE sip:sipscribe@[^]*?SIP\/2\.0 200 OK[^]*?a=sendrecv/,
     );
     if (srtp) {
-      // Its offer was RTP/SAVP with SDES keys and our answer took one; the media was SRTP and
-      // every RTP packet authenticated, across the hold and resume.
-      expect(trace).toMatch(/m=audio \d+ RTP\/SAVP[^]*?a=crypto:\d+ AES_CM_128_HMAC_SHA1_80 inline:/);
+      // Its offer was RTP/SAVP with SDES keys, AES_256_CM_HMAC_SHA1_80 (RFC 6188: 46-byte key)
+      // among the AES-128 ones, and our answer took it (our strongest in common); the media was
+      // SRTP and every RTP packet authenticated, across the hold and resume.
+      expect(trace).toMatch(
+        /m=audio \d+ RTP\/SAVP[^]*?a=crypto:\d+ AES_256_CM_HMAC_SHA1_80 inline:[A-Za-z0-9+/]{62}==/,
+      );
+      expect(trace).toMatch(
+        /SIP\/2\.0 200 OK(?:(?!INVITE sip:)[^])*?a=crypto:\d+ AES_256_CM_HMAC_SHA1_80 inline:[A-Za-z0-9+/]{62}==/,
+      );
       const log = readFileSync(join(e2e.dir, 'sipscribe.log'), 'utf8');
-      expect(log).toMatch(/"srtp":"AES_CM_128_HMAC_SHA1_80"[^\n]*"msg":"call answered"/);
+      expect(log).toMatch(/"srtp":"AES_256_CM_HMAC_SHA1_80"[^\n]*"msg":"call answered"/);
       const stats =
-        /"received":(\d+)[^\n]*"srtp":"AES_CM_128_HMAC_SHA1_80","srtpAuthFailed":(\d+)[^\n]*"msg":"rtp stats"/.exec(
+        /"received":(\d+)[^\n]*"srtp":"AES_256_CM_HMAC_SHA1_80","srtpAuthFailed":(\d+)[^\n]*"msg":"rtp stats"/.exec(
           log,
         );
       expect(stats, log.slice(-3000)).not.toBeNull();

@@ -202,7 +202,9 @@ describe('AEAD_AES_256_GCM against RFC 7714 and RFC 6188', () => {
     expect(SRTP_SUITES.map((s) => s.name)).toEqual([
       'AEAD_AES_256_GCM',
       'AEAD_AES_128_GCM',
+      'AES_256_CM_HMAC_SHA1_80',
       'AES_CM_128_HMAC_SHA1_80',
+      'AES_256_CM_HMAC_SHA1_32',
       'AES_CM_128_HMAC_SHA1_32',
     ]);
   });

@@ -284,6 +284,91 @@ describe('AEAD_AES_256_GCM in SDES (RFC 7714 §14.2: 256-bit key, 96-bit salt)',
   });
 });
 
+describe('AES_256_CM_HMAC_SHA1_80 and _32 in SDES (RFC 6188 §6: 256-bit key, 112-bit salt)', () => {
+  /** RFC 6188 §7.2's master key and salt as an inline key: 46 bytes, 64 base64 characters. */
+  const CM256_KEY = Buffer.from(
+    'f0f04914b513f2763a1b1fa130f10e2998f6f6e43e4309d1e622a0e332b9f1b6' + '3b04803de51ee7c96423ab5b78d2',
+    'hex',
+  ).toString('base64');
+  /** As SRTP_SUITES lists them: AES-GCM, then per tag length the 256-bit key before the 128-bit one. */
+  const ALL = [
+    { name: 'AEAD_AES_256_GCM', keyLength: 32, saltLength: 12 },
+    { name: 'AEAD_AES_128_GCM', keyLength: 16, saltLength: 12 },
+    { name: 'AES_256_CM_HMAC_SHA1_80', keyLength: 32, saltLength: 14 },
+    SUITES[0]!,
+    { name: 'AES_256_CM_HMAC_SHA1_32', keyLength: 32, saltLength: 14 },
+    SUITES[1]!,
+  ];
+  const all: SrtpNegotiation = {
+    policy: 'optional',
+    suites: ALL,
+    localKey: (suite) => Buffer.alloc(suite.keyLength + suite.saltLength, 0xef),
+  };
+
+  it('answers a linphone-style offer (the two AES-CM key sizes, each tag) with AES_256_CM_HMAC_SHA1_80 and a 46-byte key', () => {
+    const text = offer('RTP/SAVP', [
+      `1 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`,
+      `2 AES_CM_128_HMAC_SHA1_32 inline:${RFC_KEY_2}`,
+      `3 AES_256_CM_HMAC_SHA1_80 inline:${CM256_KEY}`,
+      `4 AES_256_CM_HMAC_SHA1_32 inline:${CM256_KEY}`,
+    ]);
+    expect(CM256_KEY).toHaveLength(64);
+    const { sdp, remote } = answerOffer(text, ['PCMU'], local, ids, all);
+    expect(remote.srtp?.suite).toBe('AES_256_CM_HMAC_SHA1_80');
+    expect(Buffer.from(remote.srtp!.remoteKey).toString('hex')).toBe(
+      'f0f04914b513f2763a1b1fa130f10e2998f6f6e43e4309d1e622a0e332b9f1b63b04803de51ee7c96423ab5b78d2',
+    );
+    expect(sdpTransform.parse(sdp).media[0]?.crypto).toEqual([
+      {
+        id: 3,
+        suite: 'AES_256_CM_HMAC_SHA1_80',
+        config: `inline:${Buffer.alloc(46, 0xef).toString('base64')}`,
+      },
+    ]);
+  });
+
+  it('AES-GCM is still taken first; the 80-bit tag of AES-128 before the 32-bit tag of AES-256', () => {
+    const gcm = offer('RTP/SAVP', [
+      `1 AES_256_CM_HMAC_SHA1_80 inline:${CM256_KEY}`,
+      `2 AEAD_AES_128_GCM inline:${GCM_KEY}`,
+    ]);
+    expect(describeOffer(gcm, ['PCMU'], all)?.srtp?.suite).toBe('AEAD_AES_128_GCM');
+    const tags = offer('RTP/SAVP', [
+      `1 AES_256_CM_HMAC_SHA1_32 inline:${CM256_KEY}`,
+      `2 AES_CM_128_HMAC_SHA1_80 inline:${RFC_KEY}`,
+    ]);
+    expect(describeOffer(tags, ['PCMU'], all)?.srtp?.suite).toBe('AES_CM_128_HMAC_SHA1_80');
+    const only32 = offer('RTP/SAVP', [`7 AES_256_CM_HMAC_SHA1_32 inline:${CM256_KEY}`]);
+    expect(describeOffer(only32, ['PCMU'], all)?.srtp?.suite).toBe('AES_256_CM_HMAC_SHA1_32');
+  });
+
+  it('refuses an AES_256_CM line with the 30-byte key of AES-128 (488 + Warning naming the lengths)', () => {
+    const text = offer('RTP/SAVP', [`1 AES_256_CM_HMAC_SHA1_80 inline:${RFC_KEY}`]);
+    expect(() => describeOffer(text, ['PCMU'], all)).toThrow(
+      /AES_256_CM_HMAC_SHA1_80 inline key of 30 bytes \(must be 46\)/,
+    );
+  });
+
+  it('was refused before, when our suites did not list it', () => {
+    const text = offer('RTP/SAVP', [`3 AES_256_CM_HMAC_SHA1_80 inline:${CM256_KEY}`]);
+    expect(() => describeOffer(text, ['PCMU'], neg('optional'))).toThrow(
+      /crypto suite AES_256_CM_HMAC_SHA1_80 not supported/,
+    );
+  });
+
+  it('our offer lists every suite in that order, with a 46-byte key for each AES-256 CM line', () => {
+    const m = sdpTransform.parse(createOffer(['PCMU'], local, ids, offerCrypto('required', ALL))).media[0];
+    expect(m?.crypto?.map((c) => [c.id, c.suite, Buffer.from(c.config.slice(7), 'base64').length])).toEqual([
+      [1, 'AEAD_AES_256_GCM', 44],
+      [2, 'AEAD_AES_128_GCM', 28],
+      [3, 'AES_256_CM_HMAC_SHA1_80', 46],
+      [4, 'AES_CM_128_HMAC_SHA1_80', 30],
+      [5, 'AES_256_CM_HMAC_SHA1_32', 46],
+      [6, 'AES_CM_128_HMAC_SHA1_32', 30],
+    ]);
+  });
+});
+
 describe('our own offer with SDES (late offers, dial)', () => {
   it('required: RTP/SAVP with one line per suite, strongest first, each its own 30-byte key', () => {
     const crypto = offerCrypto('required', SUITES)!;
