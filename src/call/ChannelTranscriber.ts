@@ -179,15 +179,13 @@ export class ChannelTranscriber {
         : Math.max(0, clock.now() - at.answeredAt - kept * FRAME_MS);
     this.#stream = pool.open(
       adm.reservation,
-      {
-        callId: this.#d.callId,
-        answeredAt: clock.now() - frame0Ms,
-        answeredWallMs: at.answeredWallMs,
-        backlog: this.#early.take(),
-      },
+      { callId: this.#d.callId, answeredAt: clock.now() - frame0Ms, answeredWallMs: at.answeredWallMs },
       this.delegate(),
     );
     this.#gauge.set(adm.reservation.server);
+    for (const frame of this.#early.take()) {
+      this.#stream.pushFrame(frame);
+    }
     log.info(
       {
         stt: adm.reservation.server,

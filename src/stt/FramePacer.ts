@@ -60,12 +60,9 @@ export class FramePacer {
     return this.#queue.length;
   }
 
-  /**
-   * Starts the schedule: frame 0 is due immediately, or `behindFrames` periods ago when the stream
-   * starts behind call time (frames queued before the start then go out at once).
-   */
-  start(behindFrames = 0): void {
-    this.#t0 = this.#clock.now() - behindFrames * this.#periodMs;
+  /** Starts the schedule now (frame 0 is due immediately). */
+  start(): void {
+    this.#t0 = this.#clock.now();
     this.#running = true;
     this.#pump();
   }

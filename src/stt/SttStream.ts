@@ -113,18 +113,9 @@ export class SttStream {
       { leadFrames: this.#s.leadFrames, fillAfterFrames: this.#s.fillAfterFrames, speed: opts.speed ?? 1 },
       (pcm, filled) => this.#send(pcm, filled),
     );
-    // The audio from before the stream opened is behind call time: it goes out at once (a backlog
-    // we create on purpose, not the server's lag).
-    const backlog = opts.backlog ?? [];
-    for (const pcm of backlog) {
-      this.pushFrame(pcm);
-    }
-    if (backlog.length > 0) {
-      this.#lag.mute(now + 2 * backlog.length * FRAME_MS + 2000);
-    }
     // NOTE: attach may deliver buffered messages or a loss at once: everything must exist by now.
     link.attach(this.#linkDelegate(link));
-    this.#pacer.start(backlog.length);
+    this.#pacer.start();
   }
 
   get state(): SttStreamState {

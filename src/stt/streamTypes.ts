@@ -64,12 +64,6 @@ export interface SttStreamOptions {
   readonly turns?: TurnDetectorOptions;
   /** Playback speed (1 = real time; the deferred path may go faster). */
   readonly speed?: number;
-  /**
-   * The call's audio from before the stream opened (1920-sample frames, oldest first: frame 0 at
-   * `answeredAt`'s offset). Sent at once, so the stream runs at call time from then on instead of
-   * lagging by the backlog for the rest of the call.
-   */
-  readonly backlog?: readonly Float32Array[];
 }
 
 /** Stream tunables resolved by the pool. */

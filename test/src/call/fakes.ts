@@ -181,15 +181,12 @@ export class FakePool {
   }
   open(
     _r: unknown,
-    o: { answeredAt?: number; answeredWallMs?: number; backlog?: readonly Float32Array[] },
+    o: { answeredAt?: number; answeredWallMs?: number },
     delegate: SttStreamDelegate,
   ): FakeStream {
     this.openOptions = o;
     this.stream = new FakeStream(delegate, this.wordQueue.shift() ?? this.words);
     this.streams.push(this.stream);
-    for (let i = 0; i < (o.backlog?.length ?? 0); i++) {
-      this.stream.pushFrame();
-    }
     return this.stream;
   }
 }

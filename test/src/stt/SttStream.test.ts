@@ -93,37 +93,6 @@ describe('SttStream', () => {
     expect(words).toEqual([{ seq: 1, text: 'Hello,', startMs: 1290, endMs: 1610, wallMs: 1_001_290 }]);
   });
 
-  it('sends the audio from before the stream opened at once, then runs at call time: no lasting lag', () => {
-    // A stream opened 800 ms after the answer with the 10 frames of call audio kept meanwhile.
-    const clock = new FakeClock(10_000);
-    const link = new MemoryLink({ url: 'ws://a/api/asr-streaming' });
-    const host: SttStreamHost = {
-      reconnect: () => Promise.reject(new Error('no')),
-      released: () => undefined,
-      reportLag: () => undefined,
-    };
-    const backlog = Array.from({ length: 10 }, (_, i) => frame((i + 1) / 100));
-    const stream = new SttStream(
-      link,
-      { callId: 'x', answeredAt: 9_200, answeredWallMs: 1_000_000, backlog },
-      { modelDelayMs: 480 },
-      { clock, logger: silentLogger, host, wallClock: () => 0 },
-      {},
-    );
-    expect(link.sent.map((x) => x.kind === 'audio' && x.v)).toEqual(backlog.map((f) => f[0]));
-    // The next live frame is due now, not 800 ms from now: it goes out as it comes.
-    clock.advance(80);
-    stream.pushFrame(frame(0.5));
-    expect(link.sent).toHaveLength(11);
-    clock.advance(80);
-    stream.pushFrame(frame(0.6));
-    expect(link.sent).toHaveLength(12);
-    // Nothing queued behind call time, and no silence inserted.
-    expect(stream.queuedFrames).toBe(0);
-    expect(link.sent.every((x) => x.kind === 'audio' && !x.zero)).toBe(true);
-    stream.close();
-  });
-
   it('flushes: queued audio, Marker, 8 zero frames, one per 80 ms until the echo, then closes', async () => {
     const { clock, link, stream, words } = setup();
     for (let i = 1; i <= 3; i++) {
