@@ -7,7 +7,7 @@
 // completed on the surviving and the drained instance has the words its STT sent. Callers over
 // TCP and TLS reach the instances through Kamailio as well, and `POST /api/admin/drain` takes the
 // last instance out of rotation without stopping it.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
@@ -186,9 +186,17 @@ describe('scale out: Kamailio dispatcher in front of three instances', () => {
 
     const result = await sipp;
     const counts = sippCounts(result.output);
-    // Only the calls c held when it died can fail (their BYE finds nobody).
+    // Only the calls c held when it died can fail (their BYE finds nobody), and calls SIPp itself
+    // aborts on a 180 that Kamailio's UDP workers relayed after the 200 of an answered call (seen
+    // in a quiet run; deploy/kamailio/README.md): SIPp's errors.log names those.
+    const errorsLog = join(result.dir, 'errors.log');
+    const lateRinging = existsSync(errorsLog)
+      ? readFileSync(errorsLog, 'utf8')
+          .split('\n')
+          .filter((l) => /Aborting call on unexpected message.*received 'SIP\/2\.0 180 /.test(l)).length
+      : 0;
     expect(counts.ok + counts.failed, result.output).toBe(CALLS);
-    expect(counts.failed, result.output).toBeLessThanOrEqual(cInProgress);
+    expect(counts.failed, result.output).toBeLessThanOrEqual(cInProgress + lateRinging);
 
     // b finished its calls by itself (drain), flushed them and exited 0; it got no new call after
     // Kamailio took it out of rotation.
