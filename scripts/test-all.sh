@@ -4,12 +4,33 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-out=$PWD/.test-runs/summary; mkdir -p "$out"; rm -f "$out"/*.json
+out=$PWD/.test-runs/summary; mkdir -p "$out"; rm -f "$out"/*.json "$out"/step-*.log
 failed_steps=()
-step() { # step NAME CMD...
-  local name=$1; shift
+step() { # step NAME CMD...: its output, then "=== NAME: ok|FAILED (seconds)"
+  local name=$1 t0; shift
+  t0=$(date +%s)
   echo "=== $name"
-  if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; failed_steps+=("$name"); fi
+  if "$@"; then
+    echo "=== $name: ok ($(($(date +%s) - t0)) s)"
+  else
+    echo "=== $name: FAILED ($(($(date +%s) - t0)) s)"; failed_steps+=("$name")
+  fi
+}
+# Steps that only read the tree run side by side: on a machine busy with other work they get a
+# larger share of its cores than one after another. Each one's output is kept and printed whole,
+# in order, once all of them have ended.
+bg_names=(); bg_pids=()
+step_beside() { # step_beside NAME CMD...
+  (failed_steps=(); step "$@"; exit ${#failed_steps[@]}) > "$out/step-$1.log" 2>&1 &
+  bg_names+=("$1"); bg_pids+=($!)
+}
+join_steps() {
+  local i
+  for i in "${!bg_pids[@]}"; do
+    wait "${bg_pids[$i]}" || failed_steps+=("${bg_names[$i]}")
+    cat "$out/step-${bg_names[$i]}.log"
+  done
+  bg_names=(); bg_pids=()
 }
 
 # Tests keep their files under .test-runs/: none may write into ./data, the default storage.dir
@@ -23,10 +44,11 @@ untouched_data() {
 }
 
 if [[ ! -d node_modules ]]; then step "npm ci" npm ci --no-audit --no-fund; fi
-step "install test peers" bash scripts/install-test-deps.sh
-step "typecheck" npx tsc -p tsconfig.json --noEmit
-step "lint" npm run --silent lint
-step "build" npm run --silent build
+step_beside "install test peers" bash scripts/install-test-deps.sh
+step_beside "typecheck" npx tsc -p tsconfig.json --noEmit
+step_beside "lint" npm run --silent lint
+step_beside "build" npm run --silent build
+join_steps
 # A test step writes <name>.json (vitest's report) and <name>.errors.json (the run's unhandled
 # errors, which that report leaves out): the summary counts both.
 vitest_step() { # vitest_step NAME CONFIG
