@@ -60,7 +60,7 @@ export class RtpConfigError extends RtpError {
 }
 
 /** Codes of {@link SrtpError}: why an SRTP/SRTCP packet was dropped (RFC 3711 §3.3, §3.4). */
-export type SrtpErrorCode =
+type SrtpErrorCode =
   'SRTP_ERR_TRUNCATED' | 'SRTP_ERR_AUTH' | 'SRTP_ERR_REPLAY' | 'SRTP_ERR_MALFORMED' | 'SRTP_ERR_KEY_EXPIRED';
 
 /**

@@ -4,7 +4,8 @@
 // exported; one nothing uses should go.
 //
 // scripts/dead-exports.baseline lists (`file name`) the ones left in files other work was changing
-// when the check came; they are reported as known, not as failures, and should be worked off.
+// when the check came; they are reported as known, not as failures, and should be worked off (a
+// line that no longer names a dead export fails the check, so the list only shrinks).
 //
 //   node scripts/dead-exports.mjs [--project tsconfig.json] [--dirs lib,rtp,sip,src] [--baseline FILE]
 import ts from 'typescript';
@@ -144,8 +145,16 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   if (dead.length > fresh.length) {
     console.log(`dead exports: ${dead.length - fresh.length} known (${baselineFile})`);
   }
+  // The baseline only shrinks: an entry that is no longer dead (worked off, or used again) goes.
+  const deadKeys = new Set(dead.map((d) => `${d.file} ${d.name}`));
+  const stale = [...known].filter((k) => !deadKeys.has(k));
+  for (const k of stale) {
+    console.log(`${baselineFile}: "${k}" is no longer a dead export: remove the line`);
+  }
   if (fresh.length > 0) {
     console.log(`${fresh.length} export(s) no other file imports: un-export or delete them`);
+  }
+  if (fresh.length > 0 || stale.length > 0) {
     process.exit(1);
   }
 }

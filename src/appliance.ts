@@ -33,7 +33,7 @@ import { describeCertificate, loadServerCredentials, type CertificateInfo } from
 import { ensureSelfSignedCertificate } from './tls/selfSigned.js';
 import { CleanupStack } from './cleanupStack.js';
 
-export interface ApplianceDeps extends EndpointDeps {
+interface ApplianceDeps extends EndpointDeps {
   socketFactory?: SocketFactory;
 }
 

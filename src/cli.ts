@@ -10,9 +10,9 @@ import { createLogger, logFormatFor, type Logger } from './logger.js';
 import { startAppliance } from './appliance.js';
 import { transcribeFromCli, type TranscribeCliOptions } from './audio/transcribeCommand.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
 /** After a graceful stop, the longest the process waits for sockets still closing. */
 const EXIT_GRACE_MS = 2000;
 

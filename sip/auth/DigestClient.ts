@@ -20,7 +20,7 @@ export interface AuthorizationHeader {
 }
 
 /** The request being authorised: method, Request-URI as sent, and body (for auth-int). */
-export interface AuthorizedRequest {
+interface AuthorizedRequest {
   readonly method: string;
   readonly uri: string;
   readonly body?: string | Uint8Array;

@@ -31,7 +31,7 @@ export interface LocalMedia {
   direction?: Direction;
 }
 
-export interface SdpSessionIds {
+interface SdpSessionIds {
   /** o= session id, constant for the session. */
   sessionId: string;
   /** o= version, incremented on every change (RFC 3264 §8). */
@@ -39,7 +39,7 @@ export interface SdpSessionIds {
 }
 
 /** Our telephone-event payload type in offers. */
-export const OFFER_TE_PT = 101;
+const OFFER_TE_PT = 101;
 
 /**
  * Checks every value we read (validate.ts), then parses.

@@ -12,11 +12,11 @@ import { SdpError } from '../errors.js';
 import { parseCrypto } from './crypto.js';
 
 /** Longest SDP line accepted (bytes). Real lines are under 200 (a=fingerprint, a=candidate). */
-export const SDP_MAX_LINE = 1024;
+const SDP_MAX_LINE = 1024;
 
 /** Packetisation times accepted (a=ptime, ms): what the media stack can send and receive. */
-export const PTIME_MIN_MS = 10;
-export const PTIME_MAX_MS = 120;
+const PTIME_MIN_MS = 10;
+const PTIME_MAX_MS = 120;
 
 const LINE = /^([a-z])=(.*)$/;
 const DECIMAL = /^(0|[1-9][0-9]*)$/;

@@ -18,9 +18,9 @@ import type { HttpServer } from './server.js';
  * The largest message a live client may send (ws closes the connection with 1009 beyond it). Clients
  * send nothing; ws's default (100 MiB) let four clients take 500 MB.
  */
-export const LIVE_MAX_PAYLOAD_BYTES = 1024;
+const LIVE_MAX_PAYLOAD_BYTES = 1024;
 
-export interface LiveFeedOptions {
+interface LiveFeedOptions {
   bus: TranscriptBus;
   logger: Logger;
   /** Default 4 MiB. */

@@ -32,7 +32,7 @@ import {
 import { sendJson, sendText, type HttpServer } from './server.js';
 
 /** A call as the API shows it: its metadata under `call`, as in events. */
-export function callJson(r: CallRecord): Record<string, unknown> {
+function callJson(r: CallRecord): Record<string, unknown> {
   return {
     id: r.id,
     state: r.state,

@@ -7,7 +7,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** How long a link works: long enough to start a download, short enough to be worthless later. */
-export const DOWNLOAD_LINK_TTL_MS = 120_000;
+const DOWNLOAD_LINK_TTL_MS = 120_000;
 
 export class DownloadSigner {
   readonly #key: Buffer;

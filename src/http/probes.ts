@@ -11,7 +11,7 @@ import type { ClientTlsOptions } from '../tls/credentials.js';
 import type { ReadinessCheck } from './health.js';
 
 /** Sends a GET; resolves to the HTTP status, rejects on network errors and abort. */
-export type HttpGet = (url: string, signal: AbortSignal, tls?: ClientTlsOptions) => Promise<number>;
+type HttpGet = (url: string, signal: AbortSignal, tls?: ClientTlsOptions) => Promise<number>;
 
 /**
  * One connection per probe (no agent, `Connection: close`): no idle keep-alive socket to the probed
@@ -38,7 +38,7 @@ export function sttHealthUrl(wsUrl: string): string {
   return `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}/api/build_info`;
 }
 
-export interface HttpProbeOptions {
+interface HttpProbeOptions {
   name: string;
   urls: readonly string[];
   clock: Clock;

@@ -10,9 +10,9 @@ import { DownloadSigner } from './downloadLinks.js';
 import { hostAllowed, originAllowed, type HostPolicy } from './hostCheck.js';
 
 /** Path parameters of a route pattern (`/api/calls/:id` → `{ id }`). */
-export type RouteParams = Readonly<Record<string, string>>;
+type RouteParams = Readonly<Record<string, string>>;
 
-export type RouteHandler = (
+type RouteHandler = (
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
@@ -20,9 +20,9 @@ export type RouteHandler = (
 ) => void | Promise<void>;
 
 /** Takes over a WebSocket upgrade request (already authorised). */
-export type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer, url: URL) => void;
+type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer, url: URL) => void;
 
-export interface HttpServerOptions {
+interface HttpServerOptions {
   host: string;
   port: number;
   logger: Logger;
@@ -42,7 +42,7 @@ export interface HttpServerOptions {
 /** TLS versions below this are refused (set again on every certificate change: Node resets it). */
 const TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const;
 
-export interface RouteOptions {
+interface RouteOptions {
   /** Served without the token (health checks, the page's static files). Default false. */
   public?: boolean;
   /**

@@ -18,7 +18,7 @@ const FILES: Record<string, { file: string; type: string }> = {
  * Where the page's files are: `src/web` next to this module when run from source, or the source
  * tree's `src/web` when run from `dist/src/http` (tsc does not copy non-TS files).
  */
-export function webDir(): string {
+function webDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [join(here, '..', 'web'), join(here, '..', '..', '..', 'src', 'web')];
   const found = candidates.find((d) => existsSync(join(d, 'index.html')));
