@@ -26,6 +26,7 @@ import type { Logger } from '../logger.js';
 import type { Channel } from '../transcripts/channelEvents.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { CallSessionDeps, SessionCall } from './CallSession.js';
+import type { CallState } from './callStates.js';
 import { ChannelTranscriber } from './ChannelTranscriber.js';
 import { DeferredCall } from './DeferredCall.js';
 import { appEndReason } from './endReason.js';
@@ -36,7 +37,22 @@ type LifecycleDeps = Pick<
   'config' | 'calls' | 'bus' | 'metrics' | 'pool' | 'clock' | 'wallClock' | 'pendingBudget'
 >;
 
-export type Phase = 'setup' | 'live' | 'ending' | 'done';
+/** What the lifecycle needs of a SIP call. */
+type LifecycleCall = Pick<SessionCall, 'state' | 'endReason' | 'reject' | 'hangup' | 'on'>;
+
+type Phase = 'setup' | 'live' | 'ending' | 'done';
+
+/** The phase of each registry state (the table above). */
+const PHASES: Readonly<Record<CallState, Phase>> = {
+  offered: 'setup',
+  ringing: 'setup',
+  answered: 'live',
+  streaming: 'live',
+  ending: 'ending',
+  ended: 'done',
+  rejected: 'done',
+  cancelled: 'done',
+};
 
 /** How a call's `ending` came out: ended, or parked with its audio pending. */
 export interface EndOutcome {
@@ -49,7 +65,7 @@ export interface EndOutcome {
 }
 
 /** What the lifecycle asks of its session. */
-export interface LifecycleHost {
+interface LifecycleHost {
   /** Frees what setup took (the call was never answered). */
   releaseSetup(): void;
   /** The work of `ending` (the registry is there, the BYE sent): media closed, STT flushed. */
@@ -61,10 +77,9 @@ export interface LifecycleHost {
 export class CallLifecycle {
   readonly #id: string;
   readonly #d: LifecycleDeps;
-  readonly #calls: CallRegistry;
   readonly #log: Logger;
   /** The SIP call (none for a stream from another system: it has no setup). */
-  readonly #call: Pick<SessionCall, 'state' | 'reject' | 'hangup'> | null;
+  readonly #call: LifecycleCall | null;
   readonly #host: LifecycleHost;
   /** Names the session in the log line of a failed end ("ending the call failed"). */
   readonly #what: string;
@@ -86,17 +101,17 @@ export class CallLifecycle {
     id: string,
     deps: LifecycleDeps,
     log: Logger,
-    call: Pick<SessionCall, 'state' | 'reject' | 'hangup'> | null,
+    call: LifecycleCall | null,
     what: string,
     host: LifecycleHost,
   ) {
     this.#id = id;
     this.#d = deps;
-    this.#calls = deps.calls;
     this.#log = log;
     this.#call = call;
     this.#what = what;
     this.#host = host;
+    call?.on('ended', (r) => this.#onSipEnded(r));
   }
 
   /** A channel's transcriber; its failover given up ends the live call (`error`). */
@@ -122,44 +137,28 @@ export class CallLifecycle {
   }
 
   /** Registry state of the call (`ended` once it left the registry). */
-  get state(): string {
-    return this.#calls.get(this.#id)?.state ?? 'ended';
+  get state(): CallState {
+    return this.#d.calls.get(this.#id)?.state ?? 'ended';
   }
 
   get phase(): Phase {
-    if (this.#over) {
-      return 'done';
-    }
-    switch (this.state) {
-      case 'offered':
-      case 'ringing':
-        return 'setup';
-      case 'answered':
-      case 'streaming':
-        return 'live';
-      case 'ending':
-        return 'ending';
-      default:
-        return 'done';
-    }
+    return this.#over ? 'done' : PHASES[this.state];
   }
 
-  /** The call ended (CANCEL, BYE, failure) or moved on while setup was waiting. */
-  gone(): boolean {
-    return this.phase !== 'setup' || this.#call?.state === 'ended';
-  }
-
-  /** When the call went while setup was waiting: what setup took is freed (true: stop there). */
+  /**
+   * Whether the call ended (CANCEL, BYE, failure) or moved on while setup was waiting: then what
+   * setup took is freed (true: setup stops there).
+   */
   abandoned(): boolean {
-    if (!this.gone()) {
+    if (this.phase === 'setup' && this.#call?.state !== 'ended') {
       return false;
     }
-    this.releaseSetup();
+    this.#releaseSetup();
     return true;
   }
 
   /** Setup is over without an answer: what it took is freed (once the call is over). */
-  releaseSetup(): void {
+  #releaseSetup(): void {
     this.#host.releaseSetup();
     const phase = this.phase;
     if (phase === 'setup' || phase === 'done') {
@@ -175,21 +174,32 @@ export class CallLifecycle {
     this.#rejectStatus = status;
     const sipState = this.#call?.state ?? 'ended';
     if (sipState === 'offered' || sipState === 'ringing') {
-      this.#call?.reject(status, opts); // 'ended' → onSipEnded records it
+      this.#call?.reject(status, opts); // 'ended' → #onSipEnded records it
     } else if (sipState !== 'ended') {
       // Answered at the SIP level but setup failed after that: hang up ('ended' follows).
       this.#call?.hangup().catch((err: unknown) => this.#log.warn({ err }, 'hangup failed'));
     } else {
-      this.onSipEnded('rejected');
+      this.#onSipEnded('rejected');
     }
   }
 
-  /** A failure: rejects (`status`) before the answer, ends (`error`) after it. */
-  fail(status: number): void {
-    if (this.phase === 'setup') {
-      this.reject(status);
-    } else {
-      void this.end('error');
+  /**
+   * Runs the setup; never rejects: a failure rejects the call (500) before the answer, ends it
+   * after. A call whose SIP side ended as the answer settled (BYE raced it) is ended.
+   */
+  async setup(run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+      if (this.phase === 'live' && this.#call?.state === 'ended') {
+        void this.end(appEndReason(this.#call.endReason ?? 'error'));
+      }
+    } catch (err) {
+      this.#log.error({ err }, `${this.#what} setup failed`);
+      if (this.phase === 'setup') {
+        this.reject(500);
+      } else {
+        void this.end('error');
+      }
     }
   }
 
@@ -204,7 +214,7 @@ export class CallLifecycle {
     } catch (err) {
       this.#log.info({ err }, 'answer failed');
       this.#rejectStatus ??= 488;
-      this.releaseSetup();
+      this.#releaseSetup();
       return null;
     }
     return this.phase === 'setup' ? answer : null;
@@ -214,15 +224,16 @@ export class CallLifecycle {
   answered(details: Parameters<CallRegistry['transition']>[2]): void {
     this.answeredAt = this.#d.clock.now();
     this.answeredWallMs = this.#d.wallClock();
-    this.#calls.transition(this.#id, 'answered', details);
+    this.#d.calls.transition(this.#id, 'answered', details);
   }
 
   /**
-   * Records a channel whose transcription is deferred (`pending/<channelFileId>.wav`), first the
-   * audio its transcriber kept while a slot was sought.
+   * Records a channel whose transcription is deferred (`pending/<channelFileId>.wav`, its lines
+   * logged with the channel), first the audio its transcriber kept while a slot was sought.
    */
-  defer(stt: ChannelTranscriber, log: Logger = this.#log): DeferredCall {
+  defer(stt: ChannelTranscriber): DeferredCall {
     const { config, pendingBudget } = this.#d;
+    const log = this.#log.child({ channel: stt.channel });
     const deferred = DeferredCall.record(
       config.storage.dir,
       this.#id,
@@ -247,28 +258,28 @@ export class CallLifecycle {
     void this.end('error');
   }
 
-  /** An STT stream is open: `streaming`, unless the call is already on its way out. */
+  /** An STT stream is open: `streaming` (once), unless the call is already on its way out. */
   streaming(): void {
-    if (this.phase === 'live') {
-      this.#calls.transition(this.#id, 'streaming');
+    if (this.phase === 'live' && this.state === 'answered') {
+      this.#d.calls.transition(this.#id, 'streaming');
     }
   }
 
   /** The SIP side ended: before the answer the call is rejected or cancelled, after it ended. */
-  onSipEnded(reason: SipEndReason): void {
+  #onSipEnded(reason: SipEndReason): void {
     this.#log.debug({ reason, phase: this.phase }, 'sip call ended');
     this.#resolveSipGone();
     const phase = this.phase;
     if (phase === 'setup') {
       this.#over = true;
       if (reason === 'cancel') {
-        this.#calls.transition(this.#id, 'cancelled');
+        this.#d.calls.transition(this.#id, 'cancelled');
       } else {
-        this.#calls.transition(this.#id, 'rejected', {
+        this.#d.calls.transition(this.#id, 'rejected', {
           status: this.#rejectStatus ?? (reason === 'rejected' ? 488 : 503),
         });
       }
-      this.releaseSetup();
+      this.#releaseSetup();
     } else if (phase === 'live') {
       void this.end(appEndReason(reason));
     }
@@ -276,8 +287,8 @@ export class CallLifecycle {
 
   /**
    * Ends the call through `ending`: BYE (unless the peer already ended it), the session's work
-   * (media closed, STT flushed), then `ended` (or parked). Idempotent; before the answer it
-   * rejects (503), when over it does nothing.
+   * (media closed, STT flushed), then `ended` (or parked). Once: before the answer it rejects
+   * (503), while ending or over it returns that end.
    */
   end(reason: EndReason): Promise<void> {
     const phase = this.phase;
@@ -285,8 +296,9 @@ export class CallLifecycle {
       this.reject(503);
       return this.done;
     }
-    if (phase === 'done') {
-      return this.done;
+    if (phase !== 'live') {
+      // Ending already (also from within its own first steps) or over.
+      return this.#ending ?? this.done;
     }
     this.#ending ??= this.#end(reason).catch((err: unknown) => {
       // Never an unhandled rejection: the call is over either way.
@@ -298,7 +310,7 @@ export class CallLifecycle {
   }
 
   async #end(reason: EndReason): Promise<void> {
-    const calls = this.#calls;
+    const { calls } = this.#d;
     calls.transition(this.#id, 'ending', { reason });
     if (this.#call && this.#call.state !== 'ended') {
       this.#call.hangup().catch((err: unknown) => this.#log.warn({ err }, 'hangup failed'));

@@ -11,7 +11,8 @@
  * and sent first, at its place in call time.
  *
  * The call's state lives in the CallRegistry (`offered → ringing → answered → streaming → ending →
- * ended`, `rejected`, `cancelled`; an illegal move throws); this class only drives it.
+ * ended`, `rejected`, `cancelled`; an illegal move throws); this class drives it through its
+ * {@link CallLifecycle}, which reads the session's phase from it and takes each way out once.
  */
 import type { Clock } from '../../lib/clock.js';
 import type { DtmfEvent, SocketFactory } from '../../rtp/index.js';
@@ -29,7 +30,6 @@ import { CallMedia } from './CallMedia.js';
 import type { ChannelTranscriber } from './ChannelTranscriber.js';
 import type { DeferredCall } from './DeferredCall.js';
 import type { PendingBudget } from '../recording/PendingRecording.js';
-import { appEndReason } from './endReason.js';
 import { sdpAddress } from './sdpAddress.js';
 
 export { appEndReason } from './endReason.js';
@@ -99,7 +99,6 @@ export class CallSession {
     });
     this.done = this.#life.done;
     this.#stt = this.#life.transcriber('caller');
-    call.on('ended', (r) => this.#life.onSipEnded(r));
     call.on('confirmed', () => {
       if (this.#life.phase === 'live') {
         void this.#startStt();
@@ -121,12 +120,7 @@ export class CallSession {
    */
   async start(opts: { ringMs: number; deferred?: boolean }): Promise<void> {
     this.#deferFromStart = opts.deferred === true;
-    try {
-      await this.#setup(opts.ringMs);
-    } catch (err) {
-      this.log.error({ err }, 'call setup failed');
-      this.#life.fail(500);
-    }
+    await this.#life.setup(() => this.#setup(opts.ringMs));
   }
 
   async #setup(ringMs: number): Promise<void> {
@@ -198,10 +192,6 @@ export class CallSession {
     } else if (this.call.state === 'confirmed') {
       // The ACK came before the answer settled (a late offer: its ACK carries the SDP answer).
       await this.#startStt();
-    }
-    if (this.call.state === 'ended') {
-      // BYE raced the answer.
-      void this.end(appEndReason(this.call.endReason ?? 'error'));
     }
   }
 
@@ -303,15 +293,14 @@ export class CallSession {
     recorder?.stop(this.id);
     // A stream being opened (ACK just in) is waited for, so a short call still gets its words.
     await this.#sttOpening;
-    let final: FinalTranscript | null = null;
     /** Deferred audio: its duration is the call's, and its file goes once the transcript is stored. */
-    let deferred: DeferredCall | null = null;
+    const deferred = this.#deferred;
+    let final: FinalTranscript | null = null;
     let leftPending = false;
     try {
-      if (!this.#deferred) {
+      if (!deferred) {
         final = await this.#stt.flush();
       } else {
-        deferred = this.#deferred;
         final = await this.#stt.transcribeDeferred(deferred, this.#life.answeredWallMs);
         leftPending = final === null && deferred.onDisk;
       }
@@ -331,13 +320,12 @@ export class CallSession {
         : {},
       'call transcript final',
     );
-    const recorded = deferred;
     return {
       parked: leftPending,
-      ...(recorded ? { durationMs: recorded.durationMs } : {}),
+      ...(deferred ? { durationMs: deferred.durationMs } : {}),
       // The file goes once the sinks (database, JSONL) have the transcript. (After a failure it
       // stays: the next start transcribes it and publishes the utterances.)
-      ...(final && recorded ? { after: () => recorded.removeAfter(() => this.#d.bus.flush()) } : {}),
+      ...(final && deferred ? { after: () => deferred.removeAfter(() => this.#d.bus.flush()) } : {}),
     };
   }
 

@@ -36,7 +36,6 @@ import { CallMedia } from './CallMedia.js';
 import type { CallSessionDeps, SessionCall } from './CallSession.js';
 import { flushChannels, type ChannelTranscriber } from './ChannelTranscriber.js';
 import { channelFileId, type DeferredCall } from './DeferredCall.js';
-import { appEndReason } from './endReason.js';
 import { sdpAddress } from './sdpAddress.js';
 
 /** One recorded stream: its m-line, RTP session and channel. */
@@ -118,7 +117,6 @@ export class RecordingSession {
       sender: s.label === undefined ? undefined : senderOf(metadata, s.label),
       stt: this.#life.transcriber(CHANNELS[i] as Channel),
     }));
-    call.on('ended', (r) => this.#life.onSipEnded(r));
     call.on('confirmed', () => {
       if (this.#life.phase === 'live') {
         void this.#startStt();
@@ -152,12 +150,7 @@ export class RecordingSession {
    */
   async start(opts: { deferred?: boolean } = {}): Promise<void> {
     this.#deferFromStart = opts.deferred === true;
-    try {
-      await this.#setup();
-    } catch (err) {
-      this.log.error({ err }, 'recording session setup failed');
-      this.#life.fail(500);
-    }
+    await this.#life.setup(() => this.#setup());
   }
 
   async #setup(): Promise<void> {
@@ -193,7 +186,7 @@ export class RecordingSession {
     });
     if (this.#deferFromStart) {
       for (const lane of this.#lanes) {
-        lane.deferred = this.#defer(lane);
+        lane.deferred = this.#life.defer(lane.stt);
       }
     }
     for (const lane of this.#lanes) {
@@ -216,9 +209,6 @@ export class RecordingSession {
     );
     if (this.call.state === 'confirmed') {
       await this.#startStt();
-    }
-    if (this.call.state === 'ended') {
-      void this.end(appEndReason(this.call.endReason ?? 'error'));
     }
   }
 
@@ -255,7 +245,7 @@ export class RecordingSession {
         { channel: lane.stt.channel },
         'no STT slot at the ACK: recording, transcription deferred',
       );
-      lane.deferred = this.#defer(lane);
+      lane.deferred = this.#life.defer(lane.stt);
     }
     if (outcomes.includes('stream')) {
       this.#life.streaming();
@@ -278,11 +268,6 @@ export class RecordingSession {
     } else if (!lane.deferred.push(frame)) {
       this.#life.pendingFull('ending the deferred recording session');
     }
-  }
-
-  /** Records a channel's audio to `pending/` for its deferred transcription. */
-  #defer(lane: Lane): DeferredCall {
-    return this.#life.defer(lane.stt, this.log.child({ channel: lane.stt.channel }));
   }
 
   /**

@@ -140,7 +140,7 @@ export class IngressCall {
     if (opts.deferred) {
       this.log.info('no STT slot: recording the stream, transcription deferred');
       for (const l of this.#lanes) {
-        l.deferred = this.#defer(l);
+        l.deferred = this.#life.defer(l.stt);
       }
       this.#opened = Promise.resolve();
       return;
@@ -166,7 +166,7 @@ export class IngressCall {
         { channel: lane.stt.channel },
         'no STT slot for the channel: recording, transcription deferred',
       );
-      lane.deferred = this.#defer(lane);
+      lane.deferred = this.#life.defer(lane.stt);
       return 'defer';
     }
     lane.stt.takeEarly();
@@ -179,11 +179,6 @@ export class IngressCall {
       void this.end('error');
     }
     return 'failed';
-  }
-
-  /** Records a deferred channel (`pending/<id>.wav`, `pending/<id>.callee.wav`: `channelFileId`). */
-  #defer(lane: Lane): DeferredCall {
-    return this.#life.defer(lane.stt, this.log.child({ channel: lane.stt.channel }));
   }
 
   /** One 24 kHz frame of a channel: to its STT stream (or kept until it opens), or its recording. */
