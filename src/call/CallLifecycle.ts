@@ -1,15 +1,10 @@
 /**
  * The lifecycle every session of a call composes (`CallSession`, `RecordingSession`,
  * `IngressCall`): its phase read from the call's one state machine, the CallRegistry
- * (callStates.ts), and each way out taken exactly once: the rejection before the answer, the
- * release of what setup took, and the end through `ending`.
- *
- * | phase    | registry state                                       |
- * | -------- | ---------------------------------------------------- |
- * | `setup`  | `offered`, `ringing`                                 |
- * | `live`   | `answered`, `streaming`                              |
- * | `ending` | `ending`                                             |
- * | `done`   | `ended`, `rejected`, `cancelled`, or the session over |
+ * (callStates.ts; `PHASES`: `setup` while `offered` or `ringing`, `live` while `answered` or
+ * `streaming`, `ending`, `done` once terminal), and each way out taken exactly once: the rejection
+ * before the answer, the release of what setup took, and the end through `ending`. The STT slot
+ * is taken at the ACK (`confirmed`), once.
  *
  * The session's own end is its terminal step: once it released everything (`done` resolved) its
  * phase is `done` whatever the registry says. That is the parked call, whose deferred
@@ -32,17 +27,14 @@ import { DeferredCall } from './DeferredCall.js';
 import { appEndReason } from './endReason.js';
 
 /** What the lifecycle needs of the running endpoint (every session's deps offer it). */
-type LifecycleDeps = Pick<
-  CallSessionDeps,
-  'config' | 'calls' | 'bus' | 'metrics' | 'pool' | 'clock' | 'wallClock' | 'pendingBudget'
->;
+type LifecycleDeps = Omit<CallSessionDeps, 'recorder' | 'socketFactory'>;
 
 /** What the lifecycle needs of a SIP call. */
 type LifecycleCall = Pick<SessionCall, 'state' | 'endReason' | 'reject' | 'hangup' | 'on'>;
 
 type Phase = 'setup' | 'live' | 'ending' | 'done';
 
-/** The phase of each registry state (the table above). */
+/** The phase of each registry state. */
 const PHASES: Readonly<Record<CallState, Phase>> = {
   offered: 'setup',
   ringing: 'setup',
@@ -72,6 +64,8 @@ interface LifecycleHost {
   ending(reason: EndReason): Promise<EndOutcome>;
   /** Closes everything at once (the shutdown's deadline, or `ending` failed). */
   abort(): void;
+  /** Takes the STT slot(s) and opens the stream(s) at the ACK (a SIP call's session). */
+  openStt?(): Promise<void>;
 }
 
 export class CallLifecycle {
@@ -87,6 +81,8 @@ export class CallLifecycle {
   #ending: Promise<void> | null = null;
   /** The status we rejected with ourselves (else the SIP end reason's). */
   #rejectStatus: number | null = null;
+  /** The STT being opened (from the ACK until it streams, is deferred or given up). */
+  #sttOpening: Promise<void> | null = null;
   /** When the call was answered: monotonic and wall clock (ms). */
   answeredAt = 0;
   answeredWallMs = 0;
@@ -112,6 +108,24 @@ export class CallLifecycle {
     this.#what = what;
     this.#host = host;
     call?.on('ended', (r) => this.#onSipEnded(r));
+    call?.on('confirmed', () => {
+      if (this.phase === 'live') {
+        void this.openStt();
+      }
+    });
+  }
+
+  /** Opens the STT once (at the ACK, or after the answer when the ACK came first); one promise. */
+  openStt(): Promise<void> {
+    this.#sttOpening ??= (this.#host.openStt?.() ?? Promise.resolve()).catch((err: unknown) => {
+      this.#log.error({ err }, 'opening the STT stream failed');
+    });
+    return this.#sttOpening;
+  }
+
+  /** Resolves once the STT opened at the ACK streams, is deferred or given up (none: at once). */
+  get sttOpened(): Promise<void> {
+    return this.#sttOpening ?? Promise.resolve();
   }
 
   /** A channel's transcriber; its failover given up ends the live call (`error`). */
@@ -145,10 +159,7 @@ export class CallLifecycle {
     return this.#over ? 'done' : PHASES[this.state];
   }
 
-  /**
-   * Whether the call ended (CANCEL, BYE, failure) or moved on while setup was waiting: then what
-   * setup took is freed (true: setup stops there).
-   */
+  /** The call went (CANCEL, BYE, failure) while setup waited: what it took is freed (true). */
   abandoned(): boolean {
     if (this.phase === 'setup' && this.#call?.state !== 'ended') {
       return false;

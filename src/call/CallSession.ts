@@ -72,8 +72,6 @@ export class CallSession {
   #rtp: CallMedia | null = null;
   /** The caller's audio to the STT (the one channel of a SIP call). */
   readonly #stt: ChannelTranscriber;
-  /** The STT stream being opened (from the ACK until it streams, is deferred or given up). */
-  #sttOpening: Promise<void> | null = null;
   /** Deferred from the INVITE on (no STT slot then, `stt.whenFull: "defer"`). */
   #deferFromStart = false;
   #aborted = false;
@@ -96,14 +94,10 @@ export class CallSession {
       },
       ending: (reason) => this.#ending(reason),
       abort: () => this.abort(),
+      openStt: () => this.#openStt(),
     });
     this.done = this.#life.done;
     this.#stt = this.#life.transcriber('caller');
-    call.on('confirmed', () => {
-      if (this.#life.phase === 'live') {
-        void this.#startStt();
-      }
-    });
     call.on('mediaUpdated', (desc) => this.#onMediaUpdated(desc));
     call.on('dtmf', (e) => this.#onDtmf(e, 'info'));
   }
@@ -191,16 +185,8 @@ export class CallSession {
       this.#deferred = this.#life.defer(this.#stt);
     } else if (this.call.state === 'confirmed') {
       // The ACK came before the answer settled (a late offer: its ACK carries the SDP answer).
-      await this.#startStt();
+      await this.#life.openStt();
     }
-  }
-
-  /** Opens the STT stream once (at the ACK); the same promise for every caller. */
-  #startStt(): Promise<void> {
-    this.#sttOpening ??= this.#openStt().catch((err: unknown) => {
-      this.log.error({ err }, 'opening the STT stream failed');
-    });
-    return this.#sttOpening;
   }
 
   /**
@@ -292,7 +278,7 @@ export class CallSession {
     }
     recorder?.stop(this.id);
     // A stream being opened (ACK just in) is waited for, so a short call still gets its words.
-    await this.#sttOpening;
+    await this.#life.sttOpened;
     /** Deferred audio: its duration is the call's, and its file goes once the transcript is stored. */
     const deferred = this.#deferred;
     let final: FinalTranscript | null = null;

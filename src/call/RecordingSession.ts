@@ -72,7 +72,6 @@ export class RecordingSession {
   #metadata: RecordingMetadata;
   /** Its phase (from the registry's state), rejection and end, each once. */
   readonly #life: CallLifecycle;
-  #sttOpening: Promise<void> | null = null;
   /** Admitted without an STT slot for every stream (`stt.whenFull: "defer"`): every channel recorded. */
   #deferFromStart = false;
   /** Resolves when the session reached a terminal state and released everything. */
@@ -105,6 +104,7 @@ export class RecordingSession {
       },
       ending: (reason) => this.#ending(reason),
       abort: () => this.abort(),
+      openStt: () => (this.#deferFromStart ? Promise.resolve() : this.#openStt()),
     });
     this.done = this.#life.done;
     this.#lanes = streams.slice(0, MAX_RECORDED_STREAMS).map((s, i) => ({
@@ -117,11 +117,6 @@ export class RecordingSession {
       sender: s.label === undefined ? undefined : senderOf(metadata, s.label),
       stt: this.#life.transcriber(CHANNELS[i] as Channel),
     }));
-    call.on('confirmed', () => {
-      if (this.#life.phase === 'live') {
-        void this.#startStt();
-      }
-    });
     call.on('recordingUpdated', (u) => this.#onUpdate(u));
   }
 
@@ -208,18 +203,8 @@ export class RecordingSession {
       'recording session answered',
     );
     if (this.call.state === 'confirmed') {
-      await this.#startStt();
+      await this.#life.openStt();
     }
-  }
-
-  #startStt(): Promise<void> {
-    if (this.#deferFromStart) {
-      return Promise.resolve();
-    }
-    this.#sttOpening ??= this.#openStt().catch((err: unknown) => {
-      this.log.error({ err }, 'opening the STT streams failed');
-    });
-    return this.#sttOpening;
   }
 
   /**
@@ -381,7 +366,7 @@ export class RecordingSession {
       lane.media = null;
       this.#d.recorder?.stop(channelFileId(this.id, lane.stt.channel));
     }
-    await this.#sttOpening;
+    await this.#life.sttOpened;
     const lanes = this.#lanes;
     const finals = await flushChannels(
       lanes.map((l) => l.stt),

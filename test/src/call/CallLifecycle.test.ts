@@ -8,23 +8,13 @@ import { CallRegistry } from '../../../src/call/CallRegistry.js';
 import type { SessionCall } from '../../../src/call/CallSession.js';
 import type { CallRecord } from '../../../src/call/CallRecord.js';
 import { parseConfig } from '../../../src/config.js';
-import type { CallEvent, CallMeta } from '../../../src/events.js';
+import type { CallEvent } from '../../../src/events.js';
 import { createMetrics } from '../../../src/metrics.js';
 import type { SttPool } from '../../../src/stt/index.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { logSink } from '../logSink.js';
-import { FakeCall, REMOTE } from './fakes.js';
-
-const META: CallMeta = {
-  sipCallId: 'a84b4c76e66710@192.0.2.4',
-  from: '"Bob" <sip:bob@192.0.2.4>',
-  to: 'sip:transcribe@192.0.2.10',
-  account: null,
-  transport: 'udp',
-  codec: null,
-  source: '192.0.2.4:5060',
-};
+import { FakeCall, META, REMOTE } from './fakes.js';
 
 describe('CallLifecycle', () => {
   let calls: CallRegistry;
@@ -81,6 +71,10 @@ describe('CallLifecycle', () => {
           return outcome();
         },
         abort: () => void asked.push('abort'),
+        openStt: () => {
+          asked.push('openStt');
+          return Promise.resolve();
+        },
       },
     );
     return { life, id };
@@ -120,6 +114,20 @@ describe('CallLifecycle', () => {
     expect(events.filter((e) => e.type === 'call.ended')).toHaveLength(1);
     await life.end('error'); // over: nothing
     expect(states).toHaveLength(6);
+  });
+
+  it('opens the STT once, at the ACK of a live call (or after the answer when the ACK came first)', async () => {
+    const call = new FakeCall(REMOTE, false);
+    const { life } = lifecycle(call);
+    call.emit('confirmed'); // (an ACK before the answer is recorded: no STT yet)
+    expect(asked).toEqual([]);
+    await life.answer(() => call.answer({ address: '198.51.100.7', port: 30000 }));
+    life.answered({});
+    call.ack();
+    call.emit('confirmed'); // a retransmitted ACK
+    await life.openStt(); // the session's own check after the answer
+    await life.sttOpened;
+    expect(asked).toEqual(['openStt']);
   });
 
   it('ends during setup by rejecting (503) once, without an `ending`', async () => {
