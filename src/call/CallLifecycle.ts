@@ -75,7 +75,7 @@ export class CallLifecycle {
   /** The SIP call (none for a stream from another system: it has no setup). */
   readonly #call: LifecycleCall | null;
   readonly #host: LifecycleHost;
-  /** Names the session in the log line of a failed end ("ending the call failed"). */
+  /** Names the session in its failure lines ("call setup failed", "ending the call failed"). */
   readonly #what: string;
   #over = false;
   #ending: Promise<void> | null = null;
