@@ -11,11 +11,12 @@
  * and sent first, at its place in call time.
  *
  * The call's state lives in the CallRegistry (`offered → ringing → answered → streaming → ending →
- * ended`, `rejected`, `cancelled`; an illegal move throws); this class only drives it.
+ * ended`, `rejected`, `cancelled`; an illegal move throws); this class drives it through its
+ * {@link CallLifecycle}, which reads the session's phase from it and takes each way out once.
  */
 import type { Clock } from '../../lib/clock.js';
 import type { DtmfEvent, SocketFactory } from '../../rtp/index.js';
-import type { EndReason as SipEndReason, IncomingCall, MediaDescription } from '../../sip/index.js';
+import type { IncomingCall, MediaDescription } from '../../sip/index.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { Config } from '../config.js';
 import type { EndReason } from '../events.js';
@@ -24,11 +25,11 @@ import type { Metrics } from '../metrics.js';
 import type { CallRecorder } from '../recording/CallRecorder.js';
 import type { FinalTranscript, SttPool } from '../stt/index.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
+import { CallLifecycle, type EndOutcome } from './CallLifecycle.js';
 import { CallMedia } from './CallMedia.js';
-import { ChannelTranscriber } from './ChannelTranscriber.js';
-import { DeferredCall } from './DeferredCall.js';
+import type { ChannelTranscriber } from './ChannelTranscriber.js';
+import type { DeferredCall } from './DeferredCall.js';
 import type { PendingBudget } from '../recording/PendingRecording.js';
-import { appEndReason } from './endReason.js';
 import { sdpAddress } from './sdpAddress.js';
 
 export { appEndReason } from './endReason.js';
@@ -61,78 +62,49 @@ export type SessionCall = Pick<
   'state' | 'endReason' | 'source' | 'ring' | 'answer' | 'reject' | 'hangup' | 'on'
 >;
 
-type Phase = 'setup' | 'live' | 'ending' | 'done';
-
 export class CallSession {
   readonly id: string;
   readonly call: SessionCall;
   readonly log: Logger;
   readonly #d: CallSessionDeps;
-  #phase: Phase = 'setup';
+  /** Its phase (from the registry's state), rejection and end, each once. */
+  readonly #life: CallLifecycle;
   #rtp: CallMedia | null = null;
   /** The caller's audio to the STT (the one channel of a SIP call). */
   readonly #stt: ChannelTranscriber;
-  /** The STT stream being opened (from the ACK until it streams, is deferred or given up). */
-  #sttOpening: Promise<void> | null = null;
   /** Deferred from the INVITE on (no STT slot then, `stt.whenFull: "defer"`). */
   #deferFromStart = false;
   #aborted = false;
   /** The deferred call's recording and transcription (null for a call streamed live). */
   #deferred: DeferredCall | null = null;
-  #answeredAt = 0;
-  #answeredWall = 0;
-  #ending: Promise<void> | null = null;
-  /**
-   * The status we rejected with ourselves (else 488 from `call.answer()`'s offer/answer; the SIP
-   * stack's earlier 488 for an offer without our codecs never reaches a session:
-   * CallManager.onRefused records that one).
-   */
-  #rejectStatus: number | null = null;
-  #resolveDone!: () => void;
-  #resolveSipGone!: () => void;
-  /** Resolves when the SIP side of the call ended. */
-  readonly #sipGone = new Promise<void>((resolve) => {
-    this.#resolveSipGone = resolve;
-  });
   /** Resolves when the call reached a terminal state and released everything. */
-  readonly done = new Promise<void>((resolve) => {
-    this.#resolveDone = resolve;
-  });
+  readonly done: Promise<void>;
 
   constructor(id: string, call: SessionCall, log: Logger, deps: CallSessionDeps) {
     this.id = id;
     this.call = call;
     this.log = log;
     this.#d = deps;
-    this.#stt = new ChannelTranscriber({
-      callId: id,
-      channel: 'caller',
-      log,
-      bus: deps.bus,
-      metrics: deps.metrics,
-      pool: deps.pool,
-      clock: deps.clock,
-      wallClock: deps.wallClock,
-      earlyAudioMs: deps.config.stt.earlyAudioMs,
-      onFailoverGivenUp: () => {
-        if (this.#phase === 'live') {
-          void this.end('error');
-        }
+    // (The SIP stack's 488 for an offer without our codecs never reaches a session:
+    // CallManager.onRefused records that one.)
+    this.#life = new CallLifecycle(id, deps, log, call, 'call', {
+      releaseSetup: () => {
+        this.#rtp?.close();
+        this.#rtp = null;
       },
+      ending: (reason) => this.#ending(reason),
+      abort: () => this.abort(),
+      openStt: () => this.#openStt(),
     });
-    call.on('ended', (r) => this.#onSipEnded(r));
-    call.on('confirmed', () => {
-      if (this.#phase === 'live') {
-        void this.#startStt();
-      }
-    });
+    this.done = this.#life.done;
+    this.#stt = this.#life.transcriber('caller');
     call.on('mediaUpdated', (desc) => this.#onMediaUpdated(desc));
     call.on('dtmf', (e) => this.#onDtmf(e, 'info'));
   }
 
   /** Registry state of the call (terminal states once over). */
   get state(): string {
-    return this.#d.calls.get(this.id)?.state ?? 'ended';
+    return this.#life.state;
   }
 
   /**
@@ -142,12 +114,7 @@ export class CallSession {
    */
   async start(opts: { ringMs: number; deferred?: boolean }): Promise<void> {
     this.#deferFromStart = opts.deferred === true;
-    try {
-      await this.#setup(opts.ringMs);
-    } catch (err) {
-      this.log.error({ err }, 'call setup failed');
-      this.#fail(500);
-    }
+    await this.#life.setup(() => this.#setup(opts.ringMs));
   }
 
   async #setup(ringMs: number): Promise<void> {
@@ -159,14 +126,13 @@ export class CallSession {
       let timer: ReturnType<Clock['setTimeout']> | undefined;
       await Promise.race([
         new Promise<void>((r) => (timer = this.#d.clock.setTimeout(r, ringMs))),
-        this.#sipGone,
+        this.#life.sipGone,
       ]);
       if (timer !== undefined) {
         this.#d.clock.clearTimeout(timer);
       }
     }
-    if (this.#gone()) {
-      this.#releaseSetup();
+    if (this.#life.abandoned()) {
       return;
     }
     if (this.#deferFromStart) {
@@ -183,40 +149,29 @@ export class CallSession {
       });
     } catch (err) {
       this.log.error({ err }, 'no RTP port: 503');
-      this.#reject(503, { reason: 'No Media Port' });
+      this.#life.reject(503, { reason: 'No Media Port' });
       return;
     }
-    if (this.#gone()) {
-      this.#releaseSetup();
+    if (this.#life.abandoned()) {
       return;
     }
     const address = await sdpAddress(config, this.call.source.address);
-    if (this.#gone()) {
-      this.#releaseSetup();
+    if (this.#life.abandoned()) {
       return;
     }
-    let remote: MediaDescription;
-    try {
-      remote = await this.call.answer(this.#rtp.local(address));
-    } catch (err) {
-      // 488 (no common codec) was sent by call.answer(); the 'ended' handler recorded it.
-      this.log.info({ err }, 'answer failed');
-      this.#releaseSetup();
+    const rtp = this.#rtp;
+    // (A failure: 488, no common codec, sent by call.answer(); the 'ended' handler recorded it.)
+    const remote = await this.#life.answer(() => this.call.answer(rtp.local(address)));
+    if (!remote) {
       return;
     }
-    if (this.#phase !== 'setup') {
-      return;
-    }
-    this.#phase = 'live';
-    this.#answeredAt = this.#d.clock.now();
-    this.#answeredWall = this.#d.wallClock();
-    calls.transition(this.id, 'answered', {
+    this.#life.answered({
       meta: { codec: remote.codec, srtp: remote.srtp?.suite ?? null },
       deferred: this.#deferFromStart,
     });
     this.log.info(
       {
-        local: `${address}:${this.#rtp.localPort}`,
+        local: `${address}:${rtp.localPort}`,
         remote: `${remote.address}:${remote.port}`,
         codec: remote.codec,
         ptime: remote.ptime,
@@ -225,25 +180,13 @@ export class CallSession {
       },
       'call answered',
     );
-    this.#rtp.start(remote, () => this.#phase === 'live');
+    rtp.start(remote, () => this.#life.phase === 'live');
     if (this.#deferFromStart) {
-      this.#deferred = this.#record();
+      this.#deferred = this.#life.defer(this.#stt);
     } else if (this.call.state === 'confirmed') {
       // The ACK came before the answer settled (a late offer: its ACK carries the SDP answer).
-      await this.#startStt();
+      await this.#life.openStt();
     }
-    if (this.#sipEnded()) {
-      // BYE raced the answer.
-      void this.end(appEndReason(this.call.endReason ?? 'error'));
-    }
-  }
-
-  /** Opens the STT stream once (at the ACK); the same promise for every caller. */
-  #startStt(): Promise<void> {
-    this.#sttOpening ??= this.#openStt().catch((err: unknown) => {
-      this.log.error({ err }, 'opening the STT stream failed');
-    });
-    return this.#sttOpening;
   }
 
   /**
@@ -253,77 +196,47 @@ export class CallSession {
    * `error`, counted as `stt-full`).
    */
   async #openStt(): Promise<void> {
-    const { calls, metrics } = this.#d;
-    if (this.#phase === 'done' || this.#aborted) {
+    const { metrics } = this.#d;
+    if (this.#life.phase === 'done' || this.#aborted) {
       return;
     }
-    const outcome = await this.#stt.open({
-      answeredAt: this.#answeredAt,
-      answeredWallMs: this.#answeredWall,
-    });
+    const outcome = await this.#stt.open(this.#life);
     if (outcome === 'closed') {
       return;
     }
     if (outcome === 'stream') {
-      if (this.#phase === 'live') {
-        calls.transition(this.id, 'streaming');
-      }
+      this.#life.streaming();
       return;
     }
     if (outcome === 'defer' && (this.#d.pendingBudget?.hasRoom() ?? true)) {
       this.log.info('no STT slot at the ACK: recording, transcription deferred');
-      const deferred = this.#record();
-      this.#deferred = deferred;
-      for (const frame of this.#stt.takeEarly()) {
-        deferred.push(frame);
-      }
+      this.#deferred = this.#life.defer(this.#stt);
       return;
     }
     this.#stt.takeEarly();
     metrics.admissionRefused.inc({ reason: 'stt-full' });
     this.log.warn('no STT slot at the ACK (taken since the INVITE): hanging up');
-    if (this.#phase === 'live') {
+    if (this.#life.phase === 'live') {
       void this.end('error');
     }
   }
 
-  /** The call ended (CANCEL, BYE, failure) while setup was waiting. */
-  #gone(): boolean {
-    return this.#phase !== 'setup' || this.#sipEnded();
-  }
-
-  #sipEnded(): boolean {
-    return this.call.state === 'ended';
-  }
-
   #onFrame(frame: Float32Array): void {
-    if (this.#phase !== 'live') {
+    if (this.#life.phase !== 'live') {
       return;
     }
     if (!this.#deferred) {
       // To the stream, or kept until it opens (the transcriber copies: RTP reuses its buffer).
       this.#stt.push(frame);
     }
-    if (this.#deferred && !this.#deferred.push(frame) && this.#phase === 'live') {
-      const budget = this.#d.pendingBudget;
-      this.log.warn(
-        { pendingMaxBytes: budget?.maxBytes, pendingBytes: budget?.usedBytes },
-        'pending audio budget spent (storage.pendingMaxBytes): hanging up the deferred call',
-      );
-      this.#d.metrics.admissionRefused.inc({ reason: 'pending-full' });
-      void this.end('error');
+    if (this.#deferred && !this.#deferred.push(frame)) {
+      this.#life.pendingFull('hanging up the deferred call');
     }
     this.#d.recorder?.writeFloat24k(this.id, frame);
   }
 
-  /** Starts recording a deferred call's audio to `pending/`. */
-  #record(): DeferredCall {
-    const { config, pendingBudget } = this.#d;
-    return DeferredCall.record(config.storage.dir, this.id, this.log, pendingBudget ?? null);
-  }
-
   #onDtmf(e: DtmfEvent, via: 'rtp' | 'info'): void {
-    if (this.#phase !== 'live' || !this.#d.bus.isOpen(this.id)) {
+    if (this.#life.phase !== 'live' || !this.#d.bus.isOpen(this.id)) {
       return;
     }
     this.log.debug({ digit: e.digit, via }, 'dtmf');
@@ -331,7 +244,7 @@ export class CallSession {
   }
 
   #onMediaUpdated(desc: MediaDescription): void {
-    if (!this.#rtp || this.#phase !== 'live') {
+    if (!this.#rtp || this.#life.phase !== 'live') {
       return;
     }
     try {
@@ -346,109 +259,35 @@ export class CallSession {
     }
   }
 
-  #onSipEnded(reason: SipEndReason): void {
-    this.log.debug({ reason, phase: this.#phase }, 'sip call ended');
-    this.#resolveSipGone();
-    if (this.#phase === 'setup') {
-      this.#phase = 'done';
-      const state = this.state;
-      if (state === 'offered' || state === 'ringing') {
-        if (reason === 'cancel') {
-          this.#d.calls.transition(this.id, 'cancelled');
-        } else {
-          this.#d.calls.transition(this.id, 'rejected', {
-            status: this.#rejectStatus ?? (reason === 'rejected' ? 488 : 503),
-          });
-        }
-      }
-      this.#releaseSetup();
-      return;
-    }
-    if (this.#phase === 'live') {
-      void this.end(appEndReason(reason));
-    }
-  }
-
-  #reject(status: number, opts: { retryAfter?: number; reason?: string } = {}): void {
-    this.#rejectStatus = status;
-    if (this.call.state === 'offered' || this.call.state === 'ringing') {
-      this.call.reject(status, opts); // 'ended' → #onSipEnded records it
-    } else if (this.call.state !== 'ended') {
-      // Answered at the SIP level but setup failed after that: hang up ('ended' follows).
-      this.call.hangup().catch((err: unknown) => this.log.warn({ err }, 'hangup failed'));
-    } else {
-      this.#onSipEnded('rejected');
-    }
-  }
-
-  #fail(status: number): void {
-    if (this.#phase === 'setup') {
-      this.#reject(status);
-    } else if (this.#phase === 'live') {
-      void this.end('error');
-    }
-  }
-
-  /** Frees what setup took when the call never got answered. */
-  #releaseSetup(): void {
-    this.#rtp?.close();
-    this.#rtp = null;
-    if (this.#phase === 'setup') {
-      this.#phase = 'done';
-    }
-    if (this.#phase === 'done') {
-      this.#resolveDone();
-    }
-  }
-
   /**
    * Ends an answered call through `ending`: BYE (unless the peer already ended it), RTP closed,
    * STT flushed (or the deferred recording transcribed), then `ended` with the whole transcript.
    * Idempotent; before the answer it rejects (503) or does nothing when already over.
    */
   end(reason: EndReason): Promise<void> {
-    if (this.#phase === 'setup') {
-      this.#reject(503);
-      return this.done;
-    }
-    if (this.#phase === 'done') {
-      return this.done;
-    }
-    this.#ending ??= this.#end(reason).catch((err: unknown) => {
-      // Never an unhandled rejection: the call is over either way.
-      this.log.error({ err }, 'ending the call failed');
-      this.#stt.abort();
-      this.#phase = 'done';
-      this.#resolveDone();
-    });
-    return this.#ending;
+    return this.#life.end(reason);
   }
 
-  async #end(reason: EndReason): Promise<void> {
-    const { calls, recorder } = this.#d;
-    this.#phase = 'ending';
-    calls.transition(this.id, 'ending', { reason });
+  /** The work of `ending`: RTP closed, the STT stream flushed or the deferred audio transcribed. */
+  async #ending(reason: EndReason): Promise<EndOutcome> {
+    const { recorder } = this.#d;
     this.log.info({ reason }, 'call ending');
-    if (this.call.state !== 'ended') {
-      this.call.hangup().catch((err: unknown) => this.log.warn({ err }, 'hangup failed'));
-    }
     if (this.#rtp) {
       this.#rtp.end();
       this.#rtp = null;
     }
     recorder?.stop(this.id);
     // A stream being opened (ACK just in) is waited for, so a short call still gets its words.
-    await this.#sttOpening;
-    let final: FinalTranscript | null = null;
+    await this.#life.sttOpened;
     /** Deferred audio: its duration is the call's, and its file goes once the transcript is stored. */
-    let deferred: DeferredCall | null = null;
+    const deferred = this.#deferred;
+    let final: FinalTranscript | null = null;
     let leftPending = false;
     try {
-      if (!this.#deferred) {
+      if (!deferred) {
         final = await this.#stt.flush();
       } else {
-        deferred = this.#deferred;
-        final = await this.#stt.transcribeDeferred(deferred, this.#answeredWall);
+        final = await this.#stt.transcribeDeferred(deferred, this.#life.answeredWallMs);
         leftPending = final === null && deferred.onDisk;
       }
     } catch (err) {
@@ -467,20 +306,13 @@ export class CallSession {
         : {},
       'call transcript final',
     );
-    this.#phase = 'done';
-    if (leftPending) {
-      // The row stays `ending`; the next start transcribes the file and ends the call.
-      calls.park(this.id);
-    } else if (calls.active().some((r) => r.id === this.id)) {
-      // (At shutdown past the deadline the registry may already have ended it.)
-      calls.transition(this.id, 'ended', deferred ? { durationMs: deferred.durationMs } : {});
-    }
-    if (final && deferred) {
+    return {
+      parked: leftPending,
+      ...(deferred ? { durationMs: deferred.durationMs } : {}),
       // The file goes once the sinks (database, JSONL) have the transcript. (After a failure it
       // stays: the next start transcribes it and publishes the utterances.)
-      deferred.removeAfter(() => this.#d.bus.flush());
-    }
-    this.#resolveDone();
+      ...(final && deferred ? { after: () => deferred.removeAfter(() => this.#d.bus.flush()) } : {}),
+    };
   }
 
   /**

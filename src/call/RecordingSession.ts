@@ -18,12 +18,7 @@
  * timeout: it ends with the client's BYE or the session timer), and new metadata updates
  * `CallMeta.recording` and is logged with who joined, left, paused, resumed.
  */
-import type {
-  EndReason as SipEndReason,
-  IncomingCall,
-  OfferedStream,
-  RecordingUpdate,
-} from '../../sip/index.js';
+import type { IncomingCall, OfferedStream, RecordingUpdate } from '../../sip/index.js';
 import type { EndReason, RecordingMeta, RecordingParty } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { FinalTranscript } from '../stt/index.js';
@@ -36,14 +31,12 @@ import {
   type RecordingMetadata,
 } from '../siprec/metadata.js';
 import { CHANNELS, type Channel } from '../transcripts/channelEvents.js';
+import { CallLifecycle, type EndOutcome } from './CallLifecycle.js';
 import { CallMedia } from './CallMedia.js';
 import type { CallSessionDeps, SessionCall } from './CallSession.js';
-import { ChannelTranscriber, flushChannels } from './ChannelTranscriber.js';
-import { channelFileId, DeferredCall } from './DeferredCall.js';
-import { appEndReason } from './endReason.js';
+import { flushChannels, type ChannelTranscriber } from './ChannelTranscriber.js';
+import { channelFileId, type DeferredCall } from './DeferredCall.js';
 import { sdpAddress } from './sdpAddress.js';
-
-type Phase = 'setup' | 'live' | 'ending' | 'done';
 
 /** One recorded stream: its m-line, RTP session and channel. */
 interface Lane {
@@ -77,17 +70,12 @@ export class RecordingSession {
   readonly #d: CallSessionDeps;
   readonly #lanes: Lane[];
   #metadata: RecordingMetadata;
-  #phase: Phase = 'setup';
-  #answeredAt = 0;
-  #answeredWall = 0;
-  #sttOpening: Promise<void> | null = null;
-  #ending: Promise<void> | null = null;
-  #rejectStatus: number | null = null;
+  /** Its phase (from the registry's state), rejection and end, each once. */
+  readonly #life: CallLifecycle;
   /** Admitted without an STT slot for every stream (`stt.whenFull: "defer"`): every channel recorded. */
   #deferFromStart = false;
-  #resolveDone!: () => void;
   /** Resolves when the session reached a terminal state and released everything. */
-  readonly done = new Promise<void>((resolve) => (this.#resolveDone = resolve));
+  readonly done: Promise<void>;
 
   /**
    * @param streams the offered streams to record (at most {@link MAX_RECORDED_STREAMS})
@@ -106,6 +94,19 @@ export class RecordingSession {
     this.log = log;
     this.#d = deps;
     this.#metadata = metadata;
+    this.#life = new CallLifecycle(id, deps, log, call, 'recording session', {
+      releaseSetup: () => {
+        for (const lane of this.#lanes) {
+          lane.media?.close();
+          lane.media = null;
+          lane.stt.abort();
+        }
+      },
+      ending: (reason) => this.#ending(reason),
+      abort: () => this.abort(),
+      openStt: () => (this.#deferFromStart ? Promise.resolve() : this.#openStt()),
+    });
+    this.done = this.#life.done;
     this.#lanes = streams.slice(0, MAX_RECORDED_STREAMS).map((s, i) => ({
       index: s.index,
       label: s.label,
@@ -114,31 +115,14 @@ export class RecordingSession {
       deferred: null,
       cancelled: false,
       sender: s.label === undefined ? undefined : senderOf(metadata, s.label),
-      stt: new ChannelTranscriber({
-        callId: id,
-        channel: CHANNELS[i] as Channel,
-        log,
-        bus: deps.bus,
-        metrics: deps.metrics,
-        pool: deps.pool,
-        clock: deps.clock,
-        wallClock: deps.wallClock,
-        earlyAudioMs: deps.config.stt.earlyAudioMs,
-        onFailoverGivenUp: () => void this.end('error'),
-      }),
+      stt: this.#life.transcriber(CHANNELS[i] as Channel),
     }));
-    call.on('ended', (r) => this.#onSipEnded(r));
-    call.on('confirmed', () => {
-      if (this.#phase === 'live') {
-        void this.#startStt();
-      }
-    });
     call.on('recordingUpdated', (u) => this.#onUpdate(u));
   }
 
   /** Registry state of the call (terminal states once over). */
   get state(): string {
-    return this.#d.calls.get(this.id)?.state ?? 'ended';
+    return this.#life.state;
   }
 
   /** `CallMeta.recording` as the metadata says now. */
@@ -161,20 +145,11 @@ export class RecordingSession {
    */
   async start(opts: { deferred?: boolean } = {}): Promise<void> {
     this.#deferFromStart = opts.deferred === true;
-    try {
-      await this.#setup();
-    } catch (err) {
-      this.log.error({ err }, 'recording session setup failed');
-      if (this.#phase === 'setup') {
-        this.#reject(500);
-      } else {
-        void this.end('error');
-      }
-    }
+    await this.#life.setup(() => this.#setup());
   }
 
   async #setup(): Promise<void> {
-    const { calls, config } = this.#d;
+    const { config } = this.#d;
     try {
       for (const lane of this.#lanes) {
         lane.media = await CallMedia.open(this.#d, this.log.child({ channel: lane.stt.channel }), {
@@ -184,45 +159,35 @@ export class RecordingSession {
       }
     } catch (err) {
       this.log.error({ err }, 'no RTP port: 503');
-      this.#reject(503, { reason: 'No Media Port' });
+      this.#life.reject(503, { reason: 'No Media Port' });
       return;
     }
     const address = await sdpAddress(config, this.call.source.address);
-    if (this.#gone()) {
-      this.#releaseSetup();
+    if (this.#life.abandoned()) {
       return;
     }
-    let answered: OfferedStream[];
-    try {
-      answered = await this.call.answerRecording(
+    const answered = await this.#life.answer(() =>
+      this.call.answerRecording(
         this.#lanes.map((l) => ({ address, port: l.media!.localPort, direction: 'recvonly' as const })),
-      );
-    } catch (err) {
-      this.log.info({ err }, 'answer failed');
-      this.#rejectStatus ??= 488;
-      this.#releaseSetup();
+      ),
+    );
+    if (!answered) {
       return;
     }
-    if (this.#phase !== 'setup') {
-      return;
-    }
-    this.#phase = 'live';
-    this.#answeredAt = this.#d.clock.now();
-    this.#answeredWall = this.#d.wallClock();
     const first = answered[0];
-    calls.transition(this.id, 'answered', {
+    this.#life.answered({
       meta: { codec: first?.media.codec ?? null, srtp: null, recording: this.meta },
       deferred: this.#deferFromStart,
     });
     if (this.#deferFromStart) {
       for (const lane of this.#lanes) {
-        lane.deferred = this.#record(lane);
+        lane.deferred = this.#life.defer(lane.stt);
       }
     }
     for (const lane of this.#lanes) {
       const s = answered.find((a) => a.index === lane.index);
       if (s && lane.media) {
-        lane.media.start(s.media, () => this.#phase === 'live');
+        lane.media.start(s.media, () => this.#life.phase === 'live');
       }
     }
     this.log.info(
@@ -238,21 +203,8 @@ export class RecordingSession {
       'recording session answered',
     );
     if (this.call.state === 'confirmed') {
-      await this.#startStt();
+      await this.#life.openStt();
     }
-    if (this.call.state === 'ended') {
-      void this.end(appEndReason(this.call.endReason ?? 'error'));
-    }
-  }
-
-  #startStt(): Promise<void> {
-    if (this.#deferFromStart) {
-      return Promise.resolve();
-    }
-    this.#sttOpening ??= this.#openStt().catch((err: unknown) => {
-      this.log.error({ err }, 'opening the STT streams failed');
-    });
-    return this.#sttOpening;
   }
 
   /**
@@ -261,8 +213,7 @@ export class RecordingSession {
    * `storage.pendingMaxBytes`); otherwise the session ends (reason `error`, counted as `stt-full`).
    */
   async #openStt(): Promise<void> {
-    const at = { answeredAt: this.#answeredAt, answeredWallMs: this.#answeredWall };
-    const outcomes = await Promise.all(this.#lanes.map((l) => l.stt.open(at)));
+    const outcomes = await Promise.all(this.#lanes.map((l) => l.stt.open(this.#life)));
     const late = this.#lanes.filter((_, i) => outcomes[i] === 'defer');
     const deferrable = late.length > 0 && (this.#d.pendingBudget?.hasRoom() ?? true);
     if (outcomes.includes('full') || (late.length > 0 && !deferrable)) {
@@ -271,7 +222,7 @@ export class RecordingSession {
       void this.end('error');
       return;
     }
-    if (this.#phase !== 'live') {
+    if (this.#life.phase !== 'live') {
       return;
     }
     for (const lane of late) {
@@ -279,14 +230,10 @@ export class RecordingSession {
         { channel: lane.stt.channel },
         'no STT slot at the ACK: recording, transcription deferred',
       );
-      const deferred = this.#record(lane);
-      lane.deferred = deferred;
-      for (const frame of lane.stt.takeEarly()) {
-        deferred.push(frame);
-      }
+      lane.deferred = this.#life.defer(lane.stt);
     }
     if (outcomes.includes('stream')) {
-      this.#d.calls.transition(this.id, 'streaming');
+      this.#life.streaming();
     }
   }
 
@@ -297,33 +244,15 @@ export class RecordingSession {
    * The pending budget spent ends the session (reason `error`, counted as `pending-full`).
    */
   #onFrame(lane: Lane, frame: Float32Array): void {
-    if (this.#phase !== 'live') {
+    if (this.#life.phase !== 'live') {
       return;
     }
     this.#d.recorder?.writeFloat24k(channelFileId(this.id, lane.stt.channel), frame);
     if (!lane.deferred) {
       lane.stt.push(frame);
     } else if (!lane.deferred.push(frame)) {
-      const budget = this.#d.pendingBudget;
-      this.log.warn(
-        { pendingMaxBytes: budget?.maxBytes, pendingBytes: budget?.usedBytes },
-        'pending audio budget spent (storage.pendingMaxBytes): ending the deferred recording session',
-      );
-      this.#d.metrics.admissionRefused.inc({ reason: 'pending-full' });
-      void this.end('error');
+      this.#life.pendingFull('ending the deferred recording session');
     }
-  }
-
-  /** Starts recording a channel's audio to `pending/` for its deferred transcription. */
-  #record(lane: Lane): DeferredCall {
-    const { config, pendingBudget } = this.#d;
-    return DeferredCall.record(
-      config.storage.dir,
-      this.id,
-      this.log.child({ channel: lane.stt.channel }),
-      pendingBudget ?? null,
-      lane.stt.channel,
-    );
   }
 
   /**
@@ -332,7 +261,7 @@ export class RecordingSession {
    */
   async #transcribeLater(lane: Lane, deferred: DeferredCall): Promise<FinalTranscript | null> {
     try {
-      const final = await lane.stt.transcribeDeferred(deferred, this.#answeredWall);
+      const final = await lane.stt.transcribeDeferred(deferred, this.#life.answeredWallMs);
       lane.cancelled = final === null;
       return final;
     } finally {
@@ -345,7 +274,7 @@ export class RecordingSession {
    * applied; what changed goes out as `recording.updated` with the new `call.recording`.
    */
   #onUpdate(u: RecordingUpdate): void {
-    if (this.#phase !== 'live') {
+    if (this.#life.phase !== 'live') {
       return;
     }
     const paused: string[] = [];
@@ -424,86 +353,20 @@ export class RecordingSession {
     return change;
   }
 
-  #gone(): boolean {
-    return this.#phase !== 'setup' || this.call.state === 'ended';
-  }
-
-  #onSipEnded(reason: SipEndReason): void {
-    if (this.#phase === 'setup') {
-      this.#phase = 'done';
-      const state = this.state;
-      if (state === 'offered' || state === 'ringing') {
-        this.#d.calls.transition(
-          this.id,
-          reason === 'cancel' ? 'cancelled' : 'rejected',
-          reason === 'cancel' ? {} : { status: this.#rejectStatus ?? (reason === 'rejected' ? 488 : 503) },
-        );
-      }
-      this.#releaseSetup();
-      return;
-    }
-    if (this.#phase === 'live') {
-      void this.end(appEndReason(reason));
-    }
-  }
-
-  #reject(status: number, opts: { reason?: string } = {}): void {
-    this.#rejectStatus = status;
-    if (this.call.state === 'offered' || this.call.state === 'ringing') {
-      this.call.reject(status, opts); // 'ended' → #onSipEnded records it
-    } else if (this.call.state !== 'ended') {
-      this.call.hangup().catch((err: unknown) => this.log.warn({ err }, 'hangup failed'));
-    } else {
-      this.#onSipEnded('rejected');
-    }
-  }
-
-  #releaseSetup(): void {
-    for (const lane of this.#lanes) {
-      lane.media?.close();
-      lane.media = null;
-      lane.stt.abort();
-    }
-    if (this.#phase === 'setup') {
-      this.#phase = 'done';
-    }
-    if (this.#phase === 'done') {
-      this.#resolveDone();
-    }
-  }
-
   /** Ends through `ending`: BYE unless the client sent it, RTP closed, every channel flushed. */
   end(reason: EndReason): Promise<void> {
-    if (this.#phase === 'setup') {
-      this.#reject(503);
-      return this.done;
-    }
-    if (this.#phase === 'done') {
-      return this.done;
-    }
-    this.#ending ??= this.#end(reason).catch((err: unknown) => {
-      this.log.error({ err }, 'ending the recording session failed');
-      this.abort();
-      this.#phase = 'done';
-      this.#resolveDone();
-    });
-    return this.#ending;
+    return this.#life.end(reason);
   }
 
-  async #end(reason: EndReason): Promise<void> {
-    const { calls } = this.#d;
-    this.#phase = 'ending';
-    calls.transition(this.id, 'ending', { reason });
+  /** The work of `ending`: every stream's RTP closed, every channel flushed or transcribed. */
+  async #ending(reason: EndReason): Promise<EndOutcome> {
     this.log.info({ reason }, 'call ending');
-    if (this.call.state !== 'ended') {
-      this.call.hangup().catch((err: unknown) => this.log.warn({ err }, 'hangup failed'));
-    }
     for (const lane of this.#lanes) {
       lane.media?.end();
       lane.media = null;
       this.#d.recorder?.stop(channelFileId(this.id, lane.stt.channel));
     }
-    await this.#sttOpening;
+    await this.#life.sttOpened;
     const lanes = this.#lanes;
     const finals = await flushChannels(
       lanes.map((l) => l.stt),
@@ -513,28 +376,22 @@ export class RecordingSession {
         return lane?.deferred ? this.#transcribeLater(lane, lane.deferred) : stt.flush();
       },
     );
-    this.#phase = 'done';
     const deferred = lanes.flatMap((l) => (l.deferred ? [l.deferred] : []));
+    // Parked: the next start transcribes the files (every channel's: what a channel already
+    // published is skipped) and ends the call.
     const parked = lanes.some((l) => l.cancelled && l.deferred?.onDisk);
-    if (parked) {
-      // The row stays `ending`; the next start transcribes the files (every channel's: what a
-      // channel already published is skipped) and ends the call.
-      calls.park(this.id);
-    } else if (calls.active().some((r) => r.id === this.id)) {
-      calls.transition(
-        this.id,
-        'ended',
-        // The recorded audio's length, not the wait for a slot.
-        deferred.length > 0 ? { durationMs: Math.max(...deferred.map((d) => d.durationMs)) } : {},
-      );
-    }
-    lanes.forEach((lane, i) => {
-      if (lane.deferred && finals[i] && !parked) {
-        // The file goes once the sinks have the channel's transcript (after a failure it stays).
-        lane.deferred.removeAfter(() => this.#d.bus.flush());
-      }
-    });
-    this.#resolveDone();
+    return {
+      parked,
+      // The recorded audio's length, not the wait for a slot.
+      ...(deferred.length > 0 ? { durationMs: Math.max(...deferred.map((d) => d.durationMs)) } : {}),
+      after: () =>
+        lanes.forEach((lane, i) => {
+          if (lane.deferred && finals[i] && !parked) {
+            // The file goes once the sinks have the channel's transcript (after a failure it stays).
+            lane.deferred.removeAfter(() => this.#d.bus.flush());
+          }
+        }),
+    };
   }
 
   /**

@@ -19,6 +19,7 @@
  * and leaves the call parked with its audio pending.
  */
 import type { Clock, TimerHandle } from '../../lib/clock.js';
+import { CallLifecycle, type EndOutcome } from '../call/CallLifecycle.js';
 import type { CallRegistry } from '../call/CallRegistry.js';
 import type { Config } from '../config.js';
 import type { EndReason, IngressKind } from '../events.js';
@@ -27,8 +28,8 @@ import type { Metrics } from '../metrics.js';
 import { FRAME_MS, type SttPool } from '../stt/index.js';
 import type { Channel } from '../transcripts/channelEvents.js';
 import type { TranscriptBus } from '../transcripts/TranscriptBus.js';
-import { ChannelTranscriber, flushChannels } from '../call/ChannelTranscriber.js';
-import { DeferredCall } from '../call/DeferredCall.js';
+import { flushChannels, type ChannelTranscriber } from '../call/ChannelTranscriber.js';
+import type { DeferredCall } from '../call/DeferredCall.js';
 import type { PendingBudget } from '../recording/PendingRecording.js';
 import { PcmFramer } from './PcmFramer.js';
 
@@ -87,13 +88,11 @@ export class IngressCall {
   readonly #flow: SourceFlow;
   #paused = false;
   #opened: Promise<void> | null = null;
-  #answeredAt = 0;
-  #answeredWallMs = 0;
   #idle: TimerHandle | undefined;
-  #ending: Promise<void> | null = null;
-  #resolveDone!: () => void;
+  /** Its phase (from the registry's state) and end, once. */
+  readonly #life: CallLifecycle;
   /** Resolves once the call is over and everything is released. */
-  readonly done = new Promise<void>((r) => (this.#resolveDone = r));
+  readonly done: Promise<void>;
 
   constructor(id: string, info: IngressStreamInfo, log: Logger, deps: IngressDeps, flow: SourceFlow) {
     this.id = id;
@@ -101,22 +100,15 @@ export class IngressCall {
     this.log = log;
     this.#d = deps;
     this.#flow = flow;
+    this.#life = new CallLifecycle(id, deps, log, null, 'ingress call', {
+      releaseSetup: () => this.abort(),
+      ending: (r) => this.#ending(r),
+      abort: () => this.abort(),
+    });
+    this.done = this.#life.done;
     this.#lanes = info.channels.map((channel) => {
-      const stt = new ChannelTranscriber({
-        callId: id,
-        channel,
-        log,
-        bus: deps.bus,
-        metrics: deps.metrics,
-        pool: deps.pool,
-        clock: deps.clock,
-        wallClock: deps.wallClock,
-        earlyAudioMs: deps.config.stt.earlyAudioMs,
-        timing: 'samples',
-        onFailoverGivenUp: () => void this.end('error'),
-      });
       const lane: Lane = {
-        stt,
+        stt: this.#life.transcriber(channel, 'samples'),
         framer: new PcmFramer(info.rate, (f) => this.#frame(lane, f)),
         deferred: null,
       };
@@ -126,7 +118,8 @@ export class IngressCall {
 
   /** Whether the call still takes audio (not ending or over). */
   get live(): boolean {
-    return this.#ending === null;
+    const phase = this.#life.phase;
+    return phase === 'setup' || phase === 'live';
   }
 
   /** Milliseconds of audio received on the first channel. */
@@ -139,10 +132,7 @@ export class IngressCall {
    * every channel at admission, `stt.whenFull: "defer"`): records every channel instead.
    */
   start(opts: { deferred?: boolean } = {}): void {
-    const { calls, clock, wallClock } = this.#d;
-    this.#answeredAt = clock.now();
-    this.#answeredWallMs = wallClock();
-    calls.transition(this.id, 'answered', {
+    this.#life.answered({
       meta: { codec: this.info.codec },
       ...(opts.deferred ? { deferred: true } : {}),
     });
@@ -150,17 +140,17 @@ export class IngressCall {
     if (opts.deferred) {
       this.log.info('no STT slot: recording the stream, transcription deferred');
       for (const l of this.#lanes) {
-        l.deferred = this.#record(l);
+        l.deferred = this.#life.defer(l.stt);
       }
       this.#opened = Promise.resolve();
       return;
     }
-    const at = { answeredAt: this.#answeredAt, answeredWallMs: this.#answeredWallMs };
-    this.#opened = Promise.all(this.#lanes.map(async (l) => this.#opened1(l, await l.stt.open(at)))).then(
+    const life = this.#life;
+    this.#opened = Promise.all(this.#lanes.map(async (l) => this.#opened1(l, await l.stt.open(life)))).then(
       (outcomes) => {
         this.#resumeFlow();
-        if (outcomes.some((o) => o === 'stream') && this.live) {
-          calls.transition(this.id, 'streaming');
+        if (outcomes.some((o) => o === 'stream')) {
+          this.#life.streaming();
         }
       },
     );
@@ -176,11 +166,7 @@ export class IngressCall {
         { channel: lane.stt.channel },
         'no STT slot for the channel: recording, transcription deferred',
       );
-      const deferred = this.#record(lane);
-      lane.deferred = deferred;
-      for (const frame of lane.stt.takeEarly()) {
-        deferred.push(frame);
-      }
+      lane.deferred = this.#life.defer(lane.stt);
       return 'defer';
     }
     lane.stt.takeEarly();
@@ -195,19 +181,6 @@ export class IngressCall {
     return 'failed';
   }
 
-  /** Starts recording a deferred channel (`pending/<id>.wav`, `pending/<id>.callee.wav`: `channelFileId`). */
-  #record(lane: Lane): DeferredCall {
-    const { config, pendingBudget } = this.#d;
-    const channel = lane.stt.channel;
-    return DeferredCall.record(
-      config.storage.dir,
-      this.id,
-      this.log.child({ channel }),
-      pendingBudget ?? null,
-      channel,
-    );
-  }
-
   /** One 24 kHz frame of a channel: to its STT stream (or kept until it opens), or its recording. */
   #frame(lane: Lane, frame: Float32Array): void {
     if (!lane.deferred) {
@@ -215,13 +188,7 @@ export class IngressCall {
       return;
     }
     if (!lane.deferred.push(frame) && this.live) {
-      const budget = this.#d.pendingBudget;
-      this.log.warn(
-        { pendingMaxBytes: budget?.maxBytes, pendingBytes: budget?.usedBytes },
-        'pending audio budget spent (storage.pendingMaxBytes): ending the deferred stream',
-      );
-      this.#d.metrics.admissionRefused.inc({ reason: 'pending-full' });
-      void this.end('error');
+      this.#life.pendingFull('ending the deferred stream');
     }
   }
 
@@ -268,21 +235,13 @@ export class IngressCall {
    * flushed (both at once), then `ended` with the whole transcript. Idempotent.
    */
   end(reason: EndReason): Promise<void> {
-    this.#ending ??= this.#end(reason).catch((err: unknown) => {
-      this.log.error({ err }, 'ending the ingress call failed');
-      for (const l of this.#lanes) {
-        l.stt.abort();
-      }
-      this.#resolveDone();
-    });
-    return this.#ending;
+    return this.#life.end(reason);
   }
 
-  async #end(reason: EndReason): Promise<void> {
-    const { calls } = this.#d;
+  /** The work of `ending`: the source resumed, the last frames out, every channel flushed. */
+  async #ending(reason: EndReason): Promise<EndOutcome> {
     this.#resumeFlow();
     this.#disarmIdle();
-    calls.transition(this.id, 'ending', { reason });
     this.log.info({ reason, audioMs: Math.round(this.audioMs) }, 'call ending');
     for (const l of this.#lanes) {
       l.framer.flush();
@@ -299,20 +258,20 @@ export class IngressCall {
         : null,
       Promise.all(this.#lanes.flatMap((l) => (l.deferred ? [this.#transcribeDeferred(l, l.deferred)] : []))),
     ]);
-    if (deferred.some((d) => d.leftPending)) {
-      // The row stays `ending`; the next start transcribes the caller's file and ends the call.
-      calls.park(this.id);
-    } else if (calls.active().some((r) => r.id === this.id)) {
+    return {
+      // Parked: the next start transcribes the caller's file and ends the call.
+      parked: deferred.some((d) => d.leftPending),
       // The duration is the audio's (it may have come faster than real time), not the wall's.
-      calls.transition(this.id, 'ended', { durationMs: Math.round(this.audioMs) });
-    }
-    for (const d of deferred) {
-      if (d.done) {
-        // The file goes once the sinks (database, JSONL) have the transcript.
-        d.recording.removeAfter(() => this.#d.bus.flush());
-      }
-    }
-    this.#resolveDone();
+      durationMs: Math.round(this.audioMs),
+      after: () => {
+        for (const d of deferred) {
+          if (d.done) {
+            // The file goes once the sinks (database, JSONL) have the transcript.
+            d.recording.removeAfter(() => this.#d.bus.flush());
+          }
+        }
+      },
+    };
   }
 
   /** A deferred channel after the end: waits for a slot, streams its recording, its words labelled. */
@@ -321,7 +280,7 @@ export class IngressCall {
     recording: DeferredCall,
   ): Promise<{ recording: DeferredCall; done: boolean; leftPending: boolean }> {
     try {
-      const final = await lane.stt.transcribeDeferred(recording, this.#answeredWallMs);
+      const final = await lane.stt.transcribeDeferred(recording, this.#life.answeredWallMs);
       this.log.info(
         final
           ? {

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CallRegistry } from '../../../src/call/CallRegistry.js';
 import { appEndReason, CallSession, sdpAddress, type SessionCall } from '../../../src/call/CallSession.js';
 import { parseConfig, type Config } from '../../../src/config.js';
-import type { CallEvent, CallMeta } from '../../../src/events.js';
+import type { CallEvent } from '../../../src/events.js';
 import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
@@ -19,17 +19,7 @@ import { PendingBudget, pendingPath } from '../../../src/recording/PendingRecord
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { MemoryNetwork } from '../../rtp/session/memoryNetwork.js';
 import { logSink } from '../logSink.js';
-import { FakeCall, FakePool, REMOTE } from './fakes.js';
-
-const META: CallMeta = {
-  sipCallId: 'a84b4c76e66710@192.0.2.4',
-  from: '"Bob" <sip:bob@192.0.2.4>',
-  to: 'sip:transcribe@192.0.2.10',
-  account: null,
-  transport: 'udp',
-  codec: null,
-  source: '192.0.2.4:5060',
-};
+import { FakeCall, FakePool, META, REMOTE } from './fakes.js';
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 

@@ -1,5 +1,6 @@
 // Scripted stand-ins for the SIP call and the STT pool that CallSession and CallManager drive.
 import type { MediaDescription } from '../../../sip/index.js';
+import type { CallMeta } from '../../../src/events.js';
 import type { FinalTranscript, SttAdmission, SttStreamDelegate } from '../../../src/stt/index.js';
 
 type Listener = (...args: never[]) => void;
@@ -190,6 +191,17 @@ export class FakePool {
     return this.stream;
   }
 }
+
+/** The record of the scripted call (`FakeCall`). */
+export const META: CallMeta = {
+  sipCallId: 'a84b4c76e66710@192.0.2.4',
+  from: '"Bob" <sip:bob@192.0.2.4>',
+  to: 'sip:transcribe@192.0.2.10',
+  account: null,
+  transport: 'udp',
+  codec: null,
+  source: '192.0.2.4:5060',
+};
 
 export const REMOTE: MediaDescription = {
   address: '192.0.2.4',
