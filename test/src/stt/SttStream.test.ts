@@ -1,41 +1,11 @@
 // SttStream in memory: a scripted link instead of a WebSocket, a FakeClock instead of time.
 import { describe, expect, it } from 'vitest';
 import { SttStream } from '../../../src/stt/SttStream.js';
-import type { SttLink, SttStreamHost, SttStreamSettings } from '../../../src/stt/streamTypes.js';
-import type { SttConnectionDelegate, SttServerConfig } from '../../../src/stt/SttConnection.js';
-import type { ServerMessage } from '../../../src/stt/protocol.js';
+import type { SttStreamHost, SttStreamSettings } from '../../../src/stt/streamTypes.js';
 import { silentLogger } from '../../../lib/logger.js';
 import type { SttUtterance, SttWord } from '../../../src/stt/types.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
-
-type Sent = { kind: 'audio'; zero: boolean; v: number } | { kind: 'marker'; id: number };
-
-class MemoryLink implements SttLink {
-  readonly sent: Sent[] = [];
-  delegate: SttConnectionDelegate | undefined;
-  isOpen = true;
-  closed = false;
-  bufferedAmount = 0;
-  lastActivityAt = Number.POSITIVE_INFINITY;
-  constructor(readonly server: SttServerConfig) {}
-  attach(d: SttConnectionDelegate): void {
-    this.delegate = d;
-  }
-  sendAudio(pcm: Float32Array): void {
-    this.sent.push({ kind: 'audio', zero: pcm.every((v) => v === 0), v: pcm[0] ?? 0 });
-  }
-  sendMarker(id: number): void {
-    this.sent.push({ kind: 'marker', id });
-  }
-  close(): void {
-    this.isOpen = false;
-    this.closed = true;
-  }
-  recv(msg: ServerMessage): void {
-    this.lastActivityAt = Number.POSITIVE_INFINITY;
-    this.delegate?.onMessage(msg);
-  }
-}
+import { MemoryLink, type Sent } from './memoryLink.js';
 
 function setup(settings: Partial<SttStreamSettings> = {}): {
   clock: FakeClock;
