@@ -31,13 +31,6 @@ import type {
 } from './streamTypes.js';
 
 const ZERO = new Float32Array(FRAME_SAMPLES);
-
-/** @throws SttError `STT_ERR_FRAME_SIZE` when the frame is not 1920 samples. */
-function checkFrame(pcm: Float32Array): void {
-  if (pcm.length !== FRAME_SAMPLES) {
-    throw new SttError(STT_ERR.FRAME_SIZE, `frame of ${pcm.length} samples, expected ${FRAME_SAMPLES}`);
-  }
-}
 const BYTES_PER_FRAME = 9619;
 
 export class SttStream {
@@ -128,10 +121,13 @@ export class SttStream {
     // further back than the audio held: the pacer must not fill what is merely not here yet.
     const backlog = opts.backlog ?? [];
     for (const pcm of backlog) {
-      checkFrame(pcm);
-      this.#pacer.pushOwned(pcm);
+      if (pcm.length === FRAME_SAMPLES) {
+        this.#pacer.pushOwned(pcm);
+      } else {
+        this.stats.framesRefused++;
+      }
     }
-    const behindMs = Math.min(backlog.length * FRAME_MS, Math.max(0, now - answeredAt - this.#offsetMs));
+    const behindMs = Math.min(this.#pacer.queued * FRAME_MS, Math.max(0, now - answeredAt - this.#offsetMs));
     if (behindMs >= FRAME_MS) {
       // A backlog we put on the server on purpose: not judged as lag until it drains (bounded).
       this.#lag.mute(now + 2 * behindMs + 2000);
@@ -170,7 +166,9 @@ export class SttStream {
    * @throws SttError `STT_ERR_FRAME_SIZE` when the frame is not 1920 samples.
    */
   pushFrame(pcm: Float32Array): void {
-    checkFrame(pcm);
+    if (pcm.length !== FRAME_SAMPLES) {
+      throw new SttError(STT_ERR.FRAME_SIZE, `frame of ${pcm.length} samples, expected ${FRAME_SAMPLES}`);
+    }
     if (this.#state === 'flushing' || this.#state === 'closed' || this.#state === 'failed') {
       this.stats.framesRefused++;
 

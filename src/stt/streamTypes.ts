@@ -65,9 +65,9 @@ export interface SttStreamOptions {
   readonly startMs?: number;
   /**
    * The call's audio kept before the stream opened (1920-sample frames, oldest first, frame 0 at
-   * `startMs`), handed over to the stream. Frames whose call time has passed go out at once (the
-   * stream then runs at call time, not behind it by the opening delay); frames that arrived ahead
-   * of real time wait for their time.
+   * `startMs`; other sizes are refused, counted), handed over to the stream. Frames whose call
+   * time has passed go out at once (the stream then runs at call time, not behind it by the
+   * opening delay); frames that arrived ahead of real time wait for their time.
    */
   readonly backlog?: readonly Float32Array[];
   /** Wall clock (epoch ms) at the answer; defaults to `wallClock()` at open minus the offset. */

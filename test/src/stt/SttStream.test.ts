@@ -301,4 +301,29 @@ describe('SttStream', () => {
     );
     stream.close();
   });
+  it('opened with a backlog: refuses (counts) a frame of the wrong size in it, sends the others at once', () => {
+    const clock = new FakeClock(10_000);
+    const link = new MemoryLink({ url: 'ws://a/api/asr-streaming' });
+    const host: SttStreamHost = {
+      reconnect: () => Promise.reject(new Error('no')),
+      released: () => undefined,
+      reportLag: () => undefined,
+    };
+    // Opened 240 ms after the answer with the 3 frames kept meanwhile, one of them cut short.
+    const stream = new SttStream(
+      link,
+      {
+        callId: 'x',
+        answeredAt: 9_760,
+        startMs: 0,
+        backlog: [frame(0.1), new Float32Array(480).fill(0.2), frame(0.3)],
+      },
+      { modelDelayMs: 480 },
+      { clock, logger: silentLogger, host, wallClock: () => 0 },
+      {},
+    );
+    expect(stream.stats.framesRefused).toBe(1);
+    expect(link.sent.map((x) => x.kind === 'audio' && x.v)).toEqual([0.1, 0.3].map(Math.fround));
+    stream.close();
+  });
 });
