@@ -9,6 +9,11 @@
  * CPU is process.cpuUsage() over many call-seconds, best of 6 interleaved rounds after a warm-up. The machine may be
  * shared: compare ratios more than absolute numbers.
  *
+ * Then the path on to the STT socket: frames → ChannelTranscriber → SttStream (pacer, replay
+ * buffer) → MessagePack encoding into one reused buffer (what SttConnection hands to `ws`), each
+ * frame borrowed as now against a copy per frame as before (the `frame.slice()` in
+ * `ChannelTranscriber.push`, #12 item 2), same run, interleaved.
+ *
  * Before that, issue 16's media levers: 200 calls in memory (CPU, garbage collections and bytes
  * allocated per call-second, with `silence` and `keepalive` sent back), and 200 calls on real UDP
  * with the system clock and a caller process, per `rtp.sendBack` mode.
@@ -19,9 +24,18 @@ import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import pino from 'pino';
 import { serializeRtp } from '../rtp/packet/RtpPacket.js';
 import { RtpSession, type RemoteMedia } from '../rtp/session/RtpSession.js';
 import type { SendBack } from '../rtp/session/types.js';
+import { silentLogger } from '../lib/logger.js';
+import { ChannelTranscriber } from '../src/call/ChannelTranscriber.js';
+import type { Metrics } from '../src/metrics.js';
+import type { SttPool, SttStreamDelegate } from '../src/stt/index.js';
+import { audioMessageSize, encodeAudio, FRAME_SAMPLES } from '../src/stt/protocol.js';
+import type { SttLink, SttStreamOptions } from '../src/stt/streamTypes.js';
+import { SttStream } from '../src/stt/SttStream.js';
+import type { TranscriptBus } from '../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../test/helpers/FakeClock.js';
 import { FIXTURES } from '../test/helpers/paths.js';
 import { MemoryNetwork, type MemorySocket } from '../test/rtp/session/memoryNetwork.js';
@@ -359,6 +373,124 @@ async function manyCalls(calls: number, seconds: number, sendBack: SendBack): Pr
   );
 }
 
+/**
+ * One call from datagram to the STT's MessagePack bytes (no socket): RTP receive path → frames →
+ * ChannelTranscriber → SttStream → `encodeAudio` into a reused buffer. `copy`: each frame copied
+ * before it is pushed, as `ChannelTranscriber.push` did. CPU ms and GCs per call-second.
+ */
+async function toStt(
+  net: MemoryNetwork,
+  peerPort: number,
+  packets: Buffer[],
+  copy: boolean,
+): Promise<{ ms: number; gcs: number }> {
+  const clock = new FakeClock(1000);
+  const scratch = new Uint8Array(audioMessageSize(FRAME_SAMPLES));
+  let encoded = 0;
+  const link: SttLink = {
+    server: { url: 'ws://bench/api/asr-streaming' },
+    isOpen: true,
+    bufferedAmount: 0,
+    lastActivityAt: Number.POSITIVE_INFINITY,
+    attach: () => undefined,
+    sendAudio: (pcm) => {
+      encodeAudio(pcm, scratch);
+      encoded++;
+    },
+    sendMarker: () => undefined,
+    close: () => undefined,
+  };
+  const host = {
+    reconnect: () => Promise.reject(new Error('bench')),
+    released: () => undefined,
+    reportLag: () => undefined,
+  };
+  const pool = {
+    admit: () => Promise.resolve({ decision: 'stream', reservation: { server: link.server.url } }),
+    open: (_r: unknown, opts: SttStreamOptions, delegate: SttStreamDelegate) =>
+      new SttStream(
+        link,
+        opts,
+        { modelDelayMs: 480 },
+        { clock, logger: silentLogger, wallClock: () => 0, host },
+        delegate,
+      ),
+  } as unknown as SttPool;
+  const none = { inc: () => undefined, dec: () => undefined, observe: () => undefined };
+  const stt = new ChannelTranscriber({
+    callId: 'bench',
+    channel: 'caller',
+    log: pino({ level: 'silent' }),
+    bus: { isOpen: () => false, publish: () => undefined } as unknown as TranscriptBus,
+    metrics: { sttLatency: none, sttReconnects: none, sttStreams: none } as unknown as Metrics,
+    pool,
+    clock,
+    wallClock: () => 0,
+    earlyAudioMs: 0,
+    onFailoverGivenUp: () => undefined,
+  });
+  await stt.open({ answeredAt: clock.now(), answeredWallMs: 0 });
+  const peer = await net.bind('127.0.0.2', peerPort);
+  const session = await RtpSession.open(
+    { host: '127.0.0.1', portMin: 20000, portMax: 60000, clock, socketFactory: net, timeoutMs: 0 },
+    { onFrame: (frame) => stt.push(copy ? frame.slice() : frame) },
+  );
+  session.start({ ...remote('sendonly'), port: peerPort, rtcpPort: peerPort + 1 });
+  const to = session.localPort;
+  let gcs = 0;
+  const obs = new PerformanceObserver((list) => (gcs += list.getEntries().length));
+  obs.observe({ entryTypes: ['gc'] });
+  const { ms } = cpu(() => {
+    for (const d of packets) {
+      peer.send(d, to, '127.0.0.1');
+      clock.advance(20);
+    }
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  gcs += obs.takeRecords().length;
+  obs.disconnect();
+  session.close();
+  stt.abort();
+  const expected = Math.floor(packets.length / 4);
+  if (Math.abs(encoded - expected) > 2) {
+    throw new Error(`expected ${expected} frames encoded, got ${encoded}`);
+  }
+  const callSeconds = packets.length / 50;
+  return { ms: ms / callSeconds, gcs: (gcs * 1000) / callSeconds };
+}
+
+/** Datagram → STT bytes, frames borrowed (now) against copied per frame (before), interleaved. */
+async function toSttCompared(): Promise<void> {
+  const packets = datagrams(60);
+  const net = new MemoryNetwork({ log: false });
+  let port = 50000;
+  const best = { borrowed: Infinity, copied: Infinity };
+  const gcs = { borrowed: 0, copied: 0 };
+  for (let r = 0; r <= 6; r++) {
+    const feed = r === 0 ? packets.slice(0, 1000) : packets;
+    for (const copy of [false, true]) {
+      const run = await toStt(net, (port += 2), feed, copy);
+      if (r > 0) {
+        const k = copy ? 'copied' : 'borrowed';
+        best[k] = Math.min(best[k], run.ms);
+        gcs[k] += run.gcs / 6;
+      }
+    }
+  }
+  console.log(
+    'datagram → STT MessagePack bytes (receive path, ChannelTranscriber, SttStream, encode; 60 s, best of 6):',
+  );
+  for (const [k, label] of [
+    ['borrowed', 'frames borrowed (now)'],
+    ['copied', 'a copy per frame (before)'],
+  ] as const) {
+    console.log(
+      `  ${label.padEnd(28)} ${best[k].toFixed(3)} ms CPU per call-second, ${gcs[k].toFixed(1)} GCs per 1000 call-s`,
+    );
+  }
+  console.log(`  ratio before / now: ${(best.copied / best.borrowed).toFixed(3)}`);
+}
+
 export async function run(): Promise<void> {
   console.log('many calls (receive → jitter buffer → PLC → upsampler → frames, and sending):');
   for (let r = 0; r < 2; r++) {
@@ -418,6 +550,7 @@ export async function run(): Promise<void> {
   console.log(
     `ratio tutorial / receive path: ${(tutorialBest / rx).toFixed(2)} (the tutorial has no jitter buffer, no PLC and a 23 dB resampler)`,
   );
+  await toSttCompared();
 
   // Memory per active call: 200 calls, each having run 2 s (buffers and pools at steady state).
   const collect = gc();

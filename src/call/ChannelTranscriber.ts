@@ -134,8 +134,9 @@ export class ChannelTranscriber {
   }
 
   /**
-   * One frame of the channel's audio (1920 samples at 24 kHz; the caller may reuse its buffer):
-   * to the stream, or kept until it opens. Ignored once the channel is closed.
+   * One frame of the channel's audio (1920 samples at 24 kHz), borrowed (the caller may reuse its
+   * buffer: the stream sends it before this returns or copies it to wait, the early audio keeps
+   * its own 16-bit copy): to the stream, or kept until it opens. Ignored once the channel is closed.
    */
   push(frame: Float32Array): void {
     if (this.#closed || frame.length !== FRAME_SAMPLES) {
@@ -143,7 +144,7 @@ export class ChannelTranscriber {
     }
     this.#received++;
     if (this.#stream) {
-      this.#stream.pushFrame(frame.slice());
+      this.#stream.pushFrame(frame);
     } else {
       this.#early.push(frame);
     }
@@ -173,19 +174,22 @@ export class ChannelTranscriber {
     }
     const kept = this.#early.length;
     // Call time of the stream's frame 0 (the oldest frame kept).
-    const frame0Ms =
+    const startMs =
       this.#d.timing === 'samples'
         ? (this.#received - kept) * FRAME_MS
         : Math.max(0, clock.now() - at.answeredAt - kept * FRAME_MS);
     this.#stream = pool.open(
       adm.reservation,
-      { callId: this.#d.callId, answeredAt: clock.now() - frame0Ms, answeredWallMs: at.answeredWallMs },
+      {
+        callId: this.#d.callId,
+        answeredAt: at.answeredAt,
+        answeredWallMs: at.answeredWallMs,
+        startMs,
+        backlog: this.#early.take(),
+      },
       this.delegate(),
     );
     this.#gauge.set(adm.reservation.server);
-    for (const frame of this.#early.take()) {
-      this.#stream.pushFrame(frame);
-    }
     log.info(
       {
         stt: adm.reservation.server,

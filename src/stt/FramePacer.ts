@@ -6,6 +6,12 @@
  * in real time). When the application falls `fillAfterFrames` behind (packet loss, hold, silence
  * suppression, a stopped source), the pacer itself sends zero frames up to the present, so the
  * server never sees 20 s without a frame and the stream's timeline keeps following call time.
+ *
+ * A stream that opens behind call time (the audio kept while it opened) starts its schedule in
+ * the past: the frames already due go out at once, then the stream runs at call time.
+ *
+ * Buffers: a pushed frame is borrowed. One that is due goes to the sink before `push` returns and
+ * is not kept; only a frame that must wait for its time is copied, into the pacer's own queue.
  */
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { FRAME_MS, FRAME_SAMPLES } from './protocol.js';
@@ -60,17 +66,41 @@ export class FramePacer {
     return this.#queue.length;
   }
 
-  /** Starts the schedule now (frame 0 is due immediately). */
-  start(): void {
-    this.#t0 = this.#clock.now();
+  /**
+   * Starts the schedule: frame 0 is due at `at` (default now; earlier when the stream starts
+   * behind call time, and the frames queued before the start that are due go out at once).
+   */
+  start(at = this.#clock.now()): void {
+    this.#t0 = at;
     this.#running = true;
     this.#pump();
   }
 
-  /** Queues one frame of the application's audio. */
+  /**
+   * One frame of the application's audio, borrowed: sent before this returns when it is due,
+   * else copied into the queue (the caller may reuse its buffer either way).
+   */
   push(pcm: Float32Array): void {
-    this.#queue.push(pcm);
     this.#filling = false;
+    if (
+      this.#running &&
+      this.#queue.length === 0 &&
+      this.#clock.now() >= this.#due(this.#sent - this.#lead)
+    ) {
+      this.#emit(pcm, false);
+      this.#pump();
+      return;
+    }
+    this.#queue.push(pcm.slice());
+    if (this.#running) {
+      this.#pump();
+    }
+  }
+
+  /** Queues a frame the pacer may keep as it is (the caller hands it over, e.g. audio kept before the start). */
+  pushOwned(pcm: Float32Array): void {
+    this.#filling = false;
+    this.#queue.push(pcm);
     if (this.#running) {
       this.#pump();
     }

@@ -407,8 +407,8 @@ export class SttPool implements SttStreamHost {
   }
 
   /**
-   * Starts streaming a call on a reservation (consumed). Frame 0 is the call answer unless
-   * `opts.answeredAt` says otherwise.
+   * Starts streaming a call on a reservation (consumed). Frame 0 is at `open()` unless
+   * `opts.answeredAt`/`startMs` place it earlier in the call; `opts.backlog` goes first.
    * @throws SttError `STT_ERR_STATE` when the reservation was released or already used.
    */
   open(reservation: SttReservation, opts: SttStreamOptions, delegate: SttStreamDelegate): SttStream {

@@ -80,7 +80,8 @@ export class SttStream {
     this.#host = deps.host;
     this.#s = resolveStreamSettings(settings);
     const now = this.#clock.now();
-    this.#offsetMs = Math.max(0, now - (opts.answeredAt ?? now));
+    const answeredAt = opts.answeredAt ?? now;
+    this.#offsetMs = opts.startMs ?? Math.max(0, now - answeredAt);
     const wallAtAnswer = opts.answeredWallMs ?? deps.wallClock() - this.#offsetMs;
     this.#out = new StreamTranscript(
       new WordTimeline(this.#offsetMs, wallAtAnswer, this.#s.dedupToleranceMs),
@@ -113,9 +114,27 @@ export class SttStream {
       { leadFrames: this.#s.leadFrames, fillAfterFrames: this.#s.fillAfterFrames, speed: opts.speed ?? 1 },
       (pcm, filled) => this.#send(pcm, filled),
     );
+    // The audio kept while the stream opened: frame k is due when the call was at its time
+    // (answer + startMs + 80k ms). The frames whose time has passed (the opening delay) go out at
+    // once, so the stream runs at call time instead of lagging by that delay for the whole call;
+    // audio that arrived ahead of real time (a source's burst) still waits for its time. Never
+    // further back than the audio held: the pacer must not fill what is merely not here yet.
+    const backlog = opts.backlog ?? [];
+    for (const pcm of backlog) {
+      if (pcm.length === FRAME_SAMPLES) {
+        this.#pacer.pushOwned(pcm);
+      } else {
+        this.stats.framesRefused++;
+      }
+    }
+    const behindMs = Math.min(this.#pacer.queued * FRAME_MS, Math.max(0, now - answeredAt - this.#offsetMs));
+    if (behindMs >= FRAME_MS) {
+      // A backlog we put on the server on purpose: not judged as lag until it drains (bounded).
+      this.#lag.mute(now + 2 * behindMs + 2000);
+    }
     // NOTE: attach may deliver buffered messages or a loss at once: everything must exist by now.
     link.attach(this.#linkDelegate(link));
-    this.#pacer.start();
+    this.#pacer.start(now - behindMs);
   }
 
   get state(): SttStreamState {
@@ -141,7 +160,8 @@ export class SttStream {
   }
 
   /**
-   * Hands over one frame of caller audio (exactly 1920 samples at 24 kHz); it is sent at its time.
+   * One frame of caller audio (exactly 1920 samples at 24 kHz), sent at its time. The frame is
+   * borrowed: sent before this returns when it is due, else copied (the caller may reuse it).
    * Frames pushed after `flush()`/`close()` are refused (counted).
    * @throws SttError `STT_ERR_FRAME_SIZE` when the frame is not 1920 samples.
    */

@@ -58,6 +58,18 @@ export interface SttStreamOptions {
   readonly callId: string;
   /** `clock.now()` at the call answer; defaults to the moment of `open()` (frame 0 = answer). */
   readonly answeredAt?: number;
+  /**
+   * Call time (ms since the answer) of the stream's frame 0: the oldest frame of `backlog`, else
+   * the first pushed. Default: the time from `answeredAt` to `open()`.
+   */
+  readonly startMs?: number;
+  /**
+   * The call's audio kept before the stream opened (1920-sample frames, oldest first, frame 0 at
+   * `startMs`; other sizes are refused, counted), handed over to the stream. Frames whose call
+   * time has passed go out at once (the stream then runs at call time, not behind it by the
+   * opening delay); frames that arrived ahead of real time wait for their time.
+   */
+  readonly backlog?: readonly Float32Array[];
   /** Wall clock (epoch ms) at the answer; defaults to `wallClock()` at open minus the offset. */
   readonly answeredWallMs?: number;
   /** Turn detection settings (Unmute's defaults). */

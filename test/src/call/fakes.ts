@@ -146,7 +146,7 @@ export class FakePool {
   /** The words of the next streams opened, one list per stream (then `words` for the rest). */
   readonly wordQueue: string[][] = [];
   /** The options of the last `open()`. */
-  openOptions: { answeredAt?: number; answeredWallMs?: number } | null = null;
+  openOptions: { answeredAt?: number; answeredWallMs?: number; startMs?: number } | null = null;
   next: () => Promise<SttAdmission>;
   constructor(
     decision: 'stream' | 'reject' | 'defer',
@@ -182,12 +182,15 @@ export class FakePool {
   }
   open(
     _r: unknown,
-    o: { answeredAt?: number; answeredWallMs?: number },
+    o: { answeredAt?: number; answeredWallMs?: number; startMs?: number; backlog?: readonly Float32Array[] },
     delegate: SttStreamDelegate,
   ): FakeStream {
     this.openOptions = o;
     this.stream = new FakeStream(delegate, this.wordQueue.shift() ?? this.words);
     this.streams.push(this.stream);
+    for (let i = 0; i < (o.backlog?.length ?? 0); i++) {
+      this.stream.pushFrame();
+    }
     return this.stream;
   }
 }

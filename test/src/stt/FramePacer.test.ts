@@ -87,4 +87,42 @@ describe('FramePacer', () => {
     clock.advance(80);
     expect(out.length).toBe(5);
   });
+  it('started behind call time: the frames handed over that are due go out at once, then real time, nothing filled', () => {
+    const clock = new FakeClock(1000);
+    const out: { at: number; v: number; filled: boolean }[] = [];
+    const pacer = new FramePacer(clock, {}, (pcm, filled) =>
+      out.push({ at: clock.now(), v: pcm[0] ?? NaN, filled }),
+    );
+    // 10 frames kept while the stream opened (800 ms of call time), 2 more that came ahead of it.
+    for (let i = 1; i <= 12; i++) {
+      pacer.pushOwned(frame(i));
+    }
+    pacer.start(200); // frame 0 was due 800 ms ago
+    // Due by now: frames 0…9, plus the 5 of lead: all 12.
+    expect(out.map((o) => o.v)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    // The next frame is due at 200 + 12 × 80 = 1160; 5 of lead: a push now goes out at once.
+    pacer.push(frame(13));
+    expect(out).toHaveLength(13);
+    clock.advance(80);
+    pacer.push(frame(14));
+    expect(out.map((o) => o.at)).toEqual([...Array<number>(13).fill(1000), 1080]);
+    expect(out.every((o) => !o.filled)).toBe(true);
+  });
+
+  it('borrows what is pushed: a due frame goes to the sink as it is, one that must wait is copied', () => {
+    const clock = new FakeClock(1000);
+    const seen: Float32Array[] = [];
+    const pacer = new FramePacer(clock, { leadFrames: 0 }, (pcm) => seen.push(pcm));
+    pacer.start();
+    const buf = frame(1);
+    pacer.push(buf);
+    expect(seen[0]).toBe(buf);
+    buf.fill(2);
+    pacer.push(buf); // due at 1080: waits, in a copy
+    buf.fill(3);
+    clock.advance(80);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).not.toBe(buf);
+    expect(seen[1]![0]).toBe(2);
+  });
 });

@@ -1,41 +1,11 @@
 // SttStream in memory: a scripted link instead of a WebSocket, a FakeClock instead of time.
 import { describe, expect, it } from 'vitest';
 import { SttStream } from '../../../src/stt/SttStream.js';
-import type { SttLink, SttStreamHost, SttStreamSettings } from '../../../src/stt/streamTypes.js';
-import type { SttConnectionDelegate, SttServerConfig } from '../../../src/stt/SttConnection.js';
-import type { ServerMessage } from '../../../src/stt/protocol.js';
+import type { SttStreamHost, SttStreamSettings } from '../../../src/stt/streamTypes.js';
 import { silentLogger } from '../../../lib/logger.js';
 import type { SttUtterance, SttWord } from '../../../src/stt/types.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
-
-type Sent = { kind: 'audio'; zero: boolean; v: number } | { kind: 'marker'; id: number };
-
-class MemoryLink implements SttLink {
-  readonly sent: Sent[] = [];
-  delegate: SttConnectionDelegate | undefined;
-  isOpen = true;
-  closed = false;
-  bufferedAmount = 0;
-  lastActivityAt = Number.POSITIVE_INFINITY;
-  constructor(readonly server: SttServerConfig) {}
-  attach(d: SttConnectionDelegate): void {
-    this.delegate = d;
-  }
-  sendAudio(pcm: Float32Array): void {
-    this.sent.push({ kind: 'audio', zero: pcm.every((v) => v === 0), v: pcm[0] ?? 0 });
-  }
-  sendMarker(id: number): void {
-    this.sent.push({ kind: 'marker', id });
-  }
-  close(): void {
-    this.isOpen = false;
-    this.closed = true;
-  }
-  recv(msg: ServerMessage): void {
-    this.lastActivityAt = Number.POSITIVE_INFINITY;
-    this.delegate?.onMessage(msg);
-  }
-}
+import { MemoryLink, type Sent } from './memoryLink.js';
 
 function setup(settings: Partial<SttStreamSettings> = {}): {
   clock: FakeClock;
@@ -329,6 +299,31 @@ describe('SttStream', () => {
     expect(() => stream.pushFrame(new Float32Array(480))).toThrow(
       expect.objectContaining({ code: 'STT_ERR_FRAME_SIZE' }),
     );
+    stream.close();
+  });
+  it('opened with a backlog: refuses (counts) a frame of the wrong size in it, sends the others at once', () => {
+    const clock = new FakeClock(10_000);
+    const link = new MemoryLink({ url: 'ws://a/api/asr-streaming' });
+    const host: SttStreamHost = {
+      reconnect: () => Promise.reject(new Error('no')),
+      released: () => undefined,
+      reportLag: () => undefined,
+    };
+    // Opened 240 ms after the answer with the 3 frames kept meanwhile, one of them cut short.
+    const stream = new SttStream(
+      link,
+      {
+        callId: 'x',
+        answeredAt: 9_760,
+        startMs: 0,
+        backlog: [frame(0.1), new Float32Array(480).fill(0.2), frame(0.3)],
+      },
+      { modelDelayMs: 480 },
+      { clock, logger: silentLogger, host, wallClock: () => 0 },
+      {},
+    );
+    expect(stream.stats.framesRefused).toBe(1);
+    expect(link.sent.map((x) => x.kind === 'audio' && x.v)).toEqual([0.1, 0.3].map(Math.fround));
     stream.close();
   });
 });
