@@ -403,12 +403,27 @@ describe('scale out: Kamailio dispatcher in front of three instances on one Post
     }
     const streams: FakeStream[] = fakes.flatMap((f) => f.streams.filter((s) => s.admitted));
     const leftover = streams.map((s) => wordsSentBy(s).join(' '));
+    /** The words a stream sent before its last Marker (the answer to the end-of-call flush). */
+    const beforeMarker = new Map(
+      streams.map((st) => {
+        const end = st.sent.findLastIndex((m) => m['type'] === 'Marker');
+        const sent = end < 0 ? st.sent : st.sent.slice(0, end);
+        return [wordsSentBy(st).join(' '), wordsSentBy({ ...st, sent }).join(' ')];
+      }),
+    );
     const unmatched = [...stored].filter(([, w]) => !takeEach(leftover, [w]));
     const short: string[] = [];
+    const afterMarker: string[] = [];
     const unlike: [string, string][] = [];
     for (const [id, w] of unmatched) {
+      // Words the fake, far behind, sent after its answer to the flush Marker: the instance takes
+      // the Marker as the end of the call's words (seen on a starved machine; see the report).
+      const late = leftover.findIndex((l) => beforeMarker.get(l) === w);
       const at = leftover.findIndex((l) => w === '' || l.startsWith(`${w} `));
-      if (sttShort.has(id) && at >= 0) {
+      if (late >= 0) {
+        leftover.splice(late, 1);
+        afterMarker.push(id);
+      } else if (sttShort.has(id) && at >= 0) {
         leftover.splice(at, 1);
         short.push(id);
       } else {
@@ -421,7 +436,7 @@ describe('scale out: Kamailio dispatcher in front of three instances on one Post
         .map((st) => `${st.id} ${st.closeReason} ${wordsSentBy(st).join(' ')}`)
         .join('\n')}`,
     ).toEqual([]);
-    expect(short.length).toBeLessThan(completed.length / 2);
+    expect(short.length + afterMarker.length).toBeLessThan(completed.length / 2);
     expect([...stored.values()].filter((w) => w !== '').length).toBeGreaterThan((completed.length * 3) / 4);
     expect(leftover.filter((w) => w !== '').length).toBeLessThanOrEqual(cHeld);
     // What c stored of the calls it held is the start of what its STT sent (words are stored as
@@ -490,7 +505,7 @@ describe('scale out: Kamailio dispatcher in front of three instances on one Post
     );
     console.log(
       `calls before the drain: a/b/c ${spread.join('/')}; calls per instance ${per.map((p) => `${p.instance} ${p.n}`).join(', ')}; ` +
-        `completed ${completed.length} (${short.length} with the STT behind); SIPp ok ${counts.ok}, failed ${counts.failed} (c held ${cHeld}, late 180 ${lateRinging}); ` +
+        `completed ${completed.length} (${short.length} with the STT behind, ${afterMarker.length} with a word after the flush Marker); SIPp ok ${counts.ok}, failed ${counts.failed} (c held ${cHeld}, late 180 ${lateRinging}); ` +
         `webhooks ${receiver.hooks.length} (twice: ${twice.join(', ') || 'none'}); b exited at ${bExitedAt}, c killed at ${cKilledAt}; SIPp done at ${sippDoneS} s, outbox empty at ${outboxDoneS} s`,
     );
   }, 240_000);
