@@ -411,7 +411,10 @@ describe('scale out: Kamailio dispatcher in front of three instances on one Post
         return [wordsSentBy(st).join(' '), wordsSentBy({ ...st, sent }).join(' ')];
       }),
     );
-    const unmatched = [...stored].filter(([, w]) => !takeEach(leftover, [w]));
+    // (Longest first, so that a short transcript does not take the stream a longer one needs.)
+    const unmatched = [...stored]
+      .filter(([, w]) => !takeEach(leftover, [w]))
+      .sort(([, x], [, y]) => y.length - x.length);
     const short: string[] = [];
     const afterMarker: string[] = [];
     const unlike: [string, string][] = [];
@@ -439,11 +442,15 @@ describe('scale out: Kamailio dispatcher in front of three instances on one Post
     expect(short.length + afterMarker.length).toBeLessThan(completed.length / 2);
     expect([...stored.values()].filter((w) => w !== '').length).toBeGreaterThan((completed.length * 3) / 4);
     expect(leftover.filter((w) => w !== '').length).toBeLessThanOrEqual(cHeld);
-    // What c stored of the calls it held is the start of what its STT sent (words are stored as
-    // they arrive: a killed instance loses at most the batch in flight).
+    // What c stored of the calls it held is the start of what a stream sent (words are stored as
+    // they arrive: a killed instance loses at most the batch in flight). (Any stream: the streams'
+    // words are alike enough that a prefix can belong to several.)
     for (const { id } of cUnfinished) {
       const w = await wordsOf(id);
-      expect(w === '' || leftover.some((l) => l === w || l.startsWith(`${w} `)), `${id}: ${w}`).toBe(true);
+      expect(
+        w === '' || streams.some((st) => `${wordsSentBy(st).join(' ')} `.startsWith(`${w} `)),
+        `${id}: ${w}`,
+      ).toBe(true);
     }
 
     // Every instance still up serves every completed call's transcript, whichever instance took it.
@@ -491,7 +498,25 @@ describe('scale out: Kamailio dispatcher in front of three instances on one Post
       seen.set(h.id, h);
       got.set(h.event.callId, [...(got.get(h.event.callId) ?? []), h.event.seq]);
     }
-    expect(got).toEqual(want);
+    // c's events that it queued for the webhook and was killed before it stored (the outbox row and
+    // the event's batch are separate writes: see the report) arrive without being in the
+    // database: only for c's calls (or a call whose row c never wrote), in order too.
+    const rows = await q<{ id: string; instance: string }>('SELECT id, instance FROM calls');
+    const ofC = (id: string): boolean => !rows.some((r) => r.id === id && r.instance !== c.id);
+    let unstored = 0;
+    for (const id of new Set([...want.keys(), ...got.keys()])) {
+      const [w, g] = [want.get(id) ?? [], got.get(id) ?? []];
+      if (ofC(id)) {
+        expect(g, id).toEqual([...g].sort((x, y) => x - y));
+        expect(
+          w.filter((x) => !g.includes(x)),
+          id,
+        ).toEqual([]);
+        unstored += g.length - w.length;
+      } else {
+        expect(g, id).toEqual(w);
+      }
+    }
     const twice = again.map((h) => `${h.id} at ${seen.get(h.id)?.at} and ${h.at}`);
     expect(again.length, twice.join('\n')).toBeLessThanOrEqual(8);
     expect(receiver.hooks.every((h) => h.signed)).toBe(true);
@@ -506,7 +531,7 @@ describe('scale out: Kamailio dispatcher in front of three instances on one Post
     console.log(
       `calls before the drain: a/b/c ${spread.join('/')}; calls per instance ${per.map((p) => `${p.instance} ${p.n}`).join(', ')}; ` +
         `completed ${completed.length} (${short.length} with the STT behind, ${afterMarker.length} with a word after the flush Marker); SIPp ok ${counts.ok}, failed ${counts.failed} (c held ${cHeld}, late 180 ${lateRinging}); ` +
-        `webhooks ${receiver.hooks.length} (twice: ${twice.join(', ') || 'none'}); b exited at ${bExitedAt}, c killed at ${cKilledAt}; SIPp done at ${sippDoneS} s, outbox empty at ${outboxDoneS} s`,
+        `webhooks ${receiver.hooks.length} (twice: ${twice.join(', ') || 'none'}; ${unstored} of c's not stored); b exited at ${bExitedAt}, c killed at ${cKilledAt}; SIPp done at ${sippDoneS} s, outbox empty at ${outboxDoneS} s`,
     );
   }, 240_000);
 });
