@@ -184,8 +184,10 @@ describe('Asterisk AudioSocket', () => {
     const asWords = wordsOf(as.id, 'caller');
     expect(isSubsequence(CALLER, sipWords), sipWords.join(' ')).toBe(true);
     expect(isSubsequence(CALLER, asWords), asWords.join(' ')).toBe(true);
-    // The words are where the script put them, whichever way the audio came (within a frame or
-    // two: RTP's jitter buffer adds its delay).
+    // The words are where the script put them, whichever way the audio came: the same gaps between
+    // them within three frames (RTP's jitter buffer adds its delay), and the whole transcript
+    // shifted by at most a second (when the dialling process starts sending after the answer: it
+    // was 288 ms later than the AudioSocket's on a busy machine).
     const starts = (id: string): number[] =>
       CALLER.map(
         (w) =>
@@ -197,7 +199,11 @@ describe('Asterisk AudioSocket', () => {
           )[0]?.start_ms ?? NaN,
       );
     const [a, b] = [starts(sip.id), starts(as.id)];
-    a.forEach((ms, i) => expect(Math.abs(ms - (b[i] ?? NaN))).toBeLessThanOrEqual(240));
+    const shift = a[0]! - b[0]!;
+    expect(Math.abs(shift), `${a.join()} vs ${b.join()}`).toBeLessThanOrEqual(1000);
+    a.forEach((ms, i) =>
+      expect(Math.abs(ms - shift - b[i]!), `${a.join()} vs ${b.join()}`).toBeLessThanOrEqual(240),
+    );
   }, 120_000);
 
   it('a minute of audio in one burst, then a close without hangup: every word of it arrives', async () => {
