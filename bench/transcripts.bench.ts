@@ -1,6 +1,6 @@
 /**
  * Transcript delivery throughput: events per second through the bus into SQLite + JSONL (the
- * storage sink) and into the webhook outbox, for 50 concurrent calls. A busy call produces about
+ * storage sink), and with the webhook outbox rows written in the same batches, for 50 concurrent calls. A busy call produces about
  * 3 words per second, so 200 calls need roughly 600 word events/s plus utterances.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,13 +9,11 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { wallClock } from '../lib/clock.js';
 import type { CallMeta } from '../src/events.js';
-import { CallStore } from '../src/storage/CallStore.js';
+import { openStorage } from '../src/storage/backend.js';
 import { JsonlFiles } from '../src/storage/JsonlFiles.js';
-import { openDatabase } from '../src/storage/database.js';
 import { StorageSink } from '../src/transcripts/StorageSink.js';
 import { TranscriptBus } from '../src/transcripts/TranscriptBus.js';
-import { WebhookSink } from '../src/transcripts/WebhookSink.js';
-import { Outbox } from '../src/webhooks/Outbox.js';
+import { webhookRoute } from '../src/webhooks/Outbox.js';
 import { WebhookDispatcher } from '../src/webhooks/WebhookDispatcher.js';
 
 const META: CallMeta = {
@@ -35,23 +33,21 @@ async function measure(
   wordsPerCall: number,
 ): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sipscribe-bench-'));
-  const db = openDatabase(dir);
   const logger = pino({ level: 'silent' });
+  const storage = await openStorage({ dir, webhookTimeoutMs: 10_000, clock: wallClock, logger });
   const bus = new TranscriptBus({ logger, clock: wallClock, maxQueue: 1_000_000 });
-  bus.addSink(new StorageSink(new CallStore(db), new JsonlFiles(dir)));
-  if (withWebhooks) {
-    const outbox = new Outbox(db);
-    // A dispatcher with no targets: rows are written, never sent (measures the enqueue side).
-    const dispatcher = new WebhookDispatcher({ outbox, targets: [], clock: wallClock, logger });
-    bus.addSink(
-      new WebhookSink(
-        outbox,
-        [{ url: 'http://127.0.0.1:9/hook', events: ['transcript.word', 'transcript.utterance'] }],
-        dispatcher,
-        wallClock,
-      ),
-    );
-  }
+  // A dispatcher with no targets: rows are written (with their events), never sent.
+  const dispatcher = new WebhookDispatcher({ outbox: storage.outbox, targets: [], clock: wallClock, logger });
+  const hooks = [
+    { url: 'http://127.0.0.1:9/hook', events: ['transcript.word', 'transcript.utterance'] as const },
+  ];
+  bus.addSink(
+    new StorageSink(storage.events, new JsonlFiles(dir), {
+      ...(withWebhooks
+        ? { webhooks: { route: webhookRoute(hooks), queued: () => dispatcher.notify() } }
+        : {}),
+    }),
+  );
   for (let c = 0; c < calls; c++) {
     bus.openCall(`call-${c}`, META);
   }
@@ -83,7 +79,8 @@ async function measure(
   await bus.flush();
   const ms = performance.now() - start;
   await bus.close();
-  db.close();
+  await dispatcher.stop();
+  await storage.close();
   rmSync(dir, { recursive: true, force: true });
   console.log(
     `${label}: ${events} events for ${calls} calls in ${ms.toFixed(0)} ms = ${Math.round((events / ms) * 1000)} events/s`,

@@ -35,8 +35,8 @@ import {
 } from './tls/credentials.js';
 import { StorageSink } from './transcripts/StorageSink.js';
 import { TranscriptBus } from './transcripts/TranscriptBus.js';
-import { WebhookSink } from './transcripts/WebhookSink.js';
 import { publicUrl, WebhookDispatcher, type HttpPost } from './webhooks/WebhookDispatcher.js';
+import { webhookRoute } from './webhooks/Outbox.js';
 import { CleanupStack } from './cleanupStack.js';
 
 export interface Endpoint {
@@ -141,6 +141,14 @@ export async function startEndpoint(
       }),
     );
     const jsonl = new JsonlFiles(dir);
+    const dispatcher = new WebhookDispatcher({
+      outbox,
+      targets: config.webhooks,
+      clock,
+      logger: logger.child({ part: 'webhooks' }),
+      metrics,
+      ...(deps.post ? { post: deps.post } : {}),
+    });
     bus.addSink(
       new StorageSink(storage.events, jsonl, {
         clock,
@@ -152,19 +160,12 @@ export async function startEndpoint(
             metrics.busCounters.sinkFailed('storage');
           }
         },
+        // A webhook gets an event once it is stored: its outbox rows go in with the event's batch.
+        ...(config.webhooks.length > 0
+          ? { webhooks: { route: webhookRoute(config.webhooks), queued: () => dispatcher.notify() } }
+          : {}),
       }),
     );
-    const dispatcher = new WebhookDispatcher({
-      outbox,
-      targets: config.webhooks,
-      clock,
-      logger: logger.child({ part: 'webhooks' }),
-      metrics,
-      ...(deps.post ? { post: deps.post } : {}),
-    });
-    if (config.webhooks.length > 0) {
-      bus.addSink(new WebhookSink(outbox, config.webhooks, dispatcher, clock));
-    }
     bus.addSink(live);
     // With a shared database, the live feed also shows the calls of the other instances.
     const others = await storage.othersEvents?.((e) => live.handle(e));

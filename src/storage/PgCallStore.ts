@@ -5,6 +5,7 @@
  */
 import type { CallRecord } from '../call/CallRecord.js';
 import type { CallEvent } from '../events.js';
+import { outboxInsert } from '../webhooks/PgOutbox.js';
 import type { AsyncCallStore } from './AsyncCallStore.js';
 import {
   CLOSED_STATES,
@@ -22,6 +23,7 @@ import {
 } from './CallStore.js';
 import { notifyPayload, NOTIFY_CHANNEL } from './PgEventFeed.js';
 import { inTransaction, type PgPool } from './postgres.js';
+import type { BatchWebhooks, EventStore } from './StorageWriter.js';
 
 const CALL_COLUMNS = [
   'id',
@@ -63,7 +65,7 @@ function placeholders(rows: number, width: number): string {
   return out.join(', ');
 }
 
-export class PgCallStore implements AsyncCallStore {
+export class PgCallStore implements AsyncCallStore, EventStore {
   readonly #pool: PgPool;
   readonly #notifyAs: string | undefined;
 
@@ -92,8 +94,15 @@ export class PgCallStore implements AsyncCallStore {
     await this.#pool.query(upsertCalls(records.length), values);
   }
 
-  /** A batch of events in one transaction: one multi-row INSERT per table. */
-  async saveEvents(events: readonly CallEvent[], json?: readonly string[]): Promise<void> {
+  /**
+   * A batch of events in one transaction: one multi-row INSERT per table, the batch's webhook
+   * outbox rows (`webhooks`) included.
+   */
+  async saveEvents(
+    events: readonly CallEvent[],
+    json?: readonly string[],
+    webhooks?: BatchWebhooks,
+  ): Promise<void> {
     if (events.length === 0) {
       return;
     }
@@ -127,6 +136,15 @@ export class PgCallStore implements AsyncCallStore {
            VALUES ${placeholders(utterances.length / 7, 7)} ON CONFLICT DO NOTHING`,
           utterances,
         );
+      }
+      const hooks = outboxInsert(
+        (webhooks?.urls ?? []).flatMap((urls, i) =>
+          urls.map((url) => ({ url, event: events[i]!, body: json?.[i] ?? JSON.stringify(events[i]) })),
+        ),
+        webhooks?.now ?? 0,
+      );
+      if (hooks) {
+        await c.query(hooks.text, hooks.values);
       }
       const from = this.#notifyAs;
       if (from !== undefined) {

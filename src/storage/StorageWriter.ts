@@ -11,6 +11,8 @@
  *
  * A write that fails is logged (the first, then every 100th) and counted per event; a failed
  * database batch is retried event by event so one bad row does not take its neighbours with it.
+ * The webhook outbox rows of the batch's events are written in the same transaction (see
+ * EventStore), and the dispatcher woken once they are stored.
  * The writer never throws to its caller.
  */
 import type { Clock, TimerHandle } from '../../lib/clock.js';
@@ -20,10 +22,30 @@ import type { JsonlFiles } from './JsonlFiles.js';
 
 /**
  * Where batches of events go: one transaction per call of `saveEvents`; `json[i]` is
- * `JSON.stringify(events[i])`, serialized once for the database and the file.
+ * `JSON.stringify(events[i])`, serialized once for the database and the file. `webhooks`, when
+ * given, are the batch's webhook outbox rows, queued in the same transaction: a webhook is sent
+ * only an event that is stored (a process killed between two separate writes would otherwise
+ * deliver events the database never got).
  */
 export interface EventStore {
-  saveEvents(events: readonly CallEvent[], json: readonly string[]): void | Promise<void>;
+  saveEvents(
+    events: readonly CallEvent[],
+    json: readonly string[],
+    webhooks?: BatchWebhooks,
+  ): void | Promise<void>;
+}
+
+/** A batch's webhook outbox rows: `urls[i]` (often none) get `events[i]`, due at `now`. */
+export interface BatchWebhooks {
+  readonly urls: readonly (readonly string[])[];
+  readonly now: number;
+}
+
+/** The webhooks of the stored events: which URLs get an event, and who delivers once queued. */
+export interface WebhookRouting {
+  route(event: CallEvent): readonly string[];
+  /** New outbox rows are stored (the dispatcher's `notify`). */
+  queued(): void;
 }
 
 interface StorageWriterOptions {
@@ -37,6 +59,8 @@ interface StorageWriterOptions {
   maxRows: number;
   /** Called once per event that could not be stored (database or file). */
   onFailure?: (events: number) => void;
+  /** Webhooks: their outbox rows go into each batch's transaction. */
+  webhooks?: WebhookRouting;
 }
 
 export class StorageWriter {
@@ -135,17 +159,32 @@ export class StorageWriter {
     this.stats.batches++;
     this.stats.events += batch.length;
     const json = batch.map((e) => JSON.stringify(e));
-    const stored = this.#storeBatch(batch, json);
+    const stored = this.#storeBatch(batch, json, this.#webhooksOf(batch));
     const filed = this.#opts.files.appendBatch(batch, json).catch((err: unknown) => {
       this.#failed(err, batch.length, 'cannot append events to the JSONL files');
     });
     await Promise.all([stored, filed]);
   }
 
-  async #storeBatch(batch: readonly CallEvent[], json: readonly string[]): Promise<void> {
+  /** The batch's outbox rows (none when no webhook takes any of its events). */
+  #webhooksOf(batch: readonly CallEvent[]): BatchWebhooks | undefined {
+    const routing = this.#opts.webhooks;
+    if (!routing) {
+      return undefined;
+    }
+    const urls = batch.map((e) => routing.route(e));
+    return urls.some((u) => u.length > 0) ? { urls, now: this.#opts.clock.now() } : undefined;
+  }
+
+  async #storeBatch(
+    batch: readonly CallEvent[],
+    json: readonly string[],
+    webhooks: BatchWebhooks | undefined,
+  ): Promise<void> {
     const { store } = this.#opts;
     try {
-      await store.saveEvents(batch, json);
+      await store.saveEvents(batch, json, webhooks);
+      this.#queued(webhooks);
       return;
     } catch (err) {
       if (batch.length === 1) {
@@ -153,13 +192,22 @@ export class StorageWriter {
         return;
       }
     }
-    // One at a time: only the rows that fail are lost.
+    // One at a time: only the rows that fail are lost (with their webhook rows).
     for (let i = 0; i < batch.length; i++) {
+      const urls = webhooks?.urls[i] ?? [];
+      const own = webhooks && urls.length > 0 ? { urls: [urls], now: webhooks.now } : undefined;
       try {
-        await store.saveEvents([batch[i] as CallEvent], [json[i] as string]);
+        await store.saveEvents([batch[i] as CallEvent], [json[i] as string], own);
+        this.#queued(own);
       } catch (err) {
         this.#failed(err, 1, 'cannot store event');
       }
+    }
+  }
+
+  #queued(webhooks: BatchWebhooks | undefined): void {
+    if (webhooks) {
+      this.#opts.webhooks?.queued();
     }
   }
 

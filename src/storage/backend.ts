@@ -26,9 +26,8 @@ import { openPostgres } from './postgres.js';
 import { RefusedStore, type RefusedLog } from './RefusedStore.js';
 import type { EventStore } from './StorageWriter.js';
 
-/** The webhook outbox as the sink fills it and the dispatcher empties it. */
-export interface WebhookQueue extends DeliveryQueue {
-  enqueueAll(urls: readonly string[], event: CallEvent, now: number): void | Promise<void>;
+/** The webhook outbox as the dispatcher empties it (rows go in with their events: `events`). */
+interface WebhookQueue extends DeliveryQueue {
   /** Pending rows per URL. */
   backlog(): Record<string, number> | Promise<Record<string, number>>;
 }
@@ -37,7 +36,7 @@ interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   /** This instance's name in a shared database (PostgreSQL); undefined with SQLite. */
   readonly instance: string | undefined;
-  /** Where the storage sink writes its batches of events. */
+  /** Where the storage sink writes its batches of events, with their webhook outbox rows. */
   readonly events: EventStore;
   /** Where the call registry writes call rows (at once, or queued for PostgreSQL). */
   readonly rows: { saveCall(record: CallRecord): void };
@@ -115,14 +114,21 @@ export async function openStorage(o: StorageOptions): Promise<Storage> {
 function sqliteStorage(dir: string): Storage {
   const db = openDatabase(dir);
   const store = new CallStore(db);
+  const outbox = new Outbox(db);
   return {
     kind: 'sqlite',
     instance: undefined,
-    events: store,
+    events: {
+      saveEvents: (events, json, webhooks) =>
+        db.transaction(() => {
+          store.saveEvents(events, json);
+          webhooks?.urls.forEach((urls, i) => outbox.enqueueAll(urls, events[i]!, webhooks.now, json[i]));
+        })(),
+    },
     rows: store,
     calls: sqliteAsync(store),
     refused: new RefusedStore(db),
-    outbox: new Outbox(db),
+    outbox,
     ready: () => db.open,
     close() {
       db.close();

@@ -2,7 +2,7 @@ import { wallClock, type Clock } from '../../lib/clock.js';
 import { silentLogger, type Logger } from '../../lib/logger.js';
 import type { CallEvent } from '../events.js';
 import type { JsonlFiles } from '../storage/JsonlFiles.js';
-import { StorageWriter, type EventStore } from '../storage/StorageWriter.js';
+import { StorageWriter, type EventStore, type WebhookRouting } from '../storage/StorageWriter.js';
 import type { TranscriptSink } from './TranscriptBus.js';
 
 interface StorageSinkOptions {
@@ -14,11 +14,13 @@ interface StorageSinkOptions {
   maxRows?: number;
   /** Called once per event that could not be stored. */
   onFailure?: (events: number) => void;
+  /** Webhooks: each stored event's outbox rows, in the same transaction (see StorageWriter). */
+  webhooks?: WebhookRouting;
 }
 
 /**
- * Stores every event: a row in `events` (plus `words`/`utterances`) and a line in the call's JSONL
- * file, in batches across calls (`StorageWriter`): `handle` only queues. `flush()` (the bus's
+ * Stores every event: a row in `events` (plus `words`/`utterances`), its webhook outbox rows, and a
+ * line in the call's JSONL file, in batches across calls (`StorageWriter`): `handle` only queues. `flush()` (the bus's
  * flush) and `close()` write what is queued.
  */
 export class StorageSink implements TranscriptSink {
@@ -34,6 +36,7 @@ export class StorageSink implements TranscriptSink {
       intervalMs: opts.intervalMs ?? 50,
       maxRows: opts.maxRows ?? 500,
       ...(opts.onFailure ? { onFailure: opts.onFailure } : {}),
+      ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
     });
   }
 

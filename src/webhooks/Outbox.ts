@@ -1,13 +1,24 @@
 /**
  * The durable webhook outbox: one row per (webhook URL, event) in the `outbox` table, written in
- * the same process step that receives the event, deleted once the receiver answered 2xx.
+ * the transaction that stores the event (StorageWriter), deleted once the receiver answered 2xx.
  *
  * Rows of one call for one URL form a lane that is delivered strictly in order: only the oldest
  * pending row of a lane is eligible, so a later event is never sent before an earlier one has been
  * accepted (or given up on, status `dead`). Lanes of different calls proceed independently.
  */
-import type { CallEvent } from '../events.js';
+import type { CallEvent, EventType } from '../events.js';
 import type { Db } from '../storage/database.js';
+
+/** Which events a webhook receives (config `webhooks[].events`). */
+interface WebhookSubscription {
+  url: string;
+  events: readonly EventType[];
+}
+
+/** The URLs of the webhooks subscribed to an event's type, as a function of the event. */
+export function webhookRoute(subs: readonly WebhookSubscription[]): (event: CallEvent) => readonly string[] {
+  return (event) => subs.filter((s) => s.events.includes(event.type)).map((s) => s.url);
+}
 
 export interface OutboxRow {
   id: number;
@@ -60,19 +71,19 @@ export class Outbox {
     );
   }
 
-  /** Queues an event for a URL, due at once. */
-  enqueue(url: string, event: CallEvent, now: number): void {
-    this.#insert.run(url, event.callId, event.seq, event.type, JSON.stringify(event), now, now);
+  /** Queues an event for a URL, due at once (`body`: the event's JSON). */
+  enqueue(url: string, event: CallEvent, now: number, body = JSON.stringify(event)): void {
+    this.#insert.run(url, event.callId, event.seq, event.type, body, now, now);
   }
 
-  /** Queues an event for several URLs in one transaction. */
-  enqueueAll(urls: readonly string[], event: CallEvent, now: number): void {
+  /** Queues an event for several URLs in one transaction (inside the caller's, if one is open). */
+  enqueueAll(urls: readonly string[], event: CallEvent, now: number, body = JSON.stringify(event)): void {
     if (urls.length === 0) {
       return;
     }
     this.#db.transaction(() => {
       for (const url of urls) {
-        this.enqueue(url, event, now);
+        this.enqueue(url, event, now, body);
       }
     })();
   }

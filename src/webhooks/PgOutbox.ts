@@ -17,6 +17,29 @@ import type { DeliveryQueue } from './WebhookDispatcher.js';
 const HEAD = `o.id = (SELECT MIN(p.id) FROM outbox p
   WHERE p.url = o.url AND p.call_id = o.call_id AND p.status = 'pending')`;
 
+/**
+ * The one INSERT of outbox rows (each an event for a URL, `body` its JSON), due at `now`: for the
+ * pool, or for the client of the transaction that stores the events. Null when there is no row.
+ */
+export function outboxInsert(
+  rows: readonly { url: string; event: CallEvent; body: string }[],
+  now: number,
+): { text: string; values: unknown[] } | null {
+  if (rows.length === 0) {
+    return null;
+  }
+  const values: unknown[] = [];
+  const tuples = rows.map(({ url, event, body }, i) => {
+    values.push(url, event.callId, event.seq, event.type, body, now);
+    const b = i * 6;
+    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 6})`;
+  });
+  return {
+    text: `INSERT INTO outbox (url, call_id, seq, type, body, created_at, next_attempt_at) VALUES ${tuples.join(', ')}`,
+    values,
+  };
+}
+
 export class PgOutbox implements DeliveryQueue {
   readonly #pool: PgPool;
   readonly #owner: string;
@@ -34,20 +57,14 @@ export class PgOutbox implements DeliveryQueue {
 
   /** Queues an event for several URLs (one statement), due at once. */
   async enqueueAll(urls: readonly string[], event: CallEvent, now: number): Promise<void> {
-    if (urls.length === 0) {
-      return;
-    }
     const body = JSON.stringify(event);
-    const values: unknown[] = [];
-    const rows = urls.map((url, i) => {
-      values.push(url, event.callId, event.seq, event.type, body, now);
-      const b = i * 6;
-      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 6})`;
-    });
-    await this.#pool.query(
-      `INSERT INTO outbox (url, call_id, seq, type, body, created_at, next_attempt_at) VALUES ${rows.join(', ')}`,
-      values,
+    const insert = outboxInsert(
+      urls.map((url) => ({ url, event, body })),
+      now,
     );
+    if (insert) {
+      await this.#pool.query(insert.text, insert.values);
+    }
   }
 
   /** Claims up to `limit` due lane heads of this URL that no live claim holds, oldest first. */

@@ -149,3 +149,64 @@ describe('PgEventFeed', () => {
     }
   });
 });
+
+describe('PostgreSQL: webhook outbox rows in the event batch', () => {
+  it('stores a batch and its outbox rows in one transaction: both or neither', async () => {
+    const url = await cluster.createDatabase('outbox_batch');
+    const pool = await openPostgres(url);
+    try {
+      const store = new PgCallStore(pool);
+      const word = (callId: string, seq: number, text: string): CallEvent => ({
+        type: 'transcript.word',
+        text,
+        startMs: seq * 100,
+        channel: 'caller',
+        seq,
+        callId,
+        at: '2026-03-01T10:00:00.000Z',
+        offsetMs: seq * 100,
+        call: meta(callId),
+      });
+      const batch = [word('w1', 1, 'one'), word('w1', 2, 'two')];
+      const json = batch.map((e) => JSON.stringify(e));
+      await store.saveEvents(batch, json, {
+        urls: [['http://a.test/'], ['http://a.test/', 'http://b.test/']],
+        now: 5,
+      });
+      const rows = async (): Promise<string[]> =>
+        (
+          await pool.query<{
+            url: string;
+            call_id: string;
+            seq: number;
+            body: string;
+            next_attempt_at: string;
+          }>('SELECT url, call_id, seq, body, next_attempt_at FROM outbox ORDER BY id')
+        ).rows.map(
+          (r) => `${r.url} ${r.call_id}:${r.seq} ${r.next_attempt_at} ${r.body === json[r.seq - 1]}`,
+        );
+      expect(await rows()).toEqual([
+        'http://a.test/ w1:1 5 true',
+        'http://a.test/ w1:2 5 true',
+        'http://b.test/ w1:2 5 true',
+      ]);
+      // An outbox row the database refuses (no URL) takes its batch's events with it.
+      const refused = [word('w2', 1, 'lost')];
+      await expect(
+        store.saveEvents(
+          refused,
+          refused.map((e) => JSON.stringify(e)),
+          {
+            urls: [[null as unknown as string]],
+            now: 6,
+          },
+        ),
+      ).rejects.toThrow();
+      expect(await store.events('w2')).toEqual([]);
+      expect((await store.events('w1')).map((e) => e.seq)).toEqual([1, 2]);
+      expect(await rows()).toHaveLength(3);
+    } finally {
+      await pool.end();
+    }
+  });
+});

@@ -6,6 +6,7 @@ import type { CallEvent, CallMeta } from '../../../src/events.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';
 import { StorageWriter, type EventStore } from '../../../src/storage/StorageWriter.js';
+import { openStorage } from '../../../src/storage/backend.js';
 import { openDatabase, type Db } from '../../../src/storage/database.js';
 import { StorageSink } from '../../../src/transcripts/StorageSink.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
@@ -263,3 +264,81 @@ describe('StorageSink through the bus', () => {
     ).toHaveLength(5);
   });
 });
+
+describe('webhook outbox rows go into the event batch (SQLite)', () => {
+  let dir = '';
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('an event the database refuses gets no webhook row; the others get theirs, in order, after they are stored', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sipscribe-writer-hooks-'));
+    const clock = new FakeClock(1_000);
+    const { logger } = logSink();
+    const storage = await openStorage({ dir, webhookTimeoutMs: 10_000, clock, logger });
+    try {
+      const db = openDatabase(dir);
+      // The database refuses one event (as a full disk or a broken row would): its transaction,
+      // and the batch's first attempt, fail.
+      db.exec(`CREATE TRIGGER refuse AFTER INSERT ON events WHEN NEW.seq = 2
+               BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+      db.close();
+      const woken: number[] = [];
+      const w = new StorageWriter({
+        store: storage.events,
+        files: new JsonlFiles(dir),
+        clock,
+        logger,
+        intervalMs: 50,
+        maxRows: 500,
+        // Words go to A; call.ended to A and B.
+        webhooks: {
+          route: (e) => (e.type === 'call.ended' ? ['http://a.test/', 'http://b.test/'] : ['http://a.test/']),
+          queued: () => woken.push(outboxRows(dir).length),
+        },
+      });
+      for (const e of [word('c1', 1, 'one'), word('c1', 2, 'two'), word('c1', 3, 'three'), ended('c1', 4)]) {
+        w.add(e);
+      }
+      expect(outboxRows(dir)).toEqual([]);
+      await w.flush();
+      expect(storedSeqs(dir)).toEqual([1, 3, 4]);
+      expect(outboxRows(dir)).toEqual([
+        'http://a.test/ c1:1',
+        'http://a.test/ c1:3',
+        'http://a.test/ c1:4',
+        'http://b.test/ c1:4',
+      ]);
+      // The dispatcher was woken only once rows were stored (one by one after the failed batch).
+      expect(woken.length).toBeGreaterThan(0);
+      expect(woken[0]).toBeGreaterThan(0);
+      await w.close();
+    } finally {
+      await storage.close();
+    }
+  });
+});
+
+function outboxRows(dir: string): string[] {
+  const db = openDatabase(dir);
+  try {
+    return db
+      .prepare<[], { url: string; call_id: string; seq: number }>(
+        'SELECT url, call_id, seq FROM outbox ORDER BY id',
+      )
+      .all()
+      .map((r) => `${r.url} ${r.call_id}:${r.seq}`);
+  } finally {
+    db.close();
+  }
+}
+
+function storedSeqs(dir: string): number[] {
+  const db = openDatabase(dir);
+  try {
+    return db
+      .prepare<[], { seq: number }>("SELECT seq FROM events WHERE call_id = 'c1' ORDER BY seq")
+      .all()
+      .map((r) => r.seq);
+  } finally {
+    db.close();
+  }
+}
