@@ -18,7 +18,7 @@ import pino from 'pino';
 import { until } from './e2eHarness.js';
 import { startPostgres, type PostgresCluster } from '../helpers/postgres.js';
 import { stopAll } from '../helpers/processes.js';
-import { describeCallStore, META } from '../src/storage/storeSuite.js';
+import { describeCallStore, META, word } from '../src/storage/storeSuite.js';
 
 let cluster: PostgresCluster;
 
@@ -156,17 +156,6 @@ describe('PostgreSQL: webhook outbox rows in the event batch', () => {
     const pool = await openPostgres(url);
     try {
       const store = new PgCallStore(pool);
-      const word = (callId: string, seq: number, text: string): CallEvent => ({
-        type: 'transcript.word',
-        text,
-        startMs: seq * 100,
-        channel: 'caller',
-        seq,
-        callId,
-        at: '2026-03-01T10:00:00.000Z',
-        offsetMs: seq * 100,
-        call: meta(callId),
-      });
       const batch = [word('w1', 1, 'one'), word('w1', 2, 'two')];
       const json = batch.map((e) => JSON.stringify(e));
       await store.saveEvents(batch, json, {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CallEvent, CallMeta } from '../../../src/events.js';
+import type { CallEvent } from '../../../src/events.js';
 import { CallStore } from '../../../src/storage/CallStore.js';
 import { JsonlFiles } from '../../../src/storage/JsonlFiles.js';
 import { StorageWriter, type EventStore } from '../../../src/storage/StorageWriter.js';
@@ -12,30 +12,7 @@ import { StorageSink } from '../../../src/transcripts/StorageSink.js';
 import { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { logSink } from '../logSink.js';
-
-const META: CallMeta = {
-  sipCallId: 'a84b4c76e66710@192.0.2.4',
-  from: 'sip:alice@example.com',
-  to: 'sip:1001@192.0.2.10',
-  account: null,
-  transport: 'udp',
-  codec: 'PCMU',
-  source: '192.0.2.4:5060',
-};
-
-function word(callId: string, seq: number, text: string): CallEvent {
-  return {
-    type: 'transcript.word',
-    text,
-    startMs: seq * 100,
-    channel: 'caller',
-    seq,
-    callId,
-    at: '2026-03-01T10:00:00.000Z',
-    offsetMs: seq * 100,
-    call: META,
-  };
-}
+import { META, word } from './storeSuite.js';
 
 function ended(callId: string, seq: number): CallEvent {
   return {

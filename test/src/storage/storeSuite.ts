@@ -38,6 +38,21 @@ export function record(id: string, createdAt: string, patch: Partial<CallRecord>
   };
 }
 
+/** A caller's word event of `callId`, `seq` tenths of a second in. */
+export function word(callId: string, seq: number, text: string): CallEvent {
+  return {
+    type: 'transcript.word',
+    text,
+    startMs: seq * 100,
+    channel: 'caller',
+    seq,
+    callId,
+    at: '2026-03-01T10:00:00.000Z',
+    offsetMs: seq * 100,
+    call: META,
+  };
+}
+
 const common = (callId: string, seq: number) => ({
   seq,
   callId,
