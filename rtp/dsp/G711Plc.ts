@@ -61,40 +61,41 @@ export class G711Plc {
   /**
    * Feeds received audio and writes it, delayed by {@link G711Plc.DELAY}, into `dst`. After a loss,
    * the start of `src` is cross-faded with the concealment.
-   * @param src 8 kHz int16 audio, a multiple of 80 samples (not modified; may be `dst`).
-   * @param dst receives `src.length` samples.
+   * @param src 8 kHz int16 audio; `n` samples from `from` are read (not modified; may be `dst`).
+   * @param dst receives `n` samples from `at`.
+   * @param n a multiple of 80 (default: the rest of `src`).
    * @returns the number of samples written.
    * @throws RangeError on a length that is not a multiple of 80 or a short `dst`.
    */
-  addGood(src: Int16Array, dst: Int16Array): number {
-    const n = checkLengths('addGood', src.length, dst.length);
+  addGood(src: Int16Array, dst: Int16Array, at = 0, from = 0, n = src.length - from): number {
+    checkLengths('addGood', n, dst.length - at);
     const f = this.#frame;
     for (let off = 0; off < n; off += FRAME) {
       for (let i = 0; i < FRAME; i++) {
-        f[i] = src[off + i]!;
+        f[i] = src[from + off + i]!;
       }
       if (this.#erased > 0) {
         this.#mergeAtEnd(f);
         this.#erased = 0;
       }
-      this.#save(f, dst, off);
+      this.#save(f, dst, at + off);
     }
     return n;
   }
 
   /**
-   * Fills `dst` (a multiple of 80 samples) with concealment for lost audio, delayed like
-   * {@link G711Plc.addGood}'s output so the stream stays continuous.
-   * @returns the number of samples written (`dst.length`).
+   * Writes `n` samples (a multiple of 80) of concealment for lost audio into `dst` from `at`,
+   * delayed like {@link G711Plc.addGood}'s output so the stream stays continuous.
+   * @returns the number of samples written (`n`, by default the rest of `dst`).
    * @throws RangeError on a length that is not a multiple of 80.
    */
-  conceal(dst: Int16Array): number {
-    const n = checkLengths('conceal', dst.length, dst.length);
+  conceal(dst: Int16Array, at = 0, n = dst.length - at): number {
+    checkLengths('conceal', n, dst.length - at);
     const f = this.#frame;
     for (let off = 0; off < n; off += FRAME) {
       this.#concealFrame(f);
       this.#erased++;
-      this.#save(f, dst, off);
+      this.#save(f, dst, at + off);
     }
     return n;
   }

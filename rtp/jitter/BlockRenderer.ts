@@ -44,9 +44,8 @@ const DECLICK_MIN_STEP = 1024;
 export class BlockRenderer {
   readonly #concealer: Concealer;
   readonly #maxConceal: number;
+  /** A block assembled from several packets (or de-clicked, or silence) for the concealer. */
   readonly #block = new Int16Array(PLC_BLOCK);
-  /** The concealer's output for one block, copied into {@link ready} (no view per block). */
-  readonly #out = new Int16Array(PLC_BLOCK);
   /** Rendered samples not yet consumed; `readyLen` of them. */
   readonly ready: Int16Array;
   readyLen = 0;
@@ -144,6 +143,8 @@ export class BlockRenderer {
     }
     let covered = 0;
     let lastEpoch = this.#lastGoodEpoch;
+    /** The one packet holding the whole block, read there by the concealer (not copied into `block`). */
+    let whole: TimelineEntry | null = null;
     for (let i = 0; i < e.length; i++) {
       const x = e[i]!;
       if (x.pos >= end) {
@@ -159,37 +160,46 @@ export class BlockRenderer {
       const a = Math.max(r, x.pos);
       const b = Math.min(end, x.pos + x.len);
       if (b > a) {
-        const pcm = x.pcm;
-        for (let j = a; j < b; j++) {
-          block[j - r] = pcm[j - x.pos]!;
+        // A new source (SSRC change, restart) right after the old one.
+        const splice = x.epoch !== lastEpoch && lastEpoch >= 0;
+        if (covered === 0 && a === r && b === end && !splice) {
+          whole = x;
+        } else {
+          if (whole !== null) {
+            // Another packet overlaps it: the block is assembled after all.
+            copy(whole.pcm, r - whole.pos, block, 0, PLC_BLOCK);
+            whole = null;
+          }
+          copy(x.pcm, a - x.pos, block, a - r, b - a);
+          if (splice) {
+            // Remove the step between the last sample of the old source and the first of the
+            // new with a 5 ms decaying correction, so the splice does not click.
+            const prev = a > r ? block[a - r - 1]! : this.#lastGoodSample;
+            if (declick(block, a - r, b - r, block[a - r]! - prev)) {
+              this.declicks++;
+            }
+          }
         }
         covered += b - a;
         this.playedEnd = Math.max(this.playedEnd, b);
         this.silent = false;
-        if (x.epoch !== lastEpoch && lastEpoch >= 0) {
-          // A new source (SSRC change, restart) right after the old one: remove the step between
-          // the last sample of the old and the first of the new with a 5 ms decaying correction,
-          // so the splice does not click.
-          const prev = a > r ? block[a - r - 1]! : this.#lastGoodSample;
-          if (declick(block, a - r, b - r, block[a - r]! - prev)) {
-            this.declicks++;
-          }
-        }
         lastEpoch = x.epoch;
       }
     }
+    const src = whole !== null ? whole.pcm : block;
+    const from = whole !== null ? r - whole.pos : 0;
     if (covered >= PLC_BLOCK) {
       this.#lastGoodEpoch = lastEpoch;
-      this.#lastGoodSample = block[PLC_BLOCK - 1]!;
+      this.#lastGoodSample = src[from + PLC_BLOCK - 1]!;
     } else {
       this.#lastGoodEpoch = -1;
     }
-    const dst = this.#out;
+    // The concealer writes straight into `ready`.
+    const ready = this.ready;
     const at = this.readyLen;
     this.readyLen += PLC_BLOCK;
     if (covered >= PLC_BLOCK) {
-      this.#concealer.addGood(block, dst);
-      this.ready.set(dst, at);
+      this.#concealer.addGood(src, ready, at, from, PLC_BLOCK);
       this.#concealRun = 0;
       this.pos = end;
       return 0;
@@ -197,8 +207,7 @@ export class BlockRenderer {
     if (covered === 0 && this.silent) {
       // Comfort noise / before the first packet: silence, through the PLC to keep its delay line.
       block.fill(0);
-      this.#concealer.addGood(block, dst);
-      this.ready.set(dst, at);
+      this.#concealer.addGood(block, ready, at, 0, PLC_BLOCK);
       this.#concealRun = 0;
       if (this.kind === 'audio') {
         this.kind = 'silence';
@@ -207,8 +216,7 @@ export class BlockRenderer {
       return 0;
     }
     // Missing (or partly missing: conceal the whole block to stay click-free).
-    this.#concealer.conceal(dst);
-    this.ready.set(dst, at);
+    this.#concealer.conceal(ready, at, PLC_BLOCK);
     this.#concealRun += PLC_BLOCK;
     if (this.#concealRun <= this.#maxConceal) {
       this.kind = 'concealed';
@@ -258,4 +266,11 @@ export function declick(block: Int16Array, at: number, end: number, step: number
     block[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
   }
   return true;
+}
+
+/** `n` samples of `src` from `from` into `dst` from `at` (a loop: no view allocated per block). */
+function copy(src: Int16Array, from: number, dst: Int16Array, at: number, n: number): void {
+  for (let i = 0; i < n; i++) {
+    dst[at + i] = src[from + i]!;
+  }
 }

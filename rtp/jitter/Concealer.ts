@@ -5,10 +5,13 @@
  * output (a PLC may delay it by a constant number of samples).
  */
 export interface Concealer {
-  /** A received block: writes the (possibly delayed and cross-faded) output into `dst`. */
-  addGood(src: Int16Array, dst: Int16Array): number;
-  /** A lost block: writes a synthetic continuation (fading to silence) into `dst`. */
-  conceal(dst: Int16Array): number;
+  /**
+   * A received block, `n` samples of `src` from `from` (default: all of it): writes the (possibly
+   * delayed and cross-faded) output into `dst` from `at`.
+   */
+  addGood(src: Int16Array, dst: Int16Array, at?: number, from?: number, n?: number): number;
+  /** A lost block: writes `n` samples of a synthetic continuation (fading to silence) into `dst` from `at`. */
+  conceal(dst: Int16Array, at?: number, n?: number): number;
   /** Forgets history. */
   reset(): void;
 }
@@ -18,13 +21,15 @@ export const PLC_BLOCK = 80;
 
 /** No concealment: lost blocks become silence. The fallback when no PLC is given. */
 export const silenceConcealer: Concealer = {
-  addGood: (src, dst) => {
-    dst.set(src);
-    return src.length;
+  addGood: (src, dst, at = 0, from = 0, n = src.length - from) => {
+    for (let i = 0; i < n; i++) {
+      dst[at + i] = src[from + i]!;
+    }
+    return n;
   },
-  conceal: (dst) => {
-    dst.fill(0);
-    return dst.length;
+  conceal: (dst, at = 0, n = dst.length - at) => {
+    dst.fill(0, at, at + n);
+    return n;
   },
   reset: () => undefined,
 };

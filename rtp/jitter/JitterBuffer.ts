@@ -68,6 +68,16 @@ export class JitterBuffer {
   #newSource = true;
   #epoch = 0;
   #lastDelay = 0;
+  /** The frame handed out by the last pull (see {@link frame}). */
+  #out: Int16Array;
+  /** The rendered samples of an unadjusted frame: `ready`'s first frame, read in place. */
+  readonly #readyFrame: Int16Array;
+  /** A time-scaled frame (the scaler writes it). */
+  readonly #scaled: Int16Array;
+  /** Silence, before the first packet. */
+  readonly #silence: Int16Array;
+  /** Rendered samples the last frame used: dropped from `ready` at the next pull, not before. */
+  #used = 0;
   readonly #stats = {
     received: 0,
     late: 0,
@@ -100,6 +110,10 @@ export class JitterBuffer {
     const ready = 2 * this.#frame + this.#scaler.maxPeriod + 4 * PLC_BLOCK;
     const maxConceal = (options.maxConcealMs ?? 60) * ms;
     this.#render = new BlockRenderer(options.concealer ?? silenceConcealer, maxConceal, ready);
+    this.#readyFrame = this.#render.ready.subarray(0, this.#frame);
+    this.#scaled = new Int16Array(this.#frame);
+    this.#silence = new Int16Array(this.#frame);
+    this.#out = this.#silence;
   }
 
   /**
@@ -364,14 +378,18 @@ export class JitterBuffer {
   }
 
   /**
-   * Produces the next output frame into `out` (`frameSamples` long), advancing the playout by one
-   * frame of call time (more or less when adapting the delay).
+   * Produces the next output frame (`frameSamples`), advancing the playout by one frame of call
+   * time (more or less when adapting the delay). The samples are read from {@link frame}.
    * @param nowMs the local time of this frame (ideally its scheduled time, not the callback's)
    */
-  pull(out: Int16Array, nowMs: number): FrameKind {
+  pull(nowMs: number): FrameKind {
     const frame = this.#frame;
+    const render = this.#render;
+    // The last frame's samples stayed in place for its reader until now.
+    render.consume(this.#used);
+    this.#used = 0;
     if (!this.#started) {
-      out.fill(0, 0, frame);
+      this.#out = this.#silence;
       return 'silence';
     }
     const nowS = (nowMs * this.#rate) / 1000;
@@ -386,9 +404,8 @@ export class JitterBuffer {
       if (first && first.pos < at && at - first.pos <= this.#maxDelay) {
         at = Math.floor(first.pos / PLC_BLOCK) * PLC_BLOCK;
       }
-      this.#render.restart(at);
+      render.restart(at);
     }
-    const render = this.#render;
     const target = this.#est.target;
     const delay = nowS - (render.pos - render.readyLen) - this.#est.base;
     this.#lastDelay = delay;
@@ -402,29 +419,38 @@ export class JitterBuffer {
     const kind = render.kind;
     const scaler = this.#scaler;
     let used = frame;
+    // Played as rendered unless the scaler writes the frame (time-scaled, or copied when it found
+    // no period to cut or repeat).
+    this.#out = this.#readyFrame;
     if (allow >= scaler.minPeriod) {
       // Look ahead over blocks already received, to find a period to remove.
       const want = frame + Math.min(allow, scaler.maxPeriod) + scaler.window;
       while (render.readyLen < want && render.hasBlock(this.#entries)) {
         render.render(this.#entries, this.#pool, false);
       }
-      used = scaler.shrink(render.ready, render.readyLen, out, frame, allow);
+      used = scaler.shrink(render.ready, render.readyLen, this.#scaled, frame, allow);
+      this.#out = this.#scaled;
     } else if (-allow >= scaler.minPeriod) {
-      used = scaler.grow(render.ready, render.readyLen, out, frame, -allow);
-    } else {
-      for (let i = 0; i < frame; i++) {
-        out[i] = render.ready[i]!;
-      }
+      used = scaler.grow(render.ready, render.readyLen, this.#scaled, frame, -allow);
+      this.#out = this.#scaled;
     }
     if (used !== frame) {
       this.#stats.adjustedFrames++;
       this.#steering.done(used - frame);
     }
-    render.consume(used);
+    this.#used = used;
     if (kind === 'concealed') {
       this.#stats.concealedFrames++;
     }
     return kind;
+  }
+
+  /**
+   * The frame of the last {@link pull} (`frameSamples` long), valid until the next pull: a view of
+   * the rendered samples (an unadjusted frame is not copied) or the time-scaled frame.
+   */
+  get frame(): Int16Array {
+    return this.#out;
   }
 
   /** Counters and gauges. */

@@ -70,6 +70,23 @@ describe('G711Plc (ITU-T G.711 Appendix I)', () => {
     expect(() => plc.addGood(new Int16Array(160), new Int16Array(80))).toThrow(RangeError);
   });
 
+  it('reads and writes at offsets exactly as on views of the same samples (a loss in between)', () => {
+    const x = voiced(100, 8000);
+    const onViews = new G711Plc();
+    const atOffsets = new G711Plc();
+    const a = new Int16Array(640);
+    const b = new Int16Array(640).fill(9);
+    onViews.addGood(x.subarray(40, 200), a.subarray(80, 240));
+    atOffsets.addGood(x, b, 80, 40, 160);
+    onViews.conceal(a.subarray(240, 320));
+    atOffsets.conceal(b, 240, 80);
+    onViews.addGood(x.subarray(280, 440), a.subarray(320, 480));
+    atOffsets.addGood(x, b, 320, 280, 160);
+    expect(Array.from(b.subarray(80, 480))).toEqual(Array.from(a.subarray(80, 480)));
+    // Nothing outside the range given is written.
+    expect(b.subarray(0, 80).every((v) => v === 9) && b.subarray(480).every((v) => v === 9)).toBe(true);
+  });
+
   it('finds the pitch period and continues a periodic signal (first 10 ms SNR ≥ 40 dB)', () => {
     const x = voiced(100, 8000); // period 80 samples
     const plc = new G711Plc();

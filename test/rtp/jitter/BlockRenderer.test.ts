@@ -45,6 +45,22 @@ describe('BlockRenderer', () => {
     expect(pool).toHaveLength(1);
   });
 
+  it('assembles a block from two packets, and from overlapping ones (the later written over the earlier)', () => {
+    const r = renderer();
+    // 0–39 from one packet, 40–119 from the next: block 0 is both, block 1 the second alone.
+    r.render([entry(0, 40, 1, (i) => i + 1), entry(40, 80, 2, (i) => 1000 + i)], [], false);
+    expect(r.kind).toBe('audio');
+    expect(Array.from(r.ready.subarray(0, 80))).toEqual(
+      Array.from({ length: 80 }, (_, i) => (i < 40 ? i + 1 : 1000 + i - 40)),
+    );
+    // A packet holding the whole block, then one overlapping its end.
+    const o = renderer();
+    o.render([entry(0, 80, 1, 5), entry(60, 40, 2, 7)], [], false);
+    expect(Array.from(o.ready.subarray(0, 80))).toEqual(
+      Array.from({ length: 80 }, (_, i) => (i < 60 ? 5 : 7)),
+    );
+  });
+
   it('conceals a missing block, then after the concealment limit reports silence', () => {
     const r = renderer();
     const kinds: string[] = [];

@@ -123,7 +123,8 @@ export function runNet(
     const now = clock.now();
     while (done < ticks && startMs + (done + 1) * 20 <= now) {
       const k = done++;
-      kinds.push(jb.pull(samples.subarray(k * 160, k * 160 + 160), startMs + (k + 1) * 20));
+      kinds.push(jb.pull(startMs + (k + 1) * 20));
+      samples.set(jb.frame, k * 160);
       delays.push(jb.getStats().currentDelayMs);
     }
     if (done < ticks) {
