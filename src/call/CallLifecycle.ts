@@ -129,7 +129,7 @@ export class CallLifecycle {
   }
 
   /** A channel's transcriber; its failover given up ends the live call (`error`). */
-  transcriber(channel: Channel, timing?: 'clock' | 'samples'): ChannelTranscriber {
+  transcriber(channel: Channel, source?: 'paced' | 'bursty'): ChannelTranscriber {
     const d = this.#d;
     return new ChannelTranscriber({
       callId: this.#id,
@@ -141,7 +141,7 @@ export class CallLifecycle {
       clock: d.clock,
       wallClock: d.wallClock,
       earlyAudioMs: d.config.stt.earlyAudioMs,
-      ...(timing ? { timing } : {}),
+      ...(source ? { source } : {}),
       onFailoverGivenUp: () => {
         if (this.phase === 'live') {
           void this.end('error');

@@ -6,9 +6,12 @@
  * carries both directions (Twilio `both_tracks`, a stereo FreeSWITCH stream) has two, each with its
  * own slot, stream and flush.
  *
- * Frame 0 of the stream is the oldest frame kept; its call time comes from the clock (`clock`
- * timing: frames arrive in real time, as RTP's do) or from the count of frames received before it
- * (`samples` timing: a source whose audio may arrive in bursts, where only sample counts tell time).
+ * The kind of source decides who owns the channel's timing (`source`): a `paced` source (an RTP
+ * session: one frame per 80 ms of call time, silence included) hands its frames to the STT stream
+ * as they come, and frame 0's call time (the oldest frame kept) comes from the clock; a `bursty`
+ * one (the ingress streams, whose audio may come in bursts or stop) is paced by the stream's
+ * `FramePacer`, which also fills silence, and frame 0's call time comes from the count of frames
+ * received before it (only sample counts tell time there).
  */
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
@@ -40,8 +43,8 @@ interface ChannelTranscriberDeps {
   readonly wallClock: () => number;
   /** Audio kept before the stream opens, in ms (`stt.earlyAudioMs`); the oldest goes beyond it. */
   readonly earlyAudioMs: number;
-  /** How the first kept frame is placed in call time (see the file comment); default `clock`. */
-  readonly timing?: 'clock' | 'samples';
+  /** The kind of source (see the file comment): who owns the timing; default `paced`. */
+  readonly source?: 'paced' | 'bursty';
   /** The stream gave up its failover: it is on no server any more. */
   readonly onFailoverGivenUp: () => void;
 }
@@ -174,10 +177,10 @@ export class ChannelTranscriber {
     }
     const kept = this.#early.length;
     // Call time of the stream's frame 0 (the oldest frame kept).
-    const startMs =
-      this.#d.timing === 'samples'
-        ? (this.#received - kept) * FRAME_MS
-        : Math.max(0, clock.now() - at.answeredAt - kept * FRAME_MS);
+    const paced = this.#d.source !== 'bursty';
+    const startMs = paced
+      ? Math.max(0, clock.now() - at.answeredAt - kept * FRAME_MS)
+      : (this.#received - kept) * FRAME_MS;
     this.#stream = pool.open(
       adm.reservation,
       {
@@ -186,6 +189,7 @@ export class ChannelTranscriber {
         answeredWallMs: at.answeredWallMs,
         startMs,
         backlog: this.#early.take(),
+        pacing: paced ? 'source' : 'stream',
       },
       this.delegate(),
     );

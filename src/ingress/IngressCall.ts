@@ -108,7 +108,7 @@ export class IngressCall {
     this.done = this.#life.done;
     this.#lanes = info.channels.map((channel) => {
       const lane: Lane = {
-        stt: this.#life.transcriber(channel, 'samples'),
+        stt: this.#life.transcriber(channel, 'bursty'),
         framer: new PcmFramer(info.rate, (f) => this.#frame(lane, f)),
         deferred: null,
       };

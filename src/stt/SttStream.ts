@@ -1,5 +1,6 @@
 /**
- * One call's STT stream: paced 1920-sample frames out, words and turns back in call time, the
+ * One call's STT stream: 1920-sample frames out at call time (as a paced source delivers them, or
+ * paced by its `FramePacer`: `SttStreamOptions.pacing`), words and turns back in call time, the
  * hangup flush (Marker, silence, echo) and failover with no lost words.
  *
  * States: `streaming` ⇄ `reconnecting` → `flushing` → `closed` (and `failed`, when failover gave
@@ -48,7 +49,8 @@ export class SttStream {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #host: SttStreamHost;
-  readonly #pacer: FramePacer;
+  /** Paces the frames of a source that does not pace itself (`pacing: 'stream'`); else null. */
+  readonly #pacer: FramePacer | null;
   readonly #ring: ReplayBuffer;
   readonly #offsetMs: number;
   readonly #out: StreamTranscript;
@@ -109,32 +111,42 @@ export class SttStream {
       this.#s.lagThresholdMs,
       (server, lagMs) => this.#host.reportLag(server, lagMs),
     );
-    this.#pacer = new FramePacer(
-      this.#clock,
-      { leadFrames: this.#s.leadFrames, fillAfterFrames: this.#s.fillAfterFrames, speed: opts.speed ?? 1 },
-      (pcm, filled) => this.#send(pcm, filled),
-    );
+    const backlog = (opts.backlog ?? []).filter((pcm) => pcm.length === FRAME_SAMPLES);
+    this.stats.framesRefused += (opts.backlog?.length ?? 0) - backlog.length;
     // The audio kept while the stream opened: frame k is due when the call was at its time
     // (answer + startMs + 80k ms). The frames whose time has passed (the opening delay) go out at
-    // once, so the stream runs at call time instead of lagging by that delay for the whole call;
-    // audio that arrived ahead of real time (a source's burst) still waits for its time. Never
-    // further back than the audio held: the pacer must not fill what is merely not here yet.
-    const backlog = opts.backlog ?? [];
-    for (const pcm of backlog) {
-      if (pcm.length === FRAME_SAMPLES) {
+    // once, so the stream runs at call time instead of lagging by that delay for the whole call.
+    let behindMs: number;
+    if (opts.pacing === 'source') {
+      // The source delivered each kept frame at its call time: all of them are due.
+      this.#pacer = null;
+      behindMs = backlog.length * FRAME_MS;
+    } else {
+      this.#pacer = new FramePacer(
+        this.#clock,
+        { leadFrames: this.#s.leadFrames, fillAfterFrames: this.#s.fillAfterFrames, speed: opts.speed ?? 1 },
+        (pcm, filled) => this.#send(pcm, filled),
+      );
+      // Audio that arrived ahead of real time (a source's burst) still waits for its time; never
+      // further back than the audio held: the pacer must not fill what is merely not here yet.
+      for (const pcm of backlog) {
         this.#pacer.pushOwned(pcm);
-      } else {
-        this.stats.framesRefused++;
       }
+      behindMs = Math.min(backlog.length * FRAME_MS, Math.max(0, now - answeredAt - this.#offsetMs));
     }
-    const behindMs = Math.min(this.#pacer.queued * FRAME_MS, Math.max(0, now - answeredAt - this.#offsetMs));
     if (behindMs >= FRAME_MS) {
       // A backlog we put on the server on purpose: not judged as lag until it drains (bounded).
       this.#lag.mute(now + 2 * behindMs + 2000);
     }
     // NOTE: attach may deliver buffered messages or a loss at once: everything must exist by now.
     link.attach(this.#linkDelegate(link));
-    this.#pacer.start(now - behindMs);
+    if (this.#pacer) {
+      this.#pacer.start(now - behindMs);
+    } else {
+      for (const pcm of backlog) {
+        this.#send(pcm, false);
+      }
+    }
   }
 
   get state(): SttStreamState {
@@ -146,7 +158,7 @@ export class SttStream {
   }
   /** Caller frames waiting for their time (the deferred path feeds the stream by this). */
   get queuedFrames(): number {
-    return this.#pacer.queued;
+    return this.#pacer?.queued ?? 0;
   }
   /** Call time (ms since answer) of the audio streamed so far. */
   get audioMs(): number {
@@ -160,7 +172,8 @@ export class SttStream {
   }
 
   /**
-   * One frame of caller audio (exactly 1920 samples at 24 kHz), sent at its time. The frame is
+   * One frame of caller audio (exactly 1920 samples at 24 kHz): the next 80 ms of the call. With
+   * `pacing: 'source'` it goes out now; else the pacer sends it at its time. The frame is
    * borrowed: sent before this returns when it is due, else copied (the caller may reuse it).
    * Frames pushed after `flush()`/`close()` are refused (counted).
    * @throws SttError `STT_ERR_FRAME_SIZE` when the frame is not 1920 samples.
@@ -174,7 +187,11 @@ export class SttStream {
 
       return;
     }
-    this.#pacer.push(pcm);
+    if (this.#pacer) {
+      this.#pacer.push(pcm);
+    } else {
+      this.#send(pcm, false);
+    }
   }
 
   /**
@@ -191,7 +208,7 @@ export class SttStream {
     });
     const wasFailed = this.#state === 'failed';
     const reconnecting = this.#state === 'reconnecting';
-    this.#pacer.drainAndStop();
+    this.#pacer?.drainAndStop();
     if (wasFailed || this.#state === 'closed') {
       this.#finish(false);
 
@@ -340,7 +357,7 @@ export class SttStream {
         this.#finish(false);
       } else if (!this.#isOver()) {
         this.#state = 'failed';
-        this.#pacer.stop();
+        this.#pacer?.stop();
       }
 
       return;
@@ -406,7 +423,7 @@ export class SttStream {
     }
     this.#state = 'closed';
     this.#complete = complete;
-    this.#pacer.stop();
+    this.#pacer?.stop();
     this.#flushSeq.stop();
     this.#out.endTurn();
     const link = this.#link;

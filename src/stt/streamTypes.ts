@@ -76,6 +76,14 @@ export interface SttStreamOptions {
   readonly turns?: TurnDetectorOptions;
   /** Playback speed (1 = real time; the deferred path may go faster). */
   readonly speed?: number;
+  /**
+   * Who owns the timing of the frames. `stream` (default): the stream's `FramePacer` sends frame k
+   * at its time and inserts zero frames when the source lags (a file, a deferred recording, a
+   * source that bursts or stops). `source`: the source delivers one frame per 80 ms of call time
+   * itself, silence included, until the flush (an RTP session): each frame goes out as it is
+   * pushed and nothing is inserted (moshi-server closes a stream that gets no frame for 20 s).
+   */
+  readonly pacing?: 'stream' | 'source';
 }
 
 /** Stream tunables resolved by the pool. */

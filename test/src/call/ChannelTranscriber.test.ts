@@ -1,7 +1,8 @@
 // ChannelTranscriber with a real SttStream on a link in memory and a FakeClock: when the stream
 // opens late, the call's words must not come later by the opening delay for the rest of the call;
-// a source that sends ahead of real time is still played at call time; frames are not copied on
-// their way to the socket unless they must wait.
+// a source that sends ahead of real time is still played at call time; a paced source's frames go
+// out as they come (the stream does not pace or fill them), a bursty one's are not copied on their
+// way to the socket unless they must wait.
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../lib/logger.js';
 import { ChannelTranscriber } from '../../../src/call/ChannelTranscriber.js';
@@ -22,7 +23,7 @@ const SERVER = { url: 'ws://stt.test/api/asr-streaming' };
 /** Frame number k: k/1024 is exact in float32 and in the 16-bit early-audio store. */
 const nth = (k: number): Float32Array => new Float32Array(1920).fill(k / 1024);
 
-function setup(timing: 'clock' | 'samples'): {
+function setup(source: 'paced' | 'bursty'): {
   clock: FakeClock;
   link: MemoryLink;
   stt: ChannelTranscriber;
@@ -76,7 +77,7 @@ function setup(timing: 'clock' | 'samples'): {
     clock,
     wallClock: () => clock.now() + WALL,
     earlyAudioMs: 10_000,
-    timing,
+    source,
     onFailoverGivenUp: () => undefined,
   });
   void stt.open({ answeredAt: ANSWER, answeredWallMs: ANSWER + WALL });
@@ -97,7 +98,7 @@ function hearLatest(link: MemoryLink, words: number): void {
 
 describe('ChannelTranscriber', () => {
   it('a stream that opens 2 s late sends the audio kept at once: later words are not late by those 2 s', async () => {
-    const { clock, link, stt, grant, out, latencies } = setup('clock');
+    const { clock, link, stt, grant, out, latencies } = setup('paced');
     // Real-time audio (RTP): frame k covers call time 80k…80(k+1) and is complete at 80(k+1).
     let k = 0;
     const frameDone = (): void => {
@@ -128,7 +129,7 @@ describe('ChannelTranscriber', () => {
   });
 
   it('a source sending ahead of real time (a burst) is still played at call time', async () => {
-    const { clock, stt, grant, out } = setup('samples');
+    const { clock, stt, grant, out } = setup('bursty');
     // 48 frames (3.84 s) arrive within the first moment, as a FreeSWITCH stream sent at once.
     for (let k = 0; k < 48; k++) {
       stt.push(nth(k));
@@ -147,10 +148,35 @@ describe('ChannelTranscriber', () => {
     stt.abort();
   });
 
-  it('sends a frame that is due as it is (no copy), copies one that must wait: the caller reuses its buffer', async () => {
-    const { clock, stt, grant, out } = setup('clock');
+  it('a paced source (RTP) owns its timing: each frame goes out as it is pushed, not copied, a catch-up burst too; nothing is inserted', async () => {
+    const { clock, stt, grant, out, link } = setup('paced');
     await grant();
-    // One buffer reused for every frame, as the RTP framer does.
+    // One buffer reused for every frame, as the RTP session's pipeline does.
+    const buf = new Float32Array(1920);
+    for (let k = 0; k < 3; k++) {
+      clock.advance(80);
+      buf.fill(k / 1024);
+      stt.push(buf);
+    }
+    // An event-loop stall of 400 ms: the session catches up with five frames at once.
+    clock.advance(400);
+    for (let k = 3; k < 8; k++) {
+      buf.fill(k / 1024);
+      stt.push(buf);
+    }
+    expect(out.map((o) => o.k)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(out.every((o) => o.pcm === buf)).toBe(true);
+    // The stream adds nothing of its own: no zero frame while the source is quiet (it is the
+    // source's to keep frames coming; before, a second pacer filled 240 ms later).
+    clock.advance(1000);
+    expect(link.sent.filter((m) => m.kind === 'audio')).toHaveLength(8);
+    expect(stt.framesReceived).toBe(8);
+    stt.abort();
+  });
+
+  it('a bursty source: a frame that is due goes out as it is (no copy), one that must wait is copied', async () => {
+    const { clock, stt, grant, out } = setup('bursty');
+    await grant();
     const buf = new Float32Array(1920);
     buf.fill(1 / 1024);
     clock.advance(80);
