@@ -9,10 +9,10 @@
  * CPU is process.cpuUsage() over many call-seconds, best of 6 interleaved rounds after a warm-up. The machine may be
  * shared: compare ratios more than absolute numbers.
  *
- * Then the path on to the STT socket: frames → ChannelTranscriber → SttStream (pacer, replay
- * buffer) → MessagePack encoding into one reused buffer (what SttConnection hands to `ws`), each
- * frame borrowed as now against a copy per frame as before (the `frame.slice()` in
- * `ChannelTranscriber.push`, #12 item 2), same run, interleaved.
+ * Then the path on to the STT socket: frames → ChannelTranscriber → SttStream (replay buffer) →
+ * MessagePack encoding into one reused buffer (what SttConnection hands to `ws`), the session's
+ * frames sent as they come (now: the RTP session is the one owner of the timing) against the same
+ * frames paced a second time by the stream's FramePacer (before #12 item 2), same run, interleaved.
  *
  * Before that, issue 16's media levers: 200 calls in memory (CPU, garbage collections and bytes
  * allocated per call-second, with `silence` and `keepalive` sent back), and 200 calls on real UDP
@@ -375,14 +375,15 @@ async function manyCalls(calls: number, seconds: number, sendBack: SendBack): Pr
 
 /**
  * One call from datagram to the STT's MessagePack bytes (no socket): RTP receive path → frames →
- * ChannelTranscriber → SttStream → `encodeAudio` into a reused buffer. `copy`: each frame copied
- * before it is pushed, as `ChannelTranscriber.push` did. CPU ms and GCs per call-second.
+ * ChannelTranscriber → SttStream → `encodeAudio` into a reused buffer. `source`: `paced` (the
+ * frames go out as the session hands them over), `bursty` (the stream's FramePacer paces them
+ * again, as every call's frames were before #12 item 2). CPU ms and GCs per call-second.
  */
 async function toStt(
   net: MemoryNetwork,
   peerPort: number,
   packets: Buffer[],
-  copy: boolean,
+  source: 'paced' | 'bursty',
 ): Promise<{ ms: number; gcs: number }> {
   const clock = new FakeClock(1000);
   const scratch = new Uint8Array(audioMessageSize(FRAME_SAMPLES));
@@ -427,13 +428,14 @@ async function toStt(
     clock,
     wallClock: () => 0,
     earlyAudioMs: 0,
+    source,
     onFailoverGivenUp: () => undefined,
   });
   await stt.open({ answeredAt: clock.now(), answeredWallMs: 0 });
   const peer = await net.bind('127.0.0.2', peerPort);
   const session = await RtpSession.open(
     { host: '127.0.0.1', portMin: 20000, portMax: 60000, clock, socketFactory: net, timeoutMs: 0 },
-    { onFrame: (frame) => stt.push(copy ? frame.slice() : frame) },
+    { onFrame: (frame) => stt.push(frame) },
   );
   session.start({ ...remote('sendonly'), port: peerPort, rtcpPort: peerPort + 1 });
   const to = session.localPort;
@@ -459,21 +461,20 @@ async function toStt(
   return { ms: ms / callSeconds, gcs: (gcs * 1000) / callSeconds };
 }
 
-/** Datagram → STT bytes, frames borrowed (now) against copied per frame (before), interleaved. */
+/** Datagram → STT bytes, paced by the session alone (now) against paced twice (before), interleaved. */
 async function toSttCompared(): Promise<void> {
   const packets = datagrams(60);
   const net = new MemoryNetwork({ log: false });
   let port = 50000;
-  const best = { borrowed: Infinity, copied: Infinity };
-  const gcs = { borrowed: 0, copied: 0 };
+  const best = { paced: Infinity, bursty: Infinity };
+  const gcs = { paced: 0, bursty: 0 };
   for (let r = 0; r <= 6; r++) {
     const feed = r === 0 ? packets.slice(0, 1000) : packets;
-    for (const copy of [false, true]) {
-      const run = await toStt(net, (port += 2), feed, copy);
+    for (const source of ['paced', 'bursty'] as const) {
+      const run = await toStt(net, (port += 2), feed, source);
       if (r > 0) {
-        const k = copy ? 'copied' : 'borrowed';
-        best[k] = Math.min(best[k], run.ms);
-        gcs[k] += run.gcs / 6;
+        best[source] = Math.min(best[source], run.ms);
+        gcs[source] += run.gcs / 6;
       }
     }
   }
@@ -481,14 +482,14 @@ async function toSttCompared(): Promise<void> {
     'datagram → STT MessagePack bytes (receive path, ChannelTranscriber, SttStream, encode; 60 s, best of 6):',
   );
   for (const [k, label] of [
-    ['borrowed', 'frames borrowed (now)'],
-    ['copied', 'a copy per frame (before)'],
+    ['paced', 'paced by the session (now)'],
+    ['bursty', 'paced again by FramePacer'],
   ] as const) {
     console.log(
       `  ${label.padEnd(28)} ${best[k].toFixed(3)} ms CPU per call-second, ${gcs[k].toFixed(1)} GCs per 1000 call-s`,
     );
   }
-  console.log(`  ratio before / now: ${(best.copied / best.borrowed).toFixed(3)}`);
+  console.log(`  ratio pacer / session: ${(best.bursty / best.paced).toFixed(3)}`);
 }
 
 export async function run(): Promise<void> {
