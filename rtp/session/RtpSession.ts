@@ -27,8 +27,8 @@ const REPEAT_WINDOW_MS = 30_000;
  * One call's media: an RTP/RTCP socket pair, source validation (RFC 3550 A.1) and symmetric-RTP
  * latching, the jitter buffer with PLC, DTMF (RFC 4733), comfort noise (RFC 3389), receiver/sender
  * reports (RFC 3550 §6.4), and G.711 sent back at ptime (silence unless audio is queued with
- * `play()`). Emits 1920-sample 24 kHz frames on a steady 20 ms cadence from the clock, for the whole
- * call, whatever the network does.
+ * `play()`). Emits one 1920-sample 24 kHz frame per 80 ms of the clock (20 ms ticks), for the whole
+ * call, whatever the network does: the session is the one owner of the call's media timing.
  */
 export class RtpSession {
   /** Upward notifications (given to {@link RtpSession.open}); may be replaced at any time. */
