@@ -4,11 +4,12 @@
  * when the stream starts, `streaming` once every channel's STT stream is open, `ending` through the
  * STT flush, `ended` with the whole transcript), one {@link ChannelTranscriber} per channel
  * (`caller`, and `callee` when the source carries both directions), and the audio's time taken
- * from its sample counts, never from its arrival.
+ * from its sample counts, never from its arrival (except for an already paced source, below).
  *
  * A source that sends nothing for `rtp.timeoutMs` ends with `rtp-timeout`. While a channel's STT
  * stream is being opened the source is paused once half of `stt.earlyAudioMs` is waiting, so a
  * burst (a minute sent at once) loses nothing; the STT stream's pacer then plays it in real time.
+ * (An adapter whose audio is already paced, `RtpIngress`, says so: `IngressStreamInfo.paced`.)
  *
  * Deferred (`stt.whenFull: "defer"`), as a SIP call is: with no slot for every channel when the
  * stream starts (`start({ deferred: true })`, `call.started.deferred`), or for one channel when its
@@ -64,6 +65,13 @@ export interface IngressStreamInfo {
   readonly rate: number;
   /** The channels in the order the adapter numbers them (0 = caller). */
   readonly channels: readonly Channel[];
+  /**
+   * The adapter pushes one 80 ms frame per 80 ms of call time itself, silence included (an
+   * `RtpSession`'s playout, `RtpIngress`): its channels' STT streams send the frames as they come
+   * (no second pacer) and place the first kept frame by the clock. Otherwise the audio is timed by
+   * its sample counts and paced by the streams (a source that bursts or stops).
+   */
+  readonly paced?: boolean;
 }
 
 /** The adapter's hold on its connection: reading paused while the STT streams open. */
@@ -108,7 +116,7 @@ export class IngressCall {
     this.done = this.#life.done;
     this.#lanes = info.channels.map((channel) => {
       const lane: Lane = {
-        stt: this.#life.transcriber(channel, 'bursty'),
+        stt: this.#life.transcriber(channel, info.paced ? 'paced' : 'bursty'),
         framer: new PcmFramer(info.rate, (f) => this.#frame(lane, f)),
         deferred: null,
       };

@@ -164,9 +164,11 @@ export class RtpIngress {
         remote: key,
         transport: 'udp',
         codec: `${format.codec}/8000`,
-        // The session's output: 24 kHz frames, timed by its playout clock (one per 80 ms).
+        // The session's output: 24 kHz frames, timed by its playout clock (one per 80 ms), which
+        // is the one owner of the call's timing.
         rate: 24_000,
         channels: ['caller'],
+        paced: true,
       },
       // UDP cannot be paused: what comes while the STT stream opens is kept up to stt.earlyAudioMs.
       { pause: () => undefined, resume: () => undefined },

@@ -103,6 +103,8 @@ describe('RtpIngress', () => {
       codec: 'PCMU/8000',
       rate: 24_000,
       transport: 'udp',
+      // Its session paces the frames (one per 80 ms, silence included): the STT stream must not again.
+      paced: true,
     });
     expect(ingress.size).toBe(2);
     // The first call's audio went through its session (jitter buffer, G.711, 8 → 24 kHz).
