@@ -14,9 +14,10 @@
  */
 import { parseArgs } from 'node:util';
 import { LoadGenerator, type RtpStream } from './loadGenerator.js';
-import { heapGrowthLines, snapshotFiles, summarizeHeap } from './heapSnapshot.js';
+import { heapGrowthLines } from './heapSnapshot.js';
 import {
   cpuMsOf,
+  heapSnapshot,
   memoryOf,
   metricSum,
   percentile,
@@ -221,28 +222,6 @@ async function measureSipscribe(
     await dispatcher?.kamailio.stop();
     await Promise.all(sips.map((s) => s.stop()));
   }
-}
-
-/**
- * Writes a heap snapshot of `s` (SIGUSR2 with `--heapsnapshot-signal`; V8 collects garbage first)
- * and sums it; the process answers `/metrics` again once the file is complete.
- */
-async function heapSnapshot(s: Sipscribe): Promise<ReturnType<typeof summarizeHeap>> {
-  const count = snapshotFiles(s.dir).length;
-  process.kill(s.pid, 'SIGUSR2');
-  const written = await waitFor(async () => {
-    if (snapshotFiles(s.dir).length <= count) {
-      return false;
-    }
-    return s.metrics().then(
-      () => true,
-      () => false,
-    );
-  }, 300_000);
-  if (!written) {
-    throw new Error('load: no heap snapshot within 300 s');
-  }
-  return summarizeHeap(snapshotFiles(s.dir).at(-1)!);
 }
 
 /** Where the per-call memory of one N sits: RSS, JS heap (by space) and external memory. */

@@ -10,6 +10,7 @@ import { dispatcherFlags, startKamailio, type Kamailio } from '../test/helpers/k
 import { ROOT, runDir } from '../test/helpers/paths.js';
 import { freePort } from '../test/helpers/ports.js';
 import { start, type Managed } from '../test/helpers/processes.js';
+import { snapshotFiles, summarizeHeap, type HeapSummary } from './heapSnapshot.js';
 
 /** Kernel clock ticks per second for /proc/<pid>/stat (USER_HZ: 100 on every Linux we ship to). */
 const USER_HZ = 100;
@@ -303,3 +304,25 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Writes a heap snapshot of `s` (SIGUSR2 with `--heapsnapshot-signal`; V8 collects garbage first)
+ * and sums it; the process answers `/metrics` again once the file is complete.
+ */
+export async function heapSnapshot(s: Sipscribe): Promise<HeapSummary> {
+  const count = snapshotFiles(s.dir).length;
+  process.kill(s.pid, 'SIGUSR2');
+  const written = await waitFor(async () => {
+    if (snapshotFiles(s.dir).length <= count) {
+      return false;
+    }
+    return s.metrics().then(
+      () => true,
+      () => false,
+    );
+  }, 300_000);
+  if (!written) {
+    throw new Error('no heap snapshot within 300 s');
+  }
+  return summarizeHeap(snapshotFiles(s.dir).at(-1)!);
+}

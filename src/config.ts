@@ -14,6 +14,7 @@ import { ConfigError } from './errors.js';
 import { EVENT_TYPES, type EventType } from './events.js';
 import { maskUrl } from './logger.js';
 import { loadCaFile, loadServerCredentials } from './tls/credentials.js';
+import { DEFAULT_STOP_GRACE_MS } from './webhooks/WebhookDispatcher.js';
 
 /**
  * Every duration a setting gives a timer is bounded: Node fires a setTimeout above 2^31−1 ms
@@ -397,6 +398,12 @@ const configSchema = z.object({
        * 503) before those still up are ended through the STT flush. 0 ends them at once.
        */
       drainTimeoutMs: z.number().int().min(0).max(3_600_000).default(0),
+      /**
+       * At the stop, how long webhook requests already sent may take to be answered (their rows
+       * are then marked delivered, so the receiver does not get them again); those still
+       * unanswered then are cut and sent again later. 0 cuts them at once.
+       */
+      webhookGraceMs: z.number().int().min(0).max(120_000).default(DEFAULT_STOP_GRACE_MS),
     })
     .prefault({}),
   log: z

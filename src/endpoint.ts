@@ -148,6 +148,7 @@ export async function startEndpoint(
       logger: logger.child({ part: 'webhooks' }),
       metrics,
       ...(deps.post ? { post: deps.post } : {}),
+      stopGraceMs: config.shutdown.webhookGraceMs,
     });
     bus.addSink(
       new StorageSink(storage.events, jsonl, {

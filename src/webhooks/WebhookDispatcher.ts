@@ -5,6 +5,11 @@
  * Because the outbox is in the database, a restart loses nothing: the new process delivers
  * whatever is left, in order. A receiver down for ten minutes gets every event after it returns,
  * within one `maxDelayMs` (default 60 s).
+ *
+ * A graceful stop lets the requests in flight finish (for up to `stopGraceMs`) and records their
+ * answers, so a delivery the receiver got is not made again by the next start or another
+ * instance; only a request still unanswered then is cut, its row left as it was (sent again later:
+ * a repeat is possible then, as after a kill, never a loss).
  */
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../logger.js';
@@ -65,12 +70,21 @@ interface WebhookDispatcherOptions {
   concurrency?: number;
   /** Jitter source in [0, 1); default Math.random. */
   random?: () => number;
+  /**
+   * How long `stop()` lets requests in flight finish before it cuts them (config
+   * `shutdown.webhookGraceMs`); default {@link DEFAULT_STOP_GRACE_MS}. 0 cuts them at once.
+   */
+  stopGraceMs?: number;
 }
+
+/** The default of `stopGraceMs` (and of config `shutdown.webhookGraceMs`). */
+export const DEFAULT_STOP_GRACE_MS = 5000;
 
 /**
  * The rows to deliver, as the dispatcher uses them: the SQLite `Outbox` (synchronous) or the
  * `PgOutbox` shared by several instances, whose `due` claims the rows it returns for a lease and
- * whose `release` lets the claims of requests cut by `stop()` go at once.
+ * whose `release` lets the claims `stop()` did not see through (rows claimed but not sent, requests
+ * cut) go at once.
  */
 export interface DeliveryQueue {
   retireUnconfigured(urls: readonly string[]): number | Promise<number>;
@@ -115,6 +129,8 @@ export class WebhookDispatcher {
   readonly #opts: WebhookDispatcherOptions;
   readonly #lanes: Lane[];
   #stopped = false;
+  /** Set when `stop()` cut the requests still in flight (after its grace). */
+  #cut = false;
   /** The start's outbox reads, until they are done. */
   #starting: Promise<void> | null = null;
 
@@ -172,21 +188,52 @@ export class WebhookDispatcher {
   }
 
   /**
-   * Stops delivering: cancels retry timers, aborts requests in flight (their rows stay pending,
-   * unchanged, for the next start) and waits for the passes to end. The outbox is already on disk.
+   * Stops delivering: sends nothing new and cancels retry timers; lets the requests in flight end
+   * and records their answers (a 2xx deletes the row, so it is not sent again), for up to
+   * `stopGraceMs`, then aborts those still unanswered (their rows stay pending, unchanged, for the
+   * next start or another instance); then lets go of the claims left (rows claimed but not sent).
    */
   async stop(): Promise<void> {
+    const { clock, logger } = this.#opts;
     this.#stopped = true;
+    let inflight = 0;
     for (const lane of this.#lanes) {
       if (lane.timer !== null) {
-        this.#opts.clock.clearTimeout(lane.timer);
+        clock.clearTimeout(lane.timer);
         lane.timer = null;
       }
-      for (const ac of lane.inflight) {
-        ac.abort();
+      inflight += lane.inflight.size;
+    }
+    const graceMs = this.#opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    const cut = (): void => {
+      this.#cut = true;
+      let n = 0;
+      for (const lane of this.#lanes) {
+        for (const ac of lane.inflight) {
+          ac.abort();
+          n++;
+        }
+      }
+      if (n > 0) {
+        logger.warn({ requests: n, graceMs }, 'webhook requests cut by the stop (they will be sent again)');
+      }
+    };
+    let grace: TimerHandle | null = null;
+    if (graceMs <= 0) {
+      cut();
+    } else {
+      if (inflight > 0) {
+        logger.info({ requests: inflight, graceMs }, 'stopping: waiting for the webhook requests in flight');
+      }
+      grace = clock.setTimeout(cut, graceMs);
+    }
+    try {
+      await this.idle();
+    } finally {
+      if (grace !== null) {
+        clock.clearTimeout(grace);
       }
     }
-    await this.idle();
     await this.#opts.outbox.release?.();
   }
 
@@ -218,6 +265,10 @@ export class WebhookDispatcher {
     do {
       lane.again = false;
       const rows = await outbox.due(lane.target.url, clock.now(), limit);
+      if (this.#stopped) {
+        // Claimed while stop() began: not sent; `release()` lets them go.
+        return;
+      }
       if (rows.length > 0) {
         await Promise.all(rows.map((row) => this.#deliver(lane, row)));
         lane.again = true;
@@ -283,8 +334,8 @@ export class WebhookDispatcher {
       }
       error = `HTTP ${status}`;
     } catch (err) {
-      if (this.#stopped) {
-        // Aborted by stop(): not the receiver's fault; the row stays as it was.
+      if (this.#cut) {
+        // Aborted by stop() after its grace: not the receiver's fault; the row stays as it was.
         return;
       }
       error = err instanceof Error ? describeError(err) : String(err);

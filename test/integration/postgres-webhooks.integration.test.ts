@@ -1,7 +1,7 @@
 /**
  * The webhook outbox shared through PostgreSQL: instances claiming rows together deliver each
  * exactly once and each call's rows in order; a claim of an instance that died passes to another
- * after its lease.
+ * after its lease; an instance stopped while a request is out finishes it (no repeat).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallEvent, CallMeta } from '../../src/events.js';
@@ -140,32 +140,36 @@ describe('PgOutbox', () => {
     expect(await one!.backlog()).toEqual({ [URL_A]: 1 });
   });
 
-  it('two dispatchers on one database deliver every event once, each call in order; a stopped one leaves its rows to the other', async () => {
+  it('two dispatchers on one database deliver every event once, each call in order; a stopped one finishes the request it had sent and leaves its other rows to the other', async () => {
     const [one, two] = await instances('outbox_dispatch', 2);
+    // What the receiver got, counted when each request arrives (before it answers).
     const received: { callId: string; seq: number; by: string }[] = [];
-    let hang = true;
     const expected = 4 * 10;
     let done: () => void = () => undefined;
     const all = new Promise<void>((r) => (done = r));
-    let hanging: () => void = () => undefined;
-    const hangs = new Promise<void>((r) => (hanging = r));
+    let hold = true;
+    let held: { signal: AbortSignal; answer: () => void } | null = null;
+    let holding: () => void = () => undefined;
+    const holds = new Promise<void>((r) => (holding = r));
     const post =
       (by: string): HttpPost =>
       async (_url, body, _headers, signal) => {
         const e = JSON.parse(body) as CallEvent;
-        if (by === 'one' && hang) {
-          // The first request of instance one never gets an answer: it is cut by stop().
-          hang = false;
-          hanging();
-          await new Promise((_r, reject) =>
-            signal.addEventListener('abort', () => reject(new Error('aborted'))),
-          );
-        }
-        await new Promise((r) => setImmediate(r));
         received.push({ callId: e.callId, seq: e.seq, by });
         if (received.length === expected) {
           done();
         }
+        if (by === 'one' && hold) {
+          // The receiver holds instance one's first request open until the test answers it.
+          hold = false;
+          await new Promise<void>((resolve, reject) => {
+            held = { signal, answer: resolve };
+            holding();
+            signal.addEventListener('abort', () => reject(new Error('This operation was aborted')));
+          });
+          return 200;
+        }
+        await new Promise((r) => setImmediate(r));
         return 200;
       };
     const target = { url: URL_A, secret: 'k', events: [] };
@@ -175,6 +179,7 @@ describe('PgOutbox', () => {
       clock: wallClock,
       logger: pino({ level: 'silent' }),
       post: post('one'),
+      stopGraceMs: 60_000,
     });
     const d2 = new WebhookDispatcher({
       outbox: two!,
@@ -191,18 +196,28 @@ describe('PgOutbox', () => {
     }
     d1.start();
     d2.start();
-    // Instance one holds a lane head in a request that hangs; stopping it lets the claim go.
-    await hangs;
-    await d1.stop();
+    // Instance one is stopped while the receiver holds one of its requests: the request is not
+    // cut, and the rest of that call waits for it while the other instance delivers the others.
+    await holds;
+    const stopping = d1.stop();
+    d2.notify();
+    await d2.idle();
+    const heldRequest = held as { signal: AbortSignal; answer: () => void } | null;
+    expect(heldRequest?.signal.aborted).toBe(false);
+    heldRequest?.answer();
+    await stopping;
     d2.notify();
     await all;
+    await d2.idle();
     await d2.stop();
-    expect(received).toHaveLength(expected);
+    // Each event reached the receiver exactly once: none was sent again after the stop.
     for (const call of ['c1', 'c2', 'c3', 'c4']) {
       expect(received.filter((r) => r.callId === call).map((r) => r.seq)).toEqual(
         Array.from({ length: 10 }, (_, i) => i + 1),
       );
     }
+    expect(received).toHaveLength(expected);
     expect(await two!.backlog()).toEqual({});
+    expect(received.some((r) => r.by === 'two')).toBe(true);
   });
 });

@@ -4,7 +4,7 @@
 // ten minutes the product is specified for; the mechanism (durable outbox, per-lane order) is the same.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/events.js';
@@ -156,5 +156,64 @@ describe('webhooks', () => {
     await waitFor(() => rx.received.length >= expected.length, 'the queued events after restart');
     expect(rx.received.map((r) => [r.event.seq, r.event.type])).toEqual(expected);
     expect(rx.received.every((r) => r.event.callId === id && r.signatureOk)).toBe(true);
+  });
+
+  it('a stop while the receiver holds a request open lets it finish: every event arrives once, none again after the restart', async () => {
+    const hookPort = await freePort();
+    // The receiver records each delivery as it arrives and holds the first one open.
+    const got: string[] = [];
+    let held: ServerResponse | null = null;
+    let cut = false;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        got.push(
+          `${String(req.headers['x-sipscribe-delivery'])} ${String(req.headers['x-sipscribe-event'])}`,
+        );
+        if (held === null) {
+          held = res;
+          res.on('close', () => (cut = !res.writableFinished));
+          return;
+        }
+        res.writeHead(204).end();
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(hookPort, '127.0.0.1', resolve));
+
+    const first = await startApp('webhooks-stop', hookConfig(hookPort));
+    const id = playCall(first.endpoint, ['held while the instance stops']);
+    const request = (await waitFor(() => held, 'the request the receiver holds')) as ServerResponse;
+    const stopping = first.endpoint.stop();
+    await waitFor(
+      () =>
+        cut ||
+        readFileSync(join(first.dir, 'sipscribe.log'), 'utf8').includes(
+          'stopping: waiting for the webhook requests in flight',
+        ),
+      'the stop waiting for the request in flight (or cutting it)',
+    );
+    expect(cut).toBe(false);
+    request.writeHead(204).end();
+    await stopping;
+    const expected = expectedFor(first, id).map(([seq, type]) => `${id}:${seq} ${type}`);
+    expect(got).toEqual(expected.slice(0, 1));
+
+    const second = await startApp(
+      'webhooks-stop',
+      hookConfig(hookPort),
+      {},
+      { dir: first.dir, port: Number(new URL(first.base).port) },
+    );
+    apps.push(second);
+    await waitFor(() => got.length >= expected.length, 'the rest of the events after the restart');
+    await waitFor(
+      () =>
+        second.endpoint.metrics.registry
+          .getSingleMetricAsString('sipscribe_webhook_backlog')
+          .then((t) => !/sipscribe_webhook_backlog\{[^}]*\} [1-9]/.test(t)),
+      'an empty backlog',
+    );
+    expect(got).toEqual(expected);
   });
 });

@@ -9,6 +9,7 @@ import {
   backoffDelay,
   publicUrl,
   WebhookDispatcher,
+  type DeliveryQueue,
   type HttpPost,
   type WebhookTarget,
 } from '../../../src/webhooks/WebhookDispatcher.js';
@@ -80,7 +81,11 @@ describe('WebhookDispatcher', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function dispatcher(target: Partial<WebhookTarget> = {}, outbox = new Outbox(db)): WebhookDispatcher {
+  function dispatcher(
+    target: Partial<WebhookTarget> = {},
+    outbox: DeliveryQueue = new Outbox(db),
+    stopGraceMs?: number,
+  ): WebhookDispatcher {
     return new WebhookDispatcher({
       outbox,
       targets: [{ url: URL_A, secret: 'topsecret', ...target }],
@@ -88,7 +93,51 @@ describe('WebhookDispatcher', () => {
       logger: logSink().logger,
       post,
       random: () => 0.5, // no jitter
+      ...(stopGraceMs === undefined ? {} : { stopGraceMs }),
     });
+  }
+
+  /** A request the receiver has taken and not yet answered. */
+  interface Held {
+    seq: number;
+    signal: AbortSignal;
+    answer: (status: number) => void;
+  }
+
+  /**
+   * Makes the receiver hold every request until the test answers it (a request aborted by the
+   * dispatcher fails as fetch's does). Resolves with the next request that arrives.
+   */
+  function holdRequests(): { next: () => Promise<Held> } {
+    let waiting: ((h: Held) => void) | null = null;
+    const queue: Held[] = [];
+    post = (_url, body, headers, signal) =>
+      new Promise<number>((resolve, reject) => {
+        const e = JSON.parse(body) as CallEvent;
+        attempts.push({ at: clock.now(), callId: e.callId, seq: e.seq, headers, body });
+        signal.addEventListener('abort', () => reject(new Error('This operation was aborted')));
+        const h = { seq: e.seq, signal, answer: resolve };
+        if (waiting) {
+          waiting(h);
+          waiting = null;
+        } else {
+          queue.push(h);
+        }
+      });
+    return {
+      next: () => {
+        const h = queue.shift();
+        return h ? Promise.resolve(h) : new Promise<Held>((r) => (waiting = r));
+      },
+    };
+  }
+
+  /** Whether a promise has settled, after the turns of the event loop already queued have run. */
+  async function settled(p: Promise<unknown>): Promise<boolean> {
+    let done = false;
+    void p.then(() => (done = true));
+    await new Promise((r) => setImmediate(r));
+    return done;
   }
 
   /** Advances the fake clock in steps, letting each delivery pass finish. */
@@ -297,5 +346,116 @@ describe('WebhookDispatcher', () => {
     expect(outbox.backlog()).toEqual({});
     const dead = db.prepare("SELECT seq, attempts, last_error FROM outbox WHERE status = 'dead'").all();
     expect(dead).toEqual([{ seq: 1, attempts: 6, last_error: 'HTTP 500' }]);
+  });
+
+  it('a graceful stop lets a delivery in progress finish: received once, marked done, stop() resolves after it', async () => {
+    const receiver = holdRequests();
+    const outbox = new Outbox(db);
+    const d = dispatcher({}, outbox);
+    outbox.enqueue(URL_A, ev('c1', 1), clock.now());
+    d.notify();
+    const request = await receiver.next();
+
+    const stopping = d.stop();
+    // The receiver has the request: stop() neither cuts it nor returns before it is answered.
+    expect(request.signal.aborted).toBe(false);
+    expect(await settled(stopping)).toBe(false);
+    request.answer(204);
+    await stopping;
+    expect(outbox.backlog()).toEqual({});
+    expect(db.prepare('SELECT COUNT(*) AS n FROM outbox').get()).toEqual({ n: 0 });
+    expect(clock.pending).toBe(0);
+
+    // The next start (or another instance) has nothing to send again.
+    answer = () => 200;
+    post = (_url, body, headers) => {
+      const e = JSON.parse(body) as CallEvent;
+      attempts.push({ at: clock.now(), callId: e.callId, seq: e.seq, headers, body });
+      return Promise.resolve(200);
+    };
+    const next = dispatcher({}, new Outbox(db));
+    next.start();
+    await next.idle();
+    await next.stop();
+    expect(attempts.map((a) => [a.callId, a.seq])).toEqual([['c1', 1]]);
+  });
+
+  it('a graceful stop cuts a request still unanswered after stopGraceMs: its row stays pending, unchanged, for the next start', async () => {
+    const receiver = holdRequests();
+    const outbox = new Outbox(db);
+    const d = dispatcher({ timeoutMs: 10_000 }, outbox, 2000);
+    outbox.enqueue(URL_A, ev('c1', 1), clock.now());
+    outbox.enqueue(URL_A, ev('c1', 2), clock.now());
+    d.notify();
+    const request = await receiver.next();
+    const stopping = d.stop();
+    clock.advance(1999);
+    expect(request.signal.aborted).toBe(false);
+    expect(await settled(stopping)).toBe(false);
+    clock.advance(1);
+    expect(request.signal.aborted).toBe(true);
+    await stopping;
+    expect(clock.pending).toBe(0);
+    // Not counted as a failed attempt: the receiver was not at fault.
+    expect(db.prepare('SELECT seq, attempts, last_error, status FROM outbox ORDER BY id').all()).toEqual([
+      { seq: 1, attempts: 0, last_error: null, status: 'pending' },
+      { seq: 2, attempts: 0, last_error: null, status: 'pending' },
+    ]);
+    expect(attempts.map((a) => a.seq)).toEqual([1]);
+  });
+
+  it('a request that fails while a graceful stop waits is recorded as a failed attempt', async () => {
+    const receiver = holdRequests();
+    const outbox = new Outbox(db);
+    const d = dispatcher({ retry: { minDelayMs: 1000 } }, outbox);
+    outbox.enqueue(URL_A, ev('c1', 1), clock.now());
+    d.notify();
+    const request = await receiver.next();
+    const stopping = d.stop();
+    request.answer(503);
+    await stopping;
+    expect(clock.pending).toBe(0);
+    expect(db.prepare('SELECT attempts, last_error, next_attempt_at FROM outbox').all()).toEqual([
+      { attempts: 1, last_error: 'HTTP 503', next_attempt_at: T0 + 1000 },
+    ]);
+  });
+
+  it('rows claimed but not yet sent when stop() is called are not sent: their claims are released', async () => {
+    const outbox = new Outbox(db);
+    outbox.enqueue(URL_A, ev('c1', 1), clock.now());
+    outbox.enqueue(URL_A, ev('c2', 1), clock.now());
+    // A shared outbox whose claim is still on its way back from the database when stop() comes.
+    let claimed: () => void = () => undefined;
+    const claimAnswer = new Promise<void>((r) => (claimed = r));
+    let claimAsked: () => void = () => undefined;
+    const asked = new Promise<void>((r) => (claimAsked = r));
+    let released = 0;
+    const queue: DeliveryQueue = {
+      retireUnconfigured: (urls) => outbox.retireUnconfigured(urls),
+      due: async (url, now, limit) => {
+        const rows = outbox.due(url, now, limit);
+        claimAsked();
+        await claimAnswer;
+        return rows;
+      },
+      nextDueAt: (url) => outbox.nextDueAt(url),
+      delivered: (id) => outbox.delivered(id),
+      failed: (id, error, at) => outbox.failed(id, error, at),
+      dead: (id, error) => outbox.dead(id, error),
+      release: () => {
+        released++;
+        return Promise.resolve();
+      },
+    };
+    const d = dispatcher({}, queue);
+    d.notify();
+    await asked;
+    const stopping = d.stop();
+    claimed();
+    await stopping;
+    expect(attempts).toEqual([]);
+    expect(released).toBe(1);
+    expect(outbox.backlog()).toEqual({ [URL_A]: 2 });
+    expect(clock.pending).toBe(0);
   });
 });
