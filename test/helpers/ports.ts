@@ -25,13 +25,23 @@ async function tcpFree(port: number, host: string): Promise<boolean> {
 }
 
 /**
+ * Ports are handed out from 10000–19999: below Linux's range for outgoing connections
+ * (`net.ipv4.ip_local_port_range`, 32768–60999 by default), where a client socket of any program
+ * on the machine (a WebSocket to the fake STT, PostgreSQL's clients, SIPp) may take a port between
+ * this check and the moment the test's server binds it, and below the RTP range the product and the
+ * load bench use by default (20000–29999).
+ */
+const FIRST = 10000;
+const END = 20000;
+
+/**
  * A port that is free for both UDP and TCP on `host`, and (with `span` > 1) the `span - 1` ports
  * after it too (SIPp binds its media port and media port + 2). Never hands out the same port twice
  * in one process.
  */
 export async function freePort(host = '127.0.0.1', span = 1): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 30000 + Math.floor(Math.random() * 15000) * 2;
+    const base = FIRST + Math.floor(Math.random() * Math.floor((END - FIRST - span) / 2)) * 2;
     let ok = true;
     for (let p = base; p < base + span && ok; p++) {
       ok = !taken.has(p) && (await udpFree(p, host)) && (await tcpFree(p, host));
