@@ -31,7 +31,7 @@ import {
 const audioScratch = Buffer.allocUnsafe(audioMessageSize(FRAME_SAMPLES));
 
 /** How long `close()` waits for the server's side of the close handshake before cutting the socket. */
-export const CLOSE_HANDSHAKE_MS = 2000;
+const CLOSE_HANDSHAKE_MS = 2000;
 
 /** Where and how to connect. */
 export interface SttServerConfig {
@@ -52,7 +52,7 @@ export interface SttConnectionDelegate {
   onClosed(err: SttError): void;
 }
 
-export interface SttConnectOptions {
+interface SttConnectOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   /** Bound on the handshake plus the wait for `Ready` (ms). */
@@ -77,7 +77,7 @@ export function connectError(server: SttServerConfig, err: Error): SttError {
 }
 
 /** The URL actually dialled (with `?auth_id=` when configured). */
-export function dialUrl(server: SttServerConfig): string {
+function dialUrl(server: SttServerConfig): string {
   if (!server.authInQuery) {
     return server.url;
   }

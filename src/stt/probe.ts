@@ -63,7 +63,7 @@ export function nodeHttpGet(clock: Clock): HttpGet {
 }
 
 /** Slots of the ASR module serving `path`. */
-export interface SlotInfo {
+interface SlotInfo {
   readonly used: number;
   readonly total: number;
 }
