@@ -4,16 +4,12 @@
 // out as they come (the stream does not pace or fill them), a bursty one's are not copied on their
 // way to the socket unless they must wait.
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../lib/logger.js';
 import { ChannelTranscriber } from '../../../src/call/ChannelTranscriber.js';
 import type { Metrics } from '../../../src/metrics.js';
-import type { SttAdmission, SttPool, SttStreamDelegate } from '../../../src/stt/index.js';
-import type { SttStreamOptions } from '../../../src/stt/streamTypes.js';
-import { SttStream } from '../../../src/stt/SttStream.js';
 import type { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { logSink } from '../logSink.js';
-import { MemoryLink } from '../stt/memoryLink.js';
+import { MemoryLink, memoryLinkPool } from '../stt/memoryLink.js';
 
 const ANSWER = 10_000;
 /** Wall clock = monotonic clock + this. */
@@ -38,28 +34,7 @@ function setup(source: 'paced' | 'bursty'): {
   const out: { at: number; k: number; pcm: Float32Array }[] = [];
   const latencies: number[] = [];
   link.onAudio = (pcm) => out.push({ at: clock.now(), k: Math.round((pcm[0] ?? 0) * 1024), pcm });
-  let admitted!: (a: SttAdmission) => void;
-  const admission = new Promise<SttAdmission>((r) => (admitted = r));
-  const pool = {
-    admit: () => admission,
-    open: (_r: unknown, opts: SttStreamOptions, delegate: SttStreamDelegate) =>
-      new SttStream(
-        link,
-        opts,
-        { modelDelayMs: 480 },
-        {
-          clock,
-          logger: silentLogger,
-          wallClock: () => clock.now() + WALL,
-          host: {
-            reconnect: () => Promise.reject(new Error('no')),
-            released: () => undefined,
-            reportLag: () => undefined,
-          },
-        },
-        delegate,
-      ),
-  } as unknown as SttPool;
+  const { pool, grant: admit } = memoryLinkPool(link, clock, () => clock.now() + WALL);
   const gauge = { inc: () => undefined, dec: () => undefined };
   const metrics = {
     sttLatency: { observe: (s: number) => latencies.push(Math.round(s * 1000)) },
@@ -82,7 +57,7 @@ function setup(source: 'paced' | 'bursty'): {
   });
   void stt.open({ answeredAt: ANSWER, answeredWallMs: ANSWER + WALL });
   const grant = async (): Promise<void> => {
-    admitted({ decision: 'stream', reservation: { server: SERVER.url } } as unknown as SttAdmission);
+    admit();
     for (let i = 0; i < 5; i++) {
       await Promise.resolve();
     }

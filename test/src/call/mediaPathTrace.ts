@@ -11,22 +11,18 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { silentLogger } from '../../../lib/logger.js';
 import { serializeRtp } from '../../../rtp/packet/RtpPacket.js';
 import { RtpSession } from '../../../rtp/session/RtpSession.js';
 import { ChannelTranscriber } from '../../../src/call/ChannelTranscriber.js';
 import type { Metrics } from '../../../src/metrics.js';
-import type { SttAdmission, SttPool, SttStreamDelegate } from '../../../src/stt/index.js';
 import { encodeAudio } from '../../../src/stt/protocol.js';
-import type { SttStreamOptions } from '../../../src/stt/streamTypes.js';
-import { SttStream } from '../../../src/stt/SttStream.js';
 import type { TranscriptBus } from '../../../src/transcripts/TranscriptBus.js';
 import { FIXTURES } from '../../helpers/paths.js';
 import { rng } from '../../rtp/rng.js';
 import { MemoryNetwork } from '../../rtp/session/memoryNetwork.js';
 import { remoteMedia } from '../../rtp/session/remoteMedia.js';
 import { logSink } from '../logSink.js';
-import { MemoryLink } from '../stt/memoryLink.js';
+import { MemoryLink, memoryLinkPool } from '../stt/memoryLink.js';
 
 /**
  * A clock whose timers run late after a stall, as Node's do: `stall(ms)` moves time on without
@@ -109,28 +105,7 @@ export async function runMediaTrace(): Promise<{ frames: TraceFrame[]; messages:
     sendMarker(id);
     clock.setTimeout(() => link.recv({ type: 'Marker', id }), 150);
   };
-  let admitted!: (a: SttAdmission) => void;
-  const admission = new Promise<SttAdmission>((r) => (admitted = r));
-  const pool = {
-    admit: () => admission,
-    open: (_r: unknown, opts: SttStreamOptions, delegate: SttStreamDelegate) =>
-      new SttStream(
-        link,
-        opts,
-        { modelDelayMs: 480 },
-        {
-          clock,
-          logger: silentLogger,
-          wallClock: () => clock.now(),
-          host: {
-            reconnect: () => Promise.reject(new Error('no')),
-            released: () => undefined,
-            reportLag: () => undefined,
-          },
-        },
-        delegate,
-      ),
-  } as unknown as SttPool;
+  const { pool, grant } = memoryLinkPool(link, clock, () => clock.now());
   const none = { inc: () => undefined, dec: () => undefined, observe: () => undefined };
   const stt = new ChannelTranscriber({
     callId: 'trace',
@@ -155,10 +130,7 @@ export async function runMediaTrace(): Promise<{ frames: TraceFrame[]; messages:
   );
   session.start(remoteMedia({ direction: 'sendonly' }));
   void stt.open({ answeredAt: T0, answeredWallMs: T0 });
-  clock.setTimeout(
-    () => admitted({ decision: 'stream', reservation: { server: SERVER.url } } as unknown as SttAdmission),
-    430,
-  );
+  clock.setTimeout(() => grant(), 430);
 
   // The trace: source A for packets 0–449, source B (new SSRC, sequence and timestamp) after.
   const r = rng(20261207);
