@@ -7,8 +7,17 @@
  * plain path (goal: under 25 % extra), and the median over the rounds of each round's SRTP path over
  * the plain path of the same round (less swayed by a load that changes between rounds). Then the unprotect step alone per packet for both suites, the
  * HMAC-SHA1 part of AES-CM's (as SrtpContext computes it), and the same HMAC by createHmac.
+ *
+ * `npm run bench -- srtp --instructions`: the same paths counted in instructions instead of CPU
+ * time, each in a child process under valgrind's callgrind (see {@link instructionView}): the
+ * figure does not move with the machine's load, so it shows a change of a few hundred
+ * instructions per packet on a busy machine where CPU time cannot. About 6 minutes.
  */
+import { spawnSync } from 'node:child_process';
 import { createHmac, createSecretKey } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { HmacSha1 } from '../rtp/srtp/HmacSha1.js';
 import { SrtpContext } from '../rtp/srtp/SrtpContext.js';
 import { srtpSuite, type SrtpSuite } from '../rtp/srtp/suites.js';
@@ -32,6 +41,17 @@ function median(values: readonly number[]): number {
 }
 
 export async function run(): Promise<void> {
+  const child = process.argv.find((a) => a.startsWith('--instructions-child='));
+  if (child) {
+    await instructionChild(child.slice('--instructions-child='.length));
+  } else if (process.argv.includes('--instructions')) {
+    instructionView();
+  } else {
+    await cpuView();
+  }
+}
+
+async function cpuView(): Promise<void> {
   const plain = datagrams(CALL_SECONDS);
   const suites = [SUITE, CM256, GCM, GCM256];
   const protectedPackets = suites.map((suite) => {
@@ -163,4 +183,140 @@ export async function run(): Promise<void> {
     `unprotect alone: AEAD_AES_128_GCM ${us(gcmUnprotect)} per packet; ${SUITE.name} ${us(unprotect)}, ` +
       `of which HMAC-SHA1 (HmacSha1: two one-shot hash() calls) ${us(oneShot)}; the same HMAC by createHmac ${us(hmac)}`,
   );
+}
+
+// --- the instruction view (`npm run bench -- srtp --instructions`) ---
+
+/** The paths of the instruction view: the plain one first. */
+const IR_PATHS = ['plain', SUITE.name, CM256.name, GCM.name, GCM256.name];
+/** Packets through the path before counting (JIT tiers settle), then packets counted. */
+const IR_WARMUP = 3000;
+const IR_PACKETS = 3000;
+
+/**
+ * One child per path under `valgrind --tool=callgrind` (instructions executed, Ir): node with
+ * `--single-threaded` (compilation and GC on the main thread, in a fixed order) and fixed hash and
+ * random seeds, so a count does not change from run to run nor with the machine's load. The child
+ * calls `os.loadavg()` (nothing else there does) around each measured section, and callgrind dumps
+ * its counts there (`--dump-before=uv_loadavg`): each section's own count, per packet.
+ */
+function instructionView(): void {
+  const dir = mkdtempSync(join(tmpdir(), 'srtp-ir-'));
+  try {
+    const counts = new Map<string, Map<string, number>>();
+    for (const path of IR_PATHS) {
+      const started = Date.now();
+      const r = spawnSync(
+        'valgrind',
+        [
+          '--tool=callgrind',
+          '--dump-before=uv_loadavg',
+          `--callgrind-out-file=${join(dir, `${path}.%p`)}`,
+          process.execPath,
+          ...process.execArgv,
+          '--single-threaded',
+          '--hash-seed=1',
+          '--random-seed=1',
+          process.argv[1]!,
+          'srtp',
+          `--instructions-child=${path}`,
+        ],
+        { encoding: 'utf8', maxBuffer: 1 << 26 },
+      );
+      if (r.error || r.status !== 0) {
+        throw new Error(
+          `valgrind ${path}: ${r.error?.message ?? `exit ${r.status}`} (is valgrind installed?)\n${r.stderr.slice(-2000)}`,
+        );
+      }
+      // The child names its sections in order; dump k + 1 holds what ran since dump k.
+      const sections = JSON.parse(/^sections (.*)$/m.exec(r.stdout)![1]!) as string[];
+      const files = readdirSync(dir).filter((f) => f.startsWith(`${path}.`));
+      const summary = (part: number): number => {
+        const f = files.find((name) => name.endsWith(`.${part}`))!;
+        return Number(/^summary: (\d+)$/m.exec(readFileSync(join(dir, f), 'utf8'))![1]);
+      };
+      const m = new Map<string, number>();
+      sections.forEach((name, i) => m.set(name, summary(2 * i + 2) / IR_PACKETS));
+      counts.set(path, m);
+      console.log(
+        `  (${path}: ${((Date.now() - started) / 1000).toFixed(0)} s under valgrind, ${[...m]
+          .map(([k, v]) => `${k} ${Math.round(v)}`)
+          .join(', ')})`,
+      );
+    }
+    const base = counts.get('plain')!.get('path')!;
+    console.log(
+      `instructions (valgrind callgrind, Ir; independent of the machine's load): ${IR_PACKETS} packets counted ` +
+        `after ${IR_WARMUP}, per packet`,
+    );
+    console.log(
+      `${'plain receive path (RtpSession)'.padEnd(52)} ${Math.round(base)} instructions per packet`,
+    );
+    for (const path of IR_PATHS.slice(1)) {
+      const m = counts.get(path)!;
+      const total = m.get('path')!;
+      const unprotect = m.get('unprotectRtp')!;
+      const extra = total - base;
+      console.log(
+        `${`SRTP receive path, ${path}`.padEnd(52)} ${Math.round(total)} instructions per packet: ` +
+          `+${Math.round(extra)} (+${((extra / base) * 100).toFixed(1)} %, goal < 25 %); ` +
+          `unprotectRtp alone ${Math.round(unprotect)} (+${((unprotect / base) * 100).toFixed(1)} %), ` +
+          `so ${Math.round(extra - unprotect)} outside it`,
+      );
+    }
+    console.log(
+      'Instructions are not time: AES-NI and SHA extensions do a block in a few instructions, and under ' +
+        "valgrind OpenSSL sees valgrind's CPU (its SHA-1 is the AVX2 code, not the SHA-NI one it uses here natively).",
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The child of {@link instructionView}: one path, then unprotectRtp alone, each between two markers. */
+async function instructionChild(path: string): Promise<void> {
+  const suite = path === 'plain' ? undefined : srtpSuite(path);
+  if (path !== 'plain' && !suite) {
+    throw new Error(`unknown path ${path}`);
+  }
+  const total = IR_WARMUP + IR_PACKETS;
+  const plain = datagrams(Math.ceil(total / 50)).slice(0, total);
+  let packets = plain;
+  if (suite) {
+    const sender = new SrtpContext(suite, peerKey(suite));
+    packets = plain.map((p) => sender.protectRtp(p));
+  }
+  const sections: string[] = [];
+  const measure = (name: string, fn: () => void): void => {
+    collect();
+    loadavg(); // callgrind dumps here: the count since the last dump (setup, or a gap)
+    fn();
+    loadavg(); // and here: this section's count
+    sections.push(name);
+  };
+  const net = new MemoryNetwork({ log: false });
+  const call = await openCall(
+    net,
+    40002,
+    'sendonly',
+    suite ? { suite: suite.name, remoteKey: peerKey(suite), localKey: ourKey(suite) } : undefined,
+  );
+  const copies = packets.map((p) => Buffer.from(p));
+  drive(call, copies.slice(0, IR_WARMUP));
+  const counted = copies.slice(IR_WARMUP);
+  measure('path', () => drive(call, counted));
+  const stats = call.session.getStats();
+  call.session.close();
+  if (stats.received !== total || stats.srtpAuthFailed > 0) {
+    throw new Error(`${path}: ${stats.received} of ${total} received, ${stats.srtpAuthFailed} failed`);
+  }
+  if (suite) {
+    // As the session gets them: the in-memory network hands over a copy (a Uint8Array).
+    const views = packets.map((p) => Uint8Array.from(p));
+    const receiver = new SrtpContext(suite, peerKey(suite));
+    views.slice(0, IR_WARMUP).forEach((p) => receiver.unprotectRtp(p));
+    const rest = views.slice(IR_WARMUP);
+    measure('unprotectRtp', () => rest.forEach((p) => receiver.unprotectRtp(p)));
+  }
+  console.log(`sections ${JSON.stringify(sections)}`);
 }
