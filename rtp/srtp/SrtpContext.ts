@@ -152,7 +152,7 @@ export class SrtpContext {
       c.getAuthTag().copy(out, packet.length);
       return out;
     }
-    this.#rtpCipher.crypt(ssrc, s.roc * 0x10000 + seq, out.subarray(hdr, packet.length));
+    this.#rtpCipher.crypt(ssrc, s.roc * 0x10000 + seq, out, hdr, packet.length);
     writeTag(this.#rtpTag(out, packet.length, s.roc), out, packet.length, tag);
     return out;
   }
@@ -221,7 +221,7 @@ export class SrtpContext {
     if (plain) {
       packet.set(plain, hdr);
     } else {
-      this.#rtpCipher.crypt(ssrc, index, packet.subarray(hdr, end));
+      this.#rtpCipher.crypt(ssrc, index, packet, hdr, end);
     }
     return packet.subarray(0, end);
   }
@@ -264,7 +264,7 @@ export class SrtpContext {
       out.writeUInt32BE(word, packet.length + tag);
       return out;
     }
-    this.#rtcpCipher.crypt(ssrc, index, out.subarray(8, packet.length));
+    this.#rtcpCipher.crypt(ssrc, index, out, 8, packet.length);
     out.writeUInt32BE(word, packet.length);
     writeTag(this.#rtcpAuth.digest(out, packet.length + 4), out, packet.length + 4, tag);
     return out;
@@ -318,7 +318,7 @@ export class SrtpContext {
       if (plain) {
         packet.set(plain, 8);
       } else {
-        this.#rtcpCipher.crypt(ssrc, index, packet.subarray(8, rtcpEnd));
+        this.#rtcpCipher.crypt(ssrc, index, packet, 8, rtcpEnd);
       }
     }
     return packet.subarray(0, rtcpEnd);
@@ -387,7 +387,11 @@ export class SrtpContext {
 
   /** HMAC-SHA1(auth key, packet || ROC) of the first `length` bytes of `packet` (RFC 3711 §4.2). */
   #rtpTag(packet: Uint8Array, length: number, roc: number): string {
-    this.#roc.writeUInt32BE(roc >>> 0, 0);
+    const b = this.#roc;
+    b[0] = roc >>> 24;
+    b[1] = (roc >>> 16) & 0xff;
+    b[2] = (roc >>> 8) & 0xff;
+    b[3] = roc & 0xff;
     return this.#rtpAuth.digest(packet, length, this.#roc);
   }
 }
