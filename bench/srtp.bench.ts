@@ -230,9 +230,10 @@ const IR_PACKETS = IR_WINDOWS * IR_WINDOW;
 
 /**
  * One child per path under `valgrind --tool=callgrind` (instructions executed, Ir): node with
- * `--single-threaded` (compilation and GC on the main thread, in a fixed order) and fixed hash and
- * random seeds, so a count does not change from run to run nor with the machine's load (two runs
- * agree to a few instructions per packet). The child calls `os.loadavg()` (nothing else there
+ * `--single-threaded` (compilation and GC on the main thread, in a fixed order),
+ * `--predictable-gc-schedule` (heap growth not from measured GC speeds, which depend on how fast
+ * valgrind runs) and fixed hash and random seeds, so a count does not move with the machine's load
+ * (runs agree within about 100 instructions per packet of some 230,000). The child calls `os.loadavg()` (nothing else there
  * does) around each measured section, and callgrind dumps its counts there
  * (`--dump-before=uv_loadavg`): each section's own count, divided by its packets. With `cache`,
  * callgrind also simulates the caches (valgrind takes their sizes from this CPU): L1 instruction
@@ -256,6 +257,7 @@ function instructionView(cache: boolean): void {
           process.execPath,
           ...process.execArgv,
           '--single-threaded',
+          '--predictable-gc-schedule',
           '--hash-seed=1',
           '--random-seed=1',
           process.argv[1]!,
