@@ -38,17 +38,20 @@ export class HmacSha1 {
    * the ROC): 20 bytes as a 'binary' (latin1) string, byte `i` being `charCodeAt(i)`.
    */
   digest(message: Uint8Array, length: number, suffix?: Uint8Array): string {
-    const total = BLOCK + length + (suffix?.length ?? 0);
+    const extra = suffix === undefined ? 0 : suffix.length;
+    const total = BLOCK + length + extra;
     let inner = this.#inner;
-    if (inner.length < total) {
-      const grown = Buffer.alloc(total);
+    if (inner.length < BLOCK + message.length + extra) {
+      const grown = Buffer.alloc(BLOCK + message.length + extra);
       inner.copy(grown, 0, 0, BLOCK);
       this.#inner = inner = grown;
       this.#innerView = grown.subarray(0, 0);
     }
-    inner.set(length === message.length ? message : message.subarray(0, length), BLOCK);
-    if (suffix) {
-      inner.set(suffix, BLOCK + length);
+    // The whole message (no view of its first `length` bytes): what lies past them is not hashed,
+    // or is overwritten by the suffix.
+    inner.set(message, BLOCK);
+    for (let i = 0; i < extra; i++) {
+      inner[BLOCK + length + i] = suffix![i]!;
     }
     if (this.#innerView.length !== total) {
       this.#innerView = inner.subarray(0, total);

@@ -74,6 +74,8 @@ export class SrtpContext {
   #rtcpLeft: number;
   readonly #streams = new Map<number, Stream>();
   readonly #roc = Buffer.alloc(4);
+  /** The AES-GCM IV of the packet at hand (see #gcmIv). */
+  readonly #iv = Buffer.alloc(12);
   /** SRTCP AAD of AES-GCM when the payload is encrypted: the first 8 bytes and the E flag and index. */
   readonly #rtcpAad = Buffer.alloc(12);
   /** The SSRC used last (the last key of `#streams`): no reordering while it stays the same. */
@@ -152,7 +154,7 @@ export class SrtpContext {
       c.getAuthTag().copy(out, packet.length);
       return out;
     }
-    this.#rtpCipher.crypt(ssrc, s.roc * 0x10000 + seq, out.subarray(hdr, packet.length));
+    this.#rtpCipher.crypt(ssrc, s.roc * 0x10000 + seq, out, hdr, packet.length);
     writeTag(this.#rtpTag(out, packet.length, s.roc), out, packet.length, tag);
     return out;
   }
@@ -221,7 +223,7 @@ export class SrtpContext {
     if (plain) {
       packet.set(plain, hdr);
     } else {
-      this.#rtpCipher.crypt(ssrc, index, packet.subarray(hdr, end));
+      this.#rtpCipher.crypt(ssrc, index, packet, hdr, end);
     }
     return packet.subarray(0, end);
   }
@@ -264,7 +266,7 @@ export class SrtpContext {
       out.writeUInt32BE(word, packet.length + tag);
       return out;
     }
-    this.#rtcpCipher.crypt(ssrc, index, out.subarray(8, packet.length));
+    this.#rtcpCipher.crypt(ssrc, index, out, 8, packet.length);
     out.writeUInt32BE(word, packet.length);
     writeTag(this.#rtcpAuth.digest(out, packet.length + 4), out, packet.length + 4, tag);
     return out;
@@ -318,7 +320,7 @@ export class SrtpContext {
       if (plain) {
         packet.set(plain, 8);
       } else {
-        this.#rtcpCipher.crypt(ssrc, index, packet.subarray(8, rtcpEnd));
+        this.#rtcpCipher.crypt(ssrc, index, packet, 8, rtcpEnd);
       }
     }
     return packet.subarray(0, rtcpEnd);
@@ -374,20 +376,30 @@ export class SrtpContext {
    * ROC and SEQ for SRTP, the SRTCP index's high 15 bits and low 16 bits for SRTCP.
    */
   #gcmIv(salt: Buffer, ssrc: number, hi: number, lo: number): Buffer {
-    const iv = Buffer.allocUnsafe(12);
-    iv.writeUInt16BE(0, 0);
-    iv.writeUInt32BE(ssrc, 2);
-    iv.writeUInt32BE(hi, 6);
-    iv.writeUInt16BE(lo, 10);
-    for (let i = 0; i < 12; i++) {
-      iv[i]! ^= salt[i]!;
-    }
+    // One buffer for every packet: node:crypto copies the IV when the cipher is created.
+    const iv = this.#iv;
+    iv[0] = salt[0]!;
+    iv[1] = salt[1]!;
+    iv[2] = salt[2]! ^ (ssrc >>> 24);
+    iv[3] = salt[3]! ^ ((ssrc >>> 16) & 0xff);
+    iv[4] = salt[4]! ^ ((ssrc >>> 8) & 0xff);
+    iv[5] = salt[5]! ^ (ssrc & 0xff);
+    iv[6] = salt[6]! ^ (hi >>> 24);
+    iv[7] = salt[7]! ^ ((hi >>> 16) & 0xff);
+    iv[8] = salt[8]! ^ ((hi >>> 8) & 0xff);
+    iv[9] = salt[9]! ^ (hi & 0xff);
+    iv[10] = salt[10]! ^ (lo >>> 8);
+    iv[11] = salt[11]! ^ (lo & 0xff);
     return iv;
   }
 
   /** HMAC-SHA1(auth key, packet || ROC) of the first `length` bytes of `packet` (RFC 3711 §4.2). */
   #rtpTag(packet: Uint8Array, length: number, roc: number): string {
-    this.#roc.writeUInt32BE(roc >>> 0, 0);
+    const b = this.#roc;
+    b[0] = roc >>> 24;
+    b[1] = (roc >>> 16) & 0xff;
+    b[2] = (roc >>> 8) & 0xff;
+    b[3] = roc & 0xff;
     return this.#rtpAuth.digest(packet, length, this.#roc);
   }
 }

@@ -74,4 +74,29 @@ describe('AesCm.crypt: the keystream of an SSRC and index, computed ahead', () =
       expect(data.toString('hex'), `ssrc ${ssrc} index ${index}`).toBe(expected.toString('hex'));
     }
   });
+
+  it('XORs only data[from, to), at any alignment of the range, the bytes around it untouched', () => {
+    const aes = new AesCm(key, salt, 16);
+    let index = 5000;
+    for (const length of [160, 161, 163, 15, 16, 17, 700]) {
+      for (let offset = 0; offset < 8; offset++) {
+        // A view that does not start its buffer, as node:dgram's may not.
+        const whole = Buffer.alloc(length + 24, 0xee);
+        const view = new Uint8Array(whole.buffer, whole.byteOffset + 3, length + 20);
+        const data = Buffer.alloc(length);
+        for (let i = 0; i < length; i++) {
+          data[i] = (i * 13 + offset) & 0xff;
+        }
+        view.set(data, offset);
+        const expected = reference(0xcafebabe, index, data);
+        aes.crypt(0xcafebabe, index, view, offset, offset + length);
+        expect(Buffer.from(view.subarray(offset, offset + length)).toString('hex')).toBe(
+          expected.toString('hex'),
+        );
+        expect(view.subarray(0, offset).every((b) => b === 0xee)).toBe(true);
+        expect(view.subarray(offset + length).every((b) => b === 0xee)).toBe(true);
+        index++;
+      }
+    }
+  });
 });
