@@ -3,21 +3,22 @@
  * RFC 6188, AEAD_AES_128_GCM and AEAD_AES_256_GCM of RFC 7714) adds to the receive path of one
  * call (goal of #13: under 25 % of the plain path for the mandatory suite).
  *
- * CPU view (the default): the same 180 call-seconds of μ-law go through an RtpSession receiving
- * plain RTP and one receiving SRTP per suite (protected beforehand; all get fresh buffers per
- * round, as node:dgram gives a new one per datagram, and unprotecting decrypts in place), each
- * round in a shuffled order, best of {@link ROUNDS} rounds after a warm-up: CPU per call-second,
- * the extra over the plain path from the best figures, and the median and range over the rounds
- * of each round's SRTP path over the plain path of the same round (less swayed by a load that
- * changes between rounds). Then each suite's `unprotectRtp` alone per packet (what of the extra is
- * the SRTP step itself), the HMAC-SHA1 of the AES-CM suites (as SrtpContext computes it, and by
+ * CPU view (the default): five calls, one receiving plain RTP and one receiving SRTP per suite
+ * (protected beforehand; fresh buffers, as node:dgram gives a new one per datagram, and
+ * unprotecting decrypts in place), all open at once and fed {@link CHUNK} packets at a time in
+ * turns, {@link CHUNKS} turns, each in a shuffled order: per path the least CPU of a turn (what it
+ * costs when nothing else takes the core: under a busy or stolen core one long run per path
+ * scattered from -25 % to +98 % against plain, the least of many short interleaved turns does
+ * not), and the median and middle half of each turn's SRTP path over the plain path's turn. Then
+ * each suite's `unprotectRtp` alone the same way (what of the extra is the SRTP step itself, the
+ * rest lies outside it), the HMAC-SHA1 of the AES-CM suites (as SrtpContext computes it, and by
  * createHmac), and what node:crypto alone costs per AES-GCM packet. The load average at the start
- * and end is printed: CPU time on a busy machine is inflated and noisy (caches, a shared core).
+ * and end is printed.
  *
  * Instruction view (`npm run bench -- srtp --instructions`, about 6 minutes; valgrind needed): the
  * same paths counted in instructions executed instead of CPU time, each in a child process under
  * valgrind's callgrind (see {@link instructionView}). The counts do not move with the machine's
- * load, so they show a change of a few hundred instructions per packet where CPU time cannot.
+ * load, so they show a change of a thousand instructions per packet (0.5 %) where CPU time cannot.
  * `--cache` adds callgrind's cache simulation (about twice as long): L1 misses per packet, the
  * part of SRTP's CPU time that instruction counts do not show.
  */
@@ -189,7 +190,7 @@ async function cpuView(): Promise<void> {
       `μ-law) at a time in turns, ${CHUNKS} turns in shuffled orders after 2 of warm-up; the least CPU ` +
       `of a turn per path (what the path costs when nothing else takes the core), and each turn's SRTP ` +
       `path over the plain path's turn. Load average ${loadBefore} → ${load()} on ${cpus().length} cores ` +
-      '(`--instructions` counts instructions: the same under any load)',
+      '(`--instructions` counts instructions: within 0.2 % from run to run under any load)',
   );
   console.log(
     `${'plain receive path (RtpSession)'.padEnd(52)} ${us(plainUs)} per packet, ` +
@@ -233,7 +234,7 @@ const IR_PACKETS = IR_WINDOWS * IR_WINDOW;
  * `--single-threaded` (compilation and GC on the main thread, in a fixed order),
  * `--predictable-gc-schedule` (heap growth not from measured GC speeds, which depend on how fast
  * valgrind runs) and fixed hash and random seeds, so a count does not move with the machine's load
- * (runs agree within about 100 instructions per packet of some 230,000). The child calls `os.loadavg()` (nothing else there
+ * (runs agree within about 500 instructions per packet of some 230,000). The child calls `os.loadavg()` (nothing else there
  * does) around each measured section, and callgrind dumps its counts there
  * (`--dump-before=uv_loadavg`): each section's own count, divided by its packets. With `cache`,
  * callgrind also simulates the caches (valgrind takes their sizes from this CPU): L1 instruction
@@ -300,7 +301,7 @@ function instructionView(cache: boolean): void {
   console.log(
     `instructions executed (valgrind callgrind, Ir) per packet, over ${IR_PACKETS} packets counted after ${IR_WARMUP} ` +
       `(in brackets: the least and most of its ${IR_WINDOWS} windows of ${IR_WINDOW}, apart by where a garbage collection fell); ` +
-      `the same in every run and under any load (load average ${loadBefore} → ${load()})`,
+      `within about 0.2 % from run to run, whatever the load (load average ${loadBefore} → ${load()})`,
   );
   console.log(
     `${'plain receive path (RtpSession)'.padEnd(52)} ${round(base['Ir']!)} instructions per packet (${spread(base)})` +
