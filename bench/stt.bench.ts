@@ -161,11 +161,20 @@ function replayBufferMemory(): void {
     now.push(rb);
   }
   const h2 = heap();
+  const narrow: ReplayBuffer[] = [];
+  for (let c = 0; c < calls; c++) {
+    const rb = new ReplayBuffer(125, 'narrowband');
+    for (let k = 0; k < frames; k++) {
+      rb.push(pcm(k));
+    }
+    narrow.push(rb);
+  }
+  const h3 = heap();
   const kb = (b: number): string => `${(b / calls / 1000).toFixed(0)} kB`;
   console.log(
     `replay buffer per call (10 s, ${calls} calls, heap + ArrayBuffers after gc): float32 frames held (before) ` +
-      `${kb(h1 - h0)}, 16-bit ring (now) ${kb(h2 - h1)}` +
-      ` (${before.length + now.length} buffers alive)`,
+      `${kb(h1 - h0)}, 16-bit ring (wideband sources) ${kb(h2 - h1)}, 8 kHz μ-law ring (RTP sources) ` +
+      `${kb(h3 - h2)} (${before.length + now.length + narrow.length} buffers alive)`,
   );
 }
 

@@ -15,6 +15,8 @@ export { JITTER_DEFAULTS } from './jitter/JitterBuffer.js';
 // SRTP: the suites the media layer implements (what SDES negotiation may choose), strongest first.
 export { SRTP_SUITES } from './srtp/suites.js';
 
-// Audio from other sources than RTP (the ingress adapters of src/): G.711 and any rate to 24 kHz.
+// Audio from other sources than RTP (the ingress adapters of src/): G.711 and any rate to 24 kHz;
+// the 8 → 24 kHz upsampler an RTP session uses (the STT replay buffer regenerates its frames).
 export { decodeUlaw } from './codec/g711.js';
 export { Resampler } from './dsp/Resampler.js';
+export { Upsampler8to24 } from './dsp/Upsampler8to24.js';

@@ -190,6 +190,8 @@ export class ChannelTranscriber {
         startMs,
         backlog: this.#early.take(),
         pacing: paced ? 'source' : 'stream',
+        // An RTP session's frames are its 8 kHz audio upsampled: the replay buffer keeps 8 kHz.
+        audio: paced ? 'narrowband' : 'wideband',
       },
       this.delegate(),
     );

@@ -90,7 +90,7 @@ export class SttStream {
       opts.turns ?? {},
       { callId: this.callId, logger: this.#logger, delegate, stats: this.stats },
     );
-    this.#ring = new ReplayBuffer(Math.ceil(this.#s.replayBufferMs / FRAME_MS));
+    this.#ring = new ReplayBuffer(Math.ceil(this.#s.replayBufferMs / FRAME_MS), opts.audio);
     this.#link = link;
     this.#flushSeq = new FlushSequence(this.#clock, this.#s, {
       sendSilence: () => this.#send(ZERO, true),

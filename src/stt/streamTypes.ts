@@ -5,6 +5,7 @@
 import type { SttConnectionDelegate, SttServerConfig } from './SttConnection.js';
 import type { TurnDetectorOptions } from './TurnDetector.js';
 import type { SttError } from './errors.js';
+import type { FrameAudio } from './timing.js';
 import type { SttUtterance, SttWord } from './types.js';
 
 /** The WebSocket side a stream needs (implemented by SttConnection; a fake in unit tests). */
@@ -84,6 +85,13 @@ export interface SttStreamOptions {
    * pushed and nothing is inserted (moshi-server closes a stream that gets no frame for 20 s).
    */
   readonly pacing?: 'stream' | 'source';
+  /**
+   * What the frames carry, for the failover replay buffer (`ReplayBuffer`). `wideband` (default):
+   * any 24 kHz audio, kept as 16-bit samples (480 KB per 10 s). `narrowband`: 8 kHz audio
+   * upsampled by the media layer's `Upsampler8to24` (an RTP session's frames): only the 8 kHz
+   * samples are kept, as μ-law (80 KB per 10 s), and upsampled again on a replay.
+   */
+  readonly audio?: FrameAudio;
 }
 
 /** Stream tunables resolved by the pool. */

@@ -8,7 +8,8 @@
  * (0 for the first one, the replay start after a failover) maps `t` seconds to
  * `offsetMs + base · 80 + t · 1000`.
  */
-import { FRAME_MS } from './protocol.js';
+import { decodeUlaw, encodeUlaw, Upsampler8to24 } from '../../rtp/index.js';
+import { FRAME_MS, FRAME_SAMPLES } from './protocol.js';
 
 /**
  * Call time (ms since answer) of a server time.
@@ -71,33 +72,81 @@ function toInt16(v: number): number {
 }
 
 /**
- * The last few seconds of streamed frames, kept for a failover replay as 16-bit samples (3840 B
- * per 80 ms frame instead of 7680 B as float32, and no reference to the caller's frames): the
- * frames are regenerated (`/ 32768`) only on a replay. Phone audio loses nothing: it came from
- * 16-bit G.711 samples, and the 8 → 24 kHz upsampler passes every third sample through unchanged;
- * the others move by at most half a 16-bit step (−96 dB), below what the model hears.
+ * What a stream's frames carry, which decides how its replay buffer keeps them
+ * (`SttStreamOptions.audio`). `wideband`: any 24 kHz audio. `narrowband`: 8 kHz audio upsampled by
+ * the media layer's `Upsampler8to24` (every RTP session's frames).
+ */
+export type FrameAudio = 'wideband' | 'narrowband';
+
+/** One 8 kHz block, shared by every buffer (single thread; used only within one call). */
+const scratch8k = new Int16Array(FRAME_SAMPLES / 3);
+/** The upsampler's delay in 24 kHz samples: a regenerated frame is read that much later. */
+const DELAY = Upsampler8to24.DELAY;
+
+/**
+ * The last few seconds of streamed frames, kept for a failover replay without a reference to the
+ * caller's frames; the frames are regenerated only on a replay.
+ *
+ * - `wideband`: 16-bit samples (3840 B per 80 ms frame instead of 7680 B as float32), regenerated
+ *   as `/ 32768`; the samples move by at most half a 16-bit step (−96 dB).
+ * - `narrowband`: the upsampler is a third-band Nyquist filter, so every third sample of its output
+ *   is an 8 kHz input sample unchanged. Only those are kept, as G.711 μ-law (640 B per frame: 80 KB
+ *   for 10 s instead of 480 KB), with the newest frame's last 66 samples as 16-bit (what the
+ *   8 kHz samples of the next frame would give: the upsampler's delay). A replay upsamples them
+ *   again (the frame before the first one replayed, when held, primes the filter) and reads the
+ *   result 66 samples on: the same frames at the same call time. μ-law audio (PCMU) comes back as
+ *   it was (within half a 16-bit step); A-law and concealed samples are requantised to the nearest
+ *   μ-law level (about 38 dB SNR, what a PCMU call has anyway).
  */
 export class ReplayBuffer {
-  /** One 16-bit frame per slot, reused when the ring wraps (allocated as the call goes on). */
-  readonly #frames: (Int16Array | undefined)[];
+  /** One frame per slot, reused when the ring wraps (allocated as the call goes on). */
+  readonly #frames: (Int16Array | Uint8Array | undefined)[];
+  /** Narrowband: the newest frame's last `DELAY` samples; else null. */
+  readonly #tail: Int16Array | null;
   #next = 0;
 
-  constructor(capacityFrames: number) {
-    this.#frames = new Array<Int16Array | undefined>(Math.max(1, capacityFrames));
+  constructor(capacityFrames: number, audio: FrameAudio = 'wideband') {
+    this.#frames = new Array<Int16Array | Uint8Array | undefined>(Math.max(1, capacityFrames));
+    this.#tail = audio === 'narrowband' ? new Int16Array(DELAY) : null;
   }
 
-  /** Records call frame `next` (frames are numbered in order from 0); `pcm` is not kept. */
+  /**
+   * Records call frame `next` (frames are numbered in order from 0); `pcm` is not kept.
+   * @throws RangeError when a narrowband frame is not 1920 samples.
+   */
   push(pcm: Float32Array): void {
+    const tail = this.#tail;
+    if (tail && pcm.length !== FRAME_SAMPLES) {
+      throw new RangeError(
+        `ReplayBuffer: a narrowband frame has ${FRAME_SAMPLES} samples, not ${pcm.length}`,
+      );
+    }
     const at = this.#next % this.#frames.length;
+    this.#next++;
+    if (tail) {
+      let slot = this.#frames[at];
+      if (!(slot instanceof Uint8Array)) {
+        slot = new Uint8Array(FRAME_SAMPLES / 3);
+        this.#frames[at] = slot;
+      }
+      const lin = scratch8k;
+      for (let i = 0; i < lin.length; i++) {
+        lin[i] = toInt16(pcm[3 * i] ?? 0);
+      }
+      encodeUlaw(lin, slot);
+      for (let i = 0, from = FRAME_SAMPLES - DELAY; i < DELAY; i++) {
+        tail[i] = toInt16(pcm[from + i] ?? 0);
+      }
+      return;
+    }
     let slot = this.#frames[at];
-    if (slot?.length !== pcm.length) {
+    if (!(slot instanceof Int16Array) || slot.length !== pcm.length) {
       slot = new Int16Array(pcm.length);
       this.#frames[at] = slot;
     }
     for (let i = 0; i < pcm.length; i++) {
       slot[i] = toInt16(pcm[i] ?? 0);
     }
-    this.#next++;
   }
 
   /** Index the next frame will get (= frames recorded). */
@@ -112,23 +161,38 @@ export class ReplayBuffer {
 
   /** Bytes held by the samples (for the memory figures). */
   get bytes(): number {
-    return this.#frames.reduce((n, f) => n + (f?.byteLength ?? 0), 0);
+    return this.#frames.reduce((n, f) => n + (f?.byteLength ?? 0), this.#tail?.byteLength ?? 0);
   }
 
   /** Frames `from` (inclusive) to the newest, oldest first, regenerated as float32 in [-1, 1). */
   since(from: number): Float32Array[] {
-    const out: Float32Array[] = [];
-    for (let k = Math.max(from, this.oldestFrame); k < this.#next; k++) {
+    const first = Math.max(from, this.oldestFrame);
+    const slots: (Int16Array | Uint8Array)[] = [];
+    for (let k = first; k < this.#next; k++) {
       const f = this.#frames[k % this.#frames.length];
       if (f) {
-        const pcm = new Float32Array(f.length);
-        for (let i = 0; i < f.length; i++) {
-          pcm[i] = (f[i] ?? 0) / 32768;
-        }
-        out.push(pcm);
+        slots.push(f);
       }
     }
-    return out;
+    if (!this.#tail) {
+      return slots.map((f) => Float32Array.from(f, (v) => v / 32768));
+    }
+    // Narrowband: the 8 kHz samples of the frames (after the one before, which primes the filter).
+    const before = first > this.oldestFrame ? this.#frames[(first - 1) % this.#frames.length] : undefined;
+    const warm = before instanceof Uint8Array ? [before] : [];
+    const codes = [...warm, ...slots] as Uint8Array[];
+    const n = FRAME_SAMPLES / 3;
+    const x = new Int16Array(codes.length * n);
+    codes.forEach((c, i) => decodeUlaw(c, x.subarray(i * n)));
+    const y = new Float32Array(3 * x.length + DELAY);
+    new Upsampler8to24().process(x, y);
+    // Output sample j of the upsampler is the call's sample j − DELAY of the first frame decoded;
+    // its last DELAY samples need 8 kHz samples not received yet: the newest frame's tail.
+    for (let i = 0; i < DELAY; i++) {
+      y[3 * x.length + i] = (this.#tail[i] ?? 0) / 32768;
+    }
+    const base = warm.length * FRAME_SAMPLES + DELAY;
+    return slots.map((_, i) => y.slice(base + i * FRAME_SAMPLES, base + (i + 1) * FRAME_SAMPLES));
   }
 }
 

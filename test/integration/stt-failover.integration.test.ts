@@ -1,5 +1,6 @@
 // Failover, turns, lag and deferred transcription against fake moshi-servers on loopback.
 import { describe, expect, it } from 'vitest';
+import { Upsampler8to24 } from '../../rtp/index.js';
 import { MemoryRecording, transcribeRecording } from '../../src/stt/DeferredTranscriber.js';
 import type { SttStream } from '../../src/stt/SttStream.js';
 import type { SttUtterance, SttWord } from '../../src/stt/types.js';
@@ -22,9 +23,34 @@ const SENTENCE = DEFAULT_VOCABULARY.slice(0, 13);
 const SCRIPT = [{ silence: 2 }, ...SENTENCE.flatMap((word) => [{ word }, { silence: 1 }])];
 const ONSETS = SENTENCE.map((_, k) => (2 + 4 * k) * 80);
 
+/**
+ * The fake's tones (400–1600 Hz) as an RTP session delivers them: 8 kHz 16-bit, upsampled to
+ * 24 kHz. The 8 kHz samples are taken 22 samples ahead, so that after the upsampler's delay each
+ * tone fills its own frames (the fake hears one word per frame and no tail in the next).
+ */
+function throughTelephone(frames: readonly Float32Array[]): Float32Array[] {
+  const all = Float32Array.from(frames.flatMap((f) => Array.from(f)));
+  const up = new Upsampler8to24();
+  const x = new Int16Array(640);
+  return frames.map((_, k) => {
+    for (let i = 0; i < x.length; i++) {
+      x[i] = Math.round((all[3 * (640 * k + i + 22)] ?? 0) * 32767);
+    }
+    const out = new Float32Array(1920);
+    up.process(x, out);
+    return out;
+  });
+}
+
 describe('STT failover, turns, lag and deferred transcription', () => {
-  for (const minReplayMs of [3000, 400]) {
-    it(`survives its server being killed mid-sentence with a complete transcript (min replay ${minReplayMs} ms)`, async () => {
+  const cases = [
+    { minReplayMs: 3000, audio: 'wideband' },
+    { minReplayMs: 400, audio: 'wideband' },
+    // An RTP call's frames: 8 kHz audio upsampled; the replay is regenerated from its 8 kHz μ-law.
+    { minReplayMs: 3000, audio: 'narrowband' },
+  ] as const;
+  for (const { minReplayMs, audio } of cases) {
+    it(`survives its server being killed mid-sentence with a complete transcript (min replay ${minReplayMs} ms, ${audio})`, async () => {
       const a = await fake();
       const b = await fake();
       const p = pool({ servers: [{ url: a.url }, { url: b.url }], stream: { minReplayMs } });
@@ -36,14 +62,15 @@ describe('STT failover, turns, lag and deferred transcription', () => {
       const errors: string[] = [];
       const stream = p.open(
         r!,
-        { callId: 'fo' },
+        { callId: 'fo', audio },
         {
           onWord: (w) => words.push(w),
           onReconnect: (info) => reconnects.push(info.to),
           onError: (e) => errors.push(e.code),
         },
       );
-      for (const f of synthesizeSpeech(SCRIPT)) {
+      const speech = synthesizeSpeech(SCRIPT);
+      for (const f of audio === 'narrowband' ? throughTelephone(speech) : speech) {
         stream.pushFrame(f);
       }
       while (words.length < 5) {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { decodeUlaw, Upsampler8to24 } from '../../../rtp/index.js';
 import {
   ReplayBuffer,
   callMsToFrame,
@@ -92,6 +93,70 @@ describe('failover replay window', () => {
     }
     // 10 s of frames: 125 × 3840 B = 480 000 B (float32 frames held: 960 000 B).
     expect(big.bytes).toBe(480_000);
+  });
+
+  /** 8 kHz samples → the 24 kHz frames an RTP session hands the stream (1920 samples each). */
+  function upsampledFrames(x: Int16Array): Float32Array[] {
+    const up = new Upsampler8to24();
+    const frames: Float32Array[] = [];
+    for (let at = 0; at + 640 <= x.length; at += 640) {
+      const f = new Float32Array(1920);
+      up.process(x.subarray(at, at + 640), f);
+      frames.push(f);
+    }
+    return frames;
+  }
+
+  it('narrowband: keeps 640 μ-law bytes per frame and replays PCMU audio as it was, at the same call time', () => {
+    // Eight frames of random μ-law codes (segments 0–6: at most 15 996, so the upsampler's
+    // overshoot stays inside full scale), decoded as an RTP session does.
+    let seed = 7;
+    const codes = Uint8Array.from({ length: 8 * 640 }, () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return ~((seed & 0x8f) | (((seed >> 8) % 7) << 4)) & 0xff;
+    });
+    const x = new Int16Array(codes.length);
+    decodeUlaw(codes, x);
+    const frames = upsampledFrames(x);
+    const rb = new ReplayBuffer(125, 'narrowband');
+    for (const f of frames) {
+      rb.push(f);
+    }
+    // The whole call, one stream of samples: value for value, except the last 66 samples (the
+    // upsampler's delay: they wait for 8 kHz samples of the next frame), kept as 16-bit.
+    const original = Float32Array.from(frames.flatMap((f) => Array.from(f)));
+    const replay = Float32Array.from(rb.since(0).flatMap((f) => Array.from(f)));
+    const end = original.length - 66;
+    expect(replay.length).toBe(original.length);
+    expect(Array.from(replay.subarray(0, end))).toEqual(Array.from(original.subarray(0, end)));
+    for (let i = end; i < original.length; i++) {
+      expect(Math.abs(replay[i]! - original[i]!)).toBeLessThanOrEqual(0.5 / 32768);
+    }
+    // From frame 5 on (the frame before primes the filter): the same samples.
+    const from5 = Float32Array.from(rb.since(5).flatMap((f) => Array.from(f)));
+    expect(Array.from(from5)).toEqual(Array.from(replay.subarray(5 * 1920)));
+    // 10 s = 125 frames × 640 B + the 132 B tail = 80 132 B (16-bit 24 kHz: 480 000 B).
+    const big = new ReplayBuffer(125, 'narrowband');
+    for (let i = 0; i < 200; i++) {
+      big.push(new Float32Array(1920));
+    }
+    expect(big.bytes).toBe(80_132);
+    expect(() => big.push(new Float32Array(480))).toThrow(RangeError);
+  });
+
+  it('narrowband: a sample between μ-law levels comes back on the nearest level (1000 → 988)', () => {
+    // μ-law of 1000 by hand: 1000 + 132 = 1132, segment 3, mantissa (1132 >> 6) & 15 = 1;
+    // decoded ((1 << 3) + 132) << 3 − 132 = 988 (that code spans 972…1003).
+    const x = new Int16Array(4 * 640).fill(1000);
+    const rb = new ReplayBuffer(10, 'narrowband');
+    for (const f of upsampledFrames(x)) {
+      rb.push(f);
+    }
+    const replay = rb.since(0);
+    // Well inside the constant stretch, every third sample (the phase that passes the 8 kHz
+    // samples unchanged) is the level itself.
+    const phase0 = Array.from(replay[2]!).filter((_, i) => i % 3 === 0);
+    expect(phase0).toEqual(new Array(640).fill(Math.fround(988 / 32768)));
   });
 
   it('plans a replay: window, silence prefix and the new connection’s base frame', () => {
