@@ -9,11 +9,15 @@
  * `--instances=K` (K > 1) starts K sipscribe processes behind Kamailio with the project's
  * dispatcher config (deploy/kamailio, call-load algorithm): the generator calls Kamailio, media goes
  * straight to the instances; the figures are the instances' sums, with the calls each one took and
- * Kamailio's own CPU beside them.
+ * Kamailio's own CPU beside them. `--cpu-profile`: the first instance runs with `--inspect` on
+ * loopback and is profiled over the window (bench/cpuProfile.ts): self time by area and function.
  * Bounded: every phase has a time limit, the processes are stopped at the end.
  */
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LoadGenerator, type RtpStream } from './loadGenerator.js';
+import { freePort } from '../test/helpers/ports.js';
+import { startCpuProfile } from './cpuProfile.js';
 import { heapGrowthLines } from './heapSnapshot.js';
 import {
   cpuMsOf,
@@ -45,6 +49,8 @@ interface Options {
   instances: number;
   /** Heap snapshots of the (single) instance idle and loaded, summed by kind of object. */
   heapSnapshot: boolean;
+  /** A CPU profile of the first instance over the measured window. */
+  cpuProfile: boolean;
 }
 
 function options(): Options {
@@ -56,6 +62,7 @@ function options(): Options {
       rate: { type: 'string', default: '50' },
       instances: { type: 'string', default: '1' },
       'heap-snapshot': { type: 'boolean', default: false },
+      'cpu-profile': { type: 'boolean', default: false },
     },
     strict: false,
     allowPositionals: true,
@@ -83,6 +90,7 @@ function options(): Options {
     rate,
     instances,
     heapSnapshot: values['heap-snapshot'] === true && instances === 1,
+    cpuProfile: values['cpu-profile'] === true,
   };
 }
 
@@ -107,6 +115,8 @@ interface SipscribeFigures {
   memory: { idle: MemoryReading; loaded: MemoryReading; after: MemoryReading };
   /** `--heap-snapshot`: the kinds of object that grew most per call, idle → loaded. */
   heapLines: string[];
+  /** `--cpu-profile`: self time by area and function over the window (first instance). */
+  profileLines: string[];
   /** Kamailio's CPU ms per call-second of steady load (behind the dispatcher only). */
   kamailioCpuMsPerCallS?: number;
   /** Kamailio's CPU ms per call from the first INVITE to the last BYE's answer (setup, probes, teardown). */
@@ -137,10 +147,18 @@ const metricTotal = (ms: readonly Map<string, number>[], name: string): number =
   sum(ms.map((m) => metricSum(m, name)));
 
 /** The sipscribe processes of one run (the first builds dist/ if needed, then the rest at once). */
-async function startInstances(sttUrl: string, n: number, o: Options): Promise<Sipscribe[]> {
+async function startInstances(
+  sttUrl: string,
+  n: number,
+  o: Options,
+  inspectPort: number | null,
+): Promise<Sipscribe[]> {
   const count = o.instances;
   const first = await startSipscribe(sttUrl, n, {
-    nodeArgs: o.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [],
+    nodeArgs: [
+      ...(o.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : []),
+      ...(inspectPort === null ? [] : [`--inspect=127.0.0.1:${inspectPort}`]),
+    ],
   });
   const rest = await Promise.allSettled(Array.from({ length: count - 1 }, () => startSipscribe(sttUrl, n)));
   const started = [first, ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
@@ -158,7 +176,8 @@ async function measureSipscribe(
   n: number,
   o: Options,
 ): Promise<SipscribeFigures> {
-  const sips = await startInstances(sttUrl, n, o);
+  const inspectPort = o.cpuProfile ? await freePort() : null;
+  const sips = await startInstances(sttUrl, n, o, inspectPort);
   let dispatcher: Dispatcher | undefined;
   try {
     dispatcher = o.instances > 1 ? await startDispatcher(sips) : undefined;
@@ -178,7 +197,9 @@ async function measureSipscribe(
     await sleep(WARMUP_MS);
     // A scrape resets prom-client's event-loop histogram: the next one covers the window only.
     await all();
+    const profiler = inspectPort === null ? null : await startCpuProfile(inspectPort);
     const cpu = await cpuWindow([...sips.map((s) => s.pid), ...kamailioPids], calls.length, o.seconds);
+    const profileLines = (await profiler?.stop(join(first.dir, `cpu-${n}.cpuprofile`))) ?? [];
     const rss = sum(sips.map((s) => rssOf(s.pid)));
     const during = await all();
     const memLoaded = memoryOf(first.pid, during[0]!);
@@ -208,6 +229,7 @@ async function measureSipscribe(
       rss,
       memory: { idle: memIdle, loaded: memLoaded, after: memAfter },
       heapLines: idleHeap && loadedHeap ? heapGrowthLines(idleHeap, loadedHeap, calls.length) : [],
+      profileLines,
       eldP99Ms: (worst('sipscribe_nodejs_eventloop_lag_p99_seconds') - ELD_RESOLUTION_S) * 1000,
       eldMaxMs: (worst('sipscribe_nodejs_eventloop_lag_max_seconds') - ELD_RESOLUTION_S) * 1000,
       sent: calls.reduce((s, c) => s + c.stream.sent, 0),
@@ -334,6 +356,9 @@ export async function run(): Promise<void> {
           `  heap snapshot at ${n} calls, kinds of object that grew most (self size, loaded − idle, per call):`,
         );
         memory.push(...s.heapLines);
+      }
+      if (s.profileLines.length > 0) {
+        memory.push(`  at ${n} calls, ${s.profileLines[0]}`, ...s.profileLines.slice(1).map((l) => `  ${l}`));
       }
       if (o.instances > 1) {
         cluster.push(clusterLine(n, s));

@@ -269,9 +269,13 @@ describe('RtpSession on loopback UDP', () => {
         }
       }
       console.log(`loopback step: ${found}/${eligible} loud packets match SoX`);
-      // A packet whose frame was time-scaled by a timer stall on a shared machine may not match;
-      // offline, 133 of the 142 loud packets reach 30 dB.
-      expect(found / eligible).toBeGreaterThan(0.85);
+      // Every other loud packet matches. A 20 ms frame the session concealed (the buffer ran dry
+      // during the step; under load, also when timers stalled) or time-scaled to steer its delay
+      // does not, and spoils at most three packets: its own, the one sharing its 10 ms blocks
+      // through the PLC's 3.75 ms delay line, and the one its 10 ms overlap-add fades into. The
+      // session reports both counts; offline 133 of the 142 loud packets match. (c28, two CPU hogs
+      // and a load bench beside it: 113 of 142 with 10 concealed and 3 adjusted frames.)
+      expect(found).toBeGreaterThanOrEqual(eligible - 3 * (st.concealed + st.adjusted));
     } finally {
       session.close();
       peer.close();
