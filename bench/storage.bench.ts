@@ -1,8 +1,9 @@
 /**
  * Storage off the hot path: the storage sink writing words in batches across calls (one SQLite
- * transaction and one append per call's JSONL file per batch, `storage.writeBatchMs`) against the
- * way it was before, in the same run: one synchronous transaction plus one synchronous JSONL write
- * per word on the main thread.
+ * transaction and one append per call's JSONL file per batch, `storage.writeBatchMs`), on the main
+ * thread (`batched`) and, as the product does, in the storage worker thread (`thread`:
+ * SqliteEventWriter), against the way it was before, in the same run: one synchronous transaction
+ * plus one synchronous JSONL write per word on the main thread.
  *
  * Two loads, each for both writers: words paced as calls produce them (`--calls=100`, 3 words per
  * call-second plus an utterance every 10 words, for `--seconds=5`), and a burst of 20 000 words as
@@ -20,6 +21,7 @@ import type { CallEvent, CallMeta } from '../src/events.js';
 import { CallStore } from '../src/storage/CallStore.js';
 import { JsonlFiles } from '../src/storage/JsonlFiles.js';
 import { openDatabase } from '../src/storage/database.js';
+import { SqliteEventWriter } from '../src/storage/SqliteEventWriter.js';
 import { StorageSink } from '../src/transcripts/StorageSink.js';
 import { TranscriptBus, type TranscriptSink } from '../src/transcripts/TranscriptBus.js';
 
@@ -65,7 +67,7 @@ class PerWordSink implements TranscriptSink {
   }
 }
 
-type Writer = 'batched' | 'per-word' | 'none';
+type Writer = 'thread' | 'batched' | 'per-word' | 'none';
 
 interface Result {
   words: number;
@@ -81,13 +83,19 @@ async function measure(writer: Writer, calls: number, pace: { seconds: number } 
   const store = new CallStore(db);
   const files = new JsonlFiles(dir);
   const bus = new TranscriptBus({ logger: pino({ level: 'silent' }), clock: wallClock, maxQueue: 1_000_000 });
+  const thread =
+    writer === 'thread' ? new SqliteEventWriter(dir, pino({ level: 'silent' }), wallClock) : null;
   bus.addSink(
-    writer === 'batched'
-      ? new StorageSink(store, files, { intervalMs: option('batch-ms', 50) })
-      : writer === 'per-word'
-        ? new PerWordSink(store, dir)
-        : { name: 'none', handle: () => undefined },
+    thread
+      ? new StorageSink(thread, files, { intervalMs: option('batch-ms', 50) })
+      : writer === 'batched'
+        ? new StorageSink(store, files, { intervalMs: option('batch-ms', 50) })
+        : writer === 'per-word'
+          ? new PerWordSink(store, dir)
+          : { name: 'none', handle: () => undefined },
   );
+  // The worker starts once per process: started (an empty batch) before the measurement.
+  await thread?.saveEvents([], []);
   for (let c = 0; c < calls; c++) {
     bus.openCall(`call-${c}`, META);
   }
@@ -148,6 +156,7 @@ async function measure(writer: Writer, calls: number, pace: { seconds: number } 
   const elu = performance.eventLoopUtilization(elu0);
   delay.disable();
   await bus.close();
+  await thread?.close();
   db.close();
   rmSync(dir, { recursive: true, force: true });
   return {
@@ -174,10 +183,15 @@ async function compare(calls: number, pace: { seconds: number } | null): Promise
   const none = await measure('none', calls, pace);
   const base = await measure('per-word', calls, pace);
   const batch = await measure('batched', calls, pace);
+  const thread = await measure('thread', calls, pace);
   console.log(line('per-word', base, none));
   console.log(line('batched', batch, none));
-  const ratio = (batch.cpuUsPerWord - none.cpuUsPerWord) / (base.cpuUsPerWord - none.cpuUsPerWord);
-  console.log(`storage CPU per word, batched / per-word: ${ratio.toFixed(2)}`);
+  console.log(line('thread', thread, none));
+  const cost = (r: Result): number => r.cpuUsPerWord - none.cpuUsPerWord;
+  console.log(
+    `storage CPU per word, batched / per-word: ${(cost(batch) / cost(base)).toFixed(2)}, ` +
+      `thread / per-word: ${(cost(thread) / cost(base)).toFixed(2)}`,
+  );
 }
 
 export async function run(): Promise<void> {

@@ -23,6 +23,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { channelOfPendingFile } from './call/DeferredCall.js';
 import { CallRecorder, recordingPath } from './recording/CallRecorder.js';
 import { listPendingRecordings, PendingBudget } from './recording/PendingRecording.js';
+import { readAfterWrites } from './storage/AsyncCallStore.js';
 import { openStorage } from './storage/backend.js';
 import { JsonlFiles } from './storage/JsonlFiles.js';
 import { Retention } from './storage/Retention.js';
@@ -150,23 +151,23 @@ export async function startEndpoint(
       ...(deps.post ? { post: deps.post } : {}),
       stopGraceMs: config.shutdown.webhookGraceMs,
     });
-    bus.addSink(
-      new StorageSink(storage.events, jsonl, {
-        clock,
-        logger: logger.child({ part: 'storage' }),
-        intervalMs: config.storage.writeBatchMs,
-        maxRows: config.storage.writeBatchRows,
-        onFailure: (n) => {
-          for (let i = 0; i < n; i++) {
-            metrics.busCounters.sinkFailed('storage');
-          }
-        },
-        // A webhook gets an event once it is stored: its outbox rows go in with the event's batch.
-        ...(config.webhooks.length > 0
-          ? { webhooks: { route: webhookRoute(config.webhooks), queued: () => dispatcher.notify() } }
-          : {}),
-      }),
-    );
+    const storageSink = new StorageSink(storage.events, jsonl, {
+      clock,
+      logger: logger.child({ part: 'storage' }),
+      intervalMs: config.storage.writeBatchMs,
+      maxRows: config.storage.writeBatchRows,
+      onFailure: (n) => {
+        for (let i = 0; i < n; i++) {
+          metrics.busCounters.sinkFailed('storage');
+        }
+      },
+      // A webhook gets an event once it is stored: its outbox rows go in with the event's batch.
+      ...(config.webhooks.length > 0
+        ? { webhooks: { route: webhookRoute(config.webhooks), queued: () => dispatcher.notify() } }
+        : {}),
+    });
+    // Before the live feed: an event a page has seen live is already queued for storage.
+    bus.addSink(storageSink);
     bus.addSink(live);
     // With a shared database, the live feed also shows the calls of the other instances.
     const others = await storage.othersEvents?.((e) => live.handle(e));
@@ -258,7 +259,8 @@ export async function startEndpoint(
     registerHealthRoutes(http, readiness, metrics);
     registerApiRoutes(http, {
       registry: calls,
-      store: storage.calls,
+      // What the API reads includes every event published before the request.
+      store: readAfterWrites(storage.calls, () => storageSink.settled()),
       refused,
       recorder,
       filesOf,

@@ -46,3 +46,30 @@ export function sqliteAsync(store: CallStore): AsyncCallStore {
     deleteCall: (id) => settle(() => store.deleteCall(id)),
   };
 }
+
+/**
+ * `store` for a reader that must see every event published before it asks (the HTTP API: a page
+ * opening a call that just ended): each read first waits for `settled()` (the storage sink's
+ * events written so far). Writes pass through.
+ */
+export function readAfterWrites(store: AsyncCallStore, settled: () => Promise<void>): AsyncCallStore {
+  const after =
+    <A extends unknown[], T>(read: (...args: A) => Promise<T>) =>
+    async (...args: A): Promise<T> => {
+      await settled();
+      return read(...args);
+    };
+  return {
+    saveEvents: (events, json, webhooks) => store.saveEvents(events, json, webhooks),
+    saveCall: (r) => store.saveCall(r),
+    getCall: after((id: string) => store.getCall(id)),
+    listCalls: after((opts?: ListCallsOptions) => store.listCalls(opts)),
+    utterances: after((id: string) => store.utterances(id)),
+    words: after((id: string) => store.words(id)),
+    events: after((id: string) => store.events(id)),
+    unfinishedCalls: after((instance?: string) => store.unfinishedCalls(instance)),
+    lastEvent: after((id: string) => store.lastEvent(id)),
+    deleteCallsOver: (before, instance) => store.deleteCallsOver(before, instance),
+    deleteCall: (id) => store.deleteCall(id),
+  };
+}

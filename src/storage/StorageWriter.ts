@@ -72,6 +72,11 @@ export class StorageWriter {
   #failures = 0;
   /** Batches written and events in them (for the bench and tests). */
   readonly stats = { batches: 0, events: 0, failed: 0 };
+  /** Events added so far, and of those (in order) the ones whose write has ended. */
+  #added = 0;
+  #ended = 0;
+  /** `settled()` callers: each waits for the events added before it. */
+  #waiters: { upTo: number; resolve: () => void }[] = [];
 
   constructor(opts: StorageWriterOptions) {
     this.#opts = opts;
@@ -79,6 +84,7 @@ export class StorageWriter {
 
   /** Queues an event. Synchronous and cheap: no I/O here. */
   add(event: CallEvent): void {
+    this.#added++;
     this.#queue.push(event);
     if (event.type === 'call.ended' || this.#queue.length >= this.#opts.maxRows) {
       this.#schedule(0);
@@ -90,6 +96,22 @@ export class StorageWriter {
   /** Events queued and not yet being written. */
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /**
+   * Resolves once every event added before the call has been written (or has failed and been
+   * counted), its batch started at once: a reader of the database (the API) then sees everything
+   * published before its request. Later events do not hold it back.
+   */
+  settled(): Promise<void> {
+    if (this.#ended >= this.#added) {
+      return Promise.resolve();
+    }
+    const waited = new Promise<void>((resolve) => this.#waiters.push({ upTo: this.#added, resolve }));
+    if (!this.#writing) {
+      void this.#startBatch();
+    }
+    return waited;
   }
 
   /** Writes everything queued so far; resolves once it is stored (or has failed and been counted). */
@@ -144,6 +166,17 @@ export class StorageWriter {
     }
     this.#writing = this.#write(batch).finally(() => {
       this.#writing = null;
+      this.#ended += batch.length;
+      if (this.#waiters.length > 0) {
+        const due = this.#waiters.filter((w) => w.upTo <= this.#ended);
+        this.#waiters = this.#waiters.filter((w) => w.upTo > this.#ended);
+        due.forEach((w) => w.resolve());
+        // A waiter for events still queued: their batch goes now rather than at its timer.
+        if (this.#waiters.length > 0 && this.#queue.length > 0) {
+          void this.#startBatch();
+          return;
+        }
+      }
       // Events that arrived while this batch was written: their timer may already have fired.
       if (this.#queue.length > 0 && this.#timer === null) {
         this.#schedule(0);

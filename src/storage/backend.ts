@@ -24,6 +24,7 @@ import { PgEventFeed } from './PgEventFeed.js';
 import { PgRefusedStore } from './PgRefusedStore.js';
 import { openPostgres } from './postgres.js';
 import { RefusedStore, type RefusedLog } from './RefusedStore.js';
+import { SqliteEventWriter } from './SqliteEventWriter.js';
 import type { EventStore } from './StorageWriter.js';
 
 /** The webhook outbox as the dispatcher empties it (rows go in with their events: `events`). */
@@ -73,7 +74,7 @@ interface StorageOptions {
  */
 export async function openStorage(o: StorageOptions): Promise<Storage> {
   if (o.url === undefined) {
-    return sqliteStorage(o.dir);
+    return sqliteStorage(o.dir, o.logger, o.clock);
   }
   const pool = await openPostgres(o.url);
   const instance = o.instanceId ?? keptInstanceId(o.dir);
@@ -111,28 +112,24 @@ export async function openStorage(o: StorageOptions): Promise<Storage> {
   };
 }
 
-function sqliteStorage(dir: string): Storage {
+function sqliteStorage(dir: string, logger: Logger, clock: Clock): Storage {
   const db = openDatabase(dir);
   const store = new CallStore(db);
   const outbox = new Outbox(db);
+  // Event batches (with their outbox rows) are written by a worker thread: off the event loop.
+  const events = new SqliteEventWriter(dir, logger, clock);
   return {
     kind: 'sqlite',
     instance: undefined,
-    events: {
-      saveEvents: (events, json, webhooks) =>
-        db.transaction(() => {
-          store.saveEvents(events, json);
-          webhooks?.urls.forEach((urls, i) => outbox.enqueueAll(urls, events[i]!, webhooks.now, json[i]));
-        })(),
-    },
+    events,
     rows: store,
     calls: sqliteAsync(store),
     refused: new RefusedStore(db),
     outbox,
     ready: () => db.open,
-    close() {
+    async close() {
+      await events.close();
       db.close();
-      return Promise.resolve();
     },
   };
 }

@@ -48,6 +48,11 @@ export class StorageSink implements TranscriptSink {
     return this.writer.flush();
   }
 
+  /** Resolves once every event handled so far is stored (`StorageWriter.settled`). */
+  settled(): Promise<void> {
+    return this.writer.settled();
+  }
+
   close(): Promise<void> {
     return this.writer.close();
   }

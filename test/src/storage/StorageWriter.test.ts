@@ -97,6 +97,38 @@ describe('StorageWriter', () => {
         return `${e.callId}:${e.seq}`;
       });
 
+  it('settled(): writes what is queued at once and resolves once the events added before it are stored', async () => {
+    const store = new RecordingStore();
+    const { w } = writer(store);
+    await w.settled(); // nothing added: at once
+    w.add(word('a', 1, 'one'));
+    w.add(word('a', 2, 'two'));
+    const release = store.hold();
+    let done = false;
+    const settled = w.settled().then(() => (done = true));
+    // The batch started without waiting for its 50 ms (the clock never moves in this test).
+    expect(w.stats.batches).toBe(1);
+    // Events added later do not hold the reader back; they are not in its batch.
+    w.add(word('a', 3, 'three'));
+    expect(done).toBe(false);
+    release();
+    await settled;
+    expect(store.batches).toEqual([['a:1', 'a:2']]);
+    // A reader asking now waits for a:3, whose batch starts at once.
+    await w.settled();
+    expect(store.batches).toEqual([['a:1', 'a:2'], ['a:3']]);
+  });
+
+  it('settled(): a batch that fails still settles (its events counted as failed)', async () => {
+    const store = new RecordingStore();
+    store.failOn.add('a:1');
+    const { w, failures } = writer(store);
+    w.add(word('a', 1, 'one'));
+    await w.settled();
+    expect(failures).toEqual([1]);
+    expect(w.stats.failed).toBe(1);
+  });
+
   it('writes the events of every call in one batch per interval, in the order they came', async () => {
     const store = new RecordingStore();
     const { w } = writer(store);
