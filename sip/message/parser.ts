@@ -12,24 +12,8 @@ import {
   splitList,
   TOKEN_RE,
 } from './headers.js';
-import { SipRequest, SipResponse, type HeaderField, type SipMessage } from './SipMessage.js';
+import { ownBody, SipRequest, SipResponse, type HeaderField, type SipMessage } from './SipMessage.js';
 import { parseUri } from './uri.js';
-
-const NO_BODY = Buffer.alloc(0);
-
-/**
- * The body copied into memory of its own. `Buffer.from` copies a small body into Node's shared
- * 8 KiB pool, so a message kept for the whole call (the INVITE and its SDP) would keep that whole
- * slab, and whatever else shares it, alive.
- */
-function ownCopy(body: Buffer): Buffer {
-  if (body.length === 0) {
-    return NO_BODY;
-  }
-  const copy = Buffer.allocUnsafeSlow(body.length);
-  body.copy(copy);
-  return copy;
-}
 
 /** Default maximum size of one message, header and body (bytes). */
 export const DEFAULT_MAX_MESSAGE_SIZE = 65535;
@@ -207,7 +191,7 @@ export function parseMessage(data: Buffer, opts: ParseOptions = {}): SipMessage 
     if (!parseUri(uri)) {
       throw new SipParseError('SIP_ERR_BAD_URI', 'malformed Request-URI', { isRequest, headers });
     }
-    return new SipRequest(m[1] ?? '', uri, headers, ownCopy(body));
+    return new SipRequest(m[1] ?? '', uri, headers, ownBody(body));
   }
   const m = STATUS_LINE.exec(startLine) ?? /^(SIP\/[0-9]+\.[0-9]+) ([0-9]+)()$/.exec(startLine);
   if (!m) {
@@ -220,5 +204,5 @@ export function parseMessage(data: Buffer, opts: ParseOptions = {}): SipMessage 
   if (code.length !== 3 || Number(code) < 100) {
     throw new SipParseError('SIP_ERR_BAD_STATUS', `bad status code "${code.slice(0, 12)}"`);
   }
-  return new SipResponse(Number(code), m[3] ?? '', headers, ownCopy(body));
+  return new SipResponse(Number(code), m[3] ?? '', headers, ownBody(body));
 }
