@@ -14,7 +14,7 @@
  */
 import { parseArgs } from 'node:util';
 import { LoadGenerator, type RtpStream } from './loadGenerator.js';
-import { heapGrowthLines } from './heapSnapshot.js';
+import { heapGrowthLines, heapTotalLine } from './heapSnapshot.js';
 import {
   cpuMsOf,
   heapSnapshot,
@@ -207,7 +207,15 @@ async function measureSipscribe(
       rssIdle,
       rss,
       memory: { idle: memIdle, loaded: memLoaded, after: memAfter },
-      heapLines: idleHeap && loadedHeap ? heapGrowthLines(idleHeap, loadedHeap, calls.length) : [],
+      heapLines:
+        idleHeap && loadedHeap
+          ? [
+              heapTotalLine(idleHeap, loadedHeap, calls.length),
+              ...heapGrowthLines(idleHeap.kinds, loadedHeap.kinds, calls.length),
+              '  by retainer path (kind ← the nearest object of a class of its own, then the fields to it):',
+              ...heapGrowthLines(idleHeap.paths, loadedHeap.paths, calls.length, 25),
+            ]
+          : [],
       eldP99Ms: (worst('sipscribe_nodejs_eventloop_lag_p99_seconds') - ELD_RESOLUTION_S) * 1000,
       eldMaxMs: (worst('sipscribe_nodejs_eventloop_lag_max_seconds') - ELD_RESOLUTION_S) * 1000,
       sent: calls.reduce((s, c) => s + c.stream.sent, 0),
