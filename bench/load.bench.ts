@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { LoadGenerator, type RtpStream } from './loadGenerator.js';
 import { freePort } from '../test/helpers/ports.js';
 import { startCpuProfile } from './cpuProfile.js';
-import { heapGrowthLines } from './heapSnapshot.js';
+import { heapGrowthLines, heapTotalLine } from './heapSnapshot.js';
 import {
   cpuMsOf,
   heapSnapshot,
@@ -228,7 +228,15 @@ async function measureSipscribe(
       rssIdle,
       rss,
       memory: { idle: memIdle, loaded: memLoaded, after: memAfter },
-      heapLines: idleHeap && loadedHeap ? heapGrowthLines(idleHeap, loadedHeap, calls.length) : [],
+      heapLines:
+        idleHeap && loadedHeap
+          ? [
+              heapTotalLine(idleHeap, loadedHeap, calls.length),
+              ...heapGrowthLines(idleHeap.kinds, loadedHeap.kinds, calls.length),
+              '  by retainer path (kind ← the nearest object of a class of its own, then the fields to it):',
+              ...heapGrowthLines(idleHeap.paths, loadedHeap.paths, calls.length, 25),
+            ]
+          : [],
       profileLines,
       eldP99Ms: (worst('sipscribe_nodejs_eventloop_lag_p99_seconds') - ELD_RESOLUTION_S) * 1000,
       eldMaxMs: (worst('sipscribe_nodejs_eventloop_lag_max_seconds') - ELD_RESOLUTION_S) * 1000,
@@ -250,14 +258,18 @@ async function measureSipscribe(
 function memoryLines(n: number, up: number, m: SipscribeFigures['memory']): string[] {
   const k = (b: number): string => `${(b / 1024).toFixed(0)} KB`;
   const per = (a: number, b: number): string => k((b - a) / Math.max(1, up));
-  const spaces = [...m.loaded.spaces.keys()]
-    .map((sp) => ({ sp, d: (m.loaded.spaces.get(sp) ?? 0) - (m.idle.spaces.get(sp) ?? 0) }))
-    .filter((x) => Math.abs(x.d) >= 1024 * Math.max(1, up))
-    .map((x) => `${x.sp} ${k(x.d / Math.max(1, up))}`)
-    .join(', ');
+  const bySpace = (loaded: ReadonlyMap<string, number>, idle: ReadonlyMap<string, number>): string =>
+    [...loaded.keys()]
+      .map((sp) => ({ sp, d: (loaded.get(sp) ?? 0) - (idle.get(sp) ?? 0) }))
+      .filter((x) => Math.abs(x.d) >= 1024 * Math.max(1, up))
+      .map((x) => `${x.sp} ${k(x.d / Math.max(1, up))}`)
+      .join(', ');
+  const spaces = bySpace(m.loaded.spaces, m.idle.spaces);
+  const committed = bySpace(m.loaded.spacesTotal, m.idle.spacesTotal);
   return [
     `  memory at ${n} calls, per call (loaded − idle): RSS ${per(m.idle.rss, m.loaded.rss)}, ` +
       `JS heap used ${per(m.idle.heapUsed, m.loaded.heapUsed)} (${spaces || 'no space over 1 KB'}), ` +
+      `JS heap committed ${per(m.idle.heapTotal, m.loaded.heapTotal)} (${committed || 'no space over 1 KB'}), ` +
       `external (Buffers, typed arrays) ${per(m.idle.external, m.loaded.external)}; ` +
       `idle ${k(m.idle.rss)} RSS / ${k(m.idle.heapUsed)} heap / ${k(m.idle.external)} external, ` +
       `after the calls ${k(m.after.rss)} / ${k(m.after.heapUsed)} / ${k(m.after.external)}`,

@@ -253,14 +253,19 @@ export interface MemoryReading {
   readonly external: number;
   /** `nodejs_heap_space_size_used_bytes` per space (new, old, code, large_object, …). */
   readonly spaces: ReadonlyMap<string, number>;
+  /** `nodejs_heap_size_total_bytes`: what V8 has committed for the JS heap, used or not. */
+  readonly heapTotal: number;
+  /** `nodejs_heap_space_size_total_bytes` per space. */
+  readonly spacesTotal: ReadonlyMap<string, number>;
 }
 
 export function memoryOf(pid: number, m: Map<string, number>): MemoryReading {
   const spaces = new Map<string, number>();
+  const spacesTotal = new Map<string, number>();
   for (const [k, v] of m) {
-    const s = /^sipscribe_nodejs_heap_space_size_used_bytes\{space="([^"]+)"\}$/.exec(k);
+    const s = /^sipscribe_nodejs_heap_space_size_(used|total)_bytes\{space="([^"]+)"\}$/.exec(k);
     if (s) {
-      spaces.set(s[1]!, v);
+      (s[1] === 'used' ? spaces : spacesTotal).set(s[2]!, v);
     }
   }
   return {
@@ -268,6 +273,8 @@ export function memoryOf(pid: number, m: Map<string, number>): MemoryReading {
     heapUsed: metricSum(m, 'sipscribe_nodejs_heap_size_used_bytes'),
     external: metricSum(m, 'sipscribe_nodejs_external_memory_bytes'),
     spaces,
+    heapTotal: metricSum(m, 'sipscribe_nodejs_heap_size_total_bytes'),
+    spacesTotal,
   };
 }
 

@@ -16,7 +16,7 @@
  * grew between the first idle point after calls and the last, per call.
  */
 import { parseArgs } from 'node:util';
-import { heapGrowthLines } from './heapSnapshot.js';
+import { heapGrowthLines, heapTotalLine } from './heapSnapshot.js';
 import { LoadGenerator } from './loadGenerator.js';
 import {
   heapSnapshot,
@@ -209,7 +209,14 @@ export async function run(): Promise<void> {
       );
       if (mid.heap && idleEnd.heap) {
         console.log(`heap kinds that grew from ${mid.done} to ${done} calls (after a full GC each):`);
-        for (const l of heapGrowthLines(mid.heap, idleEnd.heap, done - mid.done, 12)) {
+        console.log(heapTotalLine(mid.heap, idleEnd.heap, done - mid.done));
+        for (const l of heapGrowthLines(mid.heap.kinds, idleEnd.heap.kinds, done - mid.done, 12)) {
+          console.log(l);
+        }
+        console.log(
+          'by retainer path (kind ← the nearest object of a class of its own, then the fields to it):',
+        );
+        for (const l of heapGrowthLines(mid.heap.paths, idleEnd.heap.paths, done - mid.done, 12)) {
           console.log(l);
         }
       }

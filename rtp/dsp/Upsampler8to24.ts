@@ -10,8 +10,12 @@ const BETA = 10.3;
 const TAPS = 2 * K;
 /** Input samples of history kept between calls (the FIR memory). */
 const HIST = TAPS - 1;
-/** Input samples processed per inner block (bounds the work buffer; any input length is accepted). */
-const BLOCK = 960;
+/**
+ * Input samples processed per inner block (bounds the work buffer; any input length is accepted):
+ * one 20 ms packet, what the media pipeline feeds per tick. Every call holds one of these buffers,
+ * so it is no larger than that (the output does not depend on the block size).
+ */
+const BLOCK = 160;
 
 /** Prototype tap at offset `m` output samples from the centre, with the ×3 interpolation gain. */
 function prototype(m: number): number {

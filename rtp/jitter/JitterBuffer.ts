@@ -17,6 +17,12 @@ export type { FrameKind } from './BlockRenderer.js';
 export { JITTER_DEFAULTS } from './types.js';
 
 const EMPTY = new Int16Array(0);
+/**
+ * Spare timeline entries kept for reuse past the packets in the buffer. More go, one per pulled
+ * frame: a burst (packets queued behind a stalled event loop, or before the first pull) would
+ * otherwise keep its high-water mark of decoded packets for the rest of the call.
+ */
+const POOL_SPARE = 4;
 
 /**
  * An adaptive jitter buffer designed to feed a recogniser, not a loudspeaker: the output is a
@@ -439,6 +445,9 @@ export class JitterBuffer {
       this.#steering.done(used - frame);
     }
     this.#used = used;
+    if (this.#pool.length > POOL_SPARE) {
+      this.#pool.pop();
+    }
     if (kind === 'concealed') {
       this.#stats.concealedFrames++;
     }

@@ -196,9 +196,30 @@ export function serialize(msg: SipMessage): Buffer {
   return msg.body.length === 0 ? headBuf : Buffer.concat([headBuf, msg.body]);
 }
 
+const NO_BODY = Buffer.alloc(0);
+
+/**
+ * A body in memory of its own. `Buffer.from` puts a small body into Node's shared 8 KiB pool, so a
+ * message kept for the whole call (the INVITE, the 200 OK and their SDP) would keep that whole slab,
+ * and whatever else shares it, alive.
+ */
+export function ownBody(body: Buffer | string): Buffer {
+  const len = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
+  if (len === 0) {
+    return NO_BODY;
+  }
+  const own = Buffer.allocUnsafeSlow(len);
+  if (typeof body === 'string') {
+    own.write(body, 'utf8');
+  } else {
+    body.copy(own);
+  }
+  return own;
+}
+
 /** Sets the body (and Content-Type when given) and a matching Content-Length. */
 export function setBody(msg: SipMessage, body: Buffer | string, contentType?: string): void {
-  msg.body = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  msg.body = ownBody(body);
   if (contentType !== undefined) {
     msg.set('Content-Type', contentType);
   }

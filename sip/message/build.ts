@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { headerKey, MAX_LIST_VALUES, splitList } from './headers.js';
-import { SipRequest, SipResponse, setContentLength, type HeaderField } from './SipMessage.js';
+import { ownBody, SipRequest, SipResponse, setContentLength, type HeaderField } from './SipMessage.js';
 import { MAGIC_COOKIE, parseVia } from './via.js';
 
 /** Reason phrases of RFC 3261 §21 and later RFCs for the codes this stack sends. */
@@ -192,7 +192,7 @@ export function createRequest(init: RequestInit): SipRequest {
     req.add(h.name, h.value);
   }
   if (init.body !== undefined) {
-    req.body = typeof init.body === 'string' ? Buffer.from(init.body, 'utf8') : init.body;
+    req.body = ownBody(init.body);
     if (init.contentType !== undefined) {
       req.add('Content-Type', init.contentType);
     }

@@ -12,7 +12,7 @@ import {
   splitList,
   TOKEN_RE,
 } from './headers.js';
-import { SipRequest, SipResponse, type HeaderField, type SipMessage } from './SipMessage.js';
+import { ownBody, SipRequest, SipResponse, type HeaderField, type SipMessage } from './SipMessage.js';
 import { parseUri } from './uri.js';
 
 /** Default maximum size of one message, header and body (bytes). */
@@ -191,7 +191,7 @@ export function parseMessage(data: Buffer, opts: ParseOptions = {}): SipMessage 
     if (!parseUri(uri)) {
       throw new SipParseError('SIP_ERR_BAD_URI', 'malformed Request-URI', { isRequest, headers });
     }
-    return new SipRequest(m[1] ?? '', uri, headers, Buffer.from(body));
+    return new SipRequest(m[1] ?? '', uri, headers, ownBody(body));
   }
   const m = STATUS_LINE.exec(startLine) ?? /^(SIP\/[0-9]+\.[0-9]+) ([0-9]+)()$/.exec(startLine);
   if (!m) {
@@ -204,5 +204,5 @@ export function parseMessage(data: Buffer, opts: ParseOptions = {}): SipMessage 
   if (code.length !== 3 || Number(code) < 100) {
     throw new SipParseError('SIP_ERR_BAD_STATUS', `bad status code "${code.slice(0, 12)}"`);
   }
-  return new SipResponse(Number(code), m[3] ?? '', headers, Buffer.from(body));
+  return new SipResponse(Number(code), m[3] ?? '', headers, ownBody(body));
 }

@@ -176,7 +176,8 @@ export class CallRegistry {
     const now = this.#opts.clock.now();
     let next: CallRecord = {
       ...prev,
-      meta: details.meta ? { ...prev.meta, ...details.meta } : prev.meta,
+      // Object.assign: a spread merge of two objects gives each result a hidden class of its own.
+      meta: details.meta ? Object.assign({}, prev.meta, details.meta) : prev.meta,
       state: to,
     };
     const { bus } = this.#opts;
@@ -248,7 +249,7 @@ export class CallRegistry {
   /** Adds metadata learnt after creation (e.g. the codec) to an active call. */
   updateMeta(id: string, meta: Partial<CallMeta>): CallRecord {
     const prev = this.#get(id);
-    const next = { ...prev, meta: { ...prev.meta, ...meta } };
+    const next = { ...prev, meta: Object.assign({}, prev.meta, meta) };
     this.#active.set(id, next);
     this.#save(next);
     if (this.#opts.bus.isOpen(id)) {

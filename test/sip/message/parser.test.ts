@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SipParseError } from '../../../sip/errors.js';
 import { parseMessage } from '../../../sip/message/parser.js';
-import { serialize, SipRequest } from '../../../sip/message/SipMessage.js';
+import { serialize, setBody, SipRequest } from '../../../sip/message/SipMessage.js';
 import { FIXTURES } from '../../helpers/paths.js';
 import { TORTURE, tortureBytes } from './torture-table.js';
 
@@ -37,6 +37,18 @@ describe('parseMessage', () => {
     expect(out.toString('latin1')).toBe(
       bytes.includes('\r\n\r\n') ? bytes.toString('latin1') : bytes.toString('latin1') + '\r\n',
     );
+  });
+
+  it('keeps a body in memory of its own, not in a slab shared with other Buffers', () => {
+    // A kept INVITE would otherwise hold a whole 8 KiB pool slab (Buffer.poolSize) alive for the call.
+    const bytes = readFileSync(join(FIXTURES, 'sip', 'messages', 'sipp-invite.sip'));
+    const req = parseMessage(bytes) as SipRequest;
+    expect(req.body.length).toBe(232);
+    expect(req.body.buffer.byteLength).toBe(232);
+    expect(req.body.byteOffset).toBe(0);
+    const ok = new SipRequest('INVITE', 'sip:a@example.com');
+    setBody(ok, 'v=0\r\n', 'application/sdp');
+    expect(ok.body.buffer.byteLength).toBe(5);
   });
 
   it('discards octets after Content-Length in a datagram (RFC 4475 §3.1.1.8)', () => {

@@ -59,6 +59,17 @@ describe('TranscriptBus', () => {
       offsetMs: 1250,
       call: META,
     });
+    // The order JSON lines, webhooks and the live feed show: the body's fields, then the common ones.
+    expect(Object.keys(sink.events[3]!)).toEqual([
+      'type',
+      'digit',
+      'durationMs',
+      'seq',
+      'callId',
+      'at',
+      'offsetMs',
+      'call',
+    ]);
     // c2 was never answered: offsets count from answer, so 0.
     expect(sink.events[2]?.offsetMs).toBe(0);
   });
