@@ -7,7 +7,8 @@
  *   delays itself; a failing sink's error is logged and counted and the next event goes on.
  * - `publish` is synchronous and never throws because of a sink: sinks run after it returns.
  * - The events of calls still open are kept, so a live client that connects mid-call can be sent
- *   everything so far (`activeEvents()`).
+ *   everything so far (`activeEvents()`), except the words an utterance of their channel has since
+ *   covered (the utterance carries them).
  */
 import { interleave } from './formats.js';
 import type { Clock } from '../../lib/clock.js';
@@ -225,6 +226,14 @@ export class TranscriptBus {
     if (event.type === 'call.ended') {
       this.#calls.delete(callId);
     } else {
+      if (event.type === 'transcript.utterance') {
+        // Its words are in it: a client that connects later gets the utterance, not them again
+        // (what is kept of a call grows with its utterances, not with every word said).
+        const { channel, endMs } = event;
+        call.events = call.events.filter(
+          (e) => !(e.type === 'transcript.word' && e.channel === channel && e.startMs <= endMs),
+        );
+      }
       call.events.push(event);
     }
     if (!this.#closed) {

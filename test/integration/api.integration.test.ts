@@ -277,14 +277,15 @@ describe('/api/live', () => {
 
     const late = await liveClient(wsUrl);
     const noReplay = await liveClient(`${wsUrl}?replay=0`);
-    // The late client got the active call's events so far (1 call.started + 2 words + 1 utterance).
-    await waitFor(() => late.events.length >= 4, 'the replay');
+    // The late client got the active call's events so far: call.started and the utterance, which
+    // carries the two words it covers (seq 2 and 3 are not sent again).
+    await waitFor(() => late.events.length >= 2, 'the replay');
     expect(late.events.map((e) => [e.callId, e.seq, e.type])).toEqual([
       [active, 1, 'call.started'],
-      [active, 2, 'transcript.word'],
-      [active, 3, 'transcript.word'],
       [active, 4, 'transcript.utterance'],
     ]);
+    const replayed = late.events[1] as Extract<CallEvent, { type: 'transcript.utterance' }>;
+    expect(replayed.words.map((w) => w.text)).toEqual(['good', 'morning']);
 
     app.endpoint.bus.publish(active, {
       type: 'transcript.word',
@@ -293,13 +294,13 @@ describe('/api/live', () => {
       channel: 'caller',
     });
     endCall(app.endpoint, active);
-    await waitFor(() => late.events.length >= 6 && noReplay.events.length >= 2, 'live events');
-    expect(late.events.slice(4).map((e) => [e.seq, e.type])).toEqual([
+    await waitFor(() => late.events.length >= 4 && noReplay.events.length >= 2, 'live events');
+    expect(late.events.slice(2).map((e) => [e.seq, e.type])).toEqual([
       [5, 'transcript.word'],
       [6, 'call.ended'],
     ]);
     expect(noReplay.events.map((e) => e.seq)).toEqual([5, 6]);
-    const ended = late.events[5] as Extract<CallEvent, { type: 'call.ended' }>;
+    const ended = late.events[3] as Extract<CallEvent, { type: 'call.ended' }>;
     expect(ended.transcript.map((u) => u.text)).toEqual(['good morning']);
     // The early client saw everything of both calls, each call in seq order.
     // 6 events of the active call, 5 of the other (started, 2 words, utterance, ended).

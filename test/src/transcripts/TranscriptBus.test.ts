@@ -147,6 +147,33 @@ describe('TranscriptBus', () => {
     expect(bus.openCallIds()).toEqual(['a']);
   });
 
+  it('keeps an open call’s utterances for late live clients, not the words they already carry', () => {
+    const bus = new TranscriptBus({ logger: logSink().logger, clock: new FakeClock(0) });
+    bus.openCall('a', META);
+    bus.publish('a', { type: 'call.started' }); // seq 1
+    bus.publish('a', word('hello', 100)); // 2
+    bus.publish('a', { type: 'transcript.word', text: 'yes', startMs: 200, channel: 'callee' }); // 3
+    bus.publish('a', word('there', 400)); // 4
+    const uttr = (channel: string, startMs: number, endMs: number) =>
+      ({ type: 'transcript.utterance', text: 'x', startMs, endMs, words: [], channel, final: true }) as const;
+    bus.publish('a', uttr('caller', 100, 700)); // 5: covers 2 and 4
+    bus.publish('a', word('again', 900)); // 6: after it
+    const kept = (): string[] => bus.activeEvents().map((e) => `${e.seq}:${e.type}`);
+    expect(kept()).toEqual([
+      '1:call.started',
+      '3:transcript.word',
+      '5:transcript.utterance',
+      '6:transcript.word',
+    ]);
+    bus.publish('a', uttr('callee', 200, 500)); // 7: covers 3
+    expect(kept()).toEqual([
+      '1:call.started',
+      '5:transcript.utterance',
+      '6:transcript.word',
+      '7:transcript.utterance',
+    ]);
+  });
+
   it('a failing sink is logged and counted and does not stop the others', async () => {
     const { logger, records } = logSink();
     const failures: string[] = [];
