@@ -129,8 +129,7 @@ export async function runMediaTrace(): Promise<{ frames: TraceFrame[]; messages:
     },
   );
   session.start(remoteMedia({ direction: 'sendonly' }));
-  void stt.open({ answeredAt: T0, answeredWallMs: T0 });
-  clock.setTimeout(() => grant(), 430);
+  const opened = stt.open({ answeredAt: T0, answeredWallMs: T0 });
 
   // The trace: source A for packets 0–449, source B (new SSRC, sequence and timestamp) after.
   const r = rng(20261207);
@@ -171,10 +170,17 @@ export async function runMediaTrace(): Promise<{ frames: TraceFrame[]; messages:
   clock.setTimeout(() => clock.stall(300), 2000);
   clock.setTimeout(() => clock.stall(1200), 7000);
 
-  for (let t = T0; t < T0 + 12_500; t += 5) {
+  // The STT slot is granted 430 ms after the answer: the stream opens then, at that clock time.
+  for (let t = T0; t <= T0 + 430; t += 5) {
     clock.runTo(t);
-    // Let the admission's promise chain run when it was granted.
-    await new Promise((res) => setImmediate(res));
+  }
+  grant();
+  const outcome = await opened;
+  if (outcome !== 'stream') {
+    throw new Error(`the STT stream did not open: ${outcome}`);
+  }
+  for (let t = T0 + 435; t < T0 + 12_500; t += 5) {
+    clock.runTo(t);
   }
   // The hangup as CallSession does it: RTP closed, then the STT flushed.
   session.close();
