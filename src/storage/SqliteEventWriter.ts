@@ -40,6 +40,8 @@ const RESTART_MS = 1000;
 interface Pending {
   resolve(): void;
   reject(err: Error): void;
+  /** The batch's promise, settled quietly (what `close()` waits for). */
+  readonly settled: Promise<void>;
 }
 
 /**
@@ -62,9 +64,8 @@ export class SqliteEventWriter implements EventStore {
   readonly #dir: string;
   readonly #logger: Logger;
   #worker: Worker | null = null;
+  /** Every batch not answered yet, by id. */
   readonly #pending = new Map<number, Pending>();
-  /** Every batch not answered yet (settled quietly: for `close()`). */
-  readonly #inFlight = new Set<Promise<void>>();
   #next = 1;
   #closed = false;
   /** Worker failures so far (logged: the first, then every 100th). */
@@ -93,28 +94,24 @@ export class SqliteEventWriter implements EventStore {
     const id = this.#next++;
     const request: BatchRequest = webhooks ? { id, json, webhooks } : { id, json };
     const worker = this.#thread();
-    const done = new Promise<void>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const quiet = (): void => undefined;
+    this.#pending.set(id, { resolve, reject, settled: done.then(quiet, quiet) });
     // The worker keeps the process alive while it holds a batch (a shutdown's last batch).
     worker.ref();
     worker.postMessage(request);
-    const settled = done.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#inFlight.add(settled);
-    void settled.then(() => this.#inFlight.delete(settled));
     return done;
-  }
-
-  /** Batches sent and not answered yet. */
-  get inFlight(): number {
-    return this.#pending.size;
   }
 
   /** Waits for the batches in flight, then ends the worker (its connection closed). */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#inFlight);
+    await Promise.all([...this.#pending.values()].map((p) => p.settled));
     const worker = this.#worker;
     if (!worker) {
       return;
