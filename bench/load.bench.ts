@@ -11,6 +11,9 @@
  * straight to the instances; the figures are the instances' sums, with the calls each one took and
  * Kamailio's own CPU beside them. `--cpu-profile`: the first instance runs with `--inspect` on
  * loopback and is profiled over the window (bench/cpuProfile.ts): self time by area and function.
+ * `--threads 0,auto` (default `auto`, the product's default): `rtp.threads` of sipscribe, each value
+ * measured in turn at every N (0: media on the main thread); the main thread's own CPU beside the
+ * process's, and each media thread's busy share from /metrics.
  * Bounded: every phase has a time limit, the processes are stopped at the end.
  */
 import { join } from 'node:path';
@@ -31,6 +34,7 @@ import {
   startDispatcher,
   startFakeStt,
   startSipscribe,
+  threadCpuMsOf,
   waitFor,
   type Dispatcher,
   type MemoryReading,
@@ -51,6 +55,8 @@ interface Options {
   heapSnapshot: boolean;
   /** A CPU profile of the first instance over the measured window. */
   cpuProfile: boolean;
+  /** `rtp.threads` values measured in turn at every N. */
+  threads: (number | 'auto')[];
 }
 
 function options(): Options {
@@ -63,6 +69,7 @@ function options(): Options {
       instances: { type: 'string', default: '1' },
       'heap-snapshot': { type: 'boolean', default: false },
       'cpu-profile': { type: 'boolean', default: false },
+      threads: { type: 'string', default: 'auto' },
     },
     strict: false,
     allowPositionals: true,
@@ -74,6 +81,15 @@ function options(): Options {
   const seconds = Number(values['seconds']);
   const rate = Number(values['rate']);
   const instances = Number(values['instances']);
+  const threads = String(values['threads'])
+    .split(',')
+    .map((t) => (t === 'auto' ? 'auto' : Number(t)));
+  if (
+    threads.length === 0 ||
+    threads.some((t) => t !== 'auto' && !(Number.isInteger(t) && t >= 0 && t <= 64))
+  ) {
+    throw new Error('load: --threads T[,T…] (auto or 0–64)');
+  }
   if (
     calls.length === 0 ||
     !(seconds >= 5 && seconds <= 600) ||
@@ -91,10 +107,16 @@ function options(): Options {
     instances,
     heapSnapshot: values['heap-snapshot'] === true && instances === 1,
     cpuProfile: values['cpu-profile'] === true,
+    threads,
   };
 }
 
 interface SipscribeFigures {
+  threads: number | 'auto';
+  /** The first instance's main thread alone, CPU ms per call-second. */
+  mainCpuMsPerCallS: number;
+  /** The first instance's media threads: busy share of each over the window. */
+  mediaBusy: number[];
   placed: number;
   refused: number[];
   cpuMsPerCallS: number;
@@ -129,15 +151,27 @@ interface BridgeFigures {
   rss: number;
 }
 
-/** CPU ms of each of `pids` over `seconds` of steady load, per call-second of `calls` calls. */
-async function cpuWindow(pids: readonly number[], calls: number, seconds: number): Promise<number[]> {
-  const c0 = pids.map(cpuMsOf);
+/**
+ * CPU ms of each of `pids` over `seconds` of steady load, per call-second of `calls` calls; then,
+ * for `mainOf` (a pid among them), its main thread alone.
+ */
+async function cpuWindow(
+  pids: readonly number[],
+  calls: number,
+  seconds: number,
+  mainOf?: number,
+): Promise<number[]> {
+  const read = (): number[] => [
+    ...pids.map(cpuMsOf),
+    ...(mainOf === undefined ? [] : [threadCpuMsOf(mainOf, mainOf)]),
+  ];
+  const c0 = read();
   const t0 = performance.now();
   await sleep(seconds * 1000);
-  const c1 = pids.map(cpuMsOf);
+  const c1 = read();
   const wallS = (performance.now() - t0) / 1000;
 
-  return pids.map((_, i) => (c1[i]! - c0[i]!) / (calls * wallS));
+  return c0.map((_, i) => (c1[i]! - c0[i]!) / (calls * wallS));
 }
 
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
@@ -152,15 +186,19 @@ async function startInstances(
   n: number,
   o: Options,
   inspectPort: number | null,
+  rtpThreads: number | 'auto',
 ): Promise<Sipscribe[]> {
   const count = o.instances;
   const first = await startSipscribe(sttUrl, n, {
+    rtpThreads,
     nodeArgs: [
       ...(o.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : []),
       ...(inspectPort === null ? [] : [`--inspect=127.0.0.1:${inspectPort}`]),
     ],
   });
-  const rest = await Promise.allSettled(Array.from({ length: count - 1 }, () => startSipscribe(sttUrl, n)));
+  const rest = await Promise.allSettled(
+    Array.from({ length: count - 1 }, () => startSipscribe(sttUrl, n, { rtpThreads })),
+  );
   const started = [first, ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
   const failed = rest.find((r) => r.status === 'rejected');
   if (failed) {
@@ -175,9 +213,10 @@ async function measureSipscribe(
   sttUrl: string,
   n: number,
   o: Options,
+  rtpThreads: number | 'auto',
 ): Promise<SipscribeFigures> {
   const inspectPort = o.cpuProfile ? await freePort() : null;
-  const sips = await startInstances(sttUrl, n, o, inspectPort);
+  const sips = await startInstances(sttUrl, n, o, inspectPort, rtpThreads);
   let dispatcher: Dispatcher | undefined;
   try {
     dispatcher = o.instances > 1 ? await startDispatcher(sips) : undefined;
@@ -198,7 +237,8 @@ async function measureSipscribe(
     // A scrape resets prom-client's event-loop histogram: the next one covers the window only.
     await all();
     const profiler = inspectPort === null ? null : await startCpuProfile(inspectPort);
-    const cpu = await cpuWindow([...sips.map((s) => s.pid), ...kamailioPids], calls.length, o.seconds);
+    const pids = [...sips.map((s) => s.pid), ...kamailioPids];
+    const cpu = await cpuWindow(pids, calls.length, o.seconds, first.pid);
     const profileLines = (await profiler?.stop(join(first.dir, `cpu-${n}.cpuprofile`))) ?? [];
     const rss = sum(sips.map((s) => rssOf(s.pid)));
     const during = await all();
@@ -214,7 +254,13 @@ async function measureSipscribe(
     const setup = calls.map((c) => c.setupMs);
     const worst = (name: string): number => Math.max(...during.map((m) => metricSum(m, name)));
 
+    const busy = [...during[0]!.entries()]
+      .filter(([k]) => k.startsWith('sipscribe_media_thread_busy_ratio'))
+      .map(([, v]) => v);
     return {
+      threads: rtpThreads,
+      mainCpuMsPerCallS: cpu[pids.length]!,
+      mediaBusy: busy,
       placed: n,
       refused,
       cpuMsPerCallS: sum(cpu.slice(0, sips.length)),
@@ -315,12 +361,25 @@ function print(n: number, s: SipscribeFigures, b: BridgeFigures): void {
   const bad = Math.max(s.lost, s.late);
   console.log(
     `| ${n} | ${up}${s.refused.length ? ` (${s.refused.length} refused: ${[...new Set(s.refused)].join(', ')})` : ''} ` +
-      `| ${s.cpuMsPerCallS.toFixed(2)} | ${b.cpuMsPerCallS.toFixed(2)} | ${(s.cpuMsPerCallS / b.cpuMsPerCallS).toFixed(2)} ` +
+      `| ${s.threads} | ${s.cpuMsPerCallS.toFixed(2)} (main thread ${s.mainCpuMsPerCallS.toFixed(2)}) | ${b.cpuMsPerCallS.toFixed(2)} | ${(s.cpuMsPerCallS / b.cpuMsPerCallS).toFixed(2)} ` +
       `| ${mb(s.rss)} (${kb((s.rss - s.rssIdle) / Math.max(1, up))}/call) | ${mb(b.rss)} (${kb((b.rss - b.rssIdle) / n)}/call) ` +
       `| ${s.eldP99Ms.toFixed(1)} (max ${s.eldMaxMs.toFixed(0)}) ` +
       `| ${((100 * bad) / Math.max(1, s.sent)).toFixed(3)} % (${s.lost} lost, of which ${s.late} arrived late; ` +
       `${s.sent - s.received} of ${s.sent} never arrived) ` +
       `| ${s.setupP50.toFixed(1)} / ${s.setupP99.toFixed(1)} | ${s.genLateP99.toFixed(1)} |`,
+  );
+}
+
+/** Where one N's CPU went: the main thread, the media threads, the rest of the process. */
+function threadLine(n: number, s: SipscribeFigures): string {
+  const pct = (msPerCallS: number): string => `${((msPerCallS * n) / 10).toFixed(0)} % of a core`;
+  return (
+    `  ${n} calls, rtp.threads ${s.threads}: main thread ${s.mainCpuMsPerCallS.toFixed(2)} CPU ms per call-s ` +
+    `(${pct(s.mainCpuMsPerCallS)}), the rest of the process ${(s.cpuMsPerCallS - s.mainCpuMsPerCallS).toFixed(2)} ` +
+    `(${pct(s.cpuMsPerCallS - s.mainCpuMsPerCallS)}: media threads, GC helpers, libuv)` +
+    (s.mediaBusy.length > 0
+      ? `; media threads busy ${s.mediaBusy.map((b) => `${(100 * b).toFixed(0)} %`).join(' / ')}`
+      : '; no media thread')
   );
 }
 
@@ -339,6 +398,7 @@ export async function run(): Promise<void> {
   const o = options();
   const cluster: string[] = [];
   const memory: string[] = [];
+  const threadLines: string[] = [];
   console.log(
     (o.instances > 1
       ? `(${o.instances} sipscribe instances behind Kamailio's dispatcher: sipscribe columns are their sums) `
@@ -347,22 +407,29 @@ export async function run(): Promise<void> {
       `calls placed at ${o.rate}/s; the machine may be shared: say so next to the figures)`,
   );
   console.log(
-    '| calls | up | sipscribe CPU ms per call-s | bridge CPU ms per call-s | ratio | sipscribe RSS | bridge RSS ' +
+    '| calls | up | rtp.threads | sipscribe CPU ms per call-s | bridge CPU ms per call-s | ratio | sipscribe RSS | bridge RSS ' +
       '| event-loop delay p99 ms | packets late or lost | setup p50 / p99 ms | generator tick late p99 ms |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const n of o.calls) {
     const fake = await startFakeStt(5000);
     const gen = new LoadGenerator();
     try {
       await gen.start();
       gen.startStreaming();
-      const s = await measureSipscribe(gen, fake.url, n, o);
-      const b = await measureBridge(gen, fake.url, n, o);
-      print(n, s, b);
-      if (o.instances === 1) {
-        memory.push(...memoryLines(n, s.placed - s.refused.length, s.memory));
+      const runs: SipscribeFigures[] = [];
+      for (const t of o.threads) {
+        runs.push(await measureSipscribe(gen, fake.url, n, o, t));
       }
+      const b = await measureBridge(gen, fake.url, n, o);
+      for (const s of runs) {
+        print(n, s, b);
+        threadLines.push(threadLine(n, s));
+        if (o.instances === 1) {
+          memory.push(...memoryLines(n, s.placed - s.refused.length, s.memory));
+        }
+      }
+      const s = runs[runs.length - 1]!;
       if (s.heapLines.length > 0) {
         memory.push(
           `  heap snapshot at ${n} calls, kinds of object that grew most (self size, loaded − idle, per call):`,
@@ -380,7 +447,7 @@ export async function run(): Promise<void> {
       await fake.stop();
     }
   }
-  for (const line of [...cluster, ...memory]) {
+  for (const line of [...threadLines, ...cluster, ...memory]) {
     console.log(line);
   }
   console.log(

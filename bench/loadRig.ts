@@ -23,6 +23,13 @@ export function cpuMsOf(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
 }
 
+/** utime + stime in ms of one thread of a process (its main thread: `tid` = `pid`). */
+export function threadCpuMsOf(pid: number, tid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+}
+
 /** Resident set size of a process in bytes (VmRSS of /proc/<pid>/status). */
 export function rssOf(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -120,7 +127,7 @@ export interface Sipscribe extends BenchProcess {
 export async function startSipscribe(
   sttUrl: string,
   maxCalls: number,
-  opts: { nodeArgs?: readonly string[] } = {},
+  opts: { nodeArgs?: readonly string[]; rtpThreads?: number | 'auto' } = {},
 ): Promise<Sipscribe> {
   const dir = runDir('bench-sipscribe');
   const sipPort = await freePort();
@@ -138,7 +145,12 @@ export async function startSipscribe(
         rateLimit: { burst: maxCalls + 10, perSecond: 10_000 },
       },
     },
-    rtp: { host: '127.0.0.1', portMin: rtpMin, portMax: rtpMin + rtpSpan - 1 },
+    rtp: {
+      host: '127.0.0.1',
+      portMin: rtpMin,
+      portMax: rtpMin + rtpSpan - 1,
+      ...(opts.rtpThreads === undefined ? {} : { threads: opts.rtpThreads }),
+    },
     stt: { servers: [{ url: sttUrl, apiKey: 'public_token' }] },
     storage: { dir: join(dir, 'data') },
     http: { host: '127.0.0.1', port: httpPort },

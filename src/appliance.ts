@@ -18,7 +18,8 @@ import {
   type ListenEntry,
   type RegistrationAccount,
 } from '../sip/index.js';
-import { SRTP_SUITES, type SocketFactory } from '../rtp/index.js';
+import { availableParallelism } from 'node:os';
+import { MediaThreads, SRTP_SUITES, type SocketFactory } from '../rtp/index.js';
 import { CallManager } from './call/CallManager.js';
 import { startIngress, type Ingress } from './ingress/index.js';
 import { PendingTranscriptions } from './call/PendingTranscriptions.js';
@@ -116,6 +117,11 @@ function listenerCredentials(entry: ListenEntry, i: number): { cert: Buffer; key
   });
 }
 
+/** `rtp.threads`: `auto` is one media thread per core beyond the first. */
+function mediaThreadCount(threads: Config['rtp']['threads']): number {
+  return threads === 'auto' ? availableParallelism() - 1 : threads;
+}
+
 export async function startAppliance(
   config: Config,
   logger: Logger,
@@ -143,6 +149,29 @@ export async function startAppliance(
       return counters;
     });
 
+    const threads = mediaThreadCount(config.rtp.threads);
+    // A test's in-memory sockets live on this thread: its sessions stay here too.
+    const mediaThreads =
+      threads > 0 && !deps.socketFactory
+        ? new MediaThreads({
+            threads,
+            logger: logger.child({ part: 'media' }),
+            logLevel:
+              config.log.level === 'trace'
+                ? 'debug'
+                : config.log.level === 'fatal'
+                  ? 'error'
+                  : config.log.level,
+          })
+        : undefined;
+    logger.info(
+      { threads: mediaThreads ? threads : 0 },
+      mediaThreads ? 'media on worker threads' : 'media on the main thread',
+    );
+    if (mediaThreads) {
+      cleanups.push(() => mediaThreads.stop());
+      endpoint.metrics.setMediaThreadsSource(mediaThreads);
+    }
     const accounts = config.sip.accounts.map((a) => ({ id: accountId(a), config: a }));
     const accountOf = (call: InviteSummary): (typeof accounts)[number] | undefined => {
       const user = userOf(call.request.uri) ?? userOf(call.to);
@@ -161,6 +190,7 @@ export async function startAppliance(
       admission: endpoint.admission,
       logger: logger.child({ part: 'calls' }),
       ...(deps.socketFactory ? { socketFactory: deps.socketFactory } : {}),
+      ...(mediaThreads ? { mediaThreads } : {}),
       accountFor: (call: InviteSummary) => accountOf(call)?.id ?? null,
     });
     const ingress = await startIngress({

@@ -207,6 +207,12 @@ const configSchema = z.object({
        */
       sendBack: z.enum(['silence', 'keepalive', 'none']).default('keepalive'),
       keepaliveMs: z.number().int().min(20).max(60_000).default(1000),
+      /**
+       * Media threads: the calls' RTP sessions (receive, jitter buffer, decoding, upsampling, what
+       * is sent back) run on this many worker threads, the main thread keeping SIP, the STT streams,
+       * storage and HTTP; 0 runs them on the main thread. `auto`: one per core beyond the first.
+       */
+      threads: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
       // The jitter buffer serves a recogniser: accuracy first, delay bounded (rtp/README.md).
       jitter: z
         .object({

@@ -62,10 +62,25 @@ export interface Metrics {
    * counters (`tls_failures`: a server's certificate failed verification, `auth_failures`, …).
    */
   setSttCountersSource(source: () => Readonly<Record<string, number>>): void;
+  /**
+   * Sets where `sipscribe_media_thread_busy_ratio` and `sipscribe_media_thread_sessions` read from
+   * at scrape time (`rtp.threads`): per media thread, its share of busy time since the last scrape
+   * and the sessions on it; and `sipscribe_media_thread_deaths_total`.
+   */
+  setMediaThreadsSource(source: MediaThreadsSource): void;
   /** Sets where the webhook backlog gauge reads from (the outbox). */
   setWebhookBacklogSource(source: () => Record<string, number>): void;
   /** The bus's counters, reported into `sinkFailures`/`sinkDropped`. */
   readonly busCounters: BusCounters;
+}
+
+/** What the media-thread metrics read at scrape time (`MediaThreads` offers it). */
+interface MediaThreadsSource {
+  /** Per thread, its share of busy time since the last call. */
+  busy(): readonly number[];
+  /** Per thread, its sessions. */
+  sessions(): readonly number[];
+  deaths(): number;
 }
 
 interface MetricsOptions {
@@ -81,6 +96,36 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   let backlogSource: () => Record<string, number> = () => ({});
   let sipSource: () => Readonly<Record<string, number>> = () => ({});
   let sttSource: () => Readonly<Record<string, number>> = () => ({});
+  let mediaSource: MediaThreadsSource = { busy: () => [], sessions: () => [], deaths: () => 0 };
+  const perThread = (name: string, help: string, values: () => readonly number[]): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['thread'] as const,
+      registers: [registry],
+      collect(): void {
+        this.reset();
+        values().forEach((v, i) => this.set({ thread: String(i) }, v));
+      },
+    });
+  };
+  perThread(
+    'sipscribe_media_thread_busy_ratio',
+    'Share of the time since the last scrape each media thread (rtp.threads) was busy',
+    () => mediaSource.busy(),
+  );
+  perThread('sipscribe_media_thread_sessions', 'RTP sessions on each media thread', () =>
+    mediaSource.sessions(),
+  );
+  new Counter({
+    name: 'sipscribe_media_thread_deaths_total',
+    help: 'Media threads that died (their calls ended; another took their place)',
+    registers: [registry],
+    collect(): void {
+      this.reset();
+      this.inc(mediaSource.deaths());
+    },
+  });
   /** A counter read at scrape time from a record of counters; camelCase names become snake_case labels. */
   const eventCounter = (name: string, help: string, source: () => Readonly<Record<string, number>>): void => {
     new Counter({
@@ -238,6 +283,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     setSttCountersSource(source): void {
       sttSource = source;
+    },
+    setMediaThreadsSource(source): void {
+      mediaSource = source;
     },
     setWebhookBacklogSource(source): void {
       backlogSource = source;

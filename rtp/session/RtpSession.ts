@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from '../../lib/clock.js';
-import { codecByName, type AudioCodec } from '../codec/table.js';
-import { RtpConfigError, RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
+import type { AudioCodec } from '../codec/table.js';
+import { RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
 import { G711Plc } from '../dsp/G711Plc.js';
 import { JitterBuffer, type Concealer } from '../jitter/JitterBuffer.js';
 import { RepeatedLog, silentLogger, type Logger } from '../../lib/logger.js';
@@ -12,6 +12,7 @@ import { RtpReceiver } from './RtpReceiver.js';
 import { RtpSender } from './RtpSender.js';
 import { SessionSrtp } from './SessionSrtp.js';
 import { SourceLatch } from './SourceLatch.js';
+import { checkRemoteMedia } from './remoteMedia.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { bindPortPair, type DatagramSocket, type RemoteInfo } from './socket.js';
 import type { RemoteMedia, RtpSessionDelegate, RtpSessionOptions, RtpSessionStats } from './types.js';
@@ -233,13 +234,7 @@ export class RtpSession {
   }
 
   #apply(remote: RemoteMedia): void {
-    const codec = codecByName(remote.codec);
-    if (!codec) {
-      throw new RtpConfigError(`unsupported codec ${String(remote.codec)}`);
-    }
-    if (!(remote.ptime > 0 && remote.ptime <= 120)) {
-      throw new RtpConfigError(`unsupported ptime ${remote.ptime}`);
-    }
+    const codec = checkRemoteMedia(remote);
     this.#srtp.configure(remote.srtp);
     this.#codec = codec;
     this.#remote = { ...remote };

@@ -47,6 +47,11 @@ export interface RtpSessionDelegate {
   onDtmf?(event: DtmfEvent): void;
   /** No RTP for `timeoutMs` while the remote was expected to send (`sendrecv`). Fires once per silence. */
   onTimeout?(): void;
+  /**
+   * The session stopped for good without being closed: its media thread died (`MediaThreads`).
+   * No frame comes after it; close nothing, end the call.
+   */
+  onFailed?(err: Error): void;
 }
 
 export interface RtpSessionOptions {

@@ -27,7 +27,7 @@ import { DeferredCall } from './DeferredCall.js';
 import { appEndReason } from './endReason.js';
 
 /** What the lifecycle needs of the running endpoint (every session's deps offer it). */
-type LifecycleDeps = Omit<CallSessionDeps, 'recorder' | 'socketFactory'>;
+type LifecycleDeps = Omit<CallSessionDeps, 'recorder' | 'socketFactory' | 'mediaThreads'>;
 
 /** What the lifecycle needs of a SIP call. */
 type LifecycleCall = Pick<SessionCall, 'state' | 'endReason' | 'reject' | 'hangup' | 'on'>;

@@ -6,6 +6,8 @@
 import type { Clock } from '../../lib/clock.js';
 import {
   RtpSession,
+  type MediaThreads,
+  type RemoteRtpSession,
   type RemoteMedia,
   type RtpSessionDelegate,
   type SocketFactory,
@@ -20,17 +22,19 @@ interface CallMediaDeps {
   readonly metrics: Metrics;
   readonly clock: Clock;
   readonly socketFactory?: SocketFactory;
+  /** Media threads (`rtp.threads`): sessions run there instead of on the main thread. */
+  readonly mediaThreads?: MediaThreads;
 }
 
 export class CallMedia {
-  readonly #rtp: RtpSession;
+  readonly #rtp: RtpSession | RemoteRtpSession;
   readonly #stats: RtpStatsReporter;
   readonly #log: Logger;
   readonly #sendBack: Config['rtp']['sendBack'];
   #closed = false;
 
   private constructor(
-    rtp: RtpSession,
+    rtp: RtpSession | RemoteRtpSession,
     stats: RtpStatsReporter,
     log: Logger,
     sendBack: Config['rtp']['sendBack'],
@@ -47,21 +51,26 @@ export class CallMedia {
    */
   static async open(d: CallMediaDeps, log: Logger, delegate: RtpSessionDelegate): Promise<CallMedia> {
     const { rtp } = d.config;
-    const session = await RtpSession.open(
-      {
-        host: rtp.host,
-        portMin: rtp.portMin,
-        portMax: rtp.portMax,
-        clock: d.clock,
-        logger: log,
-        jitter: rtp.jitter,
-        timeoutMs: rtp.timeoutMs,
-        sendBack: rtp.sendBack,
-        keepaliveMs: rtp.keepaliveMs,
-        ...(d.socketFactory ? { socketFactory: d.socketFactory } : {}),
-      },
-      delegate,
-    );
+    const options = {
+      host: rtp.host,
+      portMin: rtp.portMin,
+      portMax: rtp.portMax,
+      jitter: rtp.jitter,
+      timeoutMs: rtp.timeoutMs,
+      sendBack: rtp.sendBack,
+      keepaliveMs: rtp.keepaliveMs,
+    };
+    const session = d.mediaThreads
+      ? await d.mediaThreads.open(options, log, delegate)
+      : await RtpSession.open(
+          {
+            ...options,
+            clock: d.clock,
+            logger: log,
+            ...(d.socketFactory ? { socketFactory: d.socketFactory } : {}),
+          },
+          delegate,
+        );
     return new CallMedia(session, new RtpStatsReporter(d.metrics, d.clock, log), log, rtp.sendBack);
   }
 
@@ -104,8 +113,15 @@ export class CallMedia {
 
   /** The end of an answered call: last figures into the metrics and the log, sockets closed. */
   end(): void {
-    this.#stats.final(this.#rtp.getStats());
+    const rtp = this.#rtp;
+    if (rtp instanceof RtpSession) {
+      this.#stats.final(rtp.getStats());
+      this.close();
+      return;
+    }
+    // On a media thread the last figures come with its answer to the close.
     this.close();
+    void rtp.closed.then((stats) => this.#stats.final(stats));
   }
 
   /** Closes the sockets (setup abandoned: nothing to count). */

@@ -15,7 +15,7 @@
  * {@link CallLifecycle}, which reads the session's phase from it and takes each way out once.
  */
 import type { Clock } from '../../lib/clock.js';
-import type { DtmfEvent, SocketFactory } from '../../rtp/index.js';
+import type { DtmfEvent, MediaThreads, SocketFactory } from '../../rtp/index.js';
 import type { IncomingCall, MediaDescription } from '../../sip/index.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { Config } from '../config.js';
@@ -49,6 +49,8 @@ export interface CallSessionDeps {
   readonly wallClock: () => number;
   /** RTP sockets (node:dgram unless a test says otherwise). */
   readonly socketFactory?: SocketFactory;
+  /** Media threads (`rtp.threads`); none: RTP on the main thread. */
+  readonly mediaThreads?: MediaThreads;
   /** The disk budget of deferred calls' audio (`storage.pendingMaxBytes`); none: unbounded. */
   readonly pendingBudget?: PendingBudget;
 }
@@ -145,6 +147,10 @@ export class CallSession {
         onTimeout: () => {
           this.log.warn({ timeoutMs: config.rtp.timeoutMs }, 'no RTP: ending the call');
           void this.end('rtp-timeout');
+        },
+        onFailed: (err) => {
+          this.log.error({ err }, 'media lost: ending the call');
+          void this.end('error');
         },
       });
     } catch (err) {

@@ -155,6 +155,10 @@ export class RecordingSession {
         lane.media = await CallMedia.open(this.#d, this.log.child({ channel: lane.stt.channel }), {
           onFrame: (frame) => this.#onFrame(lane, frame),
           onTimeout: () => void this.end('rtp-timeout'),
+          onFailed: (err) => {
+            this.log.error({ err }, 'media lost: ending the recording session');
+            void this.end('error');
+          },
         });
       }
     } catch (err) {

@@ -13,9 +13,9 @@
  * meanwhile fail at once: a database that cannot be opened costs one thread start per second, not
  * one per batch).
  */
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Clock } from '../../lib/clock.js';
+import { startModuleWorker } from '../../lib/moduleWorker.js';
 import type { CallEvent } from '../events.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -42,22 +42,6 @@ interface Pending {
   reject(err: Error): void;
   /** The batch's promise, settled quietly (what `close()` waits for). */
   readonly settled: Promise<void>;
-}
-
-/**
- * Starts the worker's script: the compiled `eventThread.js` beside this file, or, when this file
- * runs as TypeScript (the test runner), `eventThread.ts` through tsx's loader.
- */
-function startThread(dir: string): Worker {
-  const workerData = { dir };
-  if (!fileURLToPath(import.meta.url).endsWith('.ts')) {
-    return new Worker(new URL('./eventThread.js', import.meta.url), { workerData });
-  }
-  const script = JSON.stringify(new URL('./eventThread.ts', import.meta.url).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => tsx.tsImport(${script}, ${script}));`, {
-    eval: true,
-    workerData,
-  });
 }
 
 export class SqliteEventWriter implements EventStore {
@@ -126,7 +110,7 @@ export class SqliteEventWriter implements EventStore {
     if (this.#worker) {
       return this.#worker;
     }
-    const worker = startThread(this.#dir);
+    const worker = startModuleWorker(import.meta.url, 'eventThread', { workerData: { dir: this.#dir } });
     worker.on('message', (reply: BatchReply) => {
       const p = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);

@@ -44,9 +44,13 @@ function textsOf(events: readonly CallEvent[], callId: string, type: CallEvent['
     .map((e) => (e as { text?: string }).text ?? '');
 }
 
-describe.each<SipTransport>(['udp', 'tcp'])('a SIPp call over %s becomes a transcript', (transport) => {
+// Media on two media threads over UDP, on the main thread over TCP: both paths whatever the cores.
+describe.each<[SipTransport, number]>([
+  ['udp', 2],
+  ['tcp', 0],
+])('a SIPp call over %s (rtp.threads %i) becomes a transcript', (transport, threads) => {
   it('delivers the words the STT produced to every sink', async () => {
-    const e2e = await startE2e(`e2e-call-${transport}`);
+    const e2e = await startE2e(`e2e-call-${transport}`, { rtp: { threads } });
     envs.push(e2e);
     const sipp = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_call_pcmu.xml', {
       transport,
@@ -137,6 +141,9 @@ describe.each<SipTransport>(['udp', 'tcp'])('a SIPp call over %s becomes a trans
     const metrics = await (await fetch(`${e2e.base}/metrics`)).text();
     expect(metrics).toMatch(/sipscribe_calls_total\{outcome="bye-remote"\} 1/);
     expect(metrics).toMatch(/sipscribe_rtp_packets_received_total [1-9]\d*/);
+    // The call's media ran where rtp.threads put it.
+    const threadLines = metrics.match(/^sipscribe_media_thread_sessions\{thread="\d+"\} \d+$/gm) ?? [];
+    expect(threadLines).toHaveLength(threads);
   });
 });
 

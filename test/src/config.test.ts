@@ -16,7 +16,12 @@ describe('config', () => {
     ]);
     expect(cfg.sip.accounts).toEqual([]);
     expect(cfg.sip.inbound.maxCalls).toBe(200);
-    expect(cfg.rtp).toMatchObject({ portMin: 20000, portMax: 29999, codecs: ['PCMU', 'PCMA'] });
+    expect(cfg.rtp).toMatchObject({
+      portMin: 20000,
+      portMax: 29999,
+      codecs: ['PCMU', 'PCMA'],
+      threads: 'auto',
+    });
     expect(cfg.stt.servers[0]).toMatchObject({
       url: 'ws://127.0.0.1:8080/api/asr-streaming',
       apiKey: 'public_token',
@@ -59,6 +64,9 @@ describe('config', () => {
 
   it('rejects an inverted RTP port range', () => {
     expect(() => parseConfig({ rtp: { portMin: 30000, portMax: 20000 } })).toThrow(/rtp\.portMin/);
+    expect(parseConfig({ rtp: { threads: 0 } }).rtp.threads).toBe(0);
+    expect(() => parseConfig({ rtp: { threads: 65 } })).toThrow(/rtp\.threads/);
+    expect(() => parseConfig({ rtp: { threads: 'many' } })).toThrow(/rtp\.threads/);
   });
 
   it('takes secrets from the environment and masks them when printed', () => {

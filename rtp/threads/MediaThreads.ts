@@ -1,0 +1,431 @@
+/**
+ * Media on worker threads: each call's RTP session (sockets, jitter buffer, PLC, decoder,
+ * upsampler, what is sent back, RTCP) runs on one of `threads` media threads instead of the main
+ * thread, which keeps SIP, the STT streams, storage and HTTP; frames come back one message per
+ * thread per scheduler tick. A session is placed on the thread with the fewest. A thread that dies
+ * fails its sessions (`onFailed`: their calls end, their transcripts flushed) and another takes its
+ * place for the next call.
+ */
+import type { Worker } from 'node:worker_threads';
+import { systemClock } from '../../lib/clock.js';
+import { silentLogger, type Logger } from '../../lib/logger.js';
+import { startModuleWorker } from '../../lib/moduleWorker.js';
+import { RtpError, RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
+import { resolveOptions } from '../session/options.js';
+import { checkRemoteMedia } from '../session/remoteMedia.js';
+import type { RemoteMedia, RtpSessionDelegate, RtpSessionStats } from '../session/types.js';
+import {
+  FRAME_SAMPLES,
+  type FromThread,
+  type LogLevel,
+  type ThreadSessionOptions,
+  type ToThread,
+} from './messages.js';
+
+interface MediaThreadsOptions {
+  /** Media threads (1–64). */
+  readonly threads: number;
+  /** The pool's own lines (a thread that died). */
+  readonly logger?: Logger;
+  /** The lowest level a thread sends over (below it nothing crosses). Default `info`. */
+  readonly logLevel?: LogLevel;
+}
+
+const ZERO_STATS: RtpSessionStats = Object.freeze({
+  datagrams: 0,
+  received: 0,
+  lost: 0,
+  late: 0,
+  duplicated: 0,
+  reordered: 0,
+  concealed: 0,
+  adjusted: 0,
+  currentDelayMs: 0,
+  targetDelayMs: 0,
+  jitterMs: 0,
+  cumulativeLost: 0,
+  malformed: Object.freeze({}) as Record<string, number>,
+  srtp: null,
+  srtpAuthFailed: 0,
+  srtpReplayed: 0,
+  rejectedSource: 0,
+  unknownPayloadType: 0,
+  invalidSequence: 0,
+  ssrcChanges: 0,
+  dtmfEvents: 0,
+  frames: 0,
+  packetsSent: 0,
+  rtcpSent: 0,
+  rtcpReceived: 0,
+  onHold: false,
+});
+
+/** What the thread says about one session. */
+type SessionMessage = Extract<FromThread, { t: 'dtmf' | 'timeout' | 'log' | 'closed' }>;
+
+/** The main thread's side of a session on a media thread (what `RtpSession` offers a call). */
+export class RemoteRtpSession {
+  /** Upward notifications; may be replaced at any time. */
+  delegate: RtpSessionDelegate;
+  readonly localPort: number;
+  readonly log: Logger;
+  readonly #thread: MediaThread;
+  readonly #id: number;
+  #state: 'bound' | 'running' | 'closed' = 'bound';
+  #stats: RtpSessionStats = ZERO_STATS;
+  #ended = false;
+  readonly #closed: Promise<RtpSessionStats>;
+  #resolveClosed!: (stats: RtpSessionStats) => void;
+
+  constructor(thread: MediaThread, id: number, port: number, log: Logger, delegate: RtpSessionDelegate) {
+    this.#thread = thread;
+    this.#id = id;
+    this.localPort = port;
+    this.log = log;
+    this.delegate = delegate;
+    this.#closed = new Promise((r) => (this.#resolveClosed = r));
+  }
+
+  /**
+   * Starts the call's media (see `RtpSession.start`).
+   * @throws {RtpSessionStateError} when already started or closed
+   * @throws {RtpConfigError} on what the session could not apply
+   */
+  start(remote: RemoteMedia): void {
+    if (this.#state !== 'bound') {
+      throw new RtpSessionStateError(`start() in state ${this.#state}`);
+    }
+    checkRemoteMedia(remote);
+    this.#state = 'running';
+    this.#thread.send({ t: 'start', id: this.#id, remote });
+  }
+
+  /**
+   * A new remote description (see `RtpSession.update`).
+   * @throws {RtpSessionStateError} when not started
+   * @throws {RtpConfigError} on what the session could not apply
+   */
+  update(remote: RemoteMedia): void {
+    if (this.#state !== 'running') {
+      throw new RtpSessionStateError(`update() in state ${this.#state}`);
+    }
+    checkRemoteMedia(remote);
+    this.#thread.send({ t: 'update', id: this.#id, remote });
+  }
+
+  /** The figures as of the thread's last report (once a second), or its final ones once closed. */
+  getStats(): RtpSessionStats {
+    return this.#stats;
+  }
+
+  /** `close()` was called and the thread has not answered yet. */
+  get closing(): boolean {
+    return this.#state === 'closed' && !this.#ended;
+  }
+
+  /** Resolves with the last figures once the thread has closed the session (or died). */
+  get closed(): Promise<RtpSessionStats> {
+    return this.#closed;
+  }
+
+  /** Stops the session: no frame is delivered after this; the thread releases its ports. Idempotent. */
+  close(): void {
+    if (this.#state === 'closed') {
+      return;
+    }
+    this.#state = 'closed';
+    this.#thread.send({ t: 'close', id: this.#id });
+  }
+
+  // ---- from the thread ----
+
+  /** @internal */
+  frame(frame: Float32Array, offsetMs: number): void {
+    if (this.#state === 'running') {
+      this.delegate.onFrame?.(frame, offsetMs);
+    }
+  }
+
+  /** @internal */
+  message(msg: SessionMessage): void {
+    switch (msg.t) {
+      case 'dtmf':
+        if (this.#state === 'running') {
+          this.delegate.onDtmf?.(msg.event);
+        }
+        return;
+      case 'timeout':
+        if (this.#state === 'running') {
+          this.delegate.onTimeout?.();
+        }
+        return;
+      case 'log':
+        this.log[msg.level](msg.obj, msg.msg);
+        return;
+      case 'closed':
+        this.#stats = msg.stats;
+        this.#end();
+        return;
+    }
+  }
+
+  /** @internal */
+  stats(stats: RtpSessionStats): void {
+    if (!this.#ended) {
+      this.#stats = stats;
+    }
+  }
+
+  /** @internal The thread died: no more frames, the figures as last reported. */
+  failed(err: Error): void {
+    const running = this.#state !== 'closed';
+    this.#state = 'closed';
+    this.#end();
+    if (running) {
+      this.delegate.onFailed?.(err);
+    }
+  }
+
+  #end(): void {
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#thread.forget(this.#id);
+      this.#resolveClosed(this.#stats);
+    }
+  }
+}
+
+interface Opening {
+  readonly log: Logger;
+  readonly delegate: RtpSessionDelegate;
+  resolve(s: RemoteRtpSession): void;
+  reject(err: Error): void;
+}
+
+/** One worker and the sessions on it. */
+class MediaThread {
+  readonly #worker: Worker;
+  readonly #sessions = new Map<number, RemoteRtpSession>();
+  readonly #opening = new Map<number, Opening>();
+  #elu: ReturnType<Worker['performance']['eventLoopUtilization']>;
+  #dead = false;
+
+  constructor(logLevel: LogLevel, onExit: (thread: MediaThread, err: Error) => void) {
+    this.#worker = startModuleWorker(import.meta.url, 'mediaThread', { workerData: { logLevel } });
+    // The calls on it keep the process running, not the thread itself.
+    this.#worker.unref();
+    this.#elu = this.#worker.performance.eventLoopUtilization();
+    this.#worker.on('message', (msg: FromThread) => this.#onMessage(msg));
+    let error: Error | undefined;
+    this.#worker.on('error', (err) => (error = err));
+    this.#worker.on('exit', (code) => {
+      this.#dead = true;
+      const err = error ?? new RtpError('RTP_ERR_THREAD', `media thread exited (code ${code})`);
+      for (const o of this.#opening.values()) {
+        o.reject(new RtpError('RTP_ERR_THREAD', `media thread died: ${err.message}`));
+      }
+      this.#opening.clear();
+      for (const s of [...this.#sessions.values()]) {
+        s.failed(err);
+      }
+      onExit(this, err);
+    });
+  }
+
+  /** Sessions on this thread, opening ones included. */
+  get load(): number {
+    return this.#sessions.size + this.#opening.size;
+  }
+
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  open(
+    id: number,
+    options: ThreadSessionOptions,
+    log: Logger,
+    delegate: RtpSessionDelegate,
+  ): Promise<RemoteRtpSession> {
+    return new Promise((resolve, reject) => {
+      this.#opening.set(id, { log, delegate, resolve, reject });
+      this.send({ t: 'open', id, options });
+    });
+  }
+
+  send(msg: ToThread, transfer?: ArrayBuffer[]): void {
+    if (!this.#dead) {
+      this.#worker.postMessage(msg, transfer);
+    }
+  }
+
+  forget(id: number): void {
+    this.#sessions.delete(id);
+  }
+
+  busy(): number {
+    const now = this.#worker.performance.eventLoopUtilization();
+    const d = this.#worker.performance.eventLoopUtilization(now, this.#elu);
+    this.#elu = now;
+    return d.utilization;
+  }
+
+  async kill(): Promise<void> {
+    await this.#worker.terminate();
+  }
+
+  /** Waits (up to `ms`) for the sessions closed by now to be closed by the thread, then ends it. */
+  async terminate(ms: number): Promise<void> {
+    const closing = [...this.#sessions.values()].filter((s) => s.closing).map((s) => s.closed);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all(closing), new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+    await this.#worker.terminate();
+  }
+
+  #onMessage(msg: FromThread): void {
+    switch (msg.t) {
+      case 'frames': {
+        const { ids, offsets, samples } = msg;
+        for (let i = 0; i < ids.length; i++) {
+          const s = this.#sessions.get(ids[i]!);
+          s?.frame(samples.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES), offsets[i]!);
+        }
+        this.send({ t: 'recycle', samples }, [samples.buffer as ArrayBuffer]);
+        return;
+      }
+      case 'opened': {
+        const o = this.#opening.get(msg.id);
+        if (o) {
+          this.#opening.delete(msg.id);
+          const s = new RemoteRtpSession(this, msg.id, msg.port, o.log, o.delegate);
+          this.#sessions.set(msg.id, s);
+          o.resolve(s);
+        }
+        return;
+      }
+      case 'open-failed': {
+        const o = this.#opening.get(msg.id);
+        this.#opening.delete(msg.id);
+        o?.reject(
+          msg.code === 'RTP_ERR_NO_PORTS'
+            ? new RtpPortsExhaustedError(msg.message)
+            : new RtpError(msg.code, msg.message),
+        );
+        return;
+      }
+      case 'stats':
+        for (let i = 0; i < msg.ids.length; i++) {
+          this.#sessions.get(msg.ids[i]!)?.stats(msg.stats[i]!);
+        }
+        return;
+      case 'log':
+        if (msg.id === 0 || !this.#sessions.has(msg.id)) {
+          (this.#opening.get(msg.id)?.log ?? silentLogger)[msg.level](msg.obj, msg.msg);
+          return;
+        }
+        this.#sessions.get(msg.id)!.message(msg);
+        return;
+      case 'dtmf':
+      case 'timeout':
+      case 'closed':
+        this.#sessions.get(msg.id)?.message(msg);
+    }
+  }
+}
+
+export class MediaThreads {
+  readonly #threads: (MediaThread | null)[];
+  readonly #log: Logger;
+  readonly #logLevel: LogLevel;
+  #next = 1;
+  #stopped = false;
+  #deaths = 0;
+
+  /** Starts `threads` media threads. */
+  constructor(opts: MediaThreadsOptions) {
+    if (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > 64) {
+      throw new RangeError(`media threads must be 1–64, got ${opts.threads}`);
+    }
+    this.#log = opts.logger ?? silentLogger;
+    this.#logLevel = opts.logLevel ?? 'info';
+    this.#threads = Array.from({ length: opts.threads }, () => this.#spawn());
+  }
+
+  /** Threads that died (each logged). */
+  deaths(): number {
+    return this.#deaths;
+  }
+
+  get threads(): number {
+    return this.#threads.length;
+  }
+
+  /**
+   * Opens a session on the least loaded thread (see `RtpSession.open`).
+   * @throws {RtpConfigError} on invalid options (checked here first)
+   * @throws {RtpPortsExhaustedError} when no pair in the range can be bound
+   * @throws {RtpError} `RTP_ERR_THREAD` when the pool is stopped or the thread died meanwhile
+   */
+  async open(
+    options: ThreadSessionOptions,
+    log: Logger,
+    delegate: RtpSessionDelegate = {},
+  ): Promise<RemoteRtpSession> {
+    if (this.#stopped) {
+      throw new RtpError('RTP_ERR_THREAD', 'media threads stopped');
+    }
+    resolveOptions(options, systemClock);
+    let best = 0;
+    for (let i = 0; i < this.#threads.length; i++) {
+      const t = (this.#threads[i] ??= this.#spawn());
+      if (t.load < this.#threads[best]!.load) {
+        best = i;
+      }
+    }
+    return this.#threads[best]!.open(this.#next++, options, log, delegate);
+  }
+
+  /**
+   * Ends thread `i` as a crash would (tests: the path a thread that dies takes).
+   * @internal
+   */
+  async terminateThread(i: number): Promise<void> {
+    await this.#threads[i]?.kill();
+  }
+
+  /** Per thread, the sessions on it (opening ones included). */
+  sessions(): number[] {
+    return this.#threads.map((t) => t?.load ?? 0);
+  }
+
+  /** Per thread, the share of the time since the last call that its event loop was busy (0–1). */
+  busy(): number[] {
+    return this.#threads.map((t) => (t && !t.dead ? t.busy() : 0));
+  }
+
+  /**
+   * Ends every thread, once the sessions closed by now are closed there (their RTCP BYE sent, ports
+   * released; at most a second); sessions still open are failed.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all(this.#threads.flatMap((t) => (t ? [t.terminate(1000)] : [])));
+  }
+
+  #spawn(): MediaThread {
+    return new MediaThread(this.#logLevel, (thread, err) => {
+      const i = this.#threads.indexOf(thread);
+      if (i >= 0) {
+        this.#threads[i] = null;
+      }
+      if (!this.#stopped) {
+        this.#deaths++;
+        this.#log.error(
+          { err, deaths: this.#deaths },
+          'media thread died: its calls end; a new one takes its place',
+        );
+      }
+    });
+  }
+}
