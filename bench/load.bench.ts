@@ -316,7 +316,8 @@ function memoryLines(n: number, up: number, m: SipscribeFigures['memory']): stri
     `  memory at ${n} calls, per call (loaded − idle): RSS ${per(m.idle.rss, m.loaded.rss)}, ` +
       `JS heap used ${per(m.idle.heapUsed, m.loaded.heapUsed)} (${spaces || 'no space over 1 KB'}), ` +
       `JS heap committed ${per(m.idle.heapTotal, m.loaded.heapTotal)} (${committed || 'no space over 1 KB'}), ` +
-      `external (Buffers, typed arrays) ${per(m.idle.external, m.loaded.external)}; ` +
+      `external (Buffers, typed arrays) ${per(m.idle.external, m.loaded.external)}, ` +
+      `media threads' JS heaps ${per(m.idle.mediaHeapUsed, m.loaded.mediaHeapUsed)}; ` +
       `idle ${k(m.idle.rss)} RSS / ${k(m.idle.heapUsed)} heap / ${k(m.idle.external)} external, ` +
       `after the calls ${k(m.after.rss)} / ${k(m.after.heapUsed)} / ${k(m.after.external)}`,
   ];

@@ -269,6 +269,8 @@ export interface MemoryReading {
   readonly heapTotal: number;
   /** `nodejs_heap_space_size_total_bytes` per space. */
   readonly spacesTotal: ReadonlyMap<string, number>;
+  /** The media threads' JS heaps in use, summed (`sipscribe_media_thread_heap_used_bytes`). */
+  readonly mediaHeapUsed: number;
 }
 
 export function memoryOf(pid: number, m: Map<string, number>): MemoryReading {
@@ -287,6 +289,7 @@ export function memoryOf(pid: number, m: Map<string, number>): MemoryReading {
     spaces,
     heapTotal: metricSum(m, 'sipscribe_nodejs_heap_size_total_bytes'),
     spacesTotal,
+    mediaHeapUsed: metricSum(m, 'sipscribe_media_thread_heap_used_bytes'),
   };
 }
 

@@ -63,9 +63,9 @@ export interface Metrics {
    */
   setSttCountersSource(source: () => Readonly<Record<string, number>>): void;
   /**
-   * Sets where `sipscribe_media_thread_busy_ratio` and `sipscribe_media_thread_sessions` read from
-   * at scrape time (`rtp.threads`): per media thread, its share of busy time since the last scrape
-   * and the sessions on it; and `sipscribe_media_thread_deaths_total`.
+   * Sets where the `sipscribe_media_thread_*` metrics read from at scrape time (`rtp.threads`): per
+   * media thread, its share of busy time since the last scrape, the sessions on it and its JS heap;
+   * and the threads that died.
    */
   setMediaThreadsSource(source: MediaThreadsSource): void;
   /** Sets where the webhook backlog gauge reads from (the outbox). */
@@ -80,6 +80,8 @@ interface MediaThreadsSource {
   busy(): readonly number[];
   /** Per thread, its sessions. */
   sessions(): readonly number[];
+  /** Per thread, its JS heap in use (bytes). */
+  heapUsed(): readonly number[];
   deaths(): number;
 }
 
@@ -96,7 +98,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   let backlogSource: () => Record<string, number> = () => ({});
   let sipSource: () => Readonly<Record<string, number>> = () => ({});
   let sttSource: () => Readonly<Record<string, number>> = () => ({});
-  let mediaSource: MediaThreadsSource = { busy: () => [], sessions: () => [], deaths: () => 0 };
+  let mediaSource: MediaThreadsSource = {
+    busy: () => [],
+    sessions: () => [],
+    heapUsed: () => [],
+    deaths: () => 0,
+  };
   const perThread = (name: string, help: string, values: () => readonly number[]): void => {
     new Gauge({
       name,
@@ -116,6 +123,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   );
   perThread('sipscribe_media_thread_sessions', 'RTP sessions on each media thread', () =>
     mediaSource.sessions(),
+  );
+  perThread(
+    'sipscribe_media_thread_heap_used_bytes',
+    "Each media thread's JS heap in use, as of its last report (once a second)",
+    () => mediaSource.heapUsed(),
   );
   new Counter({
     name: 'sipscribe_media_thread_deaths_total',

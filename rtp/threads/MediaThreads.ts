@@ -209,6 +209,8 @@ class MediaThread {
   readonly #opening = new Map<number, Opening>();
   #elu: ReturnType<Worker['performance']['eventLoopUtilization']>;
   #dead = false;
+  /** The thread's JS heap in use as of its last report (bytes). */
+  heapUsed = 0;
 
   constructor(logLevel: LogLevel, onExit: (thread: MediaThread, err: Error) => void) {
     this.#worker = startModuleWorker(import.meta.url, 'mediaThread', { workerData: { logLevel } });
@@ -315,6 +317,7 @@ class MediaThread {
         return;
       }
       case 'stats':
+        this.heapUsed = msg.heapUsed;
         for (let i = 0; i < msg.ids.length; i++) {
           this.#sessions.get(msg.ids[i]!)?.stats(msg.stats[i]!);
         }
@@ -397,6 +400,11 @@ export class MediaThreads {
   /** Per thread, the sessions on it (opening ones included). */
   sessions(): number[] {
     return this.#threads.map((t) => t?.load ?? 0);
+  }
+
+  /** Per thread, its JS heap in use as of its last report (once a second while it has sessions). */
+  heapUsed(): number[] {
+    return this.#threads.map((t) => t?.heapUsed ?? 0);
   }
 
   /** Per thread, the share of the time since the last call that its event loop was busy (0–1). */

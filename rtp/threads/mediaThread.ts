@@ -5,6 +5,7 @@
  * transferred buffer, handed back for reuse); DTMF, timeouts, log lines and once a second every
  * session's figures follow the same port.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Logger } from '../../lib/logger.js';
 import { RtpSession } from '../session/RtpSession.js';
@@ -113,7 +114,7 @@ function reportStats(): void {
     ids.push(id);
     stats.push(s.getStats());
   }
-  post({ t: 'stats', ids, stats });
+  post({ t: 'stats', ids, stats, heapUsed: getHeapStatistics().used_heap_size });
 }
 
 async function open(id: number, msg: Extract<ToThread, { t: 'open' }>): Promise<void> {

@@ -53,8 +53,13 @@ export type FromThread =
       readonly obj: object;
       readonly msg?: string;
     }
-  /** Every session's figures, once a second. */
-  | { readonly t: 'stats'; readonly ids: readonly number[]; readonly stats: readonly RtpSessionStats[] }
+  /** Every session's figures, once a second, and the thread's JS heap in use (bytes). */
+  | {
+      readonly t: 'stats';
+      readonly ids: readonly number[];
+      readonly stats: readonly RtpSessionStats[];
+      readonly heapUsed: number;
+    }
   /** The session is closed (its ports released); its last figures. */
   | { readonly t: 'closed'; readonly id: number; readonly stats: RtpSessionStats };
 
