@@ -60,6 +60,14 @@ const ZERO_STATS: RtpSessionStats = Object.freeze({
   onHold: false,
 });
 
+/**
+ * A media thread's young generation: what it allocates dies young (datagrams, messages), and with
+ * V8's default size it grew and stayed resident. With 6 MB, `bench load` at 200 calls (rtp.threads
+ * auto, one thread, two runs each way): RSS 564 instead of 645–654 KB per call (about 17 MB less),
+ * CPU unchanged.
+ */
+const YOUNG_GENERATION_MB = 6;
+
 /** What the thread says about one session. */
 type SessionMessage = Extract<FromThread, { t: 'dtmf' | 'timeout' | 'log' | 'closed' }>;
 
@@ -213,7 +221,10 @@ class MediaThread {
   heapUsed = 0;
 
   constructor(logLevel: LogLevel, onExit: (thread: MediaThread, err: Error) => void) {
-    this.#worker = startModuleWorker(import.meta.url, 'mediaThread', { workerData: { logLevel } });
+    this.#worker = startModuleWorker(import.meta.url, 'mediaThread', {
+      workerData: { logLevel },
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
     // The calls on it keep the process running, not the thread itself.
     this.#worker.unref();
     this.#elu = this.#worker.performance.eventLoopUtilization();
