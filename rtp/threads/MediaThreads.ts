@@ -8,7 +8,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { systemClock } from '../../lib/clock.js';
-import { silentLogger, type Logger } from '../../lib/logger.js';
+import { RepeatedLog, silentLogger, type Logger } from '../../lib/logger.js';
 import { startModuleWorker } from '../../lib/moduleWorker.js';
 import { RtpError, RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
 import { resolveOptions } from '../session/options.js';
@@ -68,6 +68,9 @@ const ZERO_STATS: RtpSessionStats = Object.freeze({
  */
 const YOUNG_GENERATION_MB = 6;
 
+/** How often a delegate that keeps throwing is logged again (with its count), as in `RtpSession`. */
+const DELEGATE_ERROR_WINDOW_MS = 30_000;
+
 /** What the thread says about one session. */
 type SessionMessage = Extract<FromThread, { t: 'dtmf' | 'timeout' | 'log' | 'closed' }>;
 
@@ -76,7 +79,9 @@ export class RemoteRtpSession {
   /** Upward notifications; may be replaced at any time. */
   delegate: RtpSessionDelegate;
   readonly localPort: number;
-  readonly log: Logger;
+  readonly #log: Logger;
+  /** A delegate that throws, logged once per window (as the output path of `RtpSession` does). */
+  readonly #repeat: RepeatedLog;
   readonly #thread: MediaThread;
   readonly #id: number;
   #state: 'bound' | 'running' | 'closed' = 'bound';
@@ -89,7 +94,8 @@ export class RemoteRtpSession {
     this.#thread = thread;
     this.#id = id;
     this.localPort = port;
-    this.log = log;
+    this.#log = log;
+    this.#repeat = new RepeatedLog(log, systemClock, DELEGATE_ERROR_WINDOW_MS);
     this.delegate = delegate;
     this.#closed = new Promise((r) => (this.#resolveClosed = r));
   }
@@ -150,25 +156,38 @@ export class RemoteRtpSession {
   /** @internal */
   frame(frame: Float32Array, offsetMs: number): void {
     if (this.#state === 'running') {
-      this.delegate.onFrame?.(frame, offsetMs);
+      try {
+        this.delegate.onFrame?.(frame, offsetMs);
+      } catch (err) {
+        this.#delegateFailed(err);
+      }
     }
+  }
+
+  /** One call's bug must not stop the other frames of the batch, nor reach the thread's port. */
+  #delegateFailed(err: unknown): void {
+    this.#repeat.log('error', 'rtp-delegate-bug', () => ({ err }), 'unexpected error in an rtp delegate');
   }
 
   /** @internal */
   message(msg: SessionMessage): void {
     switch (msg.t) {
       case 'dtmf':
-        if (this.#state === 'running') {
-          this.delegate.onDtmf?.(msg.event);
-        }
-        return;
       case 'timeout':
         if (this.#state === 'running') {
-          this.delegate.onTimeout?.();
+          try {
+            if (msg.t === 'dtmf') {
+              this.delegate.onDtmf?.(msg.event);
+            } else {
+              this.delegate.onTimeout?.();
+            }
+          } catch (err) {
+            this.#delegateFailed(err);
+          }
         }
         return;
       case 'log':
-        this.log[msg.level](msg.obj, msg.msg);
+        this.#log[msg.level](msg.obj, msg.msg);
         return;
       case 'closed':
         this.#stats = msg.stats;
@@ -190,13 +209,18 @@ export class RemoteRtpSession {
     this.#state = 'closed';
     this.#end();
     if (running) {
-      this.delegate.onFailed?.(err);
+      try {
+        this.delegate.onFailed?.(err);
+      } catch (e) {
+        this.#delegateFailed(e);
+      }
     }
   }
 
   #end(): void {
     if (!this.#ended) {
       this.#ended = true;
+      this.#repeat.flush();
       this.#thread.forget(this.#id);
       this.#resolveClosed(this.#stats);
     }

@@ -209,6 +209,25 @@ describe('MediaThreads: RTP sessions on worker threads', () => {
     await next.closed;
   });
 
+  it('a delegate that throws is logged once; the other calls of its batch still get their frames', async () => {
+    const threads = pool(1);
+    const badLog = lines();
+    let thrown = 0;
+    const bad = await threads.open(RANGE, badLog.logger, {
+      onFrame: () => {
+        thrown++;
+        throw new Error('bug in a call');
+      },
+    });
+    const rec = recorder();
+    const good = await threads.open(RANGE, lines().logger, rec.delegate);
+    bad.start(remoteMedia());
+    good.start(remoteMedia());
+    // Silence frames flow from start(), every 80 ms, for both calls.
+    await rec.until(() => rec.frames.length >= 5 && thrown >= 5);
+    expect(badLog.seen.filter((l) => l === 'unexpected error in an rtp delegate')).toHaveLength(1);
+  });
+
   it('refuses sessions once stopped', async () => {
     const threads = pool(1);
     await threads.stop();
