@@ -31,35 +31,6 @@ interface MediaThreadsOptions {
   readonly logLevel?: LogLevel;
 }
 
-const ZERO_STATS: RtpSessionStats = Object.freeze({
-  datagrams: 0,
-  received: 0,
-  lost: 0,
-  late: 0,
-  duplicated: 0,
-  reordered: 0,
-  concealed: 0,
-  adjusted: 0,
-  currentDelayMs: 0,
-  targetDelayMs: 0,
-  jitterMs: 0,
-  cumulativeLost: 0,
-  malformed: Object.freeze({}) as Record<string, number>,
-  srtp: null,
-  srtpAuthFailed: 0,
-  srtpReplayed: 0,
-  rejectedSource: 0,
-  unknownPayloadType: 0,
-  invalidSequence: 0,
-  ssrcChanges: 0,
-  dtmfEvents: 0,
-  frames: 0,
-  packetsSent: 0,
-  rtcpSent: 0,
-  rtcpReceived: 0,
-  onHold: false,
-});
-
 /**
  * A media thread's young generation: what it allocates dies young (datagrams, messages), and with
  * V8's default size it grew and stayed resident. With 6 MB, `bench load` at 200 calls (rtp.threads
@@ -85,15 +56,22 @@ export class RemoteRtpSession {
   readonly #thread: MediaThread;
   readonly #id: number;
   #state: 'bound' | 'running' | 'closed' = 'bound';
-  #stats: RtpSessionStats = ZERO_STATS;
+  #stats: RtpSessionStats;
   #ended = false;
   readonly #closed: Promise<RtpSessionStats>;
   #resolveClosed!: (stats: RtpSessionStats) => void;
 
-  constructor(thread: MediaThread, id: number, port: number, log: Logger, delegate: RtpSessionDelegate) {
+  constructor(
+    thread: MediaThread,
+    id: number,
+    opened: { port: number; stats: RtpSessionStats },
+    log: Logger,
+    delegate: RtpSessionDelegate,
+  ) {
     this.#thread = thread;
     this.#id = id;
-    this.localPort = port;
+    this.localPort = opened.port;
+    this.#stats = opened.stats;
     this.#log = log;
     this.#repeat = new RepeatedLog(log, systemClock, DELEGATE_ERROR_WINDOW_MS);
     this.delegate = delegate;
@@ -335,7 +313,7 @@ class MediaThread {
         const o = this.#opening.get(msg.id);
         if (o) {
           this.#opening.delete(msg.id);
-          const s = new RemoteRtpSession(this, msg.id, msg.port, o.log, o.delegate);
+          const s = new RemoteRtpSession(this, msg.id, msg, o.log, o.delegate);
           this.#sessions.set(msg.id, s);
           o.resolve(s);
         }

@@ -129,7 +129,7 @@ async function open(id: number, msg: Extract<ToThread, { t: 'open' }>): Promise<
     );
     sessions.set(id, session);
     statsTimer ??= setInterval(reportStats, STATS_MS);
-    post({ t: 'opened', id, port: session.localPort });
+    post({ t: 'opened', id, port: session.localPort, stats: session.getStats() });
   } catch (err) {
     const e = err as Error & { code?: string };
     post({ t: 'open-failed', id, code: e.code ?? 'RTP_ERR', message: e.message });

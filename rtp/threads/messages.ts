@@ -31,7 +31,8 @@ export type ToThread =
   | { readonly t: 'recycle'; readonly samples: Float32Array };
 
 export type FromThread =
-  | { readonly t: 'opened'; readonly id: number; readonly port: number }
+  /** The session is bound: its port, and its figures so far (all zero). */
+  | { readonly t: 'opened'; readonly id: number; readonly port: number; readonly stats: RtpSessionStats }
   | { readonly t: 'open-failed'; readonly id: number; readonly code: string; readonly message: string }
   /**
    * The frames the sessions of the thread made in one tick of its scheduler: frame i belongs to
