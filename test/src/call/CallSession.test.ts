@@ -4,7 +4,9 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSocket } from 'node:dgram';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MediaThreads } from '../../../rtp/index.js';
 import { CallRegistry } from '../../../src/call/CallRegistry.js';
 import { appEndReason, CallSession, sdpAddress, type SessionCall } from '../../../src/call/CallSession.js';
 import { parseConfig, type Config } from '../../../src/config.js';
@@ -62,9 +64,15 @@ describe('CallSession', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function session(call: FakeCall, pool: FakePool, pendingBudget?: PendingBudget): CallSession {
+  function session(
+    call: FakeCall,
+    pool: FakePool,
+    pendingBudget?: PendingBudget,
+    mediaThreads?: MediaThreads,
+  ): CallSession {
     const { id } = calls.create(META);
     return new CallSession(id, call as unknown as SessionCall, logSink().logger, {
+      ...(mediaThreads ? { mediaThreads } : {}),
       config,
       calls,
       bus,
@@ -274,6 +282,36 @@ describe('CallSession', () => {
     expect(calls.get(s.id)).toMatchObject({ state: 'ended', endReason: 'error' });
     expect(call.hangups).toBe(1);
     expect(events.filter((e) => e.type === 'transcript.word')).toHaveLength(1);
+  });
+
+  it('its media thread died: the call ends (reason error) through the flush, with what was transcribed', async () => {
+    // A real media thread and real UDP on loopback (the caller's side a bound socket).
+    const peer = createSocket('udp4');
+    await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
+    const peerPort = peer.address().port;
+    config = parseConfig({
+      rtp: { host: '127.0.0.1', portMin: 21000, portMax: 21999 },
+      storage: { dir },
+    });
+    const threads = new MediaThreads({ threads: 1 });
+    try {
+      const call = new FakeCall({ ...REMOTE, address: '127.0.0.1', port: peerPort, rtcpPort: peerPort });
+      const pool = new FakePool('stream', ['partial']);
+      const s = session(call, pool, undefined, threads);
+      await s.start({ ringMs: 0 });
+      expect(threads.sessions()).toEqual([1]);
+      expect(net.bound.size).toBe(0); // not on this thread's sockets
+      await threads.terminateThread(0);
+      await s.done;
+      await bus.flush();
+      expect(calls.get(s.id)).toMatchObject({ state: 'ended', endReason: 'error' });
+      expect(call.hangups).toBe(1);
+      expect(pool.stream?.flushed).toBe(true);
+      expect(events.filter((e) => e.type === 'transcript.word')).toHaveLength(1);
+    } finally {
+      await threads.stop();
+      peer.close();
+    }
   });
 
   it('shutdown: end("shutdown") hangs up and flushes; a second end is the same promise', async () => {
