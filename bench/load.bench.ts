@@ -16,6 +16,7 @@
  * process's, and each media thread's busy share from /metrics.
  * Bounded: every phase has a time limit, the processes are stopped at the end.
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LoadGenerator, type RtpStream } from './loadGenerator.js';
@@ -374,8 +375,10 @@ function print(n: number, s: SipscribeFigures, b: BridgeFigures): void {
 /** Where one N's CPU went: the main thread, the media threads, the rest of the process. */
 function threadLine(n: number, s: SipscribeFigures): string {
   const pct = (msPerCallS: number): string => `${((msPerCallS * n) / 10).toFixed(0)} % of a core`;
+  const cores = (s.cpuMsPerCallS * n) / 1000;
   return (
-    `  ${n} calls, rtp.threads ${s.threads}: main thread ${s.mainCpuMsPerCallS.toFixed(2)} CPU ms per call-s ` +
+    `  ${n} calls, rtp.threads ${s.threads}: the process ${cores.toFixed(2)} of the machine's ${availableParallelism()} cores ` +
+    `(${(n / Math.max(cores, 1e-9)).toFixed(0)} calls per core busy); main thread ${s.mainCpuMsPerCallS.toFixed(2)} CPU ms per call-s ` +
     `(${pct(s.mainCpuMsPerCallS)}), the rest of the process ${(s.cpuMsPerCallS - s.mainCpuMsPerCallS).toFixed(2)} ` +
     `(${pct(s.cpuMsPerCallS - s.mainCpuMsPerCallS)}: media threads, GC helpers, libuv)` +
     (s.mediaBusy.length > 0
