@@ -217,12 +217,15 @@ class MediaThread {
   readonly #worker: Worker;
   readonly #sessions = new Map<number, RemoteRtpSession>();
   readonly #opening = new Map<number, Opening>();
+  /** The pool's logger: a line of a session it no longer knows. */
+  readonly #log: Logger;
   #elu: ReturnType<Worker['performance']['eventLoopUtilization']>;
   #dead = false;
   /** The thread's JS heap in use as of its last report (bytes). */
   heapUsed = 0;
 
-  constructor(logLevel: LogLevel, onExit: (thread: MediaThread, err: Error) => void) {
+  constructor(log: Logger, logLevel: LogLevel, onExit: (thread: MediaThread, err: Error) => void) {
+    this.#log = log;
     this.#worker = startModuleWorker(import.meta.url, 'mediaThread', {
       workerData: { logLevel },
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
@@ -252,10 +255,6 @@ class MediaThread {
     return this.#sessions.size + this.#opening.size;
   }
 
-  get dead(): boolean {
-    return this.#dead;
-  }
-
   open(
     id: number,
     options: ThreadSessionOptions,
@@ -283,10 +282,6 @@ class MediaThread {
     const d = this.#worker.performance.eventLoopUtilization(now, this.#elu);
     this.#elu = now;
     return d.utilization;
-  }
-
-  async kill(): Promise<void> {
-    await this.#worker.terminate();
   }
 
   /** Waits (up to `ms`) for the sessions closed by now to be closed by the thread, then ends it. */
@@ -335,13 +330,16 @@ class MediaThread {
           this.#sessions.get(msg.ids[i]!)?.stats(msg.stats[i]!);
         }
         return;
-      case 'log':
-        if (msg.id === 0 || !this.#sessions.has(msg.id)) {
-          (this.#opening.get(msg.id)?.log ?? silentLogger)[msg.level](msg.obj, msg.msg);
-          return;
+      case 'log': {
+        const s = this.#sessions.get(msg.id);
+        if (s) {
+          s.message(msg);
+        } else {
+          // A session still opening (its bind, its options) logs through the caller's logger.
+          (this.#opening.get(msg.id)?.log ?? this.#log)[msg.level](msg.obj, msg.msg);
         }
-        this.#sessions.get(msg.id)!.message(msg);
         return;
+      }
       case 'dtmf':
       case 'timeout':
       case 'closed':
@@ -371,10 +369,6 @@ export class MediaThreads {
   /** Threads that died (each logged). */
   deaths(): number {
     return this.#deaths;
-  }
-
-  get threads(): number {
-    return this.#threads.length;
   }
 
   /**
@@ -407,7 +401,7 @@ export class MediaThreads {
    * @internal
    */
   async terminateThread(i: number): Promise<void> {
-    await this.#threads[i]?.kill();
+    await this.#threads[i]?.terminate(0);
   }
 
   /** Per thread, the sessions on it (opening ones included). */
@@ -422,7 +416,8 @@ export class MediaThreads {
 
   /** Per thread, the share of the time since the last call that its event loop was busy (0–1). */
   busy(): number[] {
-    return this.#threads.map((t) => (t && !t.dead ? t.busy() : 0));
+    // A thread that died has left the list (its place is null until the next open).
+    return this.#threads.map((t) => (t ? t.busy() : 0));
   }
 
   /**
@@ -435,7 +430,7 @@ export class MediaThreads {
   }
 
   #spawn(): MediaThread {
-    return new MediaThread(this.#logLevel, (thread, err) => {
+    return new MediaThread(this.#log, this.#logLevel, (thread, err) => {
       const i = this.#threads.indexOf(thread);
       if (i >= 0) {
         this.#threads[i] = null;

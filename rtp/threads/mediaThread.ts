@@ -150,7 +150,6 @@ function handle(msg: ToThread): void {
         return;
       }
       sessions.delete(msg.id);
-      batch.flush();
       s.close();
       post({ t: 'closed', id: msg.id, stats: s.getStats() });
       if (sessions.size === 0 && statsTimer !== undefined) {

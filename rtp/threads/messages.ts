@@ -46,7 +46,7 @@ export type FromThread =
     }
   | { readonly t: 'dtmf'; readonly id: number; readonly event: DtmfEvent }
   | { readonly t: 'timeout'; readonly id: number }
-  /** A session's log line (id 0: the thread's own). */
+  /** A session's log line. */
   | {
       readonly t: 'log';
       readonly id: number;

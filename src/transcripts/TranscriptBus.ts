@@ -222,18 +222,16 @@ export class TranscriptBus {
         words: event.words,
         channel: event.channel,
       });
+      // Its words are in it: a client that connects later gets the utterance, not them again
+      // (what is kept of a call grows with its utterances, not with every word said).
+      const { channel, endMs } = event;
+      call.events = call.events.filter(
+        (e) => !(e.type === 'transcript.word' && e.channel === channel && e.startMs <= endMs),
+      );
     }
     if (event.type === 'call.ended') {
       this.#calls.delete(callId);
     } else {
-      if (event.type === 'transcript.utterance') {
-        // Its words are in it: a client that connects later gets the utterance, not them again
-        // (what is kept of a call grows with its utterances, not with every word said).
-        const { channel, endMs } = event;
-        call.events = call.events.filter(
-          (e) => !(e.type === 'transcript.word' && e.channel === channel && e.startMs <= endMs),
-        );
-      }
       call.events.push(event);
     }
     if (!this.#closed) {
