@@ -11,6 +11,7 @@ export type { DtmfEvent } from './session/DtmfReceiver.js';
 export { portPairCount } from './session/socket.js';
 export type { SocketFactory } from './session/socket.js';
 export { MediaThreads, RemoteRtpSession } from './threads/MediaThreads.js';
+export type { MediaThreadExtension } from './threads/MediaThreads.js';
 export { JITTER_DEFAULTS } from './jitter/JitterBuffer.js';
 
 // SRTP: the suites the media layer implements (what SDES negotiation may choose), strongest first.

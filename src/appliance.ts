@@ -29,7 +29,7 @@ import { AppError } from './errors.js';
 import { startEndpoint, type Endpoint, type EndpointDeps } from './endpoint.js';
 import { registerAdminRoutes, type DrainStatus } from './http/admin.js';
 import { maskUrl, type Logger } from './logger.js';
-import { SttPool } from './stt/index.js';
+import { SttLinkThreads, SttPool } from './stt/index.js';
 import { describeCertificate, loadServerCredentials, type CertificateInfo } from './tls/credentials.js';
 import { ensureSelfSignedCertificate } from './tls/selfSigned.js';
 import { CleanupStack } from './cleanupStack.js';
@@ -133,13 +133,46 @@ export async function startAppliance(
   cleanups.push(() => endpoint.stop());
   const undo = (): Promise<void> => cleanups.run();
   try {
+    const threads = mediaThreadCount(config.rtp.threads);
+    const sttLog = logger.child({ part: 'stt' });
+    // A test's in-memory sockets live on this thread: its sessions stay here too. The STT
+    // connections' sockets go on the media threads with the media (encoding, framing, I/O).
+    const links = threads > 0 && !deps.socketFactory ? new SttLinkThreads(sttLog) : undefined;
+    const mediaThreads = links
+      ? new MediaThreads({
+          threads,
+          extension: links.extension,
+          logger: logger.child({ part: 'media' }),
+          logLevel:
+            config.log.level === 'trace'
+              ? 'debug'
+              : config.log.level === 'fatal'
+                ? 'error'
+                : config.log.level,
+        })
+      : undefined;
+    logger.info(
+      { threads: mediaThreads ? threads : 0 },
+      mediaThreads ? 'media on worker threads' : 'media on the main thread',
+    );
+    if (mediaThreads) {
+      cleanups.push(() => mediaThreads.stop());
+      endpoint.metrics.setMediaThreadsSource({
+        busy: () => mediaThreads.busy(),
+        sessions: () => mediaThreads.sessions(),
+        heapUsed: () => mediaThreads.heapUsed(),
+        deaths: () => mediaThreads.deaths(),
+        sttConnections: () => links!.connections(),
+      });
+    }
     const pool = new SttPool({
       servers: config.stt.servers,
       whenFull: config.stt.whenFull,
       modelDelayMs: config.stt.modelDelayMs,
       warm: config.stt.warm,
       turns: { maxWords: config.stt.utterance.maxWords, maxMs: config.stt.utterance.maxSeconds * 1000 },
-      logger: logger.child({ part: 'stt' }),
+      logger: sttLog,
+      ...(links ? { connect: links.connect } : {}),
       clock,
     });
     await pool.start();
@@ -149,29 +182,6 @@ export async function startAppliance(
       return counters;
     });
 
-    const threads = mediaThreadCount(config.rtp.threads);
-    // A test's in-memory sockets live on this thread: its sessions stay here too.
-    const mediaThreads =
-      threads > 0 && !deps.socketFactory
-        ? new MediaThreads({
-            threads,
-            logger: logger.child({ part: 'media' }),
-            logLevel:
-              config.log.level === 'trace'
-                ? 'debug'
-                : config.log.level === 'fatal'
-                  ? 'error'
-                  : config.log.level,
-          })
-        : undefined;
-    logger.info(
-      { threads: mediaThreads ? threads : 0 },
-      mediaThreads ? 'media on worker threads' : 'media on the main thread',
-    );
-    if (mediaThreads) {
-      cleanups.push(() => mediaThreads.stop());
-      endpoint.metrics.setMediaThreadsSource(mediaThreads);
-    }
     const accounts = config.sip.accounts.map((a) => ({ id: accountId(a), config: a }));
     const accountOf = (call: InviteSummary): (typeof accounts)[number] | undefined => {
       const user = userOf(call.request.uri) ?? userOf(call.to);

@@ -64,8 +64,8 @@ export interface Metrics {
   setSttCountersSource(source: () => Readonly<Record<string, number>>): void;
   /**
    * Sets where the `sipscribe_media_thread_*` metrics read from at scrape time (`rtp.threads`): per
-   * media thread, its share of busy time since the last scrape, the sessions on it and its JS heap;
-   * and the threads that died.
+   * media thread, its share of busy time since the last scrape, the sessions on it, its JS heap and
+   * the STT connections on it; and the threads that died.
    */
   setMediaThreadsSource(source: MediaThreadsSource): void;
   /** Sets where the webhook backlog gauge reads from (the outbox). */
@@ -82,6 +82,8 @@ interface MediaThreadsSource {
   sessions(): readonly number[];
   /** Per thread, its JS heap in use (bytes). */
   heapUsed(): readonly number[];
+  /** Per thread, the STT connections whose sockets are on it. */
+  sttConnections(): readonly number[];
   deaths(): number;
 }
 
@@ -102,6 +104,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     busy: () => [],
     sessions: () => [],
     heapUsed: () => [],
+    sttConnections: () => [],
     deaths: () => 0,
   };
   const perThread = (name: string, help: string, values: () => readonly number[]): void => {
@@ -128,6 +131,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     'sipscribe_media_thread_heap_used_bytes',
     "Each media thread's JS heap in use, as of its last report (once a second)",
     () => mediaSource.heapUsed(),
+  );
+  perThread(
+    'sipscribe_media_thread_stt_connections',
+    'STT connections (warm, reserved or streaming) whose socket is on each media thread',
+    () => mediaSource.sttConnections(),
   );
   new Counter({
     name: 'sipscribe_media_thread_deaths_total',

@@ -6,21 +6,16 @@
  * fails its sessions (`onFailed`: their calls end, their transcripts flushed) and another takes its
  * place for the next call.
  */
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { systemClock } from '../../lib/clock.js';
 import { RepeatedLog, silentLogger, type Logger } from '../../lib/logger.js';
 import { startModuleWorker } from '../../lib/moduleWorker.js';
+import type { LogLevel } from '../../lib/threadPort.js';
 import { RtpError, RtpPortsExhaustedError, RtpSessionStateError } from '../errors.js';
 import { resolveOptions } from '../session/options.js';
 import { checkRemoteMedia } from '../session/remoteMedia.js';
 import type { RemoteMedia, RtpSessionDelegate, RtpSessionStats } from '../session/types.js';
-import {
-  FRAME_SAMPLES,
-  type FromThread,
-  type LogLevel,
-  type ThreadSessionOptions,
-  type ToThread,
-} from './messages.js';
+import { FRAME_SAMPLES, type FromThread, type ThreadSessionOptions, type ToThread } from './messages.js';
 
 interface MediaThreadsOptions {
   /** Media threads (1–64). */
@@ -29,6 +24,25 @@ interface MediaThreadsOptions {
   readonly logger?: Logger;
   /** The lowest level a thread sends over (below it nothing crosses). Default `info`. */
   readonly logLevel?: LogLevel;
+  /** Code of the application's that runs on every media thread beside the sessions. */
+  readonly extension?: MediaThreadExtension;
+}
+
+/**
+ * The application's code on the media threads (the STT sockets of the calls): a module loaded in
+ * every thread, talking to the main thread over a port of its own.
+ */
+export interface MediaThreadExtension {
+  /**
+   * The module's URL (`.js`, or `.ts` under the test runner); it exports
+   * `serve(port: MessagePort, logLevel: LogLevel): void`, called once the thread is up.
+   */
+  readonly module: string;
+  /**
+   * Thread `index` (0 … threads − 1) started, the first time or in place of one that died: `port`
+   * talks to the module there. It emits `close` when the thread ends.
+   */
+  attach(port: MessagePort, index: number): void;
 }
 
 /**
@@ -224,12 +238,26 @@ class MediaThread {
   /** The thread's JS heap in use as of its last report (bytes). */
   heapUsed = 0;
 
-  constructor(log: Logger, logLevel: LogLevel, onExit: (thread: MediaThread, err: Error) => void) {
+  constructor(
+    log: Logger,
+    logLevel: LogLevel,
+    index: number,
+    extension: MediaThreadExtension | undefined,
+    onExit: (thread: MediaThread, err: Error) => void,
+  ) {
     this.#log = log;
+    const channel = extension ? new MessageChannel() : undefined;
     this.#worker = startModuleWorker(import.meta.url, 'mediaThread', {
-      workerData: { logLevel },
+      workerData: {
+        logLevel,
+        ...(extension && channel ? { extension: { module: extension.module, port: channel.port2 } } : {}),
+      },
+      ...(channel ? { transferList: [channel.port2] } : {}),
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
+    if (extension && channel) {
+      extension.attach(channel.port1, index);
+    }
     // The calls on it keep the process running, not the thread itself.
     this.#worker.unref();
     this.#elu = this.#worker.performance.eventLoopUtilization();
@@ -352,6 +380,7 @@ export class MediaThreads {
   readonly #threads: (MediaThread | null)[];
   readonly #log: Logger;
   readonly #logLevel: LogLevel;
+  readonly #extension: MediaThreadExtension | undefined;
   #next = 1;
   #stopped = false;
   #deaths = 0;
@@ -363,7 +392,8 @@ export class MediaThreads {
     }
     this.#log = opts.logger ?? silentLogger;
     this.#logLevel = opts.logLevel ?? 'info';
-    this.#threads = Array.from({ length: opts.threads }, () => this.#spawn());
+    this.#extension = opts.extension;
+    this.#threads = Array.from({ length: opts.threads }, (_, i) => this.#spawn(i));
   }
 
   /** Threads that died (each logged). */
@@ -388,7 +418,7 @@ export class MediaThreads {
     resolveOptions(options, systemClock);
     let best = 0;
     for (let i = 0; i < this.#threads.length; i++) {
-      const t = (this.#threads[i] ??= this.#spawn());
+      const t = (this.#threads[i] ??= this.#spawn(i));
       if (t.load < this.#threads[best]!.load) {
         best = i;
       }
@@ -429,8 +459,8 @@ export class MediaThreads {
     await Promise.all(this.#threads.flatMap((t) => (t ? [t.terminate(1000)] : [])));
   }
 
-  #spawn(): MediaThread {
-    return new MediaThread(this.#log, this.#logLevel, (thread, err) => {
+  #spawn(index: number): MediaThread {
+    return new MediaThread(this.#log, this.#logLevel, index, this.#extension, (thread, err) => {
       const i = this.#threads.indexOf(thread);
       if (i >= 0) {
         this.#threads[i] = null;

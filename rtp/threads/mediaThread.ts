@@ -6,105 +6,34 @@
  * session's figures follow the same port.
  */
 import { getHeapStatistics } from 'node:v8';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../../lib/logger.js';
+import { FrameBatch, portLogger, type LogLevel } from '../../lib/threadPort.js';
 import { RtpSession } from '../session/RtpSession.js';
 import type { RtpSessionStats } from '../session/types.js';
-import { FRAME_SAMPLES, type FromThread, type LogLevel, type ToThread } from './messages.js';
+import { FRAME_SAMPLES, type FromThread, type ToThread } from './messages.js';
 
 const port = parentPort!;
-const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
-const minLevel = LEVELS.indexOf((workerData as { logLevel?: LogLevel } | undefined)?.logLevel ?? 'info');
+const data = workerData as
+  { logLevel?: LogLevel; extension?: { module: string; port: MessagePort } } | undefined;
+const minLevel: LogLevel = data?.logLevel ?? 'info';
 /** Frames per transferred buffer (a full one goes at once and the tick's next frames start another). */
 const BATCH_FRAMES = 32;
-/** Buffers kept for reuse. */
-const SPARE = 4;
 const STATS_MS = 1000;
 
 function post(msg: FromThread, transfer?: ArrayBuffer[]): void {
   port.postMessage(msg, transfer);
 }
 
-/** A value that survives the structured clone: errors as their fields, functions dropped. */
-function cloneable(obj: object): object {
-  return JSON.parse(
-    JSON.stringify(obj, (_k, v: unknown) =>
-      v instanceof Error
-        ? { type: v.name, message: v.message, code: (v as { code?: unknown }).code, stack: v.stack }
-        : typeof v === 'bigint'
-          ? String(v)
-          : v,
-    ),
-  ) as object;
-}
-
 function loggerFor(id: number): Logger {
-  const line =
-    (level: LogLevel) =>
-    (obj: object, msg?: string): void => {
-      if (LEVELS.indexOf(level) < minLevel) {
-        return;
-      }
-      try {
-        post({ t: 'log', id, level, obj, ...(msg === undefined ? {} : { msg }) });
-      } catch {
-        post({ t: 'log', id, level, obj: cloneable(obj), ...(msg === undefined ? {} : { msg }) });
-      }
-    };
-  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
-}
-
-/** The frames of the current tick, written straight into the buffer that will be transferred. */
-class FrameBatch {
-  #samples: Float32Array | null = null;
-  #ids: number[] = [];
-  #offsets: number[] = [];
-  readonly #spare: Float32Array[] = [];
-  #scheduled = false;
-  readonly #flush = (): void => {
-    this.#scheduled = false;
-    this.flush();
-  };
-
-  add(id: number, frame: Float32Array, offsetMs: number): void {
-    const n = this.#ids.length;
-    if (n === BATCH_FRAMES) {
-      this.flush();
-      this.add(id, frame, offsetMs);
-      return;
-    }
-    this.#samples ??= this.#spare.pop() ?? new Float32Array(BATCH_FRAMES * FRAME_SAMPLES);
-    this.#samples.set(frame, n * FRAME_SAMPLES);
-    this.#ids.push(id);
-    this.#offsets.push(offsetMs);
-    if (!this.#scheduled) {
-      // The scheduler's tick runs every session at once: the batch goes once the tick is over.
-      this.#scheduled = true;
-      queueMicrotask(this.#flush);
-    }
-  }
-
-  flush(): void {
-    const samples = this.#samples;
-    const n = this.#ids.length;
-    if (!samples || n === 0) {
-      return;
-    }
-    post({ t: 'frames', ids: this.#ids, offsets: this.#offsets, samples }, [samples.buffer as ArrayBuffer]);
-    this.#samples = null;
-    this.#ids = [];
-    this.#offsets = [];
-  }
-
-  recycle(samples: Float32Array): void {
-    if (this.#spare.length < SPARE && samples.length === BATCH_FRAMES * FRAME_SAMPLES) {
-      this.#spare.push(samples);
-    }
-  }
+  return portLogger((line) => post({ t: 'log', id, ...line }), minLevel);
 }
 
 const sessions = new Map<number, RtpSession>();
-const batch = new FrameBatch();
+// The scheduler's tick runs every session at once: its frames go in one message once it is over.
+const batch = new FrameBatch(FRAME_SAMPLES, BATCH_FRAMES, ({ ids, tags, samples }) =>
+  post({ t: 'frames', ids, offsets: tags, samples }, [samples.buffer as ArrayBuffer]),
+);
 let statsTimer: ReturnType<typeof setInterval> | undefined;
 
 function reportStats(): void {
@@ -177,3 +106,10 @@ function handle(msg: ToThread): void {
 }
 
 port.on('message', handle);
+
+// The application's code for this thread (`MediaThreadsOptions.extension`), beside the sessions.
+if (data?.extension) {
+  const ext = data.extension;
+  const mod = (await import(ext.module)) as { serve(port: MessagePort, logLevel: LogLevel): void };
+  mod.serve(ext.port, minLevel);
+}

@@ -1,3 +1,4 @@
+import type { LogLevel } from '../../lib/threadPort.js';
 import type { DtmfEvent } from '../session/DtmfReceiver.js';
 import type { RemoteMedia, RtpSessionOptions, RtpSessionStats } from '../session/types.js';
 
@@ -20,8 +21,6 @@ export type ThreadSessionOptions = Pick<
   | 'sendBack'
   | 'keepaliveMs'
 >;
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type ToThread =
   | { readonly t: 'open'; readonly id: number; readonly options: ThreadSessionOptions }

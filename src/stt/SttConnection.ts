@@ -8,6 +8,7 @@ import { setIoTimeout, type Clock } from '../../lib/clock.js';
 import WebSocket from 'ws';
 import { certificateVerifyError, type ClientTlsOptions } from '../tls/credentials.js';
 import { SttError, STT_ERR } from './errors.js';
+import type { PooledLink } from './streamTypes.js';
 import type { Logger } from '../../lib/logger.js';
 import {
   API_KEY_HEADER,
@@ -52,7 +53,8 @@ export interface SttConnectionDelegate {
   onClosed(err: SttError): void;
 }
 
-interface SttConnectOptions {
+/** How to connect (`SttConnection.connect`, or a pool's `connect` option that does it elsewhere). */
+export interface SttConnectOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   /** Bound on the handshake plus the wait for `Ready` (ms). */
@@ -86,7 +88,7 @@ function dialUrl(server: SttServerConfig): string {
   return u.toString();
 }
 
-export class SttConnection {
+export class SttConnection implements PooledLink {
   readonly server: SttServerConfig;
   readonly #ws: WebSocket;
   readonly #logger: Logger;

@@ -19,6 +19,8 @@ import { SttStream } from './SttStream.js';
 import { WarmSet } from './WarmSet.js';
 import type { TurnDetectorOptions } from './TurnDetector.js';
 import type {
+  PooledLink,
+  SttConnector,
   SttLink,
   SttStreamDelegate,
   SttStreamHost,
@@ -59,7 +61,8 @@ export class SttPool implements SttStreamHost {
   /** Set by `stop()`: no new connection is opened any more, one completing late is closed. */
   #stopped = false;
   /** Every connection the pool opened that is not closed yet (reserved, streaming or closing). */
-  readonly #conns = new Set<SttConnection>();
+  readonly #conns = new Set<PooledLink>();
+  readonly #connectLink: SttConnector;
   /** Connection attempts and probes in flight (a stop waits for them; each is bounded). */
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Per server: handshakes in progress, and the connections waiting for a place (`#gate`). */
@@ -73,6 +76,7 @@ export class SttPool implements SttStreamHost {
     this.#clock = opts.clock ?? systemClock;
     this.#wallClock = opts.wallClock ?? (() => Date.now());
     this.#logger = opts.logger ?? silentLogger;
+    this.#connectLink = opts.connect ?? ((server, o) => SttConnection.connect(server, o));
     this.#o = {
       modelDelayMs: opts.modelDelayMs ?? 480,
       whenFull: opts.whenFull ?? 'reject',
@@ -239,7 +243,7 @@ export class SttPool implements SttStreamHost {
    * Opens a stream on server `i` and waits for `Ready` (bounded by the board's adaptive bound).
    * For the warm set (`warm`), a full server is no failure: the set just stays short.
    */
-  async #connect(i: number, warm = false): Promise<SttConnection> {
+  async #connect(i: number, warm = false): Promise<PooledLink> {
     const server = this.#board.servers[i] as SttServerConfig;
     if (this.#stopped) {
       throw new SttError(STT_ERR.NO_SERVER, 'the STT pool is stopped');
@@ -252,7 +256,7 @@ export class SttPool implements SttStreamHost {
     const t0 = this.#clock.now();
     try {
       const conn = await this.#track(
-        SttConnection.connect(server, {
+        this.#connectLink(server, {
           clock: this.#clock,
           logger: this.#logger,
           readyTimeoutMs: this.#board.readyTimeoutFor(i),
@@ -313,7 +317,7 @@ export class SttPool implements SttStreamHost {
    * A `Ready` connection to server `i` for a call or a failover: a warm one when the set has one,
    * else a new one (when the server is out of backoff, or this is the breaker's trial).
    */
-  async #acquire(i: number): Promise<SttConnection> {
+  async #acquire(i: number): Promise<PooledLink> {
     const warm = this.#warm.take(i);
     if (warm) {
       this.stats.warmHits++;
@@ -348,7 +352,7 @@ export class SttPool implements SttStreamHost {
     const retried = new Set<number>();
     for (let k = 0; k < queue.length; k++) {
       const i = queue[k] as number;
-      let conn: SttConnection;
+      let conn: PooledLink;
       try {
         conn = await this.#acquire(i);
       } catch (err) {

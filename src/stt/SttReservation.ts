@@ -2,17 +2,17 @@
  * A slot held on one server, waiting for `SttPool.open()`. moshi-server has no reservation
  * protocol: the slot is the WebSocket itself, opened and `Ready`.
  */
-import type { SttConnection } from './SttConnection.js';
+import type { PooledLink } from './streamTypes.js';
 
 /** The connection behind each unused reservation (module-private: only the pool may take it). */
-const held = new WeakMap<SttReservation, SttConnection>();
+const held = new WeakMap<SttReservation, PooledLink>();
 
 export class SttReservation {
   readonly server: string;
   readonly #onRelease: (r: SttReservation) => void;
 
   /** @internal Made by `SttPool.reserve()`. */
-  constructor(conn: SttConnection, onRelease: (r: SttReservation) => void) {
+  constructor(conn: PooledLink, onRelease: (r: SttReservation) => void) {
     this.server = conn.server.url;
     held.set(this, conn);
     this.#onRelease = onRelease;
@@ -38,7 +38,7 @@ export class SttReservation {
  * @internal For `SttPool.open()` only: the reservation's connection, which it no longer holds
  * (undefined when it was released, expired or already used).
  */
-export function takeReservedConnection(r: SttReservation): SttConnection | undefined {
+export function takeReservedConnection(r: SttReservation): PooledLink | undefined {
   const conn = held.get(r);
   held.delete(r);
   return conn;

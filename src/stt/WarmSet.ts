@@ -13,7 +13,7 @@
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ServerBoard } from './ServerBoard.js';
-import type { SttConnection } from './SttConnection.js';
+import type { PooledLink } from './streamTypes.js';
 
 interface WarmSetOptions {
   /** Connections kept `Ready` per server (0 disables the set). */
@@ -23,7 +23,7 @@ interface WarmSetOptions {
 }
 
 interface Warm {
-  readonly conn: SttConnection;
+  readonly conn: PooledLink;
   readonly timer: TimerHandle;
 }
 
@@ -33,7 +33,7 @@ export class WarmSet {
   readonly #clock: Clock;
   readonly #logger: Logger;
   /** Opens a connection to server `i` for the set (failures are the pool's to judge). */
-  readonly #connect: (i: number) => Promise<SttConnection>;
+  readonly #connect: (i: number) => Promise<PooledLink>;
   /** Per server: warm connections, oldest first. */
   readonly #sets: Warm[][];
   /** Per server: connections being opened for the set. */
@@ -46,7 +46,7 @@ export class WarmSet {
       board: ServerBoard;
       clock: Clock;
       logger: Logger;
-      connect: (i: number) => Promise<SttConnection>;
+      connect: (i: number) => Promise<PooledLink>;
     },
   ) {
     this.#o = opts;
@@ -67,7 +67,7 @@ export class WarmSet {
    * Takes the oldest open warm connection of server `i` (the set is refilled behind it).
    * @returns undefined when the set of server `i` is empty.
    */
-  take(i: number): SttConnection | undefined {
+  take(i: number): PooledLink | undefined {
     const set = this.#sets[i];
     let w: Warm | undefined;
     while (set && (w = set.shift()) !== undefined) {

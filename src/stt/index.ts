@@ -1,5 +1,6 @@
 // The public surface of the STT client for the rest of src/ (call orchestration, endpoint, CLI).
 export { SttPool } from './SttPool.js';
+export { SttLinkThreads } from './SttLinkThreads.js';
 export type { SttAdmission } from './SttPool.js';
 export { SttStream } from './SttStream.js';
 export type { SttStreamDelegate } from './streamTypes.js';

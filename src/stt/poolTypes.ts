@@ -3,7 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { SttErrorCode } from './errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HttpGet } from './probe.js';
-import type { SttStreamSettings } from './streamTypes.js';
+import type { SttConnector, SttStreamSettings } from './streamTypes.js';
 import type { SttServerConfig } from './SttConnection.js';
 import type { TurnDetectorOptions } from './TurnDetector.js';
 
@@ -55,6 +55,11 @@ export interface SttPoolOptions {
   readonly turns?: TurnDetectorOptions;
   /** HTTP GET used by the probes (default node:http). */
   readonly httpGet?: HttpGet;
+  /**
+   * Opens a connection (default `SttConnection.connect`, a socket on this thread); the appliance
+   * opens them on the media threads instead (`SttLinkThreads.connect`).
+   */
+  readonly connect?: SttConnector;
 }
 
 /** What the pool knows about one server. */

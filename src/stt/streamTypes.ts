@@ -2,7 +2,7 @@
  * The types around SttStream: what it needs (a link, a host), what it tells (the delegate), and
  * how it is set up (per-call options, pool-wide settings) and observed (state, counters).
  */
-import type { SttConnectionDelegate, SttServerConfig } from './SttConnection.js';
+import type { SttConnectOptions, SttConnectionDelegate, SttServerConfig } from './SttConnection.js';
 import type { TurnDetectorOptions } from './TurnDetector.js';
 import type { SttError } from './errors.js';
 import type { FrameAudio } from './timing.js';
@@ -20,6 +20,20 @@ export interface SttLink {
   sendMarker(id: number): void;
   close(): void;
 }
+
+/**
+ * A link as the pool holds it (reserved, warm, or a stream's): an `SttConnection`, or its stand-in
+ * for one whose socket is on a media thread (`SttLinkThreads`).
+ */
+export interface PooledLink extends SttLink {
+  /** Set again when a warm link is taken (its idle time no longer counts against the server). */
+  lastActivityAt: number;
+  /** Resolves when the TCP connection is gone. */
+  readonly closed: Promise<void>;
+}
+
+/** Opens a link and waits for `Ready` (`SttConnection.connect`, or on another thread). */
+export type SttConnector = (server: SttServerConfig, opts: SttConnectOptions) => Promise<PooledLink>;
 
 /** What the stream needs from its pool. */
 export interface SttStreamHost {

@@ -44,6 +44,13 @@ function textsOf(events: readonly CallEvent[], callId: string, type: CallEvent['
     .map((e) => (e as { text?: string }).text ?? '');
 }
 
+/** Per media thread, its STT connections (`sipscribe_media_thread_stt_connections`). */
+function sttOnThreads(metrics: string): number[] {
+  return [...metrics.matchAll(/^sipscribe_media_thread_stt_connections\{thread="\d+"\} (\d+)$/gm)].map((m) =>
+    Number(m[1]),
+  );
+}
+
 // Media on two media threads over UDP, on the main thread over TCP: both paths whatever the cores.
 describe.each<[SipTransport, number]>([
   ['udp', 2],
@@ -52,6 +59,14 @@ describe.each<[SipTransport, number]>([
   it('delivers the words the STT produced to every sink', async () => {
     const e2e = await startE2e(`e2e-call-${transport}`, { rtp: { threads } });
     envs.push(e2e);
+    // While the call runs, its STT connection's socket is on a media thread when there are any.
+    const sttSeenOnThread =
+      threads > 0
+        ? until(async () => {
+            const m = await (await fetch(`${e2e.base}/metrics`)).text();
+            return sttOnThreads(m).reduce((n, v) => n + v, 0) > 0;
+          }, 'an STT connection on a media thread')
+        : Promise.resolve(true);
     const sipp = await sippCall(`127.0.0.1:${e2e.sipPort}`, 'uac_call_pcmu.xml', {
       transport,
       durationMs: 4500,
@@ -144,6 +159,8 @@ describe.each<[SipTransport, number]>([
     // The call's media ran where rtp.threads put it.
     const threadLines = metrics.match(/^sipscribe_media_thread_sessions\{thread="\d+"\} \d+$/gm) ?? [];
     expect(threadLines).toHaveLength(threads);
+    expect(sttOnThreads(metrics)).toHaveLength(threads);
+    expect(await sttSeenOnThread).toBe(true);
   });
 });
 

@@ -1,6 +1,10 @@
 // Failover, turns, lag and deferred transcription against fake moshi-servers on loopback.
-import { describe, expect, it } from 'vitest';
-import { Upsampler8to24 } from '../../rtp/index.js';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MediaThreads, Upsampler8to24 } from '../../rtp/index.js';
+import { silentLogger } from '../../lib/logger.js';
+import { serve } from '../../src/stt/linkThread.js';
+import { SttLinkThreads } from '../../src/stt/SttLinkThreads.js';
 import { MemoryRecording, transcribeRecording } from '../../src/stt/DeferredTranscriber.js';
 import type { SttStream } from '../../src/stt/SttStream.js';
 import type { SttUtterance, SttWord } from '../../src/stt/types.js';
@@ -10,6 +14,25 @@ import { DEFAULT_VOCABULARY, synthesizeSpeech } from '../helpers/fakeMoshiServer
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
 const { fake, pool } = useSttTestbed();
+
+/** Ports of the link threads run in this thread (closed after each test). */
+const channels: MessagePort[] = [];
+afterEach(() => {
+  channels.splice(0).forEach((p) => p.close());
+});
+
+/**
+ * The pool's connections opened through `SttLinkThreads` with the thread side (`linkThread.ts`)
+ * served here, over a real MessageChannel: every message crosses as it would to a media thread.
+ */
+function inProcessLinks(): SttLinkThreads {
+  const links = new SttLinkThreads(silentLogger);
+  const { port1, port2 } = new MessageChannel();
+  serve(port2, 'info');
+  links.extension.attach(port1, 0);
+  channels.push(port1);
+  return links;
+}
 
 async function drained(stream: SttStream): Promise<void> {
   while (stream.queuedFrames > 0) {
@@ -48,12 +71,21 @@ describe('STT failover, turns, lag and deferred transcription', () => {
     { minReplayMs: 400, audio: 'wideband' },
     // An RTP call's frames: 8 kHz audio upsampled; the replay is regenerated from its 8 kHz μ-law.
     { minReplayMs: 3000, audio: 'narrowband' },
+    // The same with the sockets on a link thread (`rtp.threads` > 0): the loss crosses as a message.
+    { minReplayMs: 3000, audio: 'narrowband', threads: true },
   ] as const;
-  for (const { minReplayMs, audio } of cases) {
-    it(`survives its server being killed mid-sentence with a complete transcript (min replay ${minReplayMs} ms, ${audio})`, async () => {
+  for (const c of cases) {
+    const { minReplayMs, audio } = c;
+    const threads = 'threads' in c;
+    it(`survives its server being killed mid-sentence with a complete transcript (min replay ${minReplayMs} ms, ${audio}${threads ? ', sockets on a link thread' : ''})`, async () => {
       const a = await fake();
       const b = await fake();
-      const p = pool({ servers: [{ url: a.url }, { url: b.url }], stream: { minReplayMs } });
+      const links = threads ? inProcessLinks() : undefined;
+      const p = pool({
+        servers: [{ url: a.url }, { url: b.url }],
+        stream: { minReplayMs },
+        ...(links ? { connect: links.connect } : {}),
+      });
       const r = await p.reserve();
       const first = r!.server === a.url ? a : b;
       const second = first === a ? b : a;
@@ -89,6 +121,9 @@ describe('STT failover, turns, lag and deferred transcription', () => {
       expect(final.words.map((w) => w.seq)).toEqual(SENTENCE.map((_, k) => k + 1));
       expect(stream.stats.framesReplayed).toBeGreaterThan(0);
       expect(second.admitted.length).toBe(1);
+      if (links) {
+        expect(links.connections()).toEqual([1]);
+      }
     });
   }
 
@@ -113,28 +148,35 @@ describe('STT failover, turns, lag and deferred transcription', () => {
     expect(final.words.map((w) => w.startMs)).toEqual(ONSETS.slice(0, 5));
   });
 
-  it('fails over from a hung server (socket open, nothing coming back) after deadPeerMs', async () => {
-    const a = await fake();
-    const b = await fake();
-    const p = pool({ servers: [{ url: a.url }, { url: b.url }], stream: { deadPeerMs: 1500 } });
-    const r = await p.reserve();
-    const first = r!.server === a.url ? a : b;
-    const words: SttWord[] = [];
-    const stream = p.open(r!, { callId: 'hung' }, { onWord: (w) => words.push(w) });
-    for (const f of synthesizeSpeech(SCRIPT)) {
-      stream.pushFrame(f);
-    }
-    while (words.length < 3) {
-      await sleep(10);
-    }
-    first.freeze();
-    await drained(stream);
-    const final = await stream.flush();
-    expect(final.complete).toBe(true);
-    expect(final.reconnects).toBe(1);
-    expect(final.words.map((w) => w.text)).toEqual(SENTENCE);
-    expect(final.words.map((w) => w.startMs)).toEqual(ONSETS);
-  });
+  for (const threads of [false, true]) {
+    it(`fails over from a hung server (socket open, nothing coming back) after deadPeerMs${threads ? ' (sockets on a link thread: the silence known from its reports)' : ''}`, async () => {
+      const a = await fake();
+      const b = await fake();
+      const links = threads ? inProcessLinks() : undefined;
+      const p = pool({
+        servers: [{ url: a.url }, { url: b.url }],
+        stream: { deadPeerMs: 1500 },
+        ...(links ? { connect: links.connect } : {}),
+      });
+      const r = await p.reserve();
+      const first = r!.server === a.url ? a : b;
+      const words: SttWord[] = [];
+      const stream = p.open(r!, { callId: 'hung' }, { onWord: (w) => words.push(w) });
+      for (const f of synthesizeSpeech(SCRIPT)) {
+        stream.pushFrame(f);
+      }
+      while (words.length < 3) {
+        await sleep(10);
+      }
+      first.freeze();
+      await drained(stream);
+      const final = await stream.flush();
+      expect(final.complete).toBe(true);
+      expect(final.reconnects).toBe(1);
+      expect(final.words.map((w) => w.text)).toEqual(SENTENCE);
+      expect(final.words.map((w) => w.startMs)).toEqual(ONSETS);
+    });
+  }
 
   it('ends turns with the semantic VAD (Step.prs[2]) and emits final utterances with a sequence', async () => {
     const server = await fake();
@@ -308,5 +350,47 @@ describe('STT failover, turns, lag and deferred transcription', () => {
       ['goodbye', 1120],
     ]);
     expect(words[0]!.wallMs).toBe(1_700_000_000_400);
+  });
+
+  it('a media thread that dies mid-sentence takes its STT sockets: the stream fails over and the transcript completes', async () => {
+    const a = await fake();
+    const b = await fake();
+    const links = new SttLinkThreads(silentLogger);
+    const media = new MediaThreads({ threads: 1, extension: links.extension });
+    try {
+      const p = pool({ servers: [{ url: a.url }, { url: b.url }], connect: links.connect });
+      const r = await p.reserve();
+      expect(links.connections()).toEqual([1]);
+      const first = r!.server === a.url ? a : b;
+      const second = first === a ? b : a;
+      const words: SttWord[] = [];
+      const errors: string[] = [];
+      const stream = p.open(
+        r!,
+        { callId: 'thread-dies', audio: 'narrowband' },
+        { onWord: (w) => words.push(w), onError: (e) => errors.push(e.code) },
+      );
+      for (const f of throughTelephone(synthesizeSpeech(SCRIPT))) {
+        stream.pushFrame(f);
+      }
+      while (words.length < 5) {
+        await sleep(10);
+      }
+      await media.terminateThread(0);
+      await drained(stream);
+      const final = await stream.flush();
+      expect(errors).toContain('STT_ERR_CLOSED');
+      expect(final.complete).toBe(true);
+      expect(final.reconnects).toBe(1);
+      expect(final.words.map((w) => w.text)).toEqual(SENTENCE);
+      expect(final.words.map((w) => w.startMs)).toEqual(ONSETS);
+      // No thread was up to take it: the new connection is on this thread.
+      expect(second.admitted.length).toBe(1);
+      expect(links.connections()).toEqual([0]);
+      // The dead thread's socket is gone from the first server too.
+      await expect.poll(() => first.openSockets).toBe(0);
+    } finally {
+      await media.stop();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
+import type { MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../../lib/logger.js';
 import { RtpError, RtpPortsExhaustedError, RtpSessionStateError } from '../../../rtp/errors.js';
@@ -226,6 +227,36 @@ describe('MediaThreads: RTP sessions on worker threads', () => {
     // Silence frames flow from start(), every 80 ms, for both calls.
     await rec.until(() => rec.frames.length >= 5 && thrown >= 5);
     expect(badLog.seen.filter((l) => l === 'unexpected error in an rtp delegate')).toHaveLength(1);
+  });
+
+  it("loads the application's extension on every thread with a port of its own, again on a thread that replaces a dead one", async () => {
+    const attached: { port: MessagePort; index: number }[] = [];
+    const threads = new MediaThreads({
+      threads: 2,
+      logLevel: 'warn',
+      extension: {
+        module: new URL('./echoExtension.ts', import.meta.url).href,
+        attach: (port, index) => attached.push({ port, index }),
+      },
+    });
+    pools.push(threads);
+    const ask = (port: MessagePort, msg: unknown): Promise<unknown> =>
+      new Promise((resolve) => {
+        port.once('message', resolve);
+        port.postMessage(msg);
+      });
+    expect(attached.map((a) => a.index)).toEqual([0, 1]);
+    expect(await ask(attached[0]!.port, 'a')).toEqual({ echo: 'a', logLevel: 'warn', isMainThread: false });
+    expect(await ask(attached[1]!.port, 'b')).toEqual({ echo: 'b', logLevel: 'warn', isMainThread: false });
+    const closed = new Promise((r) => attached[1]!.port.once('close', r));
+    await threads.terminateThread(1);
+    await closed;
+    // The next session goes on the empty slot: a new thread, attached under the same index.
+    const s = await threads.open(RANGE, lines().logger, {});
+    expect(attached.map((a) => a.index)).toEqual([0, 1, 1]);
+    expect(await ask(attached[2]!.port, 'c')).toEqual({ echo: 'c', logLevel: 'warn', isMainThread: false });
+    s.close();
+    await s.closed;
   });
 
   it('refuses sessions once stopped', async () => {
