@@ -46,8 +46,8 @@ untouched_data() {
 if [[ ! -d node_modules ]]; then step "npm ci" npm ci --no-audit --no-fund; fi
 step_beside "install test peers" bash scripts/install-test-deps.sh
 step_beside "typecheck" npx tsc -p tsconfig.json --noEmit
-# `npm run lint`, its three parts beside each other.
-for part in eslint format exports; do step_beside "lint:$part" npm run --silent "lint:$part"; done
+# `npm run lint`, its four parts beside each other.
+for part in eslint format exports conflicts; do step_beside "lint:$part" npm run --silent "lint:$part"; done
 step_beside "build" npm run --silent build
 join_steps
 # A test step writes <name>.json (vitest's report) and <name>.errors.json (the run's unhandled
