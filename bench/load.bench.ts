@@ -28,6 +28,7 @@ import {
   heapSnapshot,
   memoryOf,
   metricSum,
+  parseThreads,
   percentile,
   rssOf,
   sleep,
@@ -82,15 +83,7 @@ function options(): Options {
   const seconds = Number(values['seconds']);
   const rate = Number(values['rate']);
   const instances = Number(values['instances']);
-  const threads = String(values['threads'])
-    .split(',')
-    .map((t) => (t === 'auto' ? 'auto' : Number(t)));
-  if (
-    threads.length === 0 ||
-    threads.some((t) => t !== 'auto' && !(Number.isInteger(t) && t >= 0 && t <= 64))
-  ) {
-    throw new Error('load: --threads T[,T…] (auto or 0–64)');
-  }
+  const threads = parseThreads(values['threads'], 'load');
   if (
     calls.length === 0 ||
     !(seconds >= 5 && seconds <= 600) ||

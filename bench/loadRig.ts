@@ -304,6 +304,20 @@ export function metricSum(m: Map<string, number>, name: string): number {
   return sum;
 }
 
+/** `--threads T[,T…]`: `rtp.threads` values (`auto` or 0–64), each measured in turn. */
+export function parseThreads(value: unknown, bench: string): (number | 'auto')[] {
+  const threads = String(value)
+    .split(',')
+    .map((t) => (t === 'auto' ? 'auto' : Number(t)));
+  if (
+    threads.length === 0 ||
+    threads.some((t) => t !== 'auto' && !(Number.isInteger(t) && t >= 0 && t <= 64))
+  ) {
+    throw new Error(`${bench}: --threads T[,T…] (auto or 0–64)`);
+  }
+  return threads;
+}
+
 /** p-th percentile (0–100) of `values` (nearest rank), NaN when empty. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) {

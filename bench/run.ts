@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 /** Benchmarks that run only when named. */
-const ON_REQUEST = ['load.bench.ts', 'soak.bench.ts'];
+const ON_REQUEST = ['load.bench.ts', 'soak.bench.ts', 'burst.bench.ts'];
 const files = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
   .filter((f) => (only.length === 0 ? !ON_REQUEST.includes(f) : only.some((o) => f.startsWith(o))))

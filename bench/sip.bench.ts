@@ -6,12 +6,12 @@
  * (p50/p99) measured by SIPp (RTD 1). Env: SIP_BENCH_RATES="200,400,...", SIP_BENCH_STEP_S=10,
  * SIP_BENCH_SUSTAIN_S=60 (the confirmation run at the best step's rate).
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { SipStack } from '../sip/index.js';
-import { FIXTURES, runDir } from '../test/helpers/paths.js';
+import { runDir } from '../test/helpers/paths.js';
 import { freePort } from '../test/helpers/ports.js';
-import { run as runProcess, stopAll } from '../test/helpers/processes.js';
+import { stopAll } from '../test/helpers/processes.js';
+import { percentile } from './loadRig.js';
+import { runSipp } from './sippRun.js';
 
 interface Step {
   rate: number;
@@ -28,96 +28,20 @@ interface Step {
   completedPerS: number;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) {
-    return NaN;
-  }
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-async function step(port: number, rate: number, seconds: number, stack: SipStack): Promise<Step> {
-  const dir = runDir(`bench-sip-${rate}`);
-  const calls = rate * seconds;
-  const localPort = await freePort();
-  const mediaPort = await freePort('127.0.0.1', 4);
+async function step(port: number, rate: number, seconds: number): Promise<Step> {
   const before = answeredCount;
-  const t0 = performance.now();
-  const { code, output } = await runProcess(
-    'sipp-bench',
-    'sipp',
-    [
-      `127.0.0.1:${port}`,
-      '-sf',
-      join(FIXTURES, 'sipp', 'uac_bench.xml'),
-      '-i',
-      '127.0.0.1',
-      '-p',
-      String(localPort),
-      '-mi',
-      '127.0.0.1',
-      '-mp',
-      String(mediaPort),
-      '-t',
-      'u1',
-      '-s',
-      'bench',
-      '-r',
-      String(rate),
-      '-m',
-      String(calls),
-      '-l',
-      String(rate * 4),
-      '-nostdin',
-      '-trace_rtt',
-      '-rtt_freq',
-      '1',
-      '-trace_stat',
-      '-fd',
-      '1',
-      '-timeout',
-      `${seconds * 3 + 20}s`,
-      '-timeout_error',
-    ],
-    { cwd: dir, timeoutMs: (seconds * 3 + 40) * 1000 },
-  );
-  const wallS = (performance.now() - t0) / 1000;
-  const statFile = readdirSync(dir).find((f) => f.endsWith('_.csv'));
-  let ok = 0;
-  let failed = 0;
-  let created = NaN;
-  if (statFile) {
-    const lines = readFileSync(join(dir, statFile), 'utf8').trim().split('\n');
-    const header = (lines[0] ?? '').split(';');
-    const last = (lines[lines.length - 1] ?? '').split(';');
-    ok = Number(last[header.indexOf('SuccessfulCall(C)')] ?? 0);
-    failed = Number(last[header.indexOf('FailedCall(C)')] ?? 0);
-    created = Number(last[header.indexOf('CallRate(C)')] ?? NaN);
-  } else {
-    ok = Number(/Successful call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(output)?.[1] ?? 0);
-    failed = Number(/Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(output)?.[1] ?? 0);
-  }
-  const rttFile = readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
-  const rtts = rttFile
-    ? readFileSync(join(dir, rttFile), 'utf8')
-        .trim()
-        .split('\n')
-        .slice(1)
-        .map((l) => Number(l.split(';')[1]))
-        .filter((n) => Number.isFinite(n))
-        .sort((a, b) => a - b)
-    : [];
-  void stack;
+  const r = await runSipp(port, rate, rate * seconds, runDir(`bench-sip-${rate}`));
   return {
     rate,
-    calls,
-    ok,
-    failed: failed + Math.max(0, calls - ok - failed),
-    code,
-    p50: percentile(rtts, 50),
-    p99: percentile(rtts, 99),
+    calls: r.calls,
+    ok: r.ok,
+    failed: r.failed,
+    code: r.code,
+    p50: percentile(r.setupMs, 50),
+    p99: percentile(r.setupMs, 99),
     answered: answeredCount - before,
-    achieved: Number.isFinite(created) ? created : ok / wallS,
-    completedPerS: ok / wallS,
+    achieved: r.achieved,
+    completedPerS: r.completedPerS,
   };
 }
 
@@ -153,7 +77,7 @@ export async function run(): Promise<void> {
   let sustained: Step | undefined;
   try {
     for (const rate of rates) {
-      const s = await step(port, rate, seconds, stack);
+      const s = await step(port, rate, seconds);
       console.log(
         `${String(s.rate).padEnd(7)} ${s.achieved.toFixed(0).padEnd(11)} ${String(s.calls).padEnd(6)} ${String(s.ok).padEnd(6)} ${String(s.failed).padEnd(7)} ${String(s.code).padEnd(8)} ${s.p50.toFixed(1).padEnd(13)} ${s.p99.toFixed(1)}`,
       );
@@ -172,7 +96,7 @@ export async function run(): Promise<void> {
     const sustainS = Number(process.env['SIP_BENCH_SUSTAIN_S'] ?? 60);
     let rate = best?.rate;
     for (let tries = 0; rate !== undefined && sustainS > 0 && tries < 3; tries++) {
-      const s = await step(port, rate, sustainS, stack);
+      const s = await step(port, rate, sustainS);
       console.log(
         `${sustainS} s at ${rate}/s: created ${s.achieved.toFixed(0)}/s, ${s.ok} ok, ${s.failed} failed, setup p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms`,
       );
