@@ -55,6 +55,8 @@ export class Upsampler8to24 {
   static readonly HISTORY = HIST;
 
   readonly #buf = new Float64Array(HIST + BLOCK);
+  /** Zero input samples at the end of what came so far (the filter memory is silent once ≥ HIST). */
+  #zeros = HIST;
 
   /**
    * Resamples `src` (8 kHz int16) into `dst` (24 kHz float32), writing `3 · src.length` samples
@@ -74,9 +76,23 @@ export class Upsampler8to24 {
     let o = dstOffset;
     for (let start = 0; start < n; start += BLOCK) {
       const len = Math.min(BLOCK, n - start);
+      let last = -1;
       for (let i = 0; i < len; i++) {
-        buf[HIST + i] = src[start + i]!;
+        const x = src[start + i]!;
+        buf[HIST + i] = x;
+        if (x !== 0) {
+          last = i;
+        }
       }
+      if (last < 0 && this.#zeros >= HIST) {
+        // Silence into a silent memory: every tap sums zeros, so the output is zeros and the
+        // memory stays silent (a call before its first packet, or on hold).
+        dst.fill(0, o, o + 3 * len);
+        o += 3 * len;
+        this.#zeros += len;
+        continue;
+      }
+      this.#zeros = last < 0 ? this.#zeros + len : len - 1 - last;
       o = filterBlock(buf, len, dst, o);
       // Keep the last HIST inputs as the memory for the next block.
       buf.copyWithin(0, len, len + HIST);
@@ -87,6 +103,7 @@ export class Upsampler8to24 {
   /** Forgets the filter memory (as if the stream started again from silence). */
   reset(): void {
     this.#buf.fill(0);
+    this.#zeros = HIST;
   }
 }
 

@@ -83,6 +83,26 @@ describe('Upsampler8to24 streaming', () => {
     expect(Array.from(upsample(src, 2000))).toEqual(Array.from(whole));
   });
 
+  it('after silence longer than its memory, rings out to exact zeros and starts again as a new one', () => {
+    // Speech, 300 ms of digital silence (a call on hold, or before its first packet), speech.
+    const a = src.subarray(0, 1600);
+    const b = src.subarray(1600, 3200);
+    const gap = 2400;
+    const input = new Int16Array(a.length + gap + b.length);
+    input.set(a);
+    input.set(b, a.length + gap);
+    const out = upsample(input, 160);
+    // The FIR's tail: 2·K − 1 = 43 input samples (129 outputs) after the last speech sample.
+    const ring = out.subarray(3 * a.length, 3 * a.length + 3 * Upsampler8to24.HISTORY);
+    expect(ring.some((v) => v !== 0)).toBe(true);
+    expect(
+      out.subarray(3 * (a.length + Upsampler8to24.HISTORY), 3 * (a.length + gap)).every((v) => v === 0),
+    ).toBe(true);
+    // A filter whose memory holds only zeros is a new filter: speech after the gap comes out as if
+    // it were the first thing the upsampler ever saw.
+    expect(Array.from(out.subarray(3 * (a.length + gap)))).toEqual(Array.from(upsample(b)));
+  });
+
   it('passes the input samples through at phase 0, delayed by DELAY/3 input samples', () => {
     const out = upsample(src);
     for (let n = 0; n + D / 3 < src.length; n += 97) {
