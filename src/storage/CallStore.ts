@@ -1,6 +1,6 @@
 /**
  * Reads and writes calls, events, words and utterances in the database. Synchronous (better-sqlite3);
- * each write is one short transaction.
+ * each write is one short transaction (`saveCalls`: one for the batch).
  */
 import type { CallRecord } from '../call/CallRecord.js';
 import type { CallState } from '../call/callStates.js';
@@ -203,6 +203,15 @@ export class CallStore {
   /** Inserts or updates a call's row. */
   saveCall(record: CallRecord): void {
     this.#upsertCall.run(toRow(record));
+  }
+
+  /** Several calls' rows in one transaction (what `CallRowWriter` hands over per batch). */
+  saveCalls(records: readonly CallRecord[]): void {
+    this.#db.transaction(() => {
+      for (const r of records) {
+        this.#upsertCall.run(toRow(r));
+      }
+    })();
   }
 
   getCall(id: string): CallRecord | undefined {

@@ -51,7 +51,7 @@ describe('FrameBatch', () => {
     batch.flush();
     expect(sent[2]).not.toBe(first);
     // Six handed back: four kept, so the next four batches reuse and the fifth is new.
-    const back = Array.from({ length: 6 }, () => new Float32Array(4));
+    const back: Float32Array[] = Array.from({ length: 6 }, () => new Float32Array(4));
     back.forEach((b) => batch.recycle(b));
     for (let i = 0; i < 5; i++) {
       batch.add(i, frame(2, 0));

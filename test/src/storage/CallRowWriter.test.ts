@@ -1,6 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallRecord } from '../../../src/call/CallRecord.js';
+import { openStorage } from '../../../src/storage/backend.js';
 import { CallRowWriter } from '../../../src/storage/CallRowWriter.js';
+import { openDatabase } from '../../../src/storage/database.js';
 import { FakeClock } from '../../helpers/FakeClock.js';
 import { logSink } from '../logSink.js';
 import { record } from './storeSuite.js';
@@ -94,5 +99,44 @@ describe('CallRowWriter', () => {
     store.release();
     await w.flush();
     expect(log.records.filter((r) => r['msg'] === 'cannot store call rows')).toHaveLength(1);
+  });
+});
+
+describe('SQLite storage: call rows', () => {
+  it("writes a tick's changes at its end, each call once in its latest state; close() writes what is noted", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sipscribe-rows-'));
+    const { logger } = logSink();
+    const storage = await openStorage({ dir, webhookTimeoutMs: 10_000, clock: new FakeClock(), logger });
+    const db = openDatabase(dir);
+    try {
+      // Every row written to the calls table, inserted or updated (an upsert that updates is an UPDATE).
+      db.exec(`CREATE TABLE writes_seen (id TEXT);
+               CREATE TRIGGER seen_insert AFTER INSERT ON calls BEGIN INSERT INTO writes_seen VALUES (NEW.id); END;
+               CREATE TRIGGER seen_update AFTER UPDATE ON calls BEGIN INSERT INTO writes_seen VALUES (NEW.id); END;`);
+      storage.rows.saveCall(row('a', 'offered'));
+      storage.rows.saveCall(row('a', 'answered'));
+      storage.rows.saveCall(row('b', 'offered'));
+      const states = (): string[] =>
+        db
+          .prepare<[], { id: string; state: string }>('SELECT id, state FROM calls ORDER BY id')
+          .all()
+          .map((r) => `${r.id} ${r.state}`);
+      expect(states()).toEqual([]); // noted, not yet written
+      await tick();
+      expect(states()).toEqual(['a answered', 'b offered']);
+      // 'a' was written once, in its latest state.
+      const writes = (): string[] =>
+        db
+          .prepare<[], { id: string }>('SELECT id FROM writes_seen ORDER BY rowid')
+          .all()
+          .map((r) => r.id);
+      expect(writes()).toEqual(['a', 'b']);
+      storage.rows.saveCall(row('b', 'ended'));
+      await storage.close(); // writes what is noted first
+      expect(states()).toEqual(['a answered', 'b ended']);
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
