@@ -7,8 +7,8 @@
  * stream and flushes it at the BYE. Prints what the caller saw (calls created per second, failed
  * calls, INVITE→200 setup p50/p99 from SIPp's RTD), what sipscribe did (calls by outcome, refusals
  * by reason, STT streams opened, warm hits, slow handshakes, the time from the answer to the
- * stream's opening p50/p99: the audio kept meanwhile), and sipscribe's CPU over the burst with its
- * main thread's share. The same rates at `rtp.threads 0` and `auto` in one run are each other's
+ * stream's opening p50/p99: the audio kept meanwhile), and the CPU sipscribe spent per call (its
+ * main thread's apart) and in all over the burst, with the fake STT's per call beside it. The same rates at `rtp.threads 0` and `auto` in one run are each other's
  * baseline. Bounded: SIPp and the drain have time limits; processes are stopped at the end.
  */
 import { readFileSync } from 'node:fs';
@@ -91,6 +91,7 @@ async function burst(rate: number, seconds: number, threads: number | 'auto'): P
   try {
     const cpu0 = cpuMsOf(s.pid);
     const main0 = threadCpuMsOf(s.pid, s.pid);
+    const fake0 = cpuMsOf(fake.pid);
     const t0 = performance.now();
     const calls = rate * seconds;
     const r = await runSipp(s.sipPort, rate, calls, runDir(`bench-burst-${rate}`));
@@ -102,6 +103,7 @@ async function burst(rate: number, seconds: number, threads: number | 'auto'): P
     const wallS = (performance.now() - t0) / 1000;
     const cpuMs = cpuMsOf(s.pid) - cpu0;
     const mainMs = threadCpuMsOf(s.pid, s.pid) - main0;
+    const fakeMs = cpuMsOf(fake.pid) - fake0;
     const m = await s.metrics();
     const opens = streamOpenDelays(join(s.dir, 'sipscribe.log'));
     const stt = (e: string): number => m.get(`sipscribe_stt_events_total{event="${e}"}`) ?? 0;
@@ -110,7 +112,7 @@ async function burst(rate: number, seconds: number, threads: number | 'auto'): P
         `| ${byLabel(m, 'sipscribe_calls_total')} | ${byLabel(m, 'sipscribe_admission_refused_total')} ` +
         `| ${opens.length} (warm ${stt('warm_hits')}, slow ${stt('slow_handshakes')}, no server ${stt('no_server')}) ` +
         `| ${percentile(opens, 50).toFixed(0)} / ${percentile(opens, 99).toFixed(0)} ` +
-        `| ${(cpuMs / wallS / 10).toFixed(0)} % (main ${(mainMs / wallS / 10).toFixed(0)} %) |` +
+        `| ${(cpuMs / calls).toFixed(2)} (main ${(mainMs / calls).toFixed(2)}) | ${(cpuMs / wallS / 10).toFixed(0)} % (main ${(mainMs / wallS / 10).toFixed(0)} %) | ${(fakeMs / calls).toFixed(2)} |` +
         (drained ? '' : ' (calls still in progress after 60 s)'),
     );
   } finally {
@@ -126,9 +128,9 @@ export async function run(): Promise<void> {
       'sipscribe with its defaults; the machine may be shared: say so next to the figures)',
   );
   console.log(
-    '| rate /s | rtp.threads | created /s | ok / failed | setup p50 / p99 ms | calls by outcome | refused | STT streams opened | answer → stream open p50 / p99 ms | sipscribe CPU (of one core) |',
+    '| rate /s | rtp.threads | created /s | ok / failed | setup p50 / p99 ms | calls by outcome | refused | STT streams opened | answer → stream open p50 / p99 ms | sipscribe CPU ms per call | sipscribe CPU (of one core) | fake STT CPU ms per call |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   try {
     for (const rate of o.rates) {
       for (const t of o.threads) {
