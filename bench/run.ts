@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs every `bench/*.bench.ts` (or only those named on the command line, e.g.
- * `npm run bench -- media`) one after the other and lets each print its figures. `load` and `soak`
+ * `npm run bench -- media`) one after the other and lets each print its figures. `load`, `soak` and `burst`
  * start processes and run for minutes: they run only when named (`npm run bench -- load`), and
  * read their own options (`--calls=50,100`; arguments starting with `-` are not benchmark names).
  * Each module exports `run(): Promise<void>`. Figures are measurements, never test assertions.
