@@ -1,10 +1,11 @@
 /**
  * Media on worker threads: each call's RTP session (sockets, jitter buffer, PLC, decoder,
  * upsampler, what is sent back, RTCP) runs on one of `threads` media threads instead of the main
- * thread, which keeps SIP, the STT streams, storage and HTTP; frames come back one message per
- * thread per scheduler tick. A session is placed on the thread with the fewest. A thread that dies
- * fails its sessions (`onFailed`: their calls end, their transcripts flushed) and another takes its
- * place for the next call.
+ * thread, which keeps the rest of the application; frames come back one message per thread per
+ * scheduler tick. A session is placed on the thread with the fewest. The application may run code
+ * of its own beside the sessions on every thread (`extension`: `src/` puts its STT sockets there).
+ * A thread that dies fails its sessions (`onFailed`: their calls end, their transcripts flushed)
+ * and another takes its place for the next call.
  */
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { systemClock } from '../../lib/clock.js';

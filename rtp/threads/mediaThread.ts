@@ -3,7 +3,8 @@
  * sockets, jitter buffer, PLC, decoder and upsampler, driven by this thread's own scheduler. The
  * frames of one scheduler tick go to the main thread in one message (their samples in one
  * transferred buffer, handed back for reuse); DTMF, timeouts, log lines and once a second every
- * session's figures follow the same port.
+ * session's figures follow the same port. The application's extension module, when given, runs
+ * here too, on a port of its own.
  */
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
