@@ -130,6 +130,8 @@ interface Connecting {
   readonly clock: Clock;
   resolve(c: RemoteSttConnection): void;
   reject(err: SttError): void;
+  /** The thread ended before `Ready`: the attempt starts again elsewhere (not the server's fault). */
+  again(): void;
 }
 
 /** One media thread's STT side. */
@@ -152,11 +154,11 @@ class LinkThread {
     port.on('message', (msg: FromLinkThread) => this.#onMessage(msg));
     port.on('close', () => {
       this.#dead = true;
-      for (const [id, c] of this.#connecting) {
-        c.reject(
-          new SttError(STT_ERR.CONNECT, `${c.server.url}: the media thread ended`, { server: c.server.url }),
-        );
-        this.#connecting.delete(id);
+      onClose(this);
+      const connecting = [...this.#connecting.values()];
+      this.#connecting.clear();
+      for (const c of connecting) {
+        c.again();
       }
       for (const c of [...this.#conns.values()]) {
         c.lost(
@@ -164,7 +166,6 @@ class LinkThread {
         );
         c.gone();
       }
-      onClose(this);
     });
   }
 
@@ -173,9 +174,21 @@ class LinkThread {
     return this.#conns.size + this.#connecting.size;
   }
 
-  connect(id: number, server: SttServerConfig, opts: SttConnectOptions): Promise<RemoteSttConnection> {
+  /** Opens connection `id` here; `again` is called instead of an answer if the thread ends first. */
+  connect(
+    id: number,
+    server: SttServerConfig,
+    opts: SttConnectOptions,
+    again: () => Promise<PooledLink>,
+  ): Promise<PooledLink> {
     return new Promise((resolve, reject) => {
-      this.#connecting.set(id, { server, clock: opts.clock, resolve, reject });
+      this.#connecting.set(id, {
+        server,
+        clock: opts.clock,
+        resolve,
+        reject,
+        again: () => again().then(resolve, reject),
+      });
       this.send({ t: 'connect', id, server, readyTimeoutMs: opts.readyTimeoutMs, tls: opts.tls });
     });
   }
@@ -283,7 +296,8 @@ export class SttLinkThreads {
 
   /**
    * Opens a connection on the thread that holds the fewest (an `SttConnector`); with no thread
-   * up (they all died and none has been replaced yet), on this thread.
+   * up (they all died and none has been replaced yet), on this thread. A thread that ends during
+   * the handshake does not fail it: it starts again on another.
    */
   readonly connect = (server: SttServerConfig, opts: SttConnectOptions): Promise<PooledLink> => {
     let best: LinkThread | undefined;
@@ -292,6 +306,8 @@ export class SttLinkThreads {
         best = t;
       }
     }
-    return best ? best.connect(this.#next++, server, opts) : SttConnection.connect(server, opts);
+    return best
+      ? best.connect(this.#next++, server, opts, () => this.connect(server, opts))
+      : SttConnection.connect(server, opts);
   };
 }

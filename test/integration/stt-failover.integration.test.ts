@@ -2,6 +2,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MediaThreads, Upsampler8to24 } from '../../rtp/index.js';
+import { systemClock } from '../../lib/clock.js';
 import { silentLogger } from '../../lib/logger.js';
 import { serve } from '../../src/stt/linkThread.js';
 import { SttLinkThreads } from '../../src/stt/SttLinkThreads.js';
@@ -350,6 +351,21 @@ describe('STT failover, turns, lag and deferred transcription', () => {
       ['goodbye', 1120],
     ]);
     expect(words[0]!.wallMs).toBe(1_700_000_000_400);
+  });
+
+  it('a link thread that ends during a handshake: the connection opens elsewhere (here: on this thread, none being left)', async () => {
+    const a = await fake();
+    const links = inProcessLinks();
+    const pending = links.connect(
+      { url: a.url },
+      { clock: systemClock, logger: silentLogger, readyTimeoutMs: 3000, tls: undefined },
+    );
+    channels[0]!.close(); // the thread ends before its Ready
+    const conn = await pending;
+    expect(conn.isOpen).toBe(true);
+    expect(links.connections()).toEqual([0]);
+    conn.close();
+    await conn.closed;
   });
 
   it('a media thread that dies mid-sentence takes its STT sockets: the stream fails over and the transcript completes', async () => {
