@@ -35,6 +35,13 @@ const FIRST = 10000;
 const END = 20000;
 
 /**
+ * Ports in that range that `fetch` refuses to connect to (the Fetch standard's "bad port" list,
+ * which undici enforces: `TypeError: fetch failed`, cause `bad port`): an HTTP server a test
+ * reaches with `fetch` must not get one.
+ */
+const FETCH_BLOCKED = new Set([10080]);
+
+/**
  * A port that is free for both UDP and TCP on `host`, and (with `span` > 1) the `span - 1` ports
  * after it too (SIPp binds its media port and media port + 2). Never hands out the same port twice
  * in one process.
@@ -44,7 +51,7 @@ export async function freePort(host = '127.0.0.1', span = 1): Promise<number> {
     const base = FIRST + Math.floor(Math.random() * Math.floor((END - FIRST - span) / 2)) * 2;
     let ok = true;
     for (let p = base; p < base + span && ok; p++) {
-      ok = !taken.has(p) && (await udpFree(p, host)) && (await tcpFree(p, host));
+      ok = !taken.has(p) && !FETCH_BLOCKED.has(p) && (await udpFree(p, host)) && (await tcpFree(p, host));
     }
     if (ok) {
       for (let p = base; p < base + span; p++) {
