@@ -96,19 +96,22 @@ interface Reading {
   timers: number;
   /** Lines of /metrics that are series (a label set per call would grow this). */
   series: number;
+  /** STT connections whose socket is on a media thread (the warm ones when idle). */
+  sttOnThreads: number;
   heap?: HeapSummary;
 }
 
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 function line(s: Reading): string {
-  return `| ${s.label} | ${mb(s.rss)} | ${mb(s.heapUsed)} | ${s.fds} | ${s.handles} | ${s.timers} | ${s.series} |`;
+  return `| ${s.label} | ${mb(s.rss)} | ${mb(s.heapUsed)} | ${s.fds} | ${s.handles} | ${s.timers} | ${s.series} | ${s.sttOnThreads} |`;
 }
 
 function growth(a: Reading, b: Reading): string {
   return (
     `RSS ${mb(b.rss - a.rss)}, heap ${mb(b.heapUsed - a.heapUsed)}, fds ${b.fds - a.fds}, ` +
-    `handles ${b.handles - a.handles}, timers ${b.timers - a.timers}, series ${b.series - a.series}`
+    `handles ${b.handles - a.handles}, timers ${b.timers - a.timers}, series ${b.series - a.series}, ` +
+    `STT connections on the media threads ${b.sttOnThreads - a.sttOnThreads}`
   );
 }
 
@@ -125,6 +128,7 @@ async function reading(sip: Sipscribe, label: string, done: number, withHeap: bo
     handles: metricSum(m, 'sipscribe_nodejs_active_handles_total'),
     timers: m.get('sipscribe_nodejs_active_resources{type="Timeout"}') ?? 0,
     series: m.size,
+    sttOnThreads: metricSum(m, 'sipscribe_media_thread_stt_connections'),
     ...(heap ? { heap } : {}),
   };
 }
@@ -146,8 +150,10 @@ export async function run(): Promise<void> {
     await gen.start();
     gen.startStreaming();
     await sleep(1000);
-    console.log('| when | RSS | heap used | open fds | active handles | timers | metric series |');
-    console.log('|---|---|---|---|---|---|---|');
+    console.log(
+      '| when | RSS | heap used | open fds | active handles | timers | metric series | STT connections on media threads |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|');
     const idleStart = await reading(sip, 'idle, before the first call', 0, o.heapSnapshot);
     console.log(line(idleStart));
     const idle: Reading[] = [];
