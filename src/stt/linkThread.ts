@@ -22,6 +22,8 @@ export function serve(port: MessagePort, logLevel: LogLevel): void {
   let inMsgs: ServerMessage[] = [];
   let inScheduled = false;
   let idleTimer: ReturnType<typeof setInterval> | undefined;
+  /** The main thread's side is gone: nothing is kept open for it. */
+  let portClosed = false;
 
   /** What the servers sent goes once every socket read of this turn is done. */
   const flushIn = (): void => {
@@ -68,6 +70,10 @@ export function serve(port: MessagePort, logLevel: LogLevel): void {
       send({ t: 'failed', id, code: e.code ?? STT_ERR.CONNECT, message: e.message });
       return;
     }
+    if (portClosed) {
+      conn.close();
+      return;
+    }
     conns.set(id, conn);
     idleTimer ??= setInterval(reportIdle, IDLE_REPORT_MS);
     // Before attach: the messages that came since Ready follow it.
@@ -92,6 +98,13 @@ export function serve(port: MessagePort, logLevel: LogLevel): void {
       send({ t: 'gone', id });
     });
   };
+
+  port.on('close', () => {
+    portClosed = true;
+    for (const c of conns.values()) {
+      c.close();
+    }
+  });
 
   port.on('message', (msg: ToLinkThread) => {
     switch (msg.t) {

@@ -366,6 +366,8 @@ describe('STT failover, turns, lag and deferred transcription', () => {
     expect(links.connections()).toEqual([0]);
     conn.close();
     await conn.closed;
+    // The ended thread's side closed what its handshake opened after the end: no socket is left.
+    await expect.poll(() => a.openSockets, { timeout: 10_000 }).toBe(0);
   });
 
   it('a media thread that dies mid-sentence takes its STT sockets: the stream fails over and the transcript completes', async () => {
@@ -404,7 +406,7 @@ describe('STT failover, turns, lag and deferred transcription', () => {
       expect(second.admitted.length).toBe(1);
       expect(links.connections()).toEqual([0]);
       // The dead thread's socket is gone from the first server too.
-      await expect.poll(() => first.openSockets).toBe(0);
+      await expect.poll(() => first.openSockets, { timeout: 10_000 }).toBe(0);
     } finally {
       await media.stop();
     }
