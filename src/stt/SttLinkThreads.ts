@@ -187,7 +187,7 @@ class LinkThread {
         clock: opts.clock,
         resolve,
         reject,
-        again: () => again().then(resolve, reject),
+        again: () => void again().then(resolve, reject),
       });
       this.send({ t: 'connect', id, server, readyTimeoutMs: opts.readyTimeoutMs, tls: opts.tls });
     });
