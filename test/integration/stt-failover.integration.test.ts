@@ -1,10 +1,8 @@
 // Failover, turns, lag and deferred transcription against fake moshi-servers on loopback.
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MediaThreads, Upsampler8to24 } from '../../rtp/index.js';
 import { systemClock } from '../../lib/clock.js';
 import { silentLogger } from '../../lib/logger.js';
-import { serve } from '../../src/stt/linkThread.js';
 import { SttLinkThreads } from '../../src/stt/SttLinkThreads.js';
 import { MemoryRecording, transcribeRecording } from '../../src/stt/DeferredTranscriber.js';
 import type { SttStream } from '../../src/stt/SttStream.js';
@@ -14,26 +12,7 @@ import { DEFAULT_VOCABULARY, synthesizeSpeech } from '../helpers/fakeMoshiServer
 
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
-const { fake, pool } = useSttTestbed();
-
-/** Ports of the link threads run in this thread (closed after each test). */
-const channels: MessagePort[] = [];
-afterEach(() => {
-  channels.splice(0).forEach((p) => p.close());
-});
-
-/**
- * The pool's connections opened through `SttLinkThreads` with the thread side (`linkThread.ts`)
- * served here, over a real MessageChannel: every message crosses as it would to a media thread.
- */
-function inProcessLinks(): SttLinkThreads {
-  const links = new SttLinkThreads(silentLogger);
-  const { port1, port2 } = new MessageChannel();
-  serve(port2, 'info');
-  links.extension.attach(port1, 0);
-  channels.push(port1);
-  return links;
-}
+const { fake, pool, links: inProcessLinks } = useSttTestbed();
 
 async function drained(stream: SttStream): Promise<void> {
   while (stream.queuedFrames > 0) {
@@ -81,7 +60,7 @@ describe('STT failover, turns, lag and deferred transcription', () => {
     it(`survives its server being killed mid-sentence with a complete transcript (min replay ${minReplayMs} ms, ${audio}${threads ? ', sockets on a link thread' : ''})`, async () => {
       const a = await fake();
       const b = await fake();
-      const links = threads ? inProcessLinks() : undefined;
+      const links = threads ? inProcessLinks().links : undefined;
       const p = pool({
         servers: [{ url: a.url }, { url: b.url }],
         stream: { minReplayMs },
@@ -153,7 +132,7 @@ describe('STT failover, turns, lag and deferred transcription', () => {
     it(`fails over from a hung server (socket open, nothing coming back) after deadPeerMs${threads ? ' (sockets on a link thread: the silence known from its reports)' : ''}`, async () => {
       const a = await fake();
       const b = await fake();
-      const links = threads ? inProcessLinks() : undefined;
+      const links = threads ? inProcessLinks().links : undefined;
       const p = pool({
         servers: [{ url: a.url }, { url: b.url }],
         stream: { deadPeerMs: 1500 },
@@ -355,12 +334,12 @@ describe('STT failover, turns, lag and deferred transcription', () => {
 
   it('a link thread that ends during a handshake: the connection opens elsewhere (here: on this thread, none being left)', async () => {
     const a = await fake();
-    const links = inProcessLinks();
+    const { links, port } = inProcessLinks();
     const pending = links.connect(
       { url: a.url },
       { clock: systemClock, logger: silentLogger, readyTimeoutMs: 3000, tls: undefined },
     );
-    channels[0]!.close(); // the thread ends before its Ready
+    port.close(); // the thread ends before its Ready
     const conn = await pending;
     expect(conn.isOpen).toBe(true);
     expect(links.connections()).toEqual([0]);

@@ -16,7 +16,7 @@ import { useSttTestbed } from '../helpers/sttTestbed.js';
 import { logSink } from '../src/logSink.js';
 import { wordsSentBy } from './e2eHarness.js';
 
-const { fake, pool } = useSttTestbed();
+const { fake, pool, links } = useSttTestbed();
 
 let certs: TestCerts;
 let otherCa: TestCerts;
@@ -38,26 +38,32 @@ describe('STT over wss:// with a private CA', () => {
     expect(server.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/api\/asr-streaming$/);
   });
 
-  it('with tls.caFile: probes, connects and transcribes', async () => {
-    const p = pool({ servers: [{ url: server.url, tls: { caFile: certs.caCert } }] });
-    await p.start();
-    expect(p.status()[0]?.healthy).toBe(true);
-    const r = await p.reserve();
-    expect(r).not.toBeNull();
-    const words: SttWord[] = [];
-    const stream = p.open(r!, { callId: 'tls-1' }, { onWord: (w) => words.push(w) });
-    const frames = synthesizeSpeech([{ silence: 2 }, { word: 'hello' }, { silence: 2 }, { word: 'alice' }]);
-    for (const f of frames) {
-      stream.pushFrame(f);
-    }
-    const final = await stream.flush();
-    expect(final.complete).toBe(true);
-    const sent = server.streams.find((s) => s.admitted && s.frames.length > 0);
-    expect(sent).toBeDefined();
-    expect(wordsSentBy(sent!)).toEqual(['hello', 'alice']);
-    expect(final.words.map((w) => w.text)).toEqual(['hello', 'alice']);
-    expect(p.stats.tlsFailures).toBe(0);
-  });
+  // The second time with the socket on a link thread (rtp.threads > 0): the CA crosses the port.
+  for (const onThread of [false, true]) {
+    it(`with tls.caFile: probes, connects and transcribes${onThread ? ' (the socket on a link thread)' : ''}`, async () => {
+      const p = pool({
+        servers: [{ url: server.url, tls: { caFile: certs.caCert } }],
+        ...(onThread ? { connect: links().links.connect } : {}),
+      });
+      await p.start();
+      expect(p.status()[0]?.healthy).toBe(true);
+      const r = await p.reserve();
+      expect(r).not.toBeNull();
+      const words: SttWord[] = [];
+      const stream = p.open(r!, { callId: 'tls-1' }, { onWord: (w) => words.push(w) });
+      const frames = synthesizeSpeech([{ silence: 2 }, { word: 'hello' }, { silence: 2 }, { word: 'alice' }]);
+      for (const f of frames) {
+        stream.pushFrame(f);
+      }
+      const final = await stream.flush();
+      expect(final.complete).toBe(true);
+      const sent = server.streams.find((s) => s.admitted && s.frames.length > 0);
+      expect(sent).toBeDefined();
+      expect(wordsSentBy(sent!)).toEqual(['hello', 'alice']);
+      expect(final.words.map((w) => w.text)).toEqual(['hello', 'alice']);
+      expect(p.stats.tlsFailures).toBe(0);
+    });
+  }
 
   for (const variant of ['without caFile', 'with another CA'] as const) {
     it(`${variant}: the error names the server, is logged once and counted, and the server counts as down`, async () => {
@@ -92,6 +98,21 @@ describe('STT over wss:// with a private CA', () => {
       expect((err as SttError).code).toBe(STT_ERR.TLS);
       expect((err as SttError).message).toContain(server.url);
       expect((err as SttError).message).toMatch(/SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
+      // And from a link thread (rtp.threads > 0): the same error, its code and words across the port.
+      const fromThread = await links()
+        .links.connect(
+          { url: server.url },
+          {
+            clock: systemClock,
+            logger: silentLogger,
+            readyTimeoutMs: 5000,
+            tls: tls ? { ca: readFileSync(tls.caFile), rejectUnauthorized: true } : undefined,
+          },
+        )
+        .catch((e: unknown) => e);
+      expect(fromThread).toBeInstanceOf(SttError);
+      expect((fromThread as SttError).code).toBe(STT_ERR.TLS);
+      expect((fromThread as SttError).message).toBe((err as SttError).message);
     });
   }
 
