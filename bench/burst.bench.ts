@@ -76,8 +76,9 @@ function streamOpenDelays(logFile: string): number[] {
 /** `name{label="…"}` values of one metric, as `label=value` pairs, non-zero only. */
 function byLabel(m: Map<string, number>, name: string): string {
   const parts: string[] = [];
+  const re = new RegExp(`^${name}\\{[a-z_]+="([^"]+)"\\}$`);
   for (const [k, v] of m) {
-    const match = new RegExp(`^${name}\\{[a-z_]+="([^"]+)"\\}$`).exec(k);
+    const match = re.exec(k);
     if (match && v > 0) {
       parts.push(`${match[1]} ${v}`);
     }

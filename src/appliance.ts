@@ -155,14 +155,14 @@ export async function startAppliance(
       { threads: mediaThreads ? threads : 0 },
       mediaThreads ? 'media on worker threads' : 'media on the main thread',
     );
-    if (mediaThreads) {
+    if (mediaThreads && links) {
       cleanups.push(() => mediaThreads.stop());
       endpoint.metrics.setMediaThreadsSource({
         busy: () => mediaThreads.busy(),
         sessions: () => mediaThreads.sessions(),
         heapUsed: () => mediaThreads.heapUsed(),
         deaths: () => mediaThreads.deaths(),
-        sttConnections: () => links!.connections(),
+        sttConnections: () => links.connections(),
       });
     }
     const pool = new SttPool({

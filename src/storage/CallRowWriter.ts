@@ -2,9 +2,8 @@
  * Call rows, written behind the call registry: `saveCall` only notes the record (synchronous and
  * cheap, as the registry needs); the rows noted are written at the end of the tick, one statement
  * (PostgreSQL, which answers over the network) or one transaction (SQLite) per batch, one batch
- * at a time. A call that changes several times
- * before its batch goes is written once, in its latest state, so rows are never written out of
- * order. A batch that fails is logged (the first failure, then every 100th), counted, and its rows
+ * at a time. A call that changes several times before its batch goes is written once, in its
+ * latest state, so rows are never written out of order. A batch that fails is logged (the first failure, then every 100th), counted, and its rows
  * are tried again after `retryMs` (unless a newer state of the call came meanwhile).
  * `flush()` resolves once every row noted so far is written or has failed (shutdown).
  */

@@ -80,12 +80,7 @@ export async function openStorage(o: StorageOptions): Promise<Storage> {
   const instance = o.instanceId ?? keptInstanceId(o.dir);
   const url = o.url;
   const store = new PgCallStore(pool, { notifyAs: instance });
-  const rows = new CallRowWriter({
-    store,
-    clock: o.clock,
-    logger: o.logger,
-    ...(o.onRowFailure ? { onFailure: o.onRowFailure } : {}),
-  });
+  const rows = callRows(store, o);
   // Unique per process: a restarted instance never mistakes a claim of its previous run for its own.
   const owner = `${instance}/${randomUUID().slice(0, 8)}`;
   return {
@@ -112,6 +107,19 @@ export async function openStorage(o: StorageOptions): Promise<Storage> {
   };
 }
 
+/** The call rows of a store, written behind the registry in batches (`CallRowWriter`). */
+function callRows(
+  store: { saveCalls(records: readonly CallRecord[]): Promise<void> },
+  o: StorageOptions,
+): CallRowWriter {
+  return new CallRowWriter({
+    store,
+    clock: o.clock,
+    logger: o.logger,
+    ...(o.onRowFailure ? { onFailure: o.onRowFailure } : {}),
+  });
+}
+
 function sqliteStorage(o: StorageOptions): Storage {
   const db = openDatabase(o.dir);
   const store = new CallStore(db);
@@ -121,15 +129,13 @@ function sqliteStorage(o: StorageOptions): Storage {
   // Call rows: the changes of one tick (a call's several states, many calls in a burst) in one
   // transaction at its end, each call once in its latest state (a row per change cost a
   // transaction each: 4 % of the main thread at 200 call setups a second).
-  const rows = new CallRowWriter({
-    store: {
+  const rows = callRows(
+    {
       // A throw (disk full, database locked) becomes the writer's failed batch, tried again.
       saveCalls: (records) => new Promise((resolve) => resolve(store.saveCalls(records))),
     },
-    clock: o.clock,
-    logger: o.logger,
-    ...(o.onRowFailure ? { onFailure: o.onRowFailure } : {}),
-  });
+    o,
+  );
   return {
     kind: 'sqlite',
     instance: undefined,

@@ -43,7 +43,7 @@ class RemoteSttConnection implements PooledLink {
   /** Messages that arrived before `attach()`. */
   readonly #early: ServerMessage[] = [];
   #open = true;
-  #closedByUs = false;
+  /** How the socket was lost before `attach()` (not after our own `close()`). */
   #lost: SttError | undefined;
   #resolveClosed!: () => void;
 
@@ -65,7 +65,7 @@ class RemoteSttConnection implements PooledLink {
     for (const msg of this.#early.splice(0)) {
       delegate.onMessage(msg);
     }
-    if (this.#lost && !this.#closedByUs) {
+    if (this.#lost) {
       delegate.onClosed(this.#lost);
     }
   }
@@ -84,7 +84,7 @@ class RemoteSttConnection implements PooledLink {
 
   /** Closes the socket (frees the server's slot); no `onClosed` follows. */
   close(): void {
-    this.#closedByUs = true;
+    this.#lost = undefined;
     if (this.#open) {
       this.#open = false;
       this.#thread.send({ t: 'close', id: this.#id });
@@ -143,7 +143,7 @@ class LinkThread {
   readonly #batch: FrameBatch;
   #dead = false;
 
-  constructor(port: MessagePort, log: Logger, onClose: (t: LinkThread) => void) {
+  constructor(port: MessagePort, log: Logger, onClose: () => void) {
     this.#port = port;
     this.#log = log;
     this.#batch = new FrameBatch(FRAME_SAMPLES, BATCH_FRAMES, ({ ids, samples }) =>
@@ -154,7 +154,7 @@ class LinkThread {
     port.on('message', (msg: FromLinkThread) => this.#onMessage(msg));
     port.on('close', () => {
       this.#dead = true;
-      onClose(this);
+      onClose();
       const connecting = [...this.#connecting.values()];
       this.#connecting.clear();
       for (const c of connecting) {

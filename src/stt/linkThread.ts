@@ -35,9 +35,9 @@ export function serve(port: MessagePort, logLevel: LogLevel): void {
     }
   };
   /** A message that must not overtake the servers' messages before it. */
-  const send = (msg: FromLinkThread, transfer?: ArrayBuffer[]): void => {
+  const send = (msg: FromLinkThread): void => {
     flushIn();
-    port.postMessage(msg, transfer);
+    port.postMessage(msg);
   };
   const log = portLogger((line) => send({ t: 'log', ...line }), logLevel);
 
